@@ -1,0 +1,48 @@
+"""Kafka topics of the platform: one writing service per topic.
+
+Topics are the system of record, so they keep every event forever (``retention.ms=-1``), except the
+agency request topic: requests carry the personal data an agency submits (name, CURP, email), which
+must be erasable, so that topic keeps messages only as long as enrollment needs to act on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+ENROLLMENT_EVENTS = "probidad.enrollment.events"
+ATTENDANCE_EVENTS = "probidad.attendance.events"
+CERTIFICATION_EVENTS = "probidad.certification.events"
+AGENCY_REQUESTS = "probidad.agency.requests"
+
+DEFAULT_PARTITIONS = 6
+AGENCY_REQUEST_RETENTION_MS = 7 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    writer: str
+    partitions: int = DEFAULT_PARTITIONS
+    config: dict[str, str] = field(default_factory=lambda: {"retention.ms": "-1", "retention.bytes": "-1"})
+
+
+PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
+    TopicSpec(ENROLLMENT_EVENTS, writer="enrollment"),
+    TopicSpec(ATTENDANCE_EVENTS, writer="attendance"),
+    TopicSpec(CERTIFICATION_EVENTS, writer="certification"),
+    TopicSpec(
+        AGENCY_REQUESTS,
+        writer="agencies",
+        config={"retention.ms": str(AGENCY_REQUEST_RETENTION_MS), "retention.bytes": "-1"},
+    ),
+)
+
+
+def dead_letter_topic(topic: str, consumer_group: str) -> str:
+    """Where a consumer group parks the messages of ``topic`` it cannot process."""
+    return f"{topic}.{consumer_group}.dlq"
+
+
+def prefixed(name: str, prefix: str) -> str:
+    """Topic name inside a namespace (tests and side-by-side environments use a prefix)."""
+    return f"{prefix}{name}" if prefix else name
