@@ -1,0 +1,401 @@
+"""Version 1 of every Probidad event.
+
+Each class is one fact. Field descriptions end up in the committed JSON Schemas
+(``contracts/schemas/<type>.json``) and in each service's AsyncAPI document, so an agency developer
+can build a consumer or producer in any language from those files alone.
+
+Times are ISO-8601 with an offset (``2026-11-05T10:00:00-05:00``); ``ce_time`` is always UTC.
+Servants appear only by their pseudonymous ``servant_id``: no name, CURP or e-mail ever leaves the
+enrollment service in an event (agency *requests* are the one inbound exception, see ServantSubmitted).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+from typing import Annotated
+from uuid import UUID
+
+from pydantic import AwareDatetime, Field
+
+from contracts.base import Event
+from contracts.topics import AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
+
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+Score = Annotated[float, Field(ge=0.0, le=100.0)]
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+class GovernmentLevel(str, Enum):
+    state = "state"
+    municipal = "municipal"
+
+
+class Modality(str, Enum):
+    virtual = "virtual"
+    in_person = "in_person"
+    hybrid = "hybrid"
+
+
+class Sex(str, Enum):
+    female = "female"
+    male = "male"
+    non_binary = "non_binary"
+    undisclosed = "undisclosed"
+
+
+class AttendanceStatus(str, Enum):
+    present = "present"
+    late = "late"
+    excused = "excused"
+    absent = "absent"
+
+
+class AttendanceSource(str, Enum):
+    instructor = "instructor"
+    check_in = "check_in"
+    zoom = "zoom"
+    teams = "teams"
+    meet = "meet"
+    csv = "csv"
+
+
+# ---------------------------------------------------------------- enrollment
+
+
+class _Enrollment(Event):
+    source = "probidad/enrollment"
+    kafka_topic = ENROLLMENT_EVENTS
+
+
+class InstitutionRegistered(_Enrollment):
+    """A state or municipal institution joined the programme with its declared headcount.
+
+    Re-registering the same ``institution_id`` with a new headcount (e.g. for a new year) supersedes it.
+    """
+
+    type = "probidad.enrollment.institution.registered.v1"
+    key_field = subject_field = "institution_id"
+
+    institution_id: Id
+    name: str = Field(min_length=1, max_length=300, description="Official name of the institution.")
+    government_level: GovernmentLevel
+    municipality: str | None = Field(None, max_length=200, description="Municipality, for municipal bodies.")
+    headcount: int = Field(ge=1, description="Public servants the institution declares for headcount_year.")
+    headcount_year: int = Field(ge=2000, le=2100)
+
+
+class CoursePublished(_Enrollment):
+    """A course of the integrity programme was published (or re-published with new terms)."""
+
+    type = "probidad.enrollment.course.published.v1"
+    key_field = subject_field = "course_id"
+
+    course_id: Id
+    code: str = Field(min_length=1, max_length=40)
+    title: str = Field(min_length=1, max_length=300)
+    topic: str = Field(min_length=1, max_length=200, description="e.g. 'Código de Ética', 'Conflicto de Interés'.")
+    competency: str | None = Field(None, max_length=200, description="Competency of the integrity model it builds.")
+    hours: float = Field(gt=0, le=500, description="Credited training hours.")
+    minimum_attendance_share: Share = Field(0.8, description="Share of the session a servant must attend to complete.")
+    passing_score: Score | None = Field(None, description="Minimum evaluation score; null when the course has no evaluation.")
+
+
+class SessionScheduled(_Enrollment):
+    """A session (one delivery of a course) was scheduled."""
+
+    type = "probidad.enrollment.session.scheduled.v1"
+    key_field = subject_field = "session_id"
+
+    session_id: Id
+    course_id: Id
+    modality: Modality
+    platform: str | None = Field(None, max_length=100, description="Virtual platform (Zoom, Teams, Meet…).")
+    venue: str | None = Field(None, max_length=300, description="Venue of in-person or hybrid sessions.")
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: str = Field(description="IANA zone of the session, e.g. America/Cancun.")
+    capacity: int = Field(ge=1)
+    instructor_id: Id | None = None
+    organising_unit: str | None = Field(None, max_length=200)
+
+
+class SessionRescheduled(_Enrollment):
+    """A scheduled session moved in time (and possibly place)."""
+
+    type = "probidad.enrollment.session.rescheduled.v1"
+    key_field = subject_field = "session_id"
+
+    session_id: Id
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime
+    timezone: str
+    venue: str | None = None
+    reason: str | None = Field(None, max_length=500)
+
+
+class SessionCancelled(_Enrollment):
+    """A session was cancelled; it will never count as delivered."""
+
+    type = "probidad.enrollment.session.cancelled.v1"
+    key_field = subject_field = "session_id"
+
+    session_id: Id
+    reason: str | None = Field(None, max_length=500)
+
+
+class ServantRegistered(_Enrollment):
+    """A public servant was registered. Pseudonymous: only the attributes oversight figures need."""
+
+    type = "probidad.enrollment.servant.registered.v1"
+    key_field = subject_field = "servant_id"
+
+    servant_id: Id = Field(description="Pseudonymous id; the link to the person stays in enrollment.")
+    institution_id: Id
+    sex: Sex
+    position_level: str | None = Field(None, max_length=100, description="e.g. 'operativo', 'mando medio', 'directivo'.")
+
+
+class ServantUpdated(_Enrollment):
+    """A servant's oversight attributes changed (e.g. moved to another institution)."""
+
+    type = "probidad.enrollment.servant.updated.v1"
+    key_field = subject_field = "servant_id"
+
+    servant_id: Id
+    institution_id: Id
+    sex: Sex
+    position_level: str | None = None
+
+
+class EnrolmentConfirmed(_Enrollment):
+    """A servant holds a seat in a session (directly, or promoted from the waitlist)."""
+
+    type = "probidad.enrollment.enrolment.confirmed.v1"
+    key_field = "session_id"
+    subject_field = "enrolment_id"
+
+    enrolment_id: Id
+    session_id: Id
+    servant_id: Id
+    institution_id: Id
+    promoted_from_waitlist: bool = False
+    request_id: str | None = Field(None, description="The agency request that asked for it, if any.")
+
+
+class EnrolmentWaitlisted(_Enrollment):
+    """The session was full: the servant waits, in order of arrival."""
+
+    type = "probidad.enrollment.enrolment.waitlisted.v1"
+    key_field = "session_id"
+    subject_field = "enrolment_id"
+
+    enrolment_id: Id
+    session_id: Id
+    servant_id: Id
+    institution_id: Id
+    position: int = Field(ge=1, description="1 = next to be promoted.")
+    request_id: str | None = None
+
+
+class EnrolmentCancelled(_Enrollment):
+    """An enrolment (confirmed or waitlisted) was cancelled."""
+
+    type = "probidad.enrollment.enrolment.cancelled.v1"
+    key_field = "session_id"
+    subject_field = "enrolment_id"
+
+    enrolment_id: Id
+    session_id: Id
+    servant_id: Id
+    reason: str | None = Field(None, max_length=500)
+
+
+class RequestRejected(_Enrollment):
+    """An agency request could not be applied; nothing changed. Keyed by the request id."""
+
+    type = "probidad.enrollment.request.rejected.v1"
+    key_field = subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: str | None = None
+    reason: str = Field(min_length=1, max_length=1000)
+    field: str | None = Field(None, description="The request field at fault, when one is.")
+
+
+# ---------------------------------------------------------------- agency requests
+
+
+class _AgencyRequest(Event):
+    source = "agency"
+    kafka_topic = AGENCY_REQUESTS
+
+
+class ServantSubmitted(_AgencyRequest):
+    """An agency's HR system asks enrollment to register (or update) one of its servants.
+
+    This is the only event that carries personal data, because enrollment needs it to register
+    the person; the agency request topic therefore has a bounded retention. Outcome:
+    ServantRegistered/ServantUpdated, or RequestRejected with this ``request_id``.
+    """
+
+    type = "probidad.agency.servant.submitted.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100, description="Unique per request; echoed in the outcome.")
+    institution_id: Id
+    name: str = Field(min_length=1, max_length=300)
+    curp: str = Field(min_length=18, max_length=18, description="Clave Única de Registro de Población.")
+    email: str | None = Field(None, max_length=254)
+    sex: Sex
+    position: str | None = Field(None, max_length=200)
+    position_level: str | None = Field(None, max_length=100)
+
+
+class EnrolmentRequested(_AgencyRequest):
+    """An agency asks to enrol one of its servants (by servant id or CURP) in a session.
+
+    Outcome: EnrolmentConfirmed or EnrolmentWaitlisted carrying ``request_id``, or RequestRejected.
+    """
+
+    type = "probidad.agency.enrolment.requested.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: Id
+    session_id: Id
+    servant_id: Id | None = Field(None, description="Pseudonymous id returned at registration.")
+    curp: str | None = Field(None, min_length=18, max_length=18, description="Alternative to servant_id.")
+
+
+# ---------------------------------------------------------------- attendance
+
+
+class _Attendance(Event):
+    source = "probidad/attendance"
+    kafka_topic = ATTENDANCE_EVENTS
+    key_field = "session_id"
+
+
+class AttendanceRecorded(_Attendance):
+    """At the close of a session: how much of it one enrolled servant attended."""
+
+    type = "probidad.attendance.attendance.recorded.v1"
+    subject_field = "servant_id"
+
+    session_id: Id
+    servant_id: Id
+    minutes_present: int = Field(ge=0)
+    session_minutes: int = Field(ge=1)
+    share: Share = Field(description="minutes_present / session_minutes, capped at 1.")
+    status: AttendanceStatus
+    source_of_record: AttendanceSource
+
+
+class AttendanceCorrected(_Attendance):
+    """A recorded attendance was corrected. Records are append-only: this supersedes, never edits."""
+
+    type = "probidad.attendance.attendance.corrected.v1"
+    subject_field = "servant_id"
+
+    session_id: Id
+    servant_id: Id
+    minutes_present: int = Field(ge=0)
+    session_minutes: int = Field(ge=1)
+    share: Share
+    status: AttendanceStatus
+    reason: str = Field(min_length=1, max_length=1000)
+    corrected_by: str = Field(min_length=1, max_length=100)
+
+
+class AssessmentGraded(_Attendance):
+    """A servant's evaluation in a session was graded (a later grade supersedes an earlier one)."""
+
+    type = "probidad.attendance.assessment.graded.v1"
+    subject_field = "servant_id"
+
+    session_id: Id
+    servant_id: Id
+    score: Score
+
+
+class SessionClosed(_Attendance):
+    """Attendance of a session is final; its AttendanceRecorded events precede this one."""
+
+    type = "probidad.attendance.session.closed.v1"
+    subject_field = "session_id"
+
+    session_id: Id
+    closed_at: AwareDatetime
+    enrolled: int = Field(ge=0)
+    present: int = Field(ge=0)
+
+
+# ---------------------------------------------------------------- certification
+
+
+class _Certification(Event):
+    source = "probidad/certification"
+    kafka_topic = CERTIFICATION_EVENTS
+    key_field = "servant_id"
+
+
+class CertificateIssued(_Certification):
+    """A servant completed a session: one certificate, verifiable by its code."""
+
+    type = "probidad.certification.certificate.issued.v1"
+    subject_field = "certificate_id"
+
+    certificate_id: Id
+    verification_code: str = Field(min_length=4, max_length=32)
+    servant_id: Id
+    course_id: Id
+    session_id: Id
+    hours: float = Field(gt=0)
+    score: Score | None = None
+    issued_on: date
+    issuing_authority: str
+
+
+class CertificateRevoked(_Certification):
+    """A certificate no longer holds (e.g. a correction made the completion fail)."""
+
+    type = "probidad.certification.certificate.revoked.v1"
+    subject_field = "certificate_id"
+
+    certificate_id: Id
+    verification_code: str
+    servant_id: Id
+    course_id: Id
+    session_id: Id
+    reason: str = Field(min_length=1, max_length=1000)
+
+
+class CompetencyAttained(_Certification):
+    """A servant holds certificates for every course the competency model lists for a competency."""
+
+    type = "probidad.certification.competency.attained.v1"
+    subject_field = "servant_id"
+
+    servant_id: Id
+    competency: str
+    course_ids: list[Id]
+    certificate_ids: list[Id]
+    attained_on: date
+
+
+ALL_EVENTS: tuple[type[Event], ...] = (
+    InstitutionRegistered, CoursePublished, SessionScheduled, SessionRescheduled, SessionCancelled,
+    ServantRegistered, ServantUpdated, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
+    RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
+    AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
+)
+
+EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}
+
+__all__ = [cls.__name__ for cls in ALL_EVENTS] + [
+    "ALL_EVENTS", "EVENTS_BY_TYPE", "GovernmentLevel", "Modality", "Sex", "AttendanceStatus",
+    "AttendanceSource", "UUID", "datetime",
+]
