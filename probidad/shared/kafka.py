@@ -1,0 +1,134 @@
+"""FastStream wiring: the broker every service uses, its subscribers, topic creation and lag."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+
+from probidad.shared.consumer import DeadLetter, IdempotentConsumer
+from probidad.shared.logs import get_logger
+from probidad.shared.metrics import CONSUMER_LAG, CONSUMER_LAG_SECONDS, REGISTRY
+
+log = get_logger(__name__)
+
+
+def make_broker(bootstrap: str, service: str) -> KafkaBroker:
+    # Idempotent producer with acks=all: a retried send never duplicates, an ack means every
+    # in-sync replica has the record. No transactional_id (aiokafka would refuse plain sends).
+    return KafkaBroker(
+        bootstrap,
+        client_id=f"probidad-{service}",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
+    )
+
+
+def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str) -> None:
+    """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually."""
+
+    @broker.subscriber(
+        *topics,
+        group_id=consumer.group,
+        ack_policy=AckPolicy.MANUAL,
+        auto_offset_reset="earliest",
+        title=f"{consumer.group}:consume",
+        description=description,
+    )
+    async def on_record(message: KafkaMessage) -> None:
+        record = message.raw_message
+        try:
+            await consumer.process(record.topic, record.partition, record.offset, record.key, record.value,
+                                   record.headers)
+        except Exception:
+            # Never commit past a record we could not settle: rewind to it and try again shortly.
+            log.exception("record not settled; will retry", topic=record.topic, offset=record.offset)
+            await asyncio.sleep(1.0)
+            message.consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
+            return
+        await message.ack()
+
+
+def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
+    async def send(letter: DeadLetter) -> None:
+        await broker.publish(letter.value or b"", letter.topic, key=letter.key, headers=letter.headers)
+
+    return send
+
+
+async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 6, replication: int = 1,
+                        config: dict[str, str] | None = None) -> None:
+    """Create topics that do not exist yet (existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, num_partitions=partitions, replication_factor=replication,
+                     topic_configs=config or {"retention.ms": "-1"})
+            for name in dict.fromkeys(names) if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+class LagMonitor:
+    """Consumer lag per group and topic: high-water mark minus the group's committed offset."""
+
+    def __init__(self, bootstrap: str, consumers: list[tuple[IdempotentConsumer, list[str]]], interval_s: float = 5.0):
+        self.bootstrap = bootstrap
+        self.consumers = consumers
+        self.interval_s = interval_s
+
+    async def measure(self, admin: AIOKafkaAdminClient, probe: AIOKafkaConsumer) -> dict[tuple[str, str], int]:
+        lags: dict[tuple[str, str], int] = {}
+        for consumer, topics in self.consumers:
+            committed = await admin.list_consumer_group_offsets(consumer.group)
+            for topic in topics:
+                partitions = probe.partitions_for_topic(topic) or set()
+                tps = [TopicPartition(topic, p) for p in partitions]
+                ends = await probe.end_offsets(tps) if tps else {}
+                lag = 0
+                for tp in tps:
+                    done = committed.get(tp)
+                    lag += max(0, ends[tp] - (done.offset if done and done.offset >= 0 else 0))
+                lags[(consumer.group, topic)] = lag
+                CONSUMER_LAG.labels(consumer.group, topic).set(lag)
+                last = consumer.last_event_time.get(topic)
+                age = max(0.0, time.time() - last.timestamp()) if (lag and last) else 0.0
+                CONSUMER_LAG_SECONDS.labels(consumer.group, topic).set(age)
+        return lags
+
+    async def run(self) -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        await admin.start()
+        await probe.start()
+        try:
+            while True:
+                try:
+                    await probe._client.force_metadata_update()  # noqa: SLF001 — new partitions
+                    await self.measure(admin, probe)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as error:
+                    log.warning("lag measurement failed", error=repr(error))
+                await asyncio.sleep(self.interval_s)
+        finally:
+            await probe.stop()
+            await admin.close()

@@ -1,0 +1,153 @@
+"""Transactional outbox: events commit with the state that produced them; a relay publishes them.
+
+Writers call ``Outbox.add(session, event)`` inside their unit of work. ``OutboxRelay`` runs beside
+the service, takes unpublished rows in commit order, sends them as one batch (idempotent producer,
+acks=all — configured on the broker), waits for every acknowledgement, then marks them published.
+A crash between send and mark republishes the batch with the same ``ce_id``s, which idempotent
+consumers ignore: at-least-once on the wire, exactly-once in effect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select, text, update
+
+from contracts.base import Event
+from contracts.envelope import Envelope, seal, to_record
+from probidad.shared.database import Database
+from probidad.shared.logs import get_logger
+from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
+from probidad.shared.tables import OutboxRecord
+
+log = get_logger(__name__)
+
+# publish(topic, key, value, headers) -> an awaitable resolved when the broker acknowledged the record
+Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[object] | object]]
+
+# Only one relay per database publishes at a time, so events leave in commit order.
+_RELAY_LOCK = 0x70726F62
+
+
+class Outbox:
+    def __init__(self, topic_prefix: str = "") -> None:
+        self.topic_prefix = topic_prefix
+        self.wake = asyncio.Event()
+
+    def add(self, session, event: Event, *, correlation_id: str | None = None) -> Envelope:  # noqa: ANN001
+        envelope = seal(event, correlation_id=correlation_id)
+        key, value, headers = to_record(envelope)
+        session.add(
+            OutboxRecord(
+                event_id=envelope.id,
+                topic=f"{self.topic_prefix}{event.kafka_topic}",
+                key=key.decode(),
+                type=event.type,
+                headers=json.dumps(headers),
+                payload=value.decode(),
+            )
+        )
+        self.wake.set()
+        return envelope
+
+
+def broker_publisher(broker) -> Publish:  # noqa: ANN001
+    """Adapts a FastStream KafkaBroker: sends without waiting, so a batch is in flight at once."""
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]):
+        return await broker.publish(
+            value, topic, key=key, headers=headers, correlation_id=headers.get("correlation_id"), no_confirm=True
+        )
+
+    return publish
+
+
+class OutboxRelay:
+    def __init__(self, database: Database, outbox: Outbox, publish: Publish, *, service: str,
+                 batch_size: int = 500, interval_s: float = 0.05) -> None:
+        self.database = database
+        self.outbox = outbox
+        self.publish = publish
+        self.service = service
+        self.batch_size = batch_size
+        self.interval_s = interval_s
+        self._stopping = asyncio.Event()
+
+    async def publish_pending(self) -> int:
+        """Publish one batch; returns how many events went out."""
+        async with self.database.transaction() as session:
+            if self.database.is_postgres:
+                got = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})
+                if not got.scalar():
+                    return 0
+            query = (
+                select(OutboxRecord)
+                .where(OutboxRecord.published_at.is_(None))
+                .order_by(OutboxRecord.id)
+                .limit(self.batch_size)
+            )
+            rows = (await session.execute(query)).scalars().all()
+            if not rows:
+                return 0
+            pending = []
+            for row in rows:
+                sent = await self.publish(row.topic, row.key.encode(), row.payload.encode(), json.loads(row.headers))
+                pending.append(sent)
+            for sent in pending:
+                if isinstance(sent, Awaitable):
+                    await sent
+            await session.execute(
+                update(OutboxRecord)
+                .where(OutboxRecord.id.in_([row.id for row in rows]))
+                .values(published_at=datetime.now(UTC))
+            )
+        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        return len(rows)
+
+    async def backlog(self) -> int:
+        async with self.database.transaction() as session:
+            result = await session.execute(
+                select(func.count()).select_from(OutboxRecord).where(OutboxRecord.published_at.is_(None))
+            )
+            return int(result.scalar_one())
+
+    async def drain(self, timeout_s: float = 30.0) -> None:
+        """Publish until the outbox is empty (used at shutdown and by tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        while await self.publish_pending() or await self.backlog():
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("outbox did not drain")
+            await asyncio.sleep(self.interval_s)
+
+    async def run(self) -> None:
+        backoff = self.interval_s
+        rounds = 0
+        while not self._stopping.is_set():
+            try:
+                sent = await self.publish_pending()
+                backoff = self.interval_s
+                rounds += 1
+                if rounds % 20 == 0 or sent:
+                    OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+                if sent == self.batch_size:
+                    continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # broker or database down: retry the same batch, never skip it
+                OUTBOX_RELAY_ERRORS.labels(self.service).inc()
+                log.warning("outbox relay round failed; retrying", error=repr(error), retry_in_s=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            self.outbox.wake.clear()
+            try:
+                await asyncio.wait_for(self.outbox.wake.wait(), timeout=self.interval_s)
+            except TimeoutError:
+                pass
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self.outbox.wake.set()

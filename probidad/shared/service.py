@@ -1,0 +1,177 @@
+"""What every service process is made of, wired once.
+
+``ServiceRuntime`` holds a service's database, outbox + relay, FastStream broker and consumers;
+``create_http_app`` puts a FastAPI app in front of it with ``/health``, ``/metrics``,
+``/asyncapi.json`` and the service's own routers, and runs the broker in the FastAPI lifespan.
+A service module builds one runtime and one app; nothing else starts processes or tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import Table, text
+
+from contracts.topics import PLATFORM_TOPICS, dead_letter_topic
+from probidad.shared.consumer import Handler, IdempotentConsumer
+from probidad.shared.database import Database
+from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, subscribe
+from probidad.shared.logs import configure_logging, get_logger
+from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher
+from probidad.shared.settings import ServiceSettings
+
+log = get_logger(__name__)
+
+
+@dataclass
+class ServiceRuntime:
+    settings: ServiceSettings
+    tables: list[Table]
+    description: str = ""
+    database: Database = field(init=False)
+    outbox: Outbox = field(init=False)
+    broker: KafkaBroker = field(init=False)
+    relay: OutboxRelay = field(init=False)
+    consumers: list[tuple[IdempotentConsumer, list[str]]] = field(default_factory=list, init=False)
+    in_memory_broker: bool = False
+    _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        configure_logging(s.service_name, s.log_level)
+        self.database = Database(s.resolved_database_url)
+        self.outbox = Outbox(s.topic_prefix)
+        self.broker = make_broker(s.kafka_bootstrap, s.service_name)
+        self.relay = OutboxRelay(self.database, self.outbox, broker_publisher(self.broker), service=s.service_name,
+                                 batch_size=s.relay_batch_size, interval_s=s.relay_interval_ms / 1000)
+
+    @property
+    def name(self) -> str:
+        return self.settings.service_name
+
+    def consume(self, topics: Iterable[str], handlers: dict[str, Handler], *, group: str | None = None,
+                description: str = "") -> IdempotentConsumer:
+        """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group."""
+        names = [self.settings.topic(t) for t in topics]
+        consumer = IdempotentConsumer(
+            service=self.name, group=group or f"probidad-{self.name}", database=self.database,
+            handlers=handlers, send_dead_letter=dead_letter_sender(self.broker),
+        )
+        subscribe(self.broker, consumer, names, description=description or f"{self.name} consumes {', '.join(names)}")
+        self.consumers.append((consumer, names))
+        return consumer
+
+    def asyncapi(self) -> AsyncAPI:
+        return AsyncAPI(self.broker, title=f"Probidad {self.name}", version="1.0.0",
+                        description=self.description or f"Event interface of the {self.name} service",
+                        schema_version="3.0.0")
+
+    async def start(self) -> None:
+        s = self.settings
+        await self.database.create_schema(self.tables)
+        if not self.in_memory_broker:
+            platform = [s.topic(t.name) for t in PLATFORM_TOPICS]
+            dlqs = [dead_letter_topic(t, c.group) for c, topics in self.consumers for t in topics]
+            await ensure_topics(s.kafka_bootstrap, platform + dlqs, replication=s.kafka_replication_factor)
+            await self.broker.start()
+            self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers).run()))
+        self._tasks.append(asyncio.create_task(self.relay.run()))
+        log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
+                 kafka=s.kafka_bootstrap)
+
+    async def stop(self) -> None:
+        self.relay.stop()
+        try:
+            await asyncio.wait_for(self.relay.drain(timeout_s=5), timeout=6)
+        except Exception as error:  # the relay resumes the backlog at next start
+            log.warning("outbox not drained at shutdown", error=repr(error))
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if not self.in_memory_broker:
+            await self.broker.stop()
+        await self.database.dispose()
+
+    async def health(self) -> dict:
+        checks: dict[str, str] = {}
+        try:
+            async with self.database.transaction() as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as error:
+            checks["database"] = f"down: {error.__class__.__name__}"
+        if not self.in_memory_broker:
+            checks["kafka"] = "ok" if await self.broker.ping(timeout=2) else "down"
+        return {"service": self.name, "status": "ok" if all(v == "ok" for v in checks.values()) else "degraded",
+                "checks": checks}
+
+
+def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str, description: str = "") -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):  # noqa: ANN001, ANN202
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        HTTP_REQUESTS.labels(runtime.name, request.method, route, f"{response.status_code // 100}xx").inc()
+        HTTP_LATENCY.labels(runtime.name, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_input(_request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [
+            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
+            for e in error.errors()
+        ]
+        summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
+        return JSONResponse(status_code=422, content={"detail": f"invalid input — {summary}", "errors": problems})
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> JSONResponse:
+        report = await runtime.health()
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+    @app.get("/metrics", tags=["operations"], include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/asyncapi.json", tags=["operations"])
+    async def asyncapi_document() -> JSONResponse:
+        return JSONResponse(runtime.asyncapi().to_specification().to_jsonable())
+
+    @app.get("/asyncapi", tags=["operations"], include_in_schema=False)
+    async def asyncapi_page() -> HTMLResponse:
+        spec = runtime.asyncapi().to_specification().to_json()
+        return HTMLResponse(f"<html><head><title>{title} — AsyncAPI</title></head><body>"
+                            f"<h1>{title} — AsyncAPI 3</h1><pre>{_escape(spec)}</pre></body></html>")
+
+    for router in routers:
+        app.include_router(router)
+    return app
+
+
+def _escape(text_: str) -> str:
+    return text_.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

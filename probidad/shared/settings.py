@@ -1,0 +1,79 @@
+"""Settings every service reads from ``PROBIDAD_*`` environment variables.
+
+Nonsense fails at start-up with the variable's name, never later in the middle of a request.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "probidad-development-secret-change-me"
+_BOOTSTRAP = re.compile(r"^[A-Za-z0-9.\-_]+:\d{1,5}(,[A-Za-z0-9.\-_]+:\d{1,5})*$")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PROBIDAD_", extra="ignore", validate_default=True)
+
+    service_name: str = "probidad"
+    environment: Literal["development", "test", "production"] = "development"
+    state_dir: Path = Field(Path(".probidad"), description="Where SQLite files and local state live.")
+    database_url: str = Field("", description="SQLAlchemy async URL; empty = SQLite file in state_dir.")
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    kafka_replication_factor: int = Field(1, ge=1, le=5)
+    topic_prefix: str = Field("", pattern=r"^[a-z0-9._\-]*$")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8000, ge=1, le=65535)
+    public_base_url: str = Field("", description="URL the public reaches this service at; empty = http://host:port.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    programme_timezone: str = "America/Mexico_City"
+    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_interval_ms: int = Field(50, ge=1, le=60_000)
+
+    @field_validator("kafka_bootstrap")
+    @classmethod
+    def _bootstrap(cls, value: str) -> str:
+        if not _BOOTSTRAP.match(value):
+            raise ValueError("must be host:port[,host:port…], e.g. 127.0.0.1:9092")
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return value
+
+    @field_validator("programme_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(f"unknown IANA time zone {value!r}") from error
+        return value
+
+    @model_validator(mode="after")
+    def _production_secrets(self) -> "ServiceSettings":
+        if self.environment == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
+            raise ValueError("PROBIDAD_JWT_SECRET must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.state_dir / f'{self.service_name}.db').as_posix()}"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_base_url or f"http://{self.http_host}:{self.http_port}"
+
+    def topic(self, name: str) -> str:
+        return f"{self.topic_prefix}{name}"
