@@ -99,6 +99,7 @@ LOG4J2_TEMPLATE = DEPLOY_DIR / "log4j2.properties"
 DEFAULT_BASE_PORT = 9092
 DEFAULT_START_TIMEOUT = 90.0
 STOP_TIMEOUT = 30.0
+QUORUM_LOST_GRACE = 5.0
 JVM_HEAP = ("-Xms256m", "-Xmx512m")
 PID_FILE = "kafka.pid"
 NODE_MARKER = "-Dprobidad.kafka.node="
@@ -842,7 +843,7 @@ def start_cluster(
             _wait_ready(cluster, timeout, to_start)
         except KafkaCtlError:
             # Leave nothing half-started behind.
-            _stop_nodes(to_start, STOP_TIMEOUT)
+            _stop_nodes(to_start, STOP_TIMEOUT, cluster_size=len(layout))
             raise
 
     cluster.created_topics = create_topics(cluster.bootstrap, topics, replication, topic_prefix)
@@ -850,15 +851,34 @@ def start_cluster(
     return cluster
 
 
-def _stop_nodes(nodes: Sequence[Node], timeout: float) -> list[int]:
-    pids = {}
+def _stop_nodes(nodes: Sequence[Node], timeout: float, cluster_size: int | None = None) -> list[int]:
+    """SIGTERM the nodes' process groups, SIGKILL what is still alive after ``timeout`` s.
+
+    A combined broker/controller that has lost its controller quorum (a majority of the cluster's
+    nodes already gone) waits a long time for a controlled shutdown that can never happen, so
+    such survivors get only QUORUM_LOST_GRACE seconds before SIGKILL.
+    """
+    cluster_size = cluster_size or len(nodes)
+    outside = cluster_size - len(nodes)  # nodes not being stopped are assumed alive
+    pids: dict[int, Node] = {}
     for node in nodes:
         pid = _node_pid(node) or node.pid
         if pid and _pid_exists(pid) and (not _read_cmdline(pid) or NODE_MARKER in _read_cmdline(pid)):
             pids[pid] = node
     for pid in pids:
         _signal_group(pid, signal.SIGTERM)
-    left = _wait_dead(pids, timeout)
+    deadline = time.monotonic() + timeout
+    quorum_lost_at: float | None = None
+    remaining = set(pids)
+    while remaining and time.monotonic() < deadline:
+        remaining = {pid for pid in remaining if _pid_exists(pid)}
+        if cluster_size > 1 and remaining and outside + len(remaining) <= cluster_size // 2:
+            quorum_lost_at = quorum_lost_at or time.monotonic()
+            if time.monotonic() - quorum_lost_at >= QUORUM_LOST_GRACE:
+                break
+        if remaining:
+            time.sleep(0.1)
+    left = {pid for pid in remaining if _pid_exists(pid)}
     for pid in left:
         _signal_group(pid, signal.SIGKILL)
     still = _wait_dead(left, 10)
@@ -885,7 +905,7 @@ def stop_cluster(state_dir: Path | str | None = None, timeout: float = STOP_TIME
         ]
     else:
         nodes = cluster.nodes
-    return _stop_nodes(nodes, timeout)
+    return _stop_nodes(nodes, timeout, cluster_size=len(nodes))
 
 
 def kill_node(state_dir: Path | str | None, node_id: int) -> int | None:
@@ -921,7 +941,7 @@ def restart_node(state_dir: Path | str | None, node_id: int, timeout: float = 60
     try:
         _wait_ready(cluster, timeout, [node])
     except KafkaCtlError:
-        _stop_nodes([node], STOP_TIMEOUT)
+        _stop_nodes([node], STOP_TIMEOUT, cluster_size=len(cluster.nodes))
         raise
     return node
 

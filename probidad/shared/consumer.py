@@ -108,23 +108,27 @@ class IdempotentConsumer:
             log.debug("event handled", outcome=outcome)
             return outcome
 
+    async def _seen(self, session, event_id: str) -> bool:  # noqa: ANN001
+        found = await session.execute(
+            select(ProcessedEvent.event_id).where(
+                ProcessedEvent.consumer_group == self.group, ProcessedEvent.event_id == event_id
+            )
+        )
+        return found.first() is not None
+
     async def _apply(self, envelope: Envelope, handler: Handler) -> bool:
         try:
             async with self.database.transaction() as session:
-                seen = await session.execute(
-                    select(ProcessedEvent.event_id).where(
-                        ProcessedEvent.consumer_group == self.group, ProcessedEvent.event_id == envelope.id
-                    )
-                )
-                if seen.first() is not None:
+                if await self._seen(session, envelope.id):
                     return False
                 session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id))
                 await handler(session, envelope)
             return True
-        except sa_exc.IntegrityError as error:
-            # Another instance of this group committed the same event id first.
-            if "processed_event" in str(error):
-                return False
+        except sa_exc.IntegrityError:
+            # Another instance of this group may have committed the same event first.
+            async with self.database.transaction() as session:
+                if await self._seen(session, envelope.id):
+                    return False
             raise
 
     async def _with_retry(self, attempt: Callable[[], Awaitable[bool]]) -> bool:

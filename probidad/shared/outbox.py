@@ -75,9 +75,14 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.interval_s = interval_s
         self._stopping = asyncio.Event()
+        self._one_round_at_a_time = asyncio.Lock()
 
     async def publish_pending(self) -> int:
         """Publish one batch; returns how many events went out."""
+        async with self._one_round_at_a_time:
+            return await self._publish_batch()
+
+    async def _publish_batch(self) -> int:
         async with self.database.transaction() as session:
             if self.database.is_postgres:
                 got = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})

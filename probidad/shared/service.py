@@ -175,3 +175,10 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
 
 def _escape(text_: str) -> str:
     return text_.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run one service process (``python -m services.<name>``)."""
+    import uvicorn
+
+    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

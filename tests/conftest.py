@@ -1,0 +1,159 @@
+"""Fixtures shared by the three tiers of tests.
+
+* ``database_url``: a fresh, empty database — SQLite file and PostgreSQL (parametrised), so the
+  same test runs on both. PostgreSQL comes from ``PROBIDAD_TEST_POSTGRES_URL`` (an admin URL to a
+  server the test may create databases on; default postgresql+asyncpg://probidad@127.0.0.1:5433/probidad).
+* ``kafka_bootstrap``: a real Kafka broker — ``PROBIDAD_TEST_KAFKA_BOOTSTRAP``, else one answering
+  on 127.0.0.1:9092, else one the fixture starts and stops.
+* ``topic_prefix``: a namespace per test, so tests sharing the broker never see each other's events.
+
+With ``PROBIDAD_REQUIRE_REAL=1`` (CI) a missing broker or database fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import uuid
+from pathlib import Path
+
+import pytest
+
+REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
+POSTGRES_ADMIN_URL = os.environ.get(
+    "PROBIDAD_TEST_POSTGRES_URL", "postgresql+asyncpg://probidad@127.0.0.1:5433/probidad"
+)
+
+
+def _unavailable(what: str) -> None:
+    if REQUIRE_REAL:
+        pytest.fail(f"{what} is required (PROBIDAD_REQUIRE_REAL=1) but not reachable")
+    pytest.skip(f"{what} not reachable")
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------ PostgreSQL
+
+
+async def _create_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _drop_database(admin_url: str, name: str) -> None:
+    import asyncpg
+
+    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    host_port = POSTGRES_ADMIN_URL.split("@", 1)[-1].split("/", 1)[0]
+    host, _, port = host_port.partition(":")
+    if not _answers(host, int(port or 5432)):
+        _unavailable(f"PostgreSQL at {host_port}")
+    return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture
+async def postgres_url(postgres_admin_url: str):
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    name = f"probidad_t_{uuid.uuid4().hex[:12]}"
+    await _create_database(postgres_admin_url, name)
+    base = postgres_admin_url.rsplit("/", 1)[0]
+    yield f"{base}/{name}"
+    await _drop_database(postgres_admin_url, name)
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, tmp_path: Path):
+    """Run the test once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+        return
+    admin = request.getfixturevalue("postgres_admin_url")
+    name = f"probidad_t_{uuid.uuid4().hex[:12]}"
+    await _create_database(admin, name)
+    yield f"{admin.rsplit('/', 1)[0]}/{name}"
+    await _drop_database(admin, name)
+
+
+# ------------------------------------------------------------------ Kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
+    configured = os.environ.get("PROBIDAD_TEST_KAFKA_BOOTSTRAP")
+    if configured:
+        host, _, port = configured.split(",")[0].partition(":")
+        if not _answers(host, int(port)):
+            _unavailable(f"Kafka at {configured}")
+        yield configured
+        return
+    if _answers("127.0.0.1", 9092):
+        yield "127.0.0.1:9092"
+        return
+    try:
+        from probidad import kafkactl
+    except ImportError:
+        _unavailable("Kafka (no launcher)")
+    state = tmp_path_factory.mktemp("kafka-state")
+    try:
+        cluster = kafkactl.start_cluster(nodes=1, state_dir=state, base_port=39092)
+    except Exception as error:  # noqa: BLE001
+        _unavailable(f"Kafka (could not start: {error})")
+    try:
+        yield cluster.bootstrap
+    finally:
+        kafkactl.stop_cluster(state)
+
+
+@pytest.fixture
+def topic_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}."
+
+
+@pytest.fixture(scope="session")
+def kcat() -> str:
+    import shutil
+
+    path = shutil.which("kcat") or shutil.which("kafkacat")
+    if not path:
+        _unavailable("kcat (apt-get install kcat)")
+    return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        path = str(item.fspath)
+        if "/e2e/" in path:
+            item.add_marker(pytest.mark.kafka)
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy():
+    return asyncio.DefaultEventLoopPolicy()
