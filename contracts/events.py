@@ -154,6 +154,9 @@ class ServantRegistered(_Enrollment):
     institution_id: Id
     sex: Sex
     position_level: str | None = Field(None, max_length=100, description="e.g. 'operativo', 'mando medio', 'directivo'.")
+    email_digest: str | None = Field(
+        None, max_length=64, description="HMAC-SHA256 of the normalised e-mail (contracts.pseudonyms); lets "
+        "attendance match platform reports without the address. Null after erasure or when no e-mail is known.")
 
 
 class ServantUpdated(_Enrollment):
@@ -166,6 +169,7 @@ class ServantUpdated(_Enrollment):
     institution_id: Id
     sex: Sex
     position_level: str | None = None
+    email_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered; null after erasure.")
 
 
 class EnrolmentConfirmed(_Enrollment):

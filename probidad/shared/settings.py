@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     public_base_url: str = Field("", description="URL the public reaches this service at; empty = http://host:port.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    email_digest_key: SecretStr = SecretStr("probidad-development-digest-key")
+    issuing_authority: str = "Secretaría de la Contraloría del Estado"
     programme_timezone: str = "America/Mexico_City"
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     relay_interval_ms: int = Field(50, ge=1, le=60_000)
