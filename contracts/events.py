@@ -157,6 +157,7 @@ class ServantRegistered(_Enrollment):
     email_digest: str | None = Field(
         None, max_length=64, description="HMAC-SHA256 of the normalised e-mail (contracts.pseudonyms); lets "
         "attendance match platform reports without the address. Null after erasure or when no e-mail is known.")
+    request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
 
 
 class ServantUpdated(_Enrollment):
@@ -170,6 +171,7 @@ class ServantUpdated(_Enrollment):
     sex: Sex
     position_level: str | None = None
     email_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered; null after erasure.")
+    request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
 
 
 class EnrolmentConfirmed(_Enrollment):
