@@ -12,7 +12,6 @@ With ``PROBIDAD_REQUIRE_REAL=1`` (CI) a missing broker or database fails the run
 
 from __future__ import annotations
 
-import asyncio
 import os
 import socket
 import uuid
@@ -152,8 +151,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = str(item.fspath)
         if "/e2e/" in path:
             item.add_marker(pytest.mark.kafka)
-
-
-@pytest.fixture(scope="session")
-def event_loop_policy():
-    return asyncio.DefaultEventLoopPolicy()

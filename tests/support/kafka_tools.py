@@ -37,7 +37,14 @@ async def read_events(bootstrap: str, topic: str, *, expect: int | None = None, 
 
 
 async def publish_events(bootstrap: str, events: list[Event], *, topic_prefix: str = "", correlation_id: str | None = None) -> list[Envelope]:
-    """Publish events the way an outside producer (an agency's system) would."""
+    """Publish events the way an outside producer (an agency's system) would.
+
+    The topics are created first if the test's namespace does not have them yet (in production the
+    platform's topics always exist; the broker does not auto-create topics).
+    """
+    from probidad.shared.kafka import ensure_topics
+
+    await ensure_topics(bootstrap, {f"{topic_prefix}{event.kafka_topic}" for event in events})
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
     await producer.start()
     sent = []

@@ -1,0 +1,218 @@
+"""A real three-node Kafka cluster survives losing a broker without losing acknowledged messages.
+
+Runs its own cluster (tmp state dir, ports from 19092 up) so it never touches a developer's broker
+on 9092. Needs java (and mvn, or the jars already in the cache).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import socket
+import time
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from typer.testing import CliRunner
+
+from contracts.topics import TopicSpec
+from probidad import kafkactl
+
+pytestmark = pytest.mark.kafka
+
+TOPIC = "probidad.test.fault"
+PARTITIONS = 3
+
+
+def _ports_free(base: int, count: int) -> bool:
+    for port in range(base, base + count):
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
+
+
+def _free_base_port(start: int = 19092, count: int = 6) -> int:
+    for base in range(start, start + 2000, 10):
+        if _ports_free(base, count):
+            return base
+    raise RuntimeError("no free port range for the test cluster")
+
+
+def _alive(pid: int) -> bool:
+    """Alive = exists and is not a zombie (the brokers are children of this test process)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _processes_of(state_dir: Path) -> list[int]:
+    marker = f"probidad.kafka.node={state_dir.resolve()}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes() and _alive(int(entry.name)):
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+async def _leader_of_partition_zero(bootstrap: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (topic,) = await admin.describe_topics([TOPIC])
+        partition = next(p for p in topic["partitions"] if p["partition"] == 0)
+        return int(partition["leader"])
+    finally:
+        await admin.close()
+
+
+async def _consume_all(bootstrap: str) -> list[str]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        end = await consumer.end_offsets(partitions)
+        values: list[str] = []
+        deadline = time.monotonic() + 60
+
+        async def behind() -> bool:
+            return any([await consumer.position(tp) < end[tp] for tp in partitions])
+
+        while await behind():
+            assert time.monotonic() < deadline, "could not read the topic back to its end"
+            batches = await consumer.getmany(timeout_ms=1000, max_records=5000)
+            for records in batches.values():
+                values.extend(record.value.decode() for record in records)
+        return values
+    finally:
+        await consumer.stop()
+
+
+async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies(tmp_path: Path) -> None:
+    state_dir = tmp_path / "state"
+    base_port = _free_base_port()
+    spec = TopicSpec(TOPIC, writer="test", partitions=PARTITIONS, config={"min.insync.replicas": "2"})
+    started = time.monotonic()
+    cluster = await asyncio.to_thread(
+        kafkactl.start_cluster, nodes=3, state_dir=state_dir, base_port=base_port, topics=[spec]
+    )
+    pids = list(cluster.pids)
+    try:
+        assert len(pids) == 3 and all(_alive(pid) for pid in pids)
+        assert cluster.bootstrap == ",".join(f"127.0.0.1:{base_port + 2 * i}" for i in range(3))
+        assert TOPIC in cluster.created_topics
+        assert time.monotonic() - started < 90
+        assert await kafkactl.ensure_broker_async(cluster.bootstrap)
+
+        producer = AIOKafkaProducer(
+            bootstrap_servers=cluster.bootstrap,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=10000,
+            retry_backoff_ms=200,
+            linger_ms=2,
+        )
+        await producer.start()
+        acked: dict[str, float] = {}  # message -> monotonic time of its acknowledgement
+        failures = 0
+        counter = itertools.count()
+        stop = asyncio.Event()
+
+        async def sender() -> None:
+            nonlocal failures
+            while not stop.is_set():
+                message = f"m-{next(counter)}"
+                # Retry the same message until it is acknowledged: at-least-once, like the services.
+                while not stop.is_set():
+                    try:
+                        await asyncio.wait_for(producer.send_and_wait(TOPIC, message.encode()), 15)
+                    except (KafkaError, asyncio.TimeoutError):
+                        failures += 1
+                        await asyncio.sleep(0.2)
+                        continue
+                    acked[message] = time.monotonic()
+                    break
+
+        senders = [asyncio.create_task(sender()) for _ in range(4)]
+        try:
+            deadline = time.monotonic() + 20
+            while len(acked) < 300 or time.monotonic() < started + 1:
+                assert time.monotonic() < deadline, f"only {len(acked)} messages acknowledged before the kill"
+                await asyncio.sleep(0.1)
+
+            victim = await _leader_of_partition_zero(cluster.bootstrap)
+            killed_pid = kafkactl.kill_node(state_dir, victim)
+            killed_at = time.monotonic()
+            acked_at_kill = len(acked)
+            assert killed_pid == cluster.nodes[victim].pid
+            assert not _alive(killed_pid)
+
+            # Keep producing through the leader election until plenty more are acknowledged.
+            deadline = killed_at + 60
+            while sum(1 for t in acked.values() if t > killed_at) < 300 or time.monotonic() < killed_at + 3:
+                assert time.monotonic() < deadline, (
+                    f"acknowledgements stalled after the kill: {len(acked) - acked_at_kill} new, {failures} failed sends"
+                )
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.gather(*senders, return_exceptions=True)
+            await producer.stop()
+
+        after_kill = sum(1 for t in acked.values() if t > killed_at)
+        first_after = min((t for t in acked.values() if t > killed_at), default=killed_at) - killed_at
+        print(
+            f"\nkilled node {victim}: {acked_at_kill} acked before, {after_kill} after "
+            f"(first {first_after:.1f}s after the kill), {failures} failed sends retried"
+        )
+        assert after_kill >= 300 and len(acked) > acked_at_kill
+
+        consumed = await _consume_all(cluster.bootstrap)
+        missing = set(acked) - set(consumed)
+        assert not missing, f"{len(missing)} acknowledged messages lost, e.g. {sorted(missing)[:5]}"
+        assert len(consumed) >= len(acked)
+    finally:
+        stopped = await asyncio.to_thread(kafkactl.stop_cluster, state_dir)
+
+    assert set(stopped) <= set(pids)
+    assert not [pid for pid in pids if _alive(pid)]
+    assert _processes_of(state_dir) == []
+    assert not list((state_dir / "kafka").glob("node-*/kafka.pid"))
+    assert [status.alive for status in kafkactl.cluster_status(state_dir)] == [False, False, False]
+
+
+def test_cli_start_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> None:
+    base_port = _free_base_port(start=19192)
+    with socket.socket() as squatter:  # listens but never speaks Kafka
+        squatter.bind(("127.0.0.1", base_port))
+        squatter.listen()
+        from probidad.cli import app
+
+        result = CliRunner().invoke(
+            app, ["kafka", "start", "--state-dir", str(tmp_path), "--base-port", str(base_port)]
+        )
+    output = result.output + (getattr(result, "stderr", "") or "")
+    assert result.exit_code == 1, output
+    assert f"{base_port}" in output and "already in use" in output
+    assert "Traceback" not in output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert _processes_of(tmp_path) == []
+
+
+def test_ensure_broker_is_false_when_nothing_listens() -> None:
+    base_port = _free_base_port(start=19292, count=1)
+    assert kafkactl.ensure_broker(f"127.0.0.1:{base_port}", timeout=2) is False

@@ -1,0 +1,125 @@
+"""The shared plumbing on a real database (SQLite file and PostgreSQL) with the in-memory broker."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
+
+from contracts.envelope import seal, to_record
+from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
+from probidad.shared.metrics import HANDLER_RETRIES
+from probidad.shared.settings import ServiceSettings
+from probidad.shared.tables import OutboxRecord
+from tests.support import ledger
+from tests.support.ledger import institution
+
+GROUP = "probidad-ledger"
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path):
+    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
+    runtime = ledger.create_runtime(settings, group=GROUP)
+    runtime.in_memory_broker = True
+    dead_letters: list = []
+
+    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, GROUP))
+    async def collect(message: KafkaMessage) -> None:
+        dead_letters.append(message)
+
+    async with TestKafkaBroker(runtime.broker) as broker:
+        await runtime.start()
+        runtime.test_broker = broker
+        runtime.dead_letters = dead_letters
+        yield runtime
+        await runtime.stop()
+
+
+async def publish(runtime, envelope) -> None:  # noqa: ANN001
+    key, value, headers = to_record(envelope)
+    await runtime.test_broker.publish(value, ENROLLMENT_EVENTS, key=key, headers=headers)
+
+
+async def outbox_rows(runtime) -> int:  # noqa: ANN001
+    async with runtime.database.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(OutboxRecord))).scalar_one())
+
+
+async def test_an_event_added_to_the_outbox_is_published_after_the_commit_and_marked(runtime) -> None:
+    async with runtime.database.transaction() as session:
+        runtime.outbox.add(session, institution("inst-9", 40))
+    await runtime.relay.drain()
+    assert await ledger.ledger_rows(runtime) == [("inst-9", 40)]
+    assert await runtime.relay.backlog() == 0
+
+
+async def test_a_rolled_back_unit_of_work_leaves_no_event_behind(runtime) -> None:
+    with pytest.raises(RuntimeError):
+        async with runtime.database.transaction() as session:
+            runtime.outbox.add(session, institution("inst-ghost"))
+            raise RuntimeError("the state change failed")
+    assert await outbox_rows(runtime) == 0
+    await runtime.relay.drain()
+    assert await ledger.ledger_count(runtime) == 0
+
+
+async def test_a_redelivered_event_has_no_second_effect(runtime) -> None:
+    envelope = seal(institution("inst-2", 75))
+    await publish(runtime, envelope)
+    await publish(runtime, envelope)
+    assert await ledger.ledger_rows(runtime) == [("inst-2", 75)]
+
+
+async def test_a_malformed_message_is_dead_lettered_with_its_reason_and_the_next_one_is_applied(runtime) -> None:
+    await runtime.test_broker.publish(b"{not json", ENROLLMENT_EVENTS, headers={
+        "ce_specversion": "1.0", "ce_id": "bad-1", "ce_source": "agency", "ce_type": institution().type})
+    await publish(runtime, seal(institution("inst-3")))
+    assert len(runtime.dead_letters) == 1
+    headers = runtime.dead_letters[0].headers
+    assert headers["dlq_reason"].startswith("value is not JSON")
+    assert headers["dlq_original_topic"] == ENROLLMENT_EVENTS
+    assert headers["dlq_consumer_group"] == GROUP
+    assert runtime.dead_letters[0].body == b"{not json"
+    assert await ledger.ledger_rows(runtime) == [("inst-3", 120)]
+
+
+async def test_an_event_its_handler_rejects_is_dead_lettered_and_leaves_no_effect(runtime) -> None:
+    await publish(runtime, seal(institution("inst-4", name="REJECT ME")))
+    assert [m.headers["dlq_reason_kind"] for m in runtime.dead_letters] == ["rejected"]
+    assert "test rejection" in runtime.dead_letters[0].headers["dlq_reason"]
+    assert await ledger.ledger_count(runtime) == 0
+
+
+async def test_a_transient_database_fault_is_retried_not_skipped(runtime, monkeypatch) -> None:
+    consumer = runtime.consumers[0][0]
+    original = consumer.handlers[institution().type]
+    failures = {"left": 2}
+
+    async def flaky(session, envelope) -> None:  # noqa: ANN001
+        if failures["left"]:
+            failures["left"] -= 1
+            raise sa_exc.OperationalError("INSERT", {}, ConnectionRefusedError("database restarting"))
+        await original(session, envelope)
+
+    consumer.handlers[institution().type] = flaky
+    consumer.backoff.first_s = 0.01
+    before = HANDLER_RETRIES.labels("ledger", GROUP)._value.get()
+    await publish(runtime, seal(institution("inst-5")))
+    assert await ledger.ledger_rows(runtime) == [("inst-5", 120)]
+    assert HANDLER_RETRIES.labels("ledger", GROUP)._value.get() - before == 2
+    assert runtime.dead_letters == []
+
+
+async def test_outbox_rows_keep_the_cloudevents_headers_for_the_wire(runtime) -> None:
+    async with runtime.database.transaction() as session:
+        envelope = runtime.outbox.add(session, institution("inst-6"), correlation_id="enrol-flow-1")
+    async with runtime.database.transaction() as session:
+        row = (await session.execute(select(OutboxRecord))).scalars().one()
+    headers = json.loads(row.headers)
+    assert row.topic == ENROLLMENT_EVENTS and row.key == "inst-6"
+    assert headers["ce_id"] == envelope.id and headers["ce_correlationid"] == "enrol-flow-1"

@@ -1,0 +1,56 @@
+"""A minimal service used to test the shared plumbing: it counts the institutions it hears of.
+
+Its effect table deliberately has no unique constraint on the event, so a duplicate effect would
+show up as a second row — only the idempotent consumer can prevent it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlmodel import Field, SQLModel
+
+from contracts.events import InstitutionRegistered
+from contracts.topics import ENROLLMENT_EVENTS
+from probidad.shared.consumer import Rejected
+from probidad.shared.service import ServiceRuntime
+from probidad.shared.settings import ServiceSettings
+
+
+class LedgerEntry(SQLModel, table=True):
+    __tablename__ = "test_ledger_entry"
+
+    id: int | None = Field(default=None, primary_key=True)
+    institution_id: str
+    headcount: int
+
+
+TABLES = [LedgerEntry.__table__]
+
+
+async def on_institution_registered(session, envelope) -> None:  # noqa: ANN001
+    event: InstitutionRegistered = envelope.event
+    if event.name == "REJECT ME":
+        raise Rejected("institution name is a test rejection")
+    session.add(LedgerEntry(institution_id=event.institution_id, headcount=event.headcount))
+
+
+def create_runtime(settings: ServiceSettings, *, group: str = "probidad-ledger") -> ServiceRuntime:
+    runtime = ServiceRuntime(settings, TABLES, description="Plumbing test service")
+    runtime.consume([ENROLLMENT_EVENTS], {InstitutionRegistered.type: on_institution_registered}, group=group)
+    return runtime
+
+
+async def ledger_rows(runtime: ServiceRuntime) -> list[tuple[str, int]]:
+    async with runtime.database.transaction() as session:
+        rows = await session.execute(select(LedgerEntry.institution_id, LedgerEntry.headcount).order_by(LedgerEntry.id))
+        return [tuple(r) for r in rows.all()]
+
+
+async def ledger_count(runtime: ServiceRuntime) -> int:
+    async with runtime.database.transaction() as session:
+        return int((await session.execute(select(func.count()).select_from(LedgerEntry))).scalar_one())
+
+
+def institution(institution_id: str = "inst-1", headcount: int = 120, name: str = "Secretaría de Salud") -> InstitutionRegistered:
+    return InstitutionRegistered(institution_id=institution_id, name=name, government_level="state",
+                                 headcount=headcount, headcount_year=2026)
