@@ -148,3 +148,40 @@ async def test_a_crash_between_the_database_commit_and_the_offset_commit_gives_e
     # …without applying it a second time.
     assert await ledger.ledger_rows(probe) == [("inst-crash", 99)]
     await probe.database.dispose()
+
+
+async def test_consumer_lag_counts_events_not_yet_committed_by_the_group(
+        running_ledger, kafka_bootstrap: str, topic_prefix: str) -> None:
+    from aiokafka import AIOKafkaConsumer
+
+    from probidad.shared.kafka import LagMonitor
+    from probidad.shared.metrics import CONSUMER_LAG
+
+    topic = f"{topic_prefix}{ENROLLMENT_EVENTS}"
+    consumer = running_ledger.consumers[0][0]
+    await publish_events(kafka_bootstrap, [institution(f"inst-lag-{i}") for i in range(3)], topic_prefix=topic_prefix)
+    await eventually(lambda: _rows_once(running_ledger, 3))
+
+    monitor = LagMonitor(kafka_bootstrap, [(consumer, [topic])])
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await probe.start()
+    try:
+        await probe._client.force_metadata_update()  # noqa: SLF001
+        lag_when_caught_up = await eventually(
+            lambda: _lag_is(monitor, admin, probe, GROUP, topic, 0), timeout_s=20)
+        # A group that never consumed lags by every event in the topic.
+        stranger = ledger.create_runtime(ServiceSettings(service_name="ledger"), group="never-consumed").consumers[0][0]
+        lags = await LagMonitor(kafka_bootstrap, [(stranger, [topic])]).measure(admin, probe)
+    finally:
+        await probe.stop()
+        await admin.close()
+    assert lag_when_caught_up == (0,)
+    assert lags[("never-consumed", topic)] == 3
+    assert CONSUMER_LAG.labels("never-consumed", topic)._value.get() == 3
+
+
+async def _lag_is(monitor, admin, probe, group, topic, expected):  # noqa: ANN001, ANN202
+    lags = await monitor.measure(admin, probe)
+    return (lags[(group, topic)],) if lags[(group, topic)] == expected else None
