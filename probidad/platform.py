@@ -1,0 +1,179 @@
+"""``probidad up``: the whole platform on one machine — Kafka, then the four services, each its own process.
+
+Each service gets its own SQLite file in the state dir (or its own PostgreSQL database when
+``--postgres URL`` is given: ``postgresql+asyncpg://user@host:port/probidad_{service}``), waits
+until every ``/health`` answers, prints where everything is, and stops it all cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+
+SERVICES: tuple[tuple[str, int], ...] = (
+    ("enrollment", 8001),
+    ("attendance", 8002),
+    ("certification", 8003),
+    ("reporting", 8004),
+)
+
+
+@dataclass
+class RunningService:
+    name: str
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+class PlatformError(RuntimeError):
+    pass
+
+
+def _tail(path: Path, lines: int = 25) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
+                   base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
+                   timeout_s: float = 90.0) -> list[RunningService]:
+    """Start the four services as processes and wait until all are healthy."""
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    running: list[RunningService] = []
+    for name, port in SERVICES:
+        port += base_port_offset
+        env = {
+            **os.environ,
+            "PROBIDAD_STATE_DIR": str(state_dir),
+            "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap,
+            "PROBIDAD_HTTP_HOST": "127.0.0.1",
+            "PROBIDAD_HTTP_PORT": str(port),
+            "PROBIDAD_TOPIC_PREFIX": topic_prefix,
+            **(extra_env or {}),
+        }
+        env.pop("PROBIDAD_DATABASE_URL", None)
+        if postgres:
+            env["PROBIDAD_DATABASE_URL"] = postgres.format(service=name)
+        log = logs / f"{name}.log"
+        with open(log, "ab") as sink:
+            process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stdout=sink,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        running.append(RunningService(name, port, process, log))
+    deadline = time.monotonic() + timeout_s
+    pending = {s.name: s for s in running}
+    while pending:
+        for name, service in list(pending.items()):
+            if service.process.poll() is not None:
+                stop_services(running)
+                raise PlatformError(f"{name} exited with {service.process.returncode}:\n{_tail(service.log)}")
+            try:
+                if httpx.get(f"{service.url}/health", timeout=1).status_code == 200:
+                    del pending[name]
+            except httpx.HTTPError:
+                pass
+        if time.monotonic() > deadline:
+            stop_services(running)
+            names = ", ".join(pending)
+            raise PlatformError(f"not healthy within {timeout_s:.0f}s: {names}\n" +
+                                "\n".join(_tail(pending[n].log) for n in pending))
+        time.sleep(0.3)
+    return running
+
+
+def stop_services(running: list[RunningService], timeout_s: float = 20.0) -> None:
+    for service in running:
+        if service.process.poll() is None:
+            os.killpg(service.process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    for service in running:
+        try:
+            service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(service.process.pid, signal.SIGKILL)
+            service.process.wait()
+
+
+def endpoints_table(running: list[RunningService]) -> Table:
+    table = Table(title="Probidad is up", show_lines=False)
+    for column in ("service", "API (OpenAPI)", "AsyncAPI", "metrics", "log"):
+        table.add_column(column)
+    for s in running:
+        table.add_row(s.name, f"{s.url}/docs", f"{s.url}/asyncapi", f"{s.url}/metrics", str(s.log))
+    reporting = next((s for s in running if s.name == "reporting"), None)
+    if reporting:
+        table.caption = f"Dashboard: {reporting.url}/dashboard   ·   Ctrl-C stops everything"
+    return table
+
+
+def up(
+    demo: bool = typer.Option(False, "--demo", help="Load a year of a realistic programme through the public APIs."),
+    demo_scale: float = typer.Option(1.0, help="Demo size factor (1.0 ≈ a state programme's year)."),
+    postgres: str | None = typer.Option(None, help="PostgreSQL URL template, e.g. "
+                                        "postgresql+asyncpg://probidad@127.0.0.1:5433/probidad_{service}"),
+    kafka_nodes: int = typer.Option(1, min=1, max=3, help="Kafka nodes to start."),
+    state_dir: Path = typer.Option(Path(os.environ.get("PROBIDAD_STATE_DIR", ".probidad")), help="Where state lives."),
+) -> None:
+    """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
+    from probidad import kafkactl
+
+    state_dir = state_dir.resolve()
+    os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
+    try:
+        with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
+            cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, echo=lambda m: console.log(m))
+        console.log(f"Kafka answers at {cluster.bootstrap}")
+        with console.status("starting the four services…"):
+            running = start_services(state_dir, cluster.bootstrap, postgres=postgres)
+    except (kafkactl.KafkaCtlError, PlatformError) as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(1) from error
+    console.print(endpoints_table(running))
+    urls = {s.name: s.url for s in running}
+    stopping = {"now": False}
+
+    def _stop(_sig, _frame) -> None:  # noqa: ANN001
+        stopping["now"] = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        if demo:
+            from probidad import demo as demo_loader
+
+            demo_loader.load(urls, cluster.bootstrap, scale=demo_scale, console=console,
+                             should_stop=lambda: stopping["now"])
+            console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
+        while not stopping["now"]:
+            for s in running:
+                if s.process.poll() is not None:
+                    console.print(f"[red]{s.name} stopped unexpectedly[/red]:\n{_tail(s.log)}")
+                    stopping["now"] = True
+            time.sleep(0.5)
+    finally:
+        console.print("stopping services…")
+        stop_services(running)
+        kafkactl.stop_cluster(state_dir)
+        console.print("stopped.")
+
+
+TOP_LEVEL_COMMANDS = {"up": up}
