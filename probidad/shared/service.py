@@ -55,6 +55,24 @@ class ServiceRuntime:
         self.broker = make_broker(s.kafka_bootstrap, s.service_name)
         self.relay = OutboxRelay(self.database, self.outbox, broker_publisher(self.broker), service=s.service_name,
                                  batch_size=s.relay_batch_size, interval_s=s.relay_interval_ms / 1000)
+        self._document_publications()
+
+    def _document_publications(self) -> None:
+        """Declare, for the AsyncAPI document, the events this service writes (the relay sends them)."""
+        from typing import Union
+
+        from contracts.events import ALL_EVENTS
+
+        written = [cls for cls in ALL_EVENTS if cls.source == f"probidad/{self.name}"]
+        for topic in dict.fromkeys(cls.kafka_topic for cls in written):
+            events = tuple(cls for cls in written if cls.kafka_topic == topic)
+            self.broker.publisher(
+                self.settings.topic(topic),
+                title=f"{self.name}:publish",
+                description="CloudEvents binary mode (ce_* headers); ce_type is one of: "
+                + ", ".join(cls.type for cls in events),
+                schema=Union[events],  # noqa: UP007 — a runtime union of the event models
+            )
 
     @property
     def name(self) -> str:
@@ -68,7 +86,9 @@ class ServiceRuntime:
             service=self.name, group=group or f"probidad-{self.name}", database=self.database,
             handlers=handlers, send_dead_letter=dead_letter_sender(self.broker),
         )
-        subscribe(self.broker, consumer, names, description=description or f"{self.name} consumes {', '.join(names)}")
+        handled = ", ".join(sorted(handlers))
+        subscribe(self.broker, consumer, names,
+                  description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}")
         self.consumers.append((consumer, names))
         return consumer
 
