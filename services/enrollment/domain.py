@@ -1,0 +1,354 @@
+"""Enrollment rules. Pure: takes the state a handler loaded, returns a decision and the events it records.
+
+Nothing here touches the database, the network or the clock; the handlers do that and call in.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from contracts.base import Event
+from contracts.events import (
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    EnrolmentWaitlisted,
+    Modality,
+    ServantRegistered,
+    ServantUpdated,
+    SessionCancelled,
+    SessionRescheduled,
+    Sex,
+)
+from contracts.pseudonyms import email_digest
+
+Kind = Literal["invalid", "not_found", "conflict", "forbidden"]
+
+
+class RuleViolation(Exception):
+    """A request breaks a rule. ``field`` names the input at fault; ``kind`` says how a caller should see it."""
+
+    def __init__(self, field: str | None, message: str, kind: Kind = "invalid") -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.message = message
+        self.kind = kind
+
+
+# ------------------------------------------------------------------ CURP
+
+CURP_DICTIONARY = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
+# RENAPO's format: four letters of the name, birth date, sex, state of birth (NE = born abroad),
+# three inner consonants, a differentiator (digit before 2000, letter from 2000) and the check digit.
+CURP_PATTERN = re.compile(
+    r"^[A-Z][AEIOUX][A-Z]{2}"
+    r"(?P<yy>\d{2})(?P<mm>0[1-9]|1[0-2])(?P<dd>0[1-9]|[12]\d|3[01])"
+    r"(?P<sex>[HMX])"
+    r"(?:AS|B[CS]|C[CLMSH]|D[FG]|G[TR]|HG|JC|M[CNS]|N[ETL]|OC|PL|Q[TR]|S[PLR]|T[CSL]|VZ|YN|ZS)"
+    r"[B-DF-HJ-NP-TV-Z]{3}"
+    r"(?P<differentiator>[A-Z\d])"
+    r"(?P<check>\d)$"
+)
+
+
+def curp_check_digit(first_17: str) -> str:
+    """RENAPO check digit: weights 18..2 over the first 17 characters, then (10 - sum mod 10) mod 10."""
+    if len(first_17) != 17:
+        raise ValueError("the check digit is computed over exactly 17 characters")
+    total = sum(CURP_DICTIONARY.index(char) * (18 - i) for i, char in enumerate(first_17))
+    return str((10 - total % 10) % 10)
+
+
+def validate_curp(raw: str, field_name: str = "curp") -> str:
+    """The CURP in canonical form (upper case, no spaces), or RuleViolation saying what is wrong."""
+    curp = (raw or "").strip().upper()
+    if len(curp) != 18:
+        raise RuleViolation(field_name, f"a CURP has 18 characters, got {len(curp)}")
+    match = CURP_PATTERN.match(curp)
+    if not match:
+        raise RuleViolation(field_name, "not in the official CURP format")
+    born_2000s = match["differentiator"].isalpha()
+    year = (2000 if born_2000s else 1900) + int(match["yy"])
+    try:
+        date(year, int(match["mm"]), int(match["dd"]))
+    except ValueError:
+        raise RuleViolation(field_name, "the birth date it encodes does not exist") from None
+    if curp_check_digit(curp[:17]) != curp[17]:
+        raise RuleViolation(field_name, "check digit does not match (mistyped CURP?)")
+    return curp
+
+
+def sex_from_curp(curp: str) -> Sex:
+    """The sex a (valid) CURP records: H hombre, M mujer, X non-binary."""
+    return {"H": Sex.male, "M": Sex.female, "X": Sex.non_binary}[curp[10]]
+
+
+# ------------------------------------------------------------------ servants
+
+# What HR exports write in a sex column. Single letters follow the CURP (H hombre, M mujer, X).
+_SEX_WORDS = {
+    "female": Sex.female, "mujer": Sex.female, "femenino": Sex.female, "f": Sex.female, "m": Sex.female,
+    "male": Sex.male, "hombre": Sex.male, "masculino": Sex.male, "h": Sex.male,
+    "non_binary": Sex.non_binary, "non-binary": Sex.non_binary, "no binario": Sex.non_binary,
+    "no binaria": Sex.non_binary, "x": Sex.non_binary,
+    "undisclosed": Sex.undisclosed, "no especificado": Sex.undisclosed, "prefiere no decir": Sex.undisclosed,
+}
+
+
+def parse_sex(raw: str | None, curp: str | None = None, field_name: str = "sex") -> Sex:
+    """A sex from free text; when the column is empty, the one the (valid) CURP records."""
+    text = (raw or "").strip().lower()
+    if not text:
+        if curp:
+            return sex_from_curp(curp)
+        raise RuleViolation(field_name, "missing (female, male, non_binary or undisclosed)")
+    if text not in _SEX_WORDS:
+        raise RuleViolation(field_name, f"{raw!r} is not one of female, male, non_binary, undisclosed "
+                            "(or mujer/hombre, M/H as in the CURP)")
+    return _SEX_WORDS[text]
+
+
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+$")
+
+
+def validate_email(raw: str | None, field_name: str = "email") -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    email = raw.strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise RuleViolation(field_name, f"{email!r} is not an e-mail address")
+    return email
+
+
+@dataclass(frozen=True)
+class ServantDetails:
+    """What an institution submits about a person (personal data included)."""
+
+    institution_id: str
+    name: str
+    curp: str
+    sex: Sex
+    email: str | None = None
+    position: str | None = None
+    position_level: str | None = None
+
+
+@dataclass(frozen=True)
+class ServantRecord:
+    """A registered servant as enrollment knows them; personal fields are None after erasure."""
+
+    servant_id: str
+    institution_id: str
+    sex: Sex
+    position_level: str | None
+    name: str | None
+    curp: str | None
+    email: str | None
+    position: str | None
+    erased: bool = False
+
+
+@dataclass(frozen=True)
+class ServantDecision:
+    servant: ServantRecord
+    created: bool
+    events: list[Event]
+
+
+def _digest(email: str | None, key: str) -> str | None:
+    return email_digest(email, key) if email else None
+
+
+def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, new_servant_id: str,
+                   digest_key: str, request_id: str | None = None) -> ServantDecision:
+    """Register a person, or update the one already registered under the same CURP.
+
+    The same CURP always maps to the same pseudonymous servant id, so a re-submission (or a move to
+    another institution) never splits one person into two in the figures.
+    """
+    name = details.name.strip()
+    if not name:
+        raise RuleViolation("name", "must not be empty")
+    curp = validate_curp(details.curp)
+    email = validate_email(details.email)
+    record = ServantRecord(
+        servant_id=existing.servant_id if existing else new_servant_id,
+        institution_id=details.institution_id, sex=Sex(details.sex), position_level=details.position_level,
+        name=name, curp=curp, email=email, position=details.position,
+    )
+    attributes = dict(servant_id=record.servant_id, institution_id=record.institution_id, sex=record.sex,
+                      position_level=record.position_level, email_digest=_digest(email, digest_key),
+                      request_id=request_id)
+    if existing is None:
+        return ServantDecision(record, True, [ServantRegistered(**attributes)])
+    seen_by_oversight_changed = (
+        existing.institution_id != record.institution_id or existing.sex != record.sex
+        or existing.position_level != record.position_level
+        or _digest(existing.email, digest_key) != attributes["email_digest"]
+    )
+    # An agency always gets an outcome for its request, even when nothing oversight sees changed.
+    events: list[Event] = [ServantUpdated(**attributes)] if seen_by_oversight_changed or request_id else []
+    return ServantDecision(record, False, events)
+
+
+def decide_erasure(servant: ServantRecord) -> ServantDecision:
+    """ARCO cancellation: forget name, CURP, e-mail and position; the pseudonymous id and the
+    attributes the figures need (institution, sex, level) stay, so past figures do not move."""
+    if servant.erased:
+        raise RuleViolation("servant_id", "personal data already erased", "conflict")
+    erased = ServantRecord(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
+                           position_level=servant.position_level, name=None, curp=None, email=None,
+                           position=None, erased=True)
+    event = ServantUpdated(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
+                           position_level=servant.position_level, email_digest=None)
+    return ServantDecision(erased, False, [event])
+
+
+# ------------------------------------------------------------------ sessions
+
+MAX_SESSION_LENGTH = timedelta(days=7)
+
+
+def zone(name: str, field_name: str = "timezone") -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise RuleViolation(field_name, f"unknown IANA time zone {name!r}") from None
+
+
+def session_times(starts_at: datetime, ends_at: datetime, timezone: str) -> tuple[datetime, datetime]:
+    """Start and end as aware datetimes in the session's zone (a naive time is read in that zone)."""
+    tz = zone(timezone)
+    start = starts_at.replace(tzinfo=tz) if starts_at.tzinfo is None else starts_at.astimezone(tz)
+    end = ends_at.replace(tzinfo=tz) if ends_at.tzinfo is None else ends_at.astimezone(tz)
+    if end <= start:
+        raise RuleViolation("ends_at", "must be after starts_at")
+    if end - start > MAX_SESSION_LENGTH:
+        raise RuleViolation("ends_at", "a session lasts at most 7 days; schedule a series of sessions instead")
+    return start, end
+
+
+def check_delivery(modality: Modality | str, platform: str | None, venue: str | None) -> None:
+    """Virtual sessions need a platform, in-person ones a venue, hybrid ones both."""
+    modality = Modality(modality)
+    if modality in (Modality.virtual, Modality.hybrid) and not (platform or "").strip():
+        raise RuleViolation("platform", f"a {modality.value} session needs its platform (Zoom, Teams, Meet…)")
+    if modality in (Modality.in_person, Modality.hybrid) and not (venue or "").strip():
+        raise RuleViolation("venue", f"a {modality.value} session needs its venue")
+
+
+@dataclass(frozen=True)
+class SessionTerms:
+    """What the seat rules need to know about a session."""
+
+    session_id: str
+    starts_at: datetime
+    ends_at: datetime
+    capacity: int
+    cancelled: bool = False
+
+    def overlaps(self, other: "SessionTerms") -> bool:
+        return self.starts_at < other.ends_at and other.starts_at < self.ends_at
+
+
+def decide_reschedule(session: SessionTerms, starts_at: datetime, ends_at: datetime, timezone: str,
+                      venue: str | None, reason: str | None) -> list[Event]:
+    if session.cancelled:
+        raise RuleViolation("session_id", "a cancelled session cannot be rescheduled", "conflict")
+    start, end = session_times(starts_at, ends_at, timezone)
+    return [SessionRescheduled(session_id=session.session_id, starts_at=start, ends_at=end, timezone=timezone,
+                               venue=venue, reason=reason)]
+
+
+def decide_session_cancellation(session: SessionTerms, reason: str | None) -> list[Event]:
+    if session.cancelled:
+        raise RuleViolation("session_id", "the session is already cancelled", "conflict")
+    return [SessionCancelled(session_id=session.session_id, reason=reason)]
+
+
+# ------------------------------------------------------------------ seats
+
+SeatStatus = Literal["confirmed", "waitlisted", "cancelled"]
+
+
+@dataclass(frozen=True)
+class Seat:
+    """One enrolment in a session; ``number`` orders arrivals (the waitlist is first come, first served)."""
+
+    enrolment_id: str
+    servant_id: str
+    institution_id: str
+    status: SeatStatus
+    number: int
+
+
+@dataclass(frozen=True)
+class EnrolmentDecision:
+    status: SeatStatus
+    position: int | None
+    events: list[Event] = field(default_factory=list)
+
+
+def decide_enrolment(session: SessionTerms, servant_id: str, institution_id: str, seats: Sequence[Seat],
+                     commitments: Sequence[SessionTerms], *, enrolment_id: str,
+                     request_id: str | None = None) -> EnrolmentDecision:
+    """Seat a servant, or put them on the waitlist when the session is full.
+
+    ``seats`` are the session's active enrolments; ``commitments`` the other sessions where the servant
+    already holds an active (confirmed or waitlisted) seat.
+    """
+    if session.cancelled:
+        raise RuleViolation("session_id", "the session is cancelled", "conflict")
+    if any(seat.servant_id == servant_id and seat.status != "cancelled" for seat in seats):
+        raise RuleViolation("servant_id", "the servant is already enrolled in this session", "conflict")
+    for other in commitments:
+        if other.session_id != session.session_id and not other.cancelled and other.overlaps(session):
+            raise RuleViolation("session_id", f"the servant is already enrolled in session {other.session_id}, "
+                                "which overlaps this one", "conflict")
+    confirmed = sum(1 for seat in seats if seat.status == "confirmed")
+    common = dict(enrolment_id=enrolment_id, session_id=session.session_id, servant_id=servant_id,
+                  institution_id=institution_id, request_id=request_id)
+    if confirmed < session.capacity:
+        return EnrolmentDecision("confirmed", None, [EnrolmentConfirmed(**common)])
+    position = sum(1 for seat in seats if seat.status == "waitlisted") + 1
+    return EnrolmentDecision("waitlisted", position, [EnrolmentWaitlisted(position=position, **common)])
+
+
+@dataclass(frozen=True)
+class CancellationDecision:
+    promoted: list[Seat]
+    events: list[Event]
+
+
+def decide_cancellation(session: SessionTerms, seats: Sequence[Seat], enrolment_id: str,
+                        reason: str | None) -> CancellationDecision:
+    """Cancel one enrolment; a seat that frees up goes to the earliest waitlisted servants."""
+    seat = next((s for s in seats if s.enrolment_id == enrolment_id), None)
+    if seat is None:
+        raise RuleViolation("enrolment_id", "no such enrolment in this session", "not_found")
+    if seat.status == "cancelled":
+        raise RuleViolation("enrolment_id", "the enrolment is already cancelled", "conflict")
+    events: list[Event] = [EnrolmentCancelled(enrolment_id=seat.enrolment_id, session_id=session.session_id,
+                                              servant_id=seat.servant_id, reason=reason)]
+    promoted: list[Seat] = []
+    if not session.cancelled:
+        remaining = [s for s in seats if s.enrolment_id != enrolment_id]
+        free = session.capacity - sum(1 for s in remaining if s.status == "confirmed")
+        waiting = sorted((s for s in remaining if s.status == "waitlisted"), key=lambda s: s.number)
+        for next_in_line in waiting[:max(free, 0)]:
+            promoted.append(next_in_line)
+            events.append(EnrolmentConfirmed(enrolment_id=next_in_line.enrolment_id, session_id=session.session_id,
+                                             servant_id=next_in_line.servant_id,
+                                             institution_id=next_in_line.institution_id,
+                                             promoted_from_waitlist=True))
+    return CancellationDecision(promoted, events)
+
+
+def waitlist_positions(seats: Sequence[Seat]) -> dict[str, int]:
+    """Current place in line of each waitlisted enrolment (1 = next to be promoted)."""
+    waiting = sorted((s for s in seats if s.status == "waitlisted"), key=lambda s: s.number)
+    return {s.enrolment_id: i for i, s in enumerate(waiting, start=1)}

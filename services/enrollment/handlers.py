@@ -1,0 +1,334 @@
+"""Application handlers: load state, ask the domain, save state, put the recorded events in the outbox.
+
+Every handler runs inside the caller's unit of work (``db`` is the database session; "session" in this
+service means a training session). HTTP routes, the bulk import and the agency-request subscribers
+all go through these same functions, so the rules hold whichever way a request arrives.
+
+``acting_for`` is the institution a caller is confined to (a liaison's, or the agency's that sent a
+request); ``None`` means the comptroller, who may act for any institution.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled
+from probidad.shared.outbox import Outbox
+from services.enrollment import domain
+from services.enrollment.domain import RuleViolation, Seat, ServantDetails, ServantRecord, SessionTerms
+from services.enrollment.tables import Course, Enrolment, Headcount, Institution, Servant, TrainingSession
+
+ACTIVE = ("confirmed", "waitlisted")
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+def _emit(db, outbox: Outbox, events, correlation_id: str | None) -> None:  # noqa: ANN001
+    for event in events:
+        outbox.add(db, event, correlation_id=correlation_id)
+
+
+def _confine(acting_for: str | None, institution_id: str, field: str = "institution_id") -> None:
+    if acting_for is not None and acting_for != institution_id:
+        raise RuleViolation(field, f"you act for institution {acting_for} only", "forbidden")
+
+
+# ------------------------------------------------------------------ institutions
+
+
+async def register_institution(db, outbox: Outbox, *, institution_id: str, name: str,  # noqa: ANN001
+                               government_level: GovernmentLevel, municipality: str | None, headcount: int,
+                               headcount_year: int, correlation_id: str | None = None) -> tuple[Institution, bool]:
+    """Register an institution, or restate it (a new year's headcount supersedes nothing older)."""
+    level = GovernmentLevel(government_level)
+    if level is GovernmentLevel.municipal and not (municipality or "").strip():
+        raise RuleViolation("municipality", "a municipal institution needs its municipality")
+    institution = await db.get(Institution, institution_id)
+    created = institution is None
+    if created:
+        institution = Institution(institution_id=institution_id, name=name, government_level=level.value,
+                                  municipality=municipality)
+        db.add(institution)
+    else:
+        institution.name, institution.government_level, institution.municipality = name, level.value, municipality
+    year = await db.get(Headcount, (institution_id, headcount_year))
+    if year is None:
+        db.add(Headcount(institution_id=institution_id, year=headcount_year, headcount=headcount))
+    else:
+        year.headcount = headcount
+    _emit(db, outbox, [InstitutionRegistered(
+        institution_id=institution_id, name=name, government_level=level, municipality=municipality,
+        headcount=headcount, headcount_year=headcount_year)], correlation_id)
+    await db.flush()
+    return institution, created
+
+
+async def headcounts(db, institution_id: str) -> dict[int, int]:  # noqa: ANN001
+    rows = await db.execute(select(Headcount).where(Headcount.institution_id == institution_id))
+    return {h.year: h.headcount for h in rows.scalars()}
+
+
+async def require_institution(db, institution_id: str, field: str = "institution_id",  # noqa: ANN001
+                              kind: domain.Kind = "invalid") -> Institution:
+    institution = await db.get(Institution, institution_id)
+    if institution is None:
+        raise RuleViolation(field, f"unknown institution {institution_id!r}", kind)
+    return institution
+
+
+# ------------------------------------------------------------------ courses
+
+
+async def publish_course(db, outbox: Outbox, *, course_id: str, code: str, title: str, topic: str,  # noqa: ANN001
+                         competency: str | None, hours: float, minimum_attendance_share: float,
+                         passing_score: float | None, correlation_id: str | None = None) -> tuple[Course, bool]:
+    """Publish a course, or re-publish it with new terms (its code stays unique in the catalogue)."""
+    clash = (await db.execute(select(Course.course_id).where(Course.code == code, Course.course_id != course_id))).first()
+    if clash:
+        raise RuleViolation("code", f"course {clash[0]} already uses code {code!r}", "conflict")
+    if minimum_attendance_share <= 0:
+        raise RuleViolation("minimum_attendance_share", "must be above 0 (0.8 = 80 % of the session)")
+    course = await db.get(Course, course_id)
+    created = course is None
+    values = dict(code=code, title=title, topic=topic, competency=competency, hours=hours,
+                  minimum_attendance_share=minimum_attendance_share, passing_score=passing_score)
+    if created:
+        course = Course(course_id=course_id, **values)
+        db.add(course)
+    else:
+        for name, value in values.items():
+            setattr(course, name, value)
+    _emit(db, outbox, [CoursePublished(course_id=course_id, **values)], correlation_id)
+    await db.flush()
+    return course, created
+
+
+# ------------------------------------------------------------------ sessions
+
+
+def terms(session: TrainingSession) -> SessionTerms:
+    return SessionTerms(session.session_id, session.starts_at, session.ends_at, session.capacity,
+                        session.cancelled_at is not None)
+
+
+def local_times(session: TrainingSession) -> tuple[datetime, datetime]:
+    tz = ZoneInfo(session.timezone)
+    return session.starts_at.astimezone(tz), session.ends_at.astimezone(tz)
+
+
+async def schedule_session(db, outbox: Outbox, *, session_id: str, course_id: str, modality: Modality,  # noqa: ANN001
+                           platform: str | None, venue: str | None, starts_at: datetime, ends_at: datetime,
+                           timezone: str, capacity: int, instructor_id: str | None, organising_unit: str | None,
+                           correlation_id: str | None = None) -> TrainingSession:
+    if await db.get(TrainingSession, session_id) is not None:
+        raise RuleViolation("session_id", f"session {session_id!r} already exists", "conflict")
+    if await db.get(Course, course_id) is None:
+        raise RuleViolation("course_id", f"unknown course {course_id!r}")
+    domain.check_delivery(modality, platform, venue)
+    start, end = domain.session_times(starts_at, ends_at, timezone)
+    session = TrainingSession(session_id=session_id, course_id=course_id, modality=Modality(modality).value,
+                              platform=platform, venue=venue, starts_at=start, ends_at=end, timezone=timezone,
+                              capacity=capacity, instructor_id=instructor_id, organising_unit=organising_unit)
+    db.add(session)
+    _emit(db, outbox, [SessionScheduled(
+        session_id=session_id, course_id=course_id, modality=modality, platform=platform, venue=venue,
+        starts_at=start, ends_at=end, timezone=timezone, capacity=capacity, instructor_id=instructor_id,
+        organising_unit=organising_unit)], correlation_id)
+    await db.flush()
+    return session
+
+
+async def _lock_session(db, session_id: str, field: str, kind: domain.Kind) -> TrainingSession:  # noqa: ANN001
+    # Taking the row lock first serialises everything that changes this session's seats.
+    await db.execute(update(TrainingSession).where(TrainingSession.session_id == session_id)
+                     .values(revision=TrainingSession.revision + 1).execution_options(synchronize_session=False))
+    session = await db.get(TrainingSession, session_id, populate_existing=True)
+    if session is None:
+        raise RuleViolation(field, f"unknown session {session_id!r}", kind)
+    return session
+
+
+async def reschedule_session(db, outbox: Outbox, session_id: str, *, starts_at: datetime, ends_at: datetime,  # noqa: ANN001
+                             timezone: str | None, venue: str | None, reason: str | None,
+                             correlation_id: str | None = None) -> TrainingSession:
+    session = await _lock_session(db, session_id, "session_id", "not_found")
+    timezone = timezone or session.timezone
+    venue = venue if venue is not None else session.venue
+    events = domain.decide_reschedule(terms(session), starts_at, ends_at, timezone, venue, reason)
+    session.starts_at, session.ends_at = events[0].starts_at, events[0].ends_at
+    session.timezone, session.venue = timezone, venue
+    _emit(db, outbox, events, correlation_id)
+    await db.flush()
+    return session
+
+
+async def cancel_session(db, outbox: Outbox, session_id: str, *, reason: str | None, now: datetime,  # noqa: ANN001
+                         correlation_id: str | None = None) -> TrainingSession:
+    session = await _lock_session(db, session_id, "session_id", "not_found")
+    events = domain.decide_session_cancellation(terms(session), reason)
+    session.cancelled_at, session.cancellation_reason = now, reason
+    _emit(db, outbox, events, correlation_id)
+    await db.flush()
+    return session
+
+
+# ------------------------------------------------------------------ servants
+
+
+def record(servant: Servant) -> ServantRecord:
+    return ServantRecord(servant.servant_id, servant.institution_id, domain.Sex(servant.sex), servant.position_level,
+                         servant.name, servant.curp, servant.email, servant.position, servant.erased_at is not None)
+
+
+async def register_servant(db, outbox: Outbox, details: ServantDetails, *, digest_key: str,  # noqa: ANN001
+                           acting_for: str | None, request_id: str | None = None,
+                           correlation_id: str | None = None) -> tuple[Servant, bool]:
+    """Register a person under a new pseudonymous id, or update the one their CURP already names."""
+    _confine(acting_for, details.institution_id)
+    await require_institution(db, details.institution_id)
+    curp = domain.validate_curp(details.curp)
+    existing = (await db.execute(select(Servant).where(Servant.curp == curp))).scalars().first()
+    decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
+                                     digest_key=digest_key, request_id=request_id)
+    new = decision.servant
+    servant = existing or Servant(servant_id=new.servant_id, institution_id=new.institution_id, sex=new.sex.value)
+    servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
+    servant.name, servant.curp, servant.email, servant.position = new.name, new.curp, new.email, new.position
+    if decision.created:
+        db.add(servant)
+    _emit(db, outbox, decision.events, correlation_id)
+    await db.flush()
+    return servant, decision.created
+
+
+async def find_servant(db, servant_id: str, acting_for: str | None, field: str = "servant_id",  # noqa: ANN001
+                       kind: domain.Kind = "not_found") -> Servant:
+    """The servant, as long as the caller may see them (another institution's servant is "unknown")."""
+    servant = await db.get(Servant, servant_id)
+    if servant is None or (acting_for is not None and servant.institution_id != acting_for):
+        raise RuleViolation(field, f"unknown servant {servant_id!r}", kind)
+    return servant
+
+
+async def erase_servant(db, outbox: Outbox, servant_id: str, *, acting_for: str | None, now: datetime,  # noqa: ANN001
+                        correlation_id: str | None = None) -> Servant:
+    servant = await find_servant(db, servant_id, acting_for)
+    decision = domain.decide_erasure(record(servant))
+    servant.name = servant.curp = servant.email = servant.position = None
+    servant.erased_at = now
+    _emit(db, outbox, decision.events, correlation_id)
+    await db.flush()
+    return servant
+
+
+# ------------------------------------------------------------------ enrolments
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    enrolment: Enrolment
+    position: int | None
+
+
+def seat(enrolment: Enrolment) -> Seat:
+    return Seat(enrolment.enrolment_id, enrolment.servant_id, enrolment.institution_id, enrolment.status,  # type: ignore[arg-type]
+                enrolment.number or 0)
+
+
+async def _seats(db, session_id: str) -> list[Enrolment]:  # noqa: ANN001
+    rows = await db.execute(select(Enrolment).where(Enrolment.session_id == session_id, Enrolment.status.in_(ACTIVE))
+                            .order_by(Enrolment.number))
+    return list(rows.scalars())
+
+
+async def _commitments(db, servant_id: str) -> list[SessionTerms]:  # noqa: ANN001
+    rows = await db.execute(
+        select(TrainingSession).join(Enrolment, Enrolment.session_id == TrainingSession.session_id)
+        .where(Enrolment.servant_id == servant_id, Enrolment.status.in_(ACTIVE), TrainingSession.cancelled_at.is_(None))
+    )
+    return [terms(s) for s in rows.scalars()]
+
+
+async def resolve_servant_id(db, *, servant_id: str | None, curp: str | None, acting_for: str | None) -> str:  # noqa: ANN001
+    if servant_id:
+        return servant_id
+    if not curp:
+        raise RuleViolation("servant_id", "give the servant_id or the curp of the servant to enrol")
+    curp = domain.validate_curp(curp)
+    query = select(Servant.servant_id).where(Servant.curp == curp)
+    if acting_for is not None:
+        query = query.where(Servant.institution_id == acting_for)
+    found = (await db.execute(query)).first()
+    if found is None:
+        raise RuleViolation("curp", "no registered servant has this CURP" +
+                            (f" in institution {acting_for}" if acting_for else ""))
+    return found[0]
+
+
+async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None = None, curp: str | None = None,  # noqa: ANN001
+                acting_for: str | None, request_id: str | None = None,
+                correlation_id: str | None = None) -> Enrolled:
+    """Seat a servant in a session, or waitlist them when it is full."""
+    servant_id = await resolve_servant_id(db, servant_id=servant_id, curp=curp, acting_for=acting_for)
+    # Lock order everywhere: servant, then session (so two requests never wait on each other in a cycle).
+    await db.execute(update(Servant).where(Servant.servant_id == servant_id)
+                     .values(revision=Servant.revision + 1).execution_options(synchronize_session=False))
+    servant = await find_servant(db, servant_id, acting_for, kind="invalid")
+    if servant.erased_at is not None:
+        raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
+                            "conflict")
+    session = await _lock_session(db, session_id, "session_id", "invalid")
+    seats = await _seats(db, session_id)
+    decision = domain.decide_enrolment(terms(session), servant_id, servant.institution_id, [seat(s) for s in seats],
+                                       await _commitments(db, servant_id), enrolment_id=new_id("en"),
+                                       request_id=request_id)
+    enrolment = Enrolment(enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
+                          institution_id=servant.institution_id, status=decision.status, request_id=request_id)
+    db.add(enrolment)
+    _emit(db, outbox, decision.events, correlation_id)
+    await db.flush()
+    return Enrolled(enrolment, decision.position)
+
+
+async def find_enrolment(db, enrolment_id: str, acting_for: str | None) -> Enrolment:  # noqa: ANN001
+    found = (await db.execute(select(Enrolment).where(Enrolment.enrolment_id == enrolment_id))).scalars().first()
+    if found is None or (acting_for is not None and found.institution_id != acting_for):
+        raise RuleViolation("enrolment_id", f"unknown enrolment {enrolment_id!r}", "not_found")
+    return found
+
+
+async def cancel_enrolment(db, outbox: Outbox, enrolment_id: str, *, reason: str | None, acting_for: str | None,  # noqa: ANN001
+                           now: datetime, correlation_id: str | None = None) -> tuple[Enrolment, list[Enrolment]]:
+    """Cancel an enrolment; returns it and the enrolments promoted from the waitlist into its seat."""
+    enrolment = await find_enrolment(db, enrolment_id, acting_for)
+    session = await _lock_session(db, enrolment.session_id, "session_id", "not_found")
+    await db.refresh(enrolment)
+    seats = await _seats(db, session.session_id)
+    if enrolment.status == "cancelled":
+        seats.append(enrolment)
+    decision = domain.decide_cancellation(terms(session), [seat(s) for s in seats], enrolment_id, reason)
+    enrolment.status, enrolment.cancelled_at, enrolment.cancellation_reason = "cancelled", now, reason
+    by_id = {s.enrolment_id: s for s in seats}
+    promoted = [by_id[p.enrolment_id] for p in decision.promoted]
+    for moved in promoted:
+        moved.status, moved.promoted_from_waitlist = "confirmed", True
+    _emit(db, outbox, decision.events, correlation_id)
+    await db.flush()
+    return enrolment, promoted
+
+
+async def waitlist_position(db, enrolment: Enrolment) -> int | None:  # noqa: ANN001
+    if enrolment.status != "waitlisted":
+        return None
+    return domain.waitlist_positions([seat(s) for s in await _seats(db, enrolment.session_id)]).get(enrolment.enrolment_id)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,13 @@
+"""Settings of the enrollment service (``PROBIDAD_*`` environment variables)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from probidad.shared.settings import ServiceSettings
+
+
+class EnrollmentSettings(ServiceSettings):
+    service_name: str = "enrollment"
+    http_port: int = Field(8001, ge=1, le=65535)
+    bulk_max_rows: int = Field(1000, ge=1, le=100_000, description="Rows one bulk import request may carry.")

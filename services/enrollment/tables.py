@@ -1,0 +1,136 @@
+"""Enrollment's own tables. The only place in the platform where servants' personal data is stored."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from probidad.shared.tables import utcnow
+
+
+class UTCDateTime(TypeDecorator):
+    """Stored in UTC, read back aware. SQLite keeps no offset, so the offset is dropped and restored."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given for a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(nullable: bool = False, index: bool = False) -> Column:
+    return Column(UTCDateTime(), nullable=nullable, index=index)
+
+
+class Institution(SQLModel, table=True):
+    __tablename__ = "enrollment_institution"
+
+    institution_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=300)
+    government_level: str = Field(max_length=20)
+    municipality: str | None = Field(default=None, max_length=200)
+    registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class Headcount(SQLModel, table=True):
+    """Public servants an institution declares for a year (coverage is measured against it)."""
+
+    __tablename__ = "enrollment_headcount"
+
+    institution_id: str = Field(primary_key=True, max_length=64)
+    year: int = Field(primary_key=True)
+    headcount: int
+
+
+class Course(SQLModel, table=True):
+    __tablename__ = "enrollment_course"
+
+    course_id: str = Field(primary_key=True, max_length=64)
+    code: str = Field(max_length=40, unique=True)
+    title: str = Field(max_length=300)
+    topic: str = Field(max_length=200)
+    competency: str | None = Field(default=None, max_length=200)
+    hours: float
+    minimum_attendance_share: float = 0.8
+    passing_score: float | None = None
+    published_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class TrainingSession(SQLModel, table=True):
+    """One delivery of a course. Times are stored in UTC; ``timezone`` is how people read them."""
+
+    __tablename__ = "enrollment_session"
+
+    session_id: str = Field(primary_key=True, max_length=64)
+    course_id: str = Field(max_length=64, index=True)
+    modality: str = Field(max_length=20)
+    platform: str | None = Field(default=None, max_length=100)
+    venue: str | None = Field(default=None, max_length=300)
+    starts_at: datetime = Field(sa_column=_utc(index=True))
+    ends_at: datetime = Field(sa_column=_utc())
+    timezone: str = Field(max_length=64)
+    capacity: int
+    instructor_id: str | None = Field(default=None, max_length=64, index=True)
+    organising_unit: str | None = Field(default=None, max_length=200)
+    cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cancellation_reason: str | None = Field(default=None, max_length=500)
+    # Bumped by every seat change: the UPDATE takes the row lock that serialises a session's seats.
+    revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
+class Servant(SQLModel, table=True):
+    """A public servant. name, curp, email and position are personal data, blanked on erasure."""
+
+    __tablename__ = "enrollment_servant"
+
+    servant_id: str = Field(primary_key=True, max_length=64)
+    institution_id: str = Field(max_length=64, index=True)
+    sex: str = Field(max_length=20)
+    position_level: str | None = Field(default=None, max_length=100)
+    name: str | None = Field(default=None, max_length=300)
+    curp: str | None = Field(default=None, max_length=18, unique=True)
+    email: str | None = Field(default=None, max_length=254)
+    position: str | None = Field(default=None, max_length=200)
+    registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # Bumped by every enrolment of the servant: serialises the overlap check per person.
+    revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
+
+
+class Enrolment(SQLModel, table=True):
+    """A servant's seat (or place on the waitlist) in a session; ``number`` is the order of arrival."""
+
+    __tablename__ = "enrollment_enrolment"
+    __table_args__ = (
+        Index("ix_enrolment_session_status", "session_id", "status"),
+        Index("ix_enrolment_servant_status", "servant_id", "status"),
+        UniqueConstraint("enrolment_id", name="uq_enrolment_id"),
+    )
+
+    number: int | None = Field(default=None, primary_key=True)
+    enrolment_id: str = Field(max_length=64)
+    session_id: str = Field(max_length=64)
+    servant_id: str = Field(max_length=64)
+    institution_id: str = Field(max_length=64)
+    status: str = Field(max_length=20)
+    request_id: str | None = Field(default=None, max_length=100)
+    promoted_from_waitlist: bool = False
+    enrolled_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    cancelled_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    cancellation_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
+          Servant.__table__, Enrolment.__table__]
