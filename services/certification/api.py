@@ -1,0 +1,185 @@
+"""HTTP API: public verification (JSON or a page), the signing key, PDF and Open Badges exports,
+and certificate and competency look-ups for staff.
+
+Public answers say what a verifier needs — valid or revoked, course, date, hours, issuer — and
+nothing about the holder: certification never receives names (they stay in enrollment and can be
+erased there), so not even initials exist here to be shown. The holder proves the certificate is
+theirs by holding it; the code and the signature prove it is genuine.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from datetime import date
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from probidad.shared.auth import Principal, require
+from services.certification import handlers
+from services.certification.badges import CourseRule, open_badge_credential
+from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
+from services.certification.handlers import Certification, Verification
+from services.certification.signing import b64url
+from services.certification.tables import CertificateRecord
+
+WELL_KNOWN_KEYS = "/.well-known/probidad-certificates.json"
+
+public_router = APIRouter(tags=["verification"])
+staff_router = APIRouter(tags=["certificates"])
+
+
+def _certification(request: Request) -> Certification:
+    return request.app.state.runtime.certification
+
+
+def _base_url(request: Request) -> str:
+    return request.app.state.runtime.settings.base_url.rstrip("/")
+
+
+def verification_url(base_url: str, code: str) -> str:
+    return f"{base_url}/verify/{code}"
+
+
+async def _verification(request: Request, code: str) -> Verification:
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as db:
+        found = await handlers.verify_code(db, code, runtime.certification.signer)
+    if found is None:
+        raise HTTPException(404, f"code: no certificate has the verification code {code!r}")
+    return found
+
+
+@public_router.get(WELL_KNOWN_KEYS, summary="Public key that signs Probidad certificates")
+async def signing_keys(request: Request) -> JSONResponse:
+    public = _certification(request).signer.public
+    settings = request.app.state.runtime.settings
+    return JSONResponse({
+        "issuer": settings.issuing_authority,
+        "algorithm": "Ed25519",
+        "signed_payload": "RFC 8785 canonical JSON of the certificate claims (see /docs)",
+        "keys": [{"kid": public.key_id, "public_key": b64url(public.raw),
+                  "did": public.did_key, "jwk": public.jwk()}],
+    })
+
+
+def _public_view(found: Verification, request: Request) -> dict:
+    record = found.record
+    return {
+        "verification_code": record.verification_code,
+        "status": found.status,
+        "valid": found.status == "valid",
+        "course": {"code": record.course_code, "title": record.course_title, "topic": record.course_topic},
+        "date": record.issued_on.isoformat(),
+        "hours": record.hours,
+        "issuer": record.issuing_authority,
+        "signature": {"algorithm": "Ed25519", "key_id": record.key_id, "holds": found.signature_holds,
+                      "public_keys": f"{_base_url(request)}{WELL_KNOWN_KEYS}"},
+    }
+
+
+_VERDICTS = {"valid": ("VÁLIDA", "#1b6e3a"), "revoked": ("REVOCADA", "#a11d2b"), "invalid": ("NO VÁLIDA", "#a11d2b")}
+
+
+def _page(view: dict) -> str:
+    label, colour = _VERDICTS[view["status"]]
+    e = html.escape
+    date_text = spanish_date(date.fromisoformat(view["date"]))
+    return f"""<!doctype html>
+<html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Constancia {e(view['verification_code'])} — {label}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}
+.verdict{{font-size:2rem;font-weight:700;color:{colour}}}dt{{font-weight:600;margin-top:.6rem}}dd{{margin:0}}</style>
+</head><body>
+<p>{e(view['issuer'])}</p>
+<h1>Verificación de constancia</h1>
+<p class="verdict" data-status="{e(view['status'])}">Constancia {label}</p>
+<dl>
+<dt>Folio</dt><dd>{e(view['verification_code'])}</dd>
+<dt>Curso</dt><dd>{e(view['course']['title'])} ({e(view['course']['code'])})</dd>
+<dt>Fecha</dt><dd>{e(date_text)}</dd>
+<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
+<dt>Emisor</dt><dd>{e(view['issuer'])}</dd>
+</dl>
+<p><small>Esta página no muestra datos personales del titular. Firma Ed25519, clave {e(view['signature']['key_id'])}.</small></p>
+</body></html>"""
+
+
+@public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)")
+async def verify(code: str, request: Request) -> Response:
+    """valid | revoked | invalid (the stored record no longer matches its signature), with the course,
+    date, hours and issuer. Nothing about the holder: certification holds no names or initials."""
+    view = _public_view(await _verification(request, code), request)
+    if "text/html" in request.headers.get("accept", ""):
+        return HTMLResponse(_page(view))
+    return JSONResponse(view)
+
+
+def _exportable(found: Verification) -> CertificateRecord:
+    if found.status == "revoked":
+        raise HTTPException(410, f"code: certificate {found.record.verification_code} was revoked")
+    if found.status == "invalid":
+        raise HTTPException(409, f"code: certificate {found.record.verification_code} fails its signature check")
+    return found.record
+
+
+@public_router.get("/certificates/{code}/pdf", summary="Printable certificate (PDF) with a verification QR code")
+async def certificate_pdf(code: str, request: Request) -> Response:
+    record = _exportable(await _verification(request, code))
+    document = render_pdf(PrintedCertificate(
+        verification_code=record.verification_code, course_title=record.course_title, course_topic=record.course_topic,
+        hours=record.hours, issued_on=record.issued_on, issuing_authority=record.issuing_authority, score=record.score,
+        verification_url=verification_url(_base_url(request), record.verification_code),
+    ))
+    return Response(document, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="constancia-{record.verification_code}.pdf"'})
+
+
+@public_router.get("/certificates/{code}/badge", summary="Open Badges 3.0 credential (eddsa-jcs-2022 proof)")
+async def certificate_badge(code: str, request: Request) -> JSONResponse:
+    record = _exportable(await _verification(request, code))
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as db:
+        course = await handlers.course_rule(db, record.course_id)
+    rule = CourseRule(course.minimum_attendance_share, course.passing_score)
+    credential = open_badge_credential(handlers.certificate_terms(record), rule, runtime.certification.signer,
+                                       base_url=_base_url(request))
+    return JSONResponse(credential, media_type="application/vc+ld+json")
+
+
+def _staff_view(record: CertificateRecord, base_url: str) -> dict:
+    return {
+        "certificate_id": record.certificate_id, "verification_code": record.verification_code,
+        "servant_id": record.servant_id, "session_id": record.session_id, "institution_id": record.institution_id,
+        "course_id": record.course_id, "course_code": record.course_code, "course_title": record.course_title,
+        "hours": record.hours, "score": record.score, "issued_on": record.issued_on.isoformat(),
+        "status": record.status, "revocation_reason": record.revocation_reason,
+        "verification_url": verification_url(base_url, record.verification_code),
+    }
+
+
+@staff_router.get("/certificates", summary="Certificates, by servant, session or institution")
+async def list_certificates(request: Request, servant_id: str | None = Query(None), session_id: str | None = Query(None),
+                            principal: Principal = Depends(require("comptroller", "liaison"))) -> list[dict]:
+    """A liaison sees only certificates of its institution's servants."""
+    institution = principal.institution_id if principal.role == "liaison" else None
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as db:
+        found = await handlers.certificates(db, servant_id=servant_id, session_id=session_id, institution_id=institution)
+    return [_staff_view(r, _base_url(request)) for r in found]
+
+
+@staff_router.get("/servants/{servant_id}/competencies", summary="Competencies a servant attained")
+async def servant_competencies(servant_id: str, request: Request,
+                               _principal: Principal = Depends(require("comptroller"))) -> list[dict]:
+    runtime = request.app.state.runtime
+    async with runtime.database.transaction() as db:
+        found = await handlers.competencies(db, servant_id)
+    return [{"competency": c.competency, "course_ids": json.loads(c.course_ids),
+             "certificate_ids": json.loads(c.certificate_ids), "attained_on": c.attained_on.isoformat()} for c in found]
+
+
+@public_router.get("/competency-model", summary="Competencies and the course codes or topics each requires")
+async def competency_model(request: Request) -> dict[str, list[str]]:
+    return _certification(request).competency_model

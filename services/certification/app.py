@@ -1,0 +1,40 @@
+"""Wiring of the certification service: settings -> key, handlers, consumer, HTTP app."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from probidad.shared.service import ServiceRuntime, create_http_app
+from services.certification.api import public_router, staff_router
+from services.certification.handlers import Certification
+from services.certification.settings import CertificationSettings
+from services.certification.signing import CertificateSigner, load_or_create_key
+from services.certification.subscribers import TOPICS, event_handlers
+from services.certification.tables import TABLES
+
+DESCRIPTION = (
+    "Decides completions from course, session, enrolment, attendance and assessment facts; issues, "
+    "signs and revokes certificates; announces competencies attained."
+)
+
+
+def create_runtime(settings: CertificationSettings | None = None) -> ServiceRuntime:
+    settings = settings or CertificationSettings()
+    runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
+    signer = CertificateSigner(load_or_create_key(settings.signing_key_path, settings.generated_key_path))
+    certification = Certification(
+        outbox=runtime.outbox, signer=signer, code_key=settings.certificate_code_key.get_secret_value().encode(),
+        issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,
+    )
+    runtime.consume(TOPICS, event_handlers(certification),
+                    description="Course, session and enrolment facts (enrollment); attendance and grades (attendance)")
+    # The HTTP API verifies and exports with the same key and rules as the consumer.
+    runtime.certification = certification
+    return runtime
+
+
+def create_app(settings: CertificationSettings | None = None) -> FastAPI:
+    settings = settings or CertificationSettings()
+    runtime = create_runtime(settings)
+    return create_http_app(runtime, [public_router, staff_router], title="Probidad certification",
+                           description=DESCRIPTION)

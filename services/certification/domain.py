@@ -1,0 +1,496 @@
+"""Completion rules, certificate decisions and competency attainment — pure logic, no I/O.
+
+Certification hears facts from two topics in any order, sometimes twice. It keeps, per fact, only
+the version that *supersedes* the others (the latest by CloudEvents time, ties broken by kind and
+event id), so the state it ends in depends on the set of facts it has heard, never on their order.
+After every fact it re-judges the servant's completion of the session and compares the verdict
+with the certificate it holds:
+
+* completed, no certificate (or a revoked one)  -> CertificateIssued;
+* completed, certificate says something else    -> CertificateIssued again, same id (amended terms);
+* not completed, valid certificate              -> CertificateRevoked with the reason.
+
+The certificate id and verification code are derived from (servant, session), so every path to the
+same completion names the same certificate; a re-issue after a revocation reuses both, and the
+paper certificate the servant already holds becomes valid again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from enum import Enum
+from zoneinfo import ZoneInfo
+
+from contracts.base import Event
+from contracts.events import (
+    AssessmentGraded,
+    AttendanceCorrected,
+    AttendanceRecorded,
+    CertificateIssued,
+    CertificateRevoked,
+    CompetencyAttained,
+    CoursePublished,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    SessionCancelled,
+    SessionRescheduled,
+    SessionScheduled,
+)
+
+# Attendance shares are minutes / minutes; don't let 0.7999999999 fail an 80 % rule.
+SHARE_TOLERANCE = 1e-9
+CERTIFICATE_NAMESPACE = uuid.UUID("6f1c2d9e-4b7a-5c3e-9a81-0d2f6b3e7c45")
+CODE_PREFIX = "PRB"
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CODE_GROUPS = 3
+_CODE_GROUP_LENGTH = 4
+
+
+# ------------------------------------------------------------------ which fact supersedes
+
+
+@dataclass(frozen=True, order=True)
+class Stamp:
+    """When a fact was stated. A larger stamp supersedes a smaller one.
+
+    ``rank`` orders kinds stated at the same instant (a correction outranks a record); the event id
+    breaks any remaining tie, so two replicas always pick the same winner.
+    """
+
+    at: datetime
+    rank: int = 0
+    event_id: str = ""
+
+    @classmethod
+    def of(cls, at: datetime, event_id: str, rank: int = 0) -> "Stamp":
+        return cls(at.astimezone(UTC), rank, event_id)
+
+
+def supersedes(new: Stamp, old: Stamp | None) -> bool:
+    return old is None or new > old
+
+
+# ------------------------------------------------------------------ facts
+
+
+@dataclass(frozen=True)
+class CourseTerms:
+    course_id: str
+    code: str
+    title: str
+    topic: str
+    hours: float
+    minimum_attendance_share: float
+    passing_score: float | None
+    competency: str | None
+    stamp: Stamp
+
+    @property
+    def has_evaluation(self) -> bool:
+        return self.passing_score is not None
+
+
+def course_published(current: CourseTerms | None, event: CoursePublished, stamp: Stamp) -> CourseTerms:
+    """A re-published course supersedes its earlier terms (only if it is the later statement)."""
+    if current is not None and not supersedes(stamp, current.stamp):
+        return current
+    return CourseTerms(event.course_id, event.code, event.title, event.topic, event.hours,
+                       event.minimum_attendance_share, event.passing_score, event.competency, stamp)
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    session_id: str
+    course_id: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str | None = None
+    planned: Stamp | None = None  # the schedule (or reschedule) the times come from
+    cancelled: bool = False
+    closed: bool = False
+
+    @property
+    def local_date(self) -> date | None:
+        """The session's date where it takes place: the date a certificate carries."""
+        if self.starts_at is None or self.timezone is None:
+            return None
+        return self.starts_at.astimezone(ZoneInfo(self.timezone)).date()
+
+
+def session_scheduled(current: SessionPlan | None, event: SessionScheduled, stamp: Stamp) -> SessionPlan:
+    plan = current or SessionPlan(event.session_id)
+    # The course of a session is fixed when it is scheduled; the times yield to a later reschedule.
+    plan = replace(plan, course_id=event.course_id)
+    if supersedes(stamp, plan.planned):
+        plan = replace(plan, starts_at=event.starts_at, ends_at=event.ends_at, timezone=event.timezone, planned=stamp)
+    return plan
+
+
+def session_rescheduled(current: SessionPlan | None, event: SessionRescheduled, stamp: Stamp) -> SessionPlan:
+    plan = current or SessionPlan(event.session_id)
+    if supersedes(stamp, plan.planned):
+        plan = replace(plan, starts_at=event.starts_at, ends_at=event.ends_at, timezone=event.timezone, planned=stamp)
+    return plan
+
+
+def session_cancelled(current: SessionPlan | None, event: SessionCancelled) -> SessionPlan:
+    # A cancellation is final: no later schedule revives a cancelled session.
+    return replace(current or SessionPlan(event.session_id), cancelled=True)
+
+
+def session_closed(current: SessionPlan | None, session_id: str) -> SessionPlan:
+    return replace(current or SessionPlan(session_id), closed=True)
+
+
+class Standing(str, Enum):
+    """A servant's seat in a session, from every enrolment heard for the pair."""
+
+    unknown = "unknown"
+    confirmed = "confirmed"
+    cancelled = "cancelled"
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    enrolment_id: str
+    session_id: str
+    servant_id: str
+    institution_id: str | None = None
+    confirmed: bool = False
+    cancelled: bool = False
+
+
+def enrolment_confirmed(current: Enrolment | None, event: EnrolmentConfirmed) -> Enrolment:
+    base = current or Enrolment(event.enrolment_id, event.session_id, event.servant_id)
+    return replace(base, institution_id=event.institution_id, confirmed=True)
+
+
+def enrolment_cancelled(current: Enrolment | None, event: EnrolmentCancelled) -> Enrolment:
+    # Cancelling is final for that enrolment id, even if its confirmation is heard afterwards;
+    # a servant who enrols again gets a new enrolment id.
+    base = current or Enrolment(event.enrolment_id, event.session_id, event.servant_id)
+    return replace(base, cancelled=True)
+
+
+def standing(enrolments: list[Enrolment] | tuple[Enrolment, ...]) -> Standing:
+    if any(e.confirmed and not e.cancelled for e in enrolments):
+        return Standing.confirmed
+    if any(e.cancelled for e in enrolments):
+        return Standing.cancelled
+    return Standing.unknown
+
+
+@dataclass(frozen=True)
+class Attendance:
+    share: float
+    minutes_present: int
+    session_minutes: int
+    status: str
+    stamp: Stamp
+
+
+RECORD_RANK, CORRECTION_RANK = 0, 1
+
+
+def attendance_stated(current: Attendance | None, event: AttendanceRecorded | AttendanceCorrected,
+                      stamp: Stamp) -> Attendance:
+    """Records are append-only: the latest statement (a correction outranking a record) holds."""
+    if current is not None and not supersedes(stamp, current.stamp):
+        return current
+    return Attendance(event.share, event.minutes_present, event.session_minutes, event.status, stamp)
+
+
+@dataclass(frozen=True)
+class Grade:
+    score: float
+    stamp: Stamp
+
+
+def assessment_graded(current: Grade | None, event: AssessmentGraded, stamp: Stamp) -> Grade:
+    if current is not None and not supersedes(stamp, current.stamp):
+        return current
+    return Grade(event.score, stamp)
+
+
+# ------------------------------------------------------------------ the completion rule
+
+
+@dataclass(frozen=True)
+class CompletionFacts:
+    """Everything certification knows about one servant in one session."""
+
+    servant_id: str
+    session_id: str
+    course: CourseTerms | None = None
+    session: SessionPlan | None = None
+    enrolments: tuple[Enrolment, ...] = ()
+    attendance: Attendance | None = None
+    grade: Grade | None = None
+
+    @property
+    def course_of_session(self) -> CourseTerms | None:
+        if self.course is None or self.session is None or self.session.course_id != self.course.course_id:
+            return None
+        return self.course
+
+
+class Outcome(str, Enum):
+    pending = "pending"            # not enough is known yet
+    completed = "completed"
+    not_completed = "not_completed"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    outcome: Outcome
+    reason: str = ""
+
+
+def judge(facts: CompletionFacts) -> Verdict:
+    """Completion: present at least the course's minimum share and, with an evaluation, passing it."""
+    session, course = facts.session, facts.course_of_session
+    if session is not None and session.cancelled:
+        return Verdict(Outcome.not_completed, "the session was cancelled")
+    seat = standing(facts.enrolments)
+    if seat is Standing.cancelled:
+        return Verdict(Outcome.not_completed, "the enrolment was cancelled")
+    if course is not None and facts.attendance is not None:
+        share, required = facts.attendance.share, course.minimum_attendance_share
+        if share + SHARE_TOLERANCE < required:
+            return Verdict(Outcome.not_completed,
+                           f"attended {share:.0%} of the session; the course requires {required:.0%}")
+    if course is not None and course.has_evaluation and facts.grade is not None:
+        if facts.grade.score < course.passing_score:
+            return Verdict(Outcome.not_completed,
+                           f"scored {facts.grade.score:g}; the course requires {course.passing_score:g}")
+    missing = []
+    if session is None or session.course_id is None or session.local_date is None:
+        missing.append("session schedule")
+    if course is None:
+        missing.append("course terms")
+    if seat is Standing.unknown:
+        missing.append("confirmed enrolment")
+    if facts.attendance is None:
+        missing.append("attendance")
+    if course is not None and course.has_evaluation and facts.grade is None:
+        missing.append("evaluation grade")
+    if missing:
+        return Verdict(Outcome.pending, "waiting for " + ", ".join(missing))
+    return Verdict(Outcome.completed)
+
+
+# ------------------------------------------------------------------ certificates
+
+
+@dataclass(frozen=True)
+class CertificateIdentity:
+    certificate_id: str
+    verification_code: str
+
+
+def certificate_identity(servant_id: str, session_id: str, code_key: bytes) -> CertificateIdentity:
+    """The one certificate a servant can earn in a session: same inputs, same id and code.
+
+    The code is an HMAC, not a plain hash, so nobody can compute a servant's code from the
+    (pseudonymous) ids; 60 bits keep collisions out of reach for any realistic programme.
+    """
+    pair = f"{servant_id}\x1f{session_id}"
+    certificate_id = str(uuid.uuid5(CERTIFICATE_NAMESPACE, pair))
+    digest = hmac.new(code_key, pair.encode(), hashlib.sha256).digest()
+    number = int.from_bytes(digest[:8], "big") >> (64 - 5 * _CODE_GROUPS * _CODE_GROUP_LENGTH)
+    symbols = "".join(_CROCKFORD[(number >> (5 * i)) & 31] for i in reversed(range(_CODE_GROUPS * _CODE_GROUP_LENGTH)))
+    groups = [symbols[i:i + _CODE_GROUP_LENGTH] for i in range(0, len(symbols), _CODE_GROUP_LENGTH)]
+    return CertificateIdentity(certificate_id, "-".join([CODE_PREFIX, *groups]))
+
+
+def normalise_code(text: str) -> str | None:
+    """Read a code as a person types it (any case, spaces, O for 0, I/L for 1); None if it cannot be one."""
+    cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
+    if cleaned.startswith(CODE_PREFIX):
+        cleaned = cleaned[len(CODE_PREFIX):]
+    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    length = _CODE_GROUPS * _CODE_GROUP_LENGTH
+    if len(cleaned) != length or any(ch not in _CROCKFORD for ch in cleaned):
+        return None
+    return "-".join([CODE_PREFIX, *(cleaned[i:i + _CODE_GROUP_LENGTH] for i in range(0, length, _CODE_GROUP_LENGTH))])
+
+
+@dataclass(frozen=True)
+class CertificateTerms:
+    """What a certificate states; the signature covers exactly ``claims()``."""
+
+    certificate_id: str
+    verification_code: str
+    servant_id: str
+    session_id: str
+    course_id: str
+    course_code: str
+    course_title: str
+    course_topic: str
+    hours: float
+    score: float | None
+    issued_on: date
+    issuing_authority: str
+
+    def claims(self) -> dict:
+        return {
+            "certificate_id": self.certificate_id,
+            "verification_code": self.verification_code,
+            "servant_id": self.servant_id,
+            "session_id": self.session_id,
+            "course_id": self.course_id,
+            "course_code": self.course_code,
+            "course_title": self.course_title,
+            "hours": self.hours,
+            "score": self.score,
+            "issued_on": self.issued_on.isoformat(),
+            "issuing_authority": self.issuing_authority,
+        }
+
+    def issued(self) -> CertificateIssued:
+        return CertificateIssued(
+            certificate_id=self.certificate_id, verification_code=self.verification_code,
+            servant_id=self.servant_id, course_id=self.course_id, session_id=self.session_id,
+            hours=self.hours, score=self.score, issued_on=self.issued_on, issuing_authority=self.issuing_authority,
+        )
+
+    def revoked(self, reason: str) -> CertificateRevoked:
+        return CertificateRevoked(
+            certificate_id=self.certificate_id, verification_code=self.verification_code,
+            servant_id=self.servant_id, course_id=self.course_id, session_id=self.session_id, reason=reason[:1000],
+        )
+
+
+def certificate_terms(facts: CompletionFacts, identity: CertificateIdentity, issuing_authority: str) -> CertificateTerms:
+    course, session = facts.course_of_session, facts.session
+    assert course is not None and session is not None and session.local_date is not None
+    # Only a graded course's certificate carries a score: otherwise a late grade would rewrite it.
+    score = facts.grade.score if course.has_evaluation and facts.grade is not None else None
+    return CertificateTerms(
+        certificate_id=identity.certificate_id, verification_code=identity.verification_code,
+        servant_id=facts.servant_id, session_id=facts.session_id, course_id=course.course_id,
+        course_code=course.code, course_title=course.title, course_topic=course.topic, hours=course.hours,
+        score=score, issued_on=session.local_date, issuing_authority=issuing_authority,
+    )
+
+
+class Status(str, Enum):
+    valid = "valid"
+    revoked = "revoked"
+
+
+@dataclass(frozen=True)
+class HeldCertificate:
+    terms: CertificateTerms
+    status: Status
+    revocation_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to keep and what to tell the world after re-judging one completion."""
+
+    certificate: HeldCertificate | None
+    events: list[Event] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.events)
+
+
+def decide(facts: CompletionFacts, held: HeldCertificate | None, identity: CertificateIdentity,
+           issuing_authority: str) -> Decision:
+    verdict = judge(facts)
+    if verdict.outcome is Outcome.completed:
+        terms = certificate_terms(facts, identity, issuing_authority)
+        if held is not None and held.status is Status.valid and held.terms == terms:
+            return Decision(held)
+        return Decision(HeldCertificate(terms, Status.valid), [terms.issued()])
+    if held is None or held.status is Status.revoked:
+        return Decision(held)
+    reason = verdict.reason if verdict.outcome is Outcome.not_completed else f"no longer complete: {verdict.reason}"
+    return Decision(HeldCertificate(held.terms, Status.revoked, reason), [held.terms.revoked(reason)])
+
+
+# ------------------------------------------------------------------ competencies
+
+
+@dataclass(frozen=True)
+class CertificateHolding:
+    """A valid certificate, as the competency model sees it."""
+
+    certificate_id: str
+    course_id: str
+    course_code: str
+    course_topic: str
+    issued_on: date
+
+
+def _satisfies(requirement: str, holding: CertificateHolding) -> bool:
+    wanted = requirement.casefold()
+    return wanted in (holding.course_code.casefold(), holding.course_topic.casefold())
+
+
+def competencies_attained(servant_id: str, model: dict[str, list[str]], holdings: list[CertificateHolding],
+                          already_attained: set[str]) -> list[CompetencyAttained]:
+    """Competencies newly attained: every requirement met by a valid certificate. Announced once."""
+    attained = []
+    for competency in sorted(model):
+        if competency in already_attained:
+            continue
+        chosen: list[CertificateHolding] = []
+        for requirement in model[competency]:
+            # With several certificates for a requirement, the earliest counts (stable across replays).
+            candidates = sorted((h for h in holdings if _satisfies(requirement, h)),
+                                key=lambda h: (h.issued_on, h.certificate_id))
+            if not candidates:
+                break
+            chosen.append(candidates[0])
+        else:
+            unique = {h.certificate_id: h for h in chosen}.values()
+            attained.append(CompetencyAttained(
+                servant_id=servant_id, competency=competency,
+                course_ids=sorted({h.course_id for h in unique}),
+                certificate_ids=sorted(h.certificate_id for h in unique),
+                attained_on=max(h.issued_on for h in unique),
+            ))
+    return attained
+
+
+# ------------------------------------------------------------------ one pair's facts, folded
+
+
+def absorb(facts: CompletionFacts, event: Event, stamp: Stamp) -> CompletionFacts:
+    """Fold one fact into what is known about one (servant, session).
+
+    The service keeps the same facts in tables, one row per entity, merged with the functions above;
+    this fold is the same rule in memory (for reasoning about order independence).
+    """
+    match event:
+        case CoursePublished():
+            if facts.course is not None and facts.course.course_id != event.course_id:
+                return facts
+            return replace(facts, course=course_published(facts.course, event, stamp))
+        case SessionScheduled():
+            return replace(facts, session=session_scheduled(facts.session, event, stamp))
+        case SessionRescheduled():
+            return replace(facts, session=session_rescheduled(facts.session, event, stamp))
+        case SessionCancelled():
+            return replace(facts, session=session_cancelled(facts.session, event))
+        case EnrolmentConfirmed() | EnrolmentCancelled():
+            current = next((e for e in facts.enrolments if e.enrolment_id == event.enrolment_id), None)
+            updated = (enrolment_confirmed if isinstance(event, EnrolmentConfirmed) else enrolment_cancelled)(current, event)
+            others = tuple(e for e in facts.enrolments if e.enrolment_id != event.enrolment_id)
+            return replace(facts, enrolments=tuple(sorted((*others, updated), key=lambda e: e.enrolment_id)))
+        case AttendanceRecorded():
+            return replace(facts, attendance=attendance_stated(facts.attendance, event, replace(stamp, rank=RECORD_RANK)))
+        case AttendanceCorrected():
+            return replace(facts, attendance=attendance_stated(facts.attendance, event,
+                                                               replace(stamp, rank=CORRECTION_RANK)))
+        case AssessmentGraded():
+            return replace(facts, grade=assessment_graded(facts.grade, event, stamp))
+    return facts

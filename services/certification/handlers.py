@@ -1,0 +1,361 @@
+"""Application handlers: load what is known, let the domain decide, save it and publish through the outbox.
+
+Every event handler takes ``(db, envelope)`` inside the consumer's transaction. Facts are merged
+into their rows with the domain's supersede rules; then each (servant, session) completion the
+fact can affect is re-judged, and certificate and competency changes go to the outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlmodel import select
+
+from contracts.envelope import Envelope
+from probidad.shared.logs import get_logger
+from probidad.shared.outbox import Outbox
+from services.certification import domain
+from services.certification.domain import (
+    Attendance,
+    CertificateHolding,
+    CertificateTerms,
+    CompletionFacts,
+    CourseTerms,
+    Enrolment,
+    Grade,
+    HeldCertificate,
+    SessionPlan,
+    Stamp,
+    Status,
+)
+from services.certification.signing import CertificateSigner, verify_claims
+from services.certification.tables import (
+    AttendanceFact,
+    CertificateRecord,
+    CompetencyAttainment,
+    CourseFact,
+    EnrolmentFact,
+    GradeFact,
+    SessionFact,
+)
+
+log = get_logger(__name__)
+
+# Facts of one completion arrive on different partitions and may be handled by different instances
+# at once; judging each with a stale view of the other (write skew) could miss a completion. On
+# PostgreSQL every certification transaction therefore takes this lock first (SQLite serialises
+# writers by itself). Certification's volume — a few events per servant and session — makes that cheap.
+_DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions").digest()[:8], "big", signed=True)
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.replace(tzinfo=UTC)
+
+
+def _stamp(envelope: Envelope, rank: int = 0) -> Stamp:
+    return Stamp.of(envelope.time, envelope.id, rank)
+
+
+def _stored_stamp(at: datetime, rank: int, event_id: str) -> Stamp:
+    return Stamp(at.replace(tzinfo=UTC), rank, event_id)
+
+
+# ------------------------------------------------------------------ rows <-> domain
+
+
+def _course(row: CourseFact | None) -> CourseTerms | None:
+    if row is None:
+        return None
+    return CourseTerms(row.course_id, row.code, row.title, row.topic, row.hours, row.minimum_attendance_share,
+                       row.passing_score, row.competency, _stored_stamp(row.stated_at, 0, row.stated_by))
+
+
+def _session(row: SessionFact | None) -> SessionPlan | None:
+    if row is None:
+        return None
+    planned = None if row.planned_at is None else _stored_stamp(row.planned_at, row.planned_rank or 0, row.planned_by or "")
+    return SessionPlan(row.session_id, row.course_id, _aware(row.starts_at), _aware(row.ends_at), row.timezone,
+                       planned, row.cancelled, row.closed)
+
+
+def _enrolment(row: EnrolmentFact | None) -> Enrolment | None:
+    if row is None:
+        return None
+    return Enrolment(row.enrolment_id, row.session_id, row.servant_id, row.institution_id, row.confirmed, row.cancelled)
+
+
+def _attendance(row: AttendanceFact | None) -> Attendance | None:
+    if row is None:
+        return None
+    return Attendance(row.share, row.minutes_present, row.session_minutes, row.status,
+                      _stored_stamp(row.stated_at, row.stated_rank, row.stated_by))
+
+
+def _grade(row: GradeFact | None) -> Grade | None:
+    return None if row is None else Grade(row.score, _stored_stamp(row.stated_at, 0, row.stated_by))
+
+
+def certificate_terms(row: CertificateRecord) -> CertificateTerms:
+    return CertificateTerms(
+        certificate_id=row.certificate_id, verification_code=row.verification_code, servant_id=row.servant_id,
+        session_id=row.session_id, course_id=row.course_id, course_code=row.course_code,
+        course_title=row.course_title, course_topic=row.course_topic, hours=row.hours, score=row.score,
+        issued_on=row.issued_on, issuing_authority=row.issuing_authority,
+    )
+
+
+def _held(row: CertificateRecord | None) -> HeldCertificate | None:
+    if row is None:
+        return None
+    return HeldCertificate(certificate_terms(row), Status(row.status), row.revocation_reason)
+
+
+# ------------------------------------------------------------------ handlers
+
+
+@dataclass
+class Certification:
+    outbox: Outbox
+    signer: CertificateSigner
+    code_key: bytes
+    issuing_authority: str
+    competency_model: dict[str, list[str]]
+
+    # -------------------------------------------------------------- facts from enrollment
+
+    async def on_course_published(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await _serialise(db)
+        event = envelope.event
+        row = await db.get(CourseFact, event.course_id)
+        before = _course(row)
+        after = domain.course_published(before, event, _stamp(envelope))
+        if after == before:
+            return
+        row = row or CourseFact(course_id=event.course_id, code="", title="", topic="", hours=0,
+                                minimum_attendance_share=0, stated_at=datetime.min, stated_by="")
+        row.code, row.title, row.topic, row.competency = after.code, after.title, after.topic, after.competency
+        row.hours, row.minimum_attendance_share, row.passing_score = after.hours, after.minimum_attendance_share, after.passing_score
+        row.stated_at, row.stated_by = _naive_utc(after.stamp.at), after.stamp.event_id
+        db.add(row)
+        sessions = (await db.exec(select(SessionFact.session_id).where(SessionFact.course_id == event.course_id))).all()
+        for session_id in sessions:
+            await self._reconsider_session(db, session_id, envelope)
+
+    async def on_session_scheduled(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_session(db, envelope, lambda plan: domain.session_scheduled(plan, envelope.event, _stamp(envelope)))
+
+    async def on_session_rescheduled(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_session(db, envelope, lambda plan: domain.session_rescheduled(plan, envelope.event, _stamp(envelope)))
+
+    async def on_session_cancelled(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_session(db, envelope, lambda plan: domain.session_cancelled(plan, envelope.event))
+
+    async def on_session_closed(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_session(db, envelope, lambda plan: domain.session_closed(plan, envelope.event.session_id))
+
+    async def _change_session(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
+        await _serialise(db)
+        session_id = envelope.event.session_id
+        row = await db.get(SessionFact, session_id)
+        before = _session(row)
+        after = change(before)
+        if after == before:
+            return
+        row = row or SessionFact(session_id=session_id)
+        row.course_id, row.timezone, row.cancelled, row.closed = after.course_id, after.timezone, after.cancelled, after.closed
+        row.starts_at = None if after.starts_at is None else _naive_utc(after.starts_at)
+        row.ends_at = None if after.ends_at is None else _naive_utc(after.ends_at)
+        if after.planned is not None:
+            row.planned_at, row.planned_rank, row.planned_by = (_naive_utc(after.planned.at), after.planned.rank,
+                                                                after.planned.event_id)
+        db.add(row)
+        await self._reconsider_session(db, session_id, envelope)
+
+    async def on_enrolment_confirmed(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_enrolment(db, envelope, domain.enrolment_confirmed)
+
+    async def on_enrolment_cancelled(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._change_enrolment(db, envelope, domain.enrolment_cancelled)
+
+    async def _change_enrolment(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
+        await _serialise(db)
+        event = envelope.event
+        row = await db.get(EnrolmentFact, event.enrolment_id)
+        before = _enrolment(row)
+        after = change(before, event)
+        if after == before:
+            return
+        row = row or EnrolmentFact(enrolment_id=event.enrolment_id, session_id=event.session_id, servant_id=event.servant_id)
+        row.institution_id, row.confirmed, row.cancelled = after.institution_id, after.confirmed, after.cancelled
+        db.add(row)
+        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+
+    # -------------------------------------------------------------- facts from attendance
+
+    async def on_attendance_recorded(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._state_attendance(db, envelope, domain.RECORD_RANK)
+
+    async def on_attendance_corrected(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await self._state_attendance(db, envelope, domain.CORRECTION_RANK)
+
+    async def _state_attendance(self, db, envelope: Envelope, rank: int) -> None:  # noqa: ANN001
+        await _serialise(db)
+        event = envelope.event
+        row = await db.get(AttendanceFact, (event.session_id, event.servant_id))
+        before = _attendance(row)
+        after = domain.attendance_stated(before, event, _stamp(envelope, rank))
+        if after == before:
+            return
+        row = row or AttendanceFact(session_id=event.session_id, servant_id=event.servant_id, share=0,
+                                    minutes_present=0, session_minutes=1, status="", stated_at=datetime.min,
+                                    stated_rank=0, stated_by="")
+        row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
+                                                                           after.session_minutes, after.status)
+        row.stated_at, row.stated_rank, row.stated_by = _naive_utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
+        db.add(row)
+        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+
+    async def on_assessment_graded(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        await _serialise(db)
+        event = envelope.event
+        row = await db.get(GradeFact, (event.session_id, event.servant_id))
+        before = _grade(row)
+        after = domain.assessment_graded(before, event, _stamp(envelope))
+        if after == before:
+            return
+        row = row or GradeFact(session_id=event.session_id, servant_id=event.servant_id, score=0,
+                               stated_at=datetime.min, stated_by="")
+        row.score, row.stated_at, row.stated_by = after.score, _naive_utc(after.stamp.at), after.stamp.event_id
+        db.add(row)
+        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+
+    # -------------------------------------------------------------- decisions
+
+    async def _reconsider_session(self, db, session_id: str, envelope: Envelope) -> None:  # noqa: ANN001
+        servants: set[str] = set()
+        for table in (EnrolmentFact, AttendanceFact, GradeFact, CertificateRecord):
+            found = await db.exec(select(table.servant_id).where(table.session_id == session_id))
+            servants.update(found.all())
+        for servant_id in sorted(servants):
+            await self.reconsider(db, servant_id, session_id, envelope)
+
+    async def completion_facts(self, db, servant_id: str, session_id: str) -> CompletionFacts:  # noqa: ANN001
+        plan = _session(await db.get(SessionFact, session_id))
+        course = _course(await db.get(CourseFact, plan.course_id)) if plan and plan.course_id else None
+        enrolments = (await db.exec(select(EnrolmentFact).where(
+            EnrolmentFact.servant_id == servant_id, EnrolmentFact.session_id == session_id))).all()
+        return CompletionFacts(
+            servant_id=servant_id, session_id=session_id, course=course, session=plan,
+            enrolments=tuple(sorted((_enrolment(row) for row in enrolments), key=lambda e: e.enrolment_id)),
+            attendance=_attendance(await db.get(AttendanceFact, (session_id, servant_id))),
+            grade=_grade(await db.get(GradeFact, (session_id, servant_id))),
+        )
+
+    async def reconsider(self, db, servant_id: str, session_id: str, envelope: Envelope) -> None:  # noqa: ANN001
+        """Re-judge one completion and act on any change to its certificate."""
+        facts = await self.completion_facts(db, servant_id, session_id)
+        row = (await db.exec(select(CertificateRecord).where(
+            CertificateRecord.servant_id == servant_id, CertificateRecord.session_id == session_id))).first()
+        identity = domain.certificate_identity(servant_id, session_id, self.code_key)
+        decision = domain.decide(facts, _held(row), identity, self.issuing_authority)
+        if not decision.changed:
+            return
+        held = decision.certificate
+        terms = held.terms
+        row = row or CertificateRecord(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
+                                       servant_id=servant_id, session_id=session_id, course_id="", course_code="",
+                                       course_title="", course_topic="", hours=0, issued_on=terms.issued_on,
+                                       issuing_authority="", status="", signature="", key_id="",
+                                       changed_at=datetime.min)
+        row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
+                                                                              terms.course_title, terms.course_topic)
+        row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,
+                                                                      terms.issuing_authority)
+        row.institution_id = next((e.institution_id for e in facts.enrolments if e.confirmed and not e.cancelled),
+                                  row.institution_id)
+        row.status, row.revocation_reason = held.status.value, held.revocation_reason
+        row.signature, row.key_id = self.signer.sign_claims(terms.claims()), self.signer.public.key_id
+        row.changed_at = _naive_utc(envelope.time)
+        db.add(row)
+        for event in decision.events:
+            self.outbox.add(db, event, correlation_id=envelope.correlation_id)
+        log.info("certificate decision", certificate_id=terms.certificate_id, status=held.status.value,
+                 events=[e.type for e in decision.events], reason=held.revocation_reason)
+        if held.status is Status.valid:
+            await self._consider_competencies(db, servant_id, envelope)
+
+    async def _consider_competencies(self, db, servant_id: str, envelope: Envelope) -> None:  # noqa: ANN001
+        rows = (await db.exec(select(CertificateRecord).where(
+            CertificateRecord.servant_id == servant_id, CertificateRecord.status == Status.valid.value))).all()
+        holdings = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
+                    for r in rows]
+        attained = set((await db.exec(select(CompetencyAttainment.competency).where(
+            CompetencyAttainment.servant_id == servant_id))).all())
+        for event in domain.competencies_attained(servant_id, self.competency_model, holdings, attained):
+            db.add(CompetencyAttainment(servant_id=servant_id, competency=event.competency,
+                                        course_ids=json.dumps(event.course_ids),
+                                        certificate_ids=json.dumps(event.certificate_ids),
+                                        attained_on=event.attained_on))
+            self.outbox.add(db, event, correlation_id=envelope.correlation_id)
+            log.info("competency attained", servant_id=servant_id, competency=event.competency)
+
+
+async def _serialise(db) -> None:  # noqa: ANN001
+    if db.bind.dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DECISION_LOCK})
+
+
+# ------------------------------------------------------------------ queries for the HTTP API
+
+
+@dataclass(frozen=True)
+class Verification:
+    record: CertificateRecord
+    signature_holds: bool
+
+    @property
+    def status(self) -> str:
+        if not self.signature_holds:
+            return "invalid"
+        return self.record.status
+
+
+async def verify_code(db, code: str, signer: CertificateSigner) -> Verification | None:  # noqa: ANN001
+    normalised = domain.normalise_code(code)
+    if normalised is None:
+        return None
+    row = (await db.exec(select(CertificateRecord).where(CertificateRecord.verification_code == normalised))).first()
+    if row is None:
+        return None
+    # The stored signature must still match the stored terms: a row edited behind our back shows as invalid.
+    holds = row.key_id == signer.public.key_id and verify_claims(signer.public, certificate_terms(row).claims(), row.signature)
+    return Verification(row, holds)
+
+
+async def course_rule(db, course_id: str) -> CourseTerms | None:  # noqa: ANN001
+    return _course(await db.get(CourseFact, course_id))
+
+
+async def certificates(db, *, servant_id: str | None = None, session_id: str | None = None,  # noqa: ANN001
+                       institution_id: str | None = None) -> list[CertificateRecord]:
+    query = select(CertificateRecord)
+    if servant_id:
+        query = query.where(CertificateRecord.servant_id == servant_id)
+    if session_id:
+        query = query.where(CertificateRecord.session_id == session_id)
+    if institution_id:
+        query = query.where(CertificateRecord.institution_id == institution_id)
+    return list((await db.exec(query.order_by(CertificateRecord.issued_on, CertificateRecord.certificate_id))).all())
+
+
+async def competencies(db, servant_id: str) -> list[CompetencyAttainment]:  # noqa: ANN001
+    return list((await db.exec(select(CompetencyAttainment).where(
+        CompetencyAttainment.servant_id == servant_id).order_by(CompetencyAttainment.competency))).all())

@@ -1,0 +1,76 @@
+"""Certification settings: signing key, verification-code key and the competency model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from probidad.shared.settings import ServiceSettings
+
+DEV_CODE_KEY = "probidad-development-certificate-code-key"
+
+# The integrity competency the comptroller's programme builds. A requirement names a course code or
+# a course topic (compared without regard to case): any certificate for such a course satisfies it.
+DEFAULT_COMPETENCY_MODEL: dict[str, list[str]] = {
+    "Integridad pública": [
+        "Código de Ética",
+        "Conflicto de Interés",
+        "Prevención de Actos de Corrupción",
+        "Responsabilidades Administrativas",
+    ],
+}
+
+
+class CertificationSettings(ServiceSettings):
+    service_name: str = "certification"
+    http_port: int = Field(8003, ge=1, le=65535)
+    signing_key_path: Path | None = Field(
+        None, description="PEM (PKCS#8) Ed25519 private key; empty = generated once into state_dir. "
+        "Every instance of the service must use the same key.")
+    certificate_code_key: SecretStr = Field(
+        SecretStr(DEV_CODE_KEY), description="HMAC key deriving verification codes; keeps codes unguessable "
+        "from servant and session ids. Never change it once certificates exist.")
+    competency_model: dict[str, list[str]] = Field(
+        default_factory=lambda: dict(DEFAULT_COMPETENCY_MODEL),
+        description="Competency -> course codes or topics, as JSON (PROBIDAD_COMPETENCY_MODEL).")
+    competency_model_file: Path | None = Field(
+        None, description="JSON file with the competency model; overrides competency_model.")
+
+    @field_validator("competency_model")
+    @classmethod
+    def _model_shape(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        return _validated_model(value)
+
+    @model_validator(mode="after")
+    def _load_model_file(self) -> "CertificationSettings":
+        if self.competency_model_file is not None:
+            try:
+                raw = json.loads(self.competency_model_file.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as error:
+                raise ValueError(f"PROBIDAD_COMPETENCY_MODEL_FILE: cannot read {self.competency_model_file}: {error}")
+            if not isinstance(raw, dict):
+                raise ValueError("PROBIDAD_COMPETENCY_MODEL_FILE: must hold a JSON object competency -> [course codes]")
+            self.competency_model = _validated_model(raw)
+        if self.environment == "production" and self.certificate_code_key.get_secret_value() == DEV_CODE_KEY:
+            raise ValueError("PROBIDAD_CERTIFICATE_CODE_KEY must be set in production")
+        if self.signing_key_path is not None and not self.signing_key_path.is_file():
+            raise ValueError(f"PROBIDAD_SIGNING_KEY_PATH: no file at {self.signing_key_path}")
+        return self
+
+    @property
+    def generated_key_path(self) -> Path:
+        return self.state_dir / "certification-signing-key.pem"
+
+
+def _validated_model(value: dict) -> dict[str, list[str]]:
+    model: dict[str, list[str]] = {}
+    for competency, requirements in value.items():
+        if not str(competency).strip():
+            raise ValueError("a competency needs a name")
+        if not isinstance(requirements, list) or not requirements or not all(
+                isinstance(r, str) and r.strip() for r in requirements):
+            raise ValueError(f"competency {competency!r}: needs a non-empty list of course codes or topics")
+        model[str(competency)] = [r.strip() for r in requirements]
+    return model

@@ -1,0 +1,193 @@
+"""Ed25519 signatures over certificates, and the key that makes them.
+
+Canonical form: the JSON Canonicalization Scheme (RFC 8785) for the JSON certification emits —
+objects with keys sorted by UTF-16 code units, no insignificant whitespace, strings escaped as
+RFC 8785 requires, integers as integers and integral floats without a fraction (``2.0`` -> ``2``).
+Non-integral numbers use Python's shortest round-trip repr, which equals ECMAScript's for the
+values certificates hold (hours such as ``2.5``, scores such as ``87.5``); exponents are refused
+rather than risk a divergent canonical form.
+
+The key is a PEM (PKCS#8) file named by settings or, for development, generated once into the
+state directory. Its public half is published at ``/.well-known/probidad-certificates.json``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+_MULTICODEC_ED25519_PUB = b"\xed\x01"
+_BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+# ------------------------------------------------------------------ canonical JSON
+
+
+def canonical_json(value: object) -> bytes:
+    return _canonical(value).encode("utf-8")
+
+
+def _canonical(value: object) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError("canonical JSON has no NaN or infinity")
+        if value.is_integer() and abs(value) < 2**53:
+            return str(int(value))
+        text = repr(value)
+        if "e" in text or "E" in text:
+            raise ValueError(f"number {value!r} is outside the canonical subset certificates use")
+        return text
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ",".join(_canonical(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(f"{json.dumps(k, ensure_ascii=False)}:{_canonical(value[k])}" for k in keys) + "}"
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+# ------------------------------------------------------------------ encodings
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def b64url_decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def base58btc(data: bytes) -> str:
+    number = int.from_bytes(data, "big")
+    out = ""
+    while number:
+        number, rest = divmod(number, 58)
+        out = _BASE58[rest] + out
+    return "1" * (len(data) - len(data.lstrip(b"\0"))) + out
+
+
+def base58btc_decode(text: str) -> bytes:
+    number = 0
+    for ch in text:
+        number = number * 58 + _BASE58.index(ch)
+    body = number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    return b"\0" * (len(text) - len(text.lstrip("1"))) + body
+
+
+# ------------------------------------------------------------------ keys
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    key: Ed25519PublicKey
+
+    @property
+    def raw(self) -> bytes:
+        return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+    @property
+    def key_id(self) -> str:
+        return "probidad-" + b64url(hashlib.sha256(self.raw).digest()[:12])
+
+    @property
+    def did_key(self) -> str:
+        """The key as a did:key identifier (Ed25519 multicodec, base58btc multibase)."""
+        return "did:key:z" + base58btc(_MULTICODEC_ED25519_PUB + self.raw)
+
+    @property
+    def verification_method(self) -> str:
+        return f"{self.did_key}#{self.did_key.removeprefix('did:key:')}"
+
+    def jwk(self) -> dict:
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url(self.raw), "kid": self.key_id, "use": "sig", "alg": "EdDSA"}
+
+    def verify(self, signature: bytes, message: bytes) -> bool:
+        try:
+            self.key.verify(signature, message)
+        except InvalidSignature:
+            return False
+        return True
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> "PublicKey":
+        return cls(Ed25519PublicKey.from_public_bytes(raw))
+
+    @classmethod
+    def from_did_key(cls, did: str) -> "PublicKey":
+        did = did.split("#", 1)[0]
+        if not did.startswith("did:key:z"):
+            raise ValueError(f"not an Ed25519 did:key: {did!r}")
+        decoded = base58btc_decode(did.removeprefix("did:key:z"))
+        if not decoded.startswith(_MULTICODEC_ED25519_PUB) or len(decoded) != 34:
+            raise ValueError(f"not an Ed25519 did:key: {did!r}")
+        return cls.from_raw(decoded[2:])
+
+
+class CertificateSigner:
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._private = private_key
+        self.public = PublicKey(private_key.public_key())
+
+    def sign(self, message: bytes) -> bytes:
+        return self._private.sign(message)
+
+    def sign_claims(self, claims: dict) -> str:
+        """Detached signature (base64url) over the canonical JSON of ``claims``."""
+        return b64url(self.sign(canonical_json(claims)))
+
+
+def verify_claims(public: PublicKey, claims: dict, signature: str) -> bool:
+    try:
+        raw = b64url_decode(signature)
+    except ValueError:
+        return False
+    return public.verify(raw, canonical_json(claims))
+
+
+def load_private_key(path: Path) -> Ed25519PrivateKey:
+    key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError(f"{path} does not hold an Ed25519 private key")
+    return key
+
+
+def load_or_create_key(configured: Path | None, generated: Path) -> Ed25519PrivateKey:
+    """The configured key, else the one generated into the state directory (created on first use)."""
+    if configured is not None:
+        return load_private_key(configured)
+    if generated.exists():
+        return load_private_key(generated)
+    key = Ed25519PrivateKey.generate()
+    generated.parent.mkdir(parents=True, exist_ok=True)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    # Write aside, then link into place: if two processes race on a fresh state dir, the loser
+    # finds a complete file and uses the winner's key.
+    draft = generated.with_name(f".{generated.name}.{os.getpid()}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    try:
+        os.link(draft, generated)
+    except FileExistsError:
+        return load_private_key(generated)
+    finally:
+        draft.unlink(missing_ok=True)
+    return key
