@@ -1,0 +1,500 @@
+"""Reporting's read model: the facts it keeps and the figures it computes from them. Pure: no I/O.
+
+Why facts stamped with the moment they became known, rather than running totals: every figure must
+be answerable for any period *as of* any past date, and "servants trained" counts distinct people,
+which no counter adds up across arbitrary periods (the servants trained January–November are fewer
+than the sum of the months). So reporting keeps one small ``Fact`` per event it needs — the entity
+ids and the attributes oversight reads, never personal data — with the event's envelope time, and a
+``Ledger`` resolves them into a ``Snapshot`` as of any instant. Facts are keyed by event id, so a
+redelivered event changes nothing, and every resolution picks the latest version *known* at the
+cut-off (ordered by envelope time, then event id), so the arrival order never matters.
+
+**Completion = a standing certificate.** A servant completes a session when a ``CertificateIssued``
+for (servant, session) is known at the cut-off and no ``CertificateRevoked`` for it is. Reporting
+deliberately does not recompute completions from attendance shares, scores and course rules:
+
+* certification owns the completion rules (one owner per fact); a second implementation here could
+  only disagree with it — e.g. over a course re-published with new terms after a session;
+* the figures a bulletin prints then match the certificates the public can verify one by one;
+* corrections reach reporting the same way they reach servants: as a revocation, at a known time,
+  which is exactly what "as of" needs.
+
+**Month of a session**: the local date of its (latest known) start in the programme's time zone,
+never UTC: a session at 22:30 on 30 November in Mexico City is a November session.
+
+**Attribution**: a completion belongs to the institution (and so the government level) and sex the
+servant had when the session started, as known at the cut-off — a servant who moves later does not
+take past training along.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from contracts.envelope import Envelope
+from contracts.events import (
+    AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
+    CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, InstitutionRegistered, ServantRegistered,
+    ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled,
+)
+
+UNKNOWN = "unknown"
+DIMENSIONS = ("month", "institution", "government_level", "topic", "modality", "sex")
+PRESENT = frozenset({"present", "late"})
+MEASURES = ("sessions_delivered", "courses_delivered", "servants_trained", "participations", "training_hours",
+            "certificates_issued", "certificates_revoked")
+
+# Event type -> the fact kind reporting keeps. Everything else (waitlists, requests, closings,
+# competencies) is ignored: no figure depends on it.
+KINDS: dict[str, str] = {
+    InstitutionRegistered.type: "institution",
+    CoursePublished.type: "course",
+    SessionScheduled.type: "session_scheduled",
+    SessionRescheduled.type: "session_rescheduled",
+    SessionCancelled.type: "session_cancelled",
+    ServantRegistered.type: "servant",
+    ServantUpdated.type: "servant",
+    EnrolmentConfirmed.type: "enrolment_confirmed",
+    EnrolmentCancelled.type: "enrolment_cancelled",
+    AttendanceRecorded.type: "attendance",
+    AttendanceCorrected.type: "attendance",
+    AssessmentGraded.type: "assessment",
+    CertificateIssued.type: "certificate_issued",
+    CertificateRevoked.type: "certificate_revoked",
+}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FOREVER = 2**62
+
+
+def micros(moment: datetime) -> int:
+    """Exact, sortable and storable the same way on every database."""
+    delta = moment.astimezone(UTC) - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    event_id: str
+    kind: str
+    known_at: int  # envelope time, µs since the epoch (UTC)
+    subject: str
+    session_id: str | None = None
+    servant_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+def fact_from(envelope: Envelope) -> Fact | None:
+    """The fact reporting keeps from an event, or None when no figure depends on it."""
+    kind = KINDS.get(envelope.type)
+    if kind is None:
+        return None
+    e = envelope.event
+    a: dict[str, Any]
+    session_id = servant_id = None
+    if kind == "institution":
+        a = {"name": e.name, "government_level": e.government_level, "municipality": e.municipality,
+             "headcount": e.headcount, "headcount_year": e.headcount_year}
+    elif kind == "course":
+        a = {"code": e.code, "title": e.title, "topic": e.topic, "hours": e.hours}
+    elif kind == "session_scheduled":
+        session_id = e.session_id
+        a = {"course_id": e.course_id, "modality": e.modality, "starts_at": e.starts_at.isoformat(),
+             "ends_at": e.ends_at.isoformat(), "organising_unit": e.organising_unit}
+    elif kind == "session_rescheduled":
+        session_id = e.session_id
+        a = {"starts_at": e.starts_at.isoformat(), "ends_at": e.ends_at.isoformat()}
+    elif kind == "session_cancelled":
+        session_id, a = e.session_id, {}
+    elif kind == "servant":
+        servant_id = e.servant_id
+        a = {"institution_id": e.institution_id, "sex": e.sex}
+    elif kind in ("enrolment_confirmed", "enrolment_cancelled"):
+        session_id, servant_id, a = e.session_id, e.servant_id, {}
+    elif kind == "attendance":
+        session_id, servant_id = e.session_id, e.servant_id
+        a = {"status": e.status, "share": e.share, "minutes_present": e.minutes_present}
+    elif kind == "assessment":
+        session_id, servant_id, a = e.session_id, e.servant_id, {"score": e.score}
+    elif kind == "certificate_issued":
+        session_id, servant_id = e.session_id, e.servant_id
+        a = {"course_id": e.course_id, "hours": e.hours, "issued_on": e.issued_on.isoformat()}
+    else:  # certificate_revoked
+        session_id, servant_id, a = e.session_id, e.servant_id, {"course_id": e.course_id}
+    return Fact(envelope.id, kind, micros(envelope.time), e.subject, session_id, servant_id, a)
+
+
+def _latest(facts: Iterable[Fact], cutoff: int) -> Fact | None:
+    best = None
+    for f in facts:
+        if f.known_at <= cutoff and (best is None or (f.known_at, f.event_id) > (best.known_at, best.event_id)):
+            best = f
+    return best
+
+
+class Ledger:
+    """Every fact reporting holds, indexed for resolution; ``apply`` is idempotent and order-free."""
+
+    def __init__(self) -> None:
+        self.event_ids: set[str] = set()
+        self.institutions: dict[str, list[Fact]] = defaultdict(list)
+        self.courses: dict[str, list[Fact]] = defaultdict(list)
+        self.sessions: dict[str, list[Fact]] = defaultdict(list)
+        self.servants: dict[str, list[Fact]] = defaultdict(list)
+        self.participants: dict[str, set[str]] = defaultdict(set)  # session -> servants it has facts about
+        self.enrolments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+        self.attendance: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+        self.assessments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
+        self.certificates: dict[str, list[Fact]] = defaultdict(list)
+        self.revision = 0
+
+    def __len__(self) -> int:
+        return len(self.event_ids)
+
+    def apply(self, fact: Fact) -> bool:
+        if fact.event_id in self.event_ids:
+            return False
+        self.event_ids.add(fact.event_id)
+        self.revision += 1
+        kind = fact.kind
+        if kind == "institution":
+            self.institutions[fact.subject].append(fact)
+        elif kind == "course":
+            self.courses[fact.subject].append(fact)
+        elif kind.startswith("session_"):
+            self.sessions[fact.session_id].append(fact)
+        elif kind == "servant":
+            self.servants[fact.servant_id].append(fact)
+        elif kind.startswith("certificate_"):
+            self.certificates[fact.subject].append(fact)
+            self.participants[fact.session_id].add(fact.servant_id)
+        else:
+            pair = (fact.session_id, fact.servant_id)
+            self.participants[fact.session_id].add(fact.servant_id)
+            target = {"attendance": self.attendance, "assessment": self.assessments}.get(kind, self.enrolments)
+            target[pair].append(fact)
+        return True
+
+    def apply_all(self, facts: Iterable[Fact]) -> int:
+        return sum(self.apply(f) for f in facts)
+
+    @property
+    def newest(self) -> datetime | None:
+        """Envelope time of the newest fact held (how fresh the projection is)."""
+        latest = max((f.known_at for fs in self._all() for f in fs), default=None)
+        return from_micros(latest) if latest is not None else None
+
+    def _all(self) -> Iterator[list[Fact]]:
+        for index in (self.institutions, self.courses, self.sessions, self.servants, self.enrolments,
+                      self.attendance, self.assessments, self.certificates):
+            yield from index.values()
+
+    def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None) -> "Snapshot":
+        return Snapshot(self, zone, as_of)
+
+
+# ---------------------------------------------------------------- resolved views
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """Inclusive range of local dates in the programme's time zone."""
+
+    start: date
+    end: date
+
+    @classmethod
+    def month(cls, year: int, month: int) -> "Period":
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return cls(date(year, month, 1), following - timedelta(days=1))
+
+    @classmethod
+    def year(cls, year: int) -> "Period":
+        return cls(date(year, 1, 1), date(year, 12, 31))
+
+    def __contains__(self, day: date) -> bool:
+        return self.start <= day <= self.end
+
+    @property
+    def label(self) -> str:
+        if self.start.day == 1 and self == Period.month(self.start.year, self.start.month):
+            return f"{self.start:%Y-%m}"
+        if self == Period.year(self.start.year):
+            return str(self.start.year)
+        return f"{self.start.isoformat()}/{self.end.isoformat()}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionView:
+    session_id: str
+    course_id: str
+    course_title: str
+    topic: str
+    modality: str
+    starts_at: datetime
+    day: date  # local date in the programme's zone
+    cancelled: bool
+    organising_unit: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    institution_id: str
+    institution: str
+    government_level: str
+    sex: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionView:
+    servant_id: str
+    session: SessionView
+    who: Who
+    certificate_id: str
+    hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateEvent:
+    """A certificate issued or revoked on a local date; placed by the session/servant it is about."""
+
+    day: date
+    session: SessionView | None
+    who: Who
+    topic: str
+
+
+class Snapshot:
+    """Everything the ledger knew at ``as_of`` (None = now), resolved once and queried many times."""
+
+    def __init__(self, ledger: Ledger, zone: ZoneInfo, as_of: datetime | None) -> None:
+        self.zone = zone
+        self.as_of = as_of
+        cutoff = micros(as_of) if as_of is not None else FOREVER
+        self._cutoff = cutoff
+        self._ledger = ledger
+        self.institutions: dict[str, Fact] = {}
+        self.headcounts: dict[str, list[Fact]] = {}
+        for iid, facts in ledger.institutions.items():
+            known = [f for f in facts if f.known_at <= cutoff]
+            if known:
+                self.institutions[iid] = _latest(known, cutoff)
+                self.headcounts[iid] = known
+        self.courses = {cid: f for cid, fs in ledger.courses.items() if (f := _latest(fs, cutoff))}
+        self.sessions: dict[str, SessionView] = {}
+        for sid, facts in ledger.sessions.items():
+            view = self._session(sid, facts)
+            if view is not None:
+                self.sessions[sid] = view
+        self.present: dict[str, list[str]] = defaultdict(list)  # session -> servants present
+        for (sid, servant), facts in ledger.attendance.items():
+            latest = _latest(facts, cutoff)
+            if latest is not None and latest.attributes["status"] in PRESENT:
+                self.present[sid].append(servant)
+        self.completions: list[CompletionView] = []
+        self.issued: list[CertificateEvent] = []
+        self.revoked: list[CertificateEvent] = []
+        for certificate_id, facts in ledger.certificates.items():
+            self._certificate(certificate_id, facts)
+
+    # -- resolution
+
+    def _session(self, sid: str, facts: list[Fact]) -> SessionView | None:
+        cutoff = self._cutoff
+        known = [f for f in facts if f.known_at <= cutoff]
+        scheduled = _latest((f for f in known if f.kind == "session_scheduled"), cutoff)
+        if scheduled is None:
+            return None
+        timing = _latest((f for f in known if f.kind != "session_cancelled"), cutoff)
+        starts_at = datetime.fromisoformat(timing.attributes["starts_at"])
+        course_id = scheduled.attributes["course_id"]
+        course = self.courses.get(course_id)
+        return SessionView(
+            session_id=sid, course_id=course_id,
+            course_title=course.attributes["title"] if course else UNKNOWN,
+            topic=course.attributes["topic"] if course else UNKNOWN,
+            modality=scheduled.attributes["modality"], starts_at=starts_at,
+            day=starts_at.astimezone(self.zone).date(),
+            cancelled=any(f.kind == "session_cancelled" for f in known),
+            organising_unit=scheduled.attributes.get("organising_unit"),
+        )
+
+    def who(self, servant_id: str, at: datetime | None) -> Who:
+        """The servant's institution and sex when ``at`` (a session's start) happened, as known now."""
+        known = [f for f in self._ledger.servants.get(servant_id, ()) if f.known_at <= self._cutoff]
+        if not known:
+            return Who(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+        moment = micros(at) if at is not None else self._cutoff
+        before = [f for f in known if f.known_at <= moment]
+        version = _latest(before, moment) if before else min(known, key=lambda f: (f.known_at, f.event_id))
+        iid = version.attributes["institution_id"]
+        institution = self.institutions.get(iid)
+        return Who(iid, institution.attributes["name"] if institution else UNKNOWN,
+                   institution.attributes["government_level"] if institution else UNKNOWN,
+                   version.attributes["sex"])
+
+    def _certificate(self, certificate_id: str, facts: list[Fact]) -> None:
+        cutoff = self._cutoff
+        issued = _latest((f for f in facts if f.kind == "certificate_issued"), cutoff)
+        revoked = _latest((f for f in facts if f.kind == "certificate_revoked"), cutoff)
+        reference = issued or revoked
+        if reference is None:
+            return
+        session = self.sessions.get(reference.session_id)
+        who = self.who(reference.servant_id, session.starts_at if session else None)
+        course = self.courses.get(reference.attributes["course_id"])
+        topic = session.topic if session else (course.attributes["topic"] if course else UNKNOWN)
+        if issued is not None:
+            self.issued.append(CertificateEvent(date.fromisoformat(issued.attributes["issued_on"]), session, who, topic))
+        if revoked is not None:
+            day = from_micros(revoked.known_at).astimezone(self.zone).date()
+            self.revoked.append(CertificateEvent(day, session, who, topic))
+        if issued is not None and revoked is None and session is not None:
+            self.completions.append(CompletionView(issued.servant_id, session, who, certificate_id,
+                                                   float(issued.attributes["hours"])))
+
+    # -- figures
+
+    def delivered(self, period: Period) -> list[SessionView]:
+        """Sessions started in the period, not cancelled, with at least one present attendee."""
+        return [s for s in self.sessions.values()
+                if s.day in period and not s.cancelled and self.present.get(s.session_id)]
+
+    def figures(self, period: Period, by: str | None = None) -> list[dict[str, Any]]:
+        """One row per category of ``by`` (or a single total row): every measure of the brief."""
+        if by is not None and by not in DIMENSIONS:
+            raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+        rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
+        sessions: dict[str, set[str]] = defaultdict(set)
+        courses: dict[str, set[str]] = defaultdict(set)
+        trained: dict[str, set[str]] = defaultdict(set)
+        for s in self.delivered(period):
+            if by in (None, "month", "topic", "modality"):
+                keys = {_session_key(s, by)}
+            else:  # delivered to a group when someone of the group was present
+                keys = {_who_key(self.who(servant, s.starts_at), by) for servant in self.present[s.session_id]}
+            for key in keys:
+                sessions[key].add(s.session_id)
+                courses[key].add(s.course_id)
+        for c in self.completions:
+            if c.session.day not in period:
+                continue
+            key = _session_key(c.session, by) if by in (None, "month", "topic", "modality") else _who_key(c.who, by)
+            trained[key].add(c.servant_id)
+            row = rows[key]
+            row["participations"] += 1
+            row["training_hours"] += c.hours
+        for events, measure in ((self.issued, "certificates_issued"), (self.revoked, "certificates_revoked")):
+            for e in events:
+                if e.day not in period:
+                    continue
+                rows[_certificate_key(e, by)][measure] += 1
+        for key in set(sessions) | set(trained) | set(rows):
+            row = rows[key]
+            row["sessions_delivered"] = len(sessions.get(key, ()))
+            row["courses_delivered"] = len(courses.get(key, ()))
+            row["servants_trained"] = len(trained.get(key, ()))
+            row["training_hours"] = round(row["training_hours"], 2)
+        if by is None:
+            total = rows["total"] if rows else _empty_row()
+            return [{"period": period.label, **total}]
+        labels = self._labels(by)
+        return [{"period": period.label, by: key, **({"name": labels[key]} if key in labels else {}), **rows[key]}
+                for key in sorted(rows)]
+
+    def _labels(self, by: str) -> dict[str, str]:
+        if by == "institution":
+            return {iid: f.attributes["name"] for iid, f in self.institutions.items()}
+        return {}
+
+    def coverage(self, year: int) -> list[dict[str, Any]]:
+        """Per institution: distinct servants trained in the year / its headcount; lowest first."""
+        period = Period.year(year)
+        trained: dict[str, set[str]] = defaultdict(set)
+        for c in self.completions:
+            if c.session.day in period:
+                trained[c.who.institution_id].add(c.servant_id)
+        rows = []
+        for iid, latest in self.institutions.items():
+            declarations = self.headcounts[iid]
+            same_year = [f for f in declarations if f.attributes["headcount_year"] == year]
+            earlier = [f for f in declarations if f.attributes["headcount_year"] < year]
+            declaration = _latest(same_year or earlier or declarations, self._cutoff)
+            headcount = declaration.attributes["headcount"]
+            count = len(trained.get(iid, ()))
+            rows.append({"year": year, "institution": iid, "name": latest.attributes["name"],
+                         "government_level": latest.attributes["government_level"],
+                         "headcount": headcount, "headcount_year": declaration.attributes["headcount_year"],
+                         "servants_trained": count, "coverage": round(count / headcount, 4)})
+        rows.sort(key=lambda r: (r["coverage"], r["name"]))
+        return rows
+
+    def roster(self, session_id: str) -> dict[str, Any] | None:
+        """An auditor's roster: every servant the session has facts about, by pseudonymous id only."""
+        session = self.sessions.get(session_id)
+        if session is None:
+            return None
+        ledger, cutoff = self._ledger, self._cutoff
+        standing = {c.servant_id: c.certificate_id for c in self.completions if c.session.session_id == session_id}
+        revoked = {f.servant_id for fs in ledger.certificates.values() for f in fs
+                   if f.session_id == session_id and f.kind == "certificate_revoked" and f.known_at <= cutoff}
+        entries = []
+        for servant in sorted(ledger.participants.get(session_id, ())):
+            pair = (session_id, servant)
+            enrolment = _latest(ledger.enrolments.get(pair, ()), cutoff)
+            attendance = _latest(ledger.attendance.get(pair, ()), cutoff)
+            assessment = _latest(ledger.assessments.get(pair, ()), cutoff)
+            if not (enrolment or attendance or assessment or servant in standing or servant in revoked):
+                continue
+            who = self.who(servant, session.starts_at)
+            entries.append({
+                "servant_id": servant, "institution": who.institution_id, "government_level": who.government_level,
+                "enrolment": enrolment.kind.removeprefix("enrolment_") if enrolment else None,
+                "attendance": attendance.attributes["status"] if attendance else None,
+                "share": attendance.attributes["share"] if attendance else None,
+                "score": assessment.attributes["score"] if assessment else None,
+                "certificate_id": standing.get(servant),
+                "certificate_revoked": servant in revoked,
+                "completed": servant in standing,
+            })
+        return {"session_id": session_id, "course_id": session.course_id, "course": session.course_title,
+                "topic": session.topic, "modality": session.modality, "starts_at": session.starts_at.isoformat(),
+                "local_date": session.day.isoformat(), "cancelled": session.cancelled,
+                "delivered": bool(self.present.get(session_id)) and not session.cancelled,
+                "organising_unit": session.organising_unit, "participants": entries}
+
+
+def _empty_row() -> dict[str, Any]:
+    return {m: 0 for m in MEASURES}
+
+
+def _session_key(s: SessionView, by: str | None) -> str:
+    if by is None:
+        return "total"
+    if by == "month":
+        return f"{s.day:%Y-%m}"
+    return s.topic if by == "topic" else s.modality
+
+
+def _who_key(who: Who, by: str) -> str:
+    return {"institution": who.institution_id, "government_level": who.government_level, "sex": who.sex}[by]
+
+
+def _certificate_key(e: CertificateEvent, by: str | None) -> str:
+    if by is None:
+        return "total"
+    if by == "month":
+        return f"{e.day:%Y-%m}"
+    if by == "topic":
+        return e.topic
+    if by == "modality":
+        return e.session.modality if e.session else UNKNOWN
+    return _who_key(e.who, by)

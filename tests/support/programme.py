@@ -1,0 +1,394 @@
+"""A deterministic, realistic integrity-training programme, as the contract events the platform emits.
+
+``generate(plan)`` plays the year the way enrollment, attendance and certification would record it:
+institutions (state and municipal, with headcounts), the course catalogue (integrity topics), virtual
+and in-person sessions month by month, servants, enrolments, attendance, evaluations and
+certificates — plus what real programmes also contain: cancelled sessions, sessions nobody attended,
+absentees, partial attendance, failed evaluations, revoked certificates, rescheduled sessions,
+servants who move to another institution, and sessions late in the evening of a month's last day
+(already the next month in UTC).
+
+The plan's figures are the truth the platform must reproduce: per month, the sessions delivered and
+the distinct servants trained; over the plan's months, the distinct servants trained. The generator
+also returns its ground truth (``completions``, ``delivered``) so tests can compute any other expected
+figure independently of the code under test.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from contracts.envelope import Envelope, seal
+from contracts.events import (
+    AssessmentGraded, AttendanceRecorded, CertificateIssued, CertificateRevoked, CoursePublished,
+    EnrolmentConfirmed, InstitutionRegistered, ServantRegistered, ServantUpdated, SessionCancelled,
+    SessionClosed, SessionRescheduled, SessionScheduled,
+)
+
+ISSUER = "Secretaría de la Contraloría del Estado"
+UNIT = "Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
+
+# Topics of the two comptroller bulletins the platform must be able to reproduce.
+COURSES = (
+    ("CE-01", "Código de Ética", "Código de Ética", 3.0, 70.0),
+    ("CI-01", "Conflicto de Interés", "Conflicto de Interés", 4.0, 70.0),
+    ("PC-01", "Prevención de Actos de Corrupción", "Prevención de Actos de Corrupción", 4.0, None),
+    ("RA-01", "Responsabilidades Administrativas por incumplimiento al Código de Ética",
+     "Responsabilidades Administrativas", 3.0, 80.0),
+    ("EP-01", "Ética Pública y Modelo de Gestión", "Ética Pública y Modelo de Gestión", 2.0, None),
+    ("EV-01", "Ética Basada en Valores", "Ética Basada en Valores", 2.0, None),
+    ("TA-01", "Transparencia, Acceso a la Información y Protección de Datos Personales",
+     "Transparencia y Acceso a la Información", 3.0, 70.0),
+    ("OT-01", "Obligaciones de Transparencia y su publicación en el portal", "Obligaciones de Transparencia", 2.0, None),
+)
+
+STATE_INSTITUTIONS = (
+    ("Secretaría de Finanzas y Planeación", 1900), ("Secretaría de Educación", 4200),
+    ("Secretaría de Salud", 3100), ("Secretaría de Seguridad Ciudadana", 2600),
+    ("Secretaría de la Contraloría", 420), ("Secretaría de Obras Públicas", 780),
+    ("Secretaría de Desarrollo Social", 650), ("Fiscalía General del Estado", 1500),
+    ("Instituto de Transparencia", 160), ("Comisión Estatal del Agua", 540),
+    ("Secretaría de Turismo", 310), ("Instituto de la Mujer", 140),
+)
+MUNICIPAL_INSTITUTIONS = (
+    ("Ayuntamiento de Benito Juárez", "Benito Juárez", 2300), ("Ayuntamiento de Othón P. Blanco", "Othón P. Blanco", 1200),
+    ("Ayuntamiento de Solidaridad", "Solidaridad", 1400), ("Ayuntamiento de Cozumel", "Cozumel", 520),
+    ("Ayuntamiento de Felipe Carrillo Puerto", "Felipe Carrillo Puerto", 380), ("Ayuntamiento de Tulum", "Tulum", 450),
+    ("Ayuntamiento de Bacalar", "Bacalar", 260), ("Ayuntamiento de Isla Mujeres", "Isla Mujeres", 300),
+)
+SEXES = ("female", "male", "female", "male", "female", "male", "non_binary", "undisclosed")
+PLATFORMS = ("Zoom", "Microsoft Teams", "Google Meet")
+
+
+@dataclass(frozen=True)
+class MonthPlan:
+    sessions_delivered: int
+    servants_trained: int
+
+
+@dataclass(frozen=True)
+class ProgrammePlan:
+    """What the programme's bulletin will say; everything else is drawn from ``seed``."""
+
+    months: dict[int, MonthPlan]
+    distinct_trained: int
+    year: int = 2026
+    timezone: str = "America/Mexico_City"
+    virtual_only_months: frozenset[int] = frozenset({11})
+    never_trained: int = 120
+    repeat_completions_per_month: int = 2
+    movers: int = 6
+    after_window_sessions: int = 2
+    seed: int = 2026
+
+    def __post_init__(self) -> None:
+        trained = [m.servants_trained for m in self.months.values()]
+        if max(trained) > self.distinct_trained or sum(trained) < self.distinct_trained:
+            raise ValueError("each month must train at most, and all months together at least, distinct_trained")
+        if any(m.sessions_delivered < 1 or m.servants_trained < m.sessions_delivered for m in self.months.values()):
+            raise ValueError("every month needs at least one servant per delivered session")
+
+
+def bulletin_plan(**overrides) -> ProgrammePlan:  # noqa: ANN003
+    """The Quintana Roo bulletin: November 11 sessions and 180 servants (virtual); 2,533 distinct Jan–Nov."""
+    monthly = {1: (12, 260), 2: (13, 280), 3: (14, 300), 4: (10, 250), 5: (13, 270), 6: (11, 240),
+               7: (8, 200), 8: (12, 260), 9: (13, 280), 10: (14, 290), 11: (11, 180)}
+    values = dict(months={m: MonthPlan(s, t) for m, (s, t) in monthly.items()}, distinct_trained=2533)
+    values.update(overrides)
+    return ProgrammePlan(**values)
+
+
+def small_plan(**overrides) -> ProgrammePlan:
+    """A few months of a small programme: quick enough to push through a real consumer per event."""
+    values = dict(months={9: MonthPlan(3, 14), 10: MonthPlan(2, 10), 11: MonthPlan(3, 12)}, distinct_trained=30,
+                  never_trained=10, movers=2, after_window_sessions=1, repeat_completions_per_month=1)
+    values.update(overrides)
+    return ProgrammePlan(**values)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Ground truth: a servant completed a session (a standing certificate)."""
+
+    servant_id: str
+    session_id: str
+    course_id: str
+    certificate_id: str
+    month: int
+    year: int
+    institution_id: str
+    government_level: str
+    sex: str
+    topic: str
+    modality: str
+    hours: float
+    issued_at: datetime
+
+
+@dataclass(frozen=True)
+class DeliveredSession:
+    session_id: str
+    course_id: str
+    topic: str
+    modality: str
+    year: int
+    month: int
+    starts_at: datetime
+    first_present_at: datetime
+
+
+@dataclass
+class Programme:
+    plan: ProgrammePlan
+    envelopes: list[Envelope] = field(default_factory=list)
+    completions: list[Completion] = field(default_factory=list)
+    delivered: list[DeliveredSession] = field(default_factory=list)
+    revoked_certificates: list[str] = field(default_factory=list)
+    institutions: dict[str, tuple[str, int]] = field(default_factory=dict)  # id -> (level, headcount)
+    evening_session_id: str = ""
+    rescheduled_session_id: str = ""
+    cancelled_session_ids: list[str] = field(default_factory=list)
+    unattended_session_ids: list[str] = field(default_factory=list)
+
+    @property
+    def events(self) -> list:
+        return [e.event for e in self.envelopes]
+
+    def trained(self, months: set[int] | None = None) -> set[str]:
+        return {c.servant_id for c in self.completions
+                if c.year == self.plan.year and (months is None or c.month in months)}
+
+
+class _Writer:
+    def __init__(self, programme: Programme, seed: int) -> None:
+        self.programme = programme
+        self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"probidad-programme-{seed}")
+        self.count = 0
+
+    def emit(self, event, at: datetime, correlation: str | None = None) -> Envelope:  # noqa: ANN001
+        self.count += 1
+        event_id = str(uuid.uuid5(self.namespace, str(self.count)))
+        envelope = seal(event, event_id=event_id, time=at, correlation_id=correlation or event_id)
+        self.programme.envelopes.append(envelope)
+        return envelope
+
+
+def generate(plan: ProgrammePlan) -> Programme:
+    rng = random.Random(plan.seed)
+    zone = ZoneInfo(plan.timezone)
+    year = plan.year
+    programme = Programme(plan)
+    out = _Writer(programme, plan.seed)
+    opening = datetime(year - 1, 12, 1, 9, 0, tzinfo=zone)
+
+    # Institutions and catalogue, published before the year starts.
+    institutions: list[tuple[str, str, int]] = []
+    for i, (name, headcount) in enumerate(STATE_INSTITUTIONS, 1):
+        institutions.append((f"inst-e{i:02d}", "state", headcount))
+        out.emit(InstitutionRegistered(institution_id=f"inst-e{i:02d}", name=name, government_level="state",
+                                       headcount=headcount, headcount_year=year), opening)
+    for i, (name, municipality, headcount) in enumerate(MUNICIPAL_INSTITUTIONS, 1):
+        institutions.append((f"inst-m{i:02d}", "municipal", headcount))
+        out.emit(InstitutionRegistered(institution_id=f"inst-m{i:02d}", name=name, government_level="municipal",
+                                       municipality=municipality, headcount=headcount, headcount_year=year), opening)
+    programme.institutions = {iid: (level, headcount) for iid, level, headcount in institutions}
+    courses = []
+    for code, title, topic, hours, passing in COURSES:
+        course_id = f"course-{code.lower()}"
+        courses.append((course_id, topic, hours, passing))
+        out.emit(CoursePublished(course_id=course_id, code=code, title=title, topic=topic, hours=hours,
+                                 competency="Integridad en el servicio público", passing_score=passing), opening)
+
+    # Servants: the ones the plan trains, plus some who enrol but never complete.
+    weights = [h for _, _, h in institutions]
+    pool_size = plan.distinct_trained + plan.never_trained
+    servants = [f"sv-{plan.seed}-{n:06d}" for n in range(1, pool_size + 1)]
+    home: dict[str, list[tuple[datetime, str, str]]] = {}  # servant -> [(known from, institution, sex)]
+    registered_at = opening + timedelta(days=2)
+    for servant in servants:
+        institution = rng.choices(institutions, weights)[0][0]
+        sex = rng.choice(SEXES)
+        home[servant] = [(registered_at, institution, sex)]
+        out.emit(ServantRegistered(servant_id=servant, institution_id=institution, sex=sex), registered_at)
+    trainees = servants[: plan.distinct_trained]
+    rng.shuffle(trainees)
+    bystanders = servants[plan.distinct_trained:]
+    moved_at = datetime(year, 7, 1, 9, 0, tzinfo=zone)
+    for servant in rng.sample(trainees, min(plan.movers, len(trainees))):
+        _, old, sex = home[servant][0]
+        new = rng.choice([i for i, _, _ in institutions if i != old])
+        home[servant].append((moved_at, new, sex))
+        out.emit(ServantUpdated(servant_id=servant, institution_id=new, sex=sex), moved_at)
+
+    def attributes(servant: str, at: datetime) -> tuple[str, str]:
+        current = [v for v in home[servant] if v[0] <= at] or home[servant][:1]
+        return current[-1][1], current[-1][2]
+
+    # Who is trained in which month: everyone once, then repeats until each month has its figure.
+    months = sorted(plan.months)
+    total = sum(plan.months[m].servants_trained for m in months)
+    # Largest-remainder shares of first-time trainees: they add up to distinct_trained exactly and
+    # never exceed a month's figure; the rest of each month is servants trained in another month too.
+    exact = {m: plan.months[m].servants_trained * plan.distinct_trained / total for m in months}
+    share = {m: int(exact[m]) for m in months}
+    for m in sorted(months, key=lambda m: exact[m] - share[m], reverse=True)[: plan.distinct_trained - sum(share.values())]:
+        share[m] += 1
+    monthly_trainees: dict[int, list[str]] = {}
+    cursor = 0
+    for month in months:
+        new = trainees[cursor: cursor + share[month]]
+        cursor += share[month]
+        taken = set(new)
+        others = [s for s in trainees if s not in taken]
+        monthly_trainees[month] = new + rng.sample(others, plan.months[month].servants_trained - len(new))
+
+    sequence = 0
+
+    def session_id(day: date) -> str:
+        nonlocal sequence
+        sequence += 1
+        return f"ses-{day:%Y%m%d}-{sequence:03d}"
+
+    def schedule(day: date, hour: int, minute: int, course, modality: str, *,  # noqa: ANN001
+                 first_day: date | None = None) -> tuple[str, datetime, datetime]:
+        course_id, topic, hours, _ = course
+        sid = session_id(day)
+        starts = datetime.combine(day, time(hour, minute), zone)
+        ends = starts + timedelta(hours=hours)
+        announced = datetime.combine(first_day or day, time(hour, minute), zone)
+        out.emit(SessionScheduled(
+            session_id=sid, course_id=course_id, modality=modality,
+            platform=rng.choice(PLATFORMS) if modality != "in_person" else None,
+            venue="Sala de capacitación" if modality != "virtual" else None,
+            starts_at=announced, ends_at=announced + timedelta(hours=hours), timezone=plan.timezone,
+            capacity=60, organising_unit=UNIT), announced - timedelta(days=14), sid)
+        if first_day is not None:
+            out.emit(SessionRescheduled(session_id=sid, starts_at=starts, ends_at=ends, timezone=plan.timezone,
+                                        reason="Cambio de sede"), announced - timedelta(days=10), sid)
+        return sid, starts, ends
+
+    def enrol(sid: str, servant: str, starts: datetime) -> None:
+        institution, _ = attributes(servant, starts)
+        out.emit(EnrolmentConfirmed(enrolment_id=f"enr-{sid}-{servant}", session_id=sid, servant_id=servant,
+                                    institution_id=institution), starts - timedelta(days=7), sid)
+
+    def attend(sid: str, servant: str, ends: datetime, minutes: int, share: float, status: str) -> None:
+        out.emit(AttendanceRecorded(session_id=sid, servant_id=servant, minutes_present=round(minutes * share),
+                                    session_minutes=minutes, share=share, status=status,
+                                    source_of_record="zoom"), ends, sid)
+
+    def code(certificate_id: str) -> str:
+        return uuid.uuid5(out.namespace, certificate_id).hex[:12].upper()
+
+    def certify(sid: str, servant: str, course, ends: datetime, score: float | None) -> tuple[str, datetime]:  # noqa: ANN001
+        course_id, _, hours, _ = course
+        certificate_id = f"cert-{sid}-{servant}"
+        issued_at = ends + timedelta(days=1)
+        out.emit(CertificateIssued(certificate_id=certificate_id, verification_code=code(certificate_id), servant_id=servant, course_id=course_id,
+            session_id=sid, hours=hours, score=score, issued_on=issued_at.date(), issuing_authority=ISSUER),
+            issued_at, sid)
+        return certificate_id, issued_at
+
+    def deliver(month_year: int, month: int, day: date, hour: int, minute: int, course, modality: str,  # noqa: ANN001
+                participants: list[str], *, first_day: date | None = None) -> str:
+        course_id, topic, hours, passing = course
+        sid, starts, ends = schedule(day, hour, minute, course, modality, first_day=first_day)
+        minutes = int(hours * 60)
+        noise = rng.sample(bystanders, min(len(bystanders), rng.randint(1, 3)))
+        for servant in participants + noise:
+            enrol(sid, servant, starts)
+        first_present = None
+        for servant in participants:
+            share = round(rng.uniform(0.82, 1.0), 3)
+            attend(sid, servant, ends, minutes, share, rng.choice(("present", "present", "late")))
+            first_present = first_present or ends
+            score = round(rng.uniform(passing, 100), 1) if passing is not None else None
+            if score is not None:
+                out.emit(AssessmentGraded(session_id=sid, servant_id=servant, score=score), ends + timedelta(minutes=10), sid)
+            certificate_id, issued_at = certify(sid, servant, course, ends, score)
+            institution, sex = attributes(servant, starts)
+            programme.completions.append(Completion(
+                servant, sid, course_id, certificate_id, month, month_year, institution,
+                programme.institutions[institution][0], sex, topic, modality, hours, issued_at))
+        # Noise: absent, partial attendance, a failed evaluation, a certificate later revoked.
+        for n, servant in enumerate(noise):
+            kind = n % 3
+            if kind == 0:
+                attend(sid, servant, ends, minutes, 0.0, "absent")
+            elif kind == 1 or passing is None:
+                attend(sid, servant, ends, minutes, 0.5, "late")
+                if kind == 2:
+                    certificate_id, _ = certify(sid, servant, course, ends, None)
+                    out.emit(CertificateRevoked(certificate_id=certificate_id, verification_code=code(certificate_id),
+                                                servant_id=servant, course_id=course_id, session_id=sid,
+                                                reason="Asistencia corregida: no alcanzó el mínimo"),
+                             ends + timedelta(days=5), sid)
+                    programme.revoked_certificates.append(certificate_id)
+            else:
+                attend(sid, servant, ends, minutes, 0.95, "present")
+                out.emit(AssessmentGraded(session_id=sid, servant_id=servant, score=passing - 15),
+                         ends + timedelta(minutes=10), sid)
+        out.emit(SessionClosed(session_id=sid, closed_at=ends + timedelta(minutes=5), enrolled=len(participants + noise),
+                               present=len(participants) + sum(1 for n in range(len(noise)) if n % 3 != 0)),
+                 ends + timedelta(minutes=5), sid)
+        programme.delivered.append(DeliveredSession(sid, course_id, topic, modality, month_year, month,
+                                                    starts, first_present or ends))
+        return sid
+
+    for month in months:
+        mplan = plan.months[month]
+        people = list(monthly_trainees[month])
+        rng.shuffle(people)
+        # A few servants complete a second session in the same month: participations > servants trained.
+        size = len(people) // mplan.sessions_delivered
+        groups = [people[i * size:(i + 1) * size] for i in range(mplan.sessions_delivered)]
+        for extra, servant in enumerate(people[size * mplan.sessions_delivered:]):
+            groups[extra % len(groups)].append(servant)
+        if mplan.sessions_delivered > 1:
+            for r in range(plan.repeat_completions_per_month):
+                servant = groups[0][r % len(groups[0])]
+                groups[-1].append(servant)
+        step = max(1, 26 // mplan.sessions_delivered)
+        for index, participants in enumerate(groups):
+            day = date(year, month, min(2 + index * step, 27))
+            course = courses[(month + index) % len(courses)]
+            modality = "virtual" if month in plan.virtual_only_months else rng.choice(("virtual", "in_person", "hybrid"))
+            last = index == len(groups) - 1
+            if last and month == 11:
+                # 22:30 in the programme's zone on the 30th: already 1 December in UTC.
+                programme.evening_session_id = deliver(year, month, date(year, 11, 30), 22, 30, course, modality,
+                                                       participants)
+            elif index == 1 and month == max(months) and month > 1:
+                # First announced for the previous month, then moved into this one.
+                previous = date(year, month - 1, 28)
+                sid = deliver(year, month, day, 10, 0, course, modality, participants, first_day=previous)
+                programme.rescheduled_session_id = sid
+            else:
+                deliver(year, month, day, 10, 0, course, modality, participants)
+        # Every month: one cancelled session (with enrolments); every other month one nobody attended.
+        course = courses[month % len(courses)]
+        sid, starts, ends = schedule(date(year, month, 15), 17, 0, course, "in_person")
+        for servant in rng.sample(bystanders, min(4, len(bystanders))):
+            enrol(sid, servant, starts)
+        out.emit(SessionCancelled(session_id=sid, reason="Falta de quórum"), starts - timedelta(days=2), sid)
+        programme.cancelled_session_ids.append(sid)
+        if month % 2 == 1:
+            sid, starts, ends = schedule(date(year, month, 20), 9, 0, course, "virtual")
+            for servant in rng.sample(bystanders, min(3, len(bystanders))):
+                enrol(sid, servant, starts)
+                attend(sid, servant, ends, int(course[2] * 60), 0.0, "absent")
+            programme.unattended_session_ids.append(sid)
+
+    # After the plan's window: December sessions, one on New Year's Eve evening (January in UTC).
+    for n in range(plan.after_window_sessions):
+        last = n == plan.after_window_sessions - 1
+        day = date(year, 12, 31) if last else date(year, 12, 3 + 5 * n)
+        participants = rng.sample(trainees, min(8, len(trainees)))
+        deliver(year, 12, day, 19 if last else 10, 0, courses[n % len(courses)], "virtual", participants)
+
+    programme.envelopes.sort(key=lambda e: (e.time, e.id))
+    return programme
