@@ -1,0 +1,353 @@
+"""HTTP API of attendance: translates requests into handler calls, and handler refusals into 4xx.
+
+Roles: instructors act on the sessions they teach, the comptroller on any; liaisons read their
+institution's records. Self check-in needs no token: the session's code is the credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from pydantic import BaseModel, Field
+
+from contracts.events import AttendanceStatus, Id
+from probidad.shared.auth import Principal, current_principal, require
+from services.attendance import handlers
+from services.attendance.domain import AttendanceError, Decision, SessionNotReady
+from services.attendance.handlers import Forbidden, NotFound
+from services.attendance.reports import parse_grades
+
+router = APIRouter(tags=["attendance"])
+managers = require("instructor", "comptroller")
+
+
+@contextmanager
+def _refusals() -> Iterator[None]:
+    try:
+        yield
+    except NotFound as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
+    except Forbidden as error:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
+    except SessionNotReady as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
+    except AttendanceError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from error
+
+
+def _runtime(request: Request):  # noqa: ANN202
+    return request.app.state.runtime
+
+
+def _correlation(request: Request) -> str | None:
+    return request.headers.get("x-correlation-id")
+
+
+def _iso(moment: datetime | int | None) -> str | None:
+    if moment is None:
+        return None
+    if isinstance(moment, int):
+        moment = datetime.fromtimestamp(moment, UTC)
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).isoformat()
+
+
+# ---------------------------------------------------------------- models
+
+
+class DecisionOut(BaseModel):
+    servant_id: str
+    minutes_present: int
+    session_minutes: int
+    share: float
+    status: str
+    source_of_record: str
+
+    @classmethod
+    def of(cls, decision: Decision) -> "DecisionOut":
+        return cls(servant_id=decision.servant_id, minutes_present=decision.minutes_present,
+                   session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
+                   source_of_record=decision.source_of_record)
+
+
+class SessionOut(BaseModel):
+    session_id: str
+    course_id: str | None
+    instructor_id: str | None
+    modality: str | None
+    starts_at: str | None
+    ends_at: str | None
+    timezone: str | None
+    cancelled: bool
+    closed_at: str | None
+    attendance: list[DecisionOut] = Field(description="Provisional until the session is closed.")
+
+
+class MarkIn(BaseModel):
+    servant_id: Id
+    status: AttendanceStatus
+    minutes_present: int | None = Field(None, ge=0, description="Omit to keep the measured minutes.")
+    reason: str | None = Field(None, min_length=1, max_length=1000, description="Required once the session is closed.")
+
+
+class MarkOut(BaseModel):
+    attendance: DecisionOut
+    corrected: bool = Field(description="True when the change was published as an AttendanceCorrected.")
+
+
+class CheckInIn(BaseModel):
+    code: str = Field(min_length=4, max_length=32, description="The code shown in the session.")
+    servant_id: Id | None = None
+    email: str | None = Field(None, max_length=254, description="Alternative to servant_id; never stored.")
+
+
+class CheckInOut(BaseModel):
+    servant_id: str
+    checked_in_at: str
+    already_checked_in: bool
+
+
+class UnmatchedOut(BaseModel):
+    line: int
+    name: str
+    email: str | None
+    reason: str
+
+
+class IgnoredOut(BaseModel):
+    line: int
+    name: str
+    reason: str
+
+
+class CorrectionOut(BaseModel):
+    servant_id: str
+    minutes_before: int
+    status_before: str
+    minutes_after: int
+    status_after: str
+
+
+class ImportOut(BaseModel):
+    report_id: str
+    format: str
+    rows: int
+    matched_rows: int
+    servants: dict[str, int] = Field(description="Servant id -> minutes within the session according to this report.")
+    unmatched: list[UnmatchedOut]
+    ignored: list[IgnoredOut]
+    warnings: list[str]
+    corrections: list[CorrectionOut]
+
+
+class GradeIn(BaseModel):
+    servant_id: Id | None = None
+    email: str | None = Field(None, max_length=254)
+    score: float = Field(ge=0, le=100)
+
+
+class GradesIn(BaseModel):
+    grades: list[GradeIn] = Field(min_length=1, max_length=20_000)
+
+
+class GradesOut(BaseModel):
+    graded: int
+    published: bool = Field(description="Grades of a closed session are published at once.")
+
+
+class ClosingOut(BaseModel):
+    session_id: str
+    closed_at: str
+    enrolled: int
+    present: int
+    graded: int
+    attendance: list[DecisionOut]
+
+
+class RecordOut(BaseModel):
+    session_id: str
+    servant_id: str
+    institution_id: str | None
+    kind: Literal["recorded", "corrected"]
+    minutes_present: int
+    session_minutes: int
+    share: float
+    status: str
+    source_of_record: str
+    reason: str | None
+    corrected_by: str | None
+    recorded_at: str
+    event_id: str
+
+
+def _record(r) -> RecordOut:  # noqa: ANN001
+    return RecordOut(session_id=r.session_id, servant_id=r.servant_id, institution_id=r.institution_id, kind=r.kind,
+                     minutes_present=r.minutes_present, session_minutes=r.session_minutes, share=r.share,
+                     status=r.status, source_of_record=r.source_of_record, reason=r.reason,
+                     corrected_by=r.corrected_by, recorded_at=_iso(r.recorded_at), event_id=r.event_id)
+
+
+# ---------------------------------------------------------------- routes
+
+
+@router.get("/sessions/{session_id}", response_model=SessionOut)
+async def read_session(session_id: str, request: Request, principal: Principal = Depends(current_principal)):  # noqa: ANN201
+    runtime = _runtime(request)
+    async with runtime.database.transaction() as db:
+        with _refusals():
+            row = await handlers.load_session(db, session_id)
+            handlers.ensure_may_read(principal, row)
+            enrolled = await handlers.enrolled_servants(db, session_id)
+            visible = [s for s, inst in enrolled.items() if principal.role != "liaison" or inst == principal.institution_id]
+            decided = await handlers.decisions(db, runtime.settings, row, visible)
+    return SessionOut(session_id=row.session_id, course_id=row.course_id, instructor_id=row.instructor_id,
+                      modality=row.modality, starts_at=_iso(row.starts_at), ends_at=_iso(row.ends_at),
+                      timezone=row.timezone, cancelled=row.cancelled, closed_at=_iso(row.closed_at),
+                      attendance=[DecisionOut.of(d) for d in decided])
+
+
+@router.get("/sessions/{session_id}/check-in-code")
+async def read_check_in_code(session_id: str, request: Request, principal: Principal = Depends(managers)) -> dict:
+    """The code to show in the room; it is accepted only while the session runs."""
+    runtime = _runtime(request)
+    async with runtime.database.transaction() as db:
+        with _refusals():
+            row = await handlers.load_session(db, session_id)
+            handlers.ensure_may_manage(principal, row)
+    return {"session_id": session_id, "code": handlers.check_in_code_for(runtime.settings, row),
+            "valid_from": _iso(datetime.fromtimestamp(handlers.window_of(row).starts_at
+                                                      - runtime.settings.check_in_opens_minutes_before * 60, UTC)),
+            "valid_until": _iso(row.ends_at)}
+
+
+@router.post("/sessions/{session_id}/check-ins", response_model=CheckInOut, status_code=201)
+async def check_in(session_id: str, body: CheckInIn, request: Request):  # noqa: ANN201
+    runtime = _runtime(request)
+    with _refusals():
+        async with runtime.database.transaction() as db:
+            done = await handlers.check_in(db, runtime.settings, session_id, body.code, servant_id=body.servant_id,
+                                           email=body.email, now=datetime.now(UTC))
+    return CheckInOut(servant_id=done["servant_id"], checked_in_at=_iso(done["checked_in_at"]),
+                      already_checked_in=done["already"])
+
+
+@router.post("/sessions/{session_id}/marks", response_model=MarkOut)
+async def mark(session_id: str, body: MarkIn, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+    runtime = _runtime(request)
+    with _refusals():
+        async with runtime.database.transaction() as db:
+            done = await handlers.mark_presence(db, runtime.outbox, runtime.settings, principal, session_id,
+                                                body.servant_id, body.status.value, body.minutes_present,
+                                                body.reason, correlation_id=_correlation(request))
+    return MarkOut(attendance=DecisionOut.of(done["decision"]), corrected=done["corrected"])
+
+
+async def _upload(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file: larger than {limit} bytes")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "file: send the report as the 'file' field")
+        data = await upload.read()
+    else:
+        data = await request.body()
+    if len(data) > limit:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file: larger than {limit} bytes")
+    if not data.strip():
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "file: the request carries no report")
+    return data
+
+
+@router.post("/sessions/{session_id}/reports", response_model=ImportOut, status_code=201)
+async def import_report(  # noqa: ANN201
+    session_id: str, request: Request, principal: Principal = Depends(managers),
+    format: Literal["auto", "zoom", "teams", "meet", "csv"] = Query("auto"),  # noqa: A002
+    reason: str | None = Query(None, min_length=1, max_length=1000, description="Required once the session is closed."),
+):
+    """Import a platform attendance report: the file as the request body (or multipart field ``file``)."""
+    runtime = _runtime(request)
+    data = await _upload(request, runtime.settings.max_report_bytes)
+    with _refusals():
+        async with runtime.database.transaction() as db:
+            summary = await handlers.import_report(db, runtime.outbox, runtime.settings, principal, session_id, data,
+                                                   format=format, reason=reason,
+                                                   correlation_id=_correlation(request))
+    return ImportOut(
+        report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
+        servants=summary.servants,
+        unmatched=[UnmatchedOut(line=u.line, name=u.name, email=u.email, reason=u.reason) for u in summary.unmatched],
+        ignored=[IgnoredOut(line=i.line, name=i.name, reason=i.reason) for i in summary.ignored],
+        warnings=summary.warnings,
+        corrections=[CorrectionOut(servant_id=c.servant_id, minutes_before=c.before[0], status_before=c.before[1],
+                                   minutes_after=c.after[0], status_after=c.after[1]) for c in summary.corrections])
+
+
+@router.post("/sessions/{session_id}/grades", response_model=GradesOut)
+async def grade(session_id: str, body: GradesIn, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+    return await _grade(request, principal, session_id, [(g.servant_id, g.email, g.score) for g in body.grades])
+
+
+@router.post("/sessions/{session_id}/grades.csv", response_model=GradesOut)
+async def grade_sheet(session_id: str, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+    """Grades as CSV: servant_id and/or email, score."""
+    data = await _upload(request, _runtime(request).settings.max_report_bytes)
+    with _refusals():
+        grades = parse_grades(data)
+    return await _grade(request, principal, session_id, grades)
+
+
+async def _grade(request: Request, principal: Principal, session_id: str, grades: list) -> GradesOut:
+    runtime = _runtime(request)
+    with _refusals():
+        async with runtime.database.transaction() as db:
+            done = await handlers.grade(db, runtime.outbox, runtime.settings, principal, session_id, grades,
+                                        correlation_id=_correlation(request))
+    return GradesOut(**done)
+
+
+@router.post("/sessions/{session_id}/close", response_model=ClosingOut)
+async def close(session_id: str, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+    """Final attendance: AttendanceRecorded per enrolled servant, AssessmentGraded where scored, SessionClosed."""
+    runtime = _runtime(request)
+    with _refusals():
+        async with runtime.database.transaction() as db:
+            closing = await handlers.close_session(db, runtime.outbox, runtime.settings, principal, session_id,
+                                                   now=datetime.now(UTC), correlation_id=_correlation(request))
+    return ClosingOut(session_id=session_id, closed_at=_iso(closing.closed_at), enrolled=closing.enrolled,
+                      present=closing.present, graded=closing.graded,
+                      attendance=[DecisionOut.of(d) for d in closing.decisions])
+
+
+@router.get("/sessions/{session_id}/records", response_model=list[RecordOut])
+async def session_records(session_id: str, request: Request, principal: Principal = Depends(current_principal),  # noqa: ANN201
+                          history: bool = Query(False, description="Every recording and correction, oldest first.")):
+    runtime = _runtime(request)
+    async with runtime.database.transaction() as db:
+        with _refusals():
+            row = await handlers.load_session(db, session_id)
+            handlers.ensure_may_read(principal, row)
+        institution = principal.institution_id if principal.role == "liaison" else None
+        if history:
+            found = await handlers.record_history(db, session_id, institution)
+        else:
+            found = await handlers.current_records(db, session_id, institution)
+    return [_record(r) for r in found]
+
+
+@router.get("/records", response_model=list[RecordOut])
+async def records(request: Request, principal: Principal = Depends(require("liaison", "comptroller")),  # noqa: ANN201
+                  institution_id: str | None = Query(None), servant_id: str | None = Query(None)):
+    """Current attendance records; a liaison sees only its institution's."""
+    if principal.role == "liaison":
+        if institution_id and institution_id != principal.institution_id:
+            raise HTTPException(status.HTTP_403_FORBIDDEN, "institution_id: a liaison reads only its own institution")
+        institution_id = principal.institution_id
+    async with _runtime(request).database.transaction() as db:
+        found = await handlers.current_records(db, institution_id=institution_id, servant_id=servant_id)
+    return [_record(r) for r in found]

@@ -1,0 +1,30 @@
+"""Wiring of the attendance service: its tables, the enrollment events it follows, its HTTP API."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from contracts.topics import ENROLLMENT_EVENTS
+from probidad.shared.service import ServiceRuntime, create_http_app
+from services.attendance.api import router
+from services.attendance.settings import AttendanceSettings
+from services.attendance.subscribers import ENROLLMENT_HANDLERS
+from services.attendance.tables import TABLES
+
+DESCRIPTION = (
+    "Presence per servant per session — instructor marks, self check-in and Zoom/Teams/Meet reports merged into "
+    "minutes present — evaluations, and the close of a session: AttendanceRecorded, AssessmentGraded, "
+    "SessionClosed, then AttendanceCorrected for any later change."
+)
+
+
+def create_runtime(settings: AttendanceSettings) -> ServiceRuntime:
+    runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
+    runtime.consume([ENROLLMENT_EVENTS], ENROLLMENT_HANDLERS,
+                    description="Sessions, servants and enrolments: who is expected where, and when.")
+    return runtime
+
+
+def create_app(settings: AttendanceSettings | None = None) -> FastAPI:
+    settings = settings or AttendanceSettings()
+    return create_http_app(create_runtime(settings), [router], title="Probidad attendance", description=DESCRIPTION)
