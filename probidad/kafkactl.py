@@ -17,7 +17,7 @@ How it works
     * Every node is a combined ``broker,controller`` with a static quorum
       (``controller.quorum.voters``); node ``i`` listens on ``base_port + 2*i`` (clients, PLAINTEXT)
       and ``base_port + 2*i + 1`` (controller), both on 127.0.0.1 only. Single node: 9092/9093.
-    * Storage is formatted once (``kafka.tools.StorageTool format -t <id> -c server.properties``);
+    * Storage is formatted once (``kafka.tools.StorageTool format --cluster-id=<id> -c server.properties``);
       a later ``start`` on the same state dir keeps the data. ``--reset`` wipes it.
     * The brokers run detached in their own process group, so they outlive the command that started
       them; ``stop`` sends SIGTERM, waits up to 30 s, then SIGKILLs what is left.
@@ -392,16 +392,31 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine to completion from sync code, even when an event loop is already running."""
+    """Run a coroutine to completion from sync code, even when an event loop is already running.
+
+    Uses a private event loop (never installed as the thread's current loop, so a caller's loop,
+    e.g. pytest-asyncio's, is left untouched); inside a running loop it runs on a helper thread.
+    """
+
+    def run_private() -> T:
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(coro)
+        finally:
+            try:
+                loop.run_until_complete(loop.shutdown_asyncgens())
+            finally:
+                loop.close()
+
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        return run_private()
     box: dict[str, Any] = {}
 
     def runner() -> None:
         try:
-            box["value"] = asyncio.run(coro)
+            box["value"] = run_private()
         except BaseException as error:  # noqa: BLE001 - re-raised in the caller's thread
             box["error"] = error
 
@@ -595,7 +610,11 @@ def _load_cluster(state_dir: Path | str | None) -> Cluster | None:
 
 def _new_cluster_id() -> str:
     # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding (22 characters).
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    # Like Kafka's Uuid.randomUuid(), never start with "-": the tools would read it as an option.
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 def _server_properties(node: Node, all_nodes: list[Node]) -> str:
@@ -662,8 +681,7 @@ def _format_storage(java: str, lib: Path, nodes: list[Node], cluster_id: str) ->
         command = _jvm_base(java, lib, node) + [
             "kafka.tools.StorageTool",
             "format",
-            "-t",
-            cluster_id,
+            f"--cluster-id={cluster_id}",
             "-c",
             str(node.config_file),
         ]
@@ -675,11 +693,16 @@ def _format_storage(java: str, lib: Path, nodes: list[Node], cluster_id: str) ->
 
 
 def _launch(java: str, lib: Path, node: Node) -> int:
-    command = (
-        [_jvm_base(java, lib, node)[0], *JVM_HEAP, "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
-        + _jvm_base(java, lib, node)[1:]
-        + ["kafka.Kafka", str(node.config_file)]
-    )
+    java_cmd, *jvm_options = _jvm_base(java, lib, node)
+    command = [
+        java_cmd,
+        *JVM_HEAP,
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        *jvm_options,
+        "kafka.Kafka",
+        str(node.config_file),
+    ]
     with node.log_file.open("ab") as log:
         log.write(f"\n==== probidad kafka start: node {node.id} at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
         log.flush()
@@ -707,6 +730,13 @@ def _fail_with_logs(message: str, nodes: Sequence[Node]) -> KafkaCtlError:
     return KafkaCtlError("\n".join(parts))
 
 
+def _answers_itself(node: Node) -> bool:
+    try:
+        return node.id in _run(_broker_ids_async(node.address, timeout=2.0))
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
 def _wait_ready(cluster: Cluster, timeout: float, watch: Sequence[Node]) -> None:
     """Wait until a metadata request lists every node; fail early if a launched broker dies."""
     expected = [node.id for node in cluster.nodes]
@@ -723,7 +753,9 @@ def _wait_ready(cluster: Cluster, timeout: float, watch: Sequence[Node]) -> None
             seen = _run(_broker_ids_async(cluster.bootstrap, timeout=2.0))
         except Exception:  # noqa: BLE001 - not up yet
             seen = []
-        if all(node_id in seen for node_id in expected):
+        # Each (re)started node must itself answer: after a crash the others may still list it
+        # until the controller fences it.
+        if all(node_id in seen for node_id in expected) and all(_answers_itself(node) for node in watch):
             return
         if time.monotonic() >= deadline:
             missing = [node for node in cluster.nodes if node.id not in seen]
@@ -823,7 +855,8 @@ def start_cluster(
         java = _java()
         version = kafka_version()
         lib = resolve_jars(version, echo=say)
-        cluster_id = existing.cluster_id if existing else _new_cluster_id()
+        formatted = any((node.dir / "data" / "meta.properties").is_file() for node in layout)
+        cluster_id = existing.cluster_id if existing and formatted else _new_cluster_id()
         kafka_dir.mkdir(parents=True, exist_ok=True)
         (kafka_dir / "cluster.json").write_text(
             json.dumps(
@@ -841,7 +874,7 @@ def start_cluster(
         cluster = Cluster(kafka_dir, cluster_id, layout, version=version)
         try:
             _wait_ready(cluster, timeout, to_start)
-        except KafkaCtlError:
+        except (KafkaCtlError, KeyboardInterrupt):
             # Leave nothing half-started behind.
             _stop_nodes(to_start, STOP_TIMEOUT, cluster_size=len(layout))
             raise
