@@ -1,0 +1,45 @@
+"""The printed certificate's QR code opens the verification page for its code."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from datetime import date
+
+import pytest
+import zxingcpp
+from PIL import Image
+
+from services.certification.documents import PrintedCertificate, render_pdf
+
+pytestmark = pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) not installed")
+
+
+def printed(url: str) -> PrintedCertificate:
+    return PrintedCertificate(
+        verification_code="PRB-7K3M-Q9XD-2F4H", course_title="Prevención de Actos de Corrupción",
+        course_topic="Prevención de Actos de Corrupción", hours=4, issued_on=date(2026, 11, 5),
+        issuing_authority="Secretaría de la Contraloría del Estado", score=91.5, verification_url=url,
+    )
+
+
+def test_the_qr_code_on_the_rendered_pdf_decodes_to_the_verification_url(tmp_path):
+    url = "https://certificados.example.gob.mx/verify/PRB-7K3M-Q9XD-2F4H"
+    pdf = render_pdf(printed(url))
+    assert pdf.startswith(b"%PDF-")
+    (tmp_path / "certificate.pdf").write_bytes(pdf)
+    subprocess.run(["pdftoppm", "-png", "-r", "100", "-singlefile", str(tmp_path / "certificate.pdf"),
+                    str(tmp_path / "page")], check=True, timeout=60)
+    codes = zxingcpp.read_barcodes(Image.open(tmp_path / "page.png"))
+    assert [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode] == [url]
+
+
+def test_the_pdf_states_course_hours_date_and_code_in_its_text(tmp_path):
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    (tmp_path / "c.pdf").write_bytes(render_pdf(printed("http://127.0.0.1:8003/verify/PRB-7K3M-Q9XD-2F4H")))
+    text = subprocess.run(["pdftotext", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+    for expected in ("Prevención de Actos de Corrupción", "4 horas", "5 de noviembre de 2026", "PRB-7K3M-Q9XD-2F4H",
+                     "Secretaría de la Contraloría del Estado", "91.5"):
+        assert expected in text
