@@ -280,7 +280,7 @@ async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None =
     # Lock order everywhere: servant, then session (so two requests never wait on each other in a cycle).
     await db.execute(update(Servant).where(Servant.servant_id == servant_id)
                      .values(revision=Servant.revision + 1).execution_options(synchronize_session=False))
-    servant = await find_servant(db, servant_id, acting_for, kind="invalid")
+    servant = await find_servant(db, servant_id, acting_for)
     if servant.erased_at is not None:
         raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
                             "conflict")
