@@ -6,13 +6,18 @@ event id), so the state it ends in depends on the set of facts it has heard, nev
 After every fact it re-judges the servant's completion of the session and compares the verdict
 with the certificate it holds:
 
-* completed, no certificate (or a revoked one)  -> CertificateIssued;
+* completed, no certificate                     -> CertificateIssued;
 * completed, certificate says something else    -> CertificateIssued again, same id (amended terms);
+* completed, latest certificate revoked         -> CertificateIssued for a new certificate;
 * not completed, valid certificate              -> CertificateRevoked with the reason.
 
-The certificate id and verification code are derived from (servant, session), so every path to the
-same completion names the same certificate; a re-issue after a revocation reuses both, and the
-paper certificate the servant already holds becomes valid again.
+The certificate id and verification code are derived from (servant, session, issue number), so
+every path to the same completion names the same certificate. A revocation is final for that
+certificate: if a later correction makes the completion hold again, a *new* certificate is issued
+(issue number + 1: new id, new code) and the revoked one stays revoked. Verifiers never see a
+revoked code turn valid again, and every consumer can treat CertificateRevoked as the end of a
+certificate id. The price: after a revoke/re-issue cycle, which id the standing certificate has
+depends on whether certification ever saw the completion fail, not only on the final facts.
 """
 
 from __future__ import annotations
@@ -292,13 +297,13 @@ class CertificateIdentity:
     verification_code: str
 
 
-def certificate_identity(servant_id: str, session_id: str, code_key: bytes) -> CertificateIdentity:
-    """The one certificate a servant can earn in a session: same inputs, same id and code.
+def certificate_identity(servant_id: str, session_id: str, code_key: bytes, issue: int = 0) -> CertificateIdentity:
+    """The certificate a servant earns in a session (its ``issue``-th, after revocations): same inputs, same id and code.
 
     The code is an HMAC, not a plain hash, so nobody can compute a servant's code from the
     (pseudonymous) ids; 60 bits keep collisions out of reach for any realistic programme.
     """
-    pair = f"{servant_id}\x1f{session_id}"
+    pair = f"{servant_id}\x1f{session_id}" + (f"\x1f{issue}" if issue else "")
     certificate_id = str(uuid.uuid5(CERTIFICATE_NAMESPACE, pair))
     digest = hmac.new(code_key, pair.encode(), hashlib.sha256).digest()
     number = int.from_bytes(digest[:8], "big") >> (64 - 5 * _CODE_GROUPS * _CODE_GROUP_LENGTH)
@@ -385,8 +390,11 @@ class Status(str, Enum):
 
 @dataclass(frozen=True)
 class HeldCertificate:
+    """The latest certificate of a (servant, session); ``issue`` counts the ones revoked before it."""
+
     terms: CertificateTerms
     status: Status
+    issue: int = 0
     revocation_reason: str | None = None
 
 
@@ -402,18 +410,25 @@ class Decision:
         return bool(self.events)
 
 
-def decide(facts: CompletionFacts, held: HeldCertificate | None, identity: CertificateIdentity,
-           issuing_authority: str) -> Decision:
+def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes, issuing_authority: str) -> Decision:
     verdict = judge(facts)
     if verdict.outcome is Outcome.completed:
+        if held is None:
+            issue = 0
+        elif held.status is Status.revoked:
+            issue = held.issue + 1
+        else:
+            issue = held.issue
+        identity = certificate_identity(facts.servant_id, facts.session_id, code_key, issue)
         terms = certificate_terms(facts, identity, issuing_authority)
         if held is not None and held.status is Status.valid and held.terms == terms:
             return Decision(held)
-        return Decision(HeldCertificate(terms, Status.valid), [terms.issued()])
+        # A valid certificate whose terms changed (a regrade, a reschedule) is amended under its id.
+        return Decision(HeldCertificate(terms, Status.valid, issue), [terms.issued()])
     if held is None or held.status is Status.revoked:
         return Decision(held)
     reason = verdict.reason if verdict.outcome is Outcome.not_completed else f"no longer complete: {verdict.reason}"
-    return Decision(HeldCertificate(held.terms, Status.revoked, reason), [held.terms.revoked(reason)])
+    return Decision(HeldCertificate(held.terms, Status.revoked, held.issue, reason), [held.terms.revoked(reason)])
 
 
 # ------------------------------------------------------------------ competencies

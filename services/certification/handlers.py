@@ -115,7 +115,7 @@ def certificate_terms(row: CertificateRecord) -> CertificateTerms:
 def _held(row: CertificateRecord | None) -> HeldCertificate | None:
     if row is None:
         return None
-    return HeldCertificate(certificate_terms(row), Status(row.status), row.revocation_reason)
+    return HeldCertificate(certificate_terms(row), Status(row.status), row.issue, row.revocation_reason)
 
 
 # ------------------------------------------------------------------ handlers
@@ -263,18 +263,19 @@ class Certification:
         """Re-judge one completion and act on any change to its certificate."""
         facts = await self.completion_facts(db, servant_id, session_id)
         row = (await db.exec(select(CertificateRecord).where(
-            CertificateRecord.servant_id == servant_id, CertificateRecord.session_id == session_id))).first()
-        identity = domain.certificate_identity(servant_id, session_id, self.code_key)
-        decision = domain.decide(facts, _held(row), identity, self.issuing_authority)
+            CertificateRecord.servant_id == servant_id, CertificateRecord.session_id == session_id,
+        ).order_by(CertificateRecord.issue.desc()))).first()
+        decision = domain.decide(facts, _held(row), self.code_key, self.issuing_authority)
         if not decision.changed:
             return
         held = decision.certificate
         terms = held.terms
-        row = row or CertificateRecord(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
-                                       servant_id=servant_id, session_id=session_id, course_id="", course_code="",
-                                       course_title="", course_topic="", hours=0, issued_on=terms.issued_on,
-                                       issuing_authority="", status="", signature="", key_id="",
-                                       changed_at=datetime.min)
+        if row is None or row.certificate_id != terms.certificate_id:
+            row = CertificateRecord(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
+                                    servant_id=servant_id, session_id=session_id, issue=held.issue, course_id="",
+                                    course_code="", course_title="", course_topic="", hours=0,
+                                    issued_on=terms.issued_on, issuing_authority="", status="", signature="",
+                                    key_id="", changed_at=datetime.min)
         row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
                                                                               terms.course_title, terms.course_topic)
         row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,

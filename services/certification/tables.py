@@ -75,15 +75,17 @@ class GradeFact(SQLModel, table=True):
 
 
 class CertificateRecord(SQLModel, table=True):
-    """The one certificate of a (servant, session), its current status and its signature."""
+    """A certificate of a (servant, session), its status and its signature. ``issue`` numbers the
+    certificates of one pair: a new one is issued only after the previous one was revoked."""
 
     __tablename__ = "certification_certificate"
-    __table_args__ = (UniqueConstraint("servant_id", "session_id", name="uq_certificate_servant_session"),)
+    __table_args__ = (UniqueConstraint("servant_id", "session_id", "issue", name="uq_certificate_servant_session_issue"),)
 
     certificate_id: str = Field(primary_key=True, max_length=64)
     verification_code: str = Field(max_length=32, unique=True)
     servant_id: str = Field(max_length=64, index=True)
     session_id: str = Field(max_length=64, index=True)
+    issue: int = 0
     institution_id: str | None = Field(default=None, max_length=64)
     course_id: str = Field(max_length=64)
     course_code: str = Field(max_length=40)

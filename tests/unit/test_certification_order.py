@@ -62,7 +62,7 @@ def play(arrivals):
     known, held, published = CompletionFacts("sv-7", "s-42"), None, []
     for event, stamp in arrivals:
         known = absorb(known, event, stamp)
-        decision = decide(known, held, IDENTITY, AUTHORITY)
+        decision = decide(known, held, KEY, AUTHORITY)
         held = decision.certificate
         published.extend(decision.events)
     return held, published
@@ -103,28 +103,38 @@ def test_a_correction_that_fails_the_completion_revokes_it_with_the_reason():
     assert held.status is Status.revoked
 
 
-def test_a_correction_that_passes_again_reissues_the_same_certificate():
+def test_a_correction_that_passes_again_issues_a_new_certificate_and_the_revoked_one_stays_revoked():
     held, published = play([*STORY, CORRECTED_DOWN, CORRECTED_UP])
     assert [type(e) for e in published] == [CertificateIssued, CertificateRevoked, CertificateIssued]
-    first, reissued = published[0], published[-1]
-    # Same id and code: the paper the servant already holds is valid again.
-    assert (reissued.certificate_id, reissued.verification_code) == (first.certificate_id, first.verification_code)
-    assert reissued == first
-    assert held.status is Status.valid
+    first, revoked, reissued = published
+    assert revoked.certificate_id == first.certificate_id
+    # A revoked code never turns valid again: the re-issue is the pair's second certificate.
+    second = certificate_identity("sv-7", "s-42", KEY, issue=1)
+    assert (reissued.certificate_id, reissued.verification_code) == (second.certificate_id, second.verification_code)
+    assert reissued.verification_code != first.verification_code
+    assert reissued.model_dump(exclude={"certificate_id", "verification_code"}) == \
+        first.model_dump(exclude={"certificate_id", "verification_code"})
+    assert held.status is Status.valid and held.issue == 1
 
 
 def test_the_end_state_depends_on_the_facts_not_on_their_order():
     # With the correction in the mix, what happens along the way differs (heard first, the correction
-    # means no certificate is ever issued), but every order ends with the same, revoked-or-never-valid state.
+    # means no certificate is ever issued), but every order ends with no standing certificate.
     for order in permutations([*STORY, CORRECTED_DOWN]):
         held, published = play(order)
         assert held is None or held.status is Status.revoked
         assert not published or isinstance(published[-1], CertificateRevoked)
+    # And with the correction corrected back, every order ends with one standing certificate that says the same.
+    reference = play(STORY)[1][0].model_dump(exclude={"certificate_id", "verification_code"})
     for order in permutations([SEAT, PRESENT, CORRECTED_DOWN, CORRECTED_UP]):
         held, published = play([COURSE, SESSION, GRADED, *order])
         assert held.status is Status.valid
-        assert isinstance(published[-1], CertificateIssued)
-        assert published[-1] == play(STORY)[1][0]
+        standing = published[-1]
+        assert isinstance(standing, CertificateIssued)
+        assert standing.model_dump(exclude={"certificate_id", "verification_code"}) == reference
+        issued = [e.certificate_id for e in published if isinstance(e, CertificateIssued)]
+        revoked = [e.certificate_id for e in published if isinstance(e, CertificateRevoked)]
+        assert set(issued) - set(revoked) == {standing.certificate_id}
 
 
 def test_a_regrade_above_the_pass_mark_amends_the_certificate_under_the_same_id():
