@@ -36,7 +36,7 @@ def _refusals() -> Iterator[None]:
     except SessionNotReady as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
     except AttendanceError as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(error)) from error
+        raise HTTPException(422, str(error)) from error
 
 
 def _runtime(request: Request):  # noqa: ANN202
@@ -253,14 +253,14 @@ async def _upload(request: Request, limit: int) -> bytes:
         form = await request.form()
         upload = form.get("file")
         if upload is None or isinstance(upload, str):
-            raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "file: send the report as the 'file' field")
+            raise HTTPException(422, "file: send the report as the 'file' field")
         data = await upload.read()
     else:
         data = await request.body()
     if len(data) > limit:
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"file: larger than {limit} bytes")
     if not data.strip():
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "file: the request carries no report")
+        raise HTTPException(422, "file: the request carries no report")
     return data
 
 

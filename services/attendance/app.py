@@ -20,8 +20,7 @@ DESCRIPTION = (
 
 def create_runtime(settings: AttendanceSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    runtime.consume([ENROLLMENT_EVENTS], ENROLLMENT_HANDLERS,
-                    description="Sessions, servants and enrolments: who is expected where, and when.")
+    runtime.consume([ENROLLMENT_EVENTS], ENROLLMENT_HANDLERS)
     return runtime
 
 
