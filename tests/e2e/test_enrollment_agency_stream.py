@@ -1,0 +1,120 @@
+"""Over the real broker: an agency's own producer asks, the enrollment process answers on its topic."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+
+import httpx
+import pytest
+
+from contracts.events import EnrolmentRequested, ServantSubmitted
+from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS
+from probidad.shared.auth import issue_token
+from probidad.shared.settings import DEV_JWT_SECRET
+from services.enrollment.domain import curp_check_digit
+from tests.support.kafka_tools import publish_events, read_events
+from tests.support.processes import ROOT, ServiceProcess, free_port
+
+pytestmark = pytest.mark.kafka
+
+ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'comptroller')}"}
+
+
+def curp(body: str) -> str:
+    return body + curp_check_digit(body)
+
+
+@pytest.fixture
+def enrollment(kafka_bootstrap, topic_prefix, tmp_path):
+    env = {"PROBIDAD_KAFKA_BOOTSTRAP": kafka_bootstrap, "PROBIDAD_TOPIC_PREFIX": topic_prefix,
+           "PROBIDAD_STATE_DIR": str(tmp_path), "PROBIDAD_JWT_SECRET": DEV_JWT_SECRET,
+           "PROBIDAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'enrollment.db'}"}
+    service = ServiceProcess("services.enrollment", env, free_port(), tmp_path / "enrollment.log").start()
+    try:
+        with httpx.Client(base_url=service.url, headers=ADMIN, timeout=10) as c:
+            for path, body in (
+                ("/institutions", {"institution_id": "in-sefiplan", "name": "SEFIPLAN", "government_level": "state",
+                                   "headcount": 1200, "headcount_year": 2026}),
+                ("/courses", {"course_id": "co-etica", "code": "CE-1", "title": "Código de Ética",
+                              "topic": "Código de Ética", "hours": 4}),
+                ("/sessions", {"session_id": "se-nov", "course_id": "co-etica", "modality": "virtual",
+                               "platform": "Zoom", "starts_at": "2026-11-05T09:00:00", "ends_at": "2026-11-05T13:00:00",
+                               "timezone": "America/Cancun", "capacity": 30}),
+            ):
+                r = c.post(path, json=body)
+                assert r.status_code == 201, r.text
+        yield service
+    finally:
+        service.stop()
+
+
+def kcat_produce(kcat: str, bootstrap: str, topic: str, key: str, value: dict, event_type: str) -> None:
+    """A producer that knows nothing of Python: CloudEvents binary mode is just headers."""
+    headers = {"ce_specversion": "1.0", "ce_id": str(uuid.uuid4()), "ce_source": "agency/hr-system",
+               "ce_type": event_type, "ce_time": "2026-10-01T12:00:00Z", "content-type": "application/json"}
+    command = [kcat, "-P", "-b", bootstrap, "-t", topic, "-k", key]
+    for name, header in headers.items():
+        command += ["-H", f"{name}={header}"]
+    subprocess.run(command, input=json.dumps(value).encode(), check=True, timeout=30)
+
+
+async def test_agency_requests_from_outside_producers_become_enrolment_events_or_rejections(
+        enrollment, kafka_bootstrap, topic_prefix, kcat):
+    ana = curp("GOMA850412MYNRRN0")
+    await publish_events(kafka_bootstrap, [
+        ServantSubmitted(request_id="rq-1", institution_id="in-sefiplan", name="Ana Gómez", curp=ana,
+                         email="ana.gomez@sefiplan.gob.mx", sex="female", position_level="operativo"),
+        EnrolmentRequested(request_id="rq-2", institution_id="in-sefiplan", session_id="se-nov", curp=ana),
+        EnrolmentRequested(request_id="rq-3", institution_id="in-sefiplan", session_id="se-dic", curp=ana),
+    ], topic_prefix=topic_prefix, correlation_id="hr-run-42")
+    mistyped = ana[:17] + str((int(ana[17]) + 3) % 10)
+    kcat_produce(kcat, kafka_bootstrap, f"{topic_prefix}{AGENCY_REQUESTS}", "in-sefiplan",
+                 {"request_id": "rq-4", "institution_id": "in-sefiplan", "name": "Beto Pérez", "curp": mistyped,
+                  "sex": "male"}, ServantSubmitted.type)
+
+    events = await read_events(kafka_bootstrap, f"{topic_prefix}{ENROLLMENT_EVENTS}", expect=7, timeout_s=60)
+    answers = [e for e in events if ".servant." in e.type or ".enrolment." in e.type or ".request." in e.type]
+    by_request = {e.event.request_id: e for e in answers}
+    assert set(by_request) == {"rq-1", "rq-2", "rq-3", "rq-4"}, [e.type for e in events]
+
+    registered, confirmed = by_request["rq-1"], by_request["rq-2"]
+    assert registered.type == "probidad.enrollment.servant.registered.v1"
+    assert confirmed.type == "probidad.enrollment.enrolment.confirmed.v1"
+    assert (confirmed.event.servant_id, confirmed.event.session_id, confirmed.event.institution_id) == \
+        (registered.event.servant_id, "se-nov", "in-sefiplan")
+    assert registered.event.email_digest and "ana" not in registered.event.model_dump_json().lower()
+    assert {registered.correlation_id, confirmed.correlation_id} == {"hr-run-42"}
+
+    unknown_session, bad_curp = by_request["rq-3"], by_request["rq-4"]
+    assert unknown_session.type == bad_curp.type == "probidad.enrollment.request.rejected.v1"
+    assert (unknown_session.event.field, bad_curp.event.field) == ("session_id", "curp")
+    assert "se-dic" in unknown_session.event.reason and "check digit" in bad_curp.event.reason
+
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        roster = c.get("/sessions/se-nov/roster").json()["enrolments"]
+    assert [(line["servant_id"], line["name"]) for line in roster] == [(registered.event.servant_id, "Ana Gómez")]
+
+
+def test_the_import_command_loads_an_hr_export_into_the_running_service(enrollment, tmp_path):
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        assert c.post("/institutions", json={"institution_id": "in-a", "name": "SEFIPLAN", "headcount": 900,
+                                             "government_level": "state", "headcount_year": 2026}).status_code == 201
+        assert c.post("/sessions", json={"session_id": "se-1", "course_id": "co-etica", "modality": "in_person",
+                                         "venue": "Auditorio", "starts_at": "2026-11-12T10:00:00",
+                                         "ends_at": "2026-11-12T12:00:00", "capacity": 1}).status_code == 201
+    report = tmp_path / "report.csv"
+    command = [sys.executable, "-c", "from probidad.cli import app; app()", "enrollment", "import",
+               str(ROOT / "tests" / "fixtures" / "enrollment" / "hr_export.csv"), "--url", enrollment.url,
+               "--report", str(report), "--chunk-size", "4"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                          env={"PROBIDAD_JWT_SECRET": DEV_JWT_SECRET, "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
+    # Some lines are rejected on purpose, which the exit status reports.
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "3 accepted, 5 rejected" in done.stdout
+    lines = report.read_text().splitlines()
+    assert lines[0].startswith("line,accepted") and len(lines) == 9
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        assert len(c.get("/servants").json()) == 2
