@@ -1,0 +1,167 @@
+"""Rebuild reporting from offset 0 into a fresh generation of the store, then swap it in.
+
+The rebuild reads every platform topic up to the end offsets it finds when it starts, with a bare
+aiokafka consumer (no consumer group: it never disturbs the live service's offsets), turns records
+into facts with the same ``open_envelope`` + ``fact_from`` as the live path, and bulk-inserts them
+into a new generation while the service keeps serving the old one. The swap then copies over the
+facts the live consumer added meanwhile and moves the pointer, in one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from contracts.envelope import ContractViolation, open_envelope
+from probidad.shared.database import Database
+from services.reporting.projection import KINDS, fact_from
+from services.reporting.store import (
+    active_generation, drop_generations_except, ensure_pointer, fact_row, insert_new_facts, last_seq,
+    next_generation, swap,
+)
+from services.reporting.tables import TABLES
+
+Progress = Callable[[int, int | None], None]  # (records read, records to read)
+KEPT_TYPES = frozenset(t.encode() for t in KINDS)
+
+
+@dataclass(frozen=True)
+class RebuildReport:
+    generation: int
+    previous_generation: int
+    records: int
+    facts: int
+    invalid: int
+    carried_over: int
+    seconds: float
+
+    @property
+    def records_per_second(self) -> float:
+        return self.records / self.seconds if self.seconds else 0.0
+
+
+def _type_of(headers: Sequence[tuple[str, Any]] | None) -> bytes | None:
+    for name, value in headers or ():
+        if name == "ce_type":
+            return value if isinstance(value, bytes) else str(value).encode()
+    return None
+
+
+async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]], *, total: int | None = None,
+                        batch_size: int = 20_000, progress: Progress | None = None,
+                        before_swap: Callable[[], Awaitable[None]] | None = None) -> RebuildReport:
+    """Fill a new generation from ``batches`` of Kafka records, then make it the one served."""
+    started = time.perf_counter()
+    await database.create_schema(TABLES)
+    await ensure_pointer(database)
+    async with database.transaction() as session:
+        old = await active_generation(session)
+    new = await next_generation(database)
+    watermark = await last_seq(database, old)
+    statement = insert_new_facts(database.engine.dialect.name)
+    rows: list[dict[str, Any]] = []
+    records = facts = invalid = 0
+
+    async def flush() -> None:
+        nonlocal rows
+        if rows:
+            async with database.transaction() as session:
+                await session.execute(statement, rows)
+            rows = []
+
+    async for batch in batches:
+        for record in batch:
+            records += 1
+            # Types no figure depends on are skipped unread, as the live consumer ignores them.
+            if _type_of(record.headers) not in KEPT_TYPES:
+                continue
+            try:
+                envelope = open_envelope(record.headers, record.value)
+            except ContractViolation:
+                invalid += 1  # the live consumer dead-letters these; they never become facts
+                continue
+            fact = fact_from(envelope)
+            if fact is not None:
+                rows.append(fact_row(fact, new))
+                facts += 1
+        if len(rows) >= batch_size:
+            await flush()
+        if progress:
+            progress(records, total)
+    await flush()
+    if before_swap is not None:
+        await before_swap()
+    carried = await swap(database, old, new, watermark,
+                         note=f"rebuilt from offset 0: {records} records, {facts} facts")
+    await drop_generations_except(database, new)
+    return RebuildReport(new, old, records, facts, invalid, carried, time.perf_counter() - started)
+
+
+class KafkaSnapshot:
+    """Every record of ``topics`` from the beginning up to the end offsets found at ``open``."""
+
+    def __init__(self, bootstrap: str, topics: Sequence[str], *, max_records: int = 20_000) -> None:
+        self.bootstrap = bootstrap
+        self.topics = list(topics)
+        self.max_records = max_records
+        self.total = 0
+        self.ends: dict[TopicPartition, int] = {}
+        self._consumer: AIOKafkaConsumer | None = None
+
+    async def open(self) -> "KafkaSnapshot":
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
+                                    max_partition_fetch_bytes=16 * 1024 * 1024)
+        await consumer.start()
+        self._consumer = consumer
+        known = await consumer.topics()
+        partitions = [TopicPartition(t, p) for t in self.topics if t in known
+                      for p in sorted(consumer.partitions_for_topic(t) or ())]
+        if partitions:
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+            begins = await consumer.beginning_offsets(partitions)
+            ends = await consumer.end_offsets(partitions)
+            self.ends = {tp: ends[tp] for tp in partitions if ends[tp] > begins[tp]}
+            self.total = sum(ends[tp] - begins[tp] for tp in partitions)
+        return self
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+    async def batches(self) -> AsyncIterator[list[Any]]:
+        consumer = self._consumer
+        assert consumer is not None, "open() first"
+        remaining = dict(self.ends)
+        for tp in list(remaining):
+            if await consumer.position(tp) >= remaining[tp]:
+                del remaining[tp]
+        while remaining:
+            fetched = await consumer.getmany(*remaining, timeout_ms=1000, max_records=self.max_records)
+            for tp, records in fetched.items():
+                end = remaining.get(tp)
+                if end is None:
+                    continue
+                yield [r for r in records if r.offset < end] if records[-1].offset >= end else records
+            for tp in list(remaining):
+                if await consumer.position(tp) >= remaining[tp]:
+                    del remaining[tp]
+
+
+async def rebuild_from_kafka(database: Database, bootstrap: str, topics: Sequence[str], *,
+                             batch_size: int = 20_000, progress: Progress | None = None,
+                             on_total: Callable[[int], None] | None = None) -> RebuildReport:
+    source = await KafkaSnapshot(bootstrap, topics).open()
+    try:
+        if on_total:
+            on_total(source.total)
+        return await rebuild_store(database, source.batches(), total=source.total, batch_size=batch_size,
+                                   progress=progress)
+    finally:
+        await source.close()

@@ -1,0 +1,49 @@
+"""Reporting's store: the facts it keeps, and the pointer to the generation the service reads.
+
+Facts of every generation live in one table; ``reporting_store`` names the active generation. A
+rebuild fills a new generation beside the live one and switches the pointer in one transaction, so
+readers never see a half-built projection and there is no gap in service.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, DateTime, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from probidad.shared.tables import utcnow
+
+
+class ReportingFact(SQLModel, table=True):
+    """One event reporting needs, reduced to ids and the attributes oversight reads (no personal data)."""
+
+    __tablename__ = "reporting_fact"
+    __table_args__ = (
+        UniqueConstraint("generation", "event_id", name="uq_reporting_fact_event"),
+        Index("ix_reporting_fact_generation_seq", "generation", "seq"),
+    )
+
+    seq: int | None = Field(default=None, primary_key=True)
+    generation: int
+    event_id: str = Field(max_length=64)
+    kind: str = Field(max_length=40)
+    known_at: int = Field(sa_column=Column(BigInteger, nullable=False), description="Envelope time, µs since epoch.")
+    subject: str = Field(max_length=100)
+    session_id: str | None = Field(default=None, max_length=64)
+    servant_id: str | None = Field(default=None, max_length=64)
+    attributes: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ReportingStore(SQLModel, table=True):
+    """The single row naming the generation of facts the service reads."""
+
+    __tablename__ = "reporting_store"
+
+    id: int = Field(default=1, primary_key=True)
+    generation: int = 1
+    swapped_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    note: str = Field(default="initial", max_length=500)
+
+
+TABLES = [ReportingFact.__table__, ReportingStore.__table__]
