@@ -52,12 +52,18 @@ log = get_logger(__name__)
 _DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions").digest()[:8], "big", signed=True)
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
+_PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)  # overwritten before any row is flushed
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.replace(tzinfo=UTC)
+    """Databases without time zones hand back naive UTC."""
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _stamp(envelope: Envelope, rank: int = 0) -> Stamp:
@@ -65,7 +71,7 @@ def _stamp(envelope: Envelope, rank: int = 0) -> Stamp:
 
 
 def _stored_stamp(at: datetime, rank: int, event_id: str) -> Stamp:
-    return Stamp(at.replace(tzinfo=UTC), rank, event_id)
+    return Stamp(_aware(at), rank, event_id)
 
 
 # ------------------------------------------------------------------ rows <-> domain
@@ -140,10 +146,10 @@ class Certification:
         if after == before:
             return
         row = row or CourseFact(course_id=event.course_id, code="", title="", topic="", hours=0,
-                                minimum_attendance_share=0, stated_at=datetime.min, stated_by="")
+                                minimum_attendance_share=0, stated_at=_PLACEHOLDER, stated_by="")
         row.code, row.title, row.topic, row.competency = after.code, after.title, after.topic, after.competency
         row.hours, row.minimum_attendance_share, row.passing_score = after.hours, after.minimum_attendance_share, after.passing_score
-        row.stated_at, row.stated_by = _naive_utc(after.stamp.at), after.stamp.event_id
+        row.stated_at, row.stated_by = _utc(after.stamp.at), after.stamp.event_id
         db.add(row)
         sessions = (await db.exec(select(SessionFact.session_id).where(SessionFact.course_id == event.course_id))).all()
         for session_id in sessions:
@@ -171,10 +177,10 @@ class Certification:
             return
         row = row or SessionFact(session_id=session_id)
         row.course_id, row.timezone, row.cancelled, row.closed = after.course_id, after.timezone, after.cancelled, after.closed
-        row.starts_at = None if after.starts_at is None else _naive_utc(after.starts_at)
-        row.ends_at = None if after.ends_at is None else _naive_utc(after.ends_at)
+        row.starts_at = None if after.starts_at is None else _utc(after.starts_at)
+        row.ends_at = None if after.ends_at is None else _utc(after.ends_at)
         if after.planned is not None:
-            row.planned_at, row.planned_rank, row.planned_by = (_naive_utc(after.planned.at), after.planned.rank,
+            row.planned_at, row.planned_rank, row.planned_by = (_utc(after.planned.at), after.planned.rank,
                                                                 after.planned.event_id)
         db.add(row)
         await self._reconsider_session(db, session_id, envelope)
@@ -215,11 +221,11 @@ class Certification:
         if after == before:
             return
         row = row or AttendanceFact(session_id=event.session_id, servant_id=event.servant_id, share=0,
-                                    minutes_present=0, session_minutes=1, status="", stated_at=datetime.min,
+                                    minutes_present=0, session_minutes=1, status="", stated_at=_PLACEHOLDER,
                                     stated_rank=0, stated_by="")
         row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
                                                                            after.session_minutes, after.status)
-        row.stated_at, row.stated_rank, row.stated_by = _naive_utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
+        row.stated_at, row.stated_rank, row.stated_by = _utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
         db.add(row)
         await self.reconsider(db, event.servant_id, event.session_id, envelope)
 
@@ -232,8 +238,8 @@ class Certification:
         if after == before:
             return
         row = row or GradeFact(session_id=event.session_id, servant_id=event.servant_id, score=0,
-                               stated_at=datetime.min, stated_by="")
-        row.score, row.stated_at, row.stated_by = after.score, _naive_utc(after.stamp.at), after.stamp.event_id
+                               stated_at=_PLACEHOLDER, stated_by="")
+        row.score, row.stated_at, row.stated_by = after.score, _utc(after.stamp.at), after.stamp.event_id
         db.add(row)
         await self.reconsider(db, event.servant_id, event.session_id, envelope)
 
@@ -275,7 +281,7 @@ class Certification:
                                     servant_id=servant_id, session_id=session_id, issue=held.issue, course_id="",
                                     course_code="", course_title="", course_topic="", hours=0,
                                     issued_on=terms.issued_on, issuing_authority="", status="", signature="",
-                                    key_id="", changed_at=datetime.min)
+                                    key_id="", changed_at=_PLACEHOLDER)
         row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
                                                                               terms.course_title, terms.course_topic)
         row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,
@@ -284,7 +290,7 @@ class Certification:
                                   row.institution_id)
         row.status, row.revocation_reason = held.status.value, held.revocation_reason
         row.signature, row.key_id = self.signer.sign_claims(terms.claims()), self.signer.public.key_id
-        row.changed_at = _naive_utc(envelope.time)
+        row.changed_at = _utc(envelope.time)
         db.add(row)
         for event in decision.events:
             self.outbox.add(db, event, correlation_id=envelope.correlation_id)

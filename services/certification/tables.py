@@ -1,5 +1,5 @@
 """Certification's own tables: the facts it has heard (one row per entity, the superseding version)
-and the certificates and competencies it decided. Times are stored as naive UTC."""
+and the certificates and competencies it decided. Times are stored in UTC."""
 
 from __future__ import annotations
 

@@ -1,0 +1,296 @@
+"""Certification on SQLite and PostgreSQL: facts in through the consumer, certificates out through the
+outbox, and the public verification API — with the in-memory broker."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from datetime import UTC, datetime, timedelta
+from itertools import permutations
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import update
+
+from contracts.envelope import open_envelope, seal, to_record
+from contracts.events import (
+    AssessmentGraded,
+    AttendanceCorrected,
+    AttendanceRecorded,
+    CertificateIssued,
+    CertificateRevoked,
+    CompetencyAttained,
+    CoursePublished,
+    EnrolmentCancelled,
+    EnrolmentConfirmed,
+    SessionRescheduled,
+    SessionScheduled,
+)
+from contracts.topics import CERTIFICATION_EVENTS
+from probidad.shared.auth import issue_token
+from services.certification.app import create_app
+from services.certification.badges import verify_credential
+from services.certification.settings import CertificationSettings
+from services.certification.signing import PublicKey, b64url_decode
+from services.certification.tables import CertificateRecord
+
+CANCUN = ZoneInfo("America/Cancun")
+T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
+BASE_URL = "https://certificados.example.gob.mx"
+
+
+class Certification:
+    """The service with its in-memory broker, an HTTP client and what it published."""
+
+    def __init__(self, app, settings: CertificationSettings) -> None:  # noqa: ANN001
+        self.app, self.settings, self.runtime = app, settings, app.state.runtime
+        self.published: list[KafkaMessage] = []
+        self.clock = 0
+
+    async def hear(self, event, *, hours: float | None = None, envelope=None):  # noqa: ANN001, ANN201
+        """Deliver one fact as its producer would have (stated at T0 + hours)."""
+        if envelope is None:
+            self.clock += 1
+            envelope = seal(event, time=T0 + timedelta(hours=self.clock if hours is None else hours))
+        key, value, headers = to_record(envelope)
+        await self.runtime.broker.publish(value, self.settings.topic(event.kafka_topic), key=key, headers=headers)
+        return envelope
+
+    async def events(self, kind=None) -> list:  # noqa: ANN001
+        await self.runtime.relay.drain()
+        envelopes = [open_envelope(m.headers, m.body) for m in self.published]
+        return [e.event for e in envelopes if kind is None or isinstance(e.event, kind)]
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://certification",
+                                 headers=headers)
+
+    def token(self, role: str, **claims) -> str:
+        return issue_token(self.settings.jwt_secret.get_secret_value(), role, **claims)
+
+
+@pytest.fixture
+async def certification(database_url: str, tmp_path):
+    settings = CertificationSettings(
+        database_url=database_url, state_dir=tmp_path, public_base_url=BASE_URL,
+        competency_model={"Integridad pública": ["Código de Ética", "CI-02"]},
+    )
+    app = create_app(settings)
+    service = Certification(app, settings)
+    service.runtime.in_memory_broker = True
+
+    @service.runtime.broker.subscriber(CERTIFICATION_EVENTS)
+    async def collect(message: KafkaMessage) -> None:
+        service.published.append(message)
+
+    async with TestKafkaBroker(service.runtime.broker):
+        await service.runtime.start()
+        yield service
+        await service.runtime.stop()
+
+
+def course(n: int | str = 1, *, code: str = "CE-01", topic: str = "Código de Ética", passing: float | None = 70):
+    return CoursePublished(course_id=f"c-{n}", code=code, title=f"{topic} para servidores públicos", topic=topic,
+                           hours=4, minimum_attendance_share=0.8, passing_score=passing)
+
+
+def scheduled(n: int | str = 1, course_n: int | str = 1, day: int = 5):
+    starts = datetime(2026, 11, day, 21, 0, tzinfo=CANCUN)  # already the next day in UTC
+    return SessionScheduled(session_id=f"s-{n}", course_id=f"c-{course_n}", modality="virtual", platform="Zoom",
+                            starts_at=starts, ends_at=starts + timedelta(hours=4), timezone="America/Cancun",
+                            capacity=30)
+
+
+def seat(servant: str, n: int | str = 1):
+    return EnrolmentConfirmed(enrolment_id=f"en-{servant}-{n}", session_id=f"s-{n}", servant_id=servant,
+                              institution_id="inst-1")
+
+
+def present(servant: str, n: int | str = 1, minutes: int = 228):
+    return AttendanceRecorded(session_id=f"s-{n}", servant_id=servant, minutes_present=minutes, session_minutes=240,
+                              share=minutes / 240, status="present", source_of_record="zoom")
+
+
+def corrected(servant: str, n: int | str = 1, minutes: int = 120):
+    return AttendanceCorrected(session_id=f"s-{n}", servant_id=servant, minutes_present=minutes, session_minutes=240,
+                               share=minutes / 240, status="late", reason="left during the second half",
+                               corrected_by="instructor-1")
+
+
+def graded(servant: str, n: int | str = 1, score: float = 86):
+    return AssessmentGraded(session_id=f"s-{n}", servant_id=servant, score=score)
+
+
+async def test_a_completion_heard_out_of_order_issues_one_certificate_the_public_can_verify(certification):
+    for fact in (graded("sv-1"), present("sv-1"), seat("sv-1"), scheduled(), course()):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    assert (issued.servant_id, issued.session_id, issued.course_id) == ("sv-1", "s-1", "c-1")
+    assert issued.hours == 4 and issued.score == 86
+    assert issued.issued_on.isoformat() == "2026-11-05"
+    assert issued.issuing_authority == certification.settings.issuing_authority
+
+    async with certification.client() as http:
+        answer = await http.get(f"/verify/{issued.verification_code}")
+        assert answer.status_code == 200
+        view = answer.json()
+        assert view["status"] == "valid" and view["valid"] is True
+        assert view["course"]["title"] == "Código de Ética para servidores públicos"
+        assert (view["date"], view["hours"], view["issuer"]) == ("2026-11-05", 4, issued.issuing_authority)
+        assert view["signature"]["holds"] is True
+        assert "sv-1" not in answer.text and "inst-1" not in answer.text  # nothing about the holder
+        typed = await http.get(f"/verify/{issued.verification_code.lower().replace('-', ' ')}")
+        assert typed.json()["verification_code"] == issued.verification_code
+        page = await http.get(f"/verify/{issued.verification_code}", headers={"Accept": "text/html"})
+        assert page.headers["content-type"].startswith("text/html")
+        assert "VÁLIDA" in page.text and "5 de noviembre de 2026" in page.text
+        assert (await http.get("/verify/PRB-0000-0000-0000")).status_code == 404
+
+
+async def test_redelivered_and_repeated_facts_issue_nothing_more(certification):
+    envelopes = [await certification.hear(f) for f in (course(), scheduled(), seat("sv-1"), present("sv-1"))]
+    last = await certification.hear(graded("sv-1"))
+    for envelope in [*envelopes, last]:
+        await certification.hear(envelope.event, envelope=envelope)
+    await certification.hear(present("sv-1"))  # the same attendance stated again, later
+    assert len(await certification.events(CertificateIssued)) == 1
+    assert await certification.events(CertificateRevoked) == []
+
+
+async def test_every_order_of_a_completions_facts_gives_the_same_single_certificate(certification):
+    # One servant per order; each order's facts carry the same statement times, only arrival differs.
+    orders = list(permutations(range(5)))[::5]  # 24 of the 120 orders, spread over all of them
+    for i, order in enumerate(orders):
+        facts = [course(i), scheduled(i, i), seat(f"sv-{i}", i), present(f"sv-{i}", i), graded(f"sv-{i}", i)]
+        for index in order:
+            await certification.hear(facts[index], hours=index)
+    issued = await certification.events(CertificateIssued)
+    assert sorted(e.servant_id for e in issued) == sorted(f"sv-{i}" for i in range(len(orders)))
+    assert {(e.hours, e.score, e.issued_on.isoformat()) for e in issued} == {(4, 86, "2026-11-05")}
+
+
+async def test_a_correction_revokes_and_a_later_one_issues_a_new_certificate(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (first,) = await certification.events(CertificateIssued)
+    await certification.hear(corrected("sv-1", minutes=120))
+    (revoked,) = await certification.events(CertificateRevoked)
+    assert revoked.certificate_id == first.certificate_id
+    assert "50%" in revoked.reason
+
+    async with certification.client() as http:
+        view = (await http.get(f"/verify/{first.verification_code}")).json()
+        assert view["status"] == "revoked" and view["valid"] is False
+        assert (await http.get(f"/certificates/{first.verification_code}/pdf")).status_code == 410
+
+        await certification.hear(corrected("sv-1", minutes=235))
+        first_again, second = await certification.events(CertificateIssued)
+        assert second.certificate_id != first.certificate_id
+        assert (await http.get(f"/verify/{second.verification_code}")).json()["status"] == "valid"
+        assert (await http.get(f"/verify/{first.verification_code}")).json()["status"] == "revoked"
+
+
+async def test_a_failed_evaluation_or_a_cancelled_enrolment_issues_nothing(certification):
+    cancelled = EnrolmentCancelled(enrolment_id="en-sv-2-1", session_id="s-1", servant_id="sv-2", reason="moved")
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1", score=55),
+                 seat("sv-2"), present("sv-2"), cancelled, graded("sv-2")):
+        await certification.hear(fact)
+    assert await certification.events(CertificateIssued) == []
+
+
+async def test_an_enrolment_cancelled_after_the_certificate_revokes_it(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    await certification.hear(EnrolmentCancelled(enrolment_id="en-sv-1-1", session_id="s-1", servant_id="sv-1"))
+    (revoked,) = await certification.events(CertificateRevoked)
+    assert revoked.reason == "the enrolment was cancelled"
+
+
+async def test_a_reschedule_heard_after_the_certificate_amends_its_date_under_the_same_id(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    moved = SessionRescheduled(session_id="s-1", starts_at=datetime(2026, 11, 12, 9, 0, tzinfo=CANCUN),
+                               ends_at=datetime(2026, 11, 12, 13, 0, tzinfo=CANCUN), timezone="America/Cancun")
+    await certification.hear(moved)
+    first, amended = await certification.events(CertificateIssued)
+    assert amended.certificate_id == first.certificate_id
+    assert (first.issued_on.isoformat(), amended.issued_on.isoformat()) == ("2026-11-05", "2026-11-12")
+
+
+async def test_a_record_edited_behind_the_services_back_fails_verification(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    async with certification.runtime.database.transaction() as db:
+        await db.execute(update(CertificateRecord).where(
+            CertificateRecord.certificate_id == issued.certificate_id).values(hours=40))
+    async with certification.client() as http:
+        view = (await http.get(f"/verify/{issued.verification_code}")).json()
+        assert view["status"] == "invalid" and view["signature"]["holds"] is False
+        assert (await http.get(f"/certificates/{issued.verification_code}/badge")).status_code == 409
+
+
+async def test_the_badge_verifies_against_the_published_key(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    async with certification.client() as http:
+        keys = (await http.get("/.well-known/probidad-certificates.json")).json()
+        (key,) = keys["keys"]
+        published = PublicKey.from_raw(b64url_decode(key["public_key"]))
+        assert key["jwk"]["x"] == key["public_key"] and key["jwk"]["crv"] == "Ed25519"
+        badge = (await http.get(f"/certificates/{issued.verification_code}/badge")).json()
+    assert verify_credential(badge, published)
+    assert badge["credentialSubject"]["achievement"]["humanCode"] == "CE-01"
+    assert badge["evidence"][0]["id"] == f"{BASE_URL}/verify/{issued.verification_code}"
+
+
+@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) not installed")
+async def test_the_pdf_served_carries_a_qr_code_to_its_verification_page(certification, tmp_path):
+    import zxingcpp
+    from PIL import Image
+
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    async with certification.client() as http:
+        answer = await http.get(f"/certificates/{issued.verification_code}/pdf")
+    assert answer.headers["content-type"] == "application/pdf"
+    (tmp_path / "c.pdf").write_bytes(answer.content)
+    subprocess.run(["pdftoppm", "-png", "-r", "100", "-singlefile", str(tmp_path / "c.pdf"), str(tmp_path / "c")],
+                   check=True, timeout=60)
+    (code,) = zxingcpp.read_barcodes(Image.open(io.BytesIO((tmp_path / "c.png").read_bytes())))
+    assert code.text == f"{BASE_URL}/verify/{issued.verification_code}"
+
+
+async def test_certificates_for_every_course_of_a_competency_attain_it_once(certification):
+    await certification.hear(course(1))
+    await certification.hear(course(2, code="CI-02", topic="Conflicto de Interés", passing=None))
+    await certification.hear(scheduled(1, 1, day=5))
+    await certification.hear(scheduled(2, 2, day=19))
+    for fact in (seat("sv-1", 1), present("sv-1", 1), graded("sv-1", 1), seat("sv-1", 2)):
+        await certification.hear(fact)
+    assert await certification.events(CompetencyAttained) == []
+    await certification.hear(present("sv-1", 2))
+    (attained,) = await certification.events(CompetencyAttained)
+    assert attained.competency == "Integridad pública" and attained.servant_id == "sv-1"
+    assert attained.course_ids == ["c-1", "c-2"]
+    assert attained.attained_on.isoformat() == "2026-11-19"
+    # Hearing more (a regrade amends a certificate) announces nothing again.
+    await certification.hear(graded("sv-1", 1, score=99))
+    assert len(await certification.events(CompetencyAttained)) == 1
+
+    async with certification.client(certification.token("comptroller")) as http:
+        held = (await http.get("/servants/sv-1/competencies")).json()
+        assert [c["competency"] for c in held] == ["Integridad pública"]
+        mine = (await http.get("/certificates", params={"servant_id": "sv-1"})).json()
+        assert {c["course_code"] for c in mine} == {"CE-01", "CI-02"}
+    async with certification.client(certification.token("liaison", institution_id="inst-9")) as http:
+        assert (await http.get("/certificates", params={"servant_id": "sv-1"})).json() == []
+    async with certification.client() as http:
+        assert (await http.get("/certificates")).status_code == 401
