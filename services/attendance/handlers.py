@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select, update
 
@@ -22,6 +23,7 @@ from contracts.events import (
 )
 from contracts.pseudonyms import email_digest
 from probidad.shared.auth import Principal
+from probidad.shared.consumer import Rejected
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
 from services.attendance import domain
@@ -63,6 +65,12 @@ async def _session_row(db, session_id: str) -> TrainingSession:  # noqa: ANN001
 
 
 def _set_times(row: TrainingSession, starts_at: datetime, ends_at: datetime, zone: str, as_of: datetime) -> None:
+    if ends_at <= starts_at:
+        raise Rejected(f"session {row.session_id}: ends_at {ends_at.isoformat()} is not after starts_at")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise Rejected(f"session {row.session_id}: unknown IANA time zone {zone!r}") from error
     known = _utc(row.times_as_of)
     if known is not None and as_of < known:
         return  # an older schedule arriving late must not undo a newer one

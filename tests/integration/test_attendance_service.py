@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import asyncio
+
 import httpx
 import pytest
 from faststream.kafka import TestKafkaBroker
@@ -18,7 +20,7 @@ from contracts.events import (
     ServantRegistered, SessionCancelled, SessionClosed, SessionRescheduled, SessionScheduled,
 )
 from contracts.pseudonyms import email_digest
-from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS
+from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic
 from probidad.shared.auth import issue_token
 from services.attendance.app import create_app
 from services.attendance.settings import AttendanceSettings
@@ -36,8 +38,8 @@ SERVANTS = {  # servant id -> (institution, e-mail as the platform report shows 
 
 
 class Harness:
-    def __init__(self, app, broker, published: list) -> None:  # noqa: ANN001
-        self.app, self.broker, self.published = app, broker, published
+    def __init__(self, app, broker, published: list, dead_letters: list) -> None:  # noqa: ANN001
+        self.app, self.broker, self.published, self.dead_letters = app, broker, published, dead_letters
         self.runtime = app.state.runtime
         self.settings: AttendanceSettings = self.runtime.settings
         self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://attendance")
@@ -71,14 +73,19 @@ async def service(database_url: str, tmp_path: Path):
     runtime = app.state.runtime
     runtime.in_memory_broker = True
     published: list = []
+    dead_letters: list = []
 
     @runtime.broker.subscriber(ATTENDANCE_EVENTS)
     async def collect(message: KafkaMessage) -> None:
         published.append(message)
 
+    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, "probidad-attendance"))
+    async def collect_dead(message: KafkaMessage) -> None:
+        dead_letters.append(message)
+
     async with TestKafkaBroker(runtime.broker) as broker:
         await runtime.start()
-        harness = Harness(app, broker, published)
+        harness = Harness(app, broker, published, dead_letters)
         try:
             yield harness
         finally:
@@ -341,3 +348,31 @@ async def test_a_report_that_cannot_be_read_gets_a_4xx_naming_the_problem_and_wr
     assert not_a_report.status_code == 422 and not_a_report.json()["detail"].startswith("format:")
     session = (await service.http.get("/sessions/ses-etica-1", headers=token)).json()
     assert all(a["minutes_present"] == 0 for a in session["attendance"])
+
+
+async def test_a_schedule_ending_before_it_starts_is_dead_lettered_and_the_next_fact_still_applies(service) -> None:
+    starts = past_morning()
+    bad = SessionScheduled(session_id="ses-bad", course_id="crs-etica", modality="virtual", starts_at=starts,
+                           ends_at=starts - timedelta(hours=1), timezone="America/Cancun", capacity=10)
+    await service.deliver(bad, scheduled("ses-good", starts))
+    assert len(service.dead_letters) == 1
+    assert "is not after starts_at" in service.dead_letters[0].headers["dlq_reason"]
+    assert (await service.http.get("/sessions/ses-bad", headers=service.token())).status_code == 404
+    assert (await service.http.get("/sessions/ses-good", headers=service.token())).status_code == 200
+
+
+async def test_two_closes_at_the_same_moment_publish_one_close(service) -> None:
+    await a_zoom_session(service)
+    token = service.token()
+    responses = await asyncio.gather(*(service.http.post("/sessions/ses-etica-1/close", headers=token)
+                                       for _ in range(2)))
+    assert sorted(r.status_code for r in responses) == [200, 409]
+    events = await service.events()
+    assert sum(isinstance(e, SessionClosed) for e in events) == 1
+    assert sum(isinstance(e, AttendanceRecorded) for e in events) == 5
+
+
+async def test_the_asyncapi_document_lists_what_attendance_publishes_and_consumes(service) -> None:
+    document = (await service.http.get("/asyncapi.json")).text
+    assert "probidad.attendance.attendance.recorded.v1" in document
+    assert "probidad.enrollment.enrolment.confirmed.v1" in document
