@@ -97,7 +97,9 @@ def detect_format(text: str) -> str:
             or ("first join" in head and "last leave" in head) or "user action" in head):
         return "teams"
     if "join time" in head and "leave time" in head:
-        return "zoom"
+        # Zoom writes commas; Teams writes tabs (a Teams activities table saved without its section titles)
+        header = next((line for line in head.splitlines() if "join time" in line), "")
+        return "teams" if "\t" in header else "zoom"
     if "time joined" in head or "time exited" in head:
         return "meet"
     if "servant_id" in head or "joined_at" in head:
@@ -344,8 +346,11 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
     if participants:
         return _teams_intervals(participants, "first join", "last leave", timezone, session_start)
     preamble = sections.get("preamble", [])
-    if preamble and "user action" in [_norm(c) for c in preamble[0][1]]:
+    first = [_norm(c) for c in preamble[0][1]] if preamble else []
+    if "user action" in first:
         return _teams_actions(preamble, timezone, session_start)
+    if "join time" in first and "leave time" in first:
+        return _teams_intervals(preamble, "join time", "leave time", timezone, session_start)
     raise ReportError("sections: no '3. In-Meeting Activities' or '2. Participants' section in this Teams report")
 
 

@@ -87,6 +87,15 @@ def test_a_teams_report_with_only_the_participants_section_uses_first_join_and_l
     assert row.joined == at("2026-11-19T18:05", "America/Mexico_City")
 
 
+def test_a_teams_activities_table_without_section_titles_is_still_teams() -> None:
+    text = ("Name\tJoin Time\tLeave Time\tDuration\tEmail\tRole\n"
+            "Ana\t19/11/2026, 18:00:00\t19/11/2026, 18:45:00\t45m\tana@x.example\tAttendee\n")
+    report = parse_report(text.encode("utf-16"), timezone="America/Mexico_City",
+                          session_start=at("2026-11-19T18:00", "America/Mexico_City"))
+    assert report.format == "teams" and [(r.email, (r.left - r.joined) // 60) for r in report.rows] == [
+        ("ana@x.example", 45)]
+
+
 def test_the_2020_teams_layout_pairs_joins_and_leaves_per_person() -> None:
     text = ("Full Name\tUser Action\tTimestamp\n"
             "Ana López\tJoined\t11/19/2026, 6:00:00 PM\n"
