@@ -20,6 +20,7 @@ def _register_subcommands() -> None:
         ("services.certification.cli", "certification"),
         ("services.reporting.cli", "reporting"),
         ("probidad.platform", "platform"),
+        ("probidad.asyncapi", "asyncapi"),
     ):
         try:
             module = importlib.import_module(module_name)
