@@ -119,6 +119,7 @@ class KafkaSnapshot:
         await consumer.start()
         self._consumer = consumer
         known = await consumer.topics()
+        await consumer._client.force_metadata_update()  # noqa: SLF001 — partitions of unsubscribed topics
         partitions = [TopicPartition(t, p) for t in self.topics if t in known
                       for p in sorted(consumer.partitions_for_topic(t) or ())]
         if partitions:
