@@ -31,7 +31,6 @@ class PrintedCertificate:
     issuing_authority: str
     score: float | None
     verification_url: str
-    revoked: bool = False
 
 
 def qr_image(url: str):  # noqa: ANN201
@@ -81,14 +80,6 @@ def render_pdf(certificate: PrintedCertificate) -> bytes:
     page.drawString(7.8 * cm, 4.6 * cm, "Verifique la autenticidad de esta constancia en:")
     page.drawString(7.8 * cm, 4.0 * cm, certificate.verification_url)
     page.drawString(7.8 * cm, 3.2 * cm, "Firmada electrónicamente (Ed25519); clave pública en /.well-known/probidad-certificates.json")
-    if certificate.revoked:
-        page.saveState()
-        page.setFillColor(colors.red)
-        page.setFont("Helvetica-Bold", 60)
-        page.translate(width / 2, height / 2)
-        page.rotate(20)
-        page.drawCentredString(0, 0, "REVOCADA")
-        page.restoreState()
     page.showPage()
     page.save()
     return buffer.getvalue()
