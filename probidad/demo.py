@@ -1,0 +1,487 @@
+"""A realistic year of a state comptroller's integrity-training programme, loaded through the public
+interfaces exactly as its users would: the comptroller's training unit over HTTP (institutions,
+catalogue, sessions, grades, closing), HR departments by bulk import, agencies by publishing
+enrolment requests to Kafka, instructors by importing Zoom reports and marking in-person presence.
+
+``plan`` is pure and deterministic (a seed); ``expected_figures`` computes the oversight figures
+straight from the plan, independently of the services, so a test can compare the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import random
+import string
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import httpx
+
+from contracts.envelope import seal, to_record
+from contracts.events import EnrolmentRequested
+
+# ------------------------------------------------------------------ the programme
+
+STATE_INSTITUTIONS = (
+    ("sec-gobierno", "Secretaría de Gobierno"), ("sec-finanzas", "Secretaría de Finanzas y Planeación"),
+    ("sec-salud", "Secretaría de Salud"), ("sec-educacion", "Secretaría de Educación"),
+    ("sec-seguridad", "Secretaría de Seguridad Ciudadana"), ("sec-obras", "Secretaría de Obras Públicas"),
+    ("sec-turismo", "Secretaría de Turismo"), ("sec-bienestar", "Secretaría de Bienestar"),
+    ("dif-estatal", "Sistema DIF Estatal"), ("fiscalia", "Fiscalía General del Estado"),
+    ("contraloria", "Secretaría de la Contraloría"), ("agua-estatal", "Comisión de Agua Potable"),
+)
+MUNICIPALITIES = (
+    "Benito Juárez", "Othón P. Blanco", "Solidaridad", "Cozumel", "Felipe Carrillo Puerto", "Tulum",
+    "Bacalar", "Isla Mujeres", "José María Morelos", "Lázaro Cárdenas", "Puerto Morelos",
+)
+COURSES = (
+    # code, title/topic, competency, hours, passing score (None: no evaluation)
+    ("CE", "Código de Ética", "Integridad pública", 3.0, 70.0),
+    ("CI", "Conflicto de Interés", "Integridad pública", 3.0, 70.0),
+    ("PAC", "Prevención de Actos de Corrupción", "Integridad pública", 4.0, 70.0),
+    ("RA", "Responsabilidades Administrativas", "Integridad pública", 4.0, 80.0),
+    ("EPMG", "Ética Pública y Modelo de Gestión", "Ética en el servicio", 2.0, None),
+    ("EBV", "Ética Basada en Valores", "Ética en el servicio", 2.0, None),
+    ("TAI", "Transparencia y Acceso a la Información", "Transparencia", 3.0, 70.0),
+    ("PDP", "Protección de Datos Personales", "Transparencia", 3.0, 70.0),
+)
+FIRST = ("María", "José", "Guadalupe", "Juan", "Ana", "Luis", "Rosa", "Carlos", "Laura", "Miguel", "Elena",
+         "Jorge", "Patricia", "Ricardo", "Sofía", "Fernando", "Gabriela", "Alejandro", "Verónica", "Raúl")
+LAST = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez", "Ramírez",
+        "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech")
+LEVELS = ("operativo", "enlace", "mando medio", "directivo")
+INSTRUCTORS = ("instr-ueipci-1", "instr-ueipci-2", "instr-ueipci-3", "instr-transparencia-1")
+
+
+@dataclass(frozen=True)
+class Institution:
+    institution_id: str
+    name: str
+    government_level: str
+    municipality: str | None
+    headcount: int
+
+
+@dataclass(frozen=True)
+class Course:
+    course_id: str
+    code: str
+    title: str
+    competency: str
+    hours: float
+    passing_score: float | None
+    minimum_attendance_share: float = 0.8
+
+
+@dataclass(frozen=True)
+class Servant:
+    key: str  # the demo's own handle; the platform assigns the pseudonymous servant id
+    institution_id: str
+    name: str
+    curp: str
+    email: str
+    sex: str
+    position_level: str
+
+
+@dataclass
+class Session:
+    session_id: str
+    course: Course
+    modality: str
+    starts_at: datetime  # aware, programme time zone
+    capacity: int
+    instructor_id: str
+    cancelled: bool = False
+    enrolled: list[str] = field(default_factory=list)  # servant keys
+    minutes: dict[str, int] = field(default_factory=dict)  # servant key -> minutes present
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def session_minutes(self) -> int:
+        return int(self.course.hours * 60)
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.session_minutes)
+
+
+@dataclass
+class Programme:
+    year: int
+    timezone: str
+    institutions: list[Institution]
+    courses: list[Course]
+    servants: list[Servant]
+    sessions: list[Session]
+
+    def servant(self, key: str) -> Servant:
+        return self._by_key[key]
+
+    def __post_init__(self) -> None:
+        self._by_key = {s.key: s for s in self.servants}
+
+
+def _curp(rng: random.Random, sex: str, birth: date) -> str:
+    from services.enrollment.domain import curp_check_digit
+
+    letters = string.ascii_uppercase.replace("Ñ", "")
+    vowels = "AEIOU"
+    consonants = "".join(c for c in letters if c not in vowels)
+    head = rng.choice(consonants) + rng.choice(vowels) + rng.choice(letters) + rng.choice(letters)
+    if head in {"BUEI", "CACA", "CAGA", "COLA", "KAKA", "LOCA", "MAME", "PEDO", "PUTO", "RATA"}:
+        head = "PEMA"
+    body = (f"{head}{birth:%y%m%d}{'M' if sex == 'female' else 'H'}QR"
+            f"{rng.choice(consonants)}{rng.choice(consonants)}{rng.choice(consonants)}"
+            f"{'0' if birth.year < 2000 else 'A'}")
+    return body + curp_check_digit(body)
+
+
+def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 20),
+         timezone: str = "America/Mexico_City") -> Programme:
+    """A deterministic programme from January to ``until`` (sessions all over by then): institutions,
+    catalogue, sessions month by month, people, who attended how long, and scores."""
+    rng = random.Random(seed)
+    zone = ZoneInfo(timezone)
+    year = until.year
+    institutions: list[Institution] = []
+    for institution_id, name in STATE_INSTITUTIONS:
+        institutions.append(Institution(institution_id, name, "state", None, rng.randint(300, 2500)))
+    for municipality in MUNICIPALITIES:
+        slug = municipality.lower().replace(" ", "-").replace(".", "").replace("á", "a").replace("é", "e")
+        slug = slug.replace("í", "i").replace("ó", "o").replace("ú", "u")
+        institutions.append(Institution(f"mun-{slug}", f"Ayuntamiento de {municipality}", "municipal",
+                                        municipality, rng.randint(150, 1800)))
+    courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing)
+               for code, title, competency, hours, passing in COURSES]
+
+    people = max(40, int(4200 * scale))
+    weights = [i.headcount for i in institutions]
+    servants: list[Servant] = []
+    for n in range(people):
+        institution = rng.choices(institutions, weights=weights)[0]
+        sex = "female" if rng.random() < 0.54 else "male"
+        first, last1, last2 = rng.choice(FIRST), rng.choice(LAST), rng.choice(LAST)
+        birth = date(rng.randint(1962, 2002), rng.randint(1, 12), rng.randint(1, 28))
+        servants.append(Servant(
+            key=f"p{n:05d}", institution_id=institution.institution_id, name=f"{first} {last1} {last2}",
+            curp=_curp(rng, sex, birth), email=f"{first[0].lower()}.{last1.lower()}.{n}@{institution.institution_id}.example.gob.mx"
+            .replace("á", "a").replace("é", "e").replace("í", "i").replace("ó", "o").replace("ú", "u"),
+            sex=sex, position_level=rng.choice(LEVELS)))
+
+    sessions: list[Session] = []
+    for month in range(1, until.month + 1):
+        count = max(2, round(rng.randint(9, 14) * min(1.0, scale * 1.5 + 0.2)))
+        last_day = 28 if month < until.month else max(3, min(28, until.day))
+        days = sorted(rng.sample(range(2, last_day), min(count, last_day - 2)))  # one a day: nobody double-booked
+        for number, day in enumerate(days, start=1):
+            course = rng.choice(courses)
+            modality = rng.choices(("virtual", "in_person", "hybrid"), weights=(6, 3, 1))[0]
+            starts = datetime(year, month, day, rng.choice((9, 10, 11, 16)), rng.choice((0, 30)), tzinfo=zone)
+            sessions.append(Session(
+                session_id=f"S-{year}-{month:02d}-{course.code}-{number:02d}", course=course, modality=modality,
+                starts_at=starts, capacity=max(8, round(rng.choice((25, 30, 35, 40)) * min(1.0, 4 * scale))),
+                instructor_id=rng.choice(INSTRUCTORS)))
+    # A late-evening session on the last day of a month: in UTC it is already the next month, and the
+    # figures must still count it in the month it happened in, in the programme's time zone.
+    if until.month > 1:
+        month = until.month - 1
+        last_day = (date(year, month + 1, 1) - timedelta(days=1)).day
+        evening = next(c for c in courses if c.passing_score is None)
+        sessions.append(Session(f"S-{year}-{month:02d}-{evening.code}-evening", evening, "virtual",
+                                datetime(year, month, last_day, 21, 30, tzinfo=zone), 30, INSTRUCTORS[0]))
+    rng.choice([s for s in sessions if s.starts_at.month == 3]).cancelled = True
+
+    for session in sessions:
+        if session.cancelled:
+            continue
+        size = min(session.capacity, rng.randint(session.capacity * 2 // 3, session.capacity))
+        session.enrolled = [s.key for s in rng.sample(servants, size)]
+        for key in session.enrolled:
+            roll = rng.random()
+            minutes = session.session_minutes
+            if roll < 0.84:  # stayed (nearly) the whole session
+                session.minutes[key] = minutes - rng.randint(0, minutes // 12)
+            elif roll < 0.93:  # left early: well under the minimum share
+                session.minutes[key] = rng.randint(minutes // 6, minutes // 2)
+            else:  # never came
+                session.minutes[key] = 0
+            if session.course.passing_score is not None and session.minutes[key] > 0:
+                passed = rng.random() < 0.9
+                session.scores[key] = float(rng.randint(75, 100) if passed else rng.randint(30, 60))
+    return Programme(year, timezone, institutions, courses, servants, sessions)
+
+
+def completes(session: Session, key: str) -> bool:
+    """DESIGN.md: present for at least the course's minimum share and, where evaluated, passing."""
+    share = session.minutes.get(key, 0) / session.session_minutes
+    if share < session.course.minimum_attendance_share:
+        return False
+    passing = session.course.passing_score
+    return passing is None or session.scores.get(key, -1) >= passing
+
+
+def expected_figures(programme: Programme) -> dict:
+    """The oversight figures computed directly from the plan (months in the programme's time zone)."""
+    monthly: dict[int, dict] = defaultdict(lambda: {"sessions": 0, "courses": set(), "servants": set(),
+                                                    "participations": 0, "hours": 0.0})
+    year_servants: set[str] = set()
+    by_level: dict[str, set[str]] = defaultdict(set)
+    by_institution: dict[str, set[str]] = defaultdict(set)
+    for session in programme.sessions:
+        if session.cancelled or not any(m > 0 for m in session.minutes.values()):
+            continue
+        month = session.starts_at.month
+        figures = monthly[month]
+        figures["sessions"] += 1
+        figures["courses"].add(session.course.course_id)
+        for key in session.enrolled:
+            if completes(session, key):
+                servant = programme.servant(key)
+                figures["servants"].add(key)
+                figures["participations"] += 1
+                figures["hours"] += session.course.hours
+                year_servants.add(key)
+                level = next(i.government_level for i in programme.institutions
+                             if i.institution_id == servant.institution_id)
+                by_level[level].add(key)
+                by_institution[servant.institution_id].add(key)
+    return {
+        "months": {m: {"sessions_delivered": f["sessions"], "courses_delivered": len(f["courses"]),
+                       "servants_trained": len(f["servants"]), "participations": f["participations"],
+                       "training_hours": f["hours"]} for m, f in sorted(monthly.items())},
+        "servants_trained": len(year_servants),
+        "sessions_delivered": sum(f["sessions"] for f in monthly.values()),
+        "participations": sum(f["participations"] for f in monthly.values()),
+        "servants_trained_by_level": {level: len(keys) for level, keys in by_level.items()},
+        "servants_trained_by_institution": {i: len(keys) for i, keys in by_institution.items()},
+    }
+
+
+# ------------------------------------------------------------------ what the instructors upload
+
+
+def zoom_report(session: Session, programme: Programme, rng: random.Random) -> str:
+    """A Zoom participants report (the layout Zoom exports), with reconnections for some people."""
+    zone = ZoneInfo(programme.timezone)
+    fmt = "%m/%d/%Y %I:%M:%S %p"
+    out = io.StringIO()
+    writer = csv.writer(out)
+    start = session.starts_at.astimezone(zone)
+    writer.writerow(["Meeting ID", "Topic", "Start Time", "End Time", "User Email", "Duration (Minutes)", "Participants"])
+    writer.writerow([f"8{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}", session.course.title,
+                     start.strftime(fmt), session.ends_at.astimezone(zone).strftime(fmt),
+                     "capacitacion@contraloria.example.gob.mx", session.session_minutes, len(session.enrolled)])
+    writer.writerow([])
+    writer.writerow(["Name (Original Name)", "User Email", "Join Time", "Leave Time", "Duration (Minutes)", "Guest",
+                     "Recording Consent", "In Waiting Room"])
+    for key in session.enrolled:
+        minutes = session.minutes[key]
+        if minutes <= 0:
+            continue
+        person = programme.servant(key)
+        if minutes > 20 and rng.random() < 0.3:  # dropped and reconnected: two rows, one person
+            cut = rng.randint(5, minutes - 10)
+            gap = 3
+            spans = [(0, cut), (cut + gap, minutes + gap)]
+        else:
+            spans = [(0, minutes)]
+        for begin, end in spans:
+            joined = start + timedelta(minutes=begin)
+            left = start + timedelta(minutes=end)
+            writer.writerow([person.name, person.email, joined.strftime(fmt), left.strftime(fmt), end - begin,
+                             "No", "Yes", "No"])
+    return out.getvalue()
+
+
+# ------------------------------------------------------------------ loading
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class Loader:
+    urls: dict[str, str]
+    bootstrap: str
+    programme: Programme
+    token: str
+    topic_prefix: str = ""
+    report: Callable[[str, int, int], None] = lambda _step, _done, _total: None
+    should_stop: Callable[[], bool] = lambda: False
+    servant_ids: dict[str, str] = field(default_factory=dict)
+
+    def _check(self, response: httpx.Response, what: str) -> dict:
+        if response.status_code >= 400:
+            raise DemoError(f"{what}: HTTP {response.status_code} {response.text[:500]}")
+        return response.json()
+
+    async def run(self) -> None:
+        headers = {"Authorization": f"Bearer {self.token}"}
+        limits = httpx.Limits(max_connections=8)
+        async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
+            await self.catalogue(http)
+            await self.people(http)
+            await self.enrolments(http)
+            await self.attendance(http)
+
+    async def catalogue(self, http: httpx.AsyncClient) -> None:
+        enrollment = self.urls["enrollment"]
+        p = self.programme
+        total = len(p.institutions) + len(p.courses) + len(p.sessions)
+        done = 0
+        for institution in p.institutions:
+            self._check(await http.post(f"{enrollment}/institutions", json={
+                "institution_id": institution.institution_id, "name": institution.name,
+                "government_level": institution.government_level, "municipality": institution.municipality,
+                "headcount": institution.headcount, "headcount_year": p.year}), "institution")
+            done += 1
+            self.report("catalogue", done, total)
+        for course in p.courses:
+            self._check(await http.post(f"{enrollment}/courses", json={
+                "course_id": course.course_id, "code": course.code, "title": course.title, "topic": course.title,
+                "competency": course.competency, "hours": course.hours,
+                "minimum_attendance_share": course.minimum_attendance_share,
+                "passing_score": course.passing_score}), "course")
+            done += 1
+            self.report("catalogue", done, total)
+        for session in p.sessions:
+            body = {"session_id": session.session_id, "course_id": session.course.course_id,
+                    "modality": session.modality, "starts_at": session.starts_at.isoformat(),
+                    "ends_at": session.ends_at.isoformat(), "timezone": p.timezone, "capacity": session.capacity,
+                    "instructor_id": session.instructor_id, "organising_unit": "Unidad de Ética, Integridad y "
+                    "Prevención de Conflictos de Interés"}
+            if session.modality == "virtual":
+                body["platform"] = "Zoom"
+            else:
+                body["venue"] = "Centro de Capacitación de la Contraloría, Sala 2"
+            self._check(await http.post(f"{enrollment}/sessions", json=body), f"session {session.session_id}")
+            if session.cancelled:
+                self._check(await http.post(f"{enrollment}/sessions/{session.session_id}/cancel",
+                                            json={"reason": "Instructor unavailable"}), "cancel")
+            done += 1
+            self.report("catalogue", done, total)
+
+    async def people(self, http: httpx.AsyncClient) -> None:
+        """HR departments upload their servants in bulk (the HR export)."""
+        servants = self.programme.servants
+        chunk = 500
+        for begin in range(0, len(servants), chunk):
+            rows = [{"line": begin + i + 1, "institution_id": s.institution_id, "name": s.name, "curp": s.curp,
+                     "email": s.email, "sex": s.sex, "position_level": s.position_level}
+                    for i, s in enumerate(servants[begin:begin + chunk])]
+            report = self._check(await http.post(f"{self.urls['enrollment']}/servants/import", json={"rows": rows}),
+                                 "servant import")
+            for row, result in zip(servants[begin:begin + chunk], report["results"], strict=True):
+                if not result["accepted"]:
+                    raise DemoError(f"servant {row.key} rejected: {result['field']}: {result['reason']}")
+                self.servant_ids[row.key] = result["servant_id"]
+            self.report("servants", min(begin + chunk, len(servants)), len(servants))
+
+    async def enrolments(self, http: httpx.AsyncClient) -> None:
+        """Agencies publish enrolment requests from their HR systems to Kafka."""
+        from aiokafka import AIOKafkaProducer
+
+        wanted = [(s, key) for s in self.programme.sessions if not s.cancelled for key in s.enrolled]
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
+                                    linger_ms=5)
+        await producer.start()
+        try:
+            pending = []
+            for n, (session, key) in enumerate(wanted, start=1):
+                person = self.programme.servant(key)
+                request = EnrolmentRequested(request_id=f"hr-{uuid.uuid5(uuid.NAMESPACE_URL, session.session_id + key)}",
+                                             institution_id=person.institution_id, session_id=session.session_id,
+                                             curp=person.curp)
+                k, value, headers = to_record(seal(request, source=f"agency/{person.institution_id}"))
+                pending.append(await producer.send(f"{self.topic_prefix}{request.kafka_topic}", value, key=k,
+                                                   headers=[(h, v.encode()) for h, v in headers.items()]))
+                if len(pending) >= 500:
+                    await asyncio.gather(*pending)
+                    pending.clear()
+                    self.report("enrolment requests", n, len(wanted))
+            await asyncio.gather(*pending)
+            self.report("enrolment requests", len(wanted), len(wanted))
+        finally:
+            await producer.stop()
+        # Wait until enrollment has applied every request.
+        expected = {s.session_id: len(s.enrolled) for s in self.programme.sessions if not s.cancelled}
+        await self._until(http, f"{self.urls['enrollment']}/sessions", lambda listing: sum(
+            min(row["confirmed"], expected.get(row["session_id"], 0)) for row in listing
+        ), sum(expected.values()), "enrolments confirmed")
+
+    async def _until(self, http: httpx.AsyncClient, url: str, measure, target: int, step: str,  # noqa: ANN001
+                     timeout_s: float = 600) -> None:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            value = measure(self._check(await http.get(url), step))
+            self.report(step, min(value, target), target)
+            if value >= target:
+                return
+            if time.monotonic() > deadline or self.should_stop():
+                raise DemoError(f"{step}: reached {value} of {target}")
+            await asyncio.sleep(0.5)
+
+    async def attendance(self, http: httpx.AsyncClient) -> None:
+        attendance = self.urls["attendance"]
+        rng = random.Random(7)
+        sessions = [s for s in self.programme.sessions if not s.cancelled]
+        for n, session in enumerate(sessions, start=1):
+            if self.should_stop():
+                return
+            sid = session.session_id
+            await self._until(http, f"{attendance}/sessions/{sid}", lambda s: len(s.get("attendance", [])),
+                              len(session.enrolled), "attendance knows the roster", timeout_s=120)
+            if session.modality == "virtual":
+                self._check(await http.post(f"{attendance}/sessions/{sid}/reports", params={"format": "zoom"},
+                                            content=zoom_report(session, self.programme, rng).encode(),
+                                            headers={"content-type": "text/csv"}), f"zoom report {sid}")
+            else:
+                for key in session.enrolled:
+                    minutes = session.minutes[key]
+                    self._check(await http.post(f"{attendance}/sessions/{sid}/marks", json={
+                        "servant_id": self.servant_ids[key], "status": "present" if minutes else "absent",
+                        "minutes_present": minutes}), f"mark {sid}")
+            if session.scores:
+                self._check(await http.post(f"{attendance}/sessions/{sid}/grades", json={"grades": [
+                    {"servant_id": self.servant_ids[key], "score": score} for key, score in session.scores.items()]}),
+                    f"grades {sid}")
+            self._check(await http.post(f"{attendance}/sessions/{sid}/close"), f"close {sid}")
+            self.report("sessions closed", n, len(sessions))
+
+
+def comptroller_token() -> str:
+    from probidad.shared.auth import issue_token
+    from probidad.shared.settings import ServiceSettings
+
+    return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject="demo-loader")
+
+
+def load(urls: dict[str, str], bootstrap: str, *, scale: float = 1.0, console=None,  # noqa: ANN001
+         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "") -> Programme:
+    """Load the demo programme with a progress bar per step; returns the plan that was loaded."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    today = datetime.now(ZoneInfo("America/Mexico_City")).date()
+    programme = plan(scale=scale, until=today)
+    with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
+        tasks: dict[str, int] = {}
+
+        def report(step: str, done: int, total: int) -> None:
+            if step not in tasks:
+                tasks[step] = progress.add_task(step, total=total)
+            progress.update(tasks[step], completed=done, total=total)
+
+        loader = Loader(urls, bootstrap, programme, comptroller_token(), topic_prefix=topic_prefix, report=report,
+                        should_stop=should_stop)
+        asyncio.run(loader.run())
+    return programme

@@ -1,0 +1,70 @@
+"""The whole platform on the real broker: four service processes, a small programme loaded through
+the public interfaces, and the reporting API agreeing with figures computed straight from the plan."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from datetime import date
+
+import httpx
+import pytest
+
+from probidad.demo import Loader, comptroller_token, expected_figures, plan
+from probidad.platform import start_services, stop_services
+
+UNTIL = date(2026, 4, 30)
+
+
+@pytest.fixture
+def platform(kafka_bootstrap: str, topic_prefix: str, tmp_path):
+    offset = random.Random(topic_prefix).randrange(20000, 30000, 10)
+    running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix, base_port_offset=offset)
+    yield {s.name: s.url for s in running}
+    stop_services(running)
+
+
+async def _figures(http: httpx.AsyncClient, url: str, **params) -> dict:  # noqa: ANN003
+    response = await http.get(f"{url}/reports/figures", params=params)
+    response.raise_for_status()
+    rows = response.json()["rows"]
+    return rows[0] if rows else {}
+
+
+async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_through_the_public_interfaces(
+        platform, kafka_bootstrap: str, topic_prefix: str) -> None:
+    programme = plan(seed=11, scale=0.05, until=UNTIL)
+    token = comptroller_token()
+    await Loader(platform, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
+    expected = expected_figures(programme)
+
+    reporting = platform["reporting"]
+    wanted = {month: (f["sessions_delivered"], f["servants_trained"], f["participations"])
+              for month, f in expected["months"].items()}
+    async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http:
+
+        async def monthly() -> dict:
+            seen = {}
+            for month in wanted:
+                row = await _figures(http, reporting, month=f"{UNTIL.year}-{month:02d}")
+                seen[month] = (row.get("sessions_delivered"), row.get("servants_trained"), row.get("participations"))
+            return seen
+
+        # Certification and reporting catch up asynchronously, each topic at its own pace.
+        deadline = time.monotonic() + 120
+        seen = await monthly()
+        while seen != wanted and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+            seen = await monthly()
+        assert seen == wanted
+
+        year = await _figures(http, reporting, **{"from": f"{UNTIL.year}-01-01", "to": UNTIL.isoformat()})
+        assert year["servants_trained"] == expected["servants_trained"]
+        assert year["servants_trained"] < sum(m["servants_trained"] for m in expected["months"].values()), (
+            "people trained in several months count once in the period")
+        assert year["participations"] == expected["participations"]
+        by_level = await http.get(f"{reporting}/reports/figures", params={
+            "from": f"{UNTIL.year}-01-01", "to": UNTIL.isoformat(), "by": "government_level"})
+        levels = {row["government_level"]: row["servants_trained"] for row in by_level.json()["rows"]}
+        assert levels == expected["servants_trained_by_level"]
