@@ -293,28 +293,42 @@ class EnrolmentDecision:
     events: list[Event] = field(default_factory=list)
 
 
-def decide_enrolment(session: SessionTerms, servant_id: str, institution_id: str, seats: Sequence[Seat],
+@dataclass(frozen=True)
+class Occupancy:
+    """How full a session is, and whether the servant asking already holds a seat or a place in line."""
+
+    confirmed: int
+    waitlisted: int
+    servant_already_in: bool = False
+
+    @classmethod
+    def of(cls, seats: Sequence[Seat], servant_id: str) -> "Occupancy":
+        active = [s for s in seats if s.status != "cancelled"]
+        return cls(sum(1 for s in active if s.status == "confirmed"), sum(1 for s in active if s.status == "waitlisted"),
+                   any(s.servant_id == servant_id for s in active))
+
+
+def decide_enrolment(session: SessionTerms, servant_id: str, institution_id: str, occupancy: Occupancy,
                      commitments: Sequence[SessionTerms], *, enrolment_id: str,
                      request_id: str | None = None) -> EnrolmentDecision:
     """Seat a servant, or put them on the waitlist when the session is full.
 
-    ``seats`` are the session's active enrolments; ``commitments`` the other sessions where the servant
-    already holds an active (confirmed or waitlisted) seat.
+    ``commitments`` are the other sessions where the servant already holds an active (confirmed or
+    waitlisted) enrolment; the handler may pass only those near this session's time.
     """
     if session.cancelled:
         raise RuleViolation("session_id", "the session is cancelled", "conflict")
-    if any(seat.servant_id == servant_id and seat.status != "cancelled" for seat in seats):
+    if occupancy.servant_already_in:
         raise RuleViolation("servant_id", "the servant is already enrolled in this session", "conflict")
     for other in commitments:
         if other.session_id != session.session_id and not other.cancelled and other.overlaps(session):
             raise RuleViolation("session_id", f"the servant is already enrolled in session {other.session_id}, "
                                 "which overlaps this one", "conflict")
-    confirmed = sum(1 for seat in seats if seat.status == "confirmed")
     common = dict(enrolment_id=enrolment_id, session_id=session.session_id, servant_id=servant_id,
                   institution_id=institution_id, request_id=request_id)
-    if confirmed < session.capacity:
+    if occupancy.confirmed < session.capacity:
         return EnrolmentDecision("confirmed", None, [EnrolmentConfirmed(**common)])
-    position = sum(1 for seat in seats if seat.status == "waitlisted") + 1
+    position = occupancy.waitlisted + 1
     return EnrolmentDecision("waitlisted", position, [EnrolmentWaitlisted(position=position, **common)])
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, select, update
 
 from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled
 from probidad.shared.outbox import Outbox
@@ -248,12 +248,30 @@ async def _seats(db, session_id: str) -> list[Enrolment]:  # noqa: ANN001
     return list(rows.scalars())
 
 
-async def _commitments(db, servant_id: str) -> list[SessionTerms]:  # noqa: ANN001
-    rows = await db.execute(
-        select(TrainingSession).join(Enrolment, Enrolment.session_id == TrainingSession.session_id)
-        .where(Enrolment.servant_id == servant_id, Enrolment.status.in_(ACTIVE), TrainingSession.cancelled_at.is_(None))
+async def _seat_check(db, session: SessionTerms, servant_id: str) -> tuple[domain.Occupancy, list[SessionTerms]]:  # noqa: ANN001
+    """How full the session is, whether the servant is in it, and the first of the servant's other
+    sessions that shares its time — in one round trip, since it runs while the session is locked."""
+    in_session = and_(Enrolment.session_id == session.session_id, Enrolment.status.in_(ACTIVE))
+
+    def count(*conditions):  # noqa: ANN001, ANN202
+        return select(func.count()).select_from(Enrolment).where(in_session, *conditions).scalar_subquery()
+
+    clash = (
+        select(TrainingSession.session_id)
+        .join(Enrolment, Enrolment.session_id == TrainingSession.session_id)
+        .where(Enrolment.servant_id == servant_id, Enrolment.status.in_(ACTIVE),
+               TrainingSession.cancelled_at.is_(None), TrainingSession.session_id != session.session_id,
+               TrainingSession.starts_at < session.ends_at, TrainingSession.ends_at > session.starts_at)
+        .limit(1).scalar_subquery()
     )
-    return [terms(s) for s in rows.scalars()]
+    confirmed, waitlisted, mine, clashing = (await db.execute(select(
+        count(Enrolment.status == "confirmed"), count(Enrolment.status == "waitlisted"),
+        count(Enrolment.servant_id == servant_id), clash))).one()
+    commitments = []
+    if clashing is not None:  # rare: load its times so the domain judges (and names) the overlap itself
+        other = await db.get(TrainingSession, clashing)
+        commitments.append(terms(other))
+    return domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments
 
 
 async def resolve_servant_id(db, *, servant_id: str | None, curp: str | None, acting_for: str | None) -> str:  # noqa: ANN001
@@ -278,17 +296,28 @@ async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None =
     """Seat a servant in a session, or waitlist them when it is full."""
     servant_id = await resolve_servant_id(db, servant_id=servant_id, curp=curp, acting_for=acting_for)
     # Lock order everywhere: servant, then session (so two requests never wait on each other in a cycle).
-    await db.execute(update(Servant).where(Servant.servant_id == servant_id)
-                     .values(revision=Servant.revision + 1).execution_options(synchronize_session=False))
-    servant = await find_servant(db, servant_id, acting_for)
+    # Each UPDATE takes the row lock and returns what the rules need in the same round trip.
+    servant = (await db.execute(
+        update(Servant).where(Servant.servant_id == servant_id).values(revision=Servant.revision + 1)
+        .returning(Servant.institution_id, Servant.erased_at).execution_options(synchronize_session=False))).first()
+    if servant is None or (acting_for is not None and servant.institution_id != acting_for):
+        raise RuleViolation("servant_id", f"unknown servant {servant_id!r}", "not_found")
     if servant.erased_at is not None:
         raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
                             "conflict")
-    session = await _lock_session(db, session_id, "session_id", "invalid")
-    seats = await _seats(db, session_id)
-    decision = domain.decide_enrolment(terms(session), servant_id, servant.institution_id, [seat(s) for s in seats],
-                                       await _commitments(db, servant_id), enrolment_id=new_id("en"),
-                                       request_id=request_id)
+    locked = (await db.execute(
+        update(TrainingSession).where(TrainingSession.session_id == session_id)
+        .values(revision=TrainingSession.revision + 1)
+        .returning(TrainingSession.session_id, TrainingSession.starts_at, TrainingSession.ends_at,
+                   TrainingSession.capacity, TrainingSession.cancelled_at)
+        .execution_options(synchronize_session=False))).first()
+    if locked is None:
+        raise RuleViolation("session_id", f"unknown session {session_id!r}")
+    session = SessionTerms(locked.session_id, locked.starts_at, locked.ends_at, locked.capacity,
+                           locked.cancelled_at is not None)
+    occupancy, commitments = await _seat_check(db, session, servant_id)
+    decision = domain.decide_enrolment(session, servant_id, servant.institution_id, occupancy, commitments,
+                                       enrolment_id=new_id("en"), request_id=request_id)
     enrolment = Enrolment(enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
                           institution_id=servant.institution_id, status=decision.status, request_id=request_id)
     db.add(enrolment)

@@ -12,7 +12,7 @@ from contracts.events import (
 )
 from contracts.pseudonyms import email_digest
 from services.enrollment.domain import (
-    RuleViolation, Seat, ServantDetails, SessionTerms, curp_check_digit, decide_cancellation, decide_enrolment,
+    Occupancy, RuleViolation, Seat, ServantDetails, SessionTerms, curp_check_digit, decide_cancellation, decide_enrolment,
     decide_erasure, decide_servant, session_times, waitlist_positions, check_delivery,
 )
 
@@ -30,7 +30,8 @@ def seat(n: int, status="confirmed", servant=None) -> Seat:
 
 
 def enrol(terms: SessionTerms, servant_id: str, seats, commitments=(), n=99):
-    return decide_enrolment(terms, servant_id, "in-1", seats, commitments, enrolment_id=f"en-{n}", request_id="rq-1")
+    return decide_enrolment(terms, servant_id, "in-1", Occupancy.of(seats, servant_id), commitments,
+                            enrolment_id=f"en-{n}", request_id="rq-1")
 
 
 def test_a_session_with_free_seats_confirms_the_enrolment():
