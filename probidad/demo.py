@@ -359,9 +359,9 @@ class Loader:
                     "ends_at": session.ends_at.isoformat(), "timezone": p.timezone, "capacity": session.capacity,
                     "instructor_id": session.instructor_id, "organising_unit": "Unidad de Ética, Integridad y "
                     "Prevención de Conflictos de Interés"}
-            if session.modality == "virtual":
+            if session.modality in ("virtual", "hybrid"):
                 body["platform"] = "Zoom"
-            else:
+            if session.modality in ("in_person", "hybrid"):
                 body["venue"] = "Centro de Capacitación de la Contraloría, Sala 2"
             self._check(await http.post(f"{enrollment}/sessions", json=body), f"session {session.session_id}")
             if session.cancelled:

@@ -114,11 +114,11 @@ def stop_services(running: list[RunningService], timeout_s: float = 20.0) -> Non
 
 
 def endpoints_table(running: list[RunningService]) -> Table:
-    table = Table(title="Probidad is up", show_lines=False)
-    for column in ("service", "API (OpenAPI)", "AsyncAPI", "metrics", "log"):
-        table.add_column(column)
+    table = Table(title="Probidad is up", show_lines=False, expand=False)
+    table.add_column("service", no_wrap=True)
+    table.add_column("where", overflow="fold")
     for s in running:
-        table.add_row(s.name, f"{s.url}/docs", f"{s.url}/asyncapi", f"{s.url}/metrics", str(s.log))
+        table.add_row(s.name, f"API {s.url}/docs\nAsyncAPI {s.url}/asyncapi\nmetrics {s.url}/metrics\nlog {s.log}")
     reporting = next((s for s in running if s.name == "reporting"), None)
     if reporting:
         table.caption = f"Dashboard: {reporting.url}/dashboard   ·   Ctrl-C stops everything"
@@ -160,9 +160,12 @@ def up(
         if demo:
             from probidad import demo as demo_loader
 
-            demo_loader.load(urls, cluster.bootstrap, scale=demo_scale, console=console,
-                             should_stop=lambda: stopping["now"])
-            console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
+            try:
+                demo_loader.load(urls, cluster.bootstrap, scale=demo_scale, console=console,
+                                 should_stop=lambda: stopping["now"])
+                console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
+            except demo_loader.DemoError as error:
+                console.print(f"[red]demo not loaded:[/red] {error}\nThe platform keeps running; see the logs.")
         while not stopping["now"]:
             for s in running:
                 if s.process.poll() is not None:
