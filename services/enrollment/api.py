@@ -223,16 +223,29 @@ class SessionOut(BaseModel):
     waitlisted: int
 
 
-async def _session_out(db, session: TrainingSession) -> SessionOut:  # noqa: ANN001
-    counts = dict((await db.execute(
-        select(Enrolment.status, func.count()).where(Enrolment.session_id == session.session_id)
-        .group_by(Enrolment.status))).all())
+async def _seat_counts(db, session_ids: list[str]) -> dict[tuple[str, str], int]:  # noqa: ANN001
+    """(session id, status) -> enrolments, for many sessions in one query."""
+    if not session_ids:
+        return {}
+    rows = await db.execute(
+        select(Enrolment.session_id, Enrolment.status, func.count())
+        .where(Enrolment.session_id.in_(session_ids), Enrolment.status.in_(handlers.ACTIVE))
+        .group_by(Enrolment.session_id, Enrolment.status))
+    return {(session_id, status_): n for session_id, status_, n in rows.all()}
+
+
+def _session_view(session: TrainingSession, counts: dict[tuple[str, str], int]) -> SessionOut:
     start, end = handlers.local_times(session)
     return SessionOut(session_id=session.session_id, course_id=session.course_id, modality=session.modality,
                       platform=session.platform, venue=session.venue, starts_at=start, ends_at=end,
                       timezone=session.timezone, capacity=session.capacity, instructor_id=session.instructor_id,
                       organising_unit=session.organising_unit, cancelled=session.cancelled_at is not None,
-                      confirmed=counts.get("confirmed", 0), waitlisted=counts.get("waitlisted", 0))
+                      confirmed=counts.get((session.session_id, "confirmed"), 0),
+                      waitlisted=counts.get((session.session_id, "waitlisted"), 0))
+
+
+async def _session_out(db, session: TrainingSession) -> SessionOut:  # noqa: ANN001
+    return _session_view(session, await _seat_counts(db, [session.session_id]))
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201, tags=["sessions"])
@@ -265,7 +278,11 @@ async def list_sessions(request: Request, principal: Reader, course_id: str | No
     if principal.role == "instructor":
         query = query.where(TrainingSession.instructor_id == principal.instructor_id)
     async with unit_of_work(request, write=False) as db:
-        return [await _session_out(db, s) for s in (await db.execute(query)).scalars()]
+        sessions = list((await db.execute(query)).scalars())
+        counts: dict[tuple[str, str], int] = {}
+        for start in range(0, len(sessions), 500):  # bounded IN lists
+            counts |= await _seat_counts(db, [s.session_id for s in sessions[start:start + 500]])
+        return [_session_view(s, counts) for s in sessions]
 
 
 async def _session(db, session_id: str) -> TrainingSession:  # noqa: ANN001
@@ -474,7 +491,12 @@ async def list_enrolments(request: Request, principal: Registrar, session_id: st
     if scope is not None:
         query = query.where(Enrolment.institution_id == scope)
     async with unit_of_work(request, write=False) as db:
-        return [_enrolment_out(e, await handlers.waitlist_position(db, e)) for e in (await db.execute(query)).scalars()]
+        enrolments = list((await db.execute(query)).scalars())
+        waiting = sorted({e.session_id for e in enrolments if e.status == "waitlisted"})
+        positions: dict[str, int] = {}
+        for start in range(0, len(waiting), 500):
+            positions |= await handlers.waitlist_positions(db, waiting[start:start + 500])
+        return [_enrolment_out(e, positions.get(e.enrolment_id)) for e in enrolments]
 
 
 @router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, tags=["enrolments"])

@@ -353,10 +353,25 @@ async def cancel_enrolment(db, outbox: Outbox, enrolment_id: str, *, reason: str
     return enrolment, promoted
 
 
+async def waitlist_positions(db, session_ids: list[str]) -> dict[str, int]:  # noqa: ANN001
+    """Place in line (1 = next) of every waitlisted enrolment of these sessions, in one query."""
+    if not session_ids:
+        return {}
+    rows = await db.execute(select(Enrolment.enrolment_id, Enrolment.session_id)
+                            .where(Enrolment.session_id.in_(session_ids), Enrolment.status == "waitlisted")
+                            .order_by(Enrolment.session_id, Enrolment.number))
+    positions: dict[str, int] = {}
+    place: dict[str, int] = {}
+    for enrolment_id, session_id in rows.all():
+        place[session_id] = place.get(session_id, 0) + 1
+        positions[enrolment_id] = place[session_id]
+    return positions
+
+
 async def waitlist_position(db, enrolment: Enrolment) -> int | None:  # noqa: ANN001
     if enrolment.status != "waitlisted":
         return None
-    return domain.waitlist_positions([seat(s) for s in await _seats(db, enrolment.session_id)]).get(enrolment.enrolment_id)
+    return (await waitlist_positions(db, [enrolment.session_id])).get(enrolment.enrolment_id)
 
 
 def utcnow() -> datetime:

@@ -144,6 +144,9 @@ async def test_a_full_session_waitlists_and_a_cancellation_promotes_the_earliest
         assert r.status_code == 200, r.text
         assert [p["servant_id"] for p in r.json()["promoted"]] == [beto]
         roster = (await c.get("/sessions/se-3/roster")).json()
+        listed = (await c.get("/enrolments", params={"session_id": "se-3", "include_cancelled": True})).json()
+    assert [(e["servant_id"], e["status"], e["waitlist_position"]) for e in listed] == \
+        [(ana, "cancelled", None), (beto, "confirmed", None), (caro, "waitlisted", 1)]
     assert [(line["servant_id"], line["status"], line["waitlist_position"]) for line in roster["enrolments"]] == \
         [(beto, "confirmed", None), (caro, "waitlisted", 1)]
     assert (roster["session"]["confirmed"], roster["session"]["waitlisted"]) == (1, 1)
