@@ -21,8 +21,7 @@ DESCRIPTION = (
 def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
     settings = settings or EnrollmentSettings()
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    runtime.consume([AGENCY_REQUESTS], agency_subscribers(runtime.outbox, settings.email_digest_key.get_secret_value()),
-                    description="Agency requests: servant submissions and enrolment requests")
+    runtime.consume([AGENCY_REQUESTS], agency_subscribers(runtime.outbox, settings.email_digest_key.get_secret_value()))
     return runtime
 
 
