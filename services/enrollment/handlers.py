@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, select, text, update
 
 from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled
 from probidad.shared.outbox import Outbox
@@ -194,6 +194,10 @@ async def register_servant(db, outbox: Outbox, details: ServantDetails, *, diges
     _confine(acting_for, details.institution_id)
     await require_institution(db, details.institution_id)
     curp = domain.validate_curp(details.curp)
+    if db.bind.dialect.name == "postgresql":
+        # Two transactions registering the same new CURP at once would both insert; one waits here instead.
+        # (On SQLite this process queues its HTTP writers; the unique index refuses any other late twin.)
+        await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:curp, 0))"), {"curp": curp})
     existing = (await db.execute(select(Servant).where(Servant.curp == curp))).scalars().first()
     decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
                                      digest_key=digest_key, request_id=request_id)

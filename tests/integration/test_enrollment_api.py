@@ -187,6 +187,16 @@ async def test_concurrent_enrolments_never_fill_a_session_beyond_its_capacity(pl
     assert sorted(a.json()["waitlist_position"] for a in answers if a.json()["status"] == "waitlisted") == [1, 2, 3, 4, 5]
 
 
+async def test_the_same_person_registered_twice_at_once_is_one_servant(platform):
+    await set_up_programme(platform)
+    body = {"institution_id": "in-a", "name": "Ana", "curp": curp(5), "sex": "female"}
+    async with platform.client() as c:
+        answers = await asyncio.gather(*(c.post("/servants", json=body) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 200, 200, 201]
+    assert len({a.json()["servant_id"] for a in answers}) == 1
+    assert len(await platform.events("servant.registered.v1")) == 1
+
+
 async def test_a_missing_or_forged_token_is_401_and_a_liaison_sees_only_its_own_institution(platform):
     await set_up_programme(platform)
     theirs = await register(platform, 1, institution="in-b")
