@@ -10,7 +10,11 @@ facts the live consumer added meanwhile and moves the pointer, in one transactio
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import time
+from collections import deque
+from concurrent.futures import ProcessPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -84,10 +88,39 @@ def decode(headers: Sequence[tuple[str, Any]] | None, value: bytes | None) -> En
     return open_envelope(headers, value)
 
 
+def decode_chunk(items: Sequence[tuple[Any, bytes | None]], generation: int, tuples: bool) -> tuple[list[Any], int]:
+    """Records -> store rows of their facts (and how many records were invalid). Pure; runs in workers."""
+    as_row = fact_values if tuples else fact_row
+    rows: list[Any] = []
+    invalid = 0
+    for headers, value in items:
+        # Types no figure depends on are skipped unread, as the live consumer ignores them.
+        if _type_of(headers) not in KEPT_TYPES:
+            continue
+        try:
+            envelope = decode(headers, value)
+        except ContractViolation:
+            invalid += 1  # the live consumer dead-letters these; they never become facts
+            continue
+        fact = fact_from(envelope)
+        if fact is not None:
+            rows.append(as_row(fact, generation))
+    return rows, invalid
+
+
+def default_workers() -> int:
+    """Decoding processes beside the one reading Kafka and writing the store."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]], *, total: int | None = None,
-                        batch_size: int = 20_000, progress: Progress | None = None,
+                        batch_size: int = 20_000, workers: int = 0, progress: Progress | None = None,
                         before_swap: Callable[[], Awaitable[None]] | None = None) -> RebuildReport:
-    """Fill a new generation from ``batches`` of Kafka records, then make it the one served."""
+    """Fill a new generation from ``batches`` of Kafka records, then make it the one served.
+
+    With ``workers`` > 0, records are decoded in that many processes while this one keeps fetching
+    and inserting: decoding, fetching and writing then use separate cores.
+    """
     started = time.perf_counter()
     await database.create_schema(TABLES)
     await ensure_pointer(database)
@@ -96,13 +129,14 @@ async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]
     new = await next_generation(database)
     watermark = await last_seq(database, old)
     dialect = database.engine.dialect.name
+    tuples = dialect == "sqlite"
     rows: list[Any] = []
     records = facts = invalid = 0
     writing: asyncio.Task | None = None
 
     async def write(chunk: list[Any]) -> None:
         async with database.transaction() as session:
-            if dialect == "sqlite":  # straight to the driver: no per-row parameter processing
+            if tuples:  # straight to the driver: no per-row parameter processing
                 connection = await session.connection()
                 await connection.exec_driver_sql(SQLITE_INSERT, chunk)
             else:
@@ -118,32 +152,38 @@ async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]
             writing = asyncio.create_task(write(rows))
             rows = []
 
-    as_row = fact_values if dialect == "sqlite" else fact_row
+    async def take(decoded: tuple[list[Any], int]) -> None:
+        nonlocal facts, invalid
+        rows.extend(decoded[0])
+        facts += len(decoded[0])
+        invalid += decoded[1]
+        if len(rows) >= batch_size:
+            await flush()
+
+    loop = asyncio.get_running_loop()
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers else None
+    pending: deque[asyncio.Future] = deque()
     try:
         async for batch in batches:
-            for record in batch:
-                records += 1
-                # Types no figure depends on are skipped unread, as the live consumer ignores them.
-                if _type_of(record.headers) not in KEPT_TYPES:
-                    continue
-                try:
-                    envelope = decode(record.headers, record.value)
-                except ContractViolation:
-                    invalid += 1  # the live consumer dead-letters these; they never become facts
-                    continue
-                fact = fact_from(envelope)
-                if fact is not None:
-                    rows.append(as_row(fact, new))
-                    facts += 1
-            if len(rows) >= batch_size:
-                await flush()
+            records += len(batch)
+            items = [(record.headers, record.value) for record in batch]
+            if pool is None:
+                await take(decode_chunk(items, new, tuples))
+            else:
+                pending.append(loop.run_in_executor(pool, decode_chunk, items, new, tuples))
+                while len(pending) > 2 * workers:
+                    await take(await pending.popleft())
             if progress:
                 progress(records, total)
+        while pending:
+            await take(await pending.popleft())
         await flush()
         await flush()
     finally:
         if writing is not None and not writing.done():
             writing.cancel()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
     if before_swap is not None:
         await before_swap()
     carried = await swap(database, old, new, watermark,
@@ -211,13 +251,15 @@ class KafkaSnapshot:
 
 
 async def rebuild_from_kafka(database: Database, bootstrap: str, topics: Sequence[str], *,
-                             batch_size: int = 20_000, progress: Progress | None = None,
+                             batch_size: int = 20_000, workers: int | None = None, progress: Progress | None = None,
                              on_total: Callable[[int], None] | None = None) -> RebuildReport:
     source = await KafkaSnapshot(bootstrap, topics).open()
     try:
         if on_total:
             on_total(source.total)
+        if workers is None:  # small topics are not worth starting processes for
+            workers = default_workers() if source.total > 50_000 else 0
         return await rebuild_store(database, source.batches(), total=source.total, batch_size=batch_size,
-                                   progress=progress)
+                                   workers=workers, progress=progress)
     finally:
         await source.close()
