@@ -153,12 +153,12 @@ def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 2
     year = until.year
     institutions: list[Institution] = []
     for institution_id, name in STATE_INSTITUTIONS:
-        institutions.append(Institution(institution_id, name, "state", None, rng.randint(300, 2500)))
+        institutions.append(Institution(institution_id, name, "state", None, rng.randint(250, 900)))
     for municipality in MUNICIPALITIES:
         slug = municipality.lower().replace(" ", "-").replace(".", "").replace("á", "a").replace("é", "e")
         slug = slug.replace("í", "i").replace("ó", "o").replace("ú", "u")
         institutions.append(Institution(f"mun-{slug}", f"Ayuntamiento de {municipality}", "municipal",
-                                        municipality, rng.randint(150, 1800)))
+                                        municipality, rng.randint(120, 600)))
     courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing)
                for code, title, competency, hours, passing in COURSES]
 
