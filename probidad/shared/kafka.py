@@ -38,27 +38,43 @@ def make_broker(bootstrap: str, service: str) -> KafkaBroker:
     )
 
 
-def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str) -> None:
-    """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually."""
+def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str,
+              max_records: int = 500) -> None:
+    """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually.
+
+    Records come in batches (whatever one poll returns, up to ``max_records``); the offsets of a
+    batch are committed only after its database transaction committed.
+    """
 
     @broker.subscriber(
         *topics,
         group_id=consumer.group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
+        batch=True,
+        max_records=max_records,
+        batch_timeout_ms=20,
         title=f"{consumer.group}:consume",
         description=description,
     )
-    async def on_record(message: KafkaMessage) -> None:
-        record = message.raw_message
+    async def on_records(message: KafkaMessage) -> None:
+        raw = message.raw_message
+        records = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
         try:
-            await consumer.process(record.topic, record.partition, record.offset, record.key, record.value,
-                                   record.headers)
+            await consumer.process_batch(
+                [(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
+            )
         except Exception:
-            # Never commit past a record we could not settle: rewind to it and try again shortly.
-            log.exception("record not settled; will retry", topic=record.topic, offset=record.offset)
+            # Never commit past records we could not settle: rewind every partition of the batch
+            # to its earliest record and try again shortly.
+            log.exception("batch not settled; will retry", size=len(records))
             await asyncio.sleep(1.0)
-            message.consumer.seek(TopicPartition(record.topic, record.partition), record.offset)
+            earliest: dict[TopicPartition, int] = {}
+            for r in records:
+                tp = TopicPartition(r.topic, r.partition)
+                earliest[tp] = min(earliest.get(tp, r.offset), r.offset)
+            for tp, offset in earliest.items():
+                message.consumer.seek(tp, offset)
             return
         await message.ack()
 

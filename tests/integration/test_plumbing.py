@@ -123,3 +123,31 @@ async def test_outbox_rows_keep_the_cloudevents_headers_for_the_wire(runtime) ->
     headers = json.loads(row.headers)
     assert row.topic == ENROLLMENT_EVENTS and row.key == "inst-6"
     assert headers["ce_id"] == envelope.id and headers["ce_correlationid"] == "enrol-flow-1"
+
+
+def _record(envelope, offset: int) -> tuple:  # noqa: ANN001
+    key, value, headers = to_record(envelope)
+    return (ENROLLMENT_EVENTS, 0, offset, key, value, [(k, v.encode()) for k, v in headers.items()])
+
+
+async def test_a_batch_is_applied_in_one_go_and_a_redelivered_batch_changes_nothing(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    batch = [_record(seal(institution(f"inst-b{i}", i + 1)), i) for i in range(5)]
+    assert await consumer.process_batch(batch) == {"applied": 5}
+    assert await consumer.process_batch(batch) == {"duplicate": 5}
+    assert await ledger.ledger_rows(runtime) == [(f"inst-b{i}", i + 1) for i in range(5)]
+
+
+async def test_one_bad_event_in_a_batch_is_dead_lettered_and_the_rest_are_applied(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    batch = [
+        _record(seal(institution("inst-c1")), 0),
+        _record(seal(institution("inst-c2", name="REJECT ME")), 1),
+        (ENROLLMENT_EVENTS, 0, 2, b"k", b"not json", [("ce_specversion", b"1.0"), ("ce_id", b"x"),
+                                                      ("ce_source", b"s"), ("ce_type", institution().type.encode())]),
+        _record(seal(institution("inst-c3")), 3),
+    ]
+    outcomes = await consumer.process_batch(batch)
+    assert outcomes == {"applied": 2, "dead_lettered": 2}
+    assert await ledger.ledger_rows(runtime) == [("inst-c1", 120), ("inst-c3", 120)]
+    assert sorted(m.headers["dlq_reason_kind"] for m in runtime.dead_letters) == ["contract", "rejected"]
