@@ -5,7 +5,7 @@ load generator (``--concurrency`` clients, each sending its next request when th
 The enrollment side is the real thing: JWT auth, seat locks, capacity/duplicate/overlap checks, the
 enrolment row and its event in the outbox, with the relay publishing to the real Kafka broker meanwhile.
 
-    python bench/enrollment_throughput.py [--duration 10] [--concurrency 32] [--database-url URL]
+    python bench/enrollment_throughput.py [--duration 12] [--concurrency 32] [--postgres [ADMIN_URL]]
 
 Prints requests/s and p50/p99 latency of both, and the ratio enrollment / baseline (target ≥ 0.5).
 Needs a Kafka broker (PROBIDAD_KAFKA_BOOTSTRAP, default 127.0.0.1:9092).
@@ -174,6 +174,17 @@ async def prepare_programme(url: str, headers: dict[str, str], servants: int, se
     return servant_ids, session_ids
 
 
+async def postgres(admin_url: str, verb: str, names: list[str]) -> None:
+    import asyncpg
+
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    try:
+        for name in names:
+            await connection.execute(f'{verb} DATABASE "{name}"' + (" WITH (FORCE)" if verb == "DROP" else ""))
+    finally:
+        await connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=12.0, help="Measured seconds per endpoint.")
@@ -182,15 +193,21 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--servants", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=30)
-    parser.add_argument("--database-url", default="", help="Default: a SQLite file per server in a temp dir. "
-                        "For PostgreSQL pass two databases as URL1,URL2 (enrollment, baseline).")
+    parser.add_argument("--postgres", nargs="?", const="postgresql+asyncpg://probidad@127.0.0.1:5433/probidad",
+                        default="", metavar="ADMIN_URL",
+                        help="Use two throwaway PostgreSQL databases (created and dropped on this server) "
+                        "instead of SQLite files.")
     args = parser.parse_args()
     bootstrap = os.environ.get("PROBIDAD_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 
     with tempfile.TemporaryDirectory(prefix="enrollment-bench-") as tmp:
         tmpdir = Path(tmp)
-        if args.database_url:
-            enrollment_db, baseline_db = args.database_url.split(",")
+        throwaway: list[str] = []
+        if args.postgres:
+            throwaway = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(2)]
+            asyncio.run(postgres(args.postgres, "CREATE", throwaway))
+            base = args.postgres.rsplit("/", 1)[0]
+            enrollment_db, baseline_db = (f"{base}/{name}" for name in throwaway)
         else:
             enrollment_db = f"sqlite+aiosqlite:///{tmpdir / 'enrollment.db'}"
             baseline_db = f"sqlite+aiosqlite:///{tmpdir / 'baseline.db'}"
@@ -241,6 +258,8 @@ def main() -> None:
         finally:
             enrollment.stop()
             baseline.stop()
+            if throwaway:
+                asyncio.run(postgres(args.postgres, "DROP", throwaway))
 
 
 if __name__ == "__main__":
