@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -152,9 +152,10 @@ def ensure_may_read(principal: Principal, row: TrainingSession) -> None:
 
 
 async def enrolled_servants(db, session_id: str) -> dict[str, str | None]:  # noqa: ANN001
-    rows = (await db.execute(select(Enrolment).where(Enrolment.session_id == session_id))).scalars().all()
-    return {r.servant_id: r.institution_id for r in sorted(rows, key=lambda r: r.enrolment_id)
-            if r.confirmed and not r.cancelled}
+    rows = await db.execute(select(Enrolment.servant_id, Enrolment.institution_id).where(
+        Enrolment.session_id == session_id, Enrolment.confirmed.is_(True), Enrolment.cancelled.is_(False),
+    ).order_by(Enrolment.enrolment_id))
+    return {servant_id: institution_id for servant_id, institution_id in rows}
 
 
 async def _evidence(db, session_id: str, servant_ids: Iterable[str] | None = None) -> dict[str, Evidence]:  # noqa: ANN001
@@ -368,9 +369,12 @@ async def import_report(db, outbox: Outbox, settings: AttendanceSettings, princi
     roster = Roster(await enrolled_servants(db, session_id), await _by_digest(db, digests.values()))
     match = domain.match_rows(report.rows, roster, digests.__getitem__)
     report_id = uuid.uuid4().hex
-    for servant_id, merged in match.intervals.items():
-        db.add_all(PresenceInterval(session_id=session_id, servant_id=servant_id, started_s=s, ended_s=e,
-                                    source=report.format, report_id=report_id) for s, e in merged)
+    recorded_at = datetime.now(UTC)
+    spans = [{"session_id": session_id, "servant_id": servant_id, "started_s": s, "ended_s": e,
+              "source": report.format, "report_id": report_id, "recorded_at": recorded_at}
+             for servant_id, merged in match.intervals.items() for s, e in merged]
+    if spans:  # one executemany: a 100,000-row report must not become 50,000 ORM objects
+        await db.execute(insert(PresenceInterval), spans)
     db.add(ReportImport(
         report_id=report_id, session_id=session_id, format=report.format, rows=len(report.rows),
         matched_rows=match.matched_rows, unmatched_rows=len(match.unmatched), ignored_rows=len(report.ignored),
@@ -478,16 +482,19 @@ async def close_session(db, outbox: Outbox, settings: AttendanceSettings, princi
                               f"{_utc(row.ends_at).isoformat()})")
     enrolled = await enrolled_servants(db, session_id)
     decided = await decisions(db, settings, row, sorted(enrolled))
+    records = []
     for decision in decided:
         envelope = outbox.add(db, AttendanceRecorded(
             session_id=session_id, servant_id=decision.servant_id, minutes_present=decision.minutes_present,
             session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
             source_of_record=decision.source_of_record), correlation_id=correlation_id)
-        db.add(AttendanceRecord(
-            session_id=session_id, servant_id=decision.servant_id, institution_id=enrolled[decision.servant_id],
-            kind="recorded", minutes_present=decision.minutes_present, session_minutes=decision.session_minutes,
-            share=decision.share, status=decision.status, source_of_record=decision.source_of_record,
-            event_id=envelope.id))
+        records.append({
+            "session_id": session_id, "servant_id": decision.servant_id, "institution_id": enrolled[decision.servant_id],
+            "kind": "recorded", "minutes_present": decision.minutes_present,
+            "session_minutes": decision.session_minutes, "share": decision.share, "status": decision.status,
+            "source_of_record": decision.source_of_record, "event_id": envelope.id, "recorded_at": now})
+    if records:
+        await db.execute(insert(AttendanceRecord), records)
     scores = await latest_grades(db, session_id)
     graded = 0
     for servant_id in sorted(enrolled):
