@@ -305,3 +305,14 @@ async def test_rescheduling_and_cancelling_a_session_are_published_and_a_cancell
         ("2026-11-06T16:00:00-05:00", "America/Cancun", "huracán")
     (cancelled,) = await platform.events("session.cancelled.v1")
     assert (cancelled.event.session_id, cancelled.event.reason) == ("se-2", "sin quórum")
+
+
+async def test_the_http_and_event_interfaces_are_documented(platform):
+    async with platform.client(None) as c:
+        openapi = (await c.get("/openapi.json")).json()
+        asyncapi = (await c.get("/asyncapi.json")).json()
+    assert {"/enrolments", "/enrolments/{enrolment_id}/cancel", "/servants/import",
+            "/servants/{servant_id}/personal-data", "/sessions/{session_id}/roster"} <= set(openapi["paths"])
+    consumed = " ".join(ch.get("address", "") for ch in asyncapi["channels"].values())
+    assert "probidad.agency.requests" in consumed
+    assert "EnrolmentWaitlisted" in asyncapi["components"]["schemas"]
