@@ -411,8 +411,14 @@ async def register_servant(body: ServantIn, request: Request, response: Response
 
 @router.get("/servants", response_model=list[ServantOut], tags=["servants"])
 async def list_servants(request: Request, principal: Registrar, institution_id: str | None = None,
+                        curp: str | None = Query(None, description="Find one person by CURP."),
                         limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[ServantOut]:
     query = select(Servant).order_by(Servant.registered_at, Servant.servant_id).limit(limit).offset(offset)
+    if curp:
+        try:
+            query = query.where(Servant.curp == domain.validate_curp(curp))
+        except RuleViolation as violation:
+            raise http_error(violation) from violation
     scope = acting_for(principal)
     if scope is not None:
         query = query.where(Servant.institution_id == scope)

@@ -187,6 +187,17 @@ async def test_concurrent_enrolments_never_fill_a_session_beyond_its_capacity(pl
     assert sorted(a.json()["waitlist_position"] for a in answers if a.json()["status"] == "waitlisted") == [1, 2, 3, 4, 5]
 
 
+async def test_one_servant_asking_for_two_overlapping_sessions_at_once_gets_only_one(platform):
+    await set_up_programme(platform, capacity=5)
+    ana = await register(platform, 1)
+    async with platform.client() as c:
+        answers = await asyncio.gather(*(c.post("/enrolments", json={"session_id": se, "servant_id": ana})
+                                         for se in ("se-1", "se-2", "se-1", "se-2")))
+        held = (await c.get("/enrolments", params={"servant_id": ana})).json()
+    assert sorted(a.status_code for a in answers) == [201, 409, 409, 409]
+    assert len(held) == 1
+
+
 async def test_the_same_person_registered_twice_at_once_is_one_servant(platform):
     await set_up_programme(platform)
     body = {"institution_id": "in-a", "name": "Ana", "curp": curp(5), "sex": "female"}
@@ -209,6 +220,8 @@ async def test_a_missing_or_forged_token_is_401_and_a_liaison_sees_only_its_own_
     async with platform.client("liaison-a") as c:
         assert (await c.get(f"/servants/{theirs}")).status_code == 404
         assert [s["servant_id"] for s in (await c.get("/servants")).json()] == [ours]
+        assert [s["servant_id"] for s in (await c.get("/servants", params={"curp": curp(2)})).json()] == [ours]
+        assert (await c.get("/servants", params={"curp": curp(1)})).json() == []  # theirs: not found, not leaked
         r = await c.post("/servants", json={"institution_id": "in-b", "name": "X", "curp": curp(3), "sex": "male"})
         assert r.status_code == 403 and r.json()["detail"].startswith("institution_id:")
         assert (await c.post("/enrolments", json={"session_id": "se-1", "servant_id": theirs})).status_code == 404
