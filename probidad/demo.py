@@ -398,10 +398,13 @@ class Loader:
             pending = []
             for n, (session, key) in enumerate(wanted, start=1):
                 person = self.programme.servant(key)
-                request = EnrolmentRequested(request_id=f"hr-{uuid.uuid5(uuid.NAMESPACE_URL, session.session_id + key)}",
+                request = EnrolmentRequested(request_id=request_id(session, key),
                                              institution_id=person.institution_id, session_id=session.session_id,
                                              curp=person.curp)
-                k, value, headers = to_record(seal(request, source=f"agency/{person.institution_id}"))
+                # The request id doubles as correlation id: every service's log lines about this
+                # enrolment (and the certificate it leads to) carry it.
+                k, value, headers = to_record(seal(request, source=f"agency/{person.institution_id}",
+                                                   correlation_id=request.request_id))
                 pending.append(await producer.send(f"{self.topic_prefix}{request.kafka_topic}", value, key=k,
                                                    headers=[(h, v.encode()) for h, v in headers.items()]))
                 if len(pending) >= 500:
@@ -456,6 +459,11 @@ class Loader:
                     f"grades {sid}")
             self._check(await http.post(f"{attendance}/sessions/{sid}/close"), f"close {sid}")
             self.report("sessions closed", n, len(sessions))
+
+
+def request_id(session: Session, key: str) -> str:
+    """The agency request id of one enrolment (stable, so a re-run sends the same requests)."""
+    return f"hr-{uuid.uuid5(uuid.NAMESPACE_URL, session.session_id + key)}"
 
 
 def comptroller_token() -> str:

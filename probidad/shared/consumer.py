@@ -110,7 +110,8 @@ class IdempotentConsumer:
                 return "dead_lettered"
             outcome = "applied" if applied else "duplicate"
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
-            log.debug("event handled", outcome=outcome)
+            if applied:
+                log.info("event applied", topic=topic, partition=partition, offset=offset)
             return outcome
 
     async def process_batch(self, records: list[Record]) -> dict[str, int]:
@@ -175,6 +176,8 @@ class IdempotentConsumer:
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                        correlation_id=envelope.correlation_id, group=self.group):
                     await handler(session, envelope)
+                    # One line per applied event: grep a correlation id to follow a flow across services.
+                    log.info("event applied", topic=_record[0], partition=_record[1], offset=_record[2])
                 applied.append(True)
         return applied
 

@@ -4,6 +4,7 @@ the public interfaces, and the reporting API agreeing with figures computed stra
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import time
 from datetime import date
@@ -11,7 +12,7 @@ from datetime import date
 import httpx
 import pytest
 
-from probidad.demo import Loader, comptroller_token, expected_figures, plan
+from probidad.demo import Loader, completes, comptroller_token, expected_figures, plan, request_id
 from probidad.platform import start_services, stop_services
 
 UNTIL = date(2026, 4, 30)
@@ -21,7 +22,7 @@ UNTIL = date(2026, 4, 30)
 def platform(kafka_bootstrap: str, topic_prefix: str, tmp_path):
     offset = random.Random(topic_prefix).randrange(20000, 30000, 10)
     running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix, base_port_offset=offset)
-    yield {s.name: s.url for s in running}
+    yield {s.name: s.url for s in running} | {"logs": tmp_path / "logs"}
     stop_services(running)
 
 
@@ -36,7 +37,8 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         platform, kafka_bootstrap: str, topic_prefix: str) -> None:
     programme = plan(seed=11, scale=0.05, until=UNTIL)
     token = comptroller_token()
-    await Loader(platform, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
+    urls = {name: url for name, url in platform.items() if name != "logs"}
+    await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
     expected = expected_figures(programme)
 
     reporting = platform["reporting"]
@@ -68,3 +70,13 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
             "from": f"{UNTIL.year}-01-01", "to": UNTIL.isoformat(), "by": "government_level"})
         levels = {row["government_level"]: row["servants_trained"] for row in by_level.json()["rows"]}
         assert levels == expected["servants_trained_by_level"]
+
+    # One enrolment's correlation id (its agency request id) is in the JSON logs of every service
+    # its facts went through.
+    session = next(s for s in programme.sessions if not s.cancelled and any(completes(s, k) for k in s.enrolled))
+    key = next(k for k in session.enrolled if completes(session, k))
+    correlation = request_id(session, key)
+    for service in ("enrollment", "attendance", "certification", "reporting"):
+        lines = [json.loads(line) for line in (platform["logs"] / f"{service}.log").read_text().splitlines()
+                 if line.startswith("{")]
+        assert any(line.get("correlation_id") == correlation for line in lines), service
