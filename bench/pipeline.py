@@ -1,0 +1,262 @@
+"""The whole pipeline on the real broker: session close → certificates → updated projections.
+
+Four service processes run against the Kafka broker (a fresh topic namespace) with their own SQLite
+files. The programme's reference facts (course, institution, servants, sessions, enrolments) are
+published onto the enrollment topic as enrollment would publish them; each session's attendance is
+imported into the attendance service (neutral CSV over HTTP). Then, timed:
+
+* **throughput** — every session is closed over HTTP at once; the clock stops when the reporting
+  API counts a participation (a certificate issued by certification, projected by reporting) for
+  every attendance record. records/s = attendance records / that time;
+* **latency** — AttendanceRecorded events are produced at a steady rate (default 1,000/s) straight
+  onto the attendance topic; each one's latency is from its ``ce_time`` (stamped when it is sent)
+  to the moment reporting's consumer applied it — the timestamp of its row in reporting's
+  processed-event record, written in the transaction that updates the projection (the commit
+  follows within the same batch, so this is a lower bound by at most one batch's work);
+* **raw broker** — the same number of records, of the same size, produced (acks=all, idempotent)
+  and drained by a bare aiokafka consumer, in the same run: the ceiling any pipeline on this broker
+  and machine could reach.
+
+    python bench/pipeline.py [--sessions 40] [--per-session 250] [--latency-records 5000] [--rate 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from contracts.envelope import seal, to_record  # noqa: E402
+from contracts.events import (  # noqa: E402
+    AttendanceRecorded,
+    CoursePublished,
+    EnrolmentConfirmed,
+    InstitutionRegistered,
+    ServantRegistered,
+    SessionScheduled,
+)
+from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
+from probidad.demo import comptroller_token  # noqa: E402
+from probidad.platform import start_services, stop_services  # noqa: E402
+from probidad.shared.kafka import ensure_topics  # noqa: E402
+
+ZONE = "America/Mexico_City"
+
+
+def reference_facts(sessions: int, per_session: int) -> tuple[list, list[tuple[str, list[str], datetime]]]:
+    facts: list = [
+        InstitutionRegistered(institution_id="bench-inst", name="Secretaría de Prueba", government_level="state",
+                              headcount=sessions * per_session * 2, headcount_year=2026),
+        CoursePublished(course_id="bench-course", code="CE", title="Código de Ética", topic="Código de Ética",
+                        hours=2, minimum_attendance_share=0.8, passing_score=None),
+    ]
+    plan = []
+    first = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
+    for s in range(sessions):
+        session_id = f"bench-s{s:04d}"
+        starts = first + timedelta(days=s % 200, hours=3 * (s // 200))
+        facts.append(SessionScheduled(session_id=session_id, course_id="bench-course", modality="virtual",
+                                      platform="Zoom", starts_at=starts, ends_at=starts + timedelta(hours=2),
+                                      timezone=ZONE, capacity=per_session, instructor_id="bench-instructor"))
+        servants = [f"bench-p{s:04d}-{v:04d}" for v in range(per_session)]
+        for servant in servants:
+            facts.append(ServantRegistered(servant_id=servant, institution_id="bench-inst",
+                                           sex=random.choice(("female", "male"))))
+            facts.append(EnrolmentConfirmed(enrolment_id=f"e-{servant}", session_id=session_id, servant_id=servant,
+                                            institution_id="bench-inst"))
+        plan.append((session_id, servants, starts))
+    return facts, plan
+
+
+async def produce(bootstrap: str, topic_of, facts: list) -> None:  # noqa: ANN001
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        pending = []
+        for fact in facts:
+            key, value, headers = to_record(seal(fact))
+            pending.append(await producer.send(topic_of(fact), value, key=key,
+                                               headers=[(k, v.encode()) for k, v in headers.items()]))
+            if len(pending) >= 1000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def until(check, timeout_s: float, what: str, interval_s: float = 0.2):  # noqa: ANN001, ANN201
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = await check()
+        if value:
+            return value
+        await asyncio.sleep(interval_s)
+    raise TimeoutError(f"{what} not reached within {timeout_s:.0f}s")
+
+
+async def participations(http: httpx.AsyncClient, reporting: str) -> int:
+    rows = (await http.get(f"{reporting}/reports/figures", params={"year": 2026})).json()["rows"]
+    return rows[0]["participations"] if rows else 0
+
+
+async def raw_broker_rate(bootstrap: str, prefix: str, count: int, size: int) -> tuple[float, float]:
+    topic = f"{prefix}bench.raw"
+    await ensure_topics(bootstrap, [topic])
+    payload = b"x" * size
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    for partition in range(6):  # warm up: leaders elected, metadata known, before the clock starts
+        await producer.send_and_wait(topic, payload, partition=partition)
+    count_with_warmup = count + 6
+    started = time.perf_counter()
+    pending = [await producer.send(topic, payload, key=str(i % 64).encode()) for i in range(count)]
+    await asyncio.gather(*pending)
+    produced = time.perf_counter() - started
+    await producer.stop()
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
+                                enable_auto_commit=False, group_id=f"{prefix}raw")
+    await consumer.start()
+    seen = 0
+    started = time.perf_counter()
+    while seen < count_with_warmup:
+        batch = await consumer.getmany(timeout_ms=500, max_records=5000)
+        seen += sum(len(v) for v in batch.values())
+    drained = time.perf_counter() - started
+    await consumer.stop()
+    return count / produced, count / drained
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--sessions", type=int, default=40)
+    parser.add_argument("--per-session", type=int, default=250)
+    parser.add_argument("--latency-records", type=int, default=5000)
+    parser.add_argument("--rate", type=int, default=1000)
+    args = parser.parse_args()
+    random.seed(5)
+    prefix = f"bench{random.randrange(10**8)}."
+    records = args.sessions * args.per_session
+    state = Path(tempfile.mkdtemp(prefix="probidad-bench-"))
+    print(f"pipeline benchmark: {args.sessions} sessions × {args.per_session} servants = {records} records; "
+          f"topic namespace {prefix!r}; state in {state}")
+    running = start_services(state, args.bootstrap, topic_prefix=prefix, base_port_offset=12000)
+    urls = {s.name: s.url for s in running}
+    try:
+        facts, plan = reference_facts(args.sessions, args.per_session)
+        await produce(args.bootstrap, lambda f: f"{prefix}{f.kafka_topic}", facts)
+        token = comptroller_token()
+        async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
+            async def attendance_knows_everyone() -> bool:
+                last, servants, _ = plan[-1]
+                body = (await http.get(f"{urls['attendance']}/sessions/{last}")).json()
+                return len(body.get("attendance", [])) == len(servants)
+
+            await until(attendance_knows_everyone, 300, "attendance knows every enrolment")
+            for session_id, servants, starts in plan:
+                lines = ["servant_id,joined_at,left_at"]
+                for n, servant in enumerate(servants):
+                    stay = 110 if n % 10 else 60  # nine in ten complete; one in ten leaves at half time
+                    lines.append(f"{servant},{starts.isoformat()},{(starts + timedelta(minutes=stay)).isoformat()}")
+                response = await http.post(f"{urls['attendance']}/sessions/{session_id}/reports",
+                                           params={"format": "csv"}, content="\n".join(lines).encode())
+                response.raise_for_status()
+            expected = sum(1 for _s, servants, _ in plan for n in range(len(servants)) if n % 10)
+            print(f"set-up done: {len(facts)} reference facts, {records} attendance rows imported")
+
+            # ---- throughput: close every session, wait for the projections
+            started = time.perf_counter()
+            gate = asyncio.Semaphore(4)
+
+            async def close(session_id: str) -> None:
+                async with gate:
+                    (await http.post(f"{urls['attendance']}/sessions/{session_id}/close")).raise_for_status()
+
+            await asyncio.gather(*(close(session_id) for session_id, _, _ in plan))
+            closed = time.perf_counter() - started
+            await until(lambda: _at_least(participations(http, urls["reporting"]), expected), 1800,
+                        "every certificate projected", interval_s=0.1)
+            elapsed = time.perf_counter() - started
+            throughput = records / elapsed
+            print(f"throughput: {records} attendance records from session close to certificates and updated "
+                  f"projections in {elapsed:.1f}s (closing took {closed:.1f}s) = {throughput:,.0f} records/s; "
+                  f"{expected} certificates")
+
+        # ---- latency at a steady rate, straight onto the attendance topic
+        _, servants, _ = plan[0]
+        count = min(args.latency_records, len(servants) * len(plan))
+        pairs = [(sid, servant) for sid, ss, _ in plan for servant in ss][:count]
+        producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all", enable_idempotence=True,
+                                    linger_ms=2)
+        await producer.start()
+        sent_at: dict[str, float] = {}
+        tick = 0.01
+        per_tick = max(1, round(args.rate * tick))
+        started = time.monotonic()
+        for i in range(0, count, per_tick):
+            for session_id, servant in pairs[i:i + per_tick]:
+                event = AttendanceRecorded(session_id=session_id, servant_id=servant, minutes_present=115,
+                                           session_minutes=120, share=115 / 120, status="present",
+                                           source_of_record="zoom")
+                envelope = seal(event)
+                key, value, headers = to_record(envelope)
+                await producer.send(f"{prefix}{ATTENDANCE_EVENTS}", value, key=key,
+                                    headers=[(k, v.encode()) for k, v in headers.items()])
+                sent_at[envelope.id] = envelope.time.timestamp()
+            delay = started + (i // per_tick + 1) * tick - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        await producer.flush()
+        await producer.stop()
+        offered = count / (time.monotonic() - started)
+
+        def applied() -> dict[str, float]:
+            with sqlite3.connect(state / "reporting.db") as db:
+                rows = db.execute("SELECT event_id, processed_at FROM processed_event WHERE consumer_group = ?",
+                                  ("probidad-reporting",)).fetchall()
+            return {e: datetime.fromisoformat(t).replace(tzinfo=UTC).timestamp() if "+" not in t
+                    else datetime.fromisoformat(t).timestamp() for e, t in rows if e in sent_at}
+
+        async def all_applied():  # noqa: ANN202
+            done = applied()
+            return done if len(done) == len(sent_at) else None
+
+        done = await until(all_applied, 300, "reporting applied every latency record", interval_s=0.5)
+        latencies = sorted(max(0.0, done[e] - sent_at[e]) for e in sent_at)
+        p50 = statistics.median(latencies)
+        p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        print(f"latency at {offered:,.0f} records/s offered ({count} AttendanceRecorded): "
+              f"p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms "
+              "(ce_time → reporting's transaction)")
+
+        size = len(to_record(seal(AttendanceRecorded(session_id="bench-s0000", servant_id="bench-p0000-0000",
+                                                     minutes_present=115, session_minutes=120, share=0.96,
+                                                     status="present", source_of_record="zoom")))[1])
+        produce_rate, drain_rate = await raw_broker_rate(args.bootstrap, prefix, records, size)
+        raw = 1 / (1 / produce_rate + 1 / drain_rate)
+        print(f"raw broker, same run: produce {produce_rate:,.0f} records/s (acks=all), drain {drain_rate:,.0f} "
+              f"records/s; produce-then-drain {raw:,.0f} records/s")
+        print(f"pipeline / raw broker: {throughput / raw:.3f}   (targets: ≥ 5,000 records/s; p99 ≤ 500 ms at 1,000/s)")
+    finally:
+        stop_services(running)
+
+
+async def _at_least(value, target: int) -> bool:  # noqa: ANN001
+    return (await value) >= target
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
