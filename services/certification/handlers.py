@@ -2,17 +2,17 @@
 
 Every event handler takes ``(db, envelope)`` inside the consumer's transaction. Facts are merged
 into their rows with the domain's supersede rules; then each (servant, session) completion the
-fact can affect is re-judged, and certificate and competency changes go to the outbox.
+fact can affect is re-judged, and certificate and competency changes go to the outbox. Rows are read
+and written through the transaction's ``Known`` view (``known.py``): one load per session per
+transaction instead of several queries per fact, and the PostgreSQL decision lock taken once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlmodel import select
 
 from contracts.envelope import Envelope
@@ -32,6 +32,7 @@ from services.certification.domain import (
     Stamp,
     Status,
 )
+from services.certification.known import Known, SessionFacts
 from services.certification.signing import CertificateSigner, verify_claims
 from services.certification.tables import (
     AttendanceFact,
@@ -44,13 +45,6 @@ from services.certification.tables import (
 )
 
 log = get_logger(__name__)
-
-# Facts of one completion arrive on different partitions and may be handled by different instances
-# at once; judging each with a stale view of the other (write skew) could miss a completion. On
-# PostgreSQL every certification transaction therefore takes this lock first (SQLite serialises
-# writers by itself). Certification's volume — a few events per servant and session — makes that cheap.
-_DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions").digest()[:8], "big", signed=True)
-
 
 _PLACEHOLDER = datetime(1970, 1, 1, tzinfo=UTC)  # overwritten before any row is flushed
 
@@ -135,25 +129,29 @@ class Certification:
     issuing_authority: str
     competency_model: dict[str, list[str]]
 
+    # Every handler reads and writes through the transaction's ``Known`` view (loaded once per session
+    # per transaction) and runs without autoflush: the rows are flushed together at commit.
+
     # -------------------------------------------------------------- facts from enrollment
 
     async def on_course_published(self, db, envelope: Envelope) -> None:  # noqa: ANN001
-        await _serialise(db)
-        event = envelope.event
-        row = await db.get(CourseFact, event.course_id)
-        before = _course(row)
-        after = domain.course_published(before, event, _stamp(envelope))
-        if after == before:
-            return
-        row = row or CourseFact(course_id=event.course_id, code="", title="", topic="", hours=0,
-                                minimum_attendance_share=0, stated_at=_PLACEHOLDER, stated_by="")
-        row.code, row.title, row.topic, row.competency = after.code, after.title, after.topic, after.competency
-        row.hours, row.minimum_attendance_share, row.passing_score = after.hours, after.minimum_attendance_share, after.passing_score
-        row.stated_at, row.stated_by = _utc(after.stamp.at), after.stamp.event_id
-        db.add(row)
-        sessions = (await db.exec(select(SessionFact.session_id).where(SessionFact.course_id == event.course_id))).all()
-        for session_id in sessions:
-            await self._reconsider_session(db, session_id, envelope)
+        known = await Known.of(db)
+        with db.no_autoflush:
+            event = envelope.event
+            row = await known.course(event.course_id)
+            before = _course(row)
+            after = domain.course_published(before, event, _stamp(envelope))
+            if after == before:
+                return
+            if row is None:
+                row = CourseFact(course_id=event.course_id, code="", title="", topic="", hours=0,
+                                 minimum_attendance_share=0, stated_at=_PLACEHOLDER, stated_by="")
+                known.add_course(row)
+            row.code, row.title, row.topic, row.competency = after.code, after.title, after.topic, after.competency
+            row.hours, row.minimum_attendance_share, row.passing_score = after.hours, after.minimum_attendance_share, after.passing_score
+            row.stated_at, row.stated_by = _utc(after.stamp.at), after.stamp.event_id
+            for session_id in await known.sessions_of_course(event.course_id):
+                await self._reconsider_session(known, await known.session(session_id), envelope)
 
     async def on_session_scheduled(self, db, envelope: Envelope) -> None:  # noqa: ANN001
         await self._change_session(db, envelope, lambda plan: domain.session_scheduled(plan, envelope.event, _stamp(envelope)))
@@ -168,22 +166,25 @@ class Certification:
         await self._change_session(db, envelope, lambda plan: domain.session_closed(plan, envelope.event.session_id))
 
     async def _change_session(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
-        await _serialise(db)
-        session_id = envelope.event.session_id
-        row = await db.get(SessionFact, session_id)
-        before = _session(row)
-        after = change(before)
-        if after == before:
-            return
-        row = row or SessionFact(session_id=session_id)
-        row.course_id, row.timezone, row.cancelled, row.closed = after.course_id, after.timezone, after.cancelled, after.closed
-        row.starts_at = None if after.starts_at is None else _utc(after.starts_at)
-        row.ends_at = None if after.ends_at is None else _utc(after.ends_at)
-        if after.planned is not None:
-            row.planned_at, row.planned_rank, row.planned_by = (_utc(after.planned.at), after.planned.rank,
-                                                                after.planned.event_id)
-        db.add(row)
-        await self._reconsider_session(db, session_id, envelope)
+        known = await Known.of(db)
+        with db.no_autoflush:
+            session_id = envelope.event.session_id
+            facts = await known.session(session_id)
+            row = facts.plan
+            before = _session(row)
+            after = change(before)
+            if after == before:
+                return
+            if row is None:
+                row = SessionFact(session_id=session_id)
+                known.add_session(facts, row)
+            row.course_id, row.timezone, row.cancelled, row.closed = after.course_id, after.timezone, after.cancelled, after.closed
+            row.starts_at = None if after.starts_at is None else _utc(after.starts_at)
+            row.ends_at = None if after.ends_at is None else _utc(after.ends_at)
+            if after.planned is not None:
+                row.planned_at, row.planned_rank, row.planned_by = (_utc(after.planned.at), after.planned.rank,
+                                                                    after.planned.event_id)
+            await self._reconsider_session(known, facts, envelope)
 
     async def on_enrolment_confirmed(self, db, envelope: Envelope) -> None:  # noqa: ANN001
         await self._change_enrolment(db, envelope, domain.enrolment_confirmed)
@@ -192,17 +193,21 @@ class Certification:
         await self._change_enrolment(db, envelope, domain.enrolment_cancelled)
 
     async def _change_enrolment(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
-        await _serialise(db)
-        event = envelope.event
-        row = await db.get(EnrolmentFact, event.enrolment_id)
-        before = _enrolment(row)
-        after = change(before, event)
-        if after == before:
-            return
-        row = row or EnrolmentFact(enrolment_id=event.enrolment_id, session_id=event.session_id, servant_id=event.servant_id)
-        row.institution_id, row.confirmed, row.cancelled = after.institution_id, after.confirmed, after.cancelled
-        db.add(row)
-        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+        known = await Known.of(db)
+        with db.no_autoflush:
+            event = envelope.event
+            facts = await known.session(event.session_id)
+            row = await known.enrolment(event.enrolment_id)
+            before = _enrolment(row)
+            after = change(before, event)
+            if after == before:
+                return
+            if row is None:
+                row = EnrolmentFact(enrolment_id=event.enrolment_id, session_id=event.session_id,
+                                    servant_id=event.servant_id)
+                known.add_enrolment(facts, row)
+            row.institution_id, row.confirmed, row.cancelled = after.institution_id, after.confirmed, after.cancelled
+            await self.reconsider(known, facts, event.servant_id, envelope)
 
     # -------------------------------------------------------------- facts from attendance
 
@@ -213,65 +218,65 @@ class Certification:
         await self._state_attendance(db, envelope, domain.CORRECTION_RANK)
 
     async def _state_attendance(self, db, envelope: Envelope, rank: int) -> None:  # noqa: ANN001
-        await _serialise(db)
-        event = envelope.event
-        row = await db.get(AttendanceFact, (event.session_id, event.servant_id))
-        before = _attendance(row)
-        after = domain.attendance_stated(before, event, _stamp(envelope, rank))
-        if after == before:
-            return
-        row = row or AttendanceFact(session_id=event.session_id, servant_id=event.servant_id, share=0,
-                                    minutes_present=0, session_minutes=1, status="", stated_at=_PLACEHOLDER,
-                                    stated_rank=0, stated_by="")
-        row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
-                                                                           after.session_minutes, after.status)
-        row.stated_at, row.stated_rank, row.stated_by = _utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
-        db.add(row)
-        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+        known = await Known.of(db)
+        with db.no_autoflush:
+            event = envelope.event
+            facts = await known.session(event.session_id)
+            row = facts.attendance.get(event.servant_id)
+            before = _attendance(row)
+            after = domain.attendance_stated(before, event, _stamp(envelope, rank))
+            if after == before:
+                return
+            if row is None:
+                row = AttendanceFact(session_id=event.session_id, servant_id=event.servant_id, share=0,
+                                     minutes_present=0, session_minutes=1, status="", stated_at=_PLACEHOLDER,
+                                     stated_rank=0, stated_by="")
+                known.add_attendance(facts, row)
+            row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
+                                                                               after.session_minutes, after.status)
+            row.stated_at, row.stated_rank, row.stated_by = _utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
+            await self.reconsider(known, facts, event.servant_id, envelope)
 
     async def on_assessment_graded(self, db, envelope: Envelope) -> None:  # noqa: ANN001
-        await _serialise(db)
-        event = envelope.event
-        row = await db.get(GradeFact, (event.session_id, event.servant_id))
-        before = _grade(row)
-        after = domain.assessment_graded(before, event, _stamp(envelope))
-        if after == before:
-            return
-        row = row or GradeFact(session_id=event.session_id, servant_id=event.servant_id, score=0,
-                               stated_at=_PLACEHOLDER, stated_by="")
-        row.score, row.stated_at, row.stated_by = after.score, _utc(after.stamp.at), after.stamp.event_id
-        db.add(row)
-        await self.reconsider(db, event.servant_id, event.session_id, envelope)
+        known = await Known.of(db)
+        with db.no_autoflush:
+            event = envelope.event
+            facts = await known.session(event.session_id)
+            row = facts.grades.get(event.servant_id)
+            before = _grade(row)
+            after = domain.assessment_graded(before, event, _stamp(envelope))
+            if after == before:
+                return
+            if row is None:
+                row = GradeFact(session_id=event.session_id, servant_id=event.servant_id, score=0,
+                                stated_at=_PLACEHOLDER, stated_by="")
+                known.add_grade(facts, row)
+            row.score, row.stated_at, row.stated_by = after.score, _utc(after.stamp.at), after.stamp.event_id
+            await self.reconsider(known, facts, event.servant_id, envelope)
 
     # -------------------------------------------------------------- decisions
 
-    async def _reconsider_session(self, db, session_id: str, envelope: Envelope) -> None:  # noqa: ANN001
-        servants: set[str] = set()
-        for table in (EnrolmentFact, AttendanceFact, GradeFact, CertificateRecord):
-            found = await db.exec(select(table.servant_id).where(table.session_id == session_id))
-            servants.update(found.all())
-        for servant_id in sorted(servants):
-            await self.reconsider(db, servant_id, session_id, envelope)
+    async def _reconsider_session(self, known: Known, facts: SessionFacts, envelope: Envelope) -> None:
+        for servant_id in sorted(facts.servants()):
+            await self.reconsider(known, facts, servant_id, envelope)
 
-    async def completion_facts(self, db, servant_id: str, session_id: str) -> CompletionFacts:  # noqa: ANN001
-        plan = _session(await db.get(SessionFact, session_id))
-        course = _course(await db.get(CourseFact, plan.course_id)) if plan and plan.course_id else None
-        enrolments = (await db.exec(select(EnrolmentFact).where(
-            EnrolmentFact.servant_id == servant_id, EnrolmentFact.session_id == session_id))).all()
+    async def completion_facts(self, known: Known, facts: SessionFacts, servant_id: str) -> CompletionFacts:
+        plan = _session(facts.plan)
+        course = _course(await known.course(plan.course_id)) if plan and plan.course_id else None
+        enrolments = facts.enrolments.get(servant_id, {}).values()
         return CompletionFacts(
-            servant_id=servant_id, session_id=session_id, course=course, session=plan,
+            servant_id=servant_id, session_id=facts.session_id, course=course, session=plan,
             enrolments=tuple(sorted((_enrolment(row) for row in enrolments), key=lambda e: e.enrolment_id)),
-            attendance=_attendance(await db.get(AttendanceFact, (session_id, servant_id))),
-            grade=_grade(await db.get(GradeFact, (session_id, servant_id))),
+            attendance=_attendance(facts.attendance.get(servant_id)),
+            grade=_grade(facts.grades.get(servant_id)),
         )
 
-    async def reconsider(self, db, servant_id: str, session_id: str, envelope: Envelope) -> None:  # noqa: ANN001
+    async def reconsider(self, known: Known, facts: SessionFacts, servant_id: str, envelope: Envelope) -> None:
         """Re-judge one completion and act on any change to its certificate."""
-        facts = await self.completion_facts(db, servant_id, session_id)
-        row = (await db.exec(select(CertificateRecord).where(
-            CertificateRecord.servant_id == servant_id, CertificateRecord.session_id == session_id,
-        ).order_by(CertificateRecord.issue.desc()))).first()
-        decision = domain.decide(facts, _held(row), self.code_key, self.issuing_authority)
+        session_id = facts.session_id
+        completion = await self.completion_facts(known, facts, servant_id)
+        row = facts.certificates.get(servant_id)
+        decision = domain.decide(completion, _held(row), self.code_key, self.issuing_authority)
         if not decision.changed:
             return
         held = decision.certificate
@@ -282,42 +287,34 @@ class Certification:
                                     course_code="", course_title="", course_topic="", hours=0,
                                     issued_on=terms.issued_on, issuing_authority="", status="", signature="",
                                     key_id="", changed_at=_PLACEHOLDER)
+            known.add_certificate(facts, row)
         row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
                                                                               terms.course_title, terms.course_topic)
         row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,
                                                                       terms.issuing_authority)
-        row.institution_id = next((e.institution_id for e in facts.enrolments if e.confirmed and not e.cancelled),
+        row.institution_id = next((e.institution_id for e in completion.enrolments if e.confirmed and not e.cancelled),
                                   row.institution_id)
         row.status, row.revocation_reason = held.status.value, held.revocation_reason
         row.signature, row.key_id = self.signer.sign_claims(terms.claims()), self.signer.public.key_id
         row.changed_at = _utc(envelope.time)
-        db.add(row)
+        db = known.db
         for event in decision.events:
             self.outbox.add(db, event, correlation_id=envelope.correlation_id)
         log.info("certificate decision", certificate_id=terms.certificate_id, status=held.status.value,
                  events=[e.type for e in decision.events], reason=held.revocation_reason)
         if held.status is Status.valid:
-            await self._consider_competencies(db, servant_id, envelope)
+            await self._consider_competencies(known, servant_id, envelope)
 
-    async def _consider_competencies(self, db, servant_id: str, envelope: Envelope) -> None:  # noqa: ANN001
-        rows = (await db.exec(select(CertificateRecord).where(
-            CertificateRecord.servant_id == servant_id, CertificateRecord.status == Status.valid.value))).all()
-        holdings = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
-                    for r in rows]
-        attained = set((await db.exec(select(CompetencyAttainment.competency).where(
-            CompetencyAttainment.servant_id == servant_id))).all())
-        for event in domain.competencies_attained(servant_id, self.competency_model, holdings, attained):
-            db.add(CompetencyAttainment(servant_id=servant_id, competency=event.competency,
-                                        course_ids=json.dumps(event.course_ids),
-                                        certificate_ids=json.dumps(event.certificate_ids),
-                                        attained_on=event.attained_on))
-            self.outbox.add(db, event, correlation_id=envelope.correlation_id)
+    async def _consider_competencies(self, known: Known, servant_id: str, envelope: Envelope) -> None:
+        holdings = await known.servant_holdings(servant_id)
+        held = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
+                for r in holdings.valid()]
+        for event in domain.competencies_attained(servant_id, self.competency_model, held, set(holdings.attained)):
+            known.add_attainment(holdings, CompetencyAttainment(
+                servant_id=servant_id, competency=event.competency, course_ids=json.dumps(event.course_ids),
+                certificate_ids=json.dumps(event.certificate_ids), attained_on=event.attained_on))
+            self.outbox.add(known.db, event, correlation_id=envelope.correlation_id)
             log.info("competency attained", servant_id=servant_id, competency=event.competency)
-
-
-async def _serialise(db) -> None:  # noqa: ANN001
-    if db.bind.dialect.name == "postgresql":
-        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DECISION_LOCK})
 
 
 # ------------------------------------------------------------------ queries for the HTTP API
