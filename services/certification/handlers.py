@@ -303,10 +303,11 @@ class Certification:
         log.info("certificate decision", certificate_id=terms.certificate_id, status=held.status.value,
                  events=[e.type for e in decision.events], reason=held.revocation_reason)
         if held.status is Status.valid:
-            await self._consider_competencies(known, servant_id, envelope)
+            await self._consider_competencies(known, facts, servant_id, envelope)
 
-    async def _consider_competencies(self, known: Known, servant_id: str, envelope: Envelope) -> None:
-        holdings = await known.servant_holdings(servant_id)
+    async def _consider_competencies(self, known: Known, facts: SessionFacts, servant_id: str,
+                                     envelope: Envelope) -> None:
+        holdings = await known.servant_holdings(servant_id, facts.servants())
         held = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                 for r in holdings.valid()]
         for event in domain.competencies_attained(servant_id, self.competency_model, held, set(holdings.attained)):

@@ -18,9 +18,10 @@ The view lives in ``session.info``, so it ends with its transaction (commit or r
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import select
 
 from services.certification.domain import Status
@@ -41,6 +42,14 @@ from services.certification.tables import (
 DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions").digest()[:8], "big", signed=True)
 
 _INFO_KEY = "probidad.certification.known"
+
+# Enrolment ids found stored under another session than the event naming them says (see
+# ``Known.enrolment``); this process looks them up one by one from then on.
+_ENROLMENTS_ELSEWHERE: set[str] = set()
+
+
+class EnrolmentStoredElsewhere(Exception):
+    """An enrolment id taken as new is already stored (under another session); the transaction must be replayed."""
 
 
 @dataclass
@@ -84,6 +93,8 @@ class Known:
         self.enrolments: dict[str, EnrolmentFact] = {}  # every enrolment row seen or created, by id
         self.holdings: dict[str, ServantHoldings] = {}
         self.created_certificates: dict[str, list[CertificateRecord]] = {}  # servant -> rows added, not yet flushed
+        self.assumed_new_enrolments: list[str] = []
+        event.listen(db.sync_session, "before_flush", self._check_assumed_new)
 
     @classmethod
     async def of(cls, db) -> "Known":  # noqa: ANN001
@@ -143,9 +154,17 @@ class Known:
     # -------------------------------------------------------------- enrolments
 
     async def enrolment(self, enrolment_id: str) -> EnrolmentFact | None:
+        """The enrolment row with this id, wherever it is stored.
+
+        An enrolment belongs to one session, so its row, if stored, is among the session's rows loaded
+        here. Asking the database about every new id would cost a round trip per enrolment, so an id
+        not found is taken as new, and all ids taken as new are checked in one query just before the
+        transaction flushes. Should one be stored under another session after all (a producer reusing
+        an id), the transaction fails before writing anything, the consumer replays its records one by
+        one, and that id is then looked up directly — the same outcome as looking it up every time.
+        """
         row = self.enrolments.get(enrolment_id)
-        if row is None:
-            # Not in a session loaded here, so not created here either: the stored row, if any.
+        if row is None and enrolment_id in _ENROLMENTS_ELSEWHERE:
             row = await self.db.get(EnrolmentFact, enrolment_id)
             if row is not None:
                 self.enrolments[enrolment_id] = row
@@ -154,8 +173,20 @@ class Known:
     def add_enrolment(self, facts: SessionFacts, row: EnrolmentFact) -> None:
         self.db.add(row)
         self.enrolments[row.enrolment_id] = row
-        if row.session_id == facts.session_id:
-            facts.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+        facts.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+        if row.enrolment_id not in _ENROLMENTS_ELSEWHERE:
+            self.assumed_new_enrolments.append(row.enrolment_id)
+
+    def _check_assumed_new(self, session, _context, _instances) -> None:  # noqa: ANN001
+        """Before the flush: no enrolment taken as new may be stored already (see ``enrolment``)."""
+        ids, self.assumed_new_enrolments = self.assumed_new_enrolments, []
+        stored: list[str] = []
+        for chunk in range(0, len(ids), 500):
+            stored += session.execute(select(EnrolmentFact.enrolment_id).where(
+                EnrolmentFact.enrolment_id.in_(ids[chunk:chunk + 500]))).scalars().all()
+        if stored:
+            _ENROLMENTS_ELSEWHERE.update(stored)
+            raise EnrolmentStoredElsewhere(f"enrolments already stored under another session: {sorted(stored)}")
 
     # -------------------------------------------------------------- attendance and grades
 
@@ -177,19 +208,31 @@ class Known:
         if holdings is not None:
             holdings.certificates[row.certificate_id] = row
 
-    async def servant_holdings(self, servant_id: str) -> ServantHoldings:
+    async def servant_holdings(self, servant_id: str, neighbours: Iterable[str] = ()) -> ServantHoldings:
+        """The servant's certificates and attained competencies; loaded together with those of
+        ``neighbours`` (the other servants of the session) not loaded yet, as they are likely asked next."""
         holdings = self.holdings.get(servant_id)
         if holdings is None:
-            db = self.db
-            # Stored rows come back as the objects already in this session, with their changes.
-            stored = (await db.exec(select(CertificateRecord).where(CertificateRecord.servant_id == servant_id))).all()
-            certificates = {row.certificate_id: row for row in stored}
-            for row in self.created_certificates.get(servant_id, ()):
-                certificates[row.certificate_id] = row
-            attained = set((await db.exec(select(CompetencyAttainment.competency).where(
-                CompetencyAttainment.servant_id == servant_id))).all())
-            holdings = self.holdings[servant_id] = ServantHoldings(certificates, attained)
+            wanted = [servant_id, *sorted({n for n in neighbours if n not in self.holdings and n != servant_id})]
+            for chunk in range(0, len(wanted), 500):
+                await self._load_holdings(wanted[chunk:chunk + 500])
+            holdings = self.holdings[servant_id]
         return holdings
+
+    async def _load_holdings(self, servants: list[str]) -> None:
+        db = self.db
+        loaded = {servant_id: ServantHoldings({}, set()) for servant_id in servants}
+        # Stored rows come back as the objects already in this session, with their changes.
+        for row in (await db.exec(select(CertificateRecord).where(CertificateRecord.servant_id.in_(servants)))).all():
+            loaded[row.servant_id].certificates[row.certificate_id] = row
+        for servant_id, competency in (await db.exec(select(
+                CompetencyAttainment.servant_id, CompetencyAttainment.competency).where(
+                CompetencyAttainment.servant_id.in_(servants)))).all():
+            loaded[servant_id].attained.add(competency)
+        for servant_id, holdings in loaded.items():
+            for row in self.created_certificates.get(servant_id, ()):
+                holdings.certificates[row.certificate_id] = row
+        self.holdings.update(loaded)
 
     def add_attainment(self, holdings: ServantHoldings, row: CompetencyAttainment) -> None:
         self.db.add(row)
