@@ -10,7 +10,7 @@ topics on the broker, then measures in the same run:
   into a fresh generation of the store, swap it in.
 
 Prints both rates (events/s) and their ratio (target: at least 0.5), in wall-clock time and in CPU
-time (events per CPU-second of this process and its decoding workers): on a machine shared with
+time (events per CPU-second of this process): on a machine shared with
 other work the wall clock mostly measures the neighbours, CPU time measures the code.
 """
 
@@ -33,7 +33,7 @@ from contracts.envelope import to_record  # noqa: E402
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS  # noqa: E402
 from probidad.shared.database import Database  # noqa: E402
 from probidad.shared.kafka import ensure_topics  # noqa: E402
-from services.reporting.rebuild import default_workers, rebuild_from_kafka  # noqa: E402
+from services.reporting.rebuild import rebuild_from_kafka  # noqa: E402
 from services.reporting.store import pointer  # noqa: E402
 from tests.support.programme import MonthPlan, ProgrammePlan, bulletin_plan, generate  # noqa: E402
 
@@ -109,8 +109,6 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--database-url", default="", help="Default: a fresh SQLite file.")
-    parser.add_argument("--workers", type=int, default=None,
-                        help=f"Decoding processes (default: as the CLI, {default_workers()} here for large topics).")
     args = parser.parse_args()
 
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -131,7 +129,7 @@ async def main() -> None:
         database = Database(url)
         cpu = cpu_seconds()
         try:
-            report = await rebuild_from_kafka(database, args.bootstrap, topics, workers=args.workers)
+            report = await rebuild_from_kafka(database, args.bootstrap, topics)
             rebuild_cpu = cpu_seconds() - cpu
             facts = (await pointer(database))["facts"]
         finally:

@@ -92,44 +92,41 @@ class Fact:
     attributes: dict[str, Any] = field(default_factory=dict)
 
 
+# Kind -> (field holding the session id, field holding the servant id, attributes kept). The one
+# description of what a fact holds: ``fact_from`` reads it from a validated event, and the rebuild's
+# fast path (services/reporting/rows.py) from the record's JSON, so the two cannot drift apart.
+FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
+    "institution": (None, None, ("name", "government_level", "municipality", "headcount", "headcount_year")),
+    "course": (None, None, ("code", "title", "topic", "hours")),
+    "session_scheduled": ("session_id", None, ("course_id", "modality", "starts_at", "ends_at", "organising_unit")),
+    "session_rescheduled": ("session_id", None, ("starts_at", "ends_at")),
+    "session_cancelled": ("session_id", None, ()),
+    "servant": (None, "servant_id", ("institution_id", "sex")),
+    "enrolment_confirmed": ("session_id", "servant_id", ()),
+    "enrolment_cancelled": ("session_id", "servant_id", ()),
+    "attendance": ("session_id", "servant_id", ("status", "share", "minutes_present")),
+    "assessment": ("session_id", "servant_id", ("score",)),
+    "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on")),
+    "certificate_revoked": ("session_id", "servant_id", ("course_id",)),
+}
+
+
+def _plain(value: Any) -> Any:
+    """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
+    return value.isoformat() if isinstance(value, (date, datetime)) else value
+
+
 def fact_from(envelope: Envelope) -> Fact | None:
     """The fact reporting keeps from an event, or None when no figure depends on it."""
     kind = KINDS.get(envelope.type)
     if kind is None:
         return None
     e = envelope.event
-    a: dict[str, Any]
-    session_id = servant_id = None
-    if kind == "institution":
-        a = {"name": e.name, "government_level": e.government_level, "municipality": e.municipality,
-             "headcount": e.headcount, "headcount_year": e.headcount_year}
-    elif kind == "course":
-        a = {"code": e.code, "title": e.title, "topic": e.topic, "hours": e.hours}
-    elif kind == "session_scheduled":
-        session_id = e.session_id
-        a = {"course_id": e.course_id, "modality": e.modality, "starts_at": e.starts_at.isoformat(),
-             "ends_at": e.ends_at.isoformat(), "organising_unit": e.organising_unit}
-    elif kind == "session_rescheduled":
-        session_id = e.session_id
-        a = {"starts_at": e.starts_at.isoformat(), "ends_at": e.ends_at.isoformat()}
-    elif kind == "session_cancelled":
-        session_id, a = e.session_id, {}
-    elif kind == "servant":
-        servant_id = e.servant_id
-        a = {"institution_id": e.institution_id, "sex": e.sex}
-    elif kind in ("enrolment_confirmed", "enrolment_cancelled"):
-        session_id, servant_id, a = e.session_id, e.servant_id, {}
-    elif kind == "attendance":
-        session_id, servant_id = e.session_id, e.servant_id
-        a = {"status": e.status, "share": e.share, "minutes_present": e.minutes_present}
-    elif kind == "assessment":
-        session_id, servant_id, a = e.session_id, e.servant_id, {"score": e.score}
-    elif kind == "certificate_issued":
-        session_id, servant_id = e.session_id, e.servant_id
-        a = {"course_id": e.course_id, "hours": e.hours, "issued_on": e.issued_on.isoformat()}
-    else:  # certificate_revoked
-        session_id, servant_id, a = e.session_id, e.servant_id, {"course_id": e.course_id}
-    return Fact(envelope.id, kind, micros(envelope.time), e.subject, session_id, servant_id, a)
+    session_field, servant_field, names = FACT_FIELDS[kind]
+    return Fact(envelope.id, kind, micros(envelope.time), e.subject,
+                getattr(e, session_field) if session_field else None,
+                getattr(e, servant_field) if servant_field else None,
+                {name: _plain(getattr(e, name)) for name in names})
 
 
 def _latest(facts: Iterable[Fact], cutoff: int) -> Fact | None:

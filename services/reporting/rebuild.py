@@ -2,39 +2,39 @@
 
 The rebuild reads every platform topic up to the end offsets it finds when it starts, with a bare
 aiokafka consumer (no consumer group: it never disturbs the live service's offsets), turns records
-into facts with the same ``open_envelope`` + ``fact_from`` as the live path, and bulk-inserts them
-into a new generation while the service keeps serving the old one. The swap then copies over the
-facts the live consumer added meanwhile and moves the pointer, in one transaction.
+into store rows with ``rows.fast_row`` (the live path's ``open_envelope`` + ``fact_from`` verdict and
+fact, reached without building models for the records that are plainly fine) and fills a new
+generation while the service keeps serving the old one. The swap then copies over the facts the
+live consumer added meanwhile and moves the pointer, in one transaction.
+
+How the rows get in, fast: they are appended, in the order read, to a session-local staging table
+with no index (SQLite: a TEMP table, written in the driver's thread while the next records are read
+and decoded; PostgreSQL: a TEMP table filled with COPY). At the end, one ``INSERT … SELECT … ORDER BY
+event_id`` moves them into ``reporting_fact``: the unique index on (generation, event_id) is then
+filled in key order instead of at random (random inserts of a million ids into it cost more than
+everything else together), and ``ON CONFLICT DO NOTHING`` keeps the first occurrence of a repeated
+event, as the live consumer does.
 """
 
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
 import time
-from collections import deque
-from concurrent.futures import ProcessPoolExecutor
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from datetime import datetime
-
-from contracts.envelope import REQUIRED_HEADERS, SPEC_VERSION, ContractViolation, Envelope, open_envelope
-from contracts.events import EVENTS_BY_TYPE
+from contracts.envelope import ContractViolation
 from probidad.shared.database import Database
-from services.reporting.projection import KINDS, fact_from
+from services.reporting.rows import fast_row
 from services.reporting.store import (
-    COLUMNS, active_generation, drop_generations_except, ensure_pointer, fact_row, fact_values, insert_new_facts,
-    last_seq, next_generation, swap,
+    COLUMNS, active_generation, drop_generations_except, ensure_pointer, last_seq, next_generation, swap,
 )
 from services.reporting.tables import TABLES
 
 Progress = Callable[[int, int | None], None]  # (records read, records to read)
-KEPT_TYPES = frozenset(t.encode() for t in KINDS)
 
 
 @dataclass(frozen=True)
@@ -52,74 +52,93 @@ class RebuildReport:
         return self.records / self.seconds if self.seconds else 0.0
 
 
-def _type_of(headers: Sequence[tuple[str, Any]] | None) -> bytes | None:
-    for name, value in headers or ():
-        if name == "ce_type":
-            return value if isinstance(value, bytes) else str(value).encode()
-    return None
+def rows_of(items: Sequence[tuple[Any, bytes | None]], generation: int) -> tuple[list[tuple], int]:
+    """(headers, value) of records -> store rows of their facts, and how many records were invalid.
 
-
-_SPEC = SPEC_VERSION.encode()
-
-
-def decode(headers: Sequence[tuple[str, Any]] | None, value: bytes | None) -> Envelope:
-    """``open_envelope``'s verdict, reached faster for the records that are fine.
-
-    A well-formed record is validated by the same event model straight from its JSON bytes; anything
-    unusual (a missing header, a bad value) is judged by ``open_envelope`` itself, so a record the
-    live consumer would dead-letter is refused here for the same reason.
+    Types no figure depends on are skipped, as the live consumer ignores them; records the live
+    consumer would dead-letter never become facts.
     """
-    try:
-        h = {name: raw for name, raw in headers or ()}
-        if h.get("ce_specversion") == _SPEC and all(h.get(name) for name in REQUIRED_HEADERS) and value:
-            event = EVENTS_BY_TYPE[h["ce_type"].decode()].model_validate_json(value)
-            raw_time = h.get("ce_time")
-            identifier = h["ce_id"].decode()
-            correlation = h.get("ce_correlationid") or h.get("correlation_id")
-            subject = h.get("ce_subject")
-            return Envelope(
-                event=event, id=identifier, source=h["ce_source"].decode(),
-                time=datetime.fromisoformat(raw_time.decode().replace("Z", "+00:00")),
-                correlation_id=correlation.decode() if correlation else identifier,
-                subject=subject.decode() if subject else event.subject,
-            )
-    except Exception:  # noqa: BLE001 — the authoritative judgment below says what is wrong
-        pass
-    return open_envelope(headers, value)
-
-
-def decode_chunk(items: Sequence[tuple[Any, bytes | None]], generation: int, tuples: bool) -> tuple[list[Any], int]:
-    """Records -> store rows of their facts (and how many records were invalid). Pure; runs in workers."""
-    as_row = fact_values if tuples else fact_row
-    rows: list[Any] = []
+    rows: list[tuple] = []
     invalid = 0
     for headers, value in items:
-        # Types no figure depends on are skipped unread, as the live consumer ignores them.
-        if _type_of(headers) not in KEPT_TYPES:
-            continue
         try:
-            envelope = decode(headers, value)
+            row = fast_row(headers, value, generation)
         except ContractViolation:
-            invalid += 1  # the live consumer dead-letters these; they never become facts
+            invalid += 1
             continue
-        fact = fact_from(envelope)
-        if fact is not None:
-            rows.append(as_row(fact, generation))
+        if row is not None:
+            rows.append(row)
     return rows, invalid
 
 
-def default_workers() -> int:
-    """Decoding processes beside the one reading Kafka and writing the store."""
-    return max(1, (os.cpu_count() or 2) - 1)
+STAGING = "reporting_fact_load"
+_COLUMNS = ", ".join(COLUMNS)
+_MOVE = (f"INSERT INTO reporting_fact ({_COLUMNS}) SELECT {_COLUMNS} FROM {STAGING} ORDER BY event_id, ord "
+         "ON CONFLICT (generation, event_id) DO NOTHING")
+
+
+class _SqliteLoader:
+    """Staging in a TEMP table of the one connection the rebuild holds: no index, and no lock on the
+    main database (the live consumer keeps writing) until the final move."""
+
+    def __init__(self, connection) -> None:  # noqa: ANN001 — SQLAlchemy AsyncConnection
+        self.connection = connection
+
+    async def open(self) -> None:
+        await self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGING}")
+        await self.connection.exec_driver_sql(
+            f"CREATE TEMP TABLE {STAGING} (ord INTEGER PRIMARY KEY, generation, event_id, kind, known_at, "
+            "subject, session_id, servant_id, attributes)")
+        await self.connection.commit()
+
+    async def write(self, rows: list[tuple]) -> None:
+        await self.connection.exec_driver_sql(
+            f"INSERT INTO {STAGING} ({_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})", rows)
+        await self.connection.commit()
+
+    async def move(self) -> None:
+        await self.connection.exec_driver_sql(_MOVE)
+        await self.connection.commit()
+
+    async def close(self) -> None:
+        await self.connection.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{STAGING}")
+        await self.connection.commit()
+
+
+class _PostgresLoader:
+    """Staging in a TEMP table (not WAL-logged) filled with COPY, on the rebuild's own connection."""
+
+    def __init__(self, connection) -> None:  # noqa: ANN001 — SQLAlchemy AsyncConnection
+        self.connection = connection
+        self.driver: Any = None
+
+    async def open(self) -> None:
+        raw = await self.connection.get_raw_connection()
+        self.driver = raw.driver_connection  # asyncpg
+        await self.driver.execute(
+            f"DROP TABLE IF EXISTS pg_temp.{STAGING}; "
+            f"CREATE TEMP TABLE {STAGING} (ord bigint GENERATED ALWAYS AS IDENTITY, generation integer, "
+            "event_id varchar, kind varchar, known_at bigint, subject varchar, session_id varchar, "
+            "servant_id varchar, attributes text)")
+
+    async def write(self, rows: list[tuple]) -> None:
+        await self.driver.copy_records_to_table(STAGING, records=rows, columns=list(COLUMNS))
+
+    async def move(self) -> None:
+        async with self.driver.transaction():
+            await self.driver.execute(_MOVE)
+
+    async def close(self) -> None:
+        await self.driver.execute(f"DROP TABLE IF EXISTS pg_temp.{STAGING}")
 
 
 async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]], *, total: int | None = None,
-                        batch_size: int = 20_000, workers: int = 0, progress: Progress | None = None,
+                        batch_size: int = 20_000, progress: Progress | None = None,
                         before_swap: Callable[[], Awaitable[None]] | None = None) -> RebuildReport:
     """Fill a new generation from ``batches`` of Kafka records, then make it the one served.
 
-    With ``workers`` > 0, records are decoded in that many processes while this one keeps fetching
-    and inserting: decoding, fetching and writing then use separate cores.
+    Reading and decoding go on in this thread while the previous chunk of rows is written (the
+    database driver works in its own thread, or on the server).
     """
     started = time.perf_counter()
     await database.create_schema(TABLES)
@@ -128,72 +147,49 @@ async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]
         old = await active_generation(session)
     new = await next_generation(database)
     watermark = await last_seq(database, old)
-    dialect = database.engine.dialect.name
-    tuples = dialect == "sqlite"
-    rows: list[Any] = []
     records = facts = invalid = 0
-    writing: asyncio.Task | None = None
+    async with database.engine.connect() as connection:
+        loader = _PostgresLoader(connection) if database.is_postgres else _SqliteLoader(connection)
+        await loader.open()
+        rows: list[tuple] = []
+        writing: asyncio.Task | None = None
 
-    async def write(chunk: list[Any]) -> None:
-        async with database.transaction() as session:
-            if tuples:  # straight to the driver: no per-row parameter processing
-                connection = await session.connection()
-                await connection.exec_driver_sql(SQLITE_INSERT, chunk)
-            else:
-                await session.execute(insert_new_facts(dialect), chunk)
+        async def flush() -> None:
+            nonlocal rows, writing
+            if writing is not None:
+                await writing
+                writing = None
+            if rows:
+                writing = asyncio.create_task(loader.write(rows))
+                rows = []
 
-    async def flush() -> None:
-        # The insert runs (in the driver, off the event loop) while the next batch is decoded.
-        nonlocal rows, writing
-        if writing is not None:
-            await writing
-            writing = None
-        if rows:
-            writing = asyncio.create_task(write(rows))
-            rows = []
-
-    async def take(decoded: tuple[list[Any], int]) -> None:
-        nonlocal facts, invalid
-        rows.extend(decoded[0])
-        facts += len(decoded[0])
-        invalid += decoded[1]
-        if len(rows) >= batch_size:
+        try:
+            async for batch in batches:
+                records += len(batch)
+                decoded, bad = rows_of([(record.headers, record.value) for record in batch], new)
+                rows += decoded
+                facts += len(decoded)
+                invalid += bad
+                if len(rows) >= batch_size:
+                    await flush()
+                if progress:
+                    progress(records, total)
             await flush()
-
-    loop = asyncio.get_running_loop()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) if workers else None
-    pending: deque[asyncio.Future] = deque()
-    try:
-        async for batch in batches:
-            records += len(batch)
-            items = [(record.headers, record.value) for record in batch]
-            if pool is None:
-                await take(decode_chunk(items, new, tuples))
-            else:
-                pending.append(loop.run_in_executor(pool, decode_chunk, items, new, tuples))
-                while len(pending) > 2 * workers:
-                    await take(await pending.popleft())
-            if progress:
-                progress(records, total)
-        while pending:
-            await take(await pending.popleft())
-        await flush()
-        await flush()
-    finally:
-        if writing is not None and not writing.done():
-            writing.cancel()
-        if pool is not None:
-            pool.shutdown(cancel_futures=True)
+            await flush()
+            await loader.move()
+        finally:
+            if writing is not None and not writing.done():
+                writing.cancel()
+            try:
+                await loader.close()
+            except Exception:  # noqa: BLE001 — the temporary table goes with the connection anyway
+                pass
     if before_swap is not None:
         await before_swap()
     carried = await swap(database, old, new, watermark,
                          note=f"rebuilt from offset 0: {records} records, {facts} facts")
     await drop_generations_except(database, new)
     return RebuildReport(new, old, records, facts, invalid, carried, time.perf_counter() - started)
-
-
-SQLITE_INSERT = (f"INSERT INTO reporting_fact ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
-                 "ON CONFLICT (generation, event_id) DO NOTHING")
 
 
 class KafkaSnapshot:
@@ -251,15 +247,13 @@ class KafkaSnapshot:
 
 
 async def rebuild_from_kafka(database: Database, bootstrap: str, topics: Sequence[str], *,
-                             batch_size: int = 20_000, workers: int | None = None, progress: Progress | None = None,
+                             batch_size: int = 20_000, progress: Progress | None = None,
                              on_total: Callable[[int], None] | None = None) -> RebuildReport:
     source = await KafkaSnapshot(bootstrap, topics).open()
     try:
         if on_total:
             on_total(source.total)
-        if workers is None:  # small topics are not worth starting processes for
-            workers = default_workers() if source.total > 50_000 else 0
         return await rebuild_store(database, source.batches(), total=source.total, batch_size=batch_size,
-                                   workers=workers, progress=progress)
+                                   progress=progress)
     finally:
         await source.close()
