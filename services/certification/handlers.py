@@ -10,7 +10,7 @@ transaction instead of several queries per fact, and the PostgreSQL decision loc
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlmodel import select
@@ -32,7 +32,7 @@ from services.certification.domain import (
     Stamp,
     Status,
 )
-from services.certification.known import Known, SessionFacts
+from services.certification.known import Known, SessionFacts, SessionHint
 from services.certification.signing import CertificateSigner, verify_claims
 from services.certification.tables import (
     AttendanceFact,
@@ -128,6 +128,7 @@ class Certification:
     code_key: bytes
     issuing_authority: str
     competency_model: dict[str, list[str]]
+    hint: SessionHint = field(default_factory=SessionHint)
 
     # Every handler reads and writes through the transaction's ``Known`` view (loaded once per session
     # per transaction) and runs without autoflush: the rows are flushed together at commit.
@@ -135,7 +136,7 @@ class Certification:
     # -------------------------------------------------------------- facts from enrollment
 
     async def on_course_published(self, db, envelope: Envelope) -> None:  # noqa: ANN001
-        known = await Known.of(db)
+        known = await Known.of(db, self.hint)
         with db.no_autoflush:
             event = envelope.event
             row = await known.course(event.course_id)
@@ -166,7 +167,7 @@ class Certification:
         await self._change_session(db, envelope, lambda plan: domain.session_closed(plan, envelope.event.session_id))
 
     async def _change_session(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
-        known = await Known.of(db)
+        known = await Known.of(db, self.hint)
         with db.no_autoflush:
             session_id = envelope.event.session_id
             facts = await known.session(session_id)
@@ -175,9 +176,7 @@ class Certification:
             after = change(before)
             if after == before:
                 return
-            if row is None:
-                row = SessionFact(session_id=session_id)
-                known.add_session(facts, row)
+            row = known.own_plan(facts)
             row.course_id, row.timezone, row.cancelled, row.closed = after.course_id, after.timezone, after.cancelled, after.closed
             row.starts_at = None if after.starts_at is None else _utc(after.starts_at)
             row.ends_at = None if after.ends_at is None else _utc(after.ends_at)
@@ -193,7 +192,7 @@ class Certification:
         await self._change_enrolment(db, envelope, domain.enrolment_cancelled)
 
     async def _change_enrolment(self, db, envelope: Envelope, change) -> None:  # noqa: ANN001
-        known = await Known.of(db)
+        known = await Known.of(db, self.hint)
         with db.no_autoflush:
             event = envelope.event
             facts = await known.session(event.session_id)
@@ -202,10 +201,7 @@ class Certification:
             after = change(before, event)
             if after == before:
                 return
-            if row is None:
-                row = EnrolmentFact(enrolment_id=event.enrolment_id, session_id=event.session_id,
-                                    servant_id=event.servant_id)
-                known.add_enrolment(facts, row)
+            row = known.own_enrolment(facts, row, enrolment_id=event.enrolment_id, servant_id=event.servant_id)
             row.institution_id, row.confirmed, row.cancelled = after.institution_id, after.confirmed, after.cancelled
             await self.reconsider(known, facts, event.servant_id, envelope)
 
@@ -218,7 +214,7 @@ class Certification:
         await self._state_attendance(db, envelope, domain.CORRECTION_RANK)
 
     async def _state_attendance(self, db, envelope: Envelope, rank: int) -> None:  # noqa: ANN001
-        known = await Known.of(db)
+        known = await Known.of(db, self.hint)
         with db.no_autoflush:
             event = envelope.event
             facts = await known.session(event.session_id)
@@ -227,18 +223,16 @@ class Certification:
             after = domain.attendance_stated(before, event, _stamp(envelope, rank))
             if after == before:
                 return
-            if row is None:
-                row = AttendanceFact(session_id=event.session_id, servant_id=event.servant_id, share=0,
-                                     minutes_present=0, session_minutes=1, status="", stated_at=_PLACEHOLDER,
-                                     stated_rank=0, stated_by="")
-                known.add_attendance(facts, row)
+            row = known.own_attendance(facts, event.servant_id, lambda: AttendanceFact(
+                session_id=event.session_id, servant_id=event.servant_id, share=0, minutes_present=0,
+                session_minutes=1, status="", stated_at=_PLACEHOLDER, stated_rank=0, stated_by=""))
             row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
                                                                                after.session_minutes, after.status)
             row.stated_at, row.stated_rank, row.stated_by = _utc(after.stamp.at), after.stamp.rank, after.stamp.event_id
             await self.reconsider(known, facts, event.servant_id, envelope)
 
     async def on_assessment_graded(self, db, envelope: Envelope) -> None:  # noqa: ANN001
-        known = await Known.of(db)
+        known = await Known.of(db, self.hint)
         with db.no_autoflush:
             event = envelope.event
             facts = await known.session(event.session_id)
@@ -247,10 +241,9 @@ class Certification:
             after = domain.assessment_graded(before, event, _stamp(envelope))
             if after == before:
                 return
-            if row is None:
-                row = GradeFact(session_id=event.session_id, servant_id=event.servant_id, score=0,
-                                stated_at=_PLACEHOLDER, stated_by="")
-                known.add_grade(facts, row)
+            row = known.own_grade(facts, event.servant_id, lambda: GradeFact(
+                session_id=event.session_id, servant_id=event.servant_id, score=0, stated_at=_PLACEHOLDER,
+                stated_by=""))
             row.score, row.stated_at, row.stated_by = after.score, _utc(after.stamp.at), after.stamp.event_id
             await self.reconsider(known, facts, event.servant_id, envelope)
 
@@ -288,6 +281,8 @@ class Certification:
                                     issued_on=terms.issued_on, issuing_authority="", status="", signature="",
                                     key_id="", changed_at=_PLACEHOLDER)
             known.add_certificate(facts, row)
+        else:
+            row = known.own_certificate(facts, row)
         row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
                                                                               terms.course_title, terms.course_topic)
         row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,
@@ -307,7 +302,7 @@ class Certification:
 
     async def _consider_competencies(self, known: Known, facts: SessionFacts, servant_id: str,
                                      envelope: Envelope) -> None:
-        holdings = await known.servant_holdings(servant_id, facts.servants())
+        holdings = await known.servant_holdings(servant_id, known.servants_in_use())
         held = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                 for r in holdings.valid()]
         for event in domain.competencies_attained(servant_id, self.competency_model, held, set(holdings.attained)):

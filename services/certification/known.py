@@ -8,6 +8,10 @@ that session (its plan and every servant's enrolments, attendance, grade and cer
 few queries, and every handler then reads and writes through this view. Rows created here are added
 to it as they are created, so it always equals what the database would answer after a flush.
 
+Rows are read as plain rows (no ORM objects: loading a session's rows is then mostly the round trip);
+only a row about to change is turned into an ORM object (``_own``), attached as already stored, so the
+change is flushed as an UPDATE at commit. The domain conversions read either kind by attribute.
+
 Invariant that makes that true: in a certification transaction every row of these tables is read
 and written through this view, and the view is built after the PostgreSQL advisory lock is taken,
 so no other certification transaction writes underneath it. Nothing is flushed until commit (the
@@ -20,8 +24,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import event, text
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import select
 
 from services.certification.domain import Status
@@ -57,16 +64,17 @@ class SessionFacts:
     """Every row certification holds about one session, by servant."""
 
     session_id: str
-    plan: SessionFact | None = None
-    enrolments: dict[str, dict[str, EnrolmentFact]] = field(default_factory=dict)  # servant -> enrolment id -> row
-    attendance: dict[str, AttendanceFact] = field(default_factory=dict)
-    grades: dict[str, GradeFact] = field(default_factory=dict)
-    certificates: dict[str, CertificateRecord] = field(default_factory=dict)  # servant -> latest (highest issue)
+    # Rows as read (or the ORM objects they became when changed), by servant.
+    plan: Any = None
+    enrolments: dict[str, dict[str, Any]] = field(default_factory=dict)  # servant -> enrolment id -> row
+    attendance: dict[str, Any] = field(default_factory=dict)
+    grades: dict[str, Any] = field(default_factory=dict)
+    certificates: dict[str, Any] = field(default_factory=dict)  # servant -> latest (highest issue)
 
     def servants(self) -> set[str]:
         return {*self.enrolments, *self.attendance, *self.grades, *self.certificates}
 
-    def keep_certificate(self, row: CertificateRecord) -> None:
+    def keep_certificate(self, row) -> None:  # noqa: ANN001
         latest = self.certificates.get(row.servant_id)
         if latest is None or row.issue >= latest.issue:
             self.certificates[row.servant_id] = row
@@ -76,35 +84,69 @@ class SessionFacts:
 class ServantHoldings:
     """A servant's certificates (every session, every status) and the competencies already attained."""
 
-    certificates: dict[str, CertificateRecord]
+    rows: dict[str, Any]  # the transaction's certificate rows by id (shared; see ``Known.certificates``)
+    certificate_ids: set[str]
     attained: set[str]
 
-    def valid(self) -> list[CertificateRecord]:
-        return [row for row in self.certificates.values() if row.status == Status.valid.value]
+    def valid(self) -> list:
+        found = (self.rows[certificate_id] for certificate_id in sorted(self.certificate_ids))
+        return [row for row in found if row.status == Status.valid.value]
+
+
+@dataclass
+class SessionHint:
+    """Which sessions the last transaction was about: only a guess of what to load, never data."""
+
+    sessions: list[str] = field(default_factory=list)
+
+
+_MAX_GUESS = 1000
+
+Stored = Any  # a row as read (sqlalchemy Row) or an ORM object of the same table: read by attribute
 
 
 class Known:
     """The transaction's view of certification's tables (see the module docstring)."""
 
-    def __init__(self, db) -> None:  # noqa: ANN001
+    def __init__(self, db, hint: "SessionHint") -> None:  # noqa: ANN001
         self.db = db
+        self.hint = hint
+        self.used: set[str] = set()  # sessions the handlers asked for (others may be loaded on a guess)
         self.courses: dict[str, CourseFact | None] = {}
         self.sessions: dict[str, SessionFacts] = {}
-        self.enrolments: dict[str, EnrolmentFact] = {}  # every enrolment row seen or created, by id
+        self.enrolments: dict[str, Stored] = {}  # every enrolment row seen or created, by id
+        self.certificates: dict[str, Stored] = {}  # every certificate row seen or created, by id
         self.holdings: dict[str, ServantHoldings] = {}
-        self.created_certificates: dict[str, list[CertificateRecord]] = {}  # servant -> rows added, not yet flushed
+        self.created_certificates: dict[str, list[str]] = {}  # servant -> ids of rows added, not yet flushed
         self.assumed_new_enrolments: list[str] = []
         event.listen(db.sync_session, "before_flush", self._check_assumed_new)
 
     @classmethod
-    async def of(cls, db) -> "Known":  # noqa: ANN001
+    async def of(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
         """The transaction's view; the first call takes the decision lock (PostgreSQL) before anything is read."""
         known = db.info.get(_INFO_KEY)
         if known is None:
             if db.bind.dialect.name == "postgresql":
                 await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISION_LOCK})
-            known = db.info[_INFO_KEY] = cls(db)
+            known = db.info[_INFO_KEY] = cls(db, hint)
         return known
+
+    def _own(self, model: type, stored: Stored):  # noqa: ANN202
+        """An ORM object for a row read as a plain row, attached as stored (no SELECT): changes become an UPDATE."""
+        if isinstance(stored, model):
+            return stored
+        values = dict(stored._mapping)
+        key = identity_key(model, tuple(values[column.name] for column in model.__table__.primary_key.columns))
+        present = self.db.sync_session.identity_map.get(key)
+        if present is not None:
+            return present
+        row = model(**values)
+        make_transient_to_detached(row)
+        self.db.add(row)
+        return row
+
+    async def _rows(self, statement) -> list:  # noqa: ANN001
+        return list((await self.db.execute(statement)).all())
 
     # -------------------------------------------------------------- courses
 
@@ -122,26 +164,47 @@ class Known:
     async def session(self, session_id: str) -> SessionFacts:
         facts = self.sessions.get(session_id)
         if facts is None:
-            facts = self.sessions[session_id] = await self._load_session(session_id)
+            # A poll's records are mostly about the sessions the previous poll's were about: the first
+            # session asked for in a transaction is loaded with those (a guess; what is read is current).
+            guess = self.hint.sessions if not self.sessions else ()
+            await self._load_sessions([session_id, *(s for s in guess if s != session_id and s not in self.sessions)])
+            facts = self.sessions[session_id]
+        if session_id not in self.used:
+            self.used.add(session_id)
+            self.hint.sessions = sorted(self.used)[:_MAX_GUESS]
         return facts
 
-    async def _load_session(self, session_id: str) -> SessionFacts:
-        db = self.db
-        facts = SessionFacts(session_id, plan=await db.get(SessionFact, session_id))
-        for row in (await db.exec(select(EnrolmentFact).where(EnrolmentFact.session_id == session_id))).all():
-            facts.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
-            self.enrolments[row.enrolment_id] = row
-        for row in (await db.exec(select(AttendanceFact).where(AttendanceFact.session_id == session_id))).all():
-            facts.attendance[row.servant_id] = row
-        for row in (await db.exec(select(GradeFact).where(GradeFact.session_id == session_id))).all():
-            facts.grades[row.servant_id] = row
-        for row in (await db.exec(select(CertificateRecord).where(CertificateRecord.session_id == session_id))).all():
-            facts.keep_certificate(row)
-        return facts
+    async def _load_sessions(self, session_ids: list[str]) -> None:
+        for chunk in range(0, len(session_ids), 500):
+            await self._load_session_chunk(session_ids[chunk:chunk + 500])
 
-    def add_session(self, facts: SessionFacts, row: SessionFact) -> None:
-        self.db.add(row)
-        facts.plan = row
+    async def _load_session_chunk(self, session_ids: list[str]) -> None:
+        loaded = {session_id: SessionFacts(session_id) for session_id in session_ids}
+        for row in await self._rows(select(*_columns(SessionFact)).where(SessionFact.session_id.in_(session_ids))):
+            loaded[row.session_id].plan = row
+        for row in await self._rows(select(*_columns(EnrolmentFact)).where(EnrolmentFact.session_id.in_(session_ids))):
+            row = self.enrolments.setdefault(row.enrolment_id, row)  # one changed here stays as changed
+            if row.session_id in loaded:
+                loaded[row.session_id].enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+        for row in await self._rows(select(*_columns(AttendanceFact)).where(
+                AttendanceFact.session_id.in_(session_ids))):
+            loaded[row.session_id].attendance[row.servant_id] = row
+        for row in await self._rows(select(*_columns(GradeFact)).where(GradeFact.session_id.in_(session_ids))):
+            loaded[row.session_id].grades[row.servant_id] = row
+        for row in await self._rows(select(*_columns(CertificateRecord)).where(
+                CertificateRecord.session_id.in_(session_ids))):
+            row = self.certificates.setdefault(row.certificate_id, row)
+            loaded[row.session_id].keep_certificate(row)
+        self.sessions.update(loaded)
+
+    def own_plan(self, facts: SessionFacts) -> SessionFact:
+        """The session's row, to change (created if not stored)."""
+        if facts.plan is None:
+            facts.plan = SessionFact(session_id=facts.session_id)
+            self.db.add(facts.plan)
+        else:
+            facts.plan = self._own(SessionFact, facts.plan)
+        return facts.plan
 
     async def sessions_of_course(self, course_id: str) -> list[str]:
         """Sessions scheduled for the course, as a flushed database would answer, in id order."""
@@ -153,7 +216,7 @@ class Known:
 
     # -------------------------------------------------------------- enrolments
 
-    async def enrolment(self, enrolment_id: str) -> EnrolmentFact | None:
+    async def enrolment(self, enrolment_id: str) -> Stored | None:
         """The enrolment row with this id, wherever it is stored.
 
         An enrolment belongs to one session, so its row, if stored, is among the session's rows loaded
@@ -165,17 +228,26 @@ class Known:
         """
         row = self.enrolments.get(enrolment_id)
         if row is None and enrolment_id in _ENROLMENTS_ELSEWHERE:
-            row = await self.db.get(EnrolmentFact, enrolment_id)
-            if row is not None:
-                self.enrolments[enrolment_id] = row
+            found = await self._rows(select(*_columns(EnrolmentFact)).where(EnrolmentFact.enrolment_id == enrolment_id))
+            if found:
+                row = self.enrolments[enrolment_id] = found[0]
         return row
 
-    def add_enrolment(self, facts: SessionFacts, row: EnrolmentFact) -> None:
-        self.db.add(row)
+    def own_enrolment(self, facts: SessionFacts, stored: Stored | None, *, enrolment_id: str,
+                      servant_id: str) -> EnrolmentFact:
+        """The enrolment's row, to change (created in the event's session if not stored)."""
+        if stored is None:
+            row = EnrolmentFact(enrolment_id=enrolment_id, session_id=facts.session_id, servant_id=servant_id)
+            self.db.add(row)
+            if enrolment_id not in _ENROLMENTS_ELSEWHERE:
+                self.assumed_new_enrolments.append(enrolment_id)
+        else:
+            row = self._own(EnrolmentFact, stored)
         self.enrolments[row.enrolment_id] = row
-        facts.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
-        if row.enrolment_id not in _ENROLMENTS_ELSEWHERE:
-            self.assumed_new_enrolments.append(row.enrolment_id)
+        home = self.sessions.get(row.session_id)
+        if home is not None:
+            home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+        return row
 
     def _check_assumed_new(self, session, _context, _instances) -> None:  # noqa: ANN001
         """Before the flush: no enrolment taken as new may be stored already (see ``enrolment``)."""
@@ -190,23 +262,43 @@ class Known:
 
     # -------------------------------------------------------------- attendance and grades
 
-    def add_attendance(self, facts: SessionFacts, row: AttendanceFact) -> None:
-        self.db.add(row)
-        facts.attendance[row.servant_id] = row
+    def own_attendance(self, facts: SessionFacts, servant_id: str, new) -> AttendanceFact:  # noqa: ANN001
+        """The servant's attendance row in the session, to change (``new()`` makes it if not stored)."""
+        stored = facts.attendance.get(servant_id)
+        row = new() if stored is None else self._own(AttendanceFact, stored)
+        if stored is None:
+            self.db.add(row)
+        facts.attendance[servant_id] = row
+        return row
 
-    def add_grade(self, facts: SessionFacts, row: GradeFact) -> None:
-        self.db.add(row)
-        facts.grades[row.servant_id] = row
+    def own_grade(self, facts: SessionFacts, servant_id: str, new) -> GradeFact:  # noqa: ANN001
+        stored = facts.grades.get(servant_id)
+        row = new() if stored is None else self._own(GradeFact, stored)
+        if stored is None:
+            self.db.add(row)
+        facts.grades[servant_id] = row
+        return row
 
     # -------------------------------------------------------------- certificates and competencies
 
+    def own_certificate(self, facts: SessionFacts, stored: Stored) -> CertificateRecord:
+        row = self._own(CertificateRecord, stored)
+        self.certificates[row.certificate_id] = row
+        facts.keep_certificate(row)
+        return row
+
     def add_certificate(self, facts: SessionFacts, row: CertificateRecord) -> None:
         self.db.add(row)
+        self.certificates[row.certificate_id] = row
         facts.keep_certificate(row)
-        self.created_certificates.setdefault(row.servant_id, []).append(row)
+        self.created_certificates.setdefault(row.servant_id, []).append(row.certificate_id)
         holdings = self.holdings.get(row.servant_id)
         if holdings is not None:
-            holdings.certificates[row.certificate_id] = row
+            holdings.certificate_ids.add(row.certificate_id)
+
+    def servants_in_use(self) -> set[str]:
+        """Servants of the sessions this transaction is about: whose holdings are loaded together."""
+        return {servant for session_id in self.used for servant in self.sessions[session_id].servants()}
 
     async def servant_holdings(self, servant_id: str, neighbours: Iterable[str] = ()) -> ServantHoldings:
         """The servant's certificates and attained competencies; loaded together with those of
@@ -220,20 +312,23 @@ class Known:
         return holdings
 
     async def _load_holdings(self, servants: list[str]) -> None:
-        db = self.db
-        loaded = {servant_id: ServantHoldings({}, set()) for servant_id in servants}
-        # Stored rows come back as the objects already in this session, with their changes.
-        for row in (await db.exec(select(CertificateRecord).where(CertificateRecord.servant_id.in_(servants)))).all():
-            loaded[row.servant_id].certificates[row.certificate_id] = row
-        for servant_id, competency in (await db.exec(select(
+        loaded = {servant_id: ServantHoldings(self.certificates, set(), set()) for servant_id in servants}
+        for row in await self._rows(select(*_columns(CertificateRecord)).where(
+                CertificateRecord.servant_id.in_(servants))):
+            self.certificates.setdefault(row.certificate_id, row)  # a row changed here stays as changed
+            loaded[row.servant_id].certificate_ids.add(row.certificate_id)
+        for servant_id, competency in await self._rows(select(
                 CompetencyAttainment.servant_id, CompetencyAttainment.competency).where(
-                CompetencyAttainment.servant_id.in_(servants)))).all():
+                CompetencyAttainment.servant_id.in_(servants))):
             loaded[servant_id].attained.add(competency)
         for servant_id, holdings in loaded.items():
-            for row in self.created_certificates.get(servant_id, ()):
-                holdings.certificates[row.certificate_id] = row
+            holdings.certificate_ids.update(self.created_certificates.get(servant_id, ()))
         self.holdings.update(loaded)
 
     def add_attainment(self, holdings: ServantHoldings, row: CompetencyAttainment) -> None:
         self.db.add(row)
         holdings.attained.add(row.competency)
+
+
+def _columns(model: type) -> list:
+    return list(model.__table__.columns)
