@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import bindparam, func, insert, select, text, update
 
 from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled
 from probidad.shared.outbox import Outbox
@@ -252,29 +252,47 @@ async def _seats(db, session_id: str) -> list[Enrolment]:  # noqa: ANN001
     return list(rows.scalars())
 
 
+# The seat decision is the hot path (and runs while the session is locked), so its statements are
+# built once, on the tables themselves, with bound parameters: no per-request statement building, no
+# ORM unit-of-work for what is a lock, a count and an insert.
+_enrolments, _sessions, _servants = Enrolment.__table__, TrainingSession.__table__, Servant.__table__
+
+
+def _seats_held(*condition):  # noqa: ANN001, ANN202
+    return (select(func.count()).select_from(_enrolments)
+            .where(_enrolments.c.session_id == bindparam("session_id"), *condition).scalar_subquery())
+
+
+_LOCK_SERVANT = (update(_servants).where(_servants.c.servant_id == bindparam("the_servant"))
+                 .values(revision=_servants.c.revision + 1)
+                 .returning(_servants.c.institution_id, _servants.c.erased_at))
+_LOCK_SESSION = (update(_sessions).where(_sessions.c.session_id == bindparam("the_session"))
+                 .values(revision=_sessions.c.revision + 1)
+                 .returning(_sessions.c.session_id, _sessions.c.starts_at, _sessions.c.ends_at, _sessions.c.capacity,
+                            _sessions.c.cancelled_at))
+_SEAT_CHECK = select(
+    _seats_held(_enrolments.c.status == "confirmed"),
+    _seats_held(_enrolments.c.status == "waitlisted"),
+    _seats_held(_enrolments.c.status != "cancelled", _enrolments.c.servant_id == bindparam("servant_id")),
+    # the first of the servant's other active sessions that shares this one's time, if any
+    select(_sessions.c.session_id).join(_enrolments, _enrolments.c.session_id == _sessions.c.session_id)
+    .where(_enrolments.c.servant_id == bindparam("servant_id"), _enrolments.c.status != "cancelled",
+           _sessions.c.cancelled_at.is_(None), _sessions.c.session_id != bindparam("session_id"),
+           _sessions.c.starts_at < bindparam("ends_at", type_=_sessions.c.ends_at.type),
+           _sessions.c.ends_at > bindparam("starts_at", type_=_sessions.c.starts_at.type))
+    .limit(1).scalar_subquery(),
+)
+
+
 async def _seat_check(db, session: SessionTerms, servant_id: str) -> tuple[domain.Occupancy, list[SessionTerms]]:  # noqa: ANN001
     """How full the session is, whether the servant is in it, and the first of the servant's other
-    sessions that shares its time — in one round trip, since it runs while the session is locked."""
-    in_session = and_(Enrolment.session_id == session.session_id, Enrolment.status.in_(ACTIVE))
-
-    def count(*conditions):  # noqa: ANN001, ANN202
-        return select(func.count()).select_from(Enrolment).where(in_session, *conditions).scalar_subquery()
-
-    clash = (
-        select(TrainingSession.session_id)
-        .join(Enrolment, Enrolment.session_id == TrainingSession.session_id)
-        .where(Enrolment.servant_id == servant_id, Enrolment.status.in_(ACTIVE),
-               TrainingSession.cancelled_at.is_(None), TrainingSession.session_id != session.session_id,
-               TrainingSession.starts_at < session.ends_at, TrainingSession.ends_at > session.starts_at)
-        .limit(1).scalar_subquery()
-    )
-    confirmed, waitlisted, mine, clashing = (await db.execute(select(
-        count(Enrolment.status == "confirmed"), count(Enrolment.status == "waitlisted"),
-        count(Enrolment.servant_id == servant_id), clash))).one()
+    sessions that shares its time — in one round trip."""
+    confirmed, waitlisted, mine, clashing = (await db.execute(_SEAT_CHECK, {
+        "session_id": session.session_id, "servant_id": servant_id, "starts_at": session.starts_at,
+        "ends_at": session.ends_at})).one()
     commitments = []
     if clashing is not None:  # rare: load its times so the domain judges (and names) the overlap itself
-        other = await db.get(TrainingSession, clashing)
-        commitments.append(terms(other))
+        commitments.append(terms(await db.get(TrainingSession, clashing)))
     return domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments
 
 
@@ -301,20 +319,13 @@ async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None =
     servant_id = await resolve_servant_id(db, servant_id=servant_id, curp=curp, acting_for=acting_for)
     # Lock order everywhere: servant, then session (so two requests never wait on each other in a cycle).
     # Each UPDATE takes the row lock and returns what the rules need in the same round trip.
-    servant = (await db.execute(
-        update(Servant).where(Servant.servant_id == servant_id).values(revision=Servant.revision + 1)
-        .returning(Servant.institution_id, Servant.erased_at).execution_options(synchronize_session=False))).first()
+    servant = (await db.execute(_LOCK_SERVANT, {"the_servant": servant_id})).first()
     if servant is None or (acting_for is not None and servant.institution_id != acting_for):
         raise RuleViolation("servant_id", f"unknown servant {servant_id!r}", "not_found")
     if servant.erased_at is not None:
         raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
                             "conflict")
-    locked = (await db.execute(
-        update(TrainingSession).where(TrainingSession.session_id == session_id)
-        .values(revision=TrainingSession.revision + 1)
-        .returning(TrainingSession.session_id, TrainingSession.starts_at, TrainingSession.ends_at,
-                   TrainingSession.capacity, TrainingSession.cancelled_at)
-        .execution_options(synchronize_session=False))).first()
+    locked = (await db.execute(_LOCK_SESSION, {"the_session": session_id})).first()
     if locked is None:
         raise RuleViolation("session_id", f"unknown session {session_id!r}")
     session = SessionTerms(locked.session_id, locked.starts_at, locked.ends_at, locked.capacity,
@@ -323,10 +334,13 @@ async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None =
     decision = domain.decide_enrolment(session, servant_id, servant.institution_id, occupancy, commitments,
                                        enrolment_id=new_id("en"), request_id=request_id)
     enrolment = Enrolment(enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
-                          institution_id=servant.institution_id, status=decision.status, request_id=request_id)
-    db.add(enrolment)
+                          institution_id=servant.institution_id, status=decision.status, request_id=request_id,
+                          enrolled_at=utcnow())
+    await db.execute(insert(_enrolments).values(
+        enrolment_id=enrolment.enrolment_id, session_id=session_id, servant_id=servant_id,
+        institution_id=enrolment.institution_id, status=enrolment.status, request_id=request_id,
+        promoted_from_waitlist=False, enrolled_at=enrolment.enrolled_at))
     _emit(db, outbox, decision.events, correlation_id)
-    await db.flush()
     return Enrolled(enrolment, decision.position)
 
 
