@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -189,7 +188,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=12.0, help="Measured seconds per endpoint.")
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--rounds", type=int, default=4, help="Alternating rounds the duration is split into.")
+    parser.add_argument("--rounds", type=int, default=6, help="Alternating rounds the duration is split into.")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--servants", type=int, default=1000)
     parser.add_argument("--sessions", type=int, default=30)

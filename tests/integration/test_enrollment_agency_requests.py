@@ -10,7 +10,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import (
-    CoursePublished, EnrolmentRequested, InstitutionRegistered, ServantSubmitted,
+    CoursePublished, EnrolmentRequested, ServantSubmitted,
 )
 from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS, dead_letter_topic
 from services.enrollment import handlers
