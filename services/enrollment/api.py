@@ -22,6 +22,7 @@ from contracts.events import GovernmentLevel, Id, Modality, Score, Sex, Share
 from probidad.shared.auth import Principal, require
 from services.enrollment import domain, handlers
 from services.enrollment.domain import RuleViolation, ServantDetails
+from services.enrollment.metrics import ENROLMENT_DECISIONS
 from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession
 
 router = APIRouter()
@@ -475,11 +476,16 @@ def _enrolment_out(enrolment: Enrolment, position: int | None = None) -> Enrolme
 async def enrol(body: EnrolmentIn, request: Request, principal: Registrar) -> EnrolmentOut:
     """Enrol a servant in a session: a seat while there is one, else a place on the waitlist."""
     rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        enrolled = await handlers.enrol(db, rt.outbox, session_id=body.session_id, servant_id=body.servant_id,
-                                        curp=body.curp, acting_for=acting_for(principal),
-                                        correlation_id=request.headers.get("x-correlation-id"))
-        return _enrolment_out(enrolled.enrolment, enrolled.position)
+    try:
+        async with unit_of_work(request) as db:
+            enrolled = await handlers.enrol(db, rt.outbox, session_id=body.session_id, servant_id=body.servant_id,
+                                            curp=body.curp, acting_for=acting_for(principal),
+                                            correlation_id=request.headers.get("x-correlation-id"))
+    except HTTPException:
+        ENROLMENT_DECISIONS.labels("http", "rejected").inc()
+        raise
+    ENROLMENT_DECISIONS.labels("http", enrolled.enrolment.status).inc()
+    return _enrolment_out(enrolled.enrolment, enrolled.position)
 
 
 @router.get("/enrolments", response_model=list[EnrolmentOut], tags=["enrolments"])
@@ -619,6 +625,7 @@ async def _import_row(request: Request, principal: Registrar, row: ImportRow, li
             enrolled = await handlers.enrol(db, rt.outbox, session_id=_clean(row.session_id) or "",
                                             servant_id=servant.servant_id, acting_for=acting_for(principal),
                                             correlation_id=request.headers.get("x-correlation-id"))
+            ENROLMENT_DECISIONS.labels("import", enrolled.enrolment.status).inc()
             result.enrolment_id = enrolled.enrolment.enrolment_id
             result.enrolment = enrolled.enrolment.status  # type: ignore[assignment]
             result.waitlist_position = enrolled.position

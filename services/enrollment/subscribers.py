@@ -15,6 +15,7 @@ from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
 from services.enrollment import handlers
 from services.enrollment.domain import RuleViolation, ServantDetails
+from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
 
 log = get_logger(__name__)
 
@@ -24,6 +25,7 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
         request = envelope.event
         log.info("agency request rejected", request_id=request.request_id, field=violation.field,
                  reason=violation.message)
+        AGENCY_REJECTIONS.labels(request.type.split(".")[2], violation.field or "none").inc()
         outbox.add(db, RequestRejected(request_id=request.request_id, institution_id=request.institution_id,
                                        reason=violation.message[:1000], field=violation.field),
                    correlation_id=envelope.correlation_id)
@@ -44,10 +46,12 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
         request: EnrolmentRequested = envelope.event  # type: ignore[assignment]
         try:
             await handlers.require_institution(db, request.institution_id)
-            await handlers.enrol(db, outbox, session_id=request.session_id, servant_id=request.servant_id,
-                                 curp=request.curp, acting_for=request.institution_id, request_id=request.request_id,
-                                 correlation_id=envelope.correlation_id)
+            enrolled = await handlers.enrol(db, outbox, session_id=request.session_id, servant_id=request.servant_id,
+                                            curp=request.curp, acting_for=request.institution_id,
+                                            request_id=request.request_id, correlation_id=envelope.correlation_id)
+            ENROLMENT_DECISIONS.labels("agency", enrolled.enrolment.status).inc()
         except RuleViolation as violation:
+            ENROLMENT_DECISIONS.labels("agency", "rejected").inc()
             await reject(db, envelope, violation)
 
     return {ServantSubmitted.type: on_servant_submitted, EnrolmentRequested.type: on_enrolment_requested}

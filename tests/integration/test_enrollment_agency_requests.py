@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import REGISTRY
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import (
@@ -114,8 +115,11 @@ async def test_a_request_that_breaks_a_rule_is_answered_with_a_rejection_and_cha
         enrollment, request_, field):
     await send(enrollment, submitted("rq-setup"))
     servant_id = enrollment.published[0].event.servant_id
+    counted = {"request": request_.type.split(".")[2], "field": field}
+    before = REGISTRY.get_sample_value("probidad_enrollment_agency_rejections_total", counted) or 0
     await send(enrollment, request_)
     (rejection,) = enrollment.published[1:]
+    assert REGISTRY.get_sample_value("probidad_enrollment_agency_rejections_total", counted) == before + 1
     assert rejection.type == "probidad.enrollment.request.rejected.v1"
     assert (rejection.event.request_id, rejection.event.field) == (request_.request_id, field)
     assert rejection.event.reason and rejection.event.institution_id == request_.institution_id
