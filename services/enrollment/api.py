@@ -561,7 +561,7 @@ class ImportResult(BaseModel):
     line: int
     accepted: bool
     servant_id: str | None = None
-    servant: Literal["registered", "updated"] | None = None
+    servant: Literal["registered", "updated", "existing"] | None = None
     enrolment_id: str | None = None
     enrolment: Literal["confirmed", "waitlisted"] | None = None
     waitlist_position: int | None = None
@@ -606,25 +606,35 @@ async def import_servants(body: ImportIn, request: Request, principal: Registrar
 
 
 async def _import_row(request: Request, principal: Registrar, row: ImportRow, line: int) -> ImportResult:
+    """One line: register (or update) the person, and enrol them when the line names a session. A line
+    with only a CURP and a session enrols a servant already registered."""
     rt = _runtime(request)
-    for field in ("name", "curp"):
-        if not _clean(getattr(row, field)):
-            raise RuleViolation(field, "missing")
+    if not _clean(row.curp):
+        raise RuleViolation("curp", "missing")
     curp = domain.validate_curp(row.curp or "")
-    details = ServantDetails(institution_id=_institution_for(principal, _clean(row.institution_id)),
-                             name=_clean(row.name) or "", curp=curp, sex=domain.parse_sex(row.sex, curp),
-                             email=_clean(row.email), position=_clean(row.position),
-                             position_level=_clean(row.position_level))
+    enrol_only = not _clean(row.name) and _clean(row.session_id)
+    if not _clean(row.name) and not enrol_only:
+        raise RuleViolation("name", "missing")
+    scope = acting_for(principal)
+    correlation_id = request.headers.get("x-correlation-id")
     async with _sqlite_writers(request), rt.database.transaction() as db:
-        servant, created = await handlers.register_servant(
-            db, rt.outbox, details, digest_key=rt.settings.email_digest_key.get_secret_value(),
-            acting_for=acting_for(principal), correlation_id=request.headers.get("x-correlation-id"))
-        result = ImportResult(line=line, accepted=True, servant_id=servant.servant_id,
-                              servant="registered" if created else "updated")
+        if enrol_only:
+            servant_id = await handlers.resolve_servant_id(db, servant_id=None, curp=curp, acting_for=scope)
+            result = ImportResult(line=line, accepted=True, servant_id=servant_id, servant="existing")
+        else:
+            details = ServantDetails(institution_id=_institution_for(principal, _clean(row.institution_id)),
+                                     name=_clean(row.name) or "", curp=curp, sex=domain.parse_sex(row.sex, curp),
+                                     email=_clean(row.email), position=_clean(row.position),
+                                     position_level=_clean(row.position_level))
+            servant, created = await handlers.register_servant(
+                db, rt.outbox, details, digest_key=rt.settings.email_digest_key.get_secret_value(),
+                acting_for=scope, correlation_id=correlation_id)
+            result = ImportResult(line=line, accepted=True, servant_id=servant.servant_id,
+                                  servant="registered" if created else "updated")
         if _clean(row.session_id):
             enrolled = await handlers.enrol(db, rt.outbox, session_id=_clean(row.session_id) or "",
-                                            servant_id=servant.servant_id, acting_for=acting_for(principal),
-                                            correlation_id=request.headers.get("x-correlation-id"))
+                                            servant_id=result.servant_id, acting_for=scope,
+                                            correlation_id=correlation_id)
             ENROLMENT_DECISIONS.labels("import", enrolled.enrolment.status).inc()
             result.enrolment_id = enrolled.enrolment.enrolment_id
             result.enrolment = enrolled.enrolment.status  # type: ignore[assignment]

@@ -105,6 +105,9 @@ def test_the_import_command_loads_an_hr_export_into_the_running_service(enrollme
         assert c.post("/sessions", json={"session_id": "se-1", "course_id": "co-etica", "modality": "in_person",
                                          "venue": "Auditorio", "starts_at": "2026-11-12T10:00:00",
                                          "ends_at": "2026-11-12T12:00:00", "capacity": 1}).status_code == 201
+        assert c.post("/sessions", json={"session_id": "se-2", "course_id": "co-etica", "modality": "virtual",
+                                         "platform": "Teams", "starts_at": "2026-11-13T10:00:00",
+                                         "ends_at": "2026-11-13T12:00:00", "capacity": 10}).status_code == 201
     report = tmp_path / "report.csv"
     command = [sys.executable, "-c", "from probidad.cli import app; app()", "enrollment", "import",
                str(ROOT / "tests" / "fixtures" / "enrollment" / "hr_export.csv"), "--url", enrollment.url,
@@ -113,8 +116,8 @@ def test_the_import_command_loads_an_hr_export_into_the_running_service(enrollme
                           env={"PROBIDAD_JWT_SECRET": DEV_JWT_SECRET, "PATH": "/usr/bin:/bin", "COLUMNS": "200"})
     # Some lines are rejected on purpose, which the exit status reports.
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "3 accepted, 5 rejected" in done.stdout
+    assert "4 accepted, 6 rejected" in done.stdout
     lines = report.read_text().splitlines()
-    assert lines[0].startswith("line,accepted") and len(lines) == 9
+    assert lines[0].startswith("line,accepted") and len(lines) == 11
     with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
         assert len(c.get("/servants").json()) == 2

@@ -39,6 +39,11 @@ async def client(database_url: str, tmp_path):
                                                 "starts_at": "2026-11-12T10:00:00-05:00",
                                                 "ends_at": "2026-11-12T12:00:00-05:00"})
             assert r.status_code == 201, r.text
+            r = await c.post("/sessions", json={"session_id": "se-2", "course_id": "co-1", "modality": "virtual",
+                                                "platform": "Teams", "capacity": 10,
+                                                "starts_at": "2026-11-13T10:00:00-05:00",
+                                                "ends_at": "2026-11-13T12:00:00-05:00"})
+            assert r.status_code == 201, r.text
         async with httpx.AsyncClient(transport=transport, base_url="http://enrollment",
                                      headers={"Authorization": f"Bearer {token}"}) as c:
             yield c
@@ -52,7 +57,7 @@ def test_spanish_headers_split_names_and_semicolons_are_read_as_import_rows():
     assert (first["email"], first["sex"], first["position_level"], first["session_id"]) == \
         ("ana.gomez@qroo.gob.mx", "Mujer", "operativo", "se-1")
     assert "sex" not in rows[1]  # an empty cell is absent, so the CURP decides
-    assert [r["line"] for r in rows] == [2, 3, 4, 5, 6, 7, 9, 10]  # the blank line 8 is skipped
+    assert [r["line"] for r in rows] == [2, 3, 4, 5, 6, 7, 9, 10, 11, 12]  # the blank line 8 is skipped
 
 
 def test_a_file_without_a_curp_column_is_refused_before_anything_is_sent():
@@ -64,15 +69,19 @@ async def test_each_line_is_accepted_or_rejected_with_its_field_and_a_bad_line_c
     progress: list[int] = []
     report = await import_rows(client, read_rows(HR_EXPORT.read_text(encoding="utf-8")), chunk_size=3,
                                on_progress=progress.append)
-    assert progress == [3, 3, 2]
+    assert progress == [3, 3, 3, 1]
     by_line = {r["line"]: r for r in report["results"]}
     verdicts = {line: (r["accepted"], r["servant"] if r["accepted"] else r["field"]) for line, r in by_line.items()}
     assert verdicts == {2: (True, "registered"), 3: (True, "registered"), 4: (False, "curp"), 5: (False, "name"),
-                        6: (False, "email"), 7: (False, "session_id"), 9: (True, "updated"), 10: (False, "sex")}
+                        6: (False, "email"), 7: (False, "session_id"), 9: (True, "updated"), 10: (False, "sex"),
+                        11: (True, "existing"), 12: (False, "curp")}
     assert (by_line[2]["enrolment"], by_line[3]["enrolment"], by_line[3]["waitlist_position"]) == \
         ("confirmed", "waitlisted", 1)
     assert by_line[9]["servant_id"] == by_line[2]["servant_id"]
-    assert (report["accepted"], report["rejected"]) == (3, 5)
+    # A line with only a CURP and a session enrols someone already registered, and no one else.
+    assert (by_line[11]["servant_id"], by_line[11]["enrolment"]) == (by_line[3]["servant_id"], "confirmed")
+    assert "no registered servant" in by_line[12]["reason"]
+    assert (report["accepted"], report["rejected"]) == (4, 6)
 
     servants = (await client.get("/servants")).json()
     assert sorted(s["name"] for s in servants) == ["Ana María Gómez Martínez", "José Pérez Hernández"]
@@ -81,5 +90,5 @@ async def test_each_line_is_accepted_or_rejected_with_its_field_and_a_bad_line_c
     console = Console(record=True, width=200)
     render_report(report, console, only_rejected=True)
     text = console.export_text()
-    assert "check digit" in text and "unknown session 'se-nope'" in text and "5 rejected" in text
+    assert "check digit" in text and "unknown session 'se-nope'" in text and "6 rejected" in text
     assert "Ana María" not in text
