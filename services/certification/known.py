@@ -50,13 +50,9 @@ DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions
 
 _INFO_KEY = "probidad.certification.known"
 
-# Enrolment ids found stored under another session than the event naming them says (see
-# ``Known.enrolment``); this process looks them up one by one from then on.
-_ENROLMENTS_ELSEWHERE: set[str] = set()
-
 
 class EnrolmentStoredElsewhere(Exception):
-    """An enrolment id taken as new is already stored (under another session); the transaction must be replayed."""
+    """An enrolment id taken as new is stored under another session: the batch must be applied one by one."""
 
 
 @dataclass
@@ -117,18 +113,21 @@ class Known:
         self.enrolments: dict[str, Stored] = {}  # every enrolment row seen or created, by id
         self.certificates: dict[str, Stored] = {}  # every certificate row seen or created, by id
         self.holdings: dict[str, ServantHoldings] = {}
+        self.records = 0  # records handled in this transaction so far
+        self.taken_as_new: list[str] = []  # enrolment ids not looked up (see ``enrolment``)
+        event.listen(db.sync_session, "before_flush", self._check_taken_as_new)
         self.created_certificates: dict[str, list[str]] = {}  # servant -> ids of rows added, not yet flushed
-        self.assumed_new_enrolments: list[str] = []
-        event.listen(db.sync_session, "before_flush", self._check_assumed_new)
 
     @classmethod
     async def of(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
-        """The transaction's view; the first call takes the decision lock (PostgreSQL) before anything is read."""
+        """The transaction's view, called once per record handled; the first call takes the decision lock
+        (PostgreSQL) before anything is read."""
         known = db.info.get(_INFO_KEY)
         if known is None:
             if db.bind.dialect.name == "postgresql":
                 await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISION_LOCK})
             known = db.info[_INFO_KEY] = cls(db, hint)
+        known.records += 1
         return known
 
     def _own(self, model: type, stored: Stored):  # noqa: ANN202
@@ -217,20 +216,24 @@ class Known:
     # -------------------------------------------------------------- enrolments
 
     async def enrolment(self, enrolment_id: str) -> Stored | None:
-        """The enrolment row with this id, wherever it is stored.
+        """The enrolment row with this id, wherever it is stored (an id is not trusted to name its session).
 
         An enrolment belongs to one session, so its row, if stored, is among the session's rows loaded
-        here. Asking the database about every new id would cost a round trip per enrolment, so an id
-        not found is taken as new, and all ids taken as new are checked in one query just before the
-        transaction flushes. Should one be stored under another session after all (a producer reusing
-        an id), the transaction fails before writing anything, the consumer replays its records one by
-        one, and that id is then looked up directly — the same outcome as looking it up every time.
+        here. Asking the database about every new id would cost a round trip per enrolment, so after
+        the transaction's first record an id not found is taken as new, and all ids taken as new are
+        checked in one query just before the flush. Should one be stored under another session after
+        all (a producer reusing an id), the transaction fails before writing anything and the consumer
+        applies its records one by one, each in its own transaction, where the first (only) record's
+        ids are looked up directly: the same outcome as looking every id up.
         """
-        row = self.enrolments.get(enrolment_id)
-        if row is None and enrolment_id in _ENROLMENTS_ELSEWHERE:
-            found = await self._rows(select(*_columns(EnrolmentFact)).where(EnrolmentFact.enrolment_id == enrolment_id))
-            if found:
-                row = self.enrolments[enrolment_id] = found[0]
+        if enrolment_id in self.enrolments:
+            return self.enrolments[enrolment_id]
+        if self.records > 1:
+            return None  # checked before the flush (``own_enrolment``, ``_check_taken_as_new``)
+        found = await self._rows(select(*_columns(EnrolmentFact)).where(EnrolmentFact.enrolment_id == enrolment_id))
+        if not found:
+            return None
+        row = self.enrolments[enrolment_id] = found[0]
         return row
 
     def own_enrolment(self, facts: SessionFacts, stored: Stored | None, *, enrolment_id: str,
@@ -239,8 +242,8 @@ class Known:
         if stored is None:
             row = EnrolmentFact(enrolment_id=enrolment_id, session_id=facts.session_id, servant_id=servant_id)
             self.db.add(row)
-            if enrolment_id not in _ENROLMENTS_ELSEWHERE:
-                self.assumed_new_enrolments.append(enrolment_id)
+            if self.records > 1:
+                self.taken_as_new.append(enrolment_id)
         else:
             row = self._own(EnrolmentFact, stored)
         self.enrolments[row.enrolment_id] = row
@@ -249,16 +252,16 @@ class Known:
             home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
         return row
 
-    def _check_assumed_new(self, session, _context, _instances) -> None:  # noqa: ANN001
-        """Before the flush: no enrolment taken as new may be stored already (see ``enrolment``)."""
-        ids, self.assumed_new_enrolments = self.assumed_new_enrolments, []
+    def _check_taken_as_new(self, session, _context, _instances) -> None:  # noqa: ANN001
+        """Before the flush: no enrolment id taken as new may be stored already (see ``enrolment``)."""
+        ids, self.taken_as_new = self.taken_as_new, []
         stored: list[str] = []
         for chunk in range(0, len(ids), 500):
             stored += session.execute(select(EnrolmentFact.enrolment_id).where(
                 EnrolmentFact.enrolment_id.in_(ids[chunk:chunk + 500]))).scalars().all()
         if stored:
-            _ENROLMENTS_ELSEWHERE.update(stored)
-            raise EnrolmentStoredElsewhere(f"enrolments already stored under another session: {sorted(stored)}")
+            raise EnrolmentStoredElsewhere(f"enrolment ids already stored under another session: {sorted(stored)}; "
+                                           "the records are applied one by one")
 
     # -------------------------------------------------------------- attendance and grades
 
