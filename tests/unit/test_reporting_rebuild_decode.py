@@ -5,6 +5,7 @@ programme, and records damaged in every field and header in the ways we could th
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 
@@ -173,7 +174,7 @@ def test_types_no_figure_needs_are_skipped_and_invalid_records_counted():
     valid = [wire(e) for e in list(SAMPLES.values())[:3]]
     headers, value = valid[0]
     items = [*valid, wire(closed), (headers, b"not json"), ([x for x in headers if x[0] != "ce_id"], value)]
-    found, invalid = rows_of(items, 7)
+    found, invalid = rows_of([SimpleNamespace(headers=h, value=v) for h, v in items], 7)
     assert found == [live(*item) for item in valid] and invalid == 2
 
 
