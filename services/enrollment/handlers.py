@@ -264,13 +264,14 @@ def _seats_held(*condition):  # noqa: ANN001, ANN202
 
 
 _LOCK_SERVANT = (update(_servants).where(_servants.c.servant_id == bindparam("the_servant"))
-                 .values(revision=_servants.c.revision + 1)
-                 .returning(_servants.c.institution_id, _servants.c.erased_at))
+                 .values(revision=_servants.c.revision + 1).returning(_servants.c.servant_id))
 _LOCK_SESSION = (update(_sessions).where(_sessions.c.session_id == bindparam("the_session"))
                  .values(revision=_sessions.c.revision + 1)
                  .returning(_sessions.c.session_id, _sessions.c.starts_at, _sessions.c.ends_at, _sessions.c.capacity,
                             _sessions.c.cancelled_at))
 _SEAT_CHECK = select(
+    select(_servants.c.institution_id).where(_servants.c.servant_id == bindparam("servant_id")).scalar_subquery(),
+    select(_servants.c.erased_at).where(_servants.c.servant_id == bindparam("servant_id")).scalar_subquery(),
     _seats_held(_enrolments.c.status == "confirmed"),
     _seats_held(_enrolments.c.status == "waitlisted"),
     _seats_held(_enrolments.c.status != "cancelled", _enrolments.c.servant_id == bindparam("servant_id")),
@@ -284,16 +285,25 @@ _SEAT_CHECK = select(
 )
 
 
-async def _seat_check(db, session: SessionTerms, servant_id: str) -> tuple[domain.Occupancy, list[SessionTerms]]:  # noqa: ANN001
-    """How full the session is, whether the servant is in it, and the first of the servant's other
-    sessions that shares its time — in one round trip."""
-    confirmed, waitlisted, mine, clashing = (await db.execute(_SEAT_CHECK, {
+@dataclass(frozen=True)
+class _SeatCheck:
+    institution_id: str | None  # None: no such servant
+    erased: bool
+    occupancy: domain.Occupancy
+    commitments: list[SessionTerms]
+
+
+async def _seat_check(db, session: SessionTerms, servant_id: str) -> _SeatCheck:  # noqa: ANN001
+    """The servant, how full the session is, whether the servant is in it, and the first of the servant's
+    other sessions that shares its time — in one round trip."""
+    institution_id, erased_at, confirmed, waitlisted, mine, clashing = (await db.execute(_SEAT_CHECK, {
         "session_id": session.session_id, "servant_id": servant_id, "starts_at": session.starts_at,
         "ends_at": session.ends_at})).one()
     commitments = []
     if clashing is not None:  # rare: load its times so the domain judges (and names) the overlap itself
         commitments.append(terms(await db.get(TrainingSession, clashing)))
-    return domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments
+    return _SeatCheck(institution_id, erased_at is not None,
+                      domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments)
 
 
 async def resolve_servant_id(db, *, servant_id: str | None, curp: str | None, acting_for: str | None) -> str:  # noqa: ANN001
@@ -317,24 +327,27 @@ async def enrol(db, outbox: Outbox, *, session_id: str, servant_id: str | None =
                 correlation_id: str | None = None) -> Enrolled:
     """Seat a servant in a session, or waitlist them when it is full."""
     servant_id = await resolve_servant_id(db, servant_id=servant_id, curp=curp, acting_for=acting_for)
-    # Lock order everywhere: servant, then session (so two requests never wait on each other in a cycle).
-    # Each UPDATE takes the row lock and returns what the rules need in the same round trip.
-    servant = (await db.execute(_LOCK_SERVANT, {"the_servant": servant_id})).first()
-    if servant is None or (acting_for is not None and servant.institution_id != acting_for):
-        raise RuleViolation("servant_id", f"unknown servant {servant_id!r}", "not_found")
-    if servant.erased_at is not None:
-        raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
-                            "conflict")
+    if db.bind.dialect.name != "sqlite":
+        # Row locks: the servant's first, then the session's (the same order everywhere, so two requests
+        # never wait on each other in a cycle). The servant's lock makes one person's overlap checks
+        # happen one at a time. SQLite needs only the session's UPDATE: its first write locks the database.
+        if (await db.execute(_LOCK_SERVANT, {"the_servant": servant_id})).first() is None:
+            raise RuleViolation("servant_id", f"unknown servant {servant_id!r}", "not_found")
     locked = (await db.execute(_LOCK_SESSION, {"the_session": session_id})).first()
     if locked is None:
         raise RuleViolation("session_id", f"unknown session {session_id!r}")
     session = SessionTerms(locked.session_id, locked.starts_at, locked.ends_at, locked.capacity,
                            locked.cancelled_at is not None)
-    occupancy, commitments = await _seat_check(db, session, servant_id)
-    decision = domain.decide_enrolment(session, servant_id, servant.institution_id, occupancy, commitments,
-                                       enrolment_id=new_id("en"), request_id=request_id)
+    check = await _seat_check(db, session, servant_id)
+    if check.institution_id is None or (acting_for is not None and check.institution_id != acting_for):
+        raise RuleViolation("servant_id", f"unknown servant {servant_id!r}", "not_found")
+    if check.erased:
+        raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
+                            "conflict")
+    decision = domain.decide_enrolment(session, servant_id, check.institution_id, check.occupancy,
+                                       check.commitments, enrolment_id=new_id("en"), request_id=request_id)
     enrolment = Enrolment(enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
-                          institution_id=servant.institution_id, status=decision.status, request_id=request_id,
+                          institution_id=check.institution_id, status=decision.status, request_id=request_id,
                           enrolled_at=utcnow())
     await db.execute(insert(_enrolments).values(
         enrolment_id=enrolment.enrolment_id, session_id=session_id, servant_id=servant_id,

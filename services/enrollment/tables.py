@@ -105,7 +105,7 @@ class Servant(SQLModel, table=True):
     position: str | None = Field(default=None, max_length=200)
     registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    # Bumped by every enrolment of the servant: serialises the overlap check per person.
+    # Bumped by every enrolment of the servant on PostgreSQL: serialises the overlap check per person.
     revision: int = Field(default=0, sa_column=Column(Integer, nullable=False, default=0))
 
 
