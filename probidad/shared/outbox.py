@@ -14,7 +14,8 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import event, func, select, text, update
+from sqlalchemy.orm import Session
 
 from contracts.base import Event
 from contracts.envelope import Envelope, seal, to_record
@@ -30,6 +31,22 @@ Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[obje
 
 # Only one relay per database publishes at a time, so events leave in commit order.
 _RELAY_LOCK = 0x70726F62
+
+
+_WAKE = "probidad_outbox_wake"
+
+
+@event.listens_for(Session, "after_commit")
+def _wake_relay_after_commit(session: Session) -> None:
+    # The relay is woken by the commit itself, not by the add: before the commit it would find nothing.
+    wake = session.info.pop(_WAKE, None)
+    if wake is not None:
+        wake.set()
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_rolled_back_events(session: Session) -> None:
+    session.info.pop(_WAKE, None)
 
 
 class Outbox:
@@ -50,7 +67,7 @@ class Outbox:
                 payload=value.decode(),
             )
         )
-        self.wake.set()
+        session.info[_WAKE] = self.wake
         return envelope
 
 
@@ -125,15 +142,16 @@ class OutboxRelay:
         while await self.publish_pending() or await self.backlog():
             if asyncio.get_running_loop().time() > deadline:
                 raise TimeoutError("outbox did not drain")
-            await asyncio.sleep(self.interval_s)
+            await asyncio.sleep(0.05)
 
     async def run(self) -> None:
-        backoff = self.interval_s
+        backoff = 0.1
         rounds = 0
         while not self._stopping.is_set():
+            self.outbox.wake.clear()  # before the round: a commit during it wakes the next one
             try:
                 sent = await self.publish_pending()
-                backoff = self.interval_s
+                backoff = 0.1
                 rounds += 1
                 if rounds % 20 == 0 or sent:
                     OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
@@ -147,7 +165,7 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
-            self.outbox.wake.clear()
+            # Sleep until a commit adds events (or the idle poll comes round: a safety net only).
             try:
                 await asyncio.wait_for(self.outbox.wake.wait(), timeout=self.interval_s)
             except TimeoutError:
