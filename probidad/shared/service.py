@@ -138,6 +138,33 @@ class ServiceRuntime:
                 "checks": checks}
 
 
+class HttpMetrics:
+    """Requests and latency per route, as plain ASGI middleware (cheaper than a BaseHTTPMiddleware)."""
+
+    def __init__(self, app, service: str) -> None:  # noqa: ANN001
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_note(message) -> None:  # noqa: ANN001
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_note)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            HTTP_REQUESTS.labels(self.service, scope["method"], route, f"{status['code'] // 100}xx").inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
+
+
 def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str, description: str = "") -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
@@ -151,14 +178,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     app.state.runtime = runtime
     app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):  # noqa: ANN001, ANN202
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")
-        HTTP_REQUESTS.labels(runtime.name, request.method, route, f"{response.status_code // 100}xx").inc()
-        HTTP_LATENCY.labels(runtime.name, request.method, route).observe(time.perf_counter() - started)
-        return response
+    app.add_middleware(HttpMetrics, service=runtime.name)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_request: Request, error: RequestValidationError) -> JSONResponse:

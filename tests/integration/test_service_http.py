@@ -1,0 +1,54 @@
+"""What every service's HTTP app has: health, metrics per route, AsyncAPI, and 4xx naming the field."""
+
+from __future__ import annotations
+
+import httpx
+from fastapi import APIRouter
+from faststream.kafka import TestKafkaBroker
+from pydantic import BaseModel, Field
+
+from probidad.shared.service import create_http_app
+from probidad.shared.settings import ServiceSettings
+from tests.support import ledger
+
+
+class Headcount(BaseModel):
+    institution_id: str = Field(min_length=1)
+    headcount: int = Field(ge=1)
+
+
+router = APIRouter()
+
+
+@router.post("/headcounts", status_code=201)
+async def declare(body: Headcount) -> dict:
+    return body.model_dump()
+
+
+async def _client(database_url: str, tmp_path):  # noqa: ANN001, ANN202
+    runtime = ledger.create_runtime(ServiceSettings(service_name="ledger", database_url=database_url,
+                                                    state_dir=tmp_path))
+    runtime.in_memory_broker = True
+    app = create_http_app(runtime, [router], title="ledger")
+    return runtime, app
+
+
+async def test_health_metrics_asyncapi_and_field_errors(database_url: str, tmp_path) -> None:
+    runtime, app = await _client(database_url, tmp_path)
+    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as http:
+            health = await http.get("/health")
+            assert health.status_code == 200 and health.json()["checks"]["database"] == "ok"
+
+            bad = await http.post("/headcounts", json={"institution_id": "salud", "headcount": 0})
+            assert bad.status_code == 422
+            assert bad.json()["errors"][0]["field"] == "headcount"
+            assert "headcount" in bad.json()["detail"]
+            assert (await http.post("/headcounts", json={"institution_id": "salud", "headcount": 9})).status_code == 201
+
+            spec = (await http.get("/asyncapi.json")).json()
+            assert spec["asyncapi"] == "3.0.0"
+
+            metrics = (await http.get("/metrics")).text
+            assert 'probidad_http_requests_total{method="POST",route="/headcounts",service="ledger",status="4xx"}' in metrics
+            assert 'probidad_http_requests_total{method="POST",route="/headcounts",service="ledger",status="2xx"}' in metrics
