@@ -14,9 +14,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
-from sqlalchemy import and_, exists, func, insert, select, update
+from sqlalchemy import and_, event, exists, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 
 from probidad.shared.database import Database
 from services.reporting.projection import Fact, Ledger, Snapshot
@@ -65,10 +65,34 @@ async def active_generation(session, *, share_lock: bool = False) -> int:  # noq
     return 1 if found is None else found
 
 
+_PENDING = "reporting_pending_facts"
+
+
 async def add_fact(session, fact: Fact) -> None:  # noqa: ANN001
-    """Record a fact in the active generation (the caller's transaction commits it)."""
-    generation = await active_generation(session, share_lock=True)
-    await session.execute(insert_new_facts(session.bind.dialect.name), [fact_row(fact, generation)])
+    """Record a fact in the active generation (the caller's transaction commits it).
+
+    The consumer applies a whole poll in one transaction: the pointer is read (and share-locked)
+    once per transaction, and the facts are written together, in one statement, just before the
+    commit (``_write_pending_facts``).
+    """
+    pending = session.info.get(_PENDING)
+    if pending is None:
+        generation = await active_generation(session, share_lock=True)
+        pending = session.info[_PENDING] = {"generation": generation, "rows": []}
+    pending["rows"].append(fact_row(fact, pending["generation"]))
+
+
+@event.listens_for(Session, "before_commit")
+def _write_pending_facts(session: Session) -> None:
+    # Runs inside the async session's greenlet, so the synchronous execute is allowed here.
+    pending = session.info.pop(_PENDING, None)
+    if pending and pending["rows"]:
+        session.execute(insert_new_facts(session.bind.dialect.name), pending["rows"])
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_pending_facts(session: Session) -> None:
+    session.info.pop(_PENDING, None)
 
 
 async def pointer(database: Database) -> dict[str, Any]:
