@@ -30,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,7 +149,7 @@ async def main() -> None:
     parser.add_argument("--rate", type=int, default=1000)
     args = parser.parse_args()
     random.seed(5)
-    prefix = f"bench{random.randrange(10**8)}."
+    prefix = f"bench{uuid.uuid4().hex[:10]}."
     records = args.sessions * args.per_session
     state = Path(tempfile.mkdtemp(prefix="probidad-bench-"))
     print(f"pipeline benchmark: {args.sessions} sessions × {args.per_session} servants = {records} records; "
@@ -175,7 +176,9 @@ async def main() -> None:
                                            params={"format": "csv"}, content="\n".join(lines).encode())
                 response.raise_for_status()
             expected = sum(1 for _s, servants, _ in plan for n in range(len(servants)) if n % 10)
-            print(f"set-up done: {len(facts)} reference facts, {records} attendance rows imported")
+            await until(lambda: _caught_up(args.bootstrap, prefix), 600, "every consumer caught up", interval_s=1)
+            print(f"set-up done: {len(facts)} reference facts consumed by every service, "
+                  f"{records} attendance rows imported")
 
             # ---- throughput: close every session, wait for the projections
             started = time.perf_counter()
@@ -252,6 +255,29 @@ async def main() -> None:
         print(f"pipeline / raw broker: {throughput / raw:.3f}   (targets: ≥ 5,000 records/s; p99 ≤ 500 ms at 1,000/s)")
     finally:
         stop_services(running)
+
+
+async def _caught_up(bootstrap: str, prefix: str) -> bool:
+    """True when every service's consumer group has committed up to the end of its topics."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    probe = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await probe.start()
+    try:
+        for group in ("probidad-attendance", "probidad-certification", "probidad-reporting"):
+            committed = await admin.list_consumer_group_offsets(group)
+            mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic.startswith(prefix)}
+            if not mine:
+                return False
+            ends = await probe.end_offsets(list(mine))
+            if any(ends[tp] > offset for tp, offset in mine.items()):
+                return False
+        return True
+    finally:
+        await probe.stop()
+        await admin.close()
 
 
 async def _at_least(value, target: int) -> bool:  # noqa: ANN001
