@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import select
+from sqlalchemy import insert, select
 
 from contracts.envelope import ContractViolation, Envelope, open_envelope
 from contracts.topics import dead_letter_topic
@@ -167,18 +167,23 @@ class IdempotentConsumer:
                 )
                 seen.update(found.scalars())
             applied: list[bool] = []
-            for _record, envelope, handler in opened:
-                if envelope.id in seen:
-                    applied.append(False)
+            fresh: list[dict] = []
+            now = datetime.now(UTC)
+            for _record, envelope, _handler in opened:
+                applied.append(envelope.id not in seen)
+                if envelope.id not in seen:
+                    seen.add(envelope.id)
+                    fresh.append({"consumer_group": self.group, "event_id": envelope.id, "processed_at": now})
+            if fresh:
+                await session.execute(insert(ProcessedEvent.__table__), fresh)
+            for (_record, envelope, handler), is_new in zip(opened, applied, strict=True):
+                if not is_new:
                     continue
-                seen.add(envelope.id)
-                session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id))
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                        correlation_id=envelope.correlation_id, group=self.group):
                     await handler(session, envelope)
                     # One line per applied event: grep a correlation id to follow a flow across services.
                     log.info("event applied", topic=_record[0], partition=_record[1], offset=_record[2])
-                applied.append(True)
         return applied
 
     async def _seen(self, session, event_id: str) -> bool:  # noqa: ANN001
