@@ -223,7 +223,7 @@ class Certification:
             after = domain.attendance_stated(before, event, _stamp(envelope, rank))
             if after == before:
                 return
-            row = known.own_attendance(facts, event.servant_id, lambda: AttendanceFact(
+            row = known.own_attendance(facts, event.servant_id, lambda: dict(
                 session_id=event.session_id, servant_id=event.servant_id, share=0, minutes_present=0,
                 session_minutes=1, status="", stated_at=_PLACEHOLDER, stated_rank=0, stated_by=""))
             row.share, row.minutes_present, row.session_minutes, row.status = (after.share, after.minutes_present,
@@ -241,7 +241,7 @@ class Certification:
             after = domain.assessment_graded(before, event, _stamp(envelope))
             if after == before:
                 return
-            row = known.own_grade(facts, event.servant_id, lambda: GradeFact(
+            row = known.own_grade(facts, event.servant_id, lambda: dict(
                 session_id=event.session_id, servant_id=event.servant_id, score=0, stated_at=_PLACEHOLDER,
                 stated_by=""))
             row.score, row.stated_at, row.stated_by = after.score, _utc(after.stamp.at), after.stamp.event_id
@@ -275,12 +275,11 @@ class Certification:
         held = decision.certificate
         terms = held.terms
         if row is None or row.certificate_id != terms.certificate_id:
-            row = CertificateRecord(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
-                                    servant_id=servant_id, session_id=session_id, issue=held.issue, course_id="",
-                                    course_code="", course_title="", course_topic="", hours=0,
-                                    issued_on=terms.issued_on, issuing_authority="", status="", signature="",
-                                    key_id="", changed_at=_PLACEHOLDER)
-            known.add_certificate(facts, row)
+            row = known.add_certificate(facts, dict(
+                certificate_id=terms.certificate_id, verification_code=terms.verification_code,
+                servant_id=servant_id, session_id=session_id, issue=held.issue, course_id="", course_code="",
+                course_title="", course_topic="", hours=0, issued_on=terms.issued_on, issuing_authority="",
+                status="", signature="", key_id="", changed_at=_PLACEHOLDER))
         else:
             row = known.own_certificate(facts, row)
         row.course_id, row.course_code, row.course_title, row.course_topic = (terms.course_id, terms.course_code,
@@ -302,11 +301,11 @@ class Certification:
 
     async def _consider_competencies(self, known: Known, facts: SessionFacts, servant_id: str,
                                      envelope: Envelope) -> None:
-        holdings = await known.servant_holdings(servant_id, known.servants_in_use())
+        holdings = await known.servant_holdings(servant_id)  # with the other servants in use, if not loaded
         held = [CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                 for r in holdings.valid()]
         for event in domain.competencies_attained(servant_id, self.competency_model, held, set(holdings.attained)):
-            known.add_attainment(holdings, CompetencyAttainment(
+            known.add_attainment(holdings, dict(
                 servant_id=servant_id, competency=event.competency, course_ids=json.dumps(event.course_ids),
                 certificate_ids=json.dumps(event.certificate_ids), attained_on=event.attained_on))
             self.outbox.add(known.db, event, correlation_id=envelope.correlation_id)

@@ -9,14 +9,19 @@ few queries, and every handler then reads and writes through this view. Rows cre
 to it as they are created, so it always equals what the database would answer after a flush.
 
 Rows are read as plain rows (no ORM objects: loading a session's rows is then mostly the round trip);
-only a row about to change is turned into an ORM object (``_own``), attached as already stored, so the
-change is flushed as an UPDATE at commit. The domain conversions read either kind by attribute.
+only a row about to change is copied into a mutable ``Pending`` row (``_own``), and rows created here are
+``Pending`` rows too: no ORM object is built for them. Just before commit (a ``before_commit``
+listener) the view writes them with Core statements, per table: changed rows with one executemany
+UPDATE by primary key, then created rows with one multi-row INSERT in the order created (the order
+the ORM's unit of work used: updates before inserts). Courses stay ORM objects (one per course).
+The domain conversions read every kind of row by attribute.
 
 Invariant that makes that true: in a certification transaction every row of these tables is read
 and written through this view, and the view is built after the PostgreSQL advisory lock is taken,
 so no other certification transaction writes underneath it. Nothing is flushed until commit (the
 handlers run without autoflush): reads that do go to the database merge in what is still pending.
-The view lives in ``session.info``, so it ends with its transaction (commit or rollback).
+The view lives in ``session.info``, so it ends with its transaction: written and dropped before the
+commit, dropped on rollback.
 """
 
 from __future__ import annotations
@@ -26,9 +31,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import event, text
-from sqlalchemy.orm import make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import and_, bindparam, event, insert, text, update
+from sqlalchemy.orm import Session
 from sqlmodel import select
 
 from services.certification.domain import Status
@@ -51,6 +55,50 @@ DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions
 _INFO_KEY = "probidad.certification.known"
 
 
+@event.listens_for(Session, "before_commit")
+def _write_pending_rows(session: Session) -> None:
+    # Runs inside the async session's greenlet, so the synchronous ``execute`` is fine here.
+    known = session.info.pop(_INFO_KEY, None)
+    if known is not None:
+        known.write(session)
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget_view(session: Session) -> None:
+    session.info.pop(_INFO_KEY, None)
+
+
+class Pending:
+    """A row created or changed in this transaction, as plain attributes (written at commit)."""
+
+    def __init__(self, values: dict[str, Any]) -> None:
+        self.__dict__.update(values)
+
+
+# The tables whose rows the view writes itself (courses are ORM objects), in the order written.
+_WRITTEN = (SessionFact, EnrolmentFact, AttendanceFact, GradeFact, CertificateRecord, CompetencyAttainment)
+
+
+def _defaults(model: type) -> dict[str, Any]:
+    return {name: info.default for name, info in model.model_fields.items() if not info.is_required()}
+
+
+_DEFAULTS = {model: _defaults(model) for model in _WRITTEN}
+_KEYS = {model: tuple(column.name for column in model.__table__.primary_key.columns) for model in _WRITTEN}
+_COLUMNS = {model: tuple(column.name for column in model.__table__.columns) for model in _WRITTEN}
+
+
+def _update_by_key(model: type):  # noqa: ANN202
+    table = model.__table__
+    keys = _KEYS[model]
+    return (update(table)
+            .where(and_(*(table.c[name] == bindparam(f"key_{name}") for name in keys)))
+            .values({name: bindparam(f"new_{name}") for name in _COLUMNS[model] if name not in keys}))
+
+
+_UPDATES = {model: _update_by_key(model) for model in _WRITTEN}
+
+
 class EnrolmentStoredElsewhere(Exception):
     """An enrolment id taken as new is stored under another session: the batch must be applied one by one."""
 
@@ -60,20 +108,31 @@ class SessionFacts:
     """Every row certification holds about one session, by servant."""
 
     session_id: str
-    # Rows as read (or the ORM objects they became when changed), by servant.
+    # Rows as read (or the ``Pending`` rows they became when changed), by servant.
     plan: Any = None
     enrolments: dict[str, dict[str, Any]] = field(default_factory=dict)  # servant -> enrolment id -> row
     attendance: dict[str, Any] = field(default_factory=dict)
     grades: dict[str, Any] = field(default_factory=dict)
     certificates: dict[str, Any] = field(default_factory=dict)  # servant -> latest (highest issue)
+    # Every servant with a row above (kept by ``Known`` as rows are loaded and added), and the view's
+    # set of servants in use to tell when this session is one of them.
+    members: set[str] = field(default_factory=set)
+    in_use: set[str] | None = None
 
     def servants(self) -> set[str]:
-        return {*self.enrolments, *self.attendance, *self.grades, *self.certificates}
+        return set(self.members)
+
+    def member(self, servant_id: str) -> None:
+        if servant_id not in self.members:
+            self.members.add(servant_id)
+            if self.in_use is not None:
+                self.in_use.add(servant_id)
 
     def keep_certificate(self, row) -> None:  # noqa: ANN001
         latest = self.certificates.get(row.servant_id)
         if latest is None or row.issue >= latest.issue:
             self.certificates[row.servant_id] = row
+        self.member(row.servant_id)
 
 
 @dataclass
@@ -98,7 +157,7 @@ class SessionHint:
 
 _MAX_GUESS = 1000
 
-Stored = Any  # a row as read (sqlalchemy Row) or an ORM object of the same table: read by attribute
+Stored = Any  # a row as read (sqlalchemy Row) or a ``Pending`` row of the same table: read by attribute
 
 
 class Known:
@@ -117,6 +176,10 @@ class Known:
         self.taken_as_new: list[str] = []  # enrolment ids not looked up (see ``enrolment``)
         event.listen(db.sync_session, "before_flush", self._check_taken_as_new)
         self.created_certificates: dict[str, list[str]] = {}  # servant -> ids of rows added, not yet flushed
+        self.in_use: set[str] = set()  # servants of the sessions in ``used`` (see ``servants_in_use``)
+        # Rows to write at commit, by table: changed ones (UPDATE) and created ones (INSERT), by key.
+        self.changed: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
+        self.created: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
 
     @classmethod
     async def of(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
@@ -130,19 +193,38 @@ class Known:
         known.records += 1
         return known
 
-    def _own(self, model: type, stored: Stored):  # noqa: ANN202
-        """An ORM object for a row read as a plain row, attached as stored (no SELECT): changes become an UPDATE."""
-        if isinstance(stored, model):
+    def _own(self, model: type, stored: Stored) -> Pending:
+        """A mutable copy of a row read as a plain row, written back with an UPDATE at commit."""
+        if isinstance(stored, Pending):
             return stored
-        values = dict(stored._mapping)
-        key = identity_key(model, tuple(values[column.name] for column in model.__table__.primary_key.columns))
-        present = self.db.sync_session.identity_map.get(key)
-        if present is not None:
-            return present
-        row = model(**values)
-        make_transient_to_detached(row)
-        self.db.add(row)
+        row = Pending(stored._asdict())
+        self.changed[model][tuple(getattr(row, name) for name in _KEYS[model])] = row
         return row
+
+    def _new(self, model: type, values: dict[str, Any]) -> Pending:
+        """A row created here (the model's defaults for what is not given), INSERTed at commit."""
+        row = Pending({**_DEFAULTS[model], **values})
+        self.created[model][tuple(getattr(row, name) for name in _KEYS[model])] = row
+        return row
+
+    def write(self, session) -> None:  # noqa: ANN001
+        """Before commit: check the enrolment ids taken as new, then write every changed and created row."""
+        self._check_taken_as_new(session, None, None)
+        for model in _WRITTEN:
+            keys, columns = _KEYS[model], _COLUMNS[model]
+            changed, created = self.changed[model], self.created[model]
+            if changed:
+                values = [{**{f"key_{name}": getattr(row, name) for name in keys},
+                           **{f"new_{name}": getattr(row, name) for name in columns if name not in keys}}
+                          for row in changed.values()]
+                for chunk in range(0, len(values), 500):
+                    session.execute(_UPDATES[model], values[chunk:chunk + 500])
+            if created:
+                values = [{name: getattr(row, name) for name in columns} for row in created.values()]
+                for chunk in range(0, len(values), 500):
+                    session.execute(insert(model.__table__), values[chunk:chunk + 500])
+            changed.clear()
+            created.clear()
 
     async def _rows(self, statement) -> list:  # noqa: ANN001
         return list((await self.db.execute(statement)).all())
@@ -170,6 +252,8 @@ class Known:
             facts = self.sessions[session_id]
         if session_id not in self.used:
             self.used.add(session_id)
+            self.in_use.update(facts.members)
+            facts.in_use = self.in_use
             self.hint.sessions = sorted(self.used)[:_MAX_GUESS]
         return facts
 
@@ -185,22 +269,24 @@ class Known:
             row = self.enrolments.setdefault(row.enrolment_id, row)  # one changed here stays as changed
             if row.session_id in loaded:
                 loaded[row.session_id].enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+                loaded[row.session_id].members.add(row.servant_id)
         for row in await self._rows(select(*_columns(AttendanceFact)).where(
                 AttendanceFact.session_id.in_(session_ids))):
             loaded[row.session_id].attendance[row.servant_id] = row
+            loaded[row.session_id].members.add(row.servant_id)
         for row in await self._rows(select(*_columns(GradeFact)).where(GradeFact.session_id.in_(session_ids))):
             loaded[row.session_id].grades[row.servant_id] = row
+            loaded[row.session_id].members.add(row.servant_id)
         for row in await self._rows(select(*_columns(CertificateRecord)).where(
                 CertificateRecord.session_id.in_(session_ids))):
             row = self.certificates.setdefault(row.certificate_id, row)
             loaded[row.session_id].keep_certificate(row)
         self.sessions.update(loaded)
 
-    def own_plan(self, facts: SessionFacts) -> SessionFact:
+    def own_plan(self, facts: SessionFacts) -> Pending:
         """The session's row, to change (created if not stored)."""
         if facts.plan is None:
-            facts.plan = SessionFact(session_id=facts.session_id)
-            self.db.add(facts.plan)
+            facts.plan = self._new(SessionFact, {"session_id": facts.session_id})
         else:
             facts.plan = self._own(SessionFact, facts.plan)
         return facts.plan
@@ -237,11 +323,11 @@ class Known:
         return row
 
     def own_enrolment(self, facts: SessionFacts, stored: Stored | None, *, enrolment_id: str,
-                      servant_id: str) -> EnrolmentFact:
+                      servant_id: str) -> Pending:
         """The enrolment's row, to change (created in the event's session if not stored)."""
         if stored is None:
-            row = EnrolmentFact(enrolment_id=enrolment_id, session_id=facts.session_id, servant_id=servant_id)
-            self.db.add(row)
+            row = self._new(EnrolmentFact, {"enrolment_id": enrolment_id, "session_id": facts.session_id,
+                                            "servant_id": servant_id})
             if self.records > 1:
                 self.taken_as_new.append(enrolment_id)
         else:
@@ -250,6 +336,7 @@ class Known:
         home = self.sessions.get(row.session_id)
         if home is not None:
             home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
+            home.member(row.servant_id)
         return row
 
     def _check_taken_as_new(self, session, _context, _instances) -> None:  # noqa: ANN001
@@ -265,49 +352,50 @@ class Known:
 
     # -------------------------------------------------------------- attendance and grades
 
-    def own_attendance(self, facts: SessionFacts, servant_id: str, new) -> AttendanceFact:  # noqa: ANN001
-        """The servant's attendance row in the session, to change (``new()`` makes it if not stored)."""
+    def own_attendance(self, facts: SessionFacts, servant_id: str, new) -> Pending:  # noqa: ANN001
+        """The servant's attendance row in the session, to change (``new()`` gives its values if not stored)."""
         stored = facts.attendance.get(servant_id)
-        row = new() if stored is None else self._own(AttendanceFact, stored)
-        if stored is None:
-            self.db.add(row)
+        row = self._new(AttendanceFact, new()) if stored is None else self._own(AttendanceFact, stored)
         facts.attendance[servant_id] = row
+        facts.member(servant_id)
         return row
 
-    def own_grade(self, facts: SessionFacts, servant_id: str, new) -> GradeFact:  # noqa: ANN001
+    def own_grade(self, facts: SessionFacts, servant_id: str, new) -> Pending:  # noqa: ANN001
         stored = facts.grades.get(servant_id)
-        row = new() if stored is None else self._own(GradeFact, stored)
-        if stored is None:
-            self.db.add(row)
+        row = self._new(GradeFact, new()) if stored is None else self._own(GradeFact, stored)
         facts.grades[servant_id] = row
+        facts.member(servant_id)
         return row
 
     # -------------------------------------------------------------- certificates and competencies
 
-    def own_certificate(self, facts: SessionFacts, stored: Stored) -> CertificateRecord:
+    def own_certificate(self, facts: SessionFacts, stored: Stored) -> Pending:
         row = self._own(CertificateRecord, stored)
         self.certificates[row.certificate_id] = row
         facts.keep_certificate(row)
         return row
 
-    def add_certificate(self, facts: SessionFacts, row: CertificateRecord) -> None:
-        self.db.add(row)
+    def add_certificate(self, facts: SessionFacts, values: dict[str, Any]) -> Pending:
+        row = self._new(CertificateRecord, values)
         self.certificates[row.certificate_id] = row
         facts.keep_certificate(row)
         self.created_certificates.setdefault(row.servant_id, []).append(row.certificate_id)
         holdings = self.holdings.get(row.servant_id)
         if holdings is not None:
             holdings.certificate_ids.add(row.certificate_id)
+        return row
 
     def servants_in_use(self) -> set[str]:
         """Servants of the sessions this transaction is about: whose holdings are loaded together."""
-        return {servant for session_id in self.used for servant in self.sessions[session_id].servants()}
+        return set(self.in_use)
 
-    async def servant_holdings(self, servant_id: str, neighbours: Iterable[str] = ()) -> ServantHoldings:
+    async def servant_holdings(self, servant_id: str, neighbours: Iterable[str] | None = None) -> ServantHoldings:
         """The servant's certificates and attained competencies; loaded together with those of
-        ``neighbours`` (the other servants of the session) not loaded yet, as they are likely asked next."""
+        ``neighbours`` (by default the servants in use) not loaded yet, as they are likely asked next."""
         holdings = self.holdings.get(servant_id)
         if holdings is None:
+            if neighbours is None:
+                neighbours = self.in_use
             wanted = [servant_id, *sorted({n for n in neighbours if n not in self.holdings and n != servant_id})]
             for chunk in range(0, len(wanted), 500):
                 await self._load_holdings(wanted[chunk:chunk + 500])
@@ -328,8 +416,8 @@ class Known:
             holdings.certificate_ids.update(self.created_certificates.get(servant_id, ()))
         self.holdings.update(loaded)
 
-    def add_attainment(self, holdings: ServantHoldings, row: CompetencyAttainment) -> None:
-        self.db.add(row)
+    def add_attainment(self, holdings: ServantHoldings, values: dict[str, Any]) -> None:
+        row = self._new(CompetencyAttainment, values)
         holdings.attained.add(row.competency)
 
 
