@@ -52,13 +52,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import errno
 import hashlib
 import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -73,6 +71,9 @@ from typing import Any, TypeVar
 import typer
 
 from contracts.topics import PLATFORM_TOPICS, TopicSpec, prefixed
+from probidad.localhost import port_answers as _port_answers
+from probidad.localhost import port_free as _port_free
+from probidad.localhost import tail as _tail
 
 __all__ = [
     "Cluster",
@@ -353,38 +354,6 @@ def _wait_dead(pids: Iterable[int], timeout: float) -> set[int]:
         if remaining:
             time.sleep(0.1)
     return {pid for pid in remaining if _pid_exists(pid)}
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def _port_answers(port: int, timeout: float = 0.5) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        with path.open("rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            size = handle.tell()
-            handle.seek(max(0, size - 64 * 1024))
-            text = handle.read().decode(errors="replace")
-    except OSError:
-        return f"(no log at {path})"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 # --------------------------------------------------------------------------------------------------

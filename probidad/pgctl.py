@@ -34,13 +34,11 @@ Problems the operator can fix raise ``PgCtlError``; the CLI prints the message a
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Sequence
@@ -48,6 +46,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import typer
+
+from probidad.localhost import port_free as _port_free
+from probidad.localhost import tail as _tail
 
 __all__ = [
     "DEFAULT_DATABASES",
@@ -170,25 +171,6 @@ def _run(command: Sequence[str], *, check: bool = True, timeout: float = 120) ->
         output = (result.stdout + result.stderr).strip()
         raise PgCtlError(f"`{' '.join(command)}` failed:\n{output}")
     return result
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                return False
-            raise
-    return True
-
-
-def _tail(path: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return f"(no log at {path})"
 
 
 # --------------------------------------------------------------------------------------------------

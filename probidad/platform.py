@@ -20,6 +20,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from probidad.localhost import tail as _tail
+
 console = Console()
 
 SERVICES: tuple[tuple[str, int], ...] = (
@@ -44,13 +46,6 @@ class RunningService:
 
 class PlatformError(RuntimeError):
     pass
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
 
 
 def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",

@@ -13,11 +13,12 @@ With ``PROBIDAD_REQUIRE_REAL=1`` (CI) a missing broker or database fails the run
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from pathlib import Path
 
 import pytest
+
+from probidad.localhost import port_answers
 
 REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -32,11 +33,7 @@ def _unavailable(what: str) -> None:
 
 
 def _answers(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
+    return port_answers(port, timeout=1, host=host)
 
 
 # ------------------------------------------------------------------ PostgreSQL
