@@ -1,0 +1,41 @@
+"""Settings fail at start-up, naming the variable, instead of failing later in a request."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from probidad.shared.settings import ServiceSettings
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "complaint"),
+    [
+        ("PROBIDAD_KAFKA_BOOTSTRAP", "kafka", "host:port"),
+        ("PROBIDAD_DATABASE_URL", "mysql://db/probidad", "postgresql+asyncpg://"),
+        ("PROBIDAD_PROGRAMME_TIMEZONE", "America/Atlantis", "unknown IANA time zone"),
+        ("PROBIDAD_HTTP_PORT", "99999", "less than or equal to 65535"),
+        ("PROBIDAD_LOG_LEVEL", "LOUD", "DEBUG"),
+    ],
+)
+def test_nonsense_in_an_environment_variable_stops_the_service_naming_it(
+        monkeypatch: pytest.MonkeyPatch, variable: str, value: str, complaint: str) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ValidationError) as error:
+        ServiceSettings()
+    message = str(error.value)
+    assert variable.removeprefix("PROBIDAD_").lower() in message
+    assert complaint in message
+
+
+def test_production_refuses_the_development_signing_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
+    with pytest.raises(ValidationError, match="PROBIDAD_JWT_SECRET must be set"):
+        ServiceSettings()
+    monkeypatch.setenv("PROBIDAD_JWT_SECRET", "a-real-secret-from-the-vault")
+    assert ServiceSettings().environment == "production"
+
+
+def test_the_default_database_is_a_sqlite_file_per_service_in_the_state_dir(tmp_path) -> None:
+    settings = ServiceSettings(service_name="attendance", state_dir=tmp_path)
+    assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'attendance.db'}"
