@@ -109,6 +109,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--database-url", default="", help="Default: a fresh SQLite file.")
+    parser.add_argument("--workers", type=int, default=None, help="Rebuild worker processes (default: the rebuild's).")
     args = parser.parse_args()
 
     prefix = f"bench{uuid.uuid4().hex[:8]}."
@@ -129,7 +130,7 @@ async def main() -> None:
         database = Database(url)
         cpu = cpu_seconds()
         try:
-            report = await rebuild_from_kafka(database, args.bootstrap, topics)
+            report = await rebuild_from_kafka(database, args.bootstrap, topics, workers=args.workers)
             rebuild_cpu = cpu_seconds() - cpu
             facts = (await pointer(database))["facts"]
         finally:

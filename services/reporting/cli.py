@@ -10,7 +10,9 @@ app = typer.Typer(help="Reporting projections: rebuild, status.", no_args_is_hel
 
 
 @app.command("rebuild")
-def rebuild(batch_size: int = typer.Option(None, min=100, help="Facts per bulk insert (default from settings).")) -> None:
+def rebuild(batch_size: int = typer.Option(None, min=100, help="Facts per bulk insert (default from settings)."),
+            workers: int = typer.Option(None, min=1, max=64, help="Processes reading and decoding the topics; 1 does "
+                                        "it all in this process (default: 2 on a machine with 2 cores or more).")) -> None:
     """Replay every platform topic from offset 0 into a fresh store and swap it in, without a gap in service."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -32,7 +34,7 @@ def rebuild(batch_size: int = typer.Option(None, min=100, help="Facts per bulk i
                 task = bar.add_task("replay", total=None)
                 report = await rebuild_from_kafka(
                     database, settings.kafka_bootstrap, [settings.topic(t) for t in TOPICS],
-                    batch_size=batch_size or settings.rebuild_batch_size,
+                    batch_size=batch_size or settings.rebuild_batch_size, workers=workers,
                     on_total=lambda total: bar.update(task, total=total),
                     progress=lambda done, _total: bar.update(task, completed=done))
         finally:

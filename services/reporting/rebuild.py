@@ -14,6 +14,9 @@ event_id`` moves them into ``reporting_fact``: the unique index on (generation, 
 filled in key order instead of at random (random inserts of a million ids into it cost more than
 everything else together), and ``ON CONFLICT DO NOTHING`` keeps the first occurrence of a repeated
 event, as the live consumer does.
+
+On a machine with two cores or more, ``rebuild_from_kafka`` has worker processes read and decode
+(``services.reporting.parallel``); ``workers=1`` keeps everything in this process.
 """
 
 from __future__ import annotations
@@ -136,12 +139,7 @@ async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]
     database driver works in its own thread, or on the server).
     """
     started = time.perf_counter()
-    await database.create_schema(TABLES)
-    await ensure_pointer(database)
-    async with database.transaction() as session:
-        old = await active_generation(session)
-    new = await next_generation(database)
-    watermark = await last_seq(database, old)
+    old, new, watermark = await prepare(database)
     records = facts = invalid = 0
     async with database.engine.connect() as connection:
         loader = _PostgresLoader(connection) if database.is_postgres else _SqliteLoader(connection)
@@ -177,6 +175,22 @@ async def rebuild_store(database: Database, batches: AsyncIterator[Sequence[Any]
                 writing.cancel()
             # Closing the connection drops the staging table with it (cheaper than DROP TABLE).
             await connection.invalidate()
+    return await finish(database, old, new, watermark, records, facts, invalid, started, before_swap)
+
+
+async def prepare(database: Database) -> tuple[int, int, int]:
+    """The generation served, the one to fill, and the last sequence number of the served one."""
+    await database.create_schema(TABLES)
+    await ensure_pointer(database)
+    async with database.transaction() as session:
+        old = await active_generation(session)
+    new = await next_generation(database)
+    return old, new, await last_seq(database, old)
+
+
+async def finish(database: Database, old: int, new: int, watermark: int, records: int, facts: int, invalid: int,
+                 started: float, before_swap: Callable[[], Awaitable[None]] | None = None) -> RebuildReport:
+    """Swap the filled generation in (carrying over what the live consumer added meanwhile)."""
     if before_swap is not None:
         await before_swap()
     carried = await swap(database, old, new, watermark,
@@ -193,6 +207,7 @@ class KafkaSnapshot:
         self.topics = list(topics)
         self.max_records = max_records
         self.total = 0
+        self.begins: dict[TopicPartition, int] = {}
         self.ends: dict[TopicPartition, int] = {}
         self._consumer: AIOKafkaConsumer | None = None
 
@@ -211,6 +226,7 @@ class KafkaSnapshot:
             await consumer.seek_to_beginning(*partitions)
             begins = await consumer.beginning_offsets(partitions)
             ends = await consumer.end_offsets(partitions)
+            self.begins = {tp: begins[tp] for tp in partitions if ends[tp] > begins[tp]}
             self.ends = {tp: ends[tp] for tp in partitions if ends[tp] > begins[tp]}
             self.total = sum(ends[tp] - begins[tp] for tp in partitions)
         return self
@@ -241,11 +257,20 @@ class KafkaSnapshot:
 
 async def rebuild_from_kafka(database: Database, bootstrap: str, topics: Sequence[str], *,
                              batch_size: int = 20_000, progress: Progress | None = None,
-                             on_total: Callable[[int], None] | None = None) -> RebuildReport:
+                             on_total: Callable[[int], None] | None = None,
+                             workers: int | None = None) -> RebuildReport:
+    """``workers``: processes reading and decoding (``parallel.rebuild_in_parallel``); 1 reads and decodes
+    in this process; None picks ``parallel.default_workers()``."""
+    from services.reporting.parallel import default_workers, rebuild_in_parallel
+
+    workers = default_workers() if workers is None else workers
     source = await KafkaSnapshot(bootstrap, topics).open()
     try:
         if on_total:
             on_total(source.total)
+        if workers > 1 and len(source.ends) > 1:
+            await source.close()  # the workers read; the offsets found are all the parent needs
+            return await rebuild_in_parallel(database, source, workers, batch_size=batch_size, progress=progress)
         return await rebuild_store(database, source.batches(), total=source.total, batch_size=batch_size,
                                    progress=progress)
     finally:
