@@ -308,6 +308,10 @@ class DemoError(RuntimeError):
     pass
 
 
+class DemoAlreadyLoaded(DemoError):
+    pass
+
+
 @dataclass
 class Loader:
     urls: dict[str, str]
@@ -324,10 +328,18 @@ class Loader:
             raise DemoError(f"{what}: HTTP {response.status_code} {response.text[:500]}")
         return response.json()
 
+    async def already_loaded(self, http: httpx.AsyncClient) -> bool:
+        first = self.programme.sessions[0].session_id
+        return (await http.get(f"{self.urls['enrollment']}/sessions/{first}")).status_code == 200
+
     async def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         limits = httpx.Limits(max_connections=8)
         async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
+            if await self.already_loaded(http):
+                # The platform keeps its state between runs: loading the programme twice would only
+                # collide with itself.
+                raise DemoAlreadyLoaded("the demo programme is already loaded in this state dir")
             await self.catalogue(http)
             await self.people(http)
             await self.enrolments(http)

@@ -159,6 +159,8 @@ def up(
                 demo_loader.load(urls, cluster.bootstrap, scale=demo_scale, console=console,
                                  should_stop=lambda: stopping["now"])
                 console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
+            except demo_loader.DemoAlreadyLoaded:
+                console.print(f"the demo programme is already loaded — open {urls['reporting']}/dashboard")
             except demo_loader.DemoError as error:
                 console.print(f"[red]demo not loaded:[/red] {error}\nThe platform keeps running; see the logs.")
         while not stopping["now"]:

@@ -12,7 +12,7 @@ from datetime import date
 import httpx
 import pytest
 
-from probidad.demo import Loader, completes, comptroller_token, expected_figures, plan, request_id
+from probidad.demo import DemoAlreadyLoaded, Loader, completes, comptroller_token, expected_figures, plan, request_id
 from probidad.platform import start_services, stop_services
 
 UNTIL = date(2026, 4, 30)
@@ -39,6 +39,8 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
     token = comptroller_token()
     urls = {name: url for name, url in platform.items() if name != "logs"}
     await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
+    with pytest.raises(DemoAlreadyLoaded):  # a second `up --demo` on the same state loads nothing twice
+        await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
     expected = expected_figures(programme)
 
     reporting = platform["reporting"]
