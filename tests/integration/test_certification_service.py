@@ -4,6 +4,7 @@ outbox, and the public verification API — with the in-memory broker."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,10 @@ from services.certification.badges import verify_credential
 from services.certification.settings import CertificationSettings
 from services.certification.signing import PublicKey, b64url_decode
 from services.certification.tables import CertificateRecord
+
+# In CI (PROBIDAD_REQUIRE_REAL=1) a missing poppler-utils must fail these tests, not skip them.
+REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
+NO_POPPLER = shutil.which("pdftoppm") is None and not REQUIRE_REAL
 
 CANCUN = ZoneInfo("America/Cancun")
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -250,7 +255,7 @@ async def test_the_badge_verifies_against_the_published_key(certification):
     assert badge["evidence"][0]["id"] == f"{BASE_URL}/verify/{issued.verification_code}"
 
 
-@pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="pdftoppm (poppler-utils) not installed")
+@pytest.mark.skipif(NO_POPPLER, reason="pdftoppm (poppler-utils) not installed")
 async def test_the_pdf_served_carries_a_qr_code_to_its_verification_page(certification, tmp_path):
     import zxingcpp
     from PIL import Image
