@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -84,19 +85,28 @@ class IdempotentConsumer:
     backoff: Backoff = field(default_factory=Backoff)
     last_event_time: dict[str, datetime] = field(default_factory=dict)
 
-    async def process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                      headers) -> str:  # noqa: ANN001
-        """Apply one record; returns the outcome. Safe to call again with the same record."""
+    async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                    headers) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
+        """The record's envelope and handler, or the outcome when there is nothing to apply."""
         try:
             envelope = open_envelope(headers, value)
         except ContractViolation as violation:
             await self.dead_letter(topic, partition, offset, key, value, headers, str(violation), "contract")
             return "dead_lettered"
-        handler = self.handlers.get(envelope.type)
         self.last_event_time[topic] = envelope.time
+        handler = self.handlers.get(envelope.type)
         if handler is None:
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, "ignored").inc()
             return "ignored"
+        return envelope, handler
+
+    async def process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                      headers) -> str:  # noqa: ANN001
+        """Apply one record; returns the outcome. Safe to call again with the same record."""
+        opened = await self._open(topic, partition, offset, key, value, headers)
+        if isinstance(opened, str):
+            return opened
+        envelope, handler = opened
         with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                correlation_id=envelope.correlation_id, group=self.group):
             try:
@@ -121,38 +131,28 @@ class IdempotentConsumer:
         transient faults are retried. If any handler fails for good, the batch's transaction is rolled
         back and its records are applied one by one, so only the failing record is dead-lettered.
         """
-        outcomes: dict[str, int] = {}
+        outcomes: Counter[str] = Counter()
         opened: list[tuple[Record, Envelope, Handler]] = []
         for record in records:
-            topic, partition, offset, key, value, headers = record
-            try:
-                envelope = open_envelope(headers, value)
-            except ContractViolation as violation:
-                await self.dead_letter(topic, partition, offset, key, value, headers, str(violation), "contract")
-                outcomes["dead_lettered"] = outcomes.get("dead_lettered", 0) + 1
-                continue
-            self.last_event_time[topic] = envelope.time
-            handler = self.handlers.get(envelope.type)
-            if handler is None:
-                EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, "ignored").inc()
-                outcomes["ignored"] = outcomes.get("ignored", 0) + 1
-                continue
-            opened.append((record, envelope, handler))
+            found = await self._open(*record)
+            if isinstance(found, str):
+                outcomes[found] += 1
+            else:
+                opened.append((record, *found))
         if not opened:
-            return outcomes
+            return dict(outcomes)
         try:
             applied = await self._with_retry(lambda: self._apply_batch(opened))
         except Exception:  # noqa: BLE001 — one record can never be applied: find it, one by one
             log.warning("batch failed; applying its records one by one", size=len(opened))
             for record, _envelope, _handler in opened:
-                outcome = await self.process(*record)
-                outcomes[outcome] = outcomes.get(outcome, 0) + 1
-            return outcomes
+                outcomes[await self.process(*record)] += 1
+            return dict(outcomes)
         for (_record, envelope, _handler), was_applied in zip(opened, applied, strict=True):
             outcome = "applied" if was_applied else "duplicate"
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-        return outcomes
+            outcomes[outcome] += 1
+        return dict(outcomes)
 
     async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]]) -> list[bool]:
         ids = list(dict.fromkeys(envelope.id for _r, envelope, _h in opened))
