@@ -13,6 +13,7 @@ With ``PROBIDAD_REQUIRE_REAL=1`` (CI) a missing broker or database fails the run
 from __future__ import annotations
 
 import os
+from contextlib import asynccontextmanager
 import uuid
 from pathlib import Path
 
@@ -39,26 +40,25 @@ def _answers(host: str, port: int) -> bool:
 # ------------------------------------------------------------------ PostgreSQL
 
 
-async def _create_database(admin_url: str, name: str) -> None:
+async def _admin_execute(admin_url: str, statement: str) -> None:
     import asyncpg
 
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn, timeout=5)
+    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
     try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        await connection.execute(statement)
     finally:
         await connection.close()
 
 
-async def _drop_database(admin_url: str, name: str) -> None:
-    import asyncpg
-
-    dsn = admin_url.replace("postgresql+asyncpg://", "postgresql://")
-    connection = await asyncpg.connect(dsn, timeout=5)
+@asynccontextmanager
+async def _fresh_postgres(admin_url: str):
+    """A new, empty PostgreSQL database on the test server, dropped afterwards."""
+    name = f"probidad_t_{uuid.uuid4().hex[:12]}"
+    await _admin_execute(admin_url, f'CREATE DATABASE "{name}"')
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield f"{admin_url.rsplit('/', 1)[0]}/{name}"
     finally:
-        await connection.close()
+        await _admin_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
@@ -73,11 +73,8 @@ def postgres_admin_url() -> str:
 @pytest.fixture
 async def postgres_url(postgres_admin_url: str):
     """A fresh PostgreSQL database for one test, dropped afterwards."""
-    name = f"probidad_t_{uuid.uuid4().hex[:12]}"
-    await _create_database(postgres_admin_url, name)
-    base = postgres_admin_url.rsplit("/", 1)[0]
-    yield f"{base}/{name}"
-    await _drop_database(postgres_admin_url, name)
+    async with _fresh_postgres(postgres_admin_url) as url:
+        yield url
 
 
 @pytest.fixture
@@ -89,13 +86,10 @@ def sqlite_url(tmp_path: Path) -> str:
 async def database_url(request: pytest.FixtureRequest, tmp_path: Path):
     """Run the test once on SQLite and once on PostgreSQL."""
     if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'service.db'}"
+        yield request.getfixturevalue("sqlite_url")
         return
-    admin = request.getfixturevalue("postgres_admin_url")
-    name = f"probidad_t_{uuid.uuid4().hex[:12]}"
-    await _create_database(admin, name)
-    yield f"{admin.rsplit('/', 1)[0]}/{name}"
-    await _drop_database(admin, name)
+    async with _fresh_postgres(request.getfixturevalue("postgres_admin_url")) as url:
+        yield url
 
 
 # ------------------------------------------------------------------ Kafka
