@@ -72,6 +72,8 @@ import typer
 
 from contracts.topics import PLATFORM_TOPICS, TopicSpec, prefixed
 from probidad.localhost import port_answers as _port_answers
+from probidad.localhost import StateDirOption
+from probidad.localhost import fail as _fail
 from probidad.localhost import port_free as _port_free
 from probidad.localhost import tail as _tail
 
@@ -960,16 +962,6 @@ def cluster_status(state_dir: Path | str | None = None) -> list[NodeStatus]:
 # Command line
 
 app = typer.Typer(help="Run a local Apache Kafka (KRaft) cluster for development and tests.", no_args_is_help=True)
-
-StateDirOption = typer.Option(
-    None, "--state-dir", help="State directory (default $PROBIDAD_STATE_DIR or ./.probidad).", show_default=False
-)
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"Error: {error}", err=True)
-    raise typer.Exit(1)
-
 
 @app.command()
 def start(

@@ -1,5 +1,6 @@
-"""Small facts about local servers the launchers need: is a loopback port free, does it answer, and
-the end of a log file to show when something does not come up."""
+"""What the local-server launchers (``probidad kafka``, ``probidad postgres``) share: is a loopback
+port free, does it answer, the end of a log file to show when something does not come up, and the
+pieces of their command lines that are alike."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import errno
 import os
 import socket
 from pathlib import Path
+
+import typer
 
 
 def port_free(port: int) -> bool:
@@ -41,3 +44,14 @@ def tail(path: Path, lines: int = 30) -> str:
     except OSError:
         return f"(no log at {path})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+StateDirOption = typer.Option(
+    None, "--state-dir", help="State directory (default $PROBIDAD_STATE_DIR or ./.probidad).", show_default=False
+)
+
+
+def fail(error: Exception) -> None:
+    """End a command with the operator's message and exit code 1, without a traceback."""
+    typer.echo(f"Error: {error}", err=True)
+    raise typer.Exit(1)

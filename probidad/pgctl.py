@@ -48,6 +48,8 @@ from pathlib import Path
 import typer
 
 from probidad.localhost import port_free as _port_free
+from probidad.localhost import StateDirOption
+from probidad.localhost import fail as _fail
 from probidad.localhost import tail as _tail
 
 __all__ = [
@@ -484,16 +486,6 @@ def postgres_status(state_dir: Path | str | None = None) -> PostgresStatus:
 # Command line
 
 app = typer.Typer(help="Run a throwaway local PostgreSQL for development and tests.", no_args_is_help=True)
-
-StateDirOption = typer.Option(
-    None, "--state-dir", help="State directory (default $PROBIDAD_STATE_DIR or ./.probidad).", show_default=False
-)
-
-
-def _fail(error: Exception) -> None:
-    typer.echo(f"Error: {error}", err=True)
-    raise typer.Exit(1)
-
 
 @app.command()
 def start(

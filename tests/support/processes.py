@@ -12,6 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from probidad.localhost import tail
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,10 +50,7 @@ class ServiceProcess:
         raise RuntimeError(f"{self.module} not healthy within {timeout_s}s:\n{self.tail()}")
 
     def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return tail(self.log_path, lines)
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
