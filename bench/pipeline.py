@@ -191,7 +191,7 @@ async def main() -> None:
             await asyncio.gather(*(close(session_id) for session_id, _, _ in plan))
             closed = time.perf_counter() - started
             await until(lambda: _at_least(participations(http, urls["reporting"]), expected), 1800,
-                        "every certificate projected", interval_s=0.1)
+                        "every certificate projected", interval_s=0.25)
             elapsed = time.perf_counter() - started
             throughput = records / elapsed
             print(f"throughput: {records} attendance records from session close to certificates and updated "

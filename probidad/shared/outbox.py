@@ -10,10 +10,10 @@ consumers ignore: at-least-once on the wire, exactly-once in effect.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
+import orjson
 from sqlalchemy import event, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,8 @@ _WAKE = "probidad_outbox_wake"
 
 
 _ROWS = "probidad_outbox_rows"
+
+OUTBOX = OutboxRecord.__table__
 
 
 @event.listens_for(Session, "before_commit")
@@ -75,7 +77,7 @@ class Outbox:
             "topic": f"{self.topic_prefix}{event.kafka_topic}",
             "key": key.decode(),
             "type": event.type,
-            "headers": json.dumps(headers),
+            "headers": orjson.dumps(headers).decode(),
             "payload": value.decode(),
             "created_at": envelope.time,
             "published_at": None,
@@ -118,26 +120,25 @@ class OutboxRelay:
                 got = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})
                 if not got.scalar():
                     return 0
+            # Core rows, not ORM objects: the relay only reads them once and marks them by id.
             query = (
-                select(OutboxRecord)
-                .where(OutboxRecord.published_at.is_(None))
-                .order_by(OutboxRecord.id)
+                select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.payload, OUTBOX.c.headers)
+                .where(OUTBOX.c.published_at.is_(None))
+                .order_by(OUTBOX.c.id)
                 .limit(self.batch_size)
             )
-            rows = (await session.execute(query)).scalars().all()
+            rows = (await session.execute(query)).all()
             if not rows:
                 return 0
             pending = []
             for row in rows:
-                sent = await self.publish(row.topic, row.key.encode(), row.payload.encode(), json.loads(row.headers))
+                sent = await self.publish(row.topic, row.key.encode(), row.payload.encode(), orjson.loads(row.headers))
                 pending.append(sent)
             for sent in pending:
                 if isinstance(sent, Awaitable):
                     await sent
             await session.execute(
-                update(OutboxRecord)
-                .where(OutboxRecord.id.in_([row.id for row in rows]))
-                .values(published_at=datetime.now(UTC))
+                update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
             )
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
@@ -145,7 +146,7 @@ class OutboxRelay:
     async def backlog(self) -> int:
         async with self.database.transaction() as session:
             result = await session.execute(
-                select(func.count()).select_from(OutboxRecord).where(OutboxRecord.published_at.is_(None))
+                select(func.count()).select_from(OUTBOX).where(OUTBOX.c.published_at.is_(None))
             )
             return int(result.scalar_one())
 

@@ -131,15 +131,21 @@ class ProjectionReader:
                     else:
                         ledger, last = self.ledger, self.last_seq
                     last = await self._load(session, ledger, generation, last)
-                    count = (await session.execute(
-                        select(func.count()).select_from(FACTS).where(FACTS.c.generation == generation))).scalar_one()
-                    if count != len(ledger):
+                    if self.database.is_postgres and await self._missed_any(session, ledger, generation):
                         ledger = Ledger()
                         last = await self._load(session, ledger, generation, 0)
                     moved = await active_generation(session) != generation
                 if not moved:
                     self.ledger, self.generation, self.last_seq = ledger, generation, last
                     return ledger
+
+    @staticmethod
+    async def _missed_any(session, ledger: Ledger, generation: int) -> bool:  # noqa: ANN001
+        # Several PostgreSQL writers may commit a lower sequence number after a higher one was read.
+        # SQLite has one writer at a time, so its sequence numbers appear in commit order.
+        count = (await session.execute(
+            select(func.count()).select_from(FACTS).where(FACTS.c.generation == generation))).scalar_one()
+        return count != len(ledger)
 
     @staticmethod
     async def _load(session, ledger: Ledger, generation: int, after: int) -> int:  # noqa: ANN001
