@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,6 +31,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from probidad.platform import launch, stop_services, wait_until_healthy  # noqa: E402
 from probidad.shared.auth import issue_token  # noqa: E402
 from probidad.shared.settings import DEV_JWT_SECRET  # noqa: E402
 from services.enrollment.domain import curp_check_digit  # noqa: E402
@@ -79,36 +79,6 @@ class Measurement:
         return (f"{self.name:<24} {self.rate:8.1f} req/s   p50 {self.percentile(50):7.1f} ms   "
                 f"p99 {self.percentile(99):7.1f} ms   ({self.ok} ok, {self.failed} failed in {self.seconds:.1f} s)")
 
-
-class Server:
-    def __init__(self, command: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = log.open("ab")
-        self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **env}, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-
-    def wait_healthy(self, timeout_s: float = 60) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("server not healthy in time")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-        self._log.close()
 
 
 async def load(name: str, url: str, headers: dict[str, str], bodies, *, duration_s: float, warmup_s: float,
@@ -212,18 +182,16 @@ def main() -> None:
             baseline_db = f"sqlite+aiosqlite:///{tmpdir / 'baseline.db'}"
 
         baseline_port = free_port()
-        baseline = Server([sys.executable, "-m", "uvicorn", "bench.enrollment_baseline:app", "--port",
-                           str(baseline_port), "--log-level", "warning", "--no-access-log"],
-                          {"PROBIDAD_DATABASE_URL": baseline_db}, baseline_port, tmpdir / "baseline.log")
-        enrollment_port = free_port()
-        enrollment = Server([sys.executable, "-m", "services.enrollment"], {
-            "PROBIDAD_DATABASE_URL": enrollment_db, "PROBIDAD_STATE_DIR": str(tmpdir),
+        baseline = launch("baseline", baseline_port, {**os.environ, "PROBIDAD_DATABASE_URL": baseline_db},
+                          tmpdir / "baseline.log",
+                          command=[sys.executable, "-m", "uvicorn", "bench.enrollment_baseline:app", "--port",
+                                   str(baseline_port), "--log-level", "warning", "--no-access-log"])
+        enrollment = launch("enrollment", free_port(), {
+            **os.environ, "PROBIDAD_DATABASE_URL": enrollment_db, "PROBIDAD_STATE_DIR": str(tmpdir),
             "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap, "PROBIDAD_TOPIC_PREFIX": f"bench{uuid.uuid4().hex[:8]}.",
-            "PROBIDAD_HTTP_PORT": str(enrollment_port), "PROBIDAD_JWT_SECRET": DEV_JWT_SECRET,
-            "PROBIDAD_LOG_LEVEL": "WARNING"}, enrollment_port, tmpdir / "enrollment.log")
+            "PROBIDAD_JWT_SECRET": DEV_JWT_SECRET, "PROBIDAD_LOG_LEVEL": "WARNING"}, tmpdir / "enrollment.log")
         try:
-            baseline.wait_healthy()
-            enrollment.wait_healthy()
+            wait_until_healthy([baseline, enrollment], timeout_s=60)
             headers = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'liaison', institution_id='in-bench')}"}
             admin = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'comptroller')}"}
             servant_ids, session_ids = asyncio.run(prepare_programme(enrollment.url, admin, args.servants,
@@ -255,8 +223,7 @@ def main() -> None:
             print(f"ratio enrollment / baseline: {real.rate / bare.rate:.2f} (target >= 0.50); "
                   f"per round: {', '.join(f'{r.rate / b.rate:.2f}' for b, r in zip(totals['bare'], totals['enrollment']))}")
         finally:
-            enrollment.stop()
-            baseline.stop()
+            stop_services([enrollment, baseline])
             if throwaway:
                 asyncio.run(postgres(args.postgres, "DROP", throwaway))
 

@@ -51,7 +51,8 @@ from contracts.events import (  # noqa: E402
 from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
 from probidad.demo import comptroller_token  # noqa: E402
 from probidad.platform import start_services, stop_services  # noqa: E402
-from probidad.shared.kafka import ensure_topics  # noqa: E402
+from probidad.localhost import eventually  # noqa: E402
+from probidad.shared.kafka import ensure_topics, partition_lag  # noqa: E402
 
 ZONE = "America/Mexico_City"
 
@@ -96,16 +97,6 @@ async def produce(bootstrap: str, topic_of, facts: list) -> None:  # noqa: ANN00
         await asyncio.gather(*pending)
     finally:
         await producer.stop()
-
-
-async def until(check, timeout_s: float, what: str, interval_s: float = 0.2):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = await check()
-        if value:
-            return value
-        await asyncio.sleep(interval_s)
-    raise TimeoutError(f"{what} not reached within {timeout_s:.0f}s")
 
 
 async def participations(http: httpx.AsyncClient, reporting: str) -> int:
@@ -166,7 +157,7 @@ async def main() -> None:
                 body = (await http.get(f"{urls['attendance']}/sessions/{last}")).json()
                 return len(body.get("attendance", [])) == len(servants)
 
-            await until(attendance_knows_everyone, 300, "attendance knows every enrolment")
+            await eventually(attendance_knows_everyone, timeout_s=300, what="attendance knows every enrolment")
             for session_id, servants, starts in plan:
                 lines = ["servant_id,joined_at,left_at"]
                 for n, servant in enumerate(servants):
@@ -176,7 +167,8 @@ async def main() -> None:
                                            params={"format": "csv"}, content="\n".join(lines).encode())
                 response.raise_for_status()
             expected = sum(1 for _s, servants, _ in plan for n in range(len(servants)) if n % 10)
-            await until(lambda: _caught_up(args.bootstrap, prefix), 600, "every consumer caught up", interval_s=1)
+            await eventually(lambda: _caught_up(args.bootstrap, prefix), timeout_s=600, interval_s=1,
+                             what="every consumer caught up")
             print(f"set-up done: {len(facts)} reference facts consumed by every service, "
                   f"{records} attendance rows imported")
 
@@ -190,8 +182,8 @@ async def main() -> None:
 
             await asyncio.gather(*(close(session_id) for session_id, _, _ in plan))
             closed = time.perf_counter() - started
-            await until(lambda: _at_least(participations(http, urls["reporting"]), expected), 1800,
-                        "every certificate projected", interval_s=0.25)
+            await eventually(lambda: _at_least(participations(http, urls["reporting"]), expected), timeout_s=1800,
+                             interval_s=0.25, what="every certificate projected")
             elapsed = time.perf_counter() - started
             throughput = records / elapsed
             print(f"throughput: {records} attendance records from session close to certificates and updated "
@@ -237,7 +229,8 @@ async def main() -> None:
             done = applied()
             return done if len(done) == len(sent_at) else None
 
-        done = await until(all_applied, 300, "reporting applied every latency record", interval_s=0.5)
+        done = await eventually(all_applied, timeout_s=300, interval_s=0.5,
+                                what="reporting applied every latency record")
         latencies = sorted(max(0.0, done[e] - sent_at[e]) for e in sent_at)
         p50 = statistics.median(latencies)
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
@@ -268,11 +261,8 @@ async def _caught_up(bootstrap: str, prefix: str) -> bool:
     try:
         for group in ("probidad-attendance", "probidad-certification", "probidad-reporting"):
             committed = await admin.list_consumer_group_offsets(group)
-            mine = {tp: meta.offset for tp, meta in committed.items() if tp.topic.startswith(prefix)}
-            if not mine:
-                return False
-            ends = await probe.end_offsets(list(mine))
-            if any(ends[tp] > offset for tp, offset in mine.items()):
+            mine = [tp for tp in committed if tp.topic.startswith(prefix)]
+            if not mine or any((await partition_lag(probe, committed, mine)).values()):
                 return False
         return True
     finally:

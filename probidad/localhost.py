@@ -1,12 +1,15 @@
 """What the local-server launchers (``probidad kafka``, ``probidad postgres``) share: is a loopback
-port free, does it answer, the end of a log file to show when something does not come up, and the
-pieces of their command lines that are alike."""
+port free, does it answer, the end of a log file to show when something does not come up, the
+pieces of their command lines that are alike — and, for the tests and benchmarks that drive them,
+polling until something is true."""
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import os
 import socket
+import time
 from pathlib import Path
 
 import typer
@@ -55,3 +58,18 @@ def fail(error: Exception) -> None:
     """End a command with the operator's message and exit code 1, without a traceback."""
     typer.echo(f"Error: {error}", err=True)
     raise typer.Exit(1)
+
+
+async def eventually(check, *, timeout_s: float = 20.0, interval_s: float = 0.2, what: str = "condition"):  # noqa: ANN001, ANN201
+    """Await ``check()`` every ``interval_s`` until it returns something truthy, and return that.
+
+    Raises TimeoutError naming ``what`` and the last value seen when ``timeout_s`` passes first.
+    """
+    deadline = time.monotonic() + timeout_s
+    last = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval_s)
+    raise TimeoutError(f"{what} not met within {timeout_s:.0f}s (last value: {last!r})")

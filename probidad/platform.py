@@ -48,32 +48,24 @@ class PlatformError(RuntimeError):
     pass
 
 
-def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
-                   base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
-                   timeout_s: float = 90.0) -> list[RunningService]:
-    """Start the four services as processes and wait until all are healthy."""
-    logs = state_dir / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    running: list[RunningService] = []
-    for name, port in SERVICES:
-        port += base_port_offset
-        env = {
-            **os.environ,
-            "PROBIDAD_STATE_DIR": str(state_dir),
-            "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap,
-            "PROBIDAD_HTTP_HOST": "127.0.0.1",
-            "PROBIDAD_HTTP_PORT": str(port),
-            "PROBIDAD_TOPIC_PREFIX": topic_prefix,
-            **(extra_env or {}),
-        }
-        env.pop("PROBIDAD_DATABASE_URL", None)
-        if postgres:
-            env["PROBIDAD_DATABASE_URL"] = postgres.format(service=name)
-        log = logs / f"{name}.log"
-        with open(log, "ab") as sink:
-            process = subprocess.Popen([sys.executable, "-m", f"services.{name}"], env=env, stdout=sink,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        running.append(RunningService(name, port, process, log))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launch(name: str, port: int, env: dict[str, str], log: Path, *,
+           command: list[str] | None = None) -> RunningService:
+    """Start ``services.<name>`` (or ``command``, serving ``/health`` on ``port``) as its own process.
+
+    It gets its own process group, so stopping it stops anything it started.
+    """
+    env = {**env, "PROBIDAD_HTTP_HOST": "127.0.0.1", "PROBIDAD_HTTP_PORT": str(port)}
+    with open(log, "ab") as sink:
+        process = subprocess.Popen(command or [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
+                                   stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
+    return RunningService(name, port, process, log)
+
+
+def wait_until_healthy(running: list[RunningService], timeout_s: float = 90.0) -> None:
+    """Return when every service answers ``/health``; otherwise stop them all and raise PlatformError."""
     deadline = time.monotonic() + timeout_s
     pending = {s.name: s for s in running}
     while pending:
@@ -86,16 +78,41 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
                     del pending[name]
             except httpx.HTTPError:
                 pass
+        if not pending:
+            return
         if time.monotonic() > deadline:
             stop_services(running)
             names = ", ".join(pending)
             raise PlatformError(f"not healthy within {timeout_s:.0f}s: {names}\n" +
                                 "\n".join(_tail(pending[n].log) for n in pending))
-        time.sleep(0.3)
+        time.sleep(0.2)
+
+
+def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
+                   base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
+                   timeout_s: float = 90.0) -> list[RunningService]:
+    """Start the four services as processes and wait until all are healthy."""
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    running: list[RunningService] = []
+    for name, port in SERVICES:
+        env = {
+            **os.environ,
+            "PROBIDAD_STATE_DIR": str(state_dir),
+            "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap,
+            "PROBIDAD_TOPIC_PREFIX": topic_prefix,
+            **(extra_env or {}),
+        }
+        env.pop("PROBIDAD_DATABASE_URL", None)
+        if postgres:
+            env["PROBIDAD_DATABASE_URL"] = postgres.format(service=name)
+        running.append(launch(name, port + base_port_offset, env, logs / f"{name}.log"))
+    wait_until_healthy(running, timeout_s)
     return running
 
 
 def stop_services(running: list[RunningService], timeout_s: float = 20.0) -> None:
+    """SIGTERM every service (they drain and close cleanly), SIGKILL any still running after ``timeout_s``."""
     for service in running:
         if service.process.poll() is None:
             os.killpg(service.process.pid, signal.SIGTERM)
@@ -106,6 +123,13 @@ def stop_services(running: list[RunningService], timeout_s: float = 20.0) -> Non
         except subprocess.TimeoutExpired:
             os.killpg(service.process.pid, signal.SIGKILL)
             service.process.wait()
+
+
+def kill_service(service: RunningService) -> None:
+    """SIGKILL: the crash the reliability tests simulate."""
+    if service.process.poll() is None:
+        os.killpg(service.process.pid, signal.SIGKILL)
+        service.process.wait()
 
 
 def endpoints_table(running: list[RunningService]) -> Table:

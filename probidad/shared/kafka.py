@@ -107,6 +107,20 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
         await admin.close()
 
 
+async def partition_lag(probe: AIOKafkaConsumer, committed: dict, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    """Records not yet committed by a group, per partition: end offset minus committed offset.
+
+    ``committed`` is what ``AIOKafkaAdminClient.list_consumer_group_offsets(group)`` returned; a
+    partition the group never committed counts from offset 0.
+    """
+    ends = await probe.end_offsets(tps) if tps else {}
+    lags = {}
+    for tp in tps:
+        done = committed.get(tp)
+        lags[tp] = max(0, ends[tp] - (done.offset if done and done.offset >= 0 else 0))
+    return lags
+
+
 class LagMonitor:
     """Consumer lag per group and topic: high-water mark minus the group's committed offset."""
 
@@ -120,13 +134,8 @@ class LagMonitor:
         for consumer, topics in self.consumers:
             committed = await admin.list_consumer_group_offsets(consumer.group)
             for topic in topics:
-                partitions = probe.partitions_for_topic(topic) or set()
-                tps = [TopicPartition(topic, p) for p in partitions]
-                ends = await probe.end_offsets(tps) if tps else {}
-                lag = 0
-                for tp in tps:
-                    done = committed.get(tp)
-                    lag += max(0, ends[tp] - (done.offset if done and done.offset >= 0 else 0))
+                tps = [TopicPartition(topic, p) for p in probe.partitions_for_topic(topic) or set()]
+                lag = sum((await partition_lag(probe, committed, tps)).values())
                 lags[(consumer.group, topic)] = lag
                 CONSUMER_LAG.labels(consumer.group, topic).set(lag)
                 last = consumer.last_event_time.get(topic)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.envelope import Envelope, open_envelope, seal, to_record
 from contracts.base import Event
+from probidad.localhost import eventually
+
+__all__ = ["eventually", "publish_events", "read_events", "read_topic"]
 
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int | None = None, timeout_s: float = 20.0) -> list:
@@ -60,13 +62,3 @@ async def publish_events(bootstrap: str, events: list[Event], *, topic_prefix: s
     return sent
 
 
-async def eventually(check, *, timeout_s: float = 20.0, interval_s: float = 0.2):  # noqa: ANN001, ANN201
-    """Poll an async ``check`` until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout_s
-    last = None
-    while time.monotonic() < deadline:
-        last = await check()
-        if last:
-            return last
-        await asyncio.sleep(interval_s)
-    raise AssertionError(f"condition not met within {timeout_s}s (last value: {last!r})")
