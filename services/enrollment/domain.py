@@ -5,6 +5,9 @@ Nothing here touches the database, the network or the clock; the handlers do tha
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -366,3 +369,42 @@ def waitlist_positions(seats: Sequence[Seat]) -> dict[str, int]:
     """Current place in line of each waitlisted enrolment (1 = next to be promoted)."""
     waiting = sorted((s for s in seats if s.status == "waitlisted"), key=lambda s: s.number)
     return {s.enrolment_id: i for i, s in enumerate(waiting, start=1)}
+
+
+# ------------------------------------------------------------------ agency requests
+
+
+def request_digest(request: Event, key: str) -> str:
+    """A stable digest of an agency request's content: HMAC-SHA256, under the platform's digest key, of
+    the canonical JSON of its type and every field. Keyed, because a ServantSubmitted carries personal
+    data; the digest stays when that data is erased and must not let anyone confirm a guess of it."""
+    canonical = json.dumps({"type": request.type, "data": request.model_dump(mode="json")}, sort_keys=True,
+                           separators=(",", ":"), ensure_ascii=False)
+    return hmac.new(key.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class DecidedRequest:
+    """An agency request enrollment already answered."""
+
+    institution_id: str
+    request_id: str
+    digest: str
+    outcome: str
+    outcome_id: str | None
+    decided_at: datetime
+
+
+def is_repeat(decided: DecidedRequest | None, digest: str) -> bool:
+    """Whether an agency request was already decided, so that sending it again changes nothing.
+
+    A request id names one request of an institution: reusing it for a request with other content is
+    the agency's mistake, refused without touching anything (the first request's outcome stands).
+    """
+    if decided is None:
+        return False
+    if decided.digest != digest:
+        raise RuleViolation("request_id", f"{decided.request_id!r} was already used for a different request of "
+                            f"institution {decided.institution_id}; give each request its own request_id",
+                            "conflict")
+    return True

@@ -21,7 +21,9 @@ from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegist
 from probidad.shared.outbox import Outbox
 from services.enrollment import domain
 from services.enrollment.domain import RuleViolation, Seat, ServantDetails, ServantRecord, SessionTerms
-from services.enrollment.tables import Course, Enrolment, Headcount, Institution, Servant, TrainingSession
+from services.enrollment.tables import (
+    AgencyRequest, Course, Enrolment, Headcount, Institution, Servant, TrainingSession,
+)
 
 ACTIVE = ("confirmed", "waitlisted")
 
@@ -403,6 +405,34 @@ async def waitlist_position(db, enrolment: Enrolment) -> int | None:  # noqa: AN
     if enrolment.status != "waitlisted":
         return None
     return (await waitlist_positions(db, [enrolment.session_id])).get(enrolment.enrolment_id)
+
+
+# ------------------------------------------------------------------ agency requests
+
+
+async def decided_agency_request(db, institution_id: str, request_id: str) -> domain.DecidedRequest | None:  # noqa: ANN001
+    """The earlier decision on this request of this institution, if any.
+
+    On PostgreSQL the request is locked for the rest of the transaction first, so two consumers handed
+    the same request at once (a rebalance, a re-send under another key) decide it one after the other:
+    the second sees the first's decision. On SQLite one process applies agency requests one at a time.
+    """
+    if db.bind.dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:request, 0))"),
+                         {"request": f"agency-request {institution_id} {request_id}"})
+    found = await db.get(AgencyRequest, (institution_id, request_id))
+    if found is None:
+        return None
+    return domain.DecidedRequest(found.institution_id, found.request_id, found.request_digest, found.outcome,
+                                 found.outcome_id, found.decided_at)
+
+
+async def record_agency_request(db, *, institution_id: str, request_id: str, request_type: str,  # noqa: ANN001
+                                digest: str, outcome: str, outcome_id: str | None) -> None:
+    """Remember that this request was decided, in the transaction of the decision itself."""
+    db.add(AgencyRequest(institution_id=institution_id, request_id=request_id, request_type=request_type,
+                         request_digest=digest, outcome=outcome, outcome_id=outcome_id, decided_at=utcnow()))
+    await db.flush()
 
 
 def utcnow() -> datetime:

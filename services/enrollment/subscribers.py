@@ -3,6 +3,10 @@
 A request that breaks a rule is a normal outcome, not a broken message: it becomes a RequestRejected
 event carrying the request id, the reason and the field at fault (the dead-letter topic is only for
 records that are not valid events at all). An agency acts only for the institution it names.
+
+Each request is decided once per institution and request id, whatever its event id: an agency that
+sends it again (its own retry after a timeout) gets no second decision and no second outcome; a
+request id reused for a request with other content is refused with RequestRejected, field request_id.
 """
 
 from __future__ import annotations
@@ -10,18 +14,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from contracts.envelope import Envelope
-from contracts.events import EnrolmentRequested, RequestRejected, ServantSubmitted
+from contracts.events import (
+    EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, RequestRejected, ServantRegistered,
+    ServantSubmitted, ServantUpdated,
+)
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
-from services.enrollment import handlers
+from services.enrollment import domain, handlers
 from services.enrollment.domain import RuleViolation, ServantDetails
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
 
 log = get_logger(__name__)
 
+Outcome = tuple[str, str | None]  # the type of the event that answered a request, and its servant or enrolment
+
 
 def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..., Awaitable[None]]]:
-    async def reject(db, envelope: Envelope, violation: RuleViolation) -> None:  # noqa: ANN001
+    async def reject(db, envelope: Envelope, violation: RuleViolation) -> Outcome:  # noqa: ANN001
         request = envelope.event
         log.info("agency request rejected", request_id=request.request_id, field=violation.field,
                  reason=violation.message)
@@ -29,29 +38,54 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
         outbox.add(db, RequestRejected(request_id=request.request_id, institution_id=request.institution_id,
                                        reason=violation.message[:1000], field=violation.field),
                    correlation_id=envelope.correlation_id)
+        return RequestRejected.type, None
 
-    async def on_servant_submitted(db, envelope: Envelope) -> None:  # noqa: ANN001
+    def once(decide: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[None]]:
+        """Decide a request unless this institution's request id was already decided."""
+        async def handle(db, envelope: Envelope) -> None:  # noqa: ANN001
+            request = envelope.event
+            digest = domain.request_digest(request, digest_key)
+            decided = await handlers.decided_agency_request(db, request.institution_id, request.request_id)
+            try:
+                if domain.is_repeat(decided, digest):
+                    log.info("agency request already decided", request_id=request.request_id,
+                             institution_id=request.institution_id, outcome=decided.outcome,
+                             outcome_id=decided.outcome_id, decided_at=decided.decided_at.isoformat())
+                    return
+            except RuleViolation as violation:  # the request id names another request: refuse, remember nothing
+                await reject(db, envelope, violation)
+                return
+            outcome, outcome_id = await decide(db, envelope)
+            await handlers.record_agency_request(db, institution_id=request.institution_id,
+                                                 request_id=request.request_id, request_type=request.type,
+                                                 digest=digest, outcome=outcome, outcome_id=outcome_id)
+        return handle
+
+    async def on_servant_submitted(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
         request: ServantSubmitted = envelope.event  # type: ignore[assignment]
         details = ServantDetails(institution_id=request.institution_id, name=request.name, curp=request.curp,
                                  sex=request.sex, email=request.email, position=request.position,
                                  position_level=request.position_level)
         try:
-            await handlers.register_servant(db, outbox, details, digest_key=digest_key,
-                                            acting_for=request.institution_id, request_id=request.request_id,
-                                            correlation_id=envelope.correlation_id)
+            servant, created = await handlers.register_servant(
+                db, outbox, details, digest_key=digest_key, acting_for=request.institution_id,
+                request_id=request.request_id, correlation_id=envelope.correlation_id)
         except RuleViolation as violation:
-            await reject(db, envelope, violation)
+            return await reject(db, envelope, violation)
+        return (ServantRegistered if created else ServantUpdated).type, servant.servant_id
 
-    async def on_enrolment_requested(db, envelope: Envelope) -> None:  # noqa: ANN001
+    async def on_enrolment_requested(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
         request: EnrolmentRequested = envelope.event  # type: ignore[assignment]
         try:
             await handlers.require_institution(db, request.institution_id)
             enrolled = await handlers.enrol(db, outbox, session_id=request.session_id, servant_id=request.servant_id,
                                             curp=request.curp, acting_for=request.institution_id,
                                             request_id=request.request_id, correlation_id=envelope.correlation_id)
-            ENROLMENT_DECISIONS.labels("agency", enrolled.enrolment.status).inc()
         except RuleViolation as violation:
             ENROLMENT_DECISIONS.labels("agency", "rejected").inc()
-            await reject(db, envelope, violation)
+            return await reject(db, envelope, violation)
+        ENROLMENT_DECISIONS.labels("agency", enrolled.enrolment.status).inc()
+        confirmed = enrolled.enrolment.status == "confirmed"
+        return (EnrolmentConfirmed if confirmed else EnrolmentWaitlisted).type, enrolled.enrolment.enrolment_id
 
-    return {ServantSubmitted.type: on_servant_submitted, EnrolmentRequested.type: on_enrolment_requested}
+    return {ServantSubmitted.type: once(on_servant_submitted), EnrolmentRequested.type: once(on_enrolment_requested)}

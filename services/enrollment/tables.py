@@ -132,5 +132,21 @@ class Enrolment(SQLModel, table=True):
     cancellation_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class AgencyRequest(SQLModel, table=True):
+    """An agency request already decided, so that a re-send (same institution and request id, any
+    event id) is not decided twice. ``request_digest`` is a keyed digest of the request's content;
+    ``outcome`` is the type of the event that answered it, ``outcome_id`` the servant or enrolment."""
+
+    __tablename__ = "enrollment_agency_request"
+
+    institution_id: str = Field(primary_key=True, max_length=64)
+    request_id: str = Field(primary_key=True, max_length=100)
+    request_type: str = Field(max_length=200)
+    request_digest: str = Field(max_length=64)
+    outcome: str = Field(max_length=200)
+    outcome_id: str | None = Field(default=None, max_length=64)
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
-          Servant.__table__, Enrolment.__table__]
+          Servant.__table__, Enrolment.__table__, AgencyRequest.__table__]

@@ -6,18 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from faststream.kafka import TestKafkaBroker
+from sqlalchemy import func, select
+from structlog.testing import capture_logs
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import REGISTRY
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import (
-    CoursePublished, EnrolmentRequested, ServantSubmitted,
+    CoursePublished, EnrolmentConfirmed, EnrolmentRequested, RequestRejected, ServantRegistered, ServantSubmitted,
 )
 from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS, dead_letter_topic
 from services.enrollment import handlers
 from services.enrollment.app import create_runtime
 from services.enrollment.domain import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
+from services.enrollment.tables import AgencyRequest, Enrolment, Servant
 
 GROUP = "probidad-enrollment"
 
@@ -154,3 +157,100 @@ async def test_a_record_that_violates_the_contract_goes_to_the_dead_letters_not_
     assert enrollment.published == []
     (letter,) = enrollment.dead_letters
     assert letter.headers["dlq_reason_kind"] == "contract" and "curp" in letter.headers["dlq_reason"]
+
+
+# ------------------------------------------------------------------ one decision per request id
+
+
+async def count(runtime, table) -> int:  # noqa: ANN001
+    async with runtime.database.transaction() as db:
+        return (await db.execute(select(func.count()).select_from(table))).scalar_one()
+
+
+def outcomes(runtime) -> list[tuple[str, str | None]]:  # noqa: ANN001
+    return [(e.type.split(".")[-2], e.event.request_id) for e in runtime.published]
+
+
+async def test_an_enrolment_request_sent_again_under_a_new_event_id_is_decided_once(enrollment):
+    await send(enrollment, submitted("rq-1"))
+    request = EnrolmentRequested(request_id="rq-2", institution_id="in-a", session_id="se-1", curp=curp())
+    (first,) = await send(enrollment, request)
+    with capture_logs() as logs:
+        (again,) = await send(enrollment, request)  # the agency's own retry: same request, new ce_id
+    assert first.id != again.id
+    assert outcomes(enrollment) == [("registered", "rq-1"), ("confirmed", "rq-2")]
+    assert await count(enrollment, Enrolment) == 1
+    confirmed = enrollment.published[-1].event
+    (repeat,) = [line for line in logs if line["event"] == "agency request already decided"]
+    assert (repeat["log_level"], repeat["request_id"], repeat["outcome"], repeat["outcome_id"]) == \
+        ("info", "rq-2", EnrolmentConfirmed.type, confirmed.enrolment_id)
+    async with enrollment.database.transaction() as db:
+        decided = await db.get(AgencyRequest, ("in-a", "rq-2"))
+    assert (decided.request_type, decided.outcome, decided.outcome_id) == \
+        (EnrolmentRequested.type, EnrolmentConfirmed.type, confirmed.enrolment_id)
+    assert enrollment.dead_letters == []
+
+
+async def test_a_request_sent_twice_in_one_batch_is_decided_once(enrollment):
+    await send(enrollment, submitted("rq-1"))
+    request = EnrolmentRequested(request_id="rq-2", institution_id="in-a", session_id="se-1", curp=curp())
+    records = [(AGENCY_REQUESTS, 0, offset, *to_record(seal(request))) for offset in (10, 11)]
+    (consumer, _topics), = enrollment.consumers
+    assert await consumer.process_batch(records) == {"applied": 2}
+    await enrollment.relay.drain()
+    assert outcomes(enrollment) == [("registered", "rq-1"), ("confirmed", "rq-2")]
+    assert await count(enrollment, Enrolment) == 1
+
+
+@pytest.mark.parametrize("reused", [
+    EnrolmentRequested(request_id="rq-1", institution_id="in-a", session_id="se-1", curp=curp()),
+    submitted("rq-1", email="ana.gomez@otra.gob.mx"),
+], ids=["another-request-type", "other-content"])
+async def test_a_request_id_reused_for_a_different_request_is_rejected_and_changes_nothing(enrollment, reused):
+    await send(enrollment, submitted("rq-1"))
+    await send(enrollment, reused)
+    registered, rejection = enrollment.published
+    assert rejection.type == RequestRejected.type
+    assert (rejection.event.request_id, rejection.event.institution_id, rejection.event.field) == \
+        ("rq-1", "in-a", "request_id")
+    assert "already used for a different request" in rejection.event.reason
+    assert await count(enrollment, Enrolment) == 0
+    async with enrollment.database.transaction() as db:
+        servant = await handlers.find_servant(db, registered.event.servant_id, None)
+        decided = await db.get(AgencyRequest, ("in-a", "rq-1"))
+    assert servant.email == "ana@sefiplan.gob.mx"
+    assert (decided.request_type, decided.outcome) == (ServantSubmitted.type, ServantRegistered.type)
+    await send(enrollment, submitted("rq-1"))  # the first request, sent again: still decided once
+    assert len(enrollment.published) == 2
+
+
+async def test_institutions_may_use_the_same_request_id_independently(enrollment):
+    beto = curp("PEHJ920101HQRRRN0")
+    await send(enrollment, submitted("rq-1"), submitted("rq-1", institution="in-b", curp_=beto, name="Beto Pérez",
+                                                        email=None, sex="male"))
+    await send(enrollment,
+               EnrolmentRequested(request_id="rq-7", institution_id="in-a", session_id="se-1", curp=curp()),
+               EnrolmentRequested(request_id="rq-7", institution_id="in-b", session_id="se-1", curp=beto))
+    assert [(e.type.split(".")[-2], e.event.request_id, e.event.institution_id) for e in enrollment.published] == [
+        ("registered", "rq-1", "in-a"), ("registered", "rq-1", "in-b"),
+        ("confirmed", "rq-7", "in-a"), ("waitlisted", "rq-7", "in-b")]
+    assert (await count(enrollment, Servant), await count(enrollment, Enrolment)) == (2, 2)
+    assert await count(enrollment, AgencyRequest) == 4
+
+
+async def test_a_servant_submission_sent_again_under_a_new_event_id_is_answered_once(enrollment):
+    request = submitted("rq-1")
+    first, again = await send(enrollment, request, request)
+    assert first.id != again.id
+    assert outcomes(enrollment) == [("registered", "rq-1")]
+    assert await count(enrollment, Servant) == 1
+    # The same content under a new request id is a new request, and gets its answer.
+    await send(enrollment, submitted("rq-2"))
+    assert outcomes(enrollment) == [("registered", "rq-1"), ("updated", "rq-2")]
+
+
+async def test_a_rejected_request_sent_again_is_not_answered_again(enrollment):
+    request = EnrolmentRequested(request_id="rq-nobody", institution_id="in-a", session_id="se-1")
+    await send(enrollment, request)
+    await send(enrollment, request)
+    assert outcomes(enrollment) == [("rejected", "rq-nobody")]
