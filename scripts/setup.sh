@@ -7,7 +7,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # ---------------------------------------------------------------- system packages
 # ./scripts/test needs all of these; ./scripts/up sets PROBIDAD_APT="" (it needs only Java and Maven).
-read -r -a APT_PACKAGES <<< "${PROBIDAD_APT-postgresql kcat poppler-utils chromium prometheus}"
+read -r -a APT_PACKAGES <<< "${PROBIDAD_APT-postgresql kcat poppler-utils chromium prometheus openssl}"
 missing=()
 for pkg in "${APT_PACKAGES[@]+"${APT_PACKAGES[@]}"}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")

@@ -51,16 +51,18 @@ async def _verification(request: Request, code: str) -> Verification:
     return found
 
 
-@public_router.get(WELL_KNOWN_KEYS, summary="Public key that signs Probidad certificates")
+@public_router.get(WELL_KNOWN_KEYS, summary="Public keys of Probidad certificates: the current and the retired")
 async def signing_keys(request: Request) -> JSONResponse:
-    public = _certification(request).signer.public
+    """Every key a certificate's ``key_id`` may name: the ``current`` key, which signs new certificates
+    and badges, and the ``retired`` keys, which signed before a rotation and still verify what they signed."""
+    signer = _certification(request).signer
     settings = request.app.state.runtime.settings
     return JSONResponse({
         "issuer": settings.issuing_authority,
         "algorithm": "Ed25519",
         "signed_payload": "RFC 8785 canonical JSON of the certificate claims (see /docs)",
-        "keys": [{"kid": public.key_id, "public_key": b64url(public.raw),
-                  "did": public.did_key, "jwk": public.jwk()}],
+        "keys": [{"kid": public.key_id, "status": status, "public_key": b64url(public.raw),
+                  "did": public.did_key, "jwk": public.jwk()} for public, status in signer.published_keys()],
     })
 
 

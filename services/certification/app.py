@@ -18,10 +18,19 @@ DESCRIPTION = (
 )
 
 
+def signer_for(settings: CertificationSettings) -> CertificateSigner:
+    """The current key (which signs) with the retired keys (which only verify what they signed)."""
+    key = load_or_create_key(settings.signing_key_path, settings.generated_key_path)
+    try:
+        return CertificateSigner(key, retired=settings.retired_keys)
+    except ValueError as error:
+        raise ValueError(f"PROBIDAD_RETIRED_SIGNING_KEYS: {error}") from None
+
+
 def create_runtime(settings: CertificationSettings | None = None) -> ServiceRuntime:
     settings = settings or CertificationSettings()
+    signer = signer_for(settings)  # before anything starts: a bad key stops the service here
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    signer = CertificateSigner(load_or_create_key(settings.signing_key_path, settings.generated_key_path))
     certification = Certification(
         outbox=runtime.outbox, signer=signer, code_key=settings.certificate_code_key.get_secret_value().encode(),
         issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,

@@ -334,8 +334,10 @@ async def verify_code(db, code: str, signer: CertificateSigner) -> Verification 
     row = (await db.exec(select(CertificateRecord).where(CertificateRecord.verification_code == normalised))).first()
     if row is None:
         return None
-    # The stored signature must still match the stored terms: a row edited behind our back shows as invalid.
-    holds = row.key_id == signer.public.key_id and verify_claims(signer.public, certificate_terms(row).claims(), row.signature)
+    # The stored signature must still match the stored terms, under the key the row names (the current key
+    # or a retired one): a row edited behind our back, or naming a key we do not know, shows as invalid.
+    public = signer.verification_key(row.key_id)
+    holds = public is not None and verify_claims(public, certificate_terms(row).claims(), row.signature)
     return Verification(row, holds)
 
 

@@ -1,13 +1,17 @@
-"""Certification settings: signing key, verification-code key and the competency model."""
+"""Certification settings: signing key (and retired keys), verification-code key and the competency model."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic_settings import NoDecode
 
 from probidad.shared.settings import ServiceSettings
+from services.certification.signing import PublicKey, load_public_key
 
 DEV_CODE_KEY = "probidad-development-certificate-code-key"
 
@@ -29,6 +33,11 @@ class CertificationSettings(ServiceSettings):
     signing_key_path: Path | None = Field(
         None, description="PEM (PKCS#8) Ed25519 private key; empty = generated once into state_dir. "
         "Every instance of the service must use the same key.")
+    retired_signing_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Keys that signed before a rotation, kept to VERIFY ONLY what they signed "
+        "(and published as retired): comma-separated, each the raw Ed25519 public key in base64url (43 characters, "
+        "the `public_key` of the well-known document) or the path of a PEM public key file "
+        "(`openssl pkey -in old.pem -pubout`). Never a private key. Empty = none.")
     certificate_code_key: SecretStr = Field(
         SecretStr(DEV_CODE_KEY), description="HMAC key deriving verification codes; keeps codes unguessable "
         "from servant and session ids. Never change it once certificates exist.")
@@ -37,6 +46,14 @@ class CertificationSettings(ServiceSettings):
         description="Competency -> course codes or topics, as JSON (PROBIDAD_COMPETENCY_MODEL).")
     competency_model_file: Path | None = Field(
         None, description="JSON file with the competency model; overrides competency_model.")
+    _retired_keys: tuple[PublicKey, ...] = PrivateAttr(default=())
+
+    @field_validator("retired_signing_keys", mode="before")
+    @classmethod
+    def _split_retired(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [entry.strip() for entry in re.split(r"[,\n]", value) if entry.strip()]
+        return value
 
     @field_validator("competency_model")
     @classmethod
@@ -57,7 +74,19 @@ class CertificationSettings(ServiceSettings):
             raise ValueError("PROBIDAD_CERTIFICATE_CODE_KEY must be set in production")
         if self.signing_key_path is not None and not self.signing_key_path.is_file():
             raise ValueError(f"PROBIDAD_SIGNING_KEY_PATH: no file at {self.signing_key_path}")
+        retired = []
+        for entry in self.retired_signing_keys:
+            try:
+                retired.append(load_public_key(entry))
+            except (OSError, ValueError) as error:
+                raise ValueError(f"PROBIDAD_RETIRED_SIGNING_KEYS: {error}") from None
+        self._retired_keys = tuple(retired)
         return self
+
+    @property
+    def retired_keys(self) -> tuple[PublicKey, ...]:
+        """The retired public keys, loaded (and checked) when the settings were read."""
+        return self._retired_keys
 
     @property
     def generated_key_path(self) -> Path:

@@ -9,6 +9,10 @@ rather than risk a divergent canonical form.
 
 The key is a PEM (PKCS#8) file named by settings or, for development, generated once into the
 state directory. Its public half is published at ``/.well-known/probidad-certificates.json``.
+
+Rotation: the keys that signed before are kept as public keys only ("retired"), to verify what they
+signed and to be published beside the current key; nothing is ever signed with them again. A stored
+certificate names the key that signed it (``key_id``), and is checked with that key.
 """
 
 from __future__ import annotations
@@ -18,15 +22,17 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 _MULTICODEC_ED25519_PUB = b"\xed\x01"
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+_RAW_PUBLIC_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes in unpadded base64url
 
 
 # ------------------------------------------------------------------ canonical JSON
@@ -142,9 +148,27 @@ class PublicKey:
 
 
 class CertificateSigner:
-    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+    """The current key, which signs, and the retired public keys, which only verify what they signed."""
+
+    def __init__(self, private_key: Ed25519PrivateKey, retired: tuple[PublicKey, ...] | list[PublicKey] = ()) -> None:
         self._private = private_key
         self.public = PublicKey(private_key.public_key())
+        by_id: dict[str, PublicKey] = {}
+        for key in retired:
+            if key.raw == self.public.raw:
+                raise ValueError(f"retired key {key.key_id} is the current signing key; list only keys that no "
+                                 "longer sign")
+            by_id.setdefault(key.key_id, key)
+        self.retired: tuple[PublicKey, ...] = tuple(by_id.values())
+        self._verifying = {self.public.key_id: self.public, **by_id}
+
+    def verification_key(self, key_id: str) -> PublicKey | None:
+        """The public key a certificate naming ``key_id`` is checked with: the current or a retired one."""
+        return self._verifying.get(key_id)
+
+    def published_keys(self) -> list[tuple[PublicKey, str]]:
+        """Every key a valid certificate may name, the current one first, each with "current" or "retired"."""
+        return [(self.public, "current"), *((key, "retired") for key in self.retired)]
 
     def sign(self, message: bytes) -> bytes:
         return self._private.sign(message)
@@ -167,6 +191,30 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} does not hold an Ed25519 private key")
     return key
+
+
+def load_public_key(entry: str) -> PublicKey:
+    """A retired key as configured: the raw Ed25519 public key in base64url (43 characters, as the
+    well-known document's ``public_key``), or else the path of a PEM public key file
+    (SubjectPublicKeyInfo, as ``openssl pkey -in key.pem -pubout`` writes it).
+
+    A private key is refused: a retired key only verifies, and its private half should be destroyed."""
+    entry = entry.strip()
+    if _RAW_PUBLIC_KEY.match(entry):
+        return PublicKey.from_raw(b64url_decode(entry))
+    path = Path(entry)
+    if not path.is_file():
+        raise ValueError(f"no file at {entry} (and not a raw Ed25519 public key: 43 base64url characters)")
+    data = path.read_bytes()
+    if b"PRIVATE KEY-----" in data:
+        raise ValueError(f"{path} holds a private key; give its public half (openssl pkey -in {path.name} -pubout)")
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as error:
+        raise ValueError(f"{path} is not a PEM public key ({error})") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path} does not hold an Ed25519 public key")
+    return PublicKey(key)
 
 
 def load_or_create_key(configured: Path | None, generated: Path) -> Ed25519PrivateKey:

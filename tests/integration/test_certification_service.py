@@ -7,6 +7,7 @@ import io
 import os
 import shutil
 import subprocess
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from itertools import permutations
 from zoneinfo import ZoneInfo
@@ -79,12 +80,9 @@ class Certification:
         return issue_token(self.settings.jwt_secret.get_secret_value(), role, **claims)
 
 
-@pytest.fixture
-async def certification(database_url: str, tmp_path):
-    settings = CertificationSettings(
-        database_url=database_url, state_dir=tmp_path, public_base_url=BASE_URL,
-        competency_model={"Integridad pública": ["Código de Ética", "CI-02"]},
-    )
+@asynccontextmanager
+async def running(settings: CertificationSettings):
+    """The service started with ``settings`` on the in-memory broker, stopped on leaving."""
     app = create_app(settings)
     service = Certification(app, settings)
     service.runtime.in_memory_broker = True
@@ -95,8 +93,20 @@ async def certification(database_url: str, tmp_path):
 
     async with TestKafkaBroker(service.runtime.broker):
         await service.runtime.start()
+        try:
+            yield service
+        finally:
+            await service.runtime.stop()
+
+
+@pytest.fixture
+async def certification(database_url: str, tmp_path):
+    settings = CertificationSettings(
+        database_url=database_url, state_dir=tmp_path, public_base_url=BASE_URL,
+        competency_model={"Integridad pública": ["Código de Ética", "CI-02"]},
+    )
+    async with running(settings) as service:
         yield service
-        await service.runtime.stop()
 
 
 def course(n: int | str = 1, *, code: str = "CE-01", topic: str = "Código de Ética", passing: float | None = 70):

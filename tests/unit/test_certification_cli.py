@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from services.certification.badges import CourseRule, open_badge_credential
 from services.certification.cli import app
 from services.certification.domain import CertificateTerms
-from services.certification.signing import CertificateSigner
+from services.certification.signing import CertificateSigner, PublicKey, b64url, load_or_create_key, load_public_key
 
 TERMS = CertificateTerms(
     certificate_id="7d3f0c1a-2b4e-5f60-8a9b-0c1d2e3f4a5b", verification_code="PRB-AB12-CD34-EF56", servant_id="sv-1",
@@ -45,3 +45,20 @@ def test_keygen_never_overwrites_a_signing_key(tmp_path):
     assert b"PRIVATE KEY" in written and path.stat().st_mode & 0o777 == 0o600
     assert runner.invoke(app, ["keygen", str(path)]).exit_code != 0
     assert path.read_bytes() == written
+
+
+def test_keygen_and_public_key_print_the_public_key_to_retire_it_with_later(tmp_path, monkeypatch):
+    path = tmp_path / "signing.pem"
+    answer = CliRunner().invoke(app, ["keygen", str(path)])
+    assert answer.exit_code == 0
+    written = PublicKey(load_or_create_key(path, tmp_path / "unused.pem").public_key())
+    printed = dict(line.split(": ", 1) for line in answer.output.splitlines() if ": " in line)
+    assert printed["key id"] == written.key_id
+    assert printed["public key"] == b64url(written.raw)
+    assert load_public_key(printed["public key"]).key_id == written.key_id
+
+    monkeypatch.setenv("PROBIDAD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PROBIDAD_SIGNING_KEY_PATH", str(path))
+    current = CliRunner().invoke(app, ["public-key"])
+    assert current.exit_code == 0
+    assert json.loads(current.output)["public_key"] == printed["public key"]

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
 from datetime import date
 
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pydantic import ValidationError
 
+from services.certification.app import create_app
 from services.certification.badges import CourseRule, open_badge_credential, verify_credential
 from services.certification.domain import CertificateTerms
+from services.certification.settings import CertificationSettings
 from services.certification.signing import (
     CertificateSigner,
     PublicKey,
+    b64url,
     b64url_decode,
     canonical_json,
     load_or_create_key,
+    load_public_key,
     verify_claims,
 )
+
+# In CI (PROBIDAD_REQUIRE_REAL=1) a missing openssl must fail the test that uses it, not skip it.
+REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
 
 TERMS = CertificateTerms(
     certificate_id="0b9c6a5e-1111-5222-8333-444455556666", verification_code="PRB-7K3M-Q9XD-2F4H",
@@ -112,3 +126,99 @@ def test_a_credential_resigned_by_another_key_is_not_ours():
     impostor["issuer"]["id"] = ours.public.did_key
     impostor["proof"]["verificationMethod"] = ours.public.verification_method
     assert not verify_credential(impostor, ours.public)
+
+
+# ------------------------------------------------------------------ rotation: retired keys
+
+
+def pem_public(key) -> bytes:  # noqa: ANN001
+    return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def pem_private(key) -> bytes:  # noqa: ANN001
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def test_a_retired_key_is_read_from_its_raw_base64url_form_or_a_pem_public_key_file(tmp_path):
+    key = Ed25519PrivateKey.generate()
+    public = PublicKey(key.public_key())
+    (tmp_path / "old.pub.pem").write_bytes(pem_public(key))
+    assert load_public_key(b64url(public.raw)).raw == public.raw
+    assert load_public_key(f"  {tmp_path / 'old.pub.pem'} ").raw == public.raw
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None and not REQUIRE_REAL, reason="openssl not installed")
+def test_keys_made_with_openssl_load_as_the_signing_key_and_as_a_retired_key(tmp_path):
+    private, public = tmp_path / "signing.pem", tmp_path / "signing.pub.pem"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "ed25519", "-out", str(private)], check=True, timeout=30)
+    subprocess.run(["openssl", "pkey", "-in", str(private), "-pubout", "-out", str(public)], check=True, timeout=30)
+    signer = CertificateSigner(load_or_create_key(private, tmp_path / "unused.pem"))
+    assert load_public_key(str(public)).key_id == signer.public.key_id
+
+
+def test_a_signer_verifies_with_its_retired_keys_but_signs_only_with_the_current_one():
+    old, new = CertificateSigner(Ed25519PrivateKey.generate()), Ed25519PrivateKey.generate()
+    signature = old.sign_claims(TERMS.claims())
+    rotated = CertificateSigner(new, retired=[old.public, old.public])
+    assert rotated.public.raw == PublicKey(new.public_key()).raw
+    assert rotated.sign_claims(TERMS.claims()) != signature
+    assert rotated.verification_key(old.public.key_id).raw == old.public.raw
+    assert verify_claims(rotated.verification_key(old.public.key_id), TERMS.claims(), signature)
+    assert rotated.verification_key(rotated.public.key_id) is rotated.public
+    assert rotated.verification_key("probidad-unknown") is None
+    assert [(k.key_id, status) for k, status in rotated.published_keys()] == [
+        (rotated.public.key_id, "current"), (old.public.key_id, "retired")]
+
+
+def test_the_current_key_cannot_also_be_retired():
+    key = Ed25519PrivateKey.generate()
+    with pytest.raises(ValueError, match="is the current signing key"):
+        CertificateSigner(key, retired=[PublicKey(key.public_key())])
+
+
+@pytest.mark.parametrize(
+    ("writes", "complaint"),
+    [
+        (None, "no file at"),
+        (b"not a key at all\n", "is not a PEM public key"),
+        ("private", "holds a private key"),
+        ("ec", "does not hold an Ed25519 public key"),
+    ],
+)
+def test_a_bad_retired_key_stops_the_service_at_start_up_naming_the_setting(monkeypatch, tmp_path, writes, complaint):
+    good = b64url(PublicKey(Ed25519PrivateKey.generate().public_key()).raw)
+    entry = tmp_path / "retired.pem"
+    if writes == "private":
+        entry.write_bytes(pem_private(Ed25519PrivateKey.generate()))
+    elif writes == "ec":
+        entry.write_bytes(pem_public(generate_private_key(SECP256R1())))
+    elif writes is not None:
+        entry.write_bytes(writes)
+    monkeypatch.setenv("PROBIDAD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PROBIDAD_RETIRED_SIGNING_KEYS", f"{good}, {entry}")
+    with pytest.raises(ValidationError) as error:
+        CertificationSettings()
+    message = str(error.value)
+    assert "PROBIDAD_RETIRED_SIGNING_KEYS" in message and complaint in message and str(entry) in message
+
+
+def test_retired_keys_are_read_from_a_comma_separated_variable(monkeypatch, tmp_path):
+    keys = [Ed25519PrivateKey.generate() for _ in range(2)]
+    (tmp_path / "second.pub.pem").write_bytes(pem_public(keys[1]))
+    monkeypatch.setenv("PROBIDAD_STATE_DIR", str(tmp_path))
+    monkeypatch.setenv("PROBIDAD_RETIRED_SIGNING_KEYS",
+                       f"{b64url(PublicKey(keys[0].public_key()).raw)} ,{tmp_path / 'second.pub.pem'},")
+    settings = CertificationSettings()
+    assert [k.raw for k in settings.retired_keys] == [PublicKey(k.public_key()).raw for k in keys]
+    monkeypatch.delenv("PROBIDAD_RETIRED_SIGNING_KEYS")
+    assert CertificationSettings().retired_keys == ()
+
+
+def test_the_service_refuses_to_start_with_its_current_key_among_the_retired(tmp_path):
+    key = Ed25519PrivateKey.generate()
+    (tmp_path / "signing.pem").write_bytes(pem_private(key))
+    settings = CertificationSettings(state_dir=tmp_path, signing_key_path=tmp_path / "signing.pem",
+                                     retired_signing_keys=[b64url(PublicKey(key.public_key()).raw)])
+    with pytest.raises(ValueError, match="PROBIDAD_RETIRED_SIGNING_KEYS: retired key .* is the current signing key"):
+        create_app(settings)
