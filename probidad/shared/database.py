@@ -6,6 +6,7 @@ Every service owns its database; ``Database.create_schema`` creates only the tab
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -39,6 +40,11 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessions = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # SQLite has one writer at a time. Left to itself, a second transaction of this process (the
+        # outbox relay beside a consumer, an HTTP request beside both) waits in SQLite's busy handler,
+        # which sleeps and polls — up to 100 ms a try — and loses the race to the transaction that
+        # just committed. Taking turns on an asyncio lock instead hands over at once, in arrival order.
+        self._turns = asyncio.Lock() if self.engine.dialect.name == "sqlite" else None
 
     @property
     def is_postgres(self) -> bool:
@@ -62,8 +68,16 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on any exception."""
-        async with self.sessions() as session, session.begin():
+        """One unit of work: commits on success, rolls back on any exception.
+
+        On SQLite the transactions of this process take turns (see ``__init__``); never open a second
+        one on the same database while holding one.
+        """
+        if self._turns is None:
+            async with self.sessions() as session, session.begin():
+                yield session
+            return
+        async with self._turns, self.sessions() as session, session.begin():
             yield session
 
     async def dispose(self) -> None:

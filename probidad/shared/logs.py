@@ -14,7 +14,9 @@ __all__ = ["configure_logging", "get_logger", "bound_contextvars", "bind_context
 _configured = False
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
+def configure_logging(service: str, level: str = "INFO", *, cache: bool = False) -> None:
+    """JSON lines on stdout. ``cache``: build each module's logger once (a service process does; tests
+    that capture log lines cannot, since a cached logger no longer looks the configuration up)."""
     global _configured
     structlog.configure(
         processors=[
@@ -28,7 +30,7 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
         logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=cache,
     )
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries log through stdlib; keep their noise at WARNING so the JSON stream stays readable.

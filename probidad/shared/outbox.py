@@ -115,33 +115,55 @@ class OutboxRelay:
             return await self._publish_batch()
 
     async def _publish_batch(self) -> int:
-        async with self.database.transaction() as session:
-            if self.database.is_postgres:
+        if self.database.is_postgres:
+            # Several instances share the database: the round holds the advisory lock, in one
+            # transaction, from reading the rows to marking them, so events leave in commit order.
+            async with self.database.transaction() as session:
                 got = await session.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _RELAY_LOCK})
                 if not got.scalar():
                     return 0
-            # Core rows, not ORM objects: the relay only reads them once and marks them by id.
-            query = (
-                select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.payload, OUTBOX.c.headers)
-                .where(OUTBOX.c.published_at.is_(None))
-                .order_by(OUTBOX.c.id)
-                .limit(self.batch_size)
-            )
-            rows = (await session.execute(query)).all()
+                rows = await self._pending(session)
+                if not rows:
+                    return 0
+                await self._send(rows)
+                await self._mark(session, rows)
+        else:
+            # SQLite: one process per database file, and one round at a time in it. The round holds no
+            # transaction while the broker acknowledges: the process's transactions take turns (see
+            # ``Database``), and a consumer or request should not wait for the broker.
+            async with self.database.transaction() as session:
+                rows = await self._pending(session)
             if not rows:
                 return 0
-            pending = []
-            for row in rows:
-                sent = await self.publish(row.topic, row.key.encode(), row.payload.encode(), orjson.loads(row.headers))
-                pending.append(sent)
-            for sent in pending:
-                if isinstance(sent, Awaitable):
-                    await sent
-            await session.execute(
-                update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
-            )
+            await self._send(rows)
+            async with self.database.transaction() as session:
+                await self._mark(session, rows)
         OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
         return len(rows)
+
+    async def _pending(self, session) -> list:  # noqa: ANN001
+        # Core rows, not ORM objects: the relay only reads them once and marks them by id.
+        query = (
+            select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.payload, OUTBOX.c.headers)
+            .where(OUTBOX.c.published_at.is_(None))
+            .order_by(OUTBOX.c.id)
+            .limit(self.batch_size)
+        )
+        return list((await session.execute(query)).all())
+
+    async def _send(self, rows: list) -> None:
+        """Send every row without waiting in between, then wait until the broker acknowledged them all."""
+        pending = [await self.publish(row.topic, row.key.encode(), row.payload.encode(), orjson.loads(row.headers))
+                   for row in rows]
+        for sent in pending:
+            if isinstance(sent, Awaitable):
+                await sent
+
+    @staticmethod
+    async def _mark(session, rows: list) -> None:  # noqa: ANN001
+        await session.execute(
+            update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
+        )
 
     async def backlog(self) -> int:
         async with self.database.transaction() as session:

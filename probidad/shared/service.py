@@ -221,4 +221,7 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
     """Run one service process (``python -m services.<name>``)."""
     import uvicorn
 
+    # A line per applied event is on every consumer's hot path: here loggers are built once, not per call.
+    configure_logging(settings.service_name, settings.log_level, cache=True)
+
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
