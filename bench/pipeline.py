@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import sqlite3
 import statistics
@@ -173,6 +174,7 @@ async def main() -> None:
                   f"{records} attendance rows imported")
 
             # ---- throughput: close every session, wait for the projections
+            cpu_before = {s.name: cpu_seconds(s.process.pid) for s in running}
             started = time.perf_counter()
             gate = asyncio.Semaphore(4)
 
@@ -189,6 +191,11 @@ async def main() -> None:
             print(f"throughput: {records} attendance records from session close to certificates and updated "
                   f"projections in {elapsed:.1f}s (closing took {closed:.1f}s) = {throughput:,.0f} records/s; "
                   f"{expected} certificates")
+            # Where the time went: a service near 1.0 core is the one that sets the pace.
+            used = {s.name: cpu_seconds(s.process.pid) - cpu_before[s.name] for s in running}
+            print("CPU during that phase: " + ", ".join(
+                f"{name} {seconds:.1f} s ({seconds / elapsed:.2f} core)" for name, seconds in used.items()
+                if seconds == seconds))
 
         # ---- latency at a steady rate, straight onto the attendance topic
         _, servants, _ = plan[0]
@@ -268,6 +275,15 @@ async def _caught_up(bootstrap: str, prefix: str) -> bool:
     finally:
         await probe.stop()
         await admin.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc); NaN where that is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _at_least(value, target: int) -> bool:  # noqa: ANN001
