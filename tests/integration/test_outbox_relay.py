@@ -1,0 +1,58 @@
+"""The outbox relay while the broker is away: events wait in the outbox, the backlog gauge says how many,
+and all of them leave, once each, when the broker is back."""
+
+from __future__ import annotations
+
+import asyncio
+
+from probidad.localhost import eventually
+from probidad.shared.database import Database
+from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAY_ERRORS
+from probidad.shared.outbox import Outbox, OutboxRelay
+from tests.support.ledger import institution
+
+
+def gauge(service: str) -> float:
+    return OUTBOX_BACKLOG.labels(service)._value.get()  # noqa: SLF001 — the value Prometheus would scrape
+
+
+async def test_events_committed_while_the_broker_is_away_are_counted_as_backlog_and_all_sent_once_it_is_back(
+        database_url: str) -> None:
+    service = f"relay-{database_url.split(':')[0]}"
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox()
+    broker_up = False
+    sent: list[str] = []
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        if not broker_up:
+            raise ConnectionError("broker unreachable")
+        sent.append(headers["ce_id"])
+
+    relay = OutboxRelay(database, outbox, publish, service=service, batch_size=10, interval_s=0.05)
+    errors_before = OUTBOX_RELAY_ERRORS.labels(service)._value.get()  # noqa: SLF001
+    running = asyncio.create_task(relay.run())
+    try:
+        added = []
+        for n in range(25):
+            async with database.transaction() as session:
+                added.append(outbox.add(session, institution(f"inst-{n}")).id)
+
+        assert await eventually(lambda: _at(gauge(service), 25), timeout_s=10, what="backlog gauge shows 25")
+        assert OUTBOX_RELAY_ERRORS.labels(service)._value.get() > errors_before  # noqa: SLF001
+        assert sent == []
+
+        broker_up = True
+        await eventually(lambda: _at(len(sent), 25), timeout_s=20, what="every event sent")
+        await eventually(lambda: _at(-gauge(service), 0), timeout_s=10, what="backlog gauge back to 0")
+        assert sorted(sent) == sorted(added)  # each once, none lost
+        assert await relay.backlog() == 0
+    finally:
+        relay.stop()
+        await running
+        await database.dispose()
+
+
+async def _at(value: float, target: float) -> bool:
+    return value >= target
