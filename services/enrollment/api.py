@@ -7,9 +7,8 @@ rosters of its sessions. Another institution's servant or enrolment is answered 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, nullcontext
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -43,23 +42,14 @@ def http_error(violation: RuleViolation) -> HTTPException:
     return HTTPException(STATUS[violation.kind], str(violation))
 
 
-def _sqlite_writers(request: Request):  # noqa: ANN202
-    """SQLite has one writer at a time and makes the others poll its file lock with growing sleeps;
-    queueing this process's writers in line instead keeps latency flat. PostgreSQL needs no such thing."""
-    if request.app.state.runtime.database.is_postgres:
-        return nullcontext()
-    gate = getattr(request.app.state, "sqlite_writers", None)
-    if gate is None:
-        gate = request.app.state.sqlite_writers = asyncio.Lock()
-    return gate
-
-
 @asynccontextmanager
-async def unit_of_work(request: Request, *, write: bool = True) -> AsyncIterator:
-    """One transaction; a broken rule rolls it back whole and becomes a 4xx naming the field."""
+async def unit_of_work(request: Request) -> AsyncIterator:
+    """One transaction; a broken rule rolls it back whole and becomes a 4xx naming the field.
+
+    (On SQLite the process's transactions take turns; ``Database.transaction`` sees to it.)"""
     runtime = request.app.state.runtime
     try:
-        async with _sqlite_writers(request) if write else nullcontext(), runtime.database.transaction() as db:
+        async with runtime.database.transaction() as db:
             yield db
     except RuleViolation as violation:
         raise http_error(violation) from violation
@@ -115,14 +105,14 @@ async def register_institution(body: InstitutionIn, request: Request, response: 
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["institutions"])
 async def list_institutions(request: Request, _: Reader) -> list[InstitutionOut]:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         rows = (await db.execute(select(Institution).order_by(Institution.institution_id))).scalars().all()
         return [await _institution_out(db, i) for i in rows]
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionOut, tags=["institutions"])
 async def get_institution(institution_id: str, request: Request, _: Reader) -> InstitutionOut:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         institution = await handlers.require_institution(db, institution_id, kind="not_found")
         return await _institution_out(db, institution)
 
@@ -165,13 +155,13 @@ async def publish_course(body: CourseIn, request: Request, response: Response, _
 
 @router.get("/courses", response_model=list[CourseOut], tags=["catalogue"])
 async def list_courses(request: Request, _: Reader) -> list[CourseOut]:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         return [_course_out(c) for c in (await db.execute(select(Course).order_by(Course.code))).scalars()]
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut, tags=["catalogue"])
 async def get_course(course_id: str, request: Request, _: Reader) -> CourseOut:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         course = await db.get(Course, course_id)
         if course is None:
             raise HTTPException(404, f"course_id: unknown course {course_id!r}")
@@ -278,7 +268,7 @@ async def list_sessions(request: Request, principal: Reader, course_id: str | No
         query = query.where(TrainingSession.starts_at < starting_before)
     if principal.role == "instructor":
         query = query.where(TrainingSession.instructor_id == principal.instructor_id)
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         sessions = list((await db.execute(query)).scalars())
         counts: dict[tuple[str, str], int] = {}
         for start in range(0, len(sessions), 500):  # bounded IN lists
@@ -295,7 +285,7 @@ async def _session(db, session_id: str) -> TrainingSession:  # noqa: ANN001
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
 async def get_session(session_id: str, request: Request, _: Reader) -> SessionOut:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         return await _session_out(db, await _session(db, session_id))
 
 
@@ -336,7 +326,7 @@ class Roster(BaseModel):
 @router.get("/sessions/{session_id}/roster", response_model=Roster, tags=["sessions"])
 async def roster(session_id: str, request: Request, principal: Reader) -> Roster:
     """Who holds a seat and who waits, in order. Instructors: their own sessions; liaisons: their own people."""
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         session = await _session(db, session_id)
         if principal.role == "instructor" and session.instructor_id != principal.instructor_id:
             raise HTTPException(403, "session_id: you are not the instructor of this session")
@@ -425,13 +415,13 @@ async def list_servants(request: Request, principal: Registrar, institution_id: 
         query = query.where(Servant.institution_id == scope)
     if institution_id:
         query = query.where(Servant.institution_id == institution_id)
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         return [_servant_out(s) for s in (await db.execute(query)).scalars()]
 
 
 @router.get("/servants/{servant_id}", response_model=ServantOut, tags=["servants"])
 async def get_servant(servant_id: str, request: Request, principal: Registrar) -> ServantOut:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         return _servant_out(await handlers.find_servant(db, servant_id, acting_for(principal)))
 
 
@@ -502,7 +492,7 @@ async def list_enrolments(request: Request, principal: Registrar, session_id: st
     scope = acting_for(principal)
     if scope is not None:
         query = query.where(Enrolment.institution_id == scope)
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         enrolments = list((await db.execute(query)).scalars())
         waiting = sorted({e.session_id for e in enrolments if e.status == "waitlisted"})
         positions: dict[str, int] = {}
@@ -513,7 +503,7 @@ async def list_enrolments(request: Request, principal: Registrar, session_id: st
 
 @router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, tags=["enrolments"])
 async def get_enrolment(enrolment_id: str, request: Request, principal: Registrar) -> EnrolmentOut:
-    async with unit_of_work(request, write=False) as db:
+    async with unit_of_work(request) as db:
         enrolment = await handlers.find_enrolment(db, enrolment_id, acting_for(principal))
         return _enrolment_out(enrolment, await handlers.waitlist_position(db, enrolment))
 
@@ -617,7 +607,7 @@ async def _import_row(request: Request, principal: Registrar, row: ImportRow, li
         raise RuleViolation("name", "missing")
     scope = acting_for(principal)
     correlation_id = request.headers.get("x-correlation-id")
-    async with _sqlite_writers(request), rt.database.transaction() as db:
+    async with rt.database.transaction() as db:
         if enrol_only:
             servant_id = await handlers.resolve_servant_id(db, servant_id=None, curp=curp, acting_for=scope)
             result = ImportResult(line=line, accepted=True, servant_id=servant_id, servant="existing")
