@@ -56,11 +56,32 @@ def _utc(moment: datetime | None) -> datetime | None:
 # ---------------------------------------------------------------- what enrollment tells us (any order)
 
 
+_ADDED = "attendance_rows_added"
+
+
+async def _known(db, model: type, key: str):  # noqa: ANN001, ANN202
+    """The row with this primary key: one added earlier in this transaction, else the stored one.
+
+    A consumer batch applies hundreds of facts in one transaction. Looking rows up without autoflush,
+    and remembering the ones added, lets the new rows go in together at commit instead of one INSERT
+    before every lookup."""
+    added = db.info.get(_ADDED, {}).get((model, key))
+    if added is not None:
+        return added
+    with db.no_autoflush:
+        return await db.get(model, key)
+
+
+def _add(db, row, key: str) -> None:  # noqa: ANN001
+    db.add(row)
+    db.info.setdefault(_ADDED, {})[(type(row), key)] = row
+
+
 async def _session_row(db, session_id: str) -> TrainingSession:  # noqa: ANN001
-    row = await db.get(TrainingSession, session_id)
+    row = await _known(db, TrainingSession, session_id)
     if row is None:
         row = TrainingSession(session_id=session_id)
-        db.add(row)
+        _add(db, row, session_id)
     return row
 
 
@@ -95,29 +116,29 @@ async def session_cancelled(db, event: SessionCancelled) -> None:  # noqa: ANN00
 
 
 async def servant_known(db, event: ServantRegistered | ServantUpdated, as_of: datetime) -> None:  # noqa: ANN001
-    row = await db.get(Servant, event.servant_id)
+    row = await _known(db, Servant, event.servant_id)
     if row is None:
-        db.add(Servant(servant_id=event.servant_id, institution_id=event.institution_id,
-                       email_digest=event.email_digest, as_of=as_of))
+        _add(db, Servant(servant_id=event.servant_id, institution_id=event.institution_id,
+                         email_digest=event.email_digest, as_of=as_of), event.servant_id)
         return
     if as_of >= _utc(row.as_of):
         row.institution_id, row.email_digest, row.as_of = event.institution_id, event.email_digest, as_of
 
 
 async def enrolment_confirmed(db, event: EnrolmentConfirmed) -> None:  # noqa: ANN001
-    row = await db.get(Enrolment, event.enrolment_id)
+    row = await _known(db, Enrolment, event.enrolment_id)
     if row is None:
         row = Enrolment(enrolment_id=event.enrolment_id, session_id=event.session_id, servant_id=event.servant_id)
-        db.add(row)
+        _add(db, row, event.enrolment_id)
     row.institution_id = event.institution_id
     row.confirmed = True
 
 
 async def enrolment_cancelled(db, event: EnrolmentCancelled) -> None:  # noqa: ANN001
-    row = await db.get(Enrolment, event.enrolment_id)
+    row = await _known(db, Enrolment, event.enrolment_id)
     if row is None:
-        db.add(Enrolment(enrolment_id=event.enrolment_id, session_id=event.session_id,
-                         servant_id=event.servant_id, cancelled=True))
+        _add(db, Enrolment(enrolment_id=event.enrolment_id, session_id=event.session_id,
+                           servant_id=event.servant_id, cancelled=True), event.enrolment_id)
         return
     row.cancelled = True
 

@@ -11,13 +11,14 @@ import asyncio
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, EnrolmentCancelled, EnrolmentConfirmed,
-    ServantRegistered, SessionCancelled, SessionClosed, SessionRescheduled, SessionScheduled,
+    ServantRegistered, ServantUpdated, SessionCancelled, SessionClosed, SessionRescheduled, SessionScheduled,
 )
 from contracts.pseudonyms import email_digest
 from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic
@@ -195,6 +196,32 @@ async def test_enrollment_facts_arriving_out_of_order_and_twice_leave_the_same_r
     session = (await service.http.get("/sessions/ses-x", headers=service.token())).json()
     assert datetime.fromisoformat(session["starts_at"]) == starts + timedelta(hours=2)
     assert session["instructor_id"] == "ins-rosa"
+    assert [a["servant_id"] for a in session["attendance"]] == ["srv-ana"]
+
+
+async def test_one_batch_holding_a_servant_twice_and_an_enrolment_confirmed_then_cancelled_applies_in_one_go(
+        service) -> None:
+    starts = past_morning(2)
+    now = datetime.now(UTC)
+    ana = service.digest("ana.lopez@sefiplan.example.gob.mx")
+    envelopes = [
+        seal(scheduled("ses-y", starts), time=now - timedelta(minutes=5)),
+        seal(registered("srv-ana", None), time=now - timedelta(minutes=4)),
+        seal(ServantUpdated(servant_id="srv-ana", institution_id=SERVANTS["srv-ana"][0], sex="female",
+                            email_digest=ana), time=now - timedelta(minutes=3)),
+        seal(confirmed("ses-y", "srv-ana"), time=now - timedelta(minutes=2)),
+        seal(confirmed("ses-y", "srv-benito"), time=now - timedelta(minutes=2)),
+        seal(EnrolmentCancelled(enrolment_id="enr-ses-y-srv-benito", session_id="ses-y", servant_id="srv-benito"),
+             time=now - timedelta(minutes=1)),
+    ]
+    records = [(ENROLLMENT_EVENTS, 0, offset, *to_record(envelope)) for offset, envelope in enumerate(envelopes)]
+    consumer = service.runtime.consumers[0][0]
+    with capture_logs() as logs:
+        outcomes = await consumer.process_batch(records)
+
+    assert outcomes == {"applied": len(envelopes)}
+    assert not [line for line in logs if line["event"].startswith("batch failed")]  # no record-by-record replay
+    session = (await service.http.get("/sessions/ses-y", headers=service.token())).json()
     assert [a["servant_id"] for a in session["attendance"]] == ["srv-ana"]
 
 
