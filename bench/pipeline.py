@@ -52,7 +52,7 @@ from contracts.events import (  # noqa: E402
 from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
 from probidad.demo import comptroller_token  # noqa: E402
 from probidad.platform import start_services, stop_services  # noqa: E402
-from probidad.localhost import eventually  # noqa: E402
+from probidad.localhost import eventually, process_stat  # noqa: E402
 from probidad.shared.kafka import ensure_topics, partition_lag  # noqa: E402
 
 ZONE = "America/Mexico_City"
@@ -279,9 +279,8 @@ async def _caught_up(bootstrap: str, prefix: str) -> bool:
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc); NaN where that is not available."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
+    fields = process_stat(pid)
+    if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 

@@ -75,6 +75,7 @@ from probidad.localhost import port_answers as _port_answers
 from probidad.localhost import StateDirOption
 from probidad.localhost import fail as _fail
 from probidad.localhost import port_free as _port_free
+from probidad.localhost import process_stat as _process_stat
 from probidad.localhost import tail as _tail
 
 __all__ = [
@@ -305,13 +306,10 @@ def _pid_exists(pid: int) -> bool:
     except PermissionError:
         return True
     # A zombie (our own exited child not yet reaped) counts as dead.
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
-            _reap(pid)
-            return False
-    except (OSError, IndexError):
-        pass
+    stat = _process_stat(pid)
+    if stat and stat[0] == "Z":
+        _reap(pid)
+        return False
     return True
 
 

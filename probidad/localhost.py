@@ -28,12 +28,28 @@ def port_free(port: int) -> bool:
     return True
 
 
+def free_port() -> int:
+    """A loopback port nothing listens on now, chosen by the kernel (for a test or benchmark server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def port_answers(port: int, timeout: float = 0.5, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def process_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/<pid>/stat`` after the command name (state first, so ``[0] == "Z"`` is a
+    zombie; CPU ticks at ``[11]`` user and ``[12]`` system), or None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
 from probidad import kafkactl
+from probidad.localhost import port_free, process_stat
 
 pytestmark = pytest.mark.kafka
 
@@ -27,31 +28,17 @@ TOPIC = "probidad.test.fault"
 PARTITIONS = 3
 
 
-def _ports_free(base: int, count: int) -> bool:
-    for port in range(base, base + count):
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-    return True
-
-
 def _free_base_port(start: int = 19092, count: int = 6) -> int:
     for base in range(start, start + 2000, 10):
-        if _ports_free(base, count):
+        if all(port_free(port) for port in range(base, base + count)):
             return base
     raise RuntimeError("no free port range for the test cluster")
 
 
 def _alive(pid: int) -> bool:
     """Alive = exists and is not a zombie (the brokers are children of this test process)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    stat = process_stat(pid)
+    return stat is not None and stat[0] != "Z"
 
 
 def _processes_of(state_dir: Path) -> list[int]:

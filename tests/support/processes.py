@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 
-from probidad.localhost import tail
+from probidad.localhost import free_port, tail
 from probidad.platform import ROOT, RunningService, kill_service, launch, stop_services, wait_until_healthy
 
 __all__ = ["ROOT", "ServiceProcess", "free_port"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServiceProcess:
@@ -29,10 +22,6 @@ class ServiceProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def process(self):  # noqa: ANN201
-        return self.running.process if self.running else None
 
     def start(self, timeout_s: float = 60.0) -> "ServiceProcess":
         self.running = launch(self.name, self.port, {**os.environ, **self.env}, self.log_path)
