@@ -196,10 +196,9 @@ async def register_servant(db, outbox: Outbox, details: ServantDetails, *, diges
     _confine(acting_for, details.institution_id)
     await require_institution(db, details.institution_id)
     curp = domain.validate_curp(details.curp)
-    if db.bind.dialect.name == "postgresql":
-        # Two transactions registering the same new CURP at once would both insert; one waits here instead.
-        # (On SQLite this process queues its HTTP writers; the unique index refuses any other late twin.)
-        await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:curp, 0))"), {"curp": curp})
+    # Two transactions registering the same new CURP at once would both insert; one waits here instead.
+    # (The unique index refuses any late twin from another process on SQLite.)
+    await _hold(db, curp)
     existing = (await db.execute(select(Servant).where(Servant.curp == curp))).scalars().first()
     decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
                                      digest_key=digest_key, request_id=request_id)
@@ -410,6 +409,13 @@ async def waitlist_position(db, enrolment: Enrolment) -> int | None:  # noqa: AN
 # ------------------------------------------------------------------ agency requests
 
 
+async def _hold(db, name: str) -> None:  # noqa: ANN001
+    """On PostgreSQL, lock ``name`` until the transaction ends; concurrent holders of the same name wait.
+    SQLite needs nothing: the transactions of a process take turns (``Database.transaction``)."""
+    if db.bind.dialect.name == "postgresql":
+        await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+
+
 async def decided_agency_request(db, institution_id: str, request_id: str) -> domain.DecidedRequest | None:  # noqa: ANN001
     """The earlier decision on this request of this institution, if any.
 
@@ -417,9 +423,7 @@ async def decided_agency_request(db, institution_id: str, request_id: str) -> do
     the same request at once (a rebalance, a re-send under another key) decide it one after the other:
     the second sees the first's decision. On SQLite one process applies agency requests one at a time.
     """
-    if db.bind.dialect.name == "postgresql":
-        await db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:request, 0))"),
-                         {"request": f"agency-request {institution_id} {request_id}"})
+    await _hold(db, f"agency-request {institution_id} {request_id}")
     found = await db.get(AgencyRequest, (institution_id, request_id))
     if found is None:
         return None
