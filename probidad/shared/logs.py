@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from typing import BinaryIO
 
 import orjson
 import structlog
@@ -14,9 +16,39 @@ __all__ = ["configure_logging", "get_logger", "bound_contextvars", "bind_context
 _configured = False
 
 
+class _LinesInBatches:
+    """Writes each line to stdout's buffer at once and flushes the buffer 50 ms after the first line
+    waiting in it: one write to the file for many lines. A write per line (what structlog's
+    ``BytesLogger`` does) was a tenth of a consumer's time at thousands of events per second. Outside
+    an event loop every line is flushed at once; at exit Python flushes what is left."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self._file = file
+        self._flush_due = False
+
+    def msg(self, message: bytes) -> None:
+        self._file.write(message + b"\n")  # a buffered writer: thread-safe
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a thread without an event loop, or start-up
+            self._file.flush()
+            return
+        self._flush_due = True
+        loop.call_later(0.05, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        self._file.flush()
+
+    log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg
+
+
 def configure_logging(service: str, level: str = "INFO", *, cache: bool = False) -> None:
-    """JSON lines on stdout. ``cache``: build each module's logger once (a service process does; tests
-    that capture log lines cannot, since a cached logger no longer looks the configuration up)."""
+    """JSON lines on stdout. ``cache``: a service process — build each module's logger once and write
+    lines in batches (tests that capture log lines cannot cache, since a cached logger no longer
+    looks the configuration up)."""
     global _configured
     structlog.configure(
         processors=[
@@ -29,7 +61,8 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.BytesLoggerFactory(sys.stdout.buffer),
+        logger_factory=(lambda *_args: _LinesInBatches(sys.stdout.buffer)) if cache
+        else structlog.BytesLoggerFactory(sys.stdout.buffer),
         cache_logger_on_first_use=cache,
     )
     structlog.contextvars.bind_contextvars(service=service)

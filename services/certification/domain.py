@@ -22,6 +22,7 @@ depends on whether certification ever saw the completion fail, not only on the f
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import uuid
@@ -297,6 +298,7 @@ class CertificateIdentity:
     verification_code: str
 
 
+@functools.lru_cache(maxsize=65_536)  # a pure function, asked again for every re-judgement of a completion
 def certificate_identity(servant_id: str, session_id: str, code_key: bytes, issue: int = 0) -> CertificateIdentity:
     """The certificate a servant earns in a session (its ``issue``-th, after revocations): same inputs, same id and code.
 

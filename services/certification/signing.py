@@ -39,7 +39,39 @@ _RAW_PUBLIC_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes in unpadded bas
 
 
 def canonical_json(value: object) -> bytes:
+    if type(value) is dict:
+        flat = _flat_canonical(value)
+        if flat is not None:
+            return flat.encode("utf-8")
     return _canonical(value).encode("utf-8")
+
+
+def _flat_canonical(value: dict) -> str | None:
+    """The same text as ``_canonical`` for the shape every certificate has — one flat object with ASCII
+    keys and scalar values — written by the C encoder in one call (it runs once per certificate signed
+    or verified). None for any other shape. ASCII keys sort the same by code point as by UTF-16 code
+    unit, and the encoder escapes strings exactly as ``_canonical`` does (it uses the same function)."""
+    plain: dict[str, object] = {}
+    for key, item in value.items():
+        if type(key) is not str or not key.isascii():
+            return None
+        kind = type(item)
+        if kind is float:
+            item = _number(item)
+        elif item is not None and kind is not str and kind is not int and kind is not bool:
+            return None
+        plain[key] = item
+    return json.dumps(plain, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def _number(value: float) -> int | float:
+    if not math.isfinite(value):
+        raise ValueError("canonical JSON has no NaN or infinity")
+    if value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if "e" in repr(value).lower():
+        raise ValueError(f"number {value!r} is outside the canonical subset certificates use")
+    return value
 
 
 def _canonical(value: object) -> str:
@@ -52,14 +84,7 @@ def _canonical(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ValueError("canonical JSON has no NaN or infinity")
-        if value.is_integer() and abs(value) < 2**53:
-            return str(int(value))
-        text = repr(value)
-        if "e" in text or "E" in text:
-            raise ValueError(f"number {value!r} is outside the canonical subset certificates use")
-        return text
+        return repr(_number(value))
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (list, tuple)):

@@ -1,0 +1,51 @@
+"""A service process writes its JSON log lines in batches, and loses none of them."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from probidad.shared.logs import _LinesInBatches
+
+
+async def test_lines_written_inside_the_event_loop_reach_the_file_together_shortly_after(tmp_path: Path) -> None:
+    path = tmp_path / "service.log"
+    with open(path, "wb") as file:
+        lines = _LinesInBatches(file)
+        lines.info(b'{"event":"first"}')
+        lines.info(b'{"event":"second"}')
+        assert path.read_bytes() == b"", "each line would have cost its own write"
+        await asyncio.sleep(0.2)
+        assert path.read_bytes() == b'{"event":"first"}\n{"event":"second"}\n'
+        lines.warning(b'{"event":"third"}')  # a later line schedules a flush of its own
+        await asyncio.sleep(0.2)
+        assert path.read_bytes().endswith(b'{"event":"third"}\n')
+
+
+def test_a_line_written_outside_an_event_loop_reaches_the_file_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "service.log"
+    with open(path, "wb") as file:
+        _LinesInBatches(file).error(b'{"event":"start-up"}')
+        assert path.read_bytes() == b'{"event":"start-up"}\n'
+
+
+def test_a_process_that_exits_right_after_logging_still_writes_every_line(tmp_path: Path) -> None:
+    script = (
+        "import asyncio\n"
+        "from probidad.shared.logs import configure_logging, get_logger\n"
+        "configure_logging('certification', cache=True)\n"
+        "async def main():\n"
+        "    log = get_logger('t')\n"
+        "    for n in range(1000):\n"
+        "        log.info('event applied', n=n)\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parents[2],
+                          timeout=60, check=True)
+    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    assert [line["n"] for line in lines] == list(range(1000))
+    assert {line["service"] for line in lines} == {"certification"}
