@@ -152,6 +152,16 @@ def session_closed(current: SessionPlan | None, session_id: str) -> SessionPlan:
     return replace(current or SessionPlan(session_id), closed=True)
 
 
+def may_change_decisions(before: SessionPlan | None, after: SessionPlan) -> bool:
+    """Whether a change to a session's plan can change any decision about its servants.
+
+    Closing a session cannot: a completion depends on the schedule, the course, the seat, the
+    attendance and the grade (``judge``, ``certificate_terms``), never on the close. So a close
+    alone re-judges nobody — it would re-judge every servant of the session to change nothing.
+    """
+    return before is None or replace(before, closed=after.closed) != after
+
+
 class Standing(str, Enum):
     """A servant's seat in a session, from every enrolment heard for the pair."""
 

@@ -183,7 +183,8 @@ class Certification:
             if after.planned is not None:
                 row.planned_at, row.planned_rank, row.planned_by = (_utc(after.planned.at), after.planned.rank,
                                                                     after.planned.event_id)
-            await self._reconsider_session(known, facts, envelope)
+            if domain.may_change_decisions(before, after):
+                await self._reconsider_session(known, facts, envelope)
 
     async def on_enrolment_confirmed(self, db, envelope: Envelope) -> None:  # noqa: ANN001
         await self._change_enrolment(db, envelope, domain.enrolment_confirmed)

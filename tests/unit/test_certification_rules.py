@@ -171,6 +171,20 @@ def test_a_reschedule_moves_the_date_even_when_heard_before_the_schedule():
     assert late_first.course_id == "c-1"
 
 
+def test_closing_a_session_changes_no_decision_so_nobody_is_re_judged():
+    open_plan = plan()
+    closed = domain.session_closed(open_plan, "s-1")
+    for completion in (facts(), facts(attendance=attendance(0.5)), facts(grade=None)):
+        assert domain.decide(replace(completion, session=closed), None, KEY, "Contraloría") == \
+            domain.decide(replace(completion, session=open_plan), None, KEY, "Contraloría")
+    assert not domain.may_change_decisions(open_plan, closed)
+    # Every other change to the plan may change a decision, and so does a plan heard for the first time.
+    moved = replace(open_plan, starts_at=open_plan.starts_at + timedelta(days=7))
+    assert domain.may_change_decisions(open_plan, moved)
+    assert domain.may_change_decisions(closed, replace(closed, cancelled=True))
+    assert domain.may_change_decisions(None, closed)
+
+
 def test_a_certificate_is_named_by_its_servant_and_session_alone():
     one = certificate_identity("sv-1", "s-1", KEY)
     assert one == certificate_identity("sv-1", "s-1", KEY)
