@@ -39,8 +39,8 @@ OUTBOX_BACKLOG = Gauge(
 )
 OUTBOX_PUBLISHED = Counter(
     "probidad_outbox_published_total",
-    "Events the outbox relay published to Kafka (acknowledged by all in-sync replicas).",
-    ["service"],
+    "Events the outbox relay published to Kafka (acknowledged by all in-sync replicas), by topic.",
+    ["service", "topic"],
 )
 OUTBOX_RELAY_ERRORS = Counter(
     "probidad_outbox_relay_errors_total",

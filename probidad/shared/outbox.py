@@ -10,6 +10,7 @@ consumers ignore: at-least-once on the wire, exactly-once in effect.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
@@ -97,6 +98,15 @@ def broker_publisher(broker) -> Publish:  # noqa: ANN001
     return publish
 
 
+def producer_publisher(producer) -> Publish:  # noqa: ANN001 — an aiokafka AIOKafkaProducer, started
+    """Sends through a plain aiokafka producer without waiting, so a batch is in flight at once."""
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]):
+        return await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
+
+    return publish
+
+
 class OutboxRelay:
     def __init__(self, database: Database, outbox: Outbox, publish: Publish, *, service: str,
                  batch_size: int = 500, interval_s: float = 0.05) -> None:
@@ -138,7 +148,8 @@ class OutboxRelay:
             await self._send(rows)
             async with self.database.transaction() as session:
                 await self._mark(session, rows)
-        OUTBOX_PUBLISHED.labels(self.service).inc(len(rows))
+        for topic, count in Counter(row.topic for row in rows).items():
+            OUTBOX_PUBLISHED.labels(self.service, topic).inc(count)
         return len(rows)
 
     async def _pending(self, session) -> list:  # noqa: ANN001

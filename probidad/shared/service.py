@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
@@ -25,10 +26,10 @@ from sqlalchemy import Table, text
 from contracts.topics import PLATFORM_TOPICS, dead_letter_topic
 from probidad.shared.consumer import Handler, IdempotentConsumer
 from probidad.shared.database import Database
-from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, subscribe
+from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, relay_producer, subscribe
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
-from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher
+from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
 from probidad.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -46,6 +47,7 @@ class ServiceRuntime:
     consumers: list[tuple[IdempotentConsumer, list[str]]] = field(default_factory=list, init=False)
     in_memory_broker: bool = False
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
+    _relay_producer: AIOKafkaProducer | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -105,6 +107,9 @@ class ServiceRuntime:
             dlqs = [dead_letter_topic(t, c.group) for c, topics in self.consumers for t in topics]
             await ensure_topics(s.kafka_bootstrap, platform + dlqs, replication=s.kafka_replication_factor)
             await self.broker.start()
+            self._relay_producer = relay_producer(s.kafka_bootstrap, self.name)
+            await self._relay_producer.start()
+            self.relay.publish = producer_publisher(self._relay_producer)
             self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers).run()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
@@ -120,6 +125,9 @@ class ServiceRuntime:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._relay_producer is not None:
+            await self._relay_producer.stop()
+            self._relay_producer = None
         if not self.in_memory_broker:
             await self.broker.stop()
         await self.database.dispose()
