@@ -30,9 +30,10 @@ take past training along.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -129,12 +130,17 @@ def fact_from(envelope: Envelope) -> Fact | None:
                 {name: _plain(getattr(e, name)) for name in names})
 
 
-def _latest(facts: Iterable[Fact], cutoff: int) -> Fact | None:
-    best = None
-    for f in facts:
-        if f.known_at <= cutoff and (best is None or (f.known_at, f.event_id) > (best.known_at, best.event_id)):
-            best = f
-    return best
+_ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one
+
+
+def _latest(facts: Sequence[Fact], cutoff: int) -> Fact | None:
+    """The version known at ``cutoff`` that is last by (known_at, event_id); None if none is known yet."""
+    if len(facts) == 1:  # by far the most common case: a key with a single fact
+        only = facts[0]
+        return only if only.known_at <= cutoff else None
+    if cutoff == FOREVER:  # "now": every fact held is known, nothing to filter
+        return max(facts, key=_ORDER, default=None)
+    return max((f for f in facts if f.known_at <= cutoff), key=_ORDER, default=None)
 
 
 class Ledger:
@@ -151,6 +157,7 @@ class Ledger:
         self.attendance: dict[tuple[str, str], list[Fact]] = defaultdict(list)
         self.assessments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
         self.certificates: dict[str, list[Fact]] = defaultdict(list)
+        self.applied: list[Fact] = []  # in the order applied: ``applied[r:]`` came after revision r
         self.revision = 0
 
     def __len__(self) -> int:
@@ -160,6 +167,7 @@ class Ledger:
         if fact.event_id in self.event_ids:
             return False
         self.event_ids.add(fact.event_id)
+        self.applied.append(fact)
         self.revision += 1
         kind = fact.kind
         if kind == "institution":
@@ -174,10 +182,10 @@ class Ledger:
             self.certificates[fact.subject].append(fact)
             self.participants[fact.session_id].add(fact.servant_id)
         else:
-            pair = (fact.session_id, fact.servant_id)
             self.participants[fact.session_id].add(fact.servant_id)
-            target = {"attendance": self.attendance, "assessment": self.assessments}.get(kind, self.enrolments)
-            target[pair].append(fact)
+            target = (self.attendance if kind == "attendance" else
+                      self.assessments if kind == "assessment" else self.enrolments)
+            target[(fact.session_id, fact.servant_id)].append(fact)
         return True
 
     def apply_all(self, facts: Iterable[Fact]) -> int:
@@ -194,8 +202,10 @@ class Ledger:
                       self.attendance, self.assessments, self.certificates):
             yield from index.values()
 
-    def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None) -> "Snapshot":
-        return Snapshot(self, zone, as_of)
+    def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None, *,
+                 previous: Snapshot | None = None) -> Snapshot:
+        """Resolve the ledger as of ``as_of`` (None = now); see ``Snapshot`` for what ``previous`` saves."""
+        return Snapshot(self, zone, as_of, previous)
 
 
 # ---------------------------------------------------------------- resolved views
@@ -250,6 +260,18 @@ class Who:
     sex: str
 
 
+NOBODY = Who(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)  # a servant reporting has no fact about (yet)
+
+
+@dataclass(slots=True)
+class _Changes:
+    """Keys with facts applied since a previous snapshot (see ``Snapshot._changes_since``)."""
+
+    sessions: set[str] = field(default_factory=set)
+    servants: set[str] = field(default_factory=set)
+    certificates: set[str] = field(default_factory=set)
+
+
 @dataclass(frozen=True, slots=True)
 class CompletionView:
     servant_id: str
@@ -269,15 +291,30 @@ class CertificateEvent:
     topic: str
 
 
-class Snapshot:
-    """Everything the ledger knew at ``as_of`` (None = now), resolved once and queried many times."""
+# A certificate resolved: (session id, servant id, issued event, revoked event, completion).
+_Resolution = tuple[str, str, CertificateEvent | None, CertificateEvent | None, CompletionView | None]
 
-    def __init__(self, ledger: Ledger, zone: ZoneInfo, as_of: datetime | None) -> None:
+
+class Snapshot:
+    """Everything the ledger knew at ``as_of`` (None = now), resolved once and queried many times.
+
+    ``previous``, an earlier snapshot "now" of the same ledger in the same zone, lets a snapshot "now"
+    take over what the facts applied since cannot have changed: the service resolves one after every
+    batch of new facts, and nearly every certificate, which is nearly all the work, resolves as it
+    did last time. Any other ``previous`` is ignored. Either way the result is exactly that of a
+    resolution from scratch.
+    """
+
+    def __init__(self, ledger: Ledger, zone: ZoneInfo, as_of: datetime | None,
+                 previous: Snapshot | None = None) -> None:
         self.zone = zone
         self.as_of = as_of
         cutoff = micros(as_of) if as_of is not None else FOREVER
         self._cutoff = cutoff
         self._ledger = ledger
+        self._revision = ledger.revision
+        self._whos: dict[tuple[str, str], Who] = {}  # (institution id, sex) -> Who; see _who_of
+        self._days: dict[str, date] = {}  # issued_on text -> date: a few hundred distinct days
         self.institutions: dict[str, Fact] = {}
         self.headcounts: dict[str, list[Fact]] = {}
         for iid, facts in ledger.institutions.items():
@@ -286,9 +323,13 @@ class Snapshot:
                 self.institutions[iid] = _latest(known, cutoff)
                 self.headcounts[iid] = known
         self.courses = {cid: f for cid, fs in ledger.courses.items() if (f := _latest(fs, cutoff))}
+        changes = self._changes_since(previous)
         self.sessions: dict[str, SessionView] = {}
         for sid, facts in ledger.sessions.items():
-            view = self._session(sid, facts)
+            if changes is not None and sid not in changes.sessions:
+                view = previous.sessions.get(sid)
+            else:
+                view = self._session(sid, facts)
             if view is not None:
                 self.sessions[sid] = view
         self.present: dict[str, list[str]] = defaultdict(list)  # session -> servants present
@@ -299,18 +340,36 @@ class Snapshot:
         self.completions: list[CompletionView] = []
         self.issued: list[CertificateEvent] = []
         self.revoked: list[CertificateEvent] = []
-        for certificate_id, facts in ledger.certificates.items():
-            self._certificate(certificate_id, facts)
+        self._resolved: dict[str, _Resolution] = {}  # what a next snapshot may take over
+        self._certificates(previous._resolved if changes is not None else {}, changes or _Changes())
 
     # -- resolution
+
+    def _changes_since(self, previous: Snapshot | None) -> _Changes | None:
+        """What arrived since ``previous``, when its resolution can be reused; None when it cannot."""
+        if (previous is None or previous._ledger is not self._ledger or previous.as_of is not None
+                or self.as_of is not None or previous.zone != self.zone or previous._revision > self._revision):
+            return None
+        changes = _Changes()
+        for fact in self._ledger.applied[previous._revision:self._revision]:
+            kind = fact.kind
+            if kind in ("institution", "course"):
+                return None  # names, levels and topics run through every view: resolve everything
+            if kind.startswith("session_"):
+                changes.sessions.add(fact.session_id)
+            elif kind == "servant":
+                changes.servants.add(fact.servant_id)
+            elif kind.startswith("certificate_"):
+                changes.certificates.add(fact.subject)
+        return changes
 
     def _session(self, sid: str, facts: list[Fact]) -> SessionView | None:
         cutoff = self._cutoff
         known = [f for f in facts if f.known_at <= cutoff]
-        scheduled = _latest((f for f in known if f.kind == "session_scheduled"), cutoff)
+        scheduled = _latest([f for f in known if f.kind == "session_scheduled"], cutoff)
         if scheduled is None:
             return None
-        timing = _latest((f for f in known if f.kind != "session_cancelled"), cutoff)
+        timing = _latest([f for f in known if f.kind != "session_cancelled"], cutoff)
         starts_at = datetime.fromisoformat(timing.attributes["starts_at"])
         course_id = scheduled.attributes["course_id"]
         course = self.courses.get(course_id)
@@ -326,37 +385,86 @@ class Snapshot:
 
     def who(self, servant_id: str, at: datetime | None) -> Who:
         """The servant's institution and sex when ``at`` (a session's start) happened, as known now."""
-        known = [f for f in self._ledger.servants.get(servant_id, ()) if f.known_at <= self._cutoff]
+        facts = self._ledger.servants.get(servant_id, ())
+        if len(facts) == 1 and facts[0].known_at <= self._cutoff:
+            # The only known version is the one in force at any moment (before it was known, the
+            # earliest known version stands in), so ``at`` needs no placing: most servants never change.
+            return self._who_of(facts[0])
+        known = [f for f in facts if f.known_at <= self._cutoff]
         if not known:
-            return Who(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)
+            return NOBODY
         moment = micros(at) if at is not None else self._cutoff
         before = [f for f in known if f.known_at <= moment]
-        version = _latest(before, moment) if before else min(known, key=lambda f: (f.known_at, f.event_id))
-        iid = version.attributes["institution_id"]
-        institution = self.institutions.get(iid)
-        return Who(iid, institution.attributes["name"] if institution else UNKNOWN,
-                   institution.attributes["government_level"] if institution else UNKNOWN,
-                   version.attributes["sex"])
+        return self._who_of(_latest(before, moment) if before else min(known, key=_ORDER))
 
-    def _certificate(self, certificate_id: str, facts: list[Fact]) -> None:
+    def _who_of(self, version: Fact) -> Who:
+        # One Who per (institution, sex): a snapshot resolves one per certificate and per servant
+        # present, and the institution's name and level are the same for all of them.
+        key = (version.attributes["institution_id"], version.attributes["sex"])
+        who = self._whos.get(key)
+        if who is None:
+            iid, sex = key
+            institution = self.institutions.get(iid)
+            who = self._whos[key] = Who(iid, institution.attributes["name"] if institution else UNKNOWN,
+                                        institution.attributes["government_level"] if institution else UNKNOWN, sex)
+        return who
+
+    def _certificates(self, before: dict[str, _Resolution], changes: _Changes) -> None:
+        """Resolve every certificate, or take its resolution from ``before`` if nothing it reads changed.
+
+        A certificate reads its own facts, its session's view and its servant's versions (and the
+        institutions and courses, whose change means no ``before`` at all).
+        """
+        resolved, issued, revoked, completions = self._resolved, self.issued, self.revoked, self.completions
+        for certificate_id, facts in self._ledger.certificates.items():
+            found = before.get(certificate_id)
+            if (found is None or certificate_id in changes.certificates
+                    or found[0] in changes.sessions or found[1] in changes.servants):
+                found = self._certificate(certificate_id, facts)
+                if found is None:
+                    continue
+            resolved[certificate_id] = found
+            _, _, issue, revocation, completion = found
+            if issue is not None:
+                issued.append(issue)
+            if revocation is not None:
+                revoked.append(revocation)
+            if completion is not None:
+                completions.append(completion)
+
+    def _certificate(self, certificate_id: str, facts: list[Fact]) -> _Resolution | None:
         cutoff = self._cutoff
-        issued = _latest((f for f in facts if f.kind == "certificate_issued"), cutoff)
-        revoked = _latest((f for f in facts if f.kind == "certificate_revoked"), cutoff)
+        if len(facts) == 1:  # issued and never revoked: most certificates
+            only = facts[0]
+            if only.known_at > cutoff:
+                return None
+            issued = only if only.kind == "certificate_issued" else None
+            revoked = only if only.kind == "certificate_revoked" else None
+        else:
+            issued = _latest([f for f in facts if f.kind == "certificate_issued"], cutoff)
+            revoked = _latest([f for f in facts if f.kind == "certificate_revoked"], cutoff)
         reference = issued or revoked
         if reference is None:
-            return
+            return None
         session = self.sessions.get(reference.session_id)
         who = self.who(reference.servant_id, session.starts_at if session else None)
-        course = self.courses.get(reference.attributes["course_id"])
-        topic = session.topic if session else (course.attributes["topic"] if course else UNKNOWN)
+        if session is not None:
+            topic = session.topic
+        else:
+            course = self.courses.get(reference.attributes["course_id"])
+            topic = course.attributes["topic"] if course else UNKNOWN
+        issue = revocation = completion = None
         if issued is not None:
-            self.issued.append(CertificateEvent(date.fromisoformat(issued.attributes["issued_on"]), session, who, topic))
+            text = issued.attributes["issued_on"]
+            day = self._days.get(text) or self._days.setdefault(text, date.fromisoformat(text))
+            issue = CertificateEvent(day, session, who, topic)
         if revoked is not None:
             day = from_micros(revoked.known_at).astimezone(self.zone).date()
-            self.revoked.append(CertificateEvent(day, session, who, topic))
+            revocation = CertificateEvent(day, session, who, topic)
         if issued is not None and revoked is None and session is not None:
-            self.completions.append(CompletionView(issued.servant_id, session, who, certificate_id,
-                                                   float(issued.attributes["hours"])))
+            completion = CompletionView(issued.servant_id, session, who, certificate_id,
+                                        float(issued.attributes["hours"]))
+        return reference.session_id, reference.servant_id, issue, revocation, completion
 
     # -- figures
 

@@ -6,6 +6,7 @@ bulletin's figures, and the generator's ground truth gives every other expected 
 
 from __future__ import annotations
 
+import itertools
 import random
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
@@ -13,7 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.reporting.projection import DIMENSIONS, Ledger, Period, fact_from
+from services.reporting.projection import (
+    DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros,
+)
 from tests.support.programme import bulletin_plan, generate
 
 ZONE = ZoneInfo("America/Mexico_City")
@@ -208,3 +211,145 @@ def test_a_period_label_names_a_month_a_year_or_a_range():
     assert Period.year(2026).label == "2026"
     assert JAN_NOV.label == "2026-01-01/2026-11-30"
     assert Period.month(2026, 2).end - Period.month(2026, 2).start == timedelta(days=27)
+
+
+# ---------------------------------------------------------------- resolution rules, fact by fact
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=ZONE)
+
+
+def at(hours: float) -> int:
+    """An envelope time ``hours`` after T0, as facts keep it."""
+    return micros(T0 + timedelta(hours=hours))
+
+
+def course(event_id: str, hours: float, title: str) -> Fact:
+    return Fact(event_id, "course", at(hours), "course-x",
+                attributes={"code": "X-1", "title": title, "topic": "Ética", "hours": 2.0})
+
+
+def test_the_latest_version_known_at_the_cut_off_wins_by_time_then_event_id():
+    versions = [course("e-b", 0, "first"), course("e-a", 1, "second"), course("e-c", 1, "third"),
+                course("e-0", 5, "fourth")]
+    for order in itertools.permutations(versions):
+        ledger = Ledger()
+        ledger.apply_all(order)
+
+        def title(as_of):  # noqa: ANN001, ANN202
+            found = ledger.snapshot(ZONE, as_of).courses.get("course-x")
+            return found.attributes["title"] if found else None
+
+        assert title(None) == "fourth"
+        assert title(from_micros(at(1))) == "third"  # the same envelope time: the higher event id
+        assert title(T0 + timedelta(minutes=59)) == "first"
+        assert title(T0 - timedelta(microseconds=1)) is None
+
+
+def one_session() -> list[Fact]:
+    """A session starting at T0 + 48 h; sv-1 moves after it, sv-2 registers after it, sv-3 is never registered."""
+    def servant(event_id: str, hours: float, servant_id: str, institution: str) -> Fact:
+        return Fact(event_id, "servant", at(hours), servant_id, None, servant_id,
+                    {"institution_id": institution, "sex": "female"})
+
+    def certificate(event_id: str, kind: str, hours: float, servant_id: str) -> Fact:
+        attributes = {"course_id": "course-x"}
+        if kind == "certificate_issued":
+            attributes |= {"hours": 2.0, "issued_on": "2026-03-05"}
+        return Fact(event_id, kind, at(hours), f"cert-{servant_id}", "ses-1", servant_id, attributes)
+
+    starts = T0 + timedelta(hours=48)
+    return [
+        *(Fact(f"e-{iid}", "institution", at(-100), iid, attributes={
+            "name": name, "government_level": level, "municipality": None, "headcount": 10, "headcount_year": 2026})
+          for iid, name, level in (("inst-a", "A", "state"), ("inst-b", "B", "municipal"))),
+        course("e-course", -100, "Ética pública"),
+        Fact("e-ses", "session_scheduled", at(-50), "ses-1", "ses-1", attributes={
+            "course_id": "course-x", "modality": "virtual", "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=2)).isoformat(), "organising_unit": None}),
+        servant("e-sv1-a", -10, "sv-1", "inst-a"), servant("e-sv1-b", 100, "sv-1", "inst-b"),
+        servant("e-sv2", 100, "sv-2", "inst-b"),
+        *(Fact(f"e-att-{s}", "attendance", at(50), "ses-1", "ses-1", s,
+               {"status": "present", "share": 1.0, "minutes_present": 120}) for s in ("sv-1", "sv-2", "sv-3")),
+        Fact("e-att-sv3-fix", "attendance", at(90), "ses-1", "ses-1", "sv-3",
+             {"status": "absent", "share": 0.0, "minutes_present": 0}),
+        *(certificate(f"e-cert-{s}", "certificate_issued", 60, s) for s in ("sv-1", "sv-2", "sv-3")),
+        certificate("e-revoke-sv2", "certificate_revoked", 80, "sv-2"),
+    ]
+
+
+def test_each_fact_counts_from_when_it_was_known_and_completions_stay_with_the_institution_of_the_session_day():
+    ledger = Ledger()
+    ledger.apply_all(one_session())
+
+    def completed(snapshot) -> dict[str, str]:  # noqa: ANN001
+        return {c.servant_id: c.who.institution_id for c in snapshot.completions}
+
+    now = ledger.snapshot(ZONE)
+    # sv-1 moved after the session: it stays with inst-a. sv-2's only version, known after the
+    # session, stands in for the day. sv-3 was never registered. sv-2's certificate was revoked.
+    assert completed(now) == {"sv-1": "inst-a", "sv-3": UNKNOWN}
+    revoked_on = from_micros(at(80)).astimezone(ZONE).date()
+    assert [(e.who.institution_id, e.day) for e in now.revoked] == [("inst-b", revoked_on)]
+    assert len(now.issued) == 3
+    assert now.who("sv-1", None).institution_id == "inst-b"  # today, as known now
+    assert now.present["ses-1"] == ["sv-1", "sv-2"]  # sv-3's attendance was corrected to absent
+    rows = {r["institution"]: (r["servants_trained"], r["certificates_revoked"])
+            for r in now.figures(Period.year(2026), "institution")}
+    assert rows == {"inst-a": (1, 0), "inst-b": (0, 1), UNKNOWN: (1, 0)}
+
+    before_revocation = ledger.snapshot(ZONE, from_micros(at(79)))
+    assert completed(before_revocation) == {"sv-1": "inst-a", "sv-2": UNKNOWN, "sv-3": UNKNOWN}
+    assert before_revocation.revoked == []
+    assert before_revocation.present["ses-1"] == ["sv-1", "sv-2", "sv-3"]
+
+    before_certificates = ledger.snapshot(ZONE, from_micros(at(59)))
+    assert (before_certificates.completions, before_certificates.issued) == ([], [])
+    assert ledger.snapshot(ZONE, from_micros(at(-51))).sessions == {}
+
+
+# ---------------------------------------------------------------- reusing the previous snapshot
+
+
+def everything(snapshot) -> list:  # noqa: ANN001
+    """All a snapshot answers, and the views it answers from."""
+    return [*(snapshot.figures(p, by) for p in (Period.year(2026), JAN_NOV) for by in (None, *DIMENSIONS)),
+            snapshot.coverage(2026), [snapshot.roster(sid) for sid in list(snapshot.sessions)[:3]],
+            snapshot.sessions, dict(snapshot.present), snapshot.completions, snapshot.issued, snapshot.revoked,
+            snapshot.institutions, snapshot.courses, snapshot.headcounts]
+
+
+def test_a_snapshot_reusing_the_previous_one_is_exactly_one_resolved_from_scratch(programme):
+    """Facts arrive in batches, in any order, between snapshots: servants move, sessions are rescheduled
+    or cancelled, certificates revoked, an institution and a course arrive late."""
+    facts = [f for e in programme.envelopes if (f := fact_from(e))]
+    rng = random.Random(11)
+    rng.shuffle(facts)
+    catalogue = [f for f in facts if f.kind in ("institution", "course")]
+    late = [next(f for f in catalogue if f.kind == "institution"), next(f for f in catalogue if f.kind == "course")]
+    rest = [f for f in facts if f.kind not in ("institution", "course")]
+    rest[len(rest) // 2:len(rest) // 2] = late[:1]
+    rest[len(rest) * 4 // 5:len(rest) * 4 // 5] = late[1:]
+    arrivals = [f for f in catalogue if f not in late] + rest
+    ledger, previous, reused, start = Ledger(), None, 0, 0
+    while start < len(arrivals):
+        end = start + rng.randint(50, 1500)
+        ledger.apply_all(arrivals[start:end] + arrivals[max(0, start - 20):start])  # some redelivered
+        start = end
+        snapshot = ledger.snapshot(ZONE, previous=previous)
+        assert everything(snapshot) == everything(ledger.snapshot(ZONE)), start
+        if previous is not None:
+            earlier = {id(c) for c in previous.completions}
+            reused += any(id(c) in earlier for c in snapshot.completions)
+        previous = snapshot
+    assert reused >= 5, "the test should exercise reuse, not only resolutions from scratch"
+
+
+def test_a_previous_snapshot_that_cannot_be_reused_is_ignored(programme):
+    ledger = ledger_of(programme.envelopes)
+    scratch = everything(ledger.snapshot(ZONE))
+    as_of = datetime(2026, 11, 15, tzinfo=ZONE)
+    assert everything(ledger.snapshot(ZONE, previous=ledger.snapshot(ZONE, as_of))) == scratch
+    assert everything(ledger.snapshot(ZONE, previous=ledger_of(programme.envelopes[:5000]).snapshot(ZONE))) == scratch
+    assert everything(ledger.snapshot(ZONE, previous=ledger.snapshot(ZoneInfo("UTC")))) == scratch
+    then = ledger.snapshot(ZONE, as_of, previous=ledger.snapshot(ZONE))
+    assert everything(then) == everything(ledger.snapshot(ZONE, as_of))
