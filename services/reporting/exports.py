@@ -25,12 +25,29 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     return out.getvalue()
 
 
-def suppress(row: dict[str, Any], minimum: int) -> dict[str, Any]:
-    """Blank every count from 1 to minimum-1 (a zero identifies no one); hours go with participations."""
-    hidden = [m for m in COUNTS if 0 < row[m] < minimum]
-    if "participations" in hidden:
-        hidden.append("training_hours")
-    return {**row, **{m: None for m in hidden}, "suppressed": " ".join(hidden)}
+def suppress(rows: list[dict[str, Any]], minimum: int) -> list[dict[str, Any]]:
+    """Blank small counts in one table — the categories of one dimension in one period.
+
+    Primary: every count from 1 to minimum-1 (a zero identifies no one). Complementary: the period's
+    total is published too, so one blanked count of a measure in a table could be worked out by
+    subtraction; then the smallest other non-zero count of that measure is blanked as well. Hours
+    go with participations.
+    """
+    hidden: list[list[str]] = [[m for m in COUNTS if 0 < row[m] < minimum] for row in rows]
+    for measure in COUNTS:
+        blanked = [i for i, names in enumerate(hidden) if measure in names]
+        if len(blanked) != 1:
+            continue
+        others = [i for i, row in enumerate(rows) if row[measure] > 0 and measure not in hidden[i]]
+        if others:
+            hidden[min(others, key=lambda i: (rows[i][measure], str(rows[i].get("category"))))].append(measure)
+    out = []
+    for row, names in zip(rows, hidden, strict=True):
+        names = [m for m in COUNTS if m in names]
+        if "participations" in names:
+            names.append("training_hours")
+        out.append({**row, **{m: None for m in names}, "suppressed": " ".join(names)})
+    return out
 
 
 def open_data(snapshot: Snapshot, year: int, *, unit: str, updated_on: date, minimum: int) -> list[dict[str, Any]]:
@@ -43,12 +60,13 @@ def open_data(snapshot: Snapshot, year: int, *, unit: str, updated_on: date, min
         period = Period.month(year, month)
         for dimension in OPEN_DATA_DIMENSIONS:
             by = None if dimension == "total" else dimension
+            table = []
             for figures in snapshot.figures(period, by):
                 if by is None and not any(figures[m] for m in COUNTS):
                     continue
                 category = "all" if by is None else figures.get("name") or figures[by]
-                row = {"period": period.label, "dimension": dimension, "category": category,
-                       **{m: figures[m] for m in MEASURES}, "responsible_unit": unit,
-                       "updated_on": updated_on.isoformat()}
-                rows.append(suppress(row, minimum))
+                table.append({"period": period.label, "dimension": dimension, "category": category,
+                              **{m: figures[m] for m in MEASURES}, "responsible_unit": unit,
+                              "updated_on": updated_on.isoformat()})
+            rows += suppress(table, minimum)
     return rows

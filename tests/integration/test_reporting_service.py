@@ -174,6 +174,13 @@ async def test_csv_export_and_open_data_hold_aggregates_only_with_small_counts_s
               "certificates_issued", "certificates_revoked")
     assert all(r[m] == "" or int(r[m]) == 0 or int(r[m]) >= 5 for r in rows for m in counts)
     assert any(r["suppressed"] for r in rows), "the year has small groups, which must be suppressed"
+    tables: dict[tuple[str, str], list[dict]] = {}
+    for r in rows:
+        tables.setdefault((r["period"], r["dimension"]), []).append(r)
+    for (period, dimension), rows_of_table in tables.items():
+        for m in counts:  # one blank beside published non-zero counts and the total would give it away
+            blanks = [r for r in rows_of_table if r[m] == ""]
+            assert len(blanks) != 1 or all(r[m] in ("", "0") for r in rows_of_table), (period, dimension, m)
     servant_ids = {e.event.servant_id for e in BULLETIN.envelopes if hasattr(e.event, "servant_id")}
     assert not any(sid in opened.text for sid in list(servant_ids)[:200])
     november = next(r for r in rows if r["period"] == "2026-11" and r["dimension"] == "total")
