@@ -49,3 +49,33 @@ def test_a_process_that_exits_right_after_logging_still_writes_every_line(tmp_pa
     lines = [orjson.loads(line) for line in done.stdout.splitlines()]
     assert [line["n"] for line in lines] == list(range(1000))
     assert {line["service"] for line in lines} == {"certification"}
+
+
+def test_a_line_carries_what_its_context_bound_and_nothing_bound_elsewhere() -> None:
+    script = (
+        "import asyncio\n"
+        "from probidad.shared.logs import bound_contextvars, configure_logging, get_logger\n"
+        "configure_logging('reporting', cache=True)\n"
+        "log = get_logger('t')\n"
+        "async def handle(n):\n"
+        "    with bound_contextvars(event_id=f'e{n}', correlation_id=f'c{n}'):\n"
+        "        await asyncio.sleep(0.01 * (3 - n))  # the two handlers interleave\n"
+        "        with bound_contextvars(event_type='T'):\n"
+        "            log.info('event applied', n=n)\n"
+        "        log.info('after the inner block', n=n)\n"
+        "    log.info('outside', n=n, correlation_id='given')\n"
+        "async def main():\n"
+        "    await asyncio.gather(handle(1), handle(2))\n"
+        "asyncio.run(main())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parents[2],
+                          timeout=60, check=True)
+    lines = {(line["event"], line["n"]): line for line in map(orjson.loads, done.stdout.splitlines())}
+    for n in (1, 2):
+        applied = lines[("event applied", n)]
+        assert (applied["event_id"], applied["correlation_id"], applied["event_type"]) == (f"e{n}", f"c{n}", "T")
+        assert applied["service"] == "reporting"
+        assert "event_type" not in lines[("after the inner block", n)]
+        assert lines[("after the inner block", n)]["correlation_id"] == f"c{n}"
+        outside = lines[("outside", n)]
+        assert "event_id" not in outside and outside["correlation_id"] == "given"
