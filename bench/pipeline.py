@@ -196,6 +196,8 @@ async def main() -> None:
             print("CPU during that phase: " + ", ".join(
                 f"{name} {seconds:.1f} s ({seconds / elapsed:.2f} core)" for name, seconds in used.items()
                 if seconds == seconds))
+            print("peak memory so far (resident): " + ", ".join(
+                f"{s.name} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
 
         # ---- latency at a steady rate, straight onto the attendance topic
         _, servants, _ = plan[0]
@@ -283,6 +285,17 @@ def cpu_seconds(pid: int) -> float:
     if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_resident_mb(pid: int) -> float:
+    """Peak resident set size of a process (Linux /proc VmHWM), in MB; NaN where that is not available."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
 
 
 async def _at_least(value, target: int) -> bool:  # noqa: ANN001

@@ -9,6 +9,7 @@ A service module builds one runtime and one app; nothing else starts processes o
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from collections.abc import Iterable
 from contextlib import asynccontextmanager
@@ -33,6 +34,8 @@ from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, produc
 from probidad.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
+
+COLLECTOR_THRESHOLDS = (20_000, 50, 100)  # see ``serve``
 
 
 @dataclass
@@ -231,5 +234,10 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
 
     # A line per applied event is on every consumer's hot path: here loggers are built once, not per call.
     configure_logging(settings.service_name, settings.log_level, cache=True)
+    # A consumer allocates many short-lived objects per event; with the collector's default thresholds
+    # (700, 10, 10) collections took about a seventh of certification's CPU. Collect less often, and
+    # keep what start-up built (modules, settings, the app) out of every collection.
+    gc.freeze()
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)

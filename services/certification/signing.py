@@ -18,6 +18,7 @@ certificate names the key that signed it (``key_id``), and is checked with that 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import json
 import math
@@ -130,11 +131,12 @@ def base58btc_decode(text: str) -> bytes:
 class PublicKey:
     key: Ed25519PublicKey
 
-    @property
+    # Computed once: every certificate signed names its key.
+    @functools.cached_property
     def raw(self) -> bytes:
         return self.key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
-    @property
+    @functools.cached_property
     def key_id(self) -> str:
         return "probidad-" + b64url(hashlib.sha256(self.raw).digest()[:12])
 
