@@ -12,6 +12,13 @@ import orjson
 from probidad.shared.logs import _LinesInBatches
 
 
+def lines_of_a_process(script: str) -> list[dict]:
+    """The JSON lines a Python process running ``script`` wrote on stdout, once it has exited."""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parents[2],
+                          timeout=60, check=True)
+    return [orjson.loads(line) for line in done.stdout.splitlines()]
+
+
 async def test_lines_written_inside_the_event_loop_reach_the_file_together_shortly_after(tmp_path: Path) -> None:
     path = tmp_path / "service.log"
     with open(path, "wb") as file:
@@ -44,9 +51,7 @@ def test_a_process_that_exits_right_after_logging_still_writes_every_line(tmp_pa
         "        log.info('event applied', n=n)\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parents[2],
-                          timeout=60, check=True)
-    lines = [orjson.loads(line) for line in done.stdout.splitlines()]
+    lines = lines_of_a_process(script)
     assert [line["n"] for line in lines] == list(range(1000))
     assert {line["service"] for line in lines} == {"certification"}
 
@@ -68,9 +73,7 @@ def test_a_line_carries_what_its_context_bound_and_nothing_bound_elsewhere() -> 
         "    await asyncio.gather(handle(1), handle(2))\n"
         "asyncio.run(main())\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=Path(__file__).parents[2],
-                          timeout=60, check=True)
-    lines = {(line["event"], line["n"]): line for line in map(orjson.loads, done.stdout.splitlines())}
+    lines = {(line["event"], line["n"]): line for line in lines_of_a_process(script)}
     for n in (1, 2):
         applied = lines[("event applied", n)]
         assert (applied["event_id"], applied["correlation_id"], applied["event_type"]) == (f"e{n}", f"c{n}", "T")
