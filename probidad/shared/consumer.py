@@ -40,6 +40,9 @@ from probidad.shared.tables import ProcessedEvent
 log = get_logger(__name__)
 
 Handler = Callable[..., Awaitable[None]]  # (session, envelope) -> None
+# (session, envelopes) -> None: called once per batch, in its transaction, before its handlers, with
+# the events about to be applied — lets a service read at once what the batch's handlers will ask for.
+Prepare = Callable[..., Awaitable[None]]
 Record = tuple  # (topic, partition, offset, key, value, headers) of one Kafka record
 
 
@@ -84,6 +87,7 @@ class IdempotentConsumer:
     send_dead_letter: Callable[[DeadLetter], Awaitable[None]]
     backoff: Backoff = field(default_factory=Backoff)
     last_event_time: dict[str, datetime] = field(default_factory=dict)
+    prepare: Prepare | None = None
 
     async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                     headers) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
@@ -176,6 +180,9 @@ class IdempotentConsumer:
                     fresh.append({"consumer_group": self.group, "event_id": envelope.id, "processed_at": now})
             if fresh:
                 await session.execute(insert(ProcessedEvent.__table__), fresh)
+            if self.prepare is not None and fresh:
+                await self.prepare(session, [envelope for (_r, envelope, _h), is_new in zip(opened, applied, strict=True)
+                                             if is_new])
             for (_record, envelope, handler), is_new in zip(opened, applied, strict=True):
                 if not is_new:
                     continue

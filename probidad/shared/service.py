@@ -25,7 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, text
 
 from contracts.topics import PLATFORM_TOPICS, dead_letter_topic
-from probidad.shared.consumer import Handler, IdempotentConsumer
+from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare
 from probidad.shared.database import Database
 from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, relay_producer, subscribe
 from probidad.shared.logs import configure_logging, get_logger
@@ -84,12 +84,13 @@ class ServiceRuntime:
         return self.settings.service_name
 
     def consume(self, topics: Iterable[str], handlers: dict[str, Handler], *, group: str | None = None,
-                description: str = "") -> IdempotentConsumer:
-        """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group."""
+                description: str = "", prepare: Prepare | None = None) -> IdempotentConsumer:
+        """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group
+        (``prepare``: see ``probidad.shared.consumer.Prepare``)."""
         names = [self.settings.topic(t) for t in topics]
         consumer = IdempotentConsumer(
             service=self.name, group=group or f"probidad-{self.name}", database=self.database,
-            handlers=handlers, send_dead_letter=dead_letter_sender(self.broker),
+            handlers=handlers, send_dead_letter=dead_letter_sender(self.broker), prepare=prepare,
         )
         handled = ", ".join(sorted(handlers))
         subscribe(self.broker, consumer, names,

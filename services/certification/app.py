@@ -35,7 +35,7 @@ def create_runtime(settings: CertificationSettings | None = None) -> ServiceRunt
         outbox=runtime.outbox, signer=signer, code_key=settings.certificate_code_key.get_secret_value().encode(),
         issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,
     )
-    runtime.consume(TOPICS, event_handlers(certification))
+    runtime.consume(TOPICS, event_handlers(certification), prepare=certification.prepare)
     # The HTTP API verifies and exports with the same key and rules as the consumer.
     runtime.certification = certification
     return runtime

@@ -133,6 +133,11 @@ class Certification:
     # Every handler reads and writes through the transaction's ``Known`` view (loaded once per session
     # per transaction) and runs without autoflush: the rows are flushed together at commit.
 
+    async def prepare(self, db, envelopes: list[Envelope]) -> None:  # noqa: ANN001
+        """Before a batch's handlers: load every session its records are about, with a few queries."""
+        known = await Known.view(db, self.hint)
+        await known.preload(getattr(e.event, "session_id", None) or "" for e in envelopes)
+
     # -------------------------------------------------------------- facts from enrollment
 
     async def on_course_published(self, db, envelope: Envelope) -> None:  # noqa: ANN001

@@ -3,9 +3,10 @@
 The consumer applies all records of a poll (up to a few hundred) in one transaction. Judging a
 completion needs the session, its course, the servant's enrolments, attendance, grade and latest
 certificate; asking the database for each, for every fact, costs several round trips per record. So
-the first fact of a transaction that touches a session loads everything certification holds about
-that session (its plan and every servant's enrolments, attendance, grade and certificates) with a
-few queries, and every handler then reads and writes through this view. Rows created here are added
+before the handlers run, the sessions the batch's records name are loaded together (``preload``:
+each one's plan and every servant's enrolments, attendance, grade and certificates) with a few
+queries — a session reached otherwise is loaded when first asked for — and every handler then
+reads and writes through this view. Rows created here are added
 to it as they are created, so it always equals what the database would answer after a flush.
 
 Rows are read as plain rows (no ORM objects: loading a session's rows is then mostly the round trip);
@@ -185,13 +186,25 @@ class Known:
     async def of(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
         """The transaction's view, called once per record handled; the first call takes the decision lock
         (PostgreSQL) before anything is read."""
+        known = await cls.view(db, hint)
+        known.records += 1
+        return known
+
+    @classmethod
+    async def view(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
+        """The transaction's view, without counting a record (see ``of``)."""
         known = db.info.get(_INFO_KEY)
         if known is None:
             if db.bind.dialect.name == "postgresql":
                 await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISION_LOCK})
             known = db.info[_INFO_KEY] = cls(db, hint)
-        known.records += 1
         return known
+
+    async def preload(self, session_ids: Iterable[str]) -> None:
+        """Load these sessions now, together (the ones a batch's records are about): cheaper than the
+        guess ``session`` makes from the previous transaction, which loads sessions no longer in use
+        when records come session after session, as they do when sessions close."""
+        await self._load_sessions(sorted({s for s in session_ids if s and s not in self.sessions}))
 
     def _own(self, model: type, stored: Stored) -> Pending:
         """A mutable copy of a row read as a plain row, written back with an UPDATE at commit."""

@@ -138,6 +138,22 @@ async def test_a_batch_is_applied_in_one_go_and_a_redelivered_batch_changes_noth
     assert await ledger.ledger_rows(runtime) == [(f"inst-b{i}", i + 1) for i in range(5)]
 
 
+async def test_a_batch_is_prepared_once_in_its_transaction_with_only_the_events_it_applies(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    prepared: list[tuple[list[str], bool]] = []
+
+    async def prepare(session, envelopes) -> None:  # noqa: ANN001
+        prepared.append(([e.id for e in envelopes], session.in_transaction()))
+
+    consumer.prepare = prepare
+    first = [seal(institution(f"inst-p{i}", i + 1)) for i in range(3)]
+    assert await consumer.process_batch([_record(e, i) for i, e in enumerate(first)]) == {"applied": 3}
+    again = [*first[:2], seal(institution("inst-p3", 4))]  # two redeliveries and one new event
+    assert await consumer.process_batch([_record(e, i) for i, e in enumerate(again)]) == {"applied": 1, "duplicate": 2}
+    assert await consumer.process_batch([_record(e, i) for i, e in enumerate(first)]) == {"duplicate": 3}
+    assert prepared == [([e.id for e in first], True), ([again[2].id], True)], "nothing to prepare for redeliveries"
+
+
 async def test_one_bad_event_in_a_batch_is_dead_lettered_and_the_rest_are_applied(runtime) -> None:
     consumer = runtime.consumers[0][0]
     batch = [
