@@ -55,22 +55,23 @@ class _LinesInBatches:
 
     def __init__(self, file: BinaryIO) -> None:
         self._file = file
-        self._flush_due = False
+        self._flush_due_on: asyncio.AbstractEventLoop | None = None  # the loop a flush is scheduled on
 
     def msg(self, message: bytes) -> None:
         self._file.write(message + b"\n")  # a buffered writer: thread-safe
-        if self._flush_due:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # a thread without an event loop, or start-up
             self._file.flush()
             return
-        self._flush_due = True
+        if self._flush_due_on is loop:
+            return
+        # A flush scheduled on a loop that has since closed never runs: schedule on this one.
+        self._flush_due_on = loop
         loop.call_later(0.05, self._flush)
 
     def _flush(self) -> None:
-        self._flush_due = False
+        self._flush_due_on = None
         self._file.flush()
 
     log = debug = info = warn = warning = err = error = critical = exception = fatal = failure = msg

@@ -82,3 +82,23 @@ def test_a_line_carries_what_its_context_bound_and_nothing_bound_elsewhere() -> 
         assert lines[("after the inner block", n)]["correlation_id"] == f"c{n}"
         outside = lines[("outside", n)]
         assert "event_id" not in outside and outside["correlation_id"] == "given"
+
+
+def test_lines_logged_in_a_later_event_loop_are_flushed_even_if_an_earlier_loop_closed_before_its_flush(
+        tmp_path: Path) -> None:
+    path = tmp_path / "service.log"
+    with open(path, "wb") as file:
+        lines = _LinesInBatches(file)
+
+        async def log_and_leave(text: bytes) -> None:
+            lines.info(text)
+
+        asyncio.run(log_and_leave(b'{"event":"first loop"}'))  # closes before the flush is due
+        asyncio.run(log_and_leave(b'{"event":"second loop"}'))
+
+        async def wait() -> None:
+            lines.info(b'{"event":"third loop"}')
+            await asyncio.sleep(0.2)
+
+        asyncio.run(wait())
+        assert path.read_bytes().count(b"\n") == 3
