@@ -50,8 +50,26 @@ class Rejected(Exception):
     """A handler refuses an event for good (a business rule it violates); it is dead-lettered."""
 
 
+# PostgreSQL aborts one of two transactions that deadlock (40P01) or cannot be serialised (40001):
+# run again, it succeeds.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def _sqlstate(error: BaseException) -> str | None:
+    seen = 0
+    while error is not None and seen < 5:
+        state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+        if isinstance(state, str):
+            return state
+        error = getattr(error, "orig", None) or error.__cause__
+        seen += 1
+    return None
+
+
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, ConnectionError, TimeoutError, OSError)):
+        return True
+    if isinstance(error, sa_exc.DBAPIError) and _sqlstate(error) in _RETRY_SQLSTATES:
         return True
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from sqlmodel import select
 
 from contracts.envelope import Envelope
+from contracts.events import CoursePublished
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
 from services.certification import domain
@@ -135,13 +136,14 @@ class Certification:
 
     async def prepare(self, db, envelopes: list[Envelope]) -> None:  # noqa: ANN001
         """Before a batch's handlers: load every session its records are about, with a few queries."""
-        known = await Known.view(db, self.hint)
+        publishes = any(e.type == CoursePublished.type for e in envelopes)
+        known = await Known.view(db, self.hint, course_terms_change=publishes)
         await known.preload(getattr(e.event, "session_id", None) or "" for e in envelopes)
 
     # -------------------------------------------------------------- facts from enrollment
 
     async def on_course_published(self, db, envelope: Envelope) -> None:  # noqa: ANN001
-        known = await Known.of(db, self.hint)
+        known = await Known.of(db, self.hint, course_terms_change=True)
         with db.no_autoflush:
             event = envelope.event
             row = await known.course(event.course_id)

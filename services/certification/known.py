@@ -47,11 +47,24 @@ from services.certification.tables import (
     SessionFact,
 )
 
-# Facts of one completion arrive on different partitions and may be handled by different instances
-# at once; judging each with a stale view of the other (write skew) could miss a completion. On
-# PostgreSQL every certification transaction therefore takes this lock first (SQLite serialises
-# writers by itself). Certification's volume — a few events per servant and session — makes that cheap.
-DECISION_LOCK = int.from_bytes(hashlib.sha256(b"probidad-certification-decisions").digest()[:8], "big", signed=True)
+# Locks (PostgreSQL; SQLite serialises writers by itself). Facts of one completion arrive on different
+# partitions and may be handled by different instances at once; judging each with a stale view of the
+# other (write skew) could miss a completion. So a transaction holds, before it reads them:
+# * each session it reads — whatever is known about a (servant, session) lives under its session;
+# * each servant whose certificates it reads across sessions (competencies);
+# * the course terms: shared by every transaction (every decision reads them), exclusively by one that
+#   publishes a course (it re-judges every session of the course, and finds them by a query).
+# Two instances busy with different sessions, servants and no course publication never wait for each
+# other. Locks taken one after another can deadlock two transactions; PostgreSQL then aborts one,
+# and the consumer retries its batch (a transient fault).
+
+
+def _lock(kind: str, name: str) -> int:
+    return int.from_bytes(hashlib.sha256(f"probidad-certification:{kind}:{name}".encode()).digest()[:8], "big",
+                          signed=True)
+
+
+COURSE_TERMS_LOCK = _lock("course-terms", "all")
 
 _INFO_KEY = "probidad.certification.known"
 
@@ -181,24 +194,41 @@ class Known:
         # Rows to write at commit, by table: changed ones (UPDATE) and created ones (INSERT), by key.
         self.changed: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
         self.created: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
+        self.locking = False  # PostgreSQL: take the locks above (set by ``view``)
+        self.terms_held_exclusively = False
 
     @classmethod
-    async def of(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
-        """The transaction's view, called once per record handled; the first call takes the decision lock
-        (PostgreSQL) before anything is read."""
-        known = await cls.view(db, hint)
+    async def of(cls, db, hint: "SessionHint", *, course_terms_change: bool = False) -> "Known":  # noqa: ANN001
+        """The transaction's view, called once per record handled; the first call takes the course-terms
+        lock (PostgreSQL) before anything is read."""
+        known = await cls.view(db, hint, course_terms_change=course_terms_change)
         known.records += 1
         return known
 
     @classmethod
-    async def view(cls, db, hint: "SessionHint") -> "Known":  # noqa: ANN001
-        """The transaction's view, without counting a record (see ``of``)."""
+    async def view(cls, db, hint: "SessionHint", *, course_terms_change: bool = False) -> "Known":  # noqa: ANN001
+        """The transaction's view, without counting a record (see ``of``). ``course_terms_change``: the
+        transaction publishes a course, so it holds the course terms exclusively (see the locks above)."""
         known = db.info.get(_INFO_KEY)
         if known is None:
-            if db.bind.dialect.name == "postgresql":
-                await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": DECISION_LOCK})
             known = db.info[_INFO_KEY] = cls(db, hint)
+            known.locking = db.bind.dialect.name == "postgresql"
+            if known.locking:
+                shared = "" if course_terms_change else "_shared"
+                await db.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": COURSE_TERMS_LOCK})
+                known.terms_held_exclusively = course_terms_change
+        if course_terms_change and known.locking and not known.terms_held_exclusively:
+            await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COURSE_TERMS_LOCK})
+            known.terms_held_exclusively = True
         return known
+
+    async def _hold(self, kind: str, names: Iterable[str]) -> None:
+        """Take the locks of these sessions or servants, in one order (see the locks above)."""
+        if self.locking:
+            keys = sorted({_lock(kind, name) for name in names})
+            if keys:
+                await self.db.execute(text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"),
+                                      {"keys": keys})
 
     async def preload(self, session_ids: Iterable[str]) -> None:
         """Load these sessions now, together (the ones a batch's records are about): cheaper than the
@@ -260,7 +290,8 @@ class Known:
         if facts is None:
             # A poll's records are mostly about the sessions the previous poll's were about: the first
             # session asked for in a transaction is loaded with those (a guess; what is read is current).
-            guess = self.hint.sessions if not self.sessions else ()
+            # (Not with locks: a guessed session could be another instance's, and waiting for it is waste.)
+            guess = self.hint.sessions if not self.sessions and not self.locking else ()
             await self._load_sessions([session_id, *(s for s in guess if s != session_id and s not in self.sessions)])
             facts = self.sessions[session_id]
         if session_id not in self.used:
@@ -275,6 +306,7 @@ class Known:
             await self._load_session_chunk(session_ids[chunk:chunk + 500])
 
     async def _load_session_chunk(self, session_ids: list[str]) -> None:
+        await self._hold("session", session_ids)
         loaded = {session_id: SessionFacts(session_id) for session_id in session_ids}
         for row in await self._rows(select(*_columns(SessionFact)).where(SessionFact.session_id.in_(session_ids))):
             loaded[row.session_id].plan = row
@@ -416,6 +448,7 @@ class Known:
         return holdings
 
     async def _load_holdings(self, servants: list[str]) -> None:
+        await self._hold("servant", servants)
         loaded = {servant_id: ServantHoldings(self.certificates, set(), set()) for servant_id in servants}
         for row in await self._rows(select(*_columns(CertificateRecord)).where(
                 CertificateRecord.servant_id.in_(servants))):
