@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.certification_decisions import programme  # noqa: E402
+from bench.enrollment_throughput import postgres as databases  # noqa: E402
 
 
 def _shard(record: tuple) -> int:
@@ -84,16 +85,6 @@ def run(url: str, state: str, streams: list[list]) -> float:
     return time.perf_counter() - started
 
 
-async def _database(admin_url: str, verb: str, name: str) -> None:
-    import asyncpg
-
-    connection = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
-    try:
-        await connection.execute(f'{verb} DATABASE "{name}"' + (" WITH (FORCE)" if verb == "DROP" else ""))
-    finally:
-        await connection.close()
-
-
 async def _certificates(url: str) -> list:
     import asyncpg
 
@@ -118,15 +109,13 @@ def main() -> None:
     names = [f"bench_{uuid.uuid4().hex[:10]}" for _ in range(2)]
     base = args.postgres.rsplit("/", 1)[0]
     with tempfile.TemporaryDirectory(prefix="certification-bench-") as state:
-        for name in names:
-            asyncio.run(_database(args.postgres, "CREATE", name))
+        asyncio.run(databases(args.postgres, "CREATE", names))
         try:
             one = run(f"{base}/{names[0]}", state, [streams[0] + streams[1]])
             two = run(f"{base}/{names[1]}", state, streams)
             same = asyncio.run(_certificates(f"{base}/{names[0]}")) == asyncio.run(_certificates(f"{base}/{names[1]}"))
         finally:
-            for name in names:
-                asyncio.run(_database(args.postgres, "DROP", name))
+            asyncio.run(databases(args.postgres, "DROP", names))
     n = len(records)
     print(f"facts: {n} (streams of {len(streams[0])} and {len(streams[1])})")
     print(f"one instance:             {n / one:,.0f} facts/s ({one:.2f} s)")
