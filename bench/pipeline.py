@@ -18,6 +18,7 @@ imported into the attendance service (neutral CSV over HTTP). Then, timed:
   and machine could reach.
 
     python bench/pipeline.py [--sessions 40] [--per-session 250] [--latency-records 5000] [--rate 1000]
+                             [--postgres [ADMIN_URL]] [--certification-instances 2]
 """
 
 from __future__ import annotations
@@ -139,24 +140,51 @@ async def main() -> None:
     parser.add_argument("--per-session", type=int, default=250)
     parser.add_argument("--latency-records", type=int, default=5000)
     parser.add_argument("--rate", type=int, default=1000)
+    parser.add_argument("--postgres", nargs="?", const="postgresql+asyncpg://probidad@127.0.0.1:5433/probidad",
+                        default="", metavar="ADMIN_URL", help="Give each service a throwaway PostgreSQL database "
+                        "(created and dropped on this server) instead of a SQLite file.")
+    parser.add_argument("--certification-instances", type=int, default=1,
+                        help="Certification processes sharing its database (more than one needs --postgres).")
     args = parser.parse_args()
     random.seed(5)
     prefix = f"bench{uuid.uuid4().hex[:10]}."
     records = args.sessions * args.per_session
     state = Path(tempfile.mkdtemp(prefix="probidad-bench-"))
+    database = "SQLite files"
+    postgres, throwaway = None, []
+    if args.postgres:
+        from bench.enrollment_throughput import postgres as databases
+
+        throwaway = [f"{prefix.rstrip('.')}_{name}" for name in ("enrollment", "attendance", "certification",
+                                                                 "reporting")]
+        await databases(args.postgres, "CREATE", throwaway)
+        postgres = f"{args.postgres.rsplit('/', 1)[0]}/{prefix.rstrip('.')}_{{service}}"
+        database = "PostgreSQL databases"
     print(f"pipeline benchmark: {args.sessions} sessions × {args.per_session} servants = {records} records; "
-          f"topic namespace {prefix!r}; state in {state}")
-    running = start_services(state, args.bootstrap, topic_prefix=prefix, base_port_offset=12000)
+          f"{database}; {args.certification_instances} certification instance(s); topic namespace {prefix!r}; "
+          f"state in {state}")
+    try:
+        running = start_services(state, args.bootstrap, topic_prefix=prefix, base_port_offset=12000,
+                                 postgres=postgres, instances={"certification": args.certification_instances})
+    except Exception:
+        if throwaway:
+            await databases(args.postgres, "DROP", throwaway)
+        raise
     urls = {s.name: s.url for s in running}
+    label = {id(s): s.name if sum(r.name == s.name for r in running) == 1
+             else f"{s.name}#{[r for r in running if r.name == s.name].index(s) + 1}" for s in running}
     try:
         facts, plan = reference_facts(args.sessions, args.per_session)
         await produce(args.bootstrap, lambda f: f"{prefix}{f.kafka_topic}", facts)
         token = comptroller_token()
         async with httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120) as http:
             async def attendance_knows_everyone() -> bool:
-                last, servants, _ = plan[-1]
-                body = (await http.get(f"{urls['attendance']}/sessions/{last}")).json()
-                return len(body.get("attendance", [])) == len(servants)
+                # Every session: its partitions may be consumed in any order.
+                for session_id, servants, _ in reversed(plan):
+                    body = (await http.get(f"{urls['attendance']}/sessions/{session_id}")).json()
+                    if len(body.get("attendance", [])) != len(servants):
+                        return False
+                return True
 
             await eventually(attendance_knows_everyone, timeout_s=300, what="attendance knows every enrolment")
             for session_id, servants, starts in plan:
@@ -174,7 +202,8 @@ async def main() -> None:
                   f"{records} attendance rows imported")
 
             # ---- throughput: close every session, wait for the projections
-            cpu_before = {s.name: cpu_seconds(s.process.pid) for s in running}
+            cpu_before = {label[id(s)]: cpu_seconds(s.process.pid) for s in running}
+            servers_before = server_cpu_seconds()
             started = time.perf_counter()
             gate = asyncio.Semaphore(4)
 
@@ -192,12 +221,14 @@ async def main() -> None:
                   f"projections in {elapsed:.1f}s (closing took {closed:.1f}s) = {throughput:,.0f} records/s; "
                   f"{expected} certificates")
             # Where the time went: a service near 1.0 core is the one that sets the pace.
-            used = {s.name: cpu_seconds(s.process.pid) - cpu_before[s.name] for s in running}
+            used = {label[id(s)]: cpu_seconds(s.process.pid) - cpu_before[label[id(s)]] for s in running}
+            used.update({name: spent for name, seconds in server_cpu_seconds().items()
+                         if (spent := seconds - servers_before.get(name, 0.0)) > 0.05})  # an idle server: not used
             print("CPU during that phase: " + ", ".join(
                 f"{name} {seconds:.1f} s ({seconds / elapsed:.2f} core)" for name, seconds in used.items()
                 if seconds == seconds))
             print("peak memory so far (resident): " + ", ".join(
-                f"{s.name} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
+                f"{label[id(s)]} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
 
         # ---- latency at a steady rate, straight onto the attendance topic
         _, servants, _ = plan[0]
@@ -227,15 +258,25 @@ async def main() -> None:
         await producer.stop()
         offered = count / (time.monotonic() - started)
 
-        def applied() -> dict[str, float]:
+        async def applied() -> dict[str, float]:
+            query = "SELECT event_id, processed_at FROM processed_event WHERE consumer_group = "
+            if postgres:
+                import asyncpg
+
+                url = postgres.format(service="reporting").replace("postgresql+asyncpg://", "postgresql://")
+                connection = await asyncpg.connect(url, timeout=5)
+                try:
+                    rows = await connection.fetch(query + "$1", "probidad-reporting")
+                finally:
+                    await connection.close()
+                return {e: t.replace(tzinfo=t.tzinfo or UTC).timestamp() for e, t in rows if e in sent_at}
             with sqlite3.connect(state / "reporting.db") as db:
-                rows = db.execute("SELECT event_id, processed_at FROM processed_event WHERE consumer_group = ?",
-                                  ("probidad-reporting",)).fetchall()
+                rows = db.execute(query + "?", ("probidad-reporting",)).fetchall()
             return {e: datetime.fromisoformat(t).replace(tzinfo=UTC).timestamp() if "+" not in t
                     else datetime.fromisoformat(t).timestamp() for e, t in rows if e in sent_at}
 
         async def all_applied():  # noqa: ANN202
-            done = applied()
+            done = await applied()
             return done if len(done) == len(sent_at) else None
 
         done = await eventually(all_applied, timeout_s=300, interval_s=0.5,
@@ -257,6 +298,8 @@ async def main() -> None:
         print(f"pipeline / raw broker: {throughput / raw:.3f}   (targets: ≥ 5,000 records/s; p99 ≤ 500 ms at 1,000/s)")
     finally:
         stop_services(running)
+        if throwaway:
+            await databases(args.postgres, "DROP", throwaway)
 
 
 async def _caught_up(bootstrap: str, prefix: str) -> bool:
@@ -285,6 +328,26 @@ def cpu_seconds(pid: int) -> float:
     if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SERVERS = {"java": "Kafka (JVM)", "postgres": "PostgreSQL"}
+
+
+def server_cpu_seconds() -> dict[str, float]:
+    """CPU time so far of the servers on this machine, summed over their processes (Linux /proc): the
+    broker's JVM and, when used, PostgreSQL's processes. Empty where /proc is not available."""
+    totals: dict[str, float] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        command = text[text.find("(") + 1:text.rfind(")")]
+        if command in SERVERS:
+            fields = text.rsplit(")", 1)[1].split()
+            name = SERVERS[command]
+            totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
 
 
 def peak_resident_mb(pid: int) -> float:

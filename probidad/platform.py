@@ -90,12 +90,22 @@ def wait_until_healthy(running: list[RunningService], timeout_s: float = 90.0) -
 
 def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
                    base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
-                   timeout_s: float = 90.0) -> list[RunningService]:
-    """Start the four services as processes and wait until all are healthy."""
+                   timeout_s: float = 90.0, instances: dict[str, int] | None = None) -> list[RunningService]:
+    """Start the four services as processes and wait until all are healthy.
+
+    ``instances``: how many processes of a service to run (default one each); more than one needs
+    ``postgres``, since they share the service's database. The k-th extra one listens on port + 100·k.
+    """
+    instances = instances or {}
+    for name, count in instances.items():
+        if count > 1 and not postgres:
+            raise PlatformError(f"{count} instances of {name} need a PostgreSQL database to share")
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: list[RunningService] = []
+    extras: list[tuple[str, int, dict[str, str], Path]] = []
     for name, port in SERVICES:
+        count = instances.get(name, 1)
         env = {
             **os.environ,
             "PROBIDAD_STATE_DIR": str(state_dir),
@@ -107,7 +117,16 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
         if postgres:
             env["PROBIDAD_DATABASE_URL"] = postgres.format(service=name)
         running.append(launch(name, port + base_port_offset, env, logs / f"{name}.log"))
+        extras += [(name, port + base_port_offset + 100 * k, env, logs / f"{name}-{k + 1}.log") for k in range(1, count)]
     wait_until_healthy(running, timeout_s)
+    if extras:  # once the first instance has made the schema (and the signing key) they share
+        more = [launch(name, port, env, log) for name, port, env, log in extras]
+        running += more
+        try:
+            wait_until_healthy(more, timeout_s)
+        except PlatformError:
+            stop_services(running)
+            raise
     return running
 
 

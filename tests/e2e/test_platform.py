@@ -82,3 +82,39 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         lines = [json.loads(line) for line in (platform["logs"] / f"{service}.log").read_text().splitlines()
                  if line.startswith("{")]
         assert any(line.get("correlation_id") == correlation for line in lines), service
+
+
+def test_several_instances_of_a_service_need_a_database_they_can_share(tmp_path) -> None:
+    from probidad.platform import PlatformError
+
+    with pytest.raises(PlatformError, match="2 instances of certification need a PostgreSQL database"):
+        start_services(tmp_path, "127.0.0.1:9", instances={"certification": 2})
+    assert not (tmp_path / "logs").exists(), "refused before starting anything"
+
+
+async def test_two_certification_instances_start_on_one_postgresql_database_and_both_answer(
+        kafka_bootstrap: str, topic_prefix: str, postgres_admin_url: str, tmp_path) -> None:
+    from tests.conftest import _admin_execute
+
+    names = [f"probidad_t_{topic_prefix.strip('.').replace('-', '_')}_{s}"
+             for s in ("enrollment", "attendance", "certification", "reporting")]
+    for name in names:
+        await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
+    template = f"{postgres_admin_url.rsplit('/', 1)[0]}/probidad_t_{topic_prefix.strip('.').replace('-', '_')}_{{service}}"
+    offset = random.Random(topic_prefix).randrange(30000, 40000, 10)
+    running = []
+    try:
+        running = await asyncio.to_thread(start_services, tmp_path, kafka_bootstrap, topic_prefix=topic_prefix,
+                                          base_port_offset=offset, postgres=template,
+                                          instances={"certification": 2})
+        certification = [s for s in running if s.name == "certification"]
+        assert len(certification) == 2 and len(running) == 5
+        async with httpx.AsyncClient(timeout=10) as http:
+            for service in certification:
+                health = (await http.get(f"{service.url}/health")).json()
+                assert health["status"] == "ok" and health["checks"]["database"] == "ok"
+        assert (tmp_path / "logs" / "certification-2.log").exists()
+    finally:
+        await asyncio.to_thread(stop_services, running)
+        for name in names:
+            await _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
