@@ -52,7 +52,7 @@ from contracts.events import (  # noqa: E402
 )
 from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
 from probidad.demo import comptroller_token  # noqa: E402
-from probidad.platform import start_services, stop_services  # noqa: E402
+from probidad.platform import SERVICES, start_services, stop_services  # noqa: E402
 from probidad.localhost import eventually, process_stat  # noqa: E402
 from probidad.shared.kafka import ensure_topics, partition_lag  # noqa: E402
 
@@ -155,10 +155,9 @@ async def main() -> None:
     if args.postgres:
         from bench.enrollment_throughput import postgres as databases
 
-        throwaway = [f"{prefix.rstrip('.')}_{name}" for name in ("enrollment", "attendance", "certification",
-                                                                 "reporting")]
-        await databases(args.postgres, "CREATE", throwaway)
         postgres = f"{args.postgres.rsplit('/', 1)[0]}/{prefix.rstrip('.')}_{{service}}"
+        throwaway = [postgres.format(service=name).rsplit("/", 1)[1] for name, _port in SERVICES]
+        await databases(args.postgres, "CREATE", throwaway)
         database = "PostgreSQL databases"
     print(f"pipeline benchmark: {args.sessions} sessions × {args.per_session} servants = {records} records; "
           f"{database}; {args.certification_instances} certification instance(s); topic namespace {prefix!r}; "
@@ -171,8 +170,6 @@ async def main() -> None:
             await databases(args.postgres, "DROP", throwaway)
         raise
     urls = {s.name: s.url for s in running}
-    label = {id(s): s.name if sum(r.name == s.name for r in running) == 1
-             else f"{s.name}#{[r for r in running if r.name == s.name].index(s) + 1}" for s in running}
     try:
         facts, plan = reference_facts(args.sessions, args.per_session)
         await produce(args.bootstrap, lambda f: f"{prefix}{f.kafka_topic}", facts)
@@ -202,7 +199,8 @@ async def main() -> None:
                   f"{records} attendance rows imported")
 
             # ---- throughput: close every session, wait for the projections
-            cpu_before = {label[id(s)]: cpu_seconds(s.process.pid) for s in running}
+            # Each process by its log's name: certification, certification-2, …
+            cpu_before = {s.log.stem: cpu_seconds(s.process.pid) for s in running}
             servers_before = server_cpu_seconds()
             started = time.perf_counter()
             gate = asyncio.Semaphore(4)
@@ -221,14 +219,14 @@ async def main() -> None:
                   f"projections in {elapsed:.1f}s (closing took {closed:.1f}s) = {throughput:,.0f} records/s; "
                   f"{expected} certificates")
             # Where the time went: a service near 1.0 core is the one that sets the pace.
-            used = {label[id(s)]: cpu_seconds(s.process.pid) - cpu_before[label[id(s)]] for s in running}
+            used = {s.log.stem: cpu_seconds(s.process.pid) - cpu_before[s.log.stem] for s in running}
             used.update({name: spent for name, seconds in server_cpu_seconds().items()
                          if (spent := seconds - servers_before.get(name, 0.0)) > 0.05})  # an idle server: not used
             print("CPU during that phase: " + ", ".join(
                 f"{name} {seconds:.1f} s ({seconds / elapsed:.2f} core)" for name, seconds in used.items()
                 if seconds == seconds))
             print("peak memory so far (resident): " + ", ".join(
-                f"{label[id(s)]} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
+                f"{s.log.stem} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
 
         # ---- latency at a steady rate, straight onto the attendance topic
         _, servants, _ = plan[0]
@@ -337,16 +335,14 @@ def server_cpu_seconds() -> dict[str, float]:
     """CPU time so far of the servers on this machine, summed over their processes (Linux /proc): the
     broker's JVM and, when used, PostgreSQL's processes. Empty where /proc is not available."""
     totals: dict[str, float] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
-            text = stat.read_text()
-        except OSError:
+            name = SERVERS.get(comm.read_text().strip())
+        except OSError:  # the process has just ended
             continue
-        command = text[text.find("(") + 1:text.rfind(")")]
-        if command in SERVERS:
-            fields = text.rsplit(")", 1)[1].split()
-            name = SERVERS[command]
-            totals[name] = totals.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        spent = cpu_seconds(int(comm.parent.name)) if name else float("nan")
+        if spent == spent:
+            totals[name] = totals.get(name, 0.0) + spent
     return totals
 
 

@@ -136,29 +136,8 @@ def reference_latest(facts, cutoff: int) -> Fact | None:  # noqa: ANN001
 
 
 class ReferenceLedger(Ledger):
-    def apply(self, fact: Fact) -> bool:
-        if fact.event_id in self.event_ids:
-            return False
-        self.event_ids.add(fact.event_id)
-        self.revision += 1
-        kind = fact.kind
-        if kind == "institution":
-            self.institutions[fact.subject].append(fact)
-        elif kind == "course":
-            self.courses[fact.subject].append(fact)
-        elif kind.startswith("session_"):
-            self.sessions[fact.session_id].append(fact)
-        elif kind == "servant":
-            self.servants[fact.servant_id].append(fact)
-        elif kind.startswith("certificate_"):
-            self.certificates[fact.subject].append(fact)
-            self.participants[fact.session_id].add(fact.servant_id)
-        else:
-            pair = (fact.session_id, fact.servant_id)
-            self.participants[fact.session_id].add(fact.servant_id)
-            target = {"attendance": self.attendance, "assessment": self.assessments}.get(kind, self.enrolments)
-            target[pair].append(fact)
-        return True
+    """The service's ledger (``apply`` is shared: the refresh baseline differs only in reading rows by
+    name), resolving its snapshots the old way."""
 
     def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None) -> Snapshot:
         return ReferenceSnapshot(self, zone, as_of)

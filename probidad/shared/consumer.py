@@ -189,21 +189,21 @@ class IdempotentConsumer:
                 )
                 seen.update(found.scalars())
             applied: list[bool] = []
-            fresh: list[dict] = []
-            now = datetime.now(UTC)
-            for _record, envelope, _handler in opened:
+            fresh: list[tuple[Record, Envelope, Handler]] = []
+            for item in opened:
+                envelope = item[1]
                 applied.append(envelope.id not in seen)
                 if envelope.id not in seen:
                     seen.add(envelope.id)
-                    fresh.append({"consumer_group": self.group, "event_id": envelope.id, "processed_at": now})
+                    fresh.append(item)
             if fresh:
-                await session.execute(insert(ProcessedEvent.__table__), fresh)
-            if self.prepare is not None and fresh:
-                await self.prepare(session, [envelope for (_r, envelope, _h), is_new in zip(opened, applied, strict=True)
-                                             if is_new])
-            for (_record, envelope, handler), is_new in zip(opened, applied, strict=True):
-                if not is_new:
-                    continue
+                now = datetime.now(UTC)
+                await session.execute(insert(ProcessedEvent.__table__), [
+                    {"consumer_group": self.group, "event_id": envelope.id, "processed_at": now}
+                    for _record, envelope, _handler in fresh])
+                if self.prepare is not None:
+                    await self.prepare(session, [envelope for _record, envelope, _handler in fresh])
+            for _record, envelope, handler in fresh:
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                        correlation_id=envelope.correlation_id, group=self.group):
                     await handler(session, envelope)

@@ -194,7 +194,7 @@ class Known:
         # Rows to write at commit, by table: changed ones (UPDATE) and created ones (INSERT), by key.
         self.changed: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
         self.created: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
-        self.locking = False  # PostgreSQL: take the locks above (set by ``view``)
+        self.locking = db.bind.dialect.name == "postgresql"  # take the locks above
         self.terms_held_exclusively = False
 
     @classmethod
@@ -212,11 +212,8 @@ class Known:
         known = db.info.get(_INFO_KEY)
         if known is None:
             known = db.info[_INFO_KEY] = cls(db, hint)
-            known.locking = db.bind.dialect.name == "postgresql"
-            if known.locking:
-                shared = "" if course_terms_change else "_shared"
-                await db.execute(text(f"SELECT pg_advisory_xact_lock{shared}(:key)"), {"key": COURSE_TERMS_LOCK})
-                known.terms_held_exclusively = course_terms_change
+            if known.locking and not course_terms_change:
+                await db.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": COURSE_TERMS_LOCK})
         if course_terms_change and known.locking and not known.terms_held_exclusively:
             await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": COURSE_TERMS_LOCK})
             known.terms_held_exclusively = True

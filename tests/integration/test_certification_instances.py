@@ -45,18 +45,8 @@ def programme() -> tuple[list, list]:
             mine += [seat(servant, n), present(servant, n, rng.choice((240, 228, 150)))]
             if course_n == 1:
                 mine.append(graded(servant, n, rng.choice((95, 85, 60))))
-    i = 0
-
-    def numbered(facts: list) -> list:
-        nonlocal i
-        out = []
-        for fact in facts:
-            out.append(record(fact, i))
-            i += 1
-        return out
-
-    head = numbered(shared)
-    one, two = numbered(first), numbered(second)
+    numbered = [record(fact, i) for i, fact in enumerate([*shared, *first, *second])]
+    head, one, two = (numbered[:len(shared)], numbered[len(shared):-len(second)], numbered[-len(second):])
     rng.shuffle(one)
     rng.shuffle(two)
     return [*head, *one], two
