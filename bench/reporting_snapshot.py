@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from services.reporting.projection import (  # noqa: E402
-    FOREVER, PRESENT, UNKNOWN, CertificateEvent, CompletionView, Fact, Ledger, Period, SessionView,
+    FOREVER, PRESENT, UNKNOWN, CertificateEvent, CompletionView, Fact, Ledger, Period,
     Snapshot, Who, from_micros, micros,
 )
 from services.reporting.store import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact  # noqa: E402
@@ -144,7 +144,8 @@ class ReferenceLedger(Ledger):
 
 
 class ReferenceSnapshot(Snapshot):
-    """``Snapshot`` with its resolution as it was: the queries (figures, coverage, roster) are shared."""
+    """``Snapshot`` with its resolution as it was: the queries (figures, coverage, roster) are shared, and
+    so is ``_session`` (one call per session, a few hundred: it weighs nothing beside the certificates)."""
 
     def __init__(self, ledger: Ledger, zone: ZoneInfo, as_of: datetime | None) -> None:  # noqa: PLR0912
         self.zone = zone
@@ -175,26 +176,6 @@ class ReferenceSnapshot(Snapshot):
         self.revoked = []
         for certificate_id, facts in ledger.certificates.items():
             self._certificate(certificate_id, facts)
-
-    def _session(self, sid: str, facts: list[Fact]) -> SessionView | None:
-        cutoff = self._cutoff
-        known = [f for f in facts if f.known_at <= cutoff]
-        scheduled = reference_latest((f for f in known if f.kind == "session_scheduled"), cutoff)
-        if scheduled is None:
-            return None
-        timing = reference_latest((f for f in known if f.kind != "session_cancelled"), cutoff)
-        starts_at = datetime.fromisoformat(timing.attributes["starts_at"])
-        course_id = scheduled.attributes["course_id"]
-        course = self.courses.get(course_id)
-        return SessionView(
-            session_id=sid, course_id=course_id,
-            course_title=course.attributes["title"] if course else UNKNOWN,
-            topic=course.attributes["topic"] if course else UNKNOWN,
-            modality=scheduled.attributes["modality"], starts_at=starts_at,
-            day=starts_at.astimezone(self.zone).date(),
-            cancelled=any(f.kind == "session_cancelled" for f in known),
-            organising_unit=scheduled.attributes.get("organising_unit"),
-        )
 
     def who(self, servant_id: str, at: datetime | None) -> Who:
         known = [f for f in self._ledger.servants.get(servant_id, ()) if f.known_at <= self._cutoff]
