@@ -16,6 +16,7 @@ import structlog
 __all__ = ["configure_logging", "get_logger", "bound_contextvars", "bind_contextvars", "clear_contextvars"]
 
 _configured = False
+_service_process: tuple[str, str] | None = None  # (service, level) of ``serve``'s configuration
 
 
 # What every line written in this context carries (service, and inside a handler the event id, type
@@ -81,7 +82,11 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
     """JSON lines on stdout. ``cache``: a service process — build each module's logger once and write
     lines in batches (tests that capture log lines cannot cache, since a cached logger no longer
     looks the configuration up)."""
-    global _configured
+    global _configured, _service_process
+    if not cache and _service_process == (service, level):
+        return  # a service process configured its logging before building its runtime (``serve``)
+    if cache:
+        _service_process = (service, level)
     structlog.configure(
         processors=[
             _merge_bound,

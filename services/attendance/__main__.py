@@ -5,4 +5,4 @@ from services.attendance.app import create_app
 from services.attendance.settings import AttendanceSettings
 
 settings = AttendanceSettings()
-serve(create_app(settings), settings)
+serve(create_app, settings)

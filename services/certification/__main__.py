@@ -3,4 +3,4 @@ from services.certification.app import create_app
 from services.certification.settings import CertificationSettings
 
 settings = CertificationSettings()
-serve(create_app(settings), settings)
+serve(create_app, settings)

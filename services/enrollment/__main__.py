@@ -6,4 +6,4 @@ from services.enrollment.settings import EnrollmentSettings
 
 if __name__ == "__main__":
     settings = EnrollmentSettings()
-    serve(create_app(settings), settings)
+    serve(create_app, settings)

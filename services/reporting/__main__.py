@@ -6,4 +6,4 @@ from services.reporting.settings import ReportingSettings
 
 if __name__ == "__main__":
     settings = ReportingSettings()
-    serve(create_app(settings), settings)
+    serve(create_app, settings)

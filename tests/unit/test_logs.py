@@ -102,3 +102,18 @@ def test_lines_logged_in_a_later_event_loop_are_flushed_even_if_an_earlier_loop_
 
         asyncio.run(wait())
         assert path.read_bytes().count(b"\n") == 3
+
+
+def test_a_service_process_configures_its_logging_once_and_its_runtime_keeps_it() -> None:
+    # In a subprocess: the configuration is process-wide, and other tests capture log lines.
+    lines = lines_of_a_process(
+        "import structlog\n"
+        "from probidad.shared.logs import configure_logging, get_logger\n"
+        "configure_logging('reporting', 'INFO', cache=True)\n"
+        "configure_logging('reporting', 'INFO')  # what the service's runtime does as it is built\n"
+        "assert structlog.get_config()['cache_logger_on_first_use'], 'the runtime replaced the configuration'\n"
+        "get_logger('x').info('kept')\n"
+        "configure_logging('certification', 'INFO')  # another service's runtime: its own configuration\n"
+        "assert not structlog.get_config()['cache_logger_on_first_use']\n"
+        "get_logger('x').info('replaced')\n")
+    assert [(line["service"], line["event"]) for line in lines] == [("reporting", "kept"), ("certification", "replaced")]
