@@ -170,20 +170,32 @@ def up(
                                         "postgresql+asyncpg://probidad@127.0.0.1:5433/probidad_{service}"),
     kafka_nodes: int = typer.Option(1, min=1, max=3, help="Kafka nodes to start."),
     state_dir: Path = typer.Option(Path(os.environ.get("PROBIDAD_STATE_DIR", ".probidad")), help="Where state lives."),
+    bootstrap: str | None = typer.Option(None, help="Use this running Kafka (host:port) instead of starting one; "
+                                         "it is left running on exit."),
+    topic_prefix: str = typer.Option("", envvar="PROBIDAD_TOPIC_PREFIX",
+                                     help="Namespace for every topic, e.g. 'staging.' (default: none)."),
+    port_offset: int = typer.Option(0, min=0, help="Added to each service's port (8001–8004), when those are taken."),
 ) -> None:
     """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
     from probidad import kafkactl
 
     state_dir = state_dir.resolve()
     os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
+    started_kafka = bootstrap is None
     try:
-        with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
-            cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, echo=lambda m: console.log(m))
-        console.log(f"Kafka answers at {cluster.bootstrap}")
+        if started_kafka:
+            with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
+                cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, topic_prefix=topic_prefix,
+                                                 echo=lambda m: console.log(m))
+            bootstrap = cluster.bootstrap
+        console.log(f"Kafka answers at {bootstrap}")
         with console.status("starting the four services…"):
-            running = start_services(state_dir, cluster.bootstrap, postgres=postgres)
+            running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
+                                     base_port_offset=port_offset)
     except (kafkactl.KafkaCtlError, PlatformError) as error:
         console.print(f"[red]error:[/red] {error}")
+        if started_kafka:
+            kafkactl.stop_cluster(state_dir)
         raise typer.Exit(1) from error
     console.print(endpoints_table(running))
     urls = {s.name: s.url for s in running}
@@ -199,8 +211,8 @@ def up(
             from probidad import demo as demo_loader
 
             try:
-                demo_loader.load(urls, cluster.bootstrap, scale=demo_scale, console=console,
-                                 should_stop=lambda: stopping["now"])
+                demo_loader.load(urls, bootstrap, scale=demo_scale, console=console,
+                                 should_stop=lambda: stopping["now"], topic_prefix=topic_prefix)
                 console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
             except demo_loader.DemoAlreadyLoaded:
                 console.print(f"the demo programme is already loaded — open {urls['reporting']}/dashboard")
@@ -215,7 +227,8 @@ def up(
     finally:
         console.print("stopping services…")
         stop_services(running)
-        kafkactl.stop_cluster(state_dir)
+        if started_kafka:
+            kafkactl.stop_cluster(state_dir)
         console.print("stopped.")
 
 

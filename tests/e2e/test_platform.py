@@ -118,3 +118,67 @@ async def test_two_certification_instances_start_on_one_postgresql_database_and_
         await asyncio.to_thread(stop_services, running)
         for name in names:
             await _admin_execute(postgres_admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _probidad_command() -> list[str]:
+    """The installed ``probidad`` command (what the README tells a newcomer to run)."""
+    import shutil
+    import sys
+    from pathlib import Path
+
+    beside = Path(sys.executable).with_name("probidad")
+    found = str(beside) if beside.exists() else shutil.which("probidad")
+    return [found] if found else [sys.executable, "-c", "from probidad.cli import app; app()"]
+
+
+def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ctrl_c(
+        kafka_bootstrap: str, topic_prefix: str, tmp_path) -> None:
+    import os
+    import signal
+    import socket
+    import subprocess
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from probidad.platform import SERVICES
+
+    offset = random.Random(topic_prefix).randrange(40000, 45000, 10)
+    output = tmp_path / "up.out"
+    command = [*_probidad_command(), "up", "--demo", "--demo-scale", "0.02", "--bootstrap", kafka_bootstrap,
+               "--topic-prefix", topic_prefix, "--port-offset", str(offset), "--state-dir", str(tmp_path / "state")]
+    urls = {name: f"http://127.0.0.1:{port + offset}" for name, port in SERVICES}
+    with open(output, "wb") as sink:
+        up = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+        try:
+            deadline = time.monotonic() + 240
+            while "demo loaded" not in output.read_text() and up.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.5)
+            shown = output.read_text()
+            assert "demo loaded" in shown, shown[-3000:]
+            for name, url in urls.items():  # the table of where everything is
+                for where in (f"{url}/docs", f"{url}/asyncapi", f"{url}/metrics"):
+                    assert where in shown, f"{name}: {where} not shown"
+                assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ok", name
+            assert f"{urls['reporting']}/dashboard" in shown
+            assert httpx.get(f"{urls['reporting']}/dashboard", timeout=10).status_code == 200
+
+            # The demo's programme reaches the comptroller's figures (certification and reporting
+            # catch up after the last session closed).
+            year = datetime.now(ZoneInfo("America/Mexico_City")).year
+            headers = {"Authorization": f"Bearer {comptroller_token()}"}
+            participations = 0
+            while participations == 0 and time.monotonic() < deadline + 60:
+                rows = httpx.get(f"{urls['reporting']}/reports/figures", params={"year": year}, headers=headers,
+                                 timeout=10).json()["rows"]
+                participations = rows[0]["participations"] if rows else 0
+                time.sleep(0.5)
+            assert participations > 0
+        finally:
+            up.send_signal(signal.SIGINT)  # Ctrl-C
+            up.wait(timeout=90)
+    shown = output.read_text()
+    assert up.returncode == 0, shown[-3000:]
+    assert shown.rstrip().endswith("stopped.")
+    for name, url in urls.items():
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1]))) != 0, f"{name} still listening"
