@@ -18,9 +18,34 @@ from probidad.platform import start_services, stop_services
 UNTIL = date(2026, 4, 30)
 
 
+def _free_port_offset(seed: str, instances: int = 1) -> int:
+    """An offset for the services' ports (8001–8004, and +100 for each extra instance) at which every one
+    of them is free, below the kernel's ephemeral range (32768 and up by default): outgoing connections
+    take their local ports there, and one of them can hold a port a service is about to listen on."""
+    import socket
+
+    from probidad.platform import SERVICES
+
+    def free(port: int) -> bool:
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+            return True
+
+    chosen = random.Random(seed)
+    for _attempt in range(100):
+        offset = chosen.randrange(10000, 24000, 10)
+        if all(free(port + offset + 100 * k) for _name, port in SERVICES for k in range(instances)):
+            return offset
+    raise AssertionError("no free ports for the services below 32768")
+
+
 @pytest.fixture
 def platform(kafka_bootstrap: str, topic_prefix: str, tmp_path):
-    offset = random.Random(topic_prefix).randrange(20000, 30000, 10)
+    offset = _free_port_offset(topic_prefix)
     running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix, base_port_offset=offset)
     yield {s.name: s.url for s in running} | {"logs": tmp_path / "logs"}
     stop_services(running)
@@ -101,7 +126,7 @@ async def test_two_certification_instances_start_on_one_postgresql_database_and_
     for name in names:
         await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
     template = f"{postgres_admin_url.rsplit('/', 1)[0]}/probidad_t_{topic_prefix.strip('.').replace('-', '_')}_{{service}}"
-    offset = random.Random(topic_prefix).randrange(30000, 40000, 10)
+    offset = _free_port_offset(topic_prefix, instances=2)
     running = []
     try:
         running = await asyncio.to_thread(start_services, tmp_path, kafka_bootstrap, topic_prefix=topic_prefix,
@@ -142,7 +167,7 @@ def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ct
 
     from probidad.platform import SERVICES
 
-    offset = random.Random(topic_prefix).randrange(40000, 45000, 10)
+    offset = _free_port_offset(topic_prefix)
     output = tmp_path / "up.out"
     command = [*_probidad_command(), "up", "--demo", "--demo-scale", "0.02", "--bootstrap", kafka_bootstrap,
                "--topic-prefix", topic_prefix, "--port-offset", str(offset), "--state-dir", str(tmp_path / "state")]
