@@ -17,6 +17,10 @@ imported into the attendance service (neutral CSV over HTTP). Then, timed:
   and drained by a bare aiokafka consumer, in the same run: the ceiling any pipeline on this broker
   and machine could reach.
 
+Beside the throughput it prints the CPU each process (services, the broker's JVM, PostgreSQL) used in
+that phase, how long each spent at 0.9 of a core or more (a single-threaded consumer there sets the
+pace), and each service's peak memory.
+
     python bench/pipeline.py [--sessions 40] [--per-session 250] [--latency-records 5000] [--rate 1000]
                              [--postgres [ADMIN_URL]] [--certification-instances 2]
 """
@@ -202,6 +206,7 @@ async def main() -> None:
             # Each process by its log's name: certification, certification-2, …
             cpu_before = {s.log.stem: cpu_seconds(s.process.pid) for s in running}
             servers_before = server_cpu_seconds()
+            sampler = asyncio.create_task(busy_intervals({s.log.stem: s.process.pid for s in running}))
             started = time.perf_counter()
             gate = asyncio.Semaphore(4)
 
@@ -214,6 +219,7 @@ async def main() -> None:
             await eventually(lambda: _at_least(participations(http, urls["reporting"]), expected), timeout_s=1800,
                              interval_s=0.25, what="every certificate projected")
             elapsed = time.perf_counter() - started
+            sampler.cancel()
             throughput = records / elapsed
             print(f"throughput: {records} attendance records from session close to certificates and updated "
                   f"projections in {elapsed:.1f}s (closing took {closed:.1f}s) = {throughput:,.0f} records/s; "
@@ -225,6 +231,13 @@ async def main() -> None:
             print("CPU during that phase: " + ", ".join(
                 f"{name} {seconds:.1f} s ({seconds / elapsed:.2f} core)" for name, seconds in used.items()
                 if seconds == seconds))
+            # A single-threaded process that spends most of the phase near a whole core sets the pace,
+            # however idle the other core is.
+            samples = await asyncio.gather(sampler, return_exceptions=True)
+            if samples and isinstance(samples[0], dict) and samples[0]:
+                print(f"time each process spent at ≥ {PACE_SETTER:.1f} core (sampled every {SAMPLE_S} s): " + ", ".join(
+                    f"{name} {sum(SAMPLE_S for c in cores if c >= PACE_SETTER):.1f} s (peak {max(cores):.2f})"
+                    for name, cores in samples[0].items() if cores))
             print("peak memory so far (resident): " + ", ".join(
                 f"{s.log.stem} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
 
@@ -326,6 +339,26 @@ def cpu_seconds(pid: int) -> float:
     if fields is None:
         return float("nan")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+SAMPLE_S = 0.25
+PACE_SETTER = 0.9  # of one core
+
+
+async def busy_intervals(pids: dict[str, int]) -> dict[str, list[float]]:
+    """Each process's CPU use (in cores) in consecutive intervals of about SAMPLE_S, until cancelled."""
+    cores: dict[str, list[float]] = {name: [] for name in pids}
+    last = {name: cpu_seconds(pid) for name, pid in pids.items()}
+    at = time.perf_counter()
+    try:
+        while True:
+            await asyncio.sleep(SAMPLE_S)
+            now, spent = time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+            for name in pids:
+                cores[name].append((spent[name] - last[name]) / (now - at))
+            last, at = spent, now
+    except asyncio.CancelledError:
+        return cores
 
 
 SERVERS = {"java": "Kafka (JVM)", "postgres": "PostgreSQL"}
