@@ -206,7 +206,8 @@ async def main() -> None:
             # Each process by its log's name: certification, certification-2, …
             cpu_before = {s.log.stem: cpu_seconds(s.process.pid) for s in running}
             servers_before = server_cpu_seconds()
-            sampler = asyncio.create_task(busy_intervals({s.log.stem: s.process.pid for s in running}))
+            cores: dict[str, list[float]] = {s.log.stem: [] for s in running}  # per process, per interval
+            sampler = asyncio.create_task(sample_cores({s.log.stem: s.process.pid for s in running}, cores))
             started = time.perf_counter()
             gate = asyncio.Semaphore(4)
 
@@ -233,11 +234,9 @@ async def main() -> None:
                 if seconds == seconds))
             # A single-threaded process that spends most of the phase near a whole core sets the pace,
             # however idle the other core is.
-            samples = await asyncio.gather(sampler, return_exceptions=True)
-            if samples and isinstance(samples[0], dict) and samples[0]:
-                print(f"time each process spent at ≥ {PACE_SETTER:.1f} core (sampled every {SAMPLE_S} s): " + ", ".join(
-                    f"{name} {sum(SAMPLE_S for c in cores if c >= PACE_SETTER):.1f} s (peak {max(cores):.2f})"
-                    for name, cores in samples[0].items() if cores))
+            print(f"time each process spent at ≥ {PACE_SETTER:.1f} core (sampled every {SAMPLE_S} s): " + ", ".join(
+                f"{name} {sum(SAMPLE_S for c in series if c >= PACE_SETTER):.1f} s (peak {max(series):.2f})"
+                for name, series in cores.items() if series))
             print("peak memory so far (resident): " + ", ".join(
                 f"{s.log.stem} {peak_resident_mb(s.process.pid):.0f} MB" for s in running))
 
@@ -345,20 +344,17 @@ SAMPLE_S = 0.25
 PACE_SETTER = 0.9  # of one core
 
 
-async def busy_intervals(pids: dict[str, int]) -> dict[str, list[float]]:
-    """Each process's CPU use (in cores) in consecutive intervals of about SAMPLE_S, until cancelled."""
-    cores: dict[str, list[float]] = {name: [] for name in pids}
+async def sample_cores(pids: dict[str, int], cores: dict[str, list[float]]) -> None:
+    """Append each process's CPU use (in cores) over consecutive intervals of about SAMPLE_S to
+    ``cores[name]``, until cancelled."""
     last = {name: cpu_seconds(pid) for name, pid in pids.items()}
     at = time.perf_counter()
-    try:
-        while True:
-            await asyncio.sleep(SAMPLE_S)
-            now, spent = time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}
-            for name in pids:
-                cores[name].append((spent[name] - last[name]) / (now - at))
-            last, at = spent, now
-    except asyncio.CancelledError:
-        return cores
+    while True:
+        await asyncio.sleep(SAMPLE_S)
+        now, spent = time.perf_counter(), {name: cpu_seconds(pid) for name, pid in pids.items()}
+        for name in pids:
+            cores[name].append((spent[name] - last[name]) / (now - at))
+        last, at = spent, now
 
 
 SERVERS = {"java": "Kafka (JVM)", "postgres": "PostgreSQL"}

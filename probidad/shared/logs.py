@@ -15,7 +15,6 @@ import structlog
 
 __all__ = ["configure_logging", "get_logger", "bound_contextvars", "bind_contextvars", "clear_contextvars"]
 
-_configured = False
 _service_process: tuple[str, str] | None = None  # (service, level) of ``serve``'s configuration
 
 
@@ -82,7 +81,7 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
     """JSON lines on stdout. ``cache``: a service process — build each module's logger once and write
     lines in batches (tests that capture log lines cannot cache, since a cached logger no longer
     looks the configuration up)."""
-    global _configured, _service_process
+    global _service_process
     if not cache and _service_process == (service, level):
         return  # a service process configured its logging before building its runtime (``serve``)
     if cache:
@@ -105,7 +104,6 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
     bind_contextvars(service=service)
     # Libraries log through stdlib; keep their noise at WARNING so the JSON stream stays readable.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
-    _configured = True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

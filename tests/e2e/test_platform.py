@@ -5,15 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
+import shutil
+import signal
+import subprocess
+import sys
 import time
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from probidad.demo import DemoAlreadyLoaded, Loader, completes, comptroller_token, expected_figures, plan, request_id
-from probidad.platform import start_services, stop_services
+from probidad.localhost import port_answers, port_free
+from probidad.platform import SERVICES, start_services, stop_services
 
 UNTIL = date(2026, 4, 30)
 
@@ -22,23 +30,10 @@ def _free_port_offset(seed: str, instances: int = 1) -> int:
     """An offset for the services' ports (8001–8004, and +100 for each extra instance) at which every one
     of them is free, below the kernel's ephemeral range (32768 and up by default): outgoing connections
     take their local ports there, and one of them can hold a port a service is about to listen on."""
-    import socket
-
-    from probidad.platform import SERVICES
-
-    def free(port: int) -> bool:
-        with socket.socket() as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                return False
-            return True
-
     chosen = random.Random(seed)
     for _attempt in range(100):
         offset = chosen.randrange(10000, 24000, 10)
-        if all(free(port + offset + 100 * k) for _name, port in SERVICES for k in range(instances)):
+        if all(port_free(port + offset + 100 * k) for _name, port in SERVICES for k in range(instances)):
             return offset
     raise AssertionError("no free ports for the services below 32768")
 
@@ -147,10 +142,6 @@ async def test_two_certification_instances_start_on_one_postgresql_database_and_
 
 def _probidad_command() -> list[str]:
     """The installed ``probidad`` command (what the README tells a newcomer to run)."""
-    import shutil
-    import sys
-    from pathlib import Path
-
     beside = Path(sys.executable).with_name("probidad")
     found = str(beside) if beside.exists() else shutil.which("probidad")
     return [found] if found else [sys.executable, "-c", "from probidad.cli import app; app()"]
@@ -158,15 +149,6 @@ def _probidad_command() -> list[str]:
 
 def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ctrl_c(
         kafka_bootstrap: str, topic_prefix: str, tmp_path) -> None:
-    import os
-    import signal
-    import socket
-    import subprocess
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
-    from probidad.platform import SERVICES
-
     offset = _free_port_offset(topic_prefix)
     output = tmp_path / "up.out"
     command = [*_probidad_command(), "up", "--demo", "--demo-scale", "0.02", "--bootstrap", kafka_bootstrap,
@@ -204,6 +186,5 @@ def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ct
     shown = output.read_text()
     assert up.returncode == 0, shown[-3000:]
     assert shown.rstrip().endswith("stopped.")
-    for name, url in urls.items():
-        with socket.socket() as probe:
-            assert probe.connect_ex(("127.0.0.1", int(url.rsplit(":", 1)[1]))) != 0, f"{name} still listening"
+    for name, port in SERVICES:
+        assert not port_answers(port + offset), f"{name} still listening"
