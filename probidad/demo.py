@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 import random
 import string
 import time
@@ -20,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -58,6 +60,7 @@ LAST = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "
         "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech")
 LEVELS = ("operativo", "enlace", "mando medio", "directivo")
 INSTRUCTORS = ("instr-ueipci-1", "instr-ueipci-2", "instr-ueipci-3", "instr-transparencia-1")
+MONTHS_IN_DEMO = 12
 
 
 @dataclass(frozen=True)
@@ -115,8 +118,8 @@ class Session:
 
 @dataclass
 class Programme:
-    year: int
     timezone: str
+    months: list[tuple[int, int]]  # (year, month), oldest first; the last is the bulletin month
     institutions: list[Institution]
     courses: list[Course]
     servants: list[Servant]
@@ -124,6 +127,27 @@ class Programme:
 
     def servant(self, key: str) -> Servant:
         return self._by_key[key]
+
+    @property
+    def years(self) -> list[int]:
+        """The calendar years the programme touches (each gets its institutions' headcount)."""
+        return sorted({year for year, _month in self.months})
+
+    @property
+    def first_day(self) -> date:
+        year, month = self.months[0]
+        return date(year, month, 1)
+
+    @property
+    def last_day(self) -> date:
+        year, month = self.months[-1]
+        return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+    @property
+    def bulletin_month(self) -> str:
+        """The last month of the programme (``YYYY-MM``): the one a bulletin published now reports."""
+        year, month = self.months[-1]
+        return f"{year}-{month:02d}"
 
     def __post_init__(self) -> None:
         self._by_key = {s.key: s for s in self.servants}
@@ -144,13 +168,24 @@ def _curp(rng: random.Random, sex: str, birth: date) -> str:
     return body + curp_check_digit(body)
 
 
-def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 20),
+def demo_months(now: datetime, timezone: str, count: int = MONTHS_IN_DEMO) -> list[tuple[int, int]]:
+    """The ``count`` full calendar months before ``now``'s month in the programme's time zone, oldest
+    first: a programme that has already happened, whatever the date."""
+    local = now.astimezone(ZoneInfo(timezone))
+    index = local.year * 12 + local.month - 1  # months since year 0; the current month is excluded
+    return [(n // 12, n % 12 + 1) for n in range(index - count, index)]
+
+
+def plan(*, seed: int = 2026, scale: float = 1.0, now: datetime | None = None,
          timezone: str = "America/Mexico_City") -> Programme:
-    """A deterministic programme from January to ``until`` (sessions all over by then): institutions,
-    catalogue, sessions month by month, people, who attended how long, and scores."""
+    """A deterministic programme over the twelve full months before ``now`` (default: the clock):
+    institutions, catalogue, sessions month by month, people, who attended how long, and scores.
+
+    Every session has ended by the first instant of ``now``'s month in the programme's time zone, so
+    the programme can be loaded, taken and closed on any date."""
     rng = random.Random(seed)
     zone = ZoneInfo(timezone)
-    year = until.year
+    months = demo_months(now or datetime.now(zone), timezone)
     institutions: list[Institution] = []
     for institution_id, name in STATE_INSTITUTIONS:
         institutions.append(Institution(institution_id, name, "state", None, rng.randint(250, 900)))
@@ -177,10 +212,11 @@ def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 2
             sex=sex, position_level=rng.choice(LEVELS)))
 
     sessions: list[Session] = []
-    for month in range(1, until.month + 1):
+    for year, month in months:
         count = max(2, round(rng.randint(9, 14) * min(1.0, scale * 1.5 + 0.2)))
-        last_day = 28 if month < until.month else max(3, min(28, until.day))
-        days = sorted(rng.sample(range(2, last_day), min(count, last_day - 2)))  # one a day: nobody double-booked
+        # One session a day, between the 2nd and the 27th: nobody is ever booked into two at once,
+        # and the last days of the month stay free for the evening session below.
+        days = sorted(rng.sample(range(2, 28), count))
         for number, day in enumerate(days, start=1):
             course = rng.choice(courses)
             modality = rng.choices(("virtual", "in_person", "hybrid"), weights=(6, 3, 1))[0]
@@ -189,15 +225,16 @@ def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 2
                 session_id=f"S-{year}-{month:02d}-{course.code}-{number:02d}", course=course, modality=modality,
                 starts_at=starts, capacity=max(8, round(rng.choice((25, 30, 35, 40)) * min(1.0, 4 * scale))),
                 instructor_id=rng.choice(INSTRUCTORS)))
-    # A late-evening session on the last day of a month: in UTC it is already the next month, and the
-    # figures must still count it in the month it happened in, in the programme's time zone.
-    if until.month > 1:
-        month = until.month - 1
-        last_day = (date(year, month + 1, 1) - timedelta(days=1)).day
-        evening = next(c for c in courses if c.passing_score is None)
-        sessions.append(Session(f"S-{year}-{month:02d}-{evening.code}-evening", evening, "virtual",
-                                datetime(year, month, last_day, 21, 30, tzinfo=zone), 30, INSTRUCTORS[0]))
-    rng.choice([s for s in sessions if s.starts_at.month == 3]).cancelled = True
+    # A late-evening session on the last day of the bulletin month (the last one): in UTC it is already
+    # the next month, and the figures must still count it in the month it happened in, in the
+    # programme's time zone. It ends at 23:30 there, before the current month begins.
+    year, month = months[-1]
+    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    evening = next(c for c in courses if c.passing_score is None)
+    sessions.append(Session(f"S-{year}-{month:02d}-{evening.code}-evening", evening, "virtual",
+                            datetime(year, month, last_day, 21, 30, tzinfo=zone), 30, INSTRUCTORS[0]))
+    # A session cancelled in the third month: delivered figures must leave it out.
+    rng.choice([s for s in sessions if (s.starts_at.year, s.starts_at.month) == months[2]]).cancelled = True
 
     for session in sessions:
         if session.cancelled:
@@ -216,7 +253,7 @@ def plan(*, seed: int = 2026, scale: float = 1.0, until: date = date(2026, 11, 2
             if session.course.passing_score is not None and session.minutes[key] > 0:
                 passed = rng.random() < 0.9
                 session.scores[key] = float(rng.randint(75, 100) if passed else rng.randint(30, 60))
-    return Programme(year, timezone, institutions, courses, servants, sessions)
+    return Programme(timezone, months, institutions, courses, servants, sessions)
 
 
 def completes(session: Session, key: str) -> bool:
@@ -229,17 +266,17 @@ def completes(session: Session, key: str) -> bool:
 
 
 def expected_figures(programme: Programme) -> dict:
-    """The oversight figures computed directly from the plan (months in the programme's time zone)."""
-    monthly: dict[int, dict] = defaultdict(lambda: {"sessions": 0, "courses": set(), "servants": set(),
+    """The oversight figures computed directly from the plan (months ``YYYY-MM`` in the programme's time
+    zone; the totals are over the whole programme)."""
+    monthly: dict[str, dict] = defaultdict(lambda: {"sessions": 0, "courses": set(), "servants": set(),
                                                     "participations": 0, "hours": 0.0})
-    year_servants: set[str] = set()
+    trained: set[str] = set()
     by_level: dict[str, set[str]] = defaultdict(set)
     by_institution: dict[str, set[str]] = defaultdict(set)
     for session in programme.sessions:
         if session.cancelled or not any(m > 0 for m in session.minutes.values()):
             continue
-        month = session.starts_at.month
-        figures = monthly[month]
+        figures = monthly[f"{session.starts_at:%Y-%m}"]  # starts_at is in the programme's zone
         figures["sessions"] += 1
         figures["courses"].add(session.course.course_id)
         for key in session.enrolled:
@@ -248,7 +285,7 @@ def expected_figures(programme: Programme) -> dict:
                 figures["servants"].add(key)
                 figures["participations"] += 1
                 figures["hours"] += session.course.hours
-                year_servants.add(key)
+                trained.add(key)
                 level = next(i.government_level for i in programme.institutions
                              if i.institution_id == servant.institution_id)
                 by_level[level].add(key)
@@ -257,7 +294,7 @@ def expected_figures(programme: Programme) -> dict:
         "months": {m: {"sessions_delivered": f["sessions"], "courses_delivered": len(f["courses"]),
                        "servants_trained": len(f["servants"]), "participations": f["participations"],
                        "training_hours": f["hours"]} for m, f in sorted(monthly.items())},
-        "servants_trained": len(year_servants),
+        "servants_trained": len(trained),
         "sessions_delivered": sum(f["sessions"] for f in monthly.values()),
         "participations": sum(f["participations"] for f in monthly.values()),
         "servants_trained_by_level": {level: len(keys) for level, keys in by_level.items()},
@@ -312,8 +349,20 @@ class DemoAlreadyLoaded(DemoError):
     pass
 
 
+class DemoIncomplete(DemoError):
+    """The demo stopped part-way; ``loaded`` says how far each step got. Loading again continues."""
+
+    def __init__(self, reason: str, loaded: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.loaded = loaded
+
+
 @dataclass
 class Loader:
+    """Loads a programme step by step. Every step skips what the platform already has, so a load that
+    stopped part-way (a failure, Ctrl-C) continues where it stopped when run again."""
+
     urls: dict[str, str]
     bootstrap: str
     programme: Programme
@@ -322,49 +371,73 @@ class Loader:
     report: Callable[[str, int, int], None] = lambda _step, _done, _total: None
     should_stop: Callable[[], bool] = lambda: False
     servant_ids: dict[str, str] = field(default_factory=dict)
+    progress: dict[str, tuple[int, int]] = field(default_factory=dict)  # step -> (done, total)
 
     def _check(self, response: httpx.Response, what: str) -> dict:
         if response.status_code >= 400:
             raise DemoError(f"{what}: HTTP {response.status_code} {response.text[:500]}")
         return response.json()
 
+    def _progress(self, step: str, done: int, total: int) -> None:
+        self.progress[step] = (done, total)
+        self.report(step, done, total)
+
+    def loaded(self) -> str:
+        """How far each step got, for a person reading why the demo stopped."""
+        if not self.progress:
+            return "nothing yet"
+        return "; ".join(f"{step} {done:,} of {total:,}" for step, (done, total) in self.progress.items())
+
     async def already_loaded(self, http: httpx.AsyncClient) -> bool:
-        first = self.programme.sessions[0].session_id
-        return (await http.get(f"{self.urls['enrollment']}/sessions/{first}")).status_code == 200
+        """Sessions are closed in the programme's order: once the last one is, the whole programme is in."""
+        last = [s for s in self.programme.sessions if not s.cancelled][-1].session_id
+        response = await http.get(f"{self.urls['attendance']}/sessions/{last}")
+        return response.status_code == 200 and response.json().get("closed_at") is not None
 
     async def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
         limits = httpx.Limits(max_connections=8)
-        async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
-            if await self.already_loaded(http):
-                # The platform keeps its state between runs: loading the programme twice would only
-                # collide with itself.
-                raise DemoAlreadyLoaded("the demo programme is already loaded in this state dir")
-            await self.catalogue(http)
-            await self.people(http)
-            await self.enrolments(http)
-            await self.attendance(http)
+        try:
+            async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
+                if await self.already_loaded(http):
+                    raise DemoAlreadyLoaded("the demo programme is already loaded in this state dir")
+                for step in (self.catalogue, self.people, self.enrolments, self.attendance):
+                    if self.should_stop():
+                        raise DemoError("stopped before the demo was loaded")
+                    await step(http)
+        except DemoAlreadyLoaded:
+            raise
+        except (DemoError, httpx.HTTPError, OSError) as error:
+            raise DemoIncomplete(str(error) or repr(error), self.loaded()) from error
 
     async def catalogue(self, http: httpx.AsyncClient) -> None:
         enrollment = self.urls["enrollment"]
         p = self.programme
         total = len(p.institutions) + len(p.courses) + len(p.sessions)
         done = 0
+        declared = {i["institution_id"]: i["headcounts"]
+                    for i in self._check(await http.get(f"{enrollment}/institutions"), "institutions")}
         for institution in p.institutions:
-            self._check(await http.post(f"{enrollment}/institutions", json={
-                "institution_id": institution.institution_id, "name": institution.name,
-                "government_level": institution.government_level, "municipality": institution.municipality,
-                "headcount": institution.headcount, "headcount_year": p.year}), "institution")
+            for year in p.years:  # coverage is per calendar year: each year the programme touches
+                if declared.get(institution.institution_id, {}).get(str(year)) == institution.headcount:
+                    continue
+                self._check(await http.post(f"{enrollment}/institutions", json={
+                    "institution_id": institution.institution_id, "name": institution.name,
+                    "government_level": institution.government_level, "municipality": institution.municipality,
+                    "headcount": institution.headcount, "headcount_year": year}), "institution")
             done += 1
-            self.report("catalogue", done, total)
+            self._progress("catalogue", done, total)
+        published = {c["course_id"] for c in self._check(await http.get(f"{enrollment}/courses"), "courses")}
         for course in p.courses:
-            self._check(await http.post(f"{enrollment}/courses", json={
-                "course_id": course.course_id, "code": course.code, "title": course.title, "topic": course.title,
-                "competency": course.competency, "hours": course.hours,
-                "minimum_attendance_share": course.minimum_attendance_share,
-                "passing_score": course.passing_score}), "course")
+            if course.course_id not in published:
+                self._check(await http.post(f"{enrollment}/courses", json={
+                    "course_id": course.course_id, "code": course.code, "title": course.title,
+                    "topic": course.title, "competency": course.competency, "hours": course.hours,
+                    "minimum_attendance_share": course.minimum_attendance_share,
+                    "passing_score": course.passing_score}), "course")
             done += 1
-            self.report("catalogue", done, total)
+            self._progress("catalogue", done, total)
+        scheduled = {s["session_id"]: s for s in self._check(await http.get(f"{enrollment}/sessions"), "sessions")}
         for session in p.sessions:
             body = {"session_id": session.session_id, "course_id": session.course.course_id,
                     "modality": session.modality, "starts_at": session.starts_at.isoformat(),
@@ -375,12 +448,15 @@ class Loader:
                 body["platform"] = "Zoom"
             if session.modality in ("in_person", "hybrid"):
                 body["venue"] = "Centro de Capacitación de la Contraloría, Sala 2"
-            self._check(await http.post(f"{enrollment}/sessions", json=body), f"session {session.session_id}")
-            if session.cancelled:
+            known = scheduled.get(session.session_id)
+            if known is None:
+                known = self._check(await http.post(f"{enrollment}/sessions", json=body),
+                                    f"session {session.session_id}")
+            if session.cancelled and not known["cancelled"]:
                 self._check(await http.post(f"{enrollment}/sessions/{session.session_id}/cancel",
                                             json={"reason": "Instructor unavailable"}), "cancel")
             done += 1
-            self.report("catalogue", done, total)
+            self._progress("catalogue", done, total)
 
     async def people(self, http: httpx.AsyncClient) -> None:
         """HR departments upload their servants in bulk (the HR export)."""
@@ -396,10 +472,26 @@ class Loader:
                 if not result["accepted"]:
                     raise DemoError(f"servant {row.key} rejected: {result['field']}: {result['reason']}")
                 self.servant_ids[row.key] = result["servant_id"]
-            self.report("servants", min(begin + chunk, len(servants)), len(servants))
+            self._progress("servants", min(begin + chunk, len(servants)), len(servants))
 
     async def enrolments(self, http: httpx.AsyncClient) -> None:
         """Agencies publish enrolment requests from their HR systems to Kafka."""
+        from aiokafka import AIOKafkaProducer
+
+        expected = {s.session_id: len(s.enrolled) for s in self.programme.sessions if not s.cancelled}
+        sessions_url = f"{self.urls['enrollment']}/sessions"
+
+        def confirmed(listing: list[dict]) -> int:
+            return sum(min(row["confirmed"], expected.get(row["session_id"], 0)) for row in listing)
+
+        if confirmed(self._check(await http.get(sessions_url), "sessions")) < sum(expected.values()):
+            await self._request_enrolments()
+        # Wait until enrollment has applied every request.
+        await self._until(http, sessions_url, confirmed, sum(expected.values()), "enrolments confirmed")
+
+    async def _request_enrolments(self) -> None:
+        """Every enrolment of the programme as an agency request; enrollment ignores a request id it
+        has decided already, so sending them all again after a stop is harmless."""
         from aiokafka import AIOKafkaProducer
 
         wanted = [(s, key) for s in self.programme.sessions if not s.cancelled for key in s.enrolled]
@@ -422,23 +514,18 @@ class Loader:
                 if len(pending) >= 500:
                     await asyncio.gather(*pending)
                     pending.clear()
-                    self.report("enrolment requests", n, len(wanted))
+                    self._progress("enrolment requests", n, len(wanted))
             await asyncio.gather(*pending)
-            self.report("enrolment requests", len(wanted), len(wanted))
+            self._progress("enrolment requests", len(wanted), len(wanted))
         finally:
             await producer.stop()
-        # Wait until enrollment has applied every request.
-        expected = {s.session_id: len(s.enrolled) for s in self.programme.sessions if not s.cancelled}
-        await self._until(http, f"{self.urls['enrollment']}/sessions", lambda listing: sum(
-            min(row["confirmed"], expected.get(row["session_id"], 0)) for row in listing
-        ), sum(expected.values()), "enrolments confirmed")
 
     async def _until(self, http: httpx.AsyncClient, url: str, measure, target: int, step: str,  # noqa: ANN001
                      timeout_s: float = 600) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
             value = measure(self._check(await http.get(url), step))
-            self.report(step, min(value, target), target)
+            self._progress(step, min(value, target), target)
             if value >= target:
                 return
             if time.monotonic() > deadline or self.should_stop():
@@ -451,8 +538,12 @@ class Loader:
         sessions = [s for s in self.programme.sessions if not s.cancelled]
         for n, session in enumerate(sessions, start=1):
             if self.should_stop():
-                return
+                raise DemoError("stopped before every session was closed")
             sid = session.session_id
+            known = await http.get(f"{attendance}/sessions/{sid}")
+            if known.status_code == 200 and known.json().get("closed_at"):  # closed by an earlier run
+                self._progress("sessions closed", n, len(sessions))
+                continue
             await self._until(http, f"{attendance}/sessions/{sid}", lambda s: len(s.get("attendance", [])),
                               len(session.enrolled), "attendance knows the roster", timeout_s=120)
             if session.modality == "virtual":
@@ -470,7 +561,7 @@ class Loader:
                     {"servant_id": self.servant_ids[key], "score": score} for key, score in session.scores.items()]}),
                     f"grades {sid}")
             self._check(await http.post(f"{attendance}/sessions/{sid}/close"), f"close {sid}")
-            self.report("sessions closed", n, len(sessions))
+            self._progress("sessions closed", n, len(sessions))
 
 
 def request_id(session: Session, key: str) -> str:
@@ -485,13 +576,42 @@ def comptroller_token() -> str:
     return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject="demo-loader")
 
 
-def load(urls: dict[str, str], bootstrap: str, *, scale: float = 1.0, console=None,  # noqa: ANN001
-         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "") -> Programme:
-    """Load the demo programme with a progress bar per step; returns the plan that was loaded."""
+DEMO_RECORD = "demo.json"
+
+
+def programme_for(state_dir: Path, *, scale: float, now: datetime | None = None,
+                  timezone: str = "America/Mexico_City") -> tuple[Programme, str | None]:
+    """The demo programme of this state dir: the one an earlier ``up --demo`` started loading (its
+    month and scale are recorded beside the data, so loading again next month continues the same
+    programme instead of mixing two), or a new one ending before ``now``'s month.
+
+    Returns the programme and, when the record overrides what was asked, a note saying so."""
+    record = state_dir / DEMO_RECORD
+    zone = ZoneInfo(timezone)
+    note = None
+    if record.is_file():
+        planned = json.loads(record.read_text())
+        year, month = (int(part) for part in planned["month"].split("-"))
+        now, timezone = datetime(year, month, 1, tzinfo=ZoneInfo(planned["timezone"])), planned["timezone"]
+        if planned["scale"] != scale:
+            note = (f"this state dir holds the demo planned on {planned['month']} at scale {planned['scale']}; "
+                    f"continuing it (use another --state-dir for scale {scale})")
+        scale = planned["scale"]
+    else:
+        now = (now or datetime.now(zone)).astimezone(zone)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        record.write_text(json.dumps({"month": f"{now:%Y-%m}", "scale": scale, "timezone": timezone}) + "\n")
+    return plan(scale=scale, now=now, timezone=timezone), note
+
+
+def load(urls: dict[str, str], bootstrap: str, programme: Programme, *, console=None,  # noqa: ANN001
+         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "") -> None:
+    """Load ``programme`` with a progress bar per step.
+
+    Raises DemoAlreadyLoaded when it is all in already, DemoIncomplete (saying how far it got) when it
+    stopped part-way."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    today = datetime.now(ZoneInfo("America/Mexico_City")).date()
-    programme = plan(scale=scale, until=today)
     with Progress(TextColumn("{task.description:<28}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=False) as progress:
         tasks: dict[str, int] = {}
@@ -504,4 +624,3 @@ def load(urls: dict[str, str], bootstrap: str, *, scale: float = 1.0, console=No
         loader = Loader(urls, bootstrap, programme, comptroller_token(), topic_prefix=topic_prefix, report=report,
                         should_stop=should_stop)
         asyncio.run(loader.run())
-    return programme

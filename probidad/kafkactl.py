@@ -75,7 +75,10 @@ from probidad.localhost import port_answers as _port_answers
 from probidad.localhost import StateDirOption
 from probidad.localhost import fail as _fail
 from probidad.localhost import port_free as _port_free
-from probidad.localhost import process_stat as _process_stat
+from probidad.localhost import alive as _pid_exists
+from probidad.localhost import command_line as _read_cmdline
+from probidad.localhost import signal_group as _signal_group
+from probidad.localhost import wait_dead as _wait_dead
 from probidad.localhost import tail as _tail
 
 __all__ = [
@@ -291,37 +294,6 @@ def _java() -> str:
 # Processes
 
 
-def _read_cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (our own exited child not yet reaped) counts as dead.
-    stat = _process_stat(pid)
-    if stat and stat[0] == "Z":
-        _reap(pid)
-        return False
-    return True
-
-
-def _reap(pid: int) -> None:
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-    except OSError:
-        pass
-
-
 def _node_pid(node: Node) -> int | None:
     """The pid of this node's broker if it is running (checked against its command line)."""
     try:
@@ -334,26 +306,6 @@ def _node_pid(node: Node) -> int | None:
     if cmdline and f"{NODE_MARKER}{node.dir}" not in cmdline:
         return None  # the pid was recycled by an unrelated process
     return pid
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the broker leads its own process group
-    except (ProcessLookupError, PermissionError):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
-
-
-def _wait_dead(pids: Iterable[int], timeout: float) -> set[int]:
-    remaining = set(pids)
-    deadline = time.monotonic() + timeout
-    while remaining and time.monotonic() < deadline:
-        remaining = {pid for pid in remaining if _pid_exists(pid)}
-        if remaining:
-            time.sleep(0.1)
-    return {pid for pid in remaining if _pid_exists(pid)}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """What the local-server launchers (``probidad kafka``, ``probidad postgres``) share: is a loopback
 port free, does it answer, the end of a log file to show when something does not come up, the
-pieces of their command lines that are alike — and, for the tests and benchmarks that drive them,
+pieces of their command lines that are alike, finding and stopping the processes they started — and, for the tests and benchmarks that drive them,
 polling until something is true."""
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import errno
 import os
 import socket
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import typer
@@ -50,6 +51,54 @@ def process_stat(pid: int) -> list[str] | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def command_line(pid: int) -> str:
+    """The command line of process ``pid`` (arguments joined by spaces), "" when there is none."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def alive(pid: int) -> bool:
+    """Process ``pid`` exists and is not a zombie (an exited child of ours not yet reaped is reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    stat = process_stat(pid)
+    if stat and stat[0] == "Z":
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except OSError:  # not our child: its own parent reaps it
+            pass
+        return False
+    return True
+
+
+def signal_group(pid: int, sig: int) -> None:
+    """Send ``sig`` to the process group ``pid`` leads (our servers each lead one), else to ``pid``."""
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
+def wait_dead(pids: Iterable[int], timeout: float) -> set[int]:
+    """Wait up to ``timeout`` s for every process in ``pids`` to end; returns those still alive."""
+    remaining = set(pids)
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        remaining = {pid for pid in remaining if alive(pid)}
+        if remaining:
+            time.sleep(0.1)
+    return {pid for pid in remaining if alive(pid)}
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -7,22 +7,28 @@ until every ``/health`` answers, prints where everything is, and stops it all cl
 
 from __future__ import annotations
 
+import io
+import json
 import os
+import select
 import signal
+import stat
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from probidad.localhost import alive, command_line, signal_group, wait_dead
 from probidad.localhost import tail as _tail
-
-console = Console()
 
 SERVICES: tuple[tuple[str, int], ...] = (
     ("enrollment", 8001),
@@ -55,9 +61,11 @@ def launch(name: str, port: int, env: dict[str, str], log: Path, *,
            command: list[str] | None = None) -> RunningService:
     """Start ``services.<name>`` (or ``command``, serving ``/health`` on ``port``) as its own process.
 
-    It gets its own process group, so stopping it stops anything it started.
+    It gets its own process group, so stopping it stops anything it started, and it watches this
+    process: if we die without stopping it (SIGKILL), it stops by itself within seconds.
     """
-    env = {**env, "PROBIDAD_HTTP_HOST": "127.0.0.1", "PROBIDAD_HTTP_PORT": str(port)}
+    env = {**env, "PROBIDAD_HTTP_HOST": "127.0.0.1", "PROBIDAD_HTTP_PORT": str(port),
+           "PROBIDAD_PARENT_PID": str(os.getpid())}
     with open(log, "ab") as sink:
         process = subprocess.Popen(command or [sys.executable, "-m", f"services.{name}"], cwd=ROOT, env=env,
                                    stdout=sink, stderr=subprocess.STDOUT, start_new_session=True)
@@ -103,6 +111,18 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
     logs = state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     running: list[RunningService] = []
+    try:
+        _start_all(running, logs, bootstrap, state_dir, postgres=postgres, topic_prefix=topic_prefix,
+                   base_port_offset=base_port_offset, extra_env=extra_env, timeout_s=timeout_s, instances=instances)
+    except BaseException:  # an error, or Ctrl-C while starting: leave nothing half-started behind
+        stop_services(running)
+        raise
+    return running
+
+
+def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_dir: Path, *, postgres: str | None,
+               topic_prefix: str, base_port_offset: int, extra_env: dict[str, str] | None, timeout_s: float,
+               instances: dict[str, int]) -> None:
     extras: list[tuple[str, int, dict[str, str], Path]] = []
     for name, port in SERVICES:
         count = instances.get(name, 1)
@@ -122,25 +142,20 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
     if extras:  # once the first instance has made the schema (and the signing key) they share
         more = [launch(name, port, env, log) for name, port, env, log in extras]
         running += more
-        try:
-            wait_until_healthy(more, timeout_s)
-        except PlatformError:
-            stop_services(running)
-            raise
-    return running
+        wait_until_healthy(more, timeout_s)
 
 
 def stop_services(running: list[RunningService], timeout_s: float = 20.0) -> None:
     """SIGTERM every service (they drain and close cleanly), SIGKILL any still running after ``timeout_s``."""
     for service in running:
         if service.process.poll() is None:
-            os.killpg(service.process.pid, signal.SIGTERM)
+            signal_group(service.process.pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout_s
     for service in running:
         try:
             service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            os.killpg(service.process.pid, signal.SIGKILL)
+            signal_group(service.process.pid, signal.SIGKILL)
             service.process.wait()
 
 
@@ -163,12 +178,198 @@ def endpoints_table(running: list[RunningService]) -> Table:
     return table
 
 
+class StopRequest:
+    """What ends ``probidad up``: Ctrl-C, SIGTERM, SIGHUP (its terminal closed) or its output closing
+    (``probidad up | tee up.log`` and the reader went away).
+
+    While the platform starts, the first signal interrupts (KeyboardInterrupt, after which every
+    start-up step removes what it had started); once the platform runs, a stop request is only a flag
+    that the demo loader and the wait loop read (calling the object), so stopping always runs the
+    same clean path. Signals after the first are ignored: a second Ctrl-C cannot cut the stop short."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.interrupting = True
+
+    def install(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            if sig == signal.SIGHUP and signal.getsignal(sig) == signal.SIG_IGN:
+                continue  # started under nohup: a closing terminal is meant not to stop it
+            signal.signal(sig, self._signalled)
+
+    def _signalled(self, signum: int, _frame) -> None:  # noqa: ANN001
+        if self.reason is None:
+            self.request(signal.Signals(signum).name)
+            if self.interrupting:
+                raise KeyboardInterrupt(self.reason)
+
+    def request(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def __call__(self) -> bool:
+        """Whether to stop now."""
+        if self.reason is None and output_closed(sys.stdout):
+            self.request("stdout closed")
+        return self.reason is not None
+
+
+def output_closed(stream) -> bool:  # noqa: ANN001
+    """The reader of the pipe ``stream`` writes to has gone (poll reports POLLERR on a pipe's write end
+    then), found without writing anything."""
+    try:
+        fd = stream.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLERR)
+        return any(events & (select.POLLERR | select.POLLHUP) for _fd, events in poller.poll(0))
+    except (OSError, ValueError):
+        return True
+
+
+class GuardedOutput(io.TextIOBase):
+    """The console's standard output, which never raises: once its reader is gone (EPIPE) or its
+    terminal (EIO), it reports ``on_closed`` and discards what follows — so stopping the platform
+    never depends on being able to say so."""
+
+    def __init__(self, stream, on_closed: Callable[[str], None]) -> None:  # noqa: ANN001
+        self.stream, self.on_closed, self.gone = stream, on_closed, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                self.stream.write(text)
+            except OSError:
+                self._closed()
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except OSError:
+                self._closed()
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    def _closed(self) -> None:
+        self.gone = True
+        try:  # the interpreter flushes stdout once more at exit: let that go nowhere instead of failing
+            sink = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(sink, self.stream.fileno())
+            os.close(sink)
+        except (OSError, ValueError):
+            pass
+        self.on_closed("stdout closed")
+
+
+RUN_RECORD = "up.json"
+
+
+def _record_run(state_dir: Path, running: list[RunningService], own_kafka: bool) -> None:
+    """Note in the state dir who runs the platform, so a later ``up`` can clean up after this one if it
+    is killed with SIGKILL."""
+    (state_dir / RUN_RECORD).write_text(json.dumps({
+        "pid": os.getpid(), "services": [[s.name, s.process.pid] for s in running], "kafka": own_kafka}) + "\n")
+
+
+def _forget_run(state_dir: Path) -> None:
+    record = state_dir / RUN_RECORD
+    try:
+        if json.loads(record.read_text()).get("pid") == os.getpid():
+            record.unlink()
+    except (OSError, ValueError):
+        pass
+
+
+def _take_over_earlier_run(state_dir: Path, say: Callable[[str], None]) -> None:
+    """Clean up after an earlier ``probidad up`` of this state dir that ended without stopping (SIGKILL,
+    a crash): stop the services it left (they stop by themselves within seconds once their parent is
+    gone, but may still hold their ports) and say that its broker, if it still runs, is reused."""
+    from probidad import kafkactl
+
+    record = state_dir / RUN_RECORD
+    try:
+        earlier = json.loads(record.read_text())
+    except (OSError, ValueError):
+        return
+    pid = earlier.get("pid")
+    if pid and pid != os.getpid() and alive(pid) and " up" in command_line(pid):
+        raise PlatformError(f"another `probidad up` (pid {pid}) runs with {state_dir}; stop it first "
+                            "or choose another --state-dir")
+    left = [service_pid for name, service_pid in earlier.get("services", [])
+            if alive(service_pid) and f"services.{name}" in command_line(service_pid)]
+    say(f"an earlier `probidad up` (pid {pid}) of this state dir ended without stopping"
+        + (f"; stopping the {len(left)} service process(es) it left" if left else ""))
+    for service_pid in left:
+        signal_group(service_pid, signal.SIGTERM)
+    for service_pid in wait_dead(left, 20):
+        signal_group(service_pid, signal.SIGKILL)
+    wait_dead(left, 5)
+    if earlier.get("kafka") and any(node.alive for node in kafkactl.cluster_status(state_dir)):
+        say("the Kafka broker it started still runs in this state dir: reusing it (stopped on exit as usual)")
+    record.unlink(missing_ok=True)
+
+
+def _demo_instant(text: str | None, timezone: str) -> datetime | None:
+    """``--demo-today``: an ISO date (its start) or date-time, in the programme's zone unless it says."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as error:
+        raise typer.BadParameter(f"{text!r}: give an ISO date or date-time, e.g. 2027-01-01") from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=ZoneInfo(timezone))
+    if moment > datetime.now(UTC):
+        raise typer.BadParameter(f"{text}: is later than now; the services close sessions by the real clock")
+    return moment
+
+
+def _load_demo(console: Console, urls: dict[str, str], bootstrap: str, state_dir: Path, *, scale: float,
+               today: datetime | None, timezone: str, stop: StopRequest, topic_prefix: str) -> None:
+    from probidad import demo
+
+    programme, note = demo.programme_for(state_dir, scale=scale, now=today, timezone=timezone)
+    if note:
+        console.print(note)
+    bulletin = demo.expected_figures(programme)["months"][programme.bulletin_month]
+    console.print(f"demo programme: the twelve months {programme.first_day:%Y-%m} to {programme.last_day:%Y-%m} "
+                  f"({len(programme.sessions)} sessions, {len(programme.servants):,} servants); bulletin month "
+                  f"{programme.bulletin_month}: {bulletin['sessions_delivered']} sessions delivered, "
+                  f"{bulletin['servants_trained']} servants trained")
+    dashboard = f"{urls['reporting']}/dashboard"
+    try:
+        demo.load(urls, bootstrap, programme, console=console, should_stop=stop, topic_prefix=topic_prefix)
+    except demo.DemoAlreadyLoaded:
+        console.print(f"the demo programme is already loaded — open {dashboard}")
+    except demo.DemoIncomplete as error:
+        then = ("The platform stops now" if stop() else "The platform keeps running (see the logs)")
+        console.print(f"[red]demo not loaded completely:[/red] {error.reason}\nloaded so far: {error.loaded}\n"
+                      f"{then}; run `probidad up --demo` again with this state dir to continue where it stopped.")
+    else:
+        console.print(f"[green]demo loaded[/green] — open {dashboard}")
+
+
 def up(
     demo: bool = typer.Option(False, "--demo", help="Load a year of a realistic programme through the public APIs."),
     demo_scale: float = typer.Option(1.0, help="Demo size factor (1.0 ≈ a state programme's year)."),
+    demo_today: str | None = typer.Option(None, "--demo-today", envvar="PROBIDAD_DEMO_TODAY", hidden=True,
+                                          help="Plan the demo as on this (past) date; for date-proof tests."),
     postgres: str | None = typer.Option(None, help="PostgreSQL URL template, e.g. "
                                         "postgresql+asyncpg://probidad@127.0.0.1:5433/probidad_{service}"),
     kafka_nodes: int = typer.Option(1, min=1, max=3, help="Kafka nodes to start."),
+    kafka_port: int = typer.Option(9092, min=1024, max=65000, help="Client port of the first Kafka node started "
+                                   "(node i uses port + 2i, and port + 2i + 1 for its controller)."),
     state_dir: Path = typer.Option(Path(os.environ.get("PROBIDAD_STATE_DIR", ".probidad")), help="Where state lives."),
     bootstrap: str | None = typer.Option(None, help="Use this running Kafka (host:port) instead of starting one; "
                                          "it is left running on exit."),
@@ -177,58 +378,68 @@ def up(
     port_offset: int = typer.Option(0, min=0, help="Added to each service's port (8001–8004), when those are taken."),
 ) -> None:
     """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
+    from probidad.shared.settings import ServiceSettings
+
+    stop = StopRequest()
+    stop.install()
+    console = Console(file=GuardedOutput(sys.stdout, stop.request))
+    timezone = ServiceSettings().programme_timezone
+    today = _demo_instant(demo_today, timezone)
+    raise typer.Exit(_run(console, stop, demo=demo, demo_scale=demo_scale, today=today, timezone=timezone,
+                          postgres=postgres, kafka_nodes=kafka_nodes, kafka_port=kafka_port,
+                          state_dir=state_dir.resolve(), bootstrap=bootstrap, topic_prefix=topic_prefix,
+                          port_offset=port_offset))
+
+
+def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, today: datetime | None,
+         timezone: str, postgres: str | None, kafka_nodes: int, kafka_port: int, state_dir: Path,
+         bootstrap: str | None, topic_prefix: str, port_offset: int) -> int:
+    """``probidad up`` itself; returns the exit code. Whatever ends it, the ``finally`` stops what it started."""
     from probidad import kafkactl
 
-    state_dir = state_dir.resolve()
     os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
-    started_kafka = bootstrap is None
+    own_kafka = False  # what the finally stops: only what this run started or took over
+    running: list[RunningService] = []
     try:
-        if started_kafka:
-            with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
-                cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, topic_prefix=topic_prefix,
-                                                 echo=lambda m: console.log(m))
-            bootstrap = cluster.bootstrap
-        console.log(f"Kafka answers at {bootstrap}")
-        with console.status("starting the four services…"):
-            running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
-                                     base_port_offset=port_offset)
-    except (kafkactl.KafkaCtlError, PlatformError) as error:
-        console.print(f"[red]error:[/red] {error}")
-        if started_kafka:
-            kafkactl.stop_cluster(state_dir)
-        raise typer.Exit(1) from error
-    console.print(endpoints_table(running))
-    urls = {s.name: s.url for s in running}
-    stopping = {"now": False}
-
-    def _stop(_sig, _frame) -> None:  # noqa: ANN001
-        stopping["now"] = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    try:
+        try:
+            state_dir.mkdir(parents=True, exist_ok=True)
+            _take_over_earlier_run(state_dir, console.log)
+            own_kafka = bootstrap is None
+            if own_kafka:
+                with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
+                    cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, base_port=kafka_port,
+                                                     topic_prefix=topic_prefix, echo=console.log)
+                bootstrap = cluster.bootstrap
+            console.log(f"Kafka answers at {bootstrap}")
+            with console.status("starting the four services…"):
+                running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
+                                         base_port_offset=port_offset)
+            _record_run(state_dir, running, own_kafka)
+        except (kafkactl.KafkaCtlError, PlatformError) as error:
+            console.print(f"[red]error:[/red] {error}")
+            return 1
+        except KeyboardInterrupt:
+            return 0
+        stop.interrupting = False
+        console.print(endpoints_table(running))
+        urls = {s.name: s.url for s in running}
         if demo:
-            from probidad import demo as demo_loader
-
-            try:
-                demo_loader.load(urls, bootstrap, scale=demo_scale, console=console,
-                                 should_stop=lambda: stopping["now"], topic_prefix=topic_prefix)
-                console.print(f"[green]demo loaded[/green] — open {urls['reporting']}/dashboard")
-            except demo_loader.DemoAlreadyLoaded:
-                console.print(f"the demo programme is already loaded — open {urls['reporting']}/dashboard")
-            except demo_loader.DemoError as error:
-                console.print(f"[red]demo not loaded:[/red] {error}\nThe platform keeps running; see the logs.")
-        while not stopping["now"]:
+            _load_demo(console, urls, bootstrap, state_dir, scale=demo_scale, today=today, timezone=timezone,
+                       stop=stop, topic_prefix=topic_prefix)
+        while not stop():
             for s in running:
                 if s.process.poll() is not None:
                     console.print(f"[red]{s.name} stopped unexpectedly[/red]:\n{_tail(s.log)}")
-                    stopping["now"] = True
+                    return 1
             time.sleep(0.5)
+        return 0
     finally:
-        console.print("stopping services…")
+        stop.interrupting = False
+        console.print(f"stopping ({stop.reason})…" if stop.reason else "stopping…")
         stop_services(running)
-        if started_kafka:
+        if own_kafka:
             kafkactl.stop_cluster(state_dir)
+        _forget_run(state_dir)
         console.print("stopped.")
 
 

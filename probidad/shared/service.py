@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import asynccontextmanager
@@ -243,4 +246,28 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSet
     gc.freeze()
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
+    if settings.parent_pid:
+        threading.Thread(target=_stop_without_parent, args=(settings.parent_pid,), name="parent-watch",
+                         daemon=True).start()
     uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+
+
+PARENT_CHECK_S = 1.0
+SHUTDOWN_GRACE_S = 25.0
+
+
+def _stop_without_parent(parent_pid: int) -> None:
+    """Stop this service once the process that launched it is gone.
+
+    A launcher killed with SIGKILL (or one whose terminal closed) cannot stop its services, and they
+    run in process groups of their own, so no signal reaches them: left alone they would keep their
+    ports and consumer-group seats for good. When the parent dies the kernel re-parents us, so
+    ``getppid`` changes; then we stop as on SIGTERM (draining the outbox), and exit outright if that
+    clean stop hangs."""
+    while os.getppid() == parent_pid:
+        time.sleep(PARENT_CHECK_S)
+    log.warning("launcher gone; stopping", parent_pid=parent_pid)
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(SHUTDOWN_GRACE_S)
+    log.error("clean stop did not finish; exiting", grace_s=SHUTDOWN_GRACE_S)
+    os._exit(1)

@@ -36,6 +36,8 @@ class ServiceSettings(BaseSettings):
     issuing_authority: str = "Secretaría de la Contraloría del Estado"
     programme_timezone: str = "America/Mexico_City"
     relay_batch_size: int = Field(500, ge=1, le=10_000)
+    parent_pid: int | None = Field(None, ge=1, description="Set by the launcher (`probidad up`, the tests): "
+                                   "the service stops by itself when that process is gone.")
     relay_interval_ms: int = Field(1000, ge=1, le=60_000, description="Idle poll of the outbox relay; every "
                                    "commit that adds events wakes it at once.")
 

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 
 from probidad.shared.auth import require
-from services.reporting.dashboard import render_dashboard
+from services.reporting.dashboard import render_dashboard, year_to_open
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
 from services.reporting.projection import DIMENSIONS, MEASURES, Period
 from services.reporting.store import ProjectionReader, pointer
@@ -156,8 +156,9 @@ async def status(request: Request) -> dict[str, Any]:
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
 async def dashboard(request: Request, year: int | None = Query(None, ge=2000, le=2100),
                     as_of: str | None = None) -> HTMLResponse:
-    """The year at a glance for the comptroller; self-contained (no external assets)."""
-    year = year or _today(request).year
+    """The year at a glance for the comptroller; self-contained (no external assets). Without ``year``
+    it opens on the current year, or on the latest year with figures while the current one has none."""
     moment = as_of_of(request, as_of)
     snapshot = await _reader(request).snapshot(moment)
+    year = year or year_to_open(snapshot, _today(request))
     return HTMLResponse(render_dashboard(snapshot, year, as_of=moment, unit=request.app.state.runtime.settings.responsible_unit))

@@ -8,12 +8,19 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.reporting.projection import Period, Snapshot
 
 MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
+
+
+def year_to_open(snapshot: Snapshot, today: date) -> int:
+    """The year the dashboard opens on: the current one once a session was delivered in it; until then
+    (in January, or on a platform holding only last year's programme) the latest year that has one."""
+    years = [year for year in snapshot.years_delivered() if year <= today.year]
+    return years[-1] if years and today.year not in years else today.year
 
 
 def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str) -> dict[str, Any]:
@@ -28,7 +35,8 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
     trained = sum(r["servants_trained"] for r in coverage)
     headcount = sum(r["headcount"] for r in coverage)
     return {
-        "year": year, "unit": unit, "as_of": as_of.isoformat() if as_of else None,
+        "year": year, "years": sorted({*snapshot.years_delivered(), year}),
+        "unit": unit, "as_of": as_of.isoformat() if as_of else None,
         "totals": totals, "months": months,
         "levels": [{"level": level, "servants_trained": levels[level]["servants_trained"] if level in levels else 0,
                     "participations": levels[level]["participations"] if level in levels else 0}
@@ -41,8 +49,11 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
 def render_dashboard(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str) -> str:
     data = dashboard_data(snapshot, year, as_of=as_of, unit=unit)
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    years = " · ".join(f"<strong>{y}</strong>" if y == year else f'<a href="?year={y}">{y}</a>'
+                       for y in data["years"])
     return (PAGE.replace("{{title}}", f"Programa de integridad {year}")
             .replace("{{unit}}", html.escape(unit))
+            .replace("{{years}}", years)
             .replace("{{year}}", str(year))
             .replace("{{data}}", payload))
 
@@ -61,6 +72,7 @@ PAGE = """<!doctype html>
   header { background:#12284a; color:#fff; padding:18px 32px; display:flex; justify-content:space-between; align-items:flex-end; }
   header h1 { margin:0; font-size:22px; font-weight:600; }
   header p { margin:2px 0 0; color:#c7d2e3; font-size:13px; }
+  header .years a { color:#fff; } header .years strong { color:#fff; }
   header .asof { text-align:right; font-size:12px; color:#c7d2e3; }
   main { padding:24px 32px 40px; display:grid; gap:20px; grid-template-columns: 2fr 1fr; }
   section { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:18px 20px; }
@@ -88,7 +100,7 @@ PAGE = """<!doctype html>
 </head>
 <body>
 <header>
-  <div><h1>{{title}}</h1><p>{{unit}}</p></div>
+  <div><h1>{{title}}</h1><p>{{unit}}</p><p class="years" aria-label="Años con cifras">{{years}}</p></div>
   <div class="asof" id="asof"></div>
 </header>
 <main>

@@ -468,6 +468,11 @@ class Snapshot:
 
     # -- figures
 
+    def years_delivered(self) -> list[int]:
+        """The years with at least one session delivered, oldest first."""
+        return sorted({s.day.year for s in self.sessions.values()
+                       if not s.cancelled and self.present.get(s.session_id)})
+
     def delivered(self, period: Period) -> list[SessionView]:
         """Sessions started in the period, not cancelled, with at least one present attendee."""
         return [s for s in self.sessions.values()

@@ -12,18 +12,21 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
-from probidad.demo import DemoAlreadyLoaded, Loader, completes, comptroller_token, expected_figures, plan, request_id
+from probidad.demo import (
+    DemoAlreadyLoaded, Loader, completes, comptroller_token, expected_figures, plan, programme_for, request_id,
+)
 from probidad.localhost import port_answers, port_free
 from probidad.platform import SERVICES, start_services, stop_services
 
-UNTIL = date(2026, 4, 30)
+# Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
+PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
 
 
 def _free_port_offset(seed: str, instances: int = 1) -> int:
@@ -55,7 +58,7 @@ async def _figures(http: httpx.AsyncClient, url: str, **params) -> dict:  # noqa
 
 async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_through_the_public_interfaces(
         platform, kafka_bootstrap: str, topic_prefix: str) -> None:
-    programme = plan(seed=11, scale=0.05, until=UNTIL)
+    programme = plan(seed=11, scale=0.05, now=PLANNED_ON)
     token = comptroller_token()
     urls = {name: url for name, url in platform.items() if name != "logs"}
     await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
@@ -71,7 +74,7 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         async def monthly() -> dict:
             seen = {}
             for month in wanted:
-                row = await _figures(http, reporting, month=f"{UNTIL.year}-{month:02d}")
+                row = await _figures(http, reporting, month=month)
                 seen[month] = (row.get("sessions_delivered"), row.get("servants_trained"), row.get("participations"))
             return seen
 
@@ -83,13 +86,13 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
             seen = await monthly()
         assert seen == wanted
 
-        year = await _figures(http, reporting, **{"from": f"{UNTIL.year}-01-01", "to": UNTIL.isoformat()})
+        period = {"from": programme.first_day.isoformat(), "to": programme.last_day.isoformat()}
+        year = await _figures(http, reporting, **period)
         assert year["servants_trained"] == expected["servants_trained"]
         assert year["servants_trained"] < sum(m["servants_trained"] for m in expected["months"].values()), (
             "people trained in several months count once in the period")
         assert year["participations"] == expected["participations"]
-        by_level = await http.get(f"{reporting}/reports/figures", params={
-            "from": f"{UNTIL.year}-01-01", "to": UNTIL.isoformat(), "by": "government_level"})
+        by_level = await http.get(f"{reporting}/reports/figures", params={**period, "by": "government_level"})
         levels = {row["government_level"]: row["servants_trained"] for row in by_level.json()["rows"]}
         assert levels == expected["servants_trained_by_level"]
 
@@ -147,12 +150,22 @@ def _probidad_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from probidad.cli import app; app()"]
 
 
+def _new_years_day() -> str:
+    """00:30 on 1 January of this year in the programme's zone: the demo is then last year's programme."""
+    zone = ZoneInfo("America/Mexico_City")
+    now = datetime.now(zone)
+    return min(now, datetime(now.year, 1, 1, 0, 30, tzinfo=zone)).isoformat()
+
+
+@pytest.mark.parametrize("today", [None, _new_years_day()], ids=["on-the-clock", "on-new-years-day"])
 def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ctrl_c(
-        kafka_bootstrap: str, topic_prefix: str, tmp_path) -> None:
+        kafka_bootstrap: str, topic_prefix: str, tmp_path, today: str | None) -> None:
     offset = _free_port_offset(topic_prefix)
     output = tmp_path / "up.out"
+    state_dir = tmp_path / "state"
     command = [*_probidad_command(), "up", "--demo", "--demo-scale", "0.02", "--bootstrap", kafka_bootstrap,
-               "--topic-prefix", topic_prefix, "--port-offset", str(offset), "--state-dir", str(tmp_path / "state")]
+               "--topic-prefix", topic_prefix, "--port-offset", str(offset), "--state-dir", str(state_dir),
+               *(["--demo-today", today] if today else [])]
     urls = {name: f"http://127.0.0.1:{port + offset}" for name, port in SERVICES}
     with open(output, "wb") as sink:
         up = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
@@ -167,24 +180,31 @@ def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ct
                     assert where in shown, f"{name}: {where} not shown"
                 assert httpx.get(f"{url}/health", timeout=10).json()["status"] == "ok", name
             assert f"{urls['reporting']}/dashboard" in shown
-            assert httpx.get(f"{urls['reporting']}/dashboard", timeout=10).status_code == 200
 
-            # The demo's programme reaches the comptroller's figures (certification and reporting
-            # catch up after the last session closed).
-            year = datetime.now(ZoneInfo("America/Mexico_City")).year
+            # The programme up loaded is the one its state dir records: the twelve months before the
+            # month of ``today``, every session of it over. Its bulletin month reaches the comptroller's
+            # figures exactly (certification and reporting catch up after the last session closed).
+            programme, _note = programme_for(state_dir, scale=0.02)
+            bulletin = expected_figures(programme)["months"][programme.bulletin_month]
+            assert f"bulletin month {programme.bulletin_month}" in shown
             headers = {"Authorization": f"Bearer {comptroller_token()}"}
-            participations = 0
-            while participations == 0 and time.monotonic() < deadline + 60:
-                rows = httpx.get(f"{urls['reporting']}/reports/figures", params={"year": year}, headers=headers,
-                                 timeout=10).json()["rows"]
-                participations = rows[0]["participations"] if rows else 0
+            wanted = (bulletin["sessions_delivered"], bulletin["servants_trained"], bulletin["participations"])
+            seen = None
+            while seen != wanted and time.monotonic() < deadline + 60:
+                rows = httpx.get(f"{urls['reporting']}/reports/figures", params={"month": programme.bulletin_month},
+                                 headers=headers, timeout=10).json()["rows"]
+                seen = (rows[0]["sessions_delivered"], rows[0]["servants_trained"], rows[0]["participations"])
                 time.sleep(0.5)
-            assert participations > 0
+            assert seen == wanted
+            # The dashboard opens on the year of the bulletin month: the one that has figures.
+            page = httpx.get(f"{urls['reporting']}/dashboard", timeout=10)
+            assert page.status_code == 200
+            assert f"Programa de integridad {programme.months[-1][0]}" in page.text
         finally:
             up.send_signal(signal.SIGINT)  # Ctrl-C
             up.wait(timeout=90)
     shown = output.read_text()
     assert up.returncode == 0, shown[-3000:]
-    assert shown.rstrip().endswith("stopped.")
+    assert shown.rstrip().endswith("stopped."), shown[-3000:]
     for name, port in SERVICES:
         assert not port_answers(port + offset), f"{name} still listening"

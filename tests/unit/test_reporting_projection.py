@@ -353,3 +353,13 @@ def test_a_previous_snapshot_that_cannot_be_reused_is_ignored(programme):
     assert everything(ledger.snapshot(ZONE, previous=ledger.snapshot(ZoneInfo("UTC")))) == scratch
     then = ledger.snapshot(ZONE, as_of, previous=ledger.snapshot(ZONE))
     assert everything(then) == everything(ledger.snapshot(ZONE, as_of))
+
+
+def test_the_dashboard_opens_on_the_current_year_once_it_has_figures_and_on_the_latest_year_before_that(snapshot):
+    from services.reporting.dashboard import dashboard_data, year_to_open
+
+    assert snapshot.years_delivered() == [2026]
+    assert year_to_open(snapshot, date(2026, 12, 2)) == 2026
+    assert year_to_open(snapshot, date(2027, 1, 1)) == 2026, "in January, last year's programme"
+    assert year_to_open(snapshot, date(2025, 6, 1)) == 2025, "no figures yet: the current year"
+    assert dashboard_data(snapshot, 2027, as_of=None, unit="")["years"] == [2026, 2027]

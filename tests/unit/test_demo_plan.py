@@ -1,0 +1,121 @@
+"""The demo programme has already happened, whatever the date: planned on any day (the first days of a
+month, 29 February, New Year's Eve at 23:59), every session has ended, nobody is booked into two
+sessions at once, and each of the twelve months before the current one has sessions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from probidad.demo import demo_months, expected_figures, plan, programme_for
+
+ZONES = ("America/Mexico_City", "America/Cancun")
+WALL_CLOCKS = (
+    datetime(2027, 1, 1, 0, 0), datetime(2027, 1, 1, 23, 59),  # New Year's Day
+    datetime(2026, 12, 1, 0, 0), datetime(2026, 6, 1, 9, 0),  # the 1st: the last evening session just ended
+    datetime(2026, 12, 2, 8, 0), datetime(2026, 3, 2, 23, 59),  # the 2nd
+    datetime(2027, 2, 28, 12, 0), datetime(2026, 11, 28, 18, 0),  # the 28th
+    datetime(2026, 10, 31, 23, 59), datetime(2027, 3, 31, 0, 0),  # the 31st
+    datetime(2028, 2, 29, 12, 0), datetime(2028, 3, 1, 0, 1),  # 29 February, and just after it
+    datetime(2026, 12, 31, 23, 59),  # New Year's Eve
+)
+INSTANTS = [(zone, clock.replace(tzinfo=ZoneInfo(where)))
+            for zone in ZONES for clock in WALL_CLOCKS for where in (zone, "UTC")]
+
+
+def label(case) -> str:  # noqa: ANN001
+    zone, now = case
+    return f"{zone.split('/')[1]}@{now:%Y-%m-%dT%H:%M%z}"
+
+
+@pytest.fixture(scope="module", params=INSTANTS, ids=label)
+def planned(request):
+    zone, now = request.param
+    return now, plan(scale=0.05, now=now, timezone=zone)
+
+
+def test_every_session_has_ended_before_the_month_the_plan_is_made_in(planned) -> None:
+    now, programme = planned
+    local = now.astimezone(ZoneInfo(programme.timezone))
+    month_began = local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    late = [s.session_id for s in programme.sessions if s.ends_at > month_began]
+    assert not late, f"still running or to come on {now.isoformat()}: {late}"
+    assert all(s.ends_at <= now for s in programme.sessions)
+
+
+def test_the_programme_is_the_twelve_full_months_before_the_current_one(planned) -> None:
+    now, programme = planned
+    local = now.astimezone(ZoneInfo(programme.timezone))
+    assert len(programme.months) == 12
+    last_year, last_month = programme.months[-1]
+    assert (last_year * 12 + last_month) == (local.year * 12 + local.month) - 1
+    assert programme.last_day < local.date() and programme.first_day.day == 1
+    assert programme.years == sorted({year for year, _month in programme.months})
+
+
+def test_every_month_of_the_programme_has_sessions_delivered_and_the_bulletin_month_has_figures(planned) -> None:
+    _now, programme = planned
+    figures = expected_figures(programme)["months"]
+    assert sorted(figures) == [f"{year}-{month:02d}" for year, month in programme.months]
+    assert all(f["sessions_delivered"] >= 2 for f in figures.values())
+    bulletin = figures[programme.bulletin_month]
+    assert bulletin["servants_trained"] > 0 and bulletin["participations"] > 0
+
+
+def test_nobody_is_booked_into_two_sessions_at_once(planned) -> None:
+    _now, programme = planned
+    booked: dict[str, list] = defaultdict(list)
+    for session in programme.sessions:
+        for key in session.enrolled:
+            booked[key].append((session.starts_at, session.ends_at, session.session_id))
+    for key, sessions in booked.items():
+        sessions.sort()
+        for (_s1, end, first), (start, _e2, second) in zip(sessions, sessions[1:]):
+            assert end <= start, f"{key} is in {first} and {second} at once"
+
+
+def test_session_ids_are_unique_and_one_session_is_cancelled(planned) -> None:
+    _now, programme = planned
+    ids = [s.session_id for s in programme.sessions]
+    assert len(ids) == len(set(ids))
+    assert sum(s.cancelled for s in programme.sessions) == 1
+
+
+def test_the_evening_session_of_the_bulletin_months_last_day_counts_in_that_month_though_utc_is_in_the_next() -> None:
+    programme = plan(scale=0.05, now=datetime(2026, 12, 2, 8, 0, tzinfo=ZoneInfo("America/Mexico_City")))
+    evening = next(s for s in programme.sessions if s.session_id.endswith("-evening"))
+    assert f"{evening.starts_at:%Y-%m}" == programme.bulletin_month == "2026-11"
+    assert evening.starts_at.astimezone(UTC).month == 12
+    assert evening.ends_at <= datetime(2026, 12, 1, tzinfo=ZoneInfo("America/Mexico_City"))
+
+
+def test_a_full_scale_programme_books_nobody_twice_at_once_either() -> None:
+    programme = plan(now=datetime(2027, 1, 1, 0, 0, tzinfo=ZoneInfo("America/Mexico_City")))
+    seen: dict[str, set] = defaultdict(set)
+    for session in programme.sessions:
+        for key in session.enrolled:
+            day = session.starts_at.date()
+            assert day not in seen[key], f"{key} twice on {day}"
+            seen[key].add(day)
+    assert len(programme.servants) == 4200 and len(programme.sessions) > 12 * 9
+
+
+def test_the_same_date_plans_the_same_programme_and_december_plans_the_year_to_november() -> None:
+    now = datetime(2026, 12, 2, 8, 0, tzinfo=ZoneInfo("America/Mexico_City"))
+    first, again = plan(scale=0.05, now=now), plan(scale=0.05, now=now + timedelta(days=20))
+    assert [(s.session_id, s.starts_at, s.enrolled) for s in first.sessions] == \
+        [(s.session_id, s.starts_at, s.enrolled) for s in again.sessions]
+    assert demo_months(now, "America/Mexico_City")[0] == (2025, 12)
+    assert demo_months(now, "America/Mexico_City")[-1] == (2026, 11)
+
+
+def test_a_state_dir_keeps_the_programme_it_began_loading_in_a_later_month(tmp_path) -> None:
+    november = datetime(2026, 11, 20, tzinfo=ZoneInfo("America/Mexico_City"))
+    begun, note = programme_for(tmp_path, scale=0.05, now=november)
+    assert note is None and begun.bulletin_month == "2026-10"
+    later, note = programme_for(tmp_path, scale=0.1, now=november + timedelta(days=40))
+    assert later.months == begun.months and len(later.servants) == len(begun.servants)
+    assert note and "scale 0.05" in note
