@@ -291,17 +291,19 @@ def _forget_run(state_dir: Path) -> None:
         pass
 
 
-def _take_over_earlier_run(state_dir: Path, say: Callable[[str], None]) -> None:
+def _take_over_earlier_run(state_dir: Path, say: Callable[[str], None]) -> bool:
     """Clean up after an earlier ``probidad up`` of this state dir that ended without stopping (SIGKILL,
     a crash): stop the services it left (they stop by themselves within seconds once their parent is
-    gone, but may still hold their ports) and say that its broker, if it still runs, is reused."""
+    gone, but may still hold their ports) and say that its broker, if it still runs, is reused.
+
+    Returns whether that run's broker still runs (this run then stops it on exit, as that one would have)."""
     from probidad import kafkactl
 
     record = state_dir / RUN_RECORD
     try:
         earlier = json.loads(record.read_text())
     except (OSError, ValueError):
-        return
+        return False
     pid = earlier.get("pid")
     if pid and pid != os.getpid() and alive(pid) and " up" in command_line(pid):
         raise PlatformError(f"another `probidad up` (pid {pid}) runs with {state_dir}; stop it first "
@@ -315,9 +317,11 @@ def _take_over_earlier_run(state_dir: Path, say: Callable[[str], None]) -> None:
     for service_pid in wait_dead(left, 20):
         signal_group(service_pid, signal.SIGKILL)
     wait_dead(left, 5)
-    if earlier.get("kafka") and any(node.alive for node in kafkactl.cluster_status(state_dir)):
+    inherited = bool(earlier.get("kafka")) and any(node.alive for node in kafkactl.cluster_status(state_dir))
+    if inherited:
         say("the Kafka broker it started still runs in this state dir: reusing it (stopped on exit as usual)")
     record.unlink(missing_ok=True)
+    return inherited
 
 
 def _demo_instant(text: str | None, timezone: str) -> datetime | None:
@@ -403,13 +407,19 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
     try:
         try:
             state_dir.mkdir(parents=True, exist_ok=True)
-            _take_over_earlier_run(state_dir, console.log)
-            own_kafka = bootstrap is None
-            if own_kafka:
+            inherited = _take_over_earlier_run(state_dir, console.log)
+            if bootstrap is None:
+                # A broker this state dir already ran (`probidad kafka start`) is used and left running;
+                # one this run starts, or inherits from a run that was killed, is stopped on exit.
+                already = any(node.alive for node in kafkactl.cluster_status(state_dir)) and not inherited
+                own_kafka = not already
                 with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
                     cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, base_port=kafka_port,
                                                      topic_prefix=topic_prefix, echo=console.log)
                 bootstrap = cluster.bootstrap
+                own_kafka = own_kafka and not cluster.reused
+                if not own_kafka:
+                    console.log("this Kafka was running before: it is left running on exit")
             console.log(f"Kafka answers at {bootstrap}")
             with console.status("starting the four services…"):
                 running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,

@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from probidad.demo import (
-    DemoAlreadyLoaded, Loader, completes, comptroller_token, expected_figures, plan, programme_for, request_id,
+    DemoAlreadyLoaded, DemoIncomplete, Loader, completes, comptroller_token, expected_figures, plan, programme_for, request_id,
 )
 from probidad.localhost import port_answers, port_free
 from probidad.platform import SERVICES, start_services, stop_services
@@ -61,6 +61,19 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
     programme = plan(seed=11, scale=0.05, now=PLANNED_ON)
     token = comptroller_token()
     urls = {name: url for name, url in platform.items() if name != "logs"}
+    # A load stopped part-way (Ctrl-C, a failure) says how far it got; loading again continues it,
+    # doubling nothing; a third time loads nothing.
+    closed = {"sessions": 0}
+
+    def note(step: str, done: int, _total: int) -> None:
+        if step == "sessions closed":
+            closed["sessions"] = done
+
+    stopped = Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix, report=note,
+                     should_stop=lambda: closed["sessions"] >= 3)
+    with pytest.raises(DemoIncomplete) as incomplete:
+        await stopped.run()
+    assert "sessions closed 3 of" in incomplete.value.loaded and "servants" in incomplete.value.loaded
     await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
     with pytest.raises(DemoAlreadyLoaded):  # a second `up --demo` on the same state loads nothing twice
         await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()

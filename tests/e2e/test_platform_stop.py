@@ -66,6 +66,26 @@ class Up:
     def exits(self, timeout_s: float = 60) -> int:
         return self.process.wait(timeout=timeout_s)
 
+    def end(self) -> None:
+        """After a failed test: stop it the way that works best, so nothing outlives the test."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        if self.process.stdout:
+            self.process.stdout.close()
+
+
+@pytest.fixture
+def started():
+    """Every ``Up`` a test makes (``started(Up(...))``), ended when the test ends, passed or not."""
+    made: list[Up] = []
+    yield lambda up: made.append(up) or up
+    for up in made:
+        up.end()
+
 
 def nothing_left(up: Up, pids: list[int], other_ports: tuple[int, ...] = ()) -> None:
     listening = [port for port in (*up.urls.values(), *other_ports) if port_answers(port)]
@@ -76,9 +96,9 @@ def nothing_left(up: Up, pids: list[int], other_ports: tuple[int, ...] = ()) -> 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
 def test_probidad_up_stops_every_service_on_sigterm_and_on_sighup(
-        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, sig: signal.Signals) -> None:
-    up = Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix))
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, sig: signal.Signals, started) -> None:
+    up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
+            offset=_free_port_offset(topic_prefix)))
     up.wait_until_up()
     pids = up.service_pids()
     up.process.send_signal(sig)
@@ -89,9 +109,9 @@ def test_probidad_up_stops_every_service_on_sigterm_and_on_sighup(
 
 
 def test_probidad_up_whose_output_is_closed_stops_by_itself(kafka_bootstrap: str, topic_prefix: str,
-                                                            tmp_path: Path) -> None:
-    up = Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix), pipe=True)
+                                                            tmp_path: Path, started) -> None:
+    up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
+            offset=_free_port_offset(topic_prefix), pipe=True))
     up.read_pipe_until_up()
     pids = up.service_pids()
     up.process.stdout.close()  # the reader went away: nobody will see another line
@@ -100,9 +120,9 @@ def test_probidad_up_whose_output_is_closed_stops_by_itself(kafka_bootstrap: str
 
 
 def test_ctrl_c_of_probidad_up_piped_into_tee_stops_everything_though_the_pipe_is_closed(
-        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> None:
-    up = Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix), pipe=True)
+        kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, started) -> None:
+    up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
+            offset=_free_port_offset(topic_prefix), pipe=True))
     up.read_pipe_until_up()
     pids = up.service_pids()
     # Ctrl-C reaches tee and probidad up alike: tee ends first, so "stopping…" goes to a closed pipe.
@@ -122,10 +142,10 @@ def _free_kafka_port(seed: str) -> int:
 
 
 def test_after_sigkill_of_probidad_up_its_services_stop_by_themselves_and_the_next_up_reuses_then_stops_its_broker(
-        topic_prefix: str, tmp_path: Path) -> None:
+        topic_prefix: str, tmp_path: Path, started) -> None:
     kafka_port = _free_kafka_port(topic_prefix)
     offset = _free_port_offset(topic_prefix)
-    first = Up(tmp_path, "--kafka-port", str(kafka_port), offset=offset, name="first")
+    first = started(Up(tmp_path, "--kafka-port", str(kafka_port), offset=offset, name="first"))
     try:
         first.wait_until_up()
         pids = first.service_pids()
@@ -140,21 +160,15 @@ def test_after_sigkill_of_probidad_up_its_services_stop_by_themselves_and_the_ne
         assert port_answers(kafka_port), "the broker of the killed run is still up (for the next run to reuse)"
         assert (first.state_dir / RUN_RECORD).exists(), "a killed run leaves its record behind"
 
-        second = Up(tmp_path, "--kafka-port", str(kafka_port), offset=offset, name="second")
-        try:
-            second.wait_until_up()
-            shown = second.shown()
-            assert "ended without stopping" in shown, shown[-3000:]
-            assert "still runs in this state dir: reusing it" in shown, shown[-3000:]
-            second_pids = second.service_pids()
-            second.process.send_signal(signal.SIGINT)
-            assert second.exits() == 0, second.shown()[-3000:]
-        finally:
-            if second.process.poll() is None:
-                second.process.kill()
+        second = started(Up(tmp_path, "--kafka-port", str(kafka_port), offset=offset, name="second"))
+        second.wait_until_up()
+        shown = second.shown()
+        assert "ended without stopping" in shown, shown[-3000:]
+        assert "still runs in this state dir: reusing it" in shown, shown[-3000:]
+        second_pids = second.service_pids()
+        second.process.send_signal(signal.SIGINT)
+        assert second.exits() == 0, second.shown()[-3000:]
         nothing_left(second, second_pids, other_ports=(kafka_port, kafka_port + 1))
-    finally:
-        if first.process.poll() is None:
-            first.process.kill()
+    finally:  # whatever happened, no broker of this test outlives it
         subprocess.run([*_probidad_command(), "kafka", "stop", "--state-dir", str(first.state_dir)],
                        capture_output=True, timeout=60)
