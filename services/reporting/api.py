@@ -161,4 +161,6 @@ async def dashboard(request: Request, year: int | None = Query(None, ge=2000, le
     moment = as_of_of(request, as_of)
     snapshot = await _reader(request).snapshot(moment)
     year = year or year_to_open(snapshot, _today(request))
-    return HTMLResponse(render_dashboard(snapshot, year, as_of=moment, unit=request.app.state.runtime.settings.responsible_unit))
+    settings = request.app.state.runtime.settings
+    return HTMLResponse(render_dashboard(snapshot, year, as_of=moment, unit=settings.responsible_unit,
+                                         minimum=settings.open_data_minimum_count))

@@ -11,6 +11,7 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from services.reporting.exports import COUNTS, suppress
 from services.reporting.projection import Period, Snapshot
 
 MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
@@ -23,31 +24,39 @@ def year_to_open(snapshot: Snapshot, today: date) -> int:
     return years[-1] if years and today.year not in years else today.year
 
 
-def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str) -> dict[str, Any]:
-    totals = snapshot.figures(Period.year(year))[0]
+def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str,
+                   minimum: int) -> dict[str, Any]:
+    """The page's figures. The dashboard is public, so every count goes through the same small-count
+    suppression as open data (``minimum``): a blanked count is None, and a coverage rate that would
+    give it away (rate × headcount) is blanked with it."""
+    totals = suppress([snapshot.figures(Period.year(year))[0]], minimum)[0]
     months = []
     for month in range(1, 13):
-        row = snapshot.figures(Period.month(year, month))[0]
+        row = suppress([snapshot.figures(Period.month(year, month))[0]], minimum)[0]
         months.append({"month": f"{year}-{month:02d}", "label": MONTHS[month - 1],
                        "servants_trained": row["servants_trained"], "sessions_delivered": row["sessions_delivered"]})
-    levels = {r["government_level"]: r for r in snapshot.figures(Period.year(year), "government_level")}
-    coverage = snapshot.coverage(year)
-    trained = sum(r["servants_trained"] for r in coverage)
-    headcount = sum(r["headcount"] for r in coverage)
+    figures = {r["government_level"]: r for r in snapshot.figures(Period.year(year), "government_level")}
+    levels = suppress([{"level": level, **{m: figures[level][m] if level in figures else 0 for m in COUNTS}}
+                       for level in ("state", "municipal")], minimum)
+    raw_coverage = snapshot.coverage(year)
+    coverage = [{**row, "coverage": None if row["servants_trained"] is None else row["coverage"]}
+                for row in suppress(raw_coverage, minimum, counts=("servants_trained",))]
+    trained = sum(r["servants_trained"] for r in raw_coverage)
+    headcount = sum(r["headcount"] for r in raw_coverage)
+    overall = None if 0 < trained < minimum else (round(trained / headcount, 4) if headcount else 0)
     return {
         "year": year, "years": sorted({*snapshot.years_delivered(), year}),
-        "unit": unit, "as_of": as_of.isoformat() if as_of else None,
+        "unit": unit, "as_of": as_of.isoformat() if as_of else None, "minimum": minimum,
         "totals": totals, "months": months,
-        "levels": [{"level": level, "servants_trained": levels[level]["servants_trained"] if level in levels else 0,
-                    "participations": levels[level]["participations"] if level in levels else 0}
-                   for level in ("state", "municipal")],
+        "levels": [{"level": r["level"], "servants_trained": r["servants_trained"],
+                    "participations": r["participations"]} for r in levels],
         "coverage": coverage,
-        "overall_coverage": round(trained / headcount, 4) if headcount else 0,
+        "overall_coverage": overall,
     }
 
 
-def render_dashboard(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str) -> str:
-    data = dashboard_data(snapshot, year, as_of=as_of, unit=unit)
+def render_dashboard(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str, minimum: int) -> str:
+    data = dashboard_data(snapshot, year, as_of=as_of, unit=unit, minimum=minimum)
     payload = json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
     years = " · ".join(f"<strong>{y}</strong>" if y == year else f'<a href="?year={y}">{y}</a>'
                        for y in data["years"])
@@ -122,14 +131,18 @@ PAGE = """<!doctype html>
   </section>
 </main>
 <footer>Cifras: servidores capacitados = personas distintas con al menos una sesión concluida (constancia vigente) en sesiones iniciadas en el periodo;
-sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un asistente presente. Meses en la zona horaria del programa.</footer>
+sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un asistente presente. Meses en la zona horaria del programa.
+Como en los datos abiertos, las cifras menores al mínimo de publicación se muestran como «&lt; mínimo» para proteger a las personas.</footer>
 <script id="dashboard-data" type="application/json">{{data}}</script>
 <script>
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("dashboard-data").textContent);
   var NS = "http://www.w3.org/2000/svg";
-  var fmt = new Intl.NumberFormat("es-MX");
+  var number = new Intl.NumberFormat("es-MX");
+  // A count blanked by small-count suppression arrives as null: shown as "< minimum", drawn as 0.
+  var fmt = {format: function (v) { return v === null || v === undefined ? "< " + data.minimum : number.format(v); }};
+  function n(v) { return v === null || v === undefined ? 0 : v; }
   function el(tag, attrs, text, parent) {
     var node = document.createElementNS(NS, tag);
     Object.keys(attrs).forEach(function (k) { node.setAttribute(k, attrs[k]); });
@@ -153,12 +166,13 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
     ["courses_delivered", "Cursos distintos impartidos", t.courses_delivered, ""],
     ["participations", "Participaciones concluidas", t.participations, ""],
     ["training_hours", "Horas de capacitación", t.training_hours, ""],
-    ["overall_coverage", "Cobertura de la plantilla", (data.overall_coverage * 100).toFixed(1) + " %", ""]
+    ["overall_coverage", "Cobertura de la plantilla",
+     data.overall_coverage === null ? "—" : (data.overall_coverage * 100).toFixed(1) + " %", ""]
   ];
   var box = document.getElementById("kpis");
   kpis.forEach(function (k) {
     var card = html("div", {"class": "kpi " + k[3], "data-figure": k[0]}, null, box);
-    html("div", {"class": "value"}, typeof k[2] === "number" ? fmt.format(k[2]) : k[2], card);
+    html("div", {"class": "value"}, typeof k[2] === "string" ? k[2] : fmt.format(k[2]), card);
     html("div", {"class": "label"}, k[1], card);
   });
 
@@ -167,8 +181,8 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
   var W = 760, H = 300, L = 48, R = 40, T = 16, B = 34, plotW = W - L - R, plotH = H - T - B;
   function niceMax(v) { if (v <= 0) return 1; var p = Math.pow(10, Math.floor(Math.log10(v))); var n = v / p;
     return (n <= 1 ? 1 : n <= 2 ? 2 : n <= 5 ? 5 : 10) * p; }
-  var maxS = niceMax(Math.max.apply(null, data.months.map(function (m) { return m.servants_trained; })));
-  var maxD = niceMax(Math.max.apply(null, data.months.map(function (m) { return m.sessions_delivered; })));
+  var maxS = niceMax(Math.max.apply(null, data.months.map(function (m) { return n(m.servants_trained); })));
+  var maxD = niceMax(Math.max.apply(null, data.months.map(function (m) { return n(m.sessions_delivered); })));
   for (var i = 0; i <= 4; i++) {
     var y = T + plotH - plotH * i / 4;
     el("line", {x1: L, x2: W - R, y1: y, y2: y, stroke: "#e4e7ec"}, null, svg);
@@ -177,14 +191,14 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
   }
   var slot = plotW / data.months.length, points = [];
   data.months.forEach(function (m, i) {
-    var x = L + slot * i, h = plotH * m.servants_trained / maxS;
+    var x = L + slot * i, h = plotH * n(m.servants_trained) / maxS;
     var bar = el("rect", {x: x + slot * 0.18, y: T + plotH - h, width: slot * 0.64, height: h, rx: 3, fill: "#1f5fa8",
                           "data-month": m.month, "data-servants-trained": m.servants_trained}, null, svg);
-    el("title", {}, m.month + ": " + m.servants_trained + " servidores capacitados, " + m.sessions_delivered + " sesiones", bar);
+    el("title", {}, m.month + ": " + fmt.format(m.servants_trained) + " servidores capacitados, " + fmt.format(m.sessions_delivered) + " sesiones", bar);
     if (m.servants_trained) el("text", {x: x + slot / 2, y: T + plotH - h - 5, "text-anchor": "middle", "font-size": 10,
                                         fill: "#1d2433"}, fmt.format(m.servants_trained), svg);
     el("text", {x: x + slot / 2, y: H - 12, "text-anchor": "middle", "font-size": 11, fill: "#667085"}, m.label, svg);
-    points.push([x + slot / 2, T + plotH - plotH * m.sessions_delivered / maxD, m]);
+    points.push([x + slot / 2, T + plotH - plotH * n(m.sessions_delivered) / maxD, m]);
   });
   el("polyline", {points: points.map(function (p) { return p[0] + "," + p[1]; }).join(" "), fill: "none",
                   stroke: "#c77700", "stroke-width": 2}, null, svg);
@@ -196,9 +210,9 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
   // State / municipal split: a donut of distinct servants trained.
   var split = document.getElementById("split"), colors = {state: "#1f5fa8", municipal: "#0f8a7e"};
   var names = {state: "Estatal", municipal: "Municipal"};
-  var sum = data.levels.reduce(function (a, l) { return a + l.servants_trained; }, 0) || 1, angle = -Math.PI / 2;
+  var sum = data.levels.reduce(function (a, l) { return a + n(l.servants_trained); }, 0) || 1, angle = -Math.PI / 2;
   data.levels.forEach(function (l) {
-    var share = l.servants_trained / sum, end = angle + share * 2 * Math.PI, r = 90, c = 110;
+    var share = n(l.servants_trained) / sum, end = angle + share * 2 * Math.PI, r = 90, c = 110;
     if (share > 0) {
       var large = share > 0.5 ? 1 : 0;
       var d = share >= 0.9999 ? "M " + c + " " + (c - r) + " A " + r + " " + r + " 0 1 1 " + (c - 0.01) + " " + (c - r) + " Z"
@@ -218,12 +232,12 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
     html("i", {"class": "swatch", style: "background:" + colors[l.level]}, null, name);
     name.appendChild(document.createTextNode(names[l.level]));
     html("strong", {}, fmt.format(l.servants_trained), row);
-    html("span", {style: "color:#667085"}, "(" + (100 * l.servants_trained / sum).toFixed(1) + " %)", row);
+    if (l.servants_trained !== null) html("span", {style: "color:#667085"}, "(" + (100 * l.servants_trained / sum).toFixed(1) + " %)", row);
   });
 
   // Coverage, lowest first (the order the data already has).
   var body = document.querySelector("#coverage tbody");
-  var top = Math.max.apply(null, data.coverage.map(function (r) { return r.coverage; }).concat([0.0001]));
+  var top = Math.max.apply(null, data.coverage.map(function (r) { return n(r.coverage); }).concat([0.0001]));
   data.coverage.forEach(function (r, i) {
     var tr = html("tr", {"data-institution": r.institution, "data-coverage": r.coverage,
                          "class": i < 3 ? "low" : ""}, null, body);
@@ -231,9 +245,9 @@ sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un as
     html("td", {}, names[r.government_level] || r.government_level, tr);
     html("td", {}, fmt.format(r.headcount), tr);
     html("td", {}, fmt.format(r.servants_trained), tr);
-    var cell = html("td", {}, (r.coverage * 100).toFixed(1) + " %", tr);
+    var cell = html("td", {}, r.coverage === null ? "—" : (r.coverage * 100).toFixed(1) + " %", tr);
     var bar = html("span", {"class": "bar"}, null, cell);
-    html("span", {style: "width:" + (100 * r.coverage / top).toFixed(1) + "%"}, null, bar);
+    html("span", {style: "width:" + (100 * n(r.coverage) / top).toFixed(1) + "%"}, null, bar);
   });
 })();
 </script>

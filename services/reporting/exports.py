@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+from probidad.shared.csvcells import cell
 from services.reporting.projection import MEASURES, Period, Snapshot
 
 COUNTS = ("sessions_delivered", "courses_delivered", "servants_trained", "participations",
@@ -21,20 +22,20 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
     writer = csv.DictWriter(out, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
+        writer.writerow({k: cell(row.get(k)) for k in columns})
     return out.getvalue()
 
 
-def suppress(rows: list[dict[str, Any]], minimum: int) -> list[dict[str, Any]]:
-    """Blank small counts in one table — the categories of one dimension in one period.
+def suppress(rows: list[dict[str, Any]], minimum: int, counts: Sequence[str] = COUNTS) -> list[dict[str, Any]]:
+    """Blank small ``counts`` in one table — the categories of one dimension in one period.
 
     Primary: every count from 1 to minimum-1 (a zero identifies no one). Complementary: the period's
     total is published too, so one blanked count of a measure in a table could be worked out by
     subtraction; then the smallest other non-zero count of that measure is blanked as well. Hours
-    go with participations.
+    go with participations. Every public output (open data, the dashboard) goes through here.
     """
-    hidden: list[list[str]] = [[m for m in COUNTS if 0 < row[m] < minimum] for row in rows]
-    for measure in COUNTS:
+    hidden: list[list[str]] = [[m for m in counts if 0 < row[m] < minimum] for row in rows]
+    for measure in counts:
         blanked = [i for i, names in enumerate(hidden) if measure in names]
         if len(blanked) != 1:
             continue
@@ -43,7 +44,7 @@ def suppress(rows: list[dict[str, Any]], minimum: int) -> list[dict[str, Any]]:
             hidden[min(others, key=lambda i: (rows[i][measure], str(rows[i].get("category"))))].append(measure)
     out = []
     for row, names in zip(rows, hidden, strict=True):
-        names = [m for m in COUNTS if m in names]
+        names = [m for m in counts if m in names]
         if "participations" in names:
             names.append("training_hours")
         out.append({**row, **{m: None for m in names}, "suppressed": " ".join(names)})

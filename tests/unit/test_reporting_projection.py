@@ -362,4 +362,36 @@ def test_the_dashboard_opens_on_the_current_year_once_it_has_figures_and_on_the_
     assert year_to_open(snapshot, date(2026, 12, 2)) == 2026
     assert year_to_open(snapshot, date(2027, 1, 1)) == 2026, "in January, last year's programme"
     assert year_to_open(snapshot, date(2025, 6, 1)) == 2025, "no figures yet: the current year"
-    assert dashboard_data(snapshot, 2027, as_of=None, unit="")["years"] == [2026, 2027]
+    assert dashboard_data(snapshot, 2027, as_of=None, unit="", minimum=5)["years"] == [2026, 2027]
+
+
+def published_counts(data: dict) -> list:
+    return [*(data["totals"][m] for m in ("servants_trained", "sessions_delivered", "participations")),
+            *(m[k] for m in data["months"] for k in ("servants_trained", "sessions_delivered")),
+            *(level[k] for level in data["levels"] for k in ("servants_trained", "participations")),
+            *(row["servants_trained"] for row in data["coverage"])]
+
+
+@pytest.mark.parametrize("minimum", [5, 15, 40, 120])
+def test_the_public_dashboard_blanks_the_small_counts_open_data_would_blank(snapshot, minimum):
+    from services.reporting.dashboard import dashboard_data
+
+    data = dashboard_data(snapshot, 2026, as_of=None, unit="", minimum=minimum)
+    assert not [c for c in published_counts(data) if c is not None and 0 < c < minimum]
+    raw = {row["institution"]: row["servants_trained"] for row in snapshot.coverage(2026)}
+    shown = {row["institution"]: row for row in data["coverage"]}
+    small = [iid for iid, count in raw.items() if 0 < count < minimum]
+    assert all(shown[iid]["servants_trained"] is None and shown[iid]["coverage"] is None for iid in small)
+    blanked = [iid for iid, row in shown.items() if row["servants_trained"] is None]
+    if len(small) == 1:  # a lone blank could be worked out from the total: another one hides it
+        assert len(blanked) == 2
+    assert all((row["coverage"] is None) == (row["servants_trained"] is None) for row in shown.values())
+
+
+def test_with_a_minimum_of_one_the_dashboard_shows_every_count(snapshot):
+    from services.reporting.dashboard import dashboard_data
+
+    data = dashboard_data(snapshot, 2026, as_of=None, unit="", minimum=1)
+    assert None not in published_counts(data)
+    assert [row["servants_trained"] for row in data["coverage"]] == \
+        [row["servants_trained"] for row in snapshot.coverage(2026)]
