@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -19,6 +19,8 @@ _BOOTSTRAP = re.compile(r"^[A-Za-z0-9.\-_]+:\d{1,5}(,[A-Za-z0-9.\-_]+:\d{1,5})*$
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PROBIDAD_", extra="ignore", validate_default=True)
+    # The keys a service uses, each refused in production while it holds its development default.
+    PRODUCTION_SECRETS: ClassVar[tuple[str, ...]] = ("jwt_secret",)
 
     service_name: str = "probidad"
     environment: Literal["development", "test", "production"] = "development"
@@ -66,8 +68,15 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_secrets(self) -> "ServiceSettings":
-        if self.environment == "production" and self.jwt_secret.get_secret_value() == DEV_JWT_SECRET:
-            raise ValueError("PROBIDAD_JWT_SECRET must be set in production")
+        """In production every key this service uses must be set: a development default is public
+        (it is in this repository), so anyone could sign tokens, forge digests or check-in codes."""
+        if self.environment != "production":
+            return self
+        defaults = [name for name in self.PRODUCTION_SECRETS
+                    if getattr(self, name).get_secret_value() == type(self).model_fields[name].default.get_secret_value()]
+        if defaults:
+            names = ", ".join(f"PROBIDAD_{name.upper()}" for name in defaults)
+            raise ValueError(f"{names} must be set in production (the development default is public)")
         return self
 
     @property

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field, SecretStr
 
 from probidad.shared.settings import ServiceSettings
@@ -9,6 +11,7 @@ from probidad.shared.settings import ServiceSettings
 
 class AttendanceSettings(ServiceSettings):
     service_name: str = "attendance"
+    PRODUCTION_SECRETS: ClassVar[tuple[str, ...]] = ("jwt_secret", "email_digest_key", "check_in_key")
     http_port: int = Field(8002, ge=1, le=65535)
     check_in_key: SecretStr = Field(
         SecretStr("probidad-development-check-in-key"),

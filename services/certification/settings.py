@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import json
 import re
 from pathlib import Path
@@ -29,6 +31,7 @@ DEFAULT_COMPETENCY_MODEL: dict[str, list[str]] = {
 
 class CertificationSettings(ServiceSettings):
     service_name: str = "certification"
+    PRODUCTION_SECRETS: ClassVar[tuple[str, ...]] = ("jwt_secret", "certificate_code_key")
     http_port: int = Field(8003, ge=1, le=65535)
     signing_key_path: Path | None = Field(
         None, description="PEM (PKCS#8) Ed25519 private key; empty = generated once into state_dir. "
@@ -70,8 +73,6 @@ class CertificationSettings(ServiceSettings):
             if not isinstance(raw, dict):
                 raise ValueError("PROBIDAD_COMPETENCY_MODEL_FILE: must hold a JSON object competency -> [course codes]")
             self.competency_model = _validated_model(raw)
-        if self.environment == "production" and self.certificate_code_key.get_secret_value() == DEV_CODE_KEY:
-            raise ValueError("PROBIDAD_CERTIFICATE_CODE_KEY must be set in production")
         if self.signing_key_path is not None and not self.signing_key_path.is_file():
             raise ValueError(f"PROBIDAD_SIGNING_KEY_PATH: no file at {self.signing_key_path}")
         retired = []

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from pydantic import Field
 
 from probidad.shared.settings import ServiceSettings
@@ -9,5 +11,6 @@ from probidad.shared.settings import ServiceSettings
 
 class EnrollmentSettings(ServiceSettings):
     service_name: str = "enrollment"
+    PRODUCTION_SECRETS: ClassVar[tuple[str, ...]] = ("jwt_secret", "email_digest_key")
     http_port: int = Field(8001, ge=1, le=65535)
     bulk_max_rows: int = Field(1000, ge=1, le=100_000, description="Rows one bulk import request may carry.")

@@ -39,3 +39,26 @@ def test_production_refuses_the_development_signing_secret(monkeypatch: pytest.M
 def test_the_default_database_is_a_sqlite_file_per_service_in_the_state_dir(tmp_path) -> None:
     settings = ServiceSettings(service_name="attendance", state_dir=tmp_path)
     assert settings.resolved_database_url == f"sqlite+aiosqlite:///{tmp_path / 'attendance.db'}"
+
+
+@pytest.mark.parametrize(("service", "keys"), [
+    ("enrollment", ("JWT_SECRET", "EMAIL_DIGEST_KEY")),
+    ("attendance", ("JWT_SECRET", "EMAIL_DIGEST_KEY", "CHECK_IN_KEY")),
+    ("certification", ("JWT_SECRET", "CERTIFICATE_CODE_KEY")),
+    ("reporting", ("JWT_SECRET",)),
+])
+def test_production_refuses_every_development_key_a_service_uses_until_each_is_set(
+        monkeypatch: pytest.MonkeyPatch, service: str, keys: tuple[str, ...]) -> None:
+    import importlib
+
+    module = importlib.import_module(f"services.{service}.settings")
+    settings_class = next(v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings")
+    monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
+    for n, key in enumerate(keys):
+        with pytest.raises(ValidationError) as refused:
+            settings_class()
+        assert all(f"PROBIDAD_{k}" in str(refused.value) for k in keys[n:]), str(refused.value)
+        assert not any(f"PROBIDAD_{k}," in str(refused.value) or f"PROBIDAD_{k} " in str(refused.value)
+                       for k in keys[:n])
+        monkeypatch.setenv(f"PROBIDAD_{key}", f"a-real-{key.lower()}-from-the-vault")
+    assert settings_class().environment == "production"
