@@ -8,8 +8,10 @@ On the wire an event is a plain Kafka record any client can read:
   ``ce_subject``, ``ce_correlationid`` (follows one business flow across services; also sent as
   ``correlation_id``) and ``content-type: application/json``.
 
-``open_envelope`` is the inverse and the single place where a record is judged: anything it rejects
-raises ``ContractViolation`` with a reason a person can act on, and goes to the dead-letter topic.
+``open_envelope`` is the inverse and the single place where a record is judged, from its raw bytes:
+anything it rejects raises ``ContractViolation`` with a reason a person can act on, and goes to the
+dead-letter topic. (The consumer also treats any other exception raised here as a contract error, so
+no record can escape being judged.)
 """
 
 from __future__ import annotations
@@ -89,6 +91,9 @@ def _header_dict(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) 
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
     for name, value in items:
+        if name in out and (name.startswith("ce_") or name == "content-type"):
+            # Two values for one attribute: which one the producer meant cannot be known.
+            raise ContractViolation(f"header {name!r} appears more than once")
         if isinstance(value, (bytes, bytearray)):
             try:
                 value = value.decode()
@@ -114,12 +119,16 @@ def open_envelope(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
         raise ContractViolation("empty value: the event data must be a JSON object")
     try:
         data = json.loads(value)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ContractViolation(f"value is not JSON: {error}") from error
+    # Besides malformed JSON and non-UTF-8 bytes: a 5,000-digit number raises ValueError (Python's
+    # integer-conversion limit), deep nesting RecursionError.
+    except (ValueError, RecursionError) as error:
+        raise ContractViolation(f"value is not JSON: {type(error).__name__}: {str(error)[:300]}") from error
     if not isinstance(data, dict):
         raise ContractViolation("value must be a JSON object")
     try:
         event = cls.model_validate(data)
+    except RecursionError as error:
+        raise ContractViolation(f"{event_type} violates its schema: nested too deeply") from error
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in error.errors()

@@ -3,6 +3,7 @@
 Topics are the system of record, so they keep every event forever (``retention.ms=-1``), except the
 agency request topic: requests carry the personal data an agency submits (name, CURP, email), which
 must be erasable, so that topic keeps messages only as long as enrollment needs to act on them.
+Dead-letter topics keep the retention of the topic they park records of (``dead_letter_config``).
 """
 
 from __future__ import annotations
@@ -41,6 +42,20 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
 def dead_letter_topic(topic: str, consumer_group: str) -> str:
     """Where a consumer group parks the messages of ``topic`` it cannot process."""
     return f"{topic}.{consumer_group}.dlq"
+
+
+def topic_config(topic: str, prefix: str = "") -> dict[str, str]:
+    """The configuration ``topic`` (a name inside namespace ``prefix``) is created with."""
+    for spec in PLATFORM_TOPICS:
+        if prefixed(spec.name, prefix) == topic:
+            return dict(spec.config)
+    return dict(TopicSpec(topic, writer="").config)
+
+
+def dead_letter_config(topic: str, prefix: str = "") -> dict[str, str]:
+    """A dead-letter topic keeps its records as long as its source topic does: a dead letter carries
+    the source record, personal data included, which must be erased on the same schedule."""
+    return topic_config(topic, prefix)
 
 
 def prefixed(name: str, prefix: str) -> str:

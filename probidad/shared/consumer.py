@@ -1,21 +1,41 @@
 """Idempotent consumer with dead-lettering and retry — the only way services consume events.
 
-For each Kafka record, in order:
+Every Kafka record a service receives is decided here, by project code, from its raw bytes (key,
+value and headers exactly as the broker returned them; the subscriber in ``probidad.shared.kafka``
+hands them over undecoded). Each record ends in exactly one of these outcomes:
 
-1. ``open_envelope`` judges it; a record that is not a valid event goes to
-   ``<topic>.<group>.dlq`` with the reason and its original topic/partition/offset in headers.
+* **applied** — its handler ran and the event id was recorded, in one transaction;
+* **duplicate** — its event id was already recorded by this group: nothing happens (a redelivery);
+* **ignored** — a valid event of a type this group has no handler for;
+* **dead-lettered** — sent to ``<topic>.<group>.dlq`` with the reason (``dlq_reason``, ``dlq_reason_kind``)
+  and its original topic/partition/offset in headers.
+
+How a record is decided:
+
+1. ``open_envelope`` judges it. Any exception while decoding it (bad UTF-8, bad JSON, a number too
+   long to convert, nesting too deep, a wrong shape, an unknown ``ce_type``, …) is a contract error:
+   the record is dead-lettered (``dlq_reason_kind=contract``). Nothing raised there reaches the loop.
 2. In one database transaction: the event id is inserted into ``processed_event`` for this group
-   and the handler applies the effect (and adds any outgoing events to the outbox). An id already
-   there means a redelivery: nothing happens.
-3. Only after that commit is the offset committed (``AckPolicy.MANUAL``). A crash in between
-   redelivers the record, and step 2 makes it a no-op.
+   and the handler applies the effect (and adds any outgoing events to the outbox).
+3. Only after that commit — and after every dead letter of the batch was acknowledged by the broker —
+   is the offset committed (``AckPolicy.MANUAL``). A crash in between redelivers the record, and
+   step 2 makes it a no-op.
 
 Records arrive in batches (all a poll returns, up to a few hundred): one transaction and one offset
 commit per batch instead of per record, which is what lets a consumer keep up with thousands of
 events per second. Order within each partition is kept.
 
-Transient faults (database or broker unavailable) are retried with backoff, forever: never skipped.
-Any other failure of a handler is a message it can never apply; it is dead-lettered with the reason.
+Failures:
+
+* Transient faults (database or broker unavailable, a PostgreSQL deadlock) are retried with backoff,
+  forever: never skipped, never dead-lettered.
+* A handler raising ``Rejected`` (a business rule) is dead-lettered at once (``rejected``); any other
+  handler error is tried ``HANDLER_ATTEMPTS`` times, then dead-lettered (``handler_error``).
+* A dead letter never exceeds the producer's request limit: header values, key and value are cut to
+  fit (``DEAD_LETTER_MAX_BYTES``) and ``dlq_reason`` says what was cut; a letter the broker still
+  refuses for good is sent again with the coordinates and reason only.
+
+A reused ``ce_id`` counts as a duplicate whatever its content: ``processed_event`` keeps ids only.
 """
 
 from __future__ import annotations
@@ -44,6 +64,19 @@ Handler = Callable[..., Awaitable[None]]  # (session, envelope) -> None
 # the events about to be applied — lets a service read at once what the batch's handlers will ask for.
 Prepare = Callable[..., Awaitable[None]]
 Record = tuple  # (topic, partition, offset, key, value, headers) of one Kafka record
+
+
+# A handler error that is not transient may still pass (a lock timeout the driver reports oddly):
+# try a few times before dead-lettering.
+HANDLER_ATTEMPTS = 3
+
+# Dead letters stay under the producer's max_request_size (1 MiB), framing included.
+DEAD_LETTER_MAX_BYTES = 1_000_000
+DEAD_LETTER_HEADER_CHARS = 4096
+DEAD_LETTER_HEADERS_BYTES = 64 * 1024
+DEAD_LETTER_KEY_BYTES = 4096
+# What is kept of a value too large to travel whole: enough to recognise it.
+DEAD_LETTER_KEPT_VALUE_BYTES = 64 * 1024
 
 
 class Rejected(Exception):
@@ -108,12 +141,15 @@ class IdempotentConsumer:
     prepare: Prepare | None = None
 
     async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                    headers) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
-        """The record's envelope and handler, or the outcome when there is nothing to apply."""
+                    headers, letters: list[DeadLetter]) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
+        """The record's envelope and handler, or the outcome when there is nothing to apply (a record
+        that is not a valid event adds its dead letter to ``letters``)."""
         try:
             envelope = open_envelope(headers, value)
-        except ContractViolation as violation:
-            await self.dead_letter(topic, partition, offset, key, value, headers, str(violation), "contract")
+        except Exception as error:  # noqa: BLE001 — whatever decoding raises, the record is judged
+            reason = str(error) if isinstance(error, ContractViolation) else \
+                f"record could not be decoded: {type(error).__name__}: {error}"
+            letters.append(self.letter(topic, partition, offset, key, value, headers, reason, "contract"))
             return "dead_lettered"
         self.last_event_time[topic] = envelope.time
         handler = self.handlers.get(envelope.type)
@@ -125,20 +161,23 @@ class IdempotentConsumer:
     async def process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                       headers) -> str:  # noqa: ANN001
         """Apply one record; returns the outcome. Safe to call again with the same record."""
-        opened = await self._open(topic, partition, offset, key, value, headers)
+        letters: list[DeadLetter] = []
+        opened = await self._open(topic, partition, offset, key, value, headers, letters)
         if isinstance(opened, str):
+            await self.send_letters(letters)
             return opened
         envelope, handler = opened
         with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                correlation_id=envelope.correlation_id, group=self.group):
             try:
-                applied = await self._with_retry(lambda: self._apply(envelope, handler))
+                applied = await self._with_retry(lambda: self._apply(envelope, handler), attempts=HANDLER_ATTEMPTS)
             except Exception as error:  # not transient: this record can never be applied
                 reason = f"{type(error).__name__}: {error}"
                 kind = "rejected" if isinstance(error, Rejected) else "handler_error"
                 if kind == "handler_error":
-                    log.exception("handler failed; dead-lettering", topic=topic, partition=partition, offset=offset)
-                await self.dead_letter(topic, partition, offset, key, value, headers, reason, kind)
+                    log.exception("handler failed; dead-lettering", topic=topic, partition=partition, offset=offset,
+                                  attempts=HANDLER_ATTEMPTS)
+                await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
                 return "dead_lettered"
             outcome = "applied" if applied else "duplicate"
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
@@ -152,15 +191,19 @@ class IdempotentConsumer:
         Same guarantees as ``process``: invalid records are dead-lettered, redeliveries are no-ops,
         transient faults are retried. If any handler fails for good, the batch's transaction is rolled
         back and its records are applied one by one, so only the failing record is dead-lettered.
+        Returns once every record is decided (its dead letter, if any, acknowledged by the broker).
         """
         outcomes: Counter[str] = Counter()
         opened: list[tuple[Record, Envelope, Handler]] = []
+        letters: list[DeadLetter] = []
         for record in records:
-            found = await self._open(*record)
+            found = await self._open(*record, letters)
             if isinstance(found, str):
                 outcomes[found] += 1
             else:
                 opened.append((record, *found))
+        # Dead letters first and all at once: waiting for each send would cost milliseconds per record.
+        await self.send_letters(letters)
         if not opened:
             return dict(outcomes)
         try:
@@ -234,23 +277,60 @@ class IdempotentConsumer:
                     return False
             raise
 
-    async def _with_retry(self, attempt: Callable[[], Awaitable[bool]]) -> bool:
+    async def _with_retry(self, attempt: Callable[[], Awaitable[bool]], *, attempts: int | None = 1) -> bool:
+        """Run ``attempt``: transient faults are retried without end, other errors ``attempts`` times
+        (``None``: without end too)."""
+        failures = 0
         for delay in self.backoff.delays():
             try:
                 return await attempt()
             except Exception as error:
                 if not is_transient(error):
-                    raise
-                HANDLER_RETRIES.labels(self.service, self.group).inc()
-                log.warning("transient fault; retrying", error=repr(error), retry_in_s=round(delay, 3))
+                    failures += 1
+                    if attempts is not None and failures >= attempts:
+                        raise
+                    log.warning("handler failed; trying again", error=repr(error), attempt=failures,
+                                retry_in_s=round(delay, 3))
+                else:
+                    HANDLER_RETRIES.labels(self.service, self.group).inc()
+                    log.warning("transient fault; retrying", error=repr(error), retry_in_s=round(delay, 3))
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    async def dead_letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> None:  # noqa: ANN001
+    def letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> DeadLetter:  # noqa: ANN001
+        """The dead letter of one record: its key, value and headers, with the reason and coordinates,
+        cut to fit under ``DEAD_LETTER_MAX_BYTES``."""
+        cuts: list[str] = []
         original: dict[str, str] = {}
+        header_bytes = 0
         for name, raw in (headers.items() if hasattr(headers, "items") else headers or []):
-            original[name] = raw.decode(errors="replace") if isinstance(raw, (bytes, bytearray)) else str(raw)
-        original.update({
+            # Bytes that are not UTF-8 stay readable as \xNN escapes (header values must be text here).
+            text = raw.decode(errors="backslashreplace") if isinstance(raw, (bytes, bytearray)) else \
+                ("" if raw is None else str(raw))
+            name = name[:DEAD_LETTER_HEADER_CHARS]
+            if header_bytes > DEAD_LETTER_HEADERS_BYTES:
+                cuts.append(f"header {name[:80]!r} left out")
+                continue
+            if len(text) > DEAD_LETTER_HEADER_CHARS:
+                cuts.append(f"header {name[:80]!r} of {len(text)} characters cut to {DEAD_LETTER_HEADER_CHARS}")
+                text = text[:DEAD_LETTER_HEADER_CHARS]
+            header_bytes += len(name.encode(errors="backslashreplace")) + len(text.encode(errors="backslashreplace"))
+            original[name] = text
+        if key is not None and len(key) > DEAD_LETTER_KEY_BYTES:
+            cuts.append(f"key of {len(key)} bytes cut to {DEAD_LETTER_KEY_BYTES}")
+            key = key[:DEAD_LETTER_KEY_BYTES]
+        room = DEAD_LETTER_MAX_BYTES - header_bytes - len(key or b"") - 4096  # 4 KiB for our own headers
+        if value is not None and len(value) > room:
+            kept = max(0, min(room, DEAD_LETTER_KEPT_VALUE_BYTES))
+            cuts.append(f"value of {len(value)} bytes cut to its first {kept} in this dead letter")
+            value = value[:kept]
+        if cuts:
+            reason = f"{reason[:1500]} [{'; '.join(cuts)[:480]}]"
+        original.update(self._coordinates(topic, partition, offset, reason, kind))
+        return DeadLetter(dead_letter_topic(topic, self.group), key, value, original)
+
+    def _coordinates(self, topic: str, partition: int, offset: int, reason: str, kind: str) -> dict[str, str]:
+        return {
             "dlq_reason": reason[:2000],
             "dlq_reason_kind": kind,
             "dlq_original_topic": topic,
@@ -258,13 +338,36 @@ class IdempotentConsumer:
             "dlq_original_offset": str(offset),
             "dlq_consumer_group": self.group,
             "dlq_failed_at": datetime.now(UTC).isoformat(),
-        })
-        letter = DeadLetter(dead_letter_topic(topic, self.group), key, value, original)
+        }
+
+    async def dead_letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> None:  # noqa: ANN001
+        await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
+
+    async def send_letters(self, letters: list[DeadLetter]) -> None:
+        """Send dead letters concurrently; returns once the broker acknowledged every one."""
+        if letters:
+            await asyncio.gather(*(self._deliver(letter) for letter in letters))
+
+    async def _deliver(self, letter: DeadLetter) -> None:
         # The offset is committed after this returns, so the letter must be acknowledged first.
-        await self._with_retry(lambda: self._send(letter))
-        DEAD_LETTERS.labels(self.service, self.group, topic, kind).inc()
-        EVENTS_CONSUMED.labels(self.service, self.group, original.get("ce_type", "unknown"), "dead_lettered").inc()
-        log.warning("dead-lettered", topic=topic, partition=partition, offset=offset, reason=reason, dlq=letter.topic)
+        try:
+            await self._with_retry(lambda: self._send(letter))
+        except Exception as error:  # noqa: BLE001 — the broker refuses this letter for good (size, policy)
+            log.warning("dead letter refused; sending its reason and coordinates only", error=repr(error),
+                        dlq=letter.topic)
+            headers = {name: text for name, text in letter.headers.items() if name.startswith(("dlq_", "ce_"))}
+            headers = {name: text[:DEAD_LETTER_HEADER_CHARS] for name, text in headers.items()}
+            refusal = f"{type(error).__name__}: {error}"[:300]
+            headers["dlq_reason"] = f"{headers['dlq_reason'][:1500]} [key, value and other headers left out: {refusal}]"
+            # Only transient faults are retried now: this letter holds nothing the broker could refuse.
+            bare = DeadLetter(letter.topic, None, None, headers)
+            await self._with_retry(lambda: self._send(bare), attempts=None)
+            letter = bare
+        h = letter.headers
+        DEAD_LETTERS.labels(self.service, self.group, h["dlq_original_topic"], h["dlq_reason_kind"]).inc()
+        EVENTS_CONSUMED.labels(self.service, self.group, h.get("ce_type", "unknown")[:200], "dead_lettered").inc()
+        log.warning("dead-lettered", topic=h["dlq_original_topic"], partition=h["dlq_original_partition"],
+                    offset=h["dlq_original_offset"], reason=h["dlq_reason"], dlq=letter.topic)
 
     async def _send(self, letter: DeadLetter) -> bool:
         await self.send_dead_letter(letter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Iterable
@@ -39,12 +40,34 @@ def make_broker(bootstrap: str, service: str) -> KafkaBroker:
     )
 
 
+async def _undecoded_batch(records: tuple, default_parser) -> KafkaMessage:  # noqa: ANN001
+    """FastStream's batch parser without its decoding.
+
+    The default parser decodes every header of every record as UTF-8 before any handler runs; one
+    record that is not fails the whole batch out of our sight, and the next batch's ack then commits
+    past it. It is given the records without their headers, and the message it builds keeps the
+    records exactly as the broker returned them, for ``IdempotentConsumer`` to judge byte by byte.
+    """
+    message = await default_parser(tuple(dataclasses.replace(r, headers=()) for r in records))
+    message.raw_message = records
+    return message
+
+
+async def _raw_records(message: KafkaMessage) -> tuple:
+    # In place of FastStream's decoder, which would parse every value as JSON (and fail the batch on
+    # the first that is not); the handler reads ``message.raw_message`` instead.
+    return message.raw_message
+
+
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str,
               max_records: int = 500) -> None:
     """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually.
 
-    Records come in batches (whatever one poll returns, up to ``max_records``); the offsets of a
-    batch are committed only after its database transaction committed.
+    Records come in batches (whatever one poll returns, up to ``max_records``), handed to
+    ``consumer.process_batch`` as the broker returned them: FastStream decodes nothing (see
+    ``_undecoded_batch``), so no record can fail or vanish before the consumer decides it. The offsets of
+    a batch are committed only after every record of it is decided (applied, duplicate, ignored, or its
+    dead letter acknowledged).
     """
 
     @broker.subscriber(
@@ -55,6 +78,8 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         batch=True,
         max_records=max_records,
         batch_timeout_ms=20,
+        parser=_undecoded_batch,
+        decoder=_raw_records,
         title=f"{consumer.group}:consume",
         description=description,
     )
@@ -66,8 +91,9 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
                 [(r.topic, r.partition, r.offset, r.key, r.value, r.headers) for r in records]
             )
         except Exception:
-            # Never commit past records we could not settle: rewind every partition of the batch
-            # to its earliest record and try again shortly.
+            # Only a fault in the consumer itself gets here (it decides every record). Never commit past
+            # records we could not settle: rewind every partition of the batch to its earliest record
+            # and try again shortly.
             log.exception("batch not settled; will retry", size=len(records))
             await asyncio.sleep(1.0)
             earliest: dict[TopicPartition, int] = {}
@@ -88,6 +114,9 @@ def relay_producer(bootstrap: str, service: str) -> AIOKafkaProducer:
 
 
 def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
+    """Sends a dead letter and waits for the broker's ack (the consumer commits only after it).
+    ``IdempotentConsumer.letter`` keeps letters under the producer's request limit."""
+
     async def send(letter: DeadLetter) -> None:
         await broker.publish(letter.value or b"", letter.topic, key=letter.key, headers=letter.headers)
 

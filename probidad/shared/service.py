@@ -27,13 +27,14 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, text
 
-from contracts.topics import PLATFORM_TOPICS, dead_letter_topic
+from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare
 from probidad.shared.database import Database
 from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, relay_producer, subscribe
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
+from probidad.shared.problems import document_problems
 from probidad.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
@@ -111,8 +112,12 @@ class ServiceRuntime:
         await self.database.create_schema(self.tables)
         if not self.in_memory_broker:
             platform = [s.topic(t.name) for t in PLATFORM_TOPICS]
-            dlqs = [dead_letter_topic(t, c.group) for c, topics in self.consumers for t in topics]
-            await ensure_topics(s.kafka_bootstrap, platform + dlqs, replication=s.kafka_replication_factor)
+            await ensure_topics(s.kafka_bootstrap, platform, replication=s.kafka_replication_factor)
+            # A dead-letter topic keeps records as long as its source topic (personal data included).
+            for topic in dict.fromkeys(t for _c, topics in self.consumers for t in topics):
+                dlqs = [dead_letter_topic(topic, c.group) for c, topics in self.consumers if topic in topics]
+                await ensure_topics(s.kafka_bootstrap, dlqs, replication=s.kafka_replication_factor,
+                                    config=dead_letter_config(topic, s.topic_prefix))
             await self.broker.start()
             self._relay_producer = relay_producer(s.kafka_bootstrap, self.name)
             await self._relay_producer.start()
@@ -225,6 +230,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
 
     for router in routers:
         app.include_router(router)
+    document_problems(app)
     return app
 
 
