@@ -90,10 +90,8 @@ def _header_dict(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) 
         return {}
     items = headers.items() if isinstance(headers, Mapping) else headers
     out: dict[str, str] = {}
+    # A header sent twice takes its last value (reporting's rebuild decoder does the same).
     for name, value in items:
-        if name in out and (name.startswith("ce_") or name == "content-type"):
-            # Two values for one attribute: which one the producer meant cannot be known.
-            raise ContractViolation(f"header {name!r} appears more than once")
         if isinstance(value, (bytes, bytearray)):
             try:
                 value = value.decode()
