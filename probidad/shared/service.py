@@ -35,7 +35,6 @@ from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
 from probidad.shared.problems import document_problems
-from probidad.shared.problems import document_problems
 from probidad.shared.settings import ServiceSettings
 
 log = get_logger(__name__)
