@@ -15,6 +15,7 @@ def _register_subcommands() -> None:
         ("probidad.kafkactl", "kafka"),
         ("probidad.pgctl", "postgres"),
         ("probidad.tokens", "token"),
+        ("probidad.agencies", "agency"),
         ("services.enrollment.cli", "enrollment"),
         ("services.attendance.cli", "attendance"),
         ("services.certification.cli", "certification"),

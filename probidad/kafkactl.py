@@ -80,6 +80,10 @@ from probidad.localhost import command_line as _read_cmdline
 from probidad.localhost import signal_group as _signal_group
 from probidad.localhost import wait_dead as _wait_dead
 from probidad.localhost import tail as _tail
+from probidad.shared.kafka_security import (
+    KafkaSecurity, Secrets, SecurityError, create_acls, ensure_secrets, format_arguments, load_secrets, service_acls,
+)
+from probidad.shared.kafka_security import server_properties as _secure_properties
 
 __all__ = [
     "Cluster",
@@ -145,6 +149,11 @@ class Node:
     controller_port: int
     dir: Path
     pid: int | None = None
+    agency_port: int = 0  # secure mode: the mutual-TLS listener agencies connect to
+
+    @property
+    def agency_address(self) -> str:
+        return f"127.0.0.1:{self.agency_port}"
 
     @property
     def address(self) -> str:
@@ -172,10 +181,25 @@ class Cluster:
     reused: bool = False  # True when an already running broker we did not start was reused
     created_topics: list[str] = field(default_factory=list)
     startup_seconds: float = 0.0
+    secrets: Secrets | None = None  # set for a secure cluster (``--secure``)
+
+    @property
+    def secure(self) -> bool:
+        return self.secrets is not None
+
+    @property
+    def admin(self) -> KafkaSecurity | None:
+        """The credentials the tooling connects with (None: plain cluster, no authentication)."""
+        return self.secrets.admin() if self.secrets else None
 
     @property
     def bootstrap(self) -> str:
         return ",".join(node.address for node in self.nodes)
+
+    @property
+    def agency_bootstrap(self) -> str:
+        """Secure mode: where agencies connect with their client certificate."""
+        return ",".join(node.agency_address for node in self.nodes)
 
     @property
     def pids(self) -> list[int]:
@@ -357,7 +381,7 @@ def _silence_aiokafka() -> None:
         logging.getLogger(name).setLevel(logging.CRITICAL)
 
 
-async def _broker_ids_async(bootstrap: str, timeout: float) -> list[int]:
+async def _broker_ids_async(bootstrap: str, timeout: float, security: KafkaSecurity | None = None) -> list[int]:
     from aiokafka.admin import AIOKafkaAdminClient
 
     _silence_aiokafka()
@@ -365,6 +389,7 @@ async def _broker_ids_async(bootstrap: str, timeout: float) -> list[int]:
         bootstrap_servers=bootstrap,
         request_timeout_ms=max(1000, int(timeout * 1000)),
         client_id="probidad-kafkactl",
+        **(security.aiokafka() if security else {}),
     )
     try:
         async with asyncio.timeout(timeout):
@@ -378,25 +403,25 @@ async def _broker_ids_async(bootstrap: str, timeout: float) -> list[int]:
             pass
 
 
-async def ensure_broker_async(bootstrap: str, timeout: float = 3.0) -> bool:
+async def ensure_broker_async(bootstrap: str, timeout: float = 3.0, security: KafkaSecurity | None = None) -> bool:
     """True if a Kafka broker at ``bootstrap`` answers a metadata request within ``timeout`` s."""
     try:
-        return bool(await _broker_ids_async(bootstrap, timeout))
+        return bool(await _broker_ids_async(bootstrap, timeout, security))
     except Exception:  # noqa: BLE001 - any failure means "nothing usable answers"
         return False
 
 
-def ensure_broker(bootstrap: str, timeout: float = 3.0) -> bool:
+def ensure_broker(bootstrap: str, timeout: float = 3.0, security: KafkaSecurity | None = None) -> bool:
     """Sync variant of :func:`ensure_broker_async`."""
-    return _run(ensure_broker_async(bootstrap, timeout))
+    return _run(ensure_broker_async(bootstrap, timeout, security))
 
 
-def broker_count(bootstrap: str, timeout: float = 3.0) -> int:
+def broker_count(bootstrap: str, timeout: float = 3.0, security: KafkaSecurity | None = None) -> int:
     """How many brokers the cluster at ``bootstrap`` lists in its metadata (0 if it does not answer)."""
 
     async def count() -> int:
         try:
-            return len(await _broker_ids_async(bootstrap, timeout))
+            return len(await _broker_ids_async(bootstrap, timeout, security))
         except Exception:  # noqa: BLE001
             return 0
 
@@ -419,6 +444,7 @@ async def create_topics_async(
     replication_factor: int,
     prefix: str = "",
     timeout: float = 60.0,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Create ``specs`` (names prefixed with ``prefix``) with their configs; existing topics are kept.
 
@@ -436,7 +462,8 @@ async def create_topics_async(
     last_problem = ""
     while True:
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=bootstrap, request_timeout_ms=15000, client_id="probidad-kafkactl"
+            bootstrap_servers=bootstrap, request_timeout_ms=15000, client_id="probidad-kafkactl",
+            **(security.aiokafka() if security else {}),
         )
         try:
             async with asyncio.timeout(max(1.0, deadline - time.monotonic())):
@@ -490,9 +517,10 @@ def create_topics(
     replication_factor: int,
     prefix: str = "",
     timeout: float = 60.0,
+    security: KafkaSecurity | None = None,
 ) -> list[str]:
     """Sync variant of :func:`create_topics_async`."""
-    return _run(create_topics_async(bootstrap, specs, replication_factor, prefix, timeout))
+    return _run(create_topics_async(bootstrap, specs, replication_factor, prefix, timeout, security))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -506,6 +534,9 @@ def _layout(kafka_dir: Path, nodes: int, base_port: int) -> list[Node]:
             port=base_port + 2 * i,
             controller_port=base_port + 2 * i + 1,
             dir=kafka_dir / f"node-{i}",
+            # After every node's client and controller ports (9094 for one node), so the plain layout
+            # is unchanged; only a secure node listens there.
+            agency_port=base_port + 2 * nodes + i,
         )
         for i in range(nodes)
     ]
@@ -526,7 +557,8 @@ def _load_cluster(state_dir: Path | str | None) -> Cluster | None:
     nodes = _layout(kafka_dir, int(meta["nodes"]), int(meta["base_port"]))
     for node in nodes:
         node.pid = _node_pid(node)
-    return Cluster(kafka_dir, meta["cluster_id"], nodes, version=meta.get("version", ""))
+    made = load_secrets(kafka_dir) if meta.get("secure") else None
+    return Cluster(kafka_dir, meta["cluster_id"], nodes, version=meta.get("version", ""), secrets=made)
 
 
 def _new_cluster_id() -> str:
@@ -538,7 +570,7 @@ def _new_cluster_id() -> str:
             return cluster_id
 
 
-def _server_properties(node: Node, all_nodes: list[Node]) -> str:
+def _server_properties(node: Node, all_nodes: list[Node], made: Secrets | None = None) -> str:
     count = len(all_nodes)
     replication = min(count, 3)
     min_isr = 2 if count >= 3 else 1
@@ -569,16 +601,20 @@ def _server_properties(node: Node, all_nodes: list[Node]) -> str:
         "log.retention.check.interval.ms": 300000,
         "log.segment.bytes": 1073741824,
     }
+    if made is not None:
+        lines.update(_secure_properties(made, node.port, node.controller_port, node.agency_port))
     header = (
         f"# Written by probidad kafka start ({count}-node KRaft cluster); regenerated on every start.\n"
     )
     return header + "".join(f"{key}={value}\n" for key, value in lines.items())
 
 
-def _write_node_files(node: Node, all_nodes: list[Node]) -> None:
+def _write_node_files(node: Node, all_nodes: list[Node], made: Secrets | None = None) -> None:
     node.dir.mkdir(parents=True, exist_ok=True)
     (node.dir / "data").mkdir(exist_ok=True)
-    node.config_file.write_text(_server_properties(node, all_nodes))
+    node.config_file.write_text(_server_properties(node, all_nodes, made))
+    if made is not None:
+        node.config_file.chmod(0o600)  # it holds the admin's and the keystore's passwords
     template = LOG4J2_TEMPLATE.read_text() if LOG4J2_TEMPLATE.is_file() else _FALLBACK_LOG4J2
     (node.dir / "log4j2.properties").write_text(template)
 
@@ -595,7 +631,7 @@ def _jvm_base(java: str, lib: Path, node: Node) -> list[str]:
     ]
 
 
-def _format_storage(java: str, lib: Path, nodes: list[Node], cluster_id: str) -> None:
+def _format_storage(java: str, lib: Path, nodes: list[Node], cluster_id: str, made: Secrets | None = None) -> None:
     todo = [node for node in nodes if not (node.dir / "data" / "meta.properties").is_file()]
     procs = []
     for node in todo:
@@ -605,6 +641,9 @@ def _format_storage(java: str, lib: Path, nodes: list[Node], cluster_id: str) ->
             f"--cluster-id={cluster_id}",
             "-c",
             str(node.config_file),
+            # SCRAM credentials live in the metadata log: the brokers' own (inter-broker) one must be
+            # there before they start, so every platform principal is written at format time.
+            *(format_arguments(made) if made is not None else []),
         ]
         procs.append((node, subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)))
     for node, proc in procs:
@@ -651,9 +690,9 @@ def _fail_with_logs(message: str, nodes: Sequence[Node]) -> KafkaCtlError:
     return KafkaCtlError("\n".join(parts))
 
 
-def _answers_itself(node: Node) -> bool:
+def _answers_itself(node: Node, security: KafkaSecurity | None = None) -> bool:
     try:
-        return node.id in _run(_broker_ids_async(node.address, timeout=2.0))
+        return node.id in _run(_broker_ids_async(node.address, timeout=2.0, security=security))
     except Exception:  # noqa: BLE001 - not up yet
         return False
 
@@ -671,12 +710,12 @@ def _wait_ready(cluster: Cluster, timeout: float, watch: Sequence[Node]) -> None
             ids = ", ".join(str(node.id) for node in dead)
             raise _fail_with_logs(f"Kafka node(s) {ids} exited during start-up.", dead)
         try:
-            seen = _run(_broker_ids_async(cluster.bootstrap, timeout=2.0))
+            seen = _run(_broker_ids_async(cluster.bootstrap, timeout=2.0, security=cluster.admin))
         except Exception:  # noqa: BLE001 - not up yet
             seen = []
         # Each (re)started node must itself answer: after a crash the others may still list it
         # until the controller fences it.
-        if all(node_id in seen for node_id in expected) and all(_answers_itself(node) for node in watch):
+        if all(node_id in seen for node_id in expected) and all(_answers_itself(node, cluster.admin) for node in watch):
             return
         if time.monotonic() >= deadline:
             missing = [node for node in cluster.nodes if node.id not in seen]
@@ -700,11 +739,14 @@ def start_cluster(
     timeout: float = DEFAULT_START_TIMEOUT,
     reset: bool = False,
     echo=None,
+    secure: bool = False,
 ) -> Cluster:
     """Start (or reuse) a ``nodes``-node KRaft cluster and create ``topics``; returns the cluster.
 
     Idempotent: nodes of this state dir that already run are kept, dead ones are restarted.
-    ``echo`` is an optional ``print``-like callable for progress messages.
+    ``echo`` is an optional ``print``-like callable for progress messages. ``secure``: SASL/SCRAM
+    over TLS with ACLs (see ``probidad.shared.kafka_security``); a state dir keeps the mode it was
+    formatted in (``--reset`` to change it).
     """
     if nodes < 1:
         raise KafkaCtlError("--nodes must be at least 1")
@@ -729,6 +771,12 @@ def start_cluster(
             f"{kafka_dir} holds a {len(existing.nodes)}-node cluster; use --reset to replace it "
             f"with a {nodes}-node one (its data is deleted)"
         )
+    if existing is not None and existing.secure != secure:
+        formatted_as = "secure" if existing.secure else "plain"
+        raise KafkaCtlError(
+            f"{kafka_dir} holds a {formatted_as} cluster; use --reset to replace it "
+            f"with a {'secure' if secure else 'plain'} one (its data is deleted)"
+        )
     if existing is not None and existing.pids and existing.nodes[0].port != base_port:
         raise KafkaCtlError(
             f"the cluster of {kafka_dir} is running on {existing.bootstrap}; stop it before changing ports"
@@ -741,18 +789,24 @@ def start_cluster(
     running = [node for node in layout if node.pid]
     to_start = [node for node in layout if not node.pid]
 
+    made: Secrets | None = None
+    if secure:
+        try:
+            made = ensure_secrets(kafka_dir)
+        except (SecurityError, OSError) as error:
+            raise KafkaCtlError(f"could not make the broker's certificates: {error}") from error
     if not to_start:
-        cluster = Cluster(kafka_dir, existing.cluster_id if existing else "", layout)
+        cluster = Cluster(kafka_dir, existing.cluster_id if existing else "", layout, secrets=made)
         say(f"Kafka cluster already running at {cluster.bootstrap}")
     else:
         # Something else on our ports? A Kafka broker we did not start is reused, anything else is an error.
         busy = [
             port
             for node in to_start
-            for port in (node.port, node.controller_port)
+            for port in (node.port, node.controller_port, *([node.agency_port] if secure else []))
             if not _port_free(port)
         ]
-        if busy and not running:
+        if busy and not running and not secure:
             bootstrap = ",".join(node.address for node in layout)
             if ensure_broker(layout[0].address, timeout=3.0):
                 count = broker_count(bootstrap)
@@ -781,18 +835,19 @@ def start_cluster(
         kafka_dir.mkdir(parents=True, exist_ok=True)
         (kafka_dir / "cluster.json").write_text(
             json.dumps(
-                {"cluster_id": cluster_id, "nodes": nodes, "base_port": base_port, "version": version},
+                {"cluster_id": cluster_id, "nodes": nodes, "base_port": base_port, "version": version,
+                 "secure": secure},
                 indent=2,
             )
             + "\n"
         )
         for node in layout:
-            _write_node_files(node, layout)
-        _format_storage(java, lib, to_start, cluster_id)
+            _write_node_files(node, layout, made)
+        _format_storage(java, lib, to_start, cluster_id, made)
         say(f"Starting {len(to_start)} Kafka {version} node(s) in {kafka_dir} ...")
         for node in to_start:
             _launch(java, lib, node)
-        cluster = Cluster(kafka_dir, cluster_id, layout, version=version)
+        cluster = Cluster(kafka_dir, cluster_id, layout, version=version, secrets=made)
         try:
             _wait_ready(cluster, timeout, to_start)
         except (KafkaCtlError, KeyboardInterrupt):
@@ -800,7 +855,14 @@ def start_cluster(
             _stop_nodes(to_start, STOP_TIMEOUT, cluster_size=len(layout))
             raise
 
-    cluster.created_topics = create_topics(cluster.bootstrap, topics, replication, topic_prefix)
+    cluster.created_topics = create_topics(cluster.bootstrap, topics, replication, topic_prefix,
+                                           security=cluster.admin)
+    if cluster.admin is not None:
+        # ACLs live in the metadata log; adding the same ones again on every start changes nothing.
+        try:
+            _run(create_acls(cluster.bootstrap, cluster.admin, service_acls(topic_prefix)))
+        except SecurityError as error:
+            raise KafkaCtlError(str(error)) from error
     cluster.startup_seconds = time.monotonic() - started_at
     return cluster
 
@@ -923,6 +985,10 @@ def start(
     timeout: float = typer.Option(DEFAULT_START_TIMEOUT, "--timeout", help="Seconds to wait for the brokers."),
     reset: bool = typer.Option(False, "--reset", help="Delete the cluster's data and format it anew."),
     topic_prefix: str = typer.Option("", "--topic-prefix", help="Prefix for the platform topic names."),
+    secure: bool = typer.Option(
+        False, "--secure", help="SASL/SCRAM-SHA-512 over TLS with ACLs: every client authenticates, each "
+        "principal reads and writes only its own topics (certificates and passwords in the state dir)."
+    ),
 ) -> None:
     """Start the cluster (or reuse a running one) and create the platform topics."""
     try:
@@ -934,6 +1000,7 @@ def start(
             timeout=timeout,
             reset=reset,
             echo=typer.echo,
+            secure=secure,
         )
     except KafkaCtlError as error:
         _fail(error)
@@ -943,6 +1010,11 @@ def start(
     pids = ", ".join(f"node {n.id}: pid {n.pid}" for n in cluster.nodes if n.pid)
     typer.echo(f"Kafka is up at {cluster.bootstrap}" + (f" ({pids})" if pids else "") + f" after {cluster.startup_seconds:.1f}s")
     typer.echo(f"KAFKA_BOOTSTRAP={cluster.bootstrap}")
+    if cluster.secrets is not None:
+        typer.echo(f"Secure: services SASL_SSL (SCRAM-SHA-512) at {cluster.bootstrap}, agencies mutual TLS at "
+                   f"{cluster.agency_bootstrap}; CA {cluster.secrets.ca_file}; "
+                   f"service and admin passwords in {cluster.secrets.credentials_file}")
+        typer.echo("Agency credentials: probidad agency credentials INSTITUTION")
 
 
 @app.command()
@@ -976,8 +1048,10 @@ def status(state_dir: Path | None = StateDirOption) -> None:
         port = "answering" if entry.answering else "closed"
         typer.echo(f"node {node.id}: {process:<16} port {node.port} {port}   log {node.log_file}")
     bootstrap = ",".join(entry.node.address for entry in statuses)
-    count = broker_count(bootstrap)
-    typer.echo(f"brokers in metadata: {count}/{len(statuses)}   bootstrap {bootstrap}")
+    cluster = _load_cluster(state_dir)
+    count = broker_count(bootstrap, security=cluster.admin if cluster else None)
+    secure = " (secure: SASL_SSL + ACLs)" if cluster and cluster.secure else ""
+    typer.echo(f"brokers in metadata: {count}/{len(statuses)}   bootstrap {bootstrap}{secure}")
     if not all(entry.alive and entry.answering for entry in statuses):
         raise typer.Exit(1)
 

@@ -17,6 +17,7 @@ from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
 from probidad.shared.consumer import DeadLetter, IdempotentConsumer
+from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import get_logger
 from probidad.shared.metrics import CONSUMER_LAG, CONSUMER_LAG_SECONDS, REGISTRY
 
@@ -28,10 +29,11 @@ log = get_logger(__name__)
 PRODUCER_SETTINGS = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
 
 
-def make_broker(bootstrap: str, service: str) -> KafkaBroker:
+def make_broker(bootstrap: str, service: str, security: KafkaSecurity = KafkaSecurity()) -> KafkaBroker:
     return KafkaBroker(
         bootstrap,
         client_id=f"probidad-{service}",
+        security=security.faststream(),
         **PRODUCER_SETTINGS,
         middlewares=[KafkaPrometheusMiddleware(registry=REGISTRY, app_name=service)],
         # FastStream's per-message "Received/Processed" lines go to DEBUG: our JSON logs and the
@@ -106,11 +108,12 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         await message.ack()
 
 
-def relay_producer(bootstrap: str, service: str) -> AIOKafkaProducer:
+def relay_producer(bootstrap: str, service: str, security: KafkaSecurity = KafkaSecurity()) -> AIOKafkaProducer:
     """The outbox relay's own producer (same settings as the broker's). The relay sends every event a
     service writes; through a FastStream publisher each send also ran its middleware, which cost
     about as much as the send itself. The relay counts what it published (probidad_outbox_published_total)."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"probidad-{service}-relay", **PRODUCER_SETTINGS)
+    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"probidad-{service}-relay", **PRODUCER_SETTINGS,
+                            **security.aiokafka())
 
 
 def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
@@ -124,9 +127,9 @@ def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
 
 
 async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 6, replication: int = 1,
-                        config: dict[str, str] | None = None) -> None:
+                        config: dict[str, str] | None = None, security: KafkaSecurity = KafkaSecurity()) -> None:
     """Create topics that do not exist yet (existing ones are left as they are)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -161,8 +164,10 @@ async def partition_lag(probe: AIOKafkaConsumer, committed: dict, tps: list[Topi
 class LagMonitor:
     """Consumer lag per group and topic: high-water mark minus the group's committed offset."""
 
-    def __init__(self, bootstrap: str, consumers: list[tuple[IdempotentConsumer, list[str]]], interval_s: float = 5.0):
+    def __init__(self, bootstrap: str, consumers: list[tuple[IdempotentConsumer, list[str]]], interval_s: float = 5.0,
+                 security: KafkaSecurity = KafkaSecurity()):
         self.bootstrap = bootstrap
+        self.security = security
         self.consumers = consumers
         self.interval_s = interval_s
 
@@ -181,8 +186,8 @@ class LagMonitor:
         return lags
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security.aiokafka())
+        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.security.aiokafka())
         await admin.start()
         await probe.start()
         try:

@@ -31,6 +31,7 @@ from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_to
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare
 from probidad.shared.database import Database
 from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, relay_producer, subscribe
+from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
@@ -55,13 +56,15 @@ class ServiceRuntime:
     in_memory_broker: bool = False
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
     _relay_producer: AIOKafkaProducer | None = field(default=None, init=False)
+    kafka_security: KafkaSecurity = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         configure_logging(s.service_name, s.log_level)
         self.database = Database(s.resolved_database_url)
         self.outbox = Outbox(s.topic_prefix)
-        self.broker = make_broker(s.kafka_bootstrap, s.service_name)
+        self.kafka_security = KafkaSecurity.from_settings(s)
+        self.broker = make_broker(s.kafka_bootstrap, s.service_name, self.kafka_security)
         self.relay = OutboxRelay(self.database, self.outbox, broker_publisher(self.broker), service=s.service_name,
                                  batch_size=s.relay_batch_size, interval_s=s.relay_interval_ms / 1000)
         self._document_publications()
@@ -112,17 +115,18 @@ class ServiceRuntime:
         await self.database.create_schema(self.tables)
         if not self.in_memory_broker:
             platform = [s.topic(t.name) for t in PLATFORM_TOPICS]
-            await ensure_topics(s.kafka_bootstrap, platform, replication=s.kafka_replication_factor)
+            await ensure_topics(s.kafka_bootstrap, platform, replication=s.kafka_replication_factor,
+                                security=self.kafka_security)
             # A dead-letter topic keeps records as long as its source topic (personal data included).
             for topic in dict.fromkeys(t for _c, topics in self.consumers for t in topics):
                 dlqs = [dead_letter_topic(topic, c.group) for c, topics in self.consumers if topic in topics]
                 await ensure_topics(s.kafka_bootstrap, dlqs, replication=s.kafka_replication_factor,
-                                    config=dead_letter_config(topic, s.topic_prefix))
+                                    config=dead_letter_config(topic, s.topic_prefix), security=self.kafka_security)
             await self.broker.start()
-            self._relay_producer = relay_producer(s.kafka_bootstrap, self.name)
+            self._relay_producer = relay_producer(s.kafka_bootstrap, self.name, self.kafka_security)
             await self._relay_producer.start()
             self.relay.publish = producer_publisher(self._relay_producer)
-            self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers).run()))
+            self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers, security=self.kafka_security).run()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)

@@ -28,6 +28,11 @@ class ServiceSettings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy async URL; empty = SQLite file in state_dir.")
     kafka_bootstrap: str = "127.0.0.1:9092"
     kafka_replication_factor: int = Field(1, ge=1, le=5)
+    kafka_security: Literal["plaintext", "scram-tls"] = Field(
+        "plaintext", description="scram-tls: SASL/SCRAM-SHA-512 over TLS (`probidad kafka start --secure`).")
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
+    kafka_ca_file: Path | None = Field(None, description="PEM CA certificate the broker's certificate is checked against.")
     topic_prefix: str = Field("", pattern=r"^[a-z0-9._\-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
@@ -65,6 +70,17 @@ class ServiceSettings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(f"unknown IANA time zone {value!r}") from error
         return value
+
+    @model_validator(mode="after")
+    def _kafka_credentials(self) -> "ServiceSettings":
+        if self.kafka_security == "scram-tls":
+            if not self.kafka_username or not self.kafka_password.get_secret_value():
+                raise ValueError("PROBIDAD_KAFKA_USERNAME and PROBIDAD_KAFKA_PASSWORD must be set when "
+                                 "PROBIDAD_KAFKA_SECURITY=scram-tls")
+            if self.kafka_ca_file is None or not self.kafka_ca_file.is_file():
+                raise ValueError(f"PROBIDAD_KAFKA_CA_FILE must name the broker's CA certificate file "
+                                 f"(got {self.kafka_ca_file})")
+        return self
 
     @model_validator(mode="after")
     def _production_secrets(self) -> "ServiceSettings":
