@@ -369,6 +369,7 @@ class Loader:
     token: str
     topic_prefix: str = ""
     report: Callable[[str, int, int], None] = lambda _step, _done, _total: None
+    kafka_security: object = None  # a probidad.shared.kafka_security.KafkaSecurity on a secure broker
     should_stop: Callable[[], bool] = lambda: False
     servant_ids: dict[str, str] = field(default_factory=dict)
     progress: dict[str, tuple[int, int]] = field(default_factory=dict)  # step -> (done, total)
@@ -495,8 +496,9 @@ class Loader:
         from aiokafka import AIOKafkaProducer
 
         wanted = [(s, key) for s in self.programme.sessions if not s.cancelled for key in s.enrolled]
+        # On a secure broker the demo sends as the admin: it stands in for every institution at once.
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True,
-                                    linger_ms=5)
+                                    linger_ms=5, **(self.kafka_security.aiokafka() if self.kafka_security else {}))
         await producer.start()
         try:
             pending = []
@@ -605,7 +607,7 @@ def programme_for(state_dir: Path, *, scale: float, now: datetime | None = None,
 
 
 def load(urls: dict[str, str], bootstrap: str, programme: Programme, *, console=None,  # noqa: ANN001
-         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "") -> None:
+         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "", kafka_security=None) -> None:  # noqa: ANN001
     """Load ``programme`` with a progress bar per step.
 
     Raises DemoAlreadyLoaded when it is all in already, DemoIncomplete (saying how far it got) when it
@@ -622,5 +624,5 @@ def load(urls: dict[str, str], bootstrap: str, programme: Programme, *, console=
             progress.update(tasks[step], completed=done, total=total)
 
         loader = Loader(urls, bootstrap, programme, comptroller_token(), topic_prefix=topic_prefix, report=report,
-                        should_stop=should_stop)
+                        should_stop=should_stop, kafka_security=kafka_security)
         asyncio.run(loader.run())

@@ -98,8 +98,12 @@ def wait_until_healthy(running: list[RunningService], timeout_s: float = 90.0) -
 
 def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
                    base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
-                   timeout_s: float = 90.0, instances: dict[str, int] | None = None) -> list[RunningService]:
+                   timeout_s: float = 90.0, instances: dict[str, int] | None = None,
+                   kafka_secrets=None) -> list[RunningService]:  # noqa: ANN001
     """Start the four services as processes and wait until all are healthy.
+
+    ``kafka_secrets`` (a ``kafka_security.Secrets``, from a secure cluster): each service connects as
+    its own principal.
 
     ``instances``: how many processes of a service to run (default one each); more than one needs
     ``postgres``, since they share the service's database. The k-th extra one listens on port + 100·k.
@@ -113,7 +117,8 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
     running: list[RunningService] = []
     try:
         _start_all(running, logs, bootstrap, state_dir, postgres=postgres, topic_prefix=topic_prefix,
-                   base_port_offset=base_port_offset, extra_env=extra_env, timeout_s=timeout_s, instances=instances)
+                   base_port_offset=base_port_offset, extra_env=extra_env, timeout_s=timeout_s, instances=instances,
+                   kafka_secrets=kafka_secrets)
     except BaseException:  # an error, or Ctrl-C while starting: leave nothing half-started behind
         stop_services(running)
         raise
@@ -122,7 +127,7 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
 
 def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_dir: Path, *, postgres: str | None,
                topic_prefix: str, base_port_offset: int, extra_env: dict[str, str] | None, timeout_s: float,
-               instances: dict[str, int]) -> None:
+               instances: dict[str, int], kafka_secrets=None) -> None:  # noqa: ANN001
     extras: list[tuple[str, int, dict[str, str], Path]] = []
     for name, port in SERVICES:
         count = instances.get(name, 1)
@@ -131,6 +136,7 @@ def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_
             "PROBIDAD_STATE_DIR": str(state_dir),
             "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap,
             "PROBIDAD_TOPIC_PREFIX": topic_prefix,
+            **(kafka_secrets.service(name).environment() if kafka_secrets else {}),
             **(extra_env or {}),
         }
         env.pop("PROBIDAD_DATABASE_URL", None)
@@ -340,7 +346,8 @@ def _demo_instant(text: str | None, timezone: str) -> datetime | None:
 
 
 def _load_demo(console: Console, urls: dict[str, str], bootstrap: str, state_dir: Path, *, scale: float,
-               today: datetime | None, timezone: str, stop: StopRequest, topic_prefix: str) -> None:
+               today: datetime | None, timezone: str, stop: StopRequest, topic_prefix: str,
+               kafka_security=None) -> None:  # noqa: ANN001
     from probidad import demo
 
     programme, note = demo.programme_for(state_dir, scale=scale, now=today, timezone=timezone)
@@ -353,7 +360,8 @@ def _load_demo(console: Console, urls: dict[str, str], bootstrap: str, state_dir
                   f"{bulletin['servants_trained']} servants trained")
     dashboard = f"{urls['reporting']}/dashboard"
     try:
-        demo.load(urls, bootstrap, programme, console=console, should_stop=stop, topic_prefix=topic_prefix)
+        demo.load(urls, bootstrap, programme, console=console, should_stop=stop, topic_prefix=topic_prefix,
+                  kafka_security=kafka_security)
     except demo.DemoAlreadyLoaded:
         console.print(f"the demo programme is already loaded — open {dashboard}")
     except demo.DemoIncomplete as error:
@@ -380,6 +388,8 @@ def up(
     topic_prefix: str = typer.Option("", envvar="PROBIDAD_TOPIC_PREFIX",
                                      help="Namespace for every topic, e.g. 'staging.' (default: none)."),
     port_offset: int = typer.Option(0, min=0, help="Added to each service's port (8001–8004), when those are taken."),
+    secure: bool = typer.Option(False, "--secure", help="Start Kafka with authentication and ACLs "
+                                "(`probidad kafka start --secure`); each service connects as its own principal."),
 ) -> None:
     """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
     from probidad.shared.settings import ServiceSettings
@@ -392,20 +402,23 @@ def up(
     raise typer.Exit(_run(console, stop, demo=demo, demo_scale=demo_scale, today=today, timezone=timezone,
                           postgres=postgres, kafka_nodes=kafka_nodes, kafka_port=kafka_port,
                           state_dir=state_dir.resolve(), bootstrap=bootstrap, topic_prefix=topic_prefix,
-                          port_offset=port_offset))
+                          port_offset=port_offset, secure=secure))
 
 
 def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, today: datetime | None,
          timezone: str, postgres: str | None, kafka_nodes: int, kafka_port: int, state_dir: Path,
-         bootstrap: str | None, topic_prefix: str, port_offset: int) -> int:
+         bootstrap: str | None, topic_prefix: str, port_offset: int, secure: bool = False) -> int:
     """``probidad up`` itself; returns the exit code. Whatever ends it, the ``finally`` stops what it started."""
     from probidad import kafkactl
 
     os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
     own_kafka = False  # what the finally stops: only what this run started or took over
     running: list[RunningService] = []
+    secrets = None  # a secure cluster's credentials
     try:
         try:
+            if secure and bootstrap is not None:
+                raise PlatformError("--secure starts its own Kafka; it cannot be combined with --bootstrap")
             state_dir.mkdir(parents=True, exist_ok=True)
             inherited = _take_over_earlier_run(state_dir, console.log)
             if bootstrap is None:
@@ -415,15 +428,16 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
                 own_kafka = not already
                 with console.status("starting Kafka (first run resolves the jars from Maven Central)…"):
                     cluster = kafkactl.start_cluster(nodes=kafka_nodes, state_dir=state_dir, base_port=kafka_port,
-                                                     topic_prefix=topic_prefix, echo=console.log)
+                                                     topic_prefix=topic_prefix, echo=console.log, secure=secure)
                 bootstrap = cluster.bootstrap
+                secrets = cluster.secrets
                 own_kafka = own_kafka and not cluster.reused
                 if not own_kafka:
                     console.log("this Kafka was running before: it is left running on exit")
             console.log(f"Kafka answers at {bootstrap}")
             with console.status("starting the four services…"):
                 running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
-                                         base_port_offset=port_offset)
+                                         base_port_offset=port_offset, kafka_secrets=secrets)
             _record_run(state_dir, running, own_kafka)
         except (kafkactl.KafkaCtlError, PlatformError) as error:
             console.print(f"[red]error:[/red] {error}")
@@ -435,7 +449,7 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
         urls = {s.name: s.url for s in running}
         if demo:
             _load_demo(console, urls, bootstrap, state_dir, scale=demo_scale, today=today, timezone=timezone,
-                       stop=stop, topic_prefix=topic_prefix)
+                       stop=stop, topic_prefix=topic_prefix, kafka_security=secrets.admin() if secrets else None)
         while not stop():
             for s in running:
                 if s.process.poll() is not None:

@@ -62,7 +62,7 @@ async def _raw_records(message: KafkaMessage) -> tuple:
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str,
-              max_records: int = 500) -> None:
+              max_records: int = 500, pattern: str | None = None) -> None:
     """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually.
 
     Records come in batches (whatever one poll returns, up to ``max_records``), handed to
@@ -73,7 +73,8 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
     """
 
     @broker.subscriber(
-        *topics,
+        *(() if pattern else topics),
+        pattern=pattern,  # a regex instead of the topics: enrollment's per-institution request topics
         group_id=consumer.group,
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",

@@ -189,8 +189,9 @@ def institution_of_request_topic(topic: str, prefix: str = "") -> str | None:
 
 
 def request_topic_pattern(prefix: str = "") -> str:
-    """Regex for enrollment's pattern subscription: the per-institution request topics, not their DLQs."""
-    return "^" + re.escape(prefixed(AGENCY_REQUESTS_PREFIX, prefix)) + r"[A-Za-z0-9_\-]{1,64}$"
+    """Regex for enrollment's pattern subscription in secure mode: the shared request topic and every
+    per-institution one, not their dead-letter topics."""
+    return "^" + re.escape(prefixed(AGENCY_REQUESTS, prefix)) + r"(\.[A-Za-z0-9_\-]{1,64})?$"
 
 
 # --------------------------------------------------------------------------------------------------

@@ -91,16 +91,18 @@ class ServiceRuntime:
         return self.settings.service_name
 
     def consume(self, topics: Iterable[str], handlers: dict[str, Handler], *, group: str | None = None,
-                description: str = "", prepare: Prepare | None = None) -> IdempotentConsumer:
+                description: str = "", prepare: Prepare | None = None,
+                pattern: str | None = None) -> IdempotentConsumer:
         """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group
-        (``prepare``: see ``probidad.shared.consumer.Prepare``)."""
+        (``prepare``: see ``probidad.shared.consumer.Prepare``). ``pattern``: consume every topic the regex
+        matches instead (``topics`` are then those the lag monitor and dead-letter set-up know of)."""
         names = [self.settings.topic(t) for t in topics]
         consumer = IdempotentConsumer(
             service=self.name, group=group or f"probidad-{self.name}", database=self.database,
             handlers=handlers, send_dead_letter=dead_letter_sender(self.broker), prepare=prepare,
         )
         handled = ", ".join(sorted(handlers))
-        subscribe(self.broker, consumer, names,
+        subscribe(self.broker, consumer, names, pattern=pattern,
                   description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}")
         self.consumers.append((consumer, names))
         return consumer

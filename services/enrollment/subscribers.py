@@ -18,6 +18,7 @@ from contracts.events import (
     EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, RequestRejected, ServantRegistered,
     ServantSubmitted, ServantUpdated,
 )
+from probidad.shared.consumer import Rejected
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
 from services.enrollment import domain, handlers
@@ -25,6 +26,10 @@ from services.enrollment.domain import RuleViolation, ServantDetails
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
 
 log = get_logger(__name__)
+
+# Secure mode: the institution whose topic a request arrived on (set by enrollment's app, never by
+# the sender). A request naming another institution is refused before anything is decided.
+TOPIC_INSTITUTION_HEADER = "probidad_topic_institution"
 
 Outcome = tuple[str, str | None]  # the type of the event that answered a request, and its servant or enrolment
 
@@ -44,6 +49,11 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
         """Decide a request unless this institution's request id was already decided."""
         async def handle(db, envelope: Envelope) -> None:  # noqa: ANN001
             request = envelope.event
+            bound = envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER)
+            if bound is not None and bound != request.institution_id:
+                # Dead-lettered, not answered: an answer would go to the institution the request names.
+                raise Rejected(f"institution_id {request.institution_id!r} is not the institution of this topic "
+                               f"({bound!r}): an agency acts only for its own institution")
             digest = domain.request_digest(request, digest_key)
             decided = await handlers.decided_agency_request(db, request.institution_id, request.request_id)
             try:
