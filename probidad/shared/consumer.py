@@ -300,29 +300,31 @@ class IdempotentConsumer:
     def letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> DeadLetter:  # noqa: ANN001
         """The dead letter of one record: its key, value and headers, with the reason and coordinates,
         cut to fit under ``DEAD_LETTER_MAX_BYTES``."""
-        cuts: list[str] = []
+        cuts: list[str] = []  # what this letter leaves out of the record, for its reason
         original: dict[str, str] = {}
-        header_bytes = 0
+        header_bytes, left_out = 0, 0
         for name, raw in (headers.items() if hasattr(headers, "items") else headers or []):
             # Bytes that are not UTF-8 stay readable as \xNN escapes (header values must be text here).
             text = raw.decode(errors="backslashreplace") if isinstance(raw, (bytes, bytearray)) else \
                 ("" if raw is None else str(raw))
             name = name[:DEAD_LETTER_HEADER_CHARS]
             if header_bytes > DEAD_LETTER_HEADERS_BYTES:
-                cuts.append(f"header {name[:80]!r} left out")
+                left_out += 1
                 continue
             if len(text) > DEAD_LETTER_HEADER_CHARS:
                 cuts.append(f"header {name[:80]!r} of {len(text)} characters cut to {DEAD_LETTER_HEADER_CHARS}")
                 text = text[:DEAD_LETTER_HEADER_CHARS]
             header_bytes += len(name.encode(errors="backslashreplace")) + len(text.encode(errors="backslashreplace"))
             original[name] = text
+        if left_out:
+            cuts.append(f"{left_out} header(s) left out")
         if key is not None and len(key) > DEAD_LETTER_KEY_BYTES:
-            cuts.append(f"key of {len(key)} bytes cut to {DEAD_LETTER_KEY_BYTES}")
+            cuts.insert(0, f"key of {len(key)} bytes cut to {DEAD_LETTER_KEY_BYTES}")
             key = key[:DEAD_LETTER_KEY_BYTES]
         room = DEAD_LETTER_MAX_BYTES - header_bytes - len(key or b"") - 4096  # 4 KiB for our own headers
         if value is not None and len(value) > room:
             kept = max(0, min(room, DEAD_LETTER_KEPT_VALUE_BYTES))
-            cuts.append(f"value of {len(value)} bytes cut to its first {kept} in this dead letter")
+            cuts.insert(0, f"value of {len(value)} bytes cut to its first {kept} in this dead letter")
             value = value[:kept]
         if cuts:
             reason = f"{reason[:1500]} [{'; '.join(cuts)[:480]}]"

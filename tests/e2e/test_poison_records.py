@@ -17,13 +17,13 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.events import ServantSubmitted
-from contracts.topics import AGENCY_REQUESTS, dead_letter_topic
+from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_topic
 from probidad.shared.auth import issue_token
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.enrollment.domain import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ServiceProcess, free_port
-from tests.support.records import group_lag, letter_headers, read_all, send_raw, wire
+from tests.support.records import group_lag, letter_headers, read_all, send_raw, topic_retention_ms, wire
 
 pytestmark = pytest.mark.kafka
 
@@ -130,3 +130,9 @@ async def test_one_bad_request_among_eighty_is_dead_lettered_and_the_eighty_are_
         assert len(letters[0].value) < 100_000 and value.startswith(letters[0].value)
     else:
         assert letters[0].value == value, "the dead letter keeps the record's value as it was"
+
+
+async def test_dead_letters_of_agency_requests_are_kept_no_longer_than_the_requests(enrollment, kafka_bootstrap):
+    topic = f"{enrollment.prefix}{AGENCY_REQUESTS}"
+    dead_letters = await topic_retention_ms(kafka_bootstrap, dead_letter_topic(topic, GROUP))
+    assert dead_letters == str(AGENCY_REQUEST_RETENTION_MS) == str(7 * 24 * 3600 * 1000)

@@ -93,3 +93,18 @@ def cpu_seconds(pid: int) -> float:
     fields = process_stat(pid)
     assert fields is not None, f"no process {pid}"
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def topic_retention_ms(bootstrap: str, topic: str) -> str:
+    """The ``retention.ms`` the broker holds for ``topic``."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        [response] = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, topic, None)])
+    finally:
+        await admin.close()
+    # resources: (error_code, error_message, type, name, [(config name, value, …), …])
+    [(_code, _message, _type, _name, entries)] = response.resources
+    return next(entry[1] for entry in entries if entry[0] == "retention.ms")

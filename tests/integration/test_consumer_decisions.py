@@ -1,0 +1,130 @@
+"""How the idempotent consumer decides records nothing else can: handler errors that are not transient,
+exceptions from decoding, and dead letters too large for the producer (real databases, in-memory broker)."""
+
+from __future__ import annotations
+
+import pytest
+from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from faststream.kafka import TestKafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from contracts.envelope import seal, to_record
+from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
+from probidad.shared import consumer as consumer_module
+from probidad.shared.consumer import DEAD_LETTER_MAX_BYTES, HANDLER_ATTEMPTS, DeadLetter
+from probidad.shared.settings import ServiceSettings
+from tests.support import ledger
+from tests.support.ledger import institution
+
+GROUP = "probidad-ledger"
+PRODUCER_LIMIT = 1024 * 1024  # aiokafka's default max_request_size, which the platform keeps
+
+
+@pytest.fixture
+async def runtime(database_url: str, tmp_path):
+    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
+    runtime = ledger.create_runtime(settings, group=GROUP)
+    runtime.in_memory_broker = True
+    dead_letters: list = []
+
+    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, GROUP))
+    async def collect(message: KafkaMessage) -> None:
+        dead_letters.append(message)
+
+    async with TestKafkaBroker(runtime.broker):
+        await runtime.start()
+        runtime.dead_letters = dead_letters
+        consumer = runtime.consumers[0][0]
+        consumer.backoff.first_s = 0.01
+        yield runtime
+        await runtime.stop()
+
+
+def record(envelope, offset: int) -> tuple:  # noqa: ANN001
+    key, value, headers = to_record(envelope)
+    return (ENROLLMENT_EVENTS, 0, offset, key, value, [(k, v.encode()) for k, v in headers.items()])
+
+
+async def test_a_handler_error_that_is_not_transient_is_tried_a_few_times_then_dead_lettered(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    original = consumer.handlers[institution().type]
+    calls: list[str] = []
+
+    async def broken_for_one(session, envelope) -> None:  # noqa: ANN001
+        calls.append(envelope.event.institution_id)
+        if envelope.event.institution_id == "inst-bug":
+            raise KeyError("a bug in the handler")
+        await original(session, envelope)
+
+    consumer.handlers[institution().type] = broken_for_one
+    outcomes = await consumer.process_batch([record(seal(institution("inst-a")), 0),
+                                             record(seal(institution("inst-bug")), 1),
+                                             record(seal(institution("inst-b")), 2)])
+    assert outcomes == {"applied": 2, "dead_lettered": 1}
+    assert await ledger.ledger_rows(runtime) == [("inst-a", 120), ("inst-b", 120)]
+    # once in the batch, then HANDLER_ATTEMPTS times on its own
+    assert calls.count("inst-bug") == 1 + HANDLER_ATTEMPTS
+    [letter] = runtime.dead_letters
+    assert letter.headers["dlq_reason_kind"] == "handler_error"
+    assert "KeyError" in letter.headers["dlq_reason"]
+    assert letter.headers["dlq_original_offset"] == "1"
+
+
+async def test_any_exception_while_decoding_a_record_is_a_contract_error(runtime, monkeypatch) -> None:
+    consumer = runtime.consumers[0][0]
+
+    def decoder_with_a_bug(headers, value):  # noqa: ANN001, ANN202
+        raise MemoryError("value too large to decode")
+
+    monkeypatch.setattr(consumer_module, "open_envelope", decoder_with_a_bug)
+    outcomes = await consumer.process_batch([record(seal(institution("inst-x")), 7)])
+    assert outcomes == {"dead_lettered": 1}
+    [letter] = runtime.dead_letters
+    assert letter.headers["dlq_reason_kind"] == "contract"
+    assert "MemoryError: value too large to decode" in letter.headers["dlq_reason"]
+
+
+async def test_a_dead_letter_of_a_huge_record_fits_the_producer_and_says_what_was_cut(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    headers = [("ce_id", b"e-1"), ("x-trace", b"t" * 300_000), *[(f"x-{i}", b"h" * 3_000) for i in range(100)]]
+    value = b"v" * 2_000_000
+    letter = consumer.letter(ENROLLMENT_EVENTS, 3, 41, b"k" * 10_000, value, headers, "not JSON", "contract")
+    size = DefaultRecordBatchBuilder.estimate_size_in_bytes(
+        letter.key, letter.value, [(k, v.encode()) for k, v in letter.headers.items()])
+    assert size <= DEAD_LETTER_MAX_BYTES < PRODUCER_LIMIT
+    assert value.startswith(letter.value) and len(letter.value) < len(value)
+    reason = letter.headers["dlq_reason"]
+    assert reason.startswith("not JSON")
+    assert "value of 2000000 bytes cut" in reason and "'x-trace' of 300000 characters cut" in reason
+    assert "key of 10000 bytes cut" in reason
+    assert (letter.headers["dlq_original_partition"], letter.headers["dlq_original_offset"]) == ("3", "41")
+
+
+async def test_a_header_that_is_not_utf8_stays_readable_in_the_dead_letter(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    letter = consumer.letter(ENROLLMENT_EVENTS, 0, 1, b"k", b"{}", [("ce_source", b"hr\xff")], "bad", "contract")
+    assert letter.headers["ce_source"] == "hr\\xff"
+
+
+async def test_a_dead_letter_the_broker_refuses_for_good_is_sent_again_with_its_reason_and_coordinates_only(
+        runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    sent: list[DeadLetter] = []
+
+    async def refuse_large(letter: DeadLetter) -> None:
+        if letter.value is not None:
+            raise MessageSizeTooLargeError("the topic's max.message.bytes is smaller")
+        sent.append(letter)
+
+    consumer.send_dead_letter = refuse_large
+    outcomes = await consumer.process_batch([(ENROLLMENT_EVENTS, 2, 9, b"k", b"{not json", [
+        ("ce_specversion", b"1.0"), ("ce_id", b"b-1"), ("ce_source", b"s"), ("ce_type", institution().type.encode()),
+        ("x-other", b"dropped")])])
+    assert outcomes == {"dead_lettered": 1}
+    [bare] = sent
+    assert (bare.key, bare.value) == (None, None) and "x-other" not in bare.headers
+    assert bare.headers["dlq_reason"].startswith("value is not JSON")
+    assert "MessageSizeTooLargeError" in bare.headers["dlq_reason"]
+    assert (bare.headers["dlq_original_partition"], bare.headers["dlq_original_offset"]) == ("2", "9")
+    assert bare.headers["ce_id"] == "b-1"
