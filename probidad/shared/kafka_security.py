@@ -46,7 +46,6 @@ authenticated as the admin.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shlex
