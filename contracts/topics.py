@@ -47,7 +47,9 @@ def dead_letter_topic(topic: str, consumer_group: str) -> str:
 def topic_config(topic: str, prefix: str = "") -> dict[str, str]:
     """The configuration ``topic`` (a name inside namespace ``prefix``) is created with."""
     for spec in PLATFORM_TOPICS:
-        if prefixed(spec.name, prefix) == topic:
+        # An agency's own request topic (probidad.agency.requests.<institution>) is kept like the shared one.
+        if topic == prefixed(spec.name, prefix) or (
+                spec.name == AGENCY_REQUESTS and topic.startswith(prefixed(AGENCY_REQUESTS, prefix) + ".")):
             return dict(spec.config)
     return dict(TopicSpec(topic, writer="").config)
 
