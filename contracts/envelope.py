@@ -116,7 +116,8 @@ def open_envelope(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None,
     if value is None:
         raise ContractViolation("empty value: the event data must be a JSON object")
     try:
-        data = json.loads(value)
+        # Strict UTF-8 first: json.loads would let bytes of a lone surrogate (ED A0 80) through.
+        data = json.loads(value.decode("utf-8") if isinstance(value, (bytes, bytearray)) else value)
     # Besides malformed JSON and non-UTF-8 bytes: a 5,000-digit number raises ValueError (Python's
     # integer-conversion limit), deep nesting RecursionError.
     except (ValueError, RecursionError) as error:
