@@ -229,6 +229,34 @@ class RequestRejected(_Enrollment):
     field: str | None = Field(None, description="The request field at fault, when one is.")
 
 
+class AgencyRequestDecided(_Enrollment):
+    """An agency request was decided: the answer on the agency's own outcome topic.
+
+    On a secure broker an agency may read only ``probidad.agency.outcomes.<its institution>``, not
+    ``probidad.enrollment.events``, where the outcome itself (ServantRegistered, EnrolmentConfirmed,
+    RequestRejected…) is recorded. Enrollment writes this event, once per decided request and in the
+    same transaction as the decision, to the outcome topic of the institution whose request topic the
+    request came on. Development brokers have no per-institution topics, and no copy is written there.
+    """
+
+    type = "probidad.enrollment.request.decided.v1"
+    # One topic per institution: the outbox is told which (Outbox.add(..., topic=...)).
+    kafka_topic = "probidad.agency.outcomes.{institution_id}"
+    key_field = subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100, description="The request's own request_id.")
+    institution_id: Id
+    request_type: str = Field(max_length=200, description="ce_type of the request, e.g. "
+                              "probidad.agency.enrolment.requested.v1.")
+    outcome: str = Field(max_length=200, description="ce_type of the outcome event on probidad.enrollment.events: "
+                         "probidad.enrollment.servant.registered.v1, …servant.updated.v1, …enrolment.confirmed.v1, "
+                         "…enrolment.waitlisted.v1 or …request.rejected.v1.")
+    outcome_id: Id | None = Field(None, description="The servant id (servant requests) or enrolment id (enrolment "
+                                  "requests) it led to; null when rejected.")
+    reason: str | None = Field(None, max_length=1000, description="Why it was rejected.")
+    field: str | None = Field(None, description="The request field at fault, when a rejection names one.")
+
+
 # ---------------------------------------------------------------- agency requests
 
 
@@ -397,6 +425,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ServantRegistered, ServantUpdated, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
     RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
+    AgencyRequestDecided,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}

@@ -70,12 +70,21 @@ class Outbox:
         self.topic_prefix = topic_prefix
         self.wake = asyncio.Event()
 
-    def add(self, session, event: Event, *, correlation_id: str | None = None) -> Envelope:  # noqa: ANN001
+    def add(self, session, event: Event, *, correlation_id: str | None = None,  # noqa: ANN001
+            topic: str | None = None) -> Envelope:
+        """Record ``event`` in ``session``'s transaction. ``topic`` (a name inside the prefix, like
+        ``kafka_topic``) overrides the event class's topic: an event written to one of many topics of a
+        family, e.g. ``probidad.agency.outcomes.<institution>``, names its own."""
+        name = topic or event.kafka_topic
+        if "{" in name:
+            # A topic template, not a topic: refused here, in the writer's transaction, rather than left
+            # in the outbox as a row the relay could never send (it retries a failing batch, never skips).
+            raise ValueError(f"{event.type} is written to one of the topics {name!r}: pass topic=")
         envelope = seal(event, correlation_id=correlation_id)
         key, value, headers = to_record(envelope)
         session.info.setdefault(_ROWS, []).append({
             "event_id": envelope.id,
-            "topic": f"{self.topic_prefix}{event.kafka_topic}",
+            "topic": f"{self.topic_prefix}{name}",
             "key": key.decode(),
             "type": event.type,
             "headers": orjson.dumps(headers).decode(),

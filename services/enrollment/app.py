@@ -22,7 +22,8 @@ DESCRIPTION = (
 def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime:
     settings = settings or EnrollmentSettings()
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    handlers = agency_subscribers(runtime.outbox, settings.email_digest_key.get_secret_value())
+    handlers = agency_subscribers(runtime.outbox, settings.email_digest_key.get_secret_value(),
+                                  outcome_topics=runtime.kafka_security.secure)
     if not runtime.kafka_security.secure:
         runtime.consume([AGENCY_REQUESTS], handlers)
         return runtime

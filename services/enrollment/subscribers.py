@@ -7,18 +7,26 @@ records that are not valid events at all). An agency acts only for the instituti
 Each request is decided once per institution and request id, whatever its event id: an agency that
 sends it again (its own retry after a timeout) gets no second decision and no second outcome; a
 request id reused for a request with other content is refused with RequestRejected, field request_id.
+
+On a secure broker an agency cannot read probidad.enrollment.events: each decision is also written,
+in the same transaction, as AgencyRequestDecided to ``probidad.agency.outcomes.<institution>`` — the
+institution of the request topic it came on. Only then: a development broker has no per-institution
+topics (its agencies read the outcome events themselves), and a request on the shared topic has no
+outcome topic that ``probidad agency credentials`` made.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import NamedTuple
 
 from contracts.envelope import Envelope
 from contracts.events import (
-    EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, RequestRejected, ServantRegistered,
-    ServantSubmitted, ServantUpdated,
+    AgencyRequestDecided, EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, RequestRejected,
+    ServantRegistered, ServantSubmitted, ServantUpdated,
 )
 from probidad.shared.consumer import Rejected
+from probidad.shared.kafka_security import agency_outcomes_topic
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
 from services.enrollment import domain, handlers
@@ -31,10 +39,17 @@ log = get_logger(__name__)
 # the sender). A request naming another institution is refused before anything is decided.
 TOPIC_INSTITUTION_HEADER = "probidad_topic_institution"
 
-Outcome = tuple[str, str | None]  # the type of the event that answered a request, and its servant or enrolment
+
+class Outcome(NamedTuple):
+    type: str  # the type of the event that answered a request
+    id: str | None = None  # its servant or enrolment
+    reason: str | None = None  # a rejection's
+    field: str | None = None
 
 
-def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..., Awaitable[None]]]:
+def agency_subscribers(outbox: Outbox, digest_key: str, *,
+                       outcome_topics: bool = False) -> dict[str, Callable[..., Awaitable[None]]]:
+    """``outcome_topics``: secure mode, where the topic institution header is enrollment's own."""
     async def reject(db, envelope: Envelope, violation: RuleViolation) -> Outcome:  # noqa: ANN001
         request = envelope.event
         log.info("agency request rejected", request_id=request.request_id, field=violation.field,
@@ -43,7 +58,17 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
         outbox.add(db, RequestRejected(request_id=request.request_id, institution_id=request.institution_id,
                                        reason=violation.message[:1000], field=violation.field),
                    correlation_id=envelope.correlation_id)
-        return RequestRejected.type, None
+        return Outcome(RequestRejected.type, None, violation.message[:1000], violation.field)
+
+    def answer(db, envelope: Envelope, outcome: Outcome) -> None:  # noqa: ANN001
+        institution = envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER) if outcome_topics else None
+        if institution is None:
+            return
+        request = envelope.event
+        outbox.add(db, AgencyRequestDecided(request_id=request.request_id, institution_id=institution,
+                                            request_type=request.type, outcome=outcome.type,
+                                            outcome_id=outcome.id, reason=outcome.reason, field=outcome.field),
+                   correlation_id=envelope.correlation_id, topic=agency_outcomes_topic(institution))
 
     def once(decide: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[None]]:
         """Decide a request unless this institution's request id was already decided."""
@@ -63,12 +88,13 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
                              outcome_id=decided.outcome_id, decided_at=decided.decided_at.isoformat())
                     return
             except RuleViolation as violation:  # the request id names another request: refuse, remember nothing
-                await reject(db, envelope, violation)
+                answer(db, envelope, await reject(db, envelope, violation))
                 return
-            outcome, outcome_id = await decide(db, envelope)
+            outcome = await decide(db, envelope)
             await handlers.record_agency_request(db, institution_id=request.institution_id,
                                                  request_id=request.request_id, request_type=request.type,
-                                                 digest=digest, outcome=outcome, outcome_id=outcome_id)
+                                                 digest=digest, outcome=outcome.type, outcome_id=outcome.id)
+            answer(db, envelope, outcome)
         return handle
 
     async def on_servant_submitted(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
@@ -82,7 +108,7 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
                 request_id=request.request_id, correlation_id=envelope.correlation_id)
         except RuleViolation as violation:
             return await reject(db, envelope, violation)
-        return (ServantRegistered if created else ServantUpdated).type, servant.servant_id
+        return Outcome((ServantRegistered if created else ServantUpdated).type, servant.servant_id)
 
     async def on_enrolment_requested(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
         request: EnrolmentRequested = envelope.event  # type: ignore[assignment]
@@ -96,6 +122,7 @@ def agency_subscribers(outbox: Outbox, digest_key: str) -> dict[str, Callable[..
             return await reject(db, envelope, violation)
         ENROLMENT_DECISIONS.labels("agency", enrolled.enrolment.status).inc()
         confirmed = enrolled.enrolment.status == "confirmed"
-        return (EnrolmentConfirmed if confirmed else EnrolmentWaitlisted).type, enrolled.enrolment.enrolment_id
+        return Outcome((EnrolmentConfirmed if confirmed else EnrolmentWaitlisted).type,
+                       enrolled.enrolment.enrolment_id)
 
     return {ServantSubmitted.type: once(on_servant_submitted), EnrolmentRequested.type: once(on_enrolment_requested)}

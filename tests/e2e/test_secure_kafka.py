@@ -138,12 +138,32 @@ async def read_until(bootstrap: str, security: KafkaSecurity, topic: str, found,
     return records
 
 
+async def kcat_read_until(kcat: str, credentials: agencies.AgencyCredentials, topic: str, marker: bytes,
+                          timeout_s: float = 90.0) -> dict:
+    """Read ``topic`` with kcat (as the agency) until a record holds ``marker``: its key, headers, JSON value."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        read = await asyncio.to_thread(kcat_run, kcat, credentials, "-C", "-t", topic, "-o", "beginning", "-e",
+                                       "-J")
+        assert read.returncode == 0, read.stderr
+        for line in read.stdout.splitlines():
+            record = json.loads(line)
+            if marker in (record.get("payload") or "").encode():
+                headers = record.get("headers") or []
+                return {"key": record["key"], "value": json.loads(record["payload"]),
+                        "headers": dict(zip(headers[::2], headers[1::2]))}
+        if loop.time() > deadline:
+            raise AssertionError(f"no record holding {marker!r} on {topic} within {timeout_s:.0f}s")
+        await asyncio.sleep(0.5)
+
+
 async def test_the_platform_runs_on_the_secure_broker_and_answers_an_agency_request(secure, kcat, tmp_path):
-    cluster, salud, _educacion, _state = secure
+    cluster, salud, educacion, _state = secure
     admin = cluster.admin
     running = start_services(tmp_path, cluster.bootstrap, base_port_offset=7000, kafka_secrets=cluster.secrets)
     try:
-        # Salud asks for a session enrollment does not know: the answer is a RequestRejected.
+        # Salud, which enrollment does not know as an institution, asks for a seat: the answer is a RequestRejected.
         asked = kcat_produce(kcat, salud, salud.requests_topic,
                              {"request_id": "rq-secure-1", "institution_id": "salud", "session_id": "se-none",
                               "servant_id": "srv-none"})
@@ -161,6 +181,19 @@ async def test_the_platform_runs_on_the_secure_broker_and_answers_an_agency_requ
         answer = next(r for r in events if b"rq-secure-1" in (r.value or b""))
         assert dict(answer.headers)["ce_type"] == b"probidad.enrollment.request.rejected.v1"
         assert not any(b"rq-secure-2" in (r.value or b"") for r in events)
+
+        # Salud reads the decision on its own outcome topic, with its certificate, as any agency would.
+        decision = await kcat_read_until(kcat, salud, salud.outcomes_topic, b"rq-secure-1")
+        assert decision["headers"]["ce_type"] == "probidad.enrollment.request.decided.v1"
+        assert decision["key"] == "rq-secure-1"
+        assert (decision["value"]["institution_id"], decision["value"]["outcome"], decision["value"]["field"]) == \
+            ("salud", "probidad.enrollment.request.rejected.v1", "institution_id")  # salud is not registered
+        assert decision["value"]["reason"]
+        # The forged request got no decision anywhere; educacion may not read salud's outcomes at all.
+        assert b"rq-secure-2" not in kcat_run(kcat, salud, "-C", "-t", salud.outcomes_topic, "-o", "beginning",
+                                              "-e").stdout
+        refused = kcat_run(kcat, educacion, "-C", "-t", salud.outcomes_topic, "-o", "beginning", "-e")
+        assert refused.returncode != 0 and b"authorization failed" in refused.stderr, refused.stderr
 
         dlq = f"{salud.requests_topic}.probidad-enrollment.dlq"
         letters = await read_until(cluster.bootstrap, admin, dlq, lambda rs: bool(rs))

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
+from contracts.events import AgencyRequestDecided
 from probidad.localhost import eventually
 from probidad.shared.database import Database
 from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAY_ERRORS
@@ -56,3 +59,44 @@ async def test_events_committed_while_the_broker_is_away_are_counted_as_backlog_
 
 async def _at(value: float, target: float) -> bool:
     return value >= target
+
+
+async def test_an_event_given_its_own_topic_leaves_on_that_topic_in_commit_order_with_the_rest(
+        database_url: str) -> None:
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox("t9.")
+    sent: list[tuple[str, str]] = []
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        sent.append((topic, headers["ce_type"]))
+
+    relay = OutboxRelay(database, outbox, publish, service="relay-topic", batch_size=10)
+    decided = AgencyRequestDecided(request_id="rq-1", institution_id="salud", request_type="x",
+                                   outcome="probidad.enrollment.request.rejected.v1", reason="no such session")
+    try:
+        async with database.transaction() as session:
+            outbox.add(session, institution("inst-1"))
+            outbox.add(session, decided, topic="probidad.agency.outcomes.salud")
+        await relay.drain()
+        assert sent == [("t9.probidad.enrollment.events", "probidad.enrollment.institution.registered.v1"),
+                        ("t9.probidad.agency.outcomes.salud", "probidad.enrollment.request.decided.v1")]
+    finally:
+        await database.dispose()
+
+
+async def test_an_event_of_a_topic_family_without_its_topic_is_refused_before_anything_commits(
+        database_url: str) -> None:
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox()
+    decided = AgencyRequestDecided(request_id="rq-1", institution_id="salud", request_type="x", outcome="y")
+    relay = OutboxRelay(database, outbox, lambda *a: None, service="relay-template")
+    try:
+        with pytest.raises(ValueError, match="pass topic="):
+            async with database.transaction() as session:
+                outbox.add(session, institution("inst-1"))
+                outbox.add(session, decided)
+        assert await relay.backlog() == 0  # the event before it rolled back with it
+    finally:
+        await database.dispose()

@@ -1,0 +1,103 @@
+"""In secure mode every agency request's decision also reaches the agency's own outcome topic
+(``probidad.agency.outcomes.<institution>``, the only one it may read), in the decision's transaction;
+in development mode nothing is written there. The real wiring on a secure broker is in
+tests/e2e/test_secure_kafka.py; here the subscribers run on the in-memory broker."""
+
+from __future__ import annotations
+
+import pytest
+from faststream.kafka.annotations import KafkaMessage
+
+from contracts.envelope import open_envelope, seal, to_record
+from contracts.events import EnrolmentRequested
+from contracts.topics import AGENCY_REQUESTS
+from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, agency_subscribers
+from tests.integration.test_enrollment_agency_requests import curp, enrollment, submitted  # noqa: F401 — fixture
+
+OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
+
+
+@pytest.fixture
+async def answered(enrollment):  # noqa: F811 — the fixture imported above
+    """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode."""
+    (consumer, _topics), = enrollment.consumers
+    consumer.handlers = agency_subscribers(enrollment.outbox, enrollment.settings.email_digest_key.get_secret_value(),
+                                           outcome_topics=True)
+    return enrollment
+
+
+async def send_on_topic_of(runtime, institution: str, *requests) -> None:  # noqa: ANN001
+    """As enrollment's secure wiring hands them over: stamped with the institution of their topic."""
+    for request in requests:
+        key, value, headers = to_record(seal(request))
+        await runtime.test_broker.publish(value, AGENCY_REQUESTS, key=key,
+                                          headers={**headers, TOPIC_INSTITUTION_HEADER: institution})
+    await runtime.relay.drain()
+
+
+def collect_outcomes(runtime, topic: str = OUTCOMES_IN_A) -> list:  # noqa: ANN001
+    seen: list = []
+
+    @runtime.broker.subscriber(topic)
+    async def collect(message: KafkaMessage) -> None:
+        seen.append(open_envelope(message.headers, message.body))
+
+    return seen
+
+
+async def start_collecting(runtime, topic: str = OUTCOMES_IN_A) -> list:  # noqa: ANN001
+    seen = collect_outcomes(runtime, topic)
+    await runtime.test_broker.start()  # subscribers added after the test broker started need starting
+    return seen
+
+
+async def test_each_decision_reaches_the_agencys_outcome_topic_with_what_it_led_to(answered):
+    outcomes = await start_collecting(answered)
+    other = curp("PEHJ920101HQRRRN0")
+    await send_on_topic_of(answered, "in-a", submitted("rq-1"), submitted("rq-2", curp_=other),
+                           EnrolmentRequested(request_id="rq-3", institution_id="in-a", session_id="se-1", curp=curp()),
+                           EnrolmentRequested(request_id="rq-4", institution_id="in-a", session_id="se-1", curp=other),
+                           EnrolmentRequested(request_id="rq-5", institution_id="in-a", session_id="se-nope",
+                                              curp=curp()))
+    servant = next(e.event for e in answered.published if e.type.endswith("servant.registered.v1")
+                   and e.event.request_id == "rq-1")
+    confirmed = next(e.event for e in answered.published if e.type.endswith("enrolment.confirmed.v1"))
+    waitlisted = next(e.event for e in answered.published if e.type.endswith("enrolment.waitlisted.v1"))
+    decided = {o.event.request_id: o for o in outcomes}
+    assert [o.type for o in outcomes] == ["probidad.enrollment.request.decided.v1"] * 5
+    assert (decided["rq-1"].event.outcome, decided["rq-1"].event.outcome_id) == \
+        ("probidad.enrollment.servant.registered.v1", servant.servant_id)
+    assert (decided["rq-3"].event.outcome, decided["rq-3"].event.outcome_id) == \
+        ("probidad.enrollment.enrolment.confirmed.v1", confirmed.enrolment_id)
+    assert (decided["rq-4"].event.outcome, decided["rq-4"].event.outcome_id) == \
+        ("probidad.enrollment.enrolment.waitlisted.v1", waitlisted.enrolment_id)
+    rejected = decided["rq-5"].event
+    assert (rejected.outcome, rejected.outcome_id, rejected.field) == \
+        ("probidad.enrollment.request.rejected.v1", None, "session_id")
+    assert rejected.reason and rejected.request_type == "probidad.agency.enrolment.requested.v1"
+    assert {o.event.institution_id for o in outcomes} == {"in-a"}
+    assert {o.key for o in (x.event for x in outcomes)} == set(decided)  # keyed by request id
+
+
+async def test_a_request_sent_again_gets_no_second_decision_on_the_outcome_topic(answered):
+    outcomes = await start_collecting(answered)
+    await send_on_topic_of(answered, "in-a", submitted("rq-1"))
+    await send_on_topic_of(answered, "in-a", submitted("rq-1"))
+    assert [o.event.request_id for o in outcomes] == ["rq-1"]
+
+
+async def test_a_request_id_reused_for_another_request_is_answered_as_rejected_on_the_outcome_topic(answered):
+    outcomes = await start_collecting(answered)
+    await send_on_topic_of(answered, "in-a", submitted("rq-1"))
+    await send_on_topic_of(answered, "in-a", submitted("rq-1", name="Otra Persona"))
+    first, second = outcomes
+    assert first.event.outcome == "probidad.enrollment.servant.registered.v1"
+    assert (second.event.outcome, second.event.field) == ("probidad.enrollment.request.rejected.v1", "request_id")
+
+
+async def test_development_mode_writes_no_outcome_topic_even_when_a_sender_stamps_the_header(enrollment):  # noqa: F811
+    outcomes = await start_collecting(enrollment)
+    await send_on_topic_of(enrollment, "in-a", submitted("rq-1"))
+    assert [e.type for e in enrollment.published] == ["probidad.enrollment.servant.registered.v1"]
+    assert outcomes == []
+    assert await enrollment.relay.backlog() == 0
