@@ -174,6 +174,32 @@ class ServantUpdated(_Enrollment):
     request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
 
 
+class ServantTransferred(_Enrollment):
+    """A servant moved from one institution to another, from ``effective_on``.
+
+    Its own fact, never a side effect of a registration: recorded by the comptroller, or requested by
+    the liaison of the institution the servant leaves and accepted by the liaison of the one they join.
+    Figures keep each completion with the institution the servant belonged to when the session started,
+    so training before ``effective_on`` stays with ``from_institution_id``.
+    """
+
+    type = "probidad.enrollment.servant.transferred.v1"
+    key_field = subject_field = "servant_id"
+
+    servant_id: Id
+    transfer_id: Id = Field(description="The transfer (request) this fact completes.")
+    from_institution_id: Id
+    to_institution_id: Id
+    effective_on: date = Field(description="First day (programme time zone) the servant belongs to to_institution_id; "
+                               "never after the day it was recorded.")
+    sex: Sex = Field(description="As in ServantRegistered, so a consumer needs no other fact to place the servant.")
+    position_level: str | None = Field(None, max_length=100)
+    requested_by: str = Field(max_length=200, description="Who asked: 'comptroller' or 'liaison:<institution id>', "
+                              "then ':<token subject>'.")
+    approved_by: str = Field(max_length=200, description="Who made it take effect, in the same form.")
+    approved_at: AwareDatetime = Field(description="When it took effect in enrollment (UTC).")
+
+
 class EnrolmentConfirmed(_Enrollment):
     """A servant holds a seat in a session (directly, or promoted from the waitlist)."""
 
@@ -422,7 +448,7 @@ class CompetencyAttained(_Certification):
 
 ALL_EVENTS: tuple[type[Event], ...] = (
     InstitutionRegistered, CoursePublished, SessionScheduled, SessionRescheduled, SessionCancelled,
-    ServantRegistered, ServantUpdated, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
+    ServantRegistered, ServantUpdated, ServantTransferred, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
     RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
     AgencyRequestDecided,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
@@ -22,9 +22,14 @@ from probidad.shared.auth import Principal, require
 from services.enrollment import domain, handlers
 from services.enrollment.domain import RuleViolation, ServantDetails
 from services.enrollment.metrics import ENROLMENT_DECISIONS
-from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession
+from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession, Transfer
 
 router = APIRouter()
+
+# Every integer the API takes is bounded, so none reaches a database beyond what it stores: a number
+# past SQLite's signed 64-bit integers made the driver raise (a 500) instead of a 422 naming the field.
+MAX_HEADCOUNT = 10_000_000  # far above the largest government's payroll
+MAX_OFFSET = 2**31 - 1
 
 STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
 
@@ -69,7 +74,7 @@ class InstitutionIn(BaseModel):
     name: str = Field(min_length=1, max_length=300)
     government_level: GovernmentLevel
     municipality: str | None = Field(None, max_length=200)
-    headcount: int = Field(ge=1, description="Public servants declared for headcount_year.")
+    headcount: int = Field(ge=1, le=MAX_HEADCOUNT, description="Public servants declared for headcount_year.")
     headcount_year: int = Field(ge=2000, le=2100)
 
 
@@ -384,7 +389,10 @@ def _institution_for(principal: Principal, given: str | None) -> str:
 
 
 @router.post("/servants", response_model=ServantOut, status_code=201, tags=["servants"],
-             responses={200: {"description": "A servant with this CURP was already registered; updated"}})
+             responses={200: {"description": "A servant of this institution with this CURP was already registered; "
+                                   "updated"},
+                        409: {"description": "curp: not a CURP the caller may register for this institution "
+                              "(the same answer whatever the reason; a move is a transfer)"}})
 async def register_servant(body: ServantIn, request: Request, response: Response, principal: Registrar) -> ServantOut:
     """Register a public servant (or update the one with the same CURP); returns the pseudonymous id."""
     rt = _runtime(request)
@@ -403,7 +411,8 @@ async def register_servant(body: ServantIn, request: Request, response: Response
 @router.get("/servants", response_model=list[ServantOut], tags=["servants"])
 async def list_servants(request: Request, principal: Registrar, institution_id: str | None = None,
                         curp: str | None = Query(None, description="Find one person by CURP."),
-                        limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> list[ServantOut]:
+                        limit: int = Query(100, ge=1, le=1000),
+                        offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[ServantOut]:
     query = select(Servant).order_by(Servant.registered_at, Servant.servant_id).limit(limit).offset(offset)
     if curp:
         try:
@@ -434,6 +443,100 @@ async def erase_personal_data(servant_id: str, request: Request, principal: Comp
                                                now=handlers.utcnow(),
                                                correlation_id=request.headers.get("x-correlation-id"))
         return _servant_out(servant)
+
+
+# ------------------------------------------------------------------ transfers
+
+
+class TransferIn(BaseModel):
+    to_institution_id: Id
+    effective_on: date | None = Field(None, description="First day in the new institution (programme time "
+                                      "zone); today when omitted, never later.")
+    reason: str | None = Field(None, max_length=500)
+
+
+class TransferOut(BaseModel):
+    transfer_id: str
+    servant_id: str
+    from_institution_id: str
+    to_institution_id: str
+    effective_on: date
+    status: Literal["requested", "completed", "declined"]
+    requested_by: str
+    requested_at: datetime
+    decided_by: str | None
+    decided_at: datetime | None
+    reason: str | None
+
+
+def _transfer_out(transfer) -> TransferOut:  # noqa: ANN001
+    return TransferOut.model_validate(transfer, from_attributes=True)
+
+
+def _who(principal: Principal) -> str:
+    """Who acted, as a transfer records it: the role, a liaison's institution, and the token's subject."""
+    if principal.role == "comptroller":
+        return f"comptroller:{principal.subject}"
+    return f"liaison:{principal.institution_id}:{principal.subject}"
+
+
+def _programme_today(request: Request) -> date:
+    return handlers.utcnow().astimezone(domain.zone(_runtime(request).settings.programme_timezone)).date()
+
+
+@router.post("/servants/{servant_id}/transfer", response_model=TransferOut, status_code=201, tags=["servants"],
+             responses={202: {"description": "Requested by a liaison: waits for the joining institution"}})
+async def transfer_servant(servant_id: str, body: TransferIn, request: Request, response: Response,
+                           principal: Registrar) -> TransferOut:
+    """Move a servant to another institution from a date. The comptroller's transfer takes effect at
+    once (201); a liaison asks for its own servant (202) and the joining institution accepts it."""
+    rt = _runtime(request)
+    today = _programme_today(request)
+    async with unit_of_work(request) as db:
+        transfer = await handlers.request_transfer(
+            db, rt.outbox, servant_id, to_institution_id=body.to_institution_id,
+            effective_on=body.effective_on or today, acting_for=acting_for(principal), requested_by=_who(principal),
+            now=handlers.utcnow(), today=today, reason=body.reason,
+            correlation_id=request.headers.get("x-correlation-id"))
+        out = _transfer_out(transfer)
+    response.status_code = 201 if out.status == "completed" else 202
+    return out
+
+
+@router.get("/transfers", response_model=list[TransferOut], tags=["servants"])
+async def list_transfers(request: Request, principal: Registrar,
+                         status: Literal["requested", "completed", "declined"] | None = None) -> list[TransferOut]:
+    """Transfers from or to the caller's institution (all of them for the comptroller)."""
+    query = select(Transfer).order_by(Transfer.requested_at, Transfer.transfer_id)
+    if status:
+        query = query.where(Transfer.status == status)
+    scope = acting_for(principal)
+    if scope is not None:
+        query = query.where((Transfer.from_institution_id == scope) | (Transfer.to_institution_id == scope))
+    async with unit_of_work(request) as db:
+        return [_transfer_out(t) for t in (await db.execute(query)).scalars()]
+
+
+async def _answer(request: Request, principal: Principal, transfer_id: str, accept: bool) -> TransferOut:
+    rt = _runtime(request)
+    async with unit_of_work(request) as db:
+        transfer = await handlers.answer_transfer(
+            db, rt.outbox, transfer_id, accept=accept, acting_for=acting_for(principal), answered_by=_who(principal),
+            now=handlers.utcnow(), today=_programme_today(request),
+            correlation_id=request.headers.get("x-correlation-id"))
+        return _transfer_out(transfer)
+
+
+@router.post("/transfers/{transfer_id}/accept", response_model=TransferOut, tags=["servants"])
+async def accept_transfer(transfer_id: str, request: Request, principal: Registrar) -> TransferOut:
+    """The joining institution (or the comptroller) accepts: the servant moves, ServantTransferred is published."""
+    return await _answer(request, principal, transfer_id, accept=True)
+
+
+@router.post("/transfers/{transfer_id}/decline", response_model=TransferOut, tags=["servants"])
+async def decline_transfer(transfer_id: str, request: Request, principal: Registrar) -> TransferOut:
+    """Either institution (or the comptroller) declines or withdraws a requested transfer: nothing moves."""
+    return await _answer(request, principal, transfer_id, accept=False)
 
 
 # ------------------------------------------------------------------ enrolments
@@ -481,7 +584,8 @@ async def enrol(body: EnrolmentIn, request: Request, principal: Registrar) -> En
 @router.get("/enrolments", response_model=list[EnrolmentOut], tags=["enrolments"])
 async def list_enrolments(request: Request, principal: Registrar, session_id: str | None = None,
                           servant_id: str | None = None, include_cancelled: bool = False,
-                          limit: int = Query(500, ge=1, le=5000), offset: int = Query(0, ge=0)) -> list[EnrolmentOut]:
+                          limit: int = Query(500, ge=1, le=5000),
+                          offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[EnrolmentOut]:
     query = select(Enrolment).order_by(Enrolment.number).limit(limit).offset(offset)
     if session_id:
         query = query.where(Enrolment.session_id == session_id)
@@ -531,7 +635,7 @@ async def cancel_enrolment(enrolment_id: str, request: Request, principal: Regis
 class ImportRow(BaseModel):
     """One line of an HR export. Loose on purpose: every problem is reported per row, never as a 422."""
 
-    line: int | None = Field(None, description="Line in the source file, echoed in the report.")
+    line: int | None = Field(None, description="Line in the source file, echoed in the report (never stored).")
     institution_id: str | None = None
     name: str | None = None
     curp: str | None = None

@@ -22,6 +22,7 @@ from contracts.events import (
     EnrolmentWaitlisted,
     Modality,
     ServantRegistered,
+    ServantTransferred,
     ServantUpdated,
     SessionCancelled,
     SessionRescheduled,
@@ -166,17 +167,38 @@ def _digest(email: str | None, key: str) -> str | None:
     return email_digest(email, key) if email else None
 
 
+def foreign_curp(institution_id: str) -> RuleViolation:
+    """The one refusal of a CURP that a liaison or agency may not register for its institution.
+
+    Worded, and answered, the same whatever lies behind it, and naming nothing but the caller's own
+    institution: which institution holds the CURP, or whether any does, is not the caller's to learn.
+    """
+    return RuleViolation("curp", f"cannot be registered or updated for institution {institution_id}: only "
+                         f"servants of {institution_id} can be, and moving a servant between institutions is a "
+                         "transfer, requested by the institution they leave", "conflict")
+
+
 def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, new_servant_id: str,
-                   digest_key: str, request_id: str | None = None) -> ServantDecision:
+                   digest_key: str, request_id: str | None = None,
+                   confined: bool = True) -> ServantDecision:
     """Register a person, or update the one already registered under the same CURP.
 
-    The same CURP always maps to the same pseudonymous servant id, so a re-submission (or a move to
-    another institution) never splits one person into two in the figures.
+    The same CURP always maps to the same pseudonymous servant id, so a re-submission never splits one
+    person into two in the figures. A CURP registered in another institution is never taken over: the
+    move is a transfer (``decide_transfer``), a fact of its own with who approved it and from when.
+    ``confined`` callers (liaisons, agencies) get the uniform ``foreign_curp`` refusal; the comptroller,
+    who sees every institution, is told where the servant is.
     """
     name = details.name.strip()
     if not name:
         raise RuleViolation("name", "must not be empty")
     curp = validate_curp(details.curp)
+    if existing is not None and existing.institution_id != details.institution_id:
+        if confined:
+            raise foreign_curp(details.institution_id)
+        raise RuleViolation("curp", f"already servant {existing.servant_id} of institution {existing.institution_id}; "
+                            f"to move them, record a transfer (POST /servants/{existing.servant_id}/transfer)",
+                            "conflict")
     email = validate_email(details.email)
     record = ServantRecord(
         servant_id=existing.servant_id if existing else new_servant_id,
@@ -209,6 +231,47 @@ def decide_erasure(servant: ServantRecord) -> ServantDecision:
     event = ServantUpdated(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
                            position_level=servant.position_level, email_digest=None)
     return ServantDecision(erased, False, [event])
+
+
+# ------------------------------------------------------------------ transfers
+
+
+@dataclass(frozen=True)
+class TransferTerms:
+    """A transfer as asked: which servant, from and to which institution, from which day, asked by whom."""
+
+    transfer_id: str
+    servant_id: str
+    from_institution_id: str
+    to_institution_id: str
+    effective_on: date
+    requested_by: str
+
+
+def check_transfer(servant: ServantRecord, to_institution_id: str, effective_on: date, today: date) -> None:
+    """What a transfer must satisfy when it is asked for and again when it takes effect."""
+    if to_institution_id == servant.institution_id:
+        raise RuleViolation("to_institution_id", f"the servant already belongs to {to_institution_id}", "conflict")
+    if effective_on > today:
+        # A transfer changes the servant's institution when it is recorded; one dated ahead would make
+        # enrollment and the figures disagree about where the servant is until that day.
+        raise RuleViolation("effective_on", f"must not be after today ({today.isoformat()}); record the transfer "
+                            "on or after the day it takes effect")
+
+
+def decide_transfer(servant: ServantRecord, terms: TransferTerms, *, approved_by: str, approved_at: datetime,
+                    today: date) -> tuple[ServantRecord, ServantTransferred]:
+    """The transfer takes effect: the servant belongs to the new institution, and the fact says since when."""
+    if servant.institution_id != terms.from_institution_id:
+        raise RuleViolation("transfer_id", f"the servant no longer belongs to {terms.from_institution_id}", "conflict")
+    check_transfer(servant, terms.to_institution_id, terms.effective_on, today)
+    moved = ServantRecord(servant.servant_id, terms.to_institution_id, servant.sex, servant.position_level,
+                          servant.name, servant.curp, servant.email, servant.position, servant.erased)
+    return moved, ServantTransferred(
+        servant_id=servant.servant_id, transfer_id=terms.transfer_id, from_institution_id=terms.from_institution_id,
+        to_institution_id=terms.to_institution_id, effective_on=terms.effective_on, sex=servant.sex,
+        position_level=servant.position_level, requested_by=terms.requested_by, approved_by=approved_by,
+        approved_at=approved_at)
 
 
 # ------------------------------------------------------------------ sessions

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, text, update
@@ -22,7 +22,7 @@ from probidad.shared.outbox import Outbox
 from services.enrollment import domain
 from services.enrollment.domain import RuleViolation, Seat, ServantDetails, ServantRecord, SessionTerms
 from services.enrollment.tables import (
-    AgencyRequest, Course, Enrolment, Headcount, Institution, Servant, TrainingSession,
+    AgencyRequest, Course, Enrolment, Headcount, Institution, Servant, TrainingSession, Transfer,
 )
 
 ACTIVE = ("confirmed", "waitlisted")
@@ -201,7 +201,7 @@ async def register_servant(db, outbox: Outbox, details: ServantDetails, *, diges
     await _hold(db, curp)
     existing = (await db.execute(select(Servant).where(Servant.curp == curp))).scalars().first()
     decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
-                                     digest_key=digest_key, request_id=request_id)
+                                     digest_key=digest_key, request_id=request_id, confined=acting_for is not None)
     new = decision.servant
     servant = existing or Servant(servant_id=new.servant_id, institution_id=new.institution_id, sex=new.sex.value)
     servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
@@ -231,6 +231,88 @@ async def erase_servant(db, outbox: Outbox, servant_id: str, *, acting_for: str 
     _emit(db, outbox, decision.events, correlation_id)
     await db.flush()
     return servant
+
+
+# ------------------------------------------------------------------ transfers
+
+
+def _terms(transfer: Transfer) -> domain.TransferTerms:
+    return domain.TransferTerms(transfer.transfer_id, transfer.servant_id, transfer.from_institution_id,
+                                transfer.to_institution_id, transfer.effective_on, transfer.requested_by)
+
+
+async def _complete(db, outbox: Outbox, servant: Servant, transfer: Transfer, *, approved_by: str,  # noqa: ANN001
+                    now: datetime, today: date, correlation_id: str | None) -> None:
+    moved, event = domain.decide_transfer(record(servant), _terms(transfer), approved_by=approved_by,
+                                          approved_at=now, today=today)
+    servant.institution_id = moved.institution_id
+    transfer.status, transfer.decided_by, transfer.decided_at = "completed", approved_by, now
+    _emit(db, outbox, [event], correlation_id)
+    await db.flush()
+
+
+async def request_transfer(db, outbox: Outbox, servant_id: str, *, to_institution_id: str,  # noqa: ANN001
+                           effective_on: date, acting_for: str | None, requested_by: str, now: datetime,
+                           today: date, reason: str | None = None,
+                           correlation_id: str | None = None) -> Transfer:
+    """Ask for a servant to move. The comptroller's request takes effect at once; a liaison may ask only
+    for its own servants (the institution they leave), and the joining institution's liaison accepts it."""
+    servant = await find_servant(db, servant_id, acting_for)  # another institution's servant is "unknown"
+    await _lock_servant(db, servant_id)
+    await require_institution(db, to_institution_id, "to_institution_id")
+    domain.check_transfer(record(servant), to_institution_id, effective_on, today)
+    pending = (await db.execute(select(Transfer.transfer_id).where(
+        Transfer.servant_id == servant_id, Transfer.status == "requested"))).first()
+    if pending is not None:
+        raise RuleViolation("servant_id", f"transfer {pending[0]} of this servant is waiting for an answer", "conflict")
+    transfer = Transfer(transfer_id=new_id("tr"), servant_id=servant_id, from_institution_id=servant.institution_id,
+                        to_institution_id=to_institution_id, effective_on=effective_on, status="requested",
+                        requested_by=requested_by, requested_at=now, reason=reason)
+    db.add(transfer)
+    if acting_for is None:
+        await _complete(db, outbox, servant, transfer, approved_by=requested_by, now=now, today=today,
+                        correlation_id=correlation_id)
+    await db.flush()
+    return transfer
+
+
+async def find_transfer(db, transfer_id: str, acting_for: str | None) -> Transfer:  # noqa: ANN001
+    """A transfer its caller may see: the comptroller any, a liaison those from or to its institution."""
+    transfer = await db.get(Transfer, transfer_id)
+    if transfer is None or (acting_for is not None and acting_for not in (transfer.from_institution_id,
+                                                                         transfer.to_institution_id)):
+        raise RuleViolation("transfer_id", f"unknown transfer {transfer_id!r}", "not_found")
+    return transfer
+
+
+async def answer_transfer(db, outbox: Outbox, transfer_id: str, *, accept: bool, acting_for: str | None,  # noqa: ANN001
+                          answered_by: str, now: datetime, today: date,
+                          correlation_id: str | None = None) -> Transfer:
+    """Accept (the joining institution or the comptroller) or decline (either institution, or the
+    comptroller) a requested transfer."""
+    transfer = await find_transfer(db, transfer_id, acting_for)
+    await _lock_servant(db, transfer.servant_id)
+    await db.refresh(transfer)
+    if transfer.status != "requested":
+        raise RuleViolation("transfer_id", f"this transfer is already {transfer.status}", "conflict")
+    if not accept:
+        transfer.status, transfer.decided_by, transfer.decided_at = "declined", answered_by, now
+        await db.flush()
+        return transfer
+    if acting_for is not None and acting_for != transfer.to_institution_id:
+        raise RuleViolation("transfer_id", "only the institution the servant joins (or the comptroller) accepts a "
+                            "transfer", "forbidden")
+    servant = await db.get(Servant, transfer.servant_id, populate_existing=True)
+    await _complete(db, outbox, servant, transfer, approved_by=answered_by, now=now, today=today,
+                    correlation_id=correlation_id)
+    return transfer
+
+
+async def _lock_servant(db, servant_id: str) -> None:  # noqa: ANN001
+    # The servant's row lock, as an enrolment takes it: a transfer and a seat decision about the same
+    # person happen one after the other. SQLite's transactions of a process already take turns.
+    if db.bind.dialect.name != "sqlite":
+        await db.execute(_LOCK_SERVANT, {"the_servant": servant_id})
 
 
 # ------------------------------------------------------------------ enrolments

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -148,5 +148,24 @@ class AgencyRequest(SQLModel, table=True):
     decided_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
 
+class Transfer(SQLModel, table=True):
+    """A move of a servant between institutions: requested (by the institution they leave), then
+    completed (accepted by the one they join, or recorded by the comptroller) or declined."""
+
+    __tablename__ = "enrollment_transfer"
+
+    transfer_id: str = Field(primary_key=True, max_length=64)
+    servant_id: str = Field(max_length=64, index=True)
+    from_institution_id: str = Field(max_length=64, index=True)
+    to_institution_id: str = Field(max_length=64, index=True)
+    effective_on: date
+    status: str = Field(max_length=20)  # requested, completed, declined
+    requested_by: str = Field(max_length=200)
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    decided_by: str | None = Field(default=None, max_length=200)
+    decided_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
-          Servant.__table__, Enrolment.__table__, AgencyRequest.__table__]
+          Servant.__table__, Enrolment.__table__, AgencyRequest.__table__, Transfer.__table__]

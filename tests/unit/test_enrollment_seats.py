@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts.events import (
-    EnrolmentCancelled, EnrolmentConfirmed, EnrolmentWaitlisted, ServantRegistered, ServantUpdated, Sex,
+    EnrolmentCancelled, EnrolmentConfirmed, EnrolmentWaitlisted, ServantRegistered, ServantTransferred, ServantUpdated,
+    Sex,
 )
 from contracts.pseudonyms import email_digest
 from services.enrollment.domain import (
     Occupancy, RuleViolation, Seat, ServantDetails, SessionTerms, curp_check_digit, decide_cancellation, decide_enrolment,
-    decide_erasure, decide_servant, session_times, waitlist_positions, check_delivery,
+    decide_erasure, decide_servant, session_times, waitlist_positions, check_delivery, check_transfer, decide_transfer,
+    foreign_curp, TransferTerms,
 )
 
 CANCUN = ZoneInfo("America/Cancun")
@@ -159,18 +161,69 @@ def test_registering_a_servant_publishes_only_pseudonymous_attributes_and_the_em
         assert personal not in published
 
 
-def test_the_same_curp_keeps_its_servant_id_and_a_move_is_published_as_an_update():
+def test_the_same_curp_keeps_its_servant_id_and_a_change_oversight_sees_is_published_as_an_update():
     details = ServantDetails("in-1", "Ana", _curp(), Sex.female)
     first = decide_servant(None, details, new_servant_id="sv-1", digest_key=KEY).servant
-    moved = decide_servant(first, ServantDetails("in-2", "Ana", _curp(), Sex.female), new_servant_id="sv-2",
-                           digest_key=KEY)
-    assert not moved.created and moved.servant.servant_id == "sv-1"
-    (event,) = moved.events
-    assert isinstance(event, ServantUpdated) and event.institution_id == "in-2"
+    promoted = decide_servant(first, ServantDetails("in-1", "Ana", _curp(), Sex.female, position_level="directivo"),
+                              new_servant_id="sv-2", digest_key=KEY)
+    assert not promoted.created and promoted.servant.servant_id == "sv-1"
+    (event,) = promoted.events
+    assert isinstance(event, ServantUpdated) and event.position_level == "directivo"
     # A correction of the name alone is personal data: nothing for oversight to hear about.
     renamed = decide_servant(first, ServantDetails("in-1", "Ana María", _curp(), Sex.female), new_servant_id="x",
                              digest_key=KEY)
     assert renamed.events == [] and renamed.servant.name == "Ana María"
+
+
+def test_a_curp_of_another_institution_is_never_taken_over_and_its_refusal_names_only_the_callers_institution():
+    theirs = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana@example.org"),
+                            new_servant_id="sv-1", digest_key=KEY).servant
+    with pytest.raises(RuleViolation) as refused:
+        decide_servant(theirs, ServantDetails("in-2", "Someone Else", _curp(), Sex.male), new_servant_id="sv-2",
+                       digest_key=KEY)
+    assert (refused.value.field, refused.value.kind) == ("curp", "conflict")
+    assert str(refused.value) == str(foreign_curp("in-2"))  # the one refusal, whatever lies behind it
+    assert "in-1" not in str(refused.value) and "sv-1" not in str(refused.value)
+    # The comptroller sees every institution, so is told where the servant is and that a move is a transfer.
+    with pytest.raises(RuleViolation, match="sv-1 of institution in-1.*transfer"):
+        decide_servant(theirs, ServantDetails("in-2", "Ana", _curp(), Sex.female), new_servant_id="sv-2",
+                       digest_key=KEY, confined=False)
+
+
+def test_a_transfer_moves_the_servant_from_its_effective_day_and_says_who_asked_and_who_approved():
+    ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, position_level="operativo"),
+                         new_servant_id="sv-1", digest_key=KEY).servant
+    terms = TransferTerms("tr-1", "sv-1", "in-1", "in-2", date(2026, 11, 16), "liaison:in-1:rh")
+    approved_at = datetime(2026, 11, 20, 15, 0, tzinfo=ZoneInfo("UTC"))
+    moved, event = decide_transfer(ana, terms, approved_by="liaison:in-2:rh", approved_at=approved_at,
+                                   today=date(2026, 11, 20))
+    assert (moved.servant_id, moved.institution_id, moved.name) == ("sv-1", "in-2", "Ana")
+    assert isinstance(event, ServantTransferred)
+    assert (event.from_institution_id, event.to_institution_id, event.effective_on, event.sex,
+            event.position_level, event.requested_by, event.approved_by, event.approved_at) == (
+        "in-1", "in-2", date(2026, 11, 16), "female", "operativo", "liaison:in-1:rh", "liaison:in-2:rh", approved_at)
+    assert _curp() not in event.model_dump_json() and "Ana" not in event.model_dump_json()
+
+
+@pytest.mark.parametrize("to, effective_on, field", [
+    ("in-1", date(2026, 11, 16), "to_institution_id"),   # already there
+    ("in-2", date(2026, 11, 21), "effective_on"),        # dated after the day it is recorded
+])
+def test_a_transfer_to_where_the_servant_is_or_dated_ahead_is_refused(to, effective_on, field):
+    ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female), new_servant_id="sv-1",
+                         digest_key=KEY).servant
+    with pytest.raises(RuleViolation) as refused:
+        check_transfer(ana, to, effective_on, today=date(2026, 11, 20))
+    assert refused.value.field == field
+
+
+def test_a_transfer_of_a_servant_who_has_moved_since_it_was_asked_is_refused():
+    ana = decide_servant(None, ServantDetails("in-3", "Ana", _curp(), Sex.female), new_servant_id="sv-1",
+                         digest_key=KEY).servant
+    with pytest.raises(RuleViolation, match="no longer belongs to in-1"):
+        decide_transfer(ana, TransferTerms("tr-1", "sv-1", "in-1", "in-2", date(2026, 11, 16), "comptroller:x"),
+                        approved_by="comptroller:x", approved_at=datetime(2026, 11, 20, tzinfo=ZoneInfo("UTC")),
+                        today=date(2026, 11, 20))
 
 
 def test_erasure_forgets_the_person_but_keeps_what_the_figures_need():
