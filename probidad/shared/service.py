@@ -76,11 +76,12 @@ class ServiceRuntime:
         from contracts.events import ALL_EVENTS
 
         written = [cls for cls in ALL_EVENTS if cls.source == f"probidad/{self.name}"]
-        for topic in dict.fromkeys(cls.kafka_topic for cls in written):
+        for n, topic in enumerate(dict.fromkeys(cls.kafka_topic for cls in written)):
             events = tuple(cls for cls in written if cls.kafka_topic == topic)
             self.broker.publisher(
                 self.settings.topic(topic),
-                title=f"{self.name}:publish",
+                # A title names one channel: its own topic's, past the first (enrollment's outcome topics).
+                title=f"{self.name}:publish" if n == 0 else f"{self.name}:publish:{topic}",
                 description="CloudEvents binary mode (ce_* headers); ce_type is one of: "
                 + ", ".join(cls.type for cls in events),
                 schema=Union[events],  # noqa: UP007 — a runtime union of the event models
