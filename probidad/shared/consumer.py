@@ -51,6 +51,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import insert, select
 
 from contracts.envelope import ContractViolation, Envelope, open_envelope
+from contracts.events import EVENTS_BY_TYPE
 from contracts.topics import dead_letter_topic
 from probidad.shared.database import Database
 from probidad.shared.logs import bound_contextvars, get_logger
@@ -367,7 +368,10 @@ class IdempotentConsumer:
             letter = bare
         h = letter.headers
         DEAD_LETTERS.labels(self.service, self.group, h["dlq_original_topic"], h["dlq_reason_kind"]).inc()
-        EVENTS_CONSUMED.labels(self.service, self.group, h.get("ce_type", "unknown")[:200], "dead_lettered").inc()
+        # A label per type the platform knows: a producer inventing types must not grow the metrics without end.
+        event_type = h.get("ce_type", "")
+        EVENTS_CONSUMED.labels(self.service, self.group, event_type if event_type in EVENTS_BY_TYPE else "unknown",
+                               "dead_lettered").inc()
         log.warning("dead-lettered", topic=h["dlq_original_topic"], partition=h["dlq_original_partition"],
                     offset=h["dlq_original_offset"], reason=h["dlq_reason"], dlq=letter.topic)
 

@@ -38,8 +38,10 @@ def curp(n: int) -> str:
 
 
 def request(institution_id: str, n: int) -> ServantSubmitted:
+    # A person belongs to one institution: each case's servants are other people.
+    person = 1_000 * sum(map(ord, institution_id)) + n
     return ServantSubmitted(request_id=f"rq-{institution_id}-{n}", institution_id=institution_id,
-                            name=f"Servidora {n}", curp=curp(n), sex="female")
+                            name=f"Servidora {n}", curp=curp(person), sex="female")
 
 
 def headers_of(institution_id: str, **changed: bytes) -> list[tuple[str, bytes]]:
