@@ -24,7 +24,15 @@ never UTC: a session at 22:30 on 30 November in Mexico City is a November sessio
 
 **Attribution**: a completion belongs to the institution (and so the government level) and sex the
 servant had when the session started, as known at the cut-off — a servant who moves later does not
-take past training along.
+take past training along. A ``ServantTransferred`` is in force from its ``effective_on`` (local midnight
+in the programme's zone), not from when it was recorded: a transfer recorded on 2 December, effective
+16 November, gives the new institution the sessions from 16 November on.
+
+**Unknown references wait** (the trust rules): a certificate, attendance or enrolment naming a session,
+course, servant or institution reporting has no fact about yet is held, never counted under an
+"unknown" category. Order across topics is not guaranteed, so the fact is kept and counts from the
+moment what it names is known, exactly as if the facts had come in order; a revocation counts only
+once the certificate it revokes has been issued (a revocation of nothing counts nothing).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
     CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, InstitutionRegistered, ServantRegistered,
-    ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled,
+    ServantTransferred, ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled,
 )
 
 UNKNOWN = "unknown"
@@ -60,6 +68,7 @@ KINDS: dict[str, str] = {
     SessionCancelled.type: "session_cancelled",
     ServantRegistered.type: "servant",
     ServantUpdated.type: "servant",
+    ServantTransferred.type: "servant_transferred",
     EnrolmentConfirmed.type: "enrolment_confirmed",
     EnrolmentCancelled.type: "enrolment_cancelled",
     AttendanceRecorded.type: "attendance",
@@ -103,6 +112,7 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "session_rescheduled": ("session_id", None, ("starts_at", "ends_at")),
     "session_cancelled": ("session_id", None, ()),
     "servant": (None, "servant_id", ("institution_id", "sex")),
+    "servant_transferred": (None, "servant_id", ("from_institution_id", "to_institution_id", "sex", "effective_on")),
     "enrolment_confirmed": ("session_id", "servant_id", ()),
     "enrolment_cancelled": ("session_id", "servant_id", ()),
     "attendance": ("session_id", "servant_id", ("status", "share", "minutes_present")),
@@ -176,7 +186,7 @@ class Ledger:
             self.courses[fact.subject].append(fact)
         elif kind.startswith("session_"):
             self.sessions[fact.session_id].append(fact)
-        elif kind == "servant":
+        elif kind.startswith("servant"):
             self.servants[fact.servant_id].append(fact)
         elif kind.startswith("certificate_"):
             self.certificates[fact.subject].append(fact)
@@ -336,7 +346,11 @@ class Snapshot:
         for (sid, servant), facts in ledger.attendance.items():
             latest = _latest(facts, cutoff)
             if latest is not None and latest.attributes["status"] in PRESENT:
-                self.present[sid].append(servant)
+                session = self.sessions.get(sid)
+                # Held until both the session and the servant are known: a presence nobody can place
+                # would deliver a session (or deliver it to an "unknown" group) ahead of the facts.
+                if session is not None and self.attributable(session) and self.known(servant, session.starts_at):
+                    self.present[sid].append(servant)
         self.completions: list[CompletionView] = []
         self.issued: list[CertificateEvent] = []
         self.revoked: list[CertificateEvent] = []
@@ -357,7 +371,7 @@ class Snapshot:
                 return None  # names, levels and topics run through every view: resolve everything
             if kind.startswith("session_"):
                 changes.sessions.add(fact.session_id)
-            elif kind == "servant":
+            elif kind.startswith("servant"):
                 changes.servants.add(fact.servant_id)
             elif kind.startswith("certificate_"):
                 changes.certificates.add(fact.subject)
@@ -384,29 +398,56 @@ class Snapshot:
         )
 
     def who(self, servant_id: str, at: datetime | None) -> Who:
-        """The servant's institution and sex when ``at`` (a session's start) happened, as known now."""
+        """The servant's institution and sex when ``at`` (a session's start) happened, as known now.
+
+        NOBODY while no registration of the servant is known (a transfer alone does not describe them).
+        """
         facts = self._ledger.servants.get(servant_id, ())
-        if len(facts) == 1 and facts[0].known_at <= self._cutoff:
+        if len(facts) == 1:
             # The only known version is the one in force at any moment (before it was known, the
             # earliest known version stands in), so ``at`` needs no placing: most servants never change.
-            return self._who_of(facts[0])
+            only = facts[0]
+            return self._who_of(only) if only.known_at <= self._cutoff and only.kind == "servant" else NOBODY
         known = [f for f in facts if f.known_at <= self._cutoff]
-        if not known:
+        described = [f for f in known if f.kind == "servant"]
+        if not described:
             return NOBODY
         moment = micros(at) if at is not None else self._cutoff
-        before = [f for f in known if f.known_at <= moment]
-        return self._who_of(_latest(before, moment) if before else min(known, key=_ORDER))
+        # In force at ``moment``: registrations and updates from when they were known, transfers from
+        # their effective day. Of those, the one recorded last says where the servant was: a transfer
+        # recorded late but effective earlier overrides an update the enrollment published meanwhile.
+        in_force = [f for f in known if self._effective(f) <= moment]
+        return self._who_of(max(in_force, key=_ORDER) if in_force else min(described, key=_ORDER))
+
+    def known(self, servant_id: str, at: datetime | None) -> bool:
+        """Whether the servant and their institution are known: only then can a fact about them count."""
+        return self.who(servant_id, at) is not NOBODY
+
+    def attributable(self, session: SessionView) -> bool:
+        """Whether the session's course is known (its topic and title run through every figure)."""
+        return session.course_id in self.courses
+
+    def _effective(self, version: Fact) -> int:
+        if version.kind != "servant_transferred":
+            return version.known_at
+        day = date.fromisoformat(version.attributes["effective_on"])
+        # Never later than it was recorded: enrollment refuses transfers dated ahead, and a version
+        # cannot be in force before reporting could know it at the cut-off anyway.
+        return min(version.known_at, micros(datetime.combine(day, datetime.min.time(), self.zone)))
 
     def _who_of(self, version: Fact) -> Who:
         # One Who per (institution, sex): a snapshot resolves one per certificate and per servant
         # present, and the institution's name and level are the same for all of them.
-        key = (version.attributes["institution_id"], version.attributes["sex"])
+        attributes = version.attributes
+        key = (attributes["to_institution_id"] if version.kind == "servant_transferred" else attributes["institution_id"],
+               attributes["sex"])
         who = self._whos.get(key)
         if who is None:
             iid, sex = key
             institution = self.institutions.get(iid)
-            who = self._whos[key] = Who(iid, institution.attributes["name"] if institution else UNKNOWN,
-                                        institution.attributes["government_level"] if institution else UNKNOWN, sex)
+            who = self._whos[key] = (NOBODY if institution is None else  # an institution not known yet
+                                     Who(iid, institution.attributes["name"], institution.attributes["government_level"],
+                                         sex))
         return who
 
     def _certificates(self, before: dict[str, _Resolution], changes: _Changes) -> None:
@@ -447,12 +488,13 @@ class Snapshot:
         if reference is None:
             return None
         session = self.sessions.get(reference.session_id)
-        who = self.who(reference.servant_id, session.starts_at if session else None)
-        if session is not None:
-            topic = session.topic
-        else:
-            course = self.courses.get(reference.attributes["course_id"])
-            topic = course.attributes["topic"] if course else UNKNOWN
+        held = (reference.session_id, reference.servant_id, None, None, None)
+        if issued is None or session is None or not self.attributable(session):
+            return held  # a revocation of nothing, or a session not known yet: nothing counts
+        who = self.who(reference.servant_id, session.starts_at)
+        if who is NOBODY:
+            return held  # the servant or their institution is not known yet
+        topic = session.topic
         issue = revocation = completion = None
         if issued is not None:
             text = issued.attributes["issued_on"]
@@ -461,7 +503,7 @@ class Snapshot:
         if revoked is not None:
             day = from_micros(revoked.known_at).astimezone(self.zone).date()
             revocation = CertificateEvent(day, session, who, topic)
-        if issued is not None and revoked is None and session is not None:
+        if revoked is None:
             completion = CompletionView(issued.servant_id, session, who, certificate_id,
                                         float(issued.attributes["hours"]))
         return reference.session_id, reference.servant_id, issue, revocation, completion
@@ -554,10 +596,13 @@ class Snapshot:
             return None
         ledger, cutoff = self._ledger, self._cutoff
         standing = {c.servant_id: c.certificate_id for c in self.completions if c.session.session_id == session_id}
-        revoked = {f.servant_id for fs in ledger.certificates.values() for f in fs
-                   if f.session_id == session_id and f.kind == "certificate_revoked" and f.known_at <= cutoff}
+        # Revoked: a certificate issued and then revoked (a revocation of a certificate never issued is nothing).
+        revoked = {servant for sid, servant, _, revocation, _ in self._resolved.values()
+                   if sid == session_id and revocation is not None}
         entries = []
         for servant in sorted(ledger.participants.get(session_id, ())):
+            if not self.known(servant, session.starts_at):
+                continue  # held until the servant is known, like every other fact about them
             pair = (session_id, servant)
             enrolment = _latest(ledger.enrolments.get(pair, ()), cutoff)
             attendance = _latest(ledger.attendance.get(pair, ()), cutoff)

@@ -149,7 +149,10 @@ def _check_for(annotation: Any, metadata: Sequence[Any], src: _Source) -> list[s
         values = src.const(frozenset(member.value for member in annotation))  # use_enum_values: the text
         return [f"if type(v) is not str or v not in {values}: raise _Unsure"]
     if annotation is AwareDatetime:
-        return ["if not _canonical_datetime(v): raise _Unsure"]
+        # Pydantic writes UTC as "Z" (enrollment's own times, e.g. a transfer's approved_at) and reads it
+        # back as +00:00, which is also how the store keeps it.
+        return ["if type(v) is str and v[-1:] == 'Z': v = v[:-1] + '+00:00'",
+                "if not _canonical_datetime(v): raise _Unsure"]
     if annotation is date:
         return ["if not _canonical_date(v): raise _Unsure"]
     return None

@@ -286,21 +286,22 @@ def test_each_fact_counts_from_when_it_was_known_and_completions_stay_with_the_i
 
     now = ledger.snapshot(ZONE)
     # sv-1 moved after the session: it stays with inst-a. sv-2's only version, known after the
-    # session, stands in for the day. sv-3 was never registered. sv-2's certificate was revoked.
-    assert completed(now) == {"sv-1": "inst-a", "sv-3": UNKNOWN}
+    # session, stands in for the day. sv-3 was never registered: held, not counted. sv-2's certificate
+    # was revoked.
+    assert completed(now) == {"sv-1": "inst-a"}
     revoked_on = from_micros(at(80)).astimezone(ZONE).date()
     assert [(e.who.institution_id, e.day) for e in now.revoked] == [("inst-b", revoked_on)]
-    assert len(now.issued) == 3
+    assert len(now.issued) == 2
     assert now.who("sv-1", None).institution_id == "inst-b"  # today, as known now
     assert now.present["ses-1"] == ["sv-1", "sv-2"]  # sv-3's attendance was corrected to absent
     rows = {r["institution"]: (r["servants_trained"], r["certificates_revoked"])
             for r in now.figures(Period.year(2026), "institution")}
-    assert rows == {"inst-a": (1, 0), "inst-b": (0, 1), UNKNOWN: (1, 0)}
+    assert rows == {"inst-a": (1, 0), "inst-b": (0, 1)}
 
     before_revocation = ledger.snapshot(ZONE, from_micros(at(79)))
-    assert completed(before_revocation) == {"sv-1": "inst-a", "sv-2": UNKNOWN, "sv-3": UNKNOWN}
+    assert completed(before_revocation) == {"sv-1": "inst-a"}  # sv-2 is registered only at +100 h
     assert before_revocation.revoked == []
-    assert before_revocation.present["ses-1"] == ["sv-1", "sv-2", "sv-3"]
+    assert before_revocation.present["ses-1"] == ["sv-1"]
 
     before_certificates = ledger.snapshot(ZONE, from_micros(at(59)))
     assert (before_certificates.completions, before_certificates.issued) == ([], [])

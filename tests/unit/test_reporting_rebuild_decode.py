@@ -5,12 +5,13 @@ programme, and records damaged in every field and header in the ways we could th
 from __future__ import annotations
 
 import json
+from datetime import UTC, date, datetime
 from types import SimpleNamespace
 
 import pytest
 
 from contracts.envelope import ContractViolation, open_envelope, seal, to_record
-from contracts.events import AttendanceCorrected, EnrolmentCancelled
+from contracts.events import AttendanceCorrected, EnrolmentCancelled, ServantTransferred
 from services.reporting import rows
 from services.reporting.projection import KINDS, fact_from
 from services.reporting.rebuild import rows_of
@@ -59,6 +60,10 @@ def samples() -> dict[str, object]:
     found.setdefault(AttendanceCorrected.type, seal(AttendanceCorrected(
         session_id=some.session_id, servant_id=some.servant_id, minutes_present=30, session_minutes=120, share=0.25,
         status="late", reason="platform report was late", corrected_by="unit-7")))
+    found.setdefault(ServantTransferred.type, seal(ServantTransferred(
+        servant_id=some.servant_id, transfer_id="tr-1", from_institution_id="inst-a", to_institution_id="inst-b",
+        effective_on=date(2026, 11, 16), sex="female", requested_by="liaison:inst-a:rh",
+        approved_by="liaison:inst-b:rh", approved_at=datetime(2026, 11, 20, 15, tzinfo=UTC))))
     assert set(KINDS) <= set(found)
     return {t: found[t] for t in KINDS}
 
