@@ -10,6 +10,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import TopicAlreadyExistsError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
@@ -146,6 +147,36 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
                 pass
     finally:
         await admin.close()
+
+
+async def ensure_dead_letter_topics(bootstrap: str, names: Iterable[str], *, config: dict[str, str],
+                                    replication: int = 1, security: KafkaSecurity = KafkaSecurity()) -> None:
+    """Create dead-letter topics with ``config`` (their source topic's retention), and bring existing ones
+    to it: one made before it applied would keep the personal data of agency requests forever."""
+    names = list(dict.fromkeys(names))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka())
+    await admin.start()
+    try:
+        listed = set(await admin.list_topics())
+        await ensure_topics(bootstrap, names, replication=replication, config=config, security=security)
+        if existing := [name for name in names if name in listed]:
+            await _align_configs(admin, existing, config)
+    finally:
+        await admin.close()
+
+
+async def _align_configs(admin: AIOKafkaAdminClient, topics: list[str], config: dict[str, str]) -> None:
+    try:
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, topic, dict.fromkeys(config)) for topic in topics])
+        # resources: (error code, message, resource type, topic, [(config name, value, …), …])
+        stale = [topic for response in described for _code, _message, _type, topic, entries in response.resources
+                 if {entry[0]: entry[1] for entry in entries if entry[0] in config} != config]
+        if stale:
+            await admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, config) for topic in stale])
+            log.info("dead-letter topics brought to their source topic's retention", topics=stale, config=config)
+    except Exception as error:  # noqa: BLE001 — e.g. no ALTER_CONFIGS right: the service still runs
+        log.warning("dead-letter topic retention not checked", topics=topics, error=repr(error))
 
 
 async def partition_lag(probe: AIOKafkaConsumer, committed: dict, tps: list[TopicPartition]) -> dict[TopicPartition, int]:

@@ -30,7 +30,9 @@ from sqlalchemy import Table, text
 from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare
 from probidad.shared.database import Database
-from probidad.shared.kafka import LagMonitor, dead_letter_sender, ensure_topics, make_broker, relay_producer, subscribe
+from probidad.shared.kafka import (
+    LagMonitor, dead_letter_sender, ensure_dead_letter_topics, ensure_topics, make_broker, relay_producer, subscribe,
+)
 from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
@@ -123,8 +125,9 @@ class ServiceRuntime:
             # A dead-letter topic keeps records as long as its source topic (personal data included).
             for topic in dict.fromkeys(t for _c, topics in self.consumers for t in topics):
                 dlqs = [dead_letter_topic(topic, c.group) for c, topics in self.consumers if topic in topics]
-                await ensure_topics(s.kafka_bootstrap, dlqs, replication=s.kafka_replication_factor,
-                                    config=dead_letter_config(topic, s.topic_prefix), security=self.kafka_security)
+                await ensure_dead_letter_topics(s.kafka_bootstrap, dlqs, replication=s.kafka_replication_factor,
+                                                config=dead_letter_config(topic, s.topic_prefix),
+                                                security=self.kafka_security)
             await self.broker.start()
             self._relay_producer = relay_producer(s.kafka_bootstrap, self.name, self.kafka_security)
             await self._relay_producer.start()

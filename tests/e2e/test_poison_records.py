@@ -17,8 +17,9 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.events import ServantSubmitted
-from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_topic
+from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_config, dead_letter_topic
 from probidad.shared.auth import issue_token
+from probidad.shared.kafka import ensure_dead_letter_topics, ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.enrollment.domain import curp_check_digit
 from tests.support.kafka_tools import eventually
@@ -138,3 +139,13 @@ async def test_dead_letters_of_agency_requests_are_kept_no_longer_than_the_reque
     topic = f"{enrollment.prefix}{AGENCY_REQUESTS}"
     dead_letters = await topic_retention_ms(kafka_bootstrap, dead_letter_topic(topic, GROUP))
     assert dead_letters == str(AGENCY_REQUEST_RETENTION_MS) == str(7 * 24 * 3600 * 1000)
+
+
+async def test_a_dead_letter_topic_made_to_keep_agency_requests_forever_is_brought_to_seven_days(
+        kafka_bootstrap, topic_prefix):
+    dlq = dead_letter_topic(f"{topic_prefix}{AGENCY_REQUESTS}", GROUP)
+    await ensure_topics(kafka_bootstrap, [dlq], config={"retention.ms": "-1"})
+    assert await topic_retention_ms(kafka_bootstrap, dlq) == "-1"
+    config = dead_letter_config(f"{topic_prefix}{AGENCY_REQUESTS}", topic_prefix)
+    await ensure_dead_letter_topics(kafka_bootstrap, [dlq], config=config)
+    assert await topic_retention_ms(kafka_bootstrap, dlq) == str(AGENCY_REQUEST_RETENTION_MS)
