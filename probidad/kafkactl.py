@@ -1058,3 +1058,27 @@ def status(state_dir: Path | None = StateDirOption) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(app())
+
+
+@app.command("compose-secrets")
+def compose_secrets(
+    directory: Path = typer.Option(Path("deploy/kafka/secrets"), "--dir", help="The broker's secrets (mounted by "
+                                   "deploy/compose.secure.yml on the kafka containers only)."),
+    ca_dir: Path = typer.Option(Path("deploy/kafka/ca"), "--ca-dir", help="Where the CA certificate for the "
+                                "services goes (mounted on the four services)."),
+    hosts: list[str] = typer.Option(["kafka", "localhost", "127.0.0.1"], "--host", help="Every name clients reach "
+                                    "the broker by: the compose network's `kafka`, and KAFKA_EXTERNAL_HOST."),
+) -> None:
+    """Make the certificates and passwords of the docker compose stack's secure mode (deploy/compose.secure.yml)."""
+    from probidad.shared.kafka_security import SecurityError, compose_environment, write_compose_secrets
+
+    try:
+        made = write_compose_secrets(directory, ca_dir, hosts)
+    except SecurityError as error:
+        _fail(error)
+        return
+    typer.echo(f"Broker secrets in {directory} (CA key included: keep it off the servers once agencies are signed); "
+               f"CA certificate in {ca_dir / 'ca.crt'}; certificate for {', '.join(hosts)}.")
+    typer.echo("Put these in the environment of `docker compose` (e.g. an untracked .env), never in a file in git:")
+    for name, value in compose_environment(made).items():
+        typer.echo(f"{name}={value}")

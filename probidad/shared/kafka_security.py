@@ -273,8 +273,10 @@ def _openssl(*args: str, cwd: Path) -> None:
         raise SecurityError(f"openssl {args[0]} failed: {result.stderr.strip()}")
 
 
-def make_certificates(directory: Path, keystore_password: str, days: int = 825) -> None:
-    """A project CA and a broker certificate for localhost / 127.0.0.1, plus the broker's PKCS#12 keystore."""
+def make_certificates(directory: Path, keystore_password: str, days: int = 825,
+                      hosts: Sequence[str] = ("localhost", "127.0.0.1")) -> None:
+    """A project CA and a broker certificate for ``hosts`` (names and IPs clients connect to), plus the
+    broker's PKCS#12 keystore."""
     ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
     _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.crt", "-days", str(days),
              "-subj", "/O=Probidad/CN=Probidad Kafka CA", "-addext", "basicConstraints=critical,CA:TRUE",
@@ -283,13 +285,17 @@ def make_certificates(directory: Path, keystore_password: str, days: int = 825) 
              cwd=directory)
     (directory / "broker.ext").write_text(
         "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        "extendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=" + ",".join(_san(h) for h in hosts) + "\n")
     _openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", "broker.crt", "-days", str(days), "-extfile", "broker.ext", cwd=directory)
     _openssl("pkcs12", "-export", "-in", "broker.crt", "-inkey", "broker.key", "-certfile", "ca.crt",
              "-name", "broker", "-out", "broker.p12", "-passout", f"pass:{keystore_password}", cwd=directory)
     for name in ("ca.key", "broker.key", "broker.p12"):
         (directory / name).chmod(0o600)
+
+
+def _san(host: str) -> str:
+    return f"IP:{host}" if re.fullmatch(r"[0-9.]+|[0-9a-fA-F:]*:[0-9a-fA-F:]*", host) else f"DNS:{host}"
 
 
 def make_agency_certificate(made: Secrets, institution: str, days: int = 397) -> KafkaSecurity:
@@ -350,7 +356,7 @@ def server_properties(made: Secrets, port: int, controller_port: int, agency_por
 
 def format_arguments(made: Secrets) -> list[str]:
     """``kafka-storage format`` arguments that create every SCRAM credential the brokers and services need."""
-    users = {ADMIN_USER: made.admin_password, **{service_user(s): p for s, p in made.services.items()}}
+    users = _scram_users(made)
     args: list[str] = []
     for name, password in users.items():
         args += ["--add-scram", f"{MECHANISM}=[name={name},password={password},iterations={SCRAM_ITERATIONS}]"]
@@ -511,3 +517,81 @@ def kcat_command(bootstrap: str, security: KafkaSecurity, *args: str) -> str:
 
 def names(acls: Iterable[Acl]) -> list[str]:
     return [str(acl) for acl in acls]
+
+
+# --------------------------------------------------------------------------------------------------
+# The production-like stack (docker-compose.yml + deploy/compose.secure.yml)
+
+# Where the broker container finds the files write_compose_secrets makes (the apache/kafka image reads
+# its keystore and the files holding its passwords from /etc/kafka/secrets).
+COMPOSE_SECRETS_MOUNT = "/etc/kafka/secrets"
+COMPOSE_LISTENERS = ("SASL_SSL", "EXTERNAL", "CONTROLLER")  # SASL listeners, each with its JAAS section
+
+
+def compose_service_password_variable(service: str) -> str:
+    return f"PROBIDAD_KAFKA_{service.upper()}_PASSWORD"
+
+
+def write_compose_secrets(directory: Path, ca_dir: Path, hosts: Sequence[str]) -> Secrets:
+    """Everything deploy/compose.secure.yml mounts, made like ``probidad kafka start --secure`` makes its
+    own: a CA, the broker's certificate for ``hosts`` (the compose network's ``kafka`` and the names
+    agencies and the operator use), the SCRAM passwords of the admin, the controller and each service.
+
+    ``directory`` is the broker's (keystore, passwords, JAAS, admin client settings, ``ca.key`` to sign
+    agencies' certificates); ``ca_dir`` gets only ``ca.crt``, for the services. Returns the secrets; the
+    services' passwords are for the operator's environment (``compose_environment``)."""
+    if (directory / "credentials.json").exists():  # never overwrite the passwords a broker was formatted with
+        raise SecurityError(f"{directory} holds secrets already; remove them first to make new ones")
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o700)
+    made = Secrets(directory, _password(), _password(), _password(), {s: _password() for s in SERVICES})
+    make_certificates(directory, made.keystore_password, hosts=hosts)
+    made.save()
+    private = {
+        # The image reads the keystore password (and the key's: the same, in PKCS#12) from these files.
+        "broker_keystore_creds": made.keystore_password + "\n",
+        "broker_jaas.conf": "".join(
+            f"{listener.lower()}.KafkaServer {{\n  {_jaas(listener, made)}\n}};\n" for listener in COMPOSE_LISTENERS),
+        "admin.properties": (
+            f"security.protocol=SASL_SSL\nsasl.mechanism={MECHANISM}\n"
+            f"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required "
+            f'username="{ADMIN_USER}" password="{made.admin_password}";\n'
+            f"ssl.truststore.type=PEM\nssl.truststore.location={COMPOSE_SECRETS_MOUNT}/ca.crt\n"),
+        # name=password per line: format-storage.sh turns each into kafka-storage format --add-scram.
+        "scram-credentials": "".join(f"{name}={password}\n" for name, password in _scram_users(made).items()),
+    }
+    for name, text in private.items():
+        path = directory / name
+        path.write_text(text)
+        path.chmod(0o600)
+    ca_dir.mkdir(parents=True, exist_ok=True)
+    (ca_dir / "ca.crt").write_bytes(made.ca_file.read_bytes())
+    return made
+
+
+def compose_environment(made: Secrets) -> dict[str, str]:
+    """The variables deploy/compose.secure.yml requires: each service's SCRAM password."""
+    return {compose_service_password_variable(s): p for s, p in made.services.items()}
+
+
+def _jaas(listener: str, made: Secrets) -> str:
+    if listener == "CONTROLLER":
+        return (f'org.apache.kafka.common.security.plain.PlainLoginModule required username="{CONTROLLER_USER}" '
+                f'password="{made.controller_password}" user_{CONTROLLER_USER}="{made.controller_password}";')
+    return (f'org.apache.kafka.common.security.scram.ScramLoginModule required username="{ADMIN_USER}" '
+            f'password="{made.admin_password}";')
+
+
+def _scram_users(made: Secrets) -> dict[str, str]:
+    return {ADMIN_USER: made.admin_password, **{service_user(s): p for s, p in made.services.items()}}
+
+
+_ACL_OPERATIONS = {READ: "Read", WRITE: "Write", CREATE: "Create", DESCRIBE: "Describe"}
+
+
+def kafka_acls_lines(acls: Iterable[Acl]) -> list[str]:
+    """``kafka-acls.sh --add`` arguments, one ACL a line (deploy/kafka/secure/acls.txt is these, for
+    :func:`service_acls`; a unit test keeps them equal)."""
+    return [f"--allow-principal User:{a.principal} --operation {_ACL_OPERATIONS[a.operation]} "
+            f"--{'topic' if a.resource_type == TOPIC else 'group'} {a.name} "
+            f"--resource-pattern-type {'prefixed' if a.pattern == PREFIXED else 'literal'}" for a in acls]
