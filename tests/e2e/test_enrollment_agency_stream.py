@@ -121,3 +121,30 @@ def test_the_import_command_loads_an_hr_export_into_the_running_service(enrollme
     assert lines[0].startswith("line,accepted") and len(lines) == 11
     with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
         assert len(c.get("/servants").json()) == 2
+
+
+async def test_an_agency_submitting_a_curp_another_institution_holds_is_rejected_and_takes_no_one(
+        enrollment, kafka_bootstrap, topic_prefix):
+    beto = curp("PEHJ920101HQRRRN0")
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        assert c.post("/institutions", json={"institution_id": "in-tulum", "name": "Municipio de Tulum",
+                                             "government_level": "municipal", "municipality": "Tulum",
+                                             "headcount": 300, "headcount_year": 2026}).status_code == 201
+        held = c.post("/servants", json={"institution_id": "in-tulum", "name": "Beto Pérez", "curp": beto,
+                                         "sex": "male", "email": "beto@tulum.gob.mx", "position_level": "directivo"})
+        assert held.status_code == 201, held.text
+    await publish_events(kafka_bootstrap, [
+        ServantSubmitted(request_id="rq-take", institution_id="in-sefiplan", name="Otro Nombre", curp=beto,
+                         sex="male"),
+    ], topic_prefix=topic_prefix)
+    events = await read_events(kafka_bootstrap, f"{topic_prefix}{ENROLLMENT_EVENTS}", expect=6, timeout_s=60)
+    (answer,) = [e for e in events if getattr(e.event, "request_id", None) == "rq-take"]
+    assert answer.type == "probidad.enrollment.request.rejected.v1"
+    assert (answer.event.field, answer.event.institution_id) == ("curp", "in-sefiplan")
+    assert answer.event.reason.startswith("cannot be registered or updated for institution in-sefiplan")
+    for leaked in ("in-tulum", held.json()["servant_id"], "Beto"):
+        assert leaked not in answer.event.model_dump_json()
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        servant = c.get(f"/servants/{held.json()['servant_id']}").json()
+    assert (servant["institution_id"], servant["name"], servant["email"], servant["position_level"]) == (
+        "in-tulum", "Beto Pérez", "beto@tulum.gob.mx", "directivo")
