@@ -85,8 +85,7 @@ def test_a_presence_of_an_unknown_servant_does_not_deliver_a_session_nobody_know
                  "sv-ghost", {"status": "present", "share": 1.0, "minutes_present": 120})
     snapshot = ledger_of([*facts, ghost]).snapshot(ZONE)
     assert unattended not in {s.session_id for s in snapshot.delivered(Period.year(programme.plan.year))}
-    assert snapshot.roster(unattended)["participants"] == [] or \
-        "sv-ghost" not in {p["servant_id"] for p in snapshot.roster(unattended)["participants"]}
+    assert "sv-ghost" not in {p["servant_id"] for p in snapshot.roster(unattended)["participants"]}
 
 
 @pytest.mark.parametrize("late", ["servant", "session_scheduled", "institution", "course"])
@@ -109,7 +108,6 @@ def test_held_facts_count_once_what_they_name_is_known_exactly_as_if_they_had_co
     ledger = ledger_of(moved)
     assert published(ledger.snapshot(ZONE), year) == in_order
     waiting = ledger.snapshot(ZONE, from_micros(last))
-    assert all(c.certificate_id != issued.subject for c in waiting.completions)
     assert issued.subject not in {c.certificate_id for c in waiting.completions}
     for by in ("institution", "government_level", "topic", "modality"):
         assert UNKNOWN not in {row[by] for row in waiting.figures(Period.year(year), by)}
