@@ -36,6 +36,8 @@ Failures:
   refuses for good is sent again with the coordinates and reason only.
 
 A reused ``ce_id`` counts as a duplicate whatever its content: ``processed_event`` keeps ids only.
+Dead letters are sent at least once: a record redelivered before its offset was committed (a crash,
+a rebalance) is dead-lettered again; its ``dlq_original_topic/partition/offset`` identify it.
 """
 
 from __future__ import annotations
@@ -288,7 +290,8 @@ class IdempotentConsumer:
             except Exception as error:
                 if not is_transient(error):
                     failures += 1
-                    if attempts is not None and failures >= attempts:
+                    # A business rule says no for good: asking again changes nothing.
+                    if isinstance(error, Rejected) or (attempts is not None and failures >= attempts):
                         raise
                     log.warning("handler failed; trying again", error=repr(error), attempt=failures,
                                 retry_in_s=round(delay, 3))

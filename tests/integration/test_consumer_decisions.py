@@ -128,3 +128,19 @@ async def test_a_dead_letter_the_broker_refuses_for_good_is_sent_again_with_its_
     assert "MessageSizeTooLargeError" in bare.headers["dlq_reason"]
     assert (bare.headers["dlq_original_partition"], bare.headers["dlq_original_offset"]) == ("2", "9")
     assert bare.headers["ce_id"] == "b-1"
+
+
+async def test_an_event_its_handler_rejects_is_dead_lettered_without_asking_again(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    original = consumer.handlers[institution().type]
+    calls: list[str] = []
+
+    async def counting(session, envelope) -> None:  # noqa: ANN001
+        calls.append(envelope.id)
+        await original(session, envelope)
+
+    consumer.handlers[institution().type] = counting
+    outcomes = await consumer.process_batch([record(seal(institution("inst-r", name="REJECT ME")), 0)])
+    assert outcomes == {"dead_lettered": 1}
+    assert len(calls) == 2, "once in the batch, once on its own"
+    assert [m.headers["dlq_reason_kind"] for m in runtime.dead_letters] == ["rejected"]
