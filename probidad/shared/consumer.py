@@ -35,7 +35,9 @@ Failures:
   fit (``DEAD_LETTER_MAX_BYTES``) and ``dlq_reason`` says what was cut; a letter the broker still
   refuses for good is sent again with the coordinates and reason only.
 
-A reused ``ce_id`` counts as a duplicate whatever its content: ``processed_event`` keeps ids only.
+* **dead-lettered as a reused id** — its event id was already applied by this group for *other*
+  content (type, subject or data differ): a producer's bug or a forgery, never applied
+  (``dlq_reason_kind=contract``). ``processed_event`` keeps a digest of what each id said.
 Dead letters are sent at least once: a record redelivered before its offset was committed (a crash,
 a rebalance) is dead-lettered again; its ``dlq_original_topic/partition/offset`` identify it.
 """
@@ -43,10 +45,13 @@ a rebalance) is dead-lettered again; its ``dlq_original_topic/partition/offset``
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import random
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 from datetime import UTC, datetime
 
 from sqlalchemy import exc as sa_exc
@@ -61,6 +66,7 @@ from probidad.shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_RETRI
 from probidad.shared.tables import ProcessedEvent
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 Handler = Callable[..., Awaitable[None]]  # (session, envelope) -> None
 # (session, envelopes) -> None: called once per batch, in its transaction, before its handlers, with
@@ -80,6 +86,18 @@ DEAD_LETTER_HEADERS_BYTES = 64 * 1024
 DEAD_LETTER_KEY_BYTES = 4096
 # What is kept of a value too large to travel whole: enough to recognise it.
 DEAD_LETTER_KEPT_VALUE_BYTES = 64 * 1024
+
+
+def content_digest(envelope: Envelope) -> str:
+    """What an event says — its type, subject and data, not when or by which record it came — as a
+    SHA-256 hex digest: the same for every redelivery of one event, different for other content."""
+    data = json.dumps(envelope.event.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{envelope.type}\n{envelope.subject}\n{data}".encode()).hexdigest()
+
+
+def _repeat(recorded: str | None, digest: str) -> str:
+    """A seen id: a redelivery if it says what it said then (or was recorded before digests were)."""
+    return "duplicate" if recorded in (None, digest) else "reused"
 
 
 class Rejected(Exception):
@@ -182,11 +200,14 @@ class IdempotentConsumer:
                                   attempts=HANDLER_ATTEMPTS)
                 await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
                 return "dead_lettered"
-            outcome = "applied" if applied else "duplicate"
-            EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
-            if applied:
+            if applied == "reused":
+                await self.send_letters([self.letter(topic, partition, offset, key, value, headers,
+                                                     self._reused(envelope), "contract")])
+                return "dead_lettered"
+            EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, applied).inc()
+            if applied == "applied":
                 log.info("event applied", topic=topic, partition=partition, offset=offset)
-            return outcome
+            return applied
 
     async def process_batch(self, records: list[Record]) -> dict[str, int]:
         """Apply a batch of records in one transaction (one commit, then one offset commit).
@@ -216,71 +237,88 @@ class IdempotentConsumer:
             for record, _envelope, _handler in opened:
                 outcomes[await self.process(*record)] += 1
             return dict(outcomes)
-        for (_record, envelope, _handler), was_applied in zip(opened, applied, strict=True):
-            outcome = "applied" if was_applied else "duplicate"
-            EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
+        reused: list[DeadLetter] = []
+        for (record, envelope, _handler), outcome in zip(opened, applied, strict=True):
+            if outcome == "reused":
+                reused.append(self.letter(*record, self._reused(envelope), "contract"))
+                outcome = "dead_lettered"
+            else:
+                EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
             outcomes[outcome] += 1
+        await self.send_letters(reused)
         return dict(outcomes)
 
-    async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]]) -> list[bool]:
+    def _reused(self, envelope: Envelope) -> str:
+        return (f"ce_id {envelope.id!r} was already applied by {self.group} for other content "
+                f"(type, subject or data differ): an event id names one event only")
+
+    async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]]) -> list[str]:
+        """Apply the fresh records of a batch in one transaction; per record: applied, duplicate or reused."""
         ids = list(dict.fromkeys(envelope.id for _r, envelope, _h in opened))
         async with self.database.transaction() as session:
-            seen: set[str] = set()
+            seen: dict[str, str | None] = {}  # event id -> the digest it was applied with
             for chunk in range(0, len(ids), 500):
                 found = await session.execute(
-                    select(ProcessedEvent.event_id).where(
+                    select(ProcessedEvent.event_id, ProcessedEvent.content_digest).where(
                         ProcessedEvent.consumer_group == self.group,
                         ProcessedEvent.event_id.in_(ids[chunk:chunk + 500]),
                     )
                 )
-                seen.update(found.scalars())
-            applied: list[bool] = []
-            fresh: list[tuple[Record, Envelope, Handler]] = []
-            for item in opened:
-                envelope = item[1]
-                applied.append(envelope.id not in seen)
-                if envelope.id not in seen:
-                    seen.add(envelope.id)
-                    fresh.append(item)
+                seen.update((event_id, digest) for event_id, digest in found)
+            outcomes: list[str] = []
+            fresh: list[tuple[Record, Envelope, Handler, str]] = []
+            for record, envelope, handler in opened:
+                digest = content_digest(envelope)
+                if envelope.id in seen:
+                    outcomes.append(_repeat(seen[envelope.id], digest))
+                    continue
+                seen[envelope.id] = digest
+                fresh.append((record, envelope, handler, digest))
+                outcomes.append("applied")
             if fresh:
                 now = datetime.now(UTC)
                 await session.execute(insert(ProcessedEvent.__table__), [
-                    {"consumer_group": self.group, "event_id": envelope.id, "processed_at": now}
-                    for _record, envelope, _handler in fresh])
+                    {"consumer_group": self.group, "event_id": envelope.id, "content_digest": digest,
+                     "processed_at": now}
+                    for _record, envelope, _handler, digest in fresh])
                 if self.prepare is not None:
-                    await self.prepare(session, [envelope for _record, envelope, _handler in fresh])
-            for _record, envelope, handler in fresh:
+                    await self.prepare(session, [envelope for _record, envelope, _handler, _digest in fresh])
+            for record, envelope, handler, _digest in fresh:
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                        correlation_id=envelope.correlation_id, group=self.group):
                     await handler(session, envelope)
                     # One line per applied event: grep a correlation id to follow a flow across services.
-                    log.info("event applied", topic=_record[0], partition=_record[1], offset=_record[2])
-        return applied
+                    log.info("event applied", topic=record[0], partition=record[1], offset=record[2])
+        return outcomes
 
-    async def _seen(self, session, event_id: str) -> bool:  # noqa: ANN001
-        found = await session.execute(
-            select(ProcessedEvent.event_id).where(
+    async def _seen(self, session, event_id: str) -> tuple[bool, str | None]:  # noqa: ANN001
+        """Whether this group applied ``event_id``, and the digest it was applied with."""
+        found = (await session.execute(
+            select(ProcessedEvent.content_digest).where(
                 ProcessedEvent.consumer_group == self.group, ProcessedEvent.event_id == event_id
             )
-        )
-        return found.first() is not None
+        )).first()
+        return (found is not None, found[0] if found is not None else None)
 
-    async def _apply(self, envelope: Envelope, handler: Handler) -> bool:
+    async def _apply(self, envelope: Envelope, handler: Handler) -> str:
+        digest = content_digest(envelope)
         try:
             async with self.database.transaction() as session:
-                if await self._seen(session, envelope.id):
-                    return False
-                session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id))
+                seen, recorded = await self._seen(session, envelope.id)
+                if seen:
+                    return _repeat(recorded, digest)
+                session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id, content_digest=digest))
                 await handler(session, envelope)
-            return True
+            return "applied"
         except sa_exc.IntegrityError:
             # Another instance of this group may have committed the same event first.
             async with self.database.transaction() as session:
-                if await self._seen(session, envelope.id):
-                    return False
+                seen, recorded = await self._seen(session, envelope.id)
+                if seen:
+                    return _repeat(recorded, digest)
             raise
 
-    async def _with_retry(self, attempt: Callable[[], Awaitable[bool]], *, attempts: int | None = 1) -> bool:
+    async def _with_retry(self, attempt: Callable[[], Awaitable[T]], *, attempts: int | None = 1) -> T:
         """Run ``attempt``: transient faults are retried without end, other errors ``attempts`` times
         (``None``: without end too)."""
         failures = 0

@@ -136,10 +136,10 @@ class Database:
     async def create_schema(self, tables: Iterable[Table]) -> None:
         from probidad.shared.tables import SHARED_TABLES
 
+        every = [*SHARED_TABLES, *tables]
         async with self.engine.begin() as connection:
-            await connection.run_sync(
-                lambda sync: SHARED_TABLES[0].metadata.create_all(sync, tables=[*SHARED_TABLES, *tables])
-            )
+            await connection.run_sync(lambda sync: _add_missing_columns(sync, every))
+            await connection.run_sync(lambda sync: SHARED_TABLES[0].metadata.create_all(sync, tables=every))
 
     async def drop_schema(self, tables: Iterable[Table]) -> None:
         from probidad.shared.tables import SHARED_TABLES
@@ -165,3 +165,24 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _add_missing_columns(connection, tables: Iterable[Table]) -> None:  # noqa: ANN001
+    """Add to a database made by an earlier version the columns its tables have gained since.
+
+    There is no migration tool: tables only ever gain optional (nullable) columns, which this adds;
+    a new required column would need a real migration, so it stops the start-up instead."""
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(connection)
+    for table in tables:
+        if not inspector.has_table(table.name):
+            continue  # create_all makes it whole
+        present = {column["name"] for column in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"{table.name}.{column.name} is new and required: this database needs a migration")
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

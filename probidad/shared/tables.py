@@ -37,6 +37,9 @@ class ProcessedEvent(SQLModel, table=True):
 
     consumer_group: str = Field(max_length=200, primary_key=True)
     event_id: str = Field(max_length=64, primary_key=True)
+    # What the event said (type, subject, data), so that an id reused for other content is told from a
+    # redelivery. Empty for rows recorded before the column existed: those ids count as redeliveries.
+    content_digest: str | None = Field(default=None, max_length=64)
     processed_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
 
 

@@ -1,5 +1,6 @@
 """How the idempotent consumer decides records nothing else can: handler errors that are not transient,
-exceptions from decoding, and dead letters too large for the producer (real databases, in-memory broker)."""
+exceptions from decoding, dead letters too large for the producer, and event ids reused for other content
+(real databases, in-memory broker)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,50 @@ async def test_an_event_its_handler_rejects_is_dead_lettered_without_asking_agai
     assert outcomes == {"dead_lettered": 1}
     assert len(calls) == 2, "once in the batch, once on its own"
     assert [m.headers["dlq_reason_kind"] for m in runtime.dead_letters] == ["rejected"]
+
+
+async def test_an_event_id_reused_for_other_content_is_dead_lettered_and_changes_nothing(runtime) -> None:
+    consumer = runtime.consumers[0][0]
+    original = seal(institution("inst-a", headcount=120), event_id="e-reused")
+    forged = seal(institution("inst-a", headcount=999), event_id="e-reused")
+    later = seal(institution("inst-c", headcount=50), event_id="e-reused")
+    # in one batch: the first is applied, the other two name its id with other content
+    outcomes = await consumer.process_batch([record(original, 0), record(forged, 1), record(original, 2)])
+    assert outcomes == {"applied": 1, "dead_lettered": 1, "duplicate": 1}
+    # and later, on its own (the path a batch falls back to)
+    assert await consumer.process(*record(later, 3)) == "dead_lettered"
+    assert await consumer.process(*record(original, 4)) == "duplicate"
+    assert await ledger.ledger_rows(runtime) == [("inst-a", 120)]
+    letters = runtime.dead_letters
+    assert [letter.headers["dlq_original_offset"] for letter in letters] == ["1", "3"]
+    assert all(letter.headers["dlq_reason_kind"] == "contract" for letter in letters)
+    assert all("'e-reused' was already applied by probidad-ledger for other content" in letter.headers["dlq_reason"]
+               for letter in letters)
+
+
+async def test_a_database_made_before_content_digests_gains_the_column_and_its_ids_stay_redeliveries(
+        database_url: str, tmp_path) -> None:
+    from sqlalchemy import text
+
+    from probidad.shared.database import Database
+
+    old = Database(database_url)
+    async with old.engine.begin() as connection:  # processed_event as an earlier version made it
+        await connection.execute(text("CREATE TABLE processed_event (consumer_group VARCHAR(200) NOT NULL, "
+                                      "event_id VARCHAR(64) NOT NULL, processed_at TIMESTAMP WITH TIME ZONE NOT NULL, "
+                                      "PRIMARY KEY (consumer_group, event_id))"))
+        await connection.execute(text("INSERT INTO processed_event VALUES ('probidad-ledger', 'e-old', "
+                                      "CURRENT_TIMESTAMP)"))
+    await old.dispose()
+    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
+    runtime = ledger.create_runtime(settings, group=GROUP)
+    runtime.in_memory_broker = True
+    async with TestKafkaBroker(runtime.broker):
+        await runtime.start()
+        try:
+            consumer = runtime.consumers[0][0]
+            assert await consumer.process(*record(seal(institution("inst-z"), event_id="e-old"), 0)) == "duplicate"
+            assert await consumer.process(*record(seal(institution("inst-y"), event_id="e-new"), 1)) == "applied"
+            assert await ledger.ledger_rows(runtime) == [("inst-y", 120)]
+        finally:
+            await runtime.stop()
