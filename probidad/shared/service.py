@@ -119,9 +119,10 @@ class ServiceRuntime:
         s = self.settings
         await self.database.create_schema(self.tables)
         if not self.in_memory_broker:
-            platform = [s.topic(t.name) for t in PLATFORM_TOPICS]
-            await ensure_topics(s.kafka_bootstrap, platform, replication=s.kafka_replication_factor,
-                                security=self.kafka_security)
+            for spec in PLATFORM_TOPICS:  # each with its own retention: agency requests (personal data) 7 days
+                await ensure_topics(s.kafka_bootstrap, [s.topic(spec.name)], partitions=spec.partitions,
+                                    replication=s.kafka_replication_factor, config=spec.config,
+                                    security=self.kafka_security)
             # A dead-letter topic keeps records as long as its source topic (personal data included).
             for topic in dict.fromkeys(t for _c, topics in self.consumers for t in topics):
                 dlqs = [dead_letter_topic(topic, c.group) for c, topics in self.consumers if topic in topics]

@@ -17,7 +17,7 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.events import ServantSubmitted
-from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_config, dead_letter_topic
+from contracts.topics import ENROLLMENT_EVENTS, AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_config, dead_letter_topic
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_dead_letter_topics, ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
@@ -135,10 +135,14 @@ async def test_one_bad_request_among_eighty_is_dead_lettered_and_the_eighty_are_
         assert letters[0].value == value, "the dead letter keeps the record's value as it was"
 
 
-async def test_dead_letters_of_agency_requests_are_kept_no_longer_than_the_requests(enrollment, kafka_bootstrap):
+async def test_agency_requests_and_their_dead_letters_are_kept_seven_days_and_events_forever(
+        enrollment, kafka_bootstrap):
+    # The service made these topics itself (their prefix is new): each with the retention its spec says.
     topic = f"{enrollment.prefix}{AGENCY_REQUESTS}"
+    assert await topic_retention_ms(kafka_bootstrap, topic) == str(7 * 24 * 3600 * 1000)
     dead_letters = await topic_retention_ms(kafka_bootstrap, dead_letter_topic(topic, GROUP))
     assert dead_letters == str(AGENCY_REQUEST_RETENTION_MS) == str(7 * 24 * 3600 * 1000)
+    assert await topic_retention_ms(kafka_bootstrap, f"{enrollment.prefix}{ENROLLMENT_EVENTS}") == "-1"
 
 
 async def test_a_dead_letter_topic_made_to_keep_agency_requests_forever_is_brought_to_seven_days(
