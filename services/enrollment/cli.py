@@ -22,6 +22,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from probidad.shared.csvcells import cell
+
 app = typer.Typer(help="Enrollment: bulk import of servants and enrolments.", no_args_is_help=True)
 
 FIELDS = ("institution_id", "name", "curp", "email", "sex", "position", "position_level", "session_id")
@@ -125,7 +127,8 @@ def write_report_csv(report: dict, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
         writer.writeheader()
-        writer.writerows(report["results"])
+        # A reason quotes what the HR file said (a name typed "=…", say): written as text, never a formula.
+        writer.writerows({k: cell(v) for k, v in row.items()} for row in report["results"])
 
 
 @app.command("import")

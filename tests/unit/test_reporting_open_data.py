@@ -58,13 +58,3 @@ def test_every_count_measure_is_protected_on_its_own():
     assert shown(out, "participations") == {"salud": 40, "finanzas": 20, "educacion": 30}
     assert {m for r in out for m in r["suppressed"].split()} <= set(COUNTS)
 
-
-def test_csv_cells_that_would_start_a_spreadsheet_formula_are_written_as_text():
-    from services.reporting.exports import to_csv
-
-    rows = [{"category": "=HYPERLINK(\"http://x\")", "count": -3}, {"category": "+1", "count": 4},
-            {"category": "-2+3", "count": 0}, {"category": "@SUM(A1)", "count": None},
-            {"category": "Secretaría de Salud", "count": 12}]
-    lines = to_csv(rows, ["category", "count"]).splitlines()
-    assert lines[1:] == ['"\'=HYPERLINK(""http://x"")",-3', "'+1,4", "'-2+3,0", "'@SUM(A1),",
-                         "Secretaría de Salud,12"]
