@@ -52,4 +52,5 @@ def test_no_request_gets_a_server_error_or_an_answer_its_openapi_document_does_n
     report = run.stdout + run.stderr
     generated = re.search(r"(\d+) generated", report)
     assert generated and int(generated.group(1)) > 50, report[-3000:]
+    print(f"\nschemathesis {service}: {generated.group(0)} (seed {SEED}, up to {EXAMPLES} per operation)")
     assert run.returncode == 0, f"{service} (seed {SEED}):\n{report[-6000:]}"
