@@ -123,7 +123,7 @@ def verify_check_in(key: str, window: SessionWindow, code: str, now: int, *, ope
 class Roster:
     """Who is expected in a session, and how to recognise them without personal data.
 
-    ``enrolled``: servant id -> institution id of every confirmed enrolment;
+    ``enrolled``: servant id -> institution (the servant's now) of every confirmed enrolment;
     ``by_digest``: e-mail digest -> servant id, for every servant attendance knows of.
     """
 

@@ -19,7 +19,8 @@ from sqlalchemy import insert, select, update
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, EnrolmentCancelled, EnrolmentConfirmed,
-    ServantRegistered, ServantUpdated, SessionCancelled, SessionClosed, SessionRescheduled, SessionScheduled,
+    ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled, SessionClosed, SessionRescheduled,
+    SessionScheduled,
 )
 from contracts.pseudonyms import email_digest
 from probidad.shared.auth import Principal
@@ -115,14 +116,36 @@ async def session_cancelled(db, event: SessionCancelled) -> None:  # noqa: ANN00
     row.cancelled = True
 
 
+# The as_of of a servant known only from a transfer: any registration or update brings its digest.
+NOT_YET = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _institution_as_of(row: Servant) -> datetime:
+    return _utc(row.institution_as_of or row.as_of)
+
+
 async def servant_known(db, event: ServantRegistered | ServantUpdated, as_of: datetime) -> None:  # noqa: ANN001
     row = await _known(db, Servant, event.servant_id)
     if row is None:
         _add(db, Servant(servant_id=event.servant_id, institution_id=event.institution_id,
-                         email_digest=event.email_digest, as_of=as_of), event.servant_id)
+                         email_digest=event.email_digest, as_of=as_of, institution_as_of=as_of), event.servant_id)
         return
     if as_of >= _utc(row.as_of):
-        row.institution_id, row.email_digest, row.as_of = event.institution_id, event.email_digest, as_of
+        row.email_digest, row.as_of = event.email_digest, as_of
+    if as_of >= _institution_as_of(row):  # an older fact arriving after a transfer must not move the servant back
+        row.institution_id, row.institution_as_of = event.institution_id, as_of
+
+
+async def servant_transferred(db, event: ServantTransferred, as_of: datetime) -> None:  # noqa: ANN001
+    """From now on the servant is the new institution's in rosters and in records made from now on;
+    records already made keep theirs. Ordered by event time with the servant's other facts."""
+    row = await _known(db, Servant, event.servant_id)
+    if row is None:  # heard before the registration, which then brings only the digest
+        _add(db, Servant(servant_id=event.servant_id, institution_id=event.to_institution_id, email_digest=None,
+                         as_of=NOT_YET, institution_as_of=as_of), event.servant_id)
+        return
+    if as_of >= _institution_as_of(row):
+        row.institution_id, row.institution_as_of = event.to_institution_id, as_of
 
 
 async def enrolment_confirmed(db, event: EnrolmentConfirmed) -> None:  # noqa: ANN001
@@ -173,10 +196,16 @@ def ensure_may_read(principal: Principal, row: TrainingSession) -> None:
 
 
 async def enrolled_servants(db, session_id: str) -> dict[str, str | None]:  # noqa: ANN001
-    rows = await db.execute(select(Enrolment.servant_id, Enrolment.institution_id).where(
+    """Servant id -> the institution they belong to now, of every confirmed enrolment.
+
+    The servant's institution, not the enrolment's: after a transfer the servant is the new institution's
+    to see, and the records the close makes are theirs. The enrolment's stands in while the servant's
+    facts have not arrived."""
+    rows = await db.execute(select(Enrolment.servant_id, Enrolment.institution_id, Servant.institution_id)
+                            .outerjoin(Servant, Servant.servant_id == Enrolment.servant_id).where(
         Enrolment.session_id == session_id, Enrolment.confirmed.is_(True), Enrolment.cancelled.is_(False),
     ).order_by(Enrolment.enrolment_id))
-    return {servant_id: institution_id for servant_id, institution_id in rows}
+    return {servant_id: current or enrolled_for for servant_id, enrolled_for, current in rows}
 
 
 async def _evidence(db, session_id: str, servant_ids: Iterable[str] | None = None) -> dict[str, Evidence]:  # noqa: ANN001

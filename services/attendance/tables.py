@@ -46,20 +46,30 @@ class Enrolment(SQLModel, table=True):
     enrolment_id: str = Field(primary_key=True, max_length=64)
     session_id: str = Field(max_length=64)
     servant_id: str = Field(max_length=64)
+    # the institution the enrolment was made for, as enrollment keeps it; who may see the servant in the
+    # roster follows the servant's institution (Servant) once known, so a transfer moves it
     institution_id: str | None = Field(default=None, max_length=64)
     confirmed: bool = False
     cancelled: bool = False  # final: a cancellation arriving before its confirmation still wins
 
 
 class Servant(SQLModel, table=True):
-    """Only what matching and liaison scoping need: institution and the keyed e-mail digest."""
+    """Only what matching and liaison scoping need: the institution the servant belongs to now (rosters and
+    new records follow it) and the keyed e-mail digest.
+
+    The two are ordered apart because they come from different facts: a ServantTransferred moves the
+    institution but carries no digest, so a registration heard after it must still bring the digest
+    without bringing back the institution it names."""
 
     __tablename__ = "attendance_servant"
 
     servant_id: str = Field(primary_key=True, max_length=64)
     institution_id: str = Field(max_length=64)
     email_digest: str | None = Field(default=None, max_length=64, index=True)
+    # ce_time of the ServantRegistered/ServantUpdated that set the digest (NOT_YET when only a transfer is known)
     as_of: datetime = Field(sa_column=_when(nullable=False))
+    # ce_time of the fact that set institution_id; null on rows written before transfers: then as_of
+    institution_as_of: datetime | None = Field(default=None, sa_column=_when())
 
 
 class PresenceInterval(SQLModel, table=True):
@@ -134,6 +144,8 @@ class AttendanceRecord(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     session_id: str = Field(max_length=64)
     servant_id: str = Field(max_length=64)
+    # the servant's institution when the session was closed; a correction keeps its recording's, so a
+    # later transfer does not move attendance already recorded
     institution_id: str | None = Field(default=None, max_length=64)
     kind: str = Field(max_length=20)  # recorded | corrected
     minutes_present: int
