@@ -85,6 +85,10 @@ def to_record(envelope: Envelope) -> tuple[bytes, bytes, dict[str, str]]:
     return event.key.encode(), value, headers
 
 
+def _has_surrogates(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
+
+
 def _header_dict(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> dict[str, str]:
     if headers is None:
         return {}
@@ -92,6 +96,11 @@ def _header_dict(headers: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) 
     out: dict[str, str] = {}
     # A header sent twice takes its last value (reporting's rebuild decoder does the same).
     for name, value in items:
+        if not isinstance(name, str) or not name.isascii() and _has_surrogates(name):
+            # The record reader keeps a name's undecodable bytes as lone surrogates (probidad.shared.kafka_records).
+            shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace") \
+                if isinstance(name, str) else repr(name)
+            raise ContractViolation(f"header name {shown!r} is not UTF-8")
         if isinstance(value, (bytes, bytearray)):
             try:
                 value = value.decode()

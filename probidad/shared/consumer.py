@@ -349,7 +349,8 @@ class IdempotentConsumer:
             # Bytes that are not UTF-8 stay readable as \xNN escapes (header values must be text here).
             text = raw.decode(errors="backslashreplace") if isinstance(raw, (bytes, bytearray)) else \
                 ("" if raw is None else str(raw))
-            name = name[:DEAD_LETTER_HEADER_CHARS]
+            # A name the record reader could not decode as UTF-8 holds lone surrogates: \xNN escapes too.
+            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:DEAD_LETTER_HEADER_CHARS]
             if header_bytes > DEAD_LETTER_HEADERS_BYTES:
                 left_out += 1
                 continue

@@ -17,12 +17,17 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
+from probidad.shared import kafka_records
 from probidad.shared.consumer import DeadLetter, IdempotentConsumer
 from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import get_logger
 from probidad.shared.metrics import CONSUMER_LAG, CONSUMER_LAG_SECONDS, REGISTRY
 
 log = get_logger(__name__)
+
+# A header name that is not UTF-8 must reach the consumer (and its dead-letter topic), not stop its
+# partition inside aiokafka: see kafka_records.
+kafka_records.install()
 
 
 # Idempotent producer with acks=all: a retried send never duplicates, an ack means every in-sync

@@ -256,7 +256,8 @@ def fast_row(headers: Any, value: bytes | None, generation: int) -> Row | None:
         if row is _MISSING and type(event_type) is bytes:
             return None  # no figure depends on this type (the live consumer ignores or dead-letters it)
         if row is None or row is _MISSING or h["ce_specversion"] != _SPEC or not h["ce_source"] \
-                or not all(map(bytes.isascii, h.values())):  # open_envelope decodes every header
+                or not all(map(bytes.isascii, h.values())) or not all(map(str.isascii, h)):
+            # open_envelope decodes every header value, and refuses a name that is not UTF-8
             raise _Unsure
         event_id = h["ce_id"].decode()
         moment = datetime.fromisoformat(h["ce_time"].decode().replace("Z", "+00:00"))

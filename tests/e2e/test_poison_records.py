@@ -153,3 +153,37 @@ async def test_a_dead_letter_topic_made_to_keep_agency_requests_forever_is_broug
     config = dead_letter_config(f"{topic_prefix}{AGENCY_REQUESTS}", topic_prefix)
     await ensure_dead_letter_topics(kafka_bootstrap, [dlq], config=config)
     assert await topic_retention_ms(kafka_bootstrap, dlq) == str(AGENCY_REQUEST_RETENTION_MS)
+
+
+async def test_a_header_name_that_is_not_utf8_sent_by_kcat_is_dead_lettered_and_the_eighty_are_registered(
+        enrollment, kafka_bootstrap, kcat):
+    # aiokafka unpacks header names as UTF-8 below any code of ours: before, this one record made every
+    # poll of its partition fail, for good. aiokafka's producer cannot even send it; kcat can.
+    import asyncio
+
+    institution_id = "in-poison-header-name"
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        made = c.post("/institutions", json={"institution_id": institution_id, "name": "SEFIPLAN",
+                                             "government_level": "state", "headcount": 500, "headcount_year": 2026})
+        assert made.status_code == 201, made.text
+    topic = f"{enrollment.prefix}{AGENCY_REQUESTS}"
+    key = institution_id.encode()
+    await send_raw(kafka_bootstrap, [(topic, wire(request(institution_id, n))) for n in range(40)])
+    poison = [b"-H" + name.encode() + b"=" + value for name, value in headers_of(institution_id)]
+    sent = await asyncio.create_subprocess_exec(
+        kcat, "-b", kafka_bootstrap, "-P", "-t", topic, "-k", institution_id, *poison, b"-Hx-hr\xff\xfe=1",
+        stdin=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    _out, errors = await sent.communicate(json.dumps(valid_value(institution_id)).encode())
+    assert sent.returncode == 0, errors
+    await send_raw(kafka_bootstrap, [(topic, wire(request(institution_id, n))) for n in range(40, 80)])
+
+    async def settled():  # noqa: ANN202
+        letters = [r for r in await read_all(kafka_bootstrap, dead_letter_topic(topic, GROUP)) if r.key == key]
+        lag = await group_lag(kafka_bootstrap, GROUP, [topic])
+        return (letters, lag) if letters and lag == 0 else None
+
+    letters, _lag = await eventually(settled, timeout_s=90, what="dead letter and lag 0")
+    assert registered(enrollment, institution_id) == 80, enrollment.tail()
+    [letter] = [letter_headers(r) for r in letters]
+    assert "header name 'x-hr\\\\xff\\\\xfe' is not UTF-8" in letter["dlq_reason"], letter["dlq_reason"]
+    assert letter["x-hr\\xff\\xfe"] == "1", "the letter keeps the header, its name escaped"

@@ -156,6 +156,8 @@ HEADER_DAMAGE = [
     lambda h: [*h, ("ce_id", b"second-id-wins")],
     lambda h: [*h, ("ce_type", b"probidad.attendance.session.closed.v1")],
     lambda h: [*h, ("x-extra", b"1")],
+    lambda h: [*h, ("x-hr\udcff", b"1")],  # a name that was not UTF-8, as the record reader hands it on
+    lambda h: [*h, ("x-r\u00e9gion", b"1")],  # a name that is UTF-8 but not ASCII
 ]
 
 
