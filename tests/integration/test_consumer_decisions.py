@@ -7,14 +7,11 @@ from __future__ import annotations
 import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from contracts.envelope import seal, to_record
-from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
+from contracts.topics import ENROLLMENT_EVENTS
 from probidad.shared import consumer as consumer_module
 from probidad.shared.consumer import DEAD_LETTER_MAX_BYTES, HANDLER_ATTEMPTS, DeadLetter
-from probidad.shared.settings import ServiceSettings
 from tests.support import ledger
 from tests.support.ledger import institution
 
@@ -24,22 +21,9 @@ PRODUCER_LIMIT = 1024 * 1024  # aiokafka's default max_request_size, which the p
 
 @pytest.fixture
 async def runtime(database_url: str, tmp_path):
-    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
-    runtime = ledger.create_runtime(settings, group=GROUP)
-    runtime.in_memory_broker = True
-    dead_letters: list = []
-
-    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, GROUP))
-    async def collect(message: KafkaMessage) -> None:
-        dead_letters.append(message)
-
-    async with TestKafkaBroker(runtime.broker):
-        await runtime.start()
-        runtime.dead_letters = dead_letters
-        consumer = runtime.consumers[0][0]
-        consumer.backoff.first_s = 0.01
+    async with ledger.running(database_url, tmp_path, group=GROUP) as runtime:
+        runtime.consumers[0][0].backoff.first_s = 0.01
         yield runtime
-        await runtime.stop()
 
 
 def record(envelope, offset: int) -> tuple:  # noqa: ANN001
@@ -180,15 +164,8 @@ async def test_a_database_made_before_content_digests_gains_the_column_and_its_i
         await connection.execute(text("INSERT INTO processed_event VALUES ('probidad-ledger', 'e-old', "
                                       "CURRENT_TIMESTAMP)"))
     await old.dispose()
-    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
-    runtime = ledger.create_runtime(settings, group=GROUP)
-    runtime.in_memory_broker = True
-    async with TestKafkaBroker(runtime.broker):
-        await runtime.start()
-        try:
-            consumer = runtime.consumers[0][0]
-            assert await consumer.process(*record(seal(institution("inst-z"), event_id="e-old"), 0)) == "duplicate"
-            assert await consumer.process(*record(seal(institution("inst-y"), event_id="e-new"), 1)) == "applied"
-            assert await ledger.ledger_rows(runtime) == [("inst-y", 120)]
-        finally:
-            await runtime.stop()
+    async with ledger.running(database_url, tmp_path, group=GROUP) as runtime:
+        consumer = runtime.consumers[0][0]
+        assert await consumer.process(*record(seal(institution("inst-z"), event_id="e-old"), 0)) == "duplicate"
+        assert await consumer.process(*record(seal(institution("inst-y"), event_id="e-new"), 1)) == "applied"
+        assert await ledger.ledger_rows(runtime) == [("inst-y", 120)]

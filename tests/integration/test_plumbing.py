@@ -5,15 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 
 from contracts.envelope import seal, to_record
-from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
+from contracts.topics import ENROLLMENT_EVENTS
 from probidad.shared.metrics import HANDLER_RETRIES
-from probidad.shared.settings import ServiceSettings
 from probidad.shared.tables import OutboxRecord
 from tests.support import ledger
 from tests.support.ledger import institution
@@ -23,21 +20,8 @@ GROUP = "probidad-ledger"
 
 @pytest.fixture
 async def runtime(database_url: str, tmp_path):
-    settings = ServiceSettings(service_name="ledger", database_url=database_url, state_dir=tmp_path)
-    runtime = ledger.create_runtime(settings, group=GROUP)
-    runtime.in_memory_broker = True
-    dead_letters: list = []
-
-    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, GROUP))
-    async def collect(message: KafkaMessage) -> None:
-        dead_letters.append(message)
-
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await runtime.start()
-        runtime.test_broker = broker
-        runtime.dead_letters = dead_letters
+    async with ledger.running(database_url, tmp_path, group=GROUP) as runtime:
         yield runtime
-        await runtime.stop()
 
 
 async def publish(runtime, envelope) -> None:  # noqa: ANN001

@@ -6,11 +6,15 @@ show up as a second row — only the idempotent consumer can prevent it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
 from sqlalchemy import func, select
 from sqlmodel import Field, SQLModel
 
 from contracts.events import InstitutionRegistered
-from contracts.topics import ENROLLMENT_EVENTS
+from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
 from probidad.shared.consumer import Rejected
 from probidad.shared.service import ServiceRuntime
 from probidad.shared.settings import ServiceSettings
@@ -38,6 +42,31 @@ def create_runtime(settings: ServiceSettings, *, group: str = "probidad-ledger")
     runtime = ServiceRuntime(settings, TABLES, description="Plumbing test service")
     runtime.consume([ENROLLMENT_EVENTS], {InstitutionRegistered.type: on_institution_registered}, group=group)
     return runtime
+
+
+@asynccontextmanager
+async def running(database_url: str, state_dir: Path, *, group: str = "probidad-ledger") -> AsyncIterator[ServiceRuntime]:
+    """The ledger service started on the in-memory broker; ``runtime.test_broker`` publishes to it and
+    ``runtime.dead_letters`` collects what its consumer dead-letters."""
+    from faststream.kafka import TestKafkaBroker
+    from faststream.kafka.annotations import KafkaMessage
+
+    runtime = create_runtime(ServiceSettings(service_name="ledger", database_url=database_url, state_dir=state_dir),
+                             group=group)
+    runtime.in_memory_broker = True
+    runtime.dead_letters = []
+
+    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, group))
+    async def collect(message: KafkaMessage) -> None:
+        runtime.dead_letters.append(message)
+
+    async with TestKafkaBroker(runtime.broker) as broker:
+        runtime.test_broker = broker
+        await runtime.start()
+        try:
+            yield runtime
+        finally:
+            await runtime.stop()
 
 
 async def ledger_rows(runtime: ServiceRuntime) -> list[tuple[str, int]]:
