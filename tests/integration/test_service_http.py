@@ -52,3 +52,22 @@ async def test_health_metrics_asyncapi_and_field_errors(database_url: str, tmp_p
             metrics = (await http.get("/metrics")).text
             assert 'probidad_http_requests_total{method="POST",route="/headcounts",service="ledger",status="4xx"}' in metrics
             assert 'probidad_http_requests_total{method="POST",route="/headcounts",service="ledger",status="2xx"}' in metrics
+
+
+async def test_the_openapi_document_promises_the_refusals_the_api_sends(database_url: str, tmp_path) -> None:
+    runtime, app = await _client(database_url, tmp_path)
+    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as http:
+            document = (await http.get("/openapi.json")).json()
+            responses = document["paths"]["/headcounts"]["post"]["responses"]
+            problem = {"$ref": "#/components/schemas/Problem"}
+            assert responses["422"]["content"]["application/json"]["schema"] == problem
+            assert responses["4XX"]["content"]["application/json"]["schema"] == problem
+            assert "HTTPValidationError" not in document["components"]["schemas"]
+            schema = document["components"]["schemas"]["Problem"]
+            assert schema["required"] == ["detail"] and schema["properties"]["detail"]["type"] == "string"
+
+            refused = (await http.post("/headcounts", json={"institution_id": "", "headcount": "many"})).json()
+            assert isinstance(refused["detail"], str)
+            assert {e["field"] for e in refused["errors"]} == {"institution_id", "headcount"}
+            assert set(refused) <= set(schema["properties"])
