@@ -25,6 +25,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import httpx
+from aiokafka.errors import KafkaError
 
 from contracts.envelope import seal, to_record
 from contracts.events import EnrolmentRequested
@@ -408,7 +409,7 @@ class Loader:
                     await step(http)
         except DemoAlreadyLoaded:
             raise
-        except (DemoError, httpx.HTTPError, OSError) as error:
+        except (DemoError, httpx.HTTPError, OSError, KafkaError) as error:  # a service or the broker went away
             raise DemoIncomplete(str(error) or repr(error), self.loaded()) from error
 
     async def catalogue(self, http: httpx.AsyncClient) -> None:
