@@ -42,6 +42,7 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantTransferred,
     SessionCancelled,
     SessionRescheduled,
     SessionScheduled,
@@ -198,6 +199,38 @@ def standing(enrolments: list[Enrolment] | tuple[Enrolment, ...]) -> Standing:
     if any(e.cancelled for e in enrolments):
         return Standing.cancelled
     return Standing.unknown
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A servant's move to ``to_institution_id`` from ``effective_on`` (a local day)."""
+
+    transfer_id: str
+    to_institution_id: str
+    effective_on: date
+    stamp: Stamp
+
+
+def servant_transferred(current: Transfer | None, event: ServantTransferred, stamp: Stamp) -> Transfer:
+    if current is not None and not supersedes(stamp, current.stamp):
+        return current
+    return Transfer(event.transfer_id, event.to_institution_id, event.effective_on, stamp)
+
+
+def institution_at_start(session: SessionPlan | None, enrolments: tuple[Enrolment, ...] | list[Enrolment],
+                         transfers: tuple[Transfer, ...] | list[Transfer]) -> str | None:
+    """The institution a certificate is stamped with: the servant's when the session started.
+
+    The same rule as reporting's attribution: a transfer is in force from local midnight of its
+    ``effective_on``, so it applies to sessions starting on that day or later; of the transfers in force,
+    the one recorded last (``ce_time``, then event id) says where the servant was. With none in force, the
+    servant was where the enrolment says (the institution that enrolled them).
+    """
+    start = session.local_date if session is not None else None
+    in_force = [t for t in transfers if start is not None and t.effective_on <= start]
+    if in_force:
+        return max(in_force, key=lambda t: (t.stamp.at, t.stamp.event_id)).to_institution_id
+    return next((e.institution_id for e in enrolments if e.confirmed and not e.cancelled), None)
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from services.certification.domain import (
     SessionPlan,
     Stamp,
     Status,
+    Transfer,
 )
 from services.certification.known import Known, SessionFacts, SessionHint
 from services.certification.signing import CertificateSigner, verify_claims
@@ -43,6 +44,7 @@ from services.certification.tables import (
     EnrolmentFact,
     GradeFact,
     SessionFact,
+    TransferFact,
 )
 
 log = get_logger(__name__)
@@ -102,6 +104,12 @@ def _attendance(row: AttendanceFact | None) -> Attendance | None:
 
 def _grade(row: GradeFact | None) -> Grade | None:
     return None if row is None else Grade(row.score, _stored_stamp(row.stated_at, 0, row.stated_by))
+
+
+def _transfer(row: TransferFact | None) -> Transfer | None:
+    if row is None:
+        return None
+    return Transfer(row.transfer_id, row.to_institution_id, row.effective_on, _stored_stamp(row.stated_at, 0, row.stated_by))
 
 
 def certificate_terms(row: CertificateRecord) -> CertificateTerms:
@@ -213,6 +221,34 @@ class Certification:
             row.institution_id, row.confirmed, row.cancelled = after.institution_id, after.confirmed, after.cancelled
             await self.reconsider(known, facts, event.servant_id, envelope)
 
+    async def on_servant_transferred(self, db, envelope: Envelope) -> None:  # noqa: ANN001
+        """A transfer moves the stamp of the servant's certificates of sessions starting from its effective day.
+
+        The stamp is not among a certificate's signed terms nor in CertificateIssued: it only says which
+        liaison may list the certificate. So a certificate issued before the transfer was heard is
+        restamped in place (no new signature, no event), and every order of the same facts stamps alike.
+        """
+        known = await Known.of(db, self.hint)
+        with db.no_autoflush:
+            event = envelope.event
+            # The servant's lock before the sessions' (see ``Known.servant_transfers``): a transaction
+            # about to stamp one of the servant's certificates waits for this one, or is seen by it.
+            transfers = await known.servant_transfers(event.servant_id)
+            row = transfers.get(event.transfer_id)
+            before = _transfer(row)
+            after = domain.servant_transferred(before, event, _stamp(envelope))
+            if after == before:
+                return
+            if row is None:
+                row = TransferFact(servant_id=event.servant_id, transfer_id=event.transfer_id, to_institution_id="",
+                                   effective_on=after.effective_on, stated_at=_PLACEHOLDER, stated_by="")
+                known.add_transfer(row)
+            row.to_institution_id, row.effective_on = after.to_institution_id, after.effective_on
+            row.stated_at, row.stated_by = _utc(after.stamp.at), after.stamp.event_id
+            for session_id in await known.sessions_certified(event.servant_id):
+                await self.reconsider(known, await known.session(session_id), event.servant_id, envelope,
+                                      restamp=True)
+
     # -------------------------------------------------------------- facts from attendance
 
     async def on_attendance_recorded(self, db, envelope: Envelope) -> None:  # noqa: ANN001
@@ -272,13 +308,24 @@ class Certification:
             grade=_grade(facts.grades.get(servant_id)),
         )
 
-    async def reconsider(self, known: Known, facts: SessionFacts, servant_id: str, envelope: Envelope) -> None:
-        """Re-judge one completion and act on any change to its certificate."""
+    async def institution_at_start(self, known: Known, completion: CompletionFacts) -> str | None:
+        transfers = await known.servant_transfers(completion.servant_id)
+        return domain.institution_at_start(completion.session, completion.enrolments,
+                                           [_transfer(row) for row in transfers.values()])
+
+    async def reconsider(self, known: Known, facts: SessionFacts, servant_id: str, envelope: Envelope, *,
+                         restamp: bool = False) -> None:
+        """Re-judge one completion and act on any change to its certificate; ``restamp``: the servant's
+        institution at the session's start may have changed (a transfer), even if nothing else did."""
         session_id = facts.session_id
         completion = await self.completion_facts(known, facts, servant_id)
         row = facts.certificates.get(servant_id)
         decision = domain.decide(completion, _held(row), self.code_key, self.issuing_authority)
         if not decision.changed:
+            if restamp and row is not None:
+                institution = await self.institution_at_start(known, completion)
+                if institution is not None and institution != row.institution_id:
+                    known.own_certificate(facts, row).institution_id = institution
             return
         held = decision.certificate
         terms = held.terms
@@ -294,8 +341,7 @@ class Certification:
                                                                               terms.course_title, terms.course_topic)
         row.hours, row.score, row.issued_on, row.issuing_authority = (terms.hours, terms.score, terms.issued_on,
                                                                       terms.issuing_authority)
-        row.institution_id = next((e.institution_id for e in completion.enrolments if e.confirmed and not e.cancelled),
-                                  row.institution_id)
+        row.institution_id = await self.institution_at_start(known, completion) or row.institution_id
         row.status, row.revocation_reason = held.status.value, held.revocation_reason
         row.signature, row.key_id = self.signer.sign_claims(terms.claims()), self.signer.public.key_id
         row.changed_at = _utc(envelope.time)

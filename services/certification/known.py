@@ -45,6 +45,7 @@ from services.certification.tables import (
     EnrolmentFact,
     GradeFact,
     SessionFact,
+    TransferFact,
 )
 
 # Locks (PostgreSQL; SQLite serialises writers by itself). Facts of one completion arrive on different
@@ -186,6 +187,7 @@ class Known:
         self.enrolments: dict[str, Stored] = {}  # every enrolment row seen or created, by id
         self.certificates: dict[str, Stored] = {}  # every certificate row seen or created, by id
         self.holdings: dict[str, ServantHoldings] = {}
+        self.transfers: dict[str, dict[str, TransferFact]] = {}  # servant -> transfer id -> row (ORM, as courses)
         self.records = 0  # records handled in this transaction so far
         self.taken_as_new: list[str] = []  # enrolment ids not looked up (see ``enrolment``)
         event.listen(db.sync_session, "before_flush", self._check_taken_as_new)
@@ -458,6 +460,32 @@ class Known:
         for servant_id, holdings in loaded.items():
             holdings.certificate_ids.update(self.created_certificates.get(servant_id, ()))
         self.holdings.update(loaded)
+
+    async def servant_transfers(self, servant_id: str) -> dict[str, TransferFact]:
+        """The servant's transfers, by transfer id; loaded together with those of the servants in use not
+        loaded yet (as ``servant_holdings``), under the same servant locks: a transaction stamping a
+        certificate and one recording a transfer of its servant then never decide on each other's stale view."""
+        if servant_id not in self.transfers:
+            wanted = [servant_id, *sorted({n for n in self.in_use if n not in self.transfers and n != servant_id})]
+            for chunk in range(0, len(wanted), 500):
+                servants = wanted[chunk:chunk + 500]
+                await self._hold("servant", servants)
+                loaded: dict[str, dict[str, TransferFact]] = {s: {} for s in servants}
+                for row in (await self.db.exec(select(TransferFact).where(TransferFact.servant_id.in_(servants)))).all():
+                    loaded[row.servant_id][row.transfer_id] = row
+                self.transfers.update(loaded)
+        return self.transfers[servant_id]
+
+    def add_transfer(self, row: TransferFact) -> None:
+        self.db.add(row)
+        self.transfers[row.servant_id][row.transfer_id] = row
+
+    async def sessions_certified(self, servant_id: str) -> list[str]:
+        """Sessions in which the servant holds a certificate (any status), as a flushed database would answer."""
+        stored = set((await self.db.exec(select(CertificateRecord.session_id).where(
+            CertificateRecord.servant_id == servant_id))).all())
+        stored.update(row.session_id for row in self.certificates.values() if row.servant_id == servant_id)
+        return sorted(stored)
 
     def add_attainment(self, holdings: ServantHoldings, values: dict[str, Any]) -> None:
         row = self._new(CompetencyAttainment, values)

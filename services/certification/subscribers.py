@@ -9,6 +9,7 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantTransferred,
     SessionCancelled,
     SessionClosed,
     SessionRescheduled,
@@ -33,4 +34,5 @@ def event_handlers(certification: Certification) -> dict[str, Handler]:
         AttendanceCorrected.type: certification.on_attendance_corrected,
         AssessmentGraded.type: certification.on_assessment_graded,
         SessionClosed.type: certification.on_session_closed,
+        ServantTransferred.type: certification.on_servant_transferred,
     }

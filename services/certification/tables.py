@@ -50,6 +50,20 @@ class EnrolmentFact(SQLModel, table=True):
     cancelled: bool = False
 
 
+class TransferFact(SQLModel, table=True):
+    """A servant's transfer (the superseding statement of it): where certificates of sessions starting
+    on or after ``effective_on`` are stamped."""
+
+    __tablename__ = "certification_transfer"
+
+    servant_id: str = Field(primary_key=True, max_length=64)
+    transfer_id: str = Field(primary_key=True, max_length=64)
+    to_institution_id: str = Field(max_length=64)
+    effective_on: date
+    stated_at: datetime
+    stated_by: str = Field(max_length=64)
+
+
 class AttendanceFact(SQLModel, table=True):
     __tablename__ = "certification_attendance"
 
@@ -113,4 +127,4 @@ class CompetencyAttainment(SQLModel, table=True):
 
 
 TABLES = [T.__table__ for T in (CourseFact, SessionFact, EnrolmentFact, AttendanceFact, GradeFact,
-                                  CertificateRecord, CompetencyAttainment)]
+                                  CertificateRecord, CompetencyAttainment, TransferFact)]
