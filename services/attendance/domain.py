@@ -11,7 +11,7 @@ import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from contracts.events import AttendanceSource, AttendanceStatus
 
@@ -289,3 +289,33 @@ def validate_score(score: float) -> float:
     if not 0.0 <= score <= 100.0:
         raise AttendanceError("score: must be between 0 and 100")
     return float(score)
+
+
+# ---------------------------------------------------------------- transfers
+
+
+@dataclass(frozen=True)
+class TransferView:
+    from_institution_id: str
+    to_institution_id: str
+    effective_on: date
+    stated_at: datetime
+    event_id: str
+
+
+def institution_at_start(start_day: date, transfers: Iterable[TransferView], otherwise: str | None) -> str | None:
+    """The servant's institution when a session starting on ``start_day`` (local) started: reporting's rule.
+
+    A transfer is in force from local midnight of its ``effective_on``; of those in force the one recorded
+    last (ce_time, then event id) names the institution. With transfers known but none in force yet, the
+    servant was still where the first of them took them from. Without any, ``otherwise`` (where the
+    servant is now, or the enrolment's institution).
+    """
+    known = list(transfers)
+    in_force = [t for t in known if t.effective_on <= start_day]
+    if in_force:
+        return max(in_force, key=lambda t: (t.stated_at, t.event_id)).to_institution_id
+    if known:
+        return min(known, key=lambda t: (t.effective_on, t.stated_at, t.event_id)).from_institution_id
+    return otherwise
+

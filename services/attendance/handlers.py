@@ -35,6 +35,7 @@ from services.attendance.reports import parse_report
 from services.attendance.settings import AttendanceSettings
 from services.attendance.tables import (
     AttendanceRecord, Enrolment, Grade, PresenceInterval, PresenceMark, ReportImport, Servant, TrainingSession,
+    Transfer,
 )
 
 log = get_logger(__name__)
@@ -136,9 +137,11 @@ async def servant_known(db, event: ServantRegistered | ServantUpdated, as_of: da
         row.institution_id, row.institution_as_of = event.institution_id, as_of
 
 
-async def servant_transferred(db, event: ServantTransferred, as_of: datetime) -> None:  # noqa: ANN001
-    """From now on the servant is the new institution's in rosters and in records made from now on;
-    records already made keep theirs. Ordered by event time with the servant's other facts."""
+async def servant_transferred(db, event: ServantTransferred, as_of: datetime, event_id: str = "") -> None:  # noqa: ANN001
+    """From now on the servant is the new institution's in rosters (ordered by event time with the servant's
+    other facts); records a close makes from now on take the institution at the session's start
+    (``records_institutions``); records already made keep theirs."""
+    await _keep_transfer(db, event, as_of, event_id)
     row = await _known(db, Servant, event.servant_id)
     if row is None:  # heard before the registration, which then brings only the digest
         _add(db, Servant(servant_id=event.servant_id, institution_id=event.to_institution_id, email_digest=None,
@@ -146,6 +149,19 @@ async def servant_transferred(db, event: ServantTransferred, as_of: datetime) ->
         return
     if as_of >= _institution_as_of(row):
         row.institution_id, row.institution_as_of = event.to_institution_id, as_of
+
+
+async def _keep_transfer(db, event: ServantTransferred, as_of: datetime, event_id: str) -> None:  # noqa: ANN001
+    key = (event.servant_id, event.transfer_id)
+    row = await _known(db, Transfer, key)
+    if row is None:
+        row = Transfer(servant_id=event.servant_id, transfer_id=event.transfer_id, from_institution_id="",
+                       to_institution_id="", effective_on=event.effective_on, stated_at=as_of, stated_by=event_id)
+        _add(db, row, key)
+    elif (as_of, event_id) < (_utc(row.stated_at), row.stated_by):
+        return  # an older statement of the same transfer
+    row.from_institution_id, row.to_institution_id = event.from_institution_id, event.to_institution_id
+    row.effective_on, row.stated_at, row.stated_by = event.effective_on, as_of, event_id
 
 
 async def enrolment_confirmed(db, event: EnrolmentConfirmed) -> None:  # noqa: ANN001
@@ -206,6 +222,20 @@ async def enrolled_servants(db, session_id: str) -> dict[str, str | None]:  # no
         Enrolment.session_id == session_id, Enrolment.confirmed.is_(True), Enrolment.cancelled.is_(False),
     ).order_by(Enrolment.enrolment_id))
     return {servant_id: current or enrolled_for for servant_id, enrolled_for, current in rows}
+
+
+async def records_institutions(db, session: TrainingSession, enrolled: dict[str, str | None]) -> dict[str, str | None]:  # noqa: ANN001
+    """Servant id -> the institution a record of this session belongs to: the servant's when it started
+    (a transfer from its effective day, as reporting counts), whenever the session is closed."""
+    if not enrolled:
+        return {}
+    start_day = _utc(session.starts_at).astimezone(ZoneInfo(session.timezone or "UTC")).date()
+    transfers: dict[str, list[domain.TransferView]] = {}
+    for row in (await db.execute(select(Transfer).where(Transfer.servant_id.in_(sorted(enrolled))))).scalars():
+        transfers.setdefault(row.servant_id, []).append(domain.TransferView(
+            row.from_institution_id, row.to_institution_id, row.effective_on, _utc(row.stated_at), row.stated_by))
+    return {servant_id: domain.institution_at_start(start_day, transfers.get(servant_id, ()), now)
+            for servant_id, now in enrolled.items()}
 
 
 async def _evidence(db, session_id: str, servant_ids: Iterable[str] | None = None) -> dict[str, Evidence]:  # noqa: ANN001
@@ -531,6 +561,7 @@ async def close_session(db, outbox: Outbox, settings: AttendanceSettings, princi
         raise SessionNotReady(f"session_id: session {session_id} has not ended yet (it ends at "
                               f"{_utc(row.ends_at).isoformat()})")
     enrolled = await enrolled_servants(db, session_id)
+    institutions = await records_institutions(db, row, enrolled)
     decided = await decisions(db, settings, row, sorted(enrolled))
     records = []
     for decision in decided:
@@ -539,7 +570,7 @@ async def close_session(db, outbox: Outbox, settings: AttendanceSettings, princi
             session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
             source_of_record=decision.source_of_record), correlation_id=correlation_id)
         records.append({
-            "session_id": session_id, "servant_id": decision.servant_id, "institution_id": enrolled[decision.servant_id],
+            "session_id": session_id, "servant_id": decision.servant_id, "institution_id": institutions[decision.servant_id],
             "kind": "recorded", "minutes_present": decision.minutes_present,
             "session_minutes": decision.session_minutes, "share": decision.share, "status": decision.status,
             "source_of_record": decision.source_of_record, "event_id": envelope.id, "recorded_at": now})

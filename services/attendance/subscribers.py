@@ -29,7 +29,7 @@ async def on_servant(db, envelope: Envelope) -> None:  # noqa: ANN001
 
 
 async def on_servant_transferred(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.servant_transferred(db, envelope.event, handlers.envelope_time(envelope))
+    await handlers.servant_transferred(db, envelope.event, handlers.envelope_time(envelope), envelope.id)
 
 
 async def on_enrolment_confirmed(db, envelope: Envelope) -> None:  # noqa: ANN001

@@ -7,7 +7,7 @@ by events; it holds no personal data — servants appear by pseudonymous id and 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
@@ -54,8 +54,8 @@ class Enrolment(SQLModel, table=True):
 
 
 class Servant(SQLModel, table=True):
-    """Only what matching and liaison scoping need: the institution the servant belongs to now (rosters and
-    new records follow it) and the keyed e-mail digest.
+    """Only what matching and liaison scoping need: the institution the servant belongs to now (rosters follow
+    it; new records take the institution at the session's start, from ``Transfer``) and the keyed e-mail digest.
 
     The two are ordered apart because they come from different facts: a ServantTransferred moves the
     institution but carries no digest, so a registration heard after it must still bring the digest
@@ -70,6 +70,21 @@ class Servant(SQLModel, table=True):
     as_of: datetime = Field(sa_column=_when(nullable=False))
     # ce_time of the fact that set institution_id; null on rows written before transfers: then as_of
     institution_as_of: datetime | None = Field(default=None, sa_column=_when())
+
+
+class Transfer(SQLModel, table=True):
+    """A servant's transfer (its latest statement by ce_time): which institution the records a close makes
+    belong to, by the session's start (the Servant row says where the servant is now, for rosters)."""
+
+    __tablename__ = "attendance_transfer"
+
+    servant_id: str = Field(primary_key=True, max_length=64)
+    transfer_id: str = Field(primary_key=True, max_length=64)
+    from_institution_id: str = Field(max_length=64)
+    to_institution_id: str = Field(max_length=64)
+    effective_on: date
+    stated_at: datetime = Field(sa_column=_when(nullable=False))
+    stated_by: str = Field(max_length=64)
 
 
 class PresenceInterval(SQLModel, table=True):
@@ -160,4 +175,4 @@ class AttendanceRecord(SQLModel, table=True):
 
 
 TABLES = [T.__table__ for T in (TrainingSession, Enrolment, Servant, PresenceInterval, PresenceMark,
-                                ReportImport, Grade, AttendanceRecord)]
+                                ReportImport, Grade, AttendanceRecord, Transfer)]

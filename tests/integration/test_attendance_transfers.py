@@ -17,10 +17,11 @@ from tests.integration.test_attendance_service import (  # noqa: F401 (service i
 ANA_EMAIL = SERVANTS["srv-ana"][1]
 
 
-def ana_to_dif(transfer_id: str = "trf-1") -> ServantTransferred:
+def ana_to_dif(transfer_id: str = "trf-1", effective_days_ago: int = 8) -> ServantTransferred:
+    # by default in force for sessions starting past_morning() (7 days ago) or later, not past_morning(9)
     return ServantTransferred(
         servant_id="srv-ana", transfer_id=transfer_id, from_institution_id="sefiplan", to_institution_id="dif",
-        effective_on=date.today(), sex="female", requested_by="liaison:sefiplan:rh", approved_by="liaison:dif:rh",
+        effective_on=date.today() - timedelta(days=effective_days_ago), sex="female", requested_by="liaison:sefiplan:rh", approved_by="liaison:dif:rh",
         approved_at=datetime.now(UTC))
 
 
@@ -58,6 +59,27 @@ async def test_after_a_transfer_the_joining_institution_sees_the_servant_and_the
     assert (await service.http.get("/records?institution_id=dif", headers=sefiplan)).status_code == 403
     by_institution = (await service.http.get("/records?institution_id=dif", headers=comptroller)).json()
     assert [(r["session_id"], r["institution_id"]) for r in by_institution] == [("ses-after", "dif")]
+
+
+async def test_a_session_started_before_the_transfer_took_effect_is_recorded_for_the_leaving_institution(
+        service) -> None:
+    # heard before the close, effective after the session started: the roster is dif's, the record sefiplan's
+    await service.deliver(scheduled("ses-before", past_morning(9)), registered("srv-ana", service.digest(ANA_EMAIL)),
+                          confirmed("ses-before", "srv-ana"), ana_to_dif())
+    assert await roster_seen_by(service, "dif", "ses-before") == ["srv-ana"]
+
+    assert (await service.http.post("/sessions/ses-before/close", headers=service.token())).status_code == 200
+    assert await records_seen_by(service, "sefiplan") == [("ses-before", "srv-ana")]
+    assert await records_seen_by(service, "dif") == []
+
+
+async def test_a_transfer_effective_on_the_sessions_local_day_gives_its_record_to_the_joining_institution(
+        service) -> None:
+    await service.deliver(scheduled("ses-x", past_morning(2)), registered("srv-ana", service.digest(ANA_EMAIL)),
+                          confirmed("ses-x", "srv-ana"), ana_to_dif(effective_days_ago=2))
+    await service.http.post("/sessions/ses-x/close", headers=service.token())
+    assert await records_seen_by(service, "dif") == [("ses-x", "srv-ana")]
+    assert await records_seen_by(service, "sefiplan") == []
 
 
 async def test_a_correction_after_the_transfer_stays_with_the_institution_of_the_record_it_corrects(service) -> None:
