@@ -137,7 +137,8 @@ async def servant_known(db, event: ServantRegistered | ServantUpdated, as_of: da
         row.institution_id, row.institution_as_of = event.institution_id, as_of
 
 
-async def servant_transferred(db, event: ServantTransferred, as_of: datetime, event_id: str = "") -> None:  # noqa: ANN001
+async def servant_transferred(db, event: ServantTransferred, as_of: datetime,  # noqa: ANN001
+                              event_id: str = "") -> None:
     """From now on the servant is the new institution's in rosters (ordered by event time with the servant's
     other facts); records a close makes from now on take the institution at the session's start
     (``records_institutions``); records already made keep theirs."""
@@ -224,7 +225,8 @@ async def enrolled_servants(db, session_id: str) -> dict[str, str | None]:  # no
     return {servant_id: current or enrolled_for for servant_id, enrolled_for, current in rows}
 
 
-async def records_institutions(db, session: TrainingSession, enrolled: dict[str, str | None]) -> dict[str, str | None]:  # noqa: ANN001
+async def records_institutions(db, session: TrainingSession,  # noqa: ANN001
+                               enrolled: dict[str, str | None]) -> dict[str, str | None]:
     """Servant id -> the institution a record of this session belongs to: the servant's when it started
     (a transfer from its effective day, as reporting counts), whenever the session is closed."""
     if not enrolled:
@@ -570,7 +572,8 @@ async def close_session(db, outbox: Outbox, settings: AttendanceSettings, princi
             session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
             source_of_record=decision.source_of_record), correlation_id=correlation_id)
         records.append({
-            "session_id": session_id, "servant_id": decision.servant_id, "institution_id": institutions[decision.servant_id],
+            "session_id": session_id, "servant_id": decision.servant_id,
+            "institution_id": institutions[decision.servant_id],
             "kind": "recorded", "minutes_present": decision.minutes_present,
             "session_minutes": decision.session_minutes, "share": decision.share, "status": decision.status,
             "source_of_record": decision.source_of_record, "event_id": envelope.id, "recorded_at": now})

@@ -109,7 +109,8 @@ def _grade(row: GradeFact | None) -> Grade | None:
 def _transfer(row: TransferFact | None) -> Transfer | None:
     if row is None:
         return None
-    return Transfer(row.transfer_id, row.to_institution_id, row.effective_on, _stored_stamp(row.stated_at, 0, row.stated_by))
+    return Transfer(row.transfer_id, row.to_institution_id, row.effective_on,
+                    _stored_stamp(row.stated_at, 0, row.stated_by))
 
 
 def certificate_terms(row: CertificateRecord) -> CertificateTerms:

@@ -471,7 +471,8 @@ class Known:
                 servants = wanted[chunk:chunk + 500]
                 await self._hold("servant", servants)
                 loaded: dict[str, dict[str, TransferFact]] = {s: {} for s in servants}
-                for row in (await self.db.exec(select(TransferFact).where(TransferFact.servant_id.in_(servants)))).all():
+                found = await self.db.exec(select(TransferFact).where(TransferFact.servant_id.in_(servants)))
+                for row in found.all():
                     loaded[row.servant_id][row.transfer_id] = row
                 self.transfers.update(loaded)
         return self.transfers[servant_id]

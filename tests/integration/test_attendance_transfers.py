@@ -21,7 +21,8 @@ def ana_to_dif(transfer_id: str = "trf-1", effective_days_ago: int = 8) -> Serva
     # by default in force for sessions starting past_morning() (7 days ago) or later, not past_morning(9)
     return ServantTransferred(
         servant_id="srv-ana", transfer_id=transfer_id, from_institution_id="sefiplan", to_institution_id="dif",
-        effective_on=date.today() - timedelta(days=effective_days_ago), sex="female", requested_by="liaison:sefiplan:rh", approved_by="liaison:dif:rh",
+        effective_on=date.today() - timedelta(days=effective_days_ago), sex="female",
+        requested_by="liaison:sefiplan:rh", approved_by="liaison:dif:rh",
         approved_at=datetime.now(UTC))
 
 
