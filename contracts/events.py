@@ -200,6 +200,47 @@ class ServantTransferred(_Enrollment):
     approved_at: AwareDatetime = Field(description="When it took effect in enrollment (UTC).")
 
 
+class TransferOpened(_Enrollment):
+    """A transfer was asked for and waits for the joining institution's answer; nothing moved yet.
+
+    Asked by the institution the servant leaves (over HTTP, or an agency's TransferRequested); the
+    joining institution learns from it which transfer to accept or decline. No personal data, and not
+    the request's free-text reason.
+    """
+
+    type = "probidad.enrollment.transfer.opened.v1"
+    key_field = "servant_id"
+    subject_field = "transfer_id"
+
+    transfer_id: Id
+    servant_id: Id
+    from_institution_id: Id
+    to_institution_id: Id
+    effective_on: date = Field(description="The first day in to_institution_id if accepted, as asked.")
+    requested_by: str = Field(max_length=200, description="Who asked, as in ServantTransferred "
+                              "('agency:<institution id>' for an agency request).")
+    requested_at: AwareDatetime
+    request_id: str | None = Field(None, max_length=100, description="The agency request (TransferRequested) "
+                                   "that asked for it, if any.")
+
+
+class TransferDropped(_Enrollment):
+    """A transfer waiting for an answer was declined (or withdrawn by the leaving institution); nothing moved."""
+
+    type = "probidad.enrollment.transfer.dropped.v1"
+    key_field = "servant_id"
+    subject_field = "transfer_id"
+
+    transfer_id: Id
+    servant_id: Id
+    from_institution_id: Id
+    to_institution_id: Id
+    declined_by: str = Field(max_length=200, description="Who declined, in the form of requested_by.")
+    declined_at: AwareDatetime
+    request_id: str | None = Field(None, max_length=100, description="The agency request (TransferDeclined) "
+                                   "that declined it, if any.")
+
+
 class EnrolmentConfirmed(_Enrollment):
     """A servant holds a seat in a session (directly, or promoted from the waitlist)."""
 
@@ -330,6 +371,58 @@ class EnrolmentRequested(_AgencyRequest):
     curp: str | None = Field(None, min_length=18, max_length=18, description="Alternative to servant_id.")
 
 
+class TransferRequested(_AgencyRequest):
+    """The agency of the institution a servant leaves asks for them to move to another institution.
+
+    Decided as a liaison's ``POST /servants/{id}/transfer``: only a servant of ``institution_id`` can
+    be asked for (any other is "unknown"). Outcome: TransferOpened carrying ``request_id`` (its
+    ``transfer_id`` is what the joining institution accepts), or RequestRejected.
+    """
+
+    type = "probidad.agency.transfer.requested.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: Id = Field(description="The institution the servant leaves: the agency's own.")
+    servant_id: Id
+    to_institution_id: Id
+    effective_on: date | None = Field(None, description="First day in the new institution (programme time zone); "
+                                      "the day it is decided when omitted, never later.")
+    reason: str | None = Field(None, max_length=500)
+
+
+class TransferAccepted(_AgencyRequest):
+    """The agency of the institution a servant joins accepts a transfer asked for them.
+
+    Outcome: ServantTransferred (the move), or RequestRejected. ServantTransferred carries no request
+    id: match it by ``transfer_id`` (in secure mode AgencyRequestDecided names both).
+    """
+
+    type = "probidad.agency.transfer.accepted.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: Id = Field(description="The institution the servant joins: the agency's own.")
+    transfer_id: Id
+
+
+class TransferDeclined(_AgencyRequest):
+    """The agency of either institution of a transfer declines (or, leaving, withdraws) it.
+
+    Outcome: TransferDropped carrying ``request_id``, or RequestRejected.
+    """
+
+    type = "probidad.agency.transfer.declined.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: Id
+    transfer_id: Id
+
+
 # ---------------------------------------------------------------- attendance
 
 
@@ -451,7 +544,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     ServantRegistered, ServantUpdated, ServantTransferred, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
     RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
-    AgencyRequestDecided,
+    AgencyRequestDecided, TransferOpened, TransferDropped, TransferRequested, TransferAccepted, TransferDeclined,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}

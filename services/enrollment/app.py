@@ -23,7 +23,8 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     settings = settings or EnrollmentSettings()
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
     handlers = agency_subscribers(runtime.outbox, settings.email_digest_key.get_secret_value(),
-                                  outcome_topics=runtime.kafka_security.secure)
+                                  outcome_topics=runtime.kafka_security.secure,
+                                  programme_timezone=settings.programme_timezone)
     if not runtime.kafka_security.secure:
         runtime.consume([AGENCY_REQUESTS], handlers)
         return runtime

@@ -17,7 +17,9 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 
-from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled
+from contracts.events import (
+    CoursePublished, GovernmentLevel, InstitutionRegistered, Modality, SessionScheduled, TransferDropped, TransferOpened,
+)
 from probidad.shared.outbox import Outbox
 from services.enrollment import domain
 from services.enrollment.domain import RuleViolation, Seat, ServantDetails, ServantRecord, SessionTerms
@@ -253,7 +255,7 @@ async def _complete(db, outbox: Outbox, servant: Servant, transfer: Transfer, *,
 
 async def request_transfer(db, outbox: Outbox, servant_id: str, *, to_institution_id: str,  # noqa: ANN001
                            effective_on: date, acting_for: str | None, requested_by: str, now: datetime,
-                           today: date, reason: str | None = None,
+                           today: date, reason: str | None = None, request_id: str | None = None,
                            correlation_id: str | None = None) -> Transfer:
     """Ask for a servant to move. The comptroller's request takes effect at once; a liaison may ask only
     for its own servants (the institution they leave), and the joining institution's liaison accepts it."""
@@ -272,6 +274,11 @@ async def request_transfer(db, outbox: Outbox, servant_id: str, *, to_institutio
     if acting_for is None:
         await _complete(db, outbox, servant, transfer, approved_by=requested_by, now=now, today=today,
                         correlation_id=correlation_id)
+    else:  # the joining institution learns from this fact which transfer it is asked to answer
+        _emit(db, outbox, [TransferOpened(
+            transfer_id=transfer.transfer_id, servant_id=servant_id, from_institution_id=transfer.from_institution_id,
+            to_institution_id=to_institution_id, effective_on=effective_on, requested_by=requested_by,
+            requested_at=now, request_id=request_id)], correlation_id)
     await db.flush()
     return transfer
 
@@ -286,7 +293,7 @@ async def find_transfer(db, transfer_id: str, acting_for: str | None) -> Transfe
 
 
 async def answer_transfer(db, outbox: Outbox, transfer_id: str, *, accept: bool, acting_for: str | None,  # noqa: ANN001
-                          answered_by: str, now: datetime, today: date,
+                          answered_by: str, now: datetime, today: date, request_id: str | None = None,
                           correlation_id: str | None = None) -> Transfer:
     """Accept (the joining institution or the comptroller) or decline (either institution, or the
     comptroller) a requested transfer."""
@@ -297,6 +304,10 @@ async def answer_transfer(db, outbox: Outbox, transfer_id: str, *, accept: bool,
         raise RuleViolation("transfer_id", f"this transfer is already {transfer.status}", "conflict")
     if not accept:
         transfer.status, transfer.decided_by, transfer.decided_at = "declined", answered_by, now
+        _emit(db, outbox, [TransferDropped(
+            transfer_id=transfer.transfer_id, servant_id=transfer.servant_id,
+            from_institution_id=transfer.from_institution_id, to_institution_id=transfer.to_institution_id,
+            declined_by=answered_by, declined_at=now, request_id=request_id)], correlation_id)
         await db.flush()
         return transfer
     if acting_for is not None and acting_for != transfer.to_institution_id:

@@ -17,18 +17,21 @@ outcome topic that ``probidad agency credentials`` made.
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 from contracts.envelope import Envelope
 from contracts.events import (
     AgencyRequestDecided, EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, RequestRejected,
-    ServantRegistered, ServantSubmitted, ServantUpdated,
+    ServantRegistered, ServantSubmitted, ServantTransferred, ServantUpdated, TransferAccepted, TransferDeclined,
+    TransferDropped, TransferOpened, TransferRequested,
 )
 from probidad.shared.consumer import Rejected
 from probidad.shared.kafka_security import agency_outcomes_topic
 from probidad.shared.logs import get_logger
 from probidad.shared.outbox import Outbox
+from probidad.shared.settings import ServiceSettings
 from services.enrollment import domain, handlers
 from services.enrollment.domain import RuleViolation, ServantDetails
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
@@ -42,14 +45,16 @@ TOPIC_INSTITUTION_HEADER = "probidad_topic_institution"
 
 class Outcome(NamedTuple):
     type: str  # the type of the event that answered a request
-    id: str | None = None  # its servant or enrolment
+    id: str | None = None  # its servant, enrolment or transfer
     reason: str | None = None  # a rejection's
     field: str | None = None
 
 
-def agency_subscribers(outbox: Outbox, digest_key: str, *,
-                       outcome_topics: bool = False) -> dict[str, Callable[..., Awaitable[None]]]:
-    """``outcome_topics``: secure mode, where the topic institution header is enrollment's own."""
+def agency_subscribers(outbox: Outbox, digest_key: str, *, outcome_topics: bool = False,
+                       programme_timezone: str = ServiceSettings.model_fields["programme_timezone"].default,
+                       ) -> dict[str, Callable[..., Awaitable[None]]]:
+    """``outcome_topics``: secure mode, where the topic institution header is enrollment's own.
+    ``programme_timezone`` decides "today" for a transfer's ``effective_on``, as over HTTP."""
     async def reject(db, envelope: Envelope, violation: RuleViolation) -> Outcome:  # noqa: ANN001
         request = envelope.event
         log.info("agency request rejected", request_id=request.request_id, field=violation.field,
@@ -125,4 +130,38 @@ def agency_subscribers(outbox: Outbox, digest_key: str, *,
         return Outcome((EnrolmentConfirmed if confirmed else EnrolmentWaitlisted).type,
                        enrolled.enrolment.enrolment_id)
 
-    return {ServantSubmitted.type: once(on_servant_submitted), EnrolmentRequested.type: once(on_enrolment_requested)}
+    def today() -> datetime.date:
+        return handlers.utcnow().astimezone(domain.zone(programme_timezone)).date()
+
+    # Transfers: an agency acts as its institution's liaison would, through the same handlers, so a
+    # servant or transfer of another institution is "unknown" in the very words of the HTTP 404.
+    async def on_transfer_requested(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
+        request: TransferRequested = envelope.event  # type: ignore[assignment]
+        day = today()
+        try:
+            transfer = await handlers.request_transfer(
+                db, outbox, request.servant_id, to_institution_id=request.to_institution_id,
+                effective_on=request.effective_on or day, acting_for=request.institution_id,
+                requested_by=f"agency:{request.institution_id}", now=handlers.utcnow(), today=day,
+                reason=request.reason, request_id=request.request_id, correlation_id=envelope.correlation_id)
+        except RuleViolation as violation:
+            return await reject(db, envelope, violation)
+        return Outcome(TransferOpened.type, transfer.transfer_id)
+
+    def on_transfer_answered(accept: bool) -> Callable[..., Awaitable[Outcome]]:
+        async def decide(db, envelope: Envelope) -> Outcome:  # noqa: ANN001
+            request: TransferAccepted | TransferDeclined = envelope.event  # type: ignore[assignment]
+            try:
+                transfer = await handlers.answer_transfer(
+                    db, outbox, request.transfer_id, accept=accept, acting_for=request.institution_id,
+                    answered_by=f"agency:{request.institution_id}", now=handlers.utcnow(), today=today(),
+                    request_id=request.request_id, correlation_id=envelope.correlation_id)
+            except RuleViolation as violation:
+                return await reject(db, envelope, violation)
+            return Outcome((ServantTransferred if accept else TransferDropped).type, transfer.transfer_id)
+        return decide
+
+    return {ServantSubmitted.type: once(on_servant_submitted), EnrolmentRequested.type: once(on_enrolment_requested),
+            TransferRequested.type: once(on_transfer_requested),
+            TransferAccepted.type: once(on_transfer_answered(accept=True)),
+            TransferDeclined.type: once(on_transfer_answered(accept=False))}

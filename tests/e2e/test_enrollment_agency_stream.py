@@ -10,7 +10,7 @@ import uuid
 import httpx
 import pytest
 
-from contracts.events import EnrolmentRequested, ServantSubmitted
+from contracts.events import EnrolmentRequested, ServantSubmitted, TransferAccepted, TransferRequested
 from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS
 from probidad.shared.auth import issue_token
 from probidad.shared.settings import DEV_JWT_SECRET
@@ -148,3 +148,31 @@ async def test_an_agency_submitting_a_curp_another_institution_holds_is_rejected
         servant = c.get(f"/servants/{held.json()['servant_id']}").json()
     assert (servant["institution_id"], servant["name"], servant["email"], servant["position_level"]) == (
         "in-tulum", "Beto Pérez", "beto@tulum.gob.mx", "directivo")
+
+
+async def test_a_transfer_asked_by_the_leaving_agency_and_accepted_by_the_joining_one_moves_the_servant_once(
+        enrollment, kafka_bootstrap, topic_prefix):
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        assert c.post("/institutions", json={"institution_id": "in-tulum", "name": "Municipio de Tulum",
+                                             "government_level": "municipal", "municipality": "Tulum",
+                                             "headcount": 300, "headcount_year": 2026}).status_code == 201
+        ana = c.post("/servants", json={"institution_id": "in-sefiplan", "name": "Ana Gómez",
+                                        "curp": curp("GOMA850412MYNRRN0"), "sex": "female"}).json()["servant_id"]
+    asked = TransferRequested(request_id="rq-ask", institution_id="in-sefiplan", servant_id=ana,
+                              to_institution_id="in-tulum")
+    await publish_events(kafka_bootstrap, [asked, asked], topic_prefix=topic_prefix)  # the second: a retry
+    events = await read_events(kafka_bootstrap, f"{topic_prefix}{ENROLLMENT_EVENTS}", expect=6, timeout_s=60)
+    (opened,) = [e.event for e in events if e.type == "probidad.enrollment.transfer.opened.v1"]
+
+    await publish_events(kafka_bootstrap, [
+        TransferAccepted(request_id="rq-mine", institution_id="in-sefiplan", transfer_id=opened.transfer_id),
+        TransferAccepted(request_id="rq-yes", institution_id="in-tulum", transfer_id=opened.transfer_id),
+    ], topic_prefix=topic_prefix)
+    events = await read_events(kafka_bootstrap, f"{topic_prefix}{ENROLLMENT_EVENTS}", expect=8, timeout_s=60)
+    (refused,) = [e.event for e in events if e.type == "probidad.enrollment.request.rejected.v1"]
+    (moved,) = [e.event for e in events if e.type == "probidad.enrollment.servant.transferred.v1"]
+    assert (refused.request_id, refused.field) == ("rq-mine", "transfer_id")
+    assert (moved.transfer_id, moved.from_institution_id, moved.to_institution_id) == \
+        (opened.transfer_id, "in-sefiplan", "in-tulum")
+    with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
+        assert c.get(f"/servants/{ana}").json()["institution_id"] == "in-tulum"

@@ -23,3 +23,11 @@ def test_the_events_a_service_writes_are_documented_with_their_schemas(service: 
     written = {cls.__name__ for cls in ALL_EVENTS if cls.source == f"probidad/{service}"}
     assert f"{service}:publish" in doc["channels"]
     assert written <= set(doc["components"]["schemas"]), written - set(doc["components"]["schemas"])
+
+
+def test_enrollment_documents_every_agency_request_it_decides_including_transfers() -> None:
+    consumer = next(c for name, c in document("enrollment")["channels"].items() if ":consume" in name)
+    asked = {cls.type for cls in ALL_EVENTS if cls.source == "agency"}
+    assert {"probidad.agency.transfer.requested.v1", "probidad.agency.transfer.accepted.v1",
+            "probidad.agency.transfer.declined.v1"} <= asked
+    assert all(t in consumer["description"] for t in asked), consumer["description"]
