@@ -158,6 +158,10 @@ class ServantRegistered(_Enrollment):
         None, max_length=64, description="HMAC-SHA256 of the normalised e-mail (contracts.pseudonyms); lets "
         "attendance match platform reports without the address. Null after erasure or when no e-mail is known.")
     request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
+    person_id: Id | None = Field(None, description="Pseudonymous id of the person, shared by the servants one CURP "
+                                 "names in several institutions (a person serving in two), so figures count them "
+                                 "once; never equal to a servant id. Absent from older events: the servant id "
+                                 "stands for the person.")
 
 
 class ServantUpdated(_Enrollment):
@@ -172,6 +176,7 @@ class ServantUpdated(_Enrollment):
     position_level: str | None = None
     email_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered; null after erasure.")
     request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
+    person_id: Id | None = Field(None, description="As in ServantRegistered.")
 
 
 class ServantTransferred(_Enrollment):

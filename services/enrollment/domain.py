@@ -167,38 +167,22 @@ def _digest(email: str | None, key: str) -> str | None:
     return email_digest(email, key) if email else None
 
 
-def foreign_curp(institution_id: str) -> RuleViolation:
-    """The one refusal of a CURP that a liaison or agency may not register for its institution.
-
-    Worded, and answered, the same whatever lies behind it, and naming nothing but the caller's own
-    institution: which institution holds the CURP, or whether any does, is not the caller's to learn.
-    """
-    return RuleViolation("curp", f"cannot be registered or updated for institution {institution_id}: only "
-                         f"servants of {institution_id} can be, and moving a servant between institutions is a "
-                         "transfer, requested by the institution they leave", "conflict")
-
-
 def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, new_servant_id: str,
-                   digest_key: str, request_id: str | None = None,
-                   confined: bool = True) -> ServantDecision:
-    """Register a person, or update the one already registered under the same CURP.
+                   person_id: str, digest_key: str, request_id: str | None = None) -> ServantDecision:
+    """Register a person in an institution, or update the servant that institution already has under the CURP.
 
-    The same CURP always maps to the same pseudonymous servant id, so a re-submission never splits one
-    person into two in the figures. A CURP registered in another institution is never taken over: the
-    move is a transfer (``decide_transfer``), a fact of its own with who approved it and from when.
-    ``confined`` callers (liaisons, agencies) get the uniform ``foreign_curp`` refusal; the comptroller,
-    who sees every institution, is told where the servant is.
+    A servant is a person *in one institution*: ``existing`` is only ever the caller's institution's own
+    servant with this CURP. The same CURP registered by another institution becomes that institution's
+    own servant (a second appointment, or a new job before the old one recorded the move), so nobody's
+    record is taken over and the answer is the same whether or not the CURP is held elsewhere.
+    ``person_id`` ties the servants one CURP names together, so the figures count the person once.
     """
     name = details.name.strip()
     if not name:
         raise RuleViolation("name", "must not be empty")
     curp = validate_curp(details.curp)
     if existing is not None and existing.institution_id != details.institution_id:
-        if confined:
-            raise foreign_curp(details.institution_id)
-        raise RuleViolation("curp", f"already servant {existing.servant_id} of institution {existing.institution_id}; "
-                            f"to move them, record a transfer (POST /servants/{existing.servant_id}/transfer)",
-                            "conflict")
+        raise ValueError("existing must be a servant of the institution registering")  # a handler's bug, not input
     email = validate_email(details.email)
     record = ServantRecord(
         servant_id=existing.servant_id if existing else new_servant_id,
@@ -207,7 +191,7 @@ def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, n
     )
     attributes = dict(servant_id=record.servant_id, institution_id=record.institution_id, sex=record.sex,
                       position_level=record.position_level, email_digest=_digest(email, digest_key),
-                      request_id=request_id)
+                      person_id=person_id, request_id=request_id)
     if existing is None:
         return ServantDecision(record, True, [ServantRegistered(**attributes)])
     seen_by_oversight_changed = (

@@ -194,18 +194,25 @@ def record(servant: Servant) -> ServantRecord:
 async def register_servant(db, outbox: Outbox, details: ServantDetails, *, digest_key: str,  # noqa: ANN001
                            acting_for: str | None, request_id: str | None = None,
                            correlation_id: str | None = None) -> tuple[Servant, bool]:
-    """Register a person under a new pseudonymous id, or update the one their CURP already names."""
+    """Register a person in an institution under a new pseudonymous id, or update the servant that
+    institution already has under the CURP. Another institution's servant with the CURP is never
+    touched, nor looked at beyond the person id they share (see ``domain.decide_servant``)."""
     _confine(acting_for, details.institution_id)
     await require_institution(db, details.institution_id)
     curp = domain.validate_curp(details.curp)
     # Two transactions registering the same new CURP at once would both insert; one waits here instead.
-    # (The unique index refuses any late twin from another process on SQLite.)
+    # (The unique index on institution and CURP refuses any late twin from another process on SQLite.)
     await _hold(db, curp)
-    existing = (await db.execute(select(Servant).where(Servant.curp == curp))).scalars().first()
+    holders = (await db.execute(select(Servant).where(Servant.curp == curp)
+                                .order_by(Servant.registered_at, Servant.servant_id))).scalars().all()
+    existing = next((s for s in holders if s.institution_id == details.institution_id), None)
+    person_id = next((s.person_id for s in holders if s.person_id), None) or new_id("pe")
     decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
-                                     digest_key=digest_key, request_id=request_id, confined=acting_for is not None)
+                                     person_id=existing.person_id if existing and existing.person_id else person_id,
+                                     digest_key=digest_key, request_id=request_id)
     new = decision.servant
-    servant = existing or Servant(servant_id=new.servant_id, institution_id=new.institution_id, sex=new.sex.value)
+    servant = existing or Servant(servant_id=new.servant_id, institution_id=new.institution_id, sex=new.sex.value,
+                                  person_id=person_id)
     servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
     servant.name, servant.curp, servant.email, servant.position = new.name, new.curp, new.email, new.position
     if decision.created:
@@ -245,6 +252,15 @@ def _terms(transfer: Transfer) -> domain.TransferTerms:
 
 async def _complete(db, outbox: Outbox, servant: Servant, transfer: Transfer, *, approved_by: str,  # noqa: ANN001
                     now: datetime, today: date, correlation_id: str | None) -> None:
+    # Asked only of whoever completes a transfer (the joining institution or the comptroller), never
+    # of the institution asking: a person is one servant per institution.
+    if servant.curp:
+        twin = (await db.execute(select(Servant.servant_id).where(
+            Servant.curp == servant.curp, Servant.institution_id == transfer.to_institution_id))).first()
+        if twin is not None:
+            raise RuleViolation("servant_id", f"institution {transfer.to_institution_id} already has this person as "
+                                f"servant {twin[0]}; decline this transfer (their record stays with "
+                                f"{transfer.from_institution_id})", "conflict")
     moved, event = domain.decide_transfer(record(servant), _terms(transfer), approved_by=approved_by,
                                           approved_at=now, today=today)
     servant.institution_id = moved.institution_id
@@ -409,10 +425,13 @@ async def resolve_servant_id(db, *, servant_id: str | None, curp: str | None, ac
     query = select(Servant.servant_id).where(Servant.curp == curp)
     if acting_for is not None:
         query = query.where(Servant.institution_id == acting_for)
-    found = (await db.execute(query)).first()
-    if found is None:
+    found = (await db.execute(query.order_by(Servant.servant_id))).scalars().all()
+    if not found:
         raise RuleViolation("curp", "no registered servant has this CURP" +
                             (f" in institution {acting_for}" if acting_for else ""))
+    if len(found) > 1:  # only the comptroller sees several: the person serves in more than one institution
+        raise RuleViolation("curp", f"the CURP names servants of several institutions ({', '.join(found)}); "
+                            "give the servant_id of the one to enrol", "conflict")
     return found[0]
 
 

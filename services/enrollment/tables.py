@@ -94,13 +94,18 @@ class Servant(SQLModel, table=True):
     """A public servant. name, curp, email and position are personal data, blanked on erasure."""
 
     __tablename__ = "enrollment_servant"
+    # A servant is a person in one institution: one CURP once per institution (erased CURPs are NULL).
+    __table_args__ = (UniqueConstraint("institution_id", "curp", name="uq_servant_institution_curp"),)
 
     servant_id: str = Field(primary_key=True, max_length=64)
     institution_id: str = Field(max_length=64, index=True)
+    # Shared by the servants one CURP names in several institutions, so figures count the person once;
+    # kept after erasure (it is pseudonymous), so past figures do not move.
+    person_id: str | None = Field(default=None, max_length=64)
     sex: str = Field(max_length=20)
     position_level: str | None = Field(default=None, max_length=100)
     name: str | None = Field(default=None, max_length=300)
-    curp: str | None = Field(default=None, max_length=18, unique=True)
+    curp: str | None = Field(default=None, max_length=18, index=True)
     email: str | None = Field(default=None, max_length=254)
     position: str | None = Field(default=None, max_length=200)
     registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())

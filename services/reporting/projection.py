@@ -111,7 +111,7 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "session_scheduled": ("session_id", None, ("course_id", "modality", "starts_at", "ends_at", "organising_unit")),
     "session_rescheduled": ("session_id", None, ("starts_at", "ends_at")),
     "session_cancelled": ("session_id", None, ()),
-    "servant": (None, "servant_id", ("institution_id", "sex")),
+    "servant": (None, "servant_id", ("institution_id", "sex", "person_id")),
     "servant_transferred": (None, "servant_id", ("from_institution_id", "to_institution_id", "sex", "effective_on")),
     "enrolment_confirmed": ("session_id", "servant_id", ()),
     "enrolment_cancelled": ("session_id", "servant_id", ()),
@@ -419,6 +419,15 @@ class Snapshot:
         in_force = [f for f in known if self._effective(f) <= moment]
         return self._who_of(max(in_force, key=_ORDER) if in_force else min(described, key=_ORDER))
 
+    def person(self, servant_id: str) -> str:
+        """Who "distinct servants" counts: the person a servant is, shared by the servants one CURP names
+        in several institutions; a servant registered without one (older events) is a person of their own."""
+        for fact in self._ledger.servants.get(servant_id, ()):
+            person = fact.attributes.get("person_id")
+            if person:
+                return person
+        return servant_id
+
     def known(self, servant_id: str, at: datetime | None) -> bool:
         """Whether the servant and their institution are known: only then can a fact about them count."""
         return self.who(servant_id, at) is not NOBODY
@@ -540,7 +549,7 @@ class Snapshot:
             if c.session.day not in period:
                 continue
             key = _session_key(c.session, by) if by in (None, "month", "topic", "modality") else _who_key(c.who, by)
-            trained[key].add(c.servant_id)
+            trained[key].add(self.person(c.servant_id))
             row = rows[key]
             row["participations"] += 1
             row["training_hours"] += c.hours
@@ -573,7 +582,7 @@ class Snapshot:
         trained: dict[str, set[str]] = defaultdict(set)
         for c in self.completions:
             if c.session.day in period:
-                trained[c.who.institution_id].add(c.servant_id)
+                trained[c.who.institution_id].add(self.person(c.servant_id))
         rows = []
         for iid, latest in self.institutions.items():
             declarations = self.headcounts[iid]

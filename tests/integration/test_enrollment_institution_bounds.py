@@ -1,4 +1,5 @@
-"""A liaison or agency acts only within its institution; servants move only by transfer; integers are bounded.
+"""A liaison or agency acts only within its institution; a person is one servant per institution; servants move
+only by transfer; integers are bounded.
 
 On SQLite and PostgreSQL, through the HTTP API and the agency request stream (in-memory broker).
 """
@@ -29,23 +30,36 @@ async def servant_row(p, servant_id: str):  # noqa: ANN001
         return (found.institution_id, found.name, found.email, found.position_level)
 
 
-async def test_a_liaison_posting_another_institutions_curp_is_refused_and_the_servant_stays_untouched(platform):
+def answer_shape(answer) -> tuple[int, dict]:  # noqa: ANN001
+    """What a registration lets the caller see beyond what it sent and the new id: status and fields."""
+    body = dict(answer.json())
+    body.pop("servant_id")
+    return answer.status_code, body
+
+
+async def test_a_liaison_posting_another_institutions_curp_gets_its_own_servant_and_theirs_stays_untouched(platform):
     await set_up_programme(platform)
     theirs = await register(platform, 1, institution="in-b", who="liaison-b", email="ana@tulum.gob.mx",
                             position_level="mando medio")
     before = await servant_row(platform, theirs)
-    events_before = len(await platform.events())
     async with platform.client("liaison-a") as c:
-        taken = await c.post("/servants", json={"name": "Impostora", "curp": curp(1), "sex": "female"})
-    assert taken.status_code == 409, taken.text
-    assert taken.json()["detail"].startswith("curp: cannot be registered or updated for institution in-a")
-    for leaked in ("in-b", theirs, "Persona 1", "ana@tulum"):
-        assert leaked not in taken.text
+        ours = await c.post("/servants", json={"name": "Impostora", "curp": curp(1), "sex": "female"})
+    assert ours.status_code == 201, ours.text
+    assert ours.json()["servant_id"] != theirs and ours.json()["institution_id"] == "in-a"
+    for leaked in ("in-b", theirs, "Persona 1", "ana@tulum", "mando medio"):
+        assert leaked not in ours.text
     assert await servant_row(platform, theirs) == before == ("in-b", "Persona 1", "ana@tulum.gob.mx", "mando medio")
-    assert len(await platform.events()) == events_before  # nothing published about anyone
+    assert await servant_row(platform, ours.json()["servant_id"]) == ("in-a", "Impostora", None, None)
+    first, second = await platform.events("servant.registered.v1")
+    # One person in two institutions: two servants, one person id, so the figures count them once.
+    assert (first.event.servant_id, second.event.servant_id) == (theirs, ours.json()["servant_id"])
+    assert first.event.person_id == second.event.person_id and first.event.person_id not in (theirs, ours.json()["servant_id"])
+    async with platform.client("liaison-b") as c:  # and B sees nothing of A's servant
+        assert [s["servant_id"] for s in (await c.get("/servants", params={"curp": curp(1)})).json()] == [theirs]
+        assert (await c.get(f"/servants/{ours.json()['servant_id']}")).status_code == 404
 
 
-async def test_the_refusal_is_the_same_whichever_other_institution_holds_the_curp(platform):
+async def test_registering_answers_alike_whether_or_not_another_institution_holds_the_curp(platform):
     await set_up_programme(platform)
     async with platform.client() as c:
         r = await c.post("/institutions", json={"institution_id": "in-c", "name": "Institución C",
@@ -54,22 +68,53 @@ async def test_the_refusal_is_the_same_whichever_other_institution_holds_the_cur
     await register(platform, 1, institution="in-b")
     await register(platform, 2, institution="in-c")
     async with platform.client("liaison-a") as c:
-        answers = [await c.post("/servants", json={"name": "X", "curp": curp(n), "sex": "male"}) for n in (1, 2)]
         # Looking a CURP up, or enrolling by it, answers alike for another institution's and for nobody's.
         lookups = [(await c.get("/servants", params={"curp": curp(n)})).json() for n in (1, NOBODYS)]
         enrolments = [await c.post("/enrolments", json={"session_id": "se-1", "curp": curp(n)}) for n in (1, NOBODYS)]
-    assert refusal(answers[0]) == refusal(answers[1])
+        answers = {n: await c.post("/servants", json={"name": "X", "curp": curp(n), "sex": "male"})
+                   for n in (1, 2, NOBODYS)}
     assert lookups == [[], []]
     assert refusal(enrolments[0]) == refusal(enrolments[1])
+    shapes = {n: answer_shape(a) for n, a in answers.items()}
+    for n, (status, body) in shapes.items():
+        assert (status, body) == (201, {"institution_id": "in-a", "name": "X", "curp": curp(n), "email": None,
+                                        "sex": "male", "position": None, "position_level": None, "erased": False})
+    assert len({a.json()["servant_id"] for a in answers.values()}) == 3
 
 
-async def test_the_comptroller_is_told_where_the_servant_is_and_moves_them_only_by_transfer(platform):
+async def test_the_comptroller_registers_a_person_in_a_second_institution_and_moves_servants_only_by_transfer(platform):
     await set_up_programme(platform)
     theirs = await register(platform, 1, institution="in-b")
     async with platform.client() as c:
         r = await c.post("/servants", json={"institution_id": "in-a", "name": "Persona 1", "curp": curp(1),
                                             "sex": "female"})
-    assert r.status_code == 409 and f"{theirs} of institution in-b" in r.json()["detail"]
+        assert r.status_code == 201, r.text
+        both = sorted(s["servant_id"] for s in (await c.get("/servants", params={"curp": curp(1)})).json())
+        assert both == sorted([theirs, r.json()["servant_id"]])
+        # Enrolling by that CURP would have to guess which of the two: the servant id says.
+        by_curp = await c.post("/enrolments", json={"session_id": "se-1", "curp": curp(1)})
+        assert by_curp.status_code == 409 and by_curp.json()["detail"].startswith("curp: the CURP names servants of")
+        # A transfer into an institution that already has the person is refused: one servant per institution.
+        moved = await c.post(f"/servants/{theirs}/transfer", json={"to_institution_id": "in-a"})
+        assert moved.status_code == 409, moved.text
+        assert moved.json()["detail"].startswith(f"servant_id: institution in-a already has this person as servant "
+                                                 f"{r.json()['servant_id']}")
+    assert (await servant_row(platform, theirs))[0] == "in-b"
+    assert await platform.events("servant.transferred.v1") == []
+
+
+async def test_a_transfer_the_joining_institution_cannot_take_is_refused_when_accepted_not_when_asked(platform):
+    await set_up_programme(platform)
+    theirs = await register(platform, 4, institution="in-b", who="liaison-b")
+    await register(platform, 4, institution="in-a", who="liaison-a")
+    async with platform.client("liaison-b") as c:  # the leaving side learns nothing of in-a's servants
+        asked = await c.post(f"/servants/{theirs}/transfer", json={"to_institution_id": "in-a"})
+        assert asked.status_code == 202, asked.text
+    async with platform.client("liaison-a") as c:
+        accepted = await c.post(f"/transfers/{asked.json()['transfer_id']}/accept")
+        assert accepted.status_code == 409 and "already has this person" in accepted.json()["detail"]
+        declined = await c.post(f"/transfers/{asked.json()['transfer_id']}/decline")
+        assert declined.status_code == 200 and declined.json()["status"] == "declined", declined.text
     assert (await servant_row(platform, theirs))[0] == "in-b"
 
 
@@ -184,22 +229,23 @@ async def test_a_session_capacity_beyond_bounds_is_a_422_naming_it(platform):
 # ------------------------------------------------------------------ the agency stream
 
 
-async def test_an_agency_submitting_another_institutions_curp_is_rejected_without_learning_it_exists(enrollment):
+async def test_an_agency_submitting_another_institutions_curp_registers_its_own_servant_and_learns_nothing(enrollment):
     held, nobodys = agency_curp(), agency_curp("PEHJ920101HQRRRN0")
     await send(enrollment, submitted("rq-b1", institution="in-b", curp_=held, name="Beto Pérez"))
     (registered,) = enrollment.published
     enrollment.published.clear()
-    await send(enrollment, submitted("rq-a1", institution="in-a", curp_=held, name="Impostor", email=None),
-               EnrolmentRequested(request_id="rq-a2", institution_id="in-a", session_id="se-1", curp=held),
-               EnrolmentRequested(request_id="rq-a3", institution_id="in-a", session_id="se-1", curp=nobodys))
-    taken, enrol_held, enrol_nobodys = enrollment.published
-    assert taken.type == "probidad.enrollment.request.rejected.v1"
-    assert (taken.event.request_id, taken.event.field) == ("rq-a1", "curp")
-    assert taken.event.reason.startswith("cannot be registered or updated for institution in-a")
-    for leaked in ("in-b", registered.event.servant_id, "Beto"):
-        assert leaked not in taken.event.model_dump_json()
+    await send(enrollment, EnrolmentRequested(request_id="rq-a2", institution_id="in-a", session_id="se-1", curp=held),
+               EnrolmentRequested(request_id="rq-a3", institution_id="in-a", session_id="se-1", curp=nobodys),
+               submitted("rq-a1", institution="in-a", curp_=held, name="Otro Nombre", email=None),
+               submitted("rq-a4", institution="in-a", curp_=nobodys, name="Nadie", email=None))
+    enrol_held, enrol_nobodys, ours, fresh = enrollment.published
     # Enrolling by that CURP is rejected exactly as for a CURP nobody has.
     assert (enrol_held.event.reason, enrol_held.event.field) == (enrol_nobodys.event.reason, enrol_nobodys.event.field)
+    # And registering it is answered as registering a CURP nobody has: a servant of in-a.
+    assert ours.type == fresh.type == "probidad.enrollment.servant.registered.v1"
+    assert (ours.event.institution_id, fresh.event.institution_id) == ("in-a", "in-a")
+    assert ours.event.servant_id != registered.event.servant_id
+    assert ours.event.person_id == registered.event.person_id != fresh.event.person_id
     async with enrollment.database.transaction() as db:
         servant = await db.get(handlers.Servant, registered.event.servant_id)
         assert (servant.institution_id, servant.name, servant.email) == ("in-b", "Beto Pérez", "ana@sefiplan.gob.mx")

@@ -308,6 +308,27 @@ def test_each_fact_counts_from_when_it_was_known_and_completions_stay_with_the_i
     assert ledger.snapshot(ZONE, from_micros(at(-51))).sessions == {}
 
 
+def test_a_person_serving_in_two_institutions_is_one_servant_trained_and_counts_for_each_institution():
+    facts = [f for f in one_session() if f.servant_id is None or f.kind == "session_scheduled"]
+    for servant_id, institution in (("sv-a", "inst-a"), ("sv-b", "inst-b")):
+        facts += [
+            Fact(f"e-{servant_id}", "servant", at(-10), servant_id, None, servant_id,
+                 {"institution_id": institution, "sex": "female", "person_id": "pe-1"}),
+            Fact(f"e-att-{servant_id}", "attendance", at(50), "ses-1", "ses-1", servant_id,
+                 {"status": "present", "share": 1.0, "minutes_present": 120}),
+            Fact(f"e-cert-{servant_id}", "certificate_issued", at(60), f"cert-{servant_id}", "ses-1", servant_id,
+                 {"course_id": "course-x", "hours": 2.0, "issued_on": "2026-03-05"}),
+        ]
+    ledger = Ledger()
+    ledger.apply_all(facts)
+    now = ledger.snapshot(ZONE)
+    (whole,) = now.figures(Period.year(2026))
+    assert (whole["servants_trained"], whole["participations"]) == (1, 2)
+    by_institution = {r["institution"]: r["servants_trained"] for r in now.figures(Period.year(2026), "institution")}
+    assert by_institution == {"inst-a": 1, "inst-b": 1}
+    assert {r["institution"]: r["servants_trained"] for r in now.coverage(2026)} == {"inst-a": 1, "inst-b": 1}
+
+
 # ---------------------------------------------------------------- reusing the previous snapshot
 
 
