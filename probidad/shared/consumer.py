@@ -63,16 +63,28 @@ from contracts.topics import dead_letter_topic
 from probidad.shared.database import Database
 from probidad.shared.logs import bound_contextvars, get_logger
 from probidad.shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_RETRIES
+from probidad.shared.outbox import Outbox
 from probidad.shared.tables import ProcessedEvent
+from probidad.shared.unit_of_work import unit_of_work
 
 log = get_logger(__name__)
 T = TypeVar("T")
 
-Handler = Callable[..., Awaitable[None]]  # (session, envelope) -> None
-# (session, envelopes) -> None: called once per batch, in its transaction, before its handlers, with
-# the events about to be applied — lets a service read at once what the batch's handlers will ask for.
+Handler = Callable[..., Awaitable[None]]  # (uow, envelope) -> None
+# (uow, envelopes) -> None: called once per batch, in its unit of work, before its handlers, with the
+# events about to be applied — lets a service read at once what the batch's handlers will ask for.
 Prepare = Callable[..., Awaitable[None]]
 Record = tuple  # (topic, partition, offset, key, value, headers) of one Kafka record
+
+
+def on_session(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """Handlers written against a bare session, given the unit of work's (a service not yet moved to
+    handlers that take the unit of work)."""
+    def adapt(handler: Handler) -> Handler:
+        async def handle(uow, envelope: Envelope) -> None:  # noqa: ANN001
+            await handler(uow.session, envelope)
+        return handle
+    return {event_type: adapt(handler) for event_type, handler in handlers.items()}
 
 
 # A handler error that is not transient may still pass (a lock timeout the driver reports oddly):
@@ -160,6 +172,8 @@ class IdempotentConsumer:
     backoff: Backoff = field(default_factory=Backoff)
     last_event_time: dict[str, datetime] = field(default_factory=dict)
     prepare: Prepare | None = None
+    # Where the events the handlers record go; a consumer whose handlers record none may go without.
+    outbox: Outbox = field(default_factory=Outbox)
 
     async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                     headers, letters: list[DeadLetter]) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
@@ -255,7 +269,8 @@ class IdempotentConsumer:
     async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]]) -> list[str]:
         """Apply the fresh records of a batch in one transaction; per record: applied, duplicate or reused."""
         ids = list(dict.fromkeys(envelope.id for _r, envelope, _h in opened))
-        async with self.database.transaction() as session:
+        async with unit_of_work(self.database, self.outbox) as uow:
+            session = uow.session
             seen: dict[str, str | None] = {}  # event id -> the digest it was applied with
             for chunk in range(0, len(ids), 500):
                 found = await session.execute(
@@ -282,11 +297,11 @@ class IdempotentConsumer:
                      "processed_at": now}
                     for _record, envelope, _handler, digest in fresh])
                 if self.prepare is not None:
-                    await self.prepare(session, [envelope for _record, envelope, _handler, _digest in fresh])
+                    await self.prepare(uow, [envelope for _record, envelope, _handler, _digest in fresh])
             for record, envelope, handler, _digest in fresh:
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                        correlation_id=envelope.correlation_id, group=self.group):
-                    await handler(session, envelope)
+                    await handler(uow, envelope)
                     # One line per applied event: grep a correlation id to follow a flow across services.
                     log.info("event applied", topic=record[0], partition=record[1], offset=record[2])
         return outcomes
@@ -303,12 +318,13 @@ class IdempotentConsumer:
     async def _apply(self, envelope: Envelope, handler: Handler) -> str:
         digest = content_digest(envelope)
         try:
-            async with self.database.transaction() as session:
-                seen, recorded = await self._seen(session, envelope.id)
+            async with unit_of_work(self.database, self.outbox) as uow:
+                seen, recorded = await self._seen(uow.session, envelope.id)
                 if seen:
                     return _repeat(recorded, digest)
-                session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id, content_digest=digest))
-                await handler(session, envelope)
+                uow.session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id,
+                                               content_digest=digest))
+                await handler(uow, envelope)
             return "applied"
         except sa_exc.IntegrityError:
             # Another instance of this group may have committed the same event first.

@@ -70,11 +70,11 @@ class Outbox:
         self.topic_prefix = topic_prefix
         self.wake = asyncio.Event()
 
-    def add(self, session, event: Event, *, correlation_id: str | None = None,  # noqa: ANN001
-            topic: str | None = None) -> Envelope:
-        """Record ``event`` in ``session``'s transaction. ``topic`` (a name inside the prefix, like
-        ``kafka_topic``) overrides the event class's topic: an event written to one of many topics of a
-        family, e.g. ``probidad.agency.outcomes.<institution>``, names its own."""
+    def row(self, event: Event, *, correlation_id: str | None = None,
+            topic: str | None = None) -> tuple[dict, Envelope]:
+        """The outbox row that publishes ``event``, and its envelope. ``topic`` (a name inside the
+        prefix, like ``kafka_topic``) overrides the event class's topic: an event written to one of many
+        topics of a family, e.g. ``probidad.agency.outcomes.<institution>``, names its own."""
         name = topic or event.kafka_topic
         if "{" in name:
             # A topic template, not a topic: refused here, in the writer's transaction, rather than left
@@ -82,7 +82,7 @@ class Outbox:
             raise ValueError(f"{event.type} is written to one of the topics {name!r}: pass topic=")
         envelope = seal(event, correlation_id=correlation_id)
         key, value, headers = to_record(envelope)
-        session.info.setdefault(_ROWS, []).append({
+        return {
             "event_id": envelope.id,
             "topic": f"{self.topic_prefix}{name}",
             "key": key.decode(),
@@ -91,7 +91,14 @@ class Outbox:
             "payload": value.decode(),
             "created_at": envelope.time,
             "published_at": None,
-        })
+        }, envelope
+
+    def add(self, session, event: Event, *, correlation_id: str | None = None,  # noqa: ANN001
+            topic: str | None = None) -> Envelope:
+        """Record ``event`` in ``session``'s transaction (the older path; a unit of work's
+        ``record`` is the one handlers use)."""
+        row, envelope = self.row(event, correlation_id=correlation_id, topic=topic)
+        session.info.setdefault(_ROWS, []).append(row)
         session.info[_WAKE] = self.wake
         return envelope
 

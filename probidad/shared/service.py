@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -39,6 +39,7 @@ from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
 from probidad.shared.problems import document_problems
 from probidad.shared.settings import ServiceSettings
+from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 
 log = get_logger(__name__)
 
@@ -102,13 +103,18 @@ class ServiceRuntime:
         names = [self.settings.topic(t) for t in topics]
         consumer = IdempotentConsumer(
             service=self.name, group=group or f"probidad-{self.name}", database=self.database,
-            handlers=handlers, send_dead_letter=dead_letter_sender(self.broker), prepare=prepare,
+            handlers=handlers, send_dead_letter=dead_letter_sender(self.broker), prepare=prepare, outbox=self.outbox,
         )
         handled = ", ".join(sorted(handlers))
         subscribe(self.broker, consumer, names, pattern=pattern,
                   description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}")
         self.consumers.append((consumer, names))
         return consumer
+
+    def unit_of_work(self, *, correlation_id: str | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
+        """``async with runtime.unit_of_work() as uow:`` — one transaction that also publishes what
+        ``uow.record`` was given (see ``probidad.shared.unit_of_work``)."""
+        return unit_of_work(self.database, self.outbox, correlation_id=correlation_id)
 
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(self.broker, title=f"Probidad {self.name}", version="1.0.0",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts.topics import ENROLLMENT_EVENTS
+from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.attendance.api import router
 from services.attendance.settings import AttendanceSettings
@@ -20,7 +21,7 @@ DESCRIPTION = (
 
 def create_runtime(settings: AttendanceSettings) -> ServiceRuntime:
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    runtime.consume([ENROLLMENT_EVENTS], ENROLLMENT_HANDLERS)
+    runtime.consume([ENROLLMENT_EVENTS], on_session(ENROLLMENT_HANDLERS))
     return runtime
 
 

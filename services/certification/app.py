@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.certification.api import public_router, staff_router
 from services.certification.handlers import Certification
@@ -35,7 +36,8 @@ def create_runtime(settings: CertificationSettings | None = None) -> ServiceRunt
         outbox=runtime.outbox, signer=signer, code_key=settings.certificate_code_key.get_secret_value().encode(),
         issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,
     )
-    runtime.consume(TOPICS, event_handlers(certification), prepare=certification.prepare)
+    runtime.consume(TOPICS, on_session(event_handlers(certification)),
+                    prepare=lambda uow, envelopes: certification.prepare(uow.session, envelopes))
     # The HTTP API verifies and exports with the same key and rules as the consumer.
     runtime.certification = certification
     return runtime

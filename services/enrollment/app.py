@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts.topics import AGENCY_REQUESTS
+from probidad.shared.consumer import on_session
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.enrollment.api import router
@@ -26,11 +27,11 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                                   outcome_topics=runtime.kafka_security.secure,
                                   programme_timezone=settings.programme_timezone)
     if not runtime.kafka_security.secure:
-        runtime.consume([AGENCY_REQUESTS], handlers)
+        runtime.consume([AGENCY_REQUESTS], on_session(handlers))
         return runtime
     # Secure mode: each agency may write only probidad.agency.requests.<its institution> (broker ACL);
     # enrollment reads all of them by pattern, so a new agency's topic is picked up without a restart.
-    consumer = runtime.consume([AGENCY_REQUESTS], handlers, pattern=request_topic_pattern(settings.topic_prefix))
+    consumer = runtime.consume([AGENCY_REQUESTS], on_session(handlers), pattern=request_topic_pattern(settings.topic_prefix))
     consumer.process_batch = _stamp_topic_institution(consumer.process_batch, settings.topic_prefix)
     return runtime
 

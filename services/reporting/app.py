@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
+from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.reporting.api import router
 from services.reporting.settings import ReportingSettings
@@ -29,7 +30,7 @@ class ReportingRuntime(ServiceRuntime):
 def create_runtime(settings: ReportingSettings) -> ReportingRuntime:
     runtime = ReportingRuntime(settings, TABLES, description="Read models for oversight: figures, coverage, "
                                "rosters and open data, projected from every platform topic from offset 0.")
-    runtime.consume(TOPICS, HANDLERS, group=GROUP,
+    runtime.consume(TOPICS, on_session(HANDLERS), group=GROUP,
                     description="Every enrollment, attendance and certification event becomes a reporting fact.")
     return runtime
 

@@ -126,8 +126,8 @@ async def test_a_batch_is_prepared_once_in_its_transaction_with_only_the_events_
     consumer = runtime.consumers[0][0]
     prepared: list[tuple[list[str], bool]] = []
 
-    async def prepare(session, envelopes) -> None:  # noqa: ANN001
-        prepared.append(([e.id for e in envelopes], session.in_transaction()))
+    async def prepare(uow, envelopes) -> None:  # noqa: ANN001
+        prepared.append(([e.id for e in envelopes], uow.session.in_transaction()))
 
     consumer.prepare = prepare
     first = [seal(institution(f"inst-p{i}", i + 1)) for i in range(3)]
@@ -151,3 +151,37 @@ async def test_one_bad_event_in_a_batch_is_dead_lettered_and_the_rest_are_applie
     assert outcomes == {"applied": 2, "dead_lettered": 2}
     assert await ledger.ledger_rows(runtime) == [("inst-c1", 120), ("inst-c3", 120)]
     assert sorted(m.headers["dlq_reason_kind"] for m in runtime.dead_letters) == ["contract", "rejected"]
+
+
+# ---------------------------------------------------------------- the unit of work
+
+
+async def test_a_unit_of_work_writes_its_repositories_changes_then_its_events_in_one_commit(runtime) -> None:
+    written: list[str] = []
+
+    async def write_entries() -> None:  # a repository's batched writes, handed over once
+        written.append("entries")
+        uow.session.add(ledger.LedgerEntry(institution_id="inst-u1", headcount=3))
+
+    async with runtime.unit_of_work(correlation_id="flow-u") as uow:
+        uow.before_commit("entries", write_entries)
+        uow.before_commit("entries", write_entries)  # the same key: written once
+        (envelope,) = uow.record([institution("inst-u1", 3)])
+        assert uow.recorded == 1 and written == []  # nothing written before it completes
+    assert written == ["entries"]
+    assert await ledger.ledger_rows(runtime) == [("inst-u1", 3)]
+    async with runtime.database.transaction() as session:
+        row = (await session.execute(select(OutboxRecord))).scalars().one()
+    assert row.event_id == envelope.id and json.loads(row.headers)["ce_correlationid"] == "flow-u"
+    await runtime.relay.drain()
+    assert await runtime.relay.backlog() == 0  # and the relay published it
+
+
+async def test_a_unit_of_work_that_fails_writes_neither_state_nor_events(runtime) -> None:
+    with pytest.raises(RuntimeError):
+        async with runtime.unit_of_work() as uow:
+            uow.session.add(ledger.LedgerEntry(institution_id="inst-u2", headcount=1))
+            uow.record([institution("inst-u2")])
+            raise RuntimeError("the handler failed")
+    assert await ledger.ledger_rows(runtime) == []
+    assert await outbox_rows(runtime) == 0

@@ -31,11 +31,11 @@ class LedgerEntry(SQLModel, table=True):
 TABLES = [LedgerEntry.__table__]
 
 
-async def on_institution_registered(session, envelope) -> None:  # noqa: ANN001
+async def on_institution_registered(uow, envelope) -> None:  # noqa: ANN001
     event: InstitutionRegistered = envelope.event
     if event.name == "REJECT ME":
         raise Rejected("institution name is a test rejection")
-    session.add(LedgerEntry(institution_id=event.institution_id, headcount=event.headcount))
+    uow.session.add(LedgerEntry(institution_id=event.institution_id, headcount=event.headcount))
 
 
 def create_runtime(settings: ServiceSettings, *, group: str = "probidad-ledger") -> ServiceRuntime:

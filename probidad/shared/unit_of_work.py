@@ -1,0 +1,91 @@
+"""One unit of work: a transaction that writes what the repositories changed, the outbox rows of the
+events the handlers returned and (for a consumer) the ids of the events applied — and nothing else.
+
+Handlers never see SQL nor the outbox: they load through repositories, call the domain, and hand the
+events it recorded to ``uow.record(...)``. A repository that batches its writes (so a consumer batch
+becomes a few multi-row statements instead of a statement per record) registers them with
+``uow.before_commit(...)``: the one write-behind mechanism, run in registration order when the unit
+of work completes, before the outbox rows are inserted. No process-wide session listener is involved:
+what a unit of work writes is what was handed to it.
+
+    async with unit_of_work(runtime.database, runtime.outbox) as uow:
+        events = await handlers.enrol(uow, ...)     # or: uow.record(events) inside the handler
+
+``Database.transaction()`` remains for reads and for the plumbing's own bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from sqlalchemy import insert
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from contracts.base import Event
+from contracts.envelope import Envelope
+from probidad.shared.database import Database
+from probidad.shared.outbox import OUTBOX, Outbox
+
+Flush = Callable[[], Awaitable[None]]
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, outbox: Outbox, *, correlation_id: str | None = None) -> None:
+        self.session = session
+        self.outbox = outbox
+        self.correlation_id = correlation_id
+        self._rows: list[dict[str, Any]] = []
+        self._flushes: dict[object, Flush] = {}
+        self._parts: dict[object, Any] = {}
+
+    def record(self, events: Iterable[Event], *, correlation_id: str | None = None,
+               topic: str | None = None) -> list[Envelope]:
+        """Have ``events`` published if, and only if, this unit of work commits (in this order)."""
+        envelopes = []
+        for event in events:
+            row, envelope = self.outbox.row(event, correlation_id=correlation_id or self.correlation_id, topic=topic)
+            self._rows.append(row)
+            envelopes.append(envelope)
+        return envelopes
+
+    @property
+    def recorded(self) -> int:
+        return len(self._rows)
+
+    def before_commit(self, key: object, flush: Flush) -> None:
+        """Run ``flush`` once when the unit of work completes (a repository's batched writes)."""
+        self._flushes.setdefault(key, flush)
+
+    def part(self, key: object, make: Callable[[], Any]) -> Any:
+        """The object kept under ``key`` for this unit of work, made on first use (e.g. a repository
+        holding what a consumer batch loaded, so the batch's records share one load and one write)."""
+        found = self._parts.get(key)
+        if found is None:
+            found = self._parts[key] = make()
+        return found
+
+    async def complete(self) -> None:
+        """Write everything handed over so far; the transaction then commits."""
+        while self._flushes:  # a flush may register another (written after it)
+            key = next(iter(self._flushes))
+            await self._flushes.pop(key)()
+        if self._rows:
+            rows, self._rows = self._rows, []
+            await self.session.execute(insert(OUTBOX), rows)  # one multi-row INSERT, in recorded order
+            self._wake = True
+
+    _wake = False
+
+
+@asynccontextmanager
+async def unit_of_work(database: Database, outbox: Outbox, *,
+                       correlation_id: str | None = None) -> AsyncIterator[UnitOfWork]:
+    """A unit of work in one transaction: commits what it was handed on success, nothing on error."""
+    async with database.transaction() as session:
+        uow = UnitOfWork(session, outbox, correlation_id=correlation_id)
+        yield uow
+        await uow.complete()
+    if uow._wake:  # the relay is woken by the commit, not before: before it there is nothing to read
+        outbox.wake.set()
