@@ -76,10 +76,13 @@ class Outbox:
         prefix, like ``kafka_topic``) overrides the event class's topic: an event written to one of many
         topics of a family, e.g. ``probidad.agency.outcomes.<institution>``, names its own."""
         name = topic or event.kafka_topic
-        if "{" in name:
-            # A topic template, not a topic: refused here, in the writer's transaction, rather than left
-            # in the outbox as a row the relay could never send (it retries a failing batch, never skips).
-            raise ValueError(f"{event.type} is written to one of the topics {name!r}: pass topic=")
+        if "{" in name:  # one topic of a family, named by the event's own fields
+            try:
+                name = name.format(**{field: getattr(event, field) for field in type(event).model_fields})
+            except (KeyError, IndexError, ValueError) as error:
+                # Refused here, in the writer's transaction, rather than left in the outbox as a row the
+                # relay could never send (it retries a failing batch, never skips).
+                raise ValueError(f"{event.type} is written to one of the topics {name!r}: {error!r}") from None
         envelope = seal(event, correlation_id=correlation_id)
         key, value, headers = to_record(envelope)
         return {

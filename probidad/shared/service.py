@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from aiokafka import AIOKafkaProducer
 from fastapi import APIRouter, FastAPI, Request
@@ -42,6 +43,7 @@ from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 COLLECTOR_THRESHOLDS = (20_000, 50, 100)  # see ``serve``
 
@@ -60,6 +62,7 @@ class ServiceRuntime:
     _tasks: list[asyncio.Task] = field(default_factory=list, init=False)
     _relay_producer: AIOKafkaProducer | None = field(default=None, init=False)
     kafka_security: KafkaSecurity = field(init=False)
+    _provided: dict[type, object] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -89,6 +92,19 @@ class ServiceRuntime:
                 + ", ".join(cls.type for cls in events),
                 schema=Union[events],  # noqa: UP007 — a runtime union of the event models
             )
+
+    def provide(self, component: object) -> None:
+        """Register an object the service built at wiring (its signer, its reader), reached over HTTP
+        with ``probidad.shared.dependencies.Provided(type)`` and by anyone else with ``provided``."""
+        self._provided[type(component)] = component
+
+    def provided(self, kind: type[T]) -> T:
+        found = self._provided.get(kind)
+        if found is None:
+            found = next((c for c in self._provided.values() if isinstance(c, kind)), None)
+        if found is None:
+            raise LookupError(f"{self.name} registered no {kind.__name__} (runtime.provide)")
+        return found  # type: ignore[return-value]
 
     @property
     def name(self) -> str:
