@@ -116,9 +116,12 @@ class Rejected(Exception):
     """A handler refuses an event for good (a business rule it violates); it is dead-lettered."""
 
 
-# PostgreSQL aborts one of two transactions that deadlock (40P01) or cannot be serialised (40001):
-# run again, it succeeds.
-_RETRY_SQLSTATES = frozenset({"40P01", "40001"})
+# Faults that pass: PostgreSQL aborts one of two transactions that deadlock (40P01) or cannot be
+# serialised (40001); a server shutting down, restarting or starting up (57P01 admin shutdown, 57P02
+# crash shutdown, 57P03 cannot connect now — "the database system is shutting down / starting up");
+# too many connections (53300); and every connection exception (class 08). Run again, they succeed.
+_RETRY_SQLSTATES = frozenset({"40P01", "40001", "57P01", "57P02", "57P03", "53300"})
+_RETRY_SQLSTATE_CLASSES = ("08",)
 
 
 def _sqlstate(error: BaseException) -> str | None:
@@ -135,7 +138,8 @@ def _sqlstate(error: BaseException) -> str | None:
 def is_transient(error: BaseException) -> bool:
     if isinstance(error, (sa_exc.OperationalError, sa_exc.InterfaceError, ConnectionError, TimeoutError, OSError)):
         return True
-    if isinstance(error, sa_exc.DBAPIError) and _sqlstate(error) in _RETRY_SQLSTATES:
+    state = _sqlstate(error)
+    if state is not None and (state in _RETRY_SQLSTATES or state.startswith(_RETRY_SQLSTATE_CLASSES)):
         return True
     if isinstance(error, sa_exc.DBAPIError) and error.connection_invalidated:
         return True

@@ -49,6 +49,8 @@ def document_problems(app: FastAPI) -> None:
                     if "422" in responses:
                         responses["422"] = {"description": "Invalid input", **answer}
                     responses.setdefault("4XX", {"description": "Refused (the field at fault first)", **answer})
+                    responses.setdefault("503", {"description": "The database is away for a moment: retry after "
+                                                 "the Retry-After header's seconds", **answer})
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -27,9 +27,10 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, text
+from sqlalchemy import exc as sa_exc
 
 from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic
-from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare
+from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare, is_transient
 from probidad.shared.database import Database
 from probidad.shared.kafka import (
     LagMonitor, dead_letter_sender, ensure_dead_letter_topics, ensure_topics, make_broker, relay_producer, subscribe,
@@ -46,6 +47,7 @@ log = get_logger(__name__)
 T = TypeVar("T")
 
 COLLECTOR_THRESHOLDS = (20_000, 50, 100)  # see ``serve``
+RETRY_AFTER_S = 5  # what a 503 asks a client to wait while the database is away
 
 
 @dataclass
@@ -241,6 +243,19 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         ]
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse(status_code=422, content={"detail": f"invalid input — {summary}", "errors": problems})
+
+    async def database_away(_request: Request, error: Exception) -> JSONResponse:
+        # A fault that will pass (the database restarting, a connection refused) is not the caller's
+        # nor a bug: 503 with a time to retry after, instead of a 500. Anything else stays a 500.
+        if is_transient(error):
+            log.warning("request failed on a passing fault", error=repr(error))
+            return JSONResponse(status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)},
+                                content={"detail": "database: unavailable for a moment; retry shortly"})
+        log.error("request failed", error=repr(error), exc_info=error)
+        return JSONResponse(status_code=500, content={"detail": "internal error"})
+
+    for kind in (sa_exc.DBAPIError, OSError, TimeoutError):
+        app.add_exception_handler(kind, database_away)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

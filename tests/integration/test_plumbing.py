@@ -185,3 +185,37 @@ async def test_a_unit_of_work_that_fails_writes_neither_state_nor_events(runtime
             raise RuntimeError("the handler failed")
     assert await ledger.ledger_rows(runtime) == []
     assert await outbox_rows(runtime) == 0
+
+
+# ---------------------------------------------------------------- HTTP while the database is away
+
+
+async def test_a_request_while_the_database_is_away_is_a_503_with_retry_after_not_a_500(runtime) -> None:
+    import httpx
+    from fastapi import APIRouter
+    from sqlalchemy import text
+
+    from probidad.shared.database import Database
+    from probidad.shared.service import create_http_app
+
+    router = APIRouter()
+
+    @router.get("/probe")
+    async def probe() -> dict:
+        async with runtime.database.transaction() as session:
+            await session.execute(text("SELECT 1"))
+        return {"ok": True}
+
+    app = create_http_app(runtime, [router], title="probe")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        assert (await client.get("/probe")).status_code == 200
+        reachable = runtime.database
+        runtime.database = Database("postgresql+asyncpg://probidad@127.0.0.1:9/nowhere")  # nothing listens
+        try:
+            away = await client.get("/probe")
+        finally:
+            await runtime.database.dispose()
+            runtime.database = reachable
+        assert away.status_code == 503, away.text
+        assert away.headers["retry-after"] == "5" and away.json()["detail"].startswith("database:")
+        assert (await client.get("/probe")).status_code == 200
