@@ -55,9 +55,9 @@ from contracts.events import (  # noqa: E402
     SessionScheduled,
 )
 from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
-from probidad.demo import comptroller_token  # noqa: E402
-from probidad.platform import SERVICES, start_services, stop_services  # noqa: E402
-from probidad.localhost import eventually, process_stat  # noqa: E402
+from probidad.ops.demo import comptroller_token  # noqa: E402
+from probidad.ops.platform import SERVICES, start_services, stop_services  # noqa: E402
+from probidad.ops.localhost import eventually, process_stat  # noqa: E402
 from probidad.shared.kafka import ensure_topics, partition_lag  # noqa: E402
 
 ZONE = "America/Mexico_City"

@@ -2,7 +2,7 @@
 
     python bench/reporting_rebuild.py [--events 1000000] [--database-url URL]
 
-Writes a generated programme (tests/support/programme.py, scaled up) of ``--events`` events to fresh
+Writes a generated programme (probidad/ops/programme.py, scaled up) of ``--events`` events to fresh
 topics on the broker, then measures in the same run:
 
 * baseline: a bare AIOKafkaConsumer (no group, no decoding) reading every record, with getmany;
@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.envelope import to_record  # noqa: E402
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS  # noqa: E402
+from probidad.ops.programme import generate, scaled_plan  # noqa: E402
 from probidad.shared.database import Database  # noqa: E402
 from probidad.shared.kafka import ensure_topics  # noqa: E402
 from services.reporting.rebuild import rebuild_from_kafka  # noqa: E402
 from services.reporting.store import pointer  # noqa: E402
-from tests.support.programme import MonthPlan, ProgrammePlan, bulletin_plan, generate  # noqa: E402
 
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 EVENTS_PER_BULLETIN = 13_500  # roughly what one bulletin-sized programme holds
@@ -44,13 +44,8 @@ EVENTS_PER_BULLETIN = 13_500  # roughly what one bulletin-sized programme holds
 def records_for(count: int) -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
     """A programme big enough for ``count`` events, serialised as the relays would write it."""
     scale = max(1, -(-count // EVENTS_PER_BULLETIN))
-    base = bulletin_plan()
-    plan = ProgrammePlan(
-        months={m: MonthPlan(p.sessions_delivered * scale, p.servants_trained * scale) for m, p in base.months.items()},
-        distinct_trained=base.distinct_trained * scale, never_trained=base.never_trained * scale,
-        movers=base.movers * scale, after_window_sessions=2)
     out = []
-    for envelope in generate(plan).envelopes[:count]:
+    for envelope in generate(scaled_plan(scale)).envelopes[:count]:
         key, value, headers = to_record(envelope)
         out.append((envelope.event.kafka_topic, key, value, [(k, v.encode()) for k, v in headers.items()]))
     return out

@@ -4,10 +4,11 @@
 
 The reporting service answers ``/reports/figures`` and the dashboard from ``ProjectionReader.snapshot()``:
 load the facts written since the last read into the in-memory ``Ledger``, then, since something new
-arrived, resolve a ``Snapshot``. A programme is generated as facts (20 institutions, 8 courses,
-``--sessions`` sessions, ``--servants`` servants each enrolled in one session with attendance, grade and
-certificate; absentees, attendance corrections, revoked certificates, cancelled enrolments, rescheduled
-and cancelled sessions, servants who move mid-year), decoded from the store's JSON as a refresh decodes
+arrived, resolve a ``Snapshot``. A programme is generated (probidad/ops/programme.py:
+the bulletin's year scaled to about ``--servants`` servants and ``--sessions`` sessions delivered, with
+enrolments, attendance, grades and certificates; absentees, partial attendance, attendance corrections,
+failed evaluations, revoked certificates, rescheduled, cancelled and unattended sessions, servants who
+move mid-year), reduced to facts as the consumer does, decoded from the store's JSON as a refresh decodes
 it, and measured in the same run against a baseline kept in this file — the resolution and the row
 loading as they were before the fast paths (the figures code is shared):
 
@@ -26,12 +27,11 @@ clock mostly measures the neighbours. Runs on one core.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -39,87 +39,24 @@ from sqlalchemy import create_engine, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from probidad.ops.programme import bulletin_plan, generate, scaled_plan  # noqa: E402
 from services.reporting.projection import (  # noqa: E402
     FOREVER, PRESENT, UNKNOWN, CertificateEvent, CompletionView, Fact, Ledger, Period,
-    Snapshot, Who, from_micros, micros,
+    Snapshot, Who, fact_from, from_micros, micros,
 )
 from services.reporting.store import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact  # noqa: E402
 
 ZONE = ZoneInfo("America/Mexico_City")
 YEAR = 2026
-HOUR = 3_600_000_000  # µs
 
 
-def programme(servants: int, sessions: int, seed: int = 2026) -> list[Fact]:
-    """The facts of a year's programme, in the order the store would hold them (by envelope time)."""
-    rng = random.Random(seed)
-    facts: list[Fact] = []
-
-    def add(kind: str, at: int, subject: str, session: str | None = None, servant: str | None = None,
-            **attributes) -> None:  # noqa: ANN003
-        h = f"{rng.getrandbits(128):032x}"  # shaped like the envelopes' UUIDs
-        facts.append(Fact(f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}", kind, at, subject, session, servant,
-                          attributes))
-
-    opening = micros(datetime(YEAR - 1, 12, 1, 9, tzinfo=ZONE))
-    institutions = [f"inst-{'e' if i < 12 else 'm'}{i:02d}" for i in range(20)]
-    for i, iid in enumerate(institutions):
-        add("institution", opening, iid, name=f"Institución {i}", government_level="state" if i < 12 else "municipal",
-            municipality=None if i < 12 else f"Municipio {i}", headcount=300 + 200 * i, headcount_year=YEAR)
-    for iid in institutions[:3]:  # a corrected headcount during the year
-        add("institution", opening + 2000 * HOUR, iid, name=f"Institución {iid}", government_level="state",
-            municipality=None, headcount=5000, headcount_year=YEAR)
-    courses = [f"course-{c}" for c in range(8)]
-    for c, cid in enumerate(courses):
-        add("course", opening, cid, code=f"C-{c}", title=f"Curso {c}", topic=f"Tema {c}", hours=float(2 + c % 3))
-    people = [f"sv-{n:06d}" for n in range(servants)]
-    home = {}
-    for servant in people:
-        home[servant] = rng.choice(institutions)
-        add("servant", opening + 48 * HOUR, servant, servant=servant, institution_id=home[servant],
-            sex=rng.choice(("female", "male", "female", "male", "non_binary", "undisclosed")))
-    moved_at = micros(datetime(YEAR, 7, 1, 9, tzinfo=ZONE))
-    for servant in rng.sample(people, servants // 100):  # moved mid-year: past training stays behind
-        add("servant", moved_at, servant, servant=servant, institution_id=rng.choice(institutions), sex="female")
-    per_session = max(1, servants // sessions)
-    for k in range(sessions):
-        sid = f"ses-{k:04d}"
-        course = courses[k % len(courses)]
-        starts_dt = datetime(YEAR, 1 + k * 12 // sessions, 1 + k % 27, 10 + k % 9, tzinfo=ZONE)
-        starts, ends = micros(starts_dt), micros(starts_dt) + 3 * HOUR
-        add("session_scheduled", starts - 14 * 24 * HOUR, sid, session=sid, course_id=course, modality=
-            rng.choice(("virtual", "in_person", "hybrid")), starts_at=from_micros(starts).isoformat(),
-            ends_at=from_micros(ends).isoformat(), organising_unit="Unidad de Ética")
-        if k % 25 == 1:
-            add("session_rescheduled", starts - 10 * 24 * HOUR, sid, session=sid,
-                starts_at=from_micros(starts + 24 * HOUR).isoformat(),
-                ends_at=from_micros(ends + 24 * HOUR).isoformat())
-        if k % 50 == 7:
-            add("session_cancelled", starts - 2 * 24 * HOUR, sid, session=sid)
-        issued_on = (starts_dt + timedelta(days=1)).date().isoformat()
-        for n, servant in enumerate(people[k * per_session:(k + 1) * per_session]):
-            add("enrolment_confirmed", starts - 7 * 24 * HOUR, f"enr-{sid}-{servant}", session=sid, servant=servant)
-            if n % 97 == 5:
-                add("enrolment_cancelled", starts - 3 * 24 * HOUR, f"enr-{sid}-{servant}", session=sid,
-                    servant=servant)
-                continue
-            if n % 10 == 9:
-                add("attendance", ends, sid, session=sid, servant=servant, status="absent", share=0.0,
-                    minutes_present=0)
-                continue
-            share = round(rng.uniform(0.82, 1.0), 3)
-            add("attendance", ends, sid, session=sid, servant=servant, status=rng.choice(("present", "late")),
-                share=share, minutes_present=round(180 * share))
-            if n % 53 == 3:  # a correction later the same day
-                add("attendance", ends + 5 * HOUR, sid, session=sid, servant=servant, status="present", share=1.0,
-                    minutes_present=180)
-            add("assessment", ends + HOUR // 6, sid, session=sid, servant=servant, score=round(rng.uniform(70, 100), 1))
-            certificate = f"cert-{sid}-{servant}"
-            add("certificate_issued", ends + 24 * HOUR, certificate, session=sid, servant=servant, course_id=course,
-                hours=float(2 + k % 3), issued_on=issued_on)
-            if n % 71 == 11:
-                add("certificate_revoked", ends + 5 * 24 * HOUR, certificate, session=sid, servant=servant,
-                    course_id=course)
+def programme(servants: int, sessions: int) -> list[Fact]:
+    """The facts of the generator's year (the bulletin's, scaled to ``servants`` and ``sessions``
+    delivered), in the order the store would hold them (by envelope time)."""
+    base = bulletin_plan()
+    plan = scaled_plan(servants / base.servants, sessions_scale=sessions / base.sessions, correct_every=53)
+    assert plan.year == YEAR and ZoneInfo(plan.timezone) == ZONE
+    facts = [fact for envelope in generate(plan).envelopes if (fact := fact_from(envelope)) is not None]
     facts.sort(key=lambda f: (f.known_at, f.event_id))
     return facts
 

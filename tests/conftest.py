@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from probidad.localhost import port_answers
+from probidad.ops.localhost import port_answers
 
 REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -108,7 +108,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory):
         yield "127.0.0.1:9092"
         return
     try:
-        from probidad import kafkactl
+        from probidad.ops import kafkactl
     except ImportError:
         _unavailable("Kafka (no launcher)")
     state = tmp_path_factory.mktemp("kafka-state")

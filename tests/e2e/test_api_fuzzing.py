@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from probidad.demo import comptroller_token
-from probidad.platform import SERVICES, start_services, stop_services
+from probidad.ops.demo import comptroller_token
+from probidad.ops.platform import SERVICES, start_services, stop_services
 from tests.e2e.test_platform import _free_port_offset
 
 # A fixed seed keeps CI repeatable; PROBIDAD_FUZZ_SEED explores elsewhere (the seed is printed on failure).

@@ -87,7 +87,7 @@ async def test_a_zoom_report_imported_and_the_session_closed_reach_kafka_with_th
         report.write_bytes((FIXTURES / "zoom_participants.csv").read_bytes()
                            .replace(b"11/05/2026", starts.strftime("%m/%d/%Y").encode()))
         cli = subprocess.run(
-            [sys.executable, "-c", "from probidad.cli import app; app()", "attendance", "import", session_id,
+            [sys.executable, "-c", "from probidad.ops.cli import app; app()", "attendance", "import", session_id,
              str(report), "--format", "zoom", "--url", service.url, "--token", token],
             cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200"})
         assert cli.returncode == 0, cli.stdout + cli.stderr

@@ -109,7 +109,7 @@ def test_the_import_command_loads_an_hr_export_into_the_running_service(enrollme
                                          "platform": "Teams", "starts_at": "2026-11-13T10:00:00",
                                          "ends_at": "2026-11-13T12:00:00", "capacity": 10}).status_code == 201
     report = tmp_path / "report.csv"
-    command = [sys.executable, "-c", "from probidad.cli import app; app()", "enrollment", "import",
+    command = [sys.executable, "-c", "from probidad.ops.cli import app; app()", "enrollment", "import",
                str(ROOT / "tests" / "fixtures" / "enrollment" / "hr_export.csv"), "--url", enrollment.url,
                "--report", str(report), "--chunk-size", "4"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120,

@@ -34,14 +34,14 @@ from contracts.events import EVENTS_BY_TYPE, ServantSubmitted
 from contracts.topics import (
     AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic,
 )
-from probidad.platform import launch, stop_services, wait_until_healthy
+from probidad.ops.platform import launch, stop_services, wait_until_healthy
+from probidad.ops.programme import generate, small_plan
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.enrollment.domain import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import free_port
-from tests.support.programme import generate, small_plan
 from tests.support.records import LARGE_REQUESTS, cpu_seconds, group_lag, letter_headers, read_all
 
 pytestmark = pytest.mark.kafka

@@ -19,8 +19,8 @@ from aiokafka.errors import KafkaError
 from typer.testing import CliRunner
 
 from contracts.topics import TopicSpec
-from probidad import kafkactl
-from probidad.localhost import port_free, process_stat
+from probidad.ops import kafkactl
+from probidad.ops.localhost import port_free, process_stat
 
 pytestmark = pytest.mark.kafka
 
@@ -187,7 +187,7 @@ def test_cli_start_fails_clearly_when_the_port_is_taken(tmp_path: Path) -> None:
     with socket.socket() as squatter:  # listens but never speaks Kafka
         squatter.bind(("127.0.0.1", base_port))
         squatter.listen()
-        from probidad.cli import app
+        from probidad.ops.cli import app
 
         result = CliRunner().invoke(
             app, ["kafka", "start", "--state-dir", str(tmp_path), "--base-port", str(base_port)]

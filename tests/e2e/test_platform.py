@@ -19,11 +19,13 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from probidad.demo import (
-    DemoAlreadyLoaded, DemoIncomplete, Loader, completes, comptroller_token, expected_figures, plan, programme_for, request_id,
+from probidad.ops.demo import (
+    DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token, programme_for, request_id,
 )
-from probidad.localhost import port_answers, port_free
-from probidad.platform import SERVICES, start_services, stop_services
+from probidad.ops.localhost import port_answers, port_free
+from probidad.ops.platform import SERVICES, start_services, stop_services
+from probidad.ops.programme import completes, expected_figures
+from probidad.ops.programme import demo_programme as plan
 
 # Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
@@ -121,7 +123,7 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
 
 
 def test_several_instances_of_a_service_need_a_database_they_can_share(tmp_path) -> None:
-    from probidad.platform import PlatformError
+    from probidad.ops.platform import PlatformError
 
     with pytest.raises(PlatformError, match="2 instances of certification need a PostgreSQL database"):
         start_services(tmp_path, "127.0.0.1:9", instances={"certification": 2})
@@ -160,7 +162,7 @@ def _probidad_command() -> list[str]:
     """The installed ``probidad`` command (what the README tells a newcomer to run)."""
     beside = Path(sys.executable).with_name("probidad")
     found = str(beside) if beside.exists() else shutil.which("probidad")
-    return [found] if found else [sys.executable, "-c", "from probidad.cli import app; app()"]
+    return [found] if found else [sys.executable, "-c", "from probidad.ops.cli import app; app()"]
 
 
 def _new_years_day() -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from probidad.localhost import port_answers
+from probidad.ops.localhost import port_answers
 from tests.e2e.test_platform import _free_port_offset
 from tests.e2e.test_platform_stop import Up, nothing_left, started  # noqa: F401 — `started` is a fixture
 from tests.e2e.test_secure_kafka import _free_block

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from probidad.localhost import alive, port_answers, port_free
-from probidad.platform import RUN_RECORD, SERVICES
+from probidad.ops.localhost import alive, port_answers, port_free
+from probidad.ops.platform import RUN_RECORD, SERVICES
 from tests.e2e.test_platform import _free_port_offset, _probidad_command
 
 UP_TIMEOUT_S = 120

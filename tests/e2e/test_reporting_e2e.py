@@ -17,13 +17,13 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import to_record
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
+from probidad.ops.programme import bulletin_plan, generate, small_plan
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.reporting.projection import Ledger, fact_from
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ROOT, ServiceProcess, free_port
-from tests.support.programme import bulletin_plan, generate, small_plan
 
 pytestmark = pytest.mark.kafka
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
@@ -109,7 +109,7 @@ async def test_a_rebuild_swaps_in_while_the_service_answers_and_the_dashboard_sh
         async with httpx.AsyncClient(base_url=service.url, timeout=30) as client:
             import os
 
-            rebuild = subprocess.Popen([sys.executable, "-c", "from probidad.cli import app; app()", "reporting",
+            rebuild = subprocess.Popen([sys.executable, "-c", "from probidad.ops.cli import app; app()", "reporting",
                                         "rebuild"], cwd=ROOT, env={**os.environ, **env},
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             answered = 0

@@ -9,12 +9,12 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import select
 
 from contracts.envelope import to_record
+from probidad.ops.programme import generate, small_plan
 from probidad.shared.database import Database
 from services.reporting.parallel import split
 from services.reporting.rebuild import rebuild_from_kafka
 from services.reporting.store import FACTS, pointer
 from tests.e2e.test_reporting_e2e import TOPICS, facts_in, produce
-from tests.support.programme import generate, small_plan
 
 pytestmark = pytest.mark.kafka
 PROGRAMME = generate(small_plan(seed=5))

@@ -17,9 +17,9 @@ from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from contracts.events import EnrolmentRequested
 from contracts.topics import AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, PLATFORM_TOPICS
-from probidad import agencies, kafkactl
-from probidad.localhost import port_free
-from probidad.platform import start_services, stop_services
+from probidad.ops import agencies, kafkactl
+from probidad.ops.localhost import port_free
+from probidad.ops.platform import start_services, stop_services
 from probidad.shared.kafka_security import KafkaSecurity
 
 pytestmark = pytest.mark.kafka

@@ -8,7 +8,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from contracts.envelope import Envelope, open_envelope, seal, to_record
 from contracts.base import Event
-from probidad.localhost import eventually
+from probidad.ops.localhost import eventually
 
 __all__ = ["eventually", "publish_events", "read_events", "read_topic"]
 

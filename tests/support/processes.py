@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from probidad.localhost import free_port, tail
-from probidad.platform import ROOT, RunningService, kill_service, launch, stop_services, wait_until_healthy
+from probidad.ops.localhost import free_port, tail
+from probidad.ops.platform import ROOT, RunningService, kill_service, launch, stop_services, wait_until_healthy
 
 __all__ = ["ROOT", "ServiceProcess", "free_port"]
 

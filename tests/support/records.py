@@ -9,7 +9,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from contracts.base import Event
 from contracts.envelope import seal, to_record
-from probidad.localhost import process_stat
+from probidad.ops.localhost import process_stat
 from probidad.shared.kafka import partition_lag
 
 # A record is what a producer controls: key, value and headers, as bytes (None where Kafka allows it).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contracts.events import ALL_EVENTS
-from probidad.asyncapi import SERVICE_NAMES, document
+from probidad.ops.asyncapi import SERVICE_NAMES, document
 
 
 @pytest.mark.parametrize("service", SERVICE_NAMES)

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from probidad.demo import demo_months, expected_figures, plan, programme_for
+from probidad.ops.demo import programme_for
+from probidad.ops.programme import demo_months, expected_figures
+from probidad.ops.programme import demo_programme as plan
 
 ZONES = ("America/Mexico_City", "America/Cancun")
 WALL_CLOCKS = (

@@ -1,6 +1,6 @@
 """Reporting figures on a generated programme mean exactly what the design's reporting definitions say.
 
-The programme is the Quintana Roo bulletin's year (tests/support/programme.py): the plan sets the
+The programme is the Quintana Roo bulletin's year (probidad/ops/programme.py): the plan sets the
 bulletin's figures, and the generator's ground truth gives every other expected number.
 """
 
@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from probidad.ops.programme import bulletin_plan, generate
 from services.reporting.projection import (
     DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros,
 )
-from tests.support.programme import bulletin_plan, generate
 
 ZONE = ZoneInfo("America/Mexico_City")
 

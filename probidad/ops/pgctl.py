@@ -47,10 +47,10 @@ from pathlib import Path
 
 import typer
 
-from probidad.localhost import port_free as _port_free
-from probidad.localhost import StateDirOption
-from probidad.localhost import fail as _fail
-from probidad.localhost import tail as _tail
+from probidad.ops.localhost import port_free as _port_free
+from probidad.ops.localhost import StateDirOption
+from probidad.ops.localhost import fail as _fail
+from probidad.ops.localhost import tail as _tail
 
 __all__ = [
     "DEFAULT_DATABASES",

@@ -15,9 +15,9 @@ from pathlib import Path
 import typer
 
 from contracts.topics import AGENCY_REQUEST_RETENTION_MS, TopicSpec, dead_letter_topic
-from probidad import kafkactl
-from probidad.localhost import StateDirOption
-from probidad.localhost import fail as _fail
+from probidad.ops import kafkactl
+from probidad.ops.localhost import StateDirOption
+from probidad.ops.localhost import fail as _fail
 from probidad.shared.kafka_security import (
     KafkaSecurity, SecurityError, agency_acls, agency_outcomes_topic, agency_requests_topic, create_acls,
     kcat_command, make_agency_certificate,

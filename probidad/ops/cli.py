@@ -12,16 +12,16 @@ def _register_subcommands() -> None:
     import importlib
 
     for module_name, command in (
-        ("probidad.kafkactl", "kafka"),
-        ("probidad.pgctl", "postgres"),
-        ("probidad.tokens", "token"),
-        ("probidad.agencies", "agency"),
+        ("probidad.ops.kafkactl", "kafka"),
+        ("probidad.ops.pgctl", "postgres"),
+        ("probidad.ops.tokens", "token"),
+        ("probidad.ops.agencies", "agency"),
         ("services.enrollment.cli", "enrollment"),
         ("services.attendance.cli", "attendance"),
         ("services.certification.cli", "certification"),
         ("services.reporting.cli", "reporting"),
-        ("probidad.platform", "platform"),
-        ("probidad.asyncapi", "asyncapi"),
+        ("probidad.ops.platform", "platform"),
+        ("probidad.ops.asyncapi", "asyncapi"),
     ):
         try:
             module = importlib.import_module(module_name)

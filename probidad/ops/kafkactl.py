@@ -71,15 +71,15 @@ from typing import Any, TypeVar
 import typer
 
 from contracts.topics import PLATFORM_TOPICS, TopicSpec, prefixed
-from probidad.localhost import port_answers as _port_answers
-from probidad.localhost import StateDirOption
-from probidad.localhost import fail as _fail
-from probidad.localhost import port_free as _port_free
-from probidad.localhost import alive as _pid_exists
-from probidad.localhost import command_line as _read_cmdline
-from probidad.localhost import signal_group as _signal_group
-from probidad.localhost import wait_dead as _wait_dead
-from probidad.localhost import tail as _tail
+from probidad.ops.localhost import port_answers as _port_answers
+from probidad.ops.localhost import StateDirOption
+from probidad.ops.localhost import fail as _fail
+from probidad.ops.localhost import port_free as _port_free
+from probidad.ops.localhost import alive as _pid_exists
+from probidad.ops.localhost import command_line as _read_cmdline
+from probidad.ops.localhost import signal_group as _signal_group
+from probidad.ops.localhost import wait_dead as _wait_dead
+from probidad.ops.localhost import tail as _tail
 from probidad.shared.kafka_security import (
     KafkaSecurity, Secrets, SecurityError, create_acls, ensure_secrets, format_arguments, load_secrets, service_acls,
 )
@@ -103,7 +103,7 @@ __all__ = [
     "stop_cluster",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 POM = DEPLOY_DIR / "pom.xml"
 LOG4J2_TEMPLATE = DEPLOY_DIR / "log4j2.properties"

@@ -1,30 +1,39 @@
-"""A deterministic, realistic integrity-training programme, as the contract events the platform emits.
+"""The one programme generator: a deterministic, realistic year of a state comptroller's
+integrity-training programme, for the tests, the benchmarks and the demo.
 
-``generate(plan)`` plays the year the way enrollment, attendance and certification would record it:
-institutions (state and municipal, with headcounts), the course catalogue (integrity topics), virtual
-and in-person sessions month by month, servants, enrolments, attendance, evaluations and
-certificates — plus what real programmes also contain: cancelled sessions, sessions nobody attended,
-absentees, partial attendance, failed evaluations, revoked certificates, rescheduled sessions,
-servants who move to another institution, and sessions late in the evening of a month's last day
-(already the next month in UTC).
+A ``ProgrammePlan`` fixes what the programme's bulletin will say (``bulletin_plan``, ``small_plan``,
+``scaled_plan``); ``generate(plan)`` plays the year the way enrollment, attendance and certification
+would record it, as the contract events the platform emits: institutions (state and municipal, with
+headcounts), the course catalogue (integrity topics), virtual and in-person sessions month by month,
+servants, enrolments, attendance, evaluations and certificates — plus what real programmes also
+contain: cancelled sessions, sessions nobody attended, absentees, partial attendance, failed
+evaluations, revoked certificates, rescheduled sessions, servants who move to another institution, and
+sessions late in the evening of a month's last day (already the next month in UTC).
 
 The plan's figures are the truth the platform must reproduce: per month, the sessions delivered and
 the distinct servants trained; over the plan's months, the distinct servants trained. The generator
 also returns its ground truth (``completions``, ``delivered``) so tests can compute any other expected
 figure independently of the code under test.
+
+The demo's plan (``demo_programme``) is drawn from a seed over the twelve full months before today
+instead, with the people, rosters, minutes and scores that ``probidad.ops.demo`` loads through the
+public interfaces; ``expected_figures`` computes its figures straight from the plan. It keeps its own
+draw so that the demo's figures stay what they were.
 """
 
 from __future__ import annotations
 
 import random
+import string
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from contracts.envelope import Envelope, seal
 from contracts.events import (
-    AssessmentGraded, AttendanceRecorded, CertificateIssued, CertificateRevoked, CoursePublished,
+    AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked, CoursePublished,
     EnrolmentConfirmed, InstitutionRegistered, ServantRegistered, ServantUpdated, SessionCancelled,
     SessionClosed, SessionRescheduled, SessionScheduled,
 )
@@ -84,6 +93,9 @@ class ProgrammePlan:
     movers: int = 6
     after_window_sessions: int = 2
     seed: int = 2026
+    # Every this many-th participant's attendance is corrected later the same day (to the whole
+    # session: completions stay as they were); 0, the default, corrects none.
+    correct_every: int = 0
 
     def __post_init__(self) -> None:
         trained = [m.servants_trained for m in self.months.values()]
@@ -92,12 +104,39 @@ class ProgrammePlan:
         if any(m.sessions_delivered < 1 or m.servants_trained < m.sessions_delivered for m in self.months.values()):
             raise ValueError("every month needs at least one servant per delivered session")
 
+    @property
+    def servants(self) -> int:
+        """Servants registered: those the plan trains and those who enrol but never complete."""
+        return self.distinct_trained + self.never_trained
+
+    @property
+    def sessions(self) -> int:
+        """Sessions delivered over the plan's months."""
+        return sum(m.sessions_delivered for m in self.months.values())
+
 
 def bulletin_plan(**overrides) -> ProgrammePlan:  # noqa: ANN003
     """The Quintana Roo bulletin: November 11 sessions and 180 servants (virtual); 2,533 distinct Jan–Nov."""
     monthly = {1: (12, 260), 2: (13, 280), 3: (14, 300), 4: (10, 250), 5: (13, 270), 6: (11, 240),
                7: (8, 200), 8: (12, 260), 9: (13, 280), 10: (14, 290), 11: (11, 180)}
     values = dict(months={m: MonthPlan(s, t) for m, (s, t) in monthly.items()}, distinct_trained=2533)
+    values.update(overrides)
+    return ProgrammePlan(**values)
+
+
+def scaled_plan(scale: float, *, sessions_scale: float | None = None, **overrides) -> ProgrammePlan:  # noqa: ANN003
+    """The bulletin's year for a bigger (or smaller) state: every servant figure times ``scale``, every
+    month's sessions delivered times ``sessions_scale`` (default ``scale``), each month keeping its share."""
+    base = bulletin_plan()
+    sessions_scale = scale if sessions_scale is None else sessions_scale
+    months = {}
+    for month, figures in base.months.items():
+        sessions = max(1, round(figures.sessions_delivered * sessions_scale))
+        months[month] = MonthPlan(sessions, max(sessions, round(figures.servants_trained * scale)))
+    trained = [m.servants_trained for m in months.values()]
+    values = dict(months=months,
+                  distinct_trained=min(sum(trained), max(max(trained), round(base.distinct_trained * scale))),
+                  never_trained=round(base.never_trained * scale), movers=round(base.movers * scale))
     values.update(overrides)
     return ProgrammePlan(**values)
 
@@ -305,6 +344,11 @@ def generate(plan: ProgrammePlan) -> Programme:
         for servant in participants:
             share = round(rng.uniform(0.82, 1.0), 3)
             attend(sid, servant, ends, minutes, share, rng.choice(("present", "present", "late")))
+            if plan.correct_every and len(programme.completions) % plan.correct_every == plan.correct_every - 1:
+                out.emit(AttendanceCorrected(session_id=sid, servant_id=servant, minutes_present=minutes,
+                                             session_minutes=minutes, share=1.0, status="present",
+                                             reason="Reporte de la plataforma incompleto", corrected_by="instructor"),
+                         ends + timedelta(hours=5), sid)
             first_present = first_present or ends
             score = round(rng.uniform(passing, 100), 1) if passing is not None else None
             if score is not None:
@@ -392,3 +436,276 @@ def generate(plan: ProgrammePlan) -> Programme:
 
     programme.envelopes.sort(key=lambda e: (e.time, e.id))
     return programme
+
+
+# ------------------------------------------------------------------ the demo's plan
+
+DEMO_STATE_INSTITUTIONS = (
+    ("sec-gobierno", "Secretaría de Gobierno"), ("sec-finanzas", "Secretaría de Finanzas y Planeación"),
+    ("sec-salud", "Secretaría de Salud"), ("sec-educacion", "Secretaría de Educación"),
+    ("sec-seguridad", "Secretaría de Seguridad Ciudadana"), ("sec-obras", "Secretaría de Obras Públicas"),
+    ("sec-turismo", "Secretaría de Turismo"), ("sec-bienestar", "Secretaría de Bienestar"),
+    ("dif-estatal", "Sistema DIF Estatal"), ("fiscalia", "Fiscalía General del Estado"),
+    ("contraloria", "Secretaría de la Contraloría"), ("agua-estatal", "Comisión de Agua Potable"),
+)
+DEMO_MUNICIPALITIES = (
+    "Benito Juárez", "Othón P. Blanco", "Solidaridad", "Cozumel", "Felipe Carrillo Puerto", "Tulum",
+    "Bacalar", "Isla Mujeres", "José María Morelos", "Lázaro Cárdenas", "Puerto Morelos",
+)
+DEMO_COURSES = (
+    # code, title/topic, competency, hours, passing score (None: no evaluation)
+    ("CE", "Código de Ética", "Integridad pública", 3.0, 70.0),
+    ("CI", "Conflicto de Interés", "Integridad pública", 3.0, 70.0),
+    ("PAC", "Prevención de Actos de Corrupción", "Integridad pública", 4.0, 70.0),
+    ("RA", "Responsabilidades Administrativas", "Integridad pública", 4.0, 80.0),
+    ("EPMG", "Ética Pública y Modelo de Gestión", "Ética en el servicio", 2.0, None),
+    ("EBV", "Ética Basada en Valores", "Ética en el servicio", 2.0, None),
+    ("TAI", "Transparencia y Acceso a la Información", "Transparencia", 3.0, 70.0),
+    ("PDP", "Protección de Datos Personales", "Transparencia", 3.0, 70.0),
+)
+DEMO_FIRST_NAMES = ("María", "José", "Guadalupe", "Juan", "Ana", "Luis", "Rosa", "Carlos", "Laura", "Miguel", "Elena",
+         "Jorge", "Patricia", "Ricardo", "Sofía", "Fernando", "Gabriela", "Alejandro", "Verónica", "Raúl")
+DEMO_LAST_NAMES = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez", "Ramírez",
+        "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech")
+DEMO_LEVELS = ("operativo", "enlace", "mando medio", "directivo")
+DEMO_INSTRUCTORS = ("instr-ueipci-1", "instr-ueipci-2", "instr-ueipci-3", "instr-transparencia-1")
+MONTHS_IN_DEMO = 12
+
+
+@dataclass(frozen=True)
+class Institution:
+    institution_id: str
+    name: str
+    government_level: str
+    municipality: str | None
+    headcount: int
+
+
+@dataclass(frozen=True)
+class Course:
+    course_id: str
+    code: str
+    title: str
+    competency: str
+    hours: float
+    passing_score: float | None
+    minimum_attendance_share: float = 0.8
+
+
+@dataclass(frozen=True)
+class Servant:
+    key: str  # the demo's own handle; the platform assigns the pseudonymous servant id
+    institution_id: str
+    name: str
+    curp: str
+    email: str
+    sex: str
+    position_level: str
+
+
+@dataclass
+class Session:
+    session_id: str
+    course: Course
+    modality: str
+    starts_at: datetime  # aware, programme time zone
+    capacity: int
+    instructor_id: str
+    cancelled: bool = False
+    enrolled: list[str] = field(default_factory=list)  # servant keys
+    minutes: dict[str, int] = field(default_factory=dict)  # servant key -> minutes present
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def session_minutes(self) -> int:
+        return int(self.course.hours * 60)
+
+    @property
+    def ends_at(self) -> datetime:
+        return self.starts_at + timedelta(minutes=self.session_minutes)
+
+
+@dataclass
+class DemoProgramme:
+    timezone: str
+    months: list[tuple[int, int]]  # (year, month), oldest first; the last is the bulletin month
+    institutions: list[Institution]
+    courses: list[Course]
+    servants: list[Servant]
+    sessions: list[Session]
+
+    def servant(self, key: str) -> Servant:
+        return self._by_key[key]
+
+    @property
+    def years(self) -> list[int]:
+        """The calendar years the programme touches (each gets its institutions' headcount)."""
+        return sorted({year for year, _month in self.months})
+
+    @property
+    def first_day(self) -> date:
+        year, month = self.months[0]
+        return date(year, month, 1)
+
+    @property
+    def last_day(self) -> date:
+        year, month = self.months[-1]
+        return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
+
+    @property
+    def bulletin_month(self) -> str:
+        """The last month of the programme (``YYYY-MM``): the one a bulletin published now reports."""
+        year, month = self.months[-1]
+        return f"{year}-{month:02d}"
+
+    def __post_init__(self) -> None:
+        self._by_key = {s.key: s for s in self.servants}
+
+
+def _curp(rng: random.Random, sex: str, birth: date) -> str:
+    from services.enrollment.domain import curp_check_digit
+
+    letters = string.ascii_uppercase.replace("Ñ", "")
+    vowels = "AEIOU"
+    consonants = "".join(c for c in letters if c not in vowels)
+    head = rng.choice(consonants) + rng.choice(vowels) + rng.choice(letters) + rng.choice(letters)
+    if head in {"BUEI", "CACA", "CAGA", "COLA", "KAKA", "LOCA", "MAME", "PEDO", "PUTO", "RATA"}:
+        head = "PEMA"
+    body = (f"{head}{birth:%y%m%d}{'M' if sex == 'female' else 'H'}QR"
+            f"{rng.choice(consonants)}{rng.choice(consonants)}{rng.choice(consonants)}"
+            f"{'0' if birth.year < 2000 else 'A'}")
+    return body + curp_check_digit(body)
+
+
+def demo_months(now: datetime, timezone: str, count: int = MONTHS_IN_DEMO) -> list[tuple[int, int]]:
+    """The ``count`` full calendar months before ``now``'s month in the programme's time zone, oldest
+    first: a programme that has already happened, whatever the date."""
+    local = now.astimezone(ZoneInfo(timezone))
+    index = local.year * 12 + local.month - 1  # months since year 0; the current month is excluded
+    return [(n // 12, n % 12 + 1) for n in range(index - count, index)]
+
+
+def demo_programme(*, seed: int = 2026, scale: float = 1.0, now: datetime | None = None,
+         timezone: str = "America/Mexico_City") -> DemoProgramme:
+    """A deterministic programme over the twelve full months before ``now`` (default: the clock):
+    institutions, catalogue, sessions month by month, people, who attended how long, and scores.
+
+    Every session has ended by the first instant of ``now``'s month in the programme's time zone, so
+    the programme can be loaded, taken and closed on any date."""
+    rng = random.Random(seed)
+    zone = ZoneInfo(timezone)
+    months = demo_months(now or datetime.now(zone), timezone)
+    institutions: list[Institution] = []
+    for institution_id, name in DEMO_STATE_INSTITUTIONS:
+        institutions.append(Institution(institution_id, name, "state", None, rng.randint(250, 900)))
+    for municipality in DEMO_MUNICIPALITIES:
+        slug = municipality.lower().replace(" ", "-").replace(".", "").replace("á", "a").replace("é", "e")
+        slug = slug.replace("í", "i").replace("ó", "o").replace("ú", "u")
+        institutions.append(Institution(f"mun-{slug}", f"Ayuntamiento de {municipality}", "municipal",
+                                        municipality, rng.randint(120, 600)))
+    courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing)
+               for code, title, competency, hours, passing in DEMO_COURSES]
+
+    people = max(40, int(4200 * scale))
+    weights = [i.headcount for i in institutions]
+    servants: list[Servant] = []
+    for n in range(people):
+        institution = rng.choices(institutions, weights=weights)[0]
+        sex = "female" if rng.random() < 0.54 else "male"
+        first, last1, last2 = rng.choice(DEMO_FIRST_NAMES), rng.choice(DEMO_LAST_NAMES), rng.choice(DEMO_LAST_NAMES)
+        birth = date(rng.randint(1962, 2002), rng.randint(1, 12), rng.randint(1, 28))
+        servants.append(Servant(
+            key=f"p{n:05d}", institution_id=institution.institution_id, name=f"{first} {last1} {last2}",
+            curp=_curp(rng, sex, birth), email=f"{first[0].lower()}.{last1.lower()}.{n}@{institution.institution_id}.example.gob.mx"
+            .replace("á", "a").replace("é", "e").replace("í", "i").replace("ó", "o").replace("ú", "u"),
+            sex=sex, position_level=rng.choice(DEMO_LEVELS)))
+
+    sessions: list[Session] = []
+    for year, month in months:
+        count = max(2, round(rng.randint(9, 14) * min(1.0, scale * 1.5 + 0.2)))
+        # One session a day, between the 2nd and the 27th: nobody is ever booked into two at once,
+        # and the last days of the month stay free for the evening session below.
+        days = sorted(rng.sample(range(2, 28), count))
+        for number, day in enumerate(days, start=1):
+            course = rng.choice(courses)
+            modality = rng.choices(("virtual", "in_person", "hybrid"), weights=(6, 3, 1))[0]
+            starts = datetime(year, month, day, rng.choice((9, 10, 11, 16)), rng.choice((0, 30)), tzinfo=zone)
+            sessions.append(Session(
+                session_id=f"S-{year}-{month:02d}-{course.code}-{number:02d}", course=course, modality=modality,
+                starts_at=starts, capacity=max(8, round(rng.choice((25, 30, 35, 40)) * min(1.0, 4 * scale))),
+                instructor_id=rng.choice(DEMO_INSTRUCTORS)))
+    # A late-evening session on the last day of the bulletin month (the last one): in UTC it is already
+    # the next month, and the figures must still count it in the month it happened in, in the
+    # programme's time zone. It ends at 23:30 there, before the current month begins.
+    year, month = months[-1]
+    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    evening = next(c for c in courses if c.passing_score is None)
+    sessions.append(Session(f"S-{year}-{month:02d}-{evening.code}-evening", evening, "virtual",
+                            datetime(year, month, last_day, 21, 30, tzinfo=zone), 30, DEMO_INSTRUCTORS[0]))
+    # A session cancelled in the third month: delivered figures must leave it out.
+    rng.choice([s for s in sessions if (s.starts_at.year, s.starts_at.month) == months[2]]).cancelled = True
+
+    for session in sessions:
+        if session.cancelled:
+            continue
+        size = min(session.capacity, rng.randint(session.capacity * 2 // 3, session.capacity))
+        session.enrolled = [s.key for s in rng.sample(servants, size)]
+        for key in session.enrolled:
+            roll = rng.random()
+            minutes = session.session_minutes
+            if roll < 0.84:  # stayed (nearly) the whole session
+                session.minutes[key] = minutes - rng.randint(0, minutes // 12)
+            elif roll < 0.93:  # left early: well under the minimum share
+                session.minutes[key] = rng.randint(minutes // 6, minutes // 2)
+            else:  # never came
+                session.minutes[key] = 0
+            if session.course.passing_score is not None and session.minutes[key] > 0:
+                passed = rng.random() < 0.9
+                session.scores[key] = float(rng.randint(75, 100) if passed else rng.randint(30, 60))
+    return DemoProgramme(timezone, months, institutions, courses, servants, sessions)
+
+
+def completes(session: Session, key: str) -> bool:
+    """DESIGN.md: present for at least the course's minimum share and, where evaluated, passing."""
+    share = session.minutes.get(key, 0) / session.session_minutes
+    if share < session.course.minimum_attendance_share:
+        return False
+    passing = session.course.passing_score
+    return passing is None or session.scores.get(key, -1) >= passing
+
+
+def expected_figures(programme: DemoProgramme) -> dict:
+    """The oversight figures computed directly from the plan (months ``YYYY-MM`` in the programme's time
+    zone; the totals are over the whole programme)."""
+    monthly: dict[str, dict] = defaultdict(lambda: {"sessions": 0, "courses": set(), "servants": set(),
+                                                    "participations": 0, "hours": 0.0})
+    trained: set[str] = set()
+    by_level: dict[str, set[str]] = defaultdict(set)
+    by_institution: dict[str, set[str]] = defaultdict(set)
+    for session in programme.sessions:
+        if session.cancelled or not any(m > 0 for m in session.minutes.values()):
+            continue
+        figures = monthly[f"{session.starts_at:%Y-%m}"]  # starts_at is in the programme's zone
+        figures["sessions"] += 1
+        figures["courses"].add(session.course.course_id)
+        for key in session.enrolled:
+            if completes(session, key):
+                servant = programme.servant(key)
+                figures["servants"].add(key)
+                figures["participations"] += 1
+                figures["hours"] += session.course.hours
+                trained.add(key)
+                level = next(i.government_level for i in programme.institutions
+                             if i.institution_id == servant.institution_id)
+                by_level[level].add(key)
+                by_institution[servant.institution_id].add(key)
+    return {
+        "months": {m: {"sessions_delivered": f["sessions"], "courses_delivered": len(f["courses"]),
+                       "servants_trained": len(f["servants"]), "participations": f["participations"],
+                       "training_hours": f["hours"]} for m, f in sorted(monthly.items())},
+        "servants_trained": len(trained),
+        "sessions_delivered": sum(f["sessions"] for f in monthly.values()),
+        "participations": sum(f["participations"] for f in monthly.values()),
+        "servants_trained_by_level": {level: len(keys) for level, keys in by_level.items()},
+        "servants_trained_by_institution": {i: len(keys) for i, keys in by_institution.items()},
+    }

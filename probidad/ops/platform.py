@@ -27,8 +27,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from probidad.localhost import alive, command_line, signal_group, wait_dead
-from probidad.localhost import tail as _tail
+from probidad.ops.localhost import alive, command_line, signal_group, wait_dead
+from probidad.ops.localhost import tail as _tail
 
 SERVICES: tuple[tuple[str, int], ...] = (
     ("enrollment", 8001),
@@ -54,7 +54,7 @@ class PlatformError(RuntimeError):
     pass
 
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def launch(name: str, port: int, env: dict[str, str], log: Path, *,
@@ -303,7 +303,7 @@ def _take_over_earlier_run(state_dir: Path, say: Callable[[str], None]) -> bool:
     gone, but may still hold their ports) and say that its broker, if it still runs, is reused.
 
     Returns whether that run's broker still runs (this run then stops it on exit, as that one would have)."""
-    from probidad import kafkactl
+    from probidad.ops import kafkactl
 
     record = state_dir / RUN_RECORD
     try:
@@ -348,12 +348,13 @@ def _demo_instant(text: str | None, timezone: str) -> datetime | None:
 def _load_demo(console: Console, urls: dict[str, str], bootstrap: str, state_dir: Path, *, scale: float,
                today: datetime | None, timezone: str, stop: StopRequest, topic_prefix: str,
                kafka_security=None) -> None:  # noqa: ANN001
-    from probidad import demo
+    from probidad.ops import demo
+    from probidad.ops.programme import expected_figures
 
     programme, note = demo.programme_for(state_dir, scale=scale, now=today, timezone=timezone)
     if note:
         console.print(note)
-    bulletin = demo.expected_figures(programme)["months"][programme.bulletin_month]
+    bulletin = expected_figures(programme)["months"][programme.bulletin_month]
     console.print(f"demo programme: the twelve months {programme.first_day:%Y-%m} to {programme.last_day:%Y-%m} "
                   f"({len(programme.sessions)} sessions, {len(programme.servants):,} servants); bulletin month "
                   f"{programme.bulletin_month}: {bulletin['sessions_delivered']} sessions delivered, "
@@ -409,7 +410,7 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
          timezone: str, postgres: str | None, kafka_nodes: int, kafka_port: int, state_dir: Path,
          bootstrap: str | None, topic_prefix: str, port_offset: int, secure: bool = False) -> int:
     """``probidad up`` itself; returns the exit code. Whatever ends it, the ``finally`` stops what it started."""
-    from probidad import kafkactl
+    from probidad.ops import kafkactl
 
     os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
     own_kafka = False  # what the finally stops: only what this run started or took over

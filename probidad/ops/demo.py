@@ -1,10 +1,11 @@
-"""A realistic year of a state comptroller's integrity-training programme, loaded through the public
-interfaces exactly as its users would: the comptroller's training unit over HTTP (institutions,
+"""The demo: a realistic year of a state comptroller's integrity-training programme, loaded through the
+public interfaces exactly as its users would: the comptroller's training unit over HTTP (institutions,
 catalogue, sessions, grades, closing), HR departments by bulk import, agencies by publishing
 enrolment requests to Kafka, instructors by importing Zoom reports and marking in-person presence.
 
-``plan`` is pure and deterministic (a seed); ``expected_figures`` computes the oversight figures
-straight from the plan, independently of the services, so a test can compare the two.
+The programme is the generator's demo plan (``probidad.ops.programme.demo_programme``: pure and
+deterministic, from a seed); ``expected_figures`` there computes the oversight figures straight from
+the plan, independently of the services, so a test can compare the two.
 """
 
 from __future__ import annotations
@@ -14,13 +15,11 @@ import csv
 import io
 import json
 import random
-import string
 import time
 import uuid
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -29,284 +28,12 @@ from aiokafka.errors import KafkaError
 
 from contracts.envelope import seal, to_record
 from contracts.events import EnrolmentRequested
-
-# ------------------------------------------------------------------ the programme
-
-STATE_INSTITUTIONS = (
-    ("sec-gobierno", "Secretaría de Gobierno"), ("sec-finanzas", "Secretaría de Finanzas y Planeación"),
-    ("sec-salud", "Secretaría de Salud"), ("sec-educacion", "Secretaría de Educación"),
-    ("sec-seguridad", "Secretaría de Seguridad Ciudadana"), ("sec-obras", "Secretaría de Obras Públicas"),
-    ("sec-turismo", "Secretaría de Turismo"), ("sec-bienestar", "Secretaría de Bienestar"),
-    ("dif-estatal", "Sistema DIF Estatal"), ("fiscalia", "Fiscalía General del Estado"),
-    ("contraloria", "Secretaría de la Contraloría"), ("agua-estatal", "Comisión de Agua Potable"),
-)
-MUNICIPALITIES = (
-    "Benito Juárez", "Othón P. Blanco", "Solidaridad", "Cozumel", "Felipe Carrillo Puerto", "Tulum",
-    "Bacalar", "Isla Mujeres", "José María Morelos", "Lázaro Cárdenas", "Puerto Morelos",
-)
-COURSES = (
-    # code, title/topic, competency, hours, passing score (None: no evaluation)
-    ("CE", "Código de Ética", "Integridad pública", 3.0, 70.0),
-    ("CI", "Conflicto de Interés", "Integridad pública", 3.0, 70.0),
-    ("PAC", "Prevención de Actos de Corrupción", "Integridad pública", 4.0, 70.0),
-    ("RA", "Responsabilidades Administrativas", "Integridad pública", 4.0, 80.0),
-    ("EPMG", "Ética Pública y Modelo de Gestión", "Ética en el servicio", 2.0, None),
-    ("EBV", "Ética Basada en Valores", "Ética en el servicio", 2.0, None),
-    ("TAI", "Transparencia y Acceso a la Información", "Transparencia", 3.0, 70.0),
-    ("PDP", "Protección de Datos Personales", "Transparencia", 3.0, 70.0),
-)
-FIRST = ("María", "José", "Guadalupe", "Juan", "Ana", "Luis", "Rosa", "Carlos", "Laura", "Miguel", "Elena",
-         "Jorge", "Patricia", "Ricardo", "Sofía", "Fernando", "Gabriela", "Alejandro", "Verónica", "Raúl")
-LAST = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez", "Ramírez",
-        "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech")
-LEVELS = ("operativo", "enlace", "mando medio", "directivo")
-INSTRUCTORS = ("instr-ueipci-1", "instr-ueipci-2", "instr-ueipci-3", "instr-transparencia-1")
-MONTHS_IN_DEMO = 12
-
-
-@dataclass(frozen=True)
-class Institution:
-    institution_id: str
-    name: str
-    government_level: str
-    municipality: str | None
-    headcount: int
-
-
-@dataclass(frozen=True)
-class Course:
-    course_id: str
-    code: str
-    title: str
-    competency: str
-    hours: float
-    passing_score: float | None
-    minimum_attendance_share: float = 0.8
-
-
-@dataclass(frozen=True)
-class Servant:
-    key: str  # the demo's own handle; the platform assigns the pseudonymous servant id
-    institution_id: str
-    name: str
-    curp: str
-    email: str
-    sex: str
-    position_level: str
-
-
-@dataclass
-class Session:
-    session_id: str
-    course: Course
-    modality: str
-    starts_at: datetime  # aware, programme time zone
-    capacity: int
-    instructor_id: str
-    cancelled: bool = False
-    enrolled: list[str] = field(default_factory=list)  # servant keys
-    minutes: dict[str, int] = field(default_factory=dict)  # servant key -> minutes present
-    scores: dict[str, float] = field(default_factory=dict)
-
-    @property
-    def session_minutes(self) -> int:
-        return int(self.course.hours * 60)
-
-    @property
-    def ends_at(self) -> datetime:
-        return self.starts_at + timedelta(minutes=self.session_minutes)
-
-
-@dataclass
-class Programme:
-    timezone: str
-    months: list[tuple[int, int]]  # (year, month), oldest first; the last is the bulletin month
-    institutions: list[Institution]
-    courses: list[Course]
-    servants: list[Servant]
-    sessions: list[Session]
-
-    def servant(self, key: str) -> Servant:
-        return self._by_key[key]
-
-    @property
-    def years(self) -> list[int]:
-        """The calendar years the programme touches (each gets its institutions' headcount)."""
-        return sorted({year for year, _month in self.months})
-
-    @property
-    def first_day(self) -> date:
-        year, month = self.months[0]
-        return date(year, month, 1)
-
-    @property
-    def last_day(self) -> date:
-        year, month = self.months[-1]
-        return date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)
-
-    @property
-    def bulletin_month(self) -> str:
-        """The last month of the programme (``YYYY-MM``): the one a bulletin published now reports."""
-        year, month = self.months[-1]
-        return f"{year}-{month:02d}"
-
-    def __post_init__(self) -> None:
-        self._by_key = {s.key: s for s in self.servants}
-
-
-def _curp(rng: random.Random, sex: str, birth: date) -> str:
-    from services.enrollment.domain import curp_check_digit
-
-    letters = string.ascii_uppercase.replace("Ñ", "")
-    vowels = "AEIOU"
-    consonants = "".join(c for c in letters if c not in vowels)
-    head = rng.choice(consonants) + rng.choice(vowels) + rng.choice(letters) + rng.choice(letters)
-    if head in {"BUEI", "CACA", "CAGA", "COLA", "KAKA", "LOCA", "MAME", "PEDO", "PUTO", "RATA"}:
-        head = "PEMA"
-    body = (f"{head}{birth:%y%m%d}{'M' if sex == 'female' else 'H'}QR"
-            f"{rng.choice(consonants)}{rng.choice(consonants)}{rng.choice(consonants)}"
-            f"{'0' if birth.year < 2000 else 'A'}")
-    return body + curp_check_digit(body)
-
-
-def demo_months(now: datetime, timezone: str, count: int = MONTHS_IN_DEMO) -> list[tuple[int, int]]:
-    """The ``count`` full calendar months before ``now``'s month in the programme's time zone, oldest
-    first: a programme that has already happened, whatever the date."""
-    local = now.astimezone(ZoneInfo(timezone))
-    index = local.year * 12 + local.month - 1  # months since year 0; the current month is excluded
-    return [(n // 12, n % 12 + 1) for n in range(index - count, index)]
-
-
-def plan(*, seed: int = 2026, scale: float = 1.0, now: datetime | None = None,
-         timezone: str = "America/Mexico_City") -> Programme:
-    """A deterministic programme over the twelve full months before ``now`` (default: the clock):
-    institutions, catalogue, sessions month by month, people, who attended how long, and scores.
-
-    Every session has ended by the first instant of ``now``'s month in the programme's time zone, so
-    the programme can be loaded, taken and closed on any date."""
-    rng = random.Random(seed)
-    zone = ZoneInfo(timezone)
-    months = demo_months(now or datetime.now(zone), timezone)
-    institutions: list[Institution] = []
-    for institution_id, name in STATE_INSTITUTIONS:
-        institutions.append(Institution(institution_id, name, "state", None, rng.randint(250, 900)))
-    for municipality in MUNICIPALITIES:
-        slug = municipality.lower().replace(" ", "-").replace(".", "").replace("á", "a").replace("é", "e")
-        slug = slug.replace("í", "i").replace("ó", "o").replace("ú", "u")
-        institutions.append(Institution(f"mun-{slug}", f"Ayuntamiento de {municipality}", "municipal",
-                                        municipality, rng.randint(120, 600)))
-    courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing)
-               for code, title, competency, hours, passing in COURSES]
-
-    people = max(40, int(4200 * scale))
-    weights = [i.headcount for i in institutions]
-    servants: list[Servant] = []
-    for n in range(people):
-        institution = rng.choices(institutions, weights=weights)[0]
-        sex = "female" if rng.random() < 0.54 else "male"
-        first, last1, last2 = rng.choice(FIRST), rng.choice(LAST), rng.choice(LAST)
-        birth = date(rng.randint(1962, 2002), rng.randint(1, 12), rng.randint(1, 28))
-        servants.append(Servant(
-            key=f"p{n:05d}", institution_id=institution.institution_id, name=f"{first} {last1} {last2}",
-            curp=_curp(rng, sex, birth), email=f"{first[0].lower()}.{last1.lower()}.{n}@{institution.institution_id}.example.gob.mx"
-            .replace("á", "a").replace("é", "e").replace("í", "i").replace("ó", "o").replace("ú", "u"),
-            sex=sex, position_level=rng.choice(LEVELS)))
-
-    sessions: list[Session] = []
-    for year, month in months:
-        count = max(2, round(rng.randint(9, 14) * min(1.0, scale * 1.5 + 0.2)))
-        # One session a day, between the 2nd and the 27th: nobody is ever booked into two at once,
-        # and the last days of the month stay free for the evening session below.
-        days = sorted(rng.sample(range(2, 28), count))
-        for number, day in enumerate(days, start=1):
-            course = rng.choice(courses)
-            modality = rng.choices(("virtual", "in_person", "hybrid"), weights=(6, 3, 1))[0]
-            starts = datetime(year, month, day, rng.choice((9, 10, 11, 16)), rng.choice((0, 30)), tzinfo=zone)
-            sessions.append(Session(
-                session_id=f"S-{year}-{month:02d}-{course.code}-{number:02d}", course=course, modality=modality,
-                starts_at=starts, capacity=max(8, round(rng.choice((25, 30, 35, 40)) * min(1.0, 4 * scale))),
-                instructor_id=rng.choice(INSTRUCTORS)))
-    # A late-evening session on the last day of the bulletin month (the last one): in UTC it is already
-    # the next month, and the figures must still count it in the month it happened in, in the
-    # programme's time zone. It ends at 23:30 there, before the current month begins.
-    year, month = months[-1]
-    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
-    evening = next(c for c in courses if c.passing_score is None)
-    sessions.append(Session(f"S-{year}-{month:02d}-{evening.code}-evening", evening, "virtual",
-                            datetime(year, month, last_day, 21, 30, tzinfo=zone), 30, INSTRUCTORS[0]))
-    # A session cancelled in the third month: delivered figures must leave it out.
-    rng.choice([s for s in sessions if (s.starts_at.year, s.starts_at.month) == months[2]]).cancelled = True
-
-    for session in sessions:
-        if session.cancelled:
-            continue
-        size = min(session.capacity, rng.randint(session.capacity * 2 // 3, session.capacity))
-        session.enrolled = [s.key for s in rng.sample(servants, size)]
-        for key in session.enrolled:
-            roll = rng.random()
-            minutes = session.session_minutes
-            if roll < 0.84:  # stayed (nearly) the whole session
-                session.minutes[key] = minutes - rng.randint(0, minutes // 12)
-            elif roll < 0.93:  # left early: well under the minimum share
-                session.minutes[key] = rng.randint(minutes // 6, minutes // 2)
-            else:  # never came
-                session.minutes[key] = 0
-            if session.course.passing_score is not None and session.minutes[key] > 0:
-                passed = rng.random() < 0.9
-                session.scores[key] = float(rng.randint(75, 100) if passed else rng.randint(30, 60))
-    return Programme(timezone, months, institutions, courses, servants, sessions)
-
-
-def completes(session: Session, key: str) -> bool:
-    """DESIGN.md: present for at least the course's minimum share and, where evaluated, passing."""
-    share = session.minutes.get(key, 0) / session.session_minutes
-    if share < session.course.minimum_attendance_share:
-        return False
-    passing = session.course.passing_score
-    return passing is None or session.scores.get(key, -1) >= passing
-
-
-def expected_figures(programme: Programme) -> dict:
-    """The oversight figures computed directly from the plan (months ``YYYY-MM`` in the programme's time
-    zone; the totals are over the whole programme)."""
-    monthly: dict[str, dict] = defaultdict(lambda: {"sessions": 0, "courses": set(), "servants": set(),
-                                                    "participations": 0, "hours": 0.0})
-    trained: set[str] = set()
-    by_level: dict[str, set[str]] = defaultdict(set)
-    by_institution: dict[str, set[str]] = defaultdict(set)
-    for session in programme.sessions:
-        if session.cancelled or not any(m > 0 for m in session.minutes.values()):
-            continue
-        figures = monthly[f"{session.starts_at:%Y-%m}"]  # starts_at is in the programme's zone
-        figures["sessions"] += 1
-        figures["courses"].add(session.course.course_id)
-        for key in session.enrolled:
-            if completes(session, key):
-                servant = programme.servant(key)
-                figures["servants"].add(key)
-                figures["participations"] += 1
-                figures["hours"] += session.course.hours
-                trained.add(key)
-                level = next(i.government_level for i in programme.institutions
-                             if i.institution_id == servant.institution_id)
-                by_level[level].add(key)
-                by_institution[servant.institution_id].add(key)
-    return {
-        "months": {m: {"sessions_delivered": f["sessions"], "courses_delivered": len(f["courses"]),
-                       "servants_trained": len(f["servants"]), "participations": f["participations"],
-                       "training_hours": f["hours"]} for m, f in sorted(monthly.items())},
-        "servants_trained": len(trained),
-        "sessions_delivered": sum(f["sessions"] for f in monthly.values()),
-        "participations": sum(f["participations"] for f in monthly.values()),
-        "servants_trained_by_level": {level: len(keys) for level, keys in by_level.items()},
-        "servants_trained_by_institution": {i: len(keys) for i, keys in by_institution.items()},
-    }
-
+from probidad.ops.programme import UNIT, DemoProgramme, Session, demo_programme
 
 # ------------------------------------------------------------------ what the instructors upload
 
 
-def zoom_report(session: Session, programme: Programme, rng: random.Random) -> str:
+def zoom_report(session: Session, programme: DemoProgramme, rng: random.Random) -> str:
     """A Zoom participants report (the layout Zoom exports), with reconnections for some people."""
     zone = ZoneInfo(programme.timezone)
     fmt = "%m/%d/%Y %I:%M:%S %p"
@@ -366,7 +93,7 @@ class Loader:
 
     urls: dict[str, str]
     bootstrap: str
-    programme: Programme
+    programme: DemoProgramme
     token: str
     topic_prefix: str = ""
     report: Callable[[str, int, int], None] = lambda _step, _done, _total: None
@@ -444,8 +171,7 @@ class Loader:
             body = {"session_id": session.session_id, "course_id": session.course.course_id,
                     "modality": session.modality, "starts_at": session.starts_at.isoformat(),
                     "ends_at": session.ends_at.isoformat(), "timezone": p.timezone, "capacity": session.capacity,
-                    "instructor_id": session.instructor_id, "organising_unit": "Unidad de Ética, Integridad y "
-                    "Prevención de Conflictos de Interés"}
+                    "instructor_id": session.instructor_id, "organising_unit": UNIT}
             if session.modality in ("virtual", "hybrid"):
                 body["platform"] = "Zoom"
             if session.modality in ("in_person", "hybrid"):
@@ -583,7 +309,7 @@ DEMO_RECORD = "demo.json"
 
 
 def programme_for(state_dir: Path, *, scale: float, now: datetime | None = None,
-                  timezone: str = "America/Mexico_City") -> tuple[Programme, str | None]:
+                  timezone: str = "America/Mexico_City") -> tuple[DemoProgramme, str | None]:
     """The demo programme of this state dir: the one an earlier ``up --demo`` started loading (its
     month and scale are recorded beside the data, so loading again next month continues the same
     programme instead of mixing two), or a new one ending before ``now``'s month.
@@ -604,10 +330,10 @@ def programme_for(state_dir: Path, *, scale: float, now: datetime | None = None,
         now = (now or datetime.now(zone)).astimezone(zone)
         state_dir.mkdir(parents=True, exist_ok=True)
         record.write_text(json.dumps({"month": f"{now:%Y-%m}", "scale": scale, "timezone": timezone}) + "\n")
-    return plan(scale=scale, now=now, timezone=timezone), note
+    return demo_programme(scale=scale, now=now, timezone=timezone), note
 
 
-def load(urls: dict[str, str], bootstrap: str, programme: Programme, *, console=None,  # noqa: ANN001
+def load(urls: dict[str, str], bootstrap: str, programme: DemoProgramme, *, console=None,  # noqa: ANN001
          should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "", kafka_security=None) -> None:  # noqa: ANN001
     """Load ``programme`` with a progress bar per step.
 
