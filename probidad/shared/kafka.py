@@ -35,9 +35,30 @@ kafka_records.install()
 PRODUCER_SETTINGS = {"acks": "all", "enable_idempotence": True, "linger_ms": 5}
 
 
+def bootstrap_servers(bootstrap: str) -> list[str]:
+    """``host:port[,host:port…]`` as the list every client takes: FastStream wraps a string in a list
+    of one, so ``a:1,b:2`` would be one host named ``a:1,b`` (and no client could use a second broker)."""
+    return [server.strip() for server in bootstrap.split(",") if server.strip()]
+
+
+# Topics keep 3 replicas where the cluster has them, and refuse a write unless 2 have it (acks=all).
+MAX_REPLICATION = 3
+
+
+async def cluster_replication(admin: AIOKafkaAdminClient) -> int:
+    """The replication factor topics get on this cluster: 3, or as many brokers as there are."""
+    described = await admin.describe_cluster()
+    return max(1, min(MAX_REPLICATION, len(described.get("brokers") or ())))
+
+
+def replicated_config(config: dict[str, str], replication: int) -> dict[str, str]:
+    """``config`` plus the in-sync minimum that makes acks=all mean "on two brokers" once there are 3."""
+    return {**config, "min.insync.replicas": str(max(1, replication - 1))}
+
+
 def make_broker(bootstrap: str, service: str, security: KafkaSecurity = KafkaSecurity()) -> KafkaBroker:
     return KafkaBroker(
-        bootstrap,
+        bootstrap_servers(bootstrap),
         client_id=f"probidad-{service}",
         security=security.faststream(),
         **PRODUCER_SETTINGS,
@@ -119,7 +140,8 @@ def relay_producer(bootstrap: str, service: str, security: KafkaSecurity = Kafka
     """The outbox relay's own producer (same settings as the broker's). The relay sends every event a
     service writes; through a FastStream publisher each send also ran its middleware, which cost
     about as much as the send itself. The relay counts what it published (probidad_outbox_published_total)."""
-    return AIOKafkaProducer(bootstrap_servers=bootstrap, client_id=f"probidad-{service}-relay", **PRODUCER_SETTINGS,
+    return AIOKafkaProducer(bootstrap_servers=bootstrap_servers(bootstrap), client_id=f"probidad-{service}-relay",
+                            **PRODUCER_SETTINGS,
                             **security.aiokafka())
 
 
@@ -133,17 +155,22 @@ def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
     return send
 
 
-async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 6, replication: int = 1,
+async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int = 6, replication: int | None = None,
                         config: dict[str, str] | None = None, security: KafkaSecurity = KafkaSecurity()) -> None:
-    """Create topics that do not exist yet (existing ones are left as they are)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka())
+    """Create topics that do not exist yet (existing ones are left as they are), with ``replication``
+    replicas (None: the cluster's, see ``cluster_replication``)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(bootstrap), **security.aiokafka())
     await admin.start()
     try:
         existing = set(await admin.list_topics())
+        names = [name for name in dict.fromkeys(names) if name not in existing]
+        if not names:
+            return
+        replicas = replication or await cluster_replication(admin)
         wanted = [
-            NewTopic(name, num_partitions=partitions, replication_factor=replication,
-                     topic_configs=config or {"retention.ms": "-1"})
-            for name in dict.fromkeys(names) if name not in existing
+            NewTopic(name, num_partitions=partitions, replication_factor=replicas,
+                     topic_configs=replicated_config(config or {"retention.ms": "-1"}, replicas))
+            for name in names
         ]
         if wanted:
             try:
@@ -155,11 +182,11 @@ async def ensure_topics(bootstrap: str, names: Iterable[str], *, partitions: int
 
 
 async def ensure_dead_letter_topics(bootstrap: str, names: Iterable[str], *, config: dict[str, str],
-                                    replication: int = 1, security: KafkaSecurity = KafkaSecurity()) -> None:
+                                    replication: int | None = None, security: KafkaSecurity = KafkaSecurity()) -> None:
     """Create dead-letter topics with ``config`` (their source topic's retention), and bring existing ones
     to it: one made before it applied would keep the personal data of agency requests forever."""
     names = list(dict.fromkeys(names))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **security.aiokafka())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(bootstrap), **security.aiokafka())
     await admin.start()
     try:
         listed = set(await admin.list_topics())
@@ -223,8 +250,9 @@ class LagMonitor:
         return lags
 
     async def run(self) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.security.aiokafka())
-        probe = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.security.aiokafka())
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers(self.bootstrap), **self.security.aiokafka())
+        probe = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers(self.bootstrap), enable_auto_commit=False,
+                                 **self.security.aiokafka())
         await admin.start()
         await probe.start()
         try:

@@ -37,6 +37,11 @@ OUTBOX_BACKLOG = Gauge(
     "Events committed to the outbox and not yet published to Kafka.",
     ["service"],
 )
+OUTBOX_OLDEST_AGE = Gauge(
+    "probidad_outbox_oldest_age_seconds",
+    "How long the oldest event not yet published to Kafka has waited (0: none waits); measured by /health.",
+    ["service"],
+)
 OUTBOX_PUBLISHED = Counter(
     "probidad_outbox_published_total",
     "Events the outbox relay published to Kafka (acknowledged by all in-sync replicas), by topic.",

@@ -10,6 +10,7 @@ consumers ignore: at-least-once on the wire, exactly-once in effect.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ from contracts.base import Event
 from contracts.envelope import Envelope, seal, to_record
 from probidad.shared.database import Database
 from probidad.shared.logs import get_logger
-from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
+from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 from probidad.shared.tables import OutboxRecord
 
 log = get_logger(__name__)
@@ -35,6 +36,7 @@ _RELAY_LOCK = 0x70726F62
 
 
 _WAKE = "probidad_outbox_wake"
+RELAY_WARNING_INTERVAL_S = 60.0  # while the broker stays away, one warning a minute
 
 
 _ROWS = "probidad_outbox_rows"
@@ -128,10 +130,15 @@ def producer_publisher(producer) -> Publish:  # noqa: ANN001 — an aiokafka AIO
 
 class OutboxRelay:
     def __init__(self, database: Database, outbox: Outbox, publish: Publish, *, service: str,
-                 batch_size: int = 500, interval_s: float = 0.05) -> None:
+                 batch_size: int = 500, interval_s: float = 0.05,
+                 reconnect: Callable[[], Awaitable[Publish]] | None = None) -> None:
         self.database = database
         self.outbox = outbox
         self.publish = publish
+        # Makes a fresh producer after a failed round. An idempotent producer whose batches expired
+        # while the brokers were away keeps failing with OutOfOrderSequenceNumber for good; a new one
+        # (a new producer id) sends the same rows, which consumers take as redeliveries at worst.
+        self.reconnect = reconnect
         self.service = service
         self.batch_size = batch_size
         self.interval_s = interval_s
@@ -195,6 +202,19 @@ class OutboxRelay:
             update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
         )
 
+    async def oldest_age_s(self) -> float:
+        """Seconds the oldest unpublished event has waited (0 when none waits)."""
+        async with self.database.transaction() as session:
+            oldest = (await session.execute(
+                select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None)))).scalar()
+        if oldest is None:
+            return 0.0
+        if oldest.tzinfo is None:  # SQLite hands back naive UTC
+            oldest = oldest.replace(tzinfo=UTC)
+        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
+        return age
+
     async def backlog(self) -> int:
         async with self.database.transaction() as session:
             result = await session.execute(
@@ -216,11 +236,15 @@ class OutboxRelay:
         if now - counted_at < 1.0:
             return counted_at
         OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
+        await self.oldest_age_s()  # sets its gauge
         return now
 
     async def run(self) -> None:
         backoff = 0.1
         counted_at = float("-inf")
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None
+        next_warning = 0.0
         while not self._stopping.is_set():
             self.outbox.wake.clear()  # before the round: a commit during it wakes the next one
             try:
@@ -230,6 +254,7 @@ class OutboxRelay:
                     # The round took every row waiting when it began: nothing is left behind. (Counting
                     # would be one more transaction per round, in turn with every other on SQLite.)
                     OUTBOX_BACKLOG.labels(self.service).set(0)
+                    OUTBOX_OLDEST_AGE.labels(self.service).set(0)
                 else:  # on PostgreSQL another instance may hold the relay lock: count
                     counted_at = await self._count_backlog(counted_at)
                 if sent == self.batch_size:
@@ -238,14 +263,28 @@ class OutboxRelay:
                 raise
             except Exception as error:  # broker or database down: retry the same batch, never skip it
                 OUTBOX_RELAY_ERRORS.labels(self.service).inc()
-                log.warning("outbox relay round failed; retrying", error=repr(error), retry_in_s=backoff)
+                failing_since = failing_since or loop.time()
+                if loop.time() >= next_warning:  # once, then at a steady low rate while it lasts
+                    log.warning("outbox relay round failed; retrying", error=repr(error), retry_in_s=backoff,
+                                failing_for_s=round(loop.time() - failing_since))
+                    next_warning = loop.time() + RELAY_WARNING_INTERVAL_S
                 try:  # the backlog alert is for exactly this: events piling up while the broker is away
                     counted_at = await self._count_backlog(counted_at)
                 except Exception:  # noqa: BLE001 — the database may be what is down
                     pass
-                await asyncio.sleep(backoff)
+                await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # jitter: instances do not retry in step
                 backoff = min(backoff * 2, 5.0)
+                if self.reconnect is not None:
+                    try:
+                        self.publish = await self.reconnect()
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception as reconnecting:  # noqa: BLE001 — still away: the next round tries again
+                        log.debug("relay producer not reconnected", error=repr(reconnecting))
                 continue
+            if failing_since is not None:
+                log.info("outbox relay recovered", failed_for_s=round(loop.time() - failing_since))
+                failing_since, next_warning = None, 0.0
             # Sleep until a commit adds events (or the idle poll comes round: a safety net only).
             try:
                 await asyncio.wait_for(self.outbox.wake.wait(), timeout=self.interval_s)

@@ -157,10 +157,28 @@ class ServiceRuntime:
             self._relay_producer = relay_producer(s.kafka_bootstrap, self.name, self.kafka_security)
             await self._relay_producer.start()
             self.relay.publish = producer_publisher(self._relay_producer)
+            self.relay.reconnect = self._fresh_relay_producer
             self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers, security=self.kafka_security).run()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)
+
+    async def _fresh_relay_producer(self):  # noqa: ANN202 — returns an outbox Publish
+        """Replace the relay's producer by a new one (after a failed round; see ``OutboxRelay``)."""
+        old, self._relay_producer = self._relay_producer, None
+        if old is not None:
+            try:
+                await asyncio.wait_for(old.stop(), timeout=5)
+            except Exception as error:  # noqa: BLE001 — a producer that cannot even stop is dropped
+                log.debug("old relay producer not stopped cleanly", error=repr(error))
+        producer = relay_producer(self.settings.kafka_bootstrap, self.name, self.kafka_security)
+        try:
+            await producer.start()
+        except BaseException:
+            await producer.stop()
+            raise
+        self._relay_producer = producer
+        return producer_publisher(producer)
 
     async def stop(self) -> None:
         self.relay.stop()
@@ -189,6 +207,11 @@ class ServiceRuntime:
             checks["database"] = f"down: {error.__class__.__name__}"
         if not self.in_memory_broker:
             checks["kafka"] = "ok" if await self.broker.ping(timeout=2) else "down"
+        try:
+            age = await self.relay.oldest_age_s()
+            checks["outbox"] = "ok" if age <= self.settings.outbox_max_age_s else f"behind: oldest event waits {age:.0f} s"
+        except Exception as error:
+            checks["outbox"] = f"unknown: {error.__class__.__name__}"
         return {"service": self.name, "status": "ok" if all(v == "ok" for v in checks.values()) else "degraded",
                 "checks": checks}
 

@@ -27,7 +27,8 @@ class ServiceSettings(BaseSettings):
     state_dir: Path = Field(Path(".probidad"), description="Where SQLite files and local state live.")
     database_url: str = Field("", description="SQLAlchemy async URL; empty = SQLite file in state_dir.")
     kafka_bootstrap: str = "127.0.0.1:9092"
-    kafka_replication_factor: int = Field(1, ge=1, le=5)
+    kafka_replication_factor: int | None = Field(None, ge=1, le=5, description="Replicas of every topic the "
+                                                 "service creates; unset: the cluster's (3, or fewer brokers).")
     kafka_security: Literal["plaintext", "scram-tls"] = Field(
         "plaintext", description="scram-tls: SASL/SCRAM-SHA-512 over TLS (`probidad kafka start --secure`).")
     kafka_username: str = ""
@@ -43,6 +44,8 @@ class ServiceSettings(BaseSettings):
     issuing_authority: str = "Secretaría de la Contraloría del Estado"
     programme_timezone: str = "America/Mexico_City"
     relay_batch_size: int = Field(500, ge=1, le=10_000)
+    outbox_max_age_s: float = Field(120.0, gt=0, description="/health turns unhealthy once the oldest unpublished "
+                                    "event has waited longer than this.")
     parent_pid: int | None = Field(None, ge=1, description="Set by the launcher (`probidad up`, the tests): "
                                    "the service stops by itself when that process is gone.")
     relay_interval_ms: int = Field(1000, ge=1, le=60_000, description="Idle poll of the outbox relay; every "

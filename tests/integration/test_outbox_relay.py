@@ -100,3 +100,41 @@ async def test_an_event_of_a_topic_family_goes_to_the_topic_its_own_fields_name(
         assert topic == "pfx.probidad.agency.outcomes.salud"
     finally:
         await database.dispose()
+
+
+async def test_a_relay_whose_producer_broke_for_good_makes_a_fresh_one_and_drains_without_a_restart(
+        database_url: str) -> None:
+    """As after a long broker outage: the idempotent producer's sequence is lost, every send fails."""
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox()
+    sent: list[str] = []
+    producers = 0
+
+    async def broken(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        raise RuntimeError("OutOfOrderSequenceNumber")
+
+    async def fresh():  # noqa: ANN202
+        nonlocal producers
+        producers += 1
+
+        async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+            sent.append(headers["ce_id"])
+        return publish
+
+    relay = OutboxRelay(database, outbox, broken, service="relay-fresh", batch_size=10, interval_s=0.05,
+                        reconnect=fresh)
+    try:
+        added = []
+        for n in range(12):
+            async with database.transaction() as session:
+                added.append(outbox.add(session, institution(f"inst-{n}")).id)
+        assert await relay.oldest_age_s() >= 0 and await relay.backlog() == 12
+        running = asyncio.create_task(relay.run())
+        await eventually(lambda: _at(len(sent), 12), timeout_s=20, what="every event sent by the fresh producer")
+        relay.stop()
+        await running
+        assert producers == 1 and sorted(sent) == sorted(added)
+        assert await relay.oldest_age_s() == 0.0
+    finally:
+        await database.dispose()
