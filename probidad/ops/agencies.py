@@ -9,10 +9,13 @@ again for the same institution signs a new certificate and changes nothing else.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from contracts.topics import AGENCY_REQUEST_RETENTION_MS, TopicSpec, dead_letter_topic
 from probidad.ops import kafkactl
@@ -62,7 +65,28 @@ def issue(institution: str, state_dir: Path | str | None = None, topic_prefix: s
     replication = min(len(cluster.nodes), 3)
     kafkactl.create_topics(cluster.bootstrap, specs, replication, security=cluster.admin)
     kafkactl._run(create_acls(cluster.bootstrap, cluster.admin, agency_acls(institution, topic_prefix)))  # noqa: SLF001
+    # The controller answers once the ACLs are committed; the brokers apply them a moment later. Hand the
+    # credentials over only once they work, so the agency's first write is not refused.
+    kafkactl._run(_await_access(cluster.agency_bootstrap, security, requests_topic))  # noqa: SLF001
     return AgencyCredentials(institution, cluster.agency_bootstrap, security, requests_topic, outcomes_topic)
+
+
+async def _await_access(bootstrap: str, security: KafkaSecurity, topic: str, timeout_s: float = 30.0) -> None:
+    """Wait until ``security``'s principal may see ``topic`` (its metadata is no longer refused)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
+        producer = AIOKafkaProducer(bootstrap_servers=bootstrap, request_timeout_ms=5000, **security.aiokafka())
+        try:
+            await producer.start()
+            await asyncio.wait_for(producer.partitions_for(topic), timeout=5)
+            return
+        except (KafkaError, TimeoutError) as error:
+            if loop.time() > deadline:
+                raise SecurityError(f"the agency still may not use {topic} after {timeout_s:.0f} s: {error!r}") from None
+        finally:
+            await producer.stop()
+        await asyncio.sleep(0.2)
 
 
 @app.command()
