@@ -89,6 +89,53 @@ async def _consume_all(bootstrap: str) -> list[str]:
         await consumer.stop()
 
 
+async def _topics_a_service_creates_get_three_replicas_and_their_retention(bootstrap: str) -> None:
+    """What ServiceRuntime.start creates, read back from the brokers: no replication factor configured."""
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    from contracts.topics import dead_letter_config
+    from probidad.shared.kafka import ensure_dead_letter_topics, ensure_topics
+
+    requests, letters = "probidad.test.agency.requests", "probidad.test.agency.requests.probidad-x.dlq"
+    retention = {"retention.ms": "604800000", "retention.bytes": "-1"}
+    await ensure_topics(bootstrap, [requests], config=retention)
+    await ensure_dead_letter_topics(bootstrap, [letters], config=retention)
+    await ensure_dead_letter_topics(bootstrap, ["probidad.test.events.probidad-x.dlq"],
+                                    config=dead_letter_config("probidad.test.events"))
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [requests, letters, "probidad.test.events.probidad-x.dlq"]
+        deadline = time.monotonic() + 30
+        described = await admin.describe_topics(names)
+        while not all(t["partitions"] for t in described):
+            assert time.monotonic() < deadline, "created topics never appeared in the metadata"
+            await asyncio.sleep(0.2)  # created on the controller, not yet on every broker
+            described = await admin.describe_topics(names)
+        for topic in described:
+            assert {len(p["replicas"]) for p in topic["partitions"]} == {3}, topic["topic"]
+        (described,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
+        configs = {topic: {entry[0]: entry[1] for entry in entries}
+                   for _code, _message, _type, topic, entries in described.resources}
+        for name in names:
+            assert configs[name]["min.insync.replicas"] == "2", name
+        assert configs[requests]["retention.ms"] == configs[letters]["retention.ms"] == "604800000"
+        assert configs["probidad.test.events.probidad-x.dlq"]["retention.ms"] == "-1"
+    finally:
+        await admin.close()
+
+
+async def _a_service_broker_connects(bootstrap: str) -> None:
+    from probidad.shared.kafka import make_broker
+
+    broker = make_broker(bootstrap, "cluster-test")
+    await asyncio.wait_for(broker.start(), 60)
+    try:
+        assert await broker.ping(timeout=10)
+    finally:
+        await broker.stop()
+
+
 async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     base_port = _free_base_port()
@@ -104,6 +151,7 @@ async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies
         assert TOPIC in cluster.created_topics
         assert time.monotonic() - started < 90
         assert await kafkactl.ensure_broker_async(cluster.bootstrap)
+        await _topics_a_service_creates_get_three_replicas_and_their_retention(cluster.bootstrap)
 
         producer = AIOKafkaProducer(
             bootstrap_servers=cluster.bootstrap,
@@ -167,6 +215,11 @@ async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies
             f"(first {first_after:.1f}s after the kill), {failures} failed sends retried"
         )
         assert after_kill >= 300 and len(acked) > acked_at_kill
+
+        # A service given the whole list starts while the first broker listed is the one that is down.
+        listed = cluster.bootstrap.split(",")
+        dead = listed[victim] if victim < len(listed) else listed[0]
+        await _a_service_broker_connects(",".join([dead, *(b for b in listed if b != dead)]))
 
         consumed = await _consume_all(cluster.bootstrap)
         missing = set(acked) - set(consumed)
