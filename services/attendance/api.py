@@ -1,4 +1,4 @@
-"""HTTP API of attendance: translates requests into handler calls, and handler refusals into 4xx.
+"""HTTP API of attendance: translates requests into handler and view calls, and refusals into 4xx.
 
 Roles: instructors act on the sessions they teach, the comptroller on any; liaisons read their
 institution's records. Self check-in needs no token: the session's code is the credential.
@@ -11,18 +11,19 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
 from contracts.events import AttendanceStatus, Id
-from probidad.shared.auth import Principal, current_principal, require
-from services.attendance import handlers
-from services.attendance.domain import AttendanceError, Decision, SessionNotReady
-from services.attendance.handlers import Forbidden, NotFound
+from probidad.shared.auth import Principal
+from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
+from services.attendance import handlers, views
+from services.attendance.domain import AttendanceError, Decision, Record, SessionNotReady
+from services.attendance.handlers import AttendanceContext, Forbidden, NotFound
 from services.attendance.reports import parse_grades
 
 router = APIRouter(tags=["attendance"])
-managers = require("instructor", "comptroller")
+Context = Provided(AttendanceContext)
 
 
 @contextmanager
@@ -37,10 +38,6 @@ def _refusals() -> Iterator[None]:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
     except AttendanceError as error:
         raise HTTPException(422, str(error)) from error
-
-
-def _runtime(request: Request):  # noqa: ANN202
-    return request.app.state.runtime
 
 
 def _correlation(request: Request) -> str | None:
@@ -183,7 +180,7 @@ class RecordOut(BaseModel):
     event_id: str
 
 
-def _record(r) -> RecordOut:  # noqa: ANN001
+def _record(r: Record) -> RecordOut:
     return RecordOut(session_id=r.session_id, servant_id=r.servant_id, institution_id=r.institution_id, kind=r.kind,
                      minutes_present=r.minutes_present, session_minutes=r.session_minutes, share=r.share,
                      status=r.status, source_of_record=r.source_of_record, reason=r.reason,
@@ -194,55 +191,46 @@ def _record(r) -> RecordOut:  # noqa: ANN001
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
-async def read_session(session_id: str, request: Request, principal: Principal = Depends(current_principal)):  # noqa: ANN201
-    runtime = _runtime(request)
-    async with runtime.database.transaction() as db:
-        with _refusals():
-            row = await handlers.load_session(db, session_id)
-            handlers.ensure_may_read(principal, row)
-            enrolled = await handlers.enrolled_servants(db, session_id)
-            visible = [s for s, inst in enrolled.items() if principal.role != "liaison" or inst == principal.institution_id]
-            decided = await handlers.decisions(db, runtime.settings, row, visible)
-    return SessionOut(session_id=row.session_id, course_id=row.course_id, instructor_id=row.instructor_id,
-                      modality=row.modality, starts_at=_iso(row.starts_at), ends_at=_iso(row.ends_at),
-                      timezone=row.timezone, cancelled=row.cancelled, closed_at=_iso(row.closed_at),
+async def read_session(session_id: str, runtime: Runtime, ctx: Context, principal: Anyone) -> SessionOut:
+    with _refusals():
+        async with runtime.unit_of_work() as uow:
+            session, decided = await views.session_attendance(uow, ctx, principal, session_id)
+    return SessionOut(session_id=session.session_id, course_id=session.course_id,
+                      instructor_id=session.instructor_id, modality=session.modality,
+                      starts_at=_iso(session.starts_at), ends_at=_iso(session.ends_at), timezone=session.timezone,
+                      cancelled=session.cancelled, closed_at=_iso(session.closed_at),
                       attendance=[DecisionOut.of(d) for d in decided])
 
 
 @router.get("/sessions/{session_id}/check-in-code")
-async def read_check_in_code(session_id: str, request: Request, principal: Principal = Depends(managers)) -> dict:
+async def read_check_in_code(session_id: str, runtime: Runtime, ctx: Context, principal: Manager) -> dict:
     """The code to show in the room; it is accepted only while the session runs."""
-    runtime = _runtime(request)
-    async with runtime.database.transaction() as db:
-        with _refusals():
-            row = await handlers.load_session(db, session_id)
-            handlers.ensure_may_manage(principal, row)
-    return {"session_id": session_id, "code": handlers.check_in_code_for(runtime.settings, row),
-            "valid_from": _iso(datetime.fromtimestamp(handlers.window_of(row).starts_at
-                                                      - runtime.settings.check_in_opens_minutes_before * 60, UTC)),
-            "valid_until": _iso(row.ends_at)}
+    with _refusals():
+        async with runtime.unit_of_work() as uow:
+            code = await views.check_in_code(uow, ctx, principal, session_id)
+    return {"session_id": code.session_id, "code": code.code, "valid_from": _iso(code.valid_from),
+            "valid_until": _iso(code.valid_until)}
 
 
 @router.post("/sessions/{session_id}/check-ins", response_model=CheckInOut, status_code=201)
-async def check_in(session_id: str, body: CheckInIn, request: Request):  # noqa: ANN201
-    runtime = _runtime(request)
+async def check_in(session_id: str, body: CheckInIn, runtime: Runtime, ctx: Context) -> CheckInOut:
     with _refusals():
-        async with runtime.database.transaction() as db:
-            done = await handlers.check_in(db, runtime.settings, session_id, body.code, servant_id=body.servant_id,
+        async with runtime.unit_of_work() as uow:
+            done = await handlers.check_in(uow, ctx, session_id, body.code, servant_id=body.servant_id,
                                            email=body.email, now=datetime.now(UTC))
-    return CheckInOut(servant_id=done["servant_id"], checked_in_at=_iso(done["checked_in_at"]),
-                      already_checked_in=done["already"])
+    return CheckInOut(servant_id=done.servant_id, checked_in_at=_iso(done.checked_in_at),
+                      already_checked_in=done.already)
 
 
 @router.post("/sessions/{session_id}/marks", response_model=MarkOut)
-async def mark(session_id: str, body: MarkIn, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
-    runtime = _runtime(request)
+async def mark(session_id: str, body: MarkIn, request: Request, runtime: Runtime, ctx: Context,
+               principal: Manager) -> MarkOut:
     with _refusals():
-        async with runtime.database.transaction() as db:
-            done = await handlers.mark_presence(db, runtime.outbox, runtime.settings, principal, session_id,
-                                                body.servant_id, body.status.value, body.minutes_present,
-                                                body.reason, correlation_id=_correlation(request))
-    return MarkOut(attendance=DecisionOut.of(done["decision"]), corrected=done["corrected"])
+        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+            # a correction's event is recorded by the handler: its record keeps the event's id
+            done = await handlers.mark_presence(uow, ctx, principal, session_id, body.servant_id, body.status.value,
+                                                body.minutes_present, body.reason)
+    return MarkOut(attendance=DecisionOut.of(done.decision), corrected=done.corrected)
 
 
 async def _upload(request: Request, limit: int) -> bytes:
@@ -265,19 +253,18 @@ async def _upload(request: Request, limit: int) -> bytes:
 
 
 @router.post("/sessions/{session_id}/reports", response_model=ImportOut, status_code=201)
-async def import_report(  # noqa: ANN201
-    session_id: str, request: Request, principal: Principal = Depends(managers),
+async def import_report(
+    session_id: str, request: Request, runtime: Runtime, ctx: Context, principal: Manager,
     format: Literal["auto", "zoom", "teams", "meet", "csv"] = Query("auto"),  # noqa: A002
     reason: str | None = Query(None, min_length=1, max_length=1000, description="Required once the session is closed."),
-):
+) -> ImportOut:
     """Import a platform attendance report: the file as the request body (or multipart field ``file``)."""
-    runtime = _runtime(request)
-    data = await _upload(request, runtime.settings.max_report_bytes)
+    data = await _upload(request, ctx.max_report_bytes)
     with _refusals():
-        async with runtime.database.transaction() as db:
-            summary = await handlers.import_report(db, runtime.outbox, runtime.settings, principal, session_id, data,
-                                                   format=format, reason=reason,
-                                                   correlation_id=_correlation(request))
+        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+            # corrections' events are recorded by the handler: their records keep the events' ids
+            summary = await handlers.import_report(uow, ctx, principal, session_id, data, format=format,
+                                                   reason=reason)
     return ImportOut(
         report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
         servants=summary.servants,
@@ -289,65 +276,58 @@ async def import_report(  # noqa: ANN201
 
 
 @router.post("/sessions/{session_id}/grades", response_model=GradesOut)
-async def grade(session_id: str, body: GradesIn, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
-    return await _grade(request, principal, session_id, [(g.servant_id, g.email, g.score) for g in body.grades])
+async def grade(session_id: str, body: GradesIn, request: Request, runtime: Runtime, ctx: Context,
+                principal: Manager) -> GradesOut:
+    return await _grade(request, runtime, ctx, principal, session_id,
+                        [(g.servant_id, g.email, g.score) for g in body.grades])
 
 
 @router.post("/sessions/{session_id}/grades.csv", response_model=GradesOut)
-async def grade_sheet(session_id: str, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+async def grade_sheet(session_id: str, request: Request, runtime: Runtime, ctx: Context,
+                      principal: Manager) -> GradesOut:
     """Grades as CSV: servant_id and/or email, score."""
-    data = await _upload(request, _runtime(request).settings.max_report_bytes)
+    data = await _upload(request, ctx.max_report_bytes)
     with _refusals():
         grades = parse_grades(data)
-    return await _grade(request, principal, session_id, grades)
+    return await _grade(request, runtime, ctx, principal, session_id, grades)
 
 
-async def _grade(request: Request, principal: Principal, session_id: str, grades: list) -> GradesOut:
-    runtime = _runtime(request)
+async def _grade(request: Request, runtime: Runtime, ctx: AttendanceContext, principal: Principal, session_id: str,
+                 grades: list) -> GradesOut:
     with _refusals():
-        async with runtime.database.transaction() as db:
-            done = await handlers.grade(db, runtime.outbox, runtime.settings, principal, session_id, grades,
-                                        correlation_id=_correlation(request))
-    return GradesOut(**done)
+        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+            graded = await handlers.grade(uow, ctx, principal, session_id, grades)
+            uow.record(graded.events)
+    return GradesOut(graded=len(graded.grades), published=graded.published)
 
 
 @router.post("/sessions/{session_id}/close", response_model=ClosingOut)
-async def close(session_id: str, request: Request, principal: Principal = Depends(managers)):  # noqa: ANN201
+async def close(session_id: str, request: Request, runtime: Runtime, ctx: Context, principal: Manager) -> ClosingOut:
     """Final attendance: AttendanceRecorded per enrolled servant, AssessmentGraded where scored, SessionClosed."""
-    runtime = _runtime(request)
     with _refusals():
-        async with runtime.database.transaction() as db:
-            closing = await handlers.close_session(db, runtime.outbox, runtime.settings, principal, session_id,
-                                                   now=datetime.now(UTC), correlation_id=_correlation(request))
+        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+            # the close's events are recorded by the handler: each record keeps its event's id
+            closing = await handlers.close_session(uow, ctx, principal, session_id, now=datetime.now(UTC))
     return ClosingOut(session_id=session_id, closed_at=_iso(closing.closed_at), enrolled=closing.enrolled,
                       present=closing.present, graded=closing.graded,
                       attendance=[DecisionOut.of(d) for d in closing.decisions])
 
 
 @router.get("/sessions/{session_id}/records", response_model=list[RecordOut])
-async def session_records(session_id: str, request: Request, principal: Principal = Depends(current_principal),  # noqa: ANN201
-                          history: bool = Query(False, description="Every recording and correction, oldest first.")):
-    runtime = _runtime(request)
-    async with runtime.database.transaction() as db:
-        with _refusals():
-            row = await handlers.load_session(db, session_id)
-            handlers.ensure_may_read(principal, row)
-        institution = principal.institution_id if principal.role == "liaison" else None
-        if history:
-            found = await handlers.record_history(db, session_id, institution)
-        else:
-            found = await handlers.current_records(db, session_id, institution)
+async def session_records(session_id: str, runtime: Runtime, principal: Anyone,
+                          history: bool = Query(False, description="Every recording and correction, oldest first."),
+                          ) -> list[RecordOut]:
+    with _refusals():
+        async with runtime.unit_of_work() as uow:
+            found = await views.session_records(uow, principal, session_id, history=history)
     return [_record(r) for r in found]
 
 
 @router.get("/records", response_model=list[RecordOut])
-async def records(request: Request, principal: Principal = Depends(require("liaison", "comptroller")),  # noqa: ANN201
-                  institution_id: str | None = Query(None), servant_id: str | None = Query(None)):
+async def records(runtime: Runtime, principal: Registrar, institution_id: str | None = Query(None),
+                  servant_id: str | None = Query(None)) -> list[RecordOut]:
     """Current attendance records; a liaison sees only its institution's."""
-    if principal.role == "liaison":
-        if institution_id and institution_id != principal.institution_id:
-            raise HTTPException(status.HTTP_403_FORBIDDEN, "institution_id: a liaison reads only its own institution")
-        institution_id = principal.institution_id
-    async with _runtime(request).database.transaction() as db:
-        found = await handlers.current_records(db, institution_id=institution_id, servant_id=servant_id)
+    with _refusals():
+        async with runtime.unit_of_work() as uow:
+            found = await views.records(uow, principal, institution_id=institution_id, servant_id=servant_id)
     return [_record(r) for r in found]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from contracts.topics import ENROLLMENT_EVENTS
-from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.attendance.api import router
+from services.attendance.handlers import AttendanceContext
 from services.attendance.settings import AttendanceSettings
-from services.attendance.subscribers import ENROLLMENT_HANDLERS
+from services.attendance.subscribers import subscriptions
 from services.attendance.tables import TABLES
 
 DESCRIPTION = (
@@ -20,8 +20,10 @@ DESCRIPTION = (
 
 
 def create_runtime(settings: AttendanceSettings) -> ServiceRuntime:
+    ctx = AttendanceContext.of(settings)
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    runtime.consume([ENROLLMENT_EVENTS], on_session(ENROLLMENT_HANDLERS))
+    runtime.consume([ENROLLMENT_EVENTS], subscriptions(ctx))
+    runtime.provide(ctx)
     return runtime
 
 

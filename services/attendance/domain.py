@@ -1,8 +1,13 @@
 """Attendance rules, with no I/O: presence intervals, check-in codes, matching and the close of a session.
 
-Times inside the domain are whole seconds since the Unix epoch (UTC). Platform reports give join and
+Times of presence are whole seconds since the Unix epoch (UTC). Platform reports give join and
 leave times in the meeting's own zone; ``reports`` turns them into epoch seconds with the session's
 IANA zone, so everything here is zone-free.
+
+What enrollment tells attendance arrives in any order and sometimes twice: each fact is applied
+with ``supersedes`` (the statement made later holds). Every command decides here, and the events
+it records (AttendanceRecorded, AssessmentGraded, SessionClosed, AttendanceCorrected) are built
+here; the handlers only load, save and hand the events over.
 """
 
 from __future__ import annotations
@@ -10,10 +15,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contracts.events import AttendanceSource, AttendanceStatus
+from contracts.base import Event
+from contracts.events import (
+    AssessmentGraded, AttendanceCorrected, AttendanceRecorded, AttendanceSource, AttendanceStatus,
+    EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated,
+    SessionClosed, SessionRescheduled, SessionScheduled,
+)
 
 Interval = tuple[int, int]  # [start, end) in epoch seconds
 
@@ -33,6 +44,29 @@ def epoch(moment: datetime) -> int:
     if moment.tzinfo is None:  # SQLite hands back naive datetimes; we only ever store UTC
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
+
+
+def utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# ---------------------------------------------------------------- which statement holds
+
+
+@dataclass(frozen=True, order=True)
+class Stamp:
+    """When a fact was stated (its ce_time), and by which event when two statements of one thing are compared."""
+
+    at: datetime
+    event_id: str = ""
+
+
+def supersedes(new: Stamp, old: Stamp | None) -> bool:
+    """Facts arrive in any order and twice: a statement holds unless one stated later is already held
+    (stated at the same instant, the one heard last holds)."""
+    return old is None or new >= old
 
 
 # ---------------------------------------------------------------- intervals
@@ -295,15 +329,29 @@ def validate_score(score: float) -> float:
 
 
 @dataclass(frozen=True)
-class TransferView:
+class Transfer:
+    """A servant's transfer, as its latest statement (by ce_time, then event id) says."""
+
+    servant_id: str
+    transfer_id: str
     from_institution_id: str
     to_institution_id: str
     effective_on: date
     stated_at: datetime
     event_id: str
 
+    @property
+    def stamp(self) -> Stamp:
+        return Stamp(self.stated_at, self.event_id)
 
-def institution_at_start(start_day: date, transfers: Iterable[TransferView], otherwise: str | None) -> str | None:
+
+def transfer_stated(current: Transfer | None, event: ServantTransferred, as_of: datetime, event_id: str) -> Transfer:
+    stated = Transfer(event.servant_id, event.transfer_id, event.from_institution_id, event.to_institution_id,
+                      event.effective_on, as_of, event_id)
+    return stated if current is None or supersedes(stated.stamp, current.stamp) else current
+
+
+def institution_at_start(start_day: date, transfers: Iterable[Transfer], otherwise: str | None) -> str | None:
     """The servant's institution when a session starting on ``start_day`` (local) started: reporting's rule.
 
     A transfer is in force from local midnight of its ``effective_on``; of those in force the one recorded
@@ -319,3 +367,388 @@ def institution_at_start(start_day: date, transfers: Iterable[TransferView], oth
         return min(known, key=lambda t: (t.effective_on, t.stated_at, t.event_id)).from_institution_id
     return otherwise
 
+
+
+# ---------------------------------------------------------------- what enrollment tells us (any order)
+
+
+@dataclass(frozen=True)
+class TrainingSession:
+    """A session as enrollment scheduled it, plus attendance's own fact: when it was closed."""
+
+    session_id: str
+    course_id: str | None = None
+    instructor_id: str | None = None
+    modality: str | None = None
+    platform: str | None = None
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None
+    timezone: str | None = None
+    times_as_of: datetime | None = None  # ce_time of the fact that set the times
+    cancelled: bool = False
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+
+    @property
+    def scheduled(self) -> bool:
+        return self.starts_at is not None
+
+    @property
+    def window(self) -> SessionWindow:
+        return SessionWindow(self.session_id, epoch(self.starts_at), epoch(self.ends_at), self.timezone)
+
+    @property
+    def start_day(self) -> date:
+        """The local day the session starts on: a transfer is in force from its effective day."""
+        return utc(self.starts_at).astimezone(ZoneInfo(self.timezone or "UTC")).date()
+
+
+def _with_times(session: TrainingSession, starts_at: datetime, ends_at: datetime, zone: str,
+                as_of: datetime) -> TrainingSession:
+    if ends_at <= starts_at:
+        raise AttendanceError(f"session {session.session_id}: ends_at {ends_at.isoformat()} is not after starts_at")
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise AttendanceError(f"session {session.session_id}: unknown IANA time zone {zone!r}") from error
+    held = None if session.times_as_of is None else Stamp(session.times_as_of)
+    if not supersedes(Stamp(as_of), held):
+        return session  # an older schedule arriving late must not undo a newer one
+    return replace(session, starts_at=utc(starts_at), ends_at=utc(ends_at), timezone=zone, times_as_of=as_of)
+
+
+def session_scheduled(current: TrainingSession | None, event: SessionScheduled, as_of: datetime) -> TrainingSession:
+    session = replace(current or TrainingSession(event.session_id), course_id=event.course_id,
+                      instructor_id=event.instructor_id, modality=event.modality, platform=event.platform)
+    return _with_times(session, event.starts_at, event.ends_at, event.timezone, as_of)
+
+
+def session_rescheduled(current: TrainingSession | None, event: SessionRescheduled,
+                        as_of: datetime) -> TrainingSession:
+    return _with_times(current or TrainingSession(event.session_id), event.starts_at, event.ends_at,
+                       event.timezone, as_of)
+
+
+def session_cancelled(current: TrainingSession | None, session_id: str) -> TrainingSession:
+    return replace(current or TrainingSession(session_id), cancelled=True)  # final, whatever arrives later
+
+
+# The as_of of a servant known only from a transfer: any registration or update brings its digest.
+NOT_YET = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Servant:
+    """The servant's institution now (rosters follow it) and e-mail digest, ordered apart: a transfer moves
+    the institution but carries no digest, so a registration heard after it still brings the digest
+    without bringing back the institution it names."""
+
+    servant_id: str
+    institution_id: str
+    email_digest: str | None
+    as_of: datetime  # ce_time of the registration or update that set the digest
+    institution_as_of: datetime  # ce_time of the fact that set the institution
+
+
+def servant_stated(current: Servant | None, event: ServantRegistered | ServantUpdated, as_of: datetime) -> Servant:
+    if current is None:
+        return Servant(event.servant_id, event.institution_id, event.email_digest, as_of, as_of)
+    servant = current
+    if supersedes(Stamp(as_of), Stamp(servant.as_of)):
+        servant = replace(servant, email_digest=event.email_digest, as_of=as_of)
+    if supersedes(Stamp(as_of), Stamp(servant.institution_as_of)):  # an older fact must not move them back
+        servant = replace(servant, institution_id=event.institution_id, institution_as_of=as_of)
+    return servant
+
+
+def servant_transferred(current: Servant | None, event: ServantTransferred, as_of: datetime) -> Servant:
+    """From now on the servant is the new institution's in rosters; records keep the institution at the
+    session's start (``institution_at_start``)."""
+    if current is None:  # heard before the registration, which then brings only the digest
+        return Servant(event.servant_id, event.to_institution_id, None, NOT_YET, as_of)
+    if supersedes(Stamp(as_of), Stamp(current.institution_as_of)):
+        return replace(current, institution_id=event.to_institution_id, institution_as_of=as_of)
+    return current
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    enrolment_id: str
+    session_id: str
+    servant_id: str
+    # the institution the enrolment was made for; rosters follow the servant's once known
+    institution_id: str | None = None
+    confirmed: bool = False
+    cancelled: bool = False  # final: a cancellation arriving before its confirmation still wins
+
+
+def enrolment_confirmed(current: Enrolment | None, event: EnrolmentConfirmed) -> Enrolment:
+    enrolment = current or Enrolment(event.enrolment_id, event.session_id, event.servant_id)
+    return replace(enrolment, institution_id=event.institution_id, confirmed=True)
+
+
+def enrolment_cancelled(current: Enrolment | None, event: EnrolmentCancelled) -> Enrolment:
+    return replace(current or Enrolment(event.enrolment_id, event.session_id, event.servant_id), cancelled=True)
+
+
+# ---------------------------------------------------------------- published records
+
+
+@dataclass(frozen=True)
+class Record:
+    """One published attendance figure: the 'recorded' one of the close, then one per correction.
+
+    ``institution_id`` is the servant's when the session started; a correction keeps its recording's.
+    ``event_id`` names the event that published it (set once the event is recorded)."""
+
+    session_id: str
+    servant_id: str
+    institution_id: str | None
+    kind: str  # recorded | corrected
+    minutes_present: int
+    session_minutes: int
+    share: float
+    status: str
+    source_of_record: str
+    reason: str | None = None
+    corrected_by: str | None = None
+    event_id: str = ""
+    recorded_at: datetime | None = None
+
+    @property
+    def figures(self) -> tuple[int, str]:
+        return (self.minutes_present, self.status)
+
+
+def current_records(history: Iterable[Record]) -> list[Record]:
+    """The latest record per servant and session, history given oldest first (a correction supersedes
+    the recording); in the order each was first recorded."""
+    latest: dict[tuple[str, str], Record] = {}
+    for record in history:
+        latest[(record.session_id, record.servant_id)] = record
+    return list(latest.values())
+
+
+def default_source(latest_report_format: str | None, checked_in: bool) -> str:
+    """Who vouches for an absence with no evidence: the latest report imported, else check-in, else the instructor."""
+    if latest_report_format:
+        return latest_report_format
+    return "check_in" if checked_in else "instructor"
+
+
+# ---------------------------------------------------------------- commands on a session
+
+
+def require_open_or_reason(session: TrainingSession, reason: str | None) -> None:
+    if session.cancelled:
+        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+    if session.closed_at is not None and not (reason and reason.strip()):
+        raise SessionNotReady(f"reason: session {session.session_id} is closed; a change is a correction "
+                              "and needs a reason")
+
+
+def require_enrolled(session: TrainingSession, enrolled: Mapping[str, object], servant_id: str) -> None:
+    if servant_id not in enrolled:
+        raise AttendanceError(f"servant_id: {servant_id} is not enrolled in session {session.session_id}")
+
+
+def decide_mark(session: TrainingSession, enrolled: Mapping[str, object], servant_id: str, status: str,
+                minutes_present: int | None, reason: str | None) -> Mark:
+    """An instructor's word on a servant; once the session is closed it is a correction and needs a reason."""
+    require_open_or_reason(session, reason)
+    require_enrolled(session, enrolled, servant_id)
+    return validate_mark(session.window, status, minutes_present)
+
+
+@dataclass(frozen=True)
+class Correction:
+    servant_id: str
+    before: tuple[int, str]
+    after: tuple[int, str]
+
+
+@dataclass
+class Corrections:
+    """What re-deciding servants of a closed session changed: the records to keep and the events
+    publishing them (one AttendanceCorrected per record, in the same order)."""
+
+    records: list[Record] = field(default_factory=list)
+    corrections: list[Correction] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+
+def decide_corrections(session: TrainingSession, decisions: Iterable[Decision], published: Mapping[str, Record], *,
+                       reason: str, by: str) -> Corrections:
+    """AttendanceCorrected where the figures of a servant's current record changed."""
+    result = Corrections()
+    for decision in decisions:
+        before = published.get(decision.servant_id)
+        if before is None:
+            continue  # enrolled after the close: never recorded, so nothing to correct
+        if before.figures == decision.figures:
+            continue
+        result.events.append(AttendanceCorrected(
+            session_id=session.session_id, servant_id=decision.servant_id, minutes_present=decision.minutes_present,
+            session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
+            reason=reason, corrected_by=by))
+        result.records.append(Record(
+            session.session_id, decision.servant_id, before.institution_id, "corrected", decision.minutes_present,
+            decision.session_minutes, decision.share, decision.status, decision.source_of_record,
+            reason=reason, corrected_by=by))
+        result.corrections.append(Correction(decision.servant_id, before.figures, decision.figures))
+    return result
+
+
+def may_check_in(session: TrainingSession, key: str, code: str, now: int, *, opens_before_s: int) -> None:
+    if session.cancelled:
+        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+    if session.closed_at is not None:
+        raise SessionNotReady(f"session_id: session {session.session_id} is closed")
+    verify_check_in(key, session.window, code, now, opens_before_s=opens_before_s)
+
+
+def who_checks_in(session: TrainingSession, enrolled: Mapping[str, object], servant_id: str | None,
+                  email_given: bool, found_by_email: str | None) -> str:
+    """The servant checking in, by id or else by the e-mail given (``found_by_email``: whose it is)."""
+    if servant_id is None and email_given:
+        servant_id = found_by_email
+        if servant_id is None:
+            raise AttendanceError("email: no servant is registered with this e-mail")
+    if not servant_id:
+        raise AttendanceError("servant_id: give your servant id or your e-mail")
+    require_enrolled(session, enrolled, servant_id)
+    return servant_id
+
+
+@dataclass(frozen=True)
+class CheckIn:
+    servant_id: str
+    checked_in_at: int
+    already: bool
+    interval: Interval | None  # the presence it vouches for, when new
+
+
+def decide_check_in(session: TrainingSession, servant_id: str, earlier: int | None, now: int) -> CheckIn:
+    if earlier is not None:
+        return CheckIn(servant_id, earlier, True, None)
+    # Checking in vouches for presence from now until the end; the instructor can mark otherwise.
+    return CheckIn(servant_id, now, False, (now, session.window.ends_at))
+
+
+@dataclass
+class ReportMatch:
+    """A platform report sorted against the roster: intervals per servant, minutes within the session."""
+
+    match: Match
+    minutes: dict[str, int]  # servant id -> minutes within the session according to this report
+    warnings: list[str] = field(default_factory=list)
+
+
+def decide_report(session: TrainingSession, rows: list, roster: Roster,  # rows: reports.ReportRow
+                  digest: Callable[[str], str]) -> ReportMatch:
+    window = session.window
+    match = match_rows(rows, roster, digest)
+    minutes = {sid: covered_seconds(merge_intervals(iv, window.window)) // 60
+               for sid, iv in sorted(match.intervals.items())}
+    result = ReportMatch(match, minutes)
+    if rows and not any(merge_intervals(((r.joined, r.left) for r in rows), window.window)):
+        result.warnings.append("no connection in this report overlaps the session's scheduled time: "
+                               "is it the report of another meeting, or was the session rescheduled?")
+    return result
+
+
+@dataclass
+class Grading:
+    grades: list[tuple[str, float]]  # (servant id, score), in the order given
+    events: list[Event]  # after the close a grade is published at once, superseding the earlier one
+
+    @property
+    def published(self) -> bool:
+        return bool(self.events)
+
+
+def decide_grades(session: TrainingSession, enrolled: Mapping[str, object],
+                  grades: list[tuple[str | None, str | None, float]],
+                  servant_of_email: Callable[[str], str | None]) -> Grading:
+    """Scores given by servant id or e-mail: (servant_id, email, score). All or nothing."""
+    if session.cancelled:
+        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+    resolved: list[tuple[str, float]] = []
+    problems = []
+    for number, (servant_id, email, score) in enumerate(grades, start=1):
+        try:
+            score = validate_score(score)
+        except AttendanceError as error:
+            problems.append(f"grade {number}: {error}")
+            continue
+        if not servant_id and email:
+            servant_id = servant_of_email(email)
+            if servant_id is None:
+                problems.append(f"grade {number}: no servant has the e-mail given")
+                continue
+        if not servant_id:
+            problems.append(f"grade {number}: give a servant_id or an email")
+        elif servant_id not in enrolled:
+            problems.append(f"grade {number}: servant {servant_id} is not enrolled in session {session.session_id}")
+        else:
+            resolved.append((servant_id, score))
+    if problems:
+        raise AttendanceError("grades: " + "; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""))
+    events: list[Event] = []
+    if session.closed_at is not None:
+        events = [AssessmentGraded(session_id=session.session_id, servant_id=s, score=score) for s, score in resolved]
+    return Grading(resolved, events)
+
+
+def may_close(session: TrainingSession, *, claimed: bool, now: datetime) -> None:
+    """``claimed``: this close is the one that marked the session closed (of two at once, one is)."""
+    if not claimed:
+        raise SessionNotReady(f"session_id: session {session.session_id} was already closed at "
+                              f"{utc(session.closed_at).isoformat()}")
+    if session.cancelled:
+        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled; "
+                              "there is no attendance to close")
+    if epoch(now) < session.window.ends_at:
+        raise SessionNotReady(f"session_id: session {session.session_id} has not ended yet (it ends at "
+                              f"{utc(session.ends_at).isoformat()})")
+
+
+@dataclass
+class Closing:
+    """The close of a session: one record per enrolled servant, and the events it records in order —
+    AttendanceRecorded per servant (the i-th publishes ``records[i]``), AssessmentGraded where scored,
+    then SessionClosed."""
+
+    session_id: str
+    closed_at: datetime
+    enrolled: int
+    present: int
+    decisions: list[Decision]
+    graded: int
+    records: list[Record]
+    events: list[Event]
+
+
+def decide_close(session: TrainingSession, now: datetime, decisions: list[Decision],
+                 institutions: Mapping[str, str | None], scores: Mapping[str, float]) -> Closing:
+    """``decisions``: of every enrolled servant, in servant id order; ``institutions``: the institution
+    each record belongs to (``institution_at_start``); ``scores``: the latest grade of each graded servant."""
+    events: list[Event] = []
+    records = []
+    for d in decisions:
+        events.append(AttendanceRecorded(
+            session_id=session.session_id, servant_id=d.servant_id, minutes_present=d.minutes_present,
+            session_minutes=d.session_minutes, share=d.share, status=d.status, source_of_record=d.source_of_record))
+        records.append(Record(session.session_id, d.servant_id, institutions[d.servant_id], "recorded",
+                              d.minutes_present, d.session_minutes, d.share, d.status, d.source_of_record,
+                              recorded_at=now))
+    graded = 0
+    for d in decisions:
+        if d.servant_id in scores:
+            events.append(AssessmentGraded(session_id=session.session_id, servant_id=d.servant_id,
+                                           score=scores[d.servant_id]))
+            graded += 1
+    present = sum(1 for d in decisions if d.present)
+    events.append(SessionClosed(session_id=session.session_id, closed_at=now, enrolled=len(decisions),
+                                present=present))
+    return Closing(session.session_id, now, len(decisions), present, decisions, graded, records, events)

@@ -1,52 +1,81 @@
-"""Enrollment's events -> attendance's handlers. Each runs in the consumer's transaction, with the event
+"""Enrollment's events -> attendance's handlers. Each runs in the consumer's unit of work, with the event
 id recorded beside its effect, so a redelivery changes nothing; arrival order does not matter either
-(handlers keep the newest schedule and servant attributes, a transfer included, and a cancellation is final)."""
+(handlers keep the newest schedule and servant attributes, a transfer included, and a cancellation is final).
+A fact breaking an attendance rule (a schedule ending before it starts) is refused for good: dead-lettered."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from functools import partial
 
 from contracts.envelope import Envelope
 from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
     SessionRescheduled, SessionScheduled,
 )
+from probidad.shared.consumer import Handler, Rejected
+from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers
+from services.attendance.domain import AttendanceError, utc
+from services.attendance.handlers import AttendanceContext
 
 
-async def on_session_scheduled(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.session_scheduled(db, envelope.event, handlers.envelope_time(envelope))
+def _time(envelope: Envelope) -> datetime:
+    return utc(envelope.time)
 
 
-async def on_session_rescheduled(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.session_rescheduled(db, envelope.event, handlers.envelope_time(envelope))
+@contextmanager
+def _refused() -> Iterator[None]:
+    try:
+        yield
+    except AttendanceError as error:
+        raise Rejected(str(error)) from error
 
 
-async def on_session_cancelled(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.session_cancelled(db, envelope.event)
+async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    with _refused():
+        uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _time(envelope)),
+                   correlation_id=envelope.correlation_id)
 
 
-async def on_servant(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.servant_known(db, envelope.event, handlers.envelope_time(envelope))
+async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    with _refused():
+        uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _time(envelope)),
+                   correlation_id=envelope.correlation_id)
 
 
-async def on_servant_transferred(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.servant_transferred(db, envelope.event, handlers.envelope_time(envelope), envelope.id)
+async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.session_cancelled(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
 
 
-async def on_enrolment_confirmed(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.enrolment_confirmed(db, envelope.event)
+async def on_servant(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.servant_known(uow, ctx, envelope.event, _time(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
-async def on_enrolment_cancelled(db, envelope: Envelope) -> None:  # noqa: ANN001
-    await handlers.enrolment_cancelled(db, envelope.event)
+async def on_servant_transferred(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.servant_transferred(uow, ctx, envelope.event, _time(envelope), envelope.id),
+               correlation_id=envelope.correlation_id)
 
 
-ENROLLMENT_HANDLERS = {
-    SessionScheduled.type: on_session_scheduled,
-    SessionRescheduled.type: on_session_rescheduled,
-    SessionCancelled.type: on_session_cancelled,
-    ServantRegistered.type: on_servant,
-    ServantUpdated.type: on_servant,
-    ServantTransferred.type: on_servant_transferred,
-    EnrolmentConfirmed.type: on_enrolment_confirmed,
-    EnrolmentCancelled.type: on_enrolment_cancelled,
-}
+async def on_enrolment_confirmed(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.enrolment_confirmed(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
+
+
+async def on_enrolment_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.enrolment_cancelled(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
+
+
+def subscriptions(ctx: AttendanceContext) -> dict[str, Handler]:
+    return {
+        SessionScheduled.type: partial(on_session_scheduled, ctx),
+        SessionRescheduled.type: partial(on_session_rescheduled, ctx),
+        SessionCancelled.type: partial(on_session_cancelled, ctx),
+        ServantRegistered.type: partial(on_servant, ctx),
+        ServantUpdated.type: partial(on_servant, ctx),
+        ServantTransferred.type: partial(on_servant_transferred, ctx),
+        EnrolmentConfirmed.type: partial(on_enrolment_confirmed, ctx),
+        EnrolmentCancelled.type: partial(on_enrolment_cancelled, ctx),
+    }

@@ -1,0 +1,279 @@
+"""Attendance's storage: the only module with SQL, and where rows become the domain's states and back.
+
+A consumer batch applies hundreds of enrollment facts in one transaction and shares one repository
+(``AttendanceRepository.of(uow)``). It remembers every row it loaded or made, looks rows up without
+autoflush, and hands the new ones to the database once, when the unit of work completes
+(``uow.before_commit``): the batch's new rows go in together instead of one INSERT before every lookup.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlmodel import SQLModel
+
+from probidad.shared.tables import utcnow
+from probidad.shared.unit_of_work import UnitOfWork
+from services.attendance import domain, tables
+from services.attendance.domain import Evidence, Mark, Record, utc
+
+# domain state -> (table, the state's fields that make the primary key)
+_STATES: dict[type, tuple[type[SQLModel], tuple[str, ...]]] = {
+    domain.TrainingSession: (tables.TrainingSession, ("session_id",)),
+    domain.Servant: (tables.Servant, ("servant_id",)),
+    domain.Transfer: (tables.Transfer, ("servant_id", "transfer_id")),
+    domain.Enrolment: (tables.Enrolment, ("enrolment_id",)),
+}
+_CHUNK = 500
+
+
+def _session(row: tables.TrainingSession) -> domain.TrainingSession:
+    return domain.TrainingSession(
+        row.session_id, row.course_id, row.instructor_id, row.modality, row.platform, utc(row.starts_at),
+        utc(row.ends_at), row.timezone, utc(row.times_as_of), row.cancelled, utc(row.closed_at), row.closed_by)
+
+
+def _servant(row: tables.Servant) -> domain.Servant:
+    # rows written before transfers have no institution_as_of: the digest's as_of stands for it
+    return domain.Servant(row.servant_id, row.institution_id, row.email_digest, utc(row.as_of),
+                          utc(row.institution_as_of or row.as_of))
+
+
+def _transfer(row: tables.Transfer) -> domain.Transfer:
+    return domain.Transfer(row.servant_id, row.transfer_id, row.from_institution_id, row.to_institution_id,
+                           row.effective_on, utc(row.stated_at), row.stated_by)
+
+
+def _enrolment(row: tables.Enrolment) -> domain.Enrolment:
+    return domain.Enrolment(row.enrolment_id, row.session_id, row.servant_id, row.institution_id, row.confirmed,
+                            row.cancelled)
+
+
+def _record(row: tables.AttendanceRecord) -> Record:
+    return Record(row.session_id, row.servant_id, row.institution_id, row.kind, row.minutes_present,
+                  row.session_minutes, row.share, row.status, row.source_of_record, row.reason, row.corrected_by,
+                  row.event_id, utc(row.recorded_at))
+
+
+def _changed(before: object | None, after: object) -> dict[str, object]:
+    """The fields of a state a decision changed (all of them for a new one)."""
+    return {f.name: getattr(after, f.name) for f in fields(after)
+            if before is None or getattr(before, f.name) != getattr(after, f.name)}
+
+
+_TO_STATE = {tables.TrainingSession: _session, tables.Servant: _servant, tables.Transfer: _transfer,
+             tables.Enrolment: _enrolment}
+_COLUMNS = {domain.Transfer: {"event_id": "stated_by"}}  # state field -> column, where they differ
+
+
+class AttendanceRepository:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.uow = uow
+        self.session = uow.session
+        # (table, key) -> [row, the state it held when loaded or last saved]
+        self._known: dict[tuple[type, Any], list] = {}
+        self._new: list[SQLModel] = []
+
+    @classmethod
+    def of(cls, uow: UnitOfWork) -> AttendanceRepository:
+        """The unit of work's repository: every handler of a consumer batch shares one."""
+        return uow.part(cls, lambda: cls(uow))
+
+    # ------------------------------------------------------------ states kept from enrollment's facts
+
+    async def _state(self, model: type[SQLModel], key: Any) -> Any:  # noqa: ANN401 — the table's state
+        found = self._known.get((model, key))
+        if found is None:
+            with self.session.no_autoflush:
+                row = await self.session.get(model, key)
+            if row is None:
+                return None
+            found = self._known[(model, key)] = [row, _TO_STATE[model](row)]
+        return found[1]
+
+    def _save(self, state: Any) -> None:  # noqa: ANN401 — one of the states of _STATES
+        model, key_fields = _STATES[type(state)]
+        key = tuple(getattr(state, f) for f in key_fields)
+        key = key[0] if len(key) == 1 else key
+        columns = _COLUMNS.get(type(state), {})
+        found = self._known.get((model, key))
+        if found is None:
+            row = model(**{columns.get(name, name): value for name, value in _changed(None, state).items()})
+            self._known[(model, key)] = [row, state]
+            self._new.append(row)
+            self.uow.before_commit((AttendanceRepository, "new rows"), self._write_new)
+            return
+        row, before = found
+        for name, value in _changed(before, state).items():  # only what changed: no idle UPDATEs
+            setattr(row, columns.get(name, name), value)
+        found[1] = state
+
+    async def _write_new(self) -> None:
+        rows, self._new = self._new, []
+        self.session.add_all(rows)
+        await self.session.flush()
+
+    async def training_session(self, session_id: str) -> domain.TrainingSession | None:
+        return await self._state(tables.TrainingSession, session_id)
+
+    async def servant(self, servant_id: str) -> domain.Servant | None:
+        return await self._state(tables.Servant, servant_id)
+
+    async def transfer(self, servant_id: str, transfer_id: str) -> domain.Transfer | None:
+        return await self._state(tables.Transfer, (servant_id, transfer_id))
+
+    async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
+        return await self._state(tables.Enrolment, enrolment_id)
+
+    def save(self, state: domain.TrainingSession | domain.Servant | domain.Transfer | domain.Enrolment) -> None:
+        self._save(state)
+
+    # ------------------------------------------------------------ rosters
+
+    async def enrolled_servants(self, session_id: str) -> dict[str, str | None]:
+        """Servant id -> the institution they belong to now, of every confirmed enrolment.
+
+        The servant's institution, not the enrolment's: after a transfer the servant is the new institution's
+        to see. The enrolment's stands in while the servant's facts have not arrived."""
+        rows = await self.session.execute(
+            select(tables.Enrolment.servant_id, tables.Enrolment.institution_id, tables.Servant.institution_id)
+            .outerjoin(tables.Servant, tables.Servant.servant_id == tables.Enrolment.servant_id).where(
+                tables.Enrolment.session_id == session_id, tables.Enrolment.confirmed.is_(True),
+                tables.Enrolment.cancelled.is_(False),
+            ).order_by(tables.Enrolment.enrolment_id))
+        return {servant_id: current or enrolled_for for servant_id, enrolled_for, current in rows}
+
+    async def transfers_of(self, servant_ids: Iterable[str]) -> dict[str, list[domain.Transfer]]:
+        wanted = sorted(servant_ids)
+        found: dict[str, list[domain.Transfer]] = {}
+        if not wanted:
+            return found
+        rows = await self.session.execute(select(tables.Transfer).where(tables.Transfer.servant_id.in_(wanted)))
+        for row in rows.scalars():
+            found.setdefault(row.servant_id, []).append(_transfer(row))
+        return found
+
+    async def servant_with_digest(self, digest: str) -> str | None:
+        return (await self.session.execute(
+            select(tables.Servant.servant_id).where(tables.Servant.email_digest == digest))).scalar()
+
+    async def servants_by_digest(self, digests: Iterable[str]) -> dict[str, str]:
+        wanted = list(set(digests))
+        found: dict[str, str] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            rows = await self.session.execute(select(tables.Servant.email_digest, tables.Servant.servant_id).where(
+                tables.Servant.email_digest.in_(wanted[start:start + _CHUNK])))
+            found.update({d: s for d, s in rows})
+        return found
+
+    # ------------------------------------------------------------ closing
+
+    async def claim_close(self, session_id: str, now: datetime, by: str) -> bool:
+        """Mark the session closed unless it is: of two concurrent closes exactly one changes the row (both
+        databases re-check the condition under the row's write lock); the other finds it closed."""
+        claimed = await self.session.execute(update(tables.TrainingSession).where(
+            tables.TrainingSession.session_id == session_id, tables.TrainingSession.closed_at.is_(None),
+            tables.TrainingSession.starts_at.is_not(None)).values(closed_at=now, closed_by=by))
+        return claimed.rowcount == 1
+
+    # ------------------------------------------------------------ evidence
+
+    async def evidence(self, session_id: str, servant_ids: Iterable[str] | None = None) -> dict[str, Evidence]:
+        wanted = set(servant_ids) if servant_ids is not None else None
+        intervals: dict[str, list[tuple[int, int, str]]] = {}
+        interval = tables.PresenceInterval
+        found = await self.session.execute(select(interval.servant_id, interval.started_s, interval.ended_s,
+                                                  interval.source).where(interval.session_id == session_id))
+        for servant_id, start, end, source in found:
+            if wanted is None or servant_id in wanted:
+                intervals.setdefault(servant_id, []).append((start, end, source))
+        marks: dict[str, Mark] = {}
+        found = await self.session.execute(select(tables.PresenceMark).where(
+            tables.PresenceMark.session_id == session_id).order_by(tables.PresenceMark.id))
+        for mark in found.scalars():  # oldest first: the latest mark of a servant counts
+            if wanted is None or mark.servant_id in wanted:
+                marks[mark.servant_id] = Mark(mark.status, mark.minutes_present)
+        return {sid: Evidence(tuple(intervals.get(sid, ())), marks.get(sid)) for sid in {*intervals, *marks}}
+
+    async def default_source(self, session_id: str) -> str:
+        latest = (await self.session.execute(
+            select(tables.ReportImport.format).where(tables.ReportImport.session_id == session_id)
+            .order_by(tables.ReportImport.imported_at.desc()).limit(1))).scalar()
+        checked = None
+        if not latest:
+            checked = (await self.session.execute(select(tables.PresenceInterval.id).where(
+                tables.PresenceInterval.session_id == session_id,
+                tables.PresenceInterval.source == "check_in").limit(1))).scalar()
+        return domain.default_source(latest, checked is not None)
+
+    async def add_mark(self, session_id: str, servant_id: str, mark: Mark, reason: str | None, by: str) -> None:
+        self.session.add(tables.PresenceMark(session_id=session_id, servant_id=servant_id, status=mark.status,
+                                             minutes_present=mark.minutes_present, reason=reason, marked_by=by))
+        await self.session.flush()  # the decisions taken next read it
+
+    async def check_in_started(self, session_id: str, servant_id: str) -> int | None:
+        interval = tables.PresenceInterval
+        return (await self.session.execute(select(interval.started_s).where(
+            interval.session_id == session_id, interval.servant_id == servant_id,
+            interval.source == "check_in"))).scalar()
+
+    def add_check_in(self, session_id: str, servant_id: str, started_s: int, ended_s: int) -> None:
+        self.session.add(tables.PresenceInterval(session_id=session_id, servant_id=servant_id, started_s=started_s,
+                                                 ended_s=ended_s, source="check_in"))
+
+    async def add_report(self, report_id: str, session_id: str, report_format: str, match: domain.Match, *,
+                         rows: int, ignored: int, by: str, recorded_at: datetime) -> None:
+        spans = [{"session_id": session_id, "servant_id": servant_id, "started_s": s, "ended_s": e,
+                  "source": report_format, "report_id": report_id, "recorded_at": recorded_at}
+                 for servant_id, merged in match.intervals.items() for s, e in merged]
+        if spans:  # one executemany: a 100,000-row report must not become 50,000 ORM objects
+            await self.session.execute(insert(tables.PresenceInterval), spans)
+        self.session.add(tables.ReportImport(
+            report_id=report_id, session_id=session_id, format=report_format, rows=rows,
+            matched_rows=match.matched_rows, unmatched_rows=len(match.unmatched), ignored_rows=ignored,
+            unmatched=json.dumps([{"line": u.line, "reason": u.reason, "email_digest": u.email_digest}
+                                  for u in match.unmatched]),
+            imported_by=by))
+        await self.session.flush()  # corrections taken next read the new intervals and source
+
+    # ------------------------------------------------------------ grades
+
+    def add_grades(self, session_id: str, grades: Iterable[tuple[str, float]], by: str) -> None:
+        self.session.add_all([tables.Grade(session_id=session_id, servant_id=servant_id, score=score, graded_by=by)
+                              for servant_id, score in grades])
+
+    async def latest_grades(self, session_id: str) -> dict[str, float]:
+        found = await self.session.execute(select(tables.Grade).where(
+            tables.Grade.session_id == session_id).order_by(tables.Grade.id))
+        return {g.servant_id: g.score for g in found.scalars()}  # a later grade supersedes earlier ones
+
+    # ------------------------------------------------------------ published records
+
+    async def add_records(self, records: list[Record]) -> None:
+        if not records:
+            return
+        now = utcnow()
+        await self.session.execute(insert(tables.AttendanceRecord), [  # one executemany for the whole close
+            {"session_id": r.session_id, "servant_id": r.servant_id, "institution_id": r.institution_id,
+             "kind": r.kind, "minutes_present": r.minutes_present, "session_minutes": r.session_minutes,
+             "share": r.share, "status": r.status, "source_of_record": r.source_of_record, "reason": r.reason,
+             "corrected_by": r.corrected_by, "event_id": r.event_id, "recorded_at": r.recorded_at or now}
+            for r in records])
+
+    async def record_history(self, session_id: str | None = None, institution_id: str | None = None,
+                             servant_id: str | None = None) -> list[Record]:
+        """Every record and correction, oldest first."""
+        record = tables.AttendanceRecord
+        query = select(record).order_by(record.id)
+        if session_id:
+            query = query.where(record.session_id == session_id)
+        if institution_id:
+            query = query.where(record.institution_id == institution_id)
+        if servant_id:
+            query = query.where(record.servant_id == servant_id)
+        return [_record(row) for row in (await self.session.execute(query)).scalars()]
