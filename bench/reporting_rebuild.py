@@ -35,7 +35,7 @@ from probidad.ops.programme import generate, scaled_plan  # noqa: E402
 from probidad.shared.database import Database  # noqa: E402
 from probidad.shared.kafka import ensure_topics  # noqa: E402
 from services.reporting.rebuild import rebuild_from_kafka  # noqa: E402
-from services.reporting.store import pointer  # noqa: E402
+from services.reporting.repository import pointer  # noqa: E402
 
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 EVENTS_PER_BULLETIN = 13_500  # roughly what one bulletin-sized programme holds

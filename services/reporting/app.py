@@ -7,38 +7,33 @@ from zoneinfo import ZoneInfo
 from fastapi import FastAPI
 
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
-from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.reporting.api import router
+from services.reporting.handlers import ReportingContext
 from services.reporting.settings import ReportingSettings
-from services.reporting.store import ProjectionReader, ensure_pointer
-from services.reporting.subscribers import HANDLERS
+from services.reporting.subscribers import subscriptions
 from services.reporting.tables import TABLES
+from services.reporting.views import ProjectionReader
 
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 GROUP = "probidad-reporting"
 
 
-class ReportingRuntime(ServiceRuntime):
-    async def start(self) -> None:
-        # The pointer row must exist before the first fact is consumed into it.
-        await self.database.create_schema(self.tables)
-        await ensure_pointer(self.database)
-        await super().start()
-
-
-def create_runtime(settings: ReportingSettings) -> ReportingRuntime:
-    runtime = ReportingRuntime(settings, TABLES, description="Read models for oversight: figures, coverage, "
-                               "rosters and open data, projected from every platform topic from offset 0.")
-    runtime.consume(TOPICS, on_session(HANDLERS), group=GROUP,
+def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
+    # The pointer row to the generation served is made by the first fact written or read
+    # (services.reporting.repository), so starting needs no step past creating the schema.
+    ctx = ReportingContext(zone=ZoneInfo(settings.programme_timezone), responsible_unit=settings.responsible_unit,
+                           open_data_minimum_count=settings.open_data_minimum_count)
+    runtime = ServiceRuntime(settings, TABLES, description="Read models for oversight: figures, coverage, "
+                             "rosters and open data, projected from every platform topic from offset 0.")
+    runtime.consume(TOPICS, subscriptions(ctx), group=GROUP,
                     description="Every enrollment, attendance and certification event becomes a reporting fact.")
+    runtime.provide(ctx)
+    runtime.provide(ProjectionReader(runtime.unit_of_work, ctx))
     return runtime
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
-    runtime = create_runtime(settings)
-    app = create_http_app(runtime, [router], title="Probidad reporting",
-                          description="Figures for the comptroller and oversight bodies, open data, dashboard.")
-    app.state.reader = ProjectionReader(runtime.database, ZoneInfo(settings.programme_timezone))
-    return app
+    return create_http_app(create_runtime(settings), [router], title="Probidad reporting",
+                           description="Figures for the comptroller and oversight bodies, open data, dashboard.")

@@ -53,7 +53,7 @@ def status() -> None:
     """Show the generation served and how many facts it holds."""
     from probidad.shared.database import Database
     from services.reporting.settings import ReportingSettings
-    from services.reporting.store import pointer
+    from services.reporting.repository import pointer
 
     async def run():  # noqa: ANN202
         database = Database(ReportingSettings().resolved_database_url)

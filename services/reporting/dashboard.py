@@ -11,8 +11,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+from services.reporting.domain import Period, Snapshot
 from services.reporting.exports import COUNTS, suppress
-from services.reporting.projection import Period, Snapshot
 
 MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
 

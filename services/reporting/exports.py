@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any
 
 from probidad.shared.csvcells import cell
-from services.reporting.projection import MEASURES, Period, Snapshot
+from services.reporting.domain import MEASURES, Period, Snapshot
 
 COUNTS = ("sessions_delivered", "courses_delivered", "servants_trained", "participations",
           "certificates_issued", "certificates_revoked")

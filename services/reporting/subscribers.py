@@ -1,16 +1,24 @@
-"""Event type -> handler. Every platform event reporting keeps becomes one fact in the active store."""
+"""Event type -> subscriber. Every platform event reporting keeps becomes one fact in the active store.
+
+All the types reporting hears are handled alike (each is reduced to a fact), so one subscriber
+serves every type ``domain.KINDS`` names.
+"""
 
 from __future__ import annotations
 
+from functools import partial
+
 from contracts.envelope import Envelope
-from services.reporting.projection import KINDS, fact_from
-from services.reporting.store import add_fact
+from probidad.shared.consumer import Handler
+from probidad.shared.unit_of_work import UnitOfWork
+from services.reporting import handlers
+from services.reporting.domain import KINDS
+from services.reporting.handlers import ReportingContext
 
 
-async def on_event(session, envelope: Envelope) -> None:  # noqa: ANN001
-    fact = fact_from(envelope)
-    if fact is not None:
-        await add_fact(session, fact)
+async def on_platform_event(ctx: ReportingContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.record_fact(uow, ctx, envelope), correlation_id=envelope.correlation_id)
 
 
-HANDLERS = {event_type: on_event for event_type in KINDS}
+def subscriptions(ctx: ReportingContext) -> dict[str, Handler]:
+    return {event_type: partial(on_platform_event, ctx) for event_type in KINDS}

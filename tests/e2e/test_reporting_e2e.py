@@ -21,7 +21,7 @@ from probidad.ops.programme import bulletin_plan, generate, small_plan
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.reporting.projection import Ledger, fact_from
+from services.reporting.domain import Ledger, fact_from
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ROOT, ServiceProcess, free_port
 

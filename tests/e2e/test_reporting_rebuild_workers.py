@@ -11,9 +11,9 @@ from sqlalchemy import select
 from contracts.envelope import to_record
 from probidad.ops.programme import generate, small_plan
 from probidad.shared.database import Database
-from services.reporting.parallel import split
 from services.reporting.rebuild import rebuild_from_kafka
-from services.reporting.store import FACTS, pointer
+from services.reporting.rebuild.parallel import split
+from services.reporting.repository import FACTS, pointer
 from tests.e2e.test_reporting_e2e import TOPICS, facts_in, produce
 
 pytestmark = pytest.mark.kafka

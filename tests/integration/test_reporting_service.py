@@ -18,10 +18,10 @@ from contracts.envelope import to_record
 from probidad.ops.programme import bulletin_plan, generate, small_plan
 from probidad.shared.auth import issue_token
 from services.reporting.app import create_app
-from services.reporting.projection import DIMENSIONS, Ledger, Period, fact_from
+from services.reporting.domain import DIMENSIONS, Ledger, Period, fact_from
 from services.reporting.rebuild import rebuild_store
+from services.reporting.repository import pointer
 from services.reporting.settings import ReportingSettings
-from services.reporting.store import pointer
 
 SMALL = generate(small_plan())
 BULLETIN = generate(bulletin_plan())

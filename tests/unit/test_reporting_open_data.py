@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from services.reporting.domain import MEASURES
 from services.reporting.exports import COUNTS, suppress
-from services.reporting.projection import MEASURES
 
 
 def table(**participations: int) -> list[dict]:

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from probidad.ops.programme import bulletin_plan, generate
-from services.reporting.projection import (
+from services.reporting.domain import (
     DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros,
 )
 

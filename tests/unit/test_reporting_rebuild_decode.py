@@ -13,11 +13,10 @@ import pytest
 from contracts.envelope import ContractViolation, open_envelope, seal, to_record
 from contracts.events import AttendanceCorrected, EnrolmentCancelled, ServantTransferred
 from probidad.ops.programme import bulletin_plan, generate, small_plan
-from services.reporting import rows
-from services.reporting.projection import KINDS, fact_from
-from services.reporting.rebuild import rows_of
-from services.reporting.rows import fast_row, slow_row
-from services.reporting.store import fact_row, fact_values
+from services.reporting.domain import KINDS, fact_from
+from services.reporting.rebuild import rows, rows_of
+from services.reporting.rebuild.rows import fast_row, slow_row
+from services.reporting.repository import fact_row, fact_values
 
 PROGRAMME = generate(bulletin_plan()).envelopes + generate(small_plan()).envelopes
 

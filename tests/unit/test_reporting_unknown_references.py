@@ -18,8 +18,8 @@ import pytest
 from contracts.envelope import seal
 from contracts.events import ServantTransferred, ServantUpdated
 from probidad.ops.programme import generate, small_plan
+from services.reporting.domain import DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros
 from services.reporting.exports import open_data
-from services.reporting.projection import DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros
 
 ZONE = ZoneInfo("America/Mexico_City")
 

@@ -104,7 +104,7 @@ class Fact:
 
 # Kind -> (field holding the session id, field holding the servant id, attributes kept). The one
 # description of what a fact holds: ``fact_from`` reads it from a validated event, and the rebuild's
-# fast path (services/reporting/rows.py) from the record's JSON, so the two cannot drift apart.
+# fast path (services/reporting/rebuild/rows.py) from the record's JSON, so the two cannot drift apart.
 FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "institution": (None, None, ("name", "government_level", "municipality", "headcount", "headcount_year")),
     "course": (None, None, ("code", "title", "topic", "hours")),

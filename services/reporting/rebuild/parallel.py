@@ -10,7 +10,7 @@ rebuild (same verdicts, same invalid records skipped) and appends them to its ow
 progress bar.
 
 The parent then makes the one ordered move into the new generation: ``INSERT … SELECT … ORDER BY
-event_id, ord … ON CONFLICT DO NOTHING`` (SQLite: straight from the attached staging files;
+event_id, ord … ON CONFLICT DO NOTHING`` (``repository.move_staged_files``; SQLite: straight from the attached staging files;
 PostgreSQL: through a TEMP table filled with COPY), and swaps the generation in exactly as the
 single-process rebuild does.
 
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
 import tempfile
 import time
 import traceback
@@ -36,14 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from probidad.shared.database import Database
-from services.reporting.rebuild import (
-    _COLUMNS, STAGING, KafkaSnapshot, Progress, RebuildReport, finish, prepare,
-)
-from services.reporting.store import COLUMNS
+from services.reporting.rebuild.generation import Progress, RebuildReport, finish, prepare
+from services.reporting.rebuild.source import KafkaSnapshot
+from services.reporting.repository import StagingFile, move_staged_files
 
 ORD_BITS = 40  # offsets below 2**40 (a trillion records a partition); ord = rank << 40 | offset
-_LOAD = "staging"
-_STAGING_COLUMNS = ("ord", *COLUMNS)
 
 
 def default_workers() -> int:
@@ -87,14 +83,9 @@ async def _work(bootstrap: str, share: list[tuple[str, int, int, int, int]], gen
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from contracts.envelope import ContractViolation
-    from services.reporting.rows import fast_row
+    from services.reporting.rebuild.rows import fast_row
 
-    store = sqlite3.connect(path, isolation_level=None)
-    store.execute("PRAGMA journal_mode=OFF")
-    store.execute("PRAGMA synchronous=OFF")
-    store.execute(f"CREATE TABLE {_LOAD} ({', '.join(_STAGING_COLUMNS)})")
-    store.execute("BEGIN")
-    insert = f"INSERT INTO {_LOAD} VALUES ({', '.join('?' * len(_STAGING_COLUMNS))})"
+    store = StagingFile(path)
 
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
                                 auto_offset_reset="earliest", fetch_max_bytes=64 * 1024 * 1024,
@@ -134,15 +125,15 @@ async def _work(bootstrap: str, share: list[tuple[str, int, int, int, int]], gen
                 if await consumer.position(tp) >= remaining[tp]:
                     del remaining[tp]
             if len(rows) >= batch_size:
-                store.executemany(insert, rows)
+                store.append(rows)
                 facts += len(rows)
                 rows.clear()
             if read:
                 records += read
                 channel.send(("read", read))
-        store.executemany(insert, rows)
+        store.append(rows)
         facts += len(rows)
-        store.execute("COMMIT")
+        store.commit()
     finally:
         store.close()
         await consumer.stop()
@@ -208,46 +199,6 @@ async def _run_workers(bootstrap: str, shares: list[list[tuple[str, int, int, in
             channel.close()
 
 
-async def _move_sqlite(database: Database, paths: list[str]) -> None:
-    async with database.engine.connect() as connection:
-        try:
-            sources = []
-            for i, path in enumerate(paths):
-                await connection.exec_driver_sql(f"ATTACH DATABASE ? AS load{i}", (path,))
-                sources.append(f"SELECT {', '.join(_STAGING_COLUMNS)} FROM load{i}.{_LOAD}")
-            await connection.exec_driver_sql("PRAGMA cache_size=-131072")  # sort in memory: 128 MiB
-            await connection.exec_driver_sql(
-                f"INSERT INTO reporting_fact ({_COLUMNS}) SELECT {_COLUMNS} FROM ({' UNION ALL '.join(sources)}) "
-                "ORDER BY event_id, ord ON CONFLICT (generation, event_id) DO NOTHING")
-            await connection.commit()
-        finally:
-            await connection.invalidate()  # detaches the staging files (and drops nothing else)
-
-
-async def _move_postgres(database: Database, paths: list[str], batch_size: int) -> None:
-    async with database.engine.connect() as connection:
-        try:
-            driver = (await connection.get_raw_connection()).driver_connection  # asyncpg
-            await driver.execute(
-                f"DROP TABLE IF EXISTS pg_temp.{STAGING}; "
-                f"CREATE TEMP TABLE {STAGING} (ord bigint, generation integer, event_id varchar, kind varchar, "
-                "known_at bigint, subject varchar, session_id varchar, servant_id varchar, attributes text)")
-            for path in paths:
-                source = sqlite3.connect(path, check_same_thread=False)
-                try:
-                    cursor = source.execute(f"SELECT {', '.join(_STAGING_COLUMNS)} FROM {_LOAD}")
-                    while rows := await asyncio.to_thread(cursor.fetchmany, batch_size):
-                        await driver.copy_records_to_table(STAGING, records=rows, columns=list(_STAGING_COLUMNS))
-                finally:
-                    source.close()
-            async with driver.transaction():
-                await driver.execute(
-                    f"INSERT INTO reporting_fact ({_COLUMNS}) SELECT {_COLUMNS} FROM {STAGING} "
-                    "ORDER BY event_id, ord ON CONFLICT (generation, event_id) DO NOTHING")
-        finally:
-            await connection.invalidate()  # drops the staging table with the session
-
-
 async def rebuild_in_parallel(database: Database, source: KafkaSnapshot, workers: int, *, batch_size: int = 20_000,
                               progress: Progress | None = None,
                               before_swap: Callable[[], Awaitable[None]] | None = None) -> RebuildReport:
@@ -263,12 +214,8 @@ async def rebuild_in_parallel(database: Database, source: KafkaSnapshot, workers
         paths = [str(Path(scratch) / f"load{i}.db") for i in range(len(shares))]
         records, facts, invalid = await _run_workers(source.bootstrap, shares, new, paths, batch_size, progress,
                                                      source.total)
-        if not paths:
-            pass  # nothing to read: an empty generation
-        elif database.is_postgres:
-            await _move_postgres(database, paths, batch_size)
-        else:
-            await _move_sqlite(database, paths)
+        if paths:  # else nothing to read: an empty generation
+            await move_staged_files(database, paths, batch_size)
     return await finish(database, old, new, watermark, records, facts, invalid, started, before_swap)
 
 

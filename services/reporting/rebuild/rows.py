@@ -35,8 +35,8 @@ from pydantic import AwareDatetime
 
 from contracts.envelope import SPEC_VERSION, ContractViolation, open_envelope
 from contracts.events import EVENTS_BY_TYPE
-from services.reporting.projection import EPOCH, FACT_FIELDS, KINDS, fact_from
-from services.reporting.store import fact_values
+from services.reporting.domain import EPOCH, FACT_FIELDS, KINDS, fact_from
+from services.reporting.repository import fact_values
 
 Row = tuple  # fact_values(...) order: generation, event_id, kind, known_at, subject, session_id, servant_id, attributes
 

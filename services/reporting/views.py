@@ -1,0 +1,140 @@
+"""Reads for reporting's HTTP API: the in-memory ledger kept up with the store, and the figures,
+coverage, rosters, open data and dashboard shaped from its snapshots.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from datetime import date, datetime
+from typing import Any
+
+from probidad.shared.unit_of_work import UnitOfWork
+from services.reporting.dashboard import render_dashboard, year_to_open
+from services.reporting.domain import MEASURES, Ledger, Period, Snapshot
+from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
+from services.reporting.handlers import ReportingContext
+from services.reporting.repository import ReportingRepository
+
+UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+COVERAGE_COLUMNS = ("year", "institution", "name", "government_level", "headcount", "headcount_year",
+                    "servants_trained", "coverage")
+
+
+class ProjectionReader:
+    """The service's in-memory ledger, caught up with the store before each read.
+
+    Loads only facts added since the last read; reloads everything when the pointer moved (a rebuild
+    was swapped in) or when a row committed out of sequence order (several writers on PostgreSQL).
+    """
+
+    def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext) -> None:
+        self.unit_of_work = unit_of_work
+        self.zone = ctx.zone
+        self.ledger = Ledger()
+        self.generation: int | None = None
+        self.last_seq = 0
+        self._lock = asyncio.Lock()
+        self._snapshot: tuple[tuple[int | None, int], Snapshot] | None = None
+        self._pointer_made = False
+
+    async def refresh(self) -> Ledger:
+        async with self._lock:
+            while True:
+                async with self.unit_of_work() as uow:
+                    repo = ReportingRepository(uow)
+                    if not self._pointer_made:
+                        await repo.ensure_pointer()
+                        self._pointer_made = True
+                    generation = await repo.active_generation()
+                    if generation != self.generation:
+                        ledger, last = Ledger(), 0
+                    else:
+                        ledger, last = self.ledger, self.last_seq
+                    last = await repo.load_facts(ledger, generation, last)
+                    # Several PostgreSQL writers may commit a lower sequence number after a higher one
+                    # was read. SQLite has one writer at a time, so its sequence numbers appear in
+                    # commit order.
+                    if repo.is_postgres and await repo.count_facts(generation) != len(ledger):
+                        ledger = Ledger()
+                        last = await repo.load_facts(ledger, generation, 0)
+                    moved = await repo.active_generation() != generation
+                if not moved:
+                    self.ledger, self.generation, self.last_seq = ledger, generation, last
+                    return ledger
+
+    async def snapshot(self, as_of: datetime | None = None) -> Snapshot:
+        ledger = await self.refresh()
+        if as_of is not None:
+            return ledger.snapshot(self.zone, as_of)
+        key = (self.generation, ledger.revision)
+        if self._snapshot is None or self._snapshot[0] != key:
+            # The last snapshot lets the new one reuse whatever the facts since could not change.
+            previous = self._snapshot[1] if self._snapshot is not None else None
+            self._snapshot = (key, ledger.snapshot(self.zone, previous=previous))
+        return self._snapshot[1]
+
+    async def pointer(self) -> dict[str, Any]:
+        async with self.unit_of_work() as uow:
+            return await ReportingRepository(uow).pointer()
+
+
+def today(ctx: ReportingContext) -> date:
+    return datetime.now(ctx.zone).date()
+
+
+async def figures(reader: ProjectionReader, ctx: ReportingContext, period: Period, by: str | None,
+                  as_of: datetime | None) -> dict[str, Any]:
+    snapshot = await reader.snapshot(as_of)
+    return {"period": period.label, "from": period.start.isoformat(), "to": period.end.isoformat(),
+            "as_of": as_of.isoformat() if as_of else None, "by": by,
+            "timezone": str(ctx.zone), "rows": snapshot.figures(period, by)}
+
+
+def figures_csv(body: dict[str, Any]) -> str:
+    by = body["by"]
+    columns = ["period", *([by] if by else []), *(["name"] if by == "institution" else []), *MEASURES]
+    return to_csv(body["rows"], columns)
+
+
+async def coverage(reader: ProjectionReader, ctx: ReportingContext, year: int | None, as_of: datetime | None,
+                   as_of_text: str | None) -> dict[str, Any]:
+    year = year or today(ctx).year
+    snapshot = await reader.snapshot(as_of)
+    return {"year": year, "as_of": as_of_text, "rows": snapshot.coverage(year)}
+
+
+def coverage_csv(body: dict[str, Any]) -> str:
+    return to_csv(body["rows"], COVERAGE_COLUMNS)
+
+
+async def roster(reader: ProjectionReader, session_id: str, as_of: datetime | None) -> dict[str, Any] | None:
+    """None when no session of that id is known (as of then)."""
+    return (await reader.snapshot(as_of)).roster(session_id)
+
+
+async def open_data_rows(reader: ProjectionReader, ctx: ReportingContext, year: int | None) -> list[dict[str, Any]]:
+    snapshot = await reader.snapshot()
+    return open_data(snapshot, year or today(ctx).year, unit=ctx.responsible_unit, updated_on=today(ctx),
+                     minimum=ctx.open_data_minimum_count)
+
+
+def open_data_csv(rows: list[dict[str, Any]]) -> str:
+    return to_csv(rows, OPEN_DATA_COLUMNS)
+
+
+async def status(reader: ProjectionReader) -> dict[str, Any]:
+    """Which generation is served, how many facts it holds, and the newest event time."""
+    ledger = await reader.refresh()
+    newest = ledger.newest
+    return {**await reader.pointer(), "newest_event_time": newest.isoformat() if newest else None}
+
+
+async def dashboard(reader: ProjectionReader, ctx: ReportingContext, year: int | None,
+                    as_of: datetime | None) -> str:
+    """Without ``year``: the current year, or the latest year with figures while the current one has none."""
+    snapshot = await reader.snapshot(as_of)
+    year = year or year_to_open(snapshot, today(ctx))
+    return render_dashboard(snapshot, year, as_of=as_of, unit=ctx.responsible_unit,
+                            minimum=ctx.open_data_minimum_count)
