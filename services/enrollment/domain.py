@@ -17,16 +17,24 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.base import Event
 from contracts.events import (
+    AgencyRequestDecided,
+    CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentWaitlisted,
+    GovernmentLevel,
+    InstitutionRegistered,
     Modality,
+    RequestRejected,
     ServantRegistered,
     ServantTransferred,
     ServantUpdated,
     SessionCancelled,
     SessionRescheduled,
+    SessionScheduled,
     Sex,
+    TransferDropped,
+    TransferOpened,
 )
 from contracts.pseudonyms import email_digest
 
@@ -41,6 +49,40 @@ class RuleViolation(Exception):
         self.field = field
         self.message = message
         self.kind = kind
+
+
+def confine(acting_for: str | None, institution_id: str, field_name: str = "institution_id") -> None:
+    """``acting_for`` is the institution a caller is confined to (a liaison's, or the agency's that
+    sent a request); ``None`` means the comptroller, who may act for any institution."""
+    if acting_for is not None and acting_for != institution_id:
+        raise RuleViolation(field_name, f"you act for institution {acting_for} only", "forbidden")
+
+
+# ------------------------------------------------------------------ institutions and courses
+
+
+def decide_institution(*, institution_id: str, name: str, government_level: GovernmentLevel | str,
+                       municipality: str | None, headcount: int, headcount_year: int) -> list[Event]:
+    """Register an institution, or restate it (a new year's headcount supersedes nothing older)."""
+    level = GovernmentLevel(government_level)
+    if level is GovernmentLevel.municipal and not (municipality or "").strip():
+        raise RuleViolation("municipality", "a municipal institution needs its municipality")
+    return [InstitutionRegistered(institution_id=institution_id, name=name, government_level=level,
+                                  municipality=municipality, headcount=headcount, headcount_year=headcount_year)]
+
+
+def decide_course(*, course_id: str, code_used_by: str | None, code: str, title: str, topic: str,
+                  competency: str | None, hours: float, minimum_attendance_share: float,
+                  passing_score: float | None) -> list[Event]:
+    """Publish a course, or re-publish it with new terms; ``code_used_by`` is another course holding
+    the code, if any (a code stays unique in the catalogue)."""
+    if code_used_by is not None:
+        raise RuleViolation("code", f"course {code_used_by} already uses code {code!r}", "conflict")
+    if minimum_attendance_share <= 0:
+        raise RuleViolation("minimum_attendance_share", "must be above 0 (0.8 = 80 % of the session)")
+    return [CoursePublished(course_id=course_id, code=code, title=title, topic=topic, competency=competency,
+                            hours=hours, minimum_attendance_share=minimum_attendance_share,
+                            passing_score=passing_score)]
 
 
 # ------------------------------------------------------------------ CURP
@@ -243,6 +285,47 @@ def check_transfer(servant: ServantRecord, to_institution_id: str, effective_on:
                             "on or after the day it takes effect")
 
 
+def open_transfer(servant: ServantRecord, terms: TransferTerms, *, pending: str | None, today: date,
+                  requested_at: datetime, request_id: str | None = None) -> TransferOpened:
+    """A transfer asked for: checked as it will be when it takes effect, one waiting answer per servant.
+    The fact is what the joining institution learns the transfer id from."""
+    check_transfer(servant, terms.to_institution_id, terms.effective_on, today)
+    if pending is not None:
+        raise RuleViolation("servant_id", f"transfer {pending} of this servant is waiting for an answer", "conflict")
+    return TransferOpened(transfer_id=terms.transfer_id, servant_id=terms.servant_id,
+                          from_institution_id=terms.from_institution_id, to_institution_id=terms.to_institution_id,
+                          effective_on=terms.effective_on, requested_by=terms.requested_by,
+                          requested_at=requested_at, request_id=request_id)
+
+
+def check_answerable(status: str) -> None:
+    if status != "requested":
+        raise RuleViolation("transfer_id", f"this transfer is already {status}", "conflict")
+
+
+def decline_transfer(terms: TransferTerms, *, declined_by: str, declined_at: datetime,
+                     request_id: str | None = None) -> TransferDropped:
+    """Either institution (or the comptroller) declines or withdraws a requested transfer: nothing moves."""
+    return TransferDropped(transfer_id=terms.transfer_id, servant_id=terms.servant_id,
+                           from_institution_id=terms.from_institution_id, to_institution_id=terms.to_institution_id,
+                           declined_by=declined_by, declined_at=declined_at, request_id=request_id)
+
+
+def check_may_accept(acting_for: str | None, terms: TransferTerms) -> None:
+    if acting_for is not None and acting_for != terms.to_institution_id:
+        raise RuleViolation("transfer_id", "only the institution the servant joins (or the comptroller) accepts a "
+                            "transfer", "forbidden")
+
+
+def check_joining(terms: TransferTerms, twin: str | None) -> None:
+    """A person is one servant per institution: ``twin`` is the servant the joining institution already
+    has under the person's CURP. Asked only of whoever completes a transfer, never of the one asking."""
+    if twin is not None:
+        raise RuleViolation("servant_id", f"institution {terms.to_institution_id} already has this person as "
+                            f"servant {twin}; decline this transfer (their record stays with "
+                            f"{terms.from_institution_id})", "conflict")
+
+
 def decide_transfer(servant: ServantRecord, terms: TransferTerms, *, approved_by: str, approved_at: datetime,
                     today: date) -> tuple[ServantRecord, ServantTransferred]:
     """The transfer takes effect: the servant belongs to the new institution, and the fact says since when."""
@@ -303,6 +386,17 @@ class SessionTerms:
 
     def overlaps(self, other: "SessionTerms") -> bool:
         return self.starts_at < other.ends_at and other.starts_at < self.ends_at
+
+
+def decide_schedule(*, session_id: str, course_id: str, modality: Modality | str, platform: str | None,
+                    venue: str | None, starts_at: datetime, ends_at: datetime, timezone: str, capacity: int,
+                    instructor_id: str | None, organising_unit: str | None) -> list[Event]:
+    """A new session of a course; its times as the fact states them (aware, in the session's zone)."""
+    check_delivery(modality, platform, venue)
+    start, end = session_times(starts_at, ends_at, timezone)
+    return [SessionScheduled(session_id=session_id, course_id=course_id, modality=modality, platform=platform,
+                             venue=venue, starts_at=start, ends_at=end, timezone=timezone, capacity=capacity,
+                             instructor_id=instructor_id, organising_unit=organising_unit)]
 
 
 def decide_reschedule(session: SessionTerms, starts_at: datetime, ends_at: datetime, timezone: str,
@@ -455,3 +549,40 @@ def is_repeat(decided: DecidedRequest | None, digest: str) -> bool:
                             f"institution {decided.institution_id}; give each request its own request_id",
                             "conflict")
     return True
+
+
+def check_request_topic(request: Event, topic_institution: str | None) -> None:
+    """Secure mode: a request names the institution of the topic it came on (the one fact the broker
+    vouches for). Refused as a broken message, not answered: an answer would go to the institution
+    the request names."""
+    institution_id = getattr(request, "institution_id")
+    if topic_institution is not None and topic_institution != institution_id:
+        raise RuleViolation(None, f"institution_id {institution_id!r} is not the institution of this topic "
+                            f"({topic_institution!r}): an agency acts only for its own institution", "forbidden")
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """What an agency request led to: the type of the event that answered it and its servant, enrolment
+    or transfer (a rejection's reason and field)."""
+
+    type: str
+    id: str | None = None
+    reason: str | None = None
+    field: str | None = None
+
+
+def reject_request(request: Event, violation: RuleViolation) -> tuple[RequestOutcome, RequestRejected]:
+    """A request that breaks a rule is a normal outcome, answered with its request id and the field at fault."""
+    reason = violation.message[:1000]
+    rejected = RequestRejected(request_id=getattr(request, "request_id"),
+                               institution_id=getattr(request, "institution_id"), reason=reason,
+                               field=violation.field)
+    return RequestOutcome(RequestRejected.type, None, reason, violation.field), rejected
+
+
+def request_decided(request: Event, outcome: RequestOutcome, topic_institution: str) -> AgencyRequestDecided:
+    """The copy of a decision for the agency's own outcome topic (that of ``topic_institution``)."""
+    return AgencyRequestDecided(request_id=getattr(request, "request_id"), institution_id=topic_institution,
+                                request_type=request.type, outcome=outcome.type, outcome_id=outcome.id,
+                                reason=outcome.reason, field=outcome.field)
