@@ -1,28 +1,29 @@
-"""HTTP API of the enrollment service: translates requests into handler calls, nothing more.
+"""HTTP API of the enrollment service: translates requests into handler and view calls, nothing more.
 
 Roles (bearer JWT): the comptroller does everything; an institution liaison registers and enrols its
 own institution's servants and sees nothing of other institutions' people; an instructor reads the
 rosters of its sessions. Another institution's servant or enrolment is answered as unknown (404).
+A broken rule (``RuleViolation``) is answered as a Problem naming the field at fault.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import exc as sa_exc
-from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from contracts.events import GovernmentLevel, Id, Modality, Score, Sex, Share
-from probidad.shared.auth import Principal, require
-from services.enrollment import domain, handlers
+from probidad.shared.auth import Principal
+from probidad.shared.dependencies import Comptroller, Provided, Reader, Registrar, Runtime
+from probidad.shared.problems import Problem
+from services.enrollment import handlers, views
 from services.enrollment.domain import RuleViolation, ServantDetails
-from services.enrollment.metrics import ENROLMENT_DECISIONS
-from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession, Transfer
+from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.tables import Course, Enrolment, Servant, Transfer
 
 router = APIRouter()
 
@@ -32,10 +33,16 @@ MAX_HEADCOUNT = 10_000_000  # far above the largest government's payroll
 MAX_OFFSET = 2**31 - 1
 
 STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
+CONCURRENT_CHANGE = "a concurrent request changed the same record; retry"
 
-Comptroller = Annotated[Principal, Depends(require("comptroller"))]
-Registrar = Annotated[Principal, Depends(require("comptroller", "liaison"))]
-Reader = Annotated[Principal, Depends(require("comptroller", "liaison", "instructor"))]
+Context = Provided(EnrollmentContext)
+
+
+def _correlation_id(request: Request) -> str | None:
+    return request.headers.get("x-correlation-id")
+
+
+CorrelationId = Annotated[str | None, Depends(_correlation_id)]
 
 
 def acting_for(principal: Principal) -> str | None:
@@ -43,27 +50,18 @@ def acting_for(principal: Principal) -> str | None:
     return None if principal.role == "comptroller" else principal.institution_id
 
 
-def http_error(violation: RuleViolation) -> HTTPException:
-    return HTTPException(STATUS[violation.kind], str(violation))
+# A route's unit of work rolls back whole on any error; these answer the two a request can cause.
+async def rule_violated(_request: Request, violation: RuleViolation) -> JSONResponse:
+    """A broken rule: a 4xx naming the field at fault."""
+    return JSONResponse(Problem(detail=str(violation)).model_dump(exclude_none=True),
+                        status_code=STATUS[violation.kind])
 
 
-@asynccontextmanager
-async def unit_of_work(request: Request) -> AsyncIterator:
-    """One transaction; a broken rule rolls it back whole and becomes a 4xx naming the field.
-
-    (On SQLite the process's transactions take turns; ``Database.transaction`` sees to it.)"""
-    runtime = request.app.state.runtime
-    try:
-        async with runtime.database.transaction() as db:
-            yield db
-    except RuleViolation as violation:
-        raise http_error(violation) from violation
-    except sa_exc.IntegrityError as error:
-        raise HTTPException(409, "a concurrent request changed the same record; retry") from error
+async def changed_concurrently(_request: Request, _error: IntegrityError) -> JSONResponse:
+    return JSONResponse(Problem(detail=CONCURRENT_CHANGE).model_dump(exclude_none=True), status_code=409)
 
 
-def _runtime(request: Request):  # noqa: ANN202
-    return request.app.state.runtime
+PROBLEMS = {RuleViolation: rule_violated, IntegrityError: changed_concurrently}
 
 
 # ------------------------------------------------------------------ institutions
@@ -86,40 +84,39 @@ class InstitutionOut(BaseModel):
     headcounts: dict[int, int] = Field(description="Declared headcount per year.")
 
 
-async def _institution_out(db, institution: Institution) -> InstitutionOut:  # noqa: ANN001
+def _institution_out(view: views.InstitutionView) -> InstitutionOut:
+    institution = view.institution
     return InstitutionOut(institution_id=institution.institution_id, name=institution.name,
                           government_level=institution.government_level, municipality=institution.municipality,
-                          headcounts=await handlers.headcounts(db, institution.institution_id))
+                          headcounts=view.headcounts)
 
 
 @router.post("/institutions", response_model=InstitutionOut, status_code=201, tags=["institutions"],
              responses={200: {"description": "Institution restated (e.g. a new year's headcount)"}})
-async def register_institution(body: InstitutionIn, request: Request, response: Response,
-                               _: Comptroller) -> InstitutionOut:
+async def register_institution(body: InstitutionIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                               response: Response, _: Comptroller) -> InstitutionOut:
     """Register a state or municipal institution with its headcount; again with the same id to restate it."""
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        institution, created = await handlers.register_institution(
-            db, rt.outbox, institution_id=body.institution_id or handlers.new_id("in"), name=body.name,
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.register_institution(
+            uow, ctx, institution_id=body.institution_id or handlers.new_id("in"), name=body.name,
             government_level=body.government_level, municipality=body.municipality, headcount=body.headcount,
-            headcount_year=body.headcount_year, correlation_id=request.headers.get("x-correlation-id"))
-        out = await _institution_out(db, institution)
-    response.status_code = 201 if created else 200
+            headcount_year=body.headcount_year)
+        uow.record(done.events)
+        out = _institution_out(await views.institution(uow, done.row))
+    response.status_code = 201 if done.created else 200
     return out
 
 
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["institutions"])
-async def list_institutions(request: Request, _: Reader) -> list[InstitutionOut]:
-    async with unit_of_work(request) as db:
-        rows = (await db.execute(select(Institution).order_by(Institution.institution_id))).scalars().all()
-        return [await _institution_out(db, i) for i in rows]
+async def list_institutions(runtime: Runtime, _: Reader) -> list[InstitutionOut]:
+    async with runtime.unit_of_work() as uow:
+        return [_institution_out(i) for i in await views.institutions(uow)]
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionOut, tags=["institutions"])
-async def get_institution(institution_id: str, request: Request, _: Reader) -> InstitutionOut:
-    async with unit_of_work(request) as db:
-        institution = await handlers.require_institution(db, institution_id, kind="not_found")
-        return await _institution_out(db, institution)
+async def get_institution(institution_id: str, runtime: Runtime, _: Reader) -> InstitutionOut:
+    async with runtime.unit_of_work() as uow:
+        return _institution_out(await views.institution_by_id(uow, institution_id))
 
 
 # ------------------------------------------------------------------ courses
@@ -146,31 +143,28 @@ def _course_out(course: Course) -> CourseOut:
 
 @router.post("/courses", response_model=CourseOut, status_code=201, tags=["catalogue"],
              responses={200: {"description": "Course re-published with new terms"}})
-async def publish_course(body: CourseIn, request: Request, response: Response, _: Comptroller) -> CourseOut:
+async def publish_course(body: CourseIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                         response: Response, _: Comptroller) -> CourseOut:
     """Publish a course of the integrity programme; again with the same id to change its terms."""
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        course, created = await handlers.publish_course(
-            db, rt.outbox, **body.model_dump(exclude={"course_id"}), course_id=body.course_id or handlers.new_id("co"),
-            correlation_id=request.headers.get("x-correlation-id"))
-        out = _course_out(course)
-    response.status_code = 201 if created else 200
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.publish_course(uow, ctx, **body.model_dump(exclude={"course_id"}),
+                                             course_id=body.course_id or handlers.new_id("co"))
+        uow.record(done.events)
+        out = _course_out(done.row)
+    response.status_code = 201 if done.created else 200
     return out
 
 
 @router.get("/courses", response_model=list[CourseOut], tags=["catalogue"])
-async def list_courses(request: Request, _: Reader) -> list[CourseOut]:
-    async with unit_of_work(request) as db:
-        return [_course_out(c) for c in (await db.execute(select(Course).order_by(Course.code))).scalars()]
+async def list_courses(runtime: Runtime, _: Reader) -> list[CourseOut]:
+    async with runtime.unit_of_work() as uow:
+        return [_course_out(c) for c in await views.courses(uow)]
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut, tags=["catalogue"])
-async def get_course(course_id: str, request: Request, _: Reader) -> CourseOut:
-    async with unit_of_work(request) as db:
-        course = await db.get(Course, course_id)
-        if course is None:
-            raise HTTPException(404, f"course_id: unknown course {course_id!r}")
-        return _course_out(course)
+async def get_course(course_id: str, runtime: Runtime, _: Reader) -> CourseOut:
+    async with runtime.unit_of_work() as uow:
+        return _course_out(await views.course(uow, course_id))
 
 
 # ------------------------------------------------------------------ sessions
@@ -219,98 +213,62 @@ class SessionOut(BaseModel):
     waitlisted: int
 
 
-async def _seat_counts(db, session_ids: list[str]) -> dict[tuple[str, str], int]:  # noqa: ANN001
-    """(session id, status) -> enrolments, for many sessions in one query."""
-    if not session_ids:
-        return {}
-    rows = await db.execute(
-        select(Enrolment.session_id, Enrolment.status, func.count())
-        .where(Enrolment.session_id.in_(session_ids), Enrolment.status.in_(handlers.ACTIVE))
-        .group_by(Enrolment.session_id, Enrolment.status))
-    return {(session_id, status_): n for session_id, status_, n in rows.all()}
-
-
-def _session_view(session: TrainingSession, counts: dict[tuple[str, str], int]) -> SessionOut:
-    start, end = handlers.local_times(session)
+def _session_out(view: views.SessionView) -> SessionOut:
+    session = view.session
     return SessionOut(session_id=session.session_id, course_id=session.course_id, modality=session.modality,
-                      platform=session.platform, venue=session.venue, starts_at=start, ends_at=end,
+                      platform=session.platform, venue=session.venue, starts_at=view.starts_at, ends_at=view.ends_at,
                       timezone=session.timezone, capacity=session.capacity, instructor_id=session.instructor_id,
                       organising_unit=session.organising_unit, cancelled=session.cancelled_at is not None,
-                      confirmed=counts.get((session.session_id, "confirmed"), 0),
-                      waitlisted=counts.get((session.session_id, "waitlisted"), 0))
-
-
-async def _session_out(db, session: TrainingSession) -> SessionOut:  # noqa: ANN001
-    return _session_view(session, await _seat_counts(db, [session.session_id]))
+                      confirmed=view.confirmed, waitlisted=view.waitlisted)
 
 
 @router.post("/sessions", response_model=SessionOut, status_code=201, tags=["sessions"])
-async def schedule_session(body: SessionIn, request: Request, _: Comptroller) -> SessionOut:
+async def schedule_session(body: SessionIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                           _: Comptroller) -> SessionOut:
     """Schedule a session of a course (virtual, in-person or hybrid) with its capacity."""
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        session = await handlers.schedule_session(
-            db, rt.outbox, **body.model_dump(exclude={"session_id", "timezone"}),
-            session_id=body.session_id or handlers.new_id("se"),
-            timezone=body.timezone or rt.settings.programme_timezone,
-            correlation_id=request.headers.get("x-correlation-id"))
-        return await _session_out(db, session)
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.schedule_session(uow, ctx, **body.model_dump(exclude={"session_id"}),
+                                               session_id=body.session_id or handlers.new_id("se"))
+        uow.record(done.events)
+        return _session_out(await views.session(uow, done.row))
 
 
 @router.get("/sessions", response_model=list[SessionOut], tags=["sessions"])
-async def list_sessions(request: Request, principal: Reader, course_id: str | None = None,
+async def list_sessions(runtime: Runtime, principal: Reader, course_id: str | None = None,
                         starting_from: datetime | None = Query(None, alias="from"),
                         starting_before: datetime | None = Query(None, alias="to")) -> list[SessionOut]:
-    query = select(TrainingSession).order_by(TrainingSession.starts_at)
-    if course_id:
-        query = query.where(TrainingSession.course_id == course_id)
     for bound, name in ((starting_from, "from"), (starting_before, "to")):
         if bound is not None and bound.tzinfo is None:
             raise HTTPException(422, f"{name}: give an offset, e.g. 2026-11-01T00:00:00-06:00")
-    if starting_from:
-        query = query.where(TrainingSession.starts_at >= starting_from)
-    if starting_before:
-        query = query.where(TrainingSession.starts_at < starting_before)
-    if principal.role == "instructor":
-        query = query.where(TrainingSession.instructor_id == principal.instructor_id)
-    async with unit_of_work(request) as db:
-        sessions = list((await db.execute(query)).scalars())
-        counts: dict[tuple[str, str], int] = {}
-        for start in range(0, len(sessions), 500):  # bounded IN lists
-            counts |= await _seat_counts(db, [s.session_id for s in sessions[start:start + 500]])
-        return [_session_view(s, counts) for s in sessions]
-
-
-async def _session(db, session_id: str) -> TrainingSession:  # noqa: ANN001
-    session = await db.get(TrainingSession, session_id)
-    if session is None:
-        raise HTTPException(404, f"session_id: unknown session {session_id!r}")
-    return session
+    async with runtime.unit_of_work() as uow:
+        found = await views.sessions(uow, course_id=course_id, starting_from=starting_from,
+                                     starting_before=starting_before, as_instructor=principal.role == "instructor",
+                                     instructor_id=principal.instructor_id)
+        return [_session_out(s) for s in found]
 
 
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
-async def get_session(session_id: str, request: Request, _: Reader) -> SessionOut:
-    async with unit_of_work(request) as db:
-        return await _session_out(db, await _session(db, session_id))
+async def get_session(session_id: str, runtime: Runtime, _: Reader) -> SessionOut:
+    async with runtime.unit_of_work() as uow:
+        return _session_out(await views.session_by_id(uow, session_id))
 
 
 @router.post("/sessions/{session_id}/reschedule", response_model=SessionOut, tags=["sessions"])
-async def reschedule_session(session_id: str, body: RescheduleIn, request: Request, _: Comptroller) -> SessionOut:
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        session = await handlers.reschedule_session(db, rt.outbox, session_id, **body.model_dump(),
-                                                    correlation_id=request.headers.get("x-correlation-id"))
-        return await _session_out(db, session)
+async def reschedule_session(session_id: str, body: RescheduleIn, runtime: Runtime, ctx: Context,
+                             correlation_id: CorrelationId, _: Comptroller) -> SessionOut:
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.reschedule_session(uow, ctx, session_id, **body.model_dump())
+        uow.record(done.events)
+        return _session_out(await views.session(uow, done.row))
 
 
 @router.post("/sessions/{session_id}/cancel", response_model=SessionOut, tags=["sessions"])
-async def cancel_session(session_id: str, request: Request, _: Comptroller, body: CancelIn | None = None) -> SessionOut:
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        session = await handlers.cancel_session(db, rt.outbox, session_id, reason=body.reason if body else None,
-                                                now=handlers.utcnow(),
-                                                correlation_id=request.headers.get("x-correlation-id"))
-        return await _session_out(db, session)
+async def cancel_session(session_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                         _: Comptroller, body: CancelIn | None = None) -> SessionOut:
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.cancel_session(uow, ctx, session_id, reason=body.reason if body else None)
+        uow.record(done.events)
+        return _session_out(await views.session(uow, done.row))
 
 
 class RosterLine(BaseModel):
@@ -329,24 +287,18 @@ class Roster(BaseModel):
 
 
 @router.get("/sessions/{session_id}/roster", response_model=Roster, tags=["sessions"])
-async def roster(session_id: str, request: Request, principal: Reader) -> Roster:
+async def roster(session_id: str, runtime: Runtime, principal: Reader) -> Roster:
     """Who holds a seat and who waits, in order. Instructors: their own sessions; liaisons: their own people."""
-    async with unit_of_work(request) as db:
-        session = await _session(db, session_id)
-        if principal.role == "instructor" and session.instructor_id != principal.instructor_id:
-            raise HTTPException(403, "session_id: you are not the instructor of this session")
-        rows = (await db.execute(
-            select(Enrolment, Servant.name).join(Servant, Servant.servant_id == Enrolment.servant_id)
-            .where(Enrolment.session_id == session_id, Enrolment.status.in_(handlers.ACTIVE))
-            .order_by(Enrolment.number))).all()
-        positions = domain.waitlist_positions([handlers.seat(e) for e, _ in rows])
-        scope = acting_for(principal) if principal.role == "liaison" else None
-        lines = [RosterLine(enrolment_id=e.enrolment_id, servant_id=e.servant_id, name=name,
-                            institution_id=e.institution_id, status=e.status,
-                            waitlist_position=positions.get(e.enrolment_id),
-                            promoted_from_waitlist=e.promoted_from_waitlist)
-                 for e, name in rows if scope is None or e.institution_id == scope]
-        return Roster(session=await _session_out(db, session), enrolments=lines)
+    async with runtime.unit_of_work() as uow:
+        found = await views.roster(uow, session_id, as_instructor=principal.role == "instructor",
+                                   instructor_id=principal.instructor_id,
+                                   liaison_of=principal.institution_id if principal.role == "liaison" else None)
+    lines = [RosterLine(enrolment_id=line.enrolment.enrolment_id, servant_id=line.enrolment.servant_id,
+                        name=line.name, institution_id=line.enrolment.institution_id, status=line.enrolment.status,
+                        waitlist_position=line.position,
+                        promoted_from_waitlist=line.enrolment.promoted_from_waitlist)
+             for line in found.lines]
+    return Roster(session=_session_out(found.session), enrolments=lines)
 
 
 # ------------------------------------------------------------------ servants
@@ -380,69 +332,51 @@ def _servant_out(servant: Servant) -> ServantOut:
                       position_level=servant.position_level, erased=servant.erased_at is not None)
 
 
-def _institution_for(principal: Principal, given: str | None) -> str:
-    if given:
-        return given
-    if principal.role == "liaison" and principal.institution_id:
-        return principal.institution_id
-    raise HTTPException(422, "institution_id: required")
-
-
 @router.post("/servants", response_model=ServantOut, status_code=201, tags=["servants"],
              responses={200: {"description": "A servant of this institution with this CURP was already registered; "
                                    "updated"},
                         409: {"description": "curp: not a CURP the caller may register for this institution "
                               "(the same answer whatever the reason; a move is a transfer)"}})
-async def register_servant(body: ServantIn, request: Request, response: Response, principal: Registrar) -> ServantOut:
+async def register_servant(body: ServantIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                           response: Response, principal: Registrar) -> ServantOut:
     """Register a public servant (or update the one with the same CURP); returns the pseudonymous id."""
-    rt = _runtime(request)
-    details = ServantDetails(institution_id=_institution_for(principal, body.institution_id), name=body.name,
+    scope = acting_for(principal)
+    details = ServantDetails(institution_id=handlers.institution_for(scope, body.institution_id), name=body.name,
                              curp=body.curp, sex=body.sex, email=body.email, position=body.position,
                              position_level=body.position_level)
-    async with unit_of_work(request) as db:
-        servant, created = await handlers.register_servant(
-            db, rt.outbox, details, digest_key=rt.settings.email_digest_key.get_secret_value(),
-            acting_for=acting_for(principal), correlation_id=request.headers.get("x-correlation-id"))
-        out = _servant_out(servant)
-    response.status_code = 201 if created else 200
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.register_servant(uow, ctx, details, acting_for=scope)
+        uow.record(done.events)
+        out = _servant_out(done.row)
+    response.status_code = 201 if done.created else 200
     return out
 
 
 @router.get("/servants", response_model=list[ServantOut], tags=["servants"])
-async def list_servants(request: Request, principal: Registrar, institution_id: str | None = None,
+async def list_servants(runtime: Runtime, principal: Registrar, institution_id: str | None = None,
                         curp: str | None = Query(None, description="Find one person by CURP."),
                         limit: int = Query(100, ge=1, le=1000),
                         offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[ServantOut]:
-    query = select(Servant).order_by(Servant.registered_at, Servant.servant_id).limit(limit).offset(offset)
-    if curp:
-        try:
-            query = query.where(Servant.curp == domain.validate_curp(curp))
-        except RuleViolation as violation:
-            raise http_error(violation) from violation
-    scope = acting_for(principal)
-    if scope is not None:
-        query = query.where(Servant.institution_id == scope)
-    if institution_id:
-        query = query.where(Servant.institution_id == institution_id)
-    async with unit_of_work(request) as db:
-        return [_servant_out(s) for s in (await db.execute(query)).scalars()]
+    async with runtime.unit_of_work() as uow:
+        found = await views.servants(uow, acting_for=acting_for(principal), institution_id=institution_id, curp=curp,
+                                     limit=limit, offset=offset)
+        return [_servant_out(s) for s in found]
 
 
 @router.get("/servants/{servant_id}", response_model=ServantOut, tags=["servants"])
-async def get_servant(servant_id: str, request: Request, principal: Registrar) -> ServantOut:
-    async with unit_of_work(request) as db:
-        return _servant_out(await handlers.find_servant(db, servant_id, acting_for(principal)))
+async def get_servant(servant_id: str, runtime: Runtime, principal: Registrar) -> ServantOut:
+    async with runtime.unit_of_work() as uow:
+        return _servant_out(await views.servant(uow, servant_id, acting_for=acting_for(principal)))
 
 
 @router.delete("/servants/{servant_id}/personal-data", response_model=ServantOut, tags=["servants"])
-async def erase_personal_data(servant_id: str, request: Request, principal: Comptroller) -> ServantOut:
+async def erase_personal_data(servant_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                              principal: Comptroller) -> ServantOut:
     """ARCO cancellation: erase name, CURP, e-mail and position. The pseudonymous id and the figures stay."""
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        servant = await handlers.erase_servant(db, rt.outbox, servant_id, acting_for=acting_for(principal),
-                                               now=handlers.utcnow(),
-                                               correlation_id=request.headers.get("x-correlation-id"))
-        return _servant_out(servant)
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.erase_servant(uow, ctx, servant_id, acting_for=acting_for(principal))
+        uow.record(done.events)
+        return _servant_out(done.row)
 
 
 # ------------------------------------------------------------------ transfers
@@ -469,7 +403,7 @@ class TransferOut(BaseModel):
     reason: str | None
 
 
-def _transfer_out(transfer) -> TransferOut:  # noqa: ANN001
+def _transfer_out(transfer: Transfer) -> TransferOut:
     return TransferOut.model_validate(transfer, from_attributes=True)
 
 
@@ -480,63 +414,51 @@ def _who(principal: Principal) -> str:
     return f"liaison:{principal.institution_id}:{principal.subject}"
 
 
-def _programme_today(request: Request) -> date:
-    return handlers.utcnow().astimezone(domain.zone(_runtime(request).settings.programme_timezone)).date()
-
-
 @router.post("/servants/{servant_id}/transfer", response_model=TransferOut, status_code=201, tags=["servants"],
              responses={202: {"description": "Requested by a liaison: waits for the joining institution"}})
-async def transfer_servant(servant_id: str, body: TransferIn, request: Request, response: Response,
-                           principal: Registrar) -> TransferOut:
+async def transfer_servant(servant_id: str, body: TransferIn, runtime: Runtime, ctx: Context,
+                           correlation_id: CorrelationId, response: Response, principal: Registrar) -> TransferOut:
     """Move a servant to another institution from a date. The comptroller's transfer takes effect at
     once (201); a liaison asks for its own servant (202) and the joining institution accepts it."""
-    rt = _runtime(request)
-    today = _programme_today(request)
-    async with unit_of_work(request) as db:
-        transfer = await handlers.request_transfer(
-            db, rt.outbox, servant_id, to_institution_id=body.to_institution_id,
-            effective_on=body.effective_on or today, acting_for=acting_for(principal), requested_by=_who(principal),
-            now=handlers.utcnow(), today=today, reason=body.reason,
-            correlation_id=request.headers.get("x-correlation-id"))
-        out = _transfer_out(transfer)
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.request_transfer(
+            uow, ctx, servant_id, to_institution_id=body.to_institution_id, effective_on=body.effective_on,
+            acting_for=acting_for(principal), requested_by=_who(principal), reason=body.reason)
+        uow.record(done.events)
+        out = _transfer_out(done.row)
     response.status_code = 201 if out.status == "completed" else 202
     return out
 
 
 @router.get("/transfers", response_model=list[TransferOut], tags=["servants"])
-async def list_transfers(request: Request, principal: Registrar,
+async def list_transfers(runtime: Runtime, principal: Registrar,
                          status: Literal["requested", "completed", "declined"] | None = None) -> list[TransferOut]:
     """Transfers from or to the caller's institution (all of them for the comptroller)."""
-    query = select(Transfer).order_by(Transfer.requested_at, Transfer.transfer_id)
-    if status:
-        query = query.where(Transfer.status == status)
-    scope = acting_for(principal)
-    if scope is not None:
-        query = query.where((Transfer.from_institution_id == scope) | (Transfer.to_institution_id == scope))
-    async with unit_of_work(request) as db:
-        return [_transfer_out(t) for t in (await db.execute(query)).scalars()]
+    async with runtime.unit_of_work() as uow:
+        return [_transfer_out(t) for t in await views.transfers(uow, status=status, acting_for=acting_for(principal))]
 
 
-async def _answer(request: Request, principal: Principal, transfer_id: str, accept: bool) -> TransferOut:
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        transfer = await handlers.answer_transfer(
-            db, rt.outbox, transfer_id, accept=accept, acting_for=acting_for(principal), answered_by=_who(principal),
-            now=handlers.utcnow(), today=_programme_today(request),
-            correlation_id=request.headers.get("x-correlation-id"))
-        return _transfer_out(transfer)
+async def _answer(runtime: Runtime, ctx: EnrollmentContext, correlation_id: str | None, principal: Principal,
+                  transfer_id: str, accept: bool) -> TransferOut:
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.answer_transfer(uow, ctx, transfer_id, accept=accept, acting_for=acting_for(principal),
+                                              answered_by=_who(principal))
+        uow.record(done.events)
+        return _transfer_out(done.row)
 
 
 @router.post("/transfers/{transfer_id}/accept", response_model=TransferOut, tags=["servants"])
-async def accept_transfer(transfer_id: str, request: Request, principal: Registrar) -> TransferOut:
+async def accept_transfer(transfer_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                          principal: Registrar) -> TransferOut:
     """The joining institution (or the comptroller) accepts: the servant moves, ServantTransferred is published."""
-    return await _answer(request, principal, transfer_id, accept=True)
+    return await _answer(runtime, ctx, correlation_id, principal, transfer_id, accept=True)
 
 
 @router.post("/transfers/{transfer_id}/decline", response_model=TransferOut, tags=["servants"])
-async def decline_transfer(transfer_id: str, request: Request, principal: Registrar) -> TransferOut:
+async def decline_transfer(transfer_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                           principal: Registrar) -> TransferOut:
     """Either institution (or the comptroller) declines or withdraws a requested transfer: nothing moves."""
-    return await _answer(request, principal, transfer_id, accept=False)
+    return await _answer(runtime, ctx, correlation_id, principal, transfer_id, accept=False)
 
 
 # ------------------------------------------------------------------ enrolments
@@ -566,50 +488,33 @@ def _enrolment_out(enrolment: Enrolment, position: int | None = None) -> Enrolme
 
 
 @router.post("/enrolments", response_model=EnrolmentOut, status_code=201, tags=["enrolments"])
-async def enrol(body: EnrolmentIn, request: Request, principal: Registrar) -> EnrolmentOut:
+async def enrol(body: EnrolmentIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                principal: Registrar) -> EnrolmentOut:
     """Enrol a servant in a session: a seat while there is one, else a place on the waitlist."""
-    rt = _runtime(request)
-    try:
-        async with unit_of_work(request) as db:
-            enrolled = await handlers.enrol(db, rt.outbox, session_id=body.session_id, servant_id=body.servant_id,
-                                            curp=body.curp, acting_for=acting_for(principal),
-                                            correlation_id=request.headers.get("x-correlation-id"))
-    except HTTPException:
-        ENROLMENT_DECISIONS.labels("http", "rejected").inc()
-        raise
-    ENROLMENT_DECISIONS.labels("http", enrolled.enrolment.status).inc()
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        enrolled = await handlers.enrol(uow, ctx, session_id=body.session_id, servant_id=body.servant_id,
+                                        curp=body.curp, acting_for=acting_for(principal), channel="http")
+        uow.record(enrolled.events)
     return _enrolment_out(enrolled.enrolment, enrolled.position)
 
 
 @router.get("/enrolments", response_model=list[EnrolmentOut], tags=["enrolments"])
-async def list_enrolments(request: Request, principal: Registrar, session_id: str | None = None,
+async def list_enrolments(runtime: Runtime, principal: Registrar, session_id: str | None = None,
                           servant_id: str | None = None, include_cancelled: bool = False,
                           limit: int = Query(500, ge=1, le=5000),
                           offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[EnrolmentOut]:
-    query = select(Enrolment).order_by(Enrolment.number).limit(limit).offset(offset)
-    if session_id:
-        query = query.where(Enrolment.session_id == session_id)
-    if servant_id:
-        query = query.where(Enrolment.servant_id == servant_id)
-    if not include_cancelled:
-        query = query.where(Enrolment.status.in_(handlers.ACTIVE))
-    scope = acting_for(principal)
-    if scope is not None:
-        query = query.where(Enrolment.institution_id == scope)
-    async with unit_of_work(request) as db:
-        enrolments = list((await db.execute(query)).scalars())
-        waiting = sorted({e.session_id for e in enrolments if e.status == "waitlisted"})
-        positions: dict[str, int] = {}
-        for start in range(0, len(waiting), 500):
-            positions |= await handlers.waitlist_positions(db, waiting[start:start + 500])
-        return [_enrolment_out(e, positions.get(e.enrolment_id)) for e in enrolments]
+    async with runtime.unit_of_work() as uow:
+        found = await views.enrolments(uow, acting_for=acting_for(principal), session_id=session_id,
+                                       servant_id=servant_id, include_cancelled=include_cancelled, limit=limit,
+                                       offset=offset)
+        return [_enrolment_out(e.enrolment, e.position) for e in found]
 
 
 @router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, tags=["enrolments"])
-async def get_enrolment(enrolment_id: str, request: Request, principal: Registrar) -> EnrolmentOut:
-    async with unit_of_work(request) as db:
-        enrolment = await handlers.find_enrolment(db, enrolment_id, acting_for(principal))
-        return _enrolment_out(enrolment, await handlers.waitlist_position(db, enrolment))
+async def get_enrolment(enrolment_id: str, runtime: Runtime, principal: Registrar) -> EnrolmentOut:
+    async with runtime.unit_of_work() as uow:
+        found = await views.enrolment(uow, enrolment_id, acting_for=acting_for(principal))
+        return _enrolment_out(found.enrolment, found.position)
 
 
 class CancellationOut(BaseModel):
@@ -618,15 +523,15 @@ class CancellationOut(BaseModel):
 
 
 @router.post("/enrolments/{enrolment_id}/cancel", response_model=CancellationOut, tags=["enrolments"])
-async def cancel_enrolment(enrolment_id: str, request: Request, principal: Registrar,
-                           body: CancelIn | None = None) -> CancellationOut:
+async def cancel_enrolment(enrolment_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                           principal: Registrar, body: CancelIn | None = None) -> CancellationOut:
     """Cancel an enrolment; the earliest waitlisted servant takes the seat it frees."""
-    rt = _runtime(request)
-    async with unit_of_work(request) as db:
-        cancelled, promoted = await handlers.cancel_enrolment(
-            db, rt.outbox, enrolment_id, reason=body.reason if body else None, acting_for=acting_for(principal),
-            now=handlers.utcnow(), correlation_id=request.headers.get("x-correlation-id"))
-        return CancellationOut(cancelled=_enrolment_out(cancelled), promoted=[_enrolment_out(p) for p in promoted])
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.cancel_enrolment(uow, ctx, enrolment_id, reason=body.reason if body else None,
+                                               acting_for=acting_for(principal))
+        uow.record(done.events)
+        return CancellationOut(cancelled=_enrolment_out(done.enrolment),
+                               promoted=[_enrolment_out(p) for p in done.promoted])
 
 
 # ------------------------------------------------------------------ bulk import
@@ -675,62 +580,39 @@ def _clean(value: str | None) -> str | None:
 
 
 @router.post("/servants/import", response_model=ImportReport, tags=["servants"])
-async def import_servants(body: ImportIn, request: Request, principal: Registrar) -> ImportReport:
+async def import_servants(body: ImportIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                          principal: Registrar) -> ImportReport:
     """Register (and optionally enrol) many servants. Each row commits alone: a bad row changes nothing
     and is reported with its field and reason; the good rows go through."""
-    rt = _runtime(request)
-    if len(body.rows) > rt.settings.bulk_max_rows:
-        raise HTTPException(413, f"rows: at most {rt.settings.bulk_max_rows} rows per request; send chunks")
+    if len(body.rows) > ctx.bulk_max_rows:
+        raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
+    scope = acting_for(principal)
     results = []
     for index, row in enumerate(body.rows, start=1):
         line = row.line or index
         try:
-            results.append(await _import_row(request, principal, row, line))
-        except (RuleViolation, HTTPException, sa_exc.IntegrityError) as problem:
-            if isinstance(problem, RuleViolation):
-                field, reason = problem.field, problem.message
-            elif isinstance(problem, sa_exc.IntegrityError):
-                field, reason = None, "a concurrent request changed the same servant; retry the row"
-            else:
-                field, _, reason = str(problem.detail).partition(": ")
-                field, reason = (field, reason) if reason else (None, field)
-            results.append(ImportResult(line=line, accepted=False, field=field, reason=reason))
+            async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+                imported = await handlers.import_line(uow, ctx, _import_line(row), acting_for=scope)
+                uow.record(imported.events)
+        except RuleViolation as violation:
+            results.append(ImportResult(line=line, accepted=False, field=violation.field, reason=violation.message))
+            continue
+        except IntegrityError:
+            results.append(ImportResult(line=line, accepted=False,
+                                        reason="a concurrent request changed the same servant; retry the row"))
+            continue
+        result = ImportResult(line=line, accepted=True, servant_id=imported.servant_id,
+                              servant=imported.servant)  # type: ignore[arg-type]
+        if imported.enrolled is not None:
+            result.enrolment_id = imported.enrolled.enrolment.enrolment_id
+            result.enrolment = imported.enrolled.enrolment.status  # type: ignore[assignment]
+            result.waitlist_position = imported.enrolled.position
+        results.append(result)
     accepted = sum(r.accepted for r in results)
     return ImportReport(accepted=accepted, rejected=len(results) - accepted, results=results)
 
 
-async def _import_row(request: Request, principal: Registrar, row: ImportRow, line: int) -> ImportResult:
-    """One line: register (or update) the person, and enrol them when the line names a session. A line
-    with only a CURP and a session enrols a servant already registered."""
-    rt = _runtime(request)
-    if not _clean(row.curp):
-        raise RuleViolation("curp", "missing")
-    curp = domain.validate_curp(row.curp or "")
-    enrol_only = not _clean(row.name) and _clean(row.session_id)
-    if not _clean(row.name) and not enrol_only:
-        raise RuleViolation("name", "missing")
-    scope = acting_for(principal)
-    correlation_id = request.headers.get("x-correlation-id")
-    async with rt.database.transaction() as db:
-        if enrol_only:
-            servant_id = await handlers.resolve_servant_id(db, servant_id=None, curp=curp, acting_for=scope)
-            result = ImportResult(line=line, accepted=True, servant_id=servant_id, servant="existing")
-        else:
-            details = ServantDetails(institution_id=_institution_for(principal, _clean(row.institution_id)),
-                                     name=_clean(row.name) or "", curp=curp, sex=domain.parse_sex(row.sex, curp),
-                                     email=_clean(row.email), position=_clean(row.position),
-                                     position_level=_clean(row.position_level))
-            servant, created = await handlers.register_servant(
-                db, rt.outbox, details, digest_key=rt.settings.email_digest_key.get_secret_value(),
-                acting_for=scope, correlation_id=correlation_id)
-            result = ImportResult(line=line, accepted=True, servant_id=servant.servant_id,
-                                  servant="registered" if created else "updated")
-        if _clean(row.session_id):
-            enrolled = await handlers.enrol(db, rt.outbox, session_id=_clean(row.session_id) or "",
-                                            servant_id=result.servant_id, acting_for=scope,
-                                            correlation_id=correlation_id)
-            ENROLMENT_DECISIONS.labels("import", enrolled.enrolment.status).inc()
-            result.enrolment_id = enrolled.enrolment.enrolment_id
-            result.enrolment = enrolled.enrolment.status  # type: ignore[assignment]
-            result.waitlist_position = enrolled.position
-    return result
+def _import_line(row: ImportRow) -> handlers.ImportLine:
+    return handlers.ImportLine(institution_id=_clean(row.institution_id), name=_clean(row.name), curp=row.curp,
+                               email=_clean(row.email), sex=row.sex, position=_clean(row.position),
+                               position_level=_clean(row.position_level), session_id=_clean(row.session_id))

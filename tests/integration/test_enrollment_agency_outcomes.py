@@ -5,13 +5,16 @@ tests/e2e/test_secure_kafka.py; here the subscribers run on the in-memory broker
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from faststream.kafka.annotations import KafkaMessage
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import EnrolmentRequested
 from contracts.topics import AGENCY_REQUESTS
-from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, agency_subscribers
+from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
 from tests.integration.test_enrollment_agency_requests import curp, enrollment, submitted  # noqa: F401 — fixture
 
 OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
@@ -21,8 +24,7 @@ OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
 async def answered(enrollment):  # noqa: F811 — the fixture imported above
     """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode."""
     (consumer, _topics), = enrollment.consumers
-    consumer.handlers = agency_subscribers(enrollment.outbox, enrollment.settings.email_digest_key.get_secret_value(),
-                                           outcome_topics=True)
+    consumer.handlers = subscriptions(replace(enrollment.provided(EnrollmentContext), outcome_topics=True))
     return enrollment
 
 

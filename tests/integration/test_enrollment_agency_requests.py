@@ -18,6 +18,7 @@ from contracts.events import (
 from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS, dead_letter_topic
 from services.enrollment import handlers
 from services.enrollment.app import create_runtime
+from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.domain import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.tables import AgencyRequest, Enrolment, Servant
@@ -46,21 +47,25 @@ async def enrollment(database_url: str, tmp_path):
     async with TestKafkaBroker(runtime.broker) as broker:
         await runtime.start()
         runtime.test_broker = broker
-        async with runtime.database.transaction() as db:
-            await handlers.register_institution(db, runtime.outbox, institution_id="in-a", name="Secretaría A",
-                                                government_level="state", municipality=None, headcount=300,
-                                                headcount_year=2026)
-            await handlers.register_institution(db, runtime.outbox, institution_id="in-b", name="Municipio B",
-                                                government_level="municipal", municipality="Tulum", headcount=80,
-                                                headcount_year=2026)
-            await handlers.publish_course(db, runtime.outbox, **CoursePublished(
-                course_id="co-1", code="CI-1", title="Conflicto de Interés", topic="Conflicto de Interés",
-                hours=3).model_dump(exclude={"course_id"}), course_id="co-1")
+        ctx = runtime.provided(EnrollmentContext)
+        async with runtime.unit_of_work() as uow:
+            for done in [
+                await handlers.register_institution(uow, ctx, institution_id="in-a", name="Secretaría A",
+                                                    government_level="state", municipality=None, headcount=300,
+                                                    headcount_year=2026),
+                await handlers.register_institution(uow, ctx, institution_id="in-b", name="Municipio B",
+                                                    government_level="municipal", municipality="Tulum", headcount=80,
+                                                    headcount_year=2026),
+                await handlers.publish_course(uow, ctx, **CoursePublished(
+                    course_id="co-1", code="CI-1", title="Conflicto de Interés", topic="Conflicto de Interés",
+                    hours=3).model_dump(exclude={"course_id"}), course_id="co-1"),
+            ]:
+                uow.record(done.events)
             start = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
-            await handlers.schedule_session(db, runtime.outbox, session_id="se-1", course_id="co-1",
-                                            modality="virtual", platform="Teams", venue=None, starts_at=start,
-                                            ends_at=start + timedelta(hours=3), timezone="America/Mexico_City",
-                                            capacity=1, instructor_id=None, organising_unit="Unidad de Ética")
+            uow.record((await handlers.schedule_session(
+                uow, ctx, session_id="se-1", course_id="co-1", modality="virtual", platform="Teams", venue=None,
+                starts_at=start, ends_at=start + timedelta(hours=3), timezone="America/Mexico_City", capacity=1,
+                instructor_id=None, organising_unit="Unidad de Ética")).events)
         await runtime.relay.drain()
         runtime.published.clear()
         yield runtime
@@ -128,7 +133,7 @@ async def test_a_request_that_breaks_a_rule_is_answered_with_a_rejection_and_cha
     assert rejection.event.reason and rejection.event.institution_id == request_.institution_id
     assert enrollment.dead_letters == []
     async with enrollment.database.transaction() as db:
-        servant = await handlers.find_servant(db, servant_id, None)
+        servant = await db.get(Servant, servant_id)
         assert (servant.institution_id, servant.email) == ("in-a", "ana@sefiplan.gob.mx")
 
 
@@ -216,7 +221,7 @@ async def test_a_request_id_reused_for_a_different_request_is_rejected_and_chang
     assert "already used for a different request" in rejection.event.reason
     assert await count(enrollment, Enrolment) == 0
     async with enrollment.database.transaction() as db:
-        servant = await handlers.find_servant(db, registered.event.servant_id, None)
+        servant = await db.get(Servant, registered.event.servant_id)
         decided = await db.get(AgencyRequest, ("in-a", "rq-1"))
     assert servant.email == "ana@sefiplan.gob.mx"
     assert (decided.request_type, decided.outcome) == (ServantSubmitted.type, ServantRegistered.type)

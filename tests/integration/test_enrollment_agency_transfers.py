@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from contracts.events import RequestRejected, TransferAccepted, TransferDeclined, TransferRequested
 from services.enrollment import handlers
+from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.tables import Servant
 from tests.integration.test_enrollment_agency_outcomes import send_on_topic_of, start_collecting
 from tests.integration.test_enrollment_agency_requests import curp, enrollment, send, submitted  # noqa: F401 (fixture)
 from tests.integration.test_enrollment_agency_outcomes import answered  # noqa: F401 (fixture)
@@ -24,10 +26,10 @@ async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412
 
 
 async def add_third_institution(runtime) -> None:  # noqa: ANN001
-    async with runtime.database.transaction() as db:
-        await handlers.register_institution(db, runtime.outbox, institution_id="in-c", name="Instituto C",
-                                            government_level="state", municipality=None, headcount=50,
-                                            headcount_year=2026)
+    async with runtime.unit_of_work() as uow:
+        uow.record((await handlers.register_institution(
+            uow, runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
+            government_level="state", municipality=None, headcount=50, headcount_year=2026)).events)
     await runtime.relay.drain()
     runtime.published.clear()
 
@@ -38,7 +40,7 @@ def of_type(runtime, suffix: str) -> list:  # noqa: ANN001
 
 async def institution_of(runtime, servant_id: str) -> str:  # noqa: ANN001
     async with runtime.database.transaction() as db:
-        return (await db.get(handlers.Servant, servant_id)).institution_id
+        return (await db.get(Servant, servant_id)).institution_id
 
 
 async def opened(runtime, servant_id: str, request_id: str = "rq-ask") -> str:  # noqa: ANN001

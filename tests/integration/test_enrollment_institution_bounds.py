@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from contracts.events import EnrolmentRequested
-from services.enrollment import handlers
+from services.enrollment.tables import Servant
 from tests.integration.test_enrollment_agency_requests import curp as agency_curp
 from tests.integration.test_enrollment_agency_requests import enrollment, send, submitted  # noqa: F401 (fixture)
 from tests.integration.test_enrollment_api import curp, platform, register, set_up_programme  # noqa: F401 (fixture)
@@ -26,7 +26,7 @@ def refusal(answer) -> tuple[int, list[str], str]:  # noqa: ANN001
 
 async def servant_row(p, servant_id: str):  # noqa: ANN001
     async with p.runtime.database.transaction() as db:
-        found = await db.get(handlers.Servant, servant_id)
+        found = await db.get(Servant, servant_id)
         return (found.institution_id, found.name, found.email, found.position_level)
 
 
@@ -247,7 +247,7 @@ async def test_an_agency_submitting_another_institutions_curp_registers_its_own_
     assert ours.event.servant_id != registered.event.servant_id
     assert ours.event.person_id == registered.event.person_id != fresh.event.person_id
     async with enrollment.database.transaction() as db:
-        servant = await db.get(handlers.Servant, registered.event.servant_id)
+        servant = await db.get(Servant, registered.event.servant_id)
         assert (servant.institution_id, servant.name, servant.email) == ("in-b", "Beto Pérez", "ana@sefiplan.gob.mx")
 
 
