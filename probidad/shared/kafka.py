@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Iterable
 
@@ -89,7 +90,8 @@ async def _raw_records(message: KafkaMessage) -> tuple:
 
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str,
-              max_records: int = 500, pattern: str | None = None) -> None:
+              max_records: int = 500, pattern: str | None = None, instance_id: str | None = None,
+              session_timeout_ms: int = 10_000) -> None:
     """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually.
 
     Records come in batches (whatever one poll returns, up to ``max_records``), handed to
@@ -103,6 +105,11 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         *(() if pattern else topics),
         pattern=pattern,  # a regex instead of the topics: enrollment's per-institution request topics
         group_id=consumer.group,
+        # Static membership: an instance restarted (even after kill -9) with the same id takes its
+        # partitions back at once instead of waiting for the group to rebalance around the dead member.
+        group_instance_id=f"{consumer.group}/{instance_id}" if instance_id else None,
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
         ack_policy=AckPolicy.MANUAL,
         auto_offset_reset="earliest",
         batch=True,
@@ -255,16 +262,24 @@ class LagMonitor:
                                  **self.security.aiokafka())
         await admin.start()
         await probe.start()
+        failures = 0
         try:
             while True:
                 try:
                     await probe._client.force_metadata_update()  # noqa: SLF001 — new partitions
                     await self.measure(admin, probe)
+                    if failures:
+                        log.info("lag measured again", after_failures=failures)
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    log.warning("lag measurement failed", error=repr(error))
-                await asyncio.sleep(self.interval_s)
+                    failures += 1
+                    if failures == 1:  # once per outage: the runtime says how long Kafka has been away
+                        log.warning("lag measurement failed; retrying", error=repr(error))
+                # Back off while it fails (up to a minute, with jitter), so an outage costs no CPU.
+                delay = self.interval_s if not failures else min(60.0, self.interval_s * 2 ** min(failures, 4))
+                await asyncio.sleep(delay * random.uniform(0.8, 1.2) if failures else delay)
         finally:
             await probe.stop()
             await admin.close()

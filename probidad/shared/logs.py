@@ -104,6 +104,40 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
     bind_contextvars(service=service)
     # Libraries log through stdlib; keep their noise at WARNING so the JSON stream stays readable.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RateLimited) for f in handler.filters):
+            handler.addFilter(RateLimited())
+
+
+class RateLimited(logging.Filter):
+    """At most one line a minute per message of the Kafka client library, with a count of the rest.
+
+    While the brokers are away aiokafka logs every failed connection and metadata attempt — hundreds of
+    lines a second per service, which would fill a disk in an hour's outage. The first line of each kind
+    passes at once; then one a minute says how many like it were left out. The platform's own logs say,
+    once, that Kafka is unreachable, how long for, and when it is back (``ServiceRuntime``)."""
+
+    LIBRARIES = ("aiokafka", "kafka")
+
+    def __init__(self, interval_s: float = 60.0) -> None:
+        super().__init__()
+        self.interval_s = interval_s
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}  # (logger, message) -> (last shown, left out)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.LIBRARIES):
+            return True
+        key = (record.name, str(record.msg))
+        shown, left_out = self._seen.get(key, (float("-inf"), 0))
+        if record.created - shown < self.interval_s:
+            self._seen[key] = (shown, left_out + 1)
+            return False
+        if left_out:
+            record.msg = f"{record.msg} ({left_out} more like it in the last {record.created - shown:.0f} s)"
+        if len(self._seen) > 1000:  # messages carry no ids, but never let the table grow without bound
+            self._seen.clear()
+        self._seen[key] = (record.created, 0)
+        return True
 
 
 def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:

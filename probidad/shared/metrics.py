@@ -32,6 +32,11 @@ CONSUMER_LAG_SECONDS = Gauge(
     "Age of the last event the group processed, when it still has lag; 0 when caught up.",
     ["group", "topic"],
 )
+KAFKA_UNREACHABLE = Gauge(
+    "probidad_kafka_unreachable_seconds",
+    "How long the service has been unable to reach any Kafka broker (0 while it reaches one).",
+    ["service"],
+)
 OUTBOX_BACKLOG = Gauge(
     "probidad_outbox_backlog",
     "Events committed to the outbox and not yet published to Kafka.",

@@ -37,7 +37,7 @@ from probidad.shared.kafka import (
 )
 from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
-from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, REGISTRY
+from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHABLE, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
 from probidad.shared.problems import document_problems
 from probidad.shared.settings import ServiceSettings
@@ -125,7 +125,9 @@ class ServiceRuntime:
         )
         handled = ", ".join(sorted(handlers))
         subscribe(self.broker, consumer, names, pattern=pattern,
-                  description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}")
+                  description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}",
+                  instance_id=self.settings.kafka_instance_id,
+                  session_timeout_ms=self.settings.kafka_session_timeout_ms)
         self.consumers.append((consumer, names))
         return consumer
 
@@ -159,9 +161,41 @@ class ServiceRuntime:
             self.relay.publish = producer_publisher(self._relay_producer)
             self.relay.reconnect = self._fresh_relay_producer
             self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers, security=self.kafka_security).run()))
+            self._tasks.append(asyncio.create_task(self._watch_kafka()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)
+
+    async def _watch_kafka(self, interval_s: float = 5.0, remind_every_s: float = 300.0) -> None:
+        """Say once that Kafka is unreachable, then every 5 minutes how long for, and once that it is
+        back; count the seconds without it (probidad_kafka_unreachable_seconds)."""
+        loop = asyncio.get_running_loop()
+        gauge = KAFKA_UNREACHABLE.labels(self.name)
+        gauge.set(0)
+        away_since: float | None = None
+        reminded = 0.0
+        while True:
+            try:
+                up = await self.broker.ping(timeout=2)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 — a failed ping is an unreachable broker
+                up = False
+            now = loop.time()
+            if up and away_since is not None:
+                log.info("Kafka reachable again", kafka=self.settings.kafka_bootstrap, away_s=round(now - away_since))
+                away_since = None
+                gauge.set(0)
+            elif not up:
+                if away_since is None:
+                    away_since = reminded = now
+                    log.warning("Kafka unreachable; retrying", kafka=self.settings.kafka_bootstrap)
+                elif now - reminded >= remind_every_s:
+                    reminded = now
+                    log.warning(f"Kafka unreachable for {round((now - away_since) / 60)} min, retrying",
+                                kafka=self.settings.kafka_bootstrap, away_s=round(now - away_since))
+                gauge.set(now - away_since)
+            await asyncio.sleep(interval_s)
 
     async def _fresh_relay_producer(self):  # noqa: ANN202 — returns an outbox Publish
         """Replace the relay's producer by a new one (after a failed round; see ``OutboxRelay``)."""

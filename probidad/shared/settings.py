@@ -44,6 +44,13 @@ class ServiceSettings(BaseSettings):
     issuing_authority: str = "Secretaría de la Contraloría del Estado"
     programme_timezone: str = "America/Mexico_City"
     relay_batch_size: int = Field(500, ge=1, le=10_000)
+    kafka_instance_id: str | None = Field(None, max_length=200, description="Static consumer-group membership, "
+                                          "for deployments whose instances have stable names (compose, a "
+                                          "StatefulSet): the same id across restarts lets an instance take its "
+                                          "partitions back at once. Two live instances must never share one; keep "
+                                          "it unset when the topics an instance consumes change between restarts.")
+    kafka_session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000, description="How long the group waits "
+                                          "for a silent instance before giving its partitions to the others.")
     outbox_max_age_s: float = Field(120.0, gt=0, description="/health turns unhealthy once the oldest unpublished "
                                     "event has waited longer than this.")
     parent_pid: int | None = Field(None, ge=1, description="Set by the launcher (`probidad up`, the tests): "
