@@ -13,15 +13,15 @@ import html
 import json
 from datetime import date
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
-from probidad.shared.auth import Principal, require
-from services.certification import handlers
-from services.certification.badges import CourseRule, open_badge_credential
+from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
+from services.certification import views
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
-from services.certification.handlers import Certification, Verification
+from services.certification.handlers import CertificationContext
 from services.certification.signing import b64url
+from services.certification.views import Verification
 from services.certification.tables import CertificateRecord
 
 WELL_KNOWN_KEYS = "/.well-known/probidad-certificates.json"
@@ -30,33 +30,30 @@ public_router = APIRouter(tags=["verification"])
 staff_router = APIRouter(tags=["certificates"])
 
 
-def _certification(request: Request) -> Certification:
-    return request.app.state.runtime.certification
+Context = Provided(CertificationContext)
 
 
-def _base_url(request: Request) -> str:
-    return request.app.state.runtime.settings.base_url.rstrip("/")
+def _base_url(runtime: Runtime) -> str:
+    return runtime.settings.base_url.rstrip("/")
 
 
 def verification_url(base_url: str, code: str) -> str:
     return f"{base_url}/verify/{code}"
 
 
-async def _verification(request: Request, code: str) -> Verification:
-    runtime = request.app.state.runtime
-    async with runtime.database.transaction() as db:
-        found = await handlers.verify_code(db, code, runtime.certification.signer)
+async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) -> Verification:
+    async with runtime.unit_of_work() as uow:
+        found = await views.verification(uow, code, ctx.signer)
     if found is None:
         raise HTTPException(404, f"code: no certificate has the verification code {code!r}")
     return found
 
 
 @public_router.get(WELL_KNOWN_KEYS, summary="Public keys of Probidad certificates: the current and the retired")
-async def signing_keys(request: Request) -> JSONResponse:
+async def signing_keys(runtime: Runtime, ctx: Context) -> JSONResponse:
     """Every key a certificate's ``key_id`` may name: the ``current`` key, which signs new certificates
     and badges, and the ``retired`` keys, which signed before a rotation and still verify what they signed."""
-    signer = _certification(request).signer
-    settings = request.app.state.runtime.settings
+    signer, settings = ctx.signer, runtime.settings
     return JSONResponse({
         "issuer": settings.issuing_authority,
         "algorithm": "Ed25519",
@@ -66,7 +63,7 @@ async def signing_keys(request: Request) -> JSONResponse:
     })
 
 
-def _public_view(found: Verification, request: Request) -> dict:
+def _public_view(found: Verification, base_url: str) -> dict:
     record = found.record
     return {
         "verification_code": record.verification_code,
@@ -77,7 +74,7 @@ def _public_view(found: Verification, request: Request) -> dict:
         "hours": record.hours,
         "issuer": record.issuing_authority,
         "signature": {"algorithm": "Ed25519", "key_id": record.key_id, "holds": found.signature_holds,
-                      "public_keys": f"{_base_url(request)}{WELL_KNOWN_KEYS}"},
+                      "public_keys": f"{base_url}{WELL_KNOWN_KEYS}"},
     }
 
 
@@ -109,10 +106,10 @@ def _page(view: dict) -> str:
 
 
 @public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)")
-async def verify(code: str, request: Request) -> Response:
+async def verify(code: str, request: Request, runtime: Runtime, ctx: Context) -> Response:
     """valid | revoked | invalid (the stored record no longer matches its signature), with the course,
     date, hours and issuer. Nothing about the holder: certification holds no names or initials."""
-    view = _public_view(await _verification(request, code), request)
+    view = _public_view(await _verification(runtime, ctx, code), _base_url(runtime))
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_page(view))
     return JSONResponse(view)
@@ -127,26 +124,22 @@ def _exportable(found: Verification) -> CertificateRecord:
 
 
 @public_router.get("/certificates/{code}/pdf", summary="Printable certificate (PDF) with a verification QR code")
-async def certificate_pdf(code: str, request: Request) -> Response:
-    record = _exportable(await _verification(request, code))
+async def certificate_pdf(code: str, runtime: Runtime, ctx: Context) -> Response:
+    record = _exportable(await _verification(runtime, ctx, code))
     document = render_pdf(PrintedCertificate(
         verification_code=record.verification_code, course_title=record.course_title, course_topic=record.course_topic,
         hours=record.hours, issued_on=record.issued_on, issuing_authority=record.issuing_authority, score=record.score,
-        verification_url=verification_url(_base_url(request), record.verification_code),
+        verification_url=verification_url(_base_url(runtime), record.verification_code),
     ))
     return Response(document, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="constancia-{record.verification_code}.pdf"'})
 
 
 @public_router.get("/certificates/{code}/badge", summary="Open Badges 3.0 credential (eddsa-jcs-2022 proof)")
-async def certificate_badge(code: str, request: Request) -> JSONResponse:
-    record = _exportable(await _verification(request, code))
-    runtime = request.app.state.runtime
-    async with runtime.database.transaction() as db:
-        course = await handlers.course_rule(db, record.course_id)
-    rule = CourseRule(course.minimum_attendance_share, course.passing_score)
-    credential = open_badge_credential(handlers.certificate_terms(record), rule, runtime.certification.signer,
-                                       base_url=_base_url(request))
+async def certificate_badge(code: str, runtime: Runtime, ctx: Context) -> JSONResponse:
+    record = _exportable(await _verification(runtime, ctx, code))
+    async with runtime.unit_of_work() as uow:
+        credential = await views.badge(uow, record, ctx.signer, base_url=_base_url(runtime))
     return JSONResponse(credential, media_type="application/vc+ld+json")
 
 
@@ -162,26 +155,23 @@ def _staff_view(record: CertificateRecord, base_url: str) -> dict:
 
 
 @staff_router.get("/certificates", summary="Certificates, by servant, session or institution")
-async def list_certificates(request: Request, servant_id: str | None = Query(None), session_id: str | None = Query(None),
-                            principal: Principal = Depends(require("comptroller", "liaison"))) -> list[dict]:
+async def list_certificates(runtime: Runtime, principal: Registrar, servant_id: str | None = Query(None),
+                            session_id: str | None = Query(None)) -> list[dict]:
     """A liaison sees only certificates of its institution's servants."""
     institution = principal.institution_id if principal.role == "liaison" else None
-    runtime = request.app.state.runtime
-    async with runtime.database.transaction() as db:
-        found = await handlers.certificates(db, servant_id=servant_id, session_id=session_id, institution_id=institution)
-    return [_staff_view(r, _base_url(request)) for r in found]
+    async with runtime.unit_of_work() as uow:
+        found = await views.certificates(uow, servant_id=servant_id, session_id=session_id, institution_id=institution)
+    return [_staff_view(r, _base_url(runtime)) for r in found]
 
 
 @staff_router.get("/servants/{servant_id}/competencies", summary="Competencies a servant attained")
-async def servant_competencies(servant_id: str, request: Request,
-                               _principal: Principal = Depends(require("comptroller"))) -> list[dict]:
-    runtime = request.app.state.runtime
-    async with runtime.database.transaction() as db:
-        found = await handlers.competencies(db, servant_id)
+async def servant_competencies(servant_id: str, runtime: Runtime, _principal: Comptroller) -> list[dict]:
+    async with runtime.unit_of_work() as uow:
+        found = await views.competencies(uow, servant_id)
     return [{"competency": c.competency, "course_ids": json.loads(c.course_ids),
              "certificate_ids": json.loads(c.certificate_ids), "attained_on": c.attained_on.isoformat()} for c in found]
 
 
 @public_router.get("/competency-model", summary="Competencies and the course codes or topics each requires")
-async def competency_model(request: Request) -> dict[str, list[str]]:
-    return _certification(request).competency_model
+async def competency_model(ctx: Context) -> dict[str, list[str]]:
+    return ctx.rules.competency_model

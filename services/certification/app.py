@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from probidad.shared.consumer import on_session
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.certification.api import public_router, staff_router
-from services.certification.handlers import Certification
+from services.certification.domain import Rules
+from services.certification.handlers import CertificationContext, prepare
 from services.certification.settings import CertificationSettings
 from services.certification.signing import CertificateSigner, load_or_create_key
-from services.certification.subscribers import TOPICS, event_handlers
+from services.certification.subscribers import TOPICS, subscriptions
 from services.certification.tables import TABLES
 
 DESCRIPTION = (
@@ -32,14 +32,12 @@ def create_runtime(settings: CertificationSettings | None = None) -> ServiceRunt
     settings = settings or CertificationSettings()
     signer = signer_for(settings)  # before anything starts: a bad key stops the service here
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
-    certification = Certification(
-        outbox=runtime.outbox, signer=signer, code_key=settings.certificate_code_key.get_secret_value().encode(),
-        issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,
-    )
-    runtime.consume(TOPICS, on_session(event_handlers(certification)),
-                    prepare=lambda uow, envelopes: certification.prepare(uow.session, envelopes))
+    ctx = CertificationContext(signer=signer, rules=Rules(
+        code_key=settings.certificate_code_key.get_secret_value().encode(),
+        issuing_authority=settings.issuing_authority, competency_model=settings.competency_model))
+    runtime.consume(TOPICS, subscriptions(ctx), prepare=prepare)
     # The HTTP API verifies and exports with the same key and rules as the consumer.
-    runtime.certification = certification
+    runtime.provide(ctx)
     return runtime
 
 

@@ -1,0 +1,56 @@
+"""Reads for the HTTP API: verification by code, the course rule a badge states, certificate and
+competency listings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from probidad.shared.unit_of_work import UnitOfWork
+from services.certification import domain
+from services.certification.badges import CourseRule, open_badge_credential
+from services.certification.repository import CertificationRepository, certificate_terms
+from services.certification.signing import CertificateSigner, verify_claims
+from services.certification.tables import CertificateRecord, CompetencyAttainment
+
+
+@dataclass(frozen=True)
+class Verification:
+    record: CertificateRecord
+    signature_holds: bool
+
+    @property
+    def status(self) -> str:
+        if not self.signature_holds:
+            return "invalid"
+        return self.record.status
+
+
+async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner) -> Verification | None:
+    normalised = domain.normalise_code(code)
+    if normalised is None:
+        return None
+    row = await CertificationRepository(uow).certificate_by_code(normalised)
+    if row is None:
+        return None
+    # The stored signature must still match the stored terms, under the key the row names (the current key
+    # or a retired one): a row edited behind our back, or naming a key we do not know, shows as invalid.
+    public = signer.verification_key(row.key_id)
+    holds = public is not None and verify_claims(public, certificate_terms(row).claims(), row.signature)
+    return Verification(row, holds)
+
+
+async def badge(uow: UnitOfWork, record: CertificateRecord, signer: CertificateSigner, *, base_url: str) -> dict:
+    """The certificate as an Open Badges 3.0 credential, with the rule of its course."""
+    course = await CertificationRepository(uow).course(record.course_id)
+    rule = CourseRule(course.minimum_attendance_share, course.passing_score)
+    return open_badge_credential(certificate_terms(record), rule, signer, base_url=base_url)
+
+
+async def certificates(uow: UnitOfWork, *, servant_id: str | None = None, session_id: str | None = None,
+                       institution_id: str | None = None) -> list[CertificateRecord]:
+    return await CertificationRepository(uow).certificate_list(servant_id=servant_id, session_id=session_id,
+                                                               institution_id=institution_id)
+
+
+async def competencies(uow: UnitOfWork, servant_id: str) -> list[CompetencyAttainment]:
+    return await CertificationRepository(uow).competencies(servant_id)
