@@ -86,6 +86,11 @@ class Cancelled:
     events: list[Event]
 
 
+def repository(uow: UnitOfWork) -> EnrollmentRepository:
+    """The unit of work's repository (one per unit of work; a test hands its own through ``uow.part``)."""
+    return uow.part(EnrollmentRepository, lambda: EnrollmentRepository(uow))
+
+
 # ------------------------------------------------------------------ lookups that are rules
 
 
@@ -155,7 +160,7 @@ async def register_institution(uow: UnitOfWork, ctx: EnrollmentContext, *, insti
     """Register an institution, or restate it (a new year's headcount supersedes nothing older)."""
     events = domain.decide_institution(institution_id=institution_id, name=name, government_level=government_level,
                                        municipality=municipality, headcount=headcount, headcount_year=headcount_year)
-    institution, created = await EnrollmentRepository(uow).save_institution(
+    institution, created = await repository(uow).save_institution(
         institution_id=institution_id, name=name, government_level=GovernmentLevel(government_level).value,
         municipality=municipality, headcount=headcount, headcount_year=headcount_year)
     return Done(institution, events, created)
@@ -165,7 +170,7 @@ async def publish_course(uow: UnitOfWork, ctx: EnrollmentContext, *, course_id: 
                          topic: str, competency: str | None, hours: float, minimum_attendance_share: float,
                          passing_score: float | None) -> Done[Course]:
     """Publish a course, or re-publish it with new terms (its code stays unique in the catalogue)."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     values = dict(code=code, title=title, topic=topic, competency=competency, hours=hours,
                   minimum_attendance_share=minimum_attendance_share, passing_score=passing_score)
     events = domain.decide_course(course_id=course_id, code_used_by=await repo.course_using_code(code, course_id),
@@ -183,7 +188,7 @@ async def schedule_session(uow: UnitOfWork, ctx: EnrollmentContext, *, session_i
                            organising_unit: str | None) -> Done[TrainingSession]:
     """Schedule a session of a course; a time without an offset is read in ``timezone`` (the programme's
     zone when None)."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     timezone = timezone or ctx.programme_timezone
     if await repo.training_session(session_id) is not None:
         raise RuleViolation("session_id", f"session {session_id!r} already exists", "conflict")
@@ -210,7 +215,7 @@ async def _locked_session(repo: EnrollmentRepository, session_id: str) -> Traini
 async def reschedule_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id: str, *, starts_at: datetime,
                              ends_at: datetime, timezone: str | None, venue: str | None,
                              reason: str | None) -> Done[TrainingSession]:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     session = await _locked_session(repo, session_id)
     timezone = timezone or session.timezone
     venue = venue if venue is not None else session.venue
@@ -222,7 +227,7 @@ async def reschedule_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id
 
 async def cancel_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id: str, *,
                          reason: str | None) -> Done[TrainingSession]:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     session = await _locked_session(repo, session_id)
     events = domain.decide_session_cancellation(terms(session), reason)
     await repo.cancel_session(session, at=ctx.now(), reason=reason)
@@ -238,7 +243,7 @@ async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: Ser
     institution already has under the CURP. Another institution's servant with the CURP is never
     touched, nor looked at beyond the person id they share (see ``domain.decide_servant``)."""
     domain.confine(acting_for, details.institution_id)
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     await require_institution(repo, details.institution_id)
     curp = domain.validate_curp(details.curp)
     # Two transactions registering the same new CURP at once would both insert; one waits here instead.
@@ -256,7 +261,7 @@ async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: Ser
 
 async def erase_servant(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: str, *,
                         acting_for: str | None) -> Done[Servant]:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     servant = await find_servant(repo, servant_id, acting_for)
     decision = domain.decide_erasure(record(servant))
     await repo.erase_servant(servant, at=ctx.now())
@@ -285,7 +290,7 @@ async def request_transfer(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: 
     """Ask for a servant to move (from ``effective_on``, today when None). The comptroller's request takes
     effect at once; a liaison may ask only for its own servants (the institution they leave), and the
     joining institution's liaison accepts it."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     now = ctx.now()
     today = ctx.today(now)
     servant = await find_servant(repo, servant_id, acting_for)  # another institution's servant is "unknown"
@@ -307,7 +312,7 @@ async def answer_transfer(uow: UnitOfWork, ctx: EnrollmentContext, transfer_id: 
                           acting_for: str | None, answered_by: str, request_id: str | None = None) -> Done[Transfer]:
     """Accept (the joining institution or the comptroller) or decline (either institution, or the
     comptroller) a requested transfer."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     now = ctx.now()
     transfer = await find_transfer(repo, transfer_id, acting_for)
     await repo.lock_servant(transfer.servant_id)
@@ -332,7 +337,7 @@ async def enrol(uow: UnitOfWork, ctx: EnrollmentContext, *, session_id: str, ser
                 channel: str = "http") -> Enrolled:
     """Seat a servant in a session, or waitlist them when it is full (counted per ``channel``)."""
     try:
-        enrolled = await _enrol(EnrollmentRepository(uow), ctx, session_id=session_id, servant_id=servant_id,
+        enrolled = await _enrol(repository(uow), ctx, session_id=session_id, servant_id=servant_id,
                                 curp=curp, acting_for=acting_for, request_id=request_id)
     except RuleViolation:
         ENROLMENT_DECISIONS.labels(channel, "rejected").inc()
@@ -369,7 +374,7 @@ async def _enrol(repo: EnrollmentRepository, ctx: EnrollmentContext, *, session_
 async def cancel_enrolment(uow: UnitOfWork, ctx: EnrollmentContext, enrolment_id: str, *, reason: str | None,
                            acting_for: str | None) -> Cancelled:
     """Cancel an enrolment; the enrolments promoted from the waitlist take its seat."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     enrolment = await find_enrolment(repo, enrolment_id, acting_for)
     session = await _locked_session(repo, enrolment.session_id)
     await repo.reload(enrolment)
@@ -429,7 +434,7 @@ async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine,
     if not line.name and not enrol_only:
         raise RuleViolation("name", "missing")
     if enrol_only:
-        servant_id = await resolve_servant_id(EnrollmentRepository(uow), servant_id=None, curp=curp,
+        servant_id = await resolve_servant_id(repository(uow), servant_id=None, curp=curp,
                                               acting_for=acting_for)
         imported = Imported(servant_id, "existing")
     else:
@@ -462,7 +467,7 @@ async def _servant_submitted(uow: UnitOfWork, ctx: EnrollmentContext, request: S
 
 async def _enrolment_requested(uow: UnitOfWork, ctx: EnrollmentContext, request: EnrolmentRequested) -> Decided:
     try:
-        await require_institution(EnrollmentRepository(uow), request.institution_id)
+        await require_institution(repository(uow), request.institution_id)
     except RuleViolation:
         ENROLMENT_DECISIONS.labels("agency", "rejected").inc()
         raise
@@ -519,7 +524,7 @@ async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request
     """
     domain.check_request_topic(request, topic_institution)
     institution_id, request_id = getattr(request, "institution_id"), getattr(request, "request_id")
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     digest = domain.request_digest(request, ctx.digest_key)
     decided = await repo.decided_agency_request(institution_id, request_id)
     try:

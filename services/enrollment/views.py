@@ -11,8 +11,8 @@ from zoneinfo import ZoneInfo
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.domain import RuleViolation
-from services.enrollment.handlers import find_enrolment, find_servant, find_session, require_institution
-from services.enrollment.repository import EnrollmentRepository, seat
+from services.enrollment.handlers import find_enrolment, find_servant, find_session, repository, require_institution
+from services.enrollment.repository import seat
 from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession, Transfer
 
 
@@ -54,28 +54,28 @@ class RosterView:
 
 
 async def institution(uow: UnitOfWork, row: Institution) -> InstitutionView:
-    headcounts = await EnrollmentRepository(uow).headcounts([row.institution_id])
+    headcounts = await repository(uow).headcounts([row.institution_id])
     return InstitutionView(row, headcounts[row.institution_id])
 
 
 async def institutions(uow: UnitOfWork) -> list[InstitutionView]:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     rows = await repo.institutions()
     headcounts = await repo.headcounts([i.institution_id for i in rows])
     return [InstitutionView(i, headcounts[i.institution_id]) for i in rows]
 
 
 async def institution_by_id(uow: UnitOfWork, institution_id: str) -> InstitutionView:
-    found = await require_institution(EnrollmentRepository(uow), institution_id, kind="not_found")
+    found = await require_institution(repository(uow), institution_id, kind="not_found")
     return await institution(uow, found)
 
 
 async def courses(uow: UnitOfWork) -> list[Course]:
-    return await EnrollmentRepository(uow).courses()
+    return await repository(uow).courses()
 
 
 async def course(uow: UnitOfWork, course_id: str) -> Course:
-    found = await EnrollmentRepository(uow).course(course_id)
+    found = await repository(uow).course(course_id)
     if found is None:
         raise RuleViolation("course_id", f"unknown course {course_id!r}", "not_found")
     return found
@@ -91,18 +91,18 @@ def _view(session: TrainingSession, counts: dict[tuple[str, str], int]) -> Sessi
 
 
 async def session(uow: UnitOfWork, row: TrainingSession) -> SessionView:
-    return _view(row, await EnrollmentRepository(uow).seat_counts([row.session_id]))
+    return _view(row, await repository(uow).seat_counts([row.session_id]))
 
 
 async def session_by_id(uow: UnitOfWork, session_id: str) -> SessionView:
-    return await session(uow, await find_session(EnrollmentRepository(uow), session_id))
+    return await session(uow, await find_session(repository(uow), session_id))
 
 
 async def sessions(uow: UnitOfWork, *, course_id: str | None, starting_from: datetime | None,
                    starting_before: datetime | None, as_instructor: bool = False,
                    instructor_id: str | None = None) -> list[SessionView]:
     """Sessions by start; ``as_instructor``: only those of ``instructor_id``."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     rows = await repo.sessions(course_id=course_id, starting_from=starting_from, starting_before=starting_before,
                                instructor_id=instructor_id, instructors_only=as_instructor)
     counts = await repo.seat_counts([s.session_id for s in rows])
@@ -113,7 +113,7 @@ async def roster(uow: UnitOfWork, session_id: str, *, as_instructor: bool = Fals
                  liaison_of: str | None = None) -> RosterView:
     """Who holds a seat and who waits, in order. ``as_instructor``: the caller is instructor ``instructor_id``,
     who sees only its own sessions; ``liaison_of``: only that institution's people are listed."""
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     found = await find_session(repo, session_id)
     if as_instructor and found.instructor_id != instructor_id:
         raise RuleViolation("session_id", "you are not the instructor of this session", "forbidden")
@@ -129,18 +129,18 @@ async def roster(uow: UnitOfWork, session_id: str, *, as_instructor: bool = Fals
 
 async def servants(uow: UnitOfWork, *, acting_for: str | None, institution_id: str | None, curp: str | None,
                    limit: int, offset: int) -> list[Servant]:
-    return await EnrollmentRepository(uow).servants(
+    return await repository(uow).servants(
         curp=domain.validate_curp(curp) if curp else None, institution_id=institution_id, of_institution=acting_for,
         limit=limit, offset=offset)
 
 
 async def servant(uow: UnitOfWork, servant_id: str, *, acting_for: str | None) -> Servant:
-    return await find_servant(EnrollmentRepository(uow), servant_id, acting_for)
+    return await find_servant(repository(uow), servant_id, acting_for)
 
 
 async def transfers(uow: UnitOfWork, *, status: str | None, acting_for: str | None) -> list[Transfer]:
     """Transfers from or to the caller's institution (all of them for the comptroller)."""
-    return await EnrollmentRepository(uow).transfers(status=status, of_institution=acting_for)
+    return await repository(uow).transfers(status=status, of_institution=acting_for)
 
 
 # ------------------------------------------------------------------ enrolments
@@ -148,7 +148,7 @@ async def transfers(uow: UnitOfWork, *, status: str | None, acting_for: str | No
 
 async def enrolments(uow: UnitOfWork, *, acting_for: str | None, session_id: str | None, servant_id: str | None,
                      include_cancelled: bool, limit: int, offset: int) -> list[EnrolmentView]:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     rows = await repo.enrolments(session_id=session_id, servant_id=servant_id, include_cancelled=include_cancelled,
                                  institution_id=acting_for, limit=limit, offset=offset)
     waiting = sorted({e.session_id for e in rows if e.status == "waitlisted"})
@@ -157,7 +157,7 @@ async def enrolments(uow: UnitOfWork, *, acting_for: str | None, session_id: str
 
 
 async def enrolment(uow: UnitOfWork, enrolment_id: str, *, acting_for: str | None) -> EnrolmentView:
-    repo = EnrollmentRepository(uow)
+    repo = repository(uow)
     found = await find_enrolment(repo, enrolment_id, acting_for)
     if found.status != "waitlisted":
         return EnrolmentView(found, None)
