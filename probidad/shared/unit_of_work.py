@@ -39,6 +39,7 @@ class UnitOfWork:
         self._rows: list[dict[str, Any]] = []
         self._flushes: dict[object, Flush] = {}
         self._parts: dict[object, Any] = {}
+        self._envelopes: dict[int, tuple[Event, Envelope]] = {}  # id(event) -> (event, its envelope)
 
     def record(self, events: Iterable[Event], *, correlation_id: str | None = None,
                topic: str | None = None) -> list[Envelope]:
@@ -47,8 +48,15 @@ class UnitOfWork:
         for event in events:
             row, envelope = self.outbox.row(event, correlation_id=correlation_id or self.correlation_id, topic=topic)
             self._rows.append(row)
+            self._envelopes[id(event)] = (event, envelope)
             envelopes.append(envelope)
         return envelopes
+
+    def recorded_as(self, event: Event) -> Envelope | None:
+        """The envelope ``event`` was recorded in (its ``ce_id``, time), for a repository's batched write
+        that stores which event published a row; None if it was not recorded in this unit of work."""
+        found = self._envelopes.get(id(event))
+        return found[1] if found is not None and found[0] is event else None
 
     @property
     def recorded(self) -> int:

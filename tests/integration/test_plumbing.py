@@ -219,3 +219,16 @@ async def test_a_request_while_the_database_is_away_is_a_503_with_retry_after_no
         assert away.status_code == 503, away.text
         assert away.headers["retry-after"] == "5" and away.json()["detail"].startswith("database:")
         assert (await client.get("/probe")).status_code == 200
+
+
+async def test_a_unit_of_work_tells_a_batched_write_which_envelope_each_recorded_event_went_out_in(runtime) -> None:
+    found = {}
+    async with runtime.unit_of_work() as uow:
+        event, other = institution("inst-e1"), institution("inst-e2")
+
+        async def write() -> None:  # runs at completion, after the caller recorded what the handler returned
+            found["event"], found["other"] = uow.recorded_as(event), uow.recorded_as(other)
+
+        uow.before_commit("rows", write)
+        (envelope,) = uow.record([event])
+    assert found == {"event": envelope, "other": None}
