@@ -264,12 +264,12 @@ class CertificationRepository:
         the course-terms lock (PostgreSQL) before anything is read. ``course_terms_change``: the unit
         of work publishes a course, so it holds the course terms exclusively (see the locks above)."""
         repository: CertificationRepository = uow.part(cls, lambda: cls(uow))
-        await repository._hold_course_terms(exclusive=course_terms_change)
+        await repository.hold_course_terms(exclusive=course_terms_change)
         if record:
             repository.records += 1
         return repository
 
-    async def _hold_course_terms(self, *, exclusive: bool) -> None:
+    async def hold_course_terms(self, *, exclusive: bool) -> None:
         if not self.locking or self.terms_held == "exclusive" or (self.terms_held and not exclusive):
             return
         function = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
