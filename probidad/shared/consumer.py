@@ -77,16 +77,6 @@ Prepare = Callable[..., Awaitable[None]]
 Record = tuple  # (topic, partition, offset, key, value, headers) of one Kafka record
 
 
-def on_session(handlers: dict[str, Handler]) -> dict[str, Handler]:
-    """Handlers written against a bare session, given the unit of work's (a service not yet moved to
-    handlers that take the unit of work)."""
-    def adapt(handler: Handler) -> Handler:
-        async def handle(uow, envelope: Envelope) -> None:  # noqa: ANN001
-            await handler(uow.session, envelope)
-        return handle
-    return {event_type: adapt(handler) for event_type, handler in handlers.items()}
-
-
 # A handler error that is not transient may still pass (a lock timeout the driver reports oddly):
 # try a few times before dead-lettering.
 HANDLER_ATTEMPTS = 3

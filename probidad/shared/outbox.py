@@ -1,6 +1,7 @@
 """Transactional outbox: events commit with the state that produced them; a relay publishes them.
 
-Writers call ``Outbox.add(session, event)`` inside their unit of work. ``OutboxRelay`` runs beside
+Writers hand events to their unit of work (``probidad.shared.unit_of_work``), which inserts the rows
+``Outbox.row`` makes in the same transaction as the state. ``OutboxRelay`` runs beside
 the service, takes unpublished rows in commit order, sends them as one batch (idempotent producer,
 acks=all — configured on the broker), waits for every acknowledgement, then marks them published.
 A crash between send and mark republishes the batch with the same ``ce_id``s, which idempotent
@@ -16,8 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 
 import orjson
-from sqlalchemy import event, func, insert, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy import func, select, text, update
 
 from contracts.base import Event
 from contracts.envelope import Envelope, seal, to_record
@@ -35,36 +35,10 @@ Publish = Callable[[str, bytes, bytes, dict[str, str]], Awaitable[Awaitable[obje
 _RELAY_LOCK = 0x70726F62
 
 
-_WAKE = "probidad_outbox_wake"
 RELAY_WARNING_INTERVAL_S = 60.0  # while the broker stays away, one warning a minute
 
 
-_ROWS = "probidad_outbox_rows"
-
 OUTBOX = OutboxRecord.__table__
-
-
-@event.listens_for(Session, "before_commit")
-def _write_outbox_rows(session: Session) -> None:
-    # Every event the unit of work recorded goes in with one multi-row INSERT, in the order recorded
-    # (cheaper than one ORM object each). This listener runs inside the async session's greenlet.
-    rows = session.info.pop(_ROWS, None)
-    if rows:
-        session.execute(insert(OutboxRecord.__table__), rows)
-
-
-@event.listens_for(Session, "after_commit")
-def _wake_relay_after_commit(session: Session) -> None:
-    # The relay is woken by the commit itself, not by the add: before the commit it would find nothing.
-    wake = session.info.pop(_WAKE, None)
-    if wake is not None:
-        wake.set()
-
-
-@event.listens_for(Session, "after_rollback")
-def _forget_rolled_back_events(session: Session) -> None:
-    session.info.pop(_WAKE, None)
-    session.info.pop(_ROWS, None)
 
 
 class Outbox:
@@ -97,15 +71,6 @@ class Outbox:
             "created_at": envelope.time,
             "published_at": None,
         }, envelope
-
-    def add(self, session, event: Event, *, correlation_id: str | None = None,  # noqa: ANN001
-            topic: str | None = None) -> Envelope:
-        """Record ``event`` in ``session``'s transaction (the older path; a unit of work's
-        ``record`` is the one handlers use)."""
-        row, envelope = self.row(event, correlation_id=correlation_id, topic=topic)
-        session.info.setdefault(_ROWS, []).append(row)
-        session.info[_WAKE] = self.wake
-        return envelope
 
 
 def broker_publisher(broker) -> Publish:  # noqa: ANN001

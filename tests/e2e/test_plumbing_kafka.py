@@ -33,15 +33,15 @@ async def running_ledger(kafka_bootstrap: str, topic_prefix: str, tmp_path):
 
 
 async def test_an_event_committed_through_the_outbox_reaches_a_faststream_subscriber(running_ledger) -> None:
-    async with running_ledger.database.transaction() as session:
-        running_ledger.outbox.add(session, institution("inst-out", 310))
+    async with running_ledger.unit_of_work() as uow:
+        uow.record([institution("inst-out", 310)])
     assert await eventually(lambda: ledger.ledger_rows(running_ledger)) == [("inst-out", 310)]
 
 
 async def test_kcat_reads_the_published_event_with_its_cloudevents_headers(
         running_ledger, kafka_bootstrap: str, topic_prefix: str, kcat: str) -> None:
-    async with running_ledger.database.transaction() as session:
-        envelope = running_ledger.outbox.add(session, institution("inst-kcat", 55), correlation_id="flow-42")
+    async with running_ledger.unit_of_work() as uow:
+        (envelope,) = uow.record([institution("inst-kcat", 55)], correlation_id="flow-42")
     await running_ledger.relay.drain()
     topic = f"{topic_prefix}{ENROLLMENT_EVENTS}"
     out = subprocess.run(

@@ -14,6 +14,7 @@ from probidad.shared.database import Database
 from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_RELAY_ERRORS
 from probidad.shared.outbox import Outbox, OutboxRelay
 from probidad.shared.tables import OutboxRecord
+from probidad.shared.unit_of_work import unit_of_work
 from tests.support.ledger import institution
 
 
@@ -41,8 +42,8 @@ async def test_events_committed_while_the_broker_is_away_are_counted_as_backlog_
     try:
         added = []
         for n in range(25):
-            async with database.transaction() as session:
-                added.append(outbox.add(session, institution(f"inst-{n}")).id)
+            async with unit_of_work(database, outbox) as uow:
+                added.extend(e.id for e in uow.record([institution(f"inst-{n}")]))
 
         assert await eventually(lambda: _at(gauge(service), 25), timeout_s=10, what="backlog gauge shows 25")
         assert OUTBOX_RELAY_ERRORS.labels(service)._value.get() > errors_before  # noqa: SLF001
@@ -77,9 +78,9 @@ async def test_an_event_given_its_own_topic_leaves_on_that_topic_in_commit_order
     decided = AgencyRequestDecided(request_id="rq-1", institution_id="salud", request_type="x",
                                    outcome="probidad.enrollment.request.rejected.v1", reason="no such session")
     try:
-        async with database.transaction() as session:
-            outbox.add(session, institution("inst-1"))
-            outbox.add(session, decided, topic="probidad.agency.outcomes.salud")
+        async with unit_of_work(database, outbox) as uow:
+            uow.record([institution("inst-1")])
+            uow.record([decided], topic="probidad.agency.outcomes.salud")
         await relay.drain()
         assert sent == [("t9.probidad.enrollment.events", "probidad.enrollment.institution.registered.v1"),
                         ("t9.probidad.agency.outcomes.salud", "probidad.enrollment.request.decided.v1")]
@@ -93,8 +94,8 @@ async def test_an_event_of_a_topic_family_goes_to_the_topic_its_own_fields_name(
     outbox = Outbox("pfx.")
     decided = AgencyRequestDecided(request_id="rq-1", institution_id="salud", request_type="x", outcome="y")
     try:
-        async with database.transaction() as session:
-            outbox.add(session, decided)
+        async with unit_of_work(database, outbox) as uow:
+            uow.record([decided])
         async with database.transaction() as session:
             (topic,) = (await session.execute(select(OutboxRecord.topic))).scalars().all()
         assert topic == "pfx.probidad.agency.outcomes.salud"
@@ -127,8 +128,8 @@ async def test_a_relay_whose_producer_broke_for_good_makes_a_fresh_one_and_drain
     try:
         added = []
         for n in range(12):
-            async with database.transaction() as session:
-                added.append(outbox.add(session, institution(f"inst-{n}")).id)
+            async with unit_of_work(database, outbox) as uow:
+                added.extend(e.id for e in uow.record([institution(f"inst-{n}")]))
         assert await relay.oldest_age_s() >= 0 and await relay.backlog() == 12
         running = asyncio.create_task(relay.run())
         await eventually(lambda: _at(len(sent), 12), timeout_s=20, what="every event sent by the fresh producer")

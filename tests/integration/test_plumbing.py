@@ -35,8 +35,8 @@ async def outbox_rows(runtime) -> int:  # noqa: ANN001
 
 
 async def test_an_event_added_to_the_outbox_is_published_after_the_commit_and_marked(runtime) -> None:
-    async with runtime.database.transaction() as session:
-        runtime.outbox.add(session, institution("inst-9", 40))
+    async with runtime.unit_of_work() as uow:
+        uow.record([institution("inst-9", 40)])
     await runtime.relay.drain()
     assert await ledger.ledger_rows(runtime) == [("inst-9", 40)]
     assert await runtime.relay.backlog() == 0
@@ -44,8 +44,8 @@ async def test_an_event_added_to_the_outbox_is_published_after_the_commit_and_ma
 
 async def test_a_rolled_back_unit_of_work_leaves_no_event_behind(runtime) -> None:
     with pytest.raises(RuntimeError):
-        async with runtime.database.transaction() as session:
-            runtime.outbox.add(session, institution("inst-ghost"))
+        async with runtime.unit_of_work() as uow:
+            uow.record([institution("inst-ghost")])
             raise RuntimeError("the state change failed")
     assert await outbox_rows(runtime) == 0
     await runtime.relay.drain()
@@ -100,8 +100,8 @@ async def test_a_transient_database_fault_is_retried_not_skipped(runtime, monkey
 
 
 async def test_outbox_rows_keep_the_cloudevents_headers_for_the_wire(runtime) -> None:
-    async with runtime.database.transaction() as session:
-        envelope = runtime.outbox.add(session, institution("inst-6"), correlation_id="enrol-flow-1")
+    async with runtime.unit_of_work() as uow:
+        (envelope,) = uow.record([institution("inst-6")], correlation_id="enrol-flow-1")
     async with runtime.database.transaction() as session:
         row = (await session.execute(select(OutboxRecord))).scalars().one()
     headers = json.loads(row.headers)
