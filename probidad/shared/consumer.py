@@ -168,6 +168,9 @@ class IdempotentConsumer:
     prepare: Prepare | None = None
     # Where the events the handlers record go; a consumer whose handlers record none may go without.
     outbox: Outbox = field(default_factory=Outbox)
+    # Rewrites a record before it is judged (e.g. stamps a header from the topic it came on, the one
+    # fact about a record the broker vouches for). Must be idempotent: a record may pass twice.
+    rewrite_record: Callable[[Record], Record] | None = None
 
     async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                     headers, letters: list[DeadLetter]) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
@@ -190,6 +193,9 @@ class IdempotentConsumer:
     async def process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                       headers) -> str:  # noqa: ANN001
         """Apply one record; returns the outcome. Safe to call again with the same record."""
+        if self.rewrite_record is not None:
+            topic, partition, offset, key, value, headers = self.rewrite_record(
+                (topic, partition, offset, key, value, headers))
         letters: list[DeadLetter] = []
         opened = await self._open(topic, partition, offset, key, value, headers, letters)
         if isinstance(opened, str):
@@ -225,6 +231,8 @@ class IdempotentConsumer:
         back and its records are applied one by one, so only the failing record is dead-lettered.
         Returns once every record is decided (its dead letter, if any, acknowledged by the broker).
         """
+        if self.rewrite_record is not None:
+            records = [self.rewrite_record(record) for record in records]
         outcomes: Counter[str] = Counter()
         opened: list[tuple[Record, Envelope, Handler]] = []
         letters: list[DeadLetter] = []

@@ -114,7 +114,7 @@ class ServiceRuntime:
 
     def consume(self, topics: Iterable[str], handlers: dict[str, Handler], *, group: str | None = None,
                 description: str = "", prepare: Prepare | None = None,
-                pattern: str | None = None) -> IdempotentConsumer:
+                pattern: str | None = None, rewrite_record: Callable | None = None) -> IdempotentConsumer:
         """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group
         (``prepare``: see ``probidad.shared.consumer.Prepare``). ``pattern``: consume every topic the regex
         matches instead (``topics`` are then those the lag monitor and dead-letter set-up know of)."""
@@ -122,6 +122,7 @@ class ServiceRuntime:
         consumer = IdempotentConsumer(
             service=self.name, group=group or f"probidad-{self.name}", database=self.database,
             handlers=handlers, send_dead_letter=dead_letter_sender(self.broker), prepare=prepare, outbox=self.outbox,
+            rewrite_record=rewrite_record,
         )
         handled = ", ".join(sorted(handlers))
         subscribe(self.broker, consumer, names, pattern=pattern,

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from contracts.topics import AGENCY_REQUESTS
-from probidad.shared.consumer import IdempotentConsumer
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.enrollment.api import PROBLEMS, router
@@ -34,31 +35,24 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
         return runtime
     # Secure mode: each agency may write only probidad.agency.requests.<its institution> (broker ACL);
     # enrollment reads all of them by pattern, so a new agency's topic is picked up without a restart.
-    consumer = runtime.consume([AGENCY_REQUESTS], subscriptions(ctx), pattern=request_topic_pattern(settings.topic_prefix))
-    _stamp_topic_institution(consumer, settings.topic_prefix)
+    runtime.consume([AGENCY_REQUESTS], subscriptions(ctx), pattern=request_topic_pattern(settings.topic_prefix),
+                    rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
     return runtime
 
 
-def _stamp_topic_institution(consumer: IdempotentConsumer, prefix: str) -> None:
-    """Give each request the institution its topic belongs to, in a header the handlers check.
+def stamp_topic_institution(record: tuple, *, prefix: str) -> tuple:
+    """Give a request the institution its topic belongs to, in a header the handlers check.
 
     The topic is the one fact about a request the broker vouches for (Kafka does not stamp the
     producer's principal on a record); handlers see envelopes, not records, hence a header. A header
     of that name sent by the agency itself is dropped first, so it cannot claim another institution.
     """
-    process_batch = consumer.process_batch
-
-    async def process(records: list[tuple]) -> dict[str, int]:
-        stamped = []
-        for topic, partition, offset, key, value, headers in records:
-            kept = [(k, v) for k, v in (headers or ()) if k != TOPIC_INSTITUTION_HEADER]
-            institution = institution_of_request_topic(topic, prefix)
-            if institution is not None:
-                kept.append((TOPIC_INSTITUTION_HEADER, institution.encode()))
-            stamped.append((topic, partition, offset, key, value, kept))
-        return await process_batch(stamped)
-
-    consumer.process_batch = process  # type: ignore[method-assign]
+    topic, partition, offset, key, value, headers = record
+    kept = [(k, v) for k, v in (headers or ()) if k != TOPIC_INSTITUTION_HEADER]
+    institution = institution_of_request_topic(topic, prefix)
+    if institution is not None:
+        kept.append((TOPIC_INSTITUTION_HEADER, institution.encode()))
+    return topic, partition, offset, key, value, kept
 
 
 def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
