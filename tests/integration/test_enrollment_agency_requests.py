@@ -5,23 +5,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from faststream.kafka import TestKafkaBroker
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
-from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import REGISTRY
 
-from contracts.envelope import open_envelope, seal, to_record
+from contracts.envelope import seal, to_record
 from contracts.events import (
     CoursePublished, EnrolmentConfirmed, EnrolmentRequested, RequestRejected, ServantRegistered, ServantSubmitted,
 )
-from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS, dead_letter_topic
+from contracts.topics import AGENCY_REQUESTS
 from services.enrollment import handlers
 from services.enrollment.app import create_runtime
 from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.domain import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.tables import AgencyRequest, Enrolment, Servant
+from tests.support.harness import serving
 
 GROUP = "probidad-enrollment"
 
@@ -32,21 +31,12 @@ def curp(body: str = "GOMA850412MYNRRN0") -> str:
 
 @pytest.fixture
 async def enrollment(database_url: str, tmp_path):
-    runtime = create_runtime(EnrollmentSettings(database_url=database_url, state_dir=tmp_path))
-    runtime.in_memory_broker = True
-    runtime.published, runtime.dead_letters = [], []
-
-    @runtime.broker.subscriber(ENROLLMENT_EVENTS)
-    async def collect(message: KafkaMessage) -> None:
-        runtime.published.append(open_envelope(message.headers, message.body))
-
-    @runtime.broker.subscriber(dead_letter_topic(AGENCY_REQUESTS, GROUP))
-    async def collect_dead(message: KafkaMessage) -> None:
-        runtime.dead_letters.append(message)
-
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await runtime.start()
-        runtime.test_broker = broker
+    """The runtime, started in the harness: ``published`` (opened envelopes), ``dead_letters`` and
+    ``test_broker`` are the harness's, and ``harness`` the harness itself."""
+    async with serving(create_runtime, EnrollmentSettings(database_url=database_url, state_dir=tmp_path)) as harness:
+        runtime = harness.runtime
+        runtime.harness, runtime.test_broker = harness, harness.broker
+        runtime.published, runtime.dead_letters = harness.envelopes, harness.dead_letters
         ctx = runtime.provided(EnrollmentContext)
         async with runtime.unit_of_work() as uow:
             for done in [
@@ -69,17 +59,11 @@ async def enrollment(database_url: str, tmp_path):
         await runtime.relay.drain()
         runtime.published.clear()
         yield runtime
-        await runtime.stop()
 
 
 async def send(runtime, *events, correlation_id: str | None = None) -> list:  # noqa: ANN001
-    sent = []
-    for event in events:
-        envelope = seal(event, correlation_id=correlation_id)
-        key, value, headers = to_record(envelope)
-        await runtime.test_broker.publish(value, AGENCY_REQUESTS, key=key, headers=headers)
-        sent.append(envelope)
-    await runtime.relay.drain()
+    sent = await runtime.harness.send(*events, correlation_id=correlation_id)
+    await runtime.harness.drain()
     return sent
 
 

@@ -7,18 +7,15 @@ from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import func, select
 
-from contracts.envelope import open_envelope
 from contracts.pseudonyms import email_digest
-from contracts.topics import ENROLLMENT_EVENTS
 from probidad.shared.auth import issue_token
 from probidad.shared.tables import OutboxRecord
 from services.enrollment.app import create_app
 from services.enrollment.domain import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
+from tests.support.harness import ServiceHarness, serving
 
 
 def curp(n: int, sex: str = "M") -> str:
@@ -30,29 +27,27 @@ def curp(n: int, sex: str = "M") -> str:
 
 
 class Platform:
-    """The app, an HTTP client per role, and every event the relay published."""
+    """The enrollment service in the harness, an HTTP client per role, and every event the relay published."""
 
-    def __init__(self, app, settings: EnrollmentSettings) -> None:  # noqa: ANN001
-        self.app, self.settings = app, settings
-        self.runtime = app.state.runtime
-        self.published: list = []
-        secret = settings.jwt_secret.get_secret_value()
-        self.tokens = {
-            "comptroller": issue_token(secret, "comptroller"),
-            "liaison-a": issue_token(secret, "liaison", institution_id="in-a"),
-            "liaison-b": issue_token(secret, "liaison", institution_id="in-b"),
-            "instructor": issue_token(secret, "instructor", instructor_id="ins-1"),
-        }
+    ROLES = {  # who -> (role, claims)
+        "comptroller": ("comptroller", {}),
+        "liaison-a": ("liaison", {"institution": "in-a"}),
+        "liaison-b": ("liaison", {"institution": "in-b"}),
+        "instructor": ("instructor", {"instructor": "ins-1"}),
+    }
+
+    def __init__(self, harness: ServiceHarness) -> None:
+        self.harness = harness
+        self.app, self.settings, self.runtime = harness.app, harness.settings, harness.runtime
 
     def client(self, who: str | None = "comptroller") -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {self.tokens[who]}"} if who else {}
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://enrollment",
-                                 headers=headers)
+        if who is None:
+            return self.harness.client(None)
+        role, claims = self.ROLES[who]
+        return self.harness.client(role, **claims)
 
     async def events(self, type_suffix: str | None = None) -> list:
-        await self.runtime.relay.drain()
-        envelopes = [open_envelope(m.headers, m.body) for m in self.published]
-        return [e for e in envelopes if type_suffix is None or e.type.endswith(type_suffix)]
+        return await self.harness.published(type_suffix)
 
     async def outbox_size(self) -> int:
         async with self.runtime.database.transaction() as db:
@@ -62,18 +57,8 @@ class Platform:
 @pytest.fixture
 async def platform(database_url: str, tmp_path):
     settings = EnrollmentSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Cancun")
-    app = create_app(settings)
-    platform = Platform(app, settings)
-    platform.runtime.in_memory_broker = True
-
-    @platform.runtime.broker.subscriber(ENROLLMENT_EVENTS)
-    async def collect(message: KafkaMessage) -> None:
-        platform.published.append(message)
-
-    async with TestKafkaBroker(platform.runtime.broker):
-        await platform.runtime.start()
-        yield platform
-        await platform.runtime.stop()
+    async with serving(create_app, settings) as harness:
+        yield Platform(harness)
 
 
 NOV_5 = datetime(2026, 11, 5, 9, 0)

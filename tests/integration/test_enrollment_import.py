@@ -4,32 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
 from rich.console import Console
 
-from probidad.shared.auth import issue_token
 from services.enrollment.app import create_app
 from services.enrollment.cli import import_rows, read_rows, render_report
 from services.enrollment.settings import EnrollmentSettings
+from tests.support.harness import serving
 
 HR_EXPORT = Path(__file__).parents[1] / "fixtures" / "enrollment" / "hr_export.csv"
 
 
 @pytest.fixture
 async def client(database_url: str, tmp_path):
-    settings = EnrollmentSettings(database_url=database_url, state_dir=tmp_path)
-    app = create_app(settings)
-    runtime = app.state.runtime
-    runtime.in_memory_broker = True
-    token = issue_token(settings.jwt_secret.get_secret_value(), "liaison", institution_id="in-a")
-    admin = issue_token(settings.jwt_secret.get_secret_value(), "comptroller")
-    async with TestKafkaBroker(runtime.broker):
-        await runtime.start()
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://enrollment",
-                                     headers={"Authorization": f"Bearer {admin}"}) as c:
+    async with serving(create_app, EnrollmentSettings(database_url=database_url, state_dir=tmp_path)) as service:
+        async with service.client("comptroller") as c:
             await c.post("/institutions", json={"institution_id": "in-a", "name": "SEFIPLAN",
                                                 "government_level": "state", "headcount": 900, "headcount_year": 2026})
             await c.post("/courses", json={"course_id": "co-1", "code": "RA-1", "title": "Responsabilidades",
@@ -44,10 +33,8 @@ async def client(database_url: str, tmp_path):
                                                 "starts_at": "2026-11-13T10:00:00-05:00",
                                                 "ends_at": "2026-11-13T12:00:00-05:00"})
             assert r.status_code == 201, r.text
-        async with httpx.AsyncClient(transport=transport, base_url="http://enrollment",
-                                     headers={"Authorization": f"Bearer {token}"}) as c:
+        async with service.client("liaison", institution="in-a") as c:
             yield c
-        await runtime.stop()
 
 
 def test_spanish_headers_split_names_and_semicolons_are_read_as_import_rows():
