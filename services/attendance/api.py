@@ -227,9 +227,9 @@ async def mark(session_id: str, body: MarkIn, request: Request, runtime: Runtime
                principal: Manager) -> MarkOut:
     with _refusals():
         async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            # a correction's event is recorded by the handler: its record keeps the event's id
             done = await handlers.mark_presence(uow, ctx, principal, session_id, body.servant_id, body.status.value,
                                                 body.minutes_present, body.reason)
+            uow.record(done.events)
     return MarkOut(attendance=DecisionOut.of(done.decision), corrected=done.corrected)
 
 
@@ -262,9 +262,9 @@ async def import_report(
     data = await _upload(request, ctx.max_report_bytes)
     with _refusals():
         async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            # corrections' events are recorded by the handler: their records keep the events' ids
             summary = await handlers.import_report(uow, ctx, principal, session_id, data, format=format,
                                                    reason=reason)
+            uow.record(summary.events)
     return ImportOut(
         report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
         servants=summary.servants,
@@ -306,8 +306,8 @@ async def close(session_id: str, request: Request, runtime: Runtime, ctx: Contex
     """Final attendance: AttendanceRecorded per enrolled servant, AssessmentGraded where scored, SessionClosed."""
     with _refusals():
         async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            # the close's events are recorded by the handler: each record keeps its event's id
             closing = await handlers.close_session(uow, ctx, principal, session_id, now=datetime.now(UTC))
+            uow.record(closing.events)
     return ClosingOut(session_id=session_id, closed_at=_iso(closing.closed_at), enrolled=closing.enrolled,
                       present=closing.present, graded=closing.graded,
                       attendance=[DecisionOut.of(d) for d in closing.decisions])

@@ -499,7 +499,7 @@ class Record:
     """One published attendance figure: the 'recorded' one of the close, then one per correction.
 
     ``institution_id`` is the servant's when the session started; a correction keeps its recording's.
-    ``event_id`` names the event that published it (set once the event is recorded)."""
+    ``event_id`` names the event that published it (the repository sets it when it writes the record)."""
 
     session_id: str
     servant_id: str

@@ -2,16 +2,18 @@
 return the events the domain recorded.
 
 Each handler runs inside the caller's unit of work, so state and events commit together or not at
-all. The training session is called ``session`` throughout. The events of a close or a correction
-are recorded here rather than by the caller: each attendance record keeps the id of the event that
-published it, known once the event is recorded.
+all; the caller (a route, a subscriber) records the events a handler returns, once. The training
+session is called ``session`` throughout. A close or a correction hands the repository its records
+with the events publishing them: each record keeps the id of its event, which the repository asks the
+unit of work for (``uow.recorded_as``) when it writes them, at completion, after the caller recorded
+the events.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from contracts.base import Event
@@ -168,15 +170,14 @@ async def records_institutions(repo: AttendanceRepository, session: TrainingSess
 # ---------------------------------------------------------------- corrections after the close
 
 
-async def _correct(uow: UnitOfWork, repo: AttendanceRepository, ctx: AttendanceContext, session: TrainingSession,
+async def _correct(repo: AttendanceRepository, ctx: AttendanceContext, session: TrainingSession,
                    servant_ids: Iterable[str], *, reason: str, by: str) -> domain.Corrections:
     """Re-decide servants of a closed session; AttendanceCorrected where the figures changed."""
     servant_ids = sorted(set(servant_ids))
     published = {r.servant_id: r for r in domain.current_records(await repo.record_history(session.session_id))}
     corrected = domain.decide_corrections(session, await decisions(repo, ctx, session, servant_ids), published,
                                           reason=reason, by=by)
-    envelopes = uow.record(corrected.events)
-    await repo.add_records([replace(r, event_id=e.id) for r, e in zip(corrected.records, envelopes, strict=True)])
+    repo.add_records(corrected.records, corrected.events)  # one AttendanceCorrected per record
     if corrected.corrections:
         log.info("attendance corrected", session_id=session.session_id, servants=len(corrected.corrections), by=by)
     return corrected
@@ -190,7 +191,7 @@ class Marked:
     servant_id: str
     decision: Decision
     corrected: bool
-    events: list[Event]  # already recorded (see the module's docstring)
+    events: list[Event]  # the correction's, for the caller to record
 
 
 async def mark_presence(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str,
@@ -204,7 +205,7 @@ async def mark_presence(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     await repo.add_mark(session_id, servant_id, mark, reason, principal.subject)
     events: list[Event] = []
     if session.closed_at is not None:
-        events = (await _correct(uow, repo, ctx, session, [servant_id], reason=reason, by=principal.subject)).events
+        events = (await _correct(repo, ctx, session, [servant_id], reason=reason, by=principal.subject)).events
     (decision,) = await decisions(repo, ctx, session, [servant_id])
     return Marked(servant_id, decision, bool(events), events)
 
@@ -247,7 +248,7 @@ class ImportSummary:
     ignored: list
     warnings: list[str] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)  # already recorded (see the module's docstring)
+    events: list[Event] = field(default_factory=list)  # the corrections', for the caller to record
 
 
 def digests_for(emails: Iterable[str], key: str) -> dict[str, str]:
@@ -279,7 +280,7 @@ async def import_report(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     log.info("report imported", session_id=session_id, report_id=report_id, format=report.format,
              rows=len(report.rows), matched=match.matched_rows, servants=len(matched.minutes))
     if session.closed_at is not None and match.intervals:
-        corrected = await _correct(uow, repo, ctx, session, match.intervals, reason=reason, by=principal.subject)
+        corrected = await _correct(repo, ctx, session, match.intervals, reason=reason, by=principal.subject)
         summary.corrections, summary.events = corrected.corrections, corrected.events
     return summary
 
@@ -307,7 +308,8 @@ async def grade(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, s
 
 async def close_session(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str, *,
                         now: datetime) -> domain.Closing:
-    """The close; its events are recorded here (see the module's docstring)."""
+    """The close: the caller records the returned ``events`` (AttendanceRecorded per enrolled servant,
+    AssessmentGraded where scored, then SessionClosed); each record keeps its AttendanceRecorded's id."""
     repo = _repository(uow)
     # Claim the close first, so that of two concurrent closes exactly one goes on.
     claimed = await repo.claim_close(session_id, now, principal.subject)
@@ -318,8 +320,7 @@ async def close_session(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     closing = domain.decide_close(session, now, await decisions(repo, ctx, session, sorted(enrolled)),
                                   await records_institutions(repo, session, enrolled),
                                   await repo.latest_grades(session_id))
-    envelopes = uow.record(closing.events)
-    await repo.add_records([replace(r, event_id=e.id) for r, e in zip(closing.records, envelopes)])
+    repo.add_records(closing.records, closing.events[:len(closing.records)])  # the i-th event publishes records[i]
     log.info("session closed", session_id=session_id, enrolled=closing.enrolled, present=closing.present,
              graded=closing.graded)
     return closing

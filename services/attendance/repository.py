@@ -4,6 +4,11 @@ A consumer batch applies hundreds of enrollment facts in one transaction and sha
 (``AttendanceRepository.of(uow)``). It remembers every row it loaded or made, looks rows up without
 autoflush, and hands the new ones to the database once, when the unit of work completes
 (``uow.before_commit``): the batch's new rows go in together instead of one INSERT before every lookup.
+
+Published attendance records are written the same way, at completion, because each keeps the id of the
+event that published it: the handler returns the events and the caller records them, so the ids are
+known (``uow.recorded_as``) only then. A record whose event was never recorded is an error, never a row
+without an event id.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import SQLModel
 
+from contracts.base import Event
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain, tables
@@ -71,6 +77,11 @@ _TO_STATE = {tables.TrainingSession: _session, tables.Servant: _servant, tables.
 _COLUMNS = {domain.Transfer: {"event_id": "stated_by"}}  # state field -> column, where they differ
 
 
+class UnrecordedEvent(RuntimeError):
+    """A record's event was not recorded in the unit of work: its caller did not record what the handler
+    returned. Raised when the records are written, so the transaction stores nothing."""
+
+
 class AttendanceRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
@@ -78,6 +89,7 @@ class AttendanceRepository:
         # (table, key) -> [row, the state it held when loaded or last saved]
         self._known: dict[tuple[type, Any], list] = {}
         self._new: list[SQLModel] = []
+        self._published: list[tuple[Record, Event]] = []  # records kept, with the event publishing each
 
     @classmethod
     def of(cls, uow: UnitOfWork) -> AttendanceRepository:
@@ -254,16 +266,34 @@ class AttendanceRepository:
 
     # ------------------------------------------------------------ published records
 
-    async def add_records(self, records: list[Record]) -> None:
-        if not records:
+    def add_records(self, records: Iterable[Record], events: Iterable[Event]) -> None:
+        """Keep ``records``, the i-th published by the i-th of ``events``: they are written when the unit
+        of work completes (``uow.before_commit``), after the caller recorded the events the handler
+        returned, each with the id of the envelope its event went out in (``uow.recorded_as``). Until
+        then ``record_history`` does not show them: one unit of work closes or corrects a session once."""
+        published = list(zip(records, events, strict=True))
+        if not published:
             return
+        self._published.extend(published)
+        self.uow.before_commit((AttendanceRepository, "records"), self._write_records)
+
+    async def _write_records(self) -> None:
+        published, self._published = self._published, []
         now = utcnow()
-        await self.session.execute(insert(tables.AttendanceRecord), [  # one executemany for the whole close
-            {"session_id": r.session_id, "servant_id": r.servant_id, "institution_id": r.institution_id,
-             "kind": r.kind, "minutes_present": r.minutes_present, "session_minutes": r.session_minutes,
-             "share": r.share, "status": r.status, "source_of_record": r.source_of_record, "reason": r.reason,
-             "corrected_by": r.corrected_by, "event_id": r.event_id, "recorded_at": r.recorded_at or now}
-            for r in records])
+        rows = []
+        for r, event in published:
+            envelope = self.uow.recorded_as(event)
+            if envelope is None:
+                raise UnrecordedEvent(
+                    f"the {type(event).__name__} publishing the {r.kind} record of servant {r.servant_id} in "
+                    f"session {r.session_id} was not recorded in this unit of work: the caller must record "
+                    f"the events the handler returned (uow.record) before the unit of work completes")
+            rows.append({
+                "session_id": r.session_id, "servant_id": r.servant_id, "institution_id": r.institution_id,
+                "kind": r.kind, "minutes_present": r.minutes_present, "session_minutes": r.session_minutes,
+                "share": r.share, "status": r.status, "source_of_record": r.source_of_record, "reason": r.reason,
+                "corrected_by": r.corrected_by, "event_id": envelope.id, "recorded_at": r.recorded_at or now})
+        await self.session.execute(insert(tables.AttendanceRecord), rows)  # one executemany for the whole close
 
     async def record_history(self, session_id: str | None = None, institution_id: str | None = None,
                              servant_id: str | None = None) -> list[Record]:

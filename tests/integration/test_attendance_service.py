@@ -22,8 +22,11 @@ from contracts.events import (
 )
 from contracts.pseudonyms import email_digest
 from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic
-from probidad.shared.auth import issue_token
+from probidad.shared.auth import Principal, issue_token
+from services.attendance import handlers
 from services.attendance.app import create_app
+from services.attendance.handlers import AttendanceContext
+from services.attendance.repository import UnrecordedEvent
 from services.attendance.settings import AttendanceSettings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
@@ -397,6 +400,32 @@ async def test_two_closes_at_the_same_moment_publish_one_close(service) -> None:
     events = await service.events()
     assert sum(isinstance(e, SessionClosed) for e in events) == 1
     assert sum(isinstance(e, AttendanceRecorded) for e in events) == 5
+
+
+async def test_each_record_keeps_the_id_of_the_event_that_published_it_and_an_unrecorded_one_writes_nothing(
+        service) -> None:
+    await a_zoom_session(service)
+    ctx = AttendanceContext.of(service.settings)
+    comptroller = Principal(subject="comptroller-tester", role="comptroller")
+    with pytest.raises(UnrecordedEvent, match="AttendanceRecorded .* was not recorded in this unit of work"):
+        async with service.runtime.unit_of_work() as uow:  # a caller that forgets to record what it is returned
+            await handlers.close_session(uow, ctx, comptroller, "ses-etica-1", now=datetime.now(UTC))
+    token = service.token()
+    session = (await service.http.get("/sessions/ses-etica-1", headers=token)).json()
+    assert session["closed_at"] is None and await service.events() == []
+
+    assert (await service.http.post("/sessions/ses-etica-1/close", headers=token)).status_code == 200
+    corrected = await service.http.post("/sessions/ses-etica-1/marks", headers=token, json={
+        "servant_id": "srv-fer", "status": "present", "minutes_present": 100, "reason": "signed the paper list"})
+    assert corrected.json()["corrected"] is True
+    await service.events()  # relayed
+    published = {(e.event.servant_id, type(e.event).__name__): e.id for e in
+                 (open_envelope(m.headers, m.body) for m in service.published)
+                 if isinstance(e.event, AttendanceRecorded | AttendanceCorrected)}
+    history = (await service.http.get("/sessions/ses-etica-1/records?history=true", headers=token)).json()
+    kinds = {"recorded": "AttendanceRecorded", "corrected": "AttendanceCorrected"}
+    assert {(r["servant_id"], kinds[r["kind"]]): r["event_id"] for r in history} == published
+    assert len(published) == 6
 
 
 async def test_the_asyncapi_document_lists_what_attendance_publishes_and_consumes(service) -> None:

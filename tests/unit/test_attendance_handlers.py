@@ -1,5 +1,6 @@
 """Attendance's handlers without a database: an in-memory repository and a unit of work that only keeps
-what it is handed, so each test calls a handler and looks at the events it returns or records."""
+what it is handed, so each test calls a handler and looks at the events it returns or records. Where a
+route would record what the handler returned and complete the unit of work, ``as_the_route`` does."""
 
 from __future__ import annotations
 
@@ -36,6 +37,8 @@ class FakeRepository:
         self.grades: list[tuple[str, str, float]] = []
         self.records: list[domain.Record] = []
         self.marks: list[tuple[str, str, Mark]] = []
+        self.uow: FakeUnitOfWork | None = None
+        self._published: list[tuple[domain.Record, object]] = []
 
     def save(self, state: object) -> None:
         key = {domain.TrainingSession: lambda s: s.session_id, domain.Servant: lambda s: s.servant_id,
@@ -103,8 +106,17 @@ class FakeRepository:
     async def latest_grades(self, session_id: str) -> dict[str, float]:
         return {servant_id: score for s, servant_id, score in self.grades if s == session_id}
 
-    async def add_records(self, records: list[domain.Record]) -> None:
-        self.records.extend(records)
+    def add_records(self, records: list[domain.Record], events: list) -> None:
+        """As the repository: kept, then written with each event's envelope id when the unit of work completes."""
+        self._published.extend(zip(records, events, strict=True))
+        self.uow.before_commit((AttendanceRepository, "records"), self._write_records)
+
+    async def _write_records(self) -> None:
+        published, self._published = self._published, []
+        for record, event in published:
+            envelope = self.uow.recorded_as(event)
+            assert envelope is not None, f"{type(event).__name__} was not recorded"
+            self.records.append(replace(record, event_id=envelope.id))
 
     async def record_history(self, session_id: str | None = None, institution_id: str | None = None,
                              servant_id: str | None = None) -> list[domain.Record]:
@@ -119,15 +131,38 @@ class FakeEnvelope:
 class FakeUnitOfWork:
     def __init__(self, repo: FakeRepository) -> None:
         self.repo = repo
+        repo.uow = self
         self.recorded: list = []
+        self.envelopes: dict[int, FakeEnvelope] = {}  # id(event) -> the envelope it was recorded in
+        self.flushes: dict[object, object] = {}
 
     def part(self, key: object, make: object) -> FakeRepository:
         assert key is AttendanceRepository
         return self.repo
 
     def record(self, events: list, *, correlation_id: str | None = None, topic: str | None = None) -> list:
-        self.recorded.extend(events)
-        return [FakeEnvelope(uuid.uuid4().hex) for _ in events]
+        envelopes = []
+        for event in events:
+            self.recorded.append(event)
+            envelopes.append(self.envelopes.setdefault(id(event), FakeEnvelope(uuid.uuid4().hex)))
+        return envelopes
+
+    def recorded_as(self, event: object) -> FakeEnvelope | None:
+        return self.envelopes.get(id(event)) if any(e is event for e in self.recorded) else None
+
+    def before_commit(self, key: object, flush: object) -> None:
+        self.flushes.setdefault(key, flush)
+
+    async def complete(self) -> None:
+        while self.flushes:
+            await self.flushes.pop(next(iter(self.flushes)))()
+
+
+async def as_the_route(uow: FakeUnitOfWork, result):  # noqa: ANN001, ANN201 — a handler's result
+    """What a route does with a handler's result: record its events, then complete the unit of work."""
+    uow.record(result.events)
+    await uow.complete()
+    return result
 
 
 def scheduled(session_id: str = "ses-1", starts: datetime = START, minutes: int = 120) -> SessionScheduled:
@@ -187,7 +222,8 @@ async def test_the_close_records_attendance_then_grades_then_the_close_and_keeps
     uow.repo.evidence_of["srv-ana"] = Evidence(((int(START.timestamp()), int(START.timestamp()) + 7200, "zoom"),))
     uow.repo.add_grades("ses-1", [("srv-ana", 90.0)], "ins-rosa")
 
-    closing = await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1", now=START + timedelta(hours=3))
+    closing = await as_the_route(uow, await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1",
+                                                                   now=START + timedelta(hours=3)))
 
     assert [type(e) for e in uow.recorded] == [AttendanceRecorded, AttendanceRecorded, AssessmentGraded,
                                                SessionClosed]
@@ -196,6 +232,21 @@ async def test_the_close_records_attendance_then_grades_then_the_close_and_keeps
     assert [(r.servant_id, r.kind, r.institution_id) for r in uow.repo.records] == [
         ("srv-ana", "recorded", "sefiplan"), ("srv-benito", "recorded", "sefiplan")]
     assert all(r.event_id for r in uow.repo.records)
+
+
+async def test_the_close_returns_its_events_for_the_caller_to_record_and_its_records_take_their_ids_then(uow) -> None:
+    await a_session(uow, "srv-ana", "srv-benito")
+    uow.repo.evidence_of["srv-ana"] = Evidence(((int(START.timestamp()), int(START.timestamp()) + 7200, "zoom"),))
+
+    closing = await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1", now=START + timedelta(hours=3))
+
+    assert [type(e) for e in closing.events] == [AttendanceRecorded, AttendanceRecorded, SessionClosed]
+    assert uow.recorded == [] and uow.repo.records == []  # the handler recorded nothing, wrote no record yet
+
+    envelopes = uow.record(closing.events)
+    await uow.complete()
+    assert [(r.servant_id, r.event_id) for r in uow.repo.records] == [
+        ("srv-ana", envelopes[0].id), ("srv-benito", envelopes[1].id)]
 
 
 async def test_a_session_that_has_not_ended_or_was_closed_is_not_closed(uow) -> None:
@@ -212,7 +263,8 @@ async def test_grades_are_published_once_the_session_is_closed_and_a_sheet_namin
     await a_session(uow, "srv-ana")
     before = await handlers.grade(uow, CTX, COMPTROLLER, "ses-1", [("srv-ana", None, 70.0)])
     assert (before.grades, before.events) == ([("srv-ana", 70.0)], [])
-    await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1", now=START + timedelta(hours=3))
+    await as_the_route(uow, await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1",
+                                                         now=START + timedelta(hours=3)))
     after = await handlers.grade(uow, CTX, COMPTROLLER, "ses-1", [("srv-ana", None, 85.0)])
     assert [(e.servant_id, e.score) for e in after.events] == [("srv-ana", 85.0)] and after.published
     with pytest.raises(AttendanceError, match="srv-elena is not enrolled"):
@@ -221,12 +273,13 @@ async def test_grades_are_published_once_the_session_is_closed_and_a_sheet_namin
 
 async def test_a_mark_after_the_close_needs_a_reason_and_is_a_correction(uow) -> None:
     await a_session(uow, "srv-ana")
-    await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1", now=START + timedelta(hours=3))
+    await as_the_route(uow, await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1",
+                                                         now=START + timedelta(hours=3)))
     with pytest.raises(SessionNotReady, match="reason"):
         await handlers.mark_presence(uow, CTX, COMPTROLLER, "ses-1", "srv-ana", "present", 100)
 
-    marked = await handlers.mark_presence(uow, CTX, COMPTROLLER, "ses-1", "srv-ana", "present", 100,
-                                          reason="signed the paper list")
+    marked = await as_the_route(uow, await handlers.mark_presence(uow, CTX, COMPTROLLER, "ses-1", "srv-ana", "present",
+                                                                  100, reason="signed the paper list"))
 
     assert marked.corrected
     (correction,) = marked.events
