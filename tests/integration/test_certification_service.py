@@ -14,11 +14,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from sqlalchemy import update
 
-from contracts.envelope import open_envelope, seal, to_record
+from contracts.envelope import open_envelope, seal
 from contracts.events import (
     AssessmentGraded,
     AttendanceCorrected,
@@ -32,13 +31,13 @@ from contracts.events import (
     SessionRescheduled,
     SessionScheduled,
 )
-from contracts.topics import CERTIFICATION_EVENTS
 from probidad.shared.auth import issue_token
 from services.certification.app import create_app
 from services.certification.badges import verify_credential
 from services.certification.settings import CertificationSettings
 from services.certification.signing import PublicKey, b64url_decode
 from services.certification.tables import CertificateRecord
+from tests.support.harness import ServiceHarness, serving
 
 # In CI (PROBIDAD_REQUIRE_REAL=1) a missing poppler-utils must fail these tests, not skip them.
 REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
@@ -50,11 +49,12 @@ BASE_URL = "https://certificados.example.gob.mx"
 
 
 class Certification:
-    """The service with its in-memory broker, an HTTP client and what it published."""
+    """The service in the harness: an HTTP client, facts delivered at a clock, and what it published."""
 
-    def __init__(self, app, settings: CertificationSettings) -> None:  # noqa: ANN001
-        self.app, self.settings, self.runtime = app, settings, app.state.runtime
-        self.published: list[KafkaMessage] = []
+    def __init__(self, harness: ServiceHarness) -> None:
+        self.harness = harness
+        self.app, self.settings, self.runtime = harness.app, harness.settings, harness.runtime
+        self.published: list[KafkaMessage] = harness.messages
         self.clock = 0
 
     async def hear(self, event, *, hours: float | None = None, envelope=None):  # noqa: ANN001, ANN201
@@ -62,19 +62,16 @@ class Certification:
         if envelope is None:
             self.clock += 1
             envelope = seal(event, time=T0 + timedelta(hours=self.clock if hours is None else hours))
-        key, value, headers = to_record(envelope)
-        await self.runtime.broker.publish(value, self.settings.topic(event.kafka_topic), key=key, headers=headers)
+        await self.harness.deliver(envelope, topic=self.settings.topic(event.kafka_topic))
         return envelope
 
     async def events(self, kind=None) -> list:  # noqa: ANN001
-        await self.runtime.relay.drain()
+        await self.harness.drain()
         envelopes = [open_envelope(m.headers, m.body) for m in self.published]
         return [e.event for e in envelopes if kind is None or isinstance(e.event, kind)]
 
     def client(self, token: str | None = None) -> httpx.AsyncClient:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://certification",
-                                 headers=headers)
+        return self.harness.client(None, token=token)
 
     def token(self, role: str, **claims) -> str:
         return issue_token(self.settings.jwt_secret.get_secret_value(), role, **claims)
@@ -83,20 +80,8 @@ class Certification:
 @asynccontextmanager
 async def running(settings: CertificationSettings):
     """The service started with ``settings`` on the in-memory broker, stopped on leaving."""
-    app = create_app(settings)
-    service = Certification(app, settings)
-    service.runtime.in_memory_broker = True
-
-    @service.runtime.broker.subscriber(CERTIFICATION_EVENTS)
-    async def collect(message: KafkaMessage) -> None:
-        service.published.append(message)
-
-    async with TestKafkaBroker(service.runtime.broker):
-        await service.runtime.start()
-        try:
-            yield service
-        finally:
-            await service.runtime.stop()
+    async with serving(create_app, settings, dead_letters=False) as harness:
+        yield Certification(harness)
 
 
 @pytest.fixture
