@@ -660,12 +660,11 @@ class FactDecision(Generic[F]):
         return self.consequences.events
 
 
-def _reconsider(completion: Completion, servant: ServantState, rules: Rules, out: Consequences, *,
-                restamp: bool = False) -> ServantState:
+def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, servant: ServantState, rules: Rules,
+                out: Consequences, *, restamp: bool = False) -> ServantState:
     """Re-judge one completion and collect any change to its certificate (and, when it becomes valid, the
     competencies it completes); ``restamp``: the servant's institution at the session's start may have
     changed (a transfer) even if nothing else did. Returns the servant as the change leaves them."""
-    facts, standing = completion.facts, completion.certificate
     held = standing.held if standing is not None else None
     decision = decide(facts, held, rules.code_key, rules.issuing_authority)
     if not decision.changed:
@@ -685,13 +684,24 @@ def _reconsider(completion: Completion, servant: ServantState, rules: Rules, out
     out.events.extend(decision.events)
     valid = tuple(h for h in servant.valid if h.certificate_id != terms.certificate_id)
     if new.status is not Status.valid:
-        return replace(servant, valid=valid)
+        return ServantState(servant.servant_id, servant.transfers, valid, servant.attained)
     valid += (CertificateHolding(terms.certificate_id, terms.course_id, terms.course_code, terms.course_topic,
                                  terms.issued_on),)
     attained = competencies_attained(facts.servant_id, rules.competency_model, list(valid), set(servant.attained))
     out.attainments.extend(attained)
     out.events.extend(attained)
-    return replace(servant, valid=valid, attained=servant.attained | {a.competency for a in attained})
+    return ServantState(servant.servant_id, servant.transfers, valid,
+                        servant.attained | {a.competency for a in attained} if attained else servant.attained)
+
+
+def _facts(facts: CompletionFacts, *, attendance: Attendance | None = None, grade: Grade | None = None,
+           enrolments: tuple[Enrolment, ...] | None = None) -> CompletionFacts:
+    """``facts`` with what is given in place of what they hold (``dataclasses.replace`` costs several
+    times more, and this runs once per fact heard)."""
+    return CompletionFacts(facts.servant_id, facts.session_id, facts.course, facts.session,
+                           facts.enrolments if enrolments is None else enrolments,
+                           facts.attendance if attendance is None else attendance,
+                           facts.grade if grade is None else grade)
 
 
 def _reconsider_sessions(states: list[SessionState], servants: dict[str, ServantState], rules: Rules,
@@ -699,8 +709,8 @@ def _reconsider_sessions(states: list[SessionState], servants: dict[str, Servant
     for state in states:
         for completion in state.completions:
             servant_id = completion.facts.servant_id
-            changed = replace(completion, facts=facts_of(completion.facts))
-            servants[servant_id] = _reconsider(changed, servants[servant_id], rules, out)
+            servants[servant_id] = _reconsider(facts_of(completion.facts), completion.certificate,
+                                               servants[servant_id], rules, out)
 
 
 def decide_course_published(current: CourseTerms | None, event: CoursePublished, stamp: Stamp,
@@ -715,7 +725,7 @@ def decide_course_published(current: CourseTerms | None, event: CoursePublished,
     return FactDecision(after, out)
 
 
-def decide_session(state: SessionState, event: SessionScheduled | SessionRescheduled | SessionCancelled | SessionClosed,
+def decide_session(state: SessionState, event: SessionScheduled | SessionRescheduled | SessionCancelled,
                    stamp: Stamp, course: CourseTerms | None, servants: dict[str, ServantState],
                    rules: Rules) -> FactDecision[SessionPlan]:
     """``course``: the terms of the course the session is of once the event is heard (a schedule names
@@ -726,10 +736,8 @@ def decide_session(state: SessionState, event: SessionScheduled | SessionResched
             after = session_scheduled(before, event, stamp)
         case SessionRescheduled():
             after = session_rescheduled(before, event, stamp)
-        case SessionCancelled():
-            after = session_cancelled(before, event)
         case _:
-            after = session_closed(before, event.session_id)
+            after = session_cancelled(before, event)
     if after == before:
         return FactDecision(None)
     out = Consequences()
@@ -737,6 +745,13 @@ def decide_session(state: SessionState, event: SessionScheduled | SessionResched
         _reconsider_sessions([state], dict(servants), rules, out,
                              lambda facts: replace(facts, session=after, course=course))
     return FactDecision(after, out)
+
+
+def decide_session_closed(current: SessionPlan | None, event: SessionClosed) -> FactDecision[SessionPlan]:
+    """A close re-judges nobody: no completion depends on it (``may_change_decisions``), and a session
+    heard of only by its close has no schedule, so none of its completions holds, before or after."""
+    after = session_closed(current, event.session_id)
+    return FactDecision(None if after == current else after)
 
 
 def decide_enrolment(completion: Completion, stored: Enrolment | None, event: EnrolmentConfirmed | EnrolmentCancelled,
@@ -750,9 +765,9 @@ def decide_enrolment(completion: Completion, stored: Enrolment | None, event: En
     facts = completion.facts
     if (after.session_id, after.servant_id) == (facts.session_id, facts.servant_id):
         others = tuple(e for e in facts.enrolments if e.enrolment_id != after.enrolment_id)
-        facts = replace(facts, enrolments=tuple(sorted((*others, after), key=lambda e: e.enrolment_id)))
+        facts = _facts(facts, enrolments=tuple(sorted((*others, after), key=lambda e: e.enrolment_id)))
     out = Consequences()
-    _reconsider(replace(completion, facts=facts), servant, rules, out)
+    _reconsider(facts, completion.certificate, servant, rules, out)
     return FactDecision(after, out)
 
 
@@ -760,11 +775,11 @@ def decide_attendance(completion: Completion, event: AttendanceRecorded | Attend
                       servant: ServantState, rules: Rules) -> FactDecision[Attendance]:
     rank = CORRECTION_RANK if isinstance(event, AttendanceCorrected) else RECORD_RANK
     before = completion.facts.attendance
-    after = attendance_stated(before, event, replace(stamp, rank=rank))
+    after = attendance_stated(before, event, Stamp(stamp.at, rank, stamp.event_id))
     if after == before:
         return FactDecision(None)
     out = Consequences()
-    _reconsider(replace(completion, facts=replace(completion.facts, attendance=after)), servant, rules, out)
+    _reconsider(_facts(completion.facts, attendance=after), completion.certificate, servant, rules, out)
     return FactDecision(after, out)
 
 
@@ -775,7 +790,7 @@ def decide_grade(completion: Completion, event: AssessmentGraded, stamp: Stamp, 
     if after == before:
         return FactDecision(None)
     out = Consequences()
-    _reconsider(replace(completion, facts=replace(completion.facts, grade=after)), servant, rules, out)
+    _reconsider(_facts(completion.facts, grade=after), completion.certificate, servant, rules, out)
     return FactDecision(after, out)
 
 
@@ -795,5 +810,5 @@ def decide_transfer(servant: ServantState, event: ServantTransferred, stamp: Sta
     servant = replace(servant, transfers=(*others, after))
     out = Consequences()
     for completion in certified:
-        servant = _reconsider(completion, servant, rules, out, restamp=True)
+        servant = _reconsider(completion.facts, completion.certificate, servant, rules, out, restamp=True)
     return FactDecision(after, out)

@@ -96,15 +96,15 @@ async def schedule_session(uow: UnitOfWork, ctx: CertificationContext, event: Se
     return await _change_session(repository, ctx, state, event, stamp, course)
 
 
-async def change_session(uow: UnitOfWork, ctx: CertificationContext,
-                         event: SessionRescheduled | SessionCancelled | SessionClosed, stamp: Stamp) -> list[Event]:
+async def change_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionRescheduled | SessionCancelled,
+                         stamp: Stamp) -> list[Event]:
     repository = await CertificationRepository.of(uow)
     state = await repository.session_state(event.session_id)
     return await _change_session(repository, ctx, state, event, stamp, state.course)
 
 
 async def _change_session(repository: CertificationRepository, ctx: CertificationContext, state: domain.SessionState,
-                          event: SessionScheduled | SessionRescheduled | SessionCancelled | SessionClosed,
+                          event: SessionScheduled | SessionRescheduled | SessionCancelled,
                           stamp: Stamp, course: domain.CourseTerms | None) -> list[Event]:
     servants = await repository.servants(state.servant_ids)
     decision = domain.decide_session(state, event, stamp, course, servants, ctx.rules)
@@ -112,6 +112,15 @@ async def _change_session(repository: CertificationRepository, ctx: Certificatio
         return []
     repository.save_plan(decision.fact)
     return _save(repository, ctx, decision.consequences, stamp.at)
+
+
+async def close_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionClosed, stamp: Stamp) -> list[Event]:
+    """A close is kept, and decides nothing (so the session's servants are not even loaded)."""
+    repository = await CertificationRepository.of(uow)
+    decision = domain.decide_session_closed(await repository.plan(event.session_id), event)
+    if decision.fact is not None:
+        repository.save_plan(decision.fact)
+    return decision.events
 
 
 async def change_enrolment(uow: UnitOfWork, ctx: CertificationContext, event: EnrolmentConfirmed | EnrolmentCancelled,

@@ -219,6 +219,7 @@ class _SessionRows:
     grades: dict[str, Stored] = field(default_factory=dict)
     certificates: dict[str, Stored] = field(default_factory=dict)  # servant -> latest (highest issue)
     members: set[str] = field(default_factory=set)  # every servant with a row above
+    plan_state: SessionPlan | None = None  # ``plan`` as the domain reads it (made once, until saved)
 
     def keep_certificate(self, row: Stored) -> None:
         latest = self.certificates.get(row.servant_id)
@@ -246,6 +247,7 @@ class CertificationRepository:
         self.terms_held: str | None = None  # "shared" or "exclusive", once taken
         self.records = 0  # records handled in this unit of work so far
         self.courses: dict[str, Stored | None] = {}
+        self.course_terms: dict[str, CourseTerms | None] = {}  # ``courses`` as the domain reads them
         self.sessions: dict[str, _SessionRows] = {}
         self.servant_rows: dict[str, _ServantRows] = {}
         self.enrolments: dict[str, Stored] = {}  # every enrolment row seen or created, by id
@@ -405,7 +407,20 @@ class CertificationRepository:
     # -------------------------------------------------------------- the domain's state
 
     async def course(self, course_id: str) -> CourseTerms | None:
-        return _course(await self._course_row(course_id))
+        terms = self.course_terms.get(course_id)
+        if terms is None:
+            terms = self.course_terms[course_id] = _course(await self._course_row(course_id))
+        return terms
+
+    async def plan(self, session_id: str) -> SessionPlan | None:
+        """The session's plan, under its lock."""
+        return self._plan_of(await self._session_rows(session_id))
+
+    @staticmethod
+    def _plan_of(rows: _SessionRows) -> SessionPlan | None:
+        if rows.plan_state is None and rows.plan is not None:
+            rows.plan_state = _plan(rows.plan)
+        return rows.plan_state
 
     def _completion(self, rows: _SessionRows, plan: SessionPlan | None, course: CourseTerms | None,
                           servant_id: str) -> Completion:
@@ -418,7 +433,7 @@ class CertificationRepository:
         return Completion(facts, _standing(rows.certificates.get(servant_id)))
 
     async def _plan_and_course(self, rows: _SessionRows) -> tuple[SessionPlan | None, CourseTerms | None]:
-        plan = _plan(rows.plan)
+        plan = self._plan_of(rows)
         course = await self.course(plan.course_id) if plan is not None and plan.course_id else None
         return plan, course
 
@@ -510,6 +525,7 @@ class CertificationRepository:
 
     def save_course(self, terms: CourseTerms) -> None:
         stated_at, stated_by = _stated(terms.stamp)
+        self.course_terms.pop(terms.course_id, None)  # read again from the row, as stored
         self.courses[terms.course_id] = self._put(CourseFact, self.courses.get(terms.course_id), dict(
             course_id=terms.course_id, code=terms.code, title=terms.title, topic=terms.topic, hours=terms.hours,
             minimum_attendance_share=terms.minimum_attendance_share, passing_score=terms.passing_score,
@@ -525,6 +541,7 @@ class CertificationRepository:
             values.update(planned_at=_utc(plan.planned.at), planned_rank=plan.planned.rank,
                           planned_by=plan.planned.event_id)
         rows.plan = self._put(SessionFact, rows.plan, values)
+        rows.plan_state = None  # read again from the row, as stored
 
     def save_enrolment(self, enrolment: Enrolment) -> None:
         """Saved where it is stored (a new one in the event's session)."""

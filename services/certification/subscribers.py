@@ -44,8 +44,13 @@ async def on_session_scheduled(ctx: CertificationContext, uow: UnitOfWork, envel
 
 
 async def on_session_changed(ctx: CertificationContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    """SessionRescheduled, SessionCancelled or SessionClosed."""
+    """SessionRescheduled or SessionCancelled."""
     uow.record(await handlers.change_session(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
+
+
+async def on_session_closed(ctx: CertificationContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.close_session(uow, ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
@@ -77,7 +82,7 @@ def subscriptions(ctx: CertificationContext) -> dict[str, Handler]:
         SessionScheduled.type: partial(on_session_scheduled, ctx),
         SessionRescheduled.type: partial(on_session_changed, ctx),
         SessionCancelled.type: partial(on_session_changed, ctx),
-        SessionClosed.type: partial(on_session_changed, ctx),
+        SessionClosed.type: partial(on_session_closed, ctx),
         EnrolmentConfirmed.type: partial(on_enrolment_changed, ctx),
         EnrolmentCancelled.type: partial(on_enrolment_changed, ctx),
         AttendanceRecorded.type: partial(on_attendance_stated, ctx),

@@ -92,6 +92,9 @@ class FakeRepository:
     async def certified_completions(self, servant_id: str) -> list[Completion]:
         return [await self.completion(s, v) for s, v in sorted(self.certificates) if v == servant_id]
 
+    async def plan(self, session_id: str) -> domain.SessionPlan | None:
+        return self.plans.get(session_id)
+
     async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
         return self.enrolments.get(enrolment_id)
 
