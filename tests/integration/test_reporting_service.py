@@ -12,16 +12,15 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from faststream.kafka import TestKafkaBroker
 
 from contracts.envelope import to_record
 from probidad.ops.programme import bulletin_plan, generate, small_plan
-from probidad.shared.auth import issue_token
 from services.reporting.app import create_app
 from services.reporting.domain import DIMENSIONS, Ledger, Period, fact_from
 from services.reporting.rebuild import rebuild_store
 from services.reporting.repository import pointer
 from services.reporting.settings import ReportingSettings
+from tests.support.harness import ServiceHarness, serving
 
 SMALL = generate(small_plan())
 BULLETIN = generate(bulletin_plan())
@@ -29,17 +28,15 @@ QUERIES = [{"month": "2026-11"}, {"month": "2026-10"}, {"year": "2026"}, {"from"
 
 
 class Reporting:
-    def __init__(self, app, settings: ReportingSettings) -> None:  # noqa: ANN001
-        self.app, self.settings, self.runtime = app, settings, app.state.runtime
-        token = issue_token(settings.jwt_secret.get_secret_value(), "comptroller")
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://reporting",
-                                        headers={"Authorization": f"Bearer {token}"})
+    """The service in the harness, with a comptroller's HTTP client."""
+
+    def __init__(self, harness: ServiceHarness) -> None:
+        self.harness = harness
+        self.app, self.settings, self.runtime = harness.app, harness.settings, harness.runtime
+        self.client = harness.client("comptroller")
 
     async def hear(self, envelopes) -> None:  # noqa: ANN001
-        for envelope in envelopes:
-            key, value, headers = to_record(envelope)
-            await self.runtime.broker.publish(value, self.settings.topic(envelope.event.kafka_topic), key=key,
-                                              headers=headers)
+        await self.harness.deliver(*envelopes)
 
     async def figures(self, **params) -> list[dict]:
         response = await self.client.get("/reports/figures", params=params)
@@ -58,15 +55,9 @@ class Reporting:
 
 @pytest.fixture
 async def reporting(database_url: str, tmp_path):
-    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path)
-    app = create_app(settings)
-    service = Reporting(app, settings)
-    service.runtime.in_memory_broker = True
-    async with TestKafkaBroker(service.runtime.broker):
-        await service.runtime.start()
-        yield service
-        await service.runtime.stop()
-    await service.client.aclose()
+    async with serving(create_app, ReportingSettings(database_url=database_url, state_dir=tmp_path),
+                       dead_letters=False) as harness:
+        yield Reporting(harness)
 
 
 def records(envelopes) -> list:  # noqa: ANN001
