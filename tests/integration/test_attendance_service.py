@@ -9,11 +9,8 @@ from zoneinfo import ZoneInfo
 
 import asyncio
 
-import httpx
 import pytest
 from structlog.testing import capture_logs
-from faststream.kafka import TestKafkaBroker
-from faststream.kafka.annotations import KafkaMessage
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import (
@@ -21,13 +18,14 @@ from contracts.events import (
     ServantRegistered, ServantUpdated, SessionCancelled, SessionClosed, SessionRescheduled, SessionScheduled,
 )
 from contracts.pseudonyms import email_digest
-from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic
-from probidad.shared.auth import Principal, issue_token
+from contracts.topics import ENROLLMENT_EVENTS
+from probidad.shared.auth import Principal
 from services.attendance import handlers
 from services.attendance.app import create_app
 from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import UnrecordedEvent
 from services.attendance.settings import AttendanceSettings
+from tests.support.harness import ServiceHarness, serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 CANCUN = ZoneInfo("America/Cancun")
@@ -42,25 +40,27 @@ SERVANTS = {  # servant id -> (institution, e-mail as the platform report shows 
 
 
 class Harness:
-    def __init__(self, app, broker, published: list, dead_letters: list) -> None:  # noqa: ANN001
-        self.app, self.broker, self.published, self.dead_letters = app, broker, published, dead_letters
-        self.runtime = app.state.runtime
-        self.settings: AttendanceSettings = self.runtime.settings
-        self.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://attendance")
+    """Attendance in the service harness: an HTTP client without a token (each request brings its own),
+    enrollment's facts delivered on its topic, and what attendance published."""
 
-    def token(self, role: str = "comptroller", **claims) -> dict[str, str]:  # noqa: ANN003
-        token = issue_token(self.settings.jwt_secret.get_secret_value(), role, subject=f"{role}-tester", **claims)
+    def __init__(self, harness: ServiceHarness) -> None:
+        self.harness = harness
+        self.app, self.broker, self.runtime = harness.app, harness.broker, harness.runtime
+        self.published, self.dead_letters = harness.messages, harness.dead_letters
+        self.settings: AttendanceSettings = self.runtime.settings
+        self.http = harness.client(None)
+
+    def token(self, role: str = "comptroller", *, institution_id: str | None = None,
+              instructor_id: str | None = None) -> dict[str, str]:
+        token = self.harness.token(role, institution=institution_id, instructor=instructor_id,
+                                   subject=f"{role}-tester")
         return {"Authorization": f"Bearer {token}"}
 
     async def deliver(self, *events, time: datetime | None = None) -> list:  # noqa: ANN002
-        envelopes = [seal(e, time=time) for e in events]
-        for envelope in envelopes:
-            await self.redeliver(envelope)
-        return envelopes
+        return await self.harness.send(*events, time=time, topic=ENROLLMENT_EVENTS)
 
     async def redeliver(self, envelope) -> None:  # noqa: ANN001
-        key, value, headers = to_record(envelope)
-        await self.broker.publish(value, ENROLLMENT_EVENTS, key=key, headers=headers)
+        await self.harness.deliver(envelope, topic=ENROLLMENT_EVENTS)
 
     async def events(self) -> list:
         await self.runtime.relay.publish_pending()
@@ -73,28 +73,8 @@ class Harness:
 @pytest.fixture
 async def service(database_url: str, tmp_path: Path):
     settings = AttendanceSettings(database_url=database_url, state_dir=tmp_path, environment="test")
-    app = create_app(settings)
-    runtime = app.state.runtime
-    runtime.in_memory_broker = True
-    published: list = []
-    dead_letters: list = []
-
-    @runtime.broker.subscriber(ATTENDANCE_EVENTS)
-    async def collect(message: KafkaMessage) -> None:
-        published.append(message)
-
-    @runtime.broker.subscriber(dead_letter_topic(ENROLLMENT_EVENTS, "probidad-attendance"))
-    async def collect_dead(message: KafkaMessage) -> None:
-        dead_letters.append(message)
-
-    async with TestKafkaBroker(runtime.broker) as broker:
-        await runtime.start()
-        harness = Harness(app, broker, published, dead_letters)
-        try:
-            yield harness
-        finally:
-            await harness.http.aclose()
-            await runtime.stop()
+    async with serving(create_app, settings) as harness:
+        yield Harness(harness)
 
 
 def scheduled(session_id: str, starts: datetime, minutes: int = 120, instructor: str = "ins-rosa") -> SessionScheduled:
