@@ -11,10 +11,10 @@ from datetime import date, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import HTMLResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from probidad.shared.dependencies import Comptroller, Provided
-from services.reporting import views
+from services.reporting import bulletin, views
 from services.reporting.domain import DIMENSIONS, Period
 from services.reporting.handlers import ReportingContext
 from services.reporting.views import ProjectionReader
@@ -80,6 +80,45 @@ async def figures_csv(_comptroller: Comptroller, reader: Reader, ctx: Context,
     body = await views.figures(reader, ctx, q.period, q.by, q.as_of)
     return PlainTextResponse(views.figures_csv(body), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="figures-{body["period"]}.csv"'})
+
+
+def month_param(month: str) -> tuple[int, int]:
+    try:
+        return bulletin.month_of(month)
+    except bulletin.BulletinError as error:
+        raise HTTPException(422, str(error)) from error
+
+
+def check_rendering(fmt: str, lang: str | None) -> None:
+    if fmt not in views.BULLETIN_FORMATS:
+        raise HTTPException(422, f"format: one of {', '.join(views.BULLETIN_FORMATS)}, got {fmt!r}")
+    if lang is not None and lang not in bulletin.LANGUAGES:
+        raise HTTPException(422, f"lang: one of {', '.join(bulletin.LANGUAGES)}, got {lang!r}")
+
+
+def bulletin_response(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str,
+                      headers: dict[str, str] | None = None) -> Response:
+    body, media_type = views.render_bulletin(figures, ctx, lang, fmt)
+    extension = {"html": "html", "markdown": "md", "pdf": "pdf"}[fmt]
+    disposition = "inline" if fmt == "html" else "attachment"
+    return Response(body, media_type=media_type, headers={
+        "Content-Disposition": f'{disposition}; filename="boletin-{figures["month"]}.{extension}"', **(headers or {})})
+
+
+@router.get("/reports/bulletin", response_class=Response, responses={200: {"content": {
+    "text/html": {}, "text/markdown": {}, "application/pdf": {}}}})
+async def bulletin_(_comptroller: Comptroller, reader: Reader, ctx: Context,
+                    month: str = Query(..., description="YYYY-MM"),
+                    format: str = Query("html", description="html, markdown or pdf"),  # noqa: A002
+                    lang: str | None = Query(None, description="es or en; default: the programme's language"),
+                    as_of: str | None = Query(None, description="Date or date-time: the bulletin as known then.")) -> Response:
+    """The month's bulletin: courses delivered and their titles, servants trained (through virtual
+    platforms too), distinct servants January to the month, state/municipal split, topics, plan; every
+    number linked to the figure query that returns it."""
+    year, number = month_param(month)
+    check_rendering(format, lang)
+    moment = as_of_of(ctx, as_of)
+    return bulletin_response(await views.bulletin_figures(reader, year, number, moment), ctx, lang, format)
 
 
 @router.get("/reports/coverage")

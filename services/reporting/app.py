@@ -23,7 +23,8 @@ def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
     # The pointer row to the generation served is made by the first fact written or read
     # (services.reporting.repository), so starting needs no step past creating the schema.
     ctx = ReportingContext(zone=ZoneInfo(settings.programme_timezone), responsible_unit=settings.responsible_unit,
-                           open_data_minimum_count=settings.open_data_minimum_count)
+                           open_data_minimum_count=settings.open_data_minimum_count,
+                           language=settings.programme_language)
     runtime = ServiceRuntime(settings, TABLES, description="Read models for oversight: figures, coverage, "
                              "rosters and open data, projected from every platform topic from offset 0.")
     runtime.consume(TOPICS, subscriptions(ctx), group=GROUP,

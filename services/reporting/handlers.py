@@ -23,6 +23,7 @@ class ReportingContext:
     zone: ZoneInfo  # the programme's: months, local dates and ``as_of`` dates are read in it
     responsible_unit: str
     open_data_minimum_count: int
+    language: str = "es"  # the programme's: the bulletin's default language
 
 
 async def record_fact(uow: UnitOfWork, ctx: ReportingContext, envelope: Envelope) -> list[Event]:

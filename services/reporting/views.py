@@ -11,6 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from probidad.shared.unit_of_work import UnitOfWork
+from services.reporting import bulletin
+from services.reporting.bulletin_pdf import render_pdf
 from services.reporting.dashboard import render_dashboard, year_to_open
 from services.reporting.domain import MEASURES, Ledger, Period, Snapshot
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
@@ -18,6 +20,8 @@ from services.reporting.handlers import ReportingContext
 from services.reporting.repository import ReportingRepository
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+BULLETIN_FORMATS = {"html": "text/html; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
+                    "pdf": "application/pdf"}
 COVERAGE_COLUMNS = ("year", "institution", "name", "government_level", "headcount", "headcount_year",
                     "servants_trained", "coverage")
 
@@ -138,3 +142,18 @@ async def dashboard(reader: ProjectionReader, ctx: ReportingContext, year: int |
     year = year or year_to_open(snapshot, today(ctx))
     return render_dashboard(snapshot, year, as_of=as_of, unit=ctx.responsible_unit,
                             minimum=ctx.open_data_minimum_count)
+
+
+async def bulletin_figures(reader: ProjectionReader, year: int, month: int, as_of: datetime | None) -> dict[str, Any]:
+    """The numbers of the month's bulletin as known at ``as_of`` (None: now)."""
+    return bulletin.bulletin_figures(await reader.snapshot(as_of), year, month, as_of=as_of)
+
+
+def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str) -> tuple[bytes, str]:
+    """The bulletin in ``fmt`` (html, markdown, pdf) and ``lang`` (default: the programme's): body, media type."""
+    language = lang or ctx.language
+    doc = bulletin.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language)
+    if fmt == "pdf":
+        return render_pdf(doc, author=ctx.responsible_unit), BULLETIN_FORMATS[fmt]
+    text = bulletin.render_markdown(doc) if fmt == "markdown" else bulletin.render_html(doc, lang=language)
+    return text.encode(), BULLETIN_FORMATS[fmt]
