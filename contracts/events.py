@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AwareDatetime, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.base import Event
 from contracts.topics import AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
@@ -329,6 +329,44 @@ class AgencyRequestDecided(_Enrollment):
     field: str | None = Field(None, description="The request field at fault, when a rejection names one.")
 
 
+MAX_PLAN_TARGETS = 5000  # 12 months x institutions x topics, in one Kafka record
+
+
+class PlanTarget(BaseModel):
+    """What the annual programme plans for one month, institution and topic."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    month: int = Field(ge=1, le=12, description="Month of the plan year (programme time zone), 1-12.")
+    institution_id: Id
+    topic: str = Field(min_length=1, max_length=200, description="As courses name it (CoursePublished.topic).")
+    sessions: int = Field(ge=0, le=100_000, description="Sessions to deliver.")
+    people: int = Field(ge=0, le=10_000_000, description="Public servants to train.")
+    hours: float = Field(ge=0, le=100_000_000, description="Training hours to give (course hours of every participation).")
+
+
+class TrainingPlanDeclared(_Enrollment):
+    """The comptroller declared (a new version of) the annual training programme of a year.
+
+    The "Programa Anual de Capacitación": targets per month x institution x topic. Each declaration is
+    the whole plan of its year: version N+1 replaces version N from the moment it was recorded (its
+    ``ce_time``), so figures as of an earlier moment still measure against version N. Keyed by the
+    plan year, so a year's versions stay in order in one partition.
+    """
+
+    type = "probidad.enrollment.plan.declared.v1"
+    key_field = "year"
+    subject_field = "plan_id"
+
+    plan_id: Id = Field(description="This version's own id.")
+    year: int = Field(ge=2000, le=2100)
+    version: int = Field(ge=1, description="1, 2, ... per year; a higher version replaces a lower one.")
+    declared_at: AwareDatetime = Field(description="When enrollment recorded it (UTC).")
+    declared_by: str = Field(max_length=200, description="Who declared it: 'comptroller:<token subject>'.")
+    targets: list[PlanTarget] = Field(max_length=MAX_PLAN_TARGETS, description="At most one target per month, "
+                                      "institution and topic; a combination absent plans nothing (0).")
+
+
 # ---------------------------------------------------------------- agency requests
 
 
@@ -550,6 +588,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
     AgencyRequestDecided, TransferOpened, TransferDropped, TransferRequested, TransferAccepted, TransferDeclined,
+    TrainingPlanDeclared,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}
@@ -557,4 +596,5 @@ EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}
 __all__ = [cls.__name__ for cls in ALL_EVENTS] + [
     "ALL_EVENTS", "EVENTS_BY_TYPE", "GovernmentLevel", "Modality", "Sex", "AttendanceStatus",
     "AttendanceSource", "UUID", "datetime",
+    "MAX_PLAN_TARGETS", "PlanTarget",
 ]

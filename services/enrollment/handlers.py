@@ -30,7 +30,9 @@ from services.enrollment import domain
 from services.enrollment.domain import RequestOutcome, RuleViolation, ServantDetails
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
 from services.enrollment.repository import EnrollmentRepository, record, seat, terms, transfer_terms
-from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession, Transfer
+from services.enrollment.tables import (
+    Course, Enrolment, Institution, PlanVersion, Servant, TrainingSession, Transfer,
+)
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -552,3 +554,18 @@ def _answer(ctx: EnrollmentContext, request: Event, outcome: RequestOutcome,
     if not ctx.outcome_topics or topic_institution is None:
         return []
     return [domain.request_decided(request, outcome, topic_institution)]
+
+
+# ------------------------------------------------------------------ the annual training programme
+
+
+async def declare_plan(uow: UnitOfWork, ctx: EnrollmentContext, *, year: int, lines: list[domain.PlanLine],
+                       declared_by: str) -> Done[PlanVersion]:
+    """Declare the next version of the year's programme (the whole plan; it replaces the previous one)."""
+    repo = repository(uow)
+    latest = await repo.latest_plan(year, lock=True)
+    known = await repo.known_institutions(sorted({line.institution_id for line in lines}))
+    declared = domain.decide_plan(plan_id=new_id("pl"), year=year, version=(latest.version if latest else 0) + 1,
+                                  lines=lines, known_institutions=known, declared_at=ctx.now(),
+                                  declared_by=declared_by)
+    return Done(await repo.add_plan(declared), [declared], True)

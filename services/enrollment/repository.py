@@ -10,6 +10,7 @@ already take turns (``Database.transaction``), so it needs only the session's UP
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,11 +18,12 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 
+from contracts.events import TrainingPlanDeclared
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.domain import Seat, ServantRecord, SessionTerms
 from services.enrollment.tables import (
-    AgencyRequest, Course, Enrolment, Headcount, Institution, Servant, TrainingSession, Transfer,
+    AgencyRequest, Course, Enrolment, Headcount, Institution, PlanVersion, Servant, TrainingSession, Transfer,
 )
 
 ACTIVE = ("confirmed", "waitlisted")
@@ -50,6 +52,10 @@ def transfer_terms(transfer: Transfer) -> domain.TransferTerms:
     return domain.TransferTerms(transfer.transfer_id, transfer.servant_id, transfer.from_institution_id,
                                 transfer.to_institution_id, transfer.effective_on, transfer.requested_by)
 
+
+def plan_lines(plan: PlanVersion) -> list[domain.PlanLine]:
+    return [domain.PlanLine(f"targets.{i}", t["month"], t["institution_id"], t["topic"], t["sessions"], t["people"],
+                            t["hours"]) for i, t in enumerate(json.loads(plan.targets))]
 
 # ------------------------------------------------------------------ the seat decision's statements
 
@@ -143,6 +149,33 @@ class EnrollmentRepository:
             for h in rows.scalars():
                 found[h.institution_id][h.year] = h.headcount
         return found
+
+    async def known_institutions(self, institution_ids: Sequence[str]) -> set[str]:
+        """Those of ``institution_ids`` that are registered, a query per bounded IN list."""
+        found: set[str] = set()
+        for start in range(0, len(institution_ids), IN_LIST):
+            rows = await self.db.execute(select(Institution.institution_id).where(
+                Institution.institution_id.in_(institution_ids[start:start + IN_LIST])))
+            found.update(rows.scalars())
+        return found
+
+    # -------------------------------------------------------------- the annual training programme
+
+    async def latest_plan(self, year: int, *, lock: bool = False) -> PlanVersion | None:
+        """The year's plan in force (its highest version). ``lock``: first take the year's lock until
+        the transaction ends (PostgreSQL), so two declarations of a year number their versions in turn."""
+        if lock:
+            await self.hold(f"plan {year}")
+        return (await self.db.execute(select(PlanVersion).where(PlanVersion.year == year)
+                                      .order_by(PlanVersion.version.desc()).limit(1))).scalars().first()
+
+    async def add_plan(self, declared: TrainingPlanDeclared) -> PlanVersion:
+        row = PlanVersion(plan_id=declared.plan_id, year=declared.year, version=declared.version,
+                          declared_at=declared.declared_at, declared_by=declared.declared_by,
+                          targets=json.dumps([t.model_dump() for t in declared.targets], ensure_ascii=False))
+        self.db.add(row)
+        await self.db.flush()
+        return row
 
     # -------------------------------------------------------------- courses
 

@@ -172,5 +172,21 @@ class Transfer(SQLModel, table=True):
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
+class PlanVersion(SQLModel, table=True):
+    """One version of a year's training programme, as declared (TrainingPlanDeclared); the highest
+    version of a year is the plan in force. ``targets`` is the event's target list as JSON."""
+
+    __tablename__ = "enrollment_plan_version"
+    __table_args__ = (UniqueConstraint("year", "version", name="uq_plan_year_version"),)
+
+    plan_id: str = Field(primary_key=True, max_length=64)
+    year: int = Field(index=True)
+    version: int
+    declared_at: datetime = Field(sa_column=_utc())
+    declared_by: str = Field(max_length=200)
+    targets: str = Field(sa_column=Column(Text, nullable=False))
+
+
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
-          Servant.__table__, Enrolment.__table__, AgencyRequest.__table__, Transfer.__table__]
+          Servant.__table__, Enrolment.__table__, AgencyRequest.__table__, Transfer.__table__,
+          PlanVersion.__table__]

@@ -12,8 +12,10 @@ from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.domain import RuleViolation
 from services.enrollment.handlers import find_enrolment, find_servant, find_session, repository, require_institution
-from services.enrollment.repository import seat
-from services.enrollment.tables import Course, Enrolment, Institution, Servant, TrainingSession, Transfer
+from services.enrollment.repository import plan_lines, seat
+from services.enrollment.tables import (
+    Course, Enrolment, Institution, PlanVersion, Servant, TrainingSession, Transfer,
+)
 
 
 @dataclass(frozen=True)
@@ -162,3 +164,14 @@ async def enrolment(uow: UnitOfWork, enrolment_id: str, *, acting_for: str | Non
     if found.status != "waitlisted":
         return EnrolmentView(found, None)
     return EnrolmentView(found, (await repo.waitlist_positions([found.session_id])).get(found.enrolment_id))
+
+
+async def plan(uow: UnitOfWork, year: int, *, acting_for: str | None) -> tuple[PlanVersion, list[domain.PlanLine]]:
+    """The year's plan in force (its latest version); a liaison sees only its own institution's targets."""
+    found = await repository(uow).latest_plan(year)
+    if found is None:
+        raise RuleViolation("year", f"no plan is declared for {year}", "not_found")
+    lines = plan_lines(found)
+    if acting_for is not None:
+        lines = [line for line in lines if line.institution_id == acting_for]
+    return found, lines

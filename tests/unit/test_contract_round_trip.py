@@ -38,6 +38,7 @@ HANDLED = {
     "array": {"type", "items", "minItems", "maxItems"},
     "boolean": {"type"},
     "null": {"type"},
+    "object": {"type", "properties", "required"},  # a nested model (e.g. a plan's targets)
 }
 LARGEST_SAFE_INTEGER = 2**53
 
@@ -95,7 +96,18 @@ def from_schema(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy
                         max_size=min(node.get("maxItems", 5), 5))
     if kind == "boolean":
         return st.booleans()
+    if kind == "object":
+        return _objects(root, node)
     return st.none()
+
+
+def _objects(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """Every required property, and any of the optional ones."""
+    properties, required = node["properties"], set(node.get("required", []))
+    return st.fixed_dictionaries(
+        {name: from_schema(root, sub) for name, sub in properties.items() if name in required},
+        optional={name: from_schema(root, sub) for name, sub in properties.items() if name not in required},
+    )
 
 
 def events_of(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
