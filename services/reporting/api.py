@@ -135,6 +135,33 @@ async def coverage_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, 
     return PlainTextResponse(views.coverage_csv(body), media_type="text/csv; charset=utf-8")
 
 
+class PlanQuery:  # the query string of the plan report
+    def __init__(self, ctx: Context, year: int | None = Query(None, ge=2000, le=2100),
+                 through: int | None = Query(None, ge=1, le=12, description="Last month counted (1-12); "
+                                             "default: the whole year."),
+                 as_of: str | None = Query(None, description="Date or date-time: the plan in force and the "
+                                           "figures as known then."),
+                 institution: str | None = Query(None, min_length=1, max_length=64,
+                                                 description="One institution only.")) -> None:
+        self.year, self.through, self.institution = year, through, institution
+        self.as_of = as_of_of(ctx, as_of)
+
+
+@router.get("/reports/plan")
+async def plan(_comptroller: Comptroller, reader: Reader, ctx: Context, q: PlanQuery = Depends()) -> dict[str, Any]:
+    """The annual training programme against what was delivered: planned sessions, people and hours,
+    sessions delivered, servants trained and training hours, and attainment (actual / planned, null when
+    nothing was planned), per month x institution x topic and year to date."""
+    return await views.plan(reader, ctx, q.year, q.through, q.institution, q.as_of)
+
+
+@router.get("/reports/plan.csv", response_class=PlainTextResponse)
+async def plan_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, q: PlanQuery = Depends()) -> PlainTextResponse:
+    body = await views.plan(reader, ctx, q.year, q.through, q.institution, q.as_of)
+    return PlainTextResponse(views.plan_csv(body), media_type="text/csv; charset=utf-8",
+                             headers={"Content-Disposition": f'attachment; filename="plan-{body["year"]}.csv"'})
+
+
 @router.get("/reports/sessions/{session_id}/roster")
 async def roster(_comptroller: Comptroller, reader: Reader, ctx: Context, session_id: str,
                  as_of: str | None = None) -> dict[str, Any]:

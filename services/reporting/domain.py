@@ -49,8 +49,9 @@ from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
     CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, InstitutionRegistered, ServantRegistered,
-    ServantTransferred, ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled,
+    ServantTransferred, ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled, TrainingPlanDeclared,
 )
+from pydantic import BaseModel
 
 UNKNOWN = "unknown"
 DIMENSIONS = ("month", "institution", "government_level", "topic", "modality", "sex")
@@ -76,6 +77,7 @@ KINDS: dict[str, str] = {
     AssessmentGraded.type: "assessment",
     CertificateIssued.type: "certificate_issued",
     CertificateRevoked.type: "certificate_revoked",
+    TrainingPlanDeclared.type: "plan",
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = 2**62
@@ -119,11 +121,14 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "assessment": ("session_id", "servant_id", ("score",)),
     "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on")),
     "certificate_revoked": ("session_id", "servant_id", ("course_id",)),
+    "plan": (None, None, ("year", "version", "declared_at", "targets")),
 }
 
 
 def _plain(value: Any) -> Any:
     """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
+    if isinstance(value, list):  # a plan's targets
+        return [v.model_dump(mode="json") if isinstance(v, BaseModel) else _plain(v) for v in value]
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
@@ -167,6 +172,7 @@ class Ledger:
         self.attendance: dict[tuple[str, str], list[Fact]] = defaultdict(list)
         self.assessments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
         self.certificates: dict[str, list[Fact]] = defaultdict(list)
+        self.plans: dict[int, list[Fact]] = defaultdict(list)  # year -> the versions of its training programme
         self.applied: list[Fact] = []  # in the order applied: ``applied[r:]`` came after revision r
         self.revision = 0
 
@@ -191,6 +197,8 @@ class Ledger:
         elif kind.startswith("certificate_"):
             self.certificates[fact.subject].append(fact)
             self.participants[fact.session_id].add(fact.servant_id)
+        elif kind == "plan":
+            self.plans[fact.attributes["year"]].append(fact)
         else:
             self.participants[fact.session_id].add(fact.servant_id)
             target = (self.attendance if kind == "attendance" else
@@ -209,7 +217,7 @@ class Ledger:
 
     def _all(self) -> Iterator[list[Fact]]:
         for index in (self.institutions, self.courses, self.sessions, self.servants, self.enrolments,
-                      self.attendance, self.assessments, self.certificates):
+                      self.attendance, self.assessments, self.certificates, self.plans):
             yield from index.values()
 
     def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None, *,
@@ -598,6 +606,82 @@ class Snapshot:
         rows.sort(key=lambda r: (r["coverage"], r["name"]))
         return rows
 
+    def plan_in_force(self, year: int) -> Fact | None:
+        """The version of the year's training programme in force at the cut-off: of the versions known
+        then (each is in force from when it was recorded), the highest."""
+        known = [f for f in self._ledger.plans.get(year, ()) if f.known_at <= self._cutoff]
+        return max(known, key=lambda f: (f.attributes["version"], f.known_at, f.event_id), default=None)
+
+    def plan_against_actual(self, year: int, through_month: int | None = None,
+                            institution: str | None = None) -> dict[str, Any]:
+        """The year's training programme (the version in force at the snapshot's as-of) against what was
+        delivered, per month x institution x topic and year to date (January to ``through_month``,
+        default December), optionally for one institution only. Returns::
+
+            {"year": 2026, "through_month": 6, "period": "2026-01-01/2026-06-30",
+             "plan": {"plan_id", "version", "declared_at", "known_from"} | None,   # None: no plan known
+             "months": [row, ...],        # one per (month, institution, topic) planned or delivered,
+                                          # sorted by month, institution, topic; "period" "2026-03"
+             "year_to_date": [row, ...],  # one per (institution, topic), "period" as above
+             "total": row}                # the whole programme ("institution" and "topic" "total")
+
+        Every row: ``period``, ``institution``, ``name`` (the institution's, None when unknown),
+        ``topic``; planned ``planned_sessions``, ``planned_people``, ``planned_hours`` (the plan's
+        targets, summed over months for year to date); actual ``sessions_delivered``,
+        ``servants_trained``, ``training_hours`` (the README's figures: a session counts for an
+        institution when one of its servants was present, and once in the total; servants trained are
+        distinct persons over the row's period, so year to date is not the sum of the months); and
+        ``sessions_attainment``, ``people_attainment``, ``hours_attainment`` = actual / planned,
+        rounded to 4 places, None when planned is 0. A month is the session's start month in the
+        programme's zone; an institution the servant's at the session's start; a topic the course's.
+        """
+        through = 12 if through_month is None else through_month
+        if not 1 <= through <= 12:
+            raise ValueError("through_month must be from 1 to 12")
+        period = Period(date(year, 1, 1), Period.month(year, through).end)
+        wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
+        planned: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+        plan = self.plan_in_force(year)
+        if plan is not None:
+            for t in plan.attributes["targets"]:
+                if t["month"] <= through and wanted(t["institution_id"]):
+                    row = planned[(t["month"], t["institution_id"], t["topic"])]
+                    row[0] += t["sessions"]
+                    row[1] += t["people"]
+                    row[2] += t["hours"]
+        sessions: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+        for s in self.delivered(period):
+            for servant in self.present[s.session_id]:
+                iid = self.who(servant, s.starts_at).institution_id
+                if wanted(iid):
+                    sessions[(s.day.month, iid, s.topic)].add(s.session_id)
+        trained: dict[tuple[int, str, str], set[str]] = defaultdict(set)
+        hours: dict[tuple[int, str, str], float] = defaultdict(float)
+        for c in self.completions:
+            if c.session.day in period and wanted(c.who.institution_id):
+                key = (c.session.day.month, c.who.institution_id, c.session.topic)
+                trained[key].add(self.person(c.servant_id))
+                hours[key] += c.hours
+        names = {iid: f.attributes["name"] for iid, f in self.institutions.items()}
+        months, by_pair = [], {}
+        total = _PlanCell()
+        for key in sorted(set(planned) | set(sessions) | set(trained)):
+            month, iid, topic = key
+            cell = _PlanCell(planned.get(key), sessions.get(key, set()), trained.get(key, set()), hours.get(key, 0.0))
+            months.append(cell.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
+            by_pair.setdefault((iid, topic), _PlanCell()).add(cell)
+            total.add(cell)
+        return {
+            "year": year, "through_month": through, "period": period.label,
+            "plan": None if plan is None else {
+                "plan_id": plan.subject, "version": plan.attributes["version"],
+                "declared_at": plan.attributes["declared_at"], "known_from": from_micros(plan.known_at).isoformat()},
+            "months": months,
+            "year_to_date": [cell.row(period.label, iid, names.get(iid), topic)
+                             for (iid, topic), cell in sorted(by_pair.items())],
+            "total": total.row(period.label, "total", None, "total"),
+        }
+
     def roster(self, session_id: str) -> dict[str, Any] | None:
         """An auditor's roster: every servant the session has facts about, by pseudonymous id only."""
         session = self.sessions.get(session_id)
@@ -662,3 +746,39 @@ def _certificate_key(e: CertificateEvent, by: str | None) -> str:
     if by == "modality":
         return e.session.modality if e.session else UNKNOWN
     return _who_key(e.who, by)
+
+
+class _PlanCell:
+    """Planned and actual figures of one row of ``Snapshot.plan_against_actual``; rows add up into
+    wider ones (year to date, total) as sums of the planned numbers and hours and unions of the
+    sessions and persons, so a session or a person is counted once in a wider row."""
+
+    __slots__ = ("planned", "sessions", "persons", "hours")
+
+    def __init__(self, planned: list[float] | None = None, sessions: set[str] | None = None,
+                 persons: set[str] | None = None, hours: float = 0.0) -> None:
+        self.planned = list(planned) if planned else [0, 0, 0.0]
+        self.sessions = set(sessions or ())
+        self.persons = set(persons or ())
+        self.hours = hours
+
+    def add(self, other: "_PlanCell") -> None:
+        self.planned = [a + b for a, b in zip(self.planned, other.planned)]
+        self.sessions |= other.sessions
+        self.persons |= other.persons
+        self.hours += other.hours
+
+    def row(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
+        sessions, people, hours = self.planned
+        actual = (len(self.sessions), len(self.persons), round(self.hours, 2))
+        return {"period": period, "institution": institution, "name": name, "topic": topic,
+                "planned_sessions": sessions, "planned_people": people, "planned_hours": round(hours, 2),
+                "sessions_delivered": actual[0], "servants_trained": actual[1], "training_hours": actual[2],
+                "sessions_attainment": attainment(actual[0], sessions),
+                "people_attainment": attainment(actual[1], people),
+                "hours_attainment": attainment(actual[2], hours)}
+
+
+def attainment(actual: float, planned: float) -> float | None:
+    """actual / planned, rounded to 4 places; None when nothing was planned (0)."""
+    return round(actual / planned, 4) if planned else None

@@ -113,6 +113,27 @@ def coverage_csv(body: dict[str, Any]) -> str:
     return to_csv(body["rows"], COVERAGE_COLUMNS)
 
 
+PLAN_COLUMNS = ("part", "period", "institution", "name", "topic", "planned_sessions", "planned_people",
+                "planned_hours", "sessions_delivered", "servants_trained", "training_hours", "sessions_attainment",
+                "people_attainment", "hours_attainment")
+
+
+async def plan(reader: ProjectionReader, ctx: ReportingContext, year: int | None, through: int | None,
+               institution: str | None, as_of: datetime | None) -> dict[str, Any]:
+    """The year's training programme (the version in force at ``as_of``) against what was delivered."""
+    snapshot = await reader.snapshot(as_of)
+    report = snapshot.plan_against_actual(year or today(ctx).year, through, institution)
+    return {**report, "as_of": as_of.isoformat() if as_of else None, "institution": institution,
+            "timezone": str(ctx.zone)}
+
+
+def plan_csv(body: dict[str, Any]) -> str:
+    """Every row of the report, ``part`` saying which: month, year_to_date or total."""
+    rows = [*({"part": "month", **r} for r in body["months"]),
+            *({"part": "year_to_date", **r} for r in body["year_to_date"]), {"part": "total", **body["total"]}]
+    return to_csv(rows, PLAN_COLUMNS)
+
+
 async def roster(reader: ProjectionReader, session_id: str, as_of: datetime | None) -> dict[str, Any] | None:
     """None when no session of that id is known (as of then)."""
     return (await reader.snapshot(as_of)).roster(session_id)

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 from contracts.envelope import ContractViolation, open_envelope, seal, to_record
-from contracts.events import AttendanceCorrected, EnrolmentCancelled, ServantTransferred
+from contracts.events import AttendanceCorrected, EnrolmentCancelled, PlanTarget, ServantTransferred, TrainingPlanDeclared
 from probidad.ops.programme import bulletin_plan, generate, small_plan
 from services.reporting.domain import KINDS, fact_from
 from services.reporting.rebuild import rows, rows_of
@@ -63,6 +63,11 @@ def samples() -> dict[str, object]:
         servant_id=some.servant_id, transfer_id="tr-1", from_institution_id="inst-a", to_institution_id="inst-b",
         effective_on=date(2026, 11, 16), sex="female", requested_by="liaison:inst-a:rh",
         approved_by="liaison:inst-b:rh", approved_at=datetime(2026, 11, 20, 15, tzinfo=UTC))))
+    found.setdefault(TrainingPlanDeclared.type, seal(TrainingPlanDeclared(
+        plan_id="pl-1", year=2026, version=2, declared_at=datetime(2026, 1, 10, 12, tzinfo=UTC),
+        declared_by="comptroller:ana", targets=[
+            PlanTarget(month=3, institution_id="inst-a", topic="Código de Ética", sessions=2, people=40, hours=160),
+            PlanTarget(month=4, institution_id="inst-b", topic="Conflicto de Interés", sessions=0, people=0, hours=0.5)])))
     assert set(KINDS) <= set(found)
     return {t: found[t] for t in KINDS}
 
@@ -70,15 +75,23 @@ def samples() -> dict[str, object]:
 SAMPLES = samples()
 
 
+# Types whose model the fast tier does not compile (a list of nested models): every record of them takes
+# the authoritative tier. A year's plan is declared a few times, so nothing is lost by it.
+SLOW_TYPES = {TrainingPlanDeclared.type}
+
+
 def test_every_valid_record_becomes_the_same_row_without_the_slow_tier(monkeypatch):
     def slow(*args):  # noqa: ANN002, ANN202
         raise AssertionError(f"a plain valid record took the slow tier: {args[0]}")
 
-    monkeypatch.setattr(rows, "slow_row", slow)
+    assert {t for t, row in rows._ROWS.items() if row is None} == {t.encode() for t in SLOW_TYPES}
     for envelope in [*PROGRAMME, *SAMPLES.values()]:
         headers, value = wire(envelope)
         expected = live(headers, value)
-        monkeypatch.setattr(rows, "slow_row", slow)
+        if envelope.type in SLOW_TYPES:
+            monkeypatch.undo()
+        else:
+            monkeypatch.setattr(rows, "slow_row", slow)
         assert rebuilt(headers, value) == expected
 
 

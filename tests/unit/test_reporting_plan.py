@@ -1,0 +1,143 @@
+"""The training programme against what was delivered (Snapshot.plan_against_actual) on a small
+programme whose figures are known by hand: planned, actual and attainment per month x institution x
+topic and year to date, and the plan version in force as of a moment."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from contracts.envelope import seal
+from contracts.events import (
+    AttendanceRecorded, CertificateIssued, CoursePublished, InstitutionRegistered, PlanTarget, ServantRegistered,
+    SessionScheduled, TrainingPlanDeclared,
+)
+from services.reporting.domain import Ledger, attainment, fact_from
+
+ZONE = ZoneInfo("America/Mexico_City")
+KNOWN = datetime(2026, 4, 30, 12, tzinfo=UTC)  # when every delivery fact was known
+V1_AT, V2_AT = datetime(2026, 1, 10, 12, tzinfo=UTC), datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def plan(version: int, *targets: tuple) -> TrainingPlanDeclared:
+    return TrainingPlanDeclared(
+        plan_id=f"pl-{version}", year=2026, version=version, declared_at=V1_AT, declared_by="comptroller:ana",
+        targets=[PlanTarget(month=m, institution_id=i, topic=t, sessions=s, people=p, hours=h)
+                 for m, i, t, s, p, h in targets])
+
+
+V1 = plan(1, (3, "in-a", "Ética", 2, 4, 16), (4, "in-a", "Ética", 1, 2, 8), (3, "in-b", "Ética", 1, 0, 0),
+          (5, "in-a", "Ética", 1, 5, 20))
+V2 = plan(2, (3, "in-a", "Ética", 1, 2, 8))
+
+
+def envelopes(*plans: tuple[TrainingPlanDeclared, datetime]) -> list:
+    """in-a: a1 and a2; in-b: b1 and b2, b2 being the same person as a1 (p1).
+    s1 (Ética, 10 March): a1, a2, b1 present; a1 and a2 certified. s2 (Ética, 5 April): a1, certified.
+    s3 (Conflicto, 20 March): b2, certified."""
+    events = [InstitutionRegistered(institution_id=i, name=f"Institución {i}", government_level="state",
+                                    headcount=100, headcount_year=2026) for i in ("in-a", "in-b")]
+    events += [CoursePublished(course_id="co-e", code="E", title="Ética pública", topic="Ética", hours=4),
+               CoursePublished(course_id="co-c", code="C", title="Conflicto de interés", topic="Conflicto", hours=2)]
+    for sid, course, day in (("s1", "co-e", 10), ("s2", "co-e", 5), ("s3", "co-c", 20)):
+        month = 4 if sid == "s2" else 3
+        events.append(SessionScheduled(session_id=sid, course_id=course, modality="virtual", platform="Zoom",
+                                       starts_at=datetime(2026, month, day, 16, tzinfo=UTC),
+                                       ends_at=datetime(2026, month, day, 18, tzinfo=UTC),
+                                       timezone="America/Mexico_City", capacity=30))
+    for servant, iid, person in (("a1", "in-a", "p1"), ("a2", "in-a", None), ("b1", "in-b", None),
+                                 ("b2", "in-b", "p1")):
+        events.append(ServantRegistered(servant_id=servant, institution_id=iid, sex="female", person_id=person))
+    for sid, servant, certified in (("s1", "a1", True), ("s1", "a2", True), ("s1", "b1", False),
+                                    ("s2", "a1", True), ("s3", "b2", True)):
+        events.append(AttendanceRecorded(session_id=sid, servant_id=servant, minutes_present=120, session_minutes=120,
+                                         share=1.0, status="present", source_of_record="zoom"))
+        if certified:
+            course = "co-c" if sid == "s3" else "co-e"
+            events.append(CertificateIssued(certificate_id=f"ce-{sid}-{servant}", verification_code="ABCD1234",
+                                            servant_id=servant, course_id=course, session_id=sid,
+                                            hours=2 if sid == "s3" else 4, issued_on=date(2026, 4, 30),
+                                            issuing_authority="Contraloría"))
+    return [seal(e, time=KNOWN) for e in events] + [seal(p, time=at) for p, at in plans]
+
+
+def programme(*plans: tuple[TrainingPlanDeclared, datetime]) -> Ledger:
+    ledger = Ledger()
+    ledger.apply_all(f for e in envelopes(*plans) if (f := fact_from(e)))
+    return ledger
+
+
+def rows(report: dict, part: str) -> dict:
+    return {(r["period"], r["institution"], r["topic"]): r for r in report[part]} if part != "total" else report[part]
+
+
+def figures(row: dict) -> tuple:
+    return tuple(row[k] for k in ("planned_sessions", "planned_people", "planned_hours", "sessions_delivered",
+                                  "servants_trained", "training_hours", "sessions_attainment", "people_attainment",
+                                  "hours_attainment"))
+
+
+def test_attainment_is_actual_over_planned_and_none_when_nothing_was_planned():
+    assert attainment(1, 3) == 0.3333
+    assert attainment(3, 2) == 1.5
+    assert attainment(0, 4) == 0.0
+    assert attainment(0, 0) is None and attainment(5, 0) is None
+
+
+def test_the_version_in_force_now_against_the_months_and_the_year_to_date():
+    report = programme((V1, V1_AT), (V2, V2_AT)).snapshot(ZONE).plan_against_actual(2026, through_month=4)
+    assert report["plan"]["version"] == 2 and report["plan"]["plan_id"] == "pl-2"
+    assert report["period"] == "2026-01-01/2026-04-30" and report["through_month"] == 4
+    months = rows(report, "months")
+    assert list(months) == [("2026-03", "in-a", "Ética"), ("2026-03", "in-b", "Conflicto"),
+                            ("2026-03", "in-b", "Ética"), ("2026-04", "in-a", "Ética")]
+    assert figures(months[("2026-03", "in-a", "Ética")]) == (1, 2, 8, 1, 2, 8, 1.0, 1.0, 1.0)
+    # b1 was present (the session counts for in-b) but not certified; v2 plans nothing for in-b
+    assert figures(months[("2026-03", "in-b", "Ética")]) == (0, 0, 0, 1, 0, 0, None, None, None)
+    assert figures(months[("2026-04", "in-a", "Ética")]) == (0, 0, 0, 1, 1, 4, None, None, None)
+    assert months[("2026-03", "in-a", "Ética")]["name"] == "Institución in-a"
+    ytd = rows(report, "year_to_date")
+    # a1, trained in March and April, is one of the two servants trained in the year to date
+    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (1, 2, 8, 2, 2, 12, 2.0, 1.0, 1.5)
+    assert figures(ytd[("2026-01-01/2026-04-30", "in-b", "Conflicto")]) == (0, 0, 0, 1, 1, 2, None, None, None)
+    # in the total a session counts once and p1 (a1 in in-a, b2 in in-b) is one person
+    assert figures(report["total"]) == (1, 2, 8, 3, 2, 14, 3.0, 1.0, 1.75)
+
+
+def test_as_of_before_the_second_version_measures_against_the_first():
+    ledger = programme((V1, V1_AT), (V2, V2_AT))
+    report = ledger.snapshot(ZONE, datetime(2026, 5, 1, tzinfo=UTC)).plan_against_actual(2026, through_month=4)
+    assert report["plan"]["version"] == 1
+    months = rows(report, "months")
+    assert figures(months[("2026-03", "in-a", "Ética")]) == (2, 4, 16, 1, 2, 8, 0.5, 0.5, 0.5)
+    assert figures(months[("2026-04", "in-a", "Ética")]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
+    assert figures(months[("2026-03", "in-b", "Ética")]) == (1, 0, 0, 1, 0, 0, 1.0, None, None)
+    whole_year = ledger.snapshot(ZONE, datetime(2026, 5, 1, tzinfo=UTC)).plan_against_actual(2026)
+    assert figures(rows(whole_year, "months")[("2026-05", "in-a", "Ética")]) == (1, 5, 20, 0, 0, 0, 0.0, 0.0, 0.0)
+    assert whole_year["period"] == "2026" and whole_year["through_month"] == 12
+    # before anything was delivered: the plan alone, nothing delivered
+    early = ledger.snapshot(ZONE, datetime(2026, 2, 1, tzinfo=UTC)).plan_against_actual(2026, 4)
+    assert early["plan"]["version"] == 1 and figures(early["total"]) == (4, 6, 24, 0, 0, 0, 0.0, 0.0, 0.0)
+    # before the first version: no plan, the deliveries are not known either
+    assert ledger.snapshot(ZONE, datetime(2026, 1, 1, tzinfo=UTC)).plan_against_actual(2026)["plan"] is None
+
+
+def test_the_order_facts_arrive_in_changes_nothing_and_a_year_without_a_plan_has_only_actuals():
+    in_order = programme((V1, V1_AT), (V2, V2_AT)).snapshot(ZONE).plan_against_actual(2026, 4)
+    assert programme((V2, V2_AT), (V1, V1_AT)).snapshot(ZONE).plan_against_actual(2026, 4) == in_order
+    unplanned = programme().snapshot(ZONE).plan_against_actual(2026, 4)
+    assert unplanned["plan"] is None
+    assert figures(unplanned["total"]) == (0, 0, 0, 3, 2, 14, None, None, None)
+
+
+def test_one_institution_only():
+    report = programme((V1, V1_AT)).snapshot(ZONE).plan_against_actual(2026, 4, institution="in-b")
+    assert {r["institution"] for r in report["months"] + report["year_to_date"]} == {"in-b"}
+    assert figures(report["total"]) == (1, 0, 0, 2, 1, 2, 2.0, None, None)
+
+
+def test_through_month_is_a_month():
+    with pytest.raises(ValueError, match="through_month"):
+        programme().snapshot(ZONE).plan_against_actual(2026, 13)
