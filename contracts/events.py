@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.base import Event
-from contracts.topics import AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
+from contracts.topics import (
+    AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS,
+)
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Score = Annotated[float, Field(ge=0.0, le=100.0)]
@@ -582,6 +584,36 @@ class CompetencyAttained(_Certification):
     attained_on: date
 
 
+# ---------------------------------------------------------------- reporting
+
+
+class _Reporting(Event):
+    source = "probidad/reporting"
+    kafka_topic = REPORTING_EVENTS
+    key_field = "report_id"
+
+
+class ReportPublished(_Reporting):
+    """The comptroller published a report (a monthly bulletin): its figures as known at ``as_of``.
+
+    Reporting renders a published report from this moment and these figures, so it reads the same
+    later, after corrections. ``figures_digest`` is the sha256 (hex) of the canonical JSON of
+    ``figures`` (keys sorted, no spaces, UTF-8): anyone can recompute it.
+    """
+
+    type = "probidad.reporting.report.published.v1"
+    subject_field = "report_id"
+
+    report_id: Id
+    kind: str = Field(min_length=1, max_length=40, description="What was published: 'bulletin'.")
+    month: str = Field(pattern=r"^[0-9]{4}-(0[1-9]|1[0-2])$",
+                       description="The month reported, YYYY-MM (programme time zone).")
+    as_of: AwareDatetime = Field(description="The figures are those known at this moment (UTC).")
+    figures_digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="sha256 of the canonical JSON of figures.")
+    figures: dict[str, Any] = Field(description="The numbers the report prints, as reporting computed them.")
+    published_by: str = Field(max_length=200, description="Who published it: 'comptroller:<token subject>'.")
+
+
 ALL_EVENTS: tuple[type[Event], ...] = (
     InstitutionRegistered, CoursePublished, SessionScheduled, SessionRescheduled, SessionCancelled,
     ServantRegistered, ServantUpdated, ServantTransferred, EnrolmentConfirmed, EnrolmentWaitlisted, EnrolmentCancelled,
@@ -589,6 +621,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
     AgencyRequestDecided, TransferOpened, TransferDropped, TransferRequested, TransferAccepted, TransferDeclined,
     TrainingPlanDeclared,
+    ReportPublished,
 )
 
 EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 ENROLLMENT_EVENTS = "probidad.enrollment.events"
 ATTENDANCE_EVENTS = "probidad.attendance.events"
 CERTIFICATION_EVENTS = "probidad.certification.events"
+REPORTING_EVENTS = "probidad.reporting.events"  # reports published (ReportPublished); no personal data
 AGENCY_REQUESTS = "probidad.agency.requests"
 
 DEFAULT_PARTITIONS = 6
@@ -31,6 +32,7 @@ PLATFORM_TOPICS: tuple[TopicSpec, ...] = (
     TopicSpec(ENROLLMENT_EVENTS, writer="enrollment"),
     TopicSpec(ATTENDANCE_EVENTS, writer="attendance"),
     TopicSpec(CERTIFICATION_EVENTS, writer="certification"),
+    TopicSpec(REPORTING_EVENTS, writer="reporting"),
     TopicSpec(
         AGENCY_REQUESTS,
         writer="agencies",

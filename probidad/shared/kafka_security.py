@@ -29,7 +29,8 @@ probidad-enrollment               write ``probidad.enrollment.events`` and every
                                   ``probidad-enrollment``
 probidad-attendance               write ``probidad.attendance.events``; read enrollment events
 probidad-certification            write ``probidad.certification.events``; read what it consumes
-probidad-reporting                read every event topic; write nothing but its own dead letters
+probidad-reporting                read every event topic; write ``probidad.reporting.events``
+                                  (reports published) and its own dead letters
 agency-<institution> (certificate) write ``probidad.agency.requests.<institution>``; read
                                   ``probidad.agency.outcomes.<institution>``; groups
                                   ``agency-<institution>*``
@@ -60,7 +61,8 @@ from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
 from contracts.topics import (
-    AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, dead_letter_topic, prefixed,
+    AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS, dead_letter_topic,
+    prefixed,
 )
 
 SecurityMode = Literal["plaintext", "scram-tls", "mtls"]
@@ -400,7 +402,7 @@ SERVICE_WRITES: dict[str, tuple[str, ...]] = {
     "enrollment": (ENROLLMENT_EVENTS,),
     "attendance": (ATTENDANCE_EVENTS,),
     "certification": (CERTIFICATION_EVENTS,),
-    "reporting": (),
+    "reporting": (REPORTING_EVENTS,),
 }
 
 

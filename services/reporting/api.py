@@ -7,14 +7,14 @@ dashboard hold aggregates only and are public. Periods are local dates in the pr
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
-from probidad.shared.dependencies import Comptroller, Provided
-from services.reporting import bulletin, views
+from probidad.shared.dependencies import Comptroller, Provided, Runtime
+from services.reporting import bulletin, handlers, views
 from services.reporting.domain import DIMENSIONS, Period
 from services.reporting.handlers import ReportingContext
 from services.reporting.views import ProjectionReader
@@ -97,8 +97,9 @@ def check_rendering(fmt: str, lang: str | None) -> None:
 
 
 def bulletin_response(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str,
-                      headers: dict[str, str] | None = None) -> Response:
-    body, media_type = views.render_bulletin(figures, ctx, lang, fmt)
+                      headers: dict[str, str] | None = None, *, published: bulletin.Publication | None = None,
+                      holds: bool = True) -> Response:
+    body, media_type = views.render_bulletin(figures, ctx, lang, fmt, published=published, holds=holds)
     extension = {"html": "html", "markdown": "md", "pdf": "pdf"}[fmt]
     disposition = "inline" if fmt == "html" else "attachment"
     return Response(body, media_type=media_type, headers={
@@ -111,14 +112,74 @@ async def bulletin_(_comptroller: Comptroller, reader: Reader, ctx: Context,
                     month: str = Query(..., description="YYYY-MM"),
                     format: str = Query("html", description="html, markdown or pdf"),  # noqa: A002
                     lang: str | None = Query(None, description="es or en; default: the programme's language"),
-                    as_of: str | None = Query(None, description="Date or date-time: the bulletin as known then.")) -> Response:
+                    as_of: str | None = Query(None, description="Date or date-time: the bulletin as known then."),
+                    published: str | None = Query(None, description="'latest': the month's bulletin as last "
+                                                  "published, with the numbers it was published with.")) -> Response:
     """The month's bulletin: courses delivered and their titles, servants trained (through virtual
     platforms too), distinct servants January to the month, state/municipal split, topics, plan; every
     number linked to the figure query that returns it."""
     year, number = month_param(month)
     check_rendering(format, lang)
+    if published is not None:
+        if published != "latest":
+            raise HTTPException(422, f"published: 'latest' or absent, got {published!r}")
+        if as_of is not None:
+            raise HTTPException(422, "as_of: a published bulletin is as of the moment it was published")
+        found = await views.publications(reader, month)
+        if not found:
+            raise HTTPException(404, f"month: no bulletin of {month} has been published")
+        return await published_response(reader, ctx, found[0], lang, format)
     moment = as_of_of(ctx, as_of)
     return bulletin_response(await views.bulletin_figures(reader, year, number, moment), ctx, lang, format)
+
+
+async def published_response(reader: ProjectionReader, ctx: ReportingContext, published: bulletin.Publication,
+                             lang: str | None, fmt: str) -> Response:
+    """A published bulletin: its stored numbers, checked against those resolved again as of its moment."""
+    holds = await views.publication_holds(reader, published)
+    return bulletin_response(published.figures, ctx, lang, fmt, published=published, holds=holds, headers={
+        "X-Report-Id": published.report_id, "X-Figures-Digest": published.figures_digest,
+        "X-Figures-Verified": "true" if holds else "false"})
+
+
+@router.post("/reports/bulletin/{month}/publish", status_code=201)
+async def publish_bulletin(month: str, principal: Comptroller, runtime: Runtime, reader: Reader, ctx: Context,
+                           as_of: str | None = Query(None, description="Date or date-time, not in the future; "
+                                                     "default: now.")) -> dict[str, Any]:
+    """Publish the month's bulletin as known now (or at ``as_of``): records ReportPublished with the
+    moment, the numbers and their digest; the bulletin then re-renders with the same numbers."""
+    year, number = month_param(month)
+    now = datetime.now(UTC).replace(microsecond=0)
+    moment = as_of_of(ctx, as_of) or now
+    if moment > now:
+        raise HTTPException(422, "as_of: must not be in the future (facts still to come would change the figures)")
+    figures = await views.bulletin_figures(reader, year, number, moment.astimezone(UTC))
+    async with runtime.unit_of_work() as uow:
+        published = await handlers.publish_bulletin(uow, ctx, figures, published_by=f"comptroller:{principal.subject}")
+        uow.record(published.events)
+    return views.publication_body(published)
+
+
+@router.get("/reports/bulletins")
+async def bulletins(_comptroller: Comptroller, reader: Reader,
+                    month: str | None = Query(None, description="YYYY-MM")) -> list[dict[str, Any]]:
+    """The bulletins published (of ``month``, or all), newest first."""
+    if month is not None:
+        month_param(month)
+    return [views.publication_body(p) for p in await views.publications(reader, month)]
+
+
+@router.get("/reports/bulletins/{report_id}", response_class=Response)
+async def published_bulletin(report_id: str, _comptroller: Comptroller, reader: Reader, ctx: Context,
+                             format: str = Query("html", description="html, markdown or pdf"),  # noqa: A002
+                             lang: str | None = Query(None, description="es or en")) -> Response:
+    """A published bulletin, with the numbers it was published with (headers: digest, and whether the
+    numbers resolved again as of its moment still match it)."""
+    check_rendering(format, lang)
+    found = await views.publication(reader, report_id)
+    if found is None:
+        raise HTTPException(404, f"report_id: no bulletin {report_id!r} has been published")
+    return await published_response(reader, ctx, found, lang, format)
 
 
 @router.get("/reports/coverage")

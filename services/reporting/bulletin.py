@@ -36,6 +36,7 @@ from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from contracts.events import ReportPublished
 from services.reporting.domain import Period, Snapshot
 
 LANGUAGES = ("es", "en")
@@ -127,6 +128,41 @@ def figures_digest(figures: dict[str, Any]) -> str:
     return hashlib.sha256(canonical_json(figures).encode()).hexdigest()
 
 
+# ---------------------------------------------------------------- publishing
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A bulletin published: its numbers as known at ``as_of`` (UTC), their digest, who published it."""
+
+    report_id: str
+    month: str
+    as_of: datetime
+    figures: dict[str, Any]
+    figures_digest: str
+    published_by: str
+    kind: str = KIND
+
+    @property
+    def events(self) -> list[ReportPublished]:
+        return [ReportPublished(report_id=self.report_id, kind=self.kind, month=self.month, as_of=self.as_of,
+                                figures_digest=self.figures_digest, figures=self.figures,
+                                published_by=self.published_by)]
+
+    def holds(self, recomputed: dict[str, Any]) -> bool:
+        """Whether ``recomputed`` (the numbers resolved again as of ``as_of``) are the ones published, and
+        the stored numbers still have the published digest."""
+        return figures_digest(self.figures) == self.figures_digest == figures_digest(recomputed)
+
+
+def decide_publication(figures: dict[str, Any], *, report_id: str, published_by: str) -> Publication:
+    """Publish ``figures`` (from ``bulletin_figures`` with an ``as_of``): the fact and what is stored."""
+    if figures.get("as_of") is None:
+        raise BulletinError("as_of: a published bulletin needs the moment its figures are as of")
+    return Publication(report_id=report_id, month=figures["month"], as_of=datetime.fromisoformat(figures["as_of"]),
+                       figures=figures, figures_digest=figures_digest(figures), published_by=published_by)
+
+
 # ---------------------------------------------------------------- the queries behind each number
 
 
@@ -214,8 +250,10 @@ def _as_of_text(figures: dict[str, Any], lang: str, zone: Any) -> str:
     return f"Figures as known on {months[moment.month - 1]} {moment.day}, {moment.year}, {moment:%H:%M} ({zone})"
 
 
-def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es") -> Document:
-    """The bulletin's sentences for ``figures`` (from ``bulletin_figures``), in ``lang``."""
+def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
+             published: Publication | None = None, holds: bool = True) -> Document:
+    """The bulletin's sentences for ``figures`` (from ``bulletin_figures``), in ``lang``; ``published``
+    names the publication they are (``holds``: whether they still resolve to the published digest)."""
     if lang not in LANGUAGES:
         raise BulletinError(f"lang: one of {', '.join(LANGUAGES)}, got {lang!r}")
     q = queries(figures)
@@ -300,9 +338,19 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es")
         "Every number links to the query that gives it. Servants trained: distinct people with at least one valid "
         "certificate in sessions started in the period, in the programme's time zone; courses delivered: sessions not "
         "cancelled with at least one attendee present."]]
+    byline = f"{unit}. {_as_of_text(figures, lang, zone)}."
+    if published is not None:
+        byline += (f" Publicado como {published.report_id} (sha256 {published.figures_digest[:16]}…)." if es else
+                   f" Published as {published.report_id} (sha256 {published.figures_digest[:16]}…).")
+        if not holds:
+            closing.append([
+                "Aviso: resueltas de nuevo al mismo momento, las cifras ya no coinciden con las publicadas (llegaron "
+                "después hechos fechados antes de ese momento); este boletín imprime las cifras publicadas." if es else
+                "Notice: resolved again as of the same moment, the figures no longer match the published ones (facts "
+                "dated before that moment arrived later); this bulletin prints the published figures."])
     return Document(
         title=(f"Boletín de capacitación: {when}" if es else f"Training bulletin: {when}"),
-        byline=f"{unit}. {_as_of_text(figures, lang, zone)}.",
+        byline=byline,
         paragraphs=paragraphs,
         topics_heading=(f"Temas de la capacitación, {span}" if es else f"Training topics, {span}"),
         topics=topics, closing=closing)

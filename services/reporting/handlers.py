@@ -1,17 +1,21 @@
-"""Application handlers of reporting: every platform event it keeps becomes one stored fact.
+"""Application handlers of reporting: every platform event it keeps becomes one stored fact; a
+bulletin the comptroller publishes is stored and recorded as ReportPublished.
 
-Reporting records no events of its own, so a handler's list of events is always empty; it is
+A fact records no event of reporting's own, so that handler's list of events is always empty; it is
 returned all the same, for the caller to record as every service's caller does.
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts.base import Event
 from contracts.envelope import Envelope
 from probidad.shared.unit_of_work import UnitOfWork
+from services.reporting.bulletin import Publication, decide_publication
 from services.reporting.domain import fact_from
 from services.reporting.repository import ReportingRepository
 
@@ -32,3 +36,12 @@ async def record_fact(uow: UnitOfWork, ctx: ReportingContext, envelope: Envelope
     if fact is not None:
         await ReportingRepository.of(uow).add_fact(fact)
     return []
+
+
+async def publish_bulletin(uow: UnitOfWork, ctx: ReportingContext, figures: dict[str, Any], *,
+                           published_by: str) -> Publication:
+    """Publish the bulletin ``figures`` (resolved as of their ``as_of``): stored, and its event returned."""
+    publication = decide_publication(figures, report_id=f"bulletin-{figures['month']}-{uuid.uuid4().hex[:12]}",
+                                     published_by=published_by)
+    await ReportingRepository.of(uow).add_publication(publication)
+    return publication

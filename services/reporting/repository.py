@@ -31,11 +31,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from probidad.shared.database import Database
 from probidad.shared.unit_of_work import UnitOfWork
+from services.reporting.bulletin import Publication, canonical_json
 from services.reporting.domain import Fact, Ledger
-from services.reporting.tables import ReportingFact, ReportingStore
+from services.reporting.tables import ReportingFact, ReportingPublication, ReportingStore
 
 FACTS = ReportingFact.__table__
 POINTER = ReportingStore.__table__
+PUBLICATIONS = ReportingPublication.__table__
 COLUMNS = ("generation", "event_id", "kind", "known_at", "subject", "session_id", "servant_id", "attributes")
 
 
@@ -174,6 +176,34 @@ class ReportingRepository:
 
     async def pointer(self) -> dict[str, Any]:
         return await _pointer(self.session)
+
+    # -- publications (the reports the comptroller published)
+
+    async def add_publication(self, publication: Publication) -> None:
+        await self.session.execute(insert(PUBLICATIONS).values(
+            report_id=publication.report_id, kind=publication.kind, month=publication.month,
+            as_of=publication.as_of.astimezone(UTC).isoformat(), figures=canonical_json(publication.figures),
+            figures_digest=publication.figures_digest, published_by=publication.published_by,
+            published_at=datetime.now(UTC)))
+
+    async def publication(self, report_id: str) -> Publication | None:
+        row = (await self.session.execute(select(PUBLICATIONS).where(PUBLICATIONS.c.report_id == report_id))).first()
+        return _publication(row) if row is not None else None
+
+    async def publications(self, kind: str, month: str | None = None) -> list[Publication]:
+        """Newest first."""
+        query = select(PUBLICATIONS).where(PUBLICATIONS.c.kind == kind)
+        if month is not None:
+            query = query.where(PUBLICATIONS.c.month == month)
+        rows = await self.session.execute(query.order_by(PUBLICATIONS.c.published_at.desc(),
+                                                         PUBLICATIONS.c.report_id.desc()))
+        return [_publication(row) for row in rows]
+
+
+def _publication(row: Any) -> Publication:
+    return Publication(report_id=row.report_id, month=row.month, as_of=datetime.fromisoformat(row.as_of),
+                       figures=orjson.loads(row.figures), figures_digest=row.figures_digest,
+                       published_by=row.published_by, kind=row.kind)
 
 
 # ------------------------------------------------------------------ generations (operator commands, rebuild)

@@ -46,4 +46,22 @@ class ReportingStore(SQLModel, table=True):
     note: str = Field(default="initial", max_length=500)
 
 
-TABLES = [ReportingFact.__table__, ReportingStore.__table__]
+class ReportingPublication(SQLModel, table=True):
+    """A report the comptroller published (ReportPublished): the moment its figures are as of, and the
+    figures themselves, so the report re-renders with the same numbers and its digest can be checked.
+    Not a projection of the facts: a rebuild of the facts leaves it as it is."""
+
+    __tablename__ = "reporting_publication"
+    __table_args__ = (Index("ix_reporting_publication_month", "kind", "month", "published_at"),)
+
+    report_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=40)
+    month: str = Field(max_length=7)
+    as_of: str = Field(max_length=40, description="ISO 8601, UTC: exact on every database.")
+    figures: str = Field(sa_column=Column(Text, nullable=False), description="The numbers, canonical JSON.")
+    figures_digest: str = Field(max_length=64)
+    published_by: str = Field(max_length=200)
+    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+TABLES = [ReportingFact.__table__, ReportingStore.__table__, ReportingPublication.__table__]

@@ -170,11 +170,36 @@ async def bulletin_figures(reader: ProjectionReader, year: int, month: int, as_o
     return bulletin.bulletin_figures(await reader.snapshot(as_of), year, month, as_of=as_of)
 
 
-def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str) -> tuple[bytes, str]:
+def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str, *,
+                    published: bulletin.Publication | None = None, holds: bool = True) -> tuple[bytes, str]:
     """The bulletin in ``fmt`` (html, markdown, pdf) and ``lang`` (default: the programme's): body, media type."""
     language = lang or ctx.language
-    doc = bulletin.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language)
+    doc = bulletin.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language, published=published,
+                            holds=holds)
     if fmt == "pdf":
         return render_pdf(doc, author=ctx.responsible_unit), BULLETIN_FORMATS[fmt]
     text = bulletin.render_markdown(doc) if fmt == "markdown" else bulletin.render_html(doc, lang=language)
     return text.encode(), BULLETIN_FORMATS[fmt]
+
+
+async def publications(reader: ProjectionReader, month: str | None) -> list[bulletin.Publication]:
+    """The bulletins published (of ``month``, or all), newest first."""
+    async with reader.unit_of_work() as uow:
+        return await ReportingRepository(uow).publications(bulletin.KIND, month)
+
+
+async def publication(reader: ProjectionReader, report_id: str) -> bulletin.Publication | None:
+    async with reader.unit_of_work() as uow:
+        return await ReportingRepository(uow).publication(report_id)
+
+
+async def publication_holds(reader: ProjectionReader, published: bulletin.Publication) -> bool:
+    """Whether the figures resolved again as of the published moment are still the published ones."""
+    year, month = bulletin.month_of(published.month)
+    return published.holds(await bulletin_figures(reader, year, month, published.as_of))
+
+
+def publication_body(published: bulletin.Publication) -> dict[str, Any]:
+    return {"report_id": published.report_id, "kind": published.kind, "month": published.month,
+            "as_of": published.as_of.isoformat(), "figures_digest": published.figures_digest,
+            "published_by": published.published_by, "figures": published.figures}

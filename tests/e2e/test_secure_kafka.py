@@ -16,7 +16,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.errors import KafkaError, TopicAuthorizationFailedError
 
 from contracts.events import EnrolmentRequested
-from contracts.topics import AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, PLATFORM_TOPICS
+from contracts.topics import (
+    AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, PLATFORM_TOPICS, REPORTING_EVENTS,
+)
 from probidad.ops import agencies, kafkactl
 from probidad.ops.localhost import port_free
 from probidad.ops.platform import start_services, stop_services
@@ -98,10 +100,13 @@ async def test_a_service_writes_its_own_topic_and_is_refused_another_services(se
             await produce(cluster.bootstrap, attendance, topic)
 
 
-async def test_reporting_may_write_no_platform_topic(secure):
+async def test_reporting_writes_only_its_own_topic(secure):
     cluster, *_ = secure
     reporting = cluster.secrets.service("reporting")
+    await produce(cluster.bootstrap, reporting, REPORTING_EVENTS)  # the reports it publishes
     for spec in PLATFORM_TOPICS:
+        if spec.name == REPORTING_EVENTS:
+            continue
         with pytest.raises(TopicAuthorizationFailedError):
             await produce(cluster.bootstrap, reporting, spec.name)
 

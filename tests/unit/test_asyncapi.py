@@ -17,7 +17,7 @@ def test_each_service_has_an_asyncapi_3_document_with_the_topics_it_consumes(ser
     assert all(op["action"] in {"receive", "send"} for op in doc["operations"].values())
 
 
-@pytest.mark.parametrize("service", [s for s in SERVICE_NAMES if s != "reporting"])
+@pytest.mark.parametrize("service", SERVICE_NAMES)
 def test_the_events_a_service_writes_are_documented_with_their_schemas(service: str) -> None:
     doc = document(service)
     written = {cls.__name__ for cls in ALL_EVENTS if cls.source == f"probidad/{service}"}
@@ -31,3 +31,10 @@ def test_enrollment_documents_every_agency_request_it_decides_including_transfer
     assert {"probidad.agency.transfer.requested.v1", "probidad.agency.transfer.accepted.v1",
             "probidad.agency.transfer.declined.v1"} <= asked
     assert all(t in consumer["description"] for t in asked), consumer["description"]
+
+
+def test_reporting_writes_only_its_own_topic_the_reports_it_publishes() -> None:
+    doc = document("reporting")
+    published = [c for name, c in doc["channels"].items() if ":publish" in name]
+    assert [c["address"] for c in published] == ["probidad.reporting.events"]
+    assert "ReportPublished" in doc["components"]["schemas"]

@@ -41,6 +41,13 @@ HANDLED = {
     "object": {"type", "properties", "required"},  # a nested model (e.g. a plan's targets)
 }
 LARGEST_SAFE_INTEGER = 2**53
+# Free-form JSON (``dict[str, Any]``, e.g. a published report's figures): any JSON value inside.
+FREE_FORM = {"type": "object", "additionalProperties": True}
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-LARGEST_SAFE_INTEGER, max_value=LARGEST_SAFE_INTEGER)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
+    max_leaves=10)
 
 offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
     lambda minutes: timezone(timedelta(minutes=minutes)))
@@ -78,6 +85,8 @@ def from_schema(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy
     if "enum" in node:
         assert set(node) <= {"enum", "type"}, sorted(node)
         return st.sampled_from(node["enum"])
+    if node == FREE_FORM:
+        return st.dictionaries(st.text(max_size=10), json_values, max_size=4)
     kind = node.get("type")
     unknown = set(node) - HANDLED.get(kind, set())
     if kind not in HANDLED or unknown:
