@@ -20,8 +20,12 @@ sentences of the Quintana Roo (SECOES) and Guanajuato (STRC) bulletins; the PDF
   state/municipal split of the same range by government level (a person serving in a state and a
   municipal institution counts once in each row, so the two may add up to more than the total);
 * **topics**: per topic, the distinct people trained January to the month;
-* **plan attainment**: only when an annual plan is given for the month; otherwise the bulletin says
-  that none was declared. Compliance is not reported: no requirement data exists for it yet.
+* **plan attainment**: when an annual training plan (TrainingPlanDeclared) is in force for the year at
+  the as-of moment, ``Snapshot.plan_against_actual`` through the month (``GET /reports/plan``): in the
+  month, sessions delivered / sessions planned and servants trained / people planned (the month's
+  targets summed over institutions and topics); January to the month, the plan's total row. Without a
+  plan the bulletin says that none was declared. Compliance is not reported: no requirement data
+  exists for it yet.
 
 ``figures_digest`` is the sha256 of the canonical JSON of the numbers: what publishing records.
 """
@@ -37,7 +41,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from contracts.events import ReportPublished
-from services.reporting.domain import Period, Snapshot
+from services.reporting.domain import Period, Snapshot, attainment
 
 LANGUAGES = ("es", "en")
 KIND = "bulletin"
@@ -72,14 +76,10 @@ def month_of(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- the numbers
 
 
-def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: datetime | None = None,
-                     plan: dict[str, Any] | None = None) -> dict[str, Any]:
+def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: datetime | None = None) -> dict[str, Any]:
     """Every number of the month's bulletin, as plain JSON (what is digested and published).
 
-    ``as_of`` is the moment the snapshot was resolved at (None: now, which the links then leave out);
-    ``plan``, when an annual plan is declared for the month: ``{"planned": n, "delivered": n,
-    "attainment": r, "year_to_date": {...}}`` as the plan's figures give it; None writes that no plan was
-    declared.
+    ``as_of`` is the moment the snapshot was resolved at (None: now, which the links then leave out).
     """
     period = Period.month(year, month)
     to_date = Period(date(year, 1, 1), period.end)
@@ -115,7 +115,28 @@ def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: dateti
             "by_government_level": {lv: year_levels.get(lv, 0) for lv in _LEVELS},
             "topics": topics,
         },
-        "plan": plan,
+        "plan": plan_attainment(snapshot, year, month, total),
+    }
+
+
+def plan_attainment(snapshot: Snapshot, year: int, month: int, total: dict[str, Any]) -> dict[str, Any] | None:
+    """The plan's part of the bulletin (see the module's docstring); None when no plan is in force."""
+    if snapshot.plan_in_force(year) is None:
+        return None
+    report = snapshot.plan_against_actual(year, month)
+    label = f"{year:04d}-{month:02d}"
+    cells = [r for r in report["months"] if r["period"] == label]
+    planned_sessions = sum(r["planned_sessions"] for r in cells)
+    planned_people = sum(r["planned_people"] for r in cells)
+    ytd = report["total"]
+    return {
+        "plan_id": report["plan"]["plan_id"], "version": report["plan"]["version"],
+        "month": {"planned_sessions": planned_sessions, "sessions_delivered": total["sessions_delivered"],
+                  "sessions_attainment": attainment(total["sessions_delivered"], planned_sessions),
+                  "planned_people": planned_people, "servants_trained": total["servants_trained"],
+                  "people_attainment": attainment(total["servants_trained"], planned_people)},
+        "year_to_date": {k: ytd[k] for k in ("planned_sessions", "sessions_delivered", "sessions_attainment",
+                                             "planned_people", "servants_trained", "people_attainment")},
     }
 
 
@@ -183,6 +204,7 @@ def queries(figures: dict[str, Any]) -> dict[str, str]:
         "year_level": _query("/reports/figures", as_of, **span, by="government_level"),
         "topics": _query("/reports/figures", as_of, **span, by="topic"),
         "coverage": _query("/reports/coverage", as_of, year=month[:4]),
+        "plan": _query("/reports/plan", as_of, year=month[:4], through=str(int(month[5:]))),
     }
 
 
@@ -314,15 +336,7 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     # 4. Plan attainment: only with a declared plan.
     plan = figures.get("plan")
     if plan:
-        planned, done = plan.get("planned", 0), plan.get("delivered", 0)
-        share = plan.get("attainment")
-        percent = f"{share * 100:.1f} %" if isinstance(share, (int, float)) else "—"
-        href = plan.get("href") or q["month"]
-        paragraphs.append(
-            [f"Avance del plan anual en {when}: ", Num(done, href), " cursos impartidos de ", Num(planned, href),
-             f" programados ({percent})."] if es else
-            [f"Annual plan attainment in {when}: ", Num(done, href), " courses delivered of ", Num(planned, href),
-             f" planned ({percent})."])
+        paragraphs.append(_plan_paragraph(plan, q, when, span, lang))
     else:
         paragraphs.append([f"Avance del plan: no se declaró un plan anual de capacitación para {when}, por lo que no "
                            "hay avance contra el plan que informar." if es else
@@ -354,6 +368,37 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
         paragraphs=paragraphs,
         topics_heading=(f"Temas de la capacitación, {span}" if es else f"Training topics, {span}"),
         topics=topics, closing=closing)
+
+
+def _percent(share: float | None, lang: str) -> str:
+    if share is None:
+        return "sin meta programada" if lang == "es" else "nothing planned"
+    return f"{share * 100:.1f} %"
+
+
+def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: str, lang: str) -> Paragraph:
+    """Attainment of the annual plan in the month and January to it; the actuals link to the figures,
+    the planned numbers to the plan report."""
+    m, y = plan["month"], plan["year_to_date"]
+    p = q["plan"]
+    if lang == "es":
+        return [f"Avance del plan anual de capacitación (versión {plan['version']}): en {when} se impartieron ",
+                Num(m["sessions_delivered"], q["month"]), " de ", Num(m["planned_sessions"], p),
+                f" cursos programados ({_percent(m['sessions_attainment'], lang)}) y se capacitó a ",
+                Num(m["servants_trained"], q["month"]), " de ", Num(m["planned_people"], p),
+                f" servidores públicos previstos ({_percent(m['people_attainment'], lang)}); de {span}, ",
+                Num(y["sessions_delivered"], p), " de ", Num(y["planned_sessions"], p),
+                f" cursos ({_percent(y['sessions_attainment'], lang)}) y ", Num(y["servants_trained"], p), " de ",
+                Num(y["planned_people"], p), f" servidores públicos ({_percent(y['people_attainment'], lang)})."]
+    return [f"Annual training plan attainment (version {plan['version']}): in {when}, ",
+            Num(m["sessions_delivered"], q["month"]), " of ", Num(m["planned_sessions"], p),
+            f" planned courses were delivered ({_percent(m['sessions_attainment'], lang)}) and ",
+            Num(m["servants_trained"], q["month"]), " of ", Num(m["planned_people"], p),
+            f" planned public servants trained ({_percent(m['people_attainment'], lang)}); "
+            f"{'from' if ' to ' in span else 'in'} {span}, ",
+            Num(y["sessions_delivered"], p), " of ", Num(y["planned_sessions"], p),
+            f" courses ({_percent(y['sessions_attainment'], lang)}) and ", Num(y["servants_trained"], p), " of ",
+            Num(y["planned_people"], p), f" public servants ({_percent(y['people_attainment'], lang)})."]
 
 
 def _number(value: int | float) -> str:

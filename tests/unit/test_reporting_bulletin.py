@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from contracts.envelope import seal
+from contracts.events import PlanTarget, TrainingPlanDeclared
 from probidad.ops.programme import COURSES, bulletin_plan, generate
 from services.reporting import bulletin
 from services.reporting.domain import Ledger, Period, fact_from
@@ -141,3 +143,35 @@ def test_an_empty_month_says_no_courses_were_delivered(snapshot):
     empty = bulletin.bulletin_figures(snapshot, 2025, 6)
     text = bulletin.render_markdown(bulletin.document(empty, unit=UNIT, zone=ZONE))
     assert "no impartió cursos durante junio de 2025" in text
+
+
+def test_with_a_plan_in_force_the_bulletin_gives_its_attainment_in_the_month_and_the_year(programme):
+    declared = TrainingPlanDeclared(
+        plan_id="plan-2026-v1", year=2026, version=1, declared_at=datetime(2026, 1, 10, tzinfo=UTC),
+        declared_by="comptroller:ana",
+        targets=[PlanTarget(month=11, institution_id="inst-e01", topic="Código de Ética", sessions=12, people=200,
+                            hours=600),
+                 PlanTarget(month=10, institution_id="inst-e02", topic="Conflicto de Interés", sessions=14,
+                            people=300, hours=800)])
+    ledger = Ledger()
+    ledger.apply_all(f for e in [*programme.envelopes, seal(declared, time=datetime(2026, 1, 10, tzinfo=UTC))]
+                     if (f := fact_from(e)))
+    figures = bulletin.bulletin_figures(ledger.snapshot(ZONE), 2026, 11)
+    plan = figures["plan"]
+    assert (plan["plan_id"], plan["version"]) == ("plan-2026-v1", 1)
+    assert plan["month"] == {"planned_sessions": 12, "sessions_delivered": 11, "sessions_attainment": 0.9167,
+                             "planned_people": 200, "servants_trained": 180, "people_attainment": 0.9}
+    delivered = sum(m.sessions_delivered for m in programme.plan.months.values())
+    assert plan["year_to_date"] == {"planned_sessions": 26, "sessions_delivered": delivered,
+                                    "sessions_attainment": round(delivered / 26, 4), "planned_people": 500,
+                                    "servants_trained": 2533, "people_attainment": round(2533 / 500, 4)}
+    text = bulletin.render_markdown(bulletin.document(figures, unit=UNIT, zone=ZONE))
+    assert ("Avance del plan anual de capacitación (versión 1): en noviembre de 2026 se impartieron "
+            "[11](/reports/figures?month=2026-11) de [12](/reports/plan?year=2026&through=11) cursos programados "
+            "(91.7 %) y se capacitó a [180](/reports/figures?month=2026-11) de "
+            "[200](/reports/plan?year=2026&through=11) servidores públicos previstos (90.0 %)") in text
+    assert "no se declaró un plan" not in text
+    # As of a moment before the plan was declared, there is none.
+    before = bulletin.bulletin_figures(ledger.snapshot(ZONE, datetime(2026, 1, 9, tzinfo=UTC)), 2026, 11,
+                                       as_of=datetime(2026, 1, 9, tzinfo=UTC))
+    assert before["plan"] is None
