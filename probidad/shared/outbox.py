@@ -96,7 +96,7 @@ def producer_publisher(producer) -> Publish:  # noqa: ANN001 — an aiokafka AIO
 class OutboxRelay:
     def __init__(self, database: Database, outbox: Outbox, publish: Publish, *, service: str,
                  batch_size: int = 500, interval_s: float = 0.05,
-                 reconnect: Callable[[], Awaitable[Publish]] | None = None) -> None:
+                 reconnect: Callable[[], Awaitable[Publish]] | None = None, send_timeout_s: float = 30.0) -> None:
         self.database = database
         self.outbox = outbox
         self.publish = publish
@@ -104,6 +104,7 @@ class OutboxRelay:
         # while the brokers were away keeps failing with OutOfOrderSequenceNumber for good; a new one
         # (a new producer id) sends the same rows, which consumers take as redeliveries at worst.
         self.reconnect = reconnect
+        self.send_timeout_s = send_timeout_s
         self.service = service
         self.batch_size = batch_size
         self.interval_s = interval_s
@@ -154,12 +155,22 @@ class OutboxRelay:
         return list((await session.execute(query)).all())
 
     async def _send(self, rows: list) -> None:
-        """Send every row without waiting in between, then wait until the broker acknowledged them all."""
-        pending = [await self.publish(row.topic, row.key.encode(), row.payload.encode(), orjson.loads(row.headers))
-                   for row in rows]
-        for sent in pending:
-            if isinstance(sent, Awaitable):
-                await sent
+        """Send every row without waiting in between, then wait until the broker acknowledged them all.
+
+        Bounded: with every broker away the producer retries inside itself and its acknowledgements never
+        come, so the round would wait without failing — no fresh producer, no backlog counted. Past
+        ``send_timeout_s`` the round fails and is retried like any other (consumers ignore a resend)."""
+        async def send_all() -> None:
+            pending = [await self.publish(row.topic, row.key.encode(), row.payload.encode(),
+                                          orjson.loads(row.headers)) for row in rows]
+            for sent in pending:
+                if isinstance(sent, Awaitable):
+                    await sent
+
+        try:
+            await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
+        except TimeoutError:
+            raise TimeoutError(f"the broker acknowledged {len(rows)} events in no {self.send_timeout_s:.0f} s") from None
 
     @staticmethod
     async def _mark(session, rows: list) -> None:  # noqa: ANN001

@@ -139,3 +139,36 @@ async def test_a_relay_whose_producer_broke_for_good_makes_a_fresh_one_and_drain
         assert await relay.oldest_age_s() == 0.0
     finally:
         await database.dispose()
+
+
+async def test_a_round_the_broker_never_acknowledges_fails_in_bounded_time_and_a_fresh_producer_sends_it(
+        database_url: str) -> None:
+    """As with every broker away: the producer retries inside itself and no acknowledgement ever comes."""
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox()
+    sent: list[str] = []
+    service = f"relay-hang-{database_url.split(':')[0]}"
+
+    async def never_acknowledged(topic: str, key: bytes, value: bytes, headers: dict[str, str]):  # noqa: ANN202
+        return asyncio.get_running_loop().create_future()  # an acknowledgement that never comes
+
+    async def fresh():  # noqa: ANN202
+        async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+            sent.append(headers["ce_id"])
+        return publish
+
+    relay = OutboxRelay(database, outbox, never_acknowledged, service=service, batch_size=10, interval_s=0.05,
+                        reconnect=fresh, send_timeout_s=0.5)
+    errors_before = OUTBOX_RELAY_ERRORS.labels(service)._value.get()  # noqa: SLF001
+    try:
+        async with unit_of_work(database, outbox) as uow:
+            added = [e.id for e in uow.record([institution("inst-h1"), institution("inst-h2")])]
+        running = asyncio.create_task(relay.run())
+        await eventually(lambda: _at(len(sent), 2), timeout_s=20, what="sent by the fresh producer")
+        relay.stop()
+        await running
+        assert sorted(sent) == sorted(added)
+        assert OUTBOX_RELAY_ERRORS.labels(service)._value.get() > errors_before  # noqa: SLF001 — the hung round failed
+    finally:
+        await database.dispose()
