@@ -59,7 +59,9 @@ def decode_token(secret: str, token: str) -> Principal:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def current_principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+async def current_principal(request: Request,
+                            credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
+    # A coroutine, like every dependency here: FastAPI runs plain functions in its thread pool.
     if credentials is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
     secret = request.app.state.jwt_secret
@@ -71,7 +73,7 @@ def current_principal(request: Request, credentials: HTTPAuthorizationCredential
 
 
 def require(*roles: Role):  # noqa: ANN201
-    def dependency(principal: Principal = Depends(current_principal)) -> Principal:
+    async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this")
         return principal

@@ -38,7 +38,7 @@ CONCURRENT_CHANGE = "a concurrent request changed the same record; retry"
 Context = Provided(EnrollmentContext)
 
 
-def _correlation_id(request: Request) -> str | None:
+async def _correlation_id(request: Request) -> str | None:
     return request.headers.get("x-correlation-id")
 
 
