@@ -136,6 +136,27 @@ async def _a_service_broker_connects(bootstrap: str) -> None:
         await broker.stop()
 
 
+async def _a_service_starts_and_publishes(bootstrap: str, tmp_path: Path) -> None:
+    """A whole service start (topics, dead-letter topics, consumer, relay, lag monitor) on the list."""
+    from probidad.shared.settings import ServiceSettings
+    from tests.support import ledger
+
+    settings = ServiceSettings(service_name="ledger", kafka_bootstrap=bootstrap, topic_prefix="cluster.",
+                               database_url=f"sqlite+aiosqlite:///{tmp_path / 'ledger.db'}", state_dir=tmp_path)
+    runtime = ledger.create_runtime(settings, group="probidad-ledger-cluster")
+    await asyncio.wait_for(runtime.start(), 90)
+    try:
+        async with runtime.unit_of_work() as uow:
+            uow.record([ledger.institution("inst-list", 21)])
+        await runtime.relay.drain(timeout_s=60)
+        deadline = time.monotonic() + 60
+        while await ledger.ledger_rows(runtime) != [("inst-list", 21)]:
+            assert time.monotonic() < deadline, "the service did not consume its own event"
+            await asyncio.sleep(0.2)
+    finally:
+        await runtime.stop()
+
+
 async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies(tmp_path: Path) -> None:
     state_dir = tmp_path / "state"
     base_port = _free_base_port()
@@ -220,6 +241,7 @@ async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies
         listed = cluster.bootstrap.split(",")
         dead = listed[victim] if victim < len(listed) else listed[0]
         await _a_service_broker_connects(",".join([dead, *(b for b in listed if b != dead)]))
+        await _a_service_starts_and_publishes(",".join([dead, *(b for b in listed if b != dead)]), tmp_path)
 
         consumed = await _consume_all(cluster.bootstrap)
         missing = set(acked) - set(consumed)
