@@ -1,15 +1,15 @@
 """One unit of work: a transaction that writes what the repositories changed, the outbox rows of the
 events the handlers returned and (for a consumer) the ids of the events applied — and nothing else.
 
-Handlers never see SQL nor the outbox: they load through repositories, call the domain, and hand the
-events it recorded to ``uow.record(...)``. A repository that batches its writes (so a consumer batch
+Handlers never see SQL nor the outbox: they load through repositories, call the domain and return the
+events it recorded; the entry point (a route, a subscriber) hands them to ``uow.record(...)``. A repository that batches its writes (so a consumer batch
 becomes a few multi-row statements instead of a statement per record) registers them with
 ``uow.before_commit(...)``: the one write-behind mechanism, run in registration order when the unit
 of work completes, before the outbox rows are inserted. No process-wide session listener is involved:
 what a unit of work writes is what was handed to it.
 
-    async with unit_of_work(runtime.database, runtime.outbox) as uow:
-        events = await handlers.enrol(uow, ...)     # or: uow.record(events) inside the handler
+    async with runtime.unit_of_work(correlation_id=...) as uow:
+        uow.record(await handlers.grade(uow, ctx, ...))
 
 ``Database.transaction()`` remains for reads and for the plumbing's own bookkeeping.
 """
