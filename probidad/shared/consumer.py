@@ -196,6 +196,11 @@ class IdempotentConsumer:
         if self.rewrite_record is not None:
             topic, partition, offset, key, value, headers = self.rewrite_record(
                 (topic, partition, offset, key, value, headers))
+        return await self._process(topic, partition, offset, key, value, headers)
+
+    async def _process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                       headers) -> str:  # noqa: ANN001
+        """``process`` of a record already rewritten."""
         letters: list[DeadLetter] = []
         opened = await self._open(topic, partition, offset, key, value, headers, letters)
         if isinstance(opened, str):
@@ -251,7 +256,7 @@ class IdempotentConsumer:
         except Exception:  # noqa: BLE001 — one record can never be applied: find it, one by one
             log.warning("batch failed; applying its records one by one", size=len(opened))
             for record, _envelope, _handler in opened:
-                outcomes[await self.process(*record)] += 1
+                outcomes[await self._process(*record)] += 1
             return dict(outcomes)
         reused: list[DeadLetter] = []
         for (record, envelope, _handler), outcome in zip(opened, applied, strict=True):

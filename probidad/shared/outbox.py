@@ -178,16 +178,20 @@ class OutboxRelay:
             update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
         )
 
-    async def oldest_age_s(self) -> float:
-        """Seconds the oldest unpublished event has waited (0 when none waits)."""
+    async def _waiting(self) -> tuple[int, float]:
+        """How many events wait to be published and how long the oldest has (0 when none): one statement."""
         async with self.database.transaction() as session:
-            oldest = (await session.execute(
-                select(func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None)))).scalar()
+            count, oldest = (await session.execute(
+                select(func.count(), func.min(OUTBOX.c.created_at)).where(OUTBOX.c.published_at.is_(None)))).one()
         if oldest is None:
-            return 0.0
+            return int(count), 0.0
         if oldest.tzinfo is None:  # SQLite hands back naive UTC
             oldest = oldest.replace(tzinfo=UTC)
-        age = max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+        return int(count), max(0.0, (datetime.now(UTC) - oldest).total_seconds())
+
+    async def oldest_age_s(self) -> float:
+        """Seconds the oldest unpublished event has waited (0 when none waits)."""
+        _count, age = await self._waiting()
         OUTBOX_OLDEST_AGE.labels(self.service).set(age)
         return age
 
@@ -211,8 +215,9 @@ class OutboxRelay:
         now = asyncio.get_running_loop().time()
         if now - counted_at < 1.0:
             return counted_at
-        OUTBOX_BACKLOG.labels(self.service).set(await self.backlog())
-        await self.oldest_age_s()  # sets its gauge
+        count, age = await self._waiting()
+        OUTBOX_BACKLOG.labels(self.service).set(count)
+        OUTBOX_OLDEST_AGE.labels(self.service).set(age)
         return now
 
     async def run(self) -> None:

@@ -40,6 +40,7 @@ class UnitOfWork:
         self._flushes: dict[object, Flush] = {}
         self._parts: dict[object, Any] = {}
         self._envelopes: dict[int, tuple[Event, Envelope]] = {}  # id(event) -> (event, its envelope)
+        self.wrote_events = False  # whether completing wrote outbox rows (the relay is woken after the commit)
 
     def record(self, events: Iterable[Event], *, correlation_id: str | None = None,
                topic: str | None = None) -> list[Envelope]:
@@ -82,9 +83,7 @@ class UnitOfWork:
         if self._rows:
             rows, self._rows = self._rows, []
             await self.session.execute(insert(OUTBOX), rows)  # one multi-row INSERT, in recorded order
-            self._wake = True
-
-    _wake = False
+            self.wrote_events = True
 
 
 @asynccontextmanager
@@ -95,5 +94,5 @@ async def unit_of_work(database: Database, outbox: Outbox, *,
         uow = UnitOfWork(session, outbox, correlation_id=correlation_id)
         yield uow
         await uow.complete()
-    if uow._wake:  # the relay is woken by the commit, not before: before it there is nothing to read
+    if uow.wrote_events:  # the relay is woken by the commit, not before: before it there is nothing to read
         outbox.wake.set()

@@ -132,7 +132,7 @@ async def decide(database_url: str, tmp_path, records: list, batch: int | None) 
 
     consumer.send_dead_letter = collect
     replayed = 0
-    process = consumer.process
+    process = consumer._process  # noqa: SLF001 — where a failed batch's records are applied one by one
 
     async def counted(*record):  # noqa: ANN002, ANN202
         nonlocal replayed
@@ -140,7 +140,7 @@ async def decide(database_url: str, tmp_path, records: list, batch: int | None) 
         return await process(*record)
 
     if batch is not None:
-        consumer.process = counted
+        consumer._process = counted  # noqa: SLF001
     outcomes: dict[str, int] = {}
     if batch is None:
         for record in records:
