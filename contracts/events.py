@@ -101,6 +101,9 @@ class CoursePublished(_Enrollment):
     hours: float = Field(gt=0, le=500, description="Credited training hours.")
     minimum_attendance_share: Share = Field(0.8, description="Share of the session a servant must attend to complete.")
     passing_score: Score | None = Field(None, description="Minimum evaluation score; null when the course has no evaluation.")
+    validity_months: int | None = Field(None, ge=1, le=240, description="How long a completion holds (the "
+                                        "constancia's vigencia): its certificate's valid_until is issued_on plus "
+                                        "this many months. Null (and in older events): it never expires.")
 
 
 class SessionScheduled(_Enrollment):
@@ -164,6 +167,13 @@ class ServantRegistered(_Enrollment):
                                  "names in several institutions (a person serving in two), so figures count them "
                                  "once; never equal to a servant id. Absent from older events: the servant id "
                                  "stands for the person.")
+    joined_on: date | None = Field(None, description="First day (programme time zone) the servant serves in "
+                                   "institution_id: what 'within N days of joining' requirements count from. "
+                                   "Null (and in older events): unknown, the day the event was recorded stands "
+                                   "for it. A joined_on after a ServantLeft's left_on brings the servant back.")
+    position_digest: str | None = Field(None, max_length=64, description="HMAC-SHA256 of the normalised position "
+                                        "title (contracts.pseudonyms), so requirements scoped to a position "
+                                        "can be matched without the title; null when no position is known.")
 
 
 class ServantUpdated(_Enrollment):
@@ -179,6 +189,29 @@ class ServantUpdated(_Enrollment):
     email_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered; null after erasure.")
     request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
     person_id: Id | None = Field(None, description="As in ServantRegistered.")
+    joined_on: date | None = Field(None, description="As in ServantRegistered.")
+    position_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered.")
+
+
+class ServantLeft(_Enrollment):
+    """A servant left their institution ("baja"): from ``left_on`` no requirement applies to them there.
+
+    Recorded by the comptroller or the institution's liaison (HTTP, CSV) or asked by its agency
+    (DepartureReported). The reason stays in enrollment. A later ServantRegistered or ServantUpdated
+    with a ``joined_on`` after ``left_on`` brings the servant back; a transfer is not a leaving
+    (ServantTransferred moves them).
+    """
+
+    type = "probidad.enrollment.servant.left.v1"
+    key_field = subject_field = "servant_id"
+
+    servant_id: Id
+    institution_id: Id = Field(description="The institution left.")
+    left_on: date = Field(description="First day (programme time zone) the servant no longer serves there.")
+    recorded_by: str = Field(max_length=200, description="Who recorded it: 'comptroller:<subject>', "
+                             "'liaison:<institution id>:<subject>' or 'agency:<institution id>'.")
+    request_id: str | None = Field(None, max_length=100, description="The agency request (DepartureReported) "
+                                   "that led to it, if any.")
 
 
 class ServantTransferred(_Enrollment):
@@ -369,6 +402,102 @@ class TrainingPlanDeclared(_Enrollment):
                                       "institution and topic; a combination absent plans nothing (0).")
 
 
+class DueRuleKind(str, Enum):
+    within_days_of_joining = "within_days_of_joining"
+    yearly_by = "yearly_by"
+    renewal = "renewal"
+
+
+class DueRule(BaseModel):
+    """By when a requirement must be met.
+
+    * ``within_days_of_joining``: a completion (at any time, even before joining) by ``days`` after the
+      servant's ``joined_on`` — or after the requirement's ``effective_from``, for servants who joined before it;
+    * ``yearly_by``: a completion within each calendar year (programme time zone), by ``month``/``day`` of it;
+    * ``renewal``: a completion no older than ``months``; a servant who never had one is due as in
+      ``within_days_of_joining`` (``days``, default 90), and one whose completion expired is due on its expiry.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: DueRuleKind
+    days: int | None = Field(None, ge=0, le=3650, description="within_days_of_joining and renewal: days after "
+                             "joining (or after effective_from) by which a first completion is due.")
+    month: int | None = Field(None, ge=1, le=12, description="yearly_by: month of the yearly deadline.")
+    day: int | None = Field(None, ge=1, le=31, description="yearly_by: day of the yearly deadline.")
+    months: int | None = Field(None, ge=1, le=240, description="renewal: months a completion holds.")
+
+
+class RequirementScope(BaseModel):
+    """Whom a requirement is required of: every criterion given must match; none given = all servants."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    institution_ids: list[Id] | None = Field(None, max_length=2000, description="Servants of these institutions.")
+    government_level: GovernmentLevel | None = Field(None, description="Servants of institutions of this level.")
+    position_levels: list[str] | None = Field(None, max_length=100, description="Servants of these position levels.")
+    position_digests: list[str] | None = Field(None, max_length=1000, description="Servants in these positions: "
+                                               "HMAC-SHA256 digests of the normalised titles, as ServantRegistered's "
+                                               "position_digest (enrollment computes them from the titles).")
+
+
+class TrainingRequirementDeclared(_Enrollment):
+    """The comptroller declared (a new version of) a training requirement ("capacitación obligatoria").
+
+    Version N+1 supersedes version N from its own ``effective_from``; figures as of an earlier date
+    answer with the version then in force. A version with ``withdrawn`` true requires nothing from
+    its date. Keyed by the requirement id, so its versions stay in order.
+    """
+
+    type = "probidad.enrollment.requirement.declared.v1"
+    key_field = subject_field = "requirement_id"
+
+    requirement_id: Id
+    version: int = Field(ge=1, description="1, 2, ... per requirement; each supersedes the previous from its date.")
+    effective_from: date = Field(description="First day (programme time zone) this version is in force.")
+    title: str = Field(min_length=1, max_length=300)
+    course_id: Id | None = Field(None, description="The course whose completion satisfies it (or competency).")
+    competency: str | None = Field(None, max_length=200, description="The competency whose attainment "
+                                   "(CompetencyAttained) satisfies it, instead of a course.")
+    scope: RequirementScope
+    due: DueRule
+    withdrawn: bool = Field(False, description="From effective_from the requirement requires nothing.")
+    declared_at: AwareDatetime = Field(description="When enrollment recorded it (UTC).")
+    declared_by: str = Field(max_length=200, description="'comptroller:<token subject>'.")
+
+
+class ExemptionGranted(_Enrollment):
+    """A servant is exempt from a requirement from ``effective_from`` (until ``until``, if given), for a reason."""
+
+    type = "probidad.enrollment.exemption.granted.v1"
+    key_field = "servant_id"
+    subject_field = "exemption_id"
+
+    exemption_id: Id
+    requirement_id: Id
+    servant_id: Id
+    reason: str = Field(min_length=1, max_length=500, description="Why (e.g. 'incapacidad médica', 'acreditado "
+                        "por otra instancia'); no personal data beyond what the reason needs.")
+    effective_from: date
+    until: date | None = Field(None, description="Last day exempt; null = until withdrawn.")
+    granted_by: str = Field(max_length=200)
+    granted_at: AwareDatetime
+
+
+class ExemptionWithdrawn(_Enrollment):
+    """An exemption no longer holds from ``withdrawn_on``."""
+
+    type = "probidad.enrollment.exemption.withdrawn.v1"
+    key_field = "servant_id"
+    subject_field = "exemption_id"
+
+    exemption_id: Id
+    requirement_id: Id
+    servant_id: Id
+    withdrawn_on: date
+    withdrawn_by: str = Field(max_length=200)
+
+
 # ---------------------------------------------------------------- agency requests
 
 
@@ -397,6 +526,27 @@ class ServantSubmitted(_AgencyRequest):
     sex: Sex
     position: str | None = Field(None, max_length=200)
     position_level: str | None = Field(None, max_length=100)
+    joined_on: date | None = Field(None, description="First day in the institution (programme time zone); "
+                                   "the day it is decided when omitted for a new servant.")
+
+
+class DepartureReported(_AgencyRequest):
+    """An agency reports that one of its servants left the institution ("baja") on ``left_on``.
+
+    Decided as a liaison's ``POST /servants/{id}/departure``. Outcome: ServantLeft carrying
+    ``request_id``, or RequestRejected.
+    """
+
+    type = "probidad.agency.departure.reported.v1"
+    key_field = "institution_id"
+    subject_field = "request_id"
+
+    request_id: str = Field(min_length=1, max_length=100)
+    institution_id: Id
+    servant_id: Id | None = Field(None, description="Pseudonymous id returned at registration.")
+    curp: str | None = Field(None, min_length=18, max_length=18, description="Alternative to servant_id.")
+    left_on: date = Field(description="First day no longer serving (programme time zone); not after the day decided.")
+    reason: str | None = Field(None, max_length=200, description="Kept in enrollment only.")
 
 
 class EnrolmentRequested(_AgencyRequest):
@@ -555,6 +705,8 @@ class CertificateIssued(_Certification):
     score: Score | None = None
     issued_on: date
     issuing_authority: str
+    valid_until: date | None = Field(None, description="Last day the completion holds (the course's "
+                                     "validity_months after issued_on); null: it never expires.")
 
 
 class CertificateRevoked(_Certification):
@@ -620,7 +772,8 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     RequestRejected, ServantSubmitted, EnrolmentRequested, AttendanceRecorded, AttendanceCorrected,
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
     AgencyRequestDecided, TransferOpened, TransferDropped, TransferRequested, TransferAccepted, TransferDeclined,
-    TrainingPlanDeclared,
+    TrainingPlanDeclared, ServantLeft, TrainingRequirementDeclared, ExemptionGranted, ExemptionWithdrawn,
+    DepartureReported,
     ReportPublished,
 )
 
@@ -629,5 +782,5 @@ EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}
 __all__ = [cls.__name__ for cls in ALL_EVENTS] + [
     "ALL_EVENTS", "EVENTS_BY_TYPE", "GovernmentLevel", "Modality", "Sex", "AttendanceStatus",
     "AttendanceSource", "UUID", "datetime",
-    "MAX_PLAN_TARGETS", "PlanTarget",
+    "MAX_PLAN_TARGETS", "PlanTarget", "DueRule", "DueRuleKind", "RequirementScope",
 ]
