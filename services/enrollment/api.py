@@ -21,7 +21,7 @@ from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Comptroller, Provided, Reader, Registrar, Runtime
 from probidad.shared.problems import Problem
 from services.enrollment import handlers, views
-from services.enrollment.domain import PlanLine, RuleViolation, ServantDetails, parse_plan_csv
+from services.enrollment.domain import PlanLine, RescheduleConflict, RuleViolation, ServantDetails, parse_plan_csv
 from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.tables import Course, Enrolment, PlanVersion, Servant, Transfer
 
@@ -61,7 +61,17 @@ async def changed_concurrently(_request: Request, _error: IntegrityError) -> JSO
     return JSONResponse(Problem(detail=CONCURRENT_CHANGE).model_dump(exclude_none=True), status_code=409)
 
 
-PROBLEMS = {RuleViolation: rule_violated, IntegrityError: changed_concurrently}
+async def reschedule_conflicts(_request: Request, conflict: RescheduleConflict) -> JSONResponse:
+    """A move that would put enrolled servants in two sessions at once: 409 naming each servant and session."""
+    body = Problem(detail=str(conflict)).model_dump(exclude_none=True)
+    body["conflicts"] = [{"servant_id": c.servant_id, "session_id": c.session.session_id,
+                          "starts_at": c.session.starts_at.isoformat(), "ends_at": c.session.ends_at.isoformat()}
+                         for c in conflict.conflicts]
+    return JSONResponse(body, status_code=409)
+
+
+PROBLEMS = {RuleViolation: rule_violated, RescheduleConflict: reschedule_conflicts,
+            IntegrityError: changed_concurrently}
 
 
 # ------------------------------------------------------------------ institutions

@@ -12,7 +12,7 @@ import io
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -404,11 +404,41 @@ def decide_schedule(*, session_id: str, course_id: str, modality: Modality | str
                              instructor_id=instructor_id, organising_unit=organising_unit)]
 
 
+@dataclass(frozen=True)
+class Commitment:
+    """A servant enrolled in the session being moved also holds an active enrolment in ``session``."""
+
+    servant_id: str
+    session: SessionTerms
+
+
+class RescheduleConflict(RuleViolation):
+    """Moving the session would put enrolled servants in two sessions at once; ``conflicts`` names each
+    servant and the session they already hold at the new time."""
+
+    def __init__(self, conflicts: Sequence[Commitment]) -> None:
+        named = ", ".join(f"servant {c.servant_id} in session {c.session.session_id}" for c in conflicts[:20])
+        more = f" and {len(conflicts) - 20} more" if len(conflicts) > 20 else ""
+        super().__init__("starts_at", "at the new time the session overlaps other sessions of servants enrolled "
+                         f"in it ({named}{more}); cancel those enrolments or choose another time", "conflict")
+        self.conflicts = list(conflicts)
+
+
 def decide_reschedule(session: SessionTerms, starts_at: datetime, ends_at: datetime, timezone: str,
-                      venue: str | None, reason: str | None) -> list[Event]:
+                      venue: str | None, reason: str | None,
+                      commitments: Sequence[Commitment] = ()) -> list[Event]:
+    """Move a session. ``commitments``: the other active enrolments of the servants enrolled in it (the
+    handler may pass only those near the new time). The enrolment rule holds here too: nobody may end up
+    in two sessions at once, so a move that would do that is refused whole, naming every conflict."""
     if session.cancelled:
         raise RuleViolation("session_id", "a cancelled session cannot be rescheduled", "conflict")
     start, end = session_times(starts_at, ends_at, timezone)
+    moved = replace(session, starts_at=start, ends_at=end)
+    conflicts = sorted((c for c in commitments if c.session.session_id != session.session_id
+                        and not c.session.cancelled and c.session.overlaps(moved)),
+                       key=lambda c: (c.servant_id, c.session.starts_at, c.session.session_id))
+    if conflicts:
+        raise RescheduleConflict(conflicts)
     return [SessionRescheduled(session_id=session.session_id, starts_at=start, ends_at=end, timezone=timezone,
                                venue=venue, reason=reason)]
 

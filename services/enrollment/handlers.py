@@ -218,10 +218,16 @@ async def reschedule_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id
                              ends_at: datetime, timezone: str | None, venue: str | None,
                              reason: str | None) -> Done[TrainingSession]:
     repo = repository(uow)
+    # The enrolled servants' rows first, in id order, then the session's (the enrolment path's order):
+    # none of them can take an overlapping seat elsewhere while the new time is being checked.
+    for seated in sorted({s.servant_id for s in await repo.active_seats(session_id)}):
+        await repo.lock_servant(seated)
     session = await _locked_session(repo, session_id)
     timezone = timezone or session.timezone
     venue = venue if venue is not None else session.venue
-    events = domain.decide_reschedule(terms(session), starts_at, ends_at, timezone, venue, reason)
+    start, end = domain.session_times(starts_at, ends_at, timezone)
+    events = domain.decide_reschedule(terms(session), starts_at, ends_at, timezone, venue, reason,
+                                      await repo.commitments_overlapping(session_id, start, end))
     await repo.reschedule_session(session, starts_at=events[0].starts_at, ends_at=events[0].ends_at,
                                   timezone=timezone, venue=venue)
     return Done(session, events)

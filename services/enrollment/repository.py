@@ -387,6 +387,21 @@ class EnrollmentRepository:
         return SeatCheck(institution_id, erased_at is not None,
                          domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments)
 
+    async def commitments_overlapping(self, session_id: str, starts_at: datetime,
+                                      ends_at: datetime) -> list[domain.Commitment]:
+        """The other active enrolments, in sessions not cancelled that share [starts_at, ends_at), of the
+        servants actively enrolled in ``session_id``: what a reschedule to that time would clash with."""
+        mine, theirs = _enrolments.alias("mine"), _enrolments.alias("theirs")
+        rows = await self.db.execute(
+            select(mine.c.servant_id, TrainingSession)
+            .join(theirs, (theirs.c.servant_id == mine.c.servant_id) & (theirs.c.session_id != mine.c.session_id))
+            .join(TrainingSession, TrainingSession.session_id == theirs.c.session_id)
+            .where(mine.c.session_id == session_id, mine.c.status.in_(ACTIVE), theirs.c.status.in_(ACTIVE),
+                   TrainingSession.cancelled_at.is_(None), TrainingSession.starts_at < ends_at,
+                   TrainingSession.ends_at > starts_at)
+            .order_by(mine.c.servant_id, TrainingSession.starts_at))
+        return [domain.Commitment(servant_id, terms(session)) for servant_id, session in rows.all()]
+
     async def add_enrolment(self, *, enrolment_id: str, session_id: str, servant_id: str, institution_id: str,
                             status: str, request_id: str | None, enrolled_at: datetime) -> Enrolment:
         enrolment = Enrolment(enrolment_id=enrolment_id, session_id=session_id, servant_id=servant_id,
