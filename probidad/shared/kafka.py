@@ -18,7 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 
-from probidad.shared import kafka_records
+from probidad.shared import kafka_reconnect, kafka_records
 from probidad.shared.consumer import DeadLetter, IdempotentConsumer
 from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import get_logger
@@ -29,6 +29,9 @@ log = get_logger(__name__)
 # A header name that is not UTF-8 must reach the consumer (and its dead-letter topic), not stop its
 # partition inside aiokafka: see kafka_records.
 kafka_records.install()
+# While a broker is away, every client's reconnection waits on one bounded, jittered backoff per broker
+# address instead of aiokafka's fixed 100 ms: see kafka_reconnect.
+kafka_reconnect.install()
 
 
 # Idempotent producer with acks=all: a retried send never duplicates, an ack means every in-sync

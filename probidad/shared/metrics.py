@@ -37,6 +37,12 @@ KAFKA_UNREACHABLE = Gauge(
     "How long the service has been unable to reach any Kafka broker (0 while it reaches one).",
     ["service"],
 )
+KAFKA_CONNECTION_ATTEMPTS = Counter(
+    "probidad_kafka_connection_attempts_total",
+    "Connections the process's Kafka clients tried to open, by outcome (connected, failed); while a broker "
+    "is away the retries wait on a bounded exponential backoff.",
+    ["outcome"],
+)
 OUTBOX_BACKLOG = Gauge(
     "probidad_outbox_backlog",
     "Events committed to the outbox and not yet published to Kafka.",

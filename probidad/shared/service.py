@@ -30,6 +30,7 @@ from sqlalchemy import Table, text
 from sqlalchemy import exc as sa_exc
 
 from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic
+from probidad.shared import kafka_reconnect
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare, is_transient
 from probidad.shared.database import Database
 from probidad.shared.kafka import (
@@ -72,6 +73,7 @@ class ServiceRuntime:
         self.database = Database(s.resolved_database_url)
         self.outbox = Outbox(s.topic_prefix)
         self.kafka_security = KafkaSecurity.from_settings(s)
+        kafka_reconnect.configure(cap_s=s.kafka_reconnect_max_ms / 1000)
         self.broker = make_broker(s.kafka_bootstrap, s.service_name, self.kafka_security)
         self.relay = OutboxRelay(self.database, self.outbox, broker_publisher(self.broker), service=s.service_name,
                                  batch_size=s.relay_batch_size, interval_s=s.relay_interval_ms / 1000)

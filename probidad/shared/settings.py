@@ -51,6 +51,9 @@ class ServiceSettings(BaseSettings):
                                           "it unset when the topics an instance consumes change between restarts.")
     kafka_session_timeout_ms: int = Field(10_000, ge=6_000, le=300_000, description="How long the group waits "
                                           "for a silent instance before giving its partitions to the others.")
+    kafka_reconnect_max_ms: int = Field(5_000, ge=0, le=60_000, description="Longest wait between two attempts "
+                                        "to reach a broker that is away (100 ms doubling up to this, jittered); "
+                                        "0: the Kafka client's own fixed 100 ms retry.")
     outbox_max_age_s: float = Field(120.0, gt=0, description="/health turns unhealthy once the oldest unpublished "
                                     "event has waited longer than this.")
     parent_pid: int | None = Field(None, ge=1, description="Set by the launcher (`probidad up`, the tests): "

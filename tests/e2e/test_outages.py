@@ -178,8 +178,20 @@ async def test_all_brokers_down_for_two_minutes_under_load_loses_and_doubles_not
                     name: await outbox_gauges(http, platform.urls[name]) for name in ("enrollment", "attendance")}))
                 await asyncio.sleep(20)
 
+        # Connection attempts per service once the outage is a minute old (or half over, when shorter):
+        # the Kafka client alone retried every 100 ms in each of its loops, dozens a second.
+        settled_after_s = min(60.0, OUTAGE_S / 2)
+        attempts_then: dict[str, float] = {}
+
+        async def note_attempts() -> None:
+            await asyncio.sleep(max(0.0, settled_after_s - (time.monotonic() - outage_began)))
+            attempts_then["at"] = time.monotonic()
+            for name in SERVICE_NAMES:
+                attempts_then[name] = connection_attempts(await metrics_of(http, platform.urls[name]))
+
         hr = asyncio.create_task(hr_registers())
         watching = asyncio.create_task(watch_outboxes())
+        noting = asyncio.create_task(note_attempts())
         await Loader(platform.urls, kafka.bootstrap, programme, comptroller_token(),
                      topic_prefix=platform.topic_prefix).run()
         rest_loaded_s = time.monotonic() - outage_began
@@ -197,14 +209,17 @@ async def test_all_brokers_down_for_two_minutes_under_load_loses_and_doubles_not
         hr.cancel()
         watching.cancel()
         await asyncio.gather(hr, watching, return_exceptions=True)
+        await noting
         quiet.stop()
         spent.stop()
 
         during: dict[str, dict] = {}
+        attempts_window_s = time.monotonic() - attempts_then["at"]
         for name in SERVICE_NAMES:
             health = (await http.get(f"{platform.urls[name]}/health")).json()
             metrics = await metrics_of(http, platform.urls[name])
             during[name] = {"health": health["checks"],
+                            "attempts_per_s": (connection_attempts(metrics) - attempts_then[name]) / attempts_window_s,
                             "backlog": sum(v for _l, v in samples(metrics, "probidad_outbox_backlog")),
                             "unreachable_s": max(v for _l, v in samples(metrics, "probidad_kafka_unreachable_seconds"))}
         print(f"outage of {spent.seconds:.0f} s (the other half loaded in {rest_loaded_s:.1f} s, "
@@ -216,6 +231,8 @@ async def test_all_brokers_down_for_two_minutes_under_load_loses_and_doubles_not
         print("at the end of the outage: " + "; ".join(
             f"{n} backlog {d['backlog']:.0f}, unreachable {d['unreachable_s']:.0f} s, {d['health']}"
             for n, d in during.items()))
+        print(f"Kafka connection attempts per second from {settled_after_s:.0f} s into the outage to its end "
+              f"({attempts_window_s:.0f} s): " + ", ".join(f"{n} {d['attempts_per_s']:.2f}" for n, d in during.items()))
 
         assert registered and set(registered) == {201}, registered
         for name in SERVICE_NAMES:
@@ -225,6 +242,9 @@ async def test_all_brokers_down_for_two_minutes_under_load_loses_and_doubles_not
             assert quiet.share(name) < 0.05, f"{name} used {quiet.share(name):.1%} of a core"
             assert during[name]["health"]["kafka"] == "down"
             assert during[name]["unreachable_s"] > 0
+            # All of a service's clients together (consumers, producers, lag monitor, admin) try the
+            # broker on one bounded backoff: well under one attempt a second.
+            assert during[name]["attempts_per_s"] < 1.0, f"{name}: {during[name]['attempts_per_s']:.1f} attempts/s"
             told = platform.log(name).read_text().count("Kafka unreachable; retrying")
             assert told == 1, f"{name} said {told} times that Kafka is unreachable"
         for name in ("enrollment", "attendance"):  # their outboxes hold events that waited too long
@@ -272,6 +292,11 @@ async def test_all_brokers_down_for_two_minutes_under_load_loses_and_doubles_not
     finally:
         await http.aclose()
         await asyncio.to_thread(platform.stop)
+
+
+def connection_attempts(metrics: str) -> float:
+    """Connections a service's Kafka clients tried to open so far, whatever the outcome."""
+    return sum(v for _l, v in samples(metrics, "probidad_kafka_connection_attempts_total"))
 
 
 async def _lag_zero_after_a_kill(kafka: OwnKafka, tmp_path: Path, env: dict[str, str]) -> tuple[float, float]:
