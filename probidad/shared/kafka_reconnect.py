@@ -13,17 +13,19 @@ A bootstrap (a client starting, the relay's fresh producer) does not wait: it sk
 is backing off for the next one of its list, and fails at once if all are (its caller retries on a
 backoff of its own).
 
-The schedule (``Backoff``): 100 ms, doubling, up to ``configure(cap_s=…)`` (5 s; ``PROBIDAD_KAFKA_
-RECONNECT_MAX_MS``), each delay drawn between half and all of it, so the processes of a platform do not
-all knock together. The gate is per process and per broker address, shared by all its clients: while
-a broker is down the whole process tries it about once every 2.5–5 s, whatever its number of clients.
-Attempts are counted in ``probidad_kafka_connection_attempts_total{outcome}``.
+The schedule (``Backoff``): 100 ms, doubling, up to ``configure(cap_s=…)`` (5 s by default,
+``PROBIDAD_KAFKA_RECONNECT_MAX_MS``), each delay drawn between half and all of it, so the processes of a
+platform do not all knock together. There is one gate per broker address (and event loop: a service
+has one), shared by all the process's clients: while a broker is down the whole service tries it
+about once every 2.5–5 s, whatever its number of clients. Attempts are counted in
+``probidad_kafka_connection_attempts_total{outcome}``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -134,7 +136,8 @@ class _Gate:
             self._settled = None
 
 
-_gates: dict[tuple[str, int], _Gate] = {}
+# Per event loop (a test or a tool may run several, in threads), then per broker address.
+_gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple[str, int], _Gate]] = weakref.WeakKeyDictionary()
 _cap_s = DEFAULT_CAP_S
 _original = _client.create_conn
 
@@ -149,9 +152,10 @@ def configure(*, cap_s: float) -> None:
 
 def gate(host: str, port: int) -> _Gate:
     loop = asyncio.get_running_loop()
-    found = _gates.get((host, port))
-    if found is None or found.loop is not loop:  # a new event loop (tests) starts with a new gate
-        found = _gates[(host, port)] = _Gate(loop, Backoff(cap_s=_cap_s))
+    gates = _gates.setdefault(loop, {})
+    found = gates.get((host, port))
+    if found is None:
+        found = gates[(host, port)] = _Gate(loop, Backoff(cap_s=_cap_s))
     return found
 
 
