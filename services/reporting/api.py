@@ -59,25 +59,28 @@ class Query_:  # the query string every figure route accepts
                  month: str | None = Query(None, description="YYYY-MM"),
                  start: date | None = Query(None, alias="from"), end: date | None = Query(None, alias="to"),
                  as_of: str | None = Query(None, description="Date or date-time: figures as known then."),
-                 by: str | None = Query(None, description=f"One of {', '.join(DIMENSIONS)}.")) -> None:
+                 by: str | None = Query(None, description=f"One of {', '.join(DIMENSIONS)}."),
+                 institution: str | None = Query(None, min_length=1, max_length=64,
+                                                 description="Only what concerns this institution's servants.")) -> None:
         if by is not None and by not in DIMENSIONS:
             raise HTTPException(422, f"by: must be one of {', '.join(DIMENSIONS)}")
         self.period = period_of(ctx, year, month, start, end)
         self.as_of = as_of_of(ctx, as_of)
         self.by = by
+        self.institution = institution
 
 
 @router.get("/reports/figures")
 async def figures(_comptroller: Comptroller, reader: Reader, ctx: Context,
                   q: Query_ = Depends()) -> dict[str, Any]:
     """Sessions and courses delivered, servants trained, participations, hours, certificates."""
-    return await views.figures(reader, ctx, q.period, q.by, q.as_of)
+    return await views.figures(reader, ctx, q.period, q.by, q.as_of, q.institution)
 
 
 @router.get("/reports/figures.csv", response_class=PlainTextResponse)
 async def figures_csv(_comptroller: Comptroller, reader: Reader, ctx: Context,
                       q: Query_ = Depends()) -> PlainTextResponse:
-    body = await views.figures(reader, ctx, q.period, q.by, q.as_of)
+    body = await views.figures(reader, ctx, q.period, q.by, q.as_of, q.institution)
     return PlainTextResponse(views.figures_csv(body), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="figures-{body["period"]}.csv"'})
 
@@ -223,6 +226,40 @@ async def plan_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, q: P
                              headers={"Content-Disposition": f'attachment; filename="plan-{body["year"]}.csv"'})
 
 
+class ComplianceQuery:  # the query string of the compliance report
+    def __init__(self, ctx: Context,
+                 as_of: str | None = Query(None, description="Date or date-time: the requirements, exemptions, "
+                                           "life-cycle facts and completions known then."),
+                 on: date | None = Query(None, description="The date standings are evaluated on (programme "
+                                         "time zone); default: the as-of date, or today."),
+                 institution_id: str | None = Query(None, min_length=1, max_length=64,
+                                                    description="Only the servants of this institution on that date."),
+                 requirement_id: str | None = Query(None, min_length=1, max_length=64,
+                                                    description="Only this requirement.")) -> None:
+        self.as_of = as_of_of(ctx, as_of)
+        self.on, self.institution, self.requirement = on, institution_id, requirement_id
+
+
+@router.get("/reports/compliance")
+async def compliance(_comptroller: Comptroller, reader: Reader, ctx: Context,
+                     q: ComplianceQuery = Depends()) -> dict[str, Any]:
+    """Compliance with the training requirements in force on a date: per requirement, per requirement x
+    institution and per requirement x government level the servants required, compliant, due, overdue
+    and exempt, and the rate compliant / (required - exempt); and every servant's standing, by
+    pseudonymous id (state, due date, the completion that satisfies it)."""
+    return await views.compliance(reader, ctx, q.on, q.as_of, q.institution, q.requirement)
+
+
+@router.get("/reports/compliance.csv", response_class=PlainTextResponse)
+async def compliance_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, q: ComplianceQuery = Depends(),
+                         part: str = Query("aggregates", description="aggregates or standings")) -> PlainTextResponse:
+    if part not in ("aggregates", "standings"):
+        raise HTTPException(422, f"part: aggregates or standings, got {part!r}")
+    body = await views.compliance(reader, ctx, q.on, q.as_of, q.institution, q.requirement)
+    return PlainTextResponse(views.compliance_csv(body, part), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="compliance-{body["on"]}-{part}.csv"'})
+
+
 @router.get("/reports/sessions/{session_id}/roster")
 async def roster(_comptroller: Comptroller, reader: Reader, ctx: Context, session_id: str,
                  as_of: str | None = None) -> dict[str, Any]:
@@ -252,7 +289,16 @@ async def status(reader: Reader) -> dict[str, Any]:
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
-async def dashboard(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100), as_of: str | None = None) -> HTMLResponse:
-    """The year at a glance for the comptroller; self-contained (no external assets). Without ``year``
-    it opens on the current year, or on the latest year with figures while the current one has none."""
-    return HTMLResponse(await views.dashboard(reader, ctx, year, as_of_of(ctx, as_of)))
+async def dashboard(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100), as_of: str | None = None,
+                    period: str = Query("year", description="month, ytd (January to the month) or year"),
+                    month: int | None = Query(None, ge=1, le=12, description="The month of a month or ytd period; "
+                                              "default: the current month in the current year, else December."),
+                    institution: str | None = Query(None, max_length=64, description="One institution only.")) -> HTMLResponse:
+    """The period at a glance for the comptroller; self-contained (no external assets). Without ``year``
+    it opens on the current year, or on the latest year with figures while the current one has none.
+    Panels: figures, months, state/municipal, compliance with the requirements in force, the annual
+    plan against what was delivered, topic, modality and sex, coverage; small counts suppressed."""
+    if period not in ("month", "ytd", "year"):
+        raise HTTPException(422, f"period: month, ytd or year, got {period!r}")
+    return HTMLResponse(await views.dashboard(reader, ctx, year, as_of_of(ctx, as_of), period, month,
+                                              institution or None))

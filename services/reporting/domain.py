@@ -48,8 +48,9 @@ from zoneinfo import ZoneInfo
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
-    CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, InstitutionRegistered, ServantRegistered,
-    ServantTransferred, ServantUpdated, SessionCancelled, SessionRescheduled, SessionScheduled, TrainingPlanDeclared,
+    CompetencyAttained, CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, ExemptionGranted, ExemptionWithdrawn,
+    InstitutionRegistered, ServantLeft, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
+    SessionRescheduled, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
 from pydantic import BaseModel
 
@@ -60,7 +61,8 @@ MEASURES = ("sessions_delivered", "courses_delivered", "servants_trained", "part
             "certificates_issued", "certificates_revoked")
 
 # Event type -> the fact kind reporting keeps. Everything else (waitlists, requests, closings,
-# competencies) is ignored: no figure depends on it.
+# transfers still waiting for an answer) is ignored: no figure depends on it. Requirements,
+# exemptions, leavings and competencies feed the compliance projection (services/reporting/compliance.py).
 KINDS: dict[str, str] = {
     InstitutionRegistered.type: "institution",
     CoursePublished.type: "course",
@@ -78,6 +80,11 @@ KINDS: dict[str, str] = {
     CertificateIssued.type: "certificate_issued",
     CertificateRevoked.type: "certificate_revoked",
     TrainingPlanDeclared.type: "plan",
+    TrainingRequirementDeclared.type: "requirement",
+    ExemptionGranted.type: "exemption_granted",
+    ExemptionWithdrawn.type: "exemption_withdrawn",
+    ServantLeft.type: "departure",
+    CompetencyAttained.type: "competency",
 }
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 FOREVER = 2**62
@@ -113,15 +120,23 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "session_scheduled": ("session_id", None, ("course_id", "modality", "starts_at", "ends_at", "organising_unit")),
     "session_rescheduled": ("session_id", None, ("starts_at", "ends_at")),
     "session_cancelled": ("session_id", None, ()),
-    "servant": (None, "servant_id", ("institution_id", "sex", "person_id")),
-    "servant_transferred": (None, "servant_id", ("from_institution_id", "to_institution_id", "sex", "effective_on")),
+    "servant": (None, "servant_id", ("institution_id", "sex", "person_id", "joined_on", "position_level",
+                                     "position_digest")),
+    "servant_transferred": (None, "servant_id", ("from_institution_id", "to_institution_id", "sex", "effective_on",
+                                                 "position_level")),
     "enrolment_confirmed": ("session_id", "servant_id", ()),
     "enrolment_cancelled": ("session_id", "servant_id", ()),
     "attendance": ("session_id", "servant_id", ("status", "share", "minutes_present")),
     "assessment": ("session_id", "servant_id", ("score",)),
-    "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on")),
+    "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on", "valid_until")),
     "certificate_revoked": ("session_id", "servant_id", ("course_id",)),
     "plan": (None, None, ("year", "version", "declared_at", "targets")),
+    "requirement": (None, None, ("version", "effective_from", "title", "course_id", "competency", "scope", "due",
+                                 "withdrawn")),
+    "exemption_granted": (None, "servant_id", ("requirement_id", "effective_from", "until")),  # not the reason
+    "exemption_withdrawn": (None, "servant_id", ("requirement_id", "withdrawn_on")),
+    "departure": (None, "servant_id", ("institution_id", "left_on")),
+    "competency": (None, "servant_id", ("competency", "attained_on")),
 }
 
 
@@ -129,6 +144,8 @@ def _plain(value: Any) -> Any:
     """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
     if isinstance(value, list):  # a plan's targets
         return [v.model_dump(mode="json") if isinstance(v, BaseModel) else _plain(v) for v in value]
+    if isinstance(value, BaseModel):  # a requirement's scope and due rule
+        return value.model_dump(mode="json")
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
@@ -173,6 +190,12 @@ class Ledger:
         self.assessments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
         self.certificates: dict[str, list[Fact]] = defaultdict(list)
         self.plans: dict[int, list[Fact]] = defaultdict(list)  # year -> the versions of its training programme
+        # The compliance projection's facts: a requirement's versions, an exemption's grant and withdrawal,
+        # a servant's leavings and competencies attained.
+        self.requirements: dict[str, list[Fact]] = defaultdict(list)
+        self.exemptions: dict[str, list[Fact]] = defaultdict(list)
+        self.departures: dict[str, list[Fact]] = defaultdict(list)
+        self.competencies: dict[str, list[Fact]] = defaultdict(list)
         self.applied: list[Fact] = []  # in the order applied: ``applied[r:]`` came after revision r
         self.revision = 0
 
@@ -199,6 +222,14 @@ class Ledger:
             self.participants[fact.session_id].add(fact.servant_id)
         elif kind == "plan":
             self.plans[fact.attributes["year"]].append(fact)
+        elif kind == "requirement":
+            self.requirements[fact.subject].append(fact)
+        elif kind.startswith("exemption_"):
+            self.exemptions[fact.subject].append(fact)
+        elif kind == "departure":
+            self.departures[fact.servant_id].append(fact)
+        elif kind == "competency":
+            self.competencies[fact.servant_id].append(fact)
         else:
             self.participants[fact.session_id].add(fact.servant_id)
             target = (self.attendance if kind == "attendance" else
@@ -217,7 +248,8 @@ class Ledger:
 
     def _all(self) -> Iterator[list[Fact]]:
         for index in (self.institutions, self.courses, self.sessions, self.servants, self.enrolments,
-                      self.attendance, self.assessments, self.certificates, self.plans):
+                      self.attendance, self.assessments, self.certificates, self.plans, self.requirements,
+                      self.exemptions, self.departures, self.competencies):
             yield from index.values()
 
     def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None, *,
@@ -364,6 +396,19 @@ class Snapshot:
         self.revoked: list[CertificateEvent] = []
         self._resolved: dict[str, _Resolution] = {}  # what a next snapshot may take over
         self._certificates(previous._resolved if changes is not None else {}, changes or _Changes())
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    @property
+    def cutoff(self) -> int:
+        """The cut-off in µs since the epoch (``FOREVER`` for "now"): facts known after it do not count."""
+        return self._cutoff
+
+    def day_known(self, fact: Fact) -> date:
+        """The local date (programme's zone) the fact became known."""
+        return from_micros(fact.known_at).astimezone(self.zone).date()
 
     # -- resolution
 
@@ -537,8 +582,13 @@ class Snapshot:
         return [s for s in self.sessions.values()
                 if s.day in period and not s.cancelled and self.present.get(s.session_id)]
 
-    def figures(self, period: Period, by: str | None = None) -> list[dict[str, Any]]:
-        """One row per category of ``by`` (or a single total row): every measure of the brief."""
+    def figures(self, period: Period, by: str | None = None, institution: str | None = None) -> list[dict[str, Any]]:
+        """One row per category of ``by`` (or a single total row): every measure of the brief.
+
+        ``institution``: only what concerns that institution's servants, exactly as its row of
+        ``by="institution"`` counts it (a session is delivered to it when one of its servants was
+        present; completions and certificates by the servant's institution at the session's start).
+        """
         if by is not None and by not in DIMENSIONS:
             raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
         rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
@@ -546,15 +596,21 @@ class Snapshot:
         courses: dict[str, set[str]] = defaultdict(set)
         trained: dict[str, set[str]] = defaultdict(set)
         for s in self.delivered(period):
+            if institution is not None:
+                whos = [self.who(servant, s.starts_at) for servant in self.present[s.session_id]]
+                whos = [w for w in whos if w.institution_id == institution]
+                if not whos:
+                    continue
             if by in (None, "month", "topic", "modality"):
                 keys = {_session_key(s, by)}
             else:  # delivered to a group when someone of the group was present
-                keys = {_who_key(self.who(servant, s.starts_at), by) for servant in self.present[s.session_id]}
+                keys = {_who_key(w, by) for w in (whos if institution is not None else
+                                                  (self.who(servant, s.starts_at) for servant in self.present[s.session_id]))}
             for key in keys:
                 sessions[key].add(s.session_id)
                 courses[key].add(s.course_id)
         for c in self.completions:
-            if c.session.day not in period:
+            if c.session.day not in period or (institution is not None and c.who.institution_id != institution):
                 continue
             key = _session_key(c.session, by) if by in (None, "month", "topic", "modality") else _who_key(c.who, by)
             trained[key].add(self.person(c.servant_id))
@@ -563,7 +619,7 @@ class Snapshot:
             row["training_hours"] += c.hours
         for events, measure in ((self.issued, "certificates_issued"), (self.revoked, "certificates_revoked")):
             for e in events:
-                if e.day not in period:
+                if e.day not in period or (institution is not None and e.who.institution_id != institution):
                     continue
                 rows[_certificate_key(e, by)][measure] += 1
         for key in set(sessions) | set(trained) | set(rows):

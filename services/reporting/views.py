@@ -13,6 +13,7 @@ from typing import Any
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting import bulletin
 from services.reporting.bulletin_pdf import render_pdf
+from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard import render_dashboard, year_to_open
 from services.reporting.domain import MEASURES, Ledger, Period, Snapshot
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
@@ -89,11 +90,11 @@ def today(ctx: ReportingContext) -> date:
 
 
 async def figures(reader: ProjectionReader, ctx: ReportingContext, period: Period, by: str | None,
-                  as_of: datetime | None) -> dict[str, Any]:
+                  as_of: datetime | None, institution: str | None = None) -> dict[str, Any]:
     snapshot = await reader.snapshot(as_of)
     return {"period": period.label, "from": period.start.isoformat(), "to": period.end.isoformat(),
-            "as_of": as_of.isoformat() if as_of else None, "by": by,
-            "timezone": str(ctx.zone), "rows": snapshot.figures(period, by)}
+            "as_of": as_of.isoformat() if as_of else None, "by": by, "institution": institution,
+            "timezone": str(ctx.zone), "rows": snapshot.figures(period, by, institution)}
 
 
 def figures_csv(body: dict[str, Any]) -> str:
@@ -134,6 +135,39 @@ def plan_csv(body: dict[str, Any]) -> str:
     return to_csv(rows, PLAN_COLUMNS)
 
 
+COMPLIANCE_COLUMNS = ("part", "on", "requirement_id", "title", "institution", "name", "government_level",
+                      "required", "compliant", "due", "overdue", "exempt", "rate")
+STANDING_COLUMNS = ("on", "servant_id", "institution", "government_level", "requirement_id", "version", "state",
+                    "due_on", "completed_on", "valid_until")
+
+
+def compliance_on(ctx: ReportingContext, on: date | None, as_of: datetime | None) -> date:
+    """The date standings are evaluated on: ``on``, else the as-of moment's local date, else today."""
+    if on is not None:
+        return on
+    return as_of.astimezone(ctx.zone).date() if as_of is not None else today(ctx)
+
+
+async def compliance(reader: ProjectionReader, ctx: ReportingContext, on: date | None, as_of: datetime | None,
+                     institution: str | None, requirement: str | None) -> dict[str, Any]:
+    """Standings and aggregates of the requirements in force on ``on``, from the facts known at ``as_of``."""
+    snapshot = await reader.snapshot(as_of)
+    day = compliance_on(ctx, on, as_of)
+    body = compliance_report(snapshot, day, institution=institution, requirement=requirement)
+    return {**body, "as_of": as_of.isoformat() if as_of else None, "timezone": str(ctx.zone)}
+
+
+def compliance_csv(body: dict[str, Any], part: str) -> str:
+    """``part`` aggregates: every aggregate row, ``part`` saying which; standings: one row per servant."""
+    if part == "standings":
+        rows = [{"on": body["on"], **s, **(s["satisfied_by"] or {})} for s in body["standings"]]
+        return to_csv(rows, STANDING_COLUMNS)
+    rows = [*({"part": "requirement", "on": body["on"], **r} for r in body["by_requirement"]),
+            *({"part": "institution", "on": body["on"], **r} for r in body["by_institution"]),
+            *({"part": "government_level", "on": body["on"], **r} for r in body["by_government_level"])]
+    return to_csv(rows, COMPLIANCE_COLUMNS)
+
+
 async def roster(reader: ProjectionReader, session_id: str, as_of: datetime | None) -> dict[str, Any] | None:
     """None when no session of that id is known (as of then)."""
     return (await reader.snapshot(as_of)).roster(session_id)
@@ -157,12 +191,14 @@ async def status(reader: ProjectionReader) -> dict[str, Any]:
 
 
 async def dashboard(reader: ProjectionReader, ctx: ReportingContext, year: int | None,
-                    as_of: datetime | None) -> str:
+                    as_of: datetime | None, period: str = "year", month: int | None = None,
+                    institution: str | None = None) -> str:
     """Without ``year``: the current year, or the latest year with figures while the current one has none."""
     snapshot = await reader.snapshot(as_of)
     year = year or year_to_open(snapshot, today(ctx))
     return render_dashboard(snapshot, year, as_of=as_of, unit=ctx.responsible_unit,
-                            minimum=ctx.open_data_minimum_count)
+                            minimum=ctx.open_data_minimum_count, period=period, month=month,
+                            institution=institution, today=today(ctx))
 
 
 async def bulletin_figures(reader: ProjectionReader, year: int, month: int, as_of: datetime | None) -> dict[str, Any]:

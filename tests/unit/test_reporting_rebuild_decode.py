@@ -11,7 +11,10 @@ from types import SimpleNamespace
 import pytest
 
 from contracts.envelope import ContractViolation, open_envelope, seal, to_record
-from contracts.events import AttendanceCorrected, EnrolmentCancelled, PlanTarget, ServantTransferred, TrainingPlanDeclared
+from contracts.events import (
+    AttendanceCorrected, CompetencyAttained, DueRule, EnrolmentCancelled, ExemptionGranted, ExemptionWithdrawn, PlanTarget,
+    RequirementScope, ServantLeft, ServantTransferred, TrainingPlanDeclared, TrainingRequirementDeclared,
+)
 from probidad.ops.programme import bulletin_plan, generate, small_plan
 from services.reporting.domain import KINDS, fact_from
 from services.reporting.rebuild import rows, rows_of
@@ -68,6 +71,23 @@ def samples() -> dict[str, object]:
         declared_by="comptroller:ana", targets=[
             PlanTarget(month=3, institution_id="inst-a", topic="Código de Ética", sessions=2, people=40, hours=160),
             PlanTarget(month=4, institution_id="inst-b", topic="Conflicto de Interés", sessions=0, people=0, hours=0.5)])))
+    found.setdefault(TrainingRequirementDeclared.type, seal(TrainingRequirementDeclared(
+        requirement_id="rq-etica", version=2, effective_from=date(2026, 7, 1), title="Código de Ética",
+        course_id="co-etica", scope=RequirementScope(government_level="state", position_levels=["directivo"]),
+        due=DueRule(kind="renewal", months=12, days=60), declared_at=datetime(2026, 6, 20, 12, tzinfo=UTC),
+        declared_by="comptroller:ana")))
+    found.setdefault(ExemptionGranted.type, seal(ExemptionGranted(
+        exemption_id="ex-1", requirement_id="rq-etica", servant_id=some.servant_id, reason="incapacidad",
+        effective_from=date(2026, 3, 1), until=date(2026, 9, 30), granted_by="comptroller:ana",
+        granted_at=datetime(2026, 3, 1, 15, tzinfo=UTC))))
+    found.setdefault(ExemptionWithdrawn.type, seal(ExemptionWithdrawn(
+        exemption_id="ex-1", requirement_id="rq-etica", servant_id=some.servant_id, withdrawn_on=date(2026, 5, 1),
+        withdrawn_by="comptroller:ana")))
+    found.setdefault(ServantLeft.type, seal(ServantLeft(
+        servant_id=some.servant_id, institution_id="inst-a", left_on=date(2026, 10, 1), recorded_by="liaison:inst-a:rh")))
+    found.setdefault(CompetencyAttained.type, seal(CompetencyAttained(
+        servant_id=some.servant_id, competency="Ética pública", course_ids=["co-1", "co-2"],
+        certificate_ids=["ce-1", "ce-2"], attained_on=date(2026, 6, 1))))
     assert set(KINDS) <= set(found)
     return {t: found[t] for t in KINDS}
 
@@ -77,7 +97,7 @@ SAMPLES = samples()
 
 # Types whose model the fast tier does not compile (a list of nested models): every record of them takes
 # the authoritative tier. A year's plan is declared a few times, so nothing is lost by it.
-SLOW_TYPES = {TrainingPlanDeclared.type}
+SLOW_TYPES = {TrainingPlanDeclared.type, TrainingRequirementDeclared.type}
 
 
 def test_every_valid_record_becomes_the_same_row_without_the_slow_tier(monkeypatch):

@@ -114,6 +114,17 @@ def _check_for(annotation: Any, metadata: Sequence[Any], src: _Source) -> list[s
         if inner is None:
             return None
         return ["if v is not None:", *("    " + line for line in inner)]
+    if origin is list:  # a list of texts (a competency's course ids), with no bounds on the list itself
+        args = typing.get_args(annotation)
+        if metadata or len(args) != 1 or _base(args[0]) is not str:
+            return None
+        inner = _check_for(args[0], [], src)
+        if inner is None:
+            return None
+        items = f"_items{len(src.names)}"
+        src.const(None)  # keeps the name unique
+        return ["if type(v) is not list: raise _Unsure", f"{items} = v", f"for v in {items}:",
+                *("    " + line for line in inner), f"v = {items}"]
     bounds = _bounds(metadata)
     if bounds is None:
         return None
@@ -156,6 +167,13 @@ def _check_for(annotation: Any, metadata: Sequence[Any], src: _Source) -> list[s
     if annotation is date:
         return ["if not _canonical_date(v): raise _Unsure"]
     return None
+
+
+def _base(annotation: Any) -> Any:
+    """The type under ``Annotated[...]``."""
+    while typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation
 
 
 def _canonical_datetime(v: Any) -> bool:
@@ -222,8 +240,8 @@ def _compile(cls: type, kind: str) -> Callable[..., Row] | None:
 
 
 # event type (bytes, as in the header) -> its row function, or None when only the authoritative tier may judge it
-# (TrainingPlanDeclared: its targets are a list of models, which the checks do not compile; a year's plan is
-# declared a few times, so its records all take the authoritative tier)
+# (TrainingPlanDeclared and TrainingRequirementDeclared: their targets, scope and due rule are models, which the
+# checks do not compile; plans and requirements are declared a few times, so their records all take that tier)
 _ROWS: dict[bytes, Callable[..., Row] | None] = {
     event_type.encode(): _compile(EVENTS_BY_TYPE[event_type], kind) for event_type, kind in KINDS.items()}
 KEPT_TYPES = frozenset(_ROWS)
