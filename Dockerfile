@@ -1,9 +1,14 @@
 # One image for the four Probidad services. Compose (or any orchestrator) chooses the service:
 #   python -m services.enrollment | services.attendance | services.certification | services.reporting
 # The service reads its PROBIDAD_* settings from the environment; nothing secret is baked in.
+#
+# PYTHON_IMAGE is the base of both stages: the official Python image by default; any Debian-like image with
+# python (>= 3.11, with venv), groupadd and useradd works, e.g. the one deploy/podman/python/Containerfile
+# makes from Debian's packages where no image can be pulled (`probidad stack up` builds it so).
+ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- build: install the package and its dependencies into a virtual environment
-FROM python:3.11-slim AS build
+FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -17,7 +22,7 @@ RUN /opt/probidad/bin/pip install . \
  && cd / && /opt/probidad/bin/python -c "import probidad, contracts, services"
 
 # ---- runtime: the virtual environment, a non-root user, nothing else
-FROM python:3.11-slim
+FROM ${PYTHON_IMAGE}
 
 LABEL org.opencontainers.image.title="probidad" \
       org.opencontainers.image.description="Probidad services (enrollment, attendance, certification, reporting)" \

@@ -227,7 +227,10 @@ def test_every_file_and_directory_the_stack_references_exists() -> None:
 def test_the_image_is_built_from_what_the_package_needs() -> None:
     text = DOCKERFILE.read_text(encoding="utf-8")
     stages = re.findall(r"^FROM\s+(\S+)", text, re.MULTILINE)
-    assert stages and all(image == "python:3.11-slim" for image in stages), stages
+    # Both stages on one base, a build argument whose default is the official Python image.
+    assert stages and all(image == "${PYTHON_IMAGE}" for image in stages), stages
+    default = re.search(r"^ARG\s+PYTHON_IMAGE=(\S+)", text[:text.find("\nFROM ")], re.MULTILINE)
+    assert default and default.group(1) == "python:3.11-slim", "production builds on the official Python image"
     final_stage = text[text.rfind("\nFROM "):]
     users = re.findall(r"^USER\s+(\S+)", final_stage, re.MULTILINE)
     assert users and users[-1].split(":")[0] not in ("root", "0"), "the service must not run as root"
