@@ -22,6 +22,7 @@ def _register_subcommands() -> None:
         ("services.reporting.cli", "reporting"),
         ("probidad.ops.platform", "platform"),
         ("probidad.ops.asyncapi", "asyncapi"),
+        ("probidad.ops.stack", "stack"),
     ):
         try:
             module = importlib.import_module(module_name)
