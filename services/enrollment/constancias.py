@@ -1,0 +1,97 @@
+"""The named constancia: the printable certificate with its holder's full name and CURP.
+
+Certification signs certificates and holds no personal data, so it prints them without a name;
+enrollment, the only home of names and CURPs, prints the constancia that goes into a personnel file.
+Its QR code opens the public verification page with the servant's holder salt
+(``/verify/{code}?titular=<salt>``): the page can then confirm that the CURP printed on the paper is
+the one the signed certificate's ``holder_digest`` binds (contracts.holder), without showing it.
+After an ARCO erasure the servant has no name, CURP or salt any more: nothing can be printed.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date
+from urllib.parse import quote
+
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.units import cm
+from reportlab.lib.utils import ImageReader
+from reportlab.pdfgen import canvas
+
+from contracts.holder import SALT_PARAMETER
+from probidad.shared.printing import qr_image, spanish_date
+
+
+def constancia_url(verify_base_url: str, verification_code: str, salt: str) -> str:
+    """The verification URL the constancia's QR code carries: the certificate's page, with the salt
+    that lets it check the printed CURP."""
+    return f"{verify_base_url.rstrip('/')}/{quote(verification_code)}?{SALT_PARAMETER}={quote(salt)}"
+
+
+@dataclass(frozen=True)
+class NamedConstancia:
+    holder_name: str
+    curp: str
+    verification_code: str
+    course_title: str
+    hours: float
+    issued_on: date
+    issuing_authority: str
+    verification_url: str
+    institution_name: str | None = None
+
+
+def file_name(constancia: NamedConstancia) -> str:
+    return f"constancia-{constancia.verification_code}.pdf"
+
+
+def render_constancia(constancia: NamedConstancia) -> bytes:
+    buffer = io.BytesIO()
+    width, height = landscape(A4)
+    page = canvas.Canvas(buffer, pagesize=(width, height), invariant=1)
+    page.setTitle(f"Constancia {constancia.verification_code}")
+    page.setAuthor(constancia.issuing_authority)
+
+    page.setStrokeColor(colors.HexColor("#7a1c2e"))
+    page.setLineWidth(3)
+    page.rect(1.2 * cm, 1.2 * cm, width - 2.4 * cm, height - 2.4 * cm)
+
+    page.setFillColor(colors.HexColor("#7a1c2e"))
+    page.setFont("Helvetica-Bold", 16)
+    page.drawCentredString(width / 2, height - 3 * cm, constancia.issuing_authority[:90])
+    page.setFillColor(colors.black)
+    page.setFont("Helvetica", 12)
+    page.drawCentredString(width / 2, height - 3.8 * cm, "Programa de Capacitación en Integridad")
+
+    page.setFont("Helvetica-Bold", 28)
+    page.drawCentredString(width / 2, height - 5.6 * cm, "CONSTANCIA DE ACREDITACIÓN")
+    page.setFont("Helvetica", 13)
+    page.drawCentredString(width / 2, height - 6.8 * cm, "que se otorga a")
+    page.setFont("Helvetica-Bold", 22)
+    page.drawCentredString(width / 2, height - 8.0 * cm, constancia.holder_name[:70])
+    page.setFont("Helvetica", 13)
+    holder_line = f"CURP: {constancia.curp}"
+    if constancia.institution_name:
+        holder_line += f" · {constancia.institution_name}"
+    page.drawCentredString(width / 2, height - 8.9 * cm, holder_line[:120])
+    page.drawCentredString(width / 2, height - 10.0 * cm, "por haber acreditado el curso")
+    page.setFont("Helvetica-Bold", 18)
+    page.drawCentredString(width / 2, height - 11.0 * cm, constancia.course_title[:80])
+    page.setFont("Helvetica", 13)
+    page.drawCentredString(width / 2, height - 11.9 * cm,
+                           f"Duración: {constancia.hours:g} horas · Sesión del {spanish_date(constancia.issued_on)}")
+
+    qr_size = 4.6 * cm
+    page.drawImage(ImageReader(qr_image(constancia.verification_url)), 2.2 * cm, 2.0 * cm, qr_size, qr_size)
+    page.setFont("Helvetica-Bold", 14)
+    page.drawString(7.4 * cm, 5.2 * cm, f"Folio de verificación: {constancia.verification_code}")
+    page.setFont("Helvetica", 10)
+    page.drawString(7.4 * cm, 4.4 * cm, "Verifique esta constancia y que la CURP impresa es la de su titular en:")
+    page.drawString(7.4 * cm, 3.8 * cm, constancia.verification_url.split("?", 1)[0])
+    page.drawString(7.4 * cm, 3.0 * cm, "El código QR abre la verificación; la página no muestra datos personales.")
+    page.showPage()
+    page.save()
+    return buffer.getvalue()
