@@ -174,6 +174,10 @@ class ServantRegistered(_Enrollment):
     position_digest: str | None = Field(None, max_length=64, description="HMAC-SHA256 of the normalised position "
                                         "title (contracts.pseudonyms), so requirements scoped to a position "
                                         "can be matched without the title; null when no position is known.")
+    holder_digest: str | None = Field(None, max_length=64, description="Hex sha256(salt || normalised CURP) "
+                                      "under the servant's secret salt (contracts.holder), which certificates "
+                                      "carry to bind their holder; without the salt it reveals nothing. Null "
+                                      "after erasure or when no CURP is known.")
 
 
 class ServantUpdated(_Enrollment):
@@ -191,6 +195,7 @@ class ServantUpdated(_Enrollment):
     person_id: Id | None = Field(None, description="As in ServantRegistered.")
     joined_on: date | None = Field(None, description="As in ServantRegistered.")
     position_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered.")
+    holder_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered.")
 
 
 class ServantLeft(_Enrollment):
@@ -707,6 +712,9 @@ class CertificateIssued(_Certification):
     issuing_authority: str
     valid_until: date | None = Field(None, description="Last day the completion holds (the course's "
                                      "validity_months after issued_on); null: it never expires.")
+    holder_digest: str | None = Field(None, max_length=64, description="The servant's holder_digest when the "
+                                      "certificate was issued: lets a named constancia's salt and CURP be "
+                                      "checked against it. Null: not bound (older certificates).")
 
 
 class CertificateRevoked(_Certification):
