@@ -41,6 +41,7 @@ from contracts.events import (
     TransferDropped,
     TransferOpened,
 )
+from contracts.holder import holder_digest, new_salt
 from contracts.pseudonyms import email_digest
 
 Kind = Literal["invalid", "not_found", "conflict", "forbidden"]
@@ -201,6 +202,7 @@ class ServantRecord:
     email: str | None
     position: str | None
     erased: bool = False
+    holder_salt: str | None = None  # secret (contracts.holder); None after erasure
 
 
 @dataclass(frozen=True)
@@ -236,15 +238,19 @@ def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, n
         institution_id=details.institution_id, sex=Sex(details.sex), position_level=details.position_level,
         name=name, curp=curp, email=email, position=details.position,
     )
+    # Made once and kept: every certificate of the servant names the same holder.
+    record = replace(record, holder_salt=(existing.holder_salt if existing else None) or new_salt())
     attributes = dict(servant_id=record.servant_id, institution_id=record.institution_id, sex=record.sex,
                       position_level=record.position_level, email_digest=_digest(email, digest_key),
-                      person_id=person_id, request_id=request_id)
+                      person_id=person_id, request_id=request_id,
+                      holder_digest=holder_digest(record.holder_salt, curp))
     if existing is None:
         return ServantDecision(record, True, [ServantRegistered(**attributes)])
     seen_by_oversight_changed = (
         existing.institution_id != record.institution_id or existing.sex != record.sex
         or existing.position_level != record.position_level
         or _digest(existing.email, digest_key) != attributes["email_digest"]
+        or existing.holder_salt is None  # registered before holders were bound: publish it once
     )
     # An agency always gets an outcome for its request, even when nothing oversight sees changed.
     events: list[Event] = [ServantUpdated(**attributes)] if seen_by_oversight_changed or request_id else []
@@ -258,7 +264,7 @@ def decide_erasure(servant: ServantRecord) -> ServantDecision:
         raise RuleViolation("servant_id", "personal data already erased", "conflict")
     erased = ServantRecord(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
                            position_level=servant.position_level, name=None, curp=None, email=None,
-                           position=None, erased=True)
+                           position=None, erased=True, holder_salt=None)
     event = ServantUpdated(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
                            position_level=servant.position_level, email_digest=None)
     return ServantDecision(erased, False, [event])

@@ -35,7 +35,8 @@ IN_LIST = 500  # ids per IN (…) list, so none grows without bound
 
 def record(servant: Servant) -> ServantRecord:
     return ServantRecord(servant.servant_id, servant.institution_id, domain.Sex(servant.sex), servant.position_level,
-                         servant.name, servant.curp, servant.email, servant.position, servant.erased_at is not None)
+                         servant.name, servant.curp, servant.email, servant.position, servant.erased_at is not None,
+                         holder_salt=servant.holder_salt)
 
 
 def terms(session: TrainingSession) -> SessionTerms:
@@ -283,6 +284,7 @@ class EnrollmentRepository:
                                       person_id=person_id)
         servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
         servant.name, servant.curp, servant.email, servant.position = new.name, new.curp, new.email, new.position
+        servant.holder_salt = new.holder_salt
         if existing is None:
             self.db.add(servant)
         await self.db.flush()
@@ -290,6 +292,7 @@ class EnrollmentRepository:
 
     async def erase_servant(self, servant: Servant, *, at: datetime) -> None:
         servant.name = servant.curp = servant.email = servant.position = None
+        servant.holder_salt = None  # no constancia can bind this person again
         servant.erased_at = at
         await self.db.flush()
 

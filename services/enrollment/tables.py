@@ -108,6 +108,8 @@ class Servant(SQLModel, table=True):
     curp: str | None = Field(default=None, max_length=18, index=True)
     email: str | None = Field(default=None, max_length=254)
     position: str | None = Field(default=None, max_length=200)
+    # Secret, made once per servant: binds their certificates to the CURP (contracts.holder); erased with it.
+    holder_salt: str | None = Field(default=None, max_length=64)
     registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # Bumped by every enrolment of the servant on PostgreSQL: serialises the overlap check per person.
