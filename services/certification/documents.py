@@ -6,19 +6,15 @@ import io
 from dataclasses import dataclass
 from datetime import date
 
-import qrcode
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import cm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-_MONTHS = ("enero", "febrero", "marzo", "abril", "mayo", "junio", "julio", "agosto", "septiembre", "octubre",
-           "noviembre", "diciembre")
+from probidad.shared.printing import qr_image, spanish_date
 
-
-def spanish_date(day: date) -> str:
-    return f"{day.day} de {_MONTHS[day.month - 1]} de {day.year}"
+__all__ = ["PrintedCertificate", "qr_image", "render_pdf", "spanish_date"]
 
 
 @dataclass(frozen=True)
@@ -31,13 +27,6 @@ class PrintedCertificate:
     issuing_authority: str
     score: float | None
     verification_url: str
-
-
-def qr_image(url: str):  # noqa: ANN201
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
-    code.add_data(url)
-    code.make(fit=True)
-    return code.make_image(fill_color="black", back_color="white").get_image()
 
 
 def render_pdf(certificate: PrintedCertificate) -> bytes:
