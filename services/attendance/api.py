@@ -58,6 +58,10 @@ def _iso(moment: datetime | int | None) -> str | None:
 class DecisionOut(BaseModel):
     servant_id: str
     minutes_present: int
+    minutes_present_exact: float = Field(description=(
+        "Minutes present with one decimal, rounded down (114 min 58 s is 114.9): what completion is "
+        "decided on, to the second. minutes_present is the same in whole minutes."))
+    seconds_present: int | None = Field(None, description="The measure; null in records made before it was kept.")
     session_minutes: int
     share: float
     status: str
@@ -66,6 +70,7 @@ class DecisionOut(BaseModel):
     @classmethod
     def of(cls, decision: Decision) -> "DecisionOut":
         return cls(servant_id=decision.servant_id, minutes_present=decision.minutes_present,
+                   minutes_present_exact=decision.minutes_exact, seconds_present=decision.seconds_present,
                    session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
                    source_of_record=decision.source_of_record)
 
@@ -133,7 +138,10 @@ class ImportOut(BaseModel):
     format: str
     rows: int
     matched_rows: int
-    servants: dict[str, int] = Field(description="Servant id -> minutes within the session according to this report.")
+    servants: dict[str, int] = Field(description="Servant id -> whole minutes within the session according to this "
+                                     "report.")
+    servant_seconds: dict[str, int] = Field(description="Servant id -> seconds within the session according to this "
+                                            "report.")
     unmatched: list[UnmatchedOut]
     ignored: list[IgnoredOut]
     warnings: list[str]
@@ -170,6 +178,10 @@ class RecordOut(BaseModel):
     institution_id: str | None
     kind: Literal["recorded", "corrected"]
     minutes_present: int
+    minutes_present_exact: float = Field(description=(
+        "Minutes present with one decimal, rounded down (114 min 58 s is 114.9): what completion is "
+        "decided on, to the second. minutes_present is the same in whole minutes."))
+    seconds_present: int | None = Field(None, description="The measure; null in records made before it was kept.")
     session_minutes: int
     share: float
     status: str
@@ -182,7 +194,8 @@ class RecordOut(BaseModel):
 
 def _record(r: Record) -> RecordOut:
     return RecordOut(session_id=r.session_id, servant_id=r.servant_id, institution_id=r.institution_id, kind=r.kind,
-                     minutes_present=r.minutes_present, session_minutes=r.session_minutes, share=r.share,
+                     minutes_present=r.minutes_present, minutes_present_exact=r.minutes_exact,
+                     seconds_present=r.seconds_present, session_minutes=r.session_minutes, share=r.share,
                      status=r.status, source_of_record=r.source_of_record, reason=r.reason,
                      corrected_by=r.corrected_by, recorded_at=_iso(r.recorded_at), event_id=r.event_id)
 
@@ -267,7 +280,7 @@ async def import_report(
             uow.record(summary.events)
     return ImportOut(
         report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
-        servants=summary.servants,
+        servants=summary.servants, servant_seconds=summary.seconds,
         unmatched=[UnmatchedOut(line=u.line, name=u.name, email=u.email, reason=u.reason) for u in summary.unmatched],
         ignored=[IgnoredOut(line=i.line, name=i.name, reason=i.reason) for i in summary.ignored],
         warnings=summary.warnings,

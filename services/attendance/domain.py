@@ -98,6 +98,22 @@ def covered_seconds(merged: Iterable[Interval]) -> int:
     return sum(end - start for start, end in merged)
 
 
+def share_of(seconds: int, session_seconds: int) -> float:
+    """The share of the session attended, capped at 1 and rounded DOWN to 4 decimals, in integer arithmetic.
+
+    Rounding to nearest would let 0.79996 become 0.8 and complete a servant a second short of an 80 %
+    threshold; rounded down, a share reaches any threshold of up to 4 decimals exactly when the seconds do.
+    """
+    if session_seconds <= 0:
+        return 0.0
+    return min(10_000, seconds * 10_000 // session_seconds) / 10_000
+
+
+def tenths_of_minutes(seconds: int) -> float:
+    """Seconds as minutes with one decimal, rounded down: 114 min 58 s shows as 114.9, never as 115."""
+    return seconds * 10 // 60 / 10
+
+
 # ---------------------------------------------------------------- the session
 
 
@@ -117,6 +133,10 @@ class SessionWindow:
     @property
     def minutes(self) -> int:
         return max(1, (self.ends_at - self.starts_at) // 60)
+
+    @property
+    def seconds(self) -> int:
+        return max(1, self.ends_at - self.starts_at)
 
 
 # ---------------------------------------------------------------- self check-in
@@ -249,16 +269,25 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Decision:
+    """``seconds_present`` and ``session_seconds`` are the measure; the minutes are those in whole minutes
+    (rounded down), kept because the published events and older records carry them."""
+
     servant_id: str
     minutes_present: int
     session_minutes: int
     share: float
     status: str
     source_of_record: str
+    seconds_present: int | None = None
+    session_seconds: int | None = None
 
     @property
     def figures(self) -> tuple[int, str]:
         return (self.minutes_present, self.status)
+
+    @property
+    def minutes_exact(self) -> float:
+        return exact_minutes(self.minutes_present, self.seconds_present)
 
     @property
     def present(self) -> bool:
@@ -282,15 +311,17 @@ def decide(servant_id: str, window: SessionWindow, evidence: Evidence, *, late_a
            default_source: str = AttendanceSource.instructor.value) -> Decision:
     """How much of the session the servant attended, with which status, on whose authority.
 
-    * Intervals from every source are merged and clipped to the session: whole minutes present.
+    * Intervals from every source are merged and clipped to the session: seconds present (and, for the
+      events' older fields, whole minutes, rounded down); the share is of seconds (``share_of``).
     * No mark: absent with no time; late when the first arrival is after start + ``late_after_s``;
       present otherwise. The source of record is the source that contributed most time.
     * A mark decides the status; its minutes, if given, decide the minutes; otherwise a present or late
       servant keeps the measured minutes (the whole session when nothing was measured).
     """
-    session_minutes = window.minutes
+    session_minutes, session_seconds = window.minutes, window.seconds
     merged = merge_intervals(((s, e) for s, e, _ in evidence.intervals), window.window)
-    minutes = min(session_minutes, covered_seconds(merged) // 60)
+    seconds = min(session_seconds, covered_seconds(merged))
+    minutes = min(session_minutes, seconds // 60)
     source = default_source
     if merged:
         contribution: dict[str, int] = {}
@@ -303,20 +334,22 @@ def decide(servant_id: str, window: SessionWindow, evidence: Evidence, *, late_a
     if mark is not None:
         source = AttendanceSource.instructor.value
         status = mark.status
-        if mark.minutes_present is not None:
+        if mark.minutes_present is not None:  # the instructor's word is in whole minutes
             minutes = mark.minutes_present
+            # all the session's whole minutes is the whole session (its odd seconds included)
+            seconds = session_seconds if minutes >= session_minutes else minutes * 60
         elif status in ("absent", "excused"):
-            minutes = 0
+            minutes, seconds = 0, 0
         elif minutes == 0:
-            minutes = session_minutes
-    elif minutes == 0:
+            minutes, seconds = session_minutes, session_seconds
+    elif minutes == 0:  # less than a minute is no attendance
         status = AttendanceStatus.absent.value
     elif merged[0][0] > window.starts_at + late_after_s:
         status = AttendanceStatus.late.value
     else:
         status = AttendanceStatus.present.value
-    share = round(min(1.0, minutes / session_minutes), 4)
-    return Decision(servant_id, minutes, session_minutes, share, status, source)
+    return Decision(servant_id, minutes, session_minutes, share_of(seconds, session_seconds), status, source,
+                    seconds, session_seconds)
 
 
 def validate_score(score: float) -> float:
@@ -514,10 +547,32 @@ class Record:
     corrected_by: str | None = None
     event_id: str = ""
     recorded_at: datetime | None = None
+    seconds_present: int | None = None  # None in records made before presence was kept in seconds
+    session_seconds: int | None = None
 
     @property
     def figures(self) -> tuple[int, str]:
         return (self.minutes_present, self.status)
+
+    @property
+    def minutes_exact(self) -> float:
+        return exact_minutes(self.minutes_present, self.seconds_present)
+
+
+def exact_minutes(minutes: int, seconds: int | None) -> float:
+    """Minutes present with one decimal (rounded down) where the seconds are known, else the whole minutes."""
+    return float(minutes) if seconds is None else tenths_of_minutes(seconds)
+
+
+def unchanged(before: Record, after: Decision) -> bool:
+    """Whether re-deciding left a published figure as it was: to the second where both know the seconds
+    (a record made before seconds were kept is compared in whole minutes, so re-deciding it alone
+    publishes nothing)."""
+    if before.status != after.status:
+        return False
+    if before.seconds_present is None or after.seconds_present is None:
+        return before.minutes_present == after.minutes_present
+    return before.seconds_present == after.seconds_present
 
 
 def current_records(history: Iterable[Record]) -> list[Record]:
@@ -585,16 +640,18 @@ def decide_corrections(session: TrainingSession, decisions: Iterable[Decision], 
         before = published.get(decision.servant_id)
         if before is None:
             continue  # enrolled after the close: never recorded, so nothing to correct
-        if before.figures == decision.figures:
+        if unchanged(before, decision):
             continue
         result.events.append(AttendanceCorrected(
             session_id=session.session_id, servant_id=decision.servant_id, minutes_present=decision.minutes_present,
             session_minutes=decision.session_minutes, share=decision.share, status=decision.status,
-            reason=reason, corrected_by=by))
+            reason=reason, corrected_by=by, seconds_present=decision.seconds_present,
+            session_seconds=decision.session_seconds))
         result.records.append(Record(
             session.session_id, decision.servant_id, before.institution_id, "corrected", decision.minutes_present,
             decision.session_minutes, decision.share, decision.status, decision.source_of_record,
-            reason=reason, corrected_by=by))
+            reason=reason, corrected_by=by, seconds_present=decision.seconds_present,
+            session_seconds=decision.session_seconds))
         result.corrections.append(Correction(decision.servant_id, before.figures, decision.figures))
     return result
 
@@ -640,17 +697,18 @@ class ReportMatch:
     """A platform report sorted against the roster: intervals per servant, minutes within the session."""
 
     match: Match
-    minutes: dict[str, int]  # servant id -> minutes within the session according to this report
+    minutes: dict[str, int]  # servant id -> whole minutes within the session according to this report
     warnings: list[str] = field(default_factory=list)
+    seconds: dict[str, int] = field(default_factory=dict)  # servant id -> seconds within the session
 
 
 def decide_report(session: TrainingSession, rows: list, roster: Roster,  # rows: reports.ReportRow
                   digest: Callable[[str], str]) -> ReportMatch:
     window = session.window
     match = match_rows(rows, roster, digest)
-    minutes = {sid: covered_seconds(merge_intervals(iv, window.window)) // 60
+    seconds = {sid: covered_seconds(merge_intervals(iv, window.window))
                for sid, iv in sorted(match.intervals.items())}
-    result = ReportMatch(match, minutes)
+    result = ReportMatch(match, {sid: s // 60 for sid, s in seconds.items()}, seconds=seconds)
     if rows and not any(merge_intervals(((r.joined, r.left) for r in rows), window.window)):
         result.warnings.append("no connection in this report overlaps the session's scheduled time: "
                                "is it the report of another meeting, or was the session rescheduled?")
@@ -738,10 +796,12 @@ def decide_close(session: TrainingSession, now: datetime, decisions: list[Decisi
     for d in decisions:
         events.append(AttendanceRecorded(
             session_id=session.session_id, servant_id=d.servant_id, minutes_present=d.minutes_present,
-            session_minutes=d.session_minutes, share=d.share, status=d.status, source_of_record=d.source_of_record))
+            session_minutes=d.session_minutes, share=d.share, status=d.status, source_of_record=d.source_of_record,
+            seconds_present=d.seconds_present, session_seconds=d.session_seconds))
         records.append(Record(session.session_id, d.servant_id, institutions[d.servant_id], "recorded",
                               d.minutes_present, d.session_minutes, d.share, d.status, d.source_of_record,
-                              recorded_at=now))
+                              recorded_at=now, seconds_present=d.seconds_present,
+                              session_seconds=d.session_seconds))
     graded = 0
     for d in decisions:
         if d.servant_id in scores:

@@ -249,6 +249,7 @@ class ImportSummary:
     warnings: list[str] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # the corrections', for the caller to record
+    seconds: dict[str, int] = field(default_factory=dict)  # servant id -> seconds within the session
 
 
 def digests_for(emails: Iterable[str], key: str) -> dict[str, str]:
@@ -271,7 +272,7 @@ async def import_report(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     await repo.add_report(report_id, session_id, report.format, match, rows=len(report.rows),
                           ignored=len(report.ignored), by=principal.subject, recorded_at=datetime.now(UTC))
     summary = ImportSummary(report_id, report.format, len(report.rows), match.matched_rows, matched.minutes,
-                            match.unmatched, report.ignored, matched.warnings)
+                            match.unmatched, report.ignored, matched.warnings, seconds=matched.seconds)
     if match.unmatched:
         # Names and addresses stay out of logs: lines and reasons are enough to find the rows.
         log.warning("report rows matched no enrolled servant", session_id=session_id, report_id=report_id,

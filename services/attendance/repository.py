@@ -63,7 +63,7 @@ def _enrolment(row: tables.Enrolment) -> domain.Enrolment:
 def _record(row: tables.AttendanceRecord) -> Record:
     return Record(row.session_id, row.servant_id, row.institution_id, row.kind, row.minutes_present,
                   row.session_minutes, row.share, row.status, row.source_of_record, row.reason, row.corrected_by,
-                  row.event_id, utc(row.recorded_at))
+                  row.event_id, utc(row.recorded_at), row.seconds_present, row.session_seconds)
 
 
 def _changed(before: object | None, after: object) -> dict[str, object]:
@@ -292,7 +292,8 @@ class AttendanceRepository:
                 "session_id": r.session_id, "servant_id": r.servant_id, "institution_id": r.institution_id,
                 "kind": r.kind, "minutes_present": r.minutes_present, "session_minutes": r.session_minutes,
                 "share": r.share, "status": r.status, "source_of_record": r.source_of_record, "reason": r.reason,
-                "corrected_by": r.corrected_by, "event_id": envelope.id, "recorded_at": r.recorded_at or now})
+                "corrected_by": r.corrected_by, "event_id": envelope.id, "recorded_at": r.recorded_at or now,
+                "seconds_present": r.seconds_present, "session_seconds": r.session_seconds})
         await self.session.execute(insert(tables.AttendanceRecord), rows)  # one executemany for the whole close
 
     async def record_history(self, session_id: str | None = None, institution_id: str | None = None,

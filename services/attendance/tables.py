@@ -172,6 +172,9 @@ class AttendanceRecord(SQLModel, table=True):
     corrected_by: str | None = Field(default=None, max_length=100)
     event_id: str = Field(max_length=64)
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=_when(nullable=False))
+    # the measure, to the second; NULL in records made before it was kept (they have only minutes)
+    seconds_present: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
+    session_seconds: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
 
 
 TABLES = [T.__table__ for T in (TrainingSession, Enrolment, Servant, PresenceInterval, PresenceMark,

@@ -140,7 +140,9 @@ async def test_a_zoom_report_then_the_close_publishes_each_servants_attendance_t
         "srv-ana": (118, "present", "zoom"), "srv-benito": (113, "present", "zoom"),
         "srv-carla": (88, "late", "zoom"), "srv-daniel": (60, "present", "zoom"),
         "srv-fer": (0, "absent", "zoom")}
-    assert recorded["srv-ana"].share == round(118 / 120, 4) and recorded["srv-ana"].session_minutes == 120
+    # Presence in seconds: 7100 s of 7200, the share rounded down (118 whole minutes kept alongside).
+    assert (recorded["srv-ana"].seconds_present, recorded["srv-ana"].session_seconds) == (7100, 7200)
+    assert recorded["srv-ana"].share == 0.9861 and recorded["srv-ana"].session_minutes == 120
     kinds = [type(e).__name__ for e in events]
     assert kinds == ["AttendanceRecorded"] * 5 + ["AssessmentGraded"] * 2 + ["SessionClosed"]
     grades = {e.servant_id: e.score for e in events if isinstance(e, AssessmentGraded)}
