@@ -25,7 +25,8 @@ principal                         allowed
 admin, controller                 super users (the brokers themselves and ``probidad`` tooling)
 probidad-enrollment               write ``probidad.enrollment.events`` and every
                                   ``probidad.agency.outcomes.*``; read the shared and every
-                                  per-institution request topic; its dead-letter topics; group
+                                  per-institution request topic and certification events
+                                  (completions, for compliance); its dead-letter topics; group
                                   ``probidad-enrollment``
 probidad-attendance               write ``probidad.attendance.events``; read enrollment events
 probidad-certification            write ``probidad.certification.events``; read what it consumes
@@ -393,7 +394,7 @@ class Acl:
 # What each service consumes, in which group. tests/unit/test_kafka_security.py checks it against the
 # services' own wiring, so a new subscription cannot silently lack its ACL.
 SERVICE_CONSUMES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "enrollment": ("probidad-enrollment", (AGENCY_REQUESTS,)),
+    "enrollment": ("probidad-enrollment", (AGENCY_REQUESTS, CERTIFICATION_EVENTS)),
     "attendance": ("probidad-attendance", (ENROLLMENT_EVENTS,)),
     "certification": ("probidad-certification", (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS)),
     "reporting": ("probidad-reporting", (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)),

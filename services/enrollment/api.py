@@ -8,22 +8,27 @@ A broken rule (``RuleViolation``) is answered as a Problem naming the field at f
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
-from contracts.events import MAX_PLAN_TARGETS, GovernmentLevel, Id, Modality, PlanTarget, Score, Sex, Share
+from contracts.events import (
+    MAX_PLAN_TARGETS, DueRule, GovernmentLevel, Id, Modality, PlanTarget, RequirementScope, Score, Sex, Share,
+)
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Comptroller, Provided, Reader, Registrar, Runtime
 from probidad.shared.problems import Problem
-from services.enrollment import handlers, views
-from services.enrollment.domain import PlanLine, RescheduleConflict, RuleViolation, ServantDetails, parse_plan_csv
+from services.enrollment import domain, handlers, views
+from services.enrollment.domain import (
+    PlanLine, RequirementTerms, RescheduleConflict, RuleViolation, ServantDetails, parse_departures_csv, parse_plan_csv,
+)
 from services.enrollment.handlers import EnrollmentContext
-from services.enrollment.tables import Course, Enrolment, PlanVersion, Servant, Transfer
+from services.enrollment.repository import requirement_event, requirement_positions
+from services.enrollment.tables import Course, Enrolment, ExemptionRow, PlanVersion, RequirementRow, Servant, Transfer
 
 router = APIRouter()
 
@@ -141,6 +146,9 @@ class CourseIn(BaseModel):
     hours: float = Field(gt=0, le=500)
     minimum_attendance_share: Share = Field(0.8, description="Share of a session to attend to complete it.")
     passing_score: Score | None = Field(None, description="Minimum evaluation score; null = no evaluation.")
+    validity_months: int | None = Field(None, ge=1, le=240, description="How long a completion holds (the "
+                                        "constancia's vigencia); its certificates carry valid_until. Null: "
+                                        "it never expires.")
 
 
 class CourseOut(CourseIn):
@@ -322,6 +330,9 @@ class ServantIn(BaseModel):
     sex: Sex
     position: str | None = Field(None, max_length=200)
     position_level: str | None = Field(None, max_length=100, description="e.g. operativo, mando medio, directivo.")
+    joined_on: date | None = Field(None, description="First day in the institution (programme time zone): what "
+                                   "'within N days of joining' requirements count from. Today for a new servant "
+                                   "when omitted; on or after their leaving day it brings back one who left.")
 
 
 class ServantOut(BaseModel):
@@ -334,12 +345,15 @@ class ServantOut(BaseModel):
     position: str | None
     position_level: str | None
     erased: bool
+    joined_on: date | None = None
+    left_on: date | None = Field(None, description="Set while the servant has left the institution.")
 
 
 def _servant_out(servant: Servant) -> ServantOut:
     return ServantOut(servant_id=servant.servant_id, institution_id=servant.institution_id, name=servant.name,
                       curp=servant.curp, email=servant.email, sex=servant.sex, position=servant.position,
-                      position_level=servant.position_level, erased=servant.erased_at is not None)
+                      position_level=servant.position_level, erased=servant.erased_at is not None,
+                      joined_on=servant.joined_on, left_on=servant.left_on)
 
 
 @router.post("/servants", response_model=ServantOut, status_code=201, tags=["servants"],
@@ -353,7 +367,7 @@ async def register_servant(body: ServantIn, runtime: Runtime, ctx: Context, corr
     scope = acting_for(principal)
     details = ServantDetails(institution_id=handlers.institution_for(scope, body.institution_id), name=body.name,
                              curp=body.curp, sex=body.sex, email=body.email, position=body.position,
-                             position_level=body.position_level)
+                             position_level=body.position_level, joined_on=body.joined_on)
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.register_servant(uow, ctx, details, acting_for=scope)
         uow.record(done.events)
@@ -560,6 +574,8 @@ class ImportRow(BaseModel):
     position: str | None = None
     position_level: str | None = None
     session_id: str | None = Field(None, description="Also enrol the servant in this session.")
+    joined_on: str | None = Field(None, description="First day in the institution: YYYY-MM-DD or DD/MM/YYYY "
+                                  "(a file's fecha_ingreso); today for a new servant when empty.")
 
 
 class ImportIn(BaseModel):
@@ -625,7 +641,8 @@ async def import_servants(body: ImportIn, runtime: Runtime, ctx: Context, correl
 def _import_line(row: ImportRow) -> handlers.ImportLine:
     return handlers.ImportLine(institution_id=_clean(row.institution_id), name=_clean(row.name), curp=row.curp,
                                email=_clean(row.email), sex=row.sex, position=_clean(row.position),
-                               position_level=_clean(row.position_level), session_id=_clean(row.session_id))
+                               position_level=_clean(row.position_level), session_id=_clean(row.session_id),
+                               joined_on=_clean(row.joined_on))
 
 
 # ------------------------------------------------------------------ the annual training programme
@@ -701,3 +718,358 @@ async def get_plan(year: Annotated[int, Path(ge=2000, le=2100)], runtime: Runtim
     async with runtime.unit_of_work() as uow:
         plan, lines = await views.plan(uow, year, acting_for=acting_for(principal))
     return _plan_out(plan, lines)
+
+
+# ------------------------------------------------------------------ leaving ("baja")
+
+MAX_DEPARTURES_FILE_BYTES = 4_000_000
+
+
+class DepartureIn(BaseModel):
+    left_on: date = Field(description="First day no longer serving (programme time zone); not after today.")
+    reason: str | None = Field(None, max_length=500, description="Kept in enrollment only (renuncia, jubilación…).")
+
+
+@router.post("/servants/{servant_id}/departure", response_model=ServantOut, tags=["servants"])
+async def record_departure(servant_id: str, body: DepartureIn, runtime: Runtime, ctx: Context,
+                           correlation_id: CorrelationId, principal: Registrar) -> ServantOut:
+    """The servant left the institution ("baja") from ``left_on``: ServantLeft. Their history stays; no
+    requirement applies to them from that day, and they cannot be enrolled in a session starting then or later."""
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.record_departure(uow, ctx, servant_id=servant_id, curp=None, left_on=body.left_on,
+                                               reason=body.reason, acting_for=acting_for(principal),
+                                               recorded_by=_who(principal))
+        uow.record(done.events)
+        return _servant_out(done.row)
+
+
+class DepartureResult(BaseModel):
+    line: int
+    accepted: bool
+    servant_id: str | None = None
+    left_on: date | None = None
+    field: str | None = None
+    reason: str | None = None
+
+
+class DepartureReport(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[DepartureResult]
+
+
+async def _file(request: Request, limit: int) -> bytes:
+    """A file sent as the request body, or as the multipart field ``file``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"file: larger than {limit} bytes")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        upload = (await request.form()).get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(422, "file: send the file as the 'file' field")
+        data = await upload.read()
+    else:
+        data = await request.body()
+    if len(data) > limit:
+        raise HTTPException(413, f"file: larger than {limit} bytes")
+    return data
+
+
+@router.post("/servants/departures/import", response_model=DepartureReport, tags=["servants"])
+async def import_departures(request: Request, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                            principal: Registrar) -> DepartureReport:
+    """Record many leavings from a CSV file (the body, or the multipart field ``file``): a header naming
+    ``servant_id`` or ``curp``, ``left_on`` and optionally ``reason`` (or fecha_baja, motivo), dates as
+    YYYY-MM-DD or DD/MM/YYYY. Each row commits alone: a bad row is reported with its field and reason."""
+    lines = parse_departures_csv(await _file(request, MAX_DEPARTURES_FILE_BYTES))
+    if len(lines) > ctx.bulk_max_rows:
+        raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
+    scope = acting_for(principal)
+    results = []
+    for line in lines:
+        try:
+            left_on = domain.parse_day(line.left_on, "left_on")
+            async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+                done = await handlers.record_departure(uow, ctx, servant_id=line.servant_id, curp=line.curp,
+                                                       left_on=left_on, reason=line.reason, acting_for=scope,
+                                                       recorded_by=_who(principal))
+                uow.record(done.events)
+        except RuleViolation as violation:
+            results.append(DepartureResult(line=line.line, accepted=False, field=violation.field,
+                                           reason=violation.message))
+            continue
+        except IntegrityError:
+            results.append(DepartureResult(line=line.line, accepted=False,
+                                           reason="a concurrent request changed the same servant; retry the row"))
+            continue
+        results.append(DepartureResult(line=line.line, accepted=True, servant_id=done.row.servant_id, left_on=left_on))
+    accepted = sum(r.accepted for r in results)
+    return DepartureReport(accepted=accepted, rejected=len(results) - accepted, results=results)
+
+
+# ------------------------------------------------------------------ training requirements
+
+
+class ScopeIn(BaseModel):
+    """Whom it is required of: every criterion given must match; none = every servant."""
+
+    institution_ids: list[Id] | None = Field(None, max_length=2000)
+    government_level: GovernmentLevel | None = None
+    position_levels: list[str] | None = Field(None, max_length=100)
+    positions: list[str] | None = Field(None, max_length=1000, description="Position titles (compared without "
+                                        "accents, case or extra spaces); published as their keyed digests.")
+
+
+class RequirementIn(BaseModel):
+    requirement_id: Id | None = Field(None, description="Generated when omitted; an existing one gets version N+1.")
+    title: str = Field(min_length=1, max_length=300)
+    course_id: Id | None = Field(None, description="The course whose certificate satisfies it (or competency).")
+    competency: str | None = Field(None, max_length=200, description="The competency whose attainment satisfies it.")
+    scope: ScopeIn = Field(default_factory=ScopeIn)
+    due: DueRule
+    effective_from: date | None = Field(None, description="First day in force (programme time zone); today when "
+                                        "omitted.")
+
+
+class WithdrawIn(BaseModel):
+    effective_from: date | None = Field(None, description="First day it requires nothing; today when omitted.")
+
+
+class RequirementVersionOut(BaseModel):
+    version: int
+    effective_from: date
+    title: str
+    course_id: str | None
+    competency: str | None
+    scope: RequirementScope
+    positions: list[str] = Field(description="The position titles the scope was declared with.")
+    due: DueRule
+    withdrawn: bool
+    declared_at: datetime
+    declared_by: str
+
+
+class RequirementOut(BaseModel):
+    requirement_id: str
+    in_force: RequirementVersionOut | None = Field(description="The version in force on the day asked; null when "
+                                                   "none is yet, or it is withdrawn.")
+    versions: list[RequirementVersionOut]
+
+
+def _version_out(row: RequirementRow) -> RequirementVersionOut:
+    e = requirement_event(row)
+    return RequirementVersionOut(version=e.version, effective_from=e.effective_from, title=e.title,
+                                 course_id=e.course_id, competency=e.competency, scope=e.scope,
+                                 positions=requirement_positions(row), due=e.due, withdrawn=e.withdrawn,
+                                 declared_at=e.declared_at, declared_by=e.declared_by)
+
+
+def _requirement_out(view: views.RequirementView) -> RequirementOut:
+    return RequirementOut(requirement_id=view.requirement_id,
+                          in_force=_version_out(view.in_force) if view.in_force else None,
+                          versions=[_version_out(v) for v in view.versions])
+
+
+def _moment(ctx: EnrollmentContext, as_of: str | None) -> tuple[date, datetime | None]:
+    """``as_of`` (a date: its end in the programme's zone, or a date-time) as the day judged and the
+    moment of knowledge; none: today, as known now."""
+    zone = domain.zone(ctx.programme_timezone)
+    if not as_of:
+        return ctx.today(), None
+    try:
+        if len(as_of) == 10:
+            moment = datetime.combine(date.fromisoformat(as_of), time.max, zone)
+        else:
+            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+            moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    except ValueError as error:
+        raise HTTPException(422, f"as_of: expected a date or an ISO date-time, got {as_of!r}") from error
+    return moment.astimezone(zone).date(), moment
+
+
+@router.post("/requirements", response_model=RequirementOut, status_code=201, tags=["requirements"],
+             responses={200: {"description": "A new version of an existing requirement"}})
+async def declare_requirement(body: RequirementIn, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                              response: Response, principal: Comptroller) -> RequirementOut:
+    """Declare a training requirement ("capacitación obligatoria"), or its next version: which course or
+    competency, of whom, by when. Published as TrainingRequirementDeclared."""
+    scope = body.scope
+    terms_ = RequirementTerms(title=body.title, course_id=body.course_id, competency=body.competency,
+                              effective_from=body.effective_from or ctx.today(), due=body.due,
+                              institution_ids=tuple(scope.institution_ids or ()),
+                              government_level=scope.government_level,
+                              position_levels=tuple(scope.position_levels or ()), positions=tuple(scope.positions or ()))
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.declare_requirement(uow, ctx, terms_,
+                                                  requirement_id=body.requirement_id or handlers.new_id("rq"),
+                                                  declared_by=f"comptroller:{principal.subject}")
+        uow.record(done.events)
+        (view,) = await views.requirements(uow, on=ctx.today(), known_by=None, requirement_id=done.row.requirement_id)
+    response.status_code = 201 if done.created else 200
+    return _requirement_out(view)
+
+
+@router.post("/requirements/{requirement_id}/withdraw", response_model=RequirementOut, tags=["requirements"])
+async def withdraw_requirement(requirement_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                               principal: Comptroller, body: WithdrawIn | None = None) -> RequirementOut:
+    """Withdraw a requirement from a date: a last version that requires nothing."""
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.withdraw_requirement(uow, ctx, requirement_id,
+                                                   effective_from=body.effective_from if body else None,
+                                                   declared_by=f"comptroller:{principal.subject}")
+        uow.record(done.events)
+        (view,) = await views.requirements(uow, on=ctx.today(), known_by=None, requirement_id=requirement_id)
+    return _requirement_out(view)
+
+
+@router.get("/requirements", response_model=list[RequirementOut], tags=["requirements"])
+async def list_requirements(runtime: Runtime, ctx: Context, _: Reader,
+                            as_of: str | None = Query(None, description="Date or date-time: the versions known "
+                                                      "then, and the one in force that day.")) -> list[RequirementOut]:
+    on, known_by = _moment(ctx, as_of)
+    async with runtime.unit_of_work() as uow:
+        return [_requirement_out(v) for v in await views.requirements(uow, on=on, known_by=known_by)]
+
+
+@router.get("/requirements/{requirement_id}", response_model=RequirementOut, tags=["requirements"])
+async def get_requirement(requirement_id: str, runtime: Runtime, ctx: Context, _: Reader,
+                          as_of: str | None = Query(None, description="Date or date-time.")) -> RequirementOut:
+    on, known_by = _moment(ctx, as_of)
+    async with runtime.unit_of_work() as uow:
+        (view,) = await views.requirements(uow, on=on, known_by=known_by, requirement_id=requirement_id)
+    return _requirement_out(view)
+
+
+# ------------------------------------------------------------------ exemptions
+
+
+class ExemptionIn(BaseModel):
+    requirement_id: Id
+    reason: str = Field(min_length=1, max_length=500, description="Why (incapacidad médica, acreditado por otra "
+                        "instancia…); no personal data beyond what the reason needs.")
+    effective_from: date | None = Field(None, description="First day exempt; today when omitted.")
+    until: date | None = Field(None, description="Last day exempt; null = until withdrawn.")
+
+
+class ExemptionWithdrawIn(BaseModel):
+    withdrawn_on: date | None = Field(None, description="First day no longer exempt; today when omitted.")
+
+
+class ExemptionOut(BaseModel):
+    exemption_id: str
+    requirement_id: str
+    servant_id: str
+    reason: str
+    effective_from: date
+    until: date | None
+    granted_by: str
+    granted_at: datetime
+    withdrawn_on: date | None
+    withdrawn_by: str | None
+
+
+def _exemption_out(row: ExemptionRow) -> ExemptionOut:
+    return ExemptionOut.model_validate(row, from_attributes=True)
+
+
+@router.post("/servants/{servant_id}/exemptions", response_model=ExemptionOut, status_code=201,
+             tags=["requirements"])
+async def grant_exemption(servant_id: str, body: ExemptionIn, runtime: Runtime, ctx: Context,
+                          correlation_id: CorrelationId, principal: Registrar) -> ExemptionOut:
+    """Exempt a servant from a requirement, for a reason (the comptroller, or the servant's liaison)."""
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.grant_exemption(uow, ctx, servant_id, requirement_id=body.requirement_id,
+                                              reason=body.reason, effective_from=body.effective_from,
+                                              until=body.until, acting_for=acting_for(principal),
+                                              granted_by=_who(principal))
+        uow.record(done.events)
+        return _exemption_out(done.row)
+
+
+@router.get("/servants/{servant_id}/exemptions", response_model=list[ExemptionOut], tags=["requirements"])
+async def list_exemptions(servant_id: str, runtime: Runtime, principal: Registrar) -> list[ExemptionOut]:
+    """The servant's exemptions, withdrawn ones included (the comptroller, or the servant's liaison)."""
+    async with runtime.unit_of_work() as uow:
+        return [_exemption_out(row) for row in await views.exemptions(uow, servant_id, acting_for=acting_for(principal))]
+
+
+@router.post("/exemptions/{exemption_id}/withdraw", response_model=ExemptionOut, tags=["requirements"])
+async def withdraw_exemption(exemption_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
+                             principal: Registrar, body: ExemptionWithdrawIn | None = None) -> ExemptionOut:
+    async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+        done = await handlers.withdraw_exemption(uow, ctx, exemption_id,
+                                                 withdrawn_on=body.withdrawn_on if body else None,
+                                                 acting_for=acting_for(principal), withdrawn_by=_who(principal))
+        uow.record(done.events)
+        return _exemption_out(done.row)
+
+
+# ------------------------------------------------------------------ the named compliance list
+
+
+class ComplianceLineOut(BaseModel):
+    servant_id: str
+    name: str | None = Field(description="Null once the servant's personal data was erased.")
+    curp: str | None
+    position: str | None
+    requirement_id: str
+    requirement: str = Field(description="The title of the version in force.")
+    version: int
+    state: Literal["compliant", "due", "overdue", "exempt"]
+    due_on: date | None = Field(description="Due and overdue: the last day to meet it; compliant with a renewal: "
+                                "the last day the completion holds; else null.")
+
+
+class ComplianceOut(BaseModel):
+    institution_id: str
+    on: date = Field(description="The day judged (programme time zone).")
+    as_of: datetime | None = Field(description="The moment of knowledge; null: as known now.")
+    state: str
+    lines: list[ComplianceLineOut]
+
+
+class ComplianceQuery:
+    def __init__(self, ctx: Context, as_of: str | None = Query(None, description="Date or date-time: the standing "
+                                                                "that day, as known then."),
+                 on: date | None = Query(None, description="The day judged (programme time zone), as known at "
+                                         "as_of; default: the as-of day, or today."),
+                 requirement_id: str | None = Query(None, max_length=64),
+                 state: str = Query("overdue", description=f"One of {', '.join(views.STATES)}.")) -> None:
+        if state not in views.STATES:
+            raise HTTPException(422, f"state: must be one of {', '.join(views.STATES)}")
+        self.on, self.known_by = _moment(ctx, as_of)
+        if on is not None:
+            self.on = on
+        self.requirement_id, self.state = requirement_id, state
+
+
+async def _compliance(runtime: Runtime, institution_id: str, principal: Principal,
+                      q: ComplianceQuery) -> list[views.ComplianceLine]:
+    async with runtime.unit_of_work() as uow:
+        return await views.compliance_list(uow, institution_id, acting_for=acting_for(principal), on=q.on,
+                                           known_by=q.known_by, requirement_id=q.requirement_id, state=q.state)
+
+
+@router.get("/institutions/{institution_id}/compliance", response_model=ComplianceOut, tags=["requirements"])
+async def compliance_list(institution_id: str, runtime: Runtime, principal: Registrar,
+                          q: ComplianceQuery = Depends()) -> ComplianceOut:
+    """The institution's named list: each servant serving there on the day, with their standing on each
+    requirement in force that applies to them (overdue ones by default). The comptroller and the
+    institution's liaison only; to another institution's liaison the institution is unknown (404)."""
+    lines = await _compliance(runtime, institution_id, principal, q)
+    return ComplianceOut(institution_id=institution_id, on=q.on, as_of=q.known_by, state=q.state, lines=[
+        ComplianceLineOut(servant_id=l.servant.servant_id, name=l.servant.name, curp=l.servant.curp,
+                          position=l.servant.position, requirement_id=l.requirement.requirement_id,
+                          requirement=l.requirement.title, version=l.requirement.version,
+                          state=l.standing.state.value, due_on=l.standing.due_on) for l in lines])
+
+
+@router.get("/institutions/{institution_id}/compliance.csv", response_class=PlainTextResponse,
+            tags=["requirements"])
+async def compliance_csv(institution_id: str, runtime: Runtime, principal: Registrar,
+                         q: ComplianceQuery = Depends()) -> PlainTextResponse:
+    """The same list as CSV (UTF-8) for the ethics committee: servant_id, name, curp, position,
+    requirement_id, requirement, state, due_on."""
+    lines = await _compliance(runtime, institution_id, principal, q)
+    return PlainTextResponse(views.compliance_csv(lines), media_type="text/csv; charset=utf-8", headers={
+        "Content-Disposition": f'attachment; filename="compliance-{institution_id}-{q.on.isoformat()}.csv"'})

@@ -6,19 +6,21 @@ from functools import partial
 
 from fastapi import FastAPI
 
-from contracts.topics import AGENCY_REQUESTS
+from contracts.topics import AGENCY_REQUESTS, CERTIFICATION_EVENTS
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.enrollment.api import PROBLEMS, router
 from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.settings import EnrollmentSettings
-from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
+from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, completion_subscriptions, subscriptions
 from services.enrollment.tables import TABLES
 
 DESCRIPTION = (
     "Institutions with their headcount, the course catalogue, sessions, servants (the only home of their "
-    "personal data), enrolments with capacity and waitlists. Publishes on probidad.enrollment.events; "
-    "applies agency requests from probidad.agency.requests."
+    "personal data), enrolments with capacity and waitlists, the servants' life cycle, training requirements "
+    "and exemptions. Publishes on probidad.enrollment.events; applies agency requests from "
+    "probidad.agency.requests; keeps the completions of probidad.certification.events for the named "
+    "compliance lists."
 )
 
 
@@ -32,11 +34,13 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     runtime.provide(ctx)
     if not secure:
         runtime.consume([AGENCY_REQUESTS], subscriptions(ctx))
-        return runtime
-    # Secure mode: each agency may write only probidad.agency.requests.<its institution> (broker ACL);
-    # enrollment reads all of them by pattern, so a new agency's topic is picked up without a restart.
-    runtime.consume([AGENCY_REQUESTS], subscriptions(ctx), pattern=request_topic_pattern(settings.topic_prefix),
-                    rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
+    else:
+        # Secure mode: each agency may write only probidad.agency.requests.<its institution> (broker ACL);
+        # enrollment reads all of them by pattern, so a new agency's topic is picked up without a restart.
+        runtime.consume([AGENCY_REQUESTS], subscriptions(ctx), pattern=request_topic_pattern(settings.topic_prefix),
+                        rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
+    # The completions the named compliance lists need (certificates, competencies).
+    runtime.consume([CERTIFICATION_EVENTS], completion_subscriptions(ctx))
     return runtime
 
 

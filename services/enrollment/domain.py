@@ -11,6 +11,7 @@ import hmac
 import io
 import json
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -21,6 +22,8 @@ from contracts.base import Event
 from contracts.events import (
     AgencyRequestDecided,
     CoursePublished,
+    DueRule,
+    DueRuleKind,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     EnrolmentWaitlisted,
@@ -30,6 +33,8 @@ from contracts.events import (
     Modality,
     PlanTarget,
     RequestRejected,
+    RequirementScope,
+    ServantLeft,
     ServantRegistered,
     ServantTransferred,
     ServantUpdated,
@@ -38,11 +43,14 @@ from contracts.events import (
     SessionScheduled,
     Sex,
     TrainingPlanDeclared,
+    TrainingRequirementDeclared,
+    ExemptionGranted,
+    ExemptionWithdrawn,
     TransferDropped,
     TransferOpened,
 )
 from contracts.holder import holder_digest, new_salt
-from contracts.pseudonyms import email_digest
+from contracts.pseudonyms import email_digest, position_digest
 
 Kind = Literal["invalid", "not_found", "conflict", "forbidden"]
 
@@ -79,7 +87,7 @@ def decide_institution(*, institution_id: str, name: str, government_level: Gove
 
 def decide_course(*, course_id: str, code_used_by: str | None, code: str, title: str, topic: str,
                   competency: str | None, hours: float, minimum_attendance_share: float,
-                  passing_score: float | None) -> list[Event]:
+                  passing_score: float | None, validity_months: int | None = None) -> list[Event]:
     """Publish a course, or re-publish it with new terms; ``code_used_by`` is another course holding
     the code, if any (a code stays unique in the catalogue)."""
     if code_used_by is not None:
@@ -88,7 +96,7 @@ def decide_course(*, course_id: str, code_used_by: str | None, code: str, title:
         raise RuleViolation("minimum_attendance_share", "must be above 0 (0.8 = 80 % of the session)")
     return [CoursePublished(course_id=course_id, code=code, title=title, topic=topic, competency=competency,
                             hours=hours, minimum_attendance_share=minimum_attendance_share,
-                            passing_score=passing_score)]
+                            passing_score=passing_score, validity_months=validity_months)]
 
 
 # ------------------------------------------------------------------ CURP
@@ -187,6 +195,7 @@ class ServantDetails:
     email: str | None = None
     position: str | None = None
     position_level: str | None = None
+    joined_on: date | None = None  # None: today for a new servant, unchanged for one already registered
 
 
 @dataclass(frozen=True)
@@ -203,6 +212,9 @@ class ServantRecord:
     position: str | None
     erased: bool = False
     holder_salt: str | None = None  # secret (contracts.holder); None after erasure
+    joined_on: date | None = None
+    left_on: date | None = None  # set while the servant has left
+    position_digest: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +222,7 @@ class ServantDecision:
     servant: ServantRecord
     created: bool
     events: list[Event]
+    joined: date | None = None  # a stretch in the institution starts that day (registration or return)
 
 
 def _digest(email: str | None, key: str) -> str | None:
@@ -217,7 +230,7 @@ def _digest(email: str | None, key: str) -> str | None:
 
 
 def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, new_servant_id: str,
-                   person_id: str, digest_key: str, request_id: str | None = None) -> ServantDecision:
+                   person_id: str, digest_key: str, today: date, request_id: str | None = None) -> ServantDecision:
     """Register a person in an institution, or update the servant that institution already has under the CURP.
 
     A servant is a person *in one institution*: ``existing`` is only ever the caller's institution's own
@@ -233,28 +246,52 @@ def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, n
     if existing is not None and existing.institution_id != details.institution_id:
         raise ValueError("existing must be a servant of the institution registering")  # a handler's bug, not input
     email = validate_email(details.email)
+    if details.joined_on is not None and details.joined_on > today:
+        raise RuleViolation("joined_on", f"must not be after today ({today.isoformat()}); register the servant "
+                            "on or after their first day")
+    joined_on, left_on, joined = _joining(existing, details.joined_on, today)
     record = ServantRecord(
         servant_id=existing.servant_id if existing else new_servant_id,
         institution_id=details.institution_id, sex=Sex(details.sex), position_level=details.position_level,
-        name=name, curp=curp, email=email, position=details.position,
+        name=name, curp=curp, email=email, position=details.position, joined_on=joined_on, left_on=left_on,
+        position_digest=position_digest(details.position, digest_key),
     )
     # Made once and kept: every certificate of the servant names the same holder.
     record = replace(record, holder_salt=(existing.holder_salt if existing else None) or new_salt())
     attributes = dict(servant_id=record.servant_id, institution_id=record.institution_id, sex=record.sex,
                       position_level=record.position_level, email_digest=_digest(email, digest_key),
                       person_id=person_id, request_id=request_id,
-                      holder_digest=holder_digest(record.holder_salt, curp))
+                      holder_digest=holder_digest(record.holder_salt, curp), joined_on=record.joined_on,
+                      position_digest=record.position_digest)
     if existing is None:
-        return ServantDecision(record, True, [ServantRegistered(**attributes)])
+        return ServantDecision(record, True, [ServantRegistered(**attributes)], joined)
     seen_by_oversight_changed = (
         existing.institution_id != record.institution_id or existing.sex != record.sex
         or existing.position_level != record.position_level
         or _digest(existing.email, digest_key) != attributes["email_digest"]
         or existing.holder_salt is None  # registered before holders were bound: publish it once
+        or existing.joined_on != record.joined_on or existing.position_digest != record.position_digest
     )
     # An agency always gets an outcome for its request, even when nothing oversight sees changed.
     events: list[Event] = [ServantUpdated(**attributes)] if seen_by_oversight_changed or request_id else []
-    return ServantDecision(record, False, events)
+    return ServantDecision(record, False, events, joined)
+
+
+def _joining(existing: ServantRecord | None, given: date | None, today: date) -> tuple[date, date | None, date | None]:
+    """(joined_on, left_on, the day a stretch starts if one does) for a registration.
+
+    A new servant joins on the day given (today when none). One registered again after leaving comes
+    back when the day given is on or after their leaving day; without a day they stay left. A day
+    given for a servant still serving corrects their joining day.
+    """
+    if existing is None:
+        return given or today, None, given or today
+    current = existing.joined_on or today
+    if existing.left_on is not None:
+        if given is not None and given >= existing.left_on:
+            return given, None, given
+        return (given or current), existing.left_on, None
+    return (given or current), None, None
 
 
 def decide_erasure(servant: ServantRecord) -> ServantDecision:
@@ -262,11 +299,11 @@ def decide_erasure(servant: ServantRecord) -> ServantDecision:
     attributes the figures need (institution, sex, level) stay, so past figures do not move."""
     if servant.erased:
         raise RuleViolation("servant_id", "personal data already erased", "conflict")
-    erased = ServantRecord(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
-                           position_level=servant.position_level, name=None, curp=None, email=None,
-                           position=None, erased=True, holder_salt=None)
+    # The position's keyed digest stays like the position level: requirements scoped to it still apply.
+    erased = replace(servant, name=None, curp=None, email=None, position=None, erased=True, holder_salt=None)
     event = ServantUpdated(servant_id=servant.servant_id, institution_id=servant.institution_id, sex=servant.sex,
-                           position_level=servant.position_level, email_digest=None)
+                           position_level=servant.position_level, email_digest=None, joined_on=servant.joined_on,
+                           position_digest=servant.position_digest)
     return ServantDecision(erased, False, [event])
 
 
@@ -287,6 +324,9 @@ class TransferTerms:
 
 def check_transfer(servant: ServantRecord, to_institution_id: str, effective_on: date, today: date) -> None:
     """What a transfer must satisfy when it is asked for and again when it takes effect."""
+    if servant.left_on is not None:
+        raise RuleViolation("servant_id", f"the servant left {servant.institution_id} on "
+                            f"{servant.left_on.isoformat()}; register them in the new institution instead", "conflict")
     if to_institution_id == servant.institution_id:
         raise RuleViolation("to_institution_id", f"the servant already belongs to {to_institution_id}", "conflict")
     if effective_on > today:
@@ -343,8 +383,8 @@ def decide_transfer(servant: ServantRecord, terms: TransferTerms, *, approved_by
     if servant.institution_id != terms.from_institution_id:
         raise RuleViolation("transfer_id", f"the servant no longer belongs to {terms.from_institution_id}", "conflict")
     check_transfer(servant, terms.to_institution_id, terms.effective_on, today)
-    moved = ServantRecord(servant.servant_id, terms.to_institution_id, servant.sex, servant.position_level,
-                          servant.name, servant.curp, servant.email, servant.position, servant.erased)
+    # joined_on is the first day in the servant's institution: in the new one, the transfer's day.
+    moved = replace(servant, institution_id=terms.to_institution_id, joined_on=terms.effective_on)
     return moved, ServantTransferred(
         servant_id=servant.servant_id, transfer_id=terms.transfer_id, from_institution_id=terms.from_institution_id,
         to_institution_id=terms.to_institution_id, effective_on=terms.effective_on, sex=servant.sex,
@@ -756,3 +796,212 @@ def decide_plan(*, plan_id: str, year: int, version: int, lines: Sequence[PlanLi
     if len(event.model_dump_json()) > MAX_PLAN_BYTES:
         raise RuleViolation("targets", f"the plan is larger than {MAX_PLAN_BYTES} bytes as an event; shorten its topic names")
     return event
+
+
+# ------------------------------------------------------------------ leaving ("baja")
+
+
+def decide_departure(servant: ServantRecord, *, left_on: date, today: date, recorded_by: str,
+                     request_id: str | None = None) -> tuple[ServantRecord, ServantLeft]:
+    """The servant no longer serves in their institution from ``left_on`` (its first day away)."""
+    if servant.left_on is not None:
+        raise RuleViolation("servant_id", f"the servant already left {servant.institution_id} on "
+                            f"{servant.left_on.isoformat()}", "conflict")
+    if left_on > today:
+        raise RuleViolation("left_on", f"must not be after today ({today.isoformat()}); record the leaving on or "
+                            "after the day it takes effect")
+    if servant.joined_on is not None and left_on <= servant.joined_on:
+        raise RuleViolation("left_on", f"must be after the day the servant joined ({servant.joined_on.isoformat()})")
+    return replace(servant, left_on=left_on), ServantLeft(
+        servant_id=servant.servant_id, institution_id=servant.institution_id, left_on=left_on,
+        recorded_by=recorded_by, request_id=request_id)
+
+
+def check_still_serving(servant_id: str, left_on: date | None, institution_id: str, session_day: date) -> None:
+    """A servant who left cannot be enrolled in a session starting on or after their leaving day."""
+    if left_on is not None and session_day >= left_on:
+        raise RuleViolation("servant_id", f"servant {servant_id} left {institution_id} on {left_on.isoformat()}, "
+                            f"before this session ({session_day.isoformat()})", "conflict")
+
+
+# ------------------------------------------------------------------ training requirements and exemptions
+
+
+@dataclass(frozen=True)
+class RequirementTerms:
+    """A requirement as the comptroller states it (positions by title; enrollment digests them)."""
+
+    title: str
+    course_id: str | None
+    competency: str | None
+    effective_from: date
+    due: DueRule
+    institution_ids: tuple[str, ...] = ()
+    government_level: GovernmentLevel | None = None
+    position_levels: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ()
+
+
+def check_due(due: DueRule) -> DueRule:
+    """Each kind of due rule with what it needs (422 naming the missing field)."""
+    if due.kind == DueRuleKind.within_days_of_joining and due.days is None:
+        raise RuleViolation("due.days", "a within_days_of_joining rule needs days (e.g. 90)")
+    if due.kind == DueRuleKind.yearly_by:
+        if due.month is None:
+            raise RuleViolation("due.month", "a yearly_by rule needs month and day of its yearly deadline")
+        if due.day is None:
+            raise RuleViolation("due.day", "a yearly_by rule needs month and day of its yearly deadline")
+        if due.day > (29 if due.month == 2 else 30 if due.month in (4, 6, 9, 11) else 31):
+            raise RuleViolation("due.day", f"month {due.month} has no day {due.day}")
+    if due.kind == DueRuleKind.renewal and due.months is None:
+        raise RuleViolation("due.months", "a renewal rule needs months (how long a completion holds)")
+    return due
+
+
+def decide_requirement(terms: RequirementTerms, *, requirement_id: str, latest: TrainingRequirementDeclared | None,
+                       course_known: bool, known_institutions: set[str], digest_key: str, declared_at: datetime,
+                       declared_by: str) -> TrainingRequirementDeclared:
+    """Declare version 1 of a requirement, or the next version of one (superseding it from its date)."""
+    if (terms.course_id is None) == (terms.competency is None):
+        raise RuleViolation("course_id", "give exactly one of course_id and competency")
+    if terms.course_id is not None and not course_known:
+        raise RuleViolation("course_id", f"unknown course {terms.course_id!r}")
+    if terms.competency is not None and not terms.competency.strip():
+        raise RuleViolation("competency", "must not be blank")
+    if not terms.title.strip():
+        raise RuleViolation("title", "must not be blank")
+    for institution_id in terms.institution_ids:
+        if institution_id not in known_institutions:
+            raise RuleViolation("scope.institution_ids", f"unknown institution {institution_id!r}")
+    if latest is not None and terms.effective_from < latest.effective_from:
+        raise RuleViolation("effective_from", f"must not be before version {latest.version}'s "
+                            f"({latest.effective_from.isoformat()}): a later version supersedes from its own date")
+    digests = sorted({position_digest(p, digest_key) for p in terms.positions if p.strip()})
+    scope = RequirementScope(institution_ids=sorted(set(terms.institution_ids)) or None,
+                             government_level=terms.government_level,
+                             position_levels=sorted({p.strip() for p in terms.position_levels if p.strip()}) or None,
+                             position_digests=digests or None)
+    return TrainingRequirementDeclared(
+        requirement_id=requirement_id, version=(latest.version if latest else 0) + 1,
+        effective_from=terms.effective_from, title=terms.title.strip(), course_id=terms.course_id,
+        competency=terms.competency.strip() if terms.competency else None, scope=scope, due=check_due(terms.due),
+        declared_at=declared_at, declared_by=declared_by)
+
+
+def decide_requirement_withdrawal(latest: TrainingRequirementDeclared | None, *, requirement_id: str,
+                                  effective_from: date, declared_at: datetime,
+                                  declared_by: str) -> TrainingRequirementDeclared:
+    """A withdrawal is the next version, requiring nothing from its date (the terms stay for the record)."""
+    if latest is None:
+        raise RuleViolation("requirement_id", f"unknown requirement {requirement_id!r}", "not_found")
+    if latest.withdrawn:
+        raise RuleViolation("requirement_id", f"the requirement is already withdrawn from "
+                            f"{latest.effective_from.isoformat()}", "conflict")
+    if effective_from < latest.effective_from:
+        raise RuleViolation("effective_from", f"must not be before version {latest.version}'s "
+                            f"({latest.effective_from.isoformat()})")
+    return latest.model_copy(update=dict(version=latest.version + 1, effective_from=effective_from, withdrawn=True,
+                                         declared_at=declared_at, declared_by=declared_by))
+
+
+def decide_exemption(*, exemption_id: str, servant_id: str, requirement_id: str, requirement_known: bool,
+                     reason: str, effective_from: date, until: date | None, granted_by: str,
+                     granted_at: datetime) -> ExemptionGranted:
+    if not requirement_known:
+        raise RuleViolation("requirement_id", f"unknown requirement {requirement_id!r}")
+    if not reason.strip():
+        raise RuleViolation("reason", "an exemption needs its reason")
+    if until is not None and until < effective_from:
+        raise RuleViolation("until", f"must not be before effective_from ({effective_from.isoformat()})")
+    return ExemptionGranted(exemption_id=exemption_id, requirement_id=requirement_id, servant_id=servant_id,
+                            reason=reason.strip(), effective_from=effective_from, until=until, granted_by=granted_by,
+                            granted_at=granted_at)
+
+
+def decide_exemption_withdrawal(*, exemption_id: str, requirement_id: str, servant_id: str, effective_from: date,
+                                withdrawn_already: date | None, withdrawn_on: date,
+                                withdrawn_by: str) -> ExemptionWithdrawn:
+    if withdrawn_already is not None:
+        raise RuleViolation("exemption_id", f"the exemption is already withdrawn from "
+                            f"{withdrawn_already.isoformat()}", "conflict")
+    if withdrawn_on < effective_from:
+        raise RuleViolation("withdrawn_on", f"must not be before the exemption's effective_from "
+                            f"({effective_from.isoformat()})")
+    return ExemptionWithdrawn(exemption_id=exemption_id, requirement_id=requirement_id, servant_id=servant_id,
+                              withdrawn_on=withdrawn_on, withdrawn_by=withdrawn_by)
+
+
+# ------------------------------------------------------------------ the departures file
+
+DEPARTURE_ALIASES = {
+    "servant_id": "servant_id", "servant id": "servant_id", "id servidor": "servant_id", "id": "servant_id",
+    "curp": "curp",
+    "left_on": "left_on", "left on": "left_on", "fecha baja": "left_on", "fecha de baja": "left_on", "baja": "left_on",
+    "reason": "reason", "motivo": "reason", "motivo de baja": "reason", "causa": "reason",
+}
+
+
+@dataclass(frozen=True)
+class DepartureLine:
+    line: int
+    servant_id: str | None
+    curp: str | None
+    left_on: str | None
+    reason: str | None
+
+
+def _header(name: str) -> str:
+    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
+    for separator in "_-()./":
+        plain = plain.replace(separator, " ")
+    return " ".join(plain.lower().split())
+
+
+def parse_departures_csv(data: bytes) -> list[DepartureLine]:
+    """Rows of a departures file: a header naming servant_id or curp, and left_on (English or Spanish:
+    curp, fecha_baja, motivo…), then one leaving per row. Rows are numbered as a spreadsheet shows them
+    (the header is row 1); blank rows are skipped. Values are checked per row, by the import."""
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise RuleViolation("file", f"not UTF-8 text (byte {error.start})") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise RuleViolation("file", "empty; expected a header row servant_id (or curp),left_on,reason")
+        columns = {i: DEPARTURE_ALIASES.get(_header(h)) for i, h in enumerate(header)}
+        named = set(columns.values())
+        if "left_on" not in named:
+            raise RuleViolation("header", "missing column left_on (or fecha_baja)")
+        if not named & {"servant_id", "curp"}:
+            raise RuleViolation("header", "missing column servant_id or curp")
+        lines = []
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            value = {name: (cells[i].strip() or None) if i < len(cells) else None
+                     for i, name in columns.items() if name}
+            lines.append(DepartureLine(reader.line_num, value.get("servant_id"), value.get("curp"),
+                                       value.get("left_on"), value.get("reason")))
+    except csv.Error as error:
+        raise RuleViolation(f"row {reader.line_num}", f"not valid CSV ({error})") from None
+    return lines
+
+
+def parse_day(raw: str | None, field_name: str) -> date:
+    """A day as a file gives it: YYYY-MM-DD, or DD/MM/YYYY as Mexican spreadsheets write it."""
+    text = (raw or "").strip()
+    if not text:
+        raise RuleViolation(field_name, "missing (YYYY-MM-DD or DD/MM/YYYY)")
+    try:
+        if re.fullmatch(r"\d{1,2}/\d{1,2}/\d{4}", text):
+            d, m, y = (int(x) for x in text.split("/"))
+            return date(y, m, d)
+        return date.fromisoformat(text)
+    except ValueError:
+        raise RuleViolation(field_name, f"{raw!r} is not a date (YYYY-MM-DD or DD/MM/YYYY)") from None

@@ -19,7 +19,8 @@ from typing import Generic, TypeVar
 
 from contracts.base import Event
 from contracts.events import (
-    EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, GovernmentLevel, Modality, ServantRegistered,
+    CertificateIssued, CertificateRevoked, CompetencyAttained, DepartureReported, EnrolmentConfirmed,
+    EnrolmentRequested, EnrolmentWaitlisted, GovernmentLevel, Modality, ServantLeft, ServantRegistered,
     ServantSubmitted, ServantTransferred, ServantUpdated, TransferAccepted, TransferDeclined, TransferDropped,
     TransferOpened, TransferRequested,
 )
@@ -29,9 +30,11 @@ from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.domain import RequestOutcome, RuleViolation, ServantDetails
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
-from services.enrollment.repository import EnrollmentRepository, record, seat, terms, transfer_terms
+from services.enrollment.repository import (
+    EnrollmentRepository, record, requirement_event, requirement_positions, seat, terms, transfer_terms,
+)
 from services.enrollment.tables import (
-    Course, Enrolment, Institution, PlanVersion, Servant, TrainingSession, Transfer,
+    Course, Enrolment, ExemptionRow, Institution, PlanVersion, RequirementRow, Servant, TrainingSession, Transfer,
 )
 
 log = get_logger(__name__)
@@ -170,11 +173,12 @@ async def register_institution(uow: UnitOfWork, ctx: EnrollmentContext, *, insti
 
 async def publish_course(uow: UnitOfWork, ctx: EnrollmentContext, *, course_id: str, code: str, title: str,
                          topic: str, competency: str | None, hours: float, minimum_attendance_share: float,
-                         passing_score: float | None) -> Done[Course]:
+                         passing_score: float | None, validity_months: int | None = None) -> Done[Course]:
     """Publish a course, or re-publish it with new terms (its code stays unique in the catalogue)."""
     repo = repository(uow)
     values = dict(code=code, title=title, topic=topic, competency=competency, hours=hours,
-                  minimum_attendance_share=minimum_attendance_share, passing_score=passing_score)
+                  minimum_attendance_share=minimum_attendance_share, passing_score=passing_score,
+                  validity_months=validity_months)
     events = domain.decide_course(course_id=course_id, code_used_by=await repo.course_using_code(code, course_id),
                                   **values)
     course, created = await repo.save_course(course_id, values)
@@ -260,10 +264,17 @@ async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: Ser
     holders = await repo.servants_with_curp(curp)
     existing = next((s for s in holders if s.institution_id == details.institution_id), None)
     person_id = next((s.person_id for s in holders if s.person_id), None) or new_id("pe")
-    decision = domain.decide_servant(record(existing) if existing else None, details, new_servant_id=new_id("sv"),
+    now = ctx.now()
+    before = record(existing) if existing else None
+    decision = domain.decide_servant(before, details, new_servant_id=new_id("sv"),
                                      person_id=existing.person_id if existing and existing.person_id else person_id,
-                                     digest_key=ctx.digest_key, request_id=request_id)
+                                     digest_key=ctx.digest_key, today=ctx.today(now), request_id=request_id)
     servant = await repo.save_servant(existing, decision.servant, person_id=person_id)
+    if decision.joined is not None:  # a new servant, or one coming back after leaving
+        repo.add_life_event(servant_id=servant.servant_id, kind="joined", institution_id=servant.institution_id,
+                            on=decision.joined, recorded_at=now, request_id=request_id)
+    elif before is not None and before.joined_on != decision.servant.joined_on and before.left_on is None:
+        await repo.correct_joining(servant.servant_id, decision.servant.joined_on)
     return Done(servant, decision.events, decision.created)
 
 
@@ -289,6 +300,8 @@ async def _complete(repo: EnrollmentRepository, servant: Servant, transfer: Tran
     moved, event = domain.decide_transfer(record(servant), asked, approved_by=approved_by, approved_at=now,
                                           today=today)
     await repo.complete_transfer(transfer, servant, moved, by=approved_by, at=now)
+    repo.add_life_event(servant_id=servant.servant_id, kind="transferred", institution_id=transfer.to_institution_id,
+                        on=transfer.effective_on, recorded_at=now, recorded_by=approved_by)
     return [event]
 
 
@@ -371,6 +384,7 @@ async def _enrol(repo: EnrollmentRepository, ctx: EnrollmentContext, *, session_
     if check.erased:
         raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
                             "conflict")
+    domain.check_still_serving(servant_id, check.left_on, check.institution_id, ctx.today(session.starts_at))
     decision = domain.decide_enrolment(session, servant_id, check.institution_id, check.occupancy,
                                        check.commitments, enrolment_id=new_id("en"), request_id=request_id)
     enrolment = await repo.add_enrolment(
@@ -412,6 +426,7 @@ class ImportLine:
     position: str | None = None
     position_level: str | None = None
     session_id: str | None = None
+    joined_on: str | None = None  # as the file has it (YYYY-MM-DD or DD/MM/YYYY)
 
 
 @dataclass
@@ -448,7 +463,8 @@ async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine,
     else:
         details = ServantDetails(institution_id=institution_for(acting_for, line.institution_id), name=line.name or "",
                                  curp=curp, sex=domain.parse_sex(line.sex, curp), email=line.email,
-                                 position=line.position, position_level=line.position_level)
+                                 position=line.position, position_level=line.position_level,
+                                 joined_on=domain.parse_day(line.joined_on, "joined_on") if line.joined_on else None)
         registered = await register_servant(uow, ctx, details, acting_for=acting_for)
         imported = Imported(registered.row.servant_id, "registered" if registered.created else "updated",
                             list(registered.events))
@@ -468,7 +484,7 @@ Decided = tuple[RequestOutcome, list[Event]]
 async def _servant_submitted(uow: UnitOfWork, ctx: EnrollmentContext, request: ServantSubmitted) -> Decided:
     details = ServantDetails(institution_id=request.institution_id, name=request.name, curp=request.curp,
                              sex=request.sex, email=request.email, position=request.position,
-                             position_level=request.position_level)
+                             position_level=request.position_level, joined_on=request.joined_on)
     done = await register_servant(uow, ctx, details, acting_for=request.institution_id, request_id=request.request_id)
     return RequestOutcome((ServantRegistered if done.created else ServantUpdated).type, done.row.servant_id), done.events
 
@@ -504,9 +520,17 @@ async def _transfer_answered(uow: UnitOfWork, ctx: EnrollmentContext,
     return RequestOutcome((ServantTransferred if accept else TransferDropped).type, done.row.transfer_id), done.events
 
 
+async def _departure_reported(uow: UnitOfWork, ctx: EnrollmentContext, request: DepartureReported) -> Decided:
+    done = await record_departure(uow, ctx, servant_id=request.servant_id, curp=request.curp, left_on=request.left_on,
+                                  reason=request.reason, acting_for=request.institution_id,
+                                  recorded_by=f"agency:{request.institution_id}", request_id=request.request_id)
+    return RequestOutcome(ServantLeft.type, done.row.servant_id), done.events
+
+
 _AGENCY_REQUESTS: dict[type, Callable[..., Awaitable[Decided]]] = {
     ServantSubmitted: _servant_submitted, EnrolmentRequested: _enrolment_requested,
     TransferRequested: _transfer_requested, TransferAccepted: _transfer_answered, TransferDeclined: _transfer_answered,
+    DepartureReported: _departure_reported,
 }
 AGENCY_REQUEST_TYPES = tuple(kind.type for kind in _AGENCY_REQUESTS)
 
@@ -575,3 +599,114 @@ async def declare_plan(uow: UnitOfWork, ctx: EnrollmentContext, *, year: int, li
                                   lines=lines, known_institutions=known, declared_at=ctx.now(),
                                   declared_by=declared_by)
     return Done(await repo.add_plan(declared), [declared], True)
+
+
+# ------------------------------------------------------------------ leaving ("baja")
+
+
+async def record_departure(uow: UnitOfWork, ctx: EnrollmentContext, *, servant_id: str | None, curp: str | None,
+                           left_on: date, reason: str | None, acting_for: str | None, recorded_by: str,
+                           request_id: str | None = None) -> Done[Servant]:
+    """The servant left their institution from ``left_on``: their history stays, requirements stop."""
+    repo = repository(uow)
+    if not servant_id and not curp:
+        raise RuleViolation("servant_id", "give the servant_id or the curp of the servant who left")
+    servant_id = await resolve_servant_id(repo, servant_id=servant_id, curp=curp, acting_for=acting_for)
+    servant = await find_servant(repo, servant_id, acting_for)  # another institution's servant is "unknown"
+    await repo.lock_servant(servant_id)
+    await repo.reload(servant)
+    now = ctx.now()
+    left, event = domain.decide_departure(record(servant), left_on=left_on, today=ctx.today(now),
+                                          recorded_by=recorded_by, request_id=request_id)
+    await repo.mark_left(servant, left.left_on)
+    repo.add_life_event(servant_id=servant_id, kind="left", institution_id=servant.institution_id, on=left_on,
+                        recorded_at=now, reason=reason, recorded_by=recorded_by, request_id=request_id)
+    return Done(servant, [event])
+
+
+# ------------------------------------------------------------------ training requirements and exemptions
+
+
+async def declare_requirement(uow: UnitOfWork, ctx: EnrollmentContext, terms_: domain.RequirementTerms, *,
+                              requirement_id: str, declared_by: str) -> Done[RequirementRow]:
+    """Version 1 of a requirement, or the next version of an existing one."""
+    repo = repository(uow)
+    latest = await repo.latest_requirement(requirement_id, lock=True)
+    course_known = terms_.course_id is not None and await repo.course(terms_.course_id) is not None
+    known = await repo.known_institutions(sorted(set(terms_.institution_ids)))
+    declared = domain.decide_requirement(terms_, requirement_id=requirement_id,
+                                         latest=requirement_event(latest) if latest else None,
+                                         course_known=course_known, known_institutions=known,
+                                         digest_key=ctx.digest_key, declared_at=ctx.now(), declared_by=declared_by)
+    return Done(await repo.add_requirement(declared, [p.strip() for p in terms_.positions if p.strip()]),
+                [declared], declared.version == 1)
+
+
+async def withdraw_requirement(uow: UnitOfWork, ctx: EnrollmentContext, requirement_id: str, *,
+                               effective_from: date | None, declared_by: str) -> Done[RequirementRow]:
+    repo = repository(uow)
+    latest = await repo.latest_requirement(requirement_id, lock=True)
+    now = ctx.now()
+    withdrawn = domain.decide_requirement_withdrawal(
+        requirement_event(latest) if latest else None, requirement_id=requirement_id,
+        effective_from=effective_from or ctx.today(now), declared_at=now, declared_by=declared_by)
+    positions = requirement_positions(latest) if latest else []
+    return Done(await repo.add_requirement(withdrawn, positions), [withdrawn])
+
+
+async def grant_exemption(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: str, *, requirement_id: str,
+                          reason: str, effective_from: date | None, until: date | None, acting_for: str | None,
+                          granted_by: str) -> Done[ExemptionRow]:
+    repo = repository(uow)
+    await find_servant(repo, servant_id, acting_for)
+    now = ctx.now()
+    granted = domain.decide_exemption(
+        exemption_id=new_id("ex"), servant_id=servant_id, requirement_id=requirement_id,
+        requirement_known=await repo.latest_requirement(requirement_id) is not None, reason=reason,
+        effective_from=effective_from or ctx.today(now), until=until, granted_by=granted_by, granted_at=now)
+    return Done(await repo.add_exemption(granted), [granted], True)
+
+
+async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_id: str, *,
+                             withdrawn_on: date | None, acting_for: str | None, withdrawn_by: str) -> Done[ExemptionRow]:
+    repo = repository(uow)
+    row = await repo.exemption(exemption_id)
+    if row is None:
+        raise RuleViolation("exemption_id", f"unknown exemption {exemption_id!r}", "not_found")
+    try:
+        await find_servant(repo, row.servant_id, acting_for)
+    except RuleViolation:  # another institution's servant's exemption is unknown too
+        raise RuleViolation("exemption_id", f"unknown exemption {exemption_id!r}", "not_found") from None
+    now = ctx.now()
+    withdrawn = domain.decide_exemption_withdrawal(
+        exemption_id=exemption_id, requirement_id=row.requirement_id, servant_id=row.servant_id,
+        effective_from=row.effective_from, withdrawn_already=row.withdrawn_on,
+        withdrawn_on=withdrawn_on or ctx.today(now), withdrawn_by=withdrawn_by)
+    await repo.withdraw_exemption(row, on=withdrawn.withdrawn_on, by=withdrawn_by, at=now)
+    return Done(row, [withdrawn])
+
+
+# ------------------------------------------------------------------ completions (certification's facts)
+
+
+async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateIssued,
+                             at: datetime) -> None:
+    await repository(uow).record_completion(
+        f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
+        competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at)
+
+
+async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,
+                              at: datetime) -> None:
+    """Revoked from the day the revocation was recorded (the event says no other day)."""
+    await repository(uow).revoke_completion(
+        f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
+        revoked_on=ctx.today(at), revoked_at=at)
+
+
+async def competency_attained(uow: UnitOfWork, ctx: EnrollmentContext, event: CompetencyAttained,
+                              at: datetime) -> None:
+    await repository(uow).record_completion(
+        f"competency:{event.servant_id}:{event.competency}:{event.attained_on.isoformat()}"[:400],
+        servant_id=event.servant_id, course_id=None, competency=event.competency, completed_on=event.attained_on,
+        valid_until=None, recorded_at=at)

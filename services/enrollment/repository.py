@@ -13,17 +13,20 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, text, update
 
-from contracts.events import TrainingPlanDeclared
+from contracts.events import (
+    DueRule, ExemptionGranted, RequirementScope, TrainingPlanDeclared, TrainingRequirementDeclared,
+)
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.domain import Seat, ServantRecord, SessionTerms
 from services.enrollment.tables import (
-    AgencyRequest, Course, Enrolment, Headcount, Institution, PlanVersion, Servant, TrainingSession, Transfer,
+    AgencyRequest, CompletionRow, Course, Enrolment, ExemptionRow, Headcount, Institution, LifeEvent, PlanVersion,
+    RequirementRow, Servant, TrainingSession, Transfer,
 )
 
 ACTIVE = ("confirmed", "waitlisted")
@@ -36,7 +39,24 @@ IN_LIST = 500  # ids per IN (…) list, so none grows without bound
 def record(servant: Servant) -> ServantRecord:
     return ServantRecord(servant.servant_id, servant.institution_id, domain.Sex(servant.sex), servant.position_level,
                          servant.name, servant.curp, servant.email, servant.position, servant.erased_at is not None,
-                         holder_salt=servant.holder_salt)
+                         holder_salt=servant.holder_salt,
+                         joined_on=servant.joined_on, left_on=servant.left_on,
+                         position_digest=servant.position_digest)
+
+
+def requirement_event(row: RequirementRow) -> TrainingRequirementDeclared:
+    scope = json.loads(row.scope)
+    scope.pop("positions", None)
+    return TrainingRequirementDeclared(
+        requirement_id=row.requirement_id, version=row.version, effective_from=row.effective_from, title=row.title,
+        course_id=row.course_id, competency=row.competency, scope=RequirementScope(**scope),
+        due=DueRule(**json.loads(row.due)), withdrawn=row.withdrawn, declared_at=row.declared_at,
+        declared_by=row.declared_by)
+
+
+def requirement_positions(row: RequirementRow) -> list[str]:
+    """The position titles the version was declared with (its event carries only their digests)."""
+    return list(json.loads(row.scope).get("positions") or [])
 
 
 def terms(session: TrainingSession) -> SessionTerms:
@@ -80,6 +100,7 @@ _LOCK_SESSION = (update(_sessions).where(_sessions.c.session_id == bindparam("th
 _SEAT_CHECK = select(
     select(_servants.c.institution_id).where(_servants.c.servant_id == bindparam("servant_id")).scalar_subquery(),
     select(_servants.c.erased_at).where(_servants.c.servant_id == bindparam("servant_id")).scalar_subquery(),
+    select(_servants.c.left_on).where(_servants.c.servant_id == bindparam("servant_id")).scalar_subquery(),
     _seats_held(_enrolments.c.status == "confirmed"),
     _seats_held(_enrolments.c.status == "waitlisted"),
     _seats_held(_enrolments.c.status != "cancelled", _enrolments.c.servant_id == bindparam("servant_id")),
@@ -99,6 +120,7 @@ class SeatCheck:
     erased: bool
     occupancy: domain.Occupancy
     commitments: list[SessionTerms]
+    left_on: date | None = None  # the servant left their institution that day
 
 
 class EnrollmentRepository:
@@ -285,6 +307,7 @@ class EnrollmentRepository:
         servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
         servant.name, servant.curp, servant.email, servant.position = new.name, new.curp, new.email, new.position
         servant.holder_salt = new.holder_salt
+        servant.joined_on, servant.left_on, servant.position_digest = new.joined_on, new.left_on, new.position_digest
         if existing is None:
             self.db.add(servant)
         await self.db.flush()
@@ -381,14 +404,15 @@ class EnrollmentRepository:
     async def seat_check(self, session: SessionTerms, servant_id: str) -> SeatCheck:
         """The servant, how full the session is, whether the servant is in it, and the first of the servant's
         other sessions that shares its time — in one round trip."""
-        institution_id, erased_at, confirmed, waitlisted, mine, clashing = (await self.db.execute(_SEAT_CHECK, {
+        institution_id, erased_at, left_on, confirmed, waitlisted, mine, clashing = (await self.db.execute(_SEAT_CHECK, {
             "session_id": session.session_id, "servant_id": servant_id, "starts_at": session.starts_at,
             "ends_at": session.ends_at})).one()
         commitments = []
         if clashing is not None:  # rare: load its times so the domain judges (and names) the overlap itself
             commitments.append(terms(await self.db.get(TrainingSession, clashing)))
         return SeatCheck(institution_id, erased_at is not None,
-                         domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments)
+                         domain.Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments,
+                         left_on if left_on is None or isinstance(left_on, date) else date.fromisoformat(left_on))
 
     async def commitments_overlapping(self, session_id: str, starts_at: datetime,
                                       ends_at: datetime) -> list[domain.Commitment]:
@@ -482,3 +506,125 @@ class EnrollmentRepository:
                                   decided_at=decided_at))
         await self.db.flush()
 
+
+    # -------------------------------------------------------------- the life cycle
+
+    def add_life_event(self, *, servant_id: str, kind: str, institution_id: str, on: date, recorded_at: datetime,
+                       reason: str | None = None, recorded_by: str | None = None,
+                       request_id: str | None = None) -> None:
+        self.db.add(LifeEvent(servant_id=servant_id, kind=kind, institution_id=institution_id, on=on,
+                              recorded_at=recorded_at, reason=reason, recorded_by=recorded_by, request_id=request_id))
+
+    async def correct_joining(self, servant_id: str, on: date) -> None:
+        """A corrected joining day replaces the first day of the servant's current stretch."""
+        latest = (await self.db.execute(select(LifeEvent).where(LifeEvent.servant_id == servant_id,
+                                                                LifeEvent.kind.in_(("joined", "transferred")))
+                                        .order_by(LifeEvent.number.desc()).limit(1))).scalars().first()
+        if latest is not None:
+            latest.on = on
+
+    async def mark_left(self, servant: Servant, left_on: date) -> None:
+        servant.left_on = left_on
+        await self.db.flush()
+
+    async def life_events(self, servant_ids: Sequence[str]) -> dict[str, list[LifeEvent]]:
+        found: dict[str, list[LifeEvent]] = {i: [] for i in servant_ids}
+        for start in range(0, len(servant_ids), IN_LIST):
+            rows = await self.db.execute(select(LifeEvent).where(
+                LifeEvent.servant_id.in_(servant_ids[start:start + IN_LIST])).order_by(LifeEvent.number))
+            for row in rows.scalars():
+                found[row.servant_id].append(row)
+        return found
+
+    async def servants_ever_in(self, institution_id: str) -> list[Servant]:
+        """Servants who belong, or ever belonged, to the institution (by registration or transfer)."""
+        ever = select(LifeEvent.servant_id).where(LifeEvent.institution_id == institution_id)
+        query = (select(Servant).where((Servant.institution_id == institution_id) | Servant.servant_id.in_(ever))
+                 .order_by(Servant.name, Servant.servant_id))
+        return list((await self.db.execute(query)).scalars())
+
+    # -------------------------------------------------------------- requirements and exemptions
+
+    async def latest_requirement(self, requirement_id: str, *, lock: bool = False) -> RequirementRow | None:
+        if lock:
+            await self.hold(f"requirement {requirement_id}")
+        return (await self.db.execute(select(RequirementRow).where(RequirementRow.requirement_id == requirement_id)
+                                      .order_by(RequirementRow.version.desc()).limit(1))).scalars().first()
+
+    async def add_requirement(self, declared: TrainingRequirementDeclared, positions: Sequence[str]) -> RequirementRow:
+        scope = declared.scope.model_dump(mode="json") | {"positions": sorted(set(positions)) or None}
+        row = RequirementRow(requirement_id=declared.requirement_id, version=declared.version,
+                             effective_from=declared.effective_from, title=declared.title,
+                             course_id=declared.course_id, competency=declared.competency,
+                             scope=json.dumps(scope, ensure_ascii=False),
+                             due=declared.due.model_dump_json(), withdrawn=declared.withdrawn,
+                             declared_at=declared.declared_at, declared_by=declared.declared_by)
+        self.db.add(row)
+        await self.db.flush()
+        return row
+
+    async def requirement_versions(self, requirement_id: str | None = None) -> list[RequirementRow]:
+        query = select(RequirementRow).order_by(RequirementRow.requirement_id, RequirementRow.version)
+        if requirement_id is not None:
+            query = query.where(RequirementRow.requirement_id == requirement_id)
+        return list((await self.db.execute(query)).scalars())
+
+    async def add_exemption(self, granted: ExemptionGranted) -> ExemptionRow:
+        row = ExemptionRow(exemption_id=granted.exemption_id, requirement_id=granted.requirement_id,
+                           servant_id=granted.servant_id, reason=granted.reason, effective_from=granted.effective_from,
+                           until=granted.until, granted_by=granted.granted_by, granted_at=granted.granted_at)
+        self.db.add(row)
+        await self.db.flush()
+        return row
+
+    async def exemption(self, exemption_id: str) -> ExemptionRow | None:
+        return await self.db.get(ExemptionRow, exemption_id)
+
+    async def withdraw_exemption(self, row: ExemptionRow, *, on: date, by: str, at: datetime) -> None:
+        row.withdrawn_on, row.withdrawn_by, row.withdrawn_at = on, by, at
+        await self.db.flush()
+
+    async def exemptions_of(self, servant_ids: Sequence[str]) -> dict[str, list[ExemptionRow]]:
+        found: dict[str, list[ExemptionRow]] = {i: [] for i in servant_ids}
+        for start in range(0, len(servant_ids), IN_LIST):
+            rows = await self.db.execute(select(ExemptionRow).where(
+                ExemptionRow.servant_id.in_(servant_ids[start:start + IN_LIST])).order_by(ExemptionRow.granted_at))
+            for row in rows.scalars():
+                found[row.servant_id].append(row)
+        return found
+
+    # -------------------------------------------------------------- completions (from certification)
+
+    async def _completion(self, completion_id: str, servant_id: str) -> CompletionRow:
+        row = await self.db.get(CompletionRow, completion_id)
+        if row is None:
+            row = CompletionRow(completion_id=completion_id, servant_id=servant_id)
+            self.db.add(row)
+        return row
+
+    async def record_completion(self, completion_id: str, *, servant_id: str, course_id: str | None,
+                                competency: str | None, completed_on: date, valid_until: date | None,
+                                recorded_at: datetime) -> None:
+        """A certificate issued or a competency attained; the same one told again changes nothing new."""
+        row = await self._completion(completion_id, servant_id)
+        row.course_id, row.competency, row.completed_on, row.valid_until = course_id, competency, completed_on, valid_until
+        row.recorded_at = row.recorded_at or recorded_at
+        await self.db.flush()
+
+    async def revoke_completion(self, completion_id: str, *, servant_id: str, course_id: str, revoked_on: date,
+                                revoked_at: datetime) -> None:
+        row = await self._completion(completion_id, servant_id)
+        row.course_id = row.course_id or course_id
+        if row.revoked_on is None:
+            row.revoked_on, row.revoked_at = revoked_on, revoked_at
+        await self.db.flush()
+
+    async def completions_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
+        found: dict[str, list[CompletionRow]] = {i: [] for i in servant_ids}
+        for start in range(0, len(servant_ids), IN_LIST):
+            rows = await self.db.execute(select(CompletionRow).where(
+                CompletionRow.servant_id.in_(servant_ids[start:start + IN_LIST]),
+                CompletionRow.completed_on.is_not(None)))
+            for row in rows.scalars():
+                found[row.servant_id].append(row)
+        return found

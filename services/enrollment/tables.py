@@ -65,6 +65,7 @@ class Course(SQLModel, table=True):
     hours: float
     minimum_attendance_share: float = 0.8
     passing_score: float | None = None
+    validity_months: int | None = None  # a completion's vigencia; None: it never expires
     published_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
 
 
@@ -110,6 +111,10 @@ class Servant(SQLModel, table=True):
     position: str | None = Field(default=None, max_length=200)
     # Secret, made once per servant: binds their certificates to the CURP (contracts.holder); erased with it.
     holder_salt: str | None = Field(default=None, max_length=64)
+    # Not personal data: a keyed digest of the position title (kept after erasure, requirements match it).
+    position_digest: str | None = Field(default=None, max_length=64)
+    joined_on: date | None = None  # first day in institution_id (of the current stretch)
+    left_on: date | None = None  # set while the servant has left ("baja"); cleared by a return
     registered_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
     erased_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     # Bumped by every enrolment of the servant on PostgreSQL: serialises the overlap check per person.
@@ -189,6 +194,78 @@ class PlanVersion(SQLModel, table=True):
     targets: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class LifeEvent(SQLModel, table=True):
+    """A servant's life cycle as recorded: joined (registration or return), transferred (into
+    ``institution_id``) or left it, from ``on``. The compliance rule builds memberships from these;
+    ``recorded_at`` lets a list be answered as known at an earlier moment."""
+
+    __tablename__ = "enrollment_life_event"
+
+    number: int | None = Field(default=None, primary_key=True)
+    servant_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=20)  # joined, transferred, left
+    institution_id: str = Field(max_length=64, index=True)
+    on: date
+    reason: str | None = Field(default=None, max_length=500)
+    recorded_by: str | None = Field(default=None, max_length=200)
+    request_id: str | None = Field(default=None, max_length=100)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class RequirementRow(SQLModel, table=True):
+    """One version of a training requirement (TrainingRequirementDeclared). ``scope`` is the event's
+    scope as JSON plus the position titles it was declared with (``positions``, enrollment only)."""
+
+    __tablename__ = "enrollment_requirement_version"
+
+    requirement_id: str = Field(primary_key=True, max_length=64)
+    version: int = Field(primary_key=True)
+    effective_from: date
+    title: str = Field(max_length=300)
+    course_id: str | None = Field(default=None, max_length=64)
+    competency: str | None = Field(default=None, max_length=200)
+    scope: str = Field(sa_column=Column(Text, nullable=False))
+    due: str = Field(sa_column=Column(Text, nullable=False))
+    withdrawn: bool = False
+    declared_at: datetime = Field(sa_column=_utc())
+    declared_by: str = Field(max_length=200)
+
+
+class ExemptionRow(SQLModel, table=True):
+    __tablename__ = "enrollment_exemption"
+
+    exemption_id: str = Field(primary_key=True, max_length=64)
+    requirement_id: str = Field(max_length=64, index=True)
+    servant_id: str = Field(max_length=64, index=True)
+    reason: str = Field(max_length=500)
+    effective_from: date
+    until: date | None = None
+    granted_by: str = Field(max_length=200)
+    granted_at: datetime = Field(sa_column=_utc())
+    withdrawn_on: date | None = None
+    withdrawn_by: str | None = Field(default=None, max_length=200)
+    withdrawn_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class CompletionRow(SQLModel, table=True):
+    """A servant's completion as certification said it: a certificate (``certificate:<id>``) or a
+    competency attained (``competency:<servant>:<competency>:<day>``). A revocation may arrive before
+    its certificate (any order across partitions): the row then waits without ``completed_on``."""
+
+    __tablename__ = "enrollment_completion"
+
+    completion_id: str = Field(primary_key=True, max_length=400)
+    servant_id: str = Field(max_length=64, index=True)
+    course_id: str | None = Field(default=None, max_length=64)
+    competency: str | None = Field(default=None, max_length=200)
+    completed_on: date | None = None
+    valid_until: date | None = None
+    recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    revoked_on: date | None = None
+    revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
           Servant.__table__, Enrolment.__table__, AgencyRequest.__table__, Transfer.__table__,
-          PlanVersion.__table__]
+          PlanVersion.__table__, LifeEvent.__table__, RequirementRow.__table__, ExemptionRow.__table__,
+          CompletionRow.__table__]

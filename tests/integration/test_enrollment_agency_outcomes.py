@@ -15,7 +15,9 @@ from contracts.events import EnrolmentRequested
 from contracts.topics import AGENCY_REQUESTS
 from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
-from tests.integration.test_enrollment_agency_requests import curp, enrollment, submitted  # noqa: F401 — fixture
+from tests.integration.test_enrollment_agency_requests import (  # noqa: F401 — fixture
+    agency_request_consumer, curp, enrollment, submitted,
+)
 
 OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
 
@@ -23,7 +25,7 @@ OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
 @pytest.fixture
 async def answered(enrollment):  # noqa: F811 — the fixture imported above
     """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode."""
-    (consumer, _topics), = enrollment.consumers
+    consumer = agency_request_consumer(enrollment)
     consumer.handlers = subscriptions(replace(enrollment.provided(EnrollmentContext), outcome_topics=True))
     return enrollment
 

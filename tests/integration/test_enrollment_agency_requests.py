@@ -29,6 +29,12 @@ def curp(body: str = "GOMA850412MYNRRN0") -> str:
     return body + curp_check_digit(body)
 
 
+def agency_request_consumer(runtime):  # noqa: ANN001, ANN201
+    """Enrollment's consumer of the agency requests (its other one keeps certification's completions)."""
+    (consumer,) = [c for c, topics in runtime.consumers if AGENCY_REQUESTS in topics]
+    return consumer
+
+
 @pytest.fixture
 async def enrollment(database_url: str, tmp_path):
     """The runtime, started in the harness: ``published`` (opened envelopes), ``dead_letters`` and
@@ -184,7 +190,7 @@ async def test_a_request_sent_twice_in_one_batch_is_decided_once(enrollment):
     await send(enrollment, submitted("rq-1"))
     request = EnrolmentRequested(request_id="rq-2", institution_id="in-a", session_id="se-1", curp=curp())
     records = [(AGENCY_REQUESTS, 0, offset, *to_record(seal(request))) for offset in (10, 11)]
-    (consumer, _topics), = enrollment.consumers
+    consumer = agency_request_consumer(enrollment)
     assert await consumer.process_batch(records) == {"applied": 2}
     await enrollment.relay.drain()
     assert outcomes(enrollment) == [("registered", "rq-1"), ("confirmed", "rq-2")]

@@ -34,6 +34,7 @@ def answer_shape(answer) -> tuple[int, dict]:  # noqa: ANN001
     """What a registration lets the caller see beyond what it sent and the new id: status and fields."""
     body = dict(answer.json())
     body.pop("servant_id")
+    assert body.pop("left_on") is None and body.pop("joined_on"), "a new servant joins (today, unless told)"
     return answer.status_code, body
 
 

@@ -21,6 +21,7 @@ from services.enrollment.domain import (
 CANCUN = ZoneInfo("America/Cancun")
 NINE = datetime(2026, 11, 5, 9, 0, tzinfo=CANCUN)
 KEY = "digest-key"
+TODAY = date(2026, 11, 1)  # registrations in these tests happen on this day
 
 
 def session(session_id="se-1", capacity=2, start=NINE, hours=2, cancelled=False) -> SessionTerms:
@@ -150,7 +151,7 @@ def _curp() -> str:
 
 def test_registering_a_servant_publishes_only_pseudonymous_attributes_and_the_email_digest():
     details = ServantDetails("in-1", "Ana Gómez", _curp(), Sex.female, "Ana.Gomez@Qroo.gob.mx", "Jefa", "mando medio")
-    decision = decide_servant(None, details, new_servant_id="sv-9", person_id="pe-1", digest_key=KEY, request_id="rq-7")
+    decision = decide_servant(None, details, new_servant_id="sv-9", person_id="pe-1", digest_key=KEY, today=TODAY, request_id="rq-7")
     assert decision.created and decision.servant.servant_id == "sv-9"
     (event,) = decision.events
     assert isinstance(event, ServantRegistered)
@@ -163,36 +164,36 @@ def test_registering_a_servant_publishes_only_pseudonymous_attributes_and_the_em
 
 def test_the_same_curp_keeps_its_servant_id_and_a_change_oversight_sees_is_published_as_an_update():
     details = ServantDetails("in-1", "Ana", _curp(), Sex.female)
-    first = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY).servant
+    first = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY, today=TODAY).servant
     promoted = decide_servant(first, ServantDetails("in-1", "Ana", _curp(), Sex.female, position_level="directivo"),
-                              new_servant_id="sv-2", person_id="pe-1", digest_key=KEY)
+                              new_servant_id="sv-2", person_id="pe-1", digest_key=KEY, today=TODAY)
     assert not promoted.created and promoted.servant.servant_id == "sv-1"
     (event,) = promoted.events
     assert isinstance(event, ServantUpdated) and event.position_level == "directivo"
     # A correction of the name alone is personal data: nothing for oversight to hear about.
     renamed = decide_servant(first, ServantDetails("in-1", "Ana María", _curp(), Sex.female), new_servant_id="x", person_id="pe-1",
-                             digest_key=KEY)
+                             digest_key=KEY, today=TODAY)
     assert renamed.events == [] and renamed.servant.name == "Ana María"
 
 
 def test_a_curp_another_institution_holds_makes_a_servant_of_the_callers_own_and_takes_no_one_over():
     """The decision sees only the caller's institution's servant; the one elsewhere lends its person id."""
     theirs = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana@example.org"),
-                            new_servant_id="sv-1", person_id="pe-ana", digest_key=KEY)
+                            new_servant_id="sv-1", person_id="pe-ana", digest_key=KEY, today=TODAY)
     ours = decide_servant(None, ServantDetails("in-2", "Ana Ruiz", _curp(), Sex.female), new_servant_id="sv-2",
-                          person_id="pe-ana", digest_key=KEY)
+                          person_id="pe-ana", digest_key=KEY, today=TODAY)
     assert ours.created and ours.servant.servant_id == "sv-2" and ours.servant.institution_id == "in-2"
     (registered,) = ours.events
     assert (registered.servant_id, registered.person_id, registered.institution_id) == ("sv-2", "pe-ana", "in-2")
     assert theirs.servant.name == "Ana" and theirs.servant.email == "ana@example.org"
     with pytest.raises(ValueError):  # handing it another institution's servant is a bug, not an input
         decide_servant(theirs.servant, ServantDetails("in-2", "X", _curp(), Sex.male), new_servant_id="sv-3",
-                       person_id="pe-ana", digest_key=KEY)
+                       person_id="pe-ana", digest_key=KEY, today=TODAY)
 
 
 def test_a_transfer_moves_the_servant_from_its_effective_day_and_says_who_asked_and_who_approved():
     ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, position_level="operativo"),
-                         new_servant_id="sv-1", person_id="pe-1", digest_key=KEY).servant
+                         new_servant_id="sv-1", person_id="pe-1", digest_key=KEY, today=TODAY).servant
     terms = TransferTerms("tr-1", "sv-1", "in-1", "in-2", date(2026, 11, 16), "liaison:in-1:rh")
     approved_at = datetime(2026, 11, 20, 15, 0, tzinfo=ZoneInfo("UTC"))
     moved, event = decide_transfer(ana, terms, approved_by="liaison:in-2:rh", approved_at=approved_at,
@@ -211,7 +212,7 @@ def test_a_transfer_moves_the_servant_from_its_effective_day_and_says_who_asked_
 ])
 def test_a_transfer_to_where_the_servant_is_or_dated_ahead_is_refused(to, effective_on, field):
     ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female), new_servant_id="sv-1", person_id="pe-1",
-                         digest_key=KEY).servant
+                         digest_key=KEY, today=TODAY).servant
     with pytest.raises(RuleViolation) as refused:
         check_transfer(ana, to, effective_on, today=date(2026, 11, 20))
     assert refused.value.field == field
@@ -219,7 +220,7 @@ def test_a_transfer_to_where_the_servant_is_or_dated_ahead_is_refused(to, effect
 
 def test_a_transfer_of_a_servant_who_has_moved_since_it_was_asked_is_refused():
     ana = decide_servant(None, ServantDetails("in-3", "Ana", _curp(), Sex.female), new_servant_id="sv-1", person_id="pe-1",
-                         digest_key=KEY).servant
+                         digest_key=KEY, today=TODAY).servant
     with pytest.raises(RuleViolation, match="no longer belongs to in-1"):
         decide_transfer(ana, TransferTerms("tr-1", "sv-1", "in-1", "in-2", date(2026, 11, 16), "comptroller:x"),
                         approved_by="comptroller:x", approved_at=datetime(2026, 11, 20, tzinfo=ZoneInfo("UTC")),
@@ -228,7 +229,7 @@ def test_a_transfer_of_a_servant_who_has_moved_since_it_was_asked_is_refused():
 
 def test_erasure_forgets_the_person_but_keeps_what_the_figures_need():
     details = ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana@example.org", "Jefa", "directivo")
-    servant = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY).servant
+    servant = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY, today=TODAY).servant
     erased = decide_erasure(servant)
     assert (erased.servant.name, erased.servant.curp, erased.servant.email, erased.servant.position) == (None,) * 4
     (event,) = erased.events
@@ -241,5 +242,5 @@ def test_erasure_forgets_the_person_but_keeps_what_the_figures_need():
 def test_an_email_that_is_not_an_address_is_refused_naming_the_field():
     with pytest.raises(RuleViolation) as refused:
         decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana at home"), new_servant_id="s", person_id="pe-1",
-                       digest_key=KEY)
+                       digest_key=KEY, today=TODAY)
     assert refused.value.field == "email"
