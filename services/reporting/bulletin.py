@@ -24,8 +24,14 @@ sentences of the Quintana Roo (SECOES) and Guanajuato (STRC) bulletins; the PDF
   the as-of moment, ``Snapshot.plan_against_actual`` through the month (``GET /reports/plan``): in the
   month, sessions delivered / sessions planned and servants trained / people planned (the month's
   targets summed over institutions and topics); January to the month, the plan's total row. Without a
-  plan the bulletin says that none was declared. Compliance is not reported: no requirement data
-  exists for it yet.
+  plan the bulletin says that none was declared;
+* **compliance** (only when a training requirement is in force): for each requirement in force on the
+  bulletin's day — the month's last day, or the as-of date when that is earlier (today, for a bulletin
+  of the current month asked without ``as_of``) — the servants required, compliant, due, overdue and
+  exempt and the rate compliant / (required − exempt), exactly the ``by_requirement`` row of
+  ``GET /reports/compliance?on=<day>&requirement_id=…`` (same ``as_of``): "Al 30 de noviembre, el
+  54.5 % de las y los servidores públicos obligados cumplía con el curso Código de Ética (6 de 11
+  obligados, 0 exentos); 4 tenían el curso vencido y 1 aún estaba en plazo".
 
 ``figures_digest`` is the sha256 of the canonical JSON of the numbers: what publishing records.
 """
@@ -41,6 +47,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from contracts.events import ReportPublished
+from services.reporting.compliance import report as compliance_report
 from services.reporting.domain import Period, Snapshot, attainment
 
 LANGUAGES = ("es", "en")
@@ -76,10 +83,12 @@ def month_of(text: str) -> tuple[int, int]:
 # ---------------------------------------------------------------- the numbers
 
 
-def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: datetime | None = None) -> dict[str, Any]:
+def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: datetime | None = None,
+                     today: date | None = None) -> dict[str, Any]:
     """Every number of the month's bulletin, as plain JSON (what is digested and published).
 
-    ``as_of`` is the moment the snapshot was resolved at (None: now, which the links then leave out).
+    ``as_of`` is the moment the snapshot was resolved at (None: now, which the links then leave out);
+    ``today`` caps the compliance day of a bulletin asked without ``as_of``.
     """
     period = Period.month(year, month)
     to_date = Period(date(year, 1, 1), period.end)
@@ -96,7 +105,7 @@ def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: dateti
     topics = sorted(({"topic": r["topic"], "servants_trained": r["servants_trained"]}
                      for r in snapshot.figures(to_date, "topic") if r["servants_trained"]),
                     key=lambda r: (-r["servants_trained"], r["topic"]))
-    return {
+    figures = {
         "kind": KIND,
         "month": f"{year:04d}-{month:02d}",
         "as_of": as_of.isoformat() if as_of is not None else None,
@@ -117,6 +126,26 @@ def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: dateti
         },
         "plan": plan_attainment(snapshot, year, month, total),
     }
+    found = compliance_figures(snapshot, period.end, as_of=as_of, today=today)
+    if found is not None:  # absent without requirements: bulletins published before them keep their digest
+        figures["compliance"] = found
+    return figures
+
+
+def compliance_figures(snapshot: Snapshot, month_end: date, *, as_of: datetime | None,
+                       today: date | None) -> dict[str, Any] | None:
+    """The requirements in force on the bulletin's day and their ``by_requirement`` rows; None when none is."""
+    cap = as_of.astimezone(snapshot.zone).date() if as_of is not None else today
+    on = min(month_end, cap) if cap is not None else month_end
+    body = compliance_report(snapshot, on, with_standings=False)
+    if not body["by_requirement"]:
+        return None
+    kinds = {r["requirement_id"]: r for r in body["requirements"]}
+    return {"on": on.isoformat(), "requirements": [
+        {"requirement_id": r["requirement_id"], "title": r["title"],
+         "course_id": kinds[r["requirement_id"]]["course_id"], "competency": kinds[r["requirement_id"]]["competency"],
+         **{k: r[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")}}
+        for r in body["by_requirement"]]}
 
 
 def plan_attainment(snapshot: Snapshot, year: int, month: int, total: dict[str, Any]) -> dict[str, Any] | None:
@@ -208,6 +237,11 @@ def queries(figures: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def compliance_query(figures: dict[str, Any], requirement_id: str) -> str:
+    """The ``GET`` whose ``by_requirement`` row gives a compliance sentence's numbers."""
+    return _query("/reports/compliance", figures["as_of"], on=figures["compliance"]["on"], requirement_id=requirement_id)
+
+
 # ---------------------------------------------------------------- the text
 
 
@@ -217,6 +251,11 @@ class Num:
 
     value: int | float
     href: str
+    text: str | None = None  # how it is printed when not as the bare number (a rate: "54.5 %")
+
+    @property
+    def shown(self) -> str:
+        return self.text if self.text is not None else _number(self.value)
 
 
 Piece = str | Num
@@ -343,6 +382,10 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
                            f"Plan attainment: no annual training plan was declared for {when}, so there is no "
                            "attainment against a plan to report."])
 
+    # 5. Compliance with the training requirements in force (only when there are any).
+    if figures.get("compliance"):
+        paragraphs += [_compliance_sentence(figures, r, lang) for r in figures["compliance"]["requirements"]]
+
     topics = [[t["topic"], ": ", Num(t["servants_trained"], q["topics"]),
                " servidores públicos capacitados" if es else " public servants trained"] for t in ytd["topics"]]
     closing: list[Paragraph] = [[
@@ -401,13 +444,44 @@ def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: st
             Num(y["planned_people"], p), f" public servants ({_percent(y['people_attainment'], lang)})."]
 
 
+def _day_text(day: date, lang: str) -> str:
+    months = _MONTHS[lang]
+    return f"{day.day} de {months[day.month - 1]} de {day.year}" if lang == "es" else \
+        f"{months[day.month - 1]} {day.day}, {day.year}"
+
+
+def _compliance_sentence(figures: dict[str, Any], r: dict[str, Any], lang: str) -> Paragraph:
+    """One requirement's compliance on the bulletin's day; every number links to its compliance query."""
+    href = compliance_query(figures, r["requirement_id"])
+    on = _day_text(date.fromisoformat(figures["compliance"]["on"]), lang)
+    es = lang == "es"
+    what = ((f"el curso {r['title']}" if r["course_id"] else f"la competencia {r['title']}") if es else
+            (f"the {r['title']} course" if r["course_id"] else f"the {r['title']} competency"))
+    required, compliant = Num(r["required"], href), Num(r["compliant"], href)
+    exempt, overdue, due = Num(r["exempt"], href), Num(r["overdue"], href), Num(r["due"], href)
+    if r["rate"] is None:
+        return ([f"Al {on}, ninguna persona servidora pública estaba obligada a cumplir con {what} (", required,
+                 " obligados, ", exempt, " exentos)."] if es else
+                [f"On {on}, no public servant was required to complete {what} (", required, " required, ", exempt,
+                 " exempt)."])
+    rate = Num(r["rate"], href, f"{r['rate'] * 100:.1f} %")
+    if es:
+        return [f"Al {on}, el ", rate, f" de las y los servidores públicos obligados cumplía con {what} (", compliant,
+                " de ", required, " obligados, ", exempt, " exentos); ", overdue,
+                " tenían el curso vencido y " if r["course_id"] else " tenían la competencia vencida y ", due,
+                " aún estaban en plazo."]
+    return [f"On {on}, ", rate, f" of the public servants required to complete {what} complied (", compliant, " of ",
+            required, " required, ", exempt, " exempt); ", overdue, " were overdue and ", due,
+            " were still within their deadline."]
+
+
 def _number(value: int | float) -> str:
     return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def render_markdown(doc: Document) -> str:
     def line(paragraph: Paragraph) -> str:
-        return "".join(p if isinstance(p, str) else f"[{_number(p.value)}]({p.href})" for p in paragraph)
+        return "".join(p if isinstance(p, str) else f"[{p.shown}]({p.href})" for p in paragraph)
 
     out = [f"# {doc.title}", "", f"*{doc.byline}*", ""]
     for paragraph in doc.paragraphs:
@@ -429,7 +503,7 @@ _STYLE = ("body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem aut
 def render_html(doc: Document, *, lang: str = "es") -> str:
     def line(paragraph: Paragraph) -> str:
         return "".join(html.escape(p) if isinstance(p, str) else
-                       f'<a class="n" href="{html.escape(p.href)}">{_number(p.value)}</a>' for p in paragraph)
+                       f'<a class="n" href="{html.escape(p.href)}">{html.escape(p.shown)}</a>' for p in paragraph)
 
     body = [f"<h1>{html.escape(doc.title)}</h1>", f'<p class="by">{html.escape(doc.byline)}</p>']
     body += [f"<p>{line(p)}</p>" for p in doc.paragraphs]
@@ -444,4 +518,4 @@ def render_html(doc: Document, *, lang: str = "es") -> str:
 
 def plain(paragraph: Paragraph) -> str:
     """A paragraph as text, numbers in place (the PDF prints this)."""
-    return "".join(p if isinstance(p, str) else _number(p.value) for p in paragraph)
+    return "".join(p if isinstance(p, str) else p.shown for p in paragraph)

@@ -13,14 +13,14 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer
 
-from services.reporting.bulletin import Document, Num, Paragraph as Text, _number
+from services.reporting.bulletin import Document, Num, Paragraph as Text
 
 _WINE = colors.HexColor("#7a1c2e")
 
 
 def _markup(paragraph: Text) -> str:
     return "".join(html.escape(p, quote=False) if isinstance(p, str) else
-                   f'<link href="{html.escape(p.href)}"><b>{_number(p.value)}</b></link>' for p in paragraph
+                   f'<link href="{html.escape(p.href)}"><b>{html.escape(p.shown, quote=False)}</b></link>' for p in paragraph
                    if isinstance(p, (str, Num)))
 
 

@@ -36,6 +36,7 @@ class ProjectionReader:
 
     def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext) -> None:
         self.unit_of_work = unit_of_work
+        self.ctx = ctx
         self.zone = ctx.zone
         self.ledger = Ledger()
         self.generation: int | None = None
@@ -203,7 +204,7 @@ async def dashboard(reader: ProjectionReader, ctx: ReportingContext, year: int |
 
 async def bulletin_figures(reader: ProjectionReader, year: int, month: int, as_of: datetime | None) -> dict[str, Any]:
     """The numbers of the month's bulletin as known at ``as_of`` (None: now)."""
-    return bulletin.bulletin_figures(await reader.snapshot(as_of), year, month, as_of=as_of)
+    return bulletin.bulletin_figures(await reader.snapshot(as_of), year, month, as_of=as_of, today=today(reader.ctx))
 
 
 def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str, *,
