@@ -118,10 +118,16 @@ class Loader:
         return "; ".join(f"{step} {done:,} of {total:,}" for step, (done, total) in self.progress.items())
 
     async def already_loaded(self, http: httpx.AsyncClient) -> bool:
-        """Sessions are closed in the programme's order: once the last one is, the whole programme is in."""
+        """Sessions are closed in the programme's order, and the oversight step comes last and ends with
+        the annual plan of the last year: once that is declared, the whole programme is in."""
         last = [s for s in self.programme.sessions if not s.cancelled][-1].session_id
         response = await http.get(f"{self.urls['attendance']}/sessions/{last}")
-        return response.status_code == 200 and response.json().get("closed_at") is not None
+        if response.status_code != 200 or response.json().get("closed_at") is None:
+            return False
+        years = sorted(self.programme.plan_targets)
+        if not years:
+            return True
+        return (await http.get(f"{self.urls['enrollment']}/plans/{years[-1]}")).status_code == 200
 
     async def run(self) -> None:
         headers = {"Authorization": f"Bearer {self.token}"}
@@ -130,7 +136,7 @@ class Loader:
             async with httpx.AsyncClient(headers=headers, timeout=60, limits=limits) as http:
                 if await self.already_loaded(http):
                     raise DemoAlreadyLoaded("the demo programme is already loaded in this state dir")
-                for step in (self.catalogue, self.people, self.enrolments, self.attendance):
+                for step in (self.catalogue, self.people, self.enrolments, self.attendance, self.oversight):
                     if self.should_stop():
                         raise DemoError("stopped before the demo was loaded")
                     await step(http)
@@ -163,7 +169,7 @@ class Loader:
                     "course_id": course.course_id, "code": course.code, "title": course.title,
                     "topic": course.title, "competency": course.competency, "hours": course.hours,
                     "minimum_attendance_share": course.minimum_attendance_share,
-                    "passing_score": course.passing_score}), "course")
+                    "passing_score": course.passing_score, "validity_months": course.validity_months}), "course")
             done += 1
             self._progress("catalogue", done, total)
         scheduled = {s["session_id"]: s for s in self._check(await http.get(f"{enrollment}/sessions"), "sessions")}
@@ -191,8 +197,10 @@ class Loader:
         servants = self.programme.servants
         chunk = 500
         for begin in range(0, len(servants), chunk):
+            joined = self.programme.joined_on
             rows = [{"line": begin + i + 1, "institution_id": s.institution_id, "name": s.name, "curp": s.curp,
-                     "email": s.email, "sex": s.sex, "position_level": s.position_level}
+                     "email": s.email, "sex": s.sex, "position_level": s.position_level,
+                     "joined_on": joined[s.key].isoformat() if s.key in joined else None}
                     for i, s in enumerate(servants[begin:begin + chunk])]
             report = self._check(await http.post(f"{self.urls['enrollment']}/servants/import", json={"rows": rows}),
                                  "servant import")
@@ -291,6 +299,65 @@ class Loader:
                     f"grades {sid}")
             self._check(await http.post(f"{attendance}/sessions/{sid}/close"), f"close {sid}")
             self._progress("sessions closed", n, len(sessions))
+
+    async def oversight(self, http: httpx.AsyncClient) -> None:
+        """The comptroller's oversight facts, each skipped when the platform has it already: moves between
+        institutions and departures (HR, over HTTP), the training requirements, exemptions, and the annual
+        plan of every year the programme touches (declared last: it marks the demo as loaded)."""
+        enrollment = self.urls["enrollment"]
+        p = self.programme
+        total = len(p.moves) + len(p.departures) + len(p.requirements) + len(p.exemptions) + len(p.plan_targets)
+        done = 0
+        moved = {(t["servant_id"], t["to_institution_id"])
+                 for t in self._check(await http.get(f"{enrollment}/transfers", params={"status": "completed"}),
+                                      "transfers")}
+        for move in p.moves:
+            servant_id = self.servant_ids[move.key]
+            if (servant_id, move.to_institution_id) not in moved:
+                self._check(await http.post(f"{enrollment}/servants/{servant_id}/transfer", json={
+                    "to_institution_id": move.to_institution_id, "effective_on": move.effective_on.isoformat(),
+                    "reason": "Cambio de adscripción"}), f"transfer of {move.key}")
+            done += 1
+            self._progress("oversight", done, total)
+        for key, left_on in p.departures.items():
+            servant_id = self.servant_ids[key]
+            known = self._check(await http.get(f"{enrollment}/servants/{servant_id}"), f"servant {key}")
+            if not known.get("left_on"):
+                self._check(await http.post(f"{enrollment}/servants/{servant_id}/departure", json={
+                    "left_on": left_on.isoformat(), "reason": "Baja por renuncia"}), f"departure of {key}")
+            done += 1
+            self._progress("oversight", done, total)
+        declared = {r["requirement_id"]
+                    for r in self._check(await http.get(f"{enrollment}/requirements"), "requirements")}
+        for requirement in p.requirements:
+            if requirement.requirement_id not in declared:
+                scope = {}
+                if requirement.position_levels:
+                    scope["position_levels"] = list(requirement.position_levels)
+                if requirement.government_level:
+                    scope["government_level"] = requirement.government_level
+                self._check(await http.post(f"{enrollment}/requirements", json={
+                    "requirement_id": requirement.requirement_id, "title": requirement.title,
+                    "course_id": p.course(requirement.course_code).course_id, "scope": scope,
+                    "due": requirement.due, "effective_from": p.first_day.isoformat()}),
+                    f"requirement {requirement.requirement_id}")
+            done += 1
+            self._progress("oversight", done, total)
+        for exemption in p.exemptions:
+            servant_id = self.servant_ids[exemption.key]
+            held = self._check(await http.get(f"{enrollment}/servants/{servant_id}/exemptions"), "exemptions")
+            if not any(e["requirement_id"] == exemption.requirement_id for e in held):
+                self._check(await http.post(f"{enrollment}/servants/{servant_id}/exemptions", json={
+                    "requirement_id": exemption.requirement_id, "reason": exemption.reason,
+                    "effective_from": exemption.effective_from.isoformat()}), f"exemption of {exemption.key}")
+            done += 1
+            self._progress("oversight", done, total)
+        for year, targets in sorted(p.plan_targets.items()):
+            if (await http.get(f"{enrollment}/plans/{year}")).status_code != 200:
+                self._check(await http.post(f"{enrollment}/plans", json={"year": year, "targets": targets}),
+                            f"plan {year}")
+            done += 1
+            self._progress("oversight", done, total)
 
 
 def request_id(session: Session, key: str) -> str:

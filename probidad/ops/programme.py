@@ -23,6 +23,7 @@ draw so that the demo's figures stay what they were.
 
 from __future__ import annotations
 
+import calendar
 import random
 import string
 import uuid
@@ -490,6 +491,7 @@ class Course:
     hours: float
     passing_score: float | None
     minimum_attendance_share: float = 0.8
+    validity_months: int | None = None  # how long its constancia holds; None: for good
 
 
 @dataclass(frozen=True)
@@ -525,6 +527,35 @@ class Session:
         return self.starts_at + timedelta(minutes=self.session_minutes)
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """A training requirement the demo's comptroller declares (effective from the programme's first day)."""
+
+    requirement_id: str
+    title: str
+    course_code: str
+    due: dict  # DueRule as the API takes it: {"kind": ..., "days"/"month"/"day"/"months": ...}
+    position_levels: tuple[str, ...] | None = None
+    government_level: str | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    """A servant transferred to another institution from ``effective_on``."""
+
+    key: str
+    to_institution_id: str
+    effective_on: date
+
+
+@dataclass(frozen=True)
+class Exemption:
+    key: str
+    requirement_id: str
+    reason: str
+    effective_from: date
+
+
 @dataclass
 class DemoProgramme:
     timezone: str
@@ -533,6 +564,14 @@ class DemoProgramme:
     courses: list[Course]
     servants: list[Servant]
     sessions: list[Session]
+    # The oversight layer: each servant's first day, who left (and when), who moved, what is required
+    # of whom, exemptions, and the annual plan's targets (month x institution x topic, per year).
+    joined_on: dict[str, date] = field(default_factory=dict)
+    departures: dict[str, date] = field(default_factory=dict)  # servant key -> left_on
+    moves: list[Move] = field(default_factory=list)
+    requirements: list[Requirement] = field(default_factory=list)
+    exemptions: list[Exemption] = field(default_factory=list)
+    plan_targets: dict[int, list[dict]] = field(default_factory=dict)  # year -> PlanTarget dicts
 
     def servant(self, key: str) -> Servant:
         return self._by_key[key]
@@ -560,6 +599,20 @@ class DemoProgramme:
 
     def __post_init__(self) -> None:
         self._by_key = {s.key: s for s in self.servants}
+
+    def course(self, code: str) -> Course:
+        return next(c for c in self.courses if c.code == code)
+
+    def institution_of(self, key: str, on: date) -> str:
+        """The institution a servant belongs to on a day: their own, or where a move took them."""
+        institution = self.servant(key).institution_id
+        for move in sorted((m for m in self.moves if m.key == key), key=lambda m: m.effective_on):
+            if move.effective_on <= on:
+                institution = move.to_institution_id
+        return institution
+
+    def level_of(self, institution_id: str) -> str:
+        return next(i.government_level for i in self.institutions if i.institution_id == institution_id)
 
 
 def _curp(rng: random.Random, sex: str, birth: date) -> str:
@@ -603,7 +656,8 @@ def demo_programme(*, seed: int = 2026, scale: float = 1.0, now: datetime | None
         slug = slug.replace("í", "i").replace("ó", "o").replace("ú", "u")
         institutions.append(Institution(f"mun-{slug}", f"Ayuntamiento de {municipality}", "municipal",
                                         municipality, rng.randint(120, 600)))
-    courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing)
+    courses = [Course(f"course-{code.lower()}", code, title, competency, hours, passing,
+                      validity_months=VALIDITY_MONTHS.get(code))
                for code, title, competency, hours, passing in DEMO_COURSES]
 
     people = max(40, int(4200 * scale))
@@ -662,7 +716,83 @@ def demo_programme(*, seed: int = 2026, scale: float = 1.0, now: datetime | None
             if session.course.passing_score is not None and session.minutes[key] > 0:
                 passed = rng.random() < 0.9
                 session.scores[key] = float(rng.randint(75, 100) if passed else rng.randint(30, 60))
-    return DemoProgramme(timezone, months, institutions, courses, servants, sessions)
+    programme = DemoProgramme(timezone, months, institutions, courses, servants, sessions)
+    _oversight(programme, random.Random(seed * 7919 + 16))
+    return programme
+
+
+# Requirements of the demo: the Code of Ethics within 90 days of joining (everyone), Conflict of Interest
+# every calendar year by 31 December (mando medio and directivo), Personal Data Protection renewed every
+# 12 months (state institutions; the course's constancia is valid for 12 months).
+DEMO_REQUIREMENTS = (
+    Requirement("req-codigo-etica", "Código de Ética para quien ingresa", "CE",
+                {"kind": "within_days_of_joining", "days": 90}),
+    Requirement("req-conflicto-interes", "Conflicto de Interés anual para mandos", "CI",
+                {"kind": "yearly_by", "month": 12, "day": 31}, position_levels=("mando medio", "directivo")),
+    Requirement("req-datos-personales", "Protección de Datos Personales vigente", "PDP",
+                {"kind": "renewal", "months": 12, "days": 180}, government_level="state"),
+)
+VALIDITY_MONTHS = {"PDP": 12}
+
+
+def _oversight(p: DemoProgramme, rng: random.Random) -> None:
+    """The demo's oversight layer, drawn after (and apart from) everything else, so the training figures
+    stay what they were: every servant's first day (most long before the programme, some joining during
+    it, always before their first session), a few departures (after their last session), a few moves
+    (between sessions), the requirements, three exemptions, and an annual plan per year touched."""
+    first_session: dict[str, date] = {}
+    last_session: dict[str, date] = {}
+    for session in sorted((s for s in p.sessions if not s.cancelled), key=lambda s: s.starts_at):
+        day = session.starts_at.date()
+        for key in session.enrolled:
+            first_session.setdefault(key, day)
+            last_session[key] = session.ends_at.date()
+    start, end = p.first_day, p.last_day
+    for servant in p.servants:
+        if rng.random() < 0.12:  # joined during the programme, before any session of theirs
+            latest = min(first_session.get(servant.key, end), end)
+            span = (latest - start).days
+            p.joined_on[servant.key] = start + timedelta(days=rng.randint(0, span)) if span > 0 else start
+        else:
+            p.joined_on[servant.key] = date(rng.randint(2005, start.year - 1), rng.randint(1, 12), rng.randint(1, 28))
+    keys = [s.key for s in p.servants]
+    leavers = rng.sample(keys, max(2, len(keys) // 50))
+    for key in leavers:
+        after = max(last_session.get(key, start), p.joined_on[key]) + timedelta(days=1)
+        if after < end:
+            p.departures[key] = after + timedelta(days=rng.randint(0, (end - after).days))
+    staying = [k for k in keys if k not in p.departures]
+    for key in rng.sample(staying, max(2, len(keys) // 50)):
+        servant = p.servant(key)
+        since = max(p.joined_on[key], start) + timedelta(days=1)
+        if since >= end:
+            continue
+        effective_on = since + timedelta(days=rng.randint(0, (end - since).days))
+        # Never on a day one of their sessions runs, so no session straddles the move.
+        busy = {s.starts_at.date() for s in p.sessions if key in s.enrolled}
+        while effective_on in busy and effective_on < end:
+            effective_on += timedelta(days=1)
+        to = rng.choice([i for i in p.institutions if i.institution_id != servant.institution_id])
+        p.moves.append(Move(key, to.institution_id, effective_on))
+    p.requirements = list(DEMO_REQUIREMENTS)
+    reasons = ("Acreditado ante otra instancia", "Incapacidad médica prolongada", "Comisión en el extranjero")
+    for key, reason in zip(rng.sample(staying, 3), reasons, strict=True):
+        p.exemptions.append(Exemption(key, "req-codigo-etica", reason, start))
+    # The plan: for each month, the three largest institutions x the topics delivered that month,
+    # targets near what was delivered (some cells ahead of plan, some behind).
+    largest = [i.institution_id for i in sorted(p.institutions, key=lambda i: -i.headcount)[:3]]
+    for year, month in p.months:
+        topics = sorted({s.course.title for s in p.sessions
+                         if not s.cancelled and (s.starts_at.year, s.starts_at.month) == (year, month)})
+        for institution_id in largest:
+            for topic in topics:
+                hours = next(c.hours for c in p.courses if c.title == topic)
+                people = rng.randint(1, 6)
+                p.plan_targets.setdefault(year, []).append({
+                    "month": month, "institution_id": institution_id, "topic": topic,
+                    # Sessions are the comptroller's, counted once in the total: planned on one institution.
+                    "sessions": rng.randint(1, 2) if institution_id == largest[0] else 0,
+                    "people": people, "hours": people * hours})
 
 
 def completes(session: Session, key: str) -> bool:
@@ -690,15 +820,14 @@ def expected_figures(programme: DemoProgramme) -> dict:
         figures["courses"].add(session.course.course_id)
         for key in session.enrolled:
             if completes(session, key):
-                servant = programme.servant(key)
+                # A completion stays with the institution the servant belonged to when the session started.
+                institution = programme.institution_of(key, session.starts_at.date())
                 figures["servants"].add(key)
                 figures["participations"] += 1
                 figures["hours"] += session.course.hours
                 trained.add(key)
-                level = next(i.government_level for i in programme.institutions
-                             if i.institution_id == servant.institution_id)
-                by_level[level].add(key)
-                by_institution[servant.institution_id].add(key)
+                by_level[programme.level_of(institution)].add(key)
+                by_institution[institution].add(key)
     return {
         "months": {m: {"sessions_delivered": f["sessions"], "courses_delivered": len(f["courses"]),
                        "servants_trained": len(f["servants"]), "participations": f["participations"],
@@ -708,4 +837,183 @@ def expected_figures(programme: DemoProgramme) -> dict:
         "participations": sum(f["participations"] for f in monthly.values()),
         "servants_trained_by_level": {level: len(keys) for level, keys in by_level.items()},
         "servants_trained_by_institution": {i: len(keys) for i, keys in by_institution.items()},
+    }
+
+
+def _add_months(day: date, months: int) -> date:
+    """``day`` plus calendar months; a day the target month lacks becomes its last (31 Jan + 1 = 28/29 Feb)."""
+    year, month = divmod(day.year * 12 + day.month - 1 + months, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+def expected_plan(programme: DemoProgramme, year: int, through: int) -> dict:
+    """Plan against actual (README: "planned", "actual (plan report)", "attainment") computed straight from
+    the plan: per (month, institution, topic) planned and delivered, and the total from January to ``through``."""
+    planned: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for t in programme.plan_targets.get(year, []):
+        if t["month"] <= through:
+            cell = planned[(t["month"], t["institution_id"], t["topic"])]
+            cell[0], cell[1], cell[2] = cell[0] + t["sessions"], cell[1] + t["people"], cell[2] + t["hours"]
+    sessions: dict[tuple, set[str]] = defaultdict(set)
+    trained: dict[tuple, set[str]] = defaultdict(set)
+    hours: dict[tuple, float] = defaultdict(float)
+    for s in programme.sessions:
+        local = s.starts_at
+        if s.cancelled or local.year != year or local.month > through or not any(m > 0 for m in s.minutes.values()):
+            continue
+        for key in s.enrolled:
+            cell = (local.month, programme.institution_of(key, local.date()), s.course.title)
+            if s.minutes.get(key, 0) > 0:
+                sessions[cell].add(s.session_id)
+            if completes(s, key):
+                trained[cell].add(key)
+                hours[cell] += s.course.hours
+
+    def attainment(actual: float, target: float) -> float | None:
+        return round(actual / target, 4) if target else None
+
+    cells = {}
+    for cell in sorted(set(planned) | set(sessions) | set(trained)):
+        target = planned.get(cell, [0, 0, 0.0])
+        cells[cell] = {"planned_sessions": target[0], "planned_people": target[1], "planned_hours": target[2],
+                       "sessions_delivered": len(sessions.get(cell, ())), "servants_trained": len(trained.get(cell, ())),
+                       "training_hours": hours.get(cell, 0.0),
+                       "sessions_attainment": attainment(len(sessions.get(cell, ())), target[0]),
+                       "people_attainment": attainment(len(trained.get(cell, ())), target[1]),
+                       "hours_attainment": attainment(hours.get(cell, 0.0), target[2])}
+    delivered = set().union(*sessions.values()) if sessions else set()
+    people = set().union(*trained.values()) if trained else set()
+    total_planned = [sum(v[i] for v in planned.values()) for i in range(3)]
+    total_hours = sum(hours.values())
+    return {"cells": cells, "total": {
+        "planned_sessions": total_planned[0], "planned_people": total_planned[1], "planned_hours": total_planned[2],
+        "sessions_delivered": len(delivered), "servants_trained": len(people), "training_hours": total_hours,
+        "sessions_attainment": attainment(len(delivered), total_planned[0]),
+        "people_attainment": attainment(len(people), total_planned[1]),
+        "hours_attainment": attainment(total_hours, total_planned[2])}}
+
+
+def expected_compliance(programme: DemoProgramme, on: date) -> dict:
+    """Each servant's standing with each requirement on ``on`` (DESIGN.md's oversight definitions),
+    computed straight from the plan — independently of ``contracts.compliance`` — and the counts per
+    requirement, institution and government level.
+
+    Returns ``{"standings": {(servant key, requirement id): (state, due_on)}, "counts": {(group kind,
+    group, requirement id): {"required", "compliant", "due", "overdue", "exempt"}}}`` where a group
+    kind is "requirement" (group "all"), "institution" or "government_level"."""
+    completed: dict[str, list[tuple[str, date]]] = defaultdict(list)
+    for s in programme.sessions:
+        if not s.cancelled:
+            for key in s.enrolled:
+                if completes(s, key):  # completed on the session's day (programme time zone)
+                    completed[key].append((s.course.code, s.starts_at.date()))
+    exempt = {(e.key, e.requirement_id) for e in programme.exemptions if e.effective_from <= on}
+    standings: dict[tuple[str, str], tuple[str, date | None]] = {}
+    counts: dict[tuple[str, str, str], dict[str, int]] = defaultdict(
+        lambda: {"required": 0, "compliant": 0, "due": 0, "overdue": 0, "exempt": 0})
+    effective_from = programme.first_day
+    for servant in programme.servants:
+        key = servant.key
+        joined = programme.joined_on.get(key)
+        left = programme.departures.get(key)
+        if on < effective_from or (joined and joined > on) or (left and left <= on):
+            continue  # not serving that day: nothing is required of them
+        institution = programme.institution_of(key, on)
+        level = programme.level_of(institution)
+        # The stretch in the institution they serve in on ``on`` began when they joined, or moved there.
+        moved = [m.effective_on for m in programme.moves if m.key == key and m.effective_on <= on]
+        stretch_start = max([joined or on] + moved)
+        for requirement in programme.requirements:
+            if requirement.position_levels and servant.position_level not in requirement.position_levels:
+                continue
+            if requirement.government_level and requirement.government_level != level:
+                continue
+            due = requirement.due
+            done = sorted(day for code, day in completed[key] if code == requirement.course_code and day <= on)
+            start = max(stretch_start, effective_from)
+            if (key, requirement.requirement_id) in exempt:
+                state, due_on = "exempt", None
+            elif due["kind"] == "within_days_of_joining":
+                deadline = start + timedelta(days=due["days"])
+                state, due_on = ("compliant", None) if done else ("due" if on <= deadline else "overdue", deadline)
+            elif due["kind"] == "yearly_by":
+                deadline = date(on.year, due["month"], due["day"])
+                this_year = [d for d in done if d.year == on.year]
+                state, due_on = ("compliant", None) if this_year else ("due" if on <= deadline else "overdue", deadline)
+            else:  # renewal: the last completion holds for ``months``; a first one is due ``days`` after start
+                holds_until = _add_months(done[-1], due["months"]) if done else None
+                first_time = start + timedelta(days=due.get("days") or 90)
+                if holds_until is not None and holds_until >= on:
+                    state, due_on = "compliant", holds_until  # renew by then
+                else:  # expired (due on its last day, but never before a newcomer's deadline) or never had
+                    deadline = max(holds_until, first_time) if holds_until is not None else first_time
+                    state, due_on = ("due" if on <= deadline else "overdue"), deadline
+            standings[(key, requirement.requirement_id)] = (state, due_on)
+            for group in (("requirement", "all"), ("institution", institution), ("government_level", level)):
+                row = counts[(*group, requirement.requirement_id)]
+                row["required"] += 1
+                row[state] += 1
+    return {"standings": standings, "counts": dict(counts)}
+
+
+def expected_bulletin(programme: DemoProgramme, month: str | None = None) -> dict:
+    """Every number of a month's bulletin (default: the programme's last month) computed straight from the
+    plan, in the shape reporting publishes them (``month_figures``, ``year_to_date``, ``plan``)."""
+    month = month or programme.bulletin_month
+    year, number = int(month[:4]), int(month[5:])
+    in_month = sorted((s for s in programme.sessions if f"{s.starts_at:%Y-%m}" == month and not s.cancelled
+                       and any(m > 0 for m in s.minutes.values())), key=lambda s: (s.starts_at, s.session_id))
+    to_date = [s for s in programme.sessions if not s.cancelled and s.starts_at.year == year
+               and s.starts_at.month <= number and any(m > 0 for m in s.minutes.values())]
+
+    def trained(sessions: list[Session]) -> dict[str, set[str]]:
+        """Distinct servants trained, in all and per modality, level and topic."""
+        groups: dict[str, set[str]] = defaultdict(set)
+        for s in sessions:
+            for key in s.enrolled:
+                if completes(s, key):
+                    level = programme.level_of(programme.institution_of(key, s.starts_at.date()))
+                    for group in ("all", f"modality:{s.modality}", f"level:{level}", f"topic:{s.course.title}"):
+                        groups[group].add(key)
+        return groups
+
+    month_groups, year_groups = trained(in_month), trained(to_date)
+    titles: list[str] = []
+    for s in in_month:
+        if s.course.title not in titles:
+            titles.append(s.course.title)
+    participations = sum(1 for s in in_month for key in s.enrolled if completes(s, key))
+    levels = ("state", "municipal")
+    topics = sorted(({"topic": g[6:], "servants_trained": len(keys)} for g, keys in year_groups.items()
+                     if g.startswith("topic:")), key=lambda r: (-r["servants_trained"], r["topic"]))
+    plan = None
+    if programme.plan_targets.get(year):
+        report = expected_plan(programme, year, number)
+        cells = [c for (m, _i, _t), c in report["cells"].items() if m == number]
+        planned_sessions = sum(c["planned_sessions"] for c in cells)
+        planned_people = sum(c["planned_people"] for c in cells)
+
+        def attainment(actual: float, target: float) -> float | None:
+            return round(actual / target, 4) if target else None
+
+        plan = {"month": {"planned_sessions": planned_sessions, "sessions_delivered": len(in_month),
+                          "sessions_attainment": attainment(len(in_month), planned_sessions),
+                          "planned_people": planned_people, "servants_trained": len(month_groups["all"]),
+                          "people_attainment": attainment(len(month_groups["all"]), planned_people)},
+                "year_to_date": {k: report["total"][k] for k in (
+                    "planned_sessions", "sessions_delivered", "sessions_attainment",
+                    "planned_people", "servants_trained", "people_attainment")}}
+    return {
+        "month": month,
+        "month_figures": {
+            "sessions_delivered": len(in_month), "courses_delivered": len({s.course.course_id for s in in_month}),
+            "course_titles": titles, "servants_trained": len(month_groups["all"]), "participations": participations,
+            "by_modality": {m: len(month_groups[f"modality:{m}"]) for m in ("virtual", "in_person", "hybrid")},
+            "by_government_level": {lv: len(month_groups[f"level:{lv}"]) for lv in levels}},
+        "year_to_date": {
+            "from": date(year, 1, 1).isoformat(), "to": (date(year + number // 12, number % 12 + 1, 1)
+                                                          - timedelta(days=1)).isoformat(),
+            "servants_trained": len(year_groups["all"]),
+            "by_government_level": {lv: len(year_groups[f"level:{lv}"]) for lv in levels}, "topics": topics},
+        "plan": plan,
     }

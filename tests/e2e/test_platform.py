@@ -22,9 +22,11 @@ import pytest
 from probidad.ops.demo import (
     DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token, programme_for, request_id,
 )
-from probidad.ops.localhost import port_answers, port_free
+from probidad.ops.localhost import eventually, port_answers, port_free
 from probidad.ops.platform import SERVICES, start_services, stop_services
-from probidad.ops.programme import completes, expected_figures
+from probidad.ops.programme import (
+    completes, expected_bulletin, expected_compliance, expected_figures, expected_plan,
+)
 from probidad.ops.programme import demo_programme as plan
 
 # Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
@@ -76,7 +78,8 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
     with pytest.raises(DemoIncomplete) as incomplete:
         await stopped.run()
     assert "sessions closed 3 of" in incomplete.value.loaded and "servants" in incomplete.value.loaded
-    await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
+    loaded = Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix)
+    await loaded.run()
     with pytest.raises(DemoAlreadyLoaded):  # a second `up --demo` on the same state loads nothing twice
         await Loader(urls, kafka_bootstrap, programme, token, topic_prefix=topic_prefix).run()
     expected = expected_figures(programme)
@@ -107,9 +110,19 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         assert year["servants_trained"] < sum(m["servants_trained"] for m in expected["months"].values()), (
             "people trained in several months count once in the period")
         assert year["participations"] == expected["participations"]
-        by_level = await http.get(f"{reporting}/reports/figures", params={**period, "by": "government_level"})
-        levels = {row["government_level"]: row["servants_trained"] for row in by_level.json()["rows"]}
-        assert levels == expected["servants_trained_by_level"]
+
+        async def levels() -> dict:
+            by_level = await http.get(f"{reporting}/reports/figures", params={**period, "by": "government_level"})
+            return {row["government_level"]: row["servants_trained"] for row in by_level.json()["rows"]}
+
+        # Moves between institutions were recorded after the sessions closed: a moved servant's
+        # completions stay with the institution they belonged to when the session started.
+        wanted_levels = expected["servants_trained_by_level"]
+        seen_levels = await eventually(lambda: _equal(levels(), wanted_levels), timeout_s=60, what="levels")
+        assert seen_levels == wanted_levels
+
+        await _the_oversight_figures_are_the_programmes(http, urls, programme)
+        await _compliance_and_the_overdue_lists_are_the_programmes(http, urls, programme, loaded.servant_ids)
 
     # One enrolment's correlation id (its agency request id) is in the JSON logs of every service
     # its facts went through.
@@ -120,6 +133,119 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         lines = [json.loads(line) for line in (platform["logs"] / f"{service}.log").read_text().splitlines()
                  if line.startswith("{")]
         assert any(line.get("correlation_id") == correlation for line in lines), service
+
+
+async def _equal(value, wanted):  # noqa: ANN001, ANN202
+    """``await value`` when it equals ``wanted`` (for ``eventually``), else None."""
+    seen = await value
+    return seen if seen == wanted else None
+
+
+async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme) -> None:  # noqa: ANN001
+    """Plan attainment and every number of the bulletin, against figures computed from the generated
+    facts (probidad.ops.programme: expected_plan, expected_bulletin)."""
+    reporting = urls["reporting"]
+    year, through = programme.months[-1]
+    wanted = expected_plan(programme, year, through)
+
+    async def plan_report() -> dict | None:
+        response = await http.get(f"{reporting}/reports/plan", params={"year": year, "through": through})
+        report = response.json()
+        if report.get("plan") is None:
+            return None
+        cells = {(int(r["period"][5:]), r["institution"], r["topic"]): {k: r[k] for k in wanted["total"]}
+                 for r in report["months"]}
+        return report if cells == wanted["cells"] else None
+
+    report = await eventually(plan_report, timeout_s=60, what="the plan report equal to the programme's")
+    assert {k: report["total"][k] for k in wanted["total"]} == wanted["total"]
+
+    # The bulletin of the programme's last month, published: its numbers are the programme's.
+    month = programme.bulletin_month
+    bulletin = expected_bulletin(programme, month)
+    # A move recorded after the sessions gives the new institution the sessions from its effective day
+    # on: wait until reporting has every move before publishing what it knows.
+    to_date = {"from": bulletin["year_to_date"]["from"], "to": bulletin["year_to_date"]["to"], "by": "government_level"}
+
+    async def year_levels() -> dict:
+        rows = (await http.get(f"{reporting}/reports/figures", params=to_date)).json()["rows"]
+        return {level: next((r["servants_trained"] for r in rows if r["government_level"] == level), 0)
+                for level in bulletin["year_to_date"]["by_government_level"]}
+
+    await eventually(lambda: _equal(year_levels(), bulletin["year_to_date"]["by_government_level"]), timeout_s=60,
+                     what="the year's figures by level, every move known")
+    published = (await http.post(f"{reporting}/reports/bulletin/{month}/publish")).json()
+    figures = published["figures"]
+    assert figures["month_figures"] == bulletin["month_figures"]
+    assert figures["year_to_date"] == bulletin["year_to_date"]
+    assert {part: figures["plan"][part] for part in ("month", "year_to_date")} == bulletin["plan"]
+    # ... and the rendered bulletin prints each of them.
+    text = (await http.get(f"{reporting}/reports/bulletin", params={
+        "month": month, "format": "markdown", "published": "latest"})).text
+    for title in bulletin["month_figures"]["course_titles"]:
+        assert title in text
+    numbers = [bulletin["month_figures"]["sessions_delivered"], bulletin["month_figures"]["servants_trained"],
+               bulletin["month_figures"]["by_modality"]["virtual"], bulletin["year_to_date"]["servants_trained"],
+               *bulletin["year_to_date"]["by_government_level"].values()]
+    for number in numbers:  # each number a link to the figure query that gives it
+        assert f"[{number}](" in text, (number, text[:3000])
+
+
+async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme,  # noqa: ANN001
+                                                              servant_ids: dict[str, str]) -> None:
+    """Compliance counts per requirement, institution and level in reporting, and each institution's named
+    overdue list in enrollment, against standings computed straight from the generated facts."""
+    reporting, enrollment = urls["reporting"], urls["enrollment"]
+    on = programme.last_day
+    wanted = expected_compliance(programme, on)
+    counts = wanted["counts"]
+    assert any(c["overdue"] for c in counts.values()) and any(c["compliant"] for c in counts.values())
+    assert any(c["exempt"] for c in counts.values()), "the demo exempts some servants"
+
+    def rows_of(report: dict) -> dict:
+        keys = ("required", "compliant", "due", "overdue", "exempt")
+        seen = {("requirement", "all", r["requirement_id"]): {k: r[k] for k in keys} for r in report["by_requirement"]}
+        seen |= {("institution", r["institution"], r["requirement_id"]): {k: r[k] for k in keys}
+                 for r in report["by_institution"]}
+        seen |= {("government_level", r["government_level"], r["requirement_id"]): {k: r[k] for k in keys}
+                 for r in report["by_government_level"]}
+        return seen
+
+    async def compliance_report() -> dict | None:
+        report = (await http.get(f"{reporting}/reports/compliance", params={"on": on.isoformat()})).json()
+        return report if rows_of(report) == counts else None
+
+    report = await eventually(compliance_report, timeout_s=90, what="compliance counts equal to the programme's")
+    for row in report["by_requirement"]:
+        required = row["required"] - row["exempt"]
+        assert row["rate"] == (round(row["compliant"] / required, 4) if required else None)
+    key_of = {servant_id: key for key, servant_id in servant_ids.items()}
+    assert {(key_of[s["servant_id"]], s["requirement_id"]): (s["state"], s["due_on"])
+            for s in report["standings"]} == {
+        k: (state, due_on.isoformat() if due_on else None) for k, (state, due_on) in wanted["standings"].items()}
+
+    # Enrollment's named lists for the ethics committees: who is overdue, by name, per institution.
+    overdue: dict[str, set] = {}
+    for (key, requirement_id), (state, due_on) in wanted["standings"].items():
+        if state == "overdue":
+            overdue.setdefault(programme.institution_of(key, on), set()).add((servant_ids[key], requirement_id))
+    names = {servant_ids[s.key]: s.name for s in programme.servants}
+    for institution in programme.institutions:
+        iid = institution.institution_id
+
+        async def named_list(iid: str = iid) -> dict | None:
+            response = await http.get(f"{enrollment}/institutions/{iid}/compliance",
+                                      params={"on": on.isoformat(), "state": "overdue"})
+            body = response.json()
+            listed = {(line["servant_id"], line["requirement_id"]) for line in body["lines"]}
+            return body if listed == overdue.get(iid, set()) else None
+
+        body = await eventually(named_list, timeout_s=60, what=f"the overdue list of {iid}")
+        assert all(line["name"] == names[line["servant_id"]] and line["state"] == "overdue" for line in body["lines"])
+    busiest = max(overdue, key=lambda i: len(overdue[i]))
+    csv_text = (await http.get(f"{enrollment}/institutions/{busiest}/compliance.csv",
+                               params={"on": on.isoformat()})).text
+    assert len(csv_text.strip().splitlines()) == 1 + len(overdue[busiest])
 
 
 def test_several_instances_of_a_service_need_a_database_they_can_share(tmp_path) -> None:

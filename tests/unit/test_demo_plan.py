@@ -121,3 +121,78 @@ def test_a_state_dir_keeps_the_programme_it_began_loading_in_a_later_month(tmp_p
     later, note = programme_for(tmp_path, scale=0.1, now=november + timedelta(days=40))
     assert later.months == begun.months and len(later.servants) == len(begun.servants)
     assert note and "scale 0.05" in note
+
+
+# ------------------------------------------------------------------ the oversight layer of the demo
+
+
+def test_joiners_join_before_their_first_session_and_leavers_leave_after_their_last(planned) -> None:
+    _now, programme = planned
+    for session in programme.sessions:
+        for key in session.enrolled:
+            assert programme.joined_on[key] <= session.starts_at.date(), f"{key} trained before joining"
+            left = programme.departures.get(key)
+            assert left is None or session.ends_at.date() < left, f"{key} trained after leaving"
+    joiners = [k for k, day in programme.joined_on.items() if day >= programme.first_day]
+    assert joiners and programme.departures and programme.moves
+
+
+def test_a_move_never_falls_on_a_day_the_servant_is_in_a_session_and_never_concerns_a_leaver(planned) -> None:
+    _now, programme = planned
+    for move in programme.moves:
+        assert move.key not in programme.departures
+        assert move.to_institution_id != programme.servant(move.key).institution_id
+        assert all(s.starts_at.date() != move.effective_on for s in programme.sessions if move.key in s.enrolled)
+        assert programme.institution_of(move.key, move.effective_on) == move.to_institution_id
+        assert programme.institution_of(move.key, move.effective_on - timedelta(days=1)) != move.to_institution_id
+
+
+def test_the_plan_targets_are_valid_contract_targets_of_topics_the_catalogue_has(planned) -> None:
+    from contracts.events import MAX_PLAN_TARGETS, PlanTarget
+
+    _now, programme = planned
+    assert sorted(programme.plan_targets) == programme.years
+    topics = {c.title for c in programme.courses}
+    for targets in programme.plan_targets.values():
+        assert 0 < len(targets) <= MAX_PLAN_TARGETS
+        cells = [(t["month"], t["institution_id"], t["topic"]) for t in targets]
+        assert len(cells) == len(set(cells)), "one target per month, institution and topic"
+        assert all(PlanTarget(**t).topic in topics for t in targets)
+
+
+def test_every_requirement_names_a_course_of_the_catalogue_and_compliance_counts_add_up(planned) -> None:
+    from probidad.ops.programme import expected_compliance
+
+    _now, programme = planned
+    assert {r.course_code for r in programme.requirements} <= {c.code for c in programme.courses}
+    counts = expected_compliance(programme, programme.last_day)["counts"]
+    for row in counts.values():
+        assert row["required"] == row["compliant"] + row["due"] + row["overdue"] + row["exempt"]
+    everyone = counts[("requirement", "all", "req-codigo-etica")]
+    assert everyone["exempt"] == 3 and everyone["compliant"] > 0 and everyone["overdue"] > 0
+
+
+def test_a_servant_who_left_or_has_not_joined_yet_is_required_nothing() -> None:
+    from probidad.ops.programme import expected_compliance
+
+    programme = plan(scale=0.05, now=datetime(2026, 12, 2, 8, 0, tzinfo=ZoneInfo("America/Mexico_City")))
+    on = programme.last_day
+    standings = expected_compliance(programme, on)["standings"]
+    left = [k for k, day in programme.departures.items() if day <= on]
+    assert left and not any(key in left for key, _requirement in standings)
+    joiner, joined = max(programme.joined_on.items(), key=lambda item: item[1])
+    before = expected_compliance(programme, joined - timedelta(days=1))["standings"]
+    assert not any(key == joiner for key, _requirement in before)
+
+
+def test_the_plan_report_of_the_demo_adds_its_cells_up_to_its_total(planned) -> None:
+    from probidad.ops.programme import expected_plan
+
+    _now, programme = planned
+    year, through = programme.months[-1]
+    report = expected_plan(programme, year, through)
+    cells = report["cells"].values()
+    assert report["total"]["planned_people"] == sum(c["planned_people"] for c in cells)
+    assert report["total"]["training_hours"] == sum(c["training_hours"] for c in cells)
+    # A session counts once in the total, though several institutions' servants were in it.
+    assert report["total"]["sessions_delivered"] <= sum(c["sessions_delivered"] for c in cells)
