@@ -925,16 +925,22 @@ async def withdraw_requirement(requirement_id: str, runtime: Runtime, ctx: Conte
 @router.get("/requirements", response_model=list[RequirementOut], tags=["requirements"])
 async def list_requirements(runtime: Runtime, ctx: Context, _: Reader,
                             as_of: str | None = Query(None, description="Date or date-time: the versions known "
-                                                      "then, and the one in force that day.")) -> list[RequirementOut]:
-    on, known_by = _moment(ctx, as_of)
+                                                      "then, and the one in force that day."),
+                            on: date | None = Query(None, description="The day whose version in force is shown "
+                                                    "(default: the as-of day, or today).")) -> list[RequirementOut]:
+    day, known_by = _moment(ctx, as_of)
+    on = on or day
     async with runtime.unit_of_work() as uow:
         return [_requirement_out(v) for v in await views.requirements(uow, on=on, known_by=known_by)]
 
 
 @router.get("/requirements/{requirement_id}", response_model=RequirementOut, tags=["requirements"])
 async def get_requirement(requirement_id: str, runtime: Runtime, ctx: Context, _: Reader,
-                          as_of: str | None = Query(None, description="Date or date-time.")) -> RequirementOut:
-    on, known_by = _moment(ctx, as_of)
+                          as_of: str | None = Query(None, description="Date or date-time: the versions known then."),
+                          on: date | None = Query(None, description="The day whose version in force is shown "
+                                                  "(default: the as-of day, or today).")) -> RequirementOut:
+    day, known_by = _moment(ctx, as_of)
+    on = on or day
     async with runtime.unit_of_work() as uow:
         (view,) = await views.requirements(uow, on=on, known_by=known_by, requirement_id=requirement_id)
     return _requirement_out(view)
