@@ -43,7 +43,7 @@ def verification_url(base_url: str, code: str) -> str:
 
 async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) -> Verification:
     async with runtime.unit_of_work() as uow:
-        found = await views.verification(uow, code, ctx.signer)
+        found = await views.verification(uow, code, ctx.signer, ctx.today())
     if found is None:
         raise HTTPException(404, f"code: no certificate has the verification code {code!r}")
     return found
@@ -71,6 +71,7 @@ def _public_view(found: Verification, base_url: str) -> dict:
         "valid": found.status == "valid",
         "course": {"code": record.course_code, "title": record.course_title, "topic": record.course_topic},
         "date": record.issued_on.isoformat(),
+        "valid_until": record.valid_until.isoformat() if record.valid_until else None,
         "hours": record.hours,
         "issuer": record.issuing_authority,
         "signature": {"algorithm": "Ed25519", "key_id": record.key_id, "holds": found.signature_holds,
@@ -78,7 +79,17 @@ def _public_view(found: Verification, base_url: str) -> dict:
     }
 
 
-_VERDICTS = {"valid": ("VÁLIDA", "#1b6e3a"), "revoked": ("REVOCADA", "#a11d2b"), "invalid": ("NO VÁLIDA", "#a11d2b")}
+_VERDICTS = {"valid": ("VÁLIDA", "#1b6e3a"), "expired": ("VENCIDA", "#8a5a00"), "revoked": ("REVOCADA", "#a11d2b"),
+             "invalid": ("NO VÁLIDA", "#a11d2b")}
+
+
+def _vigencia(view: dict) -> str:
+    """The vigencia row: until when the certificate holds, or since when it no longer does."""
+    if view["valid_until"] is None:
+        return ""
+    until = html.escape(spanish_date(date.fromisoformat(view["valid_until"])))
+    text = f"Venció; estuvo vigente hasta el {until}" if view["status"] == "expired" else f"Hasta el {until}"
+    return f"<dt>Vigencia</dt><dd>{text}</dd>\n"
 
 
 def _page(view: dict) -> str:
@@ -98,7 +109,7 @@ def _page(view: dict) -> str:
 <dt>Folio</dt><dd>{e(view['verification_code'])}</dd>
 <dt>Curso</dt><dd>{e(view['course']['title'])} ({e(view['course']['code'])})</dd>
 <dt>Fecha</dt><dd>{e(date_text)}</dd>
-<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
+{_vigencia(view)}<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
 <dt>Emisor</dt><dd>{e(view['issuer'])}</dd>
 </dl>
 <p><small>Esta página no muestra datos personales del titular. Firma Ed25519, clave {e(view['signature']['key_id'])}.</small></p>
@@ -107,8 +118,9 @@ def _page(view: dict) -> str:
 
 @public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)")
 async def verify(code: str, request: Request, runtime: Runtime, ctx: Context) -> Response:
-    """valid | revoked | invalid (the stored record no longer matches its signature), with the course,
-    date, hours and issuer. Nothing about the holder: certification holds no names or initials."""
+    """valid | expired (its vigencia, ``valid_until``, ended before today in the programme's time zone) |
+    revoked | invalid (the stored record no longer matches its signature), with the course, date, vigencia,
+    hours and issuer. Nothing about the holder: certification holds no names or initials."""
     view = _public_view(await _verification(runtime, ctx, code), _base_url(runtime))
     if "text/html" in request.headers.get("accept", ""):
         return HTMLResponse(_page(view))
@@ -130,6 +142,7 @@ async def certificate_pdf(code: str, runtime: Runtime, ctx: Context) -> Response
         verification_code=record.verification_code, course_title=record.course_title, course_topic=record.course_topic,
         hours=record.hours, issued_on=record.issued_on, issuing_authority=record.issuing_authority, score=record.score,
         verification_url=verification_url(_base_url(runtime), record.verification_code),
+        valid_until=record.valid_until,
     ))
     return Response(document, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="constancia-{record.verification_code}.pdf"'})

@@ -27,6 +27,7 @@ class PrintedCertificate:
     issuing_authority: str
     score: float | None
     verification_url: str
+    valid_until: date | None = None  # printed as its vigencia; None: it never expires
 
 
 def render_pdf(certificate: PrintedCertificate) -> bytes:
@@ -60,6 +61,8 @@ def render_pdf(certificate: PrintedCertificate) -> bytes:
         details += f" · Calificación: {certificate.score:g}"
     page.drawCentredString(width / 2, height - 10 * cm, details[:120])
     page.drawCentredString(width / 2, height - 11 * cm, f"Sesión del {spanish_date(certificate.issued_on)}")
+    if certificate.valid_until is not None:
+        page.drawCentredString(width / 2, height - 11.8 * cm, f"Vigente hasta {spanish_date(certificate.valid_until)}")
 
     qr_size = 5 * cm
     page.drawImage(ImageReader(qr_image(certificate.verification_url)), 2.2 * cm, 2.2 * cm, qr_size, qr_size)

@@ -34,6 +34,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from contracts.base import Event
+from contracts.compliance import add_months
 from contracts.events import (
     AssessmentGraded,
     AttendanceCorrected,
@@ -44,7 +45,9 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantRegistered,
     ServantTransferred,
+    ServantUpdated,
     SessionCancelled,
     SessionClosed,
     SessionRescheduled,
@@ -98,10 +101,15 @@ class CourseTerms:
     passing_score: float | None
     competency: str | None
     stamp: Stamp
+    validity_months: int | None = None  # how long a completion holds; None: it never expires
 
     @property
     def has_evaluation(self) -> bool:
         return self.passing_score is not None
+
+    def valid_until(self, issued_on: date) -> date | None:
+        """The last day a certificate issued on ``issued_on`` for this course holds."""
+        return None if self.validity_months is None else add_months(issued_on, self.validity_months)
 
 
 def course_published(current: CourseTerms | None, event: CoursePublished, stamp: Stamp) -> CourseTerms:
@@ -109,7 +117,8 @@ def course_published(current: CourseTerms | None, event: CoursePublished, stamp:
     if current is not None and not supersedes(stamp, current.stamp):
         return current
     return CourseTerms(event.course_id, event.code, event.title, event.topic, event.hours,
-                       event.minimum_attendance_share, event.passing_score, event.competency, stamp)
+                       event.minimum_attendance_share, event.passing_score, event.competency, stamp,
+                       event.validity_months)
 
 
 @dataclass(frozen=True)
@@ -388,9 +397,13 @@ class CertificateTerms:
     score: float | None
     issued_on: date
     issuing_authority: str
+    valid_until: date | None = None  # the course's vigencia after issued_on; None: it never expires
+    holder_digest: str | None = None  # the servant's holder digest (contracts.holder); None: not bound
 
     def claims(self) -> dict:
-        return {
+        """What is signed. ``valid_until`` and ``holder_digest`` are claimed only when the certificate has
+        them, so a certificate signed before they existed still verifies."""
+        claims = {
             "certificate_id": self.certificate_id,
             "verification_code": self.verification_code,
             "servant_id": self.servant_id,
@@ -403,12 +416,21 @@ class CertificateTerms:
             "issued_on": self.issued_on.isoformat(),
             "issuing_authority": self.issuing_authority,
         }
+        if self.valid_until is not None:
+            claims["valid_until"] = self.valid_until.isoformat()
+        if self.holder_digest is not None:
+            claims["holder_digest"] = self.holder_digest
+        return claims
 
     def issued(self) -> CertificateIssued:
+        # The optional fields only when known: a certificate without them is announced as before.
+        optional = {name: value for name, value in (("valid_until", self.valid_until),
+                                                    ("holder_digest", self.holder_digest)) if value is not None}
         return CertificateIssued(
             certificate_id=self.certificate_id, verification_code=self.verification_code,
             servant_id=self.servant_id, course_id=self.course_id, session_id=self.session_id,
             hours=self.hours, score=self.score, issued_on=self.issued_on, issuing_authority=self.issuing_authority,
+            **optional,
         )
 
     def revoked(self, reason: str) -> CertificateRevoked:
@@ -418,7 +440,8 @@ class CertificateTerms:
         )
 
 
-def certificate_terms(facts: CompletionFacts, identity: CertificateIdentity, issuing_authority: str) -> CertificateTerms:
+def certificate_terms(facts: CompletionFacts, identity: CertificateIdentity, issuing_authority: str,
+                      holder_digest: str | None = None) -> CertificateTerms:
     course, session = facts.course_of_session, facts.session
     assert course is not None and session is not None and session.local_date is not None
     # Only a graded course's certificate carries a score: otherwise a late grade would rewrite it.
@@ -428,12 +451,34 @@ def certificate_terms(facts: CompletionFacts, identity: CertificateIdentity, iss
         servant_id=facts.servant_id, session_id=facts.session_id, course_id=course.course_id,
         course_code=course.code, course_title=course.title, course_topic=course.topic, hours=course.hours,
         score=score, issued_on=session.local_date, issuing_authority=issuing_authority,
+        valid_until=course.valid_until(session.local_date), holder_digest=holder_digest,
     )
 
 
 class Status(str, Enum):
     valid = "valid"
     revoked = "revoked"
+
+
+EXPIRED = "expired"
+INVALID = "invalid"
+
+
+def verified_status(status: str, signature_holds: bool, valid_until: date | None, today: date) -> str:
+    """What a verifier is told about a stored certificate on ``today`` (the programme's date):
+
+    * invalid — the stored record no longer matches its signature (nothing it says can be trusted);
+    * revoked — final, whatever its vigencia;
+    * expired — its vigencia ended (``valid_until`` is the last day it holds);
+    * valid.
+    """
+    if not signature_holds:
+        return INVALID
+    if status == Status.revoked.value:
+        return status
+    if valid_until is not None and today > valid_until:
+        return EXPIRED
+    return status
 
 
 @dataclass(frozen=True)
@@ -458,7 +503,9 @@ class Decision:
         return bool(self.events)
 
 
-def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes, issuing_authority: str) -> Decision:
+def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes, issuing_authority: str,
+           holder_digest: str | None = None) -> Decision:
+    """``holder_digest``: the servant's latest (None: unknown or erased), which the certificate binds."""
     verdict = judge(facts)
     if verdict.outcome is Outcome.completed:
         if held is None:
@@ -468,7 +515,7 @@ def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes
         else:
             issue = held.issue
         identity = certificate_identity(facts.servant_id, facts.session_id, code_key, issue)
-        terms = certificate_terms(facts, identity, issuing_authority)
+        terms = certificate_terms(facts, identity, issuing_authority, holder_digest)
         if held is not None and held.status is Status.valid and held.terms == terms:
             return Decision(held)
         # A valid certificate whose terms changed (a regrade, a reschedule) is amended under its id.

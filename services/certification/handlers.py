@@ -8,9 +8,10 @@ and the rows written together when the unit of work completes. The caller record
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from contracts.base import Event
 from contracts.envelope import Envelope
@@ -28,6 +29,8 @@ from contracts.events import (
     SessionScheduled,
 )
 from probidad.shared.logs import get_logger
+from probidad.shared.settings import ServiceSettings
+from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification import domain
 from services.certification.domain import Consequences, Rules, Stamp
@@ -39,10 +42,17 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class CertificationContext:
-    """What the handlers and the API need besides the unit of work: the signing key and the rules."""
+    """What the handlers and the API need besides the unit of work: the signing key, the rules, and the
+    programme's time zone and clock (which decide "today" for a certificate's vigencia)."""
 
     signer: CertificateSigner
     rules: Rules
+    programme_timezone: str = ServiceSettings.model_fields["programme_timezone"].default
+    clock: Callable[[], datetime] = utcnow
+
+    def today(self) -> date:
+        """The programme's date: a certificate whose ``valid_until`` is before it has expired."""
+        return self.clock().astimezone(ZoneInfo(self.programme_timezone)).date()
 
 
 async def prepare(uow: UnitOfWork, envelopes: list[Envelope]) -> None:

@@ -151,7 +151,8 @@ def _course(row: Stored | None) -> CourseTerms | None:
     if row is None:
         return None
     return CourseTerms(row.course_id, row.code, row.title, row.topic, row.hours, row.minimum_attendance_share,
-                       row.passing_score, row.competency, _stored_stamp(row.stated_at, 0, row.stated_by))
+                       row.passing_score, row.competency, _stored_stamp(row.stated_at, 0, row.stated_by),
+                       row.validity_months)
 
 
 def _plan(row: Stored | None) -> SessionPlan | None:
@@ -190,7 +191,8 @@ def certificate_terms(row: Stored) -> CertificateTerms:
         certificate_id=row.certificate_id, verification_code=row.verification_code, servant_id=row.servant_id,
         session_id=row.session_id, course_id=row.course_id, course_code=row.course_code,
         course_title=row.course_title, course_topic=row.course_topic, hours=row.hours, score=row.score,
-        issued_on=row.issued_on, issuing_authority=row.issuing_authority,
+        issued_on=row.issued_on, issuing_authority=row.issuing_authority, valid_until=row.valid_until,
+        holder_digest=row.holder_digest,
     )
 
 
@@ -529,7 +531,8 @@ class CertificationRepository:
         self.courses[terms.course_id] = self._put(CourseFact, self.courses.get(terms.course_id), dict(
             course_id=terms.course_id, code=terms.code, title=terms.title, topic=terms.topic, hours=terms.hours,
             minimum_attendance_share=terms.minimum_attendance_share, passing_score=terms.passing_score,
-            competency=terms.competency, stated_at=stated_at, stated_by=stated_by))
+            competency=terms.competency, validity_months=terms.validity_months, stated_at=stated_at,
+            stated_by=stated_by))
 
     def save_plan(self, plan: SessionPlan) -> None:
         rows = self.sessions[plan.session_id]
@@ -588,7 +591,8 @@ class CertificationRepository:
         values = dict(
             course_id=terms.course_id, course_code=terms.course_code, course_title=terms.course_title,
             course_topic=terms.course_topic, hours=terms.hours, score=terms.score, issued_on=terms.issued_on,
-            issuing_authority=terms.issuing_authority, institution_id=change.institution_id,
+            issuing_authority=terms.issuing_authority, valid_until=terms.valid_until,
+            holder_digest=terms.holder_digest, institution_id=change.institution_id,
             status=held.status.value, revocation_reason=held.revocation_reason, signature=signature, key_id=key_id,
             changed_at=_utc(changed_at))
         if stored is None:

@@ -20,6 +20,7 @@ class CourseFact(SQLModel, table=True):
     hours: float
     minimum_attendance_share: float
     passing_score: float | None = None
+    validity_months: int | None = None  # a completion's vigencia; null: it never expires
     stated_at: datetime
     stated_by: str = Field(max_length=64)
 
@@ -109,6 +110,8 @@ class CertificateRecord(SQLModel, table=True):
     score: float | None = None
     issued_on: date
     issuing_authority: str = Field(max_length=300)
+    valid_until: date | None = None  # last day the certificate holds; null: it never expires
+    holder_digest: str | None = Field(default=None, max_length=64)  # the holder it binds; null: not bound
     status: str = Field(max_length=10)
     revocation_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     signature: str = Field(max_length=200)

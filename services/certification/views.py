@@ -4,6 +4,7 @@ competency listings."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification import domain
@@ -17,15 +18,15 @@ from services.certification.tables import CertificateRecord, CompetencyAttainmen
 class Verification:
     record: CertificateRecord
     signature_holds: bool
+    today: date  # the programme's date the answer is given on
 
     @property
     def status(self) -> str:
-        if not self.signature_holds:
-            return "invalid"
-        return self.record.status
+        """valid | expired | revoked | invalid (``domain.verified_status``)."""
+        return domain.verified_status(self.record.status, self.signature_holds, self.record.valid_until, self.today)
 
 
-async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner) -> Verification | None:
+async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, today: date) -> Verification | None:
     normalised = domain.normalise_code(code)
     if normalised is None:
         return None
@@ -36,7 +37,7 @@ async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner) ->
     # or a retired one): a row edited behind our back, or naming a key we do not know, shows as invalid.
     public = signer.verification_key(row.key_id)
     holds = public is not None and verify_claims(public, certificate_terms(row).claims(), row.signature)
-    return Verification(row, holds)
+    return Verification(row, holds, today)
 
 
 async def badge(uow: UnitOfWork, record: CertificateRecord, signer: CertificateSigner, *, base_url: str) -> dict:

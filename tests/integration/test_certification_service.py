@@ -294,3 +294,49 @@ async def test_certificates_for_every_course_of_a_competency_attain_it_once(cert
         assert (await http.get("/certificates", params={"servant_id": "sv-1"})).json() == []
     async with certification.client() as http:
         assert (await http.get("/certificates")).status_code == 401
+
+
+def lasting(n: int | str, months: int, *, code: str = "CE-01", topic: str = "Código de Ética"):
+    """A course whose completions hold ``months`` months."""
+    return course(n, code=code, topic=topic, passing=None).model_copy(update={"validity_months": months})
+
+
+def scheduled_on(n: int | str, course_n: int | str, day: datetime):
+    return scheduled(n, course_n).model_copy(update={"starts_at": day, "ends_at": day + timedelta(hours=4)})
+
+
+async def test_a_course_with_validity_issues_certificates_that_hold_until_their_vigencia_and_then_expire(certification):
+    await certification.hear(lasting(1, 240))
+    await certification.hear(lasting(2, 12, code="CI-02", topic="Conflicto de Interés"))
+    await certification.hear(course(3, passing=None))
+    await certification.hear(scheduled(1, 1, day=5))
+    await certification.hear(scheduled_on(2, 2, datetime(2024, 3, 4, 10, 0, tzinfo=CANCUN)))
+    await certification.hear(scheduled(3, 3, day=19))
+    for n in (1, 2, 3):
+        await certification.hear(seat("sv-1", n))
+        await certification.hear(present("sv-1", n))
+    by_session = {e.session_id: e for e in await certification.events(CertificateIssued)}
+    assert by_session["s-1"].valid_until.isoformat() == "2046-11-05"
+    assert by_session["s-2"].valid_until.isoformat() == "2025-03-04"
+    assert by_session["s-3"].valid_until is None  # a course without validity: as before
+
+    async with certification.client() as http:
+        holding = (await http.get(f"/verify/{by_session['s-1'].verification_code}")).json()
+        assert (holding["status"], holding["valid"], holding["valid_until"]) == ("valid", True, "2046-11-05")
+        assert holding["signature"]["holds"] is True  # the stored vigencia is what was signed
+        page = await http.get(f"/verify/{by_session['s-1'].verification_code}", headers={"Accept": "text/html"})
+        assert "VÁLIDA" in page.text and "Hasta el 5 de noviembre de 2046" in page.text
+
+        ended = (await http.get(f"/verify/{by_session['s-2'].verification_code}")).json()
+        assert (ended["status"], ended["valid"], ended["valid_until"]) == ("expired", False, "2025-03-04")
+        page = await http.get(f"/verify/{by_session['s-2'].verification_code}", headers={"Accept": "text/html"})
+        assert "VENCIDA" in page.text and "4 de marzo de 2025" in page.text and "VÁLIDA" not in page.text
+
+        forever = (await http.get(f"/verify/{by_session['s-3'].verification_code}")).json()
+        assert (forever["status"], forever["valid_until"]) == ("valid", None)
+        page = await http.get(f"/verify/{by_session['s-3'].verification_code}", headers={"Accept": "text/html"})
+        assert "Vigencia" not in page.text
+
+        await certification.hear(corrected("sv-1", 2, minutes=60))
+        revoked = (await http.get(f"/verify/{by_session['s-2'].verification_code}")).json()
+        assert revoked["status"] == "revoked"  # revoked stays revoked, expired or not

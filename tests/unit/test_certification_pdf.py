@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -39,12 +40,23 @@ def test_the_qr_code_on_the_rendered_pdf_decodes_to_the_verification_url(tmp_pat
     assert [c.text for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode] == [url]
 
 
-def test_the_pdf_states_course_hours_date_and_code_in_its_text(tmp_path):
+def pdf_text(tmp_path, certificate: PrintedCertificate) -> str:
     if shutil.which("pdftotext") is None and not REQUIRE_REAL:
         pytest.skip("pdftotext (poppler-utils) not installed")
-    (tmp_path / "c.pdf").write_bytes(render_pdf(printed("http://127.0.0.1:8003/verify/PRB-7K3M-Q9XD-2F4H")))
-    text = subprocess.run(["pdftotext", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
+    (tmp_path / "c.pdf").write_bytes(render_pdf(certificate))
+    return subprocess.run(["pdftotext", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
                           check=True, timeout=60).stdout
+
+
+def test_the_pdf_states_course_hours_date_and_code_in_its_text(tmp_path):
+    text = pdf_text(tmp_path, printed("http://127.0.0.1:8003/verify/PRB-7K3M-Q9XD-2F4H"))
     for expected in ("Prevención de Actos de Corrupción", "4 horas", "5 de noviembre de 2026", "PRB-7K3M-Q9XD-2F4H",
                      "Secretaría de la Contraloría del Estado", "91.5"):
         assert expected in text
+
+
+def test_the_pdf_prints_its_vigencia_only_when_it_has_one(tmp_path):
+    url = "http://127.0.0.1:8003/verify/PRB-7K3M-Q9XD-2F4H"
+    assert "Vigente hasta" not in pdf_text(tmp_path, printed(url))
+    bounded = replace(printed(url), valid_until=date(2028, 11, 5))
+    assert "Vigente hasta 5 de noviembre de 2028" in pdf_text(tmp_path, bounded)
