@@ -152,7 +152,8 @@ async def publish_bulletin(month: str, principal: Comptroller, runtime: Runtime,
     """Publish the month's bulletin as known now (or at ``as_of``): records ReportPublished with the
     moment, the numbers and their digest; the bulletin then re-renders with the same numbers."""
     year, number = month_param(month)
-    now = datetime.now(UTC).replace(microsecond=0)
+    # To the microsecond: a moment cut to the second would leave out what was known within that second.
+    now = datetime.now(UTC)
     moment = as_of_of(ctx, as_of) or now
     if moment > now:
         raise HTTPException(422, "as_of: must not be in the future (facts still to come would change the figures)")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -123,6 +124,7 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
 
         await _the_oversight_figures_are_the_programmes(http, urls, programme)
         await _compliance_and_the_overdue_lists_are_the_programmes(http, urls, programme, loaded.servant_ids)
+    _the_dashboard_shows_compliance_and_the_plan_in_a_browser(urls["reporting"], programme, platform["logs"].parent)
 
     # One enrolment's correlation id (its agency request id) is in the JSON logs of every service
     # its facts went through.
@@ -178,6 +180,7 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
     figures = published["figures"]
     assert figures["month_figures"] == bulletin["month_figures"]
     assert figures["year_to_date"] == bulletin["year_to_date"]
+    assert figures["plan"] is not None, (month, figures)
     assert {part: figures["plan"][part] for part in ("month", "year_to_date")} == bulletin["plan"]
     # ... and the rendered bulletin prints each of them.
     text = (await http.get(f"{reporting}/reports/bulletin", params={
@@ -246,6 +249,61 @@ async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.Async
     csv_text = (await http.get(f"{enrollment}/institutions/{busiest}/compliance.csv",
                                params={"on": on.isoformat()})).text
     assert len(csv_text.strip().splitlines()) == 1 + len(overdue[busiest])
+
+
+def _browser_dom(url: str, scratch: Path) -> str:
+    """The page as headless Chromium leaves it once its script has run."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.fail("chromium is needed for the dashboard check (apt-get install -y chromium)")
+    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
+             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={scratch}",
+             "--window-size=1400,1000", "--dump-dom", url]
+    return subprocess.run(flags, capture_output=True, timeout=90, check=True).stdout.decode()
+
+
+def _attributes(dom: str, marker: str) -> list[dict[str, str]]:
+    """The data-* attributes of every element carrying ``marker`` (an attribute name)."""
+    found = []
+    for tag in re.findall(r"<[a-z]+\s[^>]*" + re.escape(marker) + r"[^>]*>", dom):
+        found.append({k: v for k, v in re.findall(r'(data-[a-z-]+)="([^"]*)"', tag)})
+    return found
+
+
+def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, programme, scratch: Path) -> None:  # noqa: ANN001
+    """The dashboard, rendered by a real browser for the programme's last year to date, and for one
+    institution: compliance per requirement and plan against actual as computed from the generated facts,
+    small counts blanked (a blank arrives as "null"), topic, modality and sex panels filled."""
+    year, through = programme.months[-1]
+    compliance = expected_compliance(programme, programme.last_day)["counts"]
+    plan_total = expected_plan(programme, year, through)["total"]
+    largest = max(programme.institutions, key=lambda i: i.headcount).institution_id
+    for institution in (None, largest):
+        query = f"year={year}&period=ytd&month={through}" + (f"&institution={institution}" if institution else "")
+        dom = _browser_dom(f"{reporting}/dashboard?{query}", scratch / f"chromium-{institution or 'all'}")
+        data = json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', dom,
+                                    re.S).group(1))
+        minimum = data["minimum"]
+
+        def shown(count: int) -> str:
+            return str(count) if count == 0 or count >= minimum else "null"
+
+        rows = {r["data-requirement"]: r for r in _attributes(dom, 'class="compliance-row"')}
+        group = ("requirement", "all") if institution is None else ("institution", institution)
+        wanted = {rid: c for (kind, name, rid), c in compliance.items() if (kind, name) == group}
+        assert set(rows) == {r.requirement_id for r in programme.requirements}, (institution, rows)
+        for rid, counts in wanted.items():
+            for state in ("required", "compliant", "due", "overdue", "exempt"):
+                assert rows[rid][f"data-{state}"] == shown(counts[state]), (institution, rid, state, rows[rid])
+        if institution is None:
+            (total,) = _attributes(dom, "data-plan-total")
+            assert (total["data-planned-sessions"], total["data-planned-people"]) == (
+                str(plan_total["planned_sessions"]), str(plan_total["planned_people"]))
+            assert total["data-servants-trained"] == shown(plan_total["servants_trained"])
+            assert total["data-sessions-delivered"] == shown(plan_total["sessions_delivered"])
+        for by in ("topic", "modality", "sex"):
+            assert _attributes(dom, f'data-breakdown="{by}"'), f"the {by} panel is empty"
+        assert f'value="{institution}" selected' in dom if institution else "Todas las instituciones" in dom
 
 
 def test_several_instances_of_a_service_need_a_database_they_can_share(tmp_path) -> None:
