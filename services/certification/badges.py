@@ -1,13 +1,13 @@
 """Open Badges 3.0 export: a certificate as an OpenBadgeCredential with an Ed25519 proof.
 
-The proof is a W3C Data Integrity ``DataIntegrityProof`` with the ``eddsa-jcs-2022`` cryptosuite,
-as we read the EdDSA Cryptosuites specification: the credential without its proof and the proof
-options (carrying the credential's ``@context``) are each canonicalised with JCS (RFC 8785, for the
-subset of JSON described in ``signing``), hashed with SHA-256, the two hashes concatenated (proof
-options first) and signed with Ed25519; ``proofValue`` is the signature in base58btc multibase.
-No RDF canonicalisation (``eddsa-rdfc-2022``) is done. The verification method is the issuer's
-did:key, so a verifier needs nothing but the credential. This implementation has been checked
-against itself and the published key, not against a third-party verifier.
+The proof is a W3C Data Integrity ``DataIntegrityProof`` with the ``eddsa-jcs-2022`` cryptosuite, made
+as the EdDSA Cryptosuites Recommendation defines it (``data_integrity``; its published test vector is
+reproduced in the unit tests). The verification method is the issuer's did:key, so a verifier needs
+nothing but the credential. The test suite has an independent verifier (Digital Bazaar's VC libraries)
+check a badge, a tampered badge and a revoked one.
+
+Revocation: ``credentialStatus`` is a ``BitstringStatusListEntry`` (``status_list``) whose list, served
+at ``/status-lists/{id}``, is signed by the same key. The achievement is served at ``/achievements/{id}``.
 
 The holder appears only as a salted SHA-256 of the pseudonymous servant id (an OB 3.0
 ``IdentityObject``): the credential names no person.
@@ -18,11 +18,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from services.certification import data_integrity, status_list
 from services.certification.domain import CertificateTerms
-from services.certification.signing import CertificateSigner, PublicKey, base58btc, base58btc_decode, canonical_json
+from services.certification.signing import CertificateSigner, PublicKey
 
-CONTEXTS = ["https://www.w3.org/ns/credentials/v2", "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
-CRYPTOSUITE = "eddsa-jcs-2022"
+CONTEXTS = [status_list.VC_V2_CONTEXT, "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]
+CRYPTOSUITE = data_integrity.CRYPTOSUITE
+ACHIEVEMENTS_PATH = "/achievements"
 
 
 @dataclass(frozen=True)
@@ -42,17 +44,33 @@ def holder_identity_hash(servant_id: str, salt: str) -> str:
     return "sha256$" + hashlib.sha256((servant_id + salt).encode()).hexdigest()
 
 
-def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id: str, base_url: str) -> dict:
-    achievement = {
-        "id": f"{base_url}/achievements/{terms.course_id}",
+def achievement(*, course_id: str, code: str, title: str, topic: str, hours: float, rule: CourseRule,
+                base_url: str) -> dict:
+    """The OB 3.0 Achievement of a course; its id is where ``/achievements/{course_id}`` serves it."""
+    return {
+        "id": achievement_url(base_url, course_id),
         "type": ["Achievement"],
         "achievementType": "Course",
-        "name": terms.course_title,
-        "description": f"{terms.course_title} ({terms.hours:g} h), curso de {terms.course_topic}.",
+        "name": title,
+        "description": f"{title} ({hours:g} h), curso de {topic}.",
         "criteria": {"narrative": criteria_narrative(rule)},
-        "humanCode": terms.course_code,
-        "fieldOfStudy": terms.course_topic,
+        "humanCode": code,
+        "fieldOfStudy": topic,
     }
+
+
+def achievement_url(base_url: str, course_id: str) -> str:
+    return f"{base_url}{ACHIEVEMENTS_PATH}/{course_id}"
+
+
+def achievement_document(course_achievement: dict) -> dict:
+    """An Achievement served on its own: the same JSON, with the contexts that define its terms."""
+    return {"@context": list(CONTEXTS), **course_achievement}
+
+
+def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id: str, base_url: str) -> dict:
+    achieved = achievement(course_id=terms.course_id, code=terms.course_code, title=terms.course_title,
+                           topic=terms.course_topic, hours=terms.hours, rule=rule, base_url=base_url)
     subject = {
         "type": ["AchievementSubject"],
         "identifier": [{
@@ -62,7 +80,7 @@ def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id:
             "hashed": True,
             "salt": terms.certificate_id,
         }],
-        "achievement": achievement,
+        "achievement": achieved,
     }
     return {
         "@context": list(CONTEXTS),
@@ -77,47 +95,22 @@ def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id:
             "id": f"{base_url}/verify/{terms.verification_code}",
             "name": f"Verificación pública {terms.verification_code}",
         }],
+        "credentialStatus": status_list.status_entry(terms.verification_code, base_url),
     }
-
-
-def _hash_data(document: dict, proof_options: dict) -> bytes:
-    config = {**proof_options, "@context": document["@context"]}
-    return hashlib.sha256(canonical_json(config)).digest() + hashlib.sha256(canonical_json(document)).digest()
 
 
 def open_badge_credential(terms: CertificateTerms, rule: CourseRule, signer: CertificateSigner, *, base_url: str) -> dict:
     document = unsigned_credential(terms, rule, issuer_id=signer.public.did_key, base_url=base_url)
-    options = {
-        "type": "DataIntegrityProof",
-        "cryptosuite": CRYPTOSUITE,
-        "verificationMethod": signer.public.verification_method,
-        "proofPurpose": "assertionMethod",
-    }
-    signature = signer.sign(_hash_data(document, options))
-    return {**document, "proof": {**options, "proofValue": "z" + base58btc(signature)}}
+    return data_integrity.secure(document, signer)
 
 
 def verify_credential(credential: dict, expected: PublicKey | None = None) -> bool:
-    """True when the proof holds for this exact credential (and, if given, was made by ``expected``)."""
-    proof = credential.get("proof")
-    if not isinstance(proof, dict) or proof.get("type") != "DataIntegrityProof" or proof.get("cryptosuite") != CRYPTOSUITE:
-        return False
-    value = proof.get("proofValue", "")
-    if not isinstance(value, str) or not value.startswith("z"):
-        return False
-    try:
-        public = PublicKey.from_did_key(str(proof.get("verificationMethod", "")))
-        signature = base58btc_decode(value[1:])
-    except ValueError:
-        return False
-    if expected is not None and public.raw != expected.raw:
+    """True when the proof holds for this exact credential, made by its issuer's did:key (and, if given,
+    by ``expected``). Says nothing of revocation: that is the status list's."""
+    public = data_integrity.proof_key(credential)
+    if public is None or (expected is not None and public.raw != expected.raw):
         return False
     issuer = credential.get("issuer")
     if not isinstance(issuer, dict) or issuer.get("id") != public.did_key:
         return False
-    document = {k: v for k, v in credential.items() if k != "proof"}
-    options = {k: v for k, v in proof.items() if k != "proofValue"}
-    try:
-        return public.verify(signature, _hash_data(document, options))
-    except (TypeError, ValueError):
-        return False
+    return data_integrity.verify_proof(credential, public)

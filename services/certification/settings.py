@@ -1,12 +1,15 @@
-"""Certification settings: signing key (and retired keys), verification-code key and the competency model."""
+"""Certification settings: signing key (and retired keys), verification-code key, the competency model,
+and the public base URL badges are issued under."""
 
 from __future__ import annotations
 
 from typing import ClassVar
 
+import ipaddress
 import json
 import re
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Annotated
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
@@ -84,6 +87,20 @@ class CertificationSettings(ServiceSettings):
         self._retired_keys = tuple(retired)
         return self
 
+    @model_validator(mode="after")
+    def _public_url_in_production(self) -> "CertificationSettings":
+        """Badges name their issuer, achievement and status list by this URL, and verifiers fetch the status
+        list from it: in production it must be https. A loopback host is let through, for the stack run on
+        one machine (nobody else can reach it anyway)."""
+        if self.environment != "production" or not self.public_base_url:
+            return self
+        parts = urlsplit(self.public_base_url)
+        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
+            raise ValueError(f"PROBIDAD_PUBLIC_BASE_URL must be an https:// URL in production (got "
+                             f"{self.public_base_url!r}): badges, their achievements and status lists are "
+                             "published under it")
+        return self
+
     @property
     def retired_keys(self) -> tuple[PublicKey, ...]:
         """The retired public keys, loaded (and checked) when the settings were read."""
@@ -92,6 +109,17 @@ class CertificationSettings(ServiceSettings):
     @property
     def generated_key_path(self) -> Path:
         return self.state_dir / "certification-signing-key.pem"
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _validated_model(value: dict) -> dict[str, list[str]]:
