@@ -325,7 +325,12 @@ def _section(cell: str) -> str | None:
     if found is None:
         return None
     title = _norm(found.group(2))
-    return _SECTIONS.get(title, title)
+    if title in _SECTIONS:
+        return _SECTIONS[title]
+    # Teams has reworded its titles over the years ("In-Meeting Activity", "Actividades durante la reunión")
+    if "activ" in title:
+        return "in-meeting activities"
+    return "participants" if title.startswith("participant") else title
 
 
 def _column(header: list[str], *names: str, prefix: bool = False) -> int | None:
@@ -441,8 +446,7 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
     in_spanish, in_english = (sum(t in _SPANISH_SECTIONS for t in written),
                               sum(t in _SECTIONS and t not in _SPANISH_SECTIONS for t in written))
     spanish = None if in_spanish == in_english else in_spanish > in_english
-    activities = next((v for k, v in sections.items() if "activit" in k), None)
-    participants = next((v for k, v in sections.items() if k.startswith("participant")), None)
+    activities, participants = sections.get("in-meeting activities"), sections.get("participants")
     if activities:
         return _teams_intervals(activities, "join time", "leave time", timezone, session_start, spanish)
     if participants:

@@ -140,6 +140,13 @@ def test_the_spanish_2020_teams_layout_pairs_unido_and_se_fue_per_person() -> No
     ]
 
 
+def test_a_reworded_teams_section_title_still_gives_the_activities() -> None:
+    text = fixture("teams_attendance_es_v2.csv").decode("utf-16").replace("3. Actividades en la reunión",
+                                                                         "3. Actividades durante la reunión")
+    report = parse_report(text.encode("utf-16"), timezone=MEXICO, session_start=at("2026-11-19T18:00", MEXICO))
+    assert report.format == "teams" and connections(report) == connections(teams("teams_attendance_es_v2.csv"))
+
+
 @pytest.mark.parametrize("name", ["teams_attendance_es_v2.csv", "teams_attendance_es_v1.csv"])
 def test_format_teams_accepts_the_spanish_reports_as_auto_does(name: str) -> None:
     assert connections(teams(name, format="teams")) == connections(teams(name))
