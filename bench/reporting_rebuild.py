@@ -2,7 +2,8 @@
 
     python bench/reporting_rebuild.py [--events 1000000] [--database-url URL]
 
-Writes a generated programme (probidad/ops/programme.py, scaled up) of ``--events`` events to fresh
+Writes a generated programme (probidad/ops/programme.py, scaled up) of ``--events`` events, its
+oversight facts among them (requirements, exemptions, leavings, moves, an annual plan), to fresh
 topics on the broker, then measures in the same run:
 
 * baseline: a bare AIOKafkaConsumer (no group, no decoding) reading every record, with getmany;
@@ -18,18 +19,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import random
 import resource
 import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.envelope import to_record  # noqa: E402
+from contracts.envelope import Envelope, seal, to_record  # noqa: E402
+from contracts.events import (  # noqa: E402
+    CoursePublished, DueRule, ExemptionGranted, PlanTarget, RequirementScope, ServantLeft, ServantRegistered,
+    ServantTransferred, TrainingPlanDeclared, TrainingRequirementDeclared,
+)
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS  # noqa: E402
 from probidad.ops.programme import generate, scaled_plan  # noqa: E402
 from probidad.shared.database import Database  # noqa: E402
@@ -41,11 +48,61 @@ TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 EVENTS_PER_BULLETIN = 13_500  # roughly what one bulletin-sized programme holds
 
 
+OVERSIGHT_SHARE = 0.03  # of the servants: as many leave, as many move, a third as many are exempted
+
+
+def oversight_envelopes(envelopes: list[Envelope], seed: int = 7) -> list[Envelope]:
+    """The comptroller's oversight facts for the servants and courses in ``envelopes``: leavings and
+    moves of a few per cent of the servants, three requirements (one per due rule), exemptions and an
+    annual plan — what the compliance and plan projections read on a rebuild."""
+    rng = random.Random(seed)
+    servants = [e.event for e in envelopes if isinstance(e.event, ServantRegistered)]
+    courses = [e.event for e in envelopes if isinstance(e.event, CoursePublished)]
+    institutions = sorted({s.institution_id for s in servants})
+    if not servants or not courses:
+        return []
+    at = max(e.time for e in envelopes) + timedelta(seconds=1)
+    day = at.date()
+    picked = rng.sample(servants, min(len(servants), int(len(servants) * OVERSIGHT_SHARE * 2.34)))
+    leaving, moving, exempt = (picked[:len(picked) * 3 // 7], picked[len(picked) * 3 // 7:len(picked) * 6 // 7],
+                               picked[len(picked) * 6 // 7:])
+    events: list = []
+    rules = ({"kind": "within_days_of_joining", "days": 90}, {"kind": "yearly_by", "month": 12, "day": 31},
+             {"kind": "renewal", "months": 12, "days": 180})
+    for n, (course, due) in enumerate(zip(courses, rules)):
+        events.append(TrainingRequirementDeclared(
+            requirement_id=f"rq-bench-{n}", version=1, effective_from=day - timedelta(days=365), title=course.title,
+            course_id=course.course_id, scope=RequirementScope(), due=DueRule(**due), declared_at=at,
+            declared_by="comptroller:bench"))
+    for s in leaving:
+        events.append(ServantLeft(servant_id=s.servant_id, institution_id=s.institution_id, left_on=day,
+                                  recorded_by="bench"))
+    for n, s in enumerate(moving):
+        to = next(i for i in rng.sample(institutions, min(3, len(institutions))) if i != s.institution_id) \
+            if len(institutions) > 1 else s.institution_id
+        events.append(ServantTransferred(
+            servant_id=s.servant_id, transfer_id=f"tr-bench-{n}", from_institution_id=s.institution_id,
+            to_institution_id=to, effective_on=day, sex=s.sex, position_level=s.position_level,
+            requested_by="bench", approved_by="bench", approved_at=at))
+    for n, s in enumerate(exempt):
+        events.append(ExemptionGranted(exemption_id=f"ex-bench-{n}", requirement_id="rq-bench-0",
+                                       servant_id=s.servant_id, reason="bench", effective_from=day,
+                                       granted_by="bench", granted_at=at))
+    events.append(TrainingPlanDeclared(
+        plan_id="pl-bench", year=day.year, version=1, declared_at=at, declared_by="comptroller:bench",
+        targets=[PlanTarget(month=m, institution_id=i, topic=c.topic, sessions=2, people=20, hours=c.hours * 2)
+                 for m in range(1, 13) for i in institutions[:20] for c in {c.topic: c for c in courses}.values()]))
+    return [seal(event, time=at) for event in events]
+
+
 def records_for(count: int) -> list[tuple[str, bytes, bytes, list[tuple[str, bytes]]]]:
-    """A programme big enough for ``count`` events, serialised as the relays would write it."""
+    """A programme big enough for ``count`` events, with its oversight facts, serialised as the relays
+    would write it."""
     scale = max(1, -(-count // EVENTS_PER_BULLETIN))
+    programme = generate(scaled_plan(scale)).envelopes
+    oversight = oversight_envelopes(programme)
     out = []
-    for envelope in generate(scaled_plan(scale)).envelopes[:count]:
+    for envelope in programme[:max(0, count - len(oversight))] + oversight:
         key, value, headers = to_record(envelope)
         out.append((envelope.event.kafka_topic, key, value, [(k, v.encode()) for k, v in headers.items()]))
     return out
