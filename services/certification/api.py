@@ -17,7 +17,8 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
-from services.certification import views
+from services.certification import badge_reads, status_list, views
+from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification.handlers import CertificationContext
 from services.certification.signing import b64url
@@ -154,6 +155,32 @@ async def certificate_badge(code: str, runtime: Runtime, ctx: Context) -> JSONRe
     async with runtime.unit_of_work() as uow:
         credential = await views.badge(uow, record, ctx.signer, base_url=_base_url(runtime))
     return JSONResponse(credential, media_type="application/vc+ld+json")
+
+# ------------------------------------------------------------------ Open Badges: status lists and achievements
+
+
+@public_router.get(status_list.PATH + "/{list_id}", summary="Bitstring Status List of badge revocations (signed)")
+async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSONResponse:
+    """The BitstringStatusListCredential a badge's ``credentialStatus`` names: one bit per certificate, set
+    once it was revoked, signed (eddsa-jcs-2022) by the key that signs the badges."""
+    normalised = status_list.list_id_of(list_id)
+    if normalised is None:
+        raise HTTPException(404, f"list_id: {list_id!r} names no status list (it is a code's first 8 symbols)")
+    async with runtime.unit_of_work() as uow:
+        credential = await badge_reads.status_list_credential(uow, normalised, ctx.signer, base_url=_base_url(runtime))
+    # A revocation must reach verifiers at once: they may keep a copy only as long as they revalidate it.
+    return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "no-cache"})
+
+
+@public_router.get(ACHIEVEMENTS_PATH + "/{course_id}", summary="Open Badges 3.0 Achievement of a course")
+async def course_achievement(course_id: str, runtime: Runtime) -> JSONResponse:
+    """What a badge's ``achievement.id`` points at: the course's Achievement under its current terms."""
+    async with runtime.unit_of_work() as uow:
+        found = await badge_reads.course_achievement(uow, course_id, base_url=_base_url(runtime))
+    if found is None:
+        raise HTTPException(404, f"course_id: no course {course_id!r}")
+    return JSONResponse(found, media_type="application/ld+json")
+
 
 
 def _staff_view(record: CertificateRecord, base_url: str) -> dict:
