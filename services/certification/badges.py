@@ -82,13 +82,19 @@ def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id:
         }],
         "achievement": achieved,
     }
-    return {
+    credential = {
         "@context": list(CONTEXTS),
         "id": f"urn:uuid:{terms.certificate_id}",
         "type": ["VerifiableCredential", "OpenBadgeCredential"],
         "name": terms.course_title,
         "issuer": {"id": issuer_id, "type": ["Profile"], "name": terms.issuing_authority, "url": base_url},
         "validFrom": f"{terms.issued_on.isoformat()}T00:00:00Z",
+    }
+    if terms.valid_until is not None:
+        # The vigencia's last day, whole, written as validFrom is: a day as a UTC day.
+        credential["validUntil"] = f"{terms.valid_until.isoformat()}T23:59:59Z"
+    return {
+        **credential,
         "credentialSubject": subject,
         "evidence": [{
             "type": ["Evidence"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from dataclasses import replace
 from datetime import date
 
 import pytest
@@ -151,6 +152,15 @@ def test_a_badge_names_where_its_revocation_bit_is():
         "statusPurpose": "revocation", "statusListIndex": str(index),
         "statusListCredential": f"{BASE_URL}/status-lists/7K3M-Q9XD",
     }
+
+
+def test_a_badge_of_a_course_with_a_vigencia_is_valid_until_its_last_day_and_one_without_has_no_end():
+    signer = CertificateSigner(Ed25519PrivateKey.generate())
+    lasting = open_badge_credential(replace(TERMS, valid_until=date(2027, 11, 4)), RULE, signer, base_url=BASE_URL)
+    assert (lasting["validFrom"], lasting["validUntil"]) == ("2026-11-05T00:00:00Z", "2027-11-04T23:59:59Z")
+    assert verify_credential(lasting, signer.public)
+    assert not verify_credential({**lasting, "validUntil": "2030-11-04T23:59:59Z"}, signer.public)
+    assert "validUntil" not in open_badge_credential(TERMS, RULE, signer, base_url=BASE_URL)
 
 
 def test_a_badges_achievement_is_the_document_its_id_serves():
