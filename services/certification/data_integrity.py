@@ -15,6 +15,7 @@ JCS is ``signing.canonical_json`` (RFC 8785 for the JSON certification emits).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 
 from services.certification.signing import CertificateSigner, PublicKey, base58btc, base58btc_decode, canonical_json
 
@@ -35,7 +36,7 @@ def proof_options(public: PublicKey, *, created: str | None = None) -> dict:
     return options
 
 
-def create_proof(unsecured: dict, options: dict, sign) -> dict:  # noqa: ANN001 — sign: bytes -> bytes
+def create_proof(unsecured: dict, options: dict, sign: Callable[[bytes], bytes]) -> dict:
     """Section "Create Proof": the proof (options, ``@context``, ``proofValue``) for ``unsecured``."""
     proof = dict(options)
     if "@context" in unsecured:
