@@ -1,10 +1,12 @@
 """HTTP API: public verification (JSON or a page), the signing key, PDF and Open Badges exports,
 and certificate and competency look-ups for staff.
 
-Public answers say what a verifier needs — valid or revoked, course, date, hours, issuer — and
-nothing about the holder: certification never receives names (they stay in enrollment and can be
-erased there), so not even initials exist here to be shown. The holder proves the certificate is
-theirs by holding it; the code and the signature prove it is genuine.
+Public answers say what a verifier needs — valid, expired or revoked, course, date, vigencia, hours,
+issuer — and nothing about the holder: certification never receives names (they stay in enrollment and
+can be erased there), so not even initials exist here to be shown. The holder proves the certificate is
+theirs by holding it; the code and the signature prove it is genuine. A named constancia (printed by
+enrollment) adds its holder's salt to the verification link, so the page can answer whether the CURP
+printed on it is the holder the certificate binds — comparing digests, showing back no CURP or name.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import date
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
+from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
 from services.certification import badge_reads, status_list, views
 from services.certification.badges import ACHIEVEMENTS_PATH
@@ -64,7 +67,7 @@ async def signing_keys(runtime: Runtime, ctx: Context) -> JSONResponse:
     })
 
 
-def _public_view(found: Verification, base_url: str) -> dict:
+def _public_view(found: Verification, base_url: str, holder_check: str | None = None) -> dict:
     record = found.record
     return {
         "verification_code": record.verification_code,
@@ -77,6 +80,7 @@ def _public_view(found: Verification, base_url: str) -> dict:
         "issuer": record.issuing_authority,
         "signature": {"algorithm": "Ed25519", "key_id": record.key_id, "holds": found.signature_holds,
                       "public_keys": f"{base_url}{WELL_KNOWN_KEYS}"},
+        "holder_check": holder_check,
     }
 
 
@@ -93,7 +97,31 @@ def _vigencia(view: dict) -> str:
     return f"<dt>Vigencia</dt><dd>{text}</dd>\n"
 
 
-def _page(view: dict) -> str:
+_HOLDER_ANSWERS = {"match": ("La CURP corresponde al titular de esta constancia.", "#1b6e3a"),
+                   "mismatch": ("La CURP NO corresponde al titular de esta constancia.", "#a11d2b")}
+
+
+def _holder(view: dict, ask_curp_for: str | None, unbound: bool) -> str:
+    """The answer about the CURP given; or, given only the constancia's salt, a form asking for the CURP
+    (the salt kept hidden in it); or why a CURP cannot be checked. Never the CURP itself."""
+    e = html.escape
+    if view["holder_check"] is not None:
+        text, colour = _HOLDER_ANSWERS[view["holder_check"]]
+        return (f'<p class="holder" data-holder="{view["holder_check"]}" style="font-weight:700;color:{colour}">'
+                f"{text}</p>\n")
+    if ask_curp_for is not None:
+        return f"""<form class="holder" method="get" action="{e(view['verification_code'])}">
+<input type="hidden" name="{SALT_PARAMETER}" value="{e(ask_curp_for)}">
+<label>Para comprobar que esta constancia es de quien la presenta, escriba la CURP impresa en ella:
+<input name="curp" required minlength="18" maxlength="24" autocomplete="off" autocapitalize="characters"></label>
+<button type="submit">Comprobar</button>
+</form>\n"""
+    if unbound:
+        return '<p class="holder" data-holder="unbound">Esta constancia no está vinculada a un titular: la CURP no puede comprobarse.</p>\n'
+    return ""
+
+
+def _page(view: dict, *, ask_curp_for: str | None = None, unbound: bool = False) -> str:
     label, colour = _VERDICTS[view["status"]]
     e = html.escape
     date_text = spanish_date(date.fromisoformat(view["date"]))
@@ -106,7 +134,7 @@ def _page(view: dict) -> str:
 <p>{e(view['issuer'])}</p>
 <h1>Verificación de constancia</h1>
 <p class="verdict" data-status="{e(view['status'])}">Constancia {label}</p>
-<dl>
+{_holder(view, ask_curp_for, unbound)}<dl>
 <dt>Folio</dt><dd>{e(view['verification_code'])}</dd>
 <dt>Curso</dt><dd>{e(view['course']['title'])} ({e(view['course']['code'])})</dd>
 <dt>Fecha</dt><dd>{e(date_text)}</dd>
@@ -118,14 +146,28 @@ def _page(view: dict) -> str:
 
 
 @public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)")
-async def verify(code: str, request: Request, runtime: Runtime, ctx: Context) -> Response:
+async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
+                 salt: str | None = Query(None, alias=SALT_PARAMETER, max_length=64,
+                                          description="The holder's salt, from a named constancia's QR code"),
+                 curp: str | None = Query(None, max_length=40, description="The CURP printed on the constancia")
+                 ) -> Response:
     """valid | expired (its vigencia, ``valid_until``, ended before today in the programme's time zone) |
     revoked | invalid (the stored record no longer matches its signature), with the course, date, vigencia,
-    hours and issuer. Nothing about the holder: certification holds no names or initials."""
-    view = _public_view(await _verification(runtime, ctx, code), _base_url(runtime))
+    hours and issuer. Nothing about the holder: certification holds no names or initials.
+
+    With ``titular`` (the salt) and ``curp``: ``holder_check`` says whether that CURP is the holder the
+    certificate binds (``match`` | ``mismatch``; null when not asked, or the certificate binds no holder).
+    With ``titular`` only, the page asks for the CURP."""
+    found = await _verification(runtime, ctx, code)
+    check = found.holder_check(salt, curp)
+    view = _public_view(found, _base_url(runtime), check)
+    # A salt or a CURP in the address is kept out of caches and out of the next site's Referer.
+    private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} if salt or curp else {}
     if "text/html" in request.headers.get("accept", ""):
-        return HTMLResponse(_page(view))
-    return JSONResponse(view)
+        ask = salt if salt and not curp and is_salt(salt) and found.binds_holder else None
+        return HTMLResponse(_page(view, ask_curp_for=ask, unbound=bool(salt and curp and check is None)),
+                            headers=private)
+    return JSONResponse(view, headers=private)
 
 
 def _exportable(found: Verification) -> CertificateRecord:

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from contracts.base import Event
 from contracts.compliance import add_months
+from contracts.holder import holder_matches
 from contracts.events import (
     AssessmentGraded,
     AttendanceCorrected,
@@ -243,6 +244,26 @@ def institution_at_start(session: SessionPlan | None, enrolments: tuple[Enrolmen
     if in_force:
         return max(in_force, key=lambda t: (t.stamp.at, t.stamp.event_id)).to_institution_id
     return next((e.institution_id for e in enrolments if e.confirmed and not e.cancelled), None)
+
+
+@dataclass(frozen=True)
+class Holder:
+    """The holder a servant's certificates bind: the latest ``holder_digest`` enrollment stated
+    (ServantRegistered, ServantUpdated); None when it knows no CURP or erased the servant's data."""
+
+    digest: str | None
+    stamp: Stamp
+
+
+def holder_stated(current: Holder | None, event: ServantRegistered | ServantUpdated, stamp: Stamp) -> Holder:
+    if current is not None and not supersedes(stamp, current.stamp):
+        return current
+    return Holder(event.holder_digest, stamp)
+
+
+def rebinds(before: Holder | None, after: Holder | None) -> bool:
+    """Whether the servant's certificates must bind another holder (or none): only then are they re-judged."""
+    return (before.digest if before else None) != (after.digest if after else None)
 
 
 @dataclass(frozen=True)
@@ -462,6 +483,16 @@ class Status(str, Enum):
 
 EXPIRED = "expired"
 INVALID = "invalid"
+MATCH, MISMATCH = "match", "mismatch"
+
+
+def holder_check(digest: str | None, salt: str | None, curp: str | None) -> str | None:
+    """Whether the CURP printed on a named constancia is the holder its certificate binds, given the salt
+    its QR code carries: "match" or "mismatch"; None when the salt or the CURP is missing or the
+    certificate binds no holder (nothing to compare with)."""
+    if not salt or not curp or digest is None:
+        return None
+    return MATCH if holder_matches(salt, curp, digest) else MISMATCH
 
 
 def verified_status(status: str, signature_holds: bool, valid_until: date | None, today: date) -> str:
@@ -661,6 +692,11 @@ class ServantState:
     transfers: tuple[Transfer, ...] = ()
     valid: tuple[CertificateHolding, ...] = ()  # valid certificates, every session
     attained: frozenset[str] = frozenset()
+    holder: Holder | None = None
+
+    @property
+    def holder_digest(self) -> str | None:
+        return self.holder.digest if self.holder is not None else None
 
 
 @dataclass(frozen=True)
@@ -713,7 +749,7 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
     competencies it completes); ``restamp``: the servant's institution at the session's start may have
     changed (a transfer) even if nothing else did. Returns the servant as the change leaves them."""
     held = standing.held if standing is not None else None
-    decision = decide(facts, held, rules.code_key, rules.issuing_authority)
+    decision = decide(facts, held, rules.code_key, rules.issuing_authority, servant.holder_digest)
     if not decision.changed:
         if restamp and standing is not None:
             institution = institution_at_start(facts.session, facts.enrolments, servant.transfers)
@@ -731,14 +767,15 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
     out.events.extend(decision.events)
     valid = tuple(h for h in servant.valid if h.certificate_id != terms.certificate_id)
     if new.status is not Status.valid:
-        return ServantState(servant.servant_id, servant.transfers, valid, servant.attained)
+        return ServantState(servant.servant_id, servant.transfers, valid, servant.attained, servant.holder)
     valid += (CertificateHolding(terms.certificate_id, terms.course_id, terms.course_code, terms.course_topic,
                                  terms.issued_on),)
     attained = competencies_attained(facts.servant_id, rules.competency_model, list(valid), set(servant.attained))
     out.attainments.extend(attained)
     out.events.extend(attained)
     return ServantState(servant.servant_id, servant.transfers, valid,
-                        servant.attained | {a.competency for a in attained} if attained else servant.attained)
+                        servant.attained | {a.competency for a in attained} if attained else servant.attained,
+                        servant.holder)
 
 
 def _facts(facts: CompletionFacts, *, attendance: Attendance | None = None, grade: Grade | None = None,
@@ -858,4 +895,24 @@ def decide_transfer(servant: ServantState, event: ServantTransferred, stamp: Sta
     out = Consequences()
     for completion in certified:
         servant = _reconsider(completion.facts, completion.certificate, servant, rules, out, restamp=True)
+    return FactDecision(after, out)
+
+
+def decide_holder(servant: ServantState, event: ServantRegistered | ServantUpdated, stamp: Stamp,
+                  certified: list[Completion], rules: Rules) -> FactDecision[Holder]:
+    """A servant's holder digest, bound into every valid certificate of theirs: one that changes (a CURP
+    corrected, the data erased) amends them under the same ids, so every order of the same facts binds alike.
+
+    ``certified``: the servant's completions with a certificate (any status), in session order; asked
+    for only when the digest changes (``rebinds``) — a registration repeated unchanged re-judges nothing.
+    """
+    before = servant.holder
+    after = holder_stated(before, event, stamp)
+    if after == before:
+        return FactDecision(None)
+    out = Consequences()
+    if rebinds(before, after):
+        servant = replace(servant, holder=after)
+        for completion in certified:
+            servant = _reconsider(completion.facts, completion.certificate, servant, rules, out)
     return FactDecision(after, out)

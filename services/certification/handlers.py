@@ -22,7 +22,9 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantRegistered,
     ServantTransferred,
+    ServantUpdated,
     SessionCancelled,
     SessionClosed,
     SessionRescheduled,
@@ -158,6 +160,20 @@ async def transfer_servant(uow: UnitOfWork, ctx: CertificationContext, event: Se
     if decision.fact is None:
         return []
     repository.save_transfer(event.servant_id, decision.fact)
+    return _save(repository, ctx, decision.consequences, stamp.at)
+
+
+async def state_holder(uow: UnitOfWork, ctx: CertificationContext, event: ServantRegistered | ServantUpdated,
+                       stamp: Stamp) -> list[Event]:
+    """A servant's holder digest: a changed one (a corrected CURP, an erasure) rebinds their certificates."""
+    repository = await CertificationRepository.of(uow)
+    servant = await repository.servant(event.servant_id)  # its lock before the sessions', as for a transfer
+    rebinds = domain.rebinds(servant.holder, domain.holder_stated(servant.holder, event, stamp))
+    certified = await repository.certified_completions(event.servant_id) if rebinds else []
+    decision = domain.decide_holder(servant, event, stamp, certified, ctx.rules)
+    if decision.fact is None:
+        return []
+    repository.save_holder(event.servant_id, decision.fact)
     return _save(repository, ctx, decision.consequences, stamp.at)
 
 

@@ -46,6 +46,7 @@ from services.certification.domain import (
     Enrolment,
     Grade,
     HeldCertificate,
+    Holder,
     Restamp,
     ServantState,
     SessionPlan,
@@ -62,6 +63,7 @@ from services.certification.tables import (
     CourseFact,
     EnrolmentFact,
     GradeFact,
+    HolderFact,
     SessionFact,
     TransferFact,
 )
@@ -70,7 +72,7 @@ from services.certification.tables import (
 # partitions and may be handled by different instances at once; judging each with a stale view of the
 # other (write skew) could miss a completion. So a transaction holds, before it reads them:
 # * each session it reads — whatever is known about a (servant, session) lives under its session;
-# * each servant whose transfers, certificates across sessions or competencies it reads;
+# * each servant whose transfers, holder, certificates across sessions or competencies it reads;
 # * the course terms: shared by every transaction (every decision reads them), exclusively by one that
 #   publishes a course (it re-judges every session of the course, and finds them by a query).
 # Two instances busy with different sessions, servants and no course publication never wait for each
@@ -101,8 +103,8 @@ class Pending:
 Stored = Any  # a row as read (sqlalchemy Row) or a ``Pending`` row of the same table: read by attribute
 
 # The tables whose rows the repository writes, in the order written.
-_WRITTEN = (CourseFact, SessionFact, EnrolmentFact, TransferFact, AttendanceFact, GradeFact, CertificateRecord,
-            CompetencyAttainment)
+_WRITTEN = (CourseFact, SessionFact, EnrolmentFact, TransferFact, HolderFact, AttendanceFact, GradeFact,
+            CertificateRecord, CompetencyAttainment)
 
 
 def _defaults(model: type) -> dict[str, Any]:
@@ -185,6 +187,10 @@ def _transfer(row: Stored) -> Transfer:
                     _stored_stamp(row.stated_at, 0, row.stated_by))
 
 
+def _holder(row: Stored | None) -> Holder | None:
+    return None if row is None else Holder(row.holder_digest, _stored_stamp(row.stated_at, 0, row.stated_by))
+
+
 def certificate_terms(row: Stored) -> CertificateTerms:
     """The terms a certificate row states (what its signature covers)."""
     return CertificateTerms(
@@ -232,11 +238,13 @@ class _SessionRows:
 
 @dataclass
 class _ServantRows:
-    """A servant's certificates (ids; every session, every status), competencies attained and transfers."""
+    """A servant's certificates (ids; every session, every status), competencies attained, transfers and
+    holder digest."""
 
     certificate_ids: set[str] = field(default_factory=set)
     attained: set[str] = field(default_factory=set)
     transfers: dict[str, Stored] = field(default_factory=dict)  # transfer id -> row
+    holder: Stored = None
 
 
 class CertificationRepository:
@@ -402,6 +410,8 @@ class CertificationRepository:
             loaded[servant_id].attained.add(competency)
         for row in await self._rows(select(*_columns(TransferFact)).where(TransferFact.servant_id.in_(servants))):
             loaded[row.servant_id].transfers[row.transfer_id] = row
+        for row in await self._rows(select(*_columns(HolderFact)).where(HolderFact.servant_id.in_(servants))):
+            loaded[row.servant_id].holder = row
         for servant_id, rows in loaded.items():
             rows.certificate_ids.update(self.created_certificates.get(servant_id, ()))
         self.servant_rows.update(loaded)
@@ -488,7 +498,7 @@ class CertificationRepository:
         valid = tuple(CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                       for r in found if r.status == Status.valid.value)
         return ServantState(servant_id, tuple(_transfer(row) for row in rows.transfers.values()), valid,
-                            frozenset(rows.attained))
+                            frozenset(rows.attained), _holder(rows.holder))
 
     async def enrolment(self, enrolment_id: str) -> Enrolment | None:
         """The enrolment with this id, wherever it is stored (an id is not trusted to name its session).
@@ -559,6 +569,12 @@ class CertificationRepository:
         if home is not None:
             home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
             home.members.add(row.servant_id)
+
+    def save_holder(self, servant_id: str, holder: Holder) -> None:
+        rows = self.servant_rows[servant_id]
+        stated_at, stated_by = _stated(holder.stamp)
+        rows.holder = self._put(HolderFact, rows.holder, dict(
+            servant_id=servant_id, holder_digest=holder.digest, stated_at=stated_at, stated_by=stated_by))
 
     def save_attendance(self, session_id: str, servant_id: str, attendance: Attendance) -> None:
         rows = self.sessions[session_id]

@@ -13,7 +13,9 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantRegistered,
     ServantTransferred,
+    ServantUpdated,
     SessionCancelled,
     SessionClosed,
     SessionRescheduled,
@@ -76,6 +78,12 @@ async def on_servant_transferred(ctx: CertificationContext, uow: UnitOfWork, env
                correlation_id=envelope.correlation_id)
 
 
+async def on_servant_stated(ctx: CertificationContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    """ServantRegistered or ServantUpdated: only the holder digest matters here."""
+    uow.record(await handlers.state_holder(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
+
+
 def subscriptions(ctx: CertificationContext) -> dict[str, Handler]:
     return {
         CoursePublished.type: partial(on_course_published, ctx),
@@ -89,4 +97,6 @@ def subscriptions(ctx: CertificationContext) -> dict[str, Handler]:
         AttendanceCorrected.type: partial(on_attendance_stated, ctx),
         AssessmentGraded.type: partial(on_assessment_graded, ctx),
         ServantTransferred.type: partial(on_servant_transferred, ctx),
+        ServantRegistered.type: partial(on_servant_stated, ctx),
+        ServantUpdated.type: partial(on_servant_stated, ctx),
     }

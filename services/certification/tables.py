@@ -65,6 +65,18 @@ class TransferFact(SQLModel, table=True):
     stated_by: str = Field(max_length=64)
 
 
+class HolderFact(SQLModel, table=True):
+    """A servant's holder digest (the superseding statement of it), which their certificates bind;
+    null when enrollment knows no CURP or erased the servant's data."""
+
+    __tablename__ = "certification_holder"
+
+    servant_id: str = Field(primary_key=True, max_length=64)
+    holder_digest: str | None = Field(default=None, max_length=64)
+    stated_at: datetime
+    stated_by: str = Field(max_length=64)
+
+
 class AttendanceFact(SQLModel, table=True):
     __tablename__ = "certification_attendance"
 
@@ -130,4 +142,4 @@ class CompetencyAttainment(SQLModel, table=True):
 
 
 TABLES = [T.__table__ for T in (CourseFact, SessionFact, EnrolmentFact, AttendanceFact, GradeFact,
-                                  CertificateRecord, CompetencyAttainment, TransferFact)]
+                                  CertificateRecord, CompetencyAttainment, TransferFact, HolderFact)]

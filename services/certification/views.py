@@ -25,6 +25,16 @@ class Verification:
         """valid | expired | revoked | invalid (``domain.verified_status``)."""
         return domain.verified_status(self.record.status, self.signature_holds, self.record.valid_until, self.today)
 
+    @property
+    def binds_holder(self) -> bool:
+        """Whether a named constancia's CURP can be checked against this certificate (a trusted digest)."""
+        return self.signature_holds and self.record.holder_digest is not None
+
+    def holder_check(self, salt: str | None, curp: str | None) -> str | None:
+        """match | mismatch | None (``domain.holder_check``); None too when the signature fails, since the
+        stored digest cannot then be trusted."""
+        return domain.holder_check(self.record.holder_digest, salt, curp) if self.signature_holds else None
+
 
 async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, today: date) -> Verification | None:
     normalised = domain.normalise_code(code)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import select
 
 from contracts.envelope import seal, to_record
+from contracts.holder import holder_digest
 from contracts.events import (
     AssessmentGraded,
     AttendanceCorrected,
@@ -22,6 +23,8 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantRegistered,
+    ServantUpdated,
     SessionCancelled,
     SessionClosed,
     SessionRescheduled,
@@ -38,6 +41,7 @@ from services.certification.tables import (
     CourseFact,
     EnrolmentFact,
     GradeFact,
+    HolderFact,
     SessionFact,
 )
 
@@ -46,9 +50,16 @@ T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 MODEL = {"Integridad pública": ["CE-01", "Conflicto de Interés"]}
 
 
-def course(n: int, *, code: str, topic: str, passing: float | None, title: str | None = None) -> CoursePublished:
+def course(n: int, *, code: str, topic: str, passing: float | None, title: str | None = None,
+           validity_months: int | None = None) -> CoursePublished:
     return CoursePublished(course_id=f"c-{n}", code=code, title=title or f"{topic} para servidores públicos",
-                           topic=topic, hours=4, minimum_attendance_share=0.8, passing_score=passing)
+                           topic=topic, hours=4, minimum_attendance_share=0.8, passing_score=passing,
+                           validity_months=validity_months)
+
+
+def registered(servant: str, curp: str = "GODE561231HDFRRN09") -> ServantRegistered:
+    return ServantRegistered(servant_id=servant, institution_id="inst-1", sex="female",
+                             holder_digest=holder_digest(f"salt-of-{servant}-0123456789", curp))
 
 
 def scheduled(n: int, course_n: int, day: int) -> SessionScheduled:
@@ -81,7 +92,7 @@ def programme() -> list:
     facts: list = [
         course(1, code="CE-01", topic="Código de Ética", passing=70),
         course(2, code="CI-02", topic="Conflicto de Interés", passing=None),
-        course(3, code="RA-03", topic="Responsabilidades Administrativas", passing=80),
+        course(3, code="RA-03", topic="Responsabilidades Administrativas", passing=80, validity_months=24),
         scheduled(1, 1, 5), scheduled(2, 2, 12), scheduled(3, 3, 19), scheduled(4, 1, 26), scheduled(5, 2, 27),
     ]
     rng = random.Random(7)
@@ -89,6 +100,8 @@ def programme() -> list:
         for v in range(n, n + 9):  # servants overlap between sessions (competencies span them)
             servant = f"sv-{v}"
             facts += [seat(servant, n), present(servant, n, rng.choice((240, 228, 200, 150)))]
+            if n == v:  # holders heard before or after their certificates, as the shuffle falls
+                facts.append(registered(servant))
             if n in (1, 3, 4):
                 facts.append(graded(servant, n, rng.choice((95, 85, 75, 60))))
     later = [
@@ -101,6 +114,8 @@ def programme() -> list:
         SessionCancelled(session_id="s-5", reason="instructor unavailable"),
         SessionClosed(session_id="s-3", closed_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC), enrolled=9, present=9),
         course(1, code="CE-01", topic="Código de Ética", passing=70, title="Código de Ética (2.ª edición)"),
+        registered("sv-3", curp="GODE561231HDFRRN08"),             # a corrected CURP rebinds
+        ServantUpdated(servant_id="sv-4", institution_id="inst-1", sex="female"),  # erased: unbinds
     ]
     records = []
     for i, fact in enumerate([*facts, *later]):
@@ -155,7 +170,7 @@ async def decide(database_url: str, tmp_path, records: list, batch: int | None) 
     state: dict = {"outcomes": outcomes}
     async with database.transaction() as db:
         for table in (CourseFact, SessionFact, EnrolmentFact, AttendanceFact, GradeFact, CertificateRecord,
-                      CompetencyAttainment):
+                      CompetencyAttainment, HolderFact):
             rows = (await db.exec(select(table))).all()
             state[table.__tablename__] = sorted(
                 (json.dumps(row.model_dump(), default=str, sort_keys=True) for row in rows))
@@ -171,6 +186,9 @@ async def test_a_batch_of_shuffled_facts_of_several_sessions_decides_what_one_by
     published = [kind for kind, _ in one_by_one["published"]]
     # The programme exercises every kind of decision.
     assert {CertificateIssued.type, CertificateRevoked.type, CompetencyAttained.type} <= set(published)
+    issued = [p for kind, p in one_by_one["published"] if kind == CertificateIssued.type]
+    assert any(p["valid_until"] for p in issued) and any(p["holder_digest"] for p in issued)
+    assert len(one_by_one["certification_holder"]) == 5
     assert one_by_one["outcomes"] == {"applied": len(records) - 1, "duplicate": 1}
     for batch in (500, 37, 4):
         assert await decide(database_url, tmp_path, records, batch) == one_by_one, batch

@@ -28,9 +28,12 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    ServantRegistered,
+    ServantUpdated,
     SessionRescheduled,
     SessionScheduled,
 )
+from contracts.holder import holder_digest, new_salt
 from probidad.shared.auth import issue_token
 from services.certification.app import create_app
 from services.certification.badges import verify_credential
@@ -340,3 +343,64 @@ async def test_a_course_with_validity_issues_certificates_that_hold_until_their_
         await certification.hear(corrected("sv-1", 2, minutes=60))
         revoked = (await http.get(f"/verify/{by_session['s-2'].verification_code}")).json()
         assert revoked["status"] == "revoked"  # revoked stays revoked, expired or not
+
+
+SALT = new_salt()
+CURP = "GODE561231HDFRRN09"
+
+
+def registered(servant: str, digest: str | None = None):
+    return ServantRegistered(servant_id=servant, institution_id="inst-1", sex="female",
+                             holder_digest=digest or holder_digest(SALT, CURP))
+
+
+async def test_a_servant_registered_before_completing_gets_one_certificate_bound_to_their_curp(certification):
+    for fact in (registered("sv-1"), course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    assert issued.holder_digest == holder_digest(SALT, CURP)
+    async with certification.client() as http:
+        view = (await http.get(f"/verify/{issued.verification_code}")).json()
+        assert view["signature"]["holds"] is True and view["holder_check"] is None
+        checked = await http.get(f"/verify/{issued.verification_code}", params={"titular": SALT, "curp": CURP})
+        assert checked.json()["holder_check"] == "match"
+        assert checked.headers["cache-control"] == "no-store"
+
+
+async def test_a_named_constancias_curp_is_checked_on_the_verification_page_without_being_shown(certification):
+    for fact in (course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (unbound,) = await certification.events(CertificateIssued)
+    assert unbound.holder_digest is None
+    await certification.hear(registered("sv-1"))  # heard after the certificate: it is amended to bind the holder
+    first, bound = await certification.events(CertificateIssued)
+    assert bound.certificate_id == first.certificate_id and bound.holder_digest == holder_digest(SALT, CURP)
+    code, html = bound.verification_code, {"Accept": "text/html"}
+
+    async with certification.client() as http:
+        assert (await http.get(f"/verify/{code}")).json()["signature"]["holds"] is True
+        ask = await http.get(f"/verify/{code}", params={"titular": SALT}, headers=html)
+        assert '<form class="holder" method="get"' in ask.text
+        assert f'<input type="hidden" name="titular" value="{SALT}">' in ask.text and 'name="curp"' in ask.text
+        assert ask.headers["referrer-policy"] == "no-referrer"
+
+        match = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": CURP.lower()}, headers=html)
+        assert "La CURP corresponde al titular de esta constancia" in match.text
+        assert CURP not in match.text.upper() and "<form" not in match.text
+        wrong = "MAPA800101MDFRRL02"
+        mismatch = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": wrong}, headers=html)
+        assert "La CURP NO corresponde" in mismatch.text and wrong not in mismatch.text
+        answer = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": wrong})
+        assert answer.json()["holder_check"] == "mismatch" and wrong not in answer.text and SALT not in answer.text
+        other_salt = await http.get(f"/verify/{code}", params={"titular": new_salt(), "curp": CURP})
+        assert other_salt.json()["holder_check"] == "mismatch"
+
+        # ARCO erasure: enrollment forgets the digest, and the certificate stops binding anyone.
+        await certification.hear(ServantUpdated(servant_id="sv-1", institution_id="inst-1", sex="female"))
+        *_, erased = await certification.events(CertificateIssued)
+        assert erased.certificate_id == bound.certificate_id and erased.holder_digest is None
+        after = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": CURP})
+        assert after.json()["holder_check"] is None and after.json()["signature"]["holds"] is True
+        page = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": CURP}, headers=html)
+        assert "no está vinculada a un titular" in page.text and "<form" not in page.text
+        assert "<form" not in (await http.get(f"/verify/{code}", params={"titular": SALT}, headers=html)).text
