@@ -165,8 +165,8 @@ async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
     private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} if salt or curp else {}
     if "text/html" in request.headers.get("accept", ""):
         ask = salt if salt and not curp and is_salt(salt) and found.binds_holder else None
-        return HTMLResponse(_page(view, ask_curp_for=ask, unbound=bool(salt and curp and check is None)),
-                            headers=private)
+        unbound = bool(salt and curp) and found.signature_holds and not found.binds_holder
+        return HTMLResponse(_page(view, ask_curp_for=ask, unbound=unbound), headers=private)
     return JSONResponse(view, headers=private)
 
 

@@ -404,3 +404,18 @@ async def test_a_named_constancias_curp_is_checked_on_the_verification_page_with
         page = await http.get(f"/verify/{code}", params={"titular": SALT, "curp": CURP}, headers=html)
         assert "no está vinculada a un titular" in page.text and "<form" not in page.text
         assert "<form" not in (await http.get(f"/verify/{code}", params={"titular": SALT}, headers=html)).text
+
+
+async def test_a_certificate_failing_its_signature_answers_nothing_about_its_holder(certification):
+    for fact in (registered("sv-1"), course(), scheduled(), seat("sv-1"), present("sv-1"), graded("sv-1")):
+        await certification.hear(fact)
+    (issued,) = await certification.events(CertificateIssued)
+    async with certification.runtime.database.transaction() as db:
+        await db.execute(update(CertificateRecord).where(
+            CertificateRecord.certificate_id == issued.certificate_id).values(hours=40))
+    async with certification.client() as http:
+        asked = {"titular": SALT, "curp": CURP}
+        view = (await http.get(f"/verify/{issued.verification_code}", params=asked)).json()
+        assert view["status"] == "invalid" and view["holder_check"] is None
+        page = await http.get(f"/verify/{issued.verification_code}", params=asked, headers={"Accept": "text/html"})
+        assert "NO VÁLIDA" in page.text and "La CURP" not in page.text and "vinculada" not in page.text
