@@ -137,6 +137,8 @@ def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_
             "PROBIDAD_KAFKA_BOOTSTRAP": bootstrap,
             "PROBIDAD_TOPIC_PREFIX": topic_prefix,
             **(kafka_secrets.service(name).environment() if kafka_secrets else {}),
+            # A named constancia's QR code opens certification's verification page, wherever it listens.
+            "PROBIDAD_CERTIFICATION_PUBLIC_URL": f"http://127.0.0.1:{dict(SERVICES)['certification'] + base_port_offset}",
             **(extra_env or {}),
         }
         env.pop("PROBIDAD_DATABASE_URL", None)

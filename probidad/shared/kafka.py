@@ -94,8 +94,11 @@ async def _raw_records(message: KafkaMessage) -> tuple:
 
 def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterable[str], *, description: str,
               max_records: int = 500, pattern: str | None = None, instance_id: str | None = None,
-              session_timeout_ms: int = 10_000) -> None:
+              session_timeout_ms: int = 10_000, member: str | None = None) -> None:
     """Attach ``consumer`` to ``topics`` in its own consumer group, from offset 0, acking manually.
+
+    ``member`` names a second subscription of the same service in its group (enrollment reads agency
+    requests and certification's completions): its own static instance id and its own AsyncAPI channel.
 
     Records come in batches (whatever one poll returns, up to ``max_records``), handed to
     ``consumer.process_batch`` as the broker returned them: FastStream decodes nothing (see
@@ -110,7 +113,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         group_id=consumer.group,
         # Static membership: an instance restarted (even after kill -9) with the same id takes its
         # partitions back at once instead of waiting for the group to rebalance around the dead member.
-        group_instance_id=f"{consumer.group}/{instance_id}" if instance_id else None,
+        group_instance_id=(f"{consumer.group}/{instance_id}" + (f"/{member}" if member else "")) if instance_id else None,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
         ack_policy=AckPolicy.MANUAL,
@@ -120,7 +123,7 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         batch_timeout_ms=20,
         parser=_undecoded_batch,
         decoder=_raw_records,
-        title=f"{consumer.group}:consume",
+        title=f"{consumer.group}:consume" + (f":{member}" if member else ""),
         description=description,
     )
     async def on_records(message: KafkaMessage) -> None:

@@ -116,7 +116,8 @@ class ServiceRuntime:
 
     def consume(self, topics: Iterable[str], handlers: dict[str, Handler], *, group: str | None = None,
                 description: str = "", prepare: Prepare | None = None,
-                pattern: str | None = None, rewrite_record: Callable | None = None) -> IdempotentConsumer:
+                pattern: str | None = None, rewrite_record: Callable | None = None,
+                member: str | None = None) -> IdempotentConsumer:
         """Subscribe ``handlers`` (by event type) to the platform topics named, in this service's group
         (``prepare``: see ``probidad.shared.consumer.Prepare``). ``pattern``: consume every topic the regex
         matches instead (``topics`` are then those the lag monitor and dead-letter set-up know of)."""
@@ -130,7 +131,7 @@ class ServiceRuntime:
         subscribe(self.broker, consumer, names, pattern=pattern,
                   description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}",
                   instance_id=self.settings.kafka_instance_id,
-                  session_timeout_ms=self.settings.kafka_session_timeout_ms)
+                  session_timeout_ms=self.settings.kafka_session_timeout_ms, member=member)
         self.consumers.append((consumer, names))
         return consumer
 

@@ -8,6 +8,8 @@ A broken rule (``RuleViolation``) is answered as a Problem naming the field at f
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import date, datetime, time
 from typing import Annotated, Literal
 
@@ -23,6 +25,7 @@ from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Comptroller, Provided, Reader, Registrar, Runtime
 from probidad.shared.problems import Problem
 from services.enrollment import domain, handlers, views
+from services.enrollment.constancias import file_name as constancia_file_name, render_constancia
 from services.enrollment.domain import (
     PlanLine, RequirementTerms, RescheduleConflict, RuleViolation, ServantDetails, parse_departures_csv, parse_plan_csv,
 )
@@ -37,7 +40,7 @@ router = APIRouter()
 MAX_HEADCOUNT = 10_000_000  # far above the largest government's payroll
 MAX_OFFSET = 2**31 - 1
 
-STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403}
+STATUS = {"invalid": 422, "not_found": 404, "conflict": 409, "forbidden": 403, "gone": 410}
 CONCURRENT_CHANGE = "a concurrent request changed the same record; retry"
 
 Context = Provided(EnrollmentContext)
@@ -1079,3 +1082,57 @@ async def compliance_csv(institution_id: str, runtime: Runtime, principal: Regis
     lines = await _compliance(runtime, institution_id, principal, q)
     return PlainTextResponse(views.compliance_csv(lines), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="compliance-{institution_id}-{q.on.isoformat()}.csv"'})
+
+
+# ------------------------------------------------------------------ named constancias
+
+
+class ConstanciaOut(BaseModel):
+    verification_code: str
+    course_id: str | None
+    course_title: str | None
+    issued_on: date | None
+    valid_until: date | None
+    revoked: bool = Field(description="A revoked certificate's constancia is not printed.")
+    pdf: str = Field(description="Path of the printable constancia (with the holder's name and CURP).")
+
+
+@router.get("/servants/{servant_id}/constancias", response_model=list[ConstanciaOut], tags=["constancias"])
+async def list_constancias(servant_id: str, runtime: Runtime, principal: Registrar) -> list[ConstanciaOut]:
+    """The servant's certificates, each printable as a named constancia (the comptroller, or the
+    servant's liaison)."""
+    async with runtime.unit_of_work() as uow:
+        found = await views.constancias(uow, servant_id, acting_for=acting_for(principal))
+    return [ConstanciaOut(verification_code=c.row.verification_code, course_id=c.row.course_id,
+                          course_title=c.course_title, issued_on=c.row.completed_on, valid_until=c.row.valid_until,
+                          revoked=c.row.revoked_on is not None,
+                          pdf=f"/servants/{servant_id}/constancias/{c.row.verification_code}.pdf") for c in found]
+
+
+@router.get("/servants/{servant_id}/constancias/{code}.pdf", response_class=Response, tags=["constancias"],
+            responses={200: {"content": {"application/pdf": {}}}, 410: {"description": "Personal data erased"}})
+async def constancia_pdf(servant_id: str, code: str, runtime: Runtime, ctx: Context,
+                         principal: Registrar) -> Response:
+    """The named constancia: holder's full name and CURP, course, hours, date, folio, and a QR code to the
+    verification page, which can check the printed CURP against the signed certificate. 410 once the
+    servant's personal data was erased (ARCO); 409 for a revoked certificate."""
+    async with runtime.unit_of_work() as uow:
+        named = await views.named_constancia(uow, ctx, servant_id, code, acting_for=acting_for(principal))
+    return Response(render_constancia(named), media_type="application/pdf",
+                    headers={"Content-Disposition": f'attachment; filename="{constancia_file_name(named)}"'})
+
+
+@router.get("/institutions/{institution_id}/constancias.zip", response_class=Response, tags=["constancias"],
+            responses={200: {"content": {"application/zip": {}}}})
+async def institution_constancias(institution_id: str, runtime: Runtime, ctx: Context,
+                                  principal: Registrar) -> Response:
+    """Every printable constancia of the institution's servants in one ZIP, for the liaison's personnel
+    files (revoked certificates and erased servants left out); 404 to another institution's liaison."""
+    async with runtime.unit_of_work() as uow:
+        named = await views.institution_constancias(uow, ctx, institution_id, acting_for=acting_for(principal))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for constancia in named:
+            archive.writestr(f"{constancia.curp}/{constancia_file_name(constancia)}", render_constancia(constancia))
+    return Response(buffer.getvalue(), media_type="application/zip", headers={
+        "Content-Disposition": f'attachment; filename="constancias-{institution_id}.zip"'})

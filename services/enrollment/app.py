@@ -30,7 +30,8 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     secure = runtime.kafka_security.secure
     ctx = EnrollmentContext(digest_key=settings.email_digest_key.get_secret_value(),
                             programme_timezone=settings.programme_timezone, bulk_max_rows=settings.bulk_max_rows,
-                            outcome_topics=secure)
+                            outcome_topics=secure,
+                            verify_base_url=f"{settings.certification_public_url.rstrip('/')}/verify")
     runtime.provide(ctx)
     if not secure:
         runtime.consume([AGENCY_REQUESTS], subscriptions(ctx))
@@ -40,7 +41,7 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
         runtime.consume([AGENCY_REQUESTS], subscriptions(ctx), pattern=request_topic_pattern(settings.topic_prefix),
                         rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
     # The completions the named compliance lists need (certificates, competencies).
-    runtime.consume([CERTIFICATION_EVENTS], completion_subscriptions(ctx))
+    runtime.consume([CERTIFICATION_EVENTS], completion_subscriptions(ctx), member="completions")
     return runtime
 
 

@@ -52,7 +52,7 @@ from contracts.events import (
 from contracts.holder import holder_digest, new_salt
 from contracts.pseudonyms import email_digest, position_digest
 
-Kind = Literal["invalid", "not_found", "conflict", "forbidden"]
+Kind = Literal["invalid", "not_found", "conflict", "forbidden", "gone"]
 
 
 class RuleViolation(Exception):

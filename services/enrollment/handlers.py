@@ -59,6 +59,7 @@ class EnrollmentContext:
     # Secure mode: each agency decision is also answered on the agency's own outcome topic.
     outcome_topics: bool = False
     clock: Callable[[], datetime] = utcnow
+    verify_base_url: str = "http://127.0.0.1:8003/verify"  # certification's public verification page
 
     def now(self) -> datetime:
         return self.clock()
@@ -691,9 +692,13 @@ async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_
 
 async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateIssued,
                              at: datetime) -> None:
-    await repository(uow).record_completion(
+    repo = repository(uow)
+    await repo.record_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
         competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at)
+    # What a named constancia prints besides the holder (enrollment's own data).
+    await repo.note_certificate(f"certificate:{event.certificate_id}", verification_code=event.verification_code,
+                                hours=event.hours, issuing_authority=event.issuing_authority)
 
 
 async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,

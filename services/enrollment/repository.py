@@ -611,6 +611,24 @@ class EnrollmentRepository:
         row.recorded_at = row.recorded_at or recorded_at
         await self.db.flush()
 
+    async def note_certificate(self, completion_id: str, *, verification_code: str, hours: float,
+                               issuing_authority: str) -> None:
+        row = await self.db.get(CompletionRow, completion_id)
+        row.verification_code, row.hours, row.issuing_authority = verification_code, hours, issuing_authority
+        await self.db.flush()
+
+    async def certificates_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
+        """The servants' certificates enrollment was told of (revoked ones included), oldest first."""
+        found: dict[str, list[CompletionRow]] = {i: [] for i in servant_ids}
+        for start in range(0, len(servant_ids), IN_LIST):
+            rows = await self.db.execute(select(CompletionRow).where(
+                CompletionRow.servant_id.in_(servant_ids[start:start + IN_LIST]),
+                CompletionRow.verification_code.is_not(None)).order_by(CompletionRow.completed_on,
+                                                                       CompletionRow.completion_id))
+            for row in rows.scalars():
+                found[row.servant_id].append(row)
+        return found
+
     async def revoke_completion(self, completion_id: str, *, servant_id: str, course_id: str, revoked_on: date,
                                 revoked_at: datetime) -> None:
         row = await self._completion(completion_id, servant_id)

@@ -263,6 +263,10 @@ class CompletionRow(SQLModel, table=True):
     recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
     revoked_on: date | None = None
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # A certificate's, for its named constancia (null for competencies and older rows).
+    verification_code: str | None = Field(default=None, max_length=32)
+    hours: float | None = None
+    issuing_authority: str | None = Field(default=None, max_length=300)
 
 
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,

@@ -17,6 +17,7 @@ from probidad.shared.csvcells import cell
 
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
+from services.enrollment.constancias import NamedConstancia, constancia_url
 from services.enrollment.domain import RuleViolation
 from services.enrollment.handlers import find_enrolment, find_servant, find_session, repository, require_institution
 from services.enrollment.repository import plan_lines, requirement_event, seat
@@ -327,3 +328,69 @@ def compliance_csv(lines: list[ComplianceLine]) -> str:
 
 
 STATES = (*(s.value for s in State), "all")
+
+
+# ------------------------------------------------------------------ named constancias
+
+
+@dataclass(frozen=True)
+class CertificateHeld:
+    row: CompletionRow
+    course_title: str | None
+
+
+async def constancias(uow: UnitOfWork, servant_id: str, *, acting_for: str | None) -> list[CertificateHeld]:
+    repo = repository(uow)
+    await find_servant(repo, servant_id, acting_for)
+    titles = {c.course_id: c.title for c in await repo.courses()}
+    return [CertificateHeld(row, titles.get(row.course_id))
+            for row in (await repo.certificates_of([servant_id]))[servant_id]]
+
+
+def _named(ctx, servant: Servant, row: CompletionRow, titles: dict[str, str],  # noqa: ANN001
+           institutions: dict[str, str]) -> NamedConstancia:
+    return NamedConstancia(
+        holder_name=servant.name, curp=servant.curp, verification_code=row.verification_code,
+        course_title=titles.get(row.course_id) or row.course_id or "", hours=row.hours or 0,
+        issued_on=row.completed_on, issuing_authority=row.issuing_authority or "",
+        verification_url=constancia_url(ctx.verify_base_url, row.verification_code, servant.holder_salt),
+        institution_name=institutions.get(servant.institution_id))
+
+
+def _printable(servant: Servant) -> None:
+    if servant.erased_at is not None or not servant.name or not servant.curp or not servant.holder_salt:
+        raise RuleViolation("servant_id", "this servant's personal data was erased: no constancia bearing their "
+                            "name can be printed (the certificate still verifies by its code)", "gone")
+
+
+async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *,  # noqa: ANN001
+                           acting_for: str | None) -> NamedConstancia:
+    """The constancia of one of the servant's certificates, ready to print."""
+    repo = repository(uow)
+    servant = await find_servant(repo, servant_id, acting_for)
+    row = next((r for r in (await repo.certificates_of([servant_id]))[servant_id] if r.verification_code == code), None)
+    if row is None:
+        raise RuleViolation("code", f"servant {servant_id} has no certificate {code!r}", "not_found")
+    _printable(servant)
+    if row.revoked_on is not None:
+        raise RuleViolation("code", f"certificate {code} was revoked on {row.revoked_on.isoformat()}", "conflict")
+    titles = {c.course_id: c.title for c in await repo.courses()}
+    institutions = {i.institution_id: i.name for i in await repo.institutions()}
+    return _named(ctx, servant, row, titles, institutions)
+
+
+async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *,  # noqa: ANN001
+                                  acting_for: str | None) -> list[NamedConstancia]:
+    """The printable constancias of the institution's current servants: revoked certificates and erased
+    servants left out."""
+    repo = repository(uow)
+    if acting_for is not None and acting_for != institution_id:
+        raise RuleViolation("institution_id", f"unknown institution {institution_id!r}", "not_found")
+    await require_institution(repo, institution_id, kind="not_found")
+    servants = [s for s in await repo.servants_ever_in(institution_id) if s.institution_id == institution_id
+                and s.erased_at is None and s.name and s.curp and s.holder_salt]
+    held = await repo.certificates_of([s.servant_id for s in servants])
+    titles = {c.course_id: c.title for c in await repo.courses()}
+    institutions = {i.institution_id: i.name for i in await repo.institutions()}
+    return [_named(ctx, s, row, titles, institutions) for s in servants for row in held[s.servant_id]
+            if row.revoked_on is None and row.completed_on is not None]

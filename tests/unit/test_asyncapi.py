@@ -26,7 +26,7 @@ def test_the_events_a_service_writes_are_documented_with_their_schemas(service: 
 
 
 def test_enrollment_documents_every_agency_request_it_decides_including_transfers() -> None:
-    consumer = next(c for name, c in document("enrollment")["channels"].items() if ":consume" in name)
+    consumer = next(c for name, c in document("enrollment")["channels"].items() if name.endswith(":consume"))
     asked = {cls.type for cls in ALL_EVENTS if cls.source == "agency"}
     assert {"probidad.agency.transfer.requested.v1", "probidad.agency.transfer.accepted.v1",
             "probidad.agency.transfer.declined.v1"} <= asked
@@ -38,3 +38,12 @@ def test_reporting_writes_only_its_own_topic_the_reports_it_publishes() -> None:
     published = [c for name, c in doc["channels"].items() if ":publish" in name]
     assert [c["address"] for c in published] == ["probidad.reporting.events"]
     assert "ReportPublished" in doc["components"]["schemas"]
+
+
+def test_enrollment_documents_its_second_subscription_the_completions_under_its_own_channel() -> None:
+    channels = document("enrollment")["channels"]
+    consumers = sorted(name for name in channels if ":consume" in name)
+    assert consumers == ["probidad-enrollment:consume", "probidad-enrollment:consume:completions"]
+    completions = channels["probidad-enrollment:consume:completions"]
+    assert "probidad.certification.certificate.issued.v1" in completions["description"]
+    assert "probidad.certification.certificate.revoked.v1" in completions["description"]
