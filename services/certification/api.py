@@ -198,6 +198,7 @@ async def certificate_badge(code: str, runtime: Runtime, ctx: Context) -> JSONRe
         credential = await views.badge(uow, record, ctx.signer, base_url=_base_url(runtime))
     return JSONResponse(credential, media_type="application/vc+ld+json")
 
+
 # ------------------------------------------------------------------ Open Badges: status lists and achievements
 
 
@@ -222,7 +223,6 @@ async def course_achievement(course_id: str, runtime: Runtime) -> JSONResponse:
     if found is None:
         raise HTTPException(404, f"course_id: no course {course_id!r}")
     return JSONResponse(found, media_type="application/ld+json")
-
 
 
 def _staff_view(record: CertificateRecord, base_url: str) -> dict:
