@@ -9,6 +9,9 @@ ARG PYTHON_IMAGE=python:3.11-slim
 
 # ---- build: install the package and its dependencies into a virtual environment
 FROM ${PYTHON_IMAGE} AS build
+# Optional: a CA bundle for pip (a build behind a TLS-inspecting proxy); unset, pip uses its own. Only
+# this stage sees it, so the image does not keep it.
+ARG PIP_CERT
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \

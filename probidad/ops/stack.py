@@ -53,9 +53,11 @@ DEFAULT_PORTS = {
 }
 SECRETS = ("POSTGRES_PASSWORD", "PROBIDAD_JWT_SECRET", "PROBIDAD_EMAIL_DIGEST_KEY", "PROBIDAD_CHECK_IN_KEY",
            "PROBIDAD_CERTIFICATE_CODE_KEY", "GRAFANA_ADMIN_PASSWORD")
-# The host's trusted certificates, lent to the builds (not copied into the images) so that pip and apt work
-# behind a TLS-inspecting proxy.
+# The host's trusted certificates, lent to the builds (not copied into the images) so that pip works behind
+# a TLS-inspecting proxy. Mounted beside, never over, the image's own bundle: ca-certificates, installed
+# in the builds, rewrites that file and fails on a mount there.
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+BUILD_CA_BUNDLE = "/run/host-ca-certificates.crt"
 
 app = typer.Typer(help="The production stack (docker-compose.yml) under podman.", no_args_is_help=True)
 
@@ -135,9 +137,11 @@ def _build(tag: str, context: Path, *, containerfile: Path | None = None, build_
            echo=print) -> None:  # noqa: ANN001
     echo(f"building {tag}")
     command = ["build", "--format", "docker", "--network", "host", "-t", tag]
+    build_args = dict(build_args or {})
     if HOST_CA_BUNDLE.is_file():
-        command += ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
-    for name, value in (build_args or {}).items():
+        command += ["--volume", f"{HOST_CA_BUNDLE}:{BUILD_CA_BUNDLE}:ro"]
+        build_args.setdefault("PIP_CERT", BUILD_CA_BUNDLE)  # the Dockerfile's build stage declares it
+    for name, value in build_args.items():
         command += ["--build-arg", f"{name}={value}"]
     if containerfile is not None:
         command += ["-f", str(containerfile)]
