@@ -38,6 +38,7 @@ from probidad.ops.platform import launch, stop_services, wait_until_healthy
 from probidad.ops.programme import generate, small_plan
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
+from probidad.shared.kafka_security import SERVICE_CONSUMES
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.enrollment.domain import curp_check_digit
 from tests.support.kafka_tools import eventually
@@ -51,12 +52,9 @@ ADMIN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'comptroller')}"
 INSTITUTION = "in-fuzz"
 
 # Who consumes what (each service's one consumer group).
-CONSUMERS = {
-    "enrollment": ("probidad-enrollment", (AGENCY_REQUESTS,)),
-    "attendance": ("probidad-attendance", (ENROLLMENT_EVENTS,)),
-    "certification": ("probidad-certification", (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS)),
-    "reporting": ("probidad-reporting", (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)),
-}
+# Each service's group and the topics it reads (enrollment also reads certification's completions);
+# tests/unit/test_kafka_security.py checks this against the services' own wiring.
+CONSUMERS = SERVICE_CONSUMES
 MALFORMED = {AGENCY_REQUESTS: 1_500, ENROLLMENT_EVENTS: 3_500, ATTENDANCE_EVENTS: 3_000, CERTIFICATION_EVENTS: 2_000}
 OVERSIZE_PER_TOPIC = 3
 AGENCY_VALID = 60
@@ -238,12 +236,12 @@ def build_stream(programme, rng: random.Random) -> tuple[list, dict]:  # noqa: A
 
 
 def handled_types(name: str, tmp_path) -> set[str]:  # noqa: ANN001
-    """The event types the service's consumer group has handlers for (its runtime, built but not started)."""
+    """The event types the service's consumer group has handlers for, over all its subscriptions (its
+    runtime, built but not started)."""
     app = importlib.import_module(f"services.{name}.app")
     settings_cls = getattr(importlib.import_module(f"services.{name}.settings"), f"{name.capitalize()}Settings")
     runtime = app.create_runtime(settings_cls(state_dir=tmp_path / "introspection"))
-    [(consumer, _topics)] = runtime.consumers
-    return set(consumer.handlers)
+    return {kind for consumer, _topics in runtime.consumers for kind in consumer.handlers}
 
 
 def processed_ids(database, group: str) -> list[str]:  # noqa: ANN001
