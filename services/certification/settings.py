@@ -92,8 +92,12 @@ class CertificationSettings(ServiceSettings):
         """Badges name their issuer, achievement and status list by this URL, and verifiers fetch the status
         list from it: in production it must be https. A loopback host is let through, for the stack run on
         one machine (nobody else can reach it anyway)."""
-        if self.environment != "production" or not self.public_base_url:
+        if self.environment != "production":
             return self
+        if not self.public_base_url:  # the default, http://host:port, is no address the public can use
+            raise ValueError("PROBIDAD_PUBLIC_BASE_URL must be set in production, to the https:// URL the public "
+                             "reaches certification at: badges, their achievements and status lists are published "
+                             "under it")
         parts = urlsplit(self.public_base_url)
         if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
             raise ValueError(f"PROBIDAD_PUBLIC_BASE_URL must be an https:// URL in production (got "

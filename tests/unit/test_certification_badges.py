@@ -237,6 +237,15 @@ def test_production_refuses_a_public_base_url_that_is_not_https(monkeypatch: pyt
     assert CertificationSettings().base_url == "https://certificados.example.gob.mx"
 
 
+def test_production_refuses_to_start_without_a_public_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
+    monkeypatch.setenv("PROBIDAD_JWT_SECRET", "a-real-jwt-secret")
+    monkeypatch.setenv("PROBIDAD_CERTIFICATE_CODE_KEY", "a-real-code-key")
+    monkeypatch.delenv("PROBIDAD_PUBLIC_BASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="PROBIDAD_PUBLIC_BASE_URL must be set in production"):
+        CertificationSettings()
+
+
 def test_production_on_one_machine_may_publish_a_loopback_http_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
     monkeypatch.setenv("PROBIDAD_JWT_SECRET", "a-real-jwt-secret")

@@ -54,6 +54,8 @@ def test_production_refuses_every_development_key_a_service_uses_until_each_is_s
     module = importlib.import_module(f"services.{service}.settings")
     settings_class = next(v for k, v in vars(module).items() if k.endswith("Settings") and k != "ServiceSettings")
     monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
+    if service == "certification":  # also needs its public https address (tests/unit/test_certification_badges.py)
+        monkeypatch.setenv("PROBIDAD_PUBLIC_BASE_URL", "https://certificados.example.gob.mx")
     for n, key in enumerate(keys):
         with pytest.raises(ValidationError) as refused:
             settings_class()
