@@ -632,6 +632,18 @@ class _Attendance(Event):
     key_field = "session_id"
 
 
+# Presence as AttendanceRecorded and AttendanceCorrected both state it.
+AttendedShare = Annotated[Share, Field(description=(
+    "seconds_present / session_seconds (older events: minutes_present / session_minutes), capped at 1 and "
+    "rounded down to 4 decimals, so it never reaches a threshold the time attended does not."))]
+SecondsPresent = Annotated[int | None, Field(ge=0, description=(
+    "Seconds of the session attended (merged connections, clipped to the session); authoritative when "
+    "present. minutes_present is this in whole minutes, rounded down. Older events have only minutes."))]
+SessionSeconds = Annotated[int | None, Field(ge=1, description=(
+    "The session's length in seconds; authoritative when present. session_minutes is this in whole "
+    "minutes, rounded down. Older events have only minutes."))]
+
+
 class AttendanceRecorded(_Attendance):
     """At the close of a session: how much of it one enrolled servant attended."""
 
@@ -642,17 +654,11 @@ class AttendanceRecorded(_Attendance):
     servant_id: Id
     minutes_present: int = Field(ge=0)
     session_minutes: int = Field(ge=1)
-    share: Share = Field(description="seconds_present / session_seconds (older events: minutes_present / "
-                         "session_minutes), capped at 1 and rounded down to 4 decimals, so it never reaches a "
-                         "threshold the time attended does not.")
+    share: AttendedShare
     status: AttendanceStatus
     source_of_record: AttendanceSource
-    seconds_present: int | None = Field(None, ge=0, description=(
-        "Seconds of the session attended (merged connections, clipped to the session); authoritative when "
-        "present. minutes_present is this in whole minutes, rounded down. Older events have only minutes."))
-    session_seconds: int | None = Field(None, ge=1, description=(
-        "The session's length in seconds; authoritative when present. session_minutes is this in whole "
-        "minutes, rounded down. Older events have only minutes."))
+    seconds_present: SecondsPresent = None
+    session_seconds: SessionSeconds = None
 
 
 class AttendanceCorrected(_Attendance):
@@ -665,18 +671,12 @@ class AttendanceCorrected(_Attendance):
     servant_id: Id
     minutes_present: int = Field(ge=0)
     session_minutes: int = Field(ge=1)
-    share: Share = Field(description="seconds_present / session_seconds (older events: minutes_present / "
-                         "session_minutes), capped at 1 and rounded down to 4 decimals, so it never reaches a "
-                         "threshold the time attended does not.")
+    share: AttendedShare
     status: AttendanceStatus
     reason: str = Field(min_length=1, max_length=1000)
     corrected_by: str = Field(min_length=1, max_length=100)
-    seconds_present: int | None = Field(None, ge=0, description=(
-        "Seconds of the session attended (merged connections, clipped to the session); authoritative when "
-        "present. minutes_present is this in whole minutes, rounded down. Older events have only minutes."))
-    session_seconds: int | None = Field(None, ge=1, description=(
-        "The session's length in seconds; authoritative when present. session_minutes is this in whole "
-        "minutes, rounded down. Older events have only minutes."))
+    seconds_present: SecondsPresent = None
+    session_seconds: SessionSeconds = None
 
 
 class AssessmentGraded(_Attendance):

@@ -108,6 +108,14 @@ async def require_institution(repo: EnrollmentRepository, institution_id: str, f
     return institution
 
 
+async def find_institution(repo: EnrollmentRepository, institution_id: str, acting_for: str | None) -> Institution:
+    """The institution, as long as the caller may see it: to another institution's liaison it is as
+    unknown as one that does not exist (404 either way)."""
+    if acting_for is not None and acting_for != institution_id:
+        raise RuleViolation("institution_id", f"unknown institution {institution_id!r}", "not_found")
+    return await require_institution(repo, institution_id, kind="not_found")
+
+
 async def find_servant(repo: EnrollmentRepository, servant_id: str, acting_for: str | None,
                        field_name: str = "servant_id", kind: domain.Kind = "not_found") -> Servant:
     """The servant, as long as the caller may see them (another institution's servant is "unknown")."""
@@ -692,13 +700,10 @@ async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_
 
 async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateIssued,
                              at: datetime) -> None:
-    repo = repository(uow)
-    await repo.record_completion(
+    await repository(uow).record_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
-        competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at)
-    # What a named constancia prints besides the holder (enrollment's own data).
-    await repo.note_certificate(f"certificate:{event.certificate_id}", verification_code=event.verification_code,
-                                hours=event.hours, issuing_authority=event.issuing_authority)
+        competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at,
+        verification_code=event.verification_code, hours=event.hours, issuing_authority=event.issuing_authority)
 
 
 async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,

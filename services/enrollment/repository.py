@@ -527,14 +527,19 @@ class EnrollmentRepository:
         servant.left_on = left_on
         await self.db.flush()
 
-    async def life_events(self, servant_ids: Sequence[str]) -> dict[str, list[LifeEvent]]:
-        found: dict[str, list[LifeEvent]] = {i: [] for i in servant_ids}
+    async def _per_servant(self, model, servant_ids: Sequence[str], *where, order_by=()) -> dict[str, list]:  # noqa: ANN001
+        """Rows of ``model`` (a table with ``servant_id``) for each of the servants, in ``order_by`` order;
+        every servant asked has a list, empty when nothing matched."""
+        found: dict[str, list] = {i: [] for i in servant_ids}
         for start in range(0, len(servant_ids), IN_LIST):
-            rows = await self.db.execute(select(LifeEvent).where(
-                LifeEvent.servant_id.in_(servant_ids[start:start + IN_LIST])).order_by(LifeEvent.number))
+            rows = await self.db.execute(select(model).where(
+                model.servant_id.in_(servant_ids[start:start + IN_LIST]), *where).order_by(*order_by))
             for row in rows.scalars():
                 found[row.servant_id].append(row)
         return found
+
+    async def life_events(self, servant_ids: Sequence[str]) -> dict[str, list[LifeEvent]]:
+        return await self._per_servant(LifeEvent, servant_ids, order_by=(LifeEvent.number,))
 
     async def servants_ever_in(self, institution_id: str) -> list[Servant]:
         """Servants who belong, or ever belonged, to the institution (by registration or transfer)."""
@@ -585,13 +590,7 @@ class EnrollmentRepository:
         await self.db.flush()
 
     async def exemptions_of(self, servant_ids: Sequence[str]) -> dict[str, list[ExemptionRow]]:
-        found: dict[str, list[ExemptionRow]] = {i: [] for i in servant_ids}
-        for start in range(0, len(servant_ids), IN_LIST):
-            rows = await self.db.execute(select(ExemptionRow).where(
-                ExemptionRow.servant_id.in_(servant_ids[start:start + IN_LIST])).order_by(ExemptionRow.granted_at))
-            for row in rows.scalars():
-                found[row.servant_id].append(row)
-        return found
+        return await self._per_servant(ExemptionRow, servant_ids, order_by=(ExemptionRow.granted_at,))
 
     # -------------------------------------------------------------- completions (from certification)
 
@@ -604,30 +603,20 @@ class EnrollmentRepository:
 
     async def record_completion(self, completion_id: str, *, servant_id: str, course_id: str | None,
                                 competency: str | None, completed_on: date, valid_until: date | None,
-                                recorded_at: datetime) -> None:
-        """A certificate issued or a competency attained; the same one told again changes nothing new."""
+                                recorded_at: datetime, verification_code: str | None = None,
+                                hours: float | None = None, issuing_authority: str | None = None) -> None:
+        """A certificate issued (with what its named constancia prints) or a competency attained; the same
+        one told again changes nothing new."""
         row = await self._completion(completion_id, servant_id)
         row.course_id, row.competency, row.completed_on, row.valid_until = course_id, competency, completed_on, valid_until
-        row.recorded_at = row.recorded_at or recorded_at
-        await self.db.flush()
-
-    async def note_certificate(self, completion_id: str, *, verification_code: str, hours: float,
-                               issuing_authority: str) -> None:
-        row = await self.db.get(CompletionRow, completion_id)
         row.verification_code, row.hours, row.issuing_authority = verification_code, hours, issuing_authority
+        row.recorded_at = row.recorded_at or recorded_at
         await self.db.flush()
 
     async def certificates_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
         """The servants' certificates enrollment was told of (revoked ones included), oldest first."""
-        found: dict[str, list[CompletionRow]] = {i: [] for i in servant_ids}
-        for start in range(0, len(servant_ids), IN_LIST):
-            rows = await self.db.execute(select(CompletionRow).where(
-                CompletionRow.servant_id.in_(servant_ids[start:start + IN_LIST]),
-                CompletionRow.verification_code.is_not(None)).order_by(CompletionRow.completed_on,
-                                                                       CompletionRow.completion_id))
-            for row in rows.scalars():
-                found[row.servant_id].append(row)
-        return found
+        return await self._per_servant(CompletionRow, servant_ids, CompletionRow.verification_code.is_not(None),
+                                       order_by=(CompletionRow.completed_on, CompletionRow.completion_id))
 
     async def revoke_completion(self, completion_id: str, *, servant_id: str, course_id: str, revoked_on: date,
                                 revoked_at: datetime) -> None:
@@ -638,11 +627,4 @@ class EnrollmentRepository:
         await self.db.flush()
 
     async def completions_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
-        found: dict[str, list[CompletionRow]] = {i: [] for i in servant_ids}
-        for start in range(0, len(servant_ids), IN_LIST):
-            rows = await self.db.execute(select(CompletionRow).where(
-                CompletionRow.servant_id.in_(servant_ids[start:start + IN_LIST]),
-                CompletionRow.completed_on.is_not(None)))
-            for row in rows.scalars():
-                found[row.servant_id].append(row)
-        return found
+        return await self._per_servant(CompletionRow, servant_ids, CompletionRow.completed_on.is_not(None))

@@ -19,7 +19,9 @@ from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.constancias import NamedConstancia, constancia_url
 from services.enrollment.domain import RuleViolation
-from services.enrollment.handlers import find_enrolment, find_servant, find_session, repository, require_institution
+from services.enrollment.handlers import (
+    find_enrolment, find_institution, find_servant, find_session, repository, require_institution,
+)
 from services.enrollment.repository import plan_lines, requirement_event, seat
 from services.enrollment.tables import (
     CompletionRow, Course, Enrolment, ExemptionRow, Institution, LifeEvent, PlanVersion, RequirementRow, Servant,
@@ -283,9 +285,7 @@ async def compliance_list(uow: UnitOfWork, institution_id: str, *, acting_for: s
     force that applies to them, as known at ``known_by``; ``state``: overdue, due, compliant, exempt or
     all. Another institution's liaison is told the institution is unknown, as for one that is not."""
     repo = repository(uow)
-    if acting_for is not None and acting_for != institution_id:
-        raise RuleViolation("institution_id", f"unknown institution {institution_id!r}", "not_found")
-    await require_institution(repo, institution_id, kind="not_found")
+    await find_institution(repo, institution_id, acting_for)
     in_force = [v.in_force for v in await requirements(uow, on=on, known_by=known_by, requirement_id=requirement_id)
                 if v.in_force is not None]
     if not in_force:
@@ -347,20 +347,31 @@ async def constancias(uow: UnitOfWork, servant_id: str, *, acting_for: str | Non
             for row in (await repo.certificates_of([servant_id]))[servant_id]]
 
 
-def _named(ctx, servant: Servant, row: CompletionRow, titles: dict[str, str],  # noqa: ANN001
-           institutions: dict[str, str]) -> NamedConstancia:
-    return NamedConstancia(
-        holder_name=servant.name, curp=servant.curp, verification_code=row.verification_code,
-        course_title=titles.get(row.course_id) or row.course_id or "", hours=row.hours or 0,
-        issued_on=row.completed_on, issuing_authority=row.issuing_authority or "",
-        verification_url=constancia_url(ctx.verify_base_url, row.verification_code, servant.holder_salt),
-        institution_name=institutions.get(servant.institution_id))
+class _Printer:
+    """Makes named constancias: the course titles and institution names they print, read once."""
+
+    def __init__(self, verify_base_url: str, courses: list[Course], institutions: list[Institution]) -> None:
+        self.verify_base_url = verify_base_url
+        self.titles = {c.course_id: c.title for c in courses}
+        self.institutions = {i.institution_id: i.name for i in institutions}
+
+    @classmethod
+    async def reading(cls, repo, verify_base_url: str) -> _Printer:  # noqa: ANN001
+        return cls(verify_base_url, await repo.courses(), await repo.institutions())
+
+    def constancia(self, servant: Servant, row: CompletionRow) -> NamedConstancia:
+        return NamedConstancia(
+            holder_name=servant.name, curp=servant.curp, verification_code=row.verification_code,
+            course_title=self.titles.get(row.course_id) or row.course_id or "", hours=row.hours or 0,
+            issued_on=row.completed_on, issuing_authority=row.issuing_authority or "",
+            verification_url=constancia_url(self.verify_base_url, row.verification_code, servant.holder_salt),
+            institution_name=self.institutions.get(servant.institution_id))
 
 
-def _printable(servant: Servant) -> None:
-    if servant.erased_at is not None or not servant.name or not servant.curp or not servant.holder_salt:
-        raise RuleViolation("servant_id", "this servant's personal data was erased: no constancia bearing their "
-                            "name can be printed (the certificate still verifies by its code)", "gone")
+def _printable(servant: Servant) -> bool:
+    """Whether a constancia bearing the servant's name can be printed: not after erasure (nor for a
+    servant registered before holders were bound, who has no salt yet)."""
+    return servant.erased_at is None and bool(servant.name and servant.curp and servant.holder_salt)
 
 
 async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *,  # noqa: ANN001
@@ -371,12 +382,12 @@ async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *, 
     row = next((r for r in (await repo.certificates_of([servant_id]))[servant_id] if r.verification_code == code), None)
     if row is None:
         raise RuleViolation("code", f"servant {servant_id} has no certificate {code!r}", "not_found")
-    _printable(servant)
+    if not _printable(servant):
+        raise RuleViolation("servant_id", "this servant's personal data was erased: no constancia bearing their "
+                            "name can be printed (the certificate still verifies by its code)", "gone")
     if row.revoked_on is not None:
         raise RuleViolation("code", f"certificate {code} was revoked on {row.revoked_on.isoformat()}", "conflict")
-    titles = {c.course_id: c.title for c in await repo.courses()}
-    institutions = {i.institution_id: i.name for i in await repo.institutions()}
-    return _named(ctx, servant, row, titles, institutions)
+    return (await _Printer.reading(repo, ctx.verify_base_url)).constancia(servant, row)
 
 
 async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *,  # noqa: ANN001
@@ -384,13 +395,10 @@ async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *, 
     """The printable constancias of the institution's current servants: revoked certificates and erased
     servants left out."""
     repo = repository(uow)
-    if acting_for is not None and acting_for != institution_id:
-        raise RuleViolation("institution_id", f"unknown institution {institution_id!r}", "not_found")
-    await require_institution(repo, institution_id, kind="not_found")
-    servants = [s for s in await repo.servants_ever_in(institution_id) if s.institution_id == institution_id
-                and s.erased_at is None and s.name and s.curp and s.holder_salt]
+    await find_institution(repo, institution_id, acting_for)
+    servants = [s for s in await repo.servants_ever_in(institution_id)
+                if s.institution_id == institution_id and _printable(s)]
     held = await repo.certificates_of([s.servant_id for s in servants])
-    titles = {c.course_id: c.title for c in await repo.courses()}
-    institutions = {i.institution_id: i.name for i in await repo.institutions()}
-    return [_named(ctx, s, row, titles, institutions) for s in servants for row in held[s.servant_id]
+    printer = await _Printer.reading(repo, ctx.verify_base_url)
+    return [printer.constancia(s, row) for s in servants for row in held[s.servant_id]
             if row.revoked_on is None and row.completed_on is not None]
