@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 import zipfile
-from datetime import date, datetime, time
+from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
@@ -22,6 +22,7 @@ from contracts.events import (
     MAX_PLAN_TARGETS, DueRule, GovernmentLevel, Id, Modality, PlanTarget, RequirementScope, Score, Sex, Share,
 )
 from probidad.shared.auth import Principal
+from probidad.shared.as_of import parse_as_of
 from probidad.shared.dependencies import Comptroller, Provided, Reader, Registrar, Runtime
 from probidad.shared.problems import Problem
 from services.enrollment import domain, handlers, views
@@ -877,17 +878,8 @@ def _moment(ctx: EnrollmentContext, as_of: str | None) -> tuple[date, datetime |
     """``as_of`` (a date: its end in the programme's zone, or a date-time) as the day judged and the
     moment of knowledge; none: today, as known now."""
     zone = domain.zone(ctx.programme_timezone)
-    if not as_of:
-        return ctx.today(), None
-    try:
-        if len(as_of) == 10:
-            moment = datetime.combine(date.fromisoformat(as_of), time.max, zone)
-        else:
-            moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-            moment = moment if moment.tzinfo else moment.replace(tzinfo=zone)
-    except ValueError as error:
-        raise HTTPException(422, f"as_of: expected a date or an ISO date-time, got {as_of!r}") from error
-    return moment.astimezone(zone).date(), moment
+    moment = parse_as_of(as_of, zone)
+    return (ctx.today(), None) if moment is None else (moment.astimezone(zone).date(), moment)
 
 
 @router.post("/requirements", response_model=RequirementOut, status_code=201, tags=["requirements"],

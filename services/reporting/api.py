@@ -7,12 +7,13 @@ dashboard hold aggregates only and are public. Periods are local dates in the pr
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from probidad.shared.as_of import parse_as_of
 from probidad.shared.dependencies import Comptroller, Provided, Runtime
 from services.reporting import bulletin, handlers, views
 from services.reporting.domain import DIMENSIONS, Period
@@ -42,16 +43,7 @@ def period_of(ctx: ReportingContext, year: int | None, month: str | None, start:
 
 
 def as_of_of(ctx: ReportingContext, as_of: str | None) -> datetime | None:
-    if not as_of:
-        return None
-    zone = ctx.zone
-    try:
-        if len(as_of) == 10:
-            return datetime.combine(date.fromisoformat(as_of), time.max, zone)
-        moment = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
-    except ValueError as error:
-        raise HTTPException(422, f"as_of: expected a date or an ISO date-time, got {as_of!r}") from error
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone)
+    return parse_as_of(as_of, ctx.zone)
 
 
 class Query_:  # the query string every figure route accepts
