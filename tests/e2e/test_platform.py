@@ -29,6 +29,7 @@ from probidad.ops.programme import (
     completes, expected_bulletin, expected_compliance, expected_figures, expected_plan,
 )
 from probidad.ops.programme import demo_programme as plan
+from tests.support.browser import rendered_dom
 
 # Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
@@ -251,17 +252,6 @@ async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.Async
     assert len(csv_text.strip().splitlines()) == 1 + len(overdue[busiest])
 
 
-def _browser_dom(url: str, scratch: Path) -> str:
-    """The page as headless Chromium leaves it once its script has run."""
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.fail("chromium is needed for the dashboard check (apt-get install -y chromium)")
-    flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync",
-             "--disable-background-networking", "--disable-component-update", f"--user-data-dir={scratch}",
-             "--window-size=1400,1000", "--dump-dom", url]
-    return subprocess.run(flags, capture_output=True, timeout=90, check=True).stdout.decode()
-
-
 def _attributes(dom: str, marker: str) -> list[dict[str, str]]:
     """The data-* attributes of every element carrying ``marker`` (an attribute name)."""
     found = []
@@ -280,7 +270,7 @@ def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, pr
     largest = max(programme.institutions, key=lambda i: i.headcount).institution_id
     for institution in (None, largest):
         query = f"year={year}&period=ytd&month={through}" + (f"&institution={institution}" if institution else "")
-        dom = _browser_dom(f"{reporting}/dashboard?{query}", scratch / f"chromium-{institution or 'all'}")
+        dom = rendered_dom(f"{reporting}/dashboard?{query}", scratch / f"chromium-{institution or 'all'}")
         data = json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', dom,
                                     re.S).group(1))
         minimum = data["minimum"]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +21,7 @@ from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.reporting.domain import Ledger, fact_from
+from tests.support.browser import rendered_dom, screenshot
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ROOT, ServiceProcess, free_port
 
@@ -130,16 +130,9 @@ async def test_a_rebuild_swaps_in_while_the_service_answers_and_the_dashboard_sh
             jan_nov = await month(client, **{"from": "2026-01-01", "to": "2026-11-30"})
             assert jan_nov["servants_trained"] == programme.plan.distinct_trained
 
-        chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-        if chromium is None:
-            pytest.fail("chromium is needed for the dashboard test (apt-get install -y chromium)")
         url = f"{service.url}/dashboard?year=2026"
-        flags = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 f"--user-data-dir={tmp_path / 'chromium'}", "--window-size=1400,1000"]
-        dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, timeout=90, check=True).stdout.decode()
-        shot = tmp_path / "dashboard.png"
-        subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, timeout=90, check=True)
+        dom = rendered_dom(url, tmp_path / "chromium")
+        shot = screenshot(url, tmp_path / "chromium", tmp_path / "dashboard.png")
         assert shot.stat().st_size > 20_000
 
         assert re.search(r'<rect[^>]*data-month="2026-11"[^>]*data-servants-trained="'
