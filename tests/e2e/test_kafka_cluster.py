@@ -114,9 +114,17 @@ async def _topics_a_service_creates_get_three_replicas_and_their_retention(boots
             described = await admin.describe_topics(names)
         for topic in described:
             assert {len(p["replicas"]) for p in topic["partitions"]} == {3}, topic["topic"]
-        (described,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name) for name in names])
-        configs = {topic: {entry[0]: entry[1] for entry in entries}
-                   for _code, _message, _type, topic, entries in described.resources}
+        async def configs_read() -> dict[str, dict[str, str]]:
+            (described,) = await admin.describe_configs([ConfigResource(ConfigResourceType.TOPIC, name)
+                                                         for name in names])
+            return {topic: {entry[0]: entry[1] for entry in entries}
+                    for _code, _message, _type, topic, entries in described.resources}
+
+        # The broker asked may answer before a new topic's configuration has reached it (empty entries).
+        configs = await configs_read()
+        while not all(configs.get(name) for name in names) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            configs = await configs_read()
         for name in names:
             assert configs[name]["min.insync.replicas"] == "2", name
         assert configs[requests]["retention.ms"] == configs[letters]["retention.ms"] == "604800000"
