@@ -199,7 +199,7 @@ class Loader:
         for begin in range(0, len(servants), chunk):
             joined = self.programme.joined_on
             rows = [{"line": begin + i + 1, "institution_id": s.institution_id, "name": s.name, "curp": s.curp,
-                     "email": s.email, "sex": s.sex, "position_level": s.position_level,
+                     "email": s.email, "sex": s.sex, "position": s.position, "position_level": s.position_level,
                      "joined_on": joined[s.key].isoformat() if s.key in joined else None}
                     for i, s in enumerate(servants[begin:begin + chunk])]
             report = self._check(await http.post(f"{self.urls['enrollment']}/servants/import", json={"rows": rows}),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import calendar
 import random
-import string
+import unicodedata
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -38,6 +38,7 @@ from contracts.events import (
     EnrolmentConfirmed, InstitutionRegistered, ServantRegistered, ServantUpdated, SessionCancelled,
     SessionClosed, SessionRescheduled, SessionScheduled,
 )
+from probidad.ops.curp import curp_for
 
 ISSUER = "Secretaría de la Contraloría del Estado"
 UNIT = "Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
@@ -464,11 +465,39 @@ DEMO_COURSES = (
     ("TAI", "Transparencia y Acceso a la Información", "Transparencia", 3.0, 70.0),
     ("PDP", "Protección de Datos Personales", "Transparencia", 3.0, 70.0),
 )
-DEMO_FIRST_NAMES = ("María", "José", "Guadalupe", "Juan", "Ana", "Luis", "Rosa", "Carlos", "Laura", "Miguel", "Elena",
-         "Jorge", "Patricia", "Ricardo", "Sofía", "Fernando", "Gabriela", "Alejandro", "Verónica", "Raúl")
+# Given names by sex, as a liaison reads them: a woman's list and a man's; some people carry two.
+DEMO_GIVEN_NAMES = {
+    "female": ("María", "Guadalupe", "Ana", "Rosa", "Laura", "Elena", "Patricia", "Sofía", "Gabriela", "Verónica",
+               "Adriana", "Claudia", "Leticia", "Alejandra", "Norma", "Karla", "Fernanda", "Daniela", "Mariana",
+               "Itzel"),
+    "male": ("José", "Juan", "Luis", "Carlos", "Miguel", "Jorge", "Ricardo", "Fernando", "Alejandro", "Raúl",
+             "Francisco", "Manuel", "Jesús", "Pedro", "Eduardo", "Roberto", "Arturo", "Javier", "Óscar", "Ángel"),
+}
+DEMO_SECOND_GIVEN_NAMES = {
+    "female": ("Guadalupe", "Fernanda", "Isabel", "Elena", "de los Ángeles", "del Carmen", "Luisa"),
+    "male": ("Luis", "Carlos", "Manuel", "Ángel", "Antonio", "Alberto", "de Jesús", "Eduardo"),
+}
 DEMO_LAST_NAMES = ("Hernández", "García", "Martínez", "López", "González", "Pérez", "Rodríguez", "Sánchez", "Ramírez",
-        "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech")
+        "Cruz", "Flores", "Gómez", "Morales", "Vázquez", "Reyes", "Jiménez", "Torres", "Díaz", "Chan", "Pech",
+        "Muñoz", "Ek", "Canul", "Ortiz", "de la Cruz", "Uc", "Ibáñez", "May")
+# Where the demo's servants were born: most in the state, many in the neighbouring states and the capital.
+DEMO_BIRTH_STATES = (("QR", 50), ("YN", 15), ("CC", 5), ("TC", 6), ("VZ", 7), ("CS", 5), ("DF", 6), ("PL", 3),
+                     ("NE", 1), ("MC", 2))
 DEMO_LEVELS = ("operativo", "enlace", "mando medio", "directivo")
+# Positions (puestos) per level, in the masculine and the feminine form an HR export writes.
+DEMO_POSITIONS = {
+    "operativo": (("Auxiliar administrativo", "Auxiliar administrativa"), ("Analista", "Analista"),
+                  ("Técnico en informática", "Técnica en informática"), ("Capturista", "Capturista"),
+                  ("Asistente", "Asistente"), ("Notificador", "Notificadora")),
+    "enlace": (("Enlace administrativo", "Enlace administrativo"),
+               ("Enlace de transparencia", "Enlace de transparencia"),
+               ("Profesional ejecutivo", "Profesional ejecutiva"), ("Jefe de oficina", "Jefa de oficina")),
+    "mando medio": (("Jefe de departamento", "Jefa de departamento"),
+                    ("Subdirector de área", "Subdirectora de área"),
+                    ("Director de área", "Directora de área"), ("Coordinador", "Coordinadora")),
+    "directivo": (("Director general", "Directora general"), ("Subsecretario", "Subsecretaria"),
+                  ("Secretario técnico", "Secretaria técnica"), ("Titular de la unidad", "Titular de la unidad")),
+}
 DEMO_INSTRUCTORS = ("instr-ueipci-1", "instr-ueipci-2", "instr-ueipci-3", "instr-transparencia-1")
 MONTHS_IN_DEMO = 12
 
@@ -498,11 +527,20 @@ class Course:
 class Servant:
     key: str  # the demo's own handle; the platform assigns the pseudonymous servant id
     institution_id: str
-    name: str
-    curp: str
+    given_names: str
+    first_surname: str
+    second_surname: str
+    birth_date: date
+    birth_state: str  # RENAPO's state code (NE: born abroad)
+    curp: str  # formed from the above and the sex, as RENAPO forms it
     email: str
     sex: str
     position_level: str
+    position: str  # the puesto, in the form that agrees with the servant's sex
+
+    @property
+    def name(self) -> str:
+        return f"{self.given_names} {self.first_surname} {self.second_surname}"
 
 
 @dataclass
@@ -615,19 +653,29 @@ class DemoProgramme:
         return next(i.government_level for i in self.institutions if i.institution_id == institution_id)
 
 
-def _curp(rng: random.Random, sex: str, birth: date) -> str:
-    from services.enrollment.domain import curp_check_digit
-
-    letters = string.ascii_uppercase.replace("Ñ", "")
-    vowels = "AEIOU"
-    consonants = "".join(c for c in letters if c not in vowels)
-    head = rng.choice(consonants) + rng.choice(vowels) + rng.choice(letters) + rng.choice(letters)
-    if head in {"BUEI", "CACA", "CAGA", "COLA", "KAKA", "LOCA", "MAME", "PEDO", "PUTO", "RATA"}:
-        head = "PEMA"
-    body = (f"{head}{birth:%y%m%d}{'M' if sex == 'female' else 'H'}QR"
-            f"{rng.choice(consonants)}{rng.choice(consonants)}{rng.choice(consonants)}"
-            f"{'0' if birth.year < 2000 else 'A'}")
-    return body + curp_check_digit(body)
+def demo_person(rng: random.Random, sex: str, taken: set[str] | None = None) -> dict:
+    """A person as an HR export records them: given names that agree with the sex, two surnames, a birth
+    date and state, and the CURP RENAPO would give them; a homonym already in ``taken`` gets the next
+    differentiator, as RENAPO assigns it."""
+    given = rng.choice(DEMO_GIVEN_NAMES[sex])
+    if rng.random() < 0.3:
+        second = rng.choice([n for n in DEMO_SECOND_GIVEN_NAMES[sex] if n != given])
+        given = f"{given} {second}"
+    first_surname, second_surname = rng.choice(DEMO_LAST_NAMES), rng.choice(DEMO_LAST_NAMES)
+    birth = date(rng.randint(1962, 2002), rng.randint(1, 12), rng.randint(1, 28))
+    states, weights = zip(*DEMO_BIRTH_STATES, strict=True)
+    state = rng.choices(states, weights=weights)[0]
+    differentiator = 0
+    while True:
+        curp = curp_for(given_names=given, first_surname=first_surname, second_surname=second_surname, birth=birth,
+                        sex=sex, state=state, differentiator=differentiator)
+        if taken is None or curp not in taken:
+            break
+        differentiator += 1
+    if taken is not None:
+        taken.add(curp)
+    return {"given_names": given, "first_surname": first_surname, "second_surname": second_surname,
+            "birth_date": birth, "birth_state": state, "curp": curp, "sex": sex}
 
 
 def demo_months(now: datetime, timezone: str, count: int = MONTHS_IN_DEMO) -> list[tuple[int, int]]:
@@ -663,16 +711,19 @@ def demo_programme(*, seed: int = 2026, scale: float = 1.0, now: datetime | None
     people = max(40, int(4200 * scale))
     weights = [i.headcount for i in institutions]
     servants: list[Servant] = []
+    curps: set[str] = set()
     for n in range(people):
         institution = rng.choices(institutions, weights=weights)[0]
         sex = "female" if rng.random() < 0.54 else "male"
-        first, last1, last2 = rng.choice(DEMO_FIRST_NAMES), rng.choice(DEMO_LAST_NAMES), rng.choice(DEMO_LAST_NAMES)
-        birth = date(rng.randint(1962, 2002), rng.randint(1, 12), rng.randint(1, 28))
+        person = demo_person(rng, sex, curps)
+        level = rng.choice(DEMO_LEVELS)
+        position = rng.choice(DEMO_POSITIONS[level])[sex == "female"]
+        mailbox = unicodedata.normalize("NFD", f"{person['given_names'].split()[0][0]}.{person['first_surname']}")
+        mailbox = "".join(c for c in mailbox if not unicodedata.combining(c)).lower().replace(" ", "")
         servants.append(Servant(
-            key=f"p{n:05d}", institution_id=institution.institution_id, name=f"{first} {last1} {last2}",
-            curp=_curp(rng, sex, birth), email=f"{first[0].lower()}.{last1.lower()}.{n}@{institution.institution_id}.example.gob.mx"
-            .replace("á", "a").replace("é", "e").replace("í", "i").replace("ó", "o").replace("ú", "u"),
-            sex=sex, position_level=rng.choice(DEMO_LEVELS)))
+            key=f"p{n:05d}", institution_id=institution.institution_id, **person,
+            email=f"{mailbox}.{n}@{institution.institution_id}.example.gob.mx", position_level=level,
+            position=position))
 
     sessions: list[Session] = []
     for year, month in months:

@@ -21,7 +21,7 @@ import random
 import shutil
 import tempfile
 import time
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -31,7 +31,7 @@ import pytest
 from probidad.ops import pgctl
 from probidad.ops.demo import DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token
 from probidad.ops.localhost import port_free
-from probidad.ops.programme import _curp, demo_programme
+from probidad.ops.programme import demo_person, demo_programme
 from tests.support.outages import (
     OwnKafka, Platform, Spending, certificates_issued, consumed_topics, dead_letter_records, figures_seen,
     figures_wanted, free_port_range, group_lags, metrics_of, outbox_gauges, samples, until,
@@ -109,11 +109,12 @@ def new_servants(programme, count: int) -> list[dict]:  # noqa: ANN001
     """People HR registers meanwhile, unknown to the programme (so its figures do not change)."""
     rng = random.Random(2026)
     institution = programme.institutions[0].institution_id
+    taken = {s.curp for s in programme.servants}  # a CURP the programme holds would update its servant
     people = []
     for n in range(count):
-        sex = ("female", "male")[n % 2]
-        people.append({"institution_id": institution, "name": f"Persona Nueva {n}", "sex": sex,
-                       "curp": _curp(rng, sex, date(1980 + n % 20, 1 + n % 12, 1 + n % 28)),
+        person = demo_person(rng, ("female", "male")[n % 2], taken)
+        people.append({"institution_id": institution, "curp": person["curp"], "sex": person["sex"],
+                       "name": f"{person['given_names']} {person['first_surname']} {person['second_surname']}",
                        "position_level": "operativo"})
     return people
 
