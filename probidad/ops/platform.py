@@ -285,9 +285,36 @@ RUN_RECORD = "up.json"
 
 def _record_run(state_dir: Path, running: list[RunningService], own_kafka: bool) -> None:
     """Note in the state dir who runs the platform, so a later ``up`` can clean up after this one if it
-    is killed with SIGKILL."""
+    is killed with SIGKILL, and where each service answers (``--port-offset`` moves them), so the
+    command-line tools reach this platform."""
+    urls: dict[str, str] = {}
+    for s in running:
+        urls.setdefault(s.name, s.url)  # the first instance of each service
     (state_dir / RUN_RECORD).write_text(json.dumps({
-        "pid": os.getpid(), "services": [[s.name, s.process.pid] for s in running], "kafka": own_kafka}) + "\n")
+        "pid": os.getpid(), "services": [[s.name, s.process.pid] for s in running], "kafka": own_kafka,
+        "urls": urls}) + "\n")
+
+
+def default_state_dir() -> Path:
+    return Path(os.environ.get("PROBIDAD_STATE_DIR") or ".probidad")
+
+
+def service_url(service: str, given: str | None = None, state_dir: Path | None = None) -> tuple[str, str]:
+    """Where a command-line tool finds ``service``, and why there: the URL given (``--url`` or the
+    service's environment variable), else the address of the platform ``probidad up`` runs from the
+    state dir (``$PROBIDAD_STATE_DIR``, default ``./.probidad``), else the service's default port."""
+    if given:
+        return given.rstrip("/"), "given by --url or its environment variable"
+    state_dir = state_dir or default_state_dir()
+    try:
+        record = json.loads((state_dir / RUN_RECORD).read_text())
+    except (OSError, ValueError):
+        record = {}
+    url = (record.get("urls") or {}).get(service) if isinstance(record, dict) else None
+    if url and isinstance(record.get("pid"), int) and alive(record["pid"]):
+        return url, f"of the platform `probidad up` runs from {state_dir}"
+    return (f"http://127.0.0.1:{dict(SERVICES)[service]}",
+            f"the default: no `probidad up` runs from {state_dir} (set PROBIDAD_STATE_DIR, or give --url)")
 
 
 def _forget_run(state_dir: Path) -> None:

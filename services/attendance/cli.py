@@ -8,13 +8,16 @@ from pathlib import Path
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TransferSpeedColumn
 from rich.table import Table
 
 app = typer.Typer(help="Attendance: platform reports, check-in codes, closing sessions.", no_args_is_help=True)
 console = Console()
 
-URL = typer.Option("http://127.0.0.1:8002", "--url", envvar="PROBIDAD_ATTENDANCE_URL", help="Attendance service URL.")
+URL = typer.Option(None, "--url", envvar="PROBIDAD_ATTENDANCE_URL", show_default=False,
+                   help="Attendance service URL; default: where the platform `probidad up` runs from "
+                   "$PROBIDAD_STATE_DIR (./.probidad) answers, else http://127.0.0.1:8002.")
 TOKEN = typer.Option(None, "--token", envvar="PROBIDAD_TOKEN",
                      help="Bearer token (probidad token issue --role instructor --instructor ID).")
 CHUNK = 64 * 1024
@@ -25,6 +28,20 @@ def _headers(token: str | None) -> dict[str, str]:
         console.print("[red]error:[/] give --token or set PROBIDAD_TOKEN (see: probidad token issue --help)")
         raise typer.Exit(2)
     return {"Authorization": f"Bearer {token}"}
+
+
+def _send(method: str, url: str | None, path: str, **options) -> httpx.Response:  # noqa: ANN003
+    """The request to the attendance service (see ``service_url`` for where it is found); unreachable,
+    the error names the address tried and where it came from."""
+    from probidad.ops.platform import service_url
+
+    address, why = service_url("attendance", url)
+    try:
+        return httpx.request(method, f"{address}{path}", **options)
+    except httpx.TransportError as error:
+        console.print(f"[red]could not reach the attendance service at {escape(address)} ({escape(why)}):[/] "
+                      f"{escape(str(error))}", highlight=False)
+        raise typer.Exit(1) from error
 
 
 def _fail(response: httpx.Response) -> None:
@@ -42,7 +59,7 @@ def import_report(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="The exported report."),
     format: str = typer.Option("auto", "--format", help="auto, zoom, teams, meet or csv."),  # noqa: A002
     reason: str | None = typer.Option(None, "--reason", help="Why, when the session is already closed (a correction)."),
-    url: str = URL,
+    url: str | None = URL,
     token: str | None = TOKEN,
 ) -> None:
     """Upload a Zoom/Teams/Meet attendance report and show who matched and who did not."""
@@ -62,12 +79,8 @@ def import_report(
                     yield chunk
             progress.update(upload, description="merging intervals and matching servants")
 
-        try:
-            response = httpx.post(f"{url.rstrip('/')}/sessions/{session}/reports", params=params,
-                                  content=chunks(), headers={**headers, "Content-Length": str(size)}, timeout=300)
-        except httpx.HTTPError as error:
-            console.print(f"[red]could not reach {url}:[/] {error}")
-            raise typer.Exit(1) from error
+        response = _send("POST", url, f"/sessions/{session}/reports", params=params, content=chunks(),
+                         headers={**headers, "Content-Length": str(size)}, timeout=300)
     if response.status_code != 201:
         _fail(response)
     summary = response.json()
@@ -93,9 +106,9 @@ def import_report(
 
 
 @app.command("check-in-code")
-def check_in_code(session: str = typer.Argument(...), url: str = URL, token: str | None = TOKEN) -> None:
+def check_in_code(session: str = typer.Argument(...), url: str | None = URL, token: str | None = TOKEN) -> None:
     """The code to display in the room for self check-in."""
-    response = httpx.get(f"{url.rstrip('/')}/sessions/{session}/check-in-code", headers=_headers(token), timeout=30)
+    response = _send("GET", url, f"/sessions/{session}/check-in-code", headers=_headers(token), timeout=30)
     if response.status_code != 200:
         _fail(response)
     body = response.json()
@@ -103,9 +116,9 @@ def check_in_code(session: str = typer.Argument(...), url: str = URL, token: str
 
 
 @app.command("close")
-def close(session: str = typer.Argument(...), url: str = URL, token: str | None = TOKEN) -> None:
+def close(session: str = typer.Argument(...), url: str | None = URL, token: str | None = TOKEN) -> None:
     """Close a session: its attendance becomes final and is published."""
-    response = httpx.post(f"{url.rstrip('/')}/sessions/{session}/close", headers=_headers(token), timeout=60)
+    response = _send("POST", url, f"/sessions/{session}/close", headers=_headers(token), timeout=60)
     if response.status_code != 200:
         _fail(response)
     body = response.json()

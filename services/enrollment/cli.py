@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -134,7 +135,9 @@ def write_report_csv(report: dict, path: Path) -> None:
 @app.command("import")
 def import_command(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV exported by HR."),
-    url: str = typer.Option("http://127.0.0.1:8001", envvar="PROBIDAD_ENROLLMENT_URL", help="Enrollment service."),
+    url: str | None = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", show_default=False,
+                                   help="Enrollment service; default: where the platform `probidad up` runs "
+                                   "from $PROBIDAD_STATE_DIR (./.probidad) answers, else http://127.0.0.1:8001."),
     token: str | None = typer.Option(None, envvar="PROBIDAD_TOKEN",
                                      help="Bearer token (probidad token issue); a comptroller token when omitted."),
     chunk_size: int = typer.Option(200, min=1, max=1000, help="Rows per request."),
@@ -149,9 +152,13 @@ def import_command(
         console.print(f"[red]cannot read {file}: {error}[/]")
         raise typer.Exit(2) from error
 
+    from probidad.ops.platform import service_url
+
+    address, why = service_url("enrollment", url)
+
     async def run() -> dict:
         headers = {"Authorization": f"Bearer {token or _default_token()}"}
-        async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        async with httpx.AsyncClient(base_url=address, headers=headers, timeout=120) as client:
             with Progress(TextColumn("importing {task.fields[name]}"), BarColumn(), MofNCompleteColumn(),
                           TimeElapsedColumn(), console=console, transient=not sys.stdout.isatty()) as progress:
                 task = progress.add_task("rows", total=len(rows), name=file.name)
@@ -160,8 +167,12 @@ def import_command(
 
     try:
         outcome = asyncio.run(run())
+    except httpx.TransportError as error:
+        console.print(f"[red]import failed: could not reach the enrollment service at {escape(address)} "
+                      f"({escape(why)}): {escape(str(error))}[/]", highlight=False)
+        raise typer.Exit(2) from error
     except (httpx.HTTPError, RuntimeError) as error:
-        console.print(f"[red]import failed: {error}[/]")
+        console.print(f"[red]import failed ({escape(address)}): {escape(str(error))}[/]")
         raise typer.Exit(2) from error
     render_report(outcome, console, only_rejected=only_rejected)
     if report:
