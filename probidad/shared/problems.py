@@ -26,6 +26,33 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = Field(None, description="For invalid input: one entry per field.")
 
 
+def input_problems(errors: list[dict[str, Any]], body: Any = None) -> list[dict[str, str]]:
+    """One ``{"field", "message"}`` per problem of an invalid request (FastAPI's validation errors).
+
+    A body that is not JSON at all is named as the body, with where it broke (line and column, as an
+    editor counts them) and why, instead of the character offset FastAPI reports in the error's place."""
+    problems = []
+    for error in errors:
+        loc = error.get("loc") or ()
+        if error.get("type") == "json_invalid":
+            problems.append({"field": "body", "message": _where_json_broke(body, loc[-1] if loc else None,
+                                                                           (error.get("ctx") or {}).get("error"))})
+            continue
+        problems.append({"field": ".".join(str(p) for p in loc if p != "body") or "body", "message": error["msg"]})
+    return problems
+
+
+def _where_json_broke(body: Any, position: Any, reason: str | None) -> str:
+    message = "not valid JSON"
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(position, int) and isinstance(body, str) and 0 <= position <= len(body):
+        line = body.count("\n", 0, position) + 1
+        column = position - (body.rfind("\n", 0, position) + 1) + 1
+        message += f" at line {line}, column {column}"
+    return f"{message}: {reason}" if reason else message
+
+
 _FASTAPI_ERROR_SCHEMAS = ("HTTPValidationError", "ValidationError")
 
 

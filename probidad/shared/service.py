@@ -40,7 +40,7 @@ from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHABLE, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
-from probidad.shared.problems import document_problems
+from probidad.shared.problems import document_problems, input_problems
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 
@@ -298,10 +298,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
 
     @app.exception_handler(RequestValidationError)
     async def invalid_input(_request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [
-            {"field": ".".join(str(p) for p in e["loc"] if p != "body") or "body", "message": e["msg"]}
-            for e in error.errors()
-        ]
+        problems = input_problems(list(error.errors()), error.body)
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse(status_code=422, content={"detail": f"invalid input — {summary}", "errors": problems})
 

@@ -19,7 +19,8 @@ from services.enrollment.app import create_app
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import serving
 
-CSV = "nombre;curp;sexo;puesto;nivel;institucion\nAna Gómez Martínez;GOMA850412MYNRRN06;Mujer;Analista;operativo;in-a\n"
+CSV = ("nombre;curp;sexo;puesto;nivel;institucion\n"
+       "Ana Gómez Martínez;GOMA850412MYNRRN06;Mujer;Analista;operativo;in-a\n")
 
 
 @pytest.fixture

@@ -71,3 +71,22 @@ async def test_the_openapi_document_promises_the_refusals_the_api_sends(database
             assert isinstance(refused["detail"], str)
             assert {e["field"] for e in refused["errors"]} == {"institution_id", "headcount"}
             assert set(refused) <= set(schema["properties"])
+
+
+async def test_a_body_that_is_not_json_is_named_as_the_body_with_the_line_and_column_where_it_broke(
+        database_url: str, tmp_path) -> None:
+    runtime, app = await _client(database_url, tmp_path)
+    async with TestKafkaBroker(runtime.broker), app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ledger") as http:
+            # A comma forgotten at the end of the second line: the third line's first key is where it broke.
+            sent = '{\n  "institution_id": "salud"\n  "headcount": 9\n}'
+            refused = await http.post("/headcounts", content=sent.encode(),
+                                      headers={"Content-Type": "application/json"})
+            assert refused.status_code == 422
+            assert refused.json()["errors"] == [
+                {"field": "body", "message": "not valid JSON at line 3, column 3: Expecting ',' delimiter"}]
+            assert "body: not valid JSON at line 3, column 3" in refused.json()["detail"]
+            # Columns count characters, not bytes: an accented name before the fault does not shift it.
+            refused = await http.post("/headcounts", content='{"institution_id": "Tulúm", }'.encode(),
+                                      headers={"Content-Type": "application/json"})
+            assert refused.json()["errors"][0]["message"].startswith("not valid JSON at line 1, column 29:")
