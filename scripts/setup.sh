@@ -18,12 +18,30 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing Debian packages: ${missing[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  running_before=" $( (pgrep -x prometheus || true) | tr '\n' ' ') "
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  # Debian's prometheus package starts a Prometheus service on install; the project needs only its promtool.
+  # Stop that service, and only when this install just started it: through the service manager that runs it,
+  # else by the process ids that appeared during the install. Any other Prometheus on the machine is left alone.
+  if [[ " ${missing[*]} " == *" prometheus "* ]]; then
+    started=()
+    for pid in $(pgrep -x prometheus || true); do
+      [[ "$running_before" == *" $pid "* ]] || started+=("$pid")
+    done
+    if [ ${#started[@]} -gt 0 ]; then
+      say "stopping the Prometheus service the prometheus package just started (pid ${started[*]})"
+      if [ -d /run/systemd/system ] && systemctl is-active --quiet prometheus 2>/dev/null; then
+        $SUDO systemctl stop prometheus || true
+      elif command -v service >/dev/null && service prometheus status >/dev/null 2>&1; then
+        $SUDO service prometheus stop >/dev/null || true
+      fi
+      for pid in "${started[@]}"; do  # still there and still that Prometheus: the service manager did not stop it
+        if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = prometheus ]; then $SUDO kill "$pid" 2>/dev/null || true; fi
+      done
+    fi
+  fi
 fi
-# Debian starts its own cluster and Prometheus on install; the tests use their own servers.
-(command -v systemctl >/dev/null && systemctl stop prometheus 2>/dev/null) || true
-pkill -x prometheus 2>/dev/null || true
 
 # ---------------------------------------------------------------- Python
 PYTHON="${PYTHON:-python3}"
