@@ -6,7 +6,7 @@ export PROBIDAD_STATE_DIR="${PROBIDAD_STATE_DIR:-$ROOT/.probidad}"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 # ---------------------------------------------------------------- system packages
-# ./scripts/test needs all of these; ./scripts/up sets PROBIDAD_APT="" (it needs only Java and Maven).
+# ./scripts/test needs all of these; ./scripts/up sets PROBIDAD_APT="kcat" (with Java and Maven, always checked).
 read -r -a APT_PACKAGES <<< "${PROBIDAD_APT-postgresql kcat poppler-utils chromium prometheus openssl}"
 missing=()
 for pkg in "${APT_PACKAGES[@]+"${APT_PACKAGES[@]}"}"; do
