@@ -1,0 +1,323 @@
+"""Small-count suppression of a public output, decided with every identity its reader can see. Pure: no I/O.
+
+A public output (one page of the dashboard, one month of open data) is a ``Publication``: named
+numbers (cells), the sums a reader can see between them, and the rates it prints. Suppression blanks
+
+* **primary**: every count from 1 to ``minimum`` − 1 (a zero identifies no one);
+* **complementary**: more cells, as few and as small as practical, until no blank can be worked out.
+  A blank is "worked out" when linear programming over what the output states — each blank an unknown
+  at least 1 (a zero is printed as 0), every sum an equation, every printed rate a pair of
+  inequalities (its value is rounded) — pins it to a range narrower than ``minimum``. The loop is
+  greedy: while the audit finds an exposed blank, the smallest published non-zero count of a sum
+  that blank is in is blanked too, and the audit runs again;
+* **rates**: a rate is printed (rounded to 0.1 %, as the page shows it) unless, added to the audit,
+  it would narrow a blank: a requirement's rate is not blanked merely because its exempt count is.
+
+Training hours follow participations: blanked with them, and not pinned either.
+
+How a figure splits is written once, in ``SPLITS`` (per measure, which dimensions partition it
+exactly); a split that is not a partition (a person trained in two topics counts in both) gives the
+reader the sum as a bound, or as an equation when it happens to hold — the audit assumes the worst.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import highspy
+import numpy as np
+
+Key = Hashable
+
+# Per measure, the dimensions that partition it: every unit counted falls in exactly one category
+# (a participation, an hour or a certificate belongs to one servant's institution, sex, level and to
+# one session's month, topic and modality; a session has one month, topic and modality; a course one
+# topic). Elsewhere a unit may count in several categories (a session attended by two institutions,
+# a person trained in two topics or, having moved, in two institutions), so the categories add up to
+# at least the total.
+SPLITS: dict[str, frozenset[str]] = {
+    "participations": frozenset({"month", "institution", "government_level", "topic", "modality", "sex"}),
+    "training_hours": frozenset({"month", "institution", "government_level", "topic", "modality", "sex"}),
+    "certificates_issued": frozenset({"month", "institution", "government_level", "topic", "modality", "sex"}),
+    "certificates_revoked": frozenset({"month", "institution", "government_level", "topic", "modality", "sex"}),
+    "sessions_delivered": frozenset({"month", "topic", "modality"}),
+    "courses_delivered": frozenset({"topic"}),
+    "servants_trained": frozenset(),
+}
+# A compliance row: everyone required is in exactly one state.
+COMPLIANCE_PARTS = ("compliant", "due", "overdue", "exempt")
+RATE_PLACES = 3  # rates are printed to 0.1 %
+
+
+def exact(measure: str, dimension: str) -> bool:
+    """Whether ``dimension`` partitions ``measure`` (its categories add up to the total exactly)."""
+    return dimension in SPLITS.get(measure, frozenset())
+
+
+@dataclass(frozen=True, slots=True)
+class Sum:
+    """``whole`` = Σ ``parts`` when ``exact``; otherwise the parts may overlap (whole ≤ Σ parts, each ≤ whole)."""
+
+    whole: Key
+    parts: tuple[Key, ...]
+    exact: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Ratio:
+    """A printed rate: Σ numerator / Σ denominator, each a list of (cell, coefficient)."""
+
+    key: Key
+    numerator: tuple[tuple[Key, float], ...]
+    denominator: tuple[tuple[Key, float], ...]
+    places: int = RATE_PLACES
+
+
+@dataclass
+class Publication:
+    """What one public output states: its cells (true values), sums and rates."""
+
+    values: dict[Key, float] = field(default_factory=dict)
+    counts: set[Key] = field(default_factory=set)  # counts of people, sessions, courses: the threshold applies
+    sums: list[Sum] = field(default_factory=list)
+    ratios: list[Ratio] = field(default_factory=list)
+    follows: dict[Key, Key] = field(default_factory=dict)  # cell -> the count it is blanked with
+
+    def cell(self, key: Key, value: float, *, count: bool = True) -> Key:
+        self.values[key] = value
+        if count:
+            self.counts.add(key)
+        return key
+
+    def total(self, whole: Key, parts: Iterable[Key], exact: bool = True) -> None:
+        parts = tuple(p for p in parts if p in self.values)
+        if whole in self.values and parts:
+            self.sums.append(Sum(whole, parts, exact))
+
+    def rate(self, key: Key, numerator: Sequence[tuple[Key, float]],
+             denominator: Sequence[tuple[Key, float]]) -> None:
+        self.ratios.append(Ratio(key, tuple(numerator), tuple(denominator)))
+
+    def ratio_value(self, ratio: Ratio) -> float | None:
+        """The rate as printed: rounded to its places; None when its denominator is 0."""
+        den = sum(self.values[k] * c for k, c in ratio.denominator)
+        if den <= 0:
+            return None
+        return round(sum(self.values[k] * c for k, c in ratio.numerator) / den, ratio.places)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    blanks: frozenset[Key]
+    rates: dict[Key, float | None]  # every ratio's printed value, None when blanked or undefined
+    exposed: dict[Key, tuple[float, float]]  # blanks the audit could still narrow (none, normally)
+
+
+def _terms(terms: Iterable[tuple[Key, float]], blanks: set[Key], values: dict[Key, float]
+           ) -> tuple[dict[Key, float], float]:
+    unknown: dict[Key, float] = defaultdict(float)
+    known = 0.0
+    for k, c in terms:
+        if k in blanks:
+            unknown[k] += c
+        else:
+            known += values[k] * c
+    return unknown, known
+
+
+def constraints(pub: Publication, blanks: set[Key], rates: dict[Key, float | None]
+                ) -> list[tuple[dict[Key, float], float, float]]:
+    """Every identity the output states, as lo ≤ Σ coef·blank ≤ hi (the published cells moved to the
+    bounds). A sum that is not a partition is an equation when the truth satisfies it (a reader may
+    assume so, and be right) and otherwise the bounds the truth does satisfy."""
+    rows = []
+    for s in pub.sums:
+        cells = (s.whole, *s.parts)
+        if not any(k in blanks for k in cells):
+            continue
+        terms = [(s.whole, -1.0), *((p, 1.0) for p in s.parts)]
+        unknown, known = _terms(terms, blanks, pub.values)
+        gap = sum(pub.values[p] for p in s.parts) - pub.values[s.whole]
+        # Hours are printed rounded to the hundredth: their sums hold to the rounding of each cell.
+        slack = 0.0 if all(k in pub.counts for k in cells) else 0.005 * len(cells) + 1e-9
+        if s.exact or abs(gap) <= slack:
+            rows.append((unknown, -known - slack, -known + slack))
+            continue
+        if gap >= 0:  # the parts overlap: together at least the whole
+            rows.append((unknown, -known, math.inf))
+        for p in s.parts:
+            if pub.values[p] <= pub.values[s.whole]:
+                part, rest = _terms([(p, 1.0), (s.whole, -1.0)], blanks, pub.values)
+                if part:
+                    rows.append((part, -math.inf, -rest))
+    for ratio in pub.ratios:
+        value = rates.get(ratio.key)
+        if value is None:
+            continue
+        num, num_known = _terms(ratio.numerator, blanks, pub.values)
+        den, den_known = _terms(ratio.denominator, blanks, pub.values)
+        if not num and not den:
+            continue
+        half = 0.5 * 10 ** -ratio.places + 1e-9
+        for bound, sign in ((value - half, 1), (value + half, -1)):
+            # sign·(num − bound·den) ≥ 0
+            coefs: dict[Key, float] = defaultdict(float)
+            for k, c in num.items():
+                coefs[k] += sign * c
+            for k, c in den.items():
+                coefs[k] -= sign * bound * c
+            rows.append((dict(coefs), -sign * (num_known - bound * den_known), math.inf))
+    return rows
+
+
+def ranges(pub: Publication, blanks: set[Key], rates: dict[Key, float | None],
+           only: set[Key] | None = None) -> dict[Key, tuple[float, float]]:
+    """Each blank's least and greatest value consistent with what the output states (linear
+    programming, HiGHS), by connected groups of blanks; ``only``: the groups holding these."""
+    rows = [r for r in constraints(pub, blanks, rates) if r[0]]
+    parent = {k: k for k in blanks}
+
+    def find(k: Key) -> Key:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+
+    for coefs, _, _ in rows:
+        first, *rest = coefs
+        for k in rest:
+            parent[find(k)] = find(first)
+    groups: dict[Key, list[Key]] = defaultdict(list)
+    for k in blanks:
+        groups[find(k)].append(k)
+    group_rows: dict[Key, list] = defaultdict(list)
+    for row in rows:
+        group_rows[find(next(iter(row[0])))].append(row)
+    wanted = None if only is None else {find(k) for k in only if k in blanks}
+    out = {}
+    for root, members in groups.items():
+        if wanted is not None and root not in wanted:
+            continue
+        members.sort(key=repr)
+        found = group_rows.get(root, [])
+        if not found:
+            for k in members:
+                out[k] = (_floor(pub, k), math.inf)
+            continue
+        out.update(_extremes(members, found, [_floor(pub, k) for k in members]))
+    return out
+
+
+def _extremes(members: list[Key], rows: list[tuple[dict[Key, float], float, float]], floors: list[float]
+              ) -> dict[Key, tuple[float, float]]:
+    """Least and greatest value of each of ``members`` subject to ``rows`` (lo ≤ Σ coef·x ≤ hi) and
+    x ≥ floor: one HiGHS model, re-solved from the last basis for each objective."""
+    index = {k: i for i, k in enumerate(members)}
+    n = len(members)
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = n, len(rows)
+    lp.col_cost_ = np.zeros(n)
+    lp.col_lower_ = np.array(floors, dtype=float)
+    lp.col_upper_ = np.full(n, highspy.kHighsInf)
+    lp.row_lower_ = np.array([lo if math.isfinite(lo) else -highspy.kHighsInf for _, lo, _ in rows])
+    lp.row_upper_ = np.array([hi if math.isfinite(hi) else highspy.kHighsInf for _, _, hi in rows])
+    starts, indices, values = [0], [], []
+    for coefs, _, _ in rows:
+        for k, c in coefs.items():
+            indices.append(index[k])
+            values.append(c)
+        starts.append(len(indices))
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kRowwise
+    lp.a_matrix_.start_ = np.array(starts, dtype=np.int32)
+    lp.a_matrix_.index_ = np.array(indices, dtype=np.int32)
+    lp.a_matrix_.value_ = np.array(values, dtype=float)
+    lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, len(rows)
+    solver = highspy.Highs()
+    solver.setOptionValue("output_flag", False)
+    solver.passModel(lp)
+    everything = np.arange(n, dtype=np.int32)
+    out = {}
+    for k, i in index.items():
+        found = []
+        for sign in (1.0, -1.0):
+            cost = np.zeros(n)
+            cost[i] = sign
+            solver.changeColsCost(n, everything, cost)
+            solver.run()
+            status = solver.getModelStatus()
+            if status == highspy.HighsModelStatus.kOptimal:
+                found.append(sign * solver.getInfo().objective_function_value)
+            else:  # unbounded: nothing caps it
+                found.append(floors[i] if sign > 0 else math.inf)
+        out[k] = (found[0], found[1])
+    return out
+
+
+def _floor(pub: Publication, key: Key) -> float:
+    """A blank count is at least 1: a zero is printed as 0."""
+    return 1.0 if key in pub.counts else 0.0
+
+
+def narrow(pub: Publication, key: Key, low: float, high: float, minimum: int) -> bool:
+    """Whether a blank's feasible range gives it away: a count's narrower than ``minimum``, any
+    other cell's (hours) pinned to one value."""
+    if key in pub.counts:
+        return high - low < minimum - 1e-6
+    return high - low < 1e-6
+
+
+def _exposed(pub: Publication, blanks: set[Key], rates: dict[Key, float | None], minimum: int,
+             only: set[Key] | None = None) -> dict[Key, tuple[float, float]]:
+    return {k: r for k, r in ranges(pub, blanks, rates, only).items() if narrow(pub, k, *r, minimum)}
+
+
+def decide(pub: Publication, minimum: int) -> Decision:
+    """The blanks and the printed rates of ``pub`` (see the module's docstring)."""
+    if minimum <= 1:
+        return Decision(frozenset(), {r.key: pub.ratio_value(r) for r in pub.ratios}, {})
+    blanks = {k for k in pub.counts if 0 < pub.values[k] < minimum}
+    sums_of: dict[Key, list[Sum]] = defaultdict(list)
+    for s in pub.sums:
+        for k in (s.whole, *s.parts):
+            sums_of[k].append(s)
+
+    def with_followers(cells: set[Key]) -> set[Key]:
+        return cells | {k for k, leader in pub.follows.items() if leader in cells and pub.values[k]}
+
+    blanks = with_followers(blanks)
+    # Rates first left out wherever they touch a blank; each is put back below if it gives nothing away.
+    rates = {r.key: pub.ratio_value(r) for r in pub.ratios}
+    touching = {r.key for r in pub.ratios
+                if any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+    for _ in range(200):
+        leaks = _exposed(pub, blanks, {k: v for k, v in rates.items() if k not in touching}, minimum)
+        added: set[Key] = set()
+        touched: set[Sum] = set()
+        for key in sorted(leaks, key=repr):
+            leader = pub.follows.get(key, key)
+            options = [s for s in sums_of.get(leader, ()) if s not in touched]
+            candidates = [(pub.values[k], repr(k), k, s) for s in options for k in (*s.parts, s.whole)
+                          if k in pub.counts and k not in blanks and k not in added and pub.values[k] > 0
+                          and k not in pub.follows]
+            if candidates:
+                _, _, chosen, via = min(candidates, key=lambda c: (c[0], c[1]))
+                added.add(chosen)
+                touched.update(sums_of[chosen])
+                touched.add(via)
+        if not added:
+            break
+        blanks = with_followers(blanks | added)
+        touching |= {r.key for r in pub.ratios if any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+    printed = {k: v for k, v in rates.items() if k not in touching}
+    for ratio in sorted((r for r in pub.ratios if r.key in touching), key=lambda r: repr(r.key)):
+        if rates[ratio.key] is None:
+            continue
+        trial = {**printed, ratio.key: rates[ratio.key]}
+        involved = {k for k, _ in (*ratio.numerator, *ratio.denominator) if k in blanks}
+        if not _exposed(pub, blanks, trial, minimum, only=involved):
+            printed = trial
+    exposed = _exposed(pub, blanks, printed, minimum)
+    return Decision(frozenset(blanks), {r.key: printed.get(r.key) for r in pub.ratios}, exposed)
