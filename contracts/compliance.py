@@ -26,8 +26,8 @@ and the version's ``effective_from``.
 
 *Which completions count.* A completion of the requirement's course (or an attainment of its
 competency, compared without case or surrounding spaces) counts on ``on`` when
-``completed_on <= on``, it is not revoked by then (``revoked_on`` null or after ``on``) and it has
-not expired: it holds until its ``valid_until`` (the constancia's vigencia) and, for a ``renewal``
+``completed_on <= on``, it is not revoked for that day (``counted_on``: ``revoked_on`` null or
+after ``on``) and it has not expired: it holds until its ``valid_until`` (the constancia's vigencia) and, for a ``renewal``
 requirement, also no longer than ``completed_on`` plus the requirement's ``months``; it counts while
 ``on <= holds_until``. It may predate the joining (training in a former institution counts).
 
@@ -52,6 +52,19 @@ required, and the rate is ``compliant / (required - exempt)`` (None when nobody 
 
 ``due_on`` by state: due and overdue — the deadline; compliant — None, except for renewal (the last
 day the satisfying completion holds); exempt — None.
+
+*Revocations: two times.* A revocation is a fact of *knowledge* time (the caller passes it only once it
+was recorded by the "as of" moment) about *valid* time (the days judged). ``revoked_from`` turns what
+``CertificateRevoked`` says into the first day the completion no longer counts, ``revoked_on``:
+
+* void (``applies`` void, or absent — certification's revocations after a correction, which say the
+  training never happened as certified): ``NEVER_COUNTED``, before any day — it counted on no date;
+* from a date (``applies`` from_date, a sanction, a fraud discovered): ``effective_on`` — it counted
+  on the days before it and on none from it.
+
+So a void-revoked completion leaves every past and future day as if it never existed, as known from
+the revocation's recording on, while "as of" a moment before the recording still gives the old answer.
+Reporting's training figures read the same two functions (a completion counts on its own day).
 """
 
 from __future__ import annotations
@@ -62,14 +75,15 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
-from contracts.events import DueRule, DueRuleKind, RequirementScope
+from contracts.events import DueRule, DueRuleKind, RequirementScope, RevocationApplies
 
 DEFAULT_DAYS = 90   # a first completion's delay when a rule gives no days (OGE 5 CFR 2638: 90 days)
+NEVER_COUNTED = date.min  # the ``revoked_on`` of a void revocation: before every day judged
 
 __all__ = [
-    "DEFAULT_DAYS", "Completion", "Exemption", "Joined", "Left", "Membership", "RequirementVersion",
-    "ServantProfile", "Standing", "State", "Transferred", "add_months", "holds_until", "in_force",
-    "memberships", "rate", "standing",
+    "DEFAULT_DAYS", "NEVER_COUNTED", "Completion", "Exemption", "Joined", "Left", "Membership",
+    "RequirementVersion", "ServantProfile", "Standing", "State", "Transferred", "add_months", "counted_on",
+    "holds_until", "in_force", "memberships", "rate", "revoked_from", "standing",
 ]
 
 
@@ -114,7 +128,7 @@ class Completion:
     competency: str | None
     completed_on: date
     valid_until: date | None = None
-    revoked_on: date | None = None
+    revoked_on: date | None = None  # the first day it no longer counts (``revoked_from``); None: not revoked
 
 
 @dataclass(frozen=True)
@@ -202,6 +216,24 @@ def memberships(steps: Iterable[Joined | Transferred | Left]) -> tuple[Membershi
     return tuple(out)
 
 
+# ---------------------------------------------------------------- revocations in valid time
+
+
+def revoked_from(applies: RevocationApplies | str | None, effective_on: date | None) -> date:
+    """The first day a revoked completion no longer counts (see "Revocations: two times" above):
+    ``effective_on`` for a revocation from a date; ``NEVER_COUNTED`` for a void one, for one that says
+    neither (older events: certification's revocations after a correction) and for a from-date one
+    missing its date (nothing says it ever held)."""
+    if _level(applies) == RevocationApplies.from_date.value and effective_on is not None:
+        return effective_on
+    return NEVER_COUNTED
+
+
+def counted_on(revoked_on: date | None, on: date) -> bool:
+    """Whether a completion revoked from ``revoked_on`` (None: not revoked) still counts on ``on``."""
+    return revoked_on is None or on < revoked_on
+
+
 # ---------------------------------------------------------------- the rule
 
 
@@ -282,7 +314,7 @@ def standing(requirement: RequirementVersion, servant: ServantProfile, completio
 
     start = max(stretch_start(servant, membership), requirement.effective_from)
     mine = [c for c in completions if _satisfies(c, requirement)
-            and c.completed_on <= on and (c.revoked_on is None or c.revoked_on > on)]
+            and c.completed_on <= on and counted_on(c.revoked_on, on)]
     kind = requirement.due.kind
     days = requirement.due.days if requirement.due.days is not None else DEFAULT_DAYS
 

@@ -18,13 +18,16 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.base import Event
+from contracts.base import PLAIN_NUMBER_RULE, Event, PlainNumber
 from contracts.topics import (
     AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS,
 )
 
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
-Score = Annotated[float, Field(ge=0.0, le=100.0)]
+# Hours and scores are signed into certificates: each is a plain number (contracts.base.PlainNumber), the
+# bound certification always applied, now stated once here so every service accepts or refuses alike.
+Score = Annotated[float, Field(ge=0.0, le=100.0), PlainNumber]
+CourseHours = Annotated[float, Field(gt=0, le=500), PlainNumber]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
 
 
@@ -98,9 +101,10 @@ class CoursePublished(_Enrollment):
     title: str = Field(min_length=1, max_length=300)
     topic: str = Field(min_length=1, max_length=200, description="e.g. 'Código de Ética', 'Conflicto de Interés'.")
     competency: str | None = Field(None, max_length=200, description="Competency of the integrity model it builds.")
-    hours: float = Field(gt=0, le=500, description="Credited training hours.")
+    hours: CourseHours = Field(description=f"Credited training hours: {PLAIN_NUMBER_RULE}.")
     minimum_attendance_share: Share = Field(0.8, description="Share of the session a servant must attend to complete.")
-    passing_score: Score | None = Field(None, description="Minimum evaluation score; null when the course has no evaluation.")
+    passing_score: Score | None = Field(None, description="Minimum evaluation score (0 to 100, "
+                                        f"{PLAIN_NUMBER_RULE}); null when the course has no evaluation.")
     validity_months: int | None = Field(None, ge=1, le=240, description="How long a completion holds (the "
                                         "constancia's vigencia): its certificate's valid_until is issued_on plus "
                                         "this many months. Null (and in older events): it never expires.")
@@ -687,7 +691,7 @@ class AssessmentGraded(_Attendance):
 
     session_id: Id
     servant_id: Id
-    score: Score
+    score: Score = Field(description=f"0 to 100: {PLAIN_NUMBER_RULE}.")
 
 
 class SessionClosed(_Attendance):
@@ -722,8 +726,9 @@ class CertificateIssued(_Certification):
     servant_id: Id
     course_id: Id
     session_id: Id
-    hours: float = Field(gt=0)
-    score: Score | None = None
+    hours: Annotated[float, PlainNumber] = Field(gt=0, description=f"The course's hours: {PLAIN_NUMBER_RULE}.")
+    score: Score | None = Field(None, description=f"The servant's score (0 to 100, {PLAIN_NUMBER_RULE}); null "
+                                "without an evaluation.")
     issued_on: date
     issuing_authority: str
     valid_until: date | None = Field(None, description="Last day the completion holds (the course's "
@@ -733,8 +738,21 @@ class CertificateIssued(_Certification):
                                       "checked against it. Null: not bound (older certificates).")
 
 
+class RevocationApplies(str, Enum):
+    """How a revocation applies in valid time (the days a completion is *about*)."""
+
+    void = "void"            # the completion never held (wrong attendance, an annulled evaluation)
+    from_date = "from_date"  # it held until the day before ``effective_on`` (a sanction, a fraud discovered)
+
+
 class CertificateRevoked(_Certification):
-    """A certificate no longer holds (e.g. a correction made the completion fail)."""
+    """A certificate no longer holds: a correction made the completion fail, or the comptroller revoked it.
+
+    ``applies`` says how, in valid time: ``void`` — the completion never counted, on any date (as known
+    from this event on); ``from_date`` — it counted until the day before ``effective_on``. Absent (older
+    events, all of them certification's revocations after a correction): void. ``effective_on`` is read
+    only with ``from_date``; ``from_date`` without it is read as void (``contracts.compliance.revoked_from``).
+    """
 
     type = "probidad.certification.certificate.revoked.v1"
     subject_field = "certificate_id"
@@ -745,6 +763,11 @@ class CertificateRevoked(_Certification):
     course_id: Id
     session_id: Id
     reason: str = Field(min_length=1, max_length=1000)
+    applies: RevocationApplies | None = Field(None, description="void: the completion never counted, on any date; "
+                                              "from_date: it counted until the day before effective_on. Null (and "
+                                              "in older events): void.")
+    effective_on: date | None = Field(None, description="With applies from_date: the first day (programme time "
+                                      "zone) the completion no longer counts.")
 
 
 class CompetencyAttained(_Certification):
@@ -806,5 +829,5 @@ EVENTS_BY_TYPE: dict[str, type[Event]] = {cls.type: cls for cls in ALL_EVENTS}
 __all__ = [cls.__name__ for cls in ALL_EVENTS] + [
     "ALL_EVENTS", "EVENTS_BY_TYPE", "GovernmentLevel", "Modality", "Sex", "AttendanceStatus",
     "AttendanceSource", "UUID", "datetime",
-    "MAX_PLAN_TARGETS", "PlanTarget", "DueRule", "DueRuleKind", "RequirementScope",
+    "MAX_PLAN_TARGETS", "PlanTarget", "DueRule", "DueRuleKind", "RequirementScope", "RevocationApplies",
 ]

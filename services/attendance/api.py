@@ -14,7 +14,7 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import BaseModel, Field
 
-from contracts.events import AttendanceStatus, Id
+from contracts.events import AttendanceStatus, Id, Score
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
 from services.attendance import handlers, views
@@ -151,7 +151,8 @@ class ImportOut(BaseModel):
 class GradeIn(BaseModel):
     servant_id: Id | None = None
     email: str | None = Field(None, max_length=254)
-    score: float = Field(ge=0, le=100)
+    score: Score = Field(description="0 to 100: a whole number or a decimal of at least 0.0001 without an exponent "
+                       "(the contract's bound, as certificates sign it).")
 
 
 class GradesIn(BaseModel):

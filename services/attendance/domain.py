@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from contracts.base import Event
+from contracts.base import PLAIN_NUMBER_RULE, Event, has_plain_form
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, AttendanceSource, AttendanceStatus,
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated,
@@ -355,6 +355,8 @@ def decide(servant_id: str, window: SessionWindow, evidence: Evidence, *, late_a
 def validate_score(score: float) -> float:
     if not 0.0 <= score <= 100.0:
         raise AttendanceError("score: must be between 0 and 100")
+    if not has_plain_form(score):  # the contract's bound on scores (AssessmentGraded), as certificates sign them
+        raise AttendanceError(f"score: {score!r} has no plain decimal form: give {PLAIN_NUMBER_RULE}")
     return float(score)
 
 

@@ -17,12 +17,17 @@ from datetime import date
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.events import RevocationApplies
 
 from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
 from services.certification import badge_reads, status_list, views
 from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
+from services.certification import handlers  # the one write route: the comptroller's revocation
+from services.certification.domain import RevocationRefused
 from services.certification.handlers import CertificationContext
 from services.certification.signing import b64url
 from services.certification.views import Verification
@@ -81,11 +86,31 @@ def _public_view(found: Verification, base_url: str, holder_check: str | None = 
         "signature": {"algorithm": "Ed25519", "key_id": record.key_id, "holds": found.signature_holds,
                       "public_keys": f"{base_url}{WELL_KNOWN_KEYS}"},
         "holder_check": holder_check,
+        "revocation": _revocation(found),
     }
+
+
+def _revocation(found: Verification) -> dict | None:
+    """A revoked certificate's revocation in valid time: void (it never counted) or from a date."""
+    revocation = found.revocation
+    if revocation is None:
+        return None
+    return {"void": revocation.void, "applies_from": revocation.applies_from(found.record.issued_on).isoformat()}
 
 
 _VERDICTS = {"valid": ("VÁLIDA", "#1b6e3a"), "expired": ("VENCIDA", "#8a5a00"), "revoked": ("REVOCADA", "#a11d2b"),
              "invalid": ("NO VÁLIDA", "#a11d2b")}
+
+
+def _revocation_row(view: dict) -> str:
+    """REVOCADA says from when: void, from the start (it never counted); or from a date."""
+    revocation = view.get("revocation")
+    if revocation is None:
+        return ""
+    since = html.escape(spanish_date(date.fromisoformat(revocation["applies_from"])))
+    text = (f"Nula desde su emisión ({since}): no acredita la capacitación en ninguna fecha" if revocation["void"]
+            else f"Sin efecto desde el {since}; acreditó la capacitación hasta el día anterior")
+    return f'<dt>Revocación</dt><dd class="revocation" data-void="{str(revocation["void"]).lower()}">{text}</dd>\n'
 
 
 def _vigencia(view: dict) -> str:
@@ -138,7 +163,7 @@ def _page(view: dict, *, ask_curp_for: str | None = None, unbound: bool = False)
 <dt>Folio</dt><dd>{e(view['verification_code'])}</dd>
 <dt>Curso</dt><dd>{e(view['course']['title'])} ({e(view['course']['code'])})</dd>
 <dt>Fecha</dt><dd>{e(date_text)}</dd>
-{_vigencia(view)}<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
+{_revocation_row(view)}{_vigencia(view)}<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
 <dt>Emisor</dt><dd>{e(view['issuer'])}</dd>
 </dl>
 <p><small>Esta página no muestra datos personales del titular. Firma Ed25519, clave {e(view['signature']['key_id'])}.</small></p>
@@ -244,6 +269,58 @@ async def list_certificates(runtime: Runtime, principal: Registrar, servant_id: 
     async with runtime.unit_of_work() as uow:
         found = await views.certificates(uow, servant_id=servant_id, session_id=session_id, institution_id=institution)
     return [_staff_view(r, _base_url(runtime)) for r in found]
+
+
+class RevocationIn(BaseModel):
+    """The comptroller's revocation of a certificate: why, and how it applies in valid time."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="Why it is revoked (kept and announced).")
+    applies: RevocationApplies = Field(description="void: the completion never counted, on any date (the "
+                                       "attendance was wrong, the evaluation annulled); from_date: it counted "
+                                       "until the day before effective_on (a sanction, a fraud discovered).")
+    effective_on: date | None = Field(None, description="With from_date: the first day it no longer counts, after "
+                                      "the certificate's date and not after today. None with void.")
+
+
+class RevocationOut(BaseModel):
+    certificate_id: str
+    verification_code: str
+    status: str
+    reason: str
+    applies: RevocationApplies
+    applies_from: date = Field(description="The first day the certificate no longer holds: its own date when void.")
+    revoked_by: str
+
+
+_REFUSED = {"invalid": 422, "not_found": 404, "conflict": 409}
+
+
+@staff_router.post("/certificates/{certificate}/revocation", summary="Revoke a certificate (comptroller)",
+                   response_model=RevocationOut,
+                   responses={404: {"description": "No such certificate"}, 409: {"description": "Already revoked"}})
+async def revoke_certificate(certificate: str, body: RevocationIn, runtime: Runtime, ctx: Context,
+                             principal: Comptroller) -> RevocationOut:
+    """Revoke a certificate, by its id or its verification code: void from the start, or from a date.
+
+    Announced as ``CertificateRevoked`` (with ``applies`` and ``effective_on``): verification answers
+    REVOCADA with the day it applies from, the badge's status list sets its bit, enrollment stops printing
+    its constancia, and compliance and the figures take the completion away in valid time. Final: no
+    later fact re-issues the completion. 404 for an unknown certificate, 409 for one already revoked."""
+    async with runtime.unit_of_work() as uow:
+        try:
+            revoked = await handlers.revoke_certificate(uow, ctx, certificate, reason=body.reason,
+                                                        applies=body.applies, effective_on=body.effective_on,
+                                                        ruled_by=principal.subject)
+        except RevocationRefused as refused:
+            raise HTTPException(_REFUSED[refused.kind], str(refused)) from None
+        uow.record(revoked.events)
+    held = revoked.certificate
+    return RevocationOut(certificate_id=held.terms.certificate_id, verification_code=held.terms.verification_code,
+                         status=held.status.value, reason=held.revocation_reason, applies=held.revocation.applies,
+                         applies_from=held.revocation.applies_from(held.terms.issued_on),
+                         revoked_by=held.revocation.ruled_by)
 
 
 @staff_router.get("/servants/{servant_id}/competencies", summary="Competencies a servant attained")

@@ -9,7 +9,10 @@ with the certificate it holds:
 * completed, no certificate                     -> CertificateIssued;
 * completed, certificate says something else    -> CertificateIssued again, same id (amended terms);
 * completed, latest certificate revoked         -> CertificateIssued for a new certificate;
-* not completed, valid certificate              -> CertificateRevoked with the reason.
+* not completed, valid certificate              -> CertificateRevoked with the reason, void (the facts say
+                                                   the completion never held, so it never counted);
+* the comptroller's ruling (``decide_ruling``)  -> CertificateRevoked with the reason, void or from a date;
+                                                   final for the completion: no later fact re-issues it.
 
 The certificate id and verification code are derived from (servant, session, issue number), so
 every path to the same completion names the same certificate. A revocation is final for that
@@ -44,6 +47,7 @@ from contracts.events import (
     CertificateRevoked,
     CompetencyAttained,
     CoursePublished,
+    RevocationApplies,
     EnrolmentCancelled,
     EnrolmentConfirmed,
     ServantRegistered,
@@ -454,10 +458,11 @@ class CertificateTerms:
             **optional,
         )
 
-    def revoked(self, reason: str) -> CertificateRevoked:
+    def revoked(self, reason: str, revocation: Revocation) -> CertificateRevoked:
         return CertificateRevoked(
             certificate_id=self.certificate_id, verification_code=self.verification_code,
             servant_id=self.servant_id, course_id=self.course_id, session_id=self.session_id, reason=reason[:1000],
+            applies=revocation.applies, effective_on=revocation.effective_on,
         )
 
 
@@ -513,6 +518,32 @@ def verified_status(status: str, signature_holds: bool, valid_until: date | None
 
 
 @dataclass(frozen=True)
+class Revocation:
+    """How a revocation applies in valid time (``CertificateRevoked.applies``) and who ruled it.
+
+    ``void``: the completion never counted (every revocation after a correction: the training did not
+    happen as certified); ``from_date``: it counted until the day before ``effective_on``. ``ruled_by``:
+    the comptroller who revoked it by the revocation route (None: certification, after a correction).
+    A ruled revocation is final for the completion: no later fact re-issues it.
+    """
+
+    applies: RevocationApplies = RevocationApplies.void
+    effective_on: date | None = None
+    ruled_by: str | None = None
+
+    @property
+    def void(self) -> bool:
+        return self.applies != RevocationApplies.from_date or self.effective_on is None
+
+    def applies_from(self, issued_on: date) -> date:
+        """The first day the certificate no longer holds: its own date when void (it never held)."""
+        return issued_on if self.void else self.effective_on
+
+
+AFTER_CORRECTION = Revocation()  # certification's own revocations: void
+
+
+@dataclass(frozen=True)
 class HeldCertificate:
     """The latest certificate of a (servant, session); ``issue`` counts the ones revoked before it."""
 
@@ -520,6 +551,11 @@ class HeldCertificate:
     status: Status
     issue: int = 0
     revocation_reason: str | None = None
+    revocation: Revocation | None = None  # with status revoked (None in rows kept before it was: void)
+
+    @property
+    def ruled(self) -> bool:
+        return self.status is Status.revoked and self.revocation is not None and self.revocation.ruled_by is not None
 
 
 @dataclass(frozen=True)
@@ -537,6 +573,8 @@ class Decision:
 def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes, issuing_authority: str,
            holder_digest: str | None = None) -> Decision:
     """``holder_digest``: the servant's latest (None: unknown or erased), which the certificate binds."""
+    if held is not None and held.ruled:
+        return Decision(held)  # the comptroller's revocation stands whatever the facts say later
     verdict = judge(facts)
     if verdict.outcome is Outcome.completed:
         if held is None:
@@ -554,7 +592,68 @@ def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes
     if held is None or held.status is Status.revoked:
         return Decision(held)
     reason = verdict.reason if verdict.outcome is Outcome.not_completed else f"no longer complete: {verdict.reason}"
-    return Decision(HeldCertificate(held.terms, Status.revoked, held.issue, reason), [held.terms.revoked(reason)])
+    # The facts now say the completion never held: the revocation is void, on every date.
+    return Decision(HeldCertificate(held.terms, Status.revoked, held.issue, reason, AFTER_CORRECTION),
+                    [held.terms.revoked(reason, AFTER_CORRECTION)])
+
+
+class RevocationRefused(Exception):
+    """The comptroller's revocation cannot be done: ``field`` is the input at fault, ``kind`` how to answer."""
+
+    def __init__(self, field: str, message: str, kind: str = "invalid") -> None:  # invalid | not_found | conflict
+        super().__init__(f"{field}: {message}")
+        self.field, self.message, self.kind = field, message, kind
+
+
+@dataclass(frozen=True)
+class Ruling:
+    """A comptroller's revocation of one certificate: why, and how it applies in valid time."""
+
+    reason: str
+    revocation: Revocation
+
+
+def ruling(*, reason: str, applies: RevocationApplies | str, effective_on: date | None, ruled_by: str,
+           issued_on: date, today: date) -> Ruling:
+    """A revocation as the comptroller asks for it, checked against the certificate's date and today.
+
+    Void takes no date (it applies from the start). From a date needs one after the certificate's own date
+    (on or before it, nothing ever counted: that is void) and not after today (a verifier is told
+    REVOCADA at once, so the day it applies from cannot be still to come)."""
+    reason = " ".join(reason.split())
+    if not reason:
+        raise RevocationRefused("reason", "say why the certificate is revoked")
+    if len(reason) > 1000:
+        raise RevocationRefused("reason", "at most 1000 characters")
+    applies = RevocationApplies(applies)
+    if applies is RevocationApplies.void:
+        if effective_on is not None:
+            raise RevocationRefused("effective_on", "a void revocation applies from the start: give no date")
+        return Ruling(reason, Revocation(applies, None, ruled_by))
+    if effective_on is None:
+        raise RevocationRefused("effective_on", "a revocation from a date needs the date it applies from")
+    if effective_on <= issued_on:
+        raise RevocationRefused("effective_on", f"on or before the certificate's date ({issued_on.isoformat()}) "
+                                "it never counted: revoke it as void")
+    if effective_on > today:
+        raise RevocationRefused("effective_on", f"after today ({today.isoformat()}): a revocation applies from a "
+                                "day already begun")
+    return Ruling(reason, Revocation(applies, effective_on, ruled_by))
+
+
+def decide_ruling(standing: StandingCertificate | None, certificate_id: str, ruling: Ruling) -> Decision:
+    """Revoke the certificate ``certificate_id`` by the comptroller's ruling: it must be the latest of its
+    (servant, session) and still valid."""
+    held = standing.held if standing is not None else None
+    if held is None:
+        raise RevocationRefused("certificate", f"no certificate {certificate_id}", "not_found")
+    if held.terms.certificate_id != certificate_id:  # an earlier one: a new one is issued only after a revocation
+        raise RevocationRefused("certificate", f"certificate {certificate_id} is already revoked", "conflict")
+    if held.status is Status.revoked:
+        raise RevocationRefused("certificate", f"certificate {held.terms.verification_code} is already revoked",
+                                "conflict")
+    revoked = HeldCertificate(held.terms, Status.revoked, held.issue, ruling.reason, ruling.revocation)
+    return Decision(revoked, [held.terms.revoked(ruling.reason, ruling.revocation)])
 
 
 # ------------------------------------------------------------------ competencies

@@ -205,5 +205,39 @@ async def grade_assessment(uow: UnitOfWork, ctx: CertificationContext, event: As
     return _save(repository, ctx, decision.consequences, stamp.at)
 
 
+# ------------------------------------------------------------------ the comptroller's revocation
+
+
+@dataclass(frozen=True)
+class Revoked:
+    """A certificate the comptroller revoked, and the events to record."""
+
+    certificate: domain.HeldCertificate
+    events: list[Event]
+
+
+async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certificate: str, *, reason: str,
+                             applies: str, effective_on: date | None, ruled_by: str) -> Revoked:
+    """Revoke a certificate (by id or verification code) by the comptroller's ruling: void from the start, or
+    from a date. ``domain.RevocationRefused`` when it cannot be (unknown, already revoked, bad input)."""
+    repository = await CertificationRepository.of(uow)
+    found = await repository.certificate_named(certificate)
+    if found is None:
+        raise domain.RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
+    ruling = domain.ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
+                           issued_on=found.issued_on, today=ctx.today())
+    # The servant's lock before the session's, as for a transfer; then what is kept about the completion.
+    await repository.servant(found.servant_id)
+    completion = await repository.completion(found.session_id, found.servant_id)
+    decision = domain.decide_ruling(completion.certificate, found.certificate_id, ruling)
+    institution = completion.certificate.institution_id
+    out = domain.Consequences()
+    out.certificates.append(domain.CertificateChange(found.session_id, found.servant_id, decision.certificate,
+                                                     institution, tuple(decision.events)))
+    out.events.extend(decision.events)
+    now = ctx.clock()
+    return Revoked(decision.certificate, _save(repository, ctx, out, now))
+
+
 def _servants_of(sessions: Iterable[domain.SessionState]) -> list[str]:
     return sorted({servant_id for state in sessions for servant_id in state.servant_ids})

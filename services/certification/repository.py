@@ -33,7 +33,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, text, update
 from sqlmodel import select
 
-from contracts.events import CompetencyAttained
+from contracts.events import CompetencyAttained, RevocationApplies
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain import (
     Attendance,
@@ -48,6 +48,7 @@ from services.certification.domain import (
     HeldCertificate,
     Holder,
     Restamp,
+    Revocation,
     ServantState,
     SessionPlan,
     SessionState,
@@ -55,6 +56,7 @@ from services.certification.domain import (
     Stamp,
     Status,
     Transfer,
+    normalise_code,
 )
 from services.certification.tables import (
     AttendanceFact,
@@ -202,11 +204,19 @@ def certificate_terms(row: Stored) -> CertificateTerms:
     )
 
 
+def revocation_of(row: Stored) -> Revocation | None:
+    """How a revoked certificate's revocation applies (a row kept before it was said: void); None if valid."""
+    if row.status != Status.revoked.value:
+        return None
+    return Revocation(RevocationApplies(row.revocation_applies or RevocationApplies.void.value),
+                      row.revoked_effective_on, row.revoked_by)
+
+
 def _standing(row: Stored | None) -> StandingCertificate | None:
     if row is None:
         return None
     return StandingCertificate(HeldCertificate(certificate_terms(row), Status(row.status), row.issue,
-                                               row.revocation_reason), row.institution_id)
+                                               row.revocation_reason, revocation_of(row)), row.institution_id)
 
 
 def _stated(stamp: Stamp) -> tuple[datetime, str]:
@@ -611,6 +621,9 @@ class CertificationRepository:
             holder_digest=terms.holder_digest, institution_id=change.institution_id,
             status=held.status.value, revocation_reason=held.revocation_reason, signature=signature, key_id=key_id,
             changed_at=_utc(changed_at))
+        if held.revocation is not None:
+            values.update(revocation_applies=RevocationApplies(held.revocation.applies).value,
+                          revoked_effective_on=held.revocation.effective_on, revoked_by=held.revocation.ruled_by)
         if stored is None:
             values.update(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
                           servant_id=change.servant_id, session_id=change.session_id, issue=held.issue)
@@ -634,6 +647,12 @@ class CertificationRepository:
         self.servant_rows[attained.servant_id].attained.add(attained.competency)
 
     # -------------------------------------------------------------- reads for the HTTP API
+
+    async def certificate_named(self, certificate: str) -> CertificateRecord | None:
+        """The certificate with this id, or this verification code (as a person types it)."""
+        code = normalise_code(certificate)
+        column = CertificateRecord.verification_code if code is not None else CertificateRecord.certificate_id
+        return (await self.session.exec(select(CertificateRecord).where(column == (code or certificate)))).first()
 
     async def certificate_by_code(self, verification_code: str) -> CertificateRecord | None:
         return (await self.session.exec(select(CertificateRecord).where(

@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from contracts.base import has_plain_form
+
 _MULTICODEC_ED25519_PUB = b"\xed\x01"
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _RAW_PUBLIC_KEY = re.compile(r"^[A-Za-z0-9_-]{43}$")  # 32 bytes in unpadded base64url
@@ -70,7 +72,8 @@ def _number(value: float) -> int | float:
         raise ValueError("canonical JSON has no NaN or infinity")
     if value.is_integer() and abs(value) < 2**53:
         return int(value)
-    if "e" in repr(value).lower():
+    # The contract refuses such numbers in every fact certificates sign (contracts.base.PlainNumber).
+    if not has_plain_form(value):
         raise ValueError(f"number {value!r} is outside the canonical subset certificates use")
     return value
 

@@ -126,6 +126,11 @@ class CertificateRecord(SQLModel, table=True):
     holder_digest: str | None = Field(default=None, max_length=64)  # the holder it binds; null: not bound
     status: str = Field(max_length=10)
     revocation_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # How a revocation applies in valid time (null in rows revoked before it was kept: void), and the
+    # comptroller who ruled it (null: revoked by certification after a correction).
+    revocation_applies: str | None = Field(default=None, max_length=20)
+    revoked_effective_on: date | None = None
+    revoked_by: str | None = Field(default=None, max_length=200)
     signature: str = Field(max_length=200)
     key_id: str = Field(max_length=64)
     changed_at: datetime

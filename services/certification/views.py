@@ -9,7 +9,7 @@ from datetime import date
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification import domain
 from services.certification.badges import CourseRule, open_badge_credential
-from services.certification.repository import CertificationRepository, certificate_terms
+from services.certification.repository import CertificationRepository, certificate_terms, revocation_of
 from services.certification.signing import CertificateSigner, verify_claims
 from services.certification.tables import CertificateRecord, CompetencyAttainment
 
@@ -24,6 +24,11 @@ class Verification:
     def status(self) -> str:
         """valid | expired | revoked | invalid (``domain.verified_status``)."""
         return domain.verified_status(self.record.status, self.signature_holds, self.record.valid_until, self.today)
+
+    @property
+    def revocation(self) -> domain.Revocation | None:
+        """How the revocation applies in valid time, when the answer is "revoked"."""
+        return revocation_of(self.record) if self.status == domain.Status.revoked.value else None
 
     @property
     def binds_holder(self) -> bool:

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
 from contracts.events import (
-    MAX_PLAN_TARGETS, DueRule, GovernmentLevel, Id, Modality, PlanTarget, RequirementScope, Score, Sex, Share,
+    MAX_PLAN_TARGETS, CourseHours, DueRule, GovernmentLevel, Id, Modality, PlanTarget, RequirementScope, Score, Sex,
+    Share,
 )
 from probidad.shared.auth import Principal
 from probidad.shared.as_of import parse_as_of
@@ -147,7 +148,9 @@ class CourseIn(BaseModel):
     title: str = Field(min_length=1, max_length=300)
     topic: str = Field(min_length=1, max_length=200, description="e.g. 'Código de Ética', 'Conflicto de Interés'.")
     competency: str | None = Field(None, max_length=200, description="Competency of the integrity model it builds.")
-    hours: float = Field(gt=0, le=500)
+    hours: CourseHours = Field(description="Credited training hours, above 0 and at most 500: a whole number or a "
+                               "decimal of at least 0.0001 without an exponent (the contract's bound, as "
+                               "certificates sign it).")
     minimum_attendance_share: Share = Field(0.8, description="Share of a session to attend to complete it.")
     passing_score: Score | None = Field(None, description="Minimum evaluation score; null = no evaluation.")
     validity_months: int | None = Field(None, ge=1, le=240, description="How long a completion holds (the "
@@ -157,6 +160,9 @@ class CourseIn(BaseModel):
 
 class CourseOut(CourseIn):
     course_id: str
+    # As stored: a course published before the contract stated its plain-number bound still reads.
+    hours: float
+    passing_score: float | None
 
 
 def _course_out(course: Course) -> CourseOut:

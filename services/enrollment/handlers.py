@@ -708,10 +708,11 @@ async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: Cer
 
 async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,
                               at: datetime) -> None:
-    """Revoked from the day the revocation was recorded (the event says no other day)."""
+    """Kept as recorded on its day, with how it applies in valid time (void, or from a date): the compliance
+    rule reads both (``contracts.compliance.revoked_from``)."""
     await repository(uow).revoke_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
-        revoked_on=ctx.today(at), revoked_at=at)
+        revoked_on=ctx.today(at), revoked_at=at, applies=event.applies, effective_on=event.effective_on)
 
 
 async def competency_attained(uow: UnitOfWork, ctx: EnrollmentContext, event: CompetencyAttained,

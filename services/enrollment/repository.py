@@ -619,11 +619,15 @@ class EnrollmentRepository:
                                        order_by=(CompletionRow.completed_on, CompletionRow.completion_id))
 
     async def revoke_completion(self, completion_id: str, *, servant_id: str, course_id: str, revoked_on: date,
-                                revoked_at: datetime) -> None:
+                                revoked_at: datetime, applies: str | None = None,
+                                effective_on: date | None = None) -> None:
+        """A certificate revoked (recorded on ``revoked_on``), applying in valid time as ``applies`` and
+        ``effective_on`` say; a revocation is final, so one told again changes nothing."""
         row = await self._completion(completion_id, servant_id)
         row.course_id = row.course_id or course_id
         if row.revoked_on is None:
             row.revoked_on, row.revoked_at = revoked_on, revoked_at
+            row.revocation_applies, row.revoked_effective_on = applies, effective_on
         await self.db.flush()
 
     async def completions_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:

@@ -261,8 +261,11 @@ class CompletionRow(SQLModel, table=True):
     completed_on: date | None = None
     valid_until: date | None = None
     recorded_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
-    revoked_on: date | None = None
+    revoked_on: date | None = None  # the day the revocation was recorded
     revoked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    # How the revocation applies in valid time, as CertificateRevoked says (null: void).
+    revocation_applies: str | None = Field(default=None, max_length=20)
+    revoked_effective_on: date | None = None
     # A certificate's, for its named constancia (null for competencies and older rows).
     verification_code: str | None = Field(default=None, max_length=32)
     hours: float | None = None

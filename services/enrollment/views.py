@@ -266,8 +266,10 @@ def _steps(servant: Servant, events: list[LifeEvent], levels: dict[str, str],
 
 
 def _completions(rows: list[CompletionRow], known_by: datetime | None) -> list[compliance.Completion]:
+    """A revocation known by then takes the completion away in valid time (void: on every day)."""
     return [compliance.Completion(r.course_id, r.competency, r.completed_on, r.valid_until,
-                                  r.revoked_on if r.revoked_on is not None and _known(r.revoked_at, known_by) else None)
+                                  compliance.revoked_from(r.revocation_applies, r.revoked_effective_on)
+                                  if r.revoked_on is not None and _known(r.revoked_at, known_by) else None)
             for r in rows if r.completed_on is not None and _known(r.recorded_at, known_by)]
 
 

@@ -20,7 +20,9 @@ inputs and counts its answers:
 * **position level and position digest**: the servant's latest known ones (a requirement scoped to
   a position applies by the servant's current attributes);
 * **completions**: every certificate issued and known at the cut-off (its ``issued_on``, its
-  ``valid_until``), revoked from the day its revocation became known; every competency attained
+  ``valid_until``), revoked in valid time by a revocation known at the cut-off: a void one (every
+  revocation after a correction) on every day, one from a date from that date
+  (``contracts.compliance.revoked_from``, the rule the training figures read too); every competency attained
   (``attained_on``, never expiring). A certificate counts for the requirement of its course whether
   or not reporting knows the session yet: the course is named on the certificate itself;
 * **exemptions**: each grant known at the cut-off, withdrawn from ``withdrawn_on`` when its
@@ -43,7 +45,7 @@ from typing import Any
 
 from contracts import compliance as rule
 from contracts.events import DueRule, RequirementScope
-from services.reporting.domain import _ORDER, UNKNOWN, Fact, Snapshot, _latest
+from services.reporting.domain import _ORDER, UNKNOWN, Fact, Snapshot, _latest, revoked_on
 
 STATES = ("compliant", "due", "overdue", "exempt")
 COUNTS = ("required", *STATES)
@@ -136,8 +138,8 @@ def profile(snapshot: Snapshot, servant_id: str) -> rule.ServantProfile | None:
 
 
 def completions(snapshot: Snapshot) -> dict[str, list[rule.Completion]]:
-    """Per servant: the certificates issued (revoked from the day the revocation became known) and the
-    competencies attained, as known at the cut-off."""
+    """Per servant: the certificates issued (revoked in valid time by a revocation known at the cut-off)
+    and the competencies attained, as known at the cut-off."""
     cutoff, ledger = snapshot.cutoff, snapshot.ledger
     out: dict[str, list[rule.Completion]] = defaultdict(list)
     for facts in ledger.certificates.values():
@@ -148,7 +150,7 @@ def completions(snapshot: Snapshot) -> dict[str, list[rule.Completion]]:
         a = issued.attributes
         out[issued.servant_id].append(rule.Completion(
             course_id=a["course_id"], competency=None, completed_on=date.fromisoformat(a["issued_on"]),
-            valid_until=_day(a.get("valid_until")), revoked_on=snapshot.day_known(revoked) if revoked else None))
+            valid_until=_day(a.get("valid_until")), revoked_on=revoked_on(revoked) if revoked else None))
     for servant_id, facts in ledger.competencies.items():
         seen = set()
         for f in facts:

@@ -10,7 +10,10 @@ redelivered event changes nothing, and every resolution picks the latest version
 cut-off (ordered by envelope time, then event id), so the arrival order never matters.
 
 **Completion = a standing certificate.** A servant completes a session when a ``CertificateIssued``
-for (servant, session) is known at the cut-off and no ``CertificateRevoked`` for it is. Reporting
+for (servant, session) is known at the cut-off and no ``CertificateRevoked`` known then takes it away on
+the certificate's own day (``contracts.compliance.revoked_from``, the rule compliance reads): a void
+revocation — every one after a correction — takes it away on every day; one from a date only when that
+date is on or before the certificate's (a sanction leaves the training it ends delivered). Reporting
 deliberately does not recompute completions from attendance shares, scores and course rules:
 
 * certification owns the completion rules (one owner per fact); a second implementation here could
@@ -45,6 +48,7 @@ from operator import attrgetter
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from contracts import compliance as rule
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
@@ -129,7 +133,7 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "attendance": ("session_id", "servant_id", ("status", "share", "minutes_present")),
     "assessment": ("session_id", "servant_id", ("score",)),
     "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on", "valid_until")),
-    "certificate_revoked": ("session_id", "servant_id", ("course_id",)),
+    "certificate_revoked": ("session_id", "servant_id", ("course_id", "applies", "effective_on")),
     "plan": (None, None, ("year", "version", "declared_at", "targets")),
     "requirement": (None, None, ("version", "effective_from", "title", "course_id", "competency", "scope", "due",
                                  "withdrawn")),
@@ -163,6 +167,13 @@ def fact_from(envelope: Envelope) -> Fact | None:
 
 
 _ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one
+
+
+def revoked_on(revocation: Fact) -> date:
+    """The first day the certificate a ``certificate_revoked`` fact revokes no longer counts (valid time)."""
+    a = revocation.attributes
+    effective_on = a.get("effective_on")
+    return rule.revoked_from(a.get("applies"), date.fromisoformat(effective_on) if effective_on else None)
 
 
 def _latest(facts: Sequence[Fact], cutoff: int) -> Fact | None:
@@ -565,7 +576,9 @@ class Snapshot:
         if revoked is not None:
             day = from_micros(revoked.known_at).astimezone(self.zone).date()
             revocation = CertificateEvent(day, session, who, topic)
-        if revoked is None:
+        # A revocation takes the completion away in valid time (contracts.compliance.revoked_from): a void
+        # one on every day, one from a date only if that date is on or before the completion's own day.
+        if revoked is None or rule.counted_on(revoked_on(revoked), issue.day):
             completion = CompletionView(issued.servant_id, session, who, certificate_id,
                                         float(issued.attributes["hours"]))
         return reference.session_id, reference.servant_id, issue, revocation, completion

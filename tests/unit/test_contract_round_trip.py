@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import contracts.events
-from contracts.base import Event
+from contracts.base import PLAIN_NUMBER_RULE, Event, has_plain_form
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import ALL_EVENTS, EVENTS_BY_TYPE
 from contracts.schemas import committed
@@ -76,12 +76,15 @@ def _strings(node: dict[str, Any]) -> st.SearchStrategy[str]:
     return st.text(min_size=low, max_size=high)
 
 
-def from_schema(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy[Any]:
-    """JSON data valid under ``node`` (a part of the schema ``root``)."""
-    node = {k: v for k, v in _resolve(root, node).items() if k not in ANNOTATIONS}
+def from_schema(root: dict[str, Any], node: dict[str, Any], plain: bool = False) -> st.SearchStrategy[Any]:
+    """JSON data valid under ``node`` (a part of the schema ``root``). A number whose description states
+    the plain-number rule (hours and scores, which certificates sign) keeps to it, as the schema says."""
+    node = _resolve(root, node)
+    plain = plain or PLAIN_NUMBER_RULE in node.get("description", "")
+    node = {k: v for k, v in node.items() if k not in ANNOTATIONS}
     if "anyOf" in node:
         assert set(node) == {"anyOf"}, f"the example generator takes anyOf alone, not with {sorted(node)}"
-        return st.one_of([from_schema(root, branch) for branch in node["anyOf"]])
+        return st.one_of([from_schema(root, branch, plain) for branch in node["anyOf"]])
     if "enum" in node:
         assert set(node) <= {"enum", "type"}, sorted(node)
         return st.sampled_from(node["enum"])
@@ -98,8 +101,9 @@ def from_schema(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy
         high = node.get("maximum", node.get("exclusiveMaximum", LARGEST_SAFE_INTEGER))
         if kind == "integer":
             return st.integers(min_value=low + ("exclusiveMinimum" in node), max_value=high - ("exclusiveMaximum" in node))
-        return st.floats(min_value=low, max_value=high, exclude_min="exclusiveMinimum" in node,
-                         exclude_max="exclusiveMaximum" in node, allow_nan=False, allow_infinity=False)
+        numbers = st.floats(min_value=low, max_value=high, exclude_min="exclusiveMinimum" in node,
+                            exclude_max="exclusiveMaximum" in node, allow_nan=False, allow_infinity=False)
+        return numbers.filter(has_plain_form) if plain else numbers
     if kind == "array":
         return st.lists(from_schema(root, node.get("items", {})), min_size=node.get("minItems", 0),
                         max_size=min(node.get("maxItems", 5), 5))

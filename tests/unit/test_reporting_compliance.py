@@ -167,8 +167,14 @@ def test_a_revoked_certificate_and_an_expired_one_no_longer_satisfy_the_requirem
 
 def test_as_of_before_the_revocation_was_known_the_certificate_still_counts(ledger):
     assert states(ledger, D(2026, 4, 9), end_of(D(2026, 4, 9)))["a4"] == ("compliant", "in-a")
-    assert states(ledger, D(2026, 4, 9))["a4"] == ("compliant", "in-a"), "revoked on 10 April, not before"
-    assert states(ledger, D(2026, 4, 10))["a4"] == ("overdue", "in-a")
+    assert states(ledger, D(2026, 3, 15), end_of(D(2026, 4, 9)))["a4"] == ("compliant", "in-a")
+
+
+def test_as_known_now_a_revocation_after_a_correction_takes_the_certificate_away_on_every_date(ledger):
+    # Recorded on 10 April without saying how it applies: void, the training never happened as certified.
+    assert states(ledger, D(2026, 3, 15))["a4"] == ("overdue", "in-a"), "60 days from 1 January passed on 2 March"
+    assert states(ledger, D(2026, 2, 10))["a4"] == ("due", "in-a"), "never completed: due by 2 March"
+    assert states(ledger, D(2026, 3, 15), end_of(D(2026, 4, 10)))["a4"] == ("overdue", "in-a")
 
 
 def test_a_transfer_moves_the_servant_from_its_effective_day_once_it_is_known(ledger):

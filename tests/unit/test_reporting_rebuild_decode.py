@@ -118,6 +118,7 @@ def test_every_valid_record_becomes_the_same_row_without_the_slow_tier(monkeypat
 ODD_VALUES = [
     None, "", " ", "x", "abc", "a" * 4, "a" * 32, "a" * 33, "a" * 64, "a" * 65, "a" * 201, "a" * 1001, "ab\n", "ab c",
     "é", "Código de Ética", "sess-1\u00e9", "٣", 0, 1, -1, 2, 0.0, -0.0, 0.5, 1.0, 1.5, 99.5, 100, 100.0, 100.5, 500,
+    5e-324, 1e-05, 9.99e-05, 0.0001, 0.00015, 1e16, 12345678.9,
     500.0, 501, 1999, 2000, 2100, 2101, 2**53, 2**53 + 1, 2**63, 2**70, 1e300, True, False, "1", "0.5", [], {},
     ["a"], {"a": 1}, "present", "late", "absent", "PRESENT", "virtual", "in_person", "hybrid", "female", "male",
     "state", "municipal", "zoom",

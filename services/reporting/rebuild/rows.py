@@ -33,6 +33,7 @@ import annotated_types
 import orjson
 from pydantic import AwareDatetime
 
+from contracts.base import PlainNumber, has_plain_form
 from contracts.envelope import SPEC_VERSION, ContractViolation, open_envelope
 from contracts.events import EVENTS_BY_TYPE
 from services.reporting.domain import EPOCH, FACT_FIELDS, KINDS, fact_from
@@ -72,6 +73,8 @@ def _bounds(metadata: Sequence[Any]) -> tuple[list[str], int | None, int | None,
             max_len = int(m.max_length)
         elif type(m).__name__ == "_PydanticGeneralMetadata" and set(vars(m)) == {"pattern"}:
             pattern = m.pattern
+        elif m is PlainNumber:  # the contract's plain-number rule, the same function pydantic runs
+            tests.append("_has_plain_form(v)")
         else:
             return None  # a constraint this module does not know: never fast
     return tests, min_len, max_len, pattern
@@ -234,6 +237,7 @@ def _compile(cls: type, kind: str) -> Callable[..., Row] | None:
                 f"_dumps({{{attributes}}}).decode())")
     namespace: dict[str, Any] = {"_Unsure": _Unsure, "_MISSING": _MISSING, "_INF": math.inf, "_dumps": orjson.dumps,
                                  "_canonical_datetime": _canonical_datetime, "_canonical_date": _canonical_date,
+                                 "_has_plain_form": has_plain_form,
                                  **src.names}
     exec(compile("\n".join(body), f"<reporting row of {cls.type}>", "exec"), namespace)  # noqa: S102
     return namespace["row"]
