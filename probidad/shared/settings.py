@@ -42,13 +42,13 @@ class ServiceSettings(BaseSettings):
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
     email_digest_key: SecretStr = SecretStr("probidad-development-digest-key")
     issuing_authority: str = "Secretaría de la Contraloría del Estado"
-    # The signature block of what the platform prints for people (constancias, bulletins), as on an
-    # official document: who signs for the issuing authority, and in which position.
-    signing_authority_name: str = Field("", max_length=150, description="Name of who signs printed documents, as "
-                                        "printed (e.g. 'Mtra. Ana López Ruiz'); empty: the line is left to sign by hand.")
-    signing_authority_position: str = Field("", max_length=200, description="Their position, printed under the "
-                                            "name (e.g. 'Titular de la Unidad de Ética y Prevención de Conflictos de "
-                                            "Interés').")
+    # The signature block of the constancias (enrollment's named ones, certification's own), as on an
+    # official document: who signs them for the issuing authority, and in which position.
+    constancia_signatory_name: str = Field("", max_length=150, description="Who signs the constancias, as printed "
+                                           "(e.g. 'Mtra. Ana López Ruiz'); empty: the line is left to sign by hand.")
+    constancia_signatory_position: str = Field("", max_length=200, description="Their position, printed under the "
+                                               "name (e.g. 'Titular de la Unidad de Ética y Prevención de Conflictos "
+                                               "de Interés').")
     programme_timezone: str = "America/Mexico_City"
     relay_batch_size: int = Field(500, ge=1, le=10_000)
     kafka_instance_id: str | None = Field(None, max_length=200, description="Static consumer-group membership, "

@@ -23,7 +23,8 @@ from contracts.events import RevocationApplies
 
 from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
-from services.certification import badge_reads, status_list, views
+from probidad.shared.printing import SigningAuthority
+from services.certification import badge_reads, domain, status_list, views
 from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification import handlers  # the one write route: the comptroller's revocation
@@ -51,6 +52,8 @@ def verification_url(base_url: str, code: str) -> str:
 
 
 async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) -> Verification:
+    if domain.normalise_code(code) is None:
+        raise HTTPException(422, f"code: {code[:60]!r} is not a verification code (a folio reads {domain.CODE_SHAPE})")
     async with runtime.unit_of_work() as uow:
         found = await views.verification(uow, code, ctx.signer, ctx.today())
     if found is None:
@@ -170,7 +173,62 @@ def _page(view: dict, *, ask_curp_for: str | None = None, unbound: bool = False)
 </body></html>"""
 
 
-@public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)")
+def _quality(request: Request, *media_types: str) -> float:
+    """The highest q the Accept header gives any of ``media_types`` by name (0 when none is named)."""
+    best = 0.0
+    for part in request.headers.get("accept", "").split(","):
+        media_type, *parameters = (piece.strip() for piece in part.split(";"))
+        if media_type.lower() not in media_types:
+            continue
+        q = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best = max(best, q)
+    return best
+
+
+def _wants_page(request: Request) -> bool:
+    """A browser (text/html named, preferred to JSON) gets a page; any other client gets JSON, as before."""
+    return _quality(request, "text/html", "application/xhtml+xml") > _quality(request, "application/json")
+
+
+_REFUSALS = {
+    404: ("Folio no encontrado",
+          "No hay ninguna constancia con el folio {code}. Compruebe que lo escribió tal como está impreso: "
+          "la constancia no fue emitida por este sistema, o el folio no es correcto."),
+    422: ("Folio no válido",
+          "«{code}» no es un folio de constancia. Un folio se escribe {shape} (letras y números después de "
+          "{prefix}); puede escribirse con minúsculas o sin guiones."),
+}
+
+
+def _refusal_page(code: str, status_code: int) -> str:
+    """Why a folio verifies nothing, for a person: in Spanish, the folio as typed (escaped, shortened)."""
+    title, text = _REFUSALS.get(status_code, _REFUSALS[422])
+    e = html.escape
+    shown = code if len(code) <= 40 else code[:40] + "…"
+    text = text.format(code=e(shown), shape=e(domain.CODE_SHAPE), prefix=e(domain.CODE_PREFIX))
+    return f"""<!doctype html>
+<html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title} — Verificación de constancia</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}
+.verdict{{font-size:2rem;font-weight:700;color:#a11d2b}}</style>
+</head><body>
+<h1>Verificación de constancia</h1>
+<p class="verdict" data-status="{status_code}">{title}</p>
+<p class="reason">{text}</p>
+<p><small>El folio está impreso en la constancia, junto al código QR.</small></p>
+</body></html>"""
+
+
+@public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)",
+                   responses={404: {"description": "No certificate has this code"},
+                              422: {"description": "The code cannot be a verification code"}})
 async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
                  salt: str | None = Query(None, alias=SALT_PARAMETER, max_length=64,
                                           description="The holder's salt, from a named constancia's QR code"),
@@ -182,13 +240,26 @@ async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
 
     With ``titular`` (the salt) and ``curp``: ``holder_check`` says whether that CURP is the holder the
     certificate binds (``match`` | ``mismatch``; null when not asked, or the certificate binds no holder).
-    With ``titular`` only, the page asks for the CURP."""
-    found = await _verification(runtime, ctx, code)
+    With ``titular`` only, the page asks for the CURP.
+
+    Content negotiation: a page when the Accept header prefers ``text/html`` to ``application/json`` (a
+    browser), JSON otherwise. An unknown code answers 404 and one that cannot be a code 422, as a page in
+    Spanish for a browser, as ``{"detail": "code: …"}`` for a program."""
+    page = _wants_page(request)
+    # A salt or a CURP in the address is kept out of caches and out of the next site's Referer; the same
+    # address answers a page or JSON, so caches must key on Accept.
+    private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} if salt or curp else {}
+    private["Vary"] = "Accept"
+    try:
+        found = await _verification(runtime, ctx, code)
+    except HTTPException as refused:
+        if not page:
+            raise HTTPException(refused.status_code, refused.detail, headers=private) from None
+        return HTMLResponse(_refusal_page(code, refused.status_code), status_code=refused.status_code,
+                            headers=private)
     check = found.holder_check(salt, curp)
     view = _public_view(found, _base_url(runtime), check)
-    # A salt or a CURP in the address is kept out of caches and out of the next site's Referer.
-    private = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"} if salt or curp else {}
-    if "text/html" in request.headers.get("accept", ""):
+    if page:
         ask = salt if salt and not curp and is_salt(salt) and found.binds_holder else None
         unbound = bool(salt and curp) and found.signature_holds and not found.binds_holder
         return HTMLResponse(_page(view, ask_curp_for=ask, unbound=unbound), headers=private)
@@ -210,7 +281,7 @@ async def certificate_pdf(code: str, runtime: Runtime, ctx: Context) -> Response
         verification_code=record.verification_code, course_title=record.course_title, course_topic=record.course_topic,
         hours=record.hours, issued_on=record.issued_on, issuing_authority=record.issuing_authority, score=record.score,
         verification_url=verification_url(_base_url(runtime), record.verification_code),
-        valid_until=record.valid_until,
+        valid_until=record.valid_until, signed_by=SigningAuthority.of(runtime.settings),
     ))
     return Response(document, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="constancia-{record.verification_code}.pdf"'})

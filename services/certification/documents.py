@@ -12,7 +12,7 @@ from reportlab.lib.units import cm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfgen import canvas
 
-from probidad.shared.printing import qr_image, spanish_date
+from probidad.shared.printing import SigningAuthority, draw_signature_block, qr_image, spanish_date
 
 __all__ = ["PrintedCertificate", "qr_image", "render_pdf", "spanish_date"]
 
@@ -28,6 +28,7 @@ class PrintedCertificate:
     score: float | None
     verification_url: str
     valid_until: date | None = None  # printed as its vigencia; None: it never expires
+    signed_by: SigningAuthority = SigningAuthority()  # the signature block
 
 
 def render_pdf(certificate: PrintedCertificate) -> bytes:
@@ -63,6 +64,8 @@ def render_pdf(certificate: PrintedCertificate) -> bytes:
     page.drawCentredString(width / 2, height - 11 * cm, f"Sesión del {spanish_date(certificate.issued_on)}")
     if certificate.valid_until is not None:
         page.drawCentredString(width / 2, height - 11.8 * cm, f"Vigente hasta {spanish_date(certificate.valid_until)}")
+
+    draw_signature_block(page, certificate.signed_by, centre_x=width - 6.6 * cm, line_y=7.4 * cm, width=8 * cm)
 
     qr_size = 5 * cm
     page.drawImage(ImageReader(qr_image(certificate.verification_url)), 2.2 * cm, 2.2 * cm, qr_size, qr_size)

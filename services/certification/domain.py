@@ -394,6 +394,10 @@ def certificate_identity(servant_id: str, session_id: str, code_key: bytes, issu
     return CertificateIdentity(certificate_id, "-".join([CODE_PREFIX, *groups]))
 
 
+# How a folio is printed, for the people told theirs cannot be one.
+CODE_SHAPE = "-".join([CODE_PREFIX, *["X" * _CODE_GROUP_LENGTH] * _CODE_GROUPS])
+
+
 def normalise_code(text: str) -> str | None:
     """Read a code as a person types it (any case, spaces, O for 0, I/L for 1); None if it cannot be one."""
     cleaned = "".join(ch for ch in text.upper() if ch.isalnum())

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from contracts.topics import AGENCY_REQUESTS, CERTIFICATION_EVENTS
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
+from probidad.shared.printing import SigningAuthority
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.enrollment.api import PROBLEMS, router
 from services.enrollment.handlers import EnrollmentContext
@@ -31,7 +32,8 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     ctx = EnrollmentContext(digest_key=settings.email_digest_key.get_secret_value(),
                             programme_timezone=settings.programme_timezone, bulk_max_rows=settings.bulk_max_rows,
                             outcome_topics=secure,
-                            verify_base_url=f"{settings.certification_public_url.rstrip('/')}/verify")
+                            verify_base_url=f"{settings.certification_public_url.rstrip('/')}/verify",
+                            signing_authority=SigningAuthority.of(settings))
     runtime.provide(ctx)
     if not secure:
         runtime.consume([AGENCY_REQUESTS], subscriptions(ctx))

@@ -25,6 +25,7 @@ from contracts.events import (
     TransferOpened, TransferRequested,
 )
 from probidad.shared.logs import get_logger
+from probidad.shared.printing import SigningAuthority
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
@@ -60,6 +61,7 @@ class EnrollmentContext:
     outcome_topics: bool = False
     clock: Callable[[], datetime] = utcnow
     verify_base_url: str = "http://127.0.0.1:8003/verify"  # certification's public verification page
+    signing_authority: SigningAuthority = SigningAuthority()  # who signs the constancias printed
 
     def now(self) -> datetime:
         return self.clock()

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from contracts import compliance
 from contracts.compliance import State
 from probidad.shared.csvcells import cell
-
+from probidad.shared.printing import SigningAuthority
 from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment import domain
 from services.enrollment.constancias import NamedConstancia, constancia_url
@@ -352,14 +352,16 @@ async def constancias(uow: UnitOfWork, servant_id: str, *, acting_for: str | Non
 class _Printer:
     """Makes named constancias: the course titles and institution names they print, read once."""
 
-    def __init__(self, verify_base_url: str, courses: list[Course], institutions: list[Institution]) -> None:
+    def __init__(self, verify_base_url: str, courses: list[Course], institutions: list[Institution],
+                 signing_authority: SigningAuthority) -> None:
         self.verify_base_url = verify_base_url
+        self.signing_authority = signing_authority
         self.titles = {c.course_id: c.title for c in courses}
         self.institutions = {i.institution_id: i.name for i in institutions}
 
     @classmethod
-    async def reading(cls, repo, verify_base_url: str) -> _Printer:  # noqa: ANN001
-        return cls(verify_base_url, await repo.courses(), await repo.institutions())
+    async def reading(cls, repo, ctx) -> _Printer:  # noqa: ANN001
+        return cls(ctx.verify_base_url, await repo.courses(), await repo.institutions(), ctx.signing_authority)
 
     def constancia(self, servant: Servant, row: CompletionRow) -> NamedConstancia:
         return NamedConstancia(
@@ -367,7 +369,7 @@ class _Printer:
             course_title=self.titles.get(row.course_id) or row.course_id or "", hours=row.hours or 0,
             issued_on=row.completed_on, issuing_authority=row.issuing_authority or "",
             verification_url=constancia_url(self.verify_base_url, row.verification_code, servant.holder_salt),
-            institution_name=self.institutions.get(servant.institution_id))
+            institution_name=self.institutions.get(servant.institution_id), signed_by=self.signing_authority)
 
 
 def _printable(servant: Servant) -> bool:
@@ -389,7 +391,7 @@ async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *, 
                             "name can be printed (the certificate still verifies by its code)", "gone")
     if row.revoked_on is not None:
         raise RuleViolation("code", f"certificate {code} was revoked on {row.revoked_on.isoformat()}", "conflict")
-    return (await _Printer.reading(repo, ctx.verify_base_url)).constancia(servant, row)
+    return (await _Printer.reading(repo, ctx)).constancia(servant, row)
 
 
 async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *,  # noqa: ANN001
@@ -401,6 +403,6 @@ async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *, 
     servants = [s for s in await repo.servants_ever_in(institution_id)
                 if s.institution_id == institution_id and _printable(s)]
     held = await repo.certificates_of([s.servant_id for s in servants])
-    printer = await _Printer.reading(repo, ctx.verify_base_url)
+    printer = await _Printer.reading(repo, ctx)
     return [printer.constancia(s, row) for s in servants for row in held[s.servant_id]
             if row.revoked_on is None and row.completed_on is not None]

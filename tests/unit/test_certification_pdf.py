@@ -1,4 +1,5 @@
-"""The printed certificate's QR code opens the verification page for its code."""
+"""The printed certificate's QR code opens the verification page for its code; its signature block names
+the signing authority."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ import pytest
 import zxingcpp
 from PIL import Image
 
+from probidad.shared.printing import SigningAuthority
 from services.certification.documents import PrintedCertificate, render_pdf
+from services.certification.settings import CertificationSettings
 
 # In CI (PROBIDAD_REQUIRE_REAL=1) a missing poppler-utils must fail these tests, not skip them.
 REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
@@ -60,3 +63,12 @@ def test_the_pdf_prints_its_vigencia_only_when_it_has_one(tmp_path):
     assert "Vigente hasta" not in pdf_text(tmp_path, printed(url))
     bounded = replace(printed(url), valid_until=date(2028, 11, 5))
     assert "Vigente hasta 5 de noviembre de 2028" in pdf_text(tmp_path, bounded)
+
+
+def test_the_pdf_carries_the_signature_block_of_the_configured_authority(tmp_path):
+    settings = CertificationSettings(constancia_signatory_name="Mtra. Ana López Ruiz",
+                                     constancia_signatory_position="Titular de la Unidad de Ética")
+    url = "http://127.0.0.1:8003/verify/PRB-7K3M-Q9XD-2F4H"
+    signed = replace(printed(url), signed_by=SigningAuthority.of(settings))
+    assert "Mtra. Ana López Ruiz\nTitular de la Unidad de Ética" in pdf_text(tmp_path, signed)
+    assert "Mtra. Ana López Ruiz" not in pdf_text(tmp_path, printed(url))
