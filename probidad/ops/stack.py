@@ -91,6 +91,12 @@ def ensure_env(directory: Path) -> Path:
     wanted = {name: secrets.token_urlsafe(32) for name in SECRETS}
     wanted |= {name: str(port) for name, port in DEFAULT_PORTS.items()}
     wanted["KAFKA_EXTERNAL_HOST"] = "127.0.0.1"
+    # The bulletin's links and issuer block (reporting refuses production without them): the stack's own
+    # address on this machine, and a signatory the operator replaces with the real one.
+    reporting_port = have.get("REPORTING_HOST_PORT", DEFAULT_PORTS["REPORTING_HOST_PORT"])
+    wanted["PROBIDAD_REPORTING_PUBLIC_URL"] = f"http://127.0.0.1:{reporting_port}"
+    wanted["PROBIDAD_BULLETIN_SIGNATORY_NAME"] = "Persona titular (por designar)"
+    wanted["PROBIDAD_BULLETIN_SIGNATORY_POSITION"] = "Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
     missing = {name: value for name, value in wanted.items() if name not in have}
     if missing:
         header = "" if path.is_file() else "# Secrets and host ports of the probidad stack (probidad stack up). Never commit.\n"

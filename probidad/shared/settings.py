@@ -5,9 +5,11 @@ Nonsense fails at start-up with the variable's name, never later in the middle o
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import ClassVar, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -127,3 +129,26 @@ class ServiceSettings(BaseSettings):
 
     def topic(self, name: str) -> str:
         return f"{self.topic_prefix}{name}"
+
+
+def public_https_problem(url: str) -> str | None:
+    """Why ``url`` cannot be the address the public reaches a service at in production, or None: it must
+    be https. A loopback http host is let through, for the stack run on one machine (nobody else can
+    reach it anyway)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and parts.hostname:
+        return None
+    if parts.scheme == "http" and _loopback(parts.hostname):
+        return None
+    return f"must be an https:// URL in production (got {url!r})"
+
+
+def _loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -111,8 +111,9 @@ async def bulletin_(_comptroller: Comptroller, reader: Reader, ctx: Context,
                     published: str | None = Query(None, description="'latest': the month's bulletin as last "
                                                   "published, with the numbers it was published with.")) -> Response:
     """The month's bulletin: courses delivered and their titles, servants trained (through virtual
-    platforms too), distinct servants January to the month, state/municipal split, topics, plan; every
-    number linked to the figure query that returns it."""
+    platforms too), distinct servants January to the month, state/municipal split, topics, plan,
+    compliance; every number linked to the public dashboard panel that shows it (absolute, under
+    PROBIDAD_REPORTING_PUBLIC_URL), an issuer block; a month still in progress says so."""
     year, number = month_param(month)
     check_rendering(format, lang)
     if published is not None:
@@ -142,13 +143,17 @@ async def publish_bulletin(month: str, principal: Comptroller, runtime: Runtime,
                            as_of: str | None = Query(None, description="Date or date-time, not in the future; "
                                                      "default: now.")) -> dict[str, Any]:
     """Publish the month's bulletin as known now (or at ``as_of``): records ReportPublished with the
-    moment, the numbers and their digest; the bulletin then re-renders with the same numbers."""
+    moment, the numbers and their digest; the bulletin then re-renders with the same numbers. A month
+    still in progress at that moment is refused (409): its figures are preliminary."""
     year, number = month_param(month)
     # To the microsecond: a moment cut to the second would leave out what was known within that second.
     now = datetime.now(UTC)
     moment = as_of_of(ctx, as_of) or now
     if moment > now:
         raise HTTPException(422, "as_of: must not be in the future (facts still to come would change the figures)")
+    if not bulletin.month_over(month, moment, ctx.zone):  # preliminary figures are rendered, never published
+        raise HTTPException(409, f"month: {month} is still in progress at {moment.astimezone(ctx.zone).isoformat()} "
+                            "(programme time zone); its bulletin can be published once the month is over")
     figures = await views.bulletin_figures(reader, year, number, moment.astimezone(UTC))
     async with runtime.unit_of_work() as uow:
         published = await handlers.publish_bulletin(uow, ctx, figures, published_by=f"comptroller:{principal.subject}")

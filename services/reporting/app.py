@@ -24,7 +24,10 @@ def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
     # (services.reporting.repository), so starting needs no step past creating the schema.
     ctx = ReportingContext(zone=ZoneInfo(settings.programme_timezone), responsible_unit=settings.responsible_unit,
                            open_data_minimum_count=settings.open_data_minimum_count,
-                           language=settings.programme_language)
+                           language=settings.programme_language, authority=settings.issuing_authority,
+                           authority_en=settings.issuing_authority_en, public_url=settings.public_url,
+                           signatory_name=settings.bulletin_signatory_name,
+                           signatory_position=settings.bulletin_signatory_position)
     runtime = ServiceRuntime(settings, TABLES, description="Read models for oversight: figures, coverage, "
                              "rosters and open data, projected from every platform topic from offset 0.")
     runtime.consume(TOPICS, subscriptions(ctx), group=GROUP,

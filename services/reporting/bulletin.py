@@ -41,8 +41,9 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field
+import calendar
+from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
 
@@ -213,33 +214,50 @@ def decide_publication(figures: dict[str, Any], *, report_id: str, published_by:
                        figures=figures, figures_digest=figures_digest(figures), published_by=published_by)
 
 
-# ---------------------------------------------------------------- the queries behind each number
+# ---------------------------------------------------------------- where a reader checks each number
 
 
-def _query(route: str, as_of: str | None, **params: str) -> str:
-    return f"{route}?{urlencode({**params, **({'as_of': as_of} if as_of else {})})}"
+def month_over(month: str, moment: datetime, zone: Any) -> bool:
+    """Whether the month ``YYYY-MM`` was over at ``moment``: its last instant (in the programme's zone) has
+    come. A date given as ``as_of`` is its last instant, so ``as_of=2026-11-30`` closes November."""
+    year, number = month_of(month)
+    last = date(year, number, calendar.monthrange(year, number)[1])
+    return moment >= datetime.combine(last, time.max, zone)
 
 
-def queries(figures: dict[str, Any]) -> dict[str, str]:
-    """Number -> the ``GET`` that returns it (same period, breakdown and ``as_of``)."""
+def _public(base: str, route: str, as_of: str | None, anchor: str, **params: str) -> str:
+    return f"{base}{route}?{urlencode({**params, **({'as_of': as_of} if as_of else {})})}#{anchor}"
+
+
+def queries(figures: dict[str, Any], base: str = "") -> dict[str, str]:
+    """Number -> the public page a reader checks it on: reporting's public dashboard of the same period
+    (the month, or January to the month) as known at the same ``as_of``, at the panel that shows it; and
+    the year's open data. ``base`` is the address the public reaches reporting at, so every link is
+    absolute. The comptroller's figure routes need a token: a bulletin never links to them."""
     month, as_of = figures["month"], figures["as_of"]
-    ytd = figures["year_to_date"]
-    span = {"from": ytd["from"], "to": ytd["to"]}
+    year, number = month[:4], str(int(month[5:]))
+
+    def dashboard(period: str, anchor: str) -> str:
+        return _public(base, "/dashboard", as_of, anchor, year=year, period=period, month=number)
+
     return {
-        "month": _query("/reports/figures", as_of, month=month),
-        "modality": _query("/reports/figures", as_of, month=month, by="modality"),
-        "month_level": _query("/reports/figures", as_of, month=month, by="government_level"),
-        "year_to_date": _query("/reports/figures", as_of, **span),
-        "year_level": _query("/reports/figures", as_of, **span, by="government_level"),
-        "topics": _query("/reports/figures", as_of, **span, by="topic"),
-        "coverage": _query("/reports/coverage", as_of, year=month[:4]),
-        "plan": _query("/reports/plan", as_of, year=month[:4], through=str(int(month[5:]))),
+        "month": dashboard("month", "kpis"),
+        "modality": dashboard("month", "breakdown-modality"),
+        "month_level": dashboard("month", "split"),
+        "compliance": dashboard("month", "compliance"),
+        "year_to_date": dashboard("ytd", "kpis"),
+        "year_level": dashboard("ytd", "split"),
+        "topics": dashboard("ytd", "breakdown-topic"),
+        "coverage": dashboard("ytd", "coverage"),
+        "plan": dashboard("ytd", "plan"),
+        "open_data": f"{base}/open-data/figures.csv?{urlencode({'year': year})}",
     }
 
 
-def compliance_query(figures: dict[str, Any], requirement_id: str) -> str:
-    """The ``GET`` whose ``by_requirement`` row gives a compliance sentence's numbers."""
-    return _query("/reports/compliance", figures["as_of"], on=figures["compliance"]["on"], requirement_id=requirement_id)
+def compliance_query(figures: dict[str, Any], requirement_id: str, base: str = "") -> str:  # noqa: ARG001
+    """Where a reader checks a compliance sentence: the dashboard's compliance panel of the month, which
+    evaluates every requirement in force on the same day (the month's last, or the as-of day if earlier)."""
+    return queries(figures, base)["compliance"]
 
 
 # ---------------------------------------------------------------- the text
@@ -247,7 +265,7 @@ def compliance_query(figures: dict[str, Any], requirement_id: str) -> str:
 
 @dataclass(frozen=True)
 class Num:
-    """A number in a sentence and the query that gives it."""
+    """A number in a sentence and the public page a reader checks it on (absolute address)."""
 
     value: int | float
     href: str
@@ -258,7 +276,18 @@ class Num:
         return self.text if self.text is not None else _number(self.value)
 
 
-Piece = str | Num
+@dataclass(frozen=True)
+class Link:
+    """A public address printed in full (on paper a reader types it), linked on screen."""
+
+    href: str
+
+    @property
+    def shown(self) -> str:
+        return self.href
+
+
+Piece = str | Num | Link
 Paragraph = list[Piece]
 
 
@@ -272,6 +301,8 @@ class Document:
     topics_heading: str
     topics: list[Paragraph]
     closing: list[Paragraph]
+    sources: list[Paragraph] = field(default_factory=list)  # where the public checks the figures
+    issuer: list[str] = field(default_factory=list)  # the signature block, line by line
 
 
 def _join(items: list[str], lang: str) -> str:
@@ -286,12 +317,49 @@ def _join(items: list[str], lang: str) -> str:
 
 
 _FEMININE = ("secretaría", "unidad", "coordinación", "contraloría", "dirección", "subsecretaría", "comisión")
+DEFAULT_AUTHORITY = "Secretaría de la Contraloría del Estado"
+DEFAULT_AUTHORITY_EN = "State Comptroller's Office"
 
 
-def _subject(unit: str, lang: str) -> str:
-    """The unit as the subject of a Spanish sentence: "La Secretaría …" (the name as given otherwise)."""
-    first = unit.split(" ", 1)[0].lower()
-    return f"La {unit}" if lang == "es" and first in _FEMININE else unit
+def _article(name: str) -> str:
+    return "la" if name.split(" ", 1)[0].lower() in _FEMININE else "el"
+
+
+def _acting_unit(unit: str, authority: str) -> str | None:
+    """The unit through which the Secretaría acts: "Unidad de Ética …" of "Secretaría … — Unidad de Ética …";
+    the unit as given when it is not under the authority's name; None when it is the authority itself."""
+    if unit.startswith(authority):
+        return unit[len(authority):].strip(" —–-,·") or None
+    return unit.strip() or None
+
+
+@dataclass(frozen=True)
+class Voice:
+    """Who speaks: the Secretaría is the subject, named in full once with the unit it acts through
+    (``first``), then by its short name (``later``)."""
+
+    first: str
+    later: str
+
+    @classmethod
+    def of(cls, unit: str, authority: str, authority_en: str, lang: str) -> "Voice":
+        acting = _acting_unit(unit, authority)
+        if lang == "es":
+            article = _article(authority)
+            through = f", a través {'de la' if _article(acting) == 'la' else 'del'} {acting}," if acting else ""
+            return cls(f"{article.capitalize()} {authority}{through}", f"{article} {authority.split(' ', 1)[0]}")
+        english = authority_en.removeprefix("the ").removeprefix("The ")
+        through = f", through its {acting}," if acting else ""
+        return cls(f"The {english} ({authority}){through}", f"the {english.split()[-1]}")
+
+
+def _noun(n: int, one: str, many: str) -> str:
+    return one if n == 1 else many
+
+
+def _quoted(titles: list[str], lang: str) -> str:
+    """Course titles in quotation marks: a title with commas in it stays one title."""
+    return _join([f"“{t}”" for t in titles], lang)
 
 
 def _when(figures: dict[str, Any], lang: str) -> tuple[str, str, int, int]:
@@ -300,29 +368,37 @@ def _when(figures: dict[str, Any], lang: str) -> tuple[str, str, int, int]:
     return (f"{name} de {year}" if lang == "es" else f"{name} {year}"), name, year, month
 
 
-def _as_of_text(figures: dict[str, Any], lang: str, zone: Any) -> str:
-    if figures["as_of"] is None:
-        return ("Cifras conocidas al momento de la consulta" if lang == "es"
-                else "Figures as known when this page was requested")
-    moment = datetime.fromisoformat(figures["as_of"]).astimezone(zone)
-    months = _MONTHS[lang]
-    if lang == "es":
-        return f"Cifras conocidas al {moment.day} de {months[moment.month - 1]} de {moment.year}, {moment:%H:%M} ({zone})"
-    return f"Figures as known on {months[moment.month - 1]} {moment.day}, {moment.year}, {moment:%H:%M} ({zone})"
+def _moment_text(moment: datetime, lang: str, zone: Any) -> str:
+    local = moment.astimezone(zone)
+    return f"{_day_text(local.date(), lang)}, {local:%H:%M} ({zone})"
 
 
 def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
-             published: Publication | None = None, holds: bool = True) -> Document:
-    """The bulletin's sentences for ``figures`` (from ``bulletin_figures``), in ``lang``; ``published``
-    names the publication they are (``holds``: whether they still resolve to the published digest)."""
+             published: Publication | None = None, holds: bool = True, public_url: str = "",
+             authority: str = DEFAULT_AUTHORITY, authority_en: str = DEFAULT_AUTHORITY_EN,
+             signatory: tuple[str, str] | None = None, now: datetime | None = None) -> Document:
+    """The bulletin's sentences for ``figures`` (from ``bulletin_figures``), in ``lang``, as a press office
+    writes them: the Secretaría (``authority``; ``authority_en`` in English) the subject, named once with
+    the unit it acts through (``unit``, the responsible unit); numbers in Mexican style (1,949); every
+    number linked to the public page that shows it (``public_url``: where the public reaches reporting);
+    ``signatory`` (name, position) signs it. A month not over at the figures' moment (``as_of``, else
+    ``now``) says so in its title and sentences: its figures are preliminary. ``published`` names the
+    publication they are (``holds``: whether they still resolve to the published digest)."""
     if lang not in LANGUAGES:
         raise BulletinError(f"lang: one of {', '.join(LANGUAGES)}, got {lang!r}")
-    q = queries(figures)
+    base = public_url.rstrip("/")
+    q = queries(figures, base)
     m, ytd = figures["month_figures"], figures["year_to_date"]
     when, month_name, year, month = _when(figures, lang)
     es = lang == "es"
-    subject = _subject(unit, lang)
-    subject_mid = f"la {unit}" if subject != unit else unit  # mid-sentence: "De enero a noviembre, la Secretaría …"
+    voice = Voice.of(unit, authority, authority_en, lang)
+    moment = datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else (now or datetime.now(UTC))
+    over = month_over(figures["month"], moment, zone)
+    known = moment.astimezone(zone).date()
+    known_text = _day_text(known, lang)
+    # "en noviembre de 2026" once the month is over; "en lo que va de diciembre de 2026" while it runs.
+    in_when = (f"en {when}" if over else f"en lo que va de {when}") if es else \
+        (f"in {when}" if over else f"so far in {when}")
     sessions = Num(m["sessions_delivered"], q["month"])
     courses = Num(m["courses_delivered"], q["month"])
     trained = Num(m["servants_trained"], q["month"])
@@ -330,47 +406,66 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     hybrid = Num(m["by_modality"]["hybrid"], q["modality"])
     paragraphs: list[Paragraph] = []
 
-    # 1. Courses delivered in the month, and their titles (SECOES, first paragraph).
-    if m["sessions_delivered"]:
-        titles = _join(m["course_titles"], lang)
+    # 1. The Secretaría, through its unit, and the courses delivered in the month (SECOES, first paragraph).
+    n_sessions, n_courses = m["sessions_delivered"], m["courses_delivered"]
+    if n_sessions:
+        titles = _quoted(m["course_titles"], lang)
+        verb = ("impartió" if over else "ha impartido") if es else ("delivered" if over else "has delivered")
         paragraphs.append(
-            [f"{subject} mantiene una campaña permanente de capacitación y durante {when} ha impartido un total de ",
-             sessions, f" cursos sobre {titles} (", courses, " cursos distintos del catálogo)."] if es else
-            [f"{unit} runs a permanent training campaign and in {when} delivered a total of ", sessions,
-             f" courses on {titles} (", courses, " distinct courses of the catalogue)."])
+            [f"{voice.first} mantiene una campaña permanente de capacitación y {in_when} {verb} un total de ",
+             sessions, f" {_noun(n_sessions, 'curso', 'cursos')}, de ", courses,
+             f" {_noun(n_courses, 'título', 'títulos')} de su catálogo: {titles}."] if es else
+            [f"{voice.first} runs a permanent training campaign and {in_when} {verb} a total of ", sessions,
+             f" {_noun(n_sessions, 'course', 'courses')}, covering ", courses,
+             f" {_noun(n_courses, 'title', 'titles')} from its catalogue: {titles}."])
     else:
-        paragraphs.append([f"{subject} no impartió cursos durante {when}." if es else f"{unit} delivered no courses in {when}."])
+        paragraphs.append([f"{voice.first} mantiene una campaña permanente de capacitación; {in_when} "
+                           f"{'no impartió' if over else 'aún no ha impartido'} cursos." if es else
+                           f"{voice.first} runs a permanent training campaign; {in_when} it "
+                           f"{'delivered no courses' if over else 'has delivered no courses yet'}."])
 
-    # 2. Servants trained in the month, through virtual platforms (SECOES, second paragraph).
-    sentence: Paragraph = ([virtual, " servidores públicos se han capacitado a través de plataformas virtuales, de un total de ",
-                            trained, f" servidores públicos capacitados en {when}."] if es else
-                           [virtual, " public servants were trained through virtual platforms, of a total of ", trained,
-                            f" public servants trained in {when}."])
+    # 2. Servants trained in the month: state and municipal, through virtual platforms (SECOES, STRC).
+    month_levels = m["by_government_level"]
+    state_m, municipal_m = Num(month_levels["state"], q["month_level"]), Num(month_levels["municipal"], q["month_level"])
+    opening = in_when[0].upper() + in_when[1:]
+    if not m["servants_trained"]:
+        sentence: Paragraph = [f"{opening} {'no se capacitó' if over else 'aún no se ha capacitado'} a ningún "
+                               "servidor público." if es else
+                               f"{opening}, no public servant {'was' if over else 'has been'} trained."]
+    elif es:
+        sentence = [f"{opening} {'se capacitaron' if over else 'se han capacitado'} ", trained,
+                    f" {_noun(m['servants_trained'], 'servidor público', 'servidores públicos')}: ", state_m,
+                    " de instituciones estatales y ", municipal_m, " de instituciones municipales; de ellos, ", virtual,
+                    f" {'lo hicieron' if over else 'lo han hecho'} a través de plataformas virtuales."]
+    else:
+        sentence = [f"{opening}, ", trained,
+                    f" {_noun(m['servants_trained'], 'public servant', 'public servants')} "
+                    f"{'were' if over else 'have been'} trained: ", state_m, " from state institutions and ",
+                    municipal_m, " from municipal institutions; ", virtual, " of them through virtual platforms."]
     if m["by_modality"]["hybrid"]:
-        sentence += ([" Además, ", hybrid, " se capacitaron en sesiones híbridas (sala y plataforma a la vez), que no se "
-                      "cuentan como plataformas virtuales."] if es else
-                     [" Besides, ", hybrid, " were trained in hybrid sessions (room and platform at once), which are not "
-                      "counted as virtual platforms."])
+        sentence += ([" Además, ", hybrid, f" {'participaron' if over else 'han participado'} en sesiones híbridas "
+                      "(en sala y en línea a la vez), que no se cuentan como plataformas virtuales."] if es else
+                     [" In addition, ", hybrid, f" {'took' if over else 'have taken'} part in hybrid sessions (in a room "
+                      "and online at once), which are not counted as virtual platforms."])
     paragraphs.append(sentence)
 
-    # 3. Distinct servants January to the month, state and municipal (SECOES third paragraph; STRC).
+    # 3. Distinct servants January to the month, state and municipal (SECOES third paragraph); in January
+    # they are the month's own, said above.
     levels = ytd["by_government_level"]
     state, municipal = Num(levels["state"], q["year_level"]), Num(levels["municipal"], q["year_level"])
     span = (when if month == 1 else f"enero a {month_name} de {year}") if es else (
         when if month == 1 else f"January to {month_name} {year}")
-    paragraphs.append(
-        [("En " if month == 1 else "De ") + f"{span}, {subject_mid} ha capacitado a un total de ",
-         Num(ytd["servants_trained"], q["year_to_date"]), " servidores públicos, personas distintas: ",
-         state, " de instituciones estatales y ", municipal, " de instituciones municipales."] if es else
-        [("In " if month == 1 else "From ") + f"{span}, {unit} trained a total of ",
-         Num(ytd["servants_trained"], q["year_to_date"]), " public servants, distinct people: ", state,
-         " from state institutions and ", municipal, " from municipal institutions."])
-    month_levels = m["by_government_level"]
-    paragraphs.append(
-        [f"En {when} se capacitaron ", Num(month_levels["state"], q["month_level"]), " servidores públicos de instituciones "
-         "estatales y ", Num(month_levels["municipal"], q["month_level"]), " de instituciones municipales."] if es else
-        [f"In {when}, ", Num(month_levels["state"], q["month_level"]), " public servants from state institutions and ",
-         Num(month_levels["municipal"], q["month_level"]), " from municipal institutions were trained."])
+    if month > 1:
+        since = (f"De enero a {month_name} de {year}" if over else f"Del 1 de enero al {known_text}") if es else \
+            (f"From January to {month_name} {year}" if over else f"From January 1 to {known_text}")
+        total = Num(ytd["servants_trained"], q["year_to_date"])
+        paragraphs.append(
+            [f"{since}, {voice.later} {'capacitó' if over else 'ha capacitado'} a un total de ", total,
+             " servidores públicos, cada persona contada una vez: ", state, " de instituciones estatales y ",
+             municipal, " de instituciones municipales."] if es else
+            [f"{since}, {voice.later} {'trained' if over else 'has trained'} a total of ", total,
+             " public servants, each person counted once: ", state, " from state institutions and ", municipal,
+             " from municipal institutions."])
 
     # 4. Plan attainment: only with a declared plan.
     plan = figures.get("plan")
@@ -384,18 +479,34 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
 
     # 5. Compliance with the training requirements in force (only when there are any).
     if figures.get("compliance"):
-        paragraphs += [_compliance_sentence(figures, r, lang) for r in figures["compliance"]["requirements"]]
+        paragraphs += [_compliance_sentence(figures, r, lang, q["compliance"])
+                       for r in figures["compliance"]["requirements"]]
 
     topics = [[t["topic"], ": ", Num(t["servants_trained"], q["topics"]),
                " servidores públicos capacitados" if es else " public servants trained"] for t in ytd["topics"]]
+    sources: list[Paragraph] = [
+        ["Cada cifra enlaza al tablero público del programa, donde puede consultarse: ",
+         Link(q["month"].split("#")[0]), "; los datos abiertos del año, sin datos personales: ",
+         Link(q["open_data"]), "."] if es else
+        ["Every number links to the programme's public dashboard, where it can be checked: ",
+         Link(q["month"].split("#")[0]), "; the year's open data, with no personal data: ", Link(q["open_data"]), "."]]
     closing: list[Paragraph] = [[
-        "Cada cifra enlaza a la consulta que la da. Servidores capacitados: personas distintas con al menos una "
-        "constancia vigente en sesiones iniciadas en el periodo, en la zona horaria del programa; cursos impartidos: "
-        "sesiones no canceladas con al menos un asistente presente." if es else
-        "Every number links to the query that gives it. Servants trained: distinct people with at least one valid "
-        "certificate in sessions started in the period, in the programme's time zone; courses delivered: sessions not "
-        "cancelled with at least one attendee present."]]
-    byline = f"{unit}. {_as_of_text(figures, lang, zone)}."
+        "Nota metodológica: servidores públicos capacitados son personas distintas con al menos una constancia "
+        "vigente en sesiones iniciadas en el periodo, en la zona horaria del programa (quien sirve en una institución "
+        "estatal y en una municipal se cuenta en ambas); cursos impartidos son sesiones no canceladas con al menos una "
+        "persona presente. En el tablero público, las cifras pequeñas se omiten para proteger a las personas." if es else
+        "Methodology: public servants trained are distinct people with at least one valid certificate in sessions "
+        "started in the period, in the programme's time zone (someone serving in a state and a municipal institution "
+        "counts in both); courses delivered are sessions not cancelled with at least one person present. The public "
+        "dashboard leaves small counts out to protect the people behind them."]]
+    if over:
+        byline = (f"Cifras conocidas al {_moment_text(moment, lang, zone)}." if es else
+                  f"Figures as known on {_moment_text(moment, lang, zone)}.")
+    else:  # preliminary: a month's bulletin is published once the month is over (``month_over``)
+        byline = (f"Mes en curso: cifras preliminares, conocidas al {_moment_text(moment, lang, zone)}; el boletín "
+                  "del mes se publica cuando concluya." if es else
+                  f"Month in progress: preliminary figures, as known on {_moment_text(moment, lang, zone)}; the "
+                  "month's bulletin is published once the month is over.")
     if published is not None:
         byline += (f" Publicado como {published.report_id} (sha256 {published.figures_digest[:16]}…)." if es else
                    f" Published as {published.report_id} (sha256 {published.figures_digest[:16]}…).")
@@ -405,12 +516,27 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
                 "después hechos fechados antes de ese momento); este boletín imprime las cifras publicadas." if es else
                 "Notice: resolved again as of the same moment, the figures no longer match the published ones (facts "
                 "dated before that moment arrived later); this bulletin prints the published figures."])
+    title = f"Boletín de capacitación: {when}" if es else f"Training bulletin: {when}"
+    if not over:
+        title += " (mes en curso)" if es else " (month in progress)"
     return Document(
-        title=(f"Boletín de capacitación: {when}" if es else f"Training bulletin: {when}"),
+        title=title,
         byline=byline,
         paragraphs=paragraphs,
-        topics_heading=(f"Temas de la capacitación, {span}" if es else f"Training topics, {span}"),
-        topics=topics, closing=closing)
+        topics_heading=(f"Temas de la capacitación, {span if over else f'del 1 de enero al {known_text}'}" if es else
+                        f"Training topics, {span if over else f'January 1 to {known_text}'}"),
+        topics=topics, closing=closing, sources=sources,
+        issuer=_issuer(signatory, authority, authority_en, lang))
+
+
+def _issuer(signatory: tuple[str, str] | None, authority: str, authority_en: str, lang: str) -> list[str]:
+    """The signature block of an official document: who signs, their position, the Secretaría."""
+    name, position = (part.strip() for part in (signatory or ("", "")))
+    organisation = authority if lang == "es" else f"{authority_en.removeprefix('the ')} ({authority})"
+    if not (name and position):
+        return ["Sin firma: no se ha designado a la persona servidora pública que firma este boletín." if lang == "es"
+                else "Unsigned: no official has been designated to sign this bulletin.", organisation]
+    return ["Atentamente" if lang == "es" else "Issued by", name, position, organisation]
 
 
 def _percent(share: float | None, lang: str) -> str:
@@ -450,33 +576,36 @@ def _day_text(day: date, lang: str) -> str:
         f"{months[day.month - 1]} {day.day}, {day.year}"
 
 
-def _compliance_sentence(figures: dict[str, Any], r: dict[str, Any], lang: str) -> Paragraph:
-    """One requirement's compliance on the bulletin's day; every number links to its compliance query."""
-    href = compliance_query(figures, r["requirement_id"])
+def _compliance_sentence(figures: dict[str, Any], r: dict[str, Any], lang: str, href: str) -> Paragraph:
+    """One requirement's compliance on the bulletin's day, the requirement named as a requirement (its
+    title is not a course's); every number links to the dashboard's compliance panel (``href``)."""
     on = _day_text(date.fromisoformat(figures["compliance"]["on"]), lang)
     es = lang == "es"
-    what = ((f"el curso {r['title']}" if r["course_id"] else f"la competencia {r['title']}") if es else
-            (f"the {r['title']} course" if r["course_id"] else f"the {r['title']} competency"))
+    what = f"el requisito de capacitación “{r['title']}”" if es else f"the “{r['title']}” training requirement"
+    if not r["course_id"] and r.get("competency"):
+        what += (f", que se acredita con la competencia “{r['competency']}”," if es else
+                 f", met by attaining the “{r['competency']}” competency,")
     required, compliant = Num(r["required"], href), Num(r["compliant"], href)
     exempt, overdue, due = Num(r["exempt"], href), Num(r["overdue"], href), Num(r["due"], href)
     if r["rate"] is None:
-        return ([f"Al {on}, ninguna persona servidora pública estaba obligada a cumplir con {what} (", required,
-                 " obligados, ", exempt, " exentos)."] if es else
-                [f"On {on}, no public servant was required to complete {what} (", required, " required, ", exempt,
+        return ([f"Al {on}, ninguna persona servidora pública estaba obligada a cumplir con {what.rstrip(',')} (",
+                 required, " obligados, ", exempt, " exentos)."] if es else
+                [f"On {on}, no public servant was subject to {what.rstrip(',')} (", required, " required, ", exempt,
                  " exempt)."])
-    rate = Num(r["rate"], href, f"{r['rate'] * 100:.1f} %")
+    rate = Num(r["rate"], href, f"{r['rate'] * 100:.1f} %" if es else f"{r['rate'] * 100:.1f}%")
     if es:
         return [f"Al {on}, el ", rate, f" de las y los servidores públicos obligados cumplía con {what} (", compliant,
-                " de ", required, " obligados, ", exempt, " exentos); ", overdue,
-                " tenían el curso vencido y " if r["course_id"] else " tenían la competencia vencida y ", due,
-                " aún estaban en plazo."]
-    return [f"On {on}, ", rate, f" of the public servants required to complete {what} complied (", compliant, " of ",
-            required, " required, ", exempt, " exempt); ", overdue, " were overdue and ", due,
-            " were still within their deadline."]
+                " de ", required, " obligados, ", exempt, f" {_noun(r['exempt'], 'exento', 'exentos')}); ", overdue,
+                f" {_noun(r['overdue'], 'había', 'habían')} rebasado su plazo sin cumplirlo y ", due,
+                f" aún {_noun(r['due'], 'estaba', 'estaban')} en plazo."]
+    return [f"On {on}, ", rate, f" of the public servants subject to {what} had met it (", compliant, " of ",
+            required, " required, ", exempt, " exempt); ", overdue, " had passed their deadline without meeting it and ",
+            due, f" {_noun(r['due'], 'was', 'were')} still within their deadline."]
 
 
 def _number(value: int | float) -> str:
-    return str(value) if isinstance(value, int) else f"{value:g}"
+    """Mexican style: thousands with a comma, decimals with a point (1,949; 1,949.5)."""
+    return f"{value:,}" if isinstance(value, int) else f"{value:,g}"
 
 
 def render_markdown(doc: Document) -> str:
@@ -490,6 +619,11 @@ def render_markdown(doc: Document) -> str:
         out += [f"## {doc.topics_heading}", ""]
         out += [f"- {line(t)}" for t in doc.topics]
         out.append("")
+    for paragraph in doc.sources:
+        out += [line(paragraph), ""]
+    if doc.issuer:
+        out += ["  \n".join(f"**{text}**" if i == 1 and len(doc.issuer) > 2 else text
+                              for i, text in enumerate(doc.issuer)), ""]
     for paragraph in doc.closing:
         out += [f"_{line(paragraph)}_", ""]
     return "\n".join(out)
@@ -497,13 +631,15 @@ def render_markdown(doc: Document) -> str:
 
 _STYLE = ("body{font-family:system-ui,sans-serif;max-width:46rem;margin:2rem auto;padding:0 1rem;line-height:1.5;"
           "color:#222}h1{color:#7a1c2e}a.n{font-weight:bold;color:#7a1c2e}.by{color:#555}.note{color:#555;"
-          "font-size:.9rem}")
+          "font-size:.9rem}.issuer{margin:2.5rem 0 1.5rem;text-align:center}.issuer p{margin:0}"
+          ".issuer .name{font-weight:bold;margin-top:2.5rem}")
 
 
 def render_html(doc: Document, *, lang: str = "es") -> str:
     def line(paragraph: Paragraph) -> str:
         return "".join(html.escape(p) if isinstance(p, str) else
-                       f'<a class="n" href="{html.escape(p.href)}">{html.escape(p.shown)}</a>' for p in paragraph)
+                       f'<a class="n" href="{html.escape(p.href)}">{html.escape(p.shown)}</a>' if isinstance(p, Num) else
+                       f'<a href="{html.escape(p.href)}">{html.escape(p.shown)}</a>' for p in paragraph)
 
     body = [f"<h1>{html.escape(doc.title)}</h1>", f'<p class="by">{html.escape(doc.byline)}</p>']
     body += [f"<p>{line(p)}</p>" for p in doc.paragraphs]
@@ -511,6 +647,11 @@ def render_html(doc: Document, *, lang: str = "es") -> str:
         body.append(f"<h2>{html.escape(doc.topics_heading)}</h2><ul>")
         body += [f"<li>{line(t)}</li>" for t in doc.topics]
         body.append("</ul>")
+    body += [f'<p class="sources">{line(p)}</p>' for p in doc.sources]
+    if doc.issuer:
+        classes = ["lead", "name", "position", "authority"] if len(doc.issuer) == 4 else ["unsigned", "authority"]
+        body.append('<footer class="issuer" id="issuer">' + "".join(
+            f'<p class="{c}">{html.escape(text)}</p>' for c, text in zip(classes, doc.issuer, strict=True)) + "</footer>")
     body += [f'<p class="note">{line(p)}</p>' for p in doc.closing]
     return (f'<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>{html.escape(doc.title)}</title>'
             f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n")

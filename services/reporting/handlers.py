@@ -28,6 +28,11 @@ class ReportingContext:
     responsible_unit: str
     open_data_minimum_count: int
     language: str = "es"  # the programme's: the bulletin's default language
+    authority: str = "Secretaría de la Contraloría del Estado"  # the bulletin's subject
+    authority_en: str = "State Comptroller's Office"
+    public_url: str = ""  # the base of the bulletin's links: where the public reaches reporting
+    signatory_name: str = ""  # the bulletin's issuer block; empty: unsigned
+    signatory_position: str = ""
 
 
 async def record_fact(uow: UnitOfWork, ctx: ReportingContext, envelope: Envelope) -> list[Event]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from probidad.shared.settings import ServiceSettings
+from probidad.shared.settings import ServiceSettings, public_https_problem
 
 
 class ReportingSettings(ServiceSettings):
@@ -18,4 +18,42 @@ class ReportingSettings(ServiceSettings):
     open_data_minimum_count: int = Field(5, ge=1, le=100, description="Counts below this are suppressed in open data.")
     programme_language: Literal["es", "en"] = Field(
         "es", description="The programme's language: the bulletin is written in it unless asked for another.")
+    reporting_public_url: str = Field(
+        "", description="Where the public reaches reporting (its dashboard and open data): the bulletin's links "
+        "are absolute to it. Empty: the service's own address (http://host:port), development only.")
+    issuing_authority_en: str = Field(
+        "State Comptroller's Office", min_length=1, max_length=200,
+        description="The Secretaría's name in English (PROBIDAD_ISSUING_AUTHORITY is its name in Spanish): the "
+        "subject of the English bulletin.")
+    bulletin_signatory_name: str = Field(
+        "", max_length=200, description="Who signs the bulletin (its issuer block), e.g. 'Mtra. Ana López Ruiz'. "
+        "Empty: the bulletin says it is unsigned (development only).")
+    bulletin_signatory_position: str = Field(
+        "", max_length=300, description="The signatory's position, e.g. 'Titular de la Unidad de Ética, "
+        "Integridad y Prevención de Conflictos de Interés'.")
     rebuild_batch_size: int = Field(20_000, ge=100, le=500_000, description="Facts per bulk insert during a rebuild.")
+
+    @property
+    def public_url(self) -> str:
+        """The base of every link the bulletin prints, without a trailing slash."""
+        return (self.reporting_public_url or self.base_url).rstrip("/")
+
+    @model_validator(mode="after")
+    def _published_bulletin_in_production(self) -> "ReportingSettings":
+        """A bulletin goes out to the press: in production its links must reach the public (https) and it
+        must name who signs it."""
+        if self.environment != "production":
+            return self
+        if not self.reporting_public_url:  # the default, http://host:port, is no address the public can use
+            raise ValueError("PROBIDAD_REPORTING_PUBLIC_URL must be set in production, to the https:// URL the "
+                             "public reaches reporting at: the bulletin links to its dashboard and open data")
+        problem = public_https_problem(self.reporting_public_url)
+        if problem:
+            raise ValueError(f"PROBIDAD_REPORTING_PUBLIC_URL {problem}: the bulletin links to its dashboard and "
+                             "open data")
+        missing = [name for name in ("bulletin_signatory_name", "bulletin_signatory_position")
+                   if not getattr(self, name).strip()]
+        if missing:
+            raise ValueError(f"{', '.join(f'PROBIDAD_{n.upper()}' for n in missing)} must be set in production: "
+                             "the bulletin's issuer block names who signs it")
+        return self

@@ -212,9 +212,10 @@ def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | 
     """The bulletin in ``fmt`` (html, markdown, pdf) and ``lang`` (default: the programme's): body, media type."""
     language = lang or ctx.language
     doc = bulletin.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language, published=published,
-                            holds=holds)
+                            holds=holds, public_url=ctx.public_url, authority=ctx.authority,
+                            authority_en=ctx.authority_en, signatory=(ctx.signatory_name, ctx.signatory_position))
     if fmt == "pdf":
-        return render_pdf(doc, author=ctx.responsible_unit), BULLETIN_FORMATS[fmt]
+        return render_pdf(doc, author=ctx.authority), BULLETIN_FORMATS[fmt]
     text = bulletin.render_markdown(doc) if fmt == "markdown" else bulletin.render_html(doc, lang=language)
     return text.encode(), BULLETIN_FORMATS[fmt]
 

@@ -1,24 +1,35 @@
 """The monthly bulletin on the generated Quintana Roo year: its numbers are the plan's and the ground
-truth's, every number links to the figure query that returns it, and the sentences are the bulletins'."""
+truth's; it reads as a comptroller's press office writes, in Spanish and in English, numbers in Mexican
+style; every number links to the public dashboard panel that shows it; a month in progress says so; an
+issuer block names who signs it."""
 
 from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+from pydantic import ValidationError
 
 from contracts.envelope import seal
-from contracts.events import PlanTarget, TrainingPlanDeclared
+from contracts.events import (CoursePublished, DueRule, PlanTarget, RequirementScope, TrainingPlanDeclared,
+                              TrainingRequirementDeclared)
 from probidad.ops.programme import COURSES, bulletin_plan, generate
 from services.reporting import bulletin
-from services.reporting.domain import Ledger, Period, fact_from
+from services.reporting.dashboard import dashboard_data
+from services.reporting.domain import Ledger, fact_from
+from services.reporting.settings import ReportingSettings
 
 ZONE = ZoneInfo("America/Mexico_City")
 UNIT = "Secretaría de la Contraloría del Estado"
+RESPONSIBLE = "Secretaría de la Contraloría del Estado — Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
+PUBLIC = "https://reportes.contraloria.example.gob.mx"
+SIGNATORY = ("Mtra. Ana Laura Méndez Ortiz",
+             "Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de Interés")
+DECEMBER = datetime(2026, 12, 7, 16, 0, tzinfo=UTC)  # the moment the bulletins below are asked at
 
 
 @pytest.fixture(scope="module")
@@ -70,53 +81,93 @@ def test_titles_levels_and_topics_are_the_ground_truths(programme, november):
     assert month["by_government_level"] == {lv: len(in_month[lv]) for lv in ("state", "municipal")}
 
 
-def test_every_number_links_to_the_query_that_returns_it(snapshot, november):
-    doc = bulletin.document(november, unit=UNIT, zone=ZONE)
+def test_every_number_links_to_the_public_dashboard_panel_that_shows_it(snapshot, november):
+    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, public_url=PUBLIC + "/", now=DECEMBER)
     numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin.Num)]
     assert len(numbers) >= 10
+    pages: dict[str, dict] = {}
     for number in numbers:
         url = urlsplit(number.href)
-        assert url.path == "/reports/figures"
+        assert f"{url.scheme}://{url.netloc}" == PUBLIC and url.path == "/dashboard", number.href
         params = {k: v[0] for k, v in parse_qs(url.query).items()}
-        if "month" in params:
-            period = Period.month(*(int(x) for x in params["month"].split("-")))
-        else:
-            period = Period(date.fromisoformat(params["from"]), date.fromisoformat(params["to"]))
-        rows = snapshot.figures(period, params.get("by"))
-        measures = {r[m] for r in rows for m in ("sessions_delivered", "courses_delivered", "servants_trained")}
-        assert number.value in measures, (number, rows)
+        assert params["year"] == "2026" and params["month"] == "11" and params["period"] in ("month", "ytd")
+        key = params["period"]
+        if key not in pages:
+            pages[key] = dashboard_data(snapshot, 2026, as_of=None, unit=RESPONSIBLE, minimum=5, period=key, month=11)
+        page = pages[key]
+        # The number is on the page the link opens, in the panel its anchor names.
+        shown = {"kpis": {page["totals"][m] for m in ("sessions_delivered", "courses_delivered", "servants_trained")},
+                 "split": {r["servants_trained"] for r in page["levels"]},
+                 "breakdown-modality": {r["servants_trained"] for r in page["breakdowns"]["modality"]},
+                 "breakdown-topic": {r["servants_trained"] for r in page["breakdowns"]["topic"]}}[url.fragment]
+        assert number.value in shown, (number, shown)
+    sources = [p for para in doc.sources for p in para if isinstance(p, bulletin.Link)]
+    assert [urlsplit(s.href).path for s in sources] == ["/dashboard", "/open-data/figures.csv"]
+    assert all(s.href.startswith(PUBLIC + "/") and s.shown == s.href for s in sources)
+    assert "/reports/" not in bulletin.render_html(doc)  # the comptroller's routes need a token: never linked
 
 
-def test_the_spanish_markdown_says_the_secoes_sentences_with_the_exact_numbers(november):
-    text = bulletin.render_markdown(bulletin.document(november, unit=UNIT, zone=ZONE))
-    assert ("La Secretaría de la Contraloría del Estado mantiene una campaña permanente de capacitación y durante "
-            "noviembre de 2026 ha impartido un total de [11](/reports/figures?month=2026-11) cursos sobre ") in text
-    assert "Código de Ética" in text and "Conflicto de Interés" in text
-    assert ("[180](/reports/figures?month=2026-11&by=modality) servidores públicos se han capacitado a través de "
-            "plataformas virtuales") in text
-    assert ("De enero a noviembre de 2026, la Secretaría de la Contraloría del Estado ha capacitado a un total de "
-            "[2533](/reports/figures?from=2026-01-01&to=2026-11-30) servidores públicos") in text
-    assert "de instituciones estatales y" in text and "de instituciones municipales" in text
-    assert "no se declaró un plan anual de capacitación para noviembre de 2026" in text
+def test_the_spanish_bulletin_reads_as_a_press_office_writes_it(november):
+    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
+    body = [bulletin.plain(p) for p in doc.paragraphs]
+    assert body[0].startswith(
+        "La Secretaría de la Contraloría del Estado, a través de la Unidad de Ética, Integridad y Prevención de "
+        "Conflictos de Interés, mantiene una campaña permanente de capacitación y en noviembre de 2026 impartió un "
+        "total de 11 cursos, de 8 títulos de su catálogo: “")
+    # Titles in quotation marks: one with commas in it stays one title.
+    assert "“Transparencia, Acceso a la Información y Protección de Datos Personales”" in body[0]
+    assert body[1] == ("En noviembre de 2026 se capacitaron 180 servidores públicos: 133 de instituciones estatales "
+                       "y 47 de instituciones municipales; de ellos, 180 lo hicieron a través de plataformas virtuales.")
+    assert body[2] == ("De enero a noviembre de 2026, la Secretaría capacitó a un total de 2,533 servidores públicos, "
+                       "cada persona contada una vez: 1,802 de instituciones estatales y 731 de instituciones "
+                       "municipales.")
+    # The unit is named once; the Secretaría is the subject.
+    assert sum(p.count("Unidad de Ética") for p in body) == 1
+    assert "no se declaró un plan anual de capacitación para noviembre de 2026" in body[3]
+    assert doc.title == "Boletín de capacitación: noviembre de 2026"
+    assert doc.byline == "Cifras conocidas al 7 de diciembre de 2026, 10:00 (America/Mexico_City)."
+    text = bulletin.render_markdown(doc)
     assert "Más de" not in text  # exact numbers, never rounded
 
 
-def test_html_holds_the_same_links_and_english_is_there_on_request(november):
-    doc = bulletin.document(november, unit=UNIT, zone=ZONE)
-    page = bulletin.render_html(doc)
-    assert page.startswith("<!doctype html>") and 'lang="es"' in page
-    assert '<a class="n" href="/reports/figures?from=2026-01-01&amp;to=2026-11-30">2533</a>' in page
-    english = bulletin.render_markdown(bulletin.document(november, unit="The comptroller", zone=ZONE, lang="en"))
-    assert "From January to November 2026, The comptroller trained a total of [2533]" in english
-    assert "through virtual platforms" in english
+def test_the_english_bulletin_reads_as_english(november):
+    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER)
+    body = [bulletin.plain(p) for p in doc.paragraphs]
+    assert body[0].startswith(
+        "The State Comptroller's Office (Secretaría de la Contraloría del Estado), through its Unidad de Ética, "
+        "Integridad y Prevención de Conflictos de Interés, runs a permanent training campaign and in November 2026 "
+        "delivered a total of 11 courses, covering 8 titles from its catalogue: “")
+    assert body[0].endswith("” and “Prevención de Actos de Corrupción”.")
+    assert body[1] == ("In November 2026, 180 public servants were trained: 133 from state institutions and 47 from "
+                       "municipal institutions; 180 of them through virtual platforms.")
+    assert body[2] == ("From January to November 2026, the Office trained a total of 2,533 public servants, each "
+                       "person counted once: 1,802 from state institutions and 731 from municipal institutions.")
+    assert doc.title == "Training bulletin: November 2026" and doc.topics_heading == "Training topics, January to November 2026"
+    english = bulletin.render_markdown(doc)
+    # Spanish only inside proper names: the Secretaría's, the unit's and the course titles (quoted).
+    unquoted = re.sub(r"“[^”]*”|\([^)]*Secretaría[^)]*\)|Unidad de Ética, Integridad y Prevención de Conflictos "
+                      r"de Interés|^- [^:]*:", "", english, flags=re.M)
+    assert not re.search(r"\b(servidores|públicos|instituciones|capacitación|cursos|de enero|noviembre)\b", unquoted)
     with pytest.raises(bulletin.BulletinError, match="lang"):
         bulletin.document(november, unit=UNIT, zone=ZONE, lang="fr")
+
+
+def test_numbers_are_printed_in_mexican_style_thousands_with_a_comma_decimals_with_a_point(november):
+    assert [bulletin.Num(v, "").shown for v in (7, 1949, 2533, 1234567, 1949.5, 0.25)] == \
+        ["7", "1,949", "2,533", "1,234,567", "1,949.5", "0.25"]
+    for lang in bulletin.LANGUAGES:
+        doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang=lang, now=DECEMBER)
+        text = bulletin.render_markdown(doc)
+        assert "[2,533](" in text and "[1,802](" in text
+        assert not re.search(r"\[\d{4,}", text)  # no bare thousands
+        assert "2,026" not in text  # years are years
 
 
 def test_an_as_of_goes_into_every_link_and_the_digest_is_of_the_numbers(snapshot, november):
     moment = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
     pinned = bulletin.bulletin_figures(snapshot, 2026, 11, as_of=moment)
-    assert all("as_of=2026-12-02T18%3A00%3A00%2B00%3A00" in href for href in bulletin.queries(pinned).values())
+    links = bulletin.queries(pinned, PUBLIC)
+    assert all("as_of=2026-12-02T18%3A00%3A00%2B00%3A00" in href for name, href in links.items() if name != "open_data")
     assert "Cifras conocidas al 2 de diciembre de 2026, 12:00" in bulletin.render_markdown(
         bulletin.document(pinned, unit=UNIT, zone=ZONE))
     assert bulletin.figures_digest(november) == bulletin.figures_digest(dict(reversed(list(november.items()))))
@@ -124,13 +175,120 @@ def test_an_as_of_goes_into_every_link_and_the_digest_is_of_the_numbers(snapshot
     assert bulletin.figures_digest(pinned) != bulletin.figures_digest(november)
 
 
-def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_reads_as_one_month(snapshot):
+def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_is_said_once(snapshot):
     year = {m: bulletin.bulletin_figures(snapshot, 2026, m) for m in range(1, 11)}
     mixed = next(f for f in year.values() if f["month_figures"]["by_modality"]["hybrid"])
-    text = bulletin.render_markdown(bulletin.document(mixed, unit=UNIT, zone=ZONE))
-    assert "sesiones híbridas" in text and "no se cuentan como plataformas virtuales" in text
-    january = bulletin.render_markdown(bulletin.document(year[1], unit=UNIT, zone=ZONE))
-    assert "En enero de 2026, la Secretaría" in january
+    text = bulletin.render_markdown(bulletin.document(mixed, unit=UNIT, zone=ZONE, now=DECEMBER))
+    assert "participaron en sesiones híbridas" in text and "no se cuentan como plataformas virtuales" in text
+    january = [bulletin.plain(p) for p in bulletin.document(year[1], unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    assert january[1].startswith("En enero de 2026 se capacitaron 260 servidores públicos")
+    # January to January is January: no second paragraph repeating the month's own figures.
+    assert not any(p.startswith(("De enero", "En enero de 2026, la Secretaría")) for p in january)
+
+
+def test_an_empty_month_says_no_courses_were_delivered(snapshot):
+    empty = bulletin.bulletin_figures(snapshot, 2025, 6)
+    body = [bulletin.plain(p) for p in bulletin.document(empty, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    assert body[0] == ("La Secretaría de la Contraloría del Estado mantiene una campaña permanente de capacitación; "
+                       "en junio de 2025 no impartió cursos.")
+    assert body[1] == "En junio de 2025 no se capacitó a ningún servidor público."
+
+
+def test_a_month_in_progress_says_so_in_its_title_byline_and_sentences(snapshot):
+    # As of November 20 (or asked live on that day), November is still running.
+    moment = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
+    early = bulletin.bulletin_figures(snapshot, 2026, 11, as_of=moment)
+    for doc in (bulletin.document(early, unit=RESPONSIBLE, zone=ZONE),
+                bulletin.document(bulletin.bulletin_figures(snapshot, 2026, 11), unit=RESPONSIBLE, zone=ZONE,
+                                  now=moment)):
+        body = [bulletin.plain(p) for p in doc.paragraphs]
+        assert doc.title == "Boletín de capacitación: noviembre de 2026 (mes en curso)"
+        assert doc.byline.startswith("Mes en curso: cifras preliminares, conocidas al 20 de noviembre de 2026, 12:00")
+        assert "y en lo que va de noviembre de 2026 ha impartido un total de " in body[0]
+        assert body[1].startswith("En lo que va de noviembre de 2026 se han capacitado ")
+        assert body[2].startswith("Del 1 de enero al 20 de noviembre de 2026, la Secretaría ha capacitado a un total de ")
+        assert doc.topics_heading == "Temas de la capacitación, del 1 de enero al 20 de noviembre de 2026"
+    english = bulletin.document(early, unit=RESPONSIBLE, zone=ZONE, lang="en")
+    assert english.title == "Training bulletin: November 2026 (month in progress)"
+    assert "and so far in November 2026 has delivered a total of " in bulletin.plain(english.paragraphs[0])
+    assert bulletin.plain(english.paragraphs[2]).startswith("From January 1 to November 20, 2026, the Office has trained")
+    # The same month once over: no such words.
+    closed = bulletin.document(bulletin.bulletin_figures(snapshot, 2026, 11, as_of=DECEMBER), unit=RESPONSIBLE,
+                               zone=ZONE)
+    assert "en curso" not in bulletin.render_markdown(closed) and "en lo que va" not in bulletin.render_markdown(closed)
+
+
+@pytest.mark.parametrize(("moment", "over"), [
+    (datetime(2026, 11, 30, 12, 0, tzinfo=ZONE), False),
+    (datetime.combine(date(2026, 11, 30), time.max, ZONE), True),  # as_of=2026-11-30: the day's last instant
+    (datetime(2026, 12, 1, 5, 59, tzinfo=UTC), False),  # 23:59 on November 30 in Mexico City
+    (datetime(2026, 12, 1, 6, 0, tzinfo=UTC), True),
+    (datetime(2026, 10, 1, tzinfo=UTC), False),
+])
+def test_a_month_is_over_from_its_last_instant_in_the_programmes_zone(moment, over):
+    assert bulletin.month_over("2026-11", moment, ZONE) is over
+
+
+def test_the_issuer_block_names_who_signs_and_their_position(november):
+    signed = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER, signatory=SIGNATORY)
+    assert signed.issuer == ["Atentamente", *SIGNATORY, "Secretaría de la Contraloría del Estado"]
+    page = bulletin.render_html(signed)
+    assert ('<footer class="issuer" id="issuer"><p class="lead">Atentamente</p><p class="name">Mtra. Ana Laura Méndez '
+            'Ortiz</p><p class="position">Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de '
+            'Interés</p><p class="authority">Secretaría de la Contraloría del Estado</p></footer>') in page
+    assert "Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad" in bulletin.render_markdown(signed)
+    english = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER, signatory=SIGNATORY)
+    assert english.issuer == ["Issued by", *SIGNATORY,
+                              "State Comptroller's Office (Secretaría de la Contraloría del Estado)"]
+    unsigned = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
+    assert unsigned.issuer[0].startswith("Sin firma:") and "Atentamente" not in bulletin.render_html(unsigned)
+
+
+def test_a_requirement_is_named_as_a_requirement_not_as_a_course(programme):
+    course = next(e.event for e in programme.envelopes if isinstance(e.event, CoursePublished))
+    declared = TrainingRequirementDeclared(
+        requirement_id="req-codigo-etica", version=1, effective_from=date(2026, 1, 1),
+        title="Código de Ética para quien ingresa", course_id=course.course_id, scope=RequirementScope(),
+        due=DueRule(kind="within_days_of_joining", days=90), declared_at=datetime(2026, 1, 10, tzinfo=UTC),
+        declared_by="comptroller:ana")
+    ledger = Ledger()
+    ledger.apply_all(f for e in [*programme.envelopes, seal(declared, time=datetime(2026, 1, 10, tzinfo=UTC))]
+                     if (f := fact_from(e)))
+    figures = bulletin.bulletin_figures(ledger.snapshot(ZONE), 2026, 11)
+    row = figures["compliance"]["requirements"][0]
+    spanish = bulletin.plain(bulletin.document(figures, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs[-1])
+    assert spanish == (
+        f"Al 30 de noviembre de 2026, el {row['rate'] * 100:.1f} % de las y los servidores públicos obligados cumplía "
+        f"con el requisito de capacitación “Código de Ética para quien ingresa” ({row['compliant']:,} de "
+        f"{row['required']:,} obligados, {row['exempt']:,} exentos); {row['overdue']:,} habían rebasado su plazo sin "
+        f"cumplirlo y {row['due']:,} aún estaban en plazo.")
+    assert row["required"] >= 1000  # and printed with its thousands comma
+    english = bulletin.plain(bulletin.document(figures, unit=UNIT, zone=ZONE, lang="en", now=DECEMBER).paragraphs[-1])
+    assert english.startswith(f"On November 30, 2026, {row['rate'] * 100:.1f}% of the public servants subject to the "
+                              "“Código de Ética para quien ingresa” training requirement had met it (")
+    assert "el curso" not in spanish and "course" not in english
+
+
+def test_production_refuses_a_bulletin_without_a_public_address_or_a_signatory(monkeypatch):
+    for name in ("PROBIDAD_REPORTING_PUBLIC_URL", "PROBIDAD_BULLETIN_SIGNATORY_NAME",
+                 "PROBIDAD_BULLETIN_SIGNATORY_POSITION", "PROBIDAD_PUBLIC_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
+    monkeypatch.setenv("PROBIDAD_JWT_SECRET", "a-production-secret")
+    with pytest.raises(ValidationError, match="PROBIDAD_REPORTING_PUBLIC_URL must be set in production"):
+        ReportingSettings()
+    monkeypatch.setenv("PROBIDAD_REPORTING_PUBLIC_URL", "http://reportes.contraloria.example.gob.mx")
+    with pytest.raises(ValidationError, match="PROBIDAD_REPORTING_PUBLIC_URL must be an https:// URL in production"):
+        ReportingSettings()
+    monkeypatch.setenv("PROBIDAD_REPORTING_PUBLIC_URL", PUBLIC + "/")
+    with pytest.raises(ValidationError, match="PROBIDAD_BULLETIN_SIGNATORY_NAME, PROBIDAD_BULLETIN_SIGNATORY_POSITION"):
+        ReportingSettings()
+    monkeypatch.setenv("PROBIDAD_BULLETIN_SIGNATORY_NAME", SIGNATORY[0])
+    monkeypatch.setenv("PROBIDAD_BULLETIN_SIGNATORY_POSITION", SIGNATORY[1])
+    assert ReportingSettings().public_url == PUBLIC
+    # In development the service's own address stands in.
+    monkeypatch.delenv("PROBIDAD_REPORTING_PUBLIC_URL")
+    assert ReportingSettings(environment="development", http_port=8104).public_url == "http://127.0.0.1:8104"
 
 
 @pytest.mark.parametrize("text", ["2026-13", "2026-1", "Nov", "26-11", "2026-11-01", ""])
@@ -139,13 +297,17 @@ def test_a_bad_month_is_refused_naming_month(text):
         bulletin.month_of(text)
 
 
-def test_an_empty_month_says_no_courses_were_delivered(snapshot):
-    empty = bulletin.bulletin_figures(snapshot, 2025, 6)
-    text = bulletin.render_markdown(bulletin.document(empty, unit=UNIT, zone=ZONE))
-    assert "no impartió cursos durante junio de 2025" in text
-
-
-def test_with_a_plan_in_force_the_bulletin_gives_its_attainment_in_the_month_and_the_year(programme):
+def test_with_a_plan_in_force_the_bulletin_measures_the_planned_cells_and_gives_the_rest_apart(programme):
+    # The ground truth's cells (month, institution, topic): who completed there, in which sessions.
+    trained: dict[tuple, set[str]] = defaultdict(set)
+    sessions: dict[tuple, set[str]] = defaultdict(set)
+    for c in programme.completions:
+        if c.year == 2026:
+            trained[(c.month, c.institution_id, c.topic)].add(c.servant_id)
+            sessions[(c.month, c.institution_id, c.topic)].add(c.session_id)
+    busiest = sorted(trained, key=lambda k: (-len(trained[k]), k))
+    november = [k for k in busiest if k[0] == 11][:2]
+    planned = [*november, next(k for k in busiest if k[0] == 10)]
     declared = TrainingPlanDeclared(
         plan_id="plan-2026-v1", year=2026, version=1, declared_at=datetime(2026, 1, 10, tzinfo=UTC),
         declared_by="comptroller:ana",
