@@ -489,9 +489,20 @@ def decide_reschedule(session: SessionTerms, starts_at: datetime, ends_at: datet
                                venue=venue, reason=reason)]
 
 
-def decide_session_cancellation(session: SessionTerms, reason: str | None) -> list[Event]:
+def decide_session_cancellation(session: SessionTerms, reason: str | None, *, certificates: int = 0) -> list[Event]:
+    """Cancel a session that will not be (or was not) held. ``certificates``: how many certificates
+    certification has said it issued from it. A session with any was delivered: cancelling it would
+    revoke training that happened, so it is refused; an attendance correction or a comptroller's
+    revocation undoes training, each with its reason. A past session without certificates can still be
+    cancelled (a cancellation recorded late): enrollment learns of delivery only through certificates."""
     if session.cancelled:
         raise RuleViolation("session_id", "the session is already cancelled", "conflict")
+    if certificates:
+        raise RuleViolation(
+            "session_id", f"session {session.session_id} was delivered: {certificates} certificate(s) were "
+            "issued from it, and a delivered session cannot be cancelled; to undo training, correct the "
+            "attendance (attendance service) or revoke the certificates with a reason (certification service)",
+            "conflict")
     return [SessionCancelled(session_id=session.session_id, reason=reason)]
 
 

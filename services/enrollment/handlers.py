@@ -252,7 +252,8 @@ async def cancel_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id: st
                          reason: str | None) -> Done[TrainingSession]:
     repo = repository(uow)
     session = await _locked_session(repo, session_id)
-    events = domain.decide_session_cancellation(terms(session), reason)
+    events = domain.decide_session_cancellation(terms(session), reason,
+                                                certificates=await repo.certificates_from_session(session_id))
     await repo.cancel_session(session, at=ctx.now(), reason=reason)
     return Done(session, events)
 
@@ -705,7 +706,8 @@ async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: Cer
     await repository(uow).record_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
         competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at,
-        verification_code=event.verification_code, hours=event.hours, issuing_authority=event.issuing_authority)
+        verification_code=event.verification_code, hours=event.hours, issuing_authority=event.issuing_authority,
+        session_id=event.session_id)
 
 
 async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,
@@ -714,7 +716,8 @@ async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: Ce
     rule reads both (``contracts.compliance.revoked_from``)."""
     await repository(uow).revoke_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
-        revoked_on=ctx.today(at), revoked_at=at, applies=event.applies, effective_on=event.effective_on)
+        revoked_on=ctx.today(at), revoked_at=at, applies=event.applies, effective_on=event.effective_on,
+        session_id=event.session_id)
 
 
 async def competency_attained(uow: UnitOfWork, ctx: EnrollmentContext, event: CompetencyAttained,

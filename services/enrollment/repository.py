@@ -604,12 +604,14 @@ class EnrollmentRepository:
     async def record_completion(self, completion_id: str, *, servant_id: str, course_id: str | None,
                                 competency: str | None, completed_on: date, valid_until: date | None,
                                 recorded_at: datetime, verification_code: str | None = None,
-                                hours: float | None = None, issuing_authority: str | None = None) -> None:
+                                hours: float | None = None, issuing_authority: str | None = None,
+                                session_id: str | None = None) -> None:
         """A certificate issued (with what its named constancia prints) or a competency attained; the same
         one told again changes nothing new."""
         row = await self._completion(completion_id, servant_id)
         row.course_id, row.competency, row.completed_on, row.valid_until = course_id, competency, completed_on, valid_until
         row.verification_code, row.hours, row.issuing_authority = verification_code, hours, issuing_authority
+        row.session_id = row.session_id or session_id
         row.recorded_at = row.recorded_at or recorded_at
         await self.db.flush()
 
@@ -620,15 +622,21 @@ class EnrollmentRepository:
 
     async def revoke_completion(self, completion_id: str, *, servant_id: str, course_id: str, revoked_on: date,
                                 revoked_at: datetime, applies: str | None = None,
-                                effective_on: date | None = None) -> None:
+                                effective_on: date | None = None, session_id: str | None = None) -> None:
         """A certificate revoked (recorded on ``revoked_on``), applying in valid time as ``applies`` and
         ``effective_on`` say; a revocation is final, so one told again changes nothing."""
         row = await self._completion(completion_id, servant_id)
         row.course_id = row.course_id or course_id
+        row.session_id = row.session_id or session_id
         if row.revoked_on is None:
             row.revoked_on, row.revoked_at = revoked_on, revoked_at
             row.revocation_applies, row.revoked_effective_on = applies, effective_on
         await self.db.flush()
+
+    async def certificates_from_session(self, session_id: str) -> int:
+        """How many certificates certification has said it issued from the session (revoked ones too)."""
+        return (await self.db.execute(select(func.count()).select_from(CompletionRow).where(
+            CompletionRow.session_id == session_id))).scalar_one()
 
     async def completions_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
         return await self._per_servant(CompletionRow, servant_ids, CompletionRow.completed_on.is_not(None))

@@ -256,6 +256,9 @@ class CompletionRow(SQLModel, table=True):
 
     completion_id: str = Field(primary_key=True, max_length=400)
     servant_id: str = Field(max_length=64, index=True)
+    # A certificate's session: a session a certificate was issued from was delivered and cannot be
+    # cancelled (null for competencies, and for certificates recorded before it was kept).
+    session_id: str | None = Field(default=None, max_length=64, index=True)
     course_id: str | None = Field(default=None, max_length=64)
     competency: str | None = Field(default=None, max_length=200)
     completed_on: date | None = None
