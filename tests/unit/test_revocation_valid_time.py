@@ -30,6 +30,7 @@ from contracts.events import (
     TrainingRequirementDeclared,
 )
 from services.reporting import compliance
+from services.reporting.bulletin import bulletin_figures
 from services.reporting.domain import Ledger, Period, fact_from
 
 D = date
@@ -168,3 +169,10 @@ def test_the_training_figures_and_the_compliance_report_agree_about_a_void_certi
         compliant_servants = {s.servant_id for s in compliance.standings(snapshot, D(2026, 12, 31))
                               if s.standing.state == State.compliant}
         assert not compliant_servants - trained, "nobody complies by a certificate the figures leave out"
+
+
+def test_the_bulletin_leaves_a_void_certificate_out_of_its_training_figures_and_its_compliance_sentence_alike(ledger):
+    for as_of, trained, compliant in ((None, 2, 1), (end_of(D(2026, 11, 30)), 4, 3)):
+        figures = bulletin_figures(ledger.snapshot(ZONE, as_of), 2026, 12, as_of=as_of, today=D(2026, 12, 31))
+        (requirement,) = figures["compliance"]["requirements"]
+        assert (figures["year_to_date"]["servants_trained"], requirement["compliant"]) == (trained, compliant), as_of
