@@ -15,6 +15,9 @@ ATTENDANCE_EVENTS = "probidad.attendance.events"
 CERTIFICATION_EVENTS = "probidad.certification.events"
 REPORTING_EVENTS = "probidad.reporting.events"  # reports published (ReportPublished); no personal data
 AGENCY_REQUESTS = "probidad.agency.requests"
+# probidad.agency.outcomes.<institution>: enrollment's answer to each of an institution's requests, for
+# that agency to read; kept like the requests (an agency reads its answers within days).
+AGENCY_OUTCOMES = "probidad.agency.outcomes"
 
 DEFAULT_PARTITIONS = 6
 AGENCY_REQUEST_RETENTION_MS = 7 * 24 * 3600 * 1000
@@ -49,9 +52,10 @@ def dead_letter_topic(topic: str, consumer_group: str) -> str:
 def topic_config(topic: str, prefix: str = "") -> dict[str, str]:
     """The configuration ``topic`` (a name inside namespace ``prefix``) is created with."""
     for spec in PLATFORM_TOPICS:
-        # An agency's own request topic (probidad.agency.requests.<institution>) is kept like the shared one.
-        if topic == prefixed(spec.name, prefix) or (
-                spec.name == AGENCY_REQUESTS and topic.startswith(prefixed(AGENCY_REQUESTS, prefix) + ".")):
+        # An agency's own request topic (probidad.agency.requests.<institution>) is kept like the shared one,
+        # and so is its outcome topic.
+        if topic == prefixed(spec.name, prefix) or (spec.name == AGENCY_REQUESTS and any(
+                topic.startswith(prefixed(family, prefix) + ".") for family in (AGENCY_REQUESTS, AGENCY_OUTCOMES))):
             return dict(spec.config)
     return dict(TopicSpec(topic, writer="").config)
 

@@ -104,6 +104,11 @@ class OutboxRelay:
         # while the brokers were away keeps failing with OutOfOrderSequenceNumber for good; a new one
         # (a new producer id) sends the same rows, which consumers take as redeliveries at worst.
         self.reconnect = reconnect
+        # Creates topics before the first event is sent to them (a broker that does not create topics on
+        # first write, and a topic of a family, e.g. one agency's outcome topic, that nobody made yet);
+        # ``ready_topics`` are those known to exist. None: every topic is made beforehand.
+        self.make_topics: Callable[[list[str]], Awaitable[None]] | None = None
+        self.ready_topics: set[str] = set()
         self.send_timeout_s = send_timeout_s
         self.service = service
         self.batch_size = batch_size
@@ -160,6 +165,11 @@ class OutboxRelay:
         Bounded: with every broker away the producer retries inside itself and its acknowledgements never
         come, so the round would wait without failing — no fresh producer, no backlog counted. Past
         ``send_timeout_s`` the round fails and is retried like any other (consumers ignore a resend)."""
+        if self.make_topics is not None:
+            if new := sorted({row.topic for row in rows} - self.ready_topics):
+                await self.make_topics(new)  # failing, the round fails and is tried again, like a send
+                self.ready_topics.update(new)
+
         async def send_all() -> None:
             pending = [await self.publish(row.topic, row.key.encode(), row.payload.encode(),
                                           orjson.loads(row.headers)) for row in rows]

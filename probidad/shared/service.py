@@ -29,7 +29,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, text
 from sqlalchemy import exc as sa_exc
 
-from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic
+from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic, topic_config
 from probidad.shared import kafka_reconnect
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare, is_transient
 from probidad.shared.database import Database
@@ -153,6 +153,12 @@ class ServiceRuntime:
                 await ensure_topics(s.kafka_bootstrap, [s.topic(spec.name)], partitions=spec.partitions,
                                     replication=s.kafka_replication_factor, config=spec.config,
                                     security=self.kafka_security)
+            if not self.kafka_security.secure:
+                # A development broker creates no topic on first write: one of a family (an agency's outcome
+                # topic) is made by the relay before its first event. In secure mode the operator makes them
+                # with the agency's credentials, and a service may not create them.
+                self.relay.ready_topics.update(s.topic(spec.name) for spec in PLATFORM_TOPICS)
+                self.relay.make_topics = self._make_topics
             # A dead-letter topic keeps records as long as its source topic (personal data included).
             for topic in dict.fromkeys(t for _c, topics in self.consumers for t in topics):
                 dlqs = [dead_letter_topic(topic, c.group) for c, topics in self.consumers if topic in topics]
@@ -169,6 +175,12 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)
+
+    async def _make_topics(self, names: list[str]) -> None:
+        s = self.settings
+        for name in names:
+            await ensure_topics(s.kafka_bootstrap, [name], replication=s.kafka_replication_factor,
+                                config=topic_config(name, s.topic_prefix), security=self.kafka_security)
 
     async def _watch_kafka(self, interval_s: float = 5.0, remind_every_s: float = 300.0) -> None:
         """Say once that Kafka is unreachable, then every 5 minutes how long for, and once that it is

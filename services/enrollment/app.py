@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import partial
 
 from fastapi import FastAPI
@@ -31,12 +32,14 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     secure = runtime.kafka_security.secure
     ctx = EnrollmentContext(digest_key=settings.email_digest_key.get_secret_value(),
                             programme_timezone=settings.programme_timezone, bulk_max_rows=settings.bulk_max_rows,
-                            outcome_topics=secure,
+                            outcome_topics=True, outcomes_to_named_institution=not secure,
                             verify_base_url=f"{settings.certification_public_url.rstrip('/')}/verify",
                             signing_authority=SigningAuthority.of(settings))
     runtime.provide(ctx)
     if not secure:
-        runtime.consume([AGENCY_REQUESTS], subscriptions(ctx))
+        # One shared request topic; a topic-institution header a sender wrote is dropped all the same.
+        runtime.consume([AGENCY_REQUESTS], subscriptions(ctx),
+                        rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
     else:
         # Secure mode: each agency may write only probidad.agency.requests.<its institution> (broker ACL);
         # enrollment reads all of them by pattern, so a new agency's topic is picked up without a restart.
@@ -55,7 +58,8 @@ def stamp_topic_institution(record: tuple, *, prefix: str) -> tuple:
     of that name sent by the agency itself is dropped first, so it cannot claim another institution.
     """
     topic, partition, offset, key, value, headers = record
-    kept = [(k, v) for k, v in (headers or ()) if k != TOPIC_INSTITUTION_HEADER]
+    pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+    kept = [(k, v) for k, v in pairs if k != TOPIC_INSTITUTION_HEADER]
     institution = institution_of_request_topic(topic, prefix)
     if institution is not None:
         kept.append((TOPIC_INSTITUTION_HEADER, institution.encode()))

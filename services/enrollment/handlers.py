@@ -24,6 +24,7 @@ from contracts.events import (
     ServantSubmitted, ServantTransferred, ServantUpdated, TransferAccepted, TransferDeclined, TransferDropped,
     TransferOpened, TransferRequested,
 )
+from probidad.shared.kafka_security import SecurityError, check_institution
 from probidad.shared.logs import get_logger
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.settings import ServiceSettings
@@ -57,8 +58,12 @@ class EnrollmentContext:
     digest_key: str  # the platform's e-mail and request digest key
     programme_timezone: str = ServiceSettings.model_fields["programme_timezone"].default  # decides "today"
     bulk_max_rows: int = 1000
-    # Secure mode: each agency decision is also answered on the agency's own outcome topic.
+    # Each agency decision is also answered on the agency's own outcome topic (probidad.agency.outcomes.<it>):
+    # in secure mode that of the institution whose topic the request came on; in development
+    # (``outcomes_to_named_institution``: one shared request topic, no broker vouching for anyone) that of the
+    # institution the request names, so an agency reads its answers there too.
     outcome_topics: bool = False
+    outcomes_to_named_institution: bool = False
     clock: Callable[[], datetime] = utcnow
     verify_base_url: str = "http://127.0.0.1:8003/verify"  # certification's public verification page
     signing_authority: SigningAuthority = SigningAuthority()  # who signs the constancias printed
@@ -563,8 +568,8 @@ async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request
     again gets no second decision and no event; a request id reused for other content is refused with
     RequestRejected, field request_id, and nothing is remembered. ``topic_institution`` is the
     institution of the topic the request came on (secure mode): a request naming another raises
-    RuleViolation, a broken message rather than an answer. In secure mode (``ctx.outcome_topics``) each
-    answer is also written as AgencyRequestDecided for that institution's outcome topic.
+    RuleViolation, a broken message rather than an answer. Each answer is also written as
+    AgencyRequestDecided for the agency's outcome topic (``ctx.outcome_topics``, see ``_answer``).
     """
     domain.check_request_topic(request, topic_institution)
     institution_id, request_id = getattr(request, "institution_id"), getattr(request, "request_id")
@@ -575,7 +580,7 @@ async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request
         repeat = domain.is_repeat(decided, digest)
     except RuleViolation as violation:  # the request id names another request: refuse, remember nothing
         outcome, events = _rejected(request, violation)
-        return events + _answer(ctx, request, outcome, topic_institution)
+        return events + await _answer(uow, ctx, request, outcome, topic_institution)
     if repeat:
         log.info("agency request already decided", request_id=request_id, institution_id=institution_id,
                  outcome=decided.outcome, outcome_id=decided.outcome_id, decided_at=decided.decided_at.isoformat())
@@ -586,16 +591,29 @@ async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request
         outcome, events = _rejected(request, violation)
     await repo.record_agency_request(institution_id=institution_id, request_id=request_id, request_type=request.type,
                                      digest=digest, outcome=outcome.type, outcome_id=outcome.id, decided_at=ctx.now())
-    return events + _answer(ctx, request, outcome, topic_institution)
+    return events + await _answer(uow, ctx, request, outcome, topic_institution)
 
 
-def _answer(ctx: EnrollmentContext, request: Event, outcome: RequestOutcome,
-            topic_institution: str | None) -> list[Event]:
-    """Only in secure mode: a development broker has no per-institution topics (its agencies read the
-    outcome events themselves), and a request on the shared topic has no outcome topic."""
-    if not ctx.outcome_topics or topic_institution is None:
+async def _answer(uow: UnitOfWork, ctx: EnrollmentContext, request: Event, outcome: RequestOutcome,
+                  topic_institution: str | None) -> list[Event]:
+    """The decision for the agency's outcome topic. In secure mode a request on the shared topic (which
+    only the comptroller's operator may write) has none; in development every request is on the shared
+    topic and is answered to the institution it names, when that institution is registered (a request
+    naming no real institution makes no topic)."""
+    if not ctx.outcome_topics:
         return []
-    return [domain.request_decided(request, outcome, topic_institution)]
+    institution = topic_institution
+    if ctx.outcomes_to_named_institution:
+        institution = getattr(request, "institution_id")
+        try:
+            check_institution(institution)
+        except SecurityError:  # an id no topic can be named after (a ':' or '.'): no such institution either
+            return []
+        if await repository(uow).institution(institution) is None:
+            return []
+    if institution is None:
+        return []
+    return [domain.request_decided(request, outcome, institution)]
 
 
 # ------------------------------------------------------------------ the annual training programme

@@ -11,12 +11,13 @@ import httpx
 import pytest
 
 from contracts.events import EnrolmentRequested, ServantSubmitted, TransferAccepted, TransferRequested
-from contracts.topics import AGENCY_REQUESTS, ENROLLMENT_EVENTS
+from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, ENROLLMENT_EVENTS
 from probidad.shared.auth import issue_token
 from probidad.shared.settings import DEV_JWT_SECRET
 from services.enrollment.domain import curp_check_digit
 from tests.support.kafka_tools import publish_events, read_events
 from tests.support.processes import ROOT, ServiceProcess, free_port
+from tests.support.records import topic_retention_ms
 
 pytestmark = pytest.mark.kafka
 
@@ -175,3 +176,28 @@ async def test_a_transfer_asked_by_the_leaving_agency_and_accepted_by_the_joinin
         (opened.transfer_id, "in-sefiplan", "in-tulum")
     with httpx.Client(base_url=enrollment.url, headers=ADMIN, timeout=10) as c:
         assert c.get(f"/servants/{ana}").json()["institution_id"] == "in-tulum"
+
+
+async def test_on_a_development_broker_an_agency_reads_its_decisions_on_its_own_outcome_topic(
+        enrollment, kafka_bootstrap, topic_prefix):
+    """As on a secure broker: the agency need not read the whole enrollment topic to learn its answers."""
+    ana = curp("GOMA850412MYNRRN0")
+    await publish_events(kafka_bootstrap, [
+        ServantSubmitted(request_id="rq-dev-1", institution_id="in-sefiplan", name="Ana Gómez", curp=ana,
+                         sex="female"),
+        EnrolmentRequested(request_id="rq-dev-2", institution_id="in-sefiplan", session_id="se-dic", curp=ana),
+    ], topic_prefix=topic_prefix)
+    # The outcome topic is made before the batch carrying its first answer is sent.
+    events = await read_events(kafka_bootstrap, f"{topic_prefix}{ENROLLMENT_EVENTS}", expect=5, timeout_s=60)
+    (registered,) = [e.event for e in events if getattr(e.event, "request_id", None) == "rq-dev-1"]
+    outcomes_topic = f"{topic_prefix}probidad.agency.outcomes.in-sefiplan"
+    answers = await read_events(kafka_bootstrap, outcomes_topic, expect=2, timeout_s=60)
+    # Keyed by request id: each request's answers in order, requests on their own partitions.
+    assert sorted((a.type, a.event.request_id, a.event.outcome, a.event.outcome_id, a.event.field)
+                  for a in answers) == [
+        ("probidad.enrollment.request.decided.v1", "rq-dev-1", "probidad.enrollment.servant.registered.v1",
+         registered.servant_id, None),
+        ("probidad.enrollment.request.decided.v1", "rq-dev-2", "probidad.enrollment.request.rejected.v1", None,
+         "session_id")]
+    # Kept like the requests they answer, not forever.
+    assert await topic_retention_ms(kafka_bootstrap, outcomes_topic) == str(AGENCY_REQUEST_RETENTION_MS)

@@ -1,7 +1,9 @@
-"""In secure mode every agency request's decision also reaches the agency's own outcome topic
-(``probidad.agency.outcomes.<institution>``, the only one it may read), in the decision's transaction;
-in development mode nothing is written there. The real wiring on a secure broker is in
-tests/e2e/test_secure_kafka.py; here the subscribers run on the in-memory broker."""
+"""Every agency request's decision also reaches the agency's own outcome topic
+(``probidad.agency.outcomes.<institution>``, in secure mode the only one it may read), in the decision's
+transaction: in secure mode the outcome topic of the institution whose request topic it came on, in
+development that of the registered institution the request names. The real wiring is in
+tests/e2e/test_secure_kafka.py (secure) and tests/e2e/test_enrollment_agency_stream.py (development);
+here the subscribers run on the in-memory broker."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from dataclasses import replace
 
 import pytest
 from faststream.kafka.annotations import KafkaMessage
+from sqlalchemy import text
 
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import EnrolmentRequested
@@ -16,7 +19,7 @@ from contracts.topics import AGENCY_REQUESTS
 from services.enrollment.handlers import EnrollmentContext
 from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
 from tests.integration.test_enrollment_agency_requests import (  # noqa: F401 — fixture
-    agency_request_consumer, curp, enrollment, submitted,
+    agency_request_consumer, curp, enrollment, send, submitted,
 )
 
 OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
@@ -24,9 +27,12 @@ OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
 
 @pytest.fixture
 async def answered(enrollment):  # noqa: F811 — the fixture imported above
-    """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode."""
+    """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode
+    (the topic-institution header, which the secure wiring stamps from the topic, is taken as sent)."""
     consumer = agency_request_consumer(enrollment)
-    consumer.handlers = subscriptions(replace(enrollment.provided(EnrollmentContext), outcome_topics=True))
+    consumer.handlers = subscriptions(replace(enrollment.provided(EnrollmentContext), outcome_topics=True,
+                                              outcomes_to_named_institution=False))
+    consumer.rewrite_record = None
     return enrollment
 
 
@@ -99,9 +105,39 @@ async def test_a_request_id_reused_for_another_request_is_answered_as_rejected_o
     assert (second.event.outcome, second.event.field) == ("probidad.enrollment.request.rejected.v1", "request_id")
 
 
-async def test_development_mode_writes_no_outcome_topic_even_when_a_sender_stamps_the_header(enrollment):  # noqa: F811
-    outcomes = await start_collecting(enrollment)
-    await send_on_topic_of(enrollment, "in-a", submitted("rq-1"))
+async def test_in_development_each_decision_reaches_the_outcome_topic_of_the_institution_the_request_names(
+        enrollment):  # noqa: F811
+    """A development broker has one shared request topic: the agency still reads only its own answers."""
+    in_a, in_b = await start_collecting(enrollment), collect_outcomes(enrollment, "probidad.agency.outcomes.in-b")
+    await enrollment.test_broker.start()
+    other = curp("PEHJ920101HQRRRN0")
+    await send(enrollment, submitted("rq-1"), submitted("rq-2", institution="in-b", curp_=other),
+               EnrolmentRequested(request_id="rq-3", institution_id="in-a", session_id="se-nope", curp=curp()))
+    registered = {e.event.request_id: e.event for e in enrollment.published
+                  if e.type.endswith("servant.registered.v1")}
+    assert [(o.event.request_id, o.event.institution_id, o.event.outcome, o.event.outcome_id) for o in in_a] == [
+        ("rq-1", "in-a", "probidad.enrollment.servant.registered.v1", registered["rq-1"].servant_id),
+        ("rq-3", "in-a", "probidad.enrollment.request.rejected.v1", None)]
+    assert [(o.event.request_id, o.event.outcome_id) for o in in_b] == [("rq-2", registered["rq-2"].servant_id)]
+    assert [o.event.key for o in in_a] == ["rq-1", "rq-3"]  # keyed by request id
+    # The outcome events themselves are still on the enrollment topic, as before.
+    assert {e.event.request_id for e in enrollment.published if hasattr(e.event, "request_id")} >= {"rq-1", "rq-3"}
+
+
+async def test_in_development_a_header_a_sender_stamps_neither_moves_nor_refuses_its_answer(enrollment):  # noqa: F811
+    in_a, in_b = await start_collecting(enrollment), collect_outcomes(enrollment, "probidad.agency.outcomes.in-b")
+    await enrollment.test_broker.start()
+    await send_on_topic_of(enrollment, "in-b", submitted("rq-1"))  # claims in-b's topic; names in-a
     assert [e.type for e in enrollment.published] == ["probidad.enrollment.servant.registered.v1"]
-    assert outcomes == []
-    assert await enrollment.relay.backlog() == 0
+    assert [o.event.request_id for o in in_a] == ["rq-1"] and in_b == []
+    assert enrollment.dead_letters == []
+
+
+async def test_in_development_a_request_naming_no_registered_institution_makes_no_outcome_topic(
+        enrollment):  # noqa: F811
+    await send(enrollment, submitted("rq-1", institution="in-nowhere"), submitted("rq-2", institution="in:a"))
+    rejected = [e.event for e in enrollment.published if e.type.endswith("request.rejected.v1")]
+    assert [(r.request_id, r.field) for r in rejected] == [("rq-1", "institution_id"), ("rq-2", "institution_id")]
+    async with enrollment.unit_of_work() as uow:
+        pending_topics = await uow.session.execute(text("SELECT DISTINCT topic FROM outbox"))
+    assert {t for (t,) in pending_topics} == {"probidad.enrollment.events"}
