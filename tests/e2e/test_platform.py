@@ -191,8 +191,8 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
     numbers = [bulletin["month_figures"]["sessions_delivered"], bulletin["month_figures"]["servants_trained"],
                bulletin["month_figures"]["by_modality"]["virtual"], bulletin["year_to_date"]["servants_trained"],
                *bulletin["year_to_date"]["by_government_level"].values()]
-    for number in numbers:  # each number a link to the figure query that gives it
-        assert f"[{number}](" in text, (number, text[:3000])
+    for number in numbers:  # each number in Mexican style (1,949), a link to the public dashboard that shows it
+        assert f"[{number:,}]({reporting}/dashboard?" in text, (number, text[:3000])
 
 
 async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme,  # noqa: ANN001

@@ -121,13 +121,15 @@ async def test_a_published_bulletin_keeps_its_compliance_numbers(reporting):
         r = await c.get("/reports/bulletin", params={"month": "2026-11", "published": "latest", "format": "markdown"})
         assert r.status_code == 200 and r.headers["X-Figures-Verified"] == "true"
         text = r.text
-        assert "Al 30 de noviembre de 2026, el [54.5 %](/reports/compliance?on=2026-11-30&requirement_id=rq-etica" in text
-        assert "[6](/reports/compliance?on=2026-11-30&requirement_id=rq-etica" in text
+        # Each number links to the public dashboard's compliance panel of the month, as of the same moment.
+        panel = "http://127.0.0.1:8004/dashboard?year=2026&period=month&month=11"
+        assert f"Al 30 de noviembre de 2026, el [54.5 %]({panel}&as_of=" in text
+        assert "cumplía con el requisito de capacitación “Código de Ética” ([6](" in text and "#compliance)" in text
         r = await c.get("/reports/bulletin", params={"month": "2026-11", "published": "latest", "format": "html",
                                                        "lang": "en"})
-        assert "On November 30, 2026," in r.text and ">54.5 %</a> of the public servants required" in r.text
+        assert "On November 30, 2026," in r.text and ">54.5%</a> of the public servants subject to the" in r.text
         r = await c.get("/reports/bulletin", params={"month": "2026-11", "published": "latest", "format": "pdf"})
         assert r.status_code == 200 and r.content.startswith(b"%PDF")
         # The bulletin asked for now gives the new number, linked to the same query.
         r = await c.get("/reports/bulletin", params={"month": "2026-11", "format": "markdown"})
-        assert "cumplía con el curso Código de Ética ([7](/reports/compliance?on=2026-11-30&requirement_id=rq-etica)" in r.text
+        assert f"cumplía con el requisito de capacitación “Código de Ética” ([7]({panel}#compliance)" in r.text
