@@ -898,8 +898,10 @@ def _add_months(day: date, months: int) -> date:
 
 
 def expected_plan(programme: DemoProgramme, year: int, through: int) -> dict:
-    """Plan against actual (README: "planned", "actual (plan report)", "attainment") computed straight from
-    the plan: per (month, institution, topic) planned and delivered, and the total from January to ``through``."""
+    """Plan against actual (README: "plan attainment") computed straight from the plan: per planned
+    (month, institution, topic) cell planned and delivered, the planned cells of ``through`` together
+    (``month_total``) and of January to ``through`` (``total``), and delivery in every other cell apart
+    (``outside_plan``: ``cells``, ``month_total``, ``total``, actual figures only)."""
     planned: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for t in programme.plan_targets.get(year, []):
         if t["month"] <= through:
@@ -923,25 +925,27 @@ def expected_plan(programme: DemoProgramme, year: int, through: int) -> dict:
     def attainment(actual: float, target: float) -> float | None:
         return round(actual / target, 4) if target else None
 
-    cells = {}
-    for cell in sorted(set(planned) | set(sessions) | set(trained)):
-        target = planned.get(cell, [0, 0, 0.0])
-        cells[cell] = {"planned_sessions": target[0], "planned_people": target[1], "planned_hours": target[2],
-                       "sessions_delivered": len(sessions.get(cell, ())), "servants_trained": len(trained.get(cell, ())),
-                       "training_hours": hours.get(cell, 0.0),
-                       "sessions_attainment": attainment(len(sessions.get(cell, ())), target[0]),
-                       "people_attainment": attainment(len(trained.get(cell, ())), target[1]),
-                       "hours_attainment": attainment(hours.get(cell, 0.0), target[2])}
-    delivered = set().union(*sessions.values()) if sessions else set()
-    people = set().union(*trained.values()) if trained else set()
-    total_planned = [sum(v[i] for v in planned.values()) for i in range(3)]
-    total_hours = sum(hours.values())
-    return {"cells": cells, "total": {
-        "planned_sessions": total_planned[0], "planned_people": total_planned[1], "planned_hours": total_planned[2],
-        "sessions_delivered": len(delivered), "servants_trained": len(people), "training_hours": total_hours,
-        "sessions_attainment": attainment(len(delivered), total_planned[0]),
-        "people_attainment": attainment(len(people), total_planned[1]),
-        "hours_attainment": attainment(total_hours, total_planned[2])}}
+    def actual(cells: list[tuple]) -> dict:
+        """Sessions and people of several cells counted once each; hours added."""
+        return {"sessions_delivered": len(set().union(*(sessions.get(c, set()) for c in cells))),
+                "servants_trained": len(set().union(*(trained.get(c, set()) for c in cells))),
+                "training_hours": sum(hours.get(c, 0.0) for c in cells)}
+
+    def line(cells: list[tuple]) -> dict:
+        target = [sum(planned[c][i] for c in cells) for i in range(3)]
+        done = actual(cells)
+        return {"planned_sessions": target[0], "planned_people": target[1], "planned_hours": target[2], **done,
+                "sessions_attainment": attainment(done["sessions_delivered"], target[0]),
+                "people_attainment": attainment(done["servants_trained"], target[1]),
+                "hours_attainment": attainment(done["training_hours"], target[2])}
+
+    inside = sorted(planned)
+    outside = sorted((set(sessions) | set(trained)) - set(planned))
+    return {"cells": {cell: line([cell]) for cell in inside},
+            "month_total": line([c for c in inside if c[0] == through]), "total": line(inside),
+            "outside_plan": {"cells": {cell: actual([cell]) for cell in outside},
+                             "month_total": actual([c for c in outside if c[0] == through]),
+                             "total": actual(outside)}}
 
 
 def expected_compliance(programme: DemoProgramme, on: date) -> dict:
@@ -1040,20 +1044,13 @@ def expected_bulletin(programme: DemoProgramme, month: str | None = None) -> dic
     plan = None
     if programme.plan_targets.get(year):
         report = expected_plan(programme, year, number)
-        cells = [c for (m, _i, _t), c in report["cells"].items() if m == number]
-        planned_sessions = sum(c["planned_sessions"] for c in cells)
-        planned_people = sum(c["planned_people"] for c in cells)
-
-        def attainment(actual: float, target: float) -> float | None:
-            return round(actual / target, 4) if target else None
-
-        plan = {"month": {"planned_sessions": planned_sessions, "sessions_delivered": len(in_month),
-                          "sessions_attainment": attainment(len(in_month), planned_sessions),
-                          "planned_people": planned_people, "servants_trained": len(month_groups["all"]),
-                          "people_attainment": attainment(len(month_groups["all"]), planned_people)},
-                "year_to_date": {k: report["total"][k] for k in (
-                    "planned_sessions", "sessions_delivered", "sessions_attainment",
-                    "planned_people", "servants_trained", "people_attainment")}}
+        shown = ("planned_sessions", "sessions_delivered", "sessions_attainment", "planned_people",
+                 "servants_trained", "people_attainment")
+        outside = report["outside_plan"]
+        plan = {"month": {k: report["month_total"][k] for k in shown},
+                "year_to_date": {k: report["total"][k] for k in shown},
+                "outside_plan": {part: {k: outside[line][k] for k in ("sessions_delivered", "servants_trained")}
+                                 for part, line in (("month", "month_total"), ("year_to_date", "total"))}}
     return {
         "month": month,
         "month_figures": {

@@ -21,10 +21,12 @@ sentences of the Quintana Roo (SECOES) and Guanajuato (STRC) bulletins; the PDF
   municipal institution counts once in each row, so the two may add up to more than the total);
 * **topics**: per topic, the distinct people trained January to the month;
 * **plan attainment**: when an annual training plan (TrainingPlanDeclared) is in force for the year at
-  the as-of moment, ``Snapshot.plan_against_actual`` through the month (``GET /reports/plan``): in the
-  month, sessions delivered / sessions planned and servants trained / people planned (the month's
-  targets summed over institutions and topics); January to the month, the plan's total row. Without a
-  plan the bulletin says that none was declared;
+  the as-of moment, ``Snapshot.plan_against_actual`` through the month (``GET /reports/plan``), over the
+  cells the plan names only (month x institution x topic): in the month, the ``month_total`` row —
+  sessions delivered in the month's planned cells / sessions planned, distinct servants trained in them
+  / people planned; January to the month, the ``total`` row. Delivery in cells the plan does not name
+  is its own sentence, "fuera del programa" (``outside_plan``'s ``month_total`` and ``total``), never
+  counted as attainment. Without a plan the bulletin says that none was declared;
 * **compliance** (only when a training requirement is in force): for each requirement in force on the
   bulletin's day — the month's last day, or the as-of date when that is earlier (today, for a bulletin
   of the current month asked without ``as_of``) — the servants required, compliant, due, overdue and
@@ -49,7 +51,7 @@ from urllib.parse import urlencode
 
 from contracts.events import ReportPublished
 from services.reporting.compliance import report as compliance_report
-from services.reporting.domain import Period, Snapshot, attainment
+from services.reporting.domain import Period, Snapshot
 
 LANGUAGES = ("es", "en")
 KIND = "bulletin"
@@ -125,7 +127,7 @@ def bulletin_figures(snapshot: Snapshot, year: int, month: int, *, as_of: dateti
             "by_government_level": {lv: year_levels.get(lv, 0) for lv in _LEVELS},
             "topics": topics,
         },
-        "plan": plan_attainment(snapshot, year, month, total),
+        "plan": plan_attainment(snapshot, year, month),
     }
     found = compliance_figures(snapshot, period.end, as_of=as_of, today=today)
     if found is not None:  # absent without requirements: bulletins published before them keep their digest
@@ -149,24 +151,24 @@ def compliance_figures(snapshot: Snapshot, month_end: date, *, as_of: datetime |
         for r in body["by_requirement"]]}
 
 
-def plan_attainment(snapshot: Snapshot, year: int, month: int, total: dict[str, Any]) -> dict[str, Any] | None:
-    """The plan's part of the bulletin (see the module's docstring); None when no plan is in force."""
+_PLAN_FIGURES = ("planned_sessions", "sessions_delivered", "sessions_attainment", "planned_people",
+                 "servants_trained", "people_attainment")
+_OUTSIDE_FIGURES = ("sessions_delivered", "servants_trained")
+
+
+def plan_attainment(snapshot: Snapshot, year: int, month: int) -> dict[str, Any] | None:
+    """The plan's part of the bulletin (see the module's docstring): the plan report's rows through the
+    month, planned cells and delivery outside the plan apart; None when no plan is in force."""
     if snapshot.plan_in_force(year) is None:
         return None
     report = snapshot.plan_against_actual(year, month)
-    label = f"{year:04d}-{month:02d}"
-    cells = [r for r in report["months"] if r["period"] == label]
-    planned_sessions = sum(r["planned_sessions"] for r in cells)
-    planned_people = sum(r["planned_people"] for r in cells)
-    ytd = report["total"]
+    outside = report["outside_plan"]
     return {
         "plan_id": report["plan"]["plan_id"], "version": report["plan"]["version"],
-        "month": {"planned_sessions": planned_sessions, "sessions_delivered": total["sessions_delivered"],
-                  "sessions_attainment": attainment(total["sessions_delivered"], planned_sessions),
-                  "planned_people": planned_people, "servants_trained": total["servants_trained"],
-                  "people_attainment": attainment(total["servants_trained"], planned_people)},
-        "year_to_date": {k: ytd[k] for k in ("planned_sessions", "sessions_delivered", "sessions_attainment",
-                                             "planned_people", "servants_trained", "people_attainment")},
+        "month": {k: report["month_total"][k] for k in _PLAN_FIGURES},
+        "year_to_date": {k: report["total"][k] for k in _PLAN_FIGURES},
+        "outside_plan": {"month": {k: outside["month_total"][k] for k in _OUTSIDE_FIGURES},
+                         "year_to_date": {k: outside["total"][k] for k in _OUTSIDE_FIGURES}},
     }
 
 
@@ -471,6 +473,8 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     plan = figures.get("plan")
     if plan:
         paragraphs.append(_plan_paragraph(plan, q, when, span, lang))
+        if "outside_plan" in plan:  # absent from bulletins published before it was reported apart
+            paragraphs.append(_outside_plan_paragraph(plan["outside_plan"], q["plan"], when, span, lang))
     else:
         paragraphs.append([f"Avance del plan: no se declaró un plan anual de capacitación para {when}, por lo que no "
                            "hay avance contra el plan que informar." if es else
@@ -546,28 +550,42 @@ def _percent(share: float | None, lang: str) -> str:
 
 
 def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: str, lang: str) -> Paragraph:
-    """Attainment of the annual plan in the month and January to it; the actuals link to the figures,
-    the planned numbers to the plan report."""
+    """Attainment of the annual plan in the month and January to it, over the cells the plan names; every
+    number links to the plan report whose rows give it."""
     m, y = plan["month"], plan["year_to_date"]
     p = q["plan"]
     if lang == "es":
         return [f"Avance del plan anual de capacitación (versión {plan['version']}): en {when} se impartieron ",
-                Num(m["sessions_delivered"], q["month"]), " de ", Num(m["planned_sessions"], p),
+                Num(m["sessions_delivered"], p), " de ", Num(m["planned_sessions"], p),
                 f" cursos programados ({_percent(m['sessions_attainment'], lang)}) y se capacitó a ",
-                Num(m["servants_trained"], q["month"]), " de ", Num(m["planned_people"], p),
+                Num(m["servants_trained"], p), " de ", Num(m["planned_people"], p),
                 f" servidores públicos previstos ({_percent(m['people_attainment'], lang)}); de {span}, ",
                 Num(y["sessions_delivered"], p), " de ", Num(y["planned_sessions"], p),
                 f" cursos ({_percent(y['sessions_attainment'], lang)}) y ", Num(y["servants_trained"], p), " de ",
                 Num(y["planned_people"], p), f" servidores públicos ({_percent(y['people_attainment'], lang)})."]
     return [f"Annual training plan attainment (version {plan['version']}): in {when}, ",
-            Num(m["sessions_delivered"], q["month"]), " of ", Num(m["planned_sessions"], p),
+            Num(m["sessions_delivered"], p), " of ", Num(m["planned_sessions"], p),
             f" planned courses were delivered ({_percent(m['sessions_attainment'], lang)}) and ",
-            Num(m["servants_trained"], q["month"]), " of ", Num(m["planned_people"], p),
+            Num(m["servants_trained"], p), " of ", Num(m["planned_people"], p),
             f" planned public servants trained ({_percent(m['people_attainment'], lang)}); "
             f"{'from' if ' to ' in span else 'in'} {span}, ",
             Num(y["sessions_delivered"], p), " of ", Num(y["planned_sessions"], p),
             f" courses ({_percent(y['sessions_attainment'], lang)}) and ", Num(y["servants_trained"], p), " of ",
             Num(y["planned_people"], p), f" public servants ({_percent(y['people_attainment'], lang)})."]
+
+
+def _outside_plan_paragraph(outside: dict[str, Any], p: str, when: str, span: str, lang: str) -> Paragraph:
+    """Delivery in cells the plan does not name, beside the attainment and never counted in it."""
+    m, y = outside["month"], outside["year_to_date"]
+    if lang == "es":
+        return [f"Fuera del programa (no cuenta en el avance del plan): en {when} se impartieron ",
+                Num(m["sessions_delivered"], p), " cursos y se capacitó a ", Num(m["servants_trained"], p),
+                f" servidores públicos; de {span}, ", Num(y["sessions_delivered"], p), " cursos y ",
+                Num(y["servants_trained"], p), " servidores públicos."]
+    return [f"Outside the plan (not counted as attainment): in {when}, ", Num(m["sessions_delivered"], p),
+            " courses were delivered and ", Num(m["servants_trained"], p), " public servants trained; "
+            f"{'from' if ' to ' in span else 'in'} {span}, ", Num(y["sessions_delivered"], p), " courses and ",
+            Num(y["servants_trained"], p), " public servants."]
 
 
 def _day_text(day: date, lang: str) -> str:

@@ -60,8 +60,10 @@ MODALITY_LABELS = {"virtual": "Virtual", "in_person": "Presencial", "hybrid": "H
 
 
 def _plan(snapshot: Snapshot, year: int, through: int, institution: str | None, minimum: int) -> dict[str, Any]:
-    """The plan report through the month (GET /reports/plan?year&through&institution), actual counts
-    suppressed as open data's; an attainment (or hours) that would give a blanked count away goes with it."""
+    """The plan report through the month (GET /reports/plan?year&through&institution): the planned cells'
+    year to date per institution x topic and their total, and delivery outside the plan as its own line;
+    actual counts suppressed as open data's; an attainment (or hours) that would give a blanked count away
+    goes with it."""
     report = snapshot.plan_against_actual(year, through, institution)
 
     def shown(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -74,8 +76,11 @@ def _plan(snapshot: Snapshot, year: int, through: int, institution: str | None, 
             out.append(r)
         return out
 
+    outside = _table([{**report["outside_plan"]["total"], "category": "outside_plan"}], minimum, PLAN_COUNTS)[0]
+    if outside["servants_trained"] is None:
+        outside["training_hours"] = None
     return {"year": year, "through": through, "period": report["period"], "plan": report["plan"],
-            "total": shown([report["total"]])[0], "rows": shown(report["year_to_date"])}
+            "total": shown([report["total"]])[0], "rows": shown(report["year_to_date"]), "outside_plan": outside}
 
 
 def _compliance(snapshot: Snapshot, on: date, institution: str | None, minimum: int) -> dict[str, Any]:
@@ -288,6 +293,7 @@ PAGE = """<!doctype html>
     <h2>Programa anual de capacitación contra lo realizado <span id="plan-period" style="color:var(--muted);font-weight:400"></span></h2>
     <div id="plan-total" class="legend"></div>
     <table id="plan-rows"><thead><tr><th>Institución</th><th>Tema</th><th>Sesiones (real / meta)</th><th>Personas (real / meta)</th><th>Avance en personas</th></tr></thead><tbody></tbody></table>
+    <p id="plan-outside" class="legend"></p>
   </section>
   <section class="third" aria-label="Desgloses">
     <section><h2>Por tema</h2><div id="breakdown-topic"></div></section>
@@ -494,6 +500,12 @@ Como en los datos abiertos, las cifras menores al mínimo de publicación se mue
     html("span", {style: "width:" + (100 * n(r.servants_trained) / scale).toFixed(1) + "%"}, null, pair);
     html("i", {style: "left:" + (100 * r.planned_people / scale).toFixed(1) + "%"}, null, pair);
   });
+  // Delivery in cells the plan does not name: its own line, never counted in the attainment above.
+  var po = plan.outside_plan;
+  html("span", {"data-plan-outside": "", "data-sessions-delivered": po.sessions_delivered,
+                "data-servants-trained": po.servants_trained},
+       "Fuera del programa (no cuenta en el avance): sesiones " + fmt.format(po.sessions_delivered) +
+       "; personas capacitadas " + fmt.format(po.servants_trained) + ".", document.getElementById("plan-outside"));
 
   // Topic, modality and sex of the servants trained in the period.
   ["topic", "modality", "sex"].forEach(function (by) {

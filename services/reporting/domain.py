@@ -684,37 +684,48 @@ class Snapshot:
     def plan_against_actual(self, year: int, through_month: int | None = None,
                             institution: str | None = None) -> dict[str, Any]:
         """The year's training programme (the version in force at the snapshot's as-of) against what was
-        delivered, per month x institution x topic and year to date (January to ``through_month``,
-        default December), optionally for one institution only. Returns::
+        delivered in the cells it names, January to ``through_month`` (default December), optionally for
+        one institution only. Returns::
 
             {"year": 2026, "through_month": 6, "period": "2026-01-01/2026-06-30",
              "plan": {"plan_id", "version", "declared_at", "known_from"} | None,   # None: no plan known
-             "months": [row, ...],        # one per (month, institution, topic) planned or delivered,
-                                          # sorted by month, institution, topic; "period" "2026-03"
-             "year_to_date": [row, ...],  # one per (institution, topic), "period" as above
-             "total": row}                # the whole programme ("institution" and "topic" "total")
+             "months": [row, ...],        # one per planned (month, institution, topic) cell, sorted;
+                                          # "period" "2026-03"
+             "month_total": row,          # the planned cells of through_month together ("total", "total")
+             "year_to_date": [row, ...],  # one per planned (institution, topic): its planned cells together
+             "total": row,                # every planned cell January to through_month ("total", "total")
+             "outside_plan": {            # delivery in cells the plan does not name: actuals only
+                 "months": [row, ...], "month_total": row, "total": row}}
 
-        Every row: ``period``, ``institution``, ``name`` (the institution's, None when unknown),
-        ``topic``; planned ``planned_sessions``, ``planned_people``, ``planned_hours`` (the plan's
-        targets, summed over months for year to date); actual ``sessions_delivered``,
-        ``servants_trained``, ``training_hours`` (the README's figures: a session counts for an
-        institution when one of its servants was present, and once in the total; servants trained are
-        distinct persons over the row's period, so year to date is not the sum of the months); and
-        ``sessions_attainment``, ``people_attainment``, ``hours_attainment`` = actual / planned,
-        rounded to 4 places, None when planned is 0. A month is the session's start month in the
-        programme's zone; an institution the servant's at the session's start; a topic the course's.
+        A **cell** is a month x institution x topic. Delivered *in a cell*: a session delivered (not
+        cancelled, someone present) that started in the month (programme zone), of a course of the topic,
+        with a servant of the institution present (their institution at the session's start); servants
+        trained in it are the distinct persons with a standing certificate of such a session, and its
+        training hours those certificates' hours. Attainment counts only the cells the plan names: a row
+        wider than a cell (month total, an institution x topic year to date, the total) adds the planned
+        targets of its planned cells and takes the union of their sessions and persons, so a session or a
+        person counts once in it, and year to date is not the sum of the months. Delivery in any other
+        cell is ``outside_plan``, added the same way and never counted as attainment; a session with
+        servants of a planned and an unplanned cell (or a person trained in both) counts on each side.
+        Without a plan in force every delivery is outside it.
+
+        Every planned row: ``period``, ``institution``, ``name`` (the institution's, None when unknown),
+        ``topic``, ``planned_sessions``, ``planned_people``, ``planned_hours``, ``sessions_delivered``,
+        ``servants_trained``, ``training_hours`` and ``sessions_attainment``, ``people_attainment``,
+        ``hours_attainment`` = actual / planned, rounded to 4 places, None when planned is 0. An
+        ``outside_plan`` row has the same keys but the planned and attainment ones.
         """
         through = 12 if through_month is None else through_month
         if not 1 <= through <= 12:
             raise ValueError("through_month must be from 1 to 12")
         period = Period(date(year, 1, 1), Period.month(year, through).end)
         wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
-        planned: dict[tuple[int, str, str], list[float]] = defaultdict(lambda: [0, 0, 0.0])
+        planned: dict[tuple[int, str, str], list[float]] = {}
         plan = self.plan_in_force(year)
         if plan is not None:
             for t in plan.attributes["targets"]:
                 if t["month"] <= through and wanted(t["institution_id"]):
-                    row = planned[(t["month"], t["institution_id"], t["topic"])]
+                    row = planned.setdefault((t["month"], t["institution_id"], t["topic"]), [0, 0, 0.0])
                     row[0] += t["sessions"]
                     row[1] += t["people"]
                     row[2] += t["hours"]
@@ -732,23 +743,43 @@ class Snapshot:
                 trained[key].add(self.person(c.servant_id))
                 hours[key] += c.hours
         names = {iid: f.attributes["name"] for iid, f in self.institutions.items()}
-        months, by_pair = [], {}
-        total = _PlanCell()
-        for key in sorted(set(planned) | set(sessions) | set(trained)):
+        month_label = f"{year}-{through:02d}"
+
+        def cell(key: tuple[int, str, str]) -> _PlanCell:
+            return _PlanCell(planned.get(key), sessions.get(key, set()), trained.get(key, set()), hours.get(key, 0.0))
+
+        months, by_pair, month_total, total = [], {}, _PlanCell(), _PlanCell()
+        for key in sorted(planned):
             month, iid, topic = key
-            cell = _PlanCell(planned.get(key), sessions.get(key, set()), trained.get(key, set()), hours.get(key, 0.0))
-            months.append(cell.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
-            by_pair.setdefault((iid, topic), _PlanCell()).add(cell)
-            total.add(cell)
+            found = cell(key)
+            months.append(found.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
+            by_pair.setdefault((iid, topic), _PlanCell()).add(found)
+            total.add(found)
+            if month == through:
+                month_total.add(found)
+        outside, outside_month, outside_total = [], _PlanCell(), _PlanCell()
+        for key in sorted((set(sessions) | set(trained)) - set(planned)):
+            month, iid, topic = key
+            found = cell(key)
+            outside.append(found.delivered(f"{year}-{month:02d}", iid, names.get(iid), topic))
+            outside_total.add(found)
+            if month == through:
+                outside_month.add(found)
         return {
             "year": year, "through_month": through, "period": period.label,
             "plan": None if plan is None else {
                 "plan_id": plan.subject, "version": plan.attributes["version"],
                 "declared_at": plan.attributes["declared_at"], "known_from": from_micros(plan.known_at).isoformat()},
             "months": months,
-            "year_to_date": [cell.row(period.label, iid, names.get(iid), topic)
-                             for (iid, topic), cell in sorted(by_pair.items())],
+            "month_total": month_total.row(month_label, "total", None, "total"),
+            "year_to_date": [found.row(period.label, iid, names.get(iid), topic)
+                             for (iid, topic), found in sorted(by_pair.items())],
             "total": total.row(period.label, "total", None, "total"),
+            "outside_plan": {
+                "months": outside,
+                "month_total": outside_month.delivered(month_label, "total", None, "total"),
+                "total": outside_total.delivered(period.label, "total", None, "total"),
+            },
         }
 
     def roster(self, session_id: str) -> dict[str, Any] | None:
@@ -836,6 +867,12 @@ class _PlanCell:
         self.sessions |= other.sessions
         self.persons |= other.persons
         self.hours += other.hours
+
+    def delivered(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
+        """The actual figures only: a row of delivery outside the plan."""
+        return {"period": period, "institution": institution, "name": name, "topic": topic,
+                "sessions_delivered": len(self.sessions), "servants_trained": len(self.persons),
+                "training_hours": round(self.hours, 2)}
 
     def row(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
         sessions, people, hours = self.planned

@@ -130,9 +130,15 @@ async def plan(reader: ProjectionReader, ctx: ReportingContext, year: int | None
 
 
 def plan_csv(body: dict[str, Any]) -> str:
-    """Every row of the report, ``part`` saying which: month, year_to_date or total."""
-    rows = [*({"part": "month", **r} for r in body["months"]),
-            *({"part": "year_to_date", **r} for r in body["year_to_date"]), {"part": "total", **body["total"]}]
+    """Every row of the report, ``part`` saying which: the planned cells (month, month_total,
+    year_to_date, total), then delivery outside the plan (outside_plan, outside_plan_month_total,
+    outside_plan_total: planned and attainment columns empty)."""
+    outside = body["outside_plan"]
+    rows = [*({"part": "month", **r} for r in body["months"]), {"part": "month_total", **body["month_total"]},
+            *({"part": "year_to_date", **r} for r in body["year_to_date"]), {"part": "total", **body["total"]},
+            *({"part": "outside_plan", **r} for r in outside["months"]),
+            {"part": "outside_plan_month_total", **outside["month_total"]},
+            {"part": "outside_plan_total", **outside["total"]}]
     return to_csv(rows, PLAN_COLUMNS)
 
 

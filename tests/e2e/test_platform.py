@@ -162,6 +162,12 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
 
     report = await eventually(plan_report, timeout_s=60, what="the plan report equal to the programme's")
     assert {k: report["total"][k] for k in wanted["total"]} == wanted["total"]
+    assert {k: report["month_total"][k] for k in wanted["month_total"]} == wanted["month_total"]
+    # Delivery in cells the plan does not name: beside the attainment, never in it.
+    outside = report["outside_plan"]
+    assert {(int(r["period"][5:]), r["institution"], r["topic"]): {k: r[k] for k in wanted["outside_plan"]["total"]}
+            for r in outside["months"]} == wanted["outside_plan"]["cells"]
+    assert {k: outside["total"][k] for k in wanted["outside_plan"]["total"]} == wanted["outside_plan"]["total"]
 
     # The bulletin of the programme's last month, published: its numbers are the programme's.
     month = programme.bulletin_month
@@ -182,7 +188,7 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
     assert figures["month_figures"] == bulletin["month_figures"]
     assert figures["year_to_date"] == bulletin["year_to_date"]
     assert figures["plan"] is not None, (month, figures)
-    assert {part: figures["plan"][part] for part in ("month", "year_to_date")} == bulletin["plan"]
+    assert {part: figures["plan"][part] for part in ("month", "year_to_date", "outside_plan")} == bulletin["plan"]
     # ... and the rendered bulletin prints each of them.
     text = (await http.get(f"{reporting}/reports/bulletin", params={
         "month": month, "format": "markdown", "published": "latest"})).text
@@ -267,6 +273,7 @@ def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, pr
     year, through = programme.months[-1]
     compliance = expected_compliance(programme, programme.last_day)["counts"]
     plan_total = expected_plan(programme, year, through)["total"]
+    plan_outside = expected_plan(programme, year, through)["outside_plan"]["total"]
     largest = max(programme.institutions, key=lambda i: i.headcount).institution_id
     for institution in (None, largest):
         query = f"year={year}&period=ytd&month={through}" + (f"&institution={institution}" if institution else "")
@@ -291,6 +298,9 @@ def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, pr
                 str(plan_total["planned_sessions"]), str(plan_total["planned_people"]))
             assert total["data-servants-trained"] == shown(plan_total["servants_trained"])
             assert total["data-sessions-delivered"] == shown(plan_total["sessions_delivered"])
+            (outside,) = _attributes(dom, "data-plan-outside")
+            assert outside["data-sessions-delivered"] == shown(plan_outside["sessions_delivered"])
+            assert outside["data-servants-trained"] == shown(plan_outside["servants_trained"])
         for by in ("topic", "modality", "sex"):
             assert _attributes(dom, f'data-breakdown="{by}"'), f"the {by} panel is empty"
         assert f'value="{institution}" selected' in dom if institution else "Todas las instituciones" in dom

@@ -311,28 +311,48 @@ def test_with_a_plan_in_force_the_bulletin_measures_the_planned_cells_and_gives_
     declared = TrainingPlanDeclared(
         plan_id="plan-2026-v1", year=2026, version=1, declared_at=datetime(2026, 1, 10, tzinfo=UTC),
         declared_by="comptroller:ana",
-        targets=[PlanTarget(month=11, institution_id="inst-e01", topic="Código de Ética", sessions=12, people=200,
-                            hours=600),
-                 PlanTarget(month=10, institution_id="inst-e02", topic="Conflicto de Interés", sessions=14,
-                            people=300, hours=800)])
+        targets=[PlanTarget(month=m, institution_id=i, topic=t, sessions=3, people=20, hours=40)
+                 for m, i, t in planned])
     ledger = Ledger()
     ledger.apply_all(f for e in [*programme.envelopes, seal(declared, time=datetime(2026, 1, 10, tzinfo=UTC))]
                      if (f := fact_from(e)))
     figures = bulletin.bulletin_figures(ledger.snapshot(ZONE), 2026, 11)
     plan = figures["plan"]
     assert (plan["plan_id"], plan["version"]) == ("plan-2026-v1", 1)
-    assert plan["month"] == {"planned_sessions": 12, "sessions_delivered": 11, "sessions_attainment": 0.9167,
-                             "planned_people": 200, "servants_trained": 180, "people_attainment": 0.9}
-    delivered = sum(m.sessions_delivered for m in programme.plan.months.values())
-    assert plan["year_to_date"] == {"planned_sessions": 26, "sessions_delivered": delivered,
-                                    "sessions_attainment": round(delivered / 26, 4), "planned_people": 500,
-                                    "servants_trained": 2533, "people_attainment": round(2533 / 500, 4)}
+
+    def union(groups: dict, cells: list) -> int:
+        return len(set().union(*(groups[k] for k in cells)))
+
+    in_month, to_date = union(sessions, november), union(sessions, planned)
+    people_month, people_to_date = union(trained, november), union(trained, planned)
+    assert plan["month"] == {"planned_sessions": 6, "sessions_delivered": in_month,
+                             "sessions_attainment": round(in_month / 6, 4), "planned_people": 40,
+                             "servants_trained": people_month, "people_attainment": round(people_month / 40, 4)}
+    assert plan["year_to_date"] == {"planned_sessions": 9, "sessions_delivered": to_date,
+                                    "sessions_attainment": round(to_date / 9, 4), "planned_people": 60,
+                                    "servants_trained": people_to_date,
+                                    "people_attainment": round(people_to_date / 60, 4)}
+    # Everything else the programme delivered is outside the plan, never in the attainment.
+    unplanned = [k for k in trained if k not in planned]
+    outside_month = union(trained, [k for k in unplanned if k[0] == 11])
+    outside_to_date = union(trained, [k for k in unplanned if k[0] <= 11])
+    assert plan["outside_plan"]["month"]["servants_trained"] == outside_month
+    assert plan["outside_plan"]["year_to_date"]["servants_trained"] == outside_to_date
+    assert people_month < figures["month_figures"]["servants_trained"] == 180
+    assert plan["outside_plan"]["month"]["sessions_delivered"] <= figures["month_figures"]["sessions_delivered"]
+
     text = bulletin.render_markdown(bulletin.document(figures, unit=UNIT, zone=ZONE))
-    assert ("Avance del plan anual de capacitación (versión 1): en noviembre de 2026 se impartieron "
-            "[11](/reports/figures?month=2026-11) de [12](/reports/plan?year=2026&through=11) cursos programados "
-            "(91.7 %) y se capacitó a [180](/reports/figures?month=2026-11) de "
-            "[200](/reports/plan?year=2026&through=11) servidores públicos previstos (90.0 %)") in text
+    link = "(/dashboard?year=2026&period=ytd&month=11#plan)"  # the public dashboard's plan panel
+    assert (f"Avance del plan anual de capacitación (versión 1): en noviembre de 2026 se impartieron "
+            f"[{in_month}]{link} de [6]{link} cursos programados ({in_month / 6 * 100:.1f} %) y se capacitó a "
+            f"[{people_month}]{link} de [40]{link} servidores públicos previstos ({people_month / 40 * 100:.1f} %)"
+            ) in text
+    assert (f"Fuera del programa (no cuenta en el avance del plan): en noviembre de 2026 se impartieron "
+            f"[{plan['outside_plan']['month']['sessions_delivered']}]{link} cursos y se capacitó a "
+            f"[{outside_month}]{link} servidores públicos") in text
     assert "no se declaró un plan" not in text
+    english = bulletin.render_markdown(bulletin.document(figures, unit=UNIT, zone=ZONE, lang="en"))
+    assert "Outside the plan (not counted as attainment): in November 2026, " in english
     # As of a moment before the plan was declared, there is none.
     before = bulletin.bulletin_figures(ledger.snapshot(ZONE, datetime(2026, 1, 9, tzinfo=UTC)), 2026, 11,
                                        as_of=datetime(2026, 1, 9, tzinfo=UTC))

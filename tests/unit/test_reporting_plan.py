@@ -86,24 +86,38 @@ def test_attainment_is_actual_over_planned_and_none_when_nothing_was_planned():
     assert attainment(0, 0) is None and attainment(5, 0) is None
 
 
-def test_the_version_in_force_now_against_the_months_and_the_year_to_date():
+def delivered(row: dict) -> tuple:
+    return row["sessions_delivered"], row["servants_trained"], row["training_hours"]
+
+
+def test_attainment_counts_only_the_cells_the_plan_names_and_the_rest_is_outside_the_plan():
     report = programme((V1, V1_AT), (V2, V2_AT)).snapshot(ZONE).plan_against_actual(2026, through_month=4)
     assert report["plan"]["version"] == 2 and report["plan"]["plan_id"] == "pl-2"
     assert report["period"] == "2026-01-01/2026-04-30" and report["through_month"] == 4
+    # Version 2 names one cell: March, in-a, Ética. Only it is measured.
     months = rows(report, "months")
-    assert list(months) == [("2026-03", "in-a", "Ética"), ("2026-03", "in-b", "Conflicto"),
-                            ("2026-03", "in-b", "Ética"), ("2026-04", "in-a", "Ética")]
+    assert list(months) == [("2026-03", "in-a", "Ética")]
     assert figures(months[("2026-03", "in-a", "Ética")]) == (1, 2, 8, 1, 2, 8, 1.0, 1.0, 1.0)
-    # b1 was present (the session counts for in-b) but not certified; v2 plans nothing for in-b
-    assert figures(months[("2026-03", "in-b", "Ética")]) == (0, 0, 0, 1, 0, 0, None, None, None)
-    assert figures(months[("2026-04", "in-a", "Ética")]) == (0, 0, 0, 1, 1, 4, None, None, None)
     assert months[("2026-03", "in-a", "Ética")]["name"] == "Institución in-a"
     ytd = rows(report, "year_to_date")
-    # a1, trained in March and April, is one of the two servants trained in the year to date
-    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (1, 2, 8, 2, 2, 12, 2.0, 1.0, 1.5)
-    assert figures(ytd[("2026-01-01/2026-04-30", "in-b", "Conflicto")]) == (0, 0, 0, 1, 1, 2, None, None, None)
-    # in the total a session counts once and p1 (a1 in in-a, b2 in in-b) is one person
-    assert figures(report["total"]) == (1, 2, 8, 3, 2, 14, 3.0, 1.0, 1.75)
+    assert list(ytd) == [("2026-01-01/2026-04-30", "in-a", "Ética")]
+    # a1's April session is in no planned cell: in-a's Ética year to date is March's alone
+    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (1, 2, 8, 1, 2, 8, 1.0, 1.0, 1.0)
+    assert figures(report["total"]) == (1, 2, 8, 1, 2, 8, 1.0, 1.0, 1.0)
+    # April, the month asked, has no planned cell: nothing planned, nothing counted
+    assert report["month_total"]["period"] == "2026-04"
+    assert figures(report["month_total"]) == (0, 0, 0, 0, 0, 0, None, None, None)
+
+    outside = report["outside_plan"]
+    assert {(r["period"], r["institution"], r["topic"]): delivered(r) for r in outside["months"]} == {
+        ("2026-03", "in-b", "Conflicto"): (1, 1, 2),  # s3, b2 certified
+        ("2026-03", "in-b", "Ética"): (1, 0, 0),      # s1, b1 present but not certified
+        ("2026-04", "in-a", "Ética"): (1, 1, 4),      # s2, a1 certified
+    }
+    assert "planned_people" not in outside["months"][0] and "people_attainment" not in outside["total"]
+    # s1 counts on both sides (in-a's servants in a planned cell, b1 in an unplanned one); p1 (a1 and b2) once
+    assert delivered(outside["total"]) == (3, 1, 6)
+    assert delivered(outside["month_total"]) == (1, 1, 4)
 
 
 def test_as_of_before_the_second_version_measures_against_the_first():
@@ -111,31 +125,45 @@ def test_as_of_before_the_second_version_measures_against_the_first():
     report = ledger.snapshot(ZONE, datetime(2026, 5, 1, tzinfo=UTC)).plan_against_actual(2026, through_month=4)
     assert report["plan"]["version"] == 1
     months = rows(report, "months")
+    assert list(months) == [("2026-03", "in-a", "Ética"), ("2026-03", "in-b", "Ética"), ("2026-04", "in-a", "Ética")]
     assert figures(months[("2026-03", "in-a", "Ética")]) == (2, 4, 16, 1, 2, 8, 0.5, 0.5, 0.5)
     assert figures(months[("2026-04", "in-a", "Ética")]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
     assert figures(months[("2026-03", "in-b", "Ética")]) == (1, 0, 0, 1, 0, 0, 1.0, None, None)
+    # a1, trained in March and April, is one of the two servants trained in in-a's Ética year to date
+    ytd = rows(report, "year_to_date")
+    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (3, 6, 24, 2, 2, 12, 0.6667, 0.3333, 0.5)
+    # s1 counts once in the total though in-a's and in-b's servants were in it; s3 (Conflicto) is outside
+    assert figures(report["total"]) == (4, 6, 24, 2, 2, 12, 0.5, 0.3333, 0.5)
+    assert figures(report["month_total"]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
+    assert [(r["institution"], r["topic"]) for r in report["outside_plan"]["months"]] == [("in-b", "Conflicto")]
+    assert delivered(report["outside_plan"]["total"]) == (1, 1, 2)
+    assert delivered(report["outside_plan"]["month_total"]) == (0, 0, 0)
     whole_year = ledger.snapshot(ZONE, datetime(2026, 5, 1, tzinfo=UTC)).plan_against_actual(2026)
     assert figures(rows(whole_year, "months")[("2026-05", "in-a", "Ética")]) == (1, 5, 20, 0, 0, 0, 0.0, 0.0, 0.0)
     assert whole_year["period"] == "2026" and whole_year["through_month"] == 12
     # before anything was delivered: the plan alone, nothing delivered
     early = ledger.snapshot(ZONE, datetime(2026, 2, 1, tzinfo=UTC)).plan_against_actual(2026, 4)
     assert early["plan"]["version"] == 1 and figures(early["total"]) == (4, 6, 24, 0, 0, 0, 0.0, 0.0, 0.0)
+    assert delivered(early["outside_plan"]["total"]) == (0, 0, 0)
     # before the first version: no plan, the deliveries are not known either
     assert ledger.snapshot(ZONE, datetime(2026, 1, 1, tzinfo=UTC)).plan_against_actual(2026)["plan"] is None
 
 
-def test_the_order_facts_arrive_in_changes_nothing_and_a_year_without_a_plan_has_only_actuals():
+def test_the_order_facts_arrive_in_changes_nothing_and_a_year_without_a_plan_has_only_delivery_outside_it():
     in_order = programme((V1, V1_AT), (V2, V2_AT)).snapshot(ZONE).plan_against_actual(2026, 4)
     assert programme((V2, V2_AT), (V1, V1_AT)).snapshot(ZONE).plan_against_actual(2026, 4) == in_order
     unplanned = programme().snapshot(ZONE).plan_against_actual(2026, 4)
-    assert unplanned["plan"] is None
-    assert figures(unplanned["total"]) == (0, 0, 0, 3, 2, 14, None, None, None)
+    assert unplanned["plan"] is None and unplanned["months"] == [] and unplanned["year_to_date"] == []
+    assert figures(unplanned["total"]) == (0, 0, 0, 0, 0, 0, None, None, None)
+    assert delivered(unplanned["outside_plan"]["total"]) == (3, 2, 14)
 
 
 def test_one_institution_only():
     report = programme((V1, V1_AT)).snapshot(ZONE).plan_against_actual(2026, 4, institution="in-b")
     assert {r["institution"] for r in report["months"] + report["year_to_date"]} == {"in-b"}
-    assert figures(report["total"]) == (1, 0, 0, 2, 1, 2, 2.0, None, None)
+    assert figures(report["total"]) == (1, 0, 0, 1, 0, 0, 1.0, None, None)
+    assert [(r["institution"], r["topic"]) for r in report["outside_plan"]["months"]] == [("in-b", "Conflicto")]
+    assert delivered(report["outside_plan"]["total"]) == (1, 1, 2)
 
 
 def test_through_month_is_a_month():
