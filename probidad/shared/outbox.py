@@ -167,7 +167,8 @@ class OutboxRelay:
         ``send_timeout_s`` the round fails and is retried like any other (consumers ignore a resend)."""
         if self.make_topics is not None:
             if new := sorted({row.topic for row in rows} - self.ready_topics):
-                await self.make_topics(new)  # failing, the round fails and is tried again, like a send
+                # Failing or too slow (the broker away), the round fails and is tried again, like a send.
+                await asyncio.wait_for(self.make_topics(new), timeout=self.send_timeout_s)
                 self.ready_topics.update(new)
 
         async def send_all() -> None:

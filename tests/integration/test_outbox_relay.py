@@ -172,3 +172,45 @@ async def test_a_round_the_broker_never_acknowledges_fails_in_bounded_time_and_a
         assert OUTBOX_RELAY_ERRORS.labels(service)._value.get() > errors_before  # noqa: SLF001 — the hung round failed
     finally:
         await database.dispose()
+
+
+async def test_a_topic_nobody_made_yet_is_made_before_its_first_event_leaves_and_only_once(
+        database_url: str) -> None:
+    """A development broker creates no topic on first write: one agency's outcome topic is made by the relay."""
+    database = Database(database_url)
+    await database.create_schema([])
+    outbox = Outbox()
+    made: list[list[str]] = []
+    sent: list[str] = []
+    broker_up = False
+
+    async def make_topics(names: list[str]) -> None:
+        if not broker_up:
+            raise ConnectionError("broker unreachable")
+        made.append(names)
+
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
+        assert topic in relay.ready_topics, f"{topic} sent before it was made"
+        sent.append(topic)
+
+    relay = OutboxRelay(database, outbox, publish, service="relay-make-topics", batch_size=10)
+    relay.make_topics = make_topics
+    relay.ready_topics = {"probidad.enrollment.events"}  # made at start
+    decided = AgencyRequestDecided(request_id="rq-1", institution_id="salud", request_type="x", outcome="y")
+    try:
+        async with unit_of_work(database, outbox) as uow:
+            uow.record([institution("inst-1"), decided])
+        with pytest.raises(ConnectionError):
+            await relay.publish_pending()
+        assert sent == [] and await relay.backlog() == 2  # nothing left before its topic exists
+
+        broker_up = True
+        await relay.drain()
+        async with unit_of_work(database, outbox) as uow:
+            uow.record([decided.model_copy(update={"request_id": "rq-2"})])
+        await relay.drain()
+        assert made == [["probidad.agency.outcomes.salud"]]
+        assert sent == ["probidad.enrollment.events", "probidad.agency.outcomes.salud",
+                        "probidad.agency.outcomes.salud"]
+    finally:
+        await database.dispose()
