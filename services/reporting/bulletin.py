@@ -489,11 +489,10 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     topics = [[t["topic"], ": ", Num(t["servants_trained"], q["topics"]),
                " servidores públicos capacitados" if es else " public servants trained"] for t in ytd["topics"]]
     sources: list[Paragraph] = [
-        ["Cada cifra enlaza al tablero público del programa, donde puede consultarse: ",
-         Link(q["month"].split("#")[0]), "; los datos abiertos del año, sin datos personales: ",
-         Link(q["open_data"]), "."] if es else
-        ["Every number links to the programme's public dashboard, where it can be checked: ",
-         Link(q["month"].split("#")[0]), "; the year's open data, with no personal data: ", Link(q["open_data"]), "."]]
+        ["Las cifras pueden consultarse en el tablero público del programa, ", Link(q["month"].split("#")[0]),
+         ", y en los datos abiertos del año, sin datos personales, ", Link(q["open_data"]), "."] if es else
+        ["The figures can be checked on the programme's public dashboard, ", Link(q["month"].split("#")[0]),
+         ", and in the year's open data, with no personal data, ", Link(q["open_data"]), "."]]
     closing: list[Paragraph] = [[
         "Nota metodológica: servidores públicos capacitados son personas distintas con al menos una constancia "
         "vigente en sesiones iniciadas en el periodo, en la zona horaria del programa (quien sirve en una institución "
@@ -546,7 +545,8 @@ def _issuer(signatory: tuple[str, str] | None, authority: str, authority_en: str
 def _percent(share: float | None, lang: str) -> str:
     if share is None:
         return "sin meta programada" if lang == "es" else "nothing planned"
-    return f"{share * 100:.1f} %"
+    # Mexican style, as every number of the bulletin (1,637.5 %); English writes the sign close (12.5%).
+    return f"{share * 100:,.1f} %" if lang == "es" else f"{share * 100:,.1f}%"
 
 
 def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: str, lang: str) -> Paragraph:
