@@ -352,7 +352,8 @@ class AgencyRequestDecided(_Enrollment):
     ``probidad.enrollment.events``, where the outcome itself (ServantRegistered, EnrolmentConfirmed,
     RequestRejected…) is recorded. Enrollment writes this event, once per decided request and in the
     same transaction as the decision, to the outcome topic of the institution whose request topic the
-    request came on. Development brokers have no per-institution topics, and no copy is written there.
+    request came on. On a development broker, where every request is on the shared topic, it is written
+    to the outcome topic of the registered institution the request names.
     """
 
     type = "probidad.enrollment.request.decided.v1"
