@@ -241,10 +241,11 @@ class ComplianceQuery:  # the query string of the compliance report
 @router.get("/reports/compliance")
 async def compliance(_comptroller: Comptroller, reader: Reader, ctx: Context,
                      q: ComplianceQuery = Depends()) -> dict[str, Any]:
-    """Compliance with the training requirements in force on a date: per requirement, per requirement x
-    institution and per requirement x government level the servants required, compliant, due, overdue
-    and exempt, and the rate compliant / (required - exempt); and every servant's standing, by
-    pseudonymous id (state, due date, the completion that satisfies it)."""
+    """Compliance with the training requirements in force on a date: per requirement, and per
+    requirement x institution, x government level, x position level and x position (its pseudonymous
+    digest: what a requirement's scope names) the servants required, compliant, due, overdue and exempt,
+    and the rate compliant / (required - exempt); and every servant's standing, by pseudonymous id
+    (state, due date, the completion that satisfies it)."""
     return await views.compliance(reader, ctx, q.on, q.as_of, q.institution, q.requirement)
 
 

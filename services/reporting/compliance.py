@@ -28,8 +28,10 @@ inputs and counts its answers:
 * **exemptions**: each grant known at the cut-off, withdrawn from ``withdrawn_on`` when its
   withdrawal is known. The reason stays in enrollment.
 
-A servant's group (institution, government level) is the stretch in force on the date asked.
-Aggregates per requirement, per requirement x institution and per requirement x government level
+A servant's group (institution, government level) is the stretch in force on the date asked; their
+position level and position (the pseudonymous ``position_digest``; the title stays in enrollment) are
+their current ones, the attributes a requirement's scope is matched against. Aggregates per
+requirement, and per requirement x institution, x government level, x position level and x position
 count the servants the requirement applies to (``required``, exempt ones included), and of them
 ``compliant``, ``due``, ``overdue`` and ``exempt``; ``rate`` = compliant / (required − exempt)
 (``contracts.compliance.rate``: None when no one is left to comply).
@@ -60,6 +62,8 @@ class ServantStanding:
     government_level: str
     requirement: rule.RequirementVersion
     standing: rule.Standing
+    position_level: str = UNKNOWN  # the servant's current one, as the requirement's scope matched it
+    position_digest: str = UNKNOWN
 
 
 def _day(text: str | None) -> date | None:
@@ -207,7 +211,8 @@ def standings(snapshot: Snapshot, on: date, *, institution: str | None = None,
                                   exempt.get((servant_id, version.requirement_id), ()), on)
             if found is not None:
                 out.append(ServantStanding(servant_id, membership.institution_id, membership.government_level,
-                                           version, found))
+                                           version, found, servant.position_level or UNKNOWN,
+                                           servant.position_digest or UNKNOWN))
     return out
 
 
@@ -241,6 +246,8 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
          "by_requirement": [row],           # requirement_id, title, and the counts
          "by_institution": [row],           # + institution, name
          "by_government_level": [row],      # + government_level
+         "by_position_level": [row],        # + position_level ("unknown" when none is known)
+         "by_position": [row],              # + position_digest (pseudonymous; "unknown" when none)
          "standings": [{servant_id, institution, government_level, requirement_id, version, state, due_on,
                         satisfied_by: {course_id, competency, completed_on, valid_until} | None}]}
 
@@ -257,6 +264,8 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
     by_requirement = _aggregate(found, lambda s: (s.requirement.requirement_id,))
     by_institution = _aggregate(found, lambda s: (s.requirement.requirement_id, s.institution_id))
     by_level = _aggregate(found, lambda s: (s.requirement.requirement_id, s.government_level))
+    by_position_level = _aggregate(found, lambda s: (s.requirement.requirement_id, s.position_level))
+    by_position = _aggregate(found, lambda s: (s.requirement.requirement_id, s.position_digest))
     body: dict[str, Any] = {
         "on": on.isoformat(), "institution": institution, "requirement": requirement,
         "requirements": [{"requirement_id": v.requirement_id, "version": v.version, "title": v.title,
@@ -271,6 +280,10 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
                            for (rid, iid), counts in sorted(by_institution.items())],
         "by_government_level": [{"requirement_id": rid, "title": versions[rid].title, "government_level": level,
                                  **_row(counts)} for (rid, level), counts in sorted(by_level.items())],
+        "by_position_level": [{"requirement_id": rid, "title": versions[rid].title, "position_level": level,
+                               **_row(counts)} for (rid, level), counts in sorted(by_position_level.items())],
+        "by_position": [{"requirement_id": rid, "title": versions[rid].title, "position_digest": digest,
+                         **_row(counts)} for (rid, digest), counts in sorted(by_position.items())],
     }
     if with_standings:
         body["standings"] = [{

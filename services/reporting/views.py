@@ -143,7 +143,7 @@ def plan_csv(body: dict[str, Any]) -> str:
 
 
 COMPLIANCE_COLUMNS = ("part", "on", "requirement_id", "title", "institution", "name", "government_level",
-                      "required", "compliant", "due", "overdue", "exempt", "rate")
+                      "position_level", "position_digest", "required", "compliant", "due", "overdue", "exempt", "rate")
 STANDING_COLUMNS = ("on", "servant_id", "institution", "government_level", "requirement_id", "version", "state",
                     "due_on", "completed_on", "valid_until")
 
@@ -171,7 +171,9 @@ def compliance_csv(body: dict[str, Any], part: str) -> str:
         return to_csv(rows, STANDING_COLUMNS)
     rows = [*({"part": "requirement", "on": body["on"], **r} for r in body["by_requirement"]),
             *({"part": "institution", "on": body["on"], **r} for r in body["by_institution"]),
-            *({"part": "government_level", "on": body["on"], **r} for r in body["by_government_level"])]
+            *({"part": "government_level", "on": body["on"], **r} for r in body["by_government_level"]),
+            *({"part": "position_level", "on": body["on"], **r} for r in body["by_position_level"]),
+            *({"part": "position", "on": body["on"], **r} for r in body["by_position"])]
     return to_csv(rows, COMPLIANCE_COLUMNS)
 
 
