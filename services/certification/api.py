@@ -20,7 +20,6 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import RevocationApplies
-
 from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
 from probidad.shared.printing import SigningAuthority
