@@ -63,6 +63,12 @@ async def test_a_void_revocation_puts_the_holder_on_the_overdue_list_for_every_d
     # Knowledge time: as of before the revocations were recorded, the old answer stands.
     assert await named(platform, on=yesterday, as_of=before) == {
         void: ("compliant", None), dated: ("compliant", None), kept: ("compliant", None)}
+    # The constancia follows the certificate: revoked, from whatever date, it is no longer printed.
+    async with platform.client("liaison-a") as c:
+        listed = (await c.get(f"/servants/{dated}/constancias")).json()
+        printed = await c.get(f"/servants/{dated}/constancias/PRB-0000-0000-0002.pdf")
+    assert [(x["verification_code"], x["revoked"]) for x in listed] == [("PRB-0000-0000-0002", True)]
+    assert printed.status_code == 409 and "revoked" in printed.text
 
 
 async def test_a_revocation_that_says_nothing_of_how_it_applies_is_void(platform):
