@@ -224,13 +224,16 @@ async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certifi
     found = await repository.certificate_named(certificate)
     if found is None:
         raise domain.RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
-    ruling = domain.ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
-                           issued_on=found.issued_on, today=ctx.today())
-    # The servant's lock before the session's, as for a transfer; then what is kept about the completion.
+    # The servant's lock before the session's, as for a transfer; then what is kept about the completion,
+    # whose certificate's date (a reschedule may have amended it meanwhile) the ruling is checked against.
     await repository.servant(found.servant_id)
     completion = await repository.completion(found.session_id, found.servant_id)
-    decision = domain.decide_ruling(completion.certificate, found.certificate_id, ruling)
-    institution = completion.certificate.institution_id
+    standing = completion.certificate
+    same = standing is not None and standing.held.terms.certificate_id == found.certificate_id
+    ruling = domain.ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
+                           issued_on=standing.held.terms.issued_on if same else found.issued_on, today=ctx.today())
+    decision = domain.decide_ruling(standing, found.certificate_id, ruling)
+    institution = standing.institution_id
     out = domain.Consequences()
     out.certificates.append(domain.CertificateChange(found.session_id, found.servant_id, decision.certificate,
                                                      institution, tuple(decision.events)))
