@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-import ipaddress
 import json
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Annotated
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
-from probidad.shared.settings import ServiceSettings
+from probidad.shared.settings import ServiceSettings, public_https_problem
 from services.certification.signing import PublicKey, load_public_key
 
 DEV_CODE_KEY = "probidad-development-certificate-code-key"
@@ -98,11 +96,10 @@ class CertificationSettings(ServiceSettings):
             raise ValueError("PROBIDAD_PUBLIC_BASE_URL must be set in production, to the https:// URL the public "
                              "reaches certification at: badges, their achievements and status lists are published "
                              "under it")
-        parts = urlsplit(self.public_base_url)
-        if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(parts.hostname)):
-            raise ValueError(f"PROBIDAD_PUBLIC_BASE_URL must be an https:// URL in production (got "
-                             f"{self.public_base_url!r}): badges, their achievements and status lists are "
-                             "published under it")
+        problem = public_https_problem(self.public_base_url)  # the rule reporting's public address follows too
+        if problem:
+            raise ValueError(f"PROBIDAD_PUBLIC_BASE_URL {problem}: badges, their achievements and status lists "
+                             "are published under it")
         return self
 
     @property
@@ -113,17 +110,6 @@ class CertificationSettings(ServiceSettings):
     @property
     def generated_key_path(self) -> Path:
         return self.state_dir / "certification-signing-key.pem"
-
-
-def _loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _validated_model(value: dict) -> dict[str, list[str]]:
