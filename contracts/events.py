@@ -15,8 +15,9 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Annotated, Any
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from contracts.base import PLAIN_NUMBER_RULE, Event, PlainNumber
 from contracts.topics import (
@@ -29,6 +30,26 @@ Share = Annotated[float, Field(ge=0.0, le=1.0)]
 Score = Annotated[float, Field(ge=0.0, le=100.0), PlainNumber]
 CourseHours = Annotated[float, Field(gt=0, le=500), PlainNumber]
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:\-]+$")]
+
+
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except Exception as error:  # noqa: BLE001 — not found, not a key, a directory, a name too long for a path…
+        raise ValueError(f"{name[:80]!r} is not an IANA time zone (e.g. America/Cancun)") from error
+    return name
+
+
+# A session's zone: every consumer reads the session's local day in it (attendance refused, and a name like
+# "America" or one too long for a file name made a consumer fail or retry), so the contract checks it once.
+IanaZone = Annotated[str, AfterValidator(_known_zone)]
+
+
+def _after_start(ends_at: datetime, info: ValidationInfo) -> datetime:
+    starts_at = info.data.get("starts_at")
+    if starts_at is not None and ends_at <= starts_at:
+        raise ValueError(f"{ends_at.isoformat()} is not after starts_at {starts_at.isoformat()}")
+    return ends_at
 
 
 class GovernmentLevel(str, Enum):
@@ -122,11 +143,14 @@ class SessionScheduled(_Enrollment):
     platform: str | None = Field(None, max_length=100, description="Virtual platform (Zoom, Teams, Meet…).")
     venue: str | None = Field(None, max_length=300, description="Venue of in-person or hybrid sessions.")
     starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    timezone: str = Field(description="IANA zone of the session, e.g. America/Cancun.")
+    ends_at: AwareDatetime = Field(description="After starts_at.")
+    timezone: IanaZone = Field(description="IANA zone of the session, e.g. America/Cancun (a zone every "
+                               "service knows).")
     capacity: int = Field(ge=1)
     instructor_id: Id | None = None
     organising_unit: str | None = Field(None, max_length=200)
+
+    _ends_after_start = field_validator("ends_at")(_after_start)
 
 
 class SessionRescheduled(_Enrollment):
@@ -137,10 +161,12 @@ class SessionRescheduled(_Enrollment):
 
     session_id: Id
     starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    timezone: str
+    ends_at: AwareDatetime = Field(description="After starts_at.")
+    timezone: IanaZone = Field(description="IANA zone of the session, as in SessionScheduled.")
     venue: str | None = None
     reason: str | None = Field(None, max_length=500)
+
+    _ends_after_start = field_validator("ends_at")(_after_start)
 
 
 class SessionCancelled(_Enrollment):

@@ -364,10 +364,14 @@ async def test_a_report_that_cannot_be_read_gets_a_4xx_naming_the_problem_and_wr
 
 async def test_a_schedule_ending_before_it_starts_is_dead_lettered_and_the_next_fact_still_applies(service) -> None:
     starts = past_morning()
-    bad = SessionScheduled(session_id="ses-bad", course_id="crs-etica", modality="virtual", starts_at=starts,
-                           ends_at=starts - timedelta(hours=1), timezone="America/Cancun", capacity=10)
+    # Written by a producer that skips the contract's check: every consumer refuses it as a contract error.
+    bad = SessionScheduled.model_construct(session_id="ses-bad", course_id="crs-etica", modality="virtual",
+                                           starts_at=starts, ends_at=starts - timedelta(hours=1),
+                                           timezone="America/Cancun", capacity=10, platform=None, venue=None,
+                                           instructor_id=None, organising_unit=None)
     await service.deliver(bad, scheduled("ses-good", starts))
     assert len(service.dead_letters) == 1
+    assert service.dead_letters[0].headers["dlq_reason_kind"] == "contract"
     assert "is not after starts_at" in service.dead_letters[0].headers["dlq_reason"]
     assert (await service.http.get("/sessions/ses-bad", headers=service.token())).status_code == 404
     assert (await service.http.get("/sessions/ses-good", headers=service.token())).status_code == 200

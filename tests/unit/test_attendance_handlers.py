@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
+from pydantic import ValidationError
 
 from contracts.envelope import seal
 from contracts.events import (
@@ -198,7 +199,10 @@ async def test_enrollment_facts_publish_nothing_and_an_older_schedule_does_not_u
 
 
 async def test_a_schedule_ending_before_it_starts_breaks_a_domain_rule_which_the_subscriber_dead_letters(uow) -> None:
-    bad = scheduled(minutes=-60)
+    # The contract refuses such a schedule before any handler sees it; attendance's own rule still holds.
+    with pytest.raises(ValidationError, match="is not after starts_at"):
+        scheduled(minutes=-60)
+    bad = SessionScheduled.model_construct(**{**dict(scheduled()), "ends_at": START - timedelta(minutes=60)})
     with pytest.raises(AttendanceError, match="is not after starts_at"):
         await handlers.session_scheduled(uow, CTX, bad, START)
     with pytest.raises(Rejected, match="is not after starts_at"):

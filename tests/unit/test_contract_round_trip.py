@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import zoneinfo
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -49,6 +50,9 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner, max_size=3),
     max_leaves=10)
 
+# A field described as an IANA zone takes one (the contract checks it); from a sorted list, as the test is derandomised.
+zones = st.sampled_from(sorted(zoneinfo.available_timezones()))
+
 offsets = st.integers(min_value=-(23 * 60 + 59), max_value=23 * 60 + 59).map(
     lambda minutes: timezone(timedelta(minutes=minutes)))
 aware_datetimes = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 12, 31), timezones=offsets)
@@ -81,6 +85,8 @@ def from_schema(root: dict[str, Any], node: dict[str, Any], plain: bool = False)
     the plain-number rule (hours and scores, which certificates sign) keeps to it, as the schema says."""
     node = _resolve(root, node)
     plain = plain or PLAIN_NUMBER_RULE in node.get("description", "")
+    if node.get("type") == "string" and "IANA zone" in node.get("description", ""):
+        return zones
     node = {k: v for k, v in node.items() if k not in ANNOTATIONS}
     if "anyOf" in node:
         assert set(node) == {"anyOf"}, f"the example generator takes anyOf alone, not with {sorted(node)}"
@@ -123,6 +129,13 @@ def _objects(root: dict[str, Any], node: dict[str, Any]) -> st.SearchStrategy[di
     )
 
 
+def _ends_after_start(data: dict[str, Any]) -> bool:
+    """A session's end is after its start, as its schema's ``ends_at`` says."""
+    if "starts_at" not in data or "ends_at" not in data:
+        return True
+    return datetime.fromisoformat(data["ends_at"]) > datetime.fromisoformat(data["starts_at"])
+
+
 def events_of(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Event data: every required field, and any of the optional ones."""
     assert schema["type"] == "object"
@@ -130,7 +143,7 @@ def events_of(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return st.fixed_dictionaries(
         {name: from_schema(schema, sub) for name, sub in properties.items() if name in required},
         optional={name: from_schema(schema, sub) for name, sub in properties.items() if name not in required},
-    )
+    ).filter(_ends_after_start)
 
 
 def test_every_event_class_in_the_contracts_is_registered_for_decoding() -> None:

@@ -245,7 +245,8 @@ def _compile(cls: type, kind: str) -> Callable[..., Row] | None:
 
 # event type (bytes, as in the header) -> its row function, or None when only the authoritative tier may judge it
 # (TrainingPlanDeclared and TrainingRequirementDeclared: their targets, scope and due rule are models, which the
-# checks do not compile; plans and requirements are declared a few times, so their records all take that tier)
+# checks do not compile; plans and requirements are declared a few times, so their records all take that tier;
+# SessionScheduled and SessionRescheduled: the contract validates their zone and end, once or twice per session)
 _ROWS: dict[bytes, Callable[..., Row] | None] = {
     event_type.encode(): _compile(EVENTS_BY_TYPE[event_type], kind) for event_type, kind in KINDS.items()}
 KEPT_TYPES = frozenset(_ROWS)
