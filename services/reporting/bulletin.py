@@ -1,11 +1,15 @@
-"""The monthly bulletin: the sentences a comptroller publishes, each number a link to the figure query
-that gives it. Pure (domain side): numbers from a ``Snapshot``, text from the numbers; no I/O.
+"""The monthly bulletin: the sentences a comptroller's press office publishes, each number a link to the
+public dashboard panel that shows it. Pure (domain side): numbers from a ``Snapshot``, text from the
+numbers; no I/O.
 
 ``bulletin_figures(snapshot, year, month)`` computes the numbers; ``render_markdown`` / ``render_html``
 write them in the programme's language (Spanish by default, English with ``lang="en"``) following the
 sentences of the Quintana Roo (SECOES) and Guanajuato (STRC) bulletins; the PDF
-(``services.reporting.bulletin_pdf``) prints the same paragraphs. Every number is exactly a figure of
-``GET /reports/figures`` (same period, same ``by``, same ``as_of``), so a reader can check any of them:
+(``services.reporting.bulletin_pdf``) prints the same paragraphs. ``document`` writes them as a press
+office does: the Secretaría the subject, named once with the unit it acts through; Mexican number style
+(2,533); a month still in progress (``month_over``) said to be so; links absolute to reporting's public
+address and only to public pages (``queries``); an issuer block. Every number is exactly a figure of
+``GET /reports/figures`` (same period, same ``by``, same ``as_of``), the comptroller's check of it:
 
 * **courses delivered** (the bulletin's "cursos impartidos"): sessions delivered in the month —
   started in it (programme's zone), not cancelled, with at least one present attendee; with the titles
@@ -23,17 +27,18 @@ sentences of the Quintana Roo (SECOES) and Guanajuato (STRC) bulletins; the PDF
 * **plan attainment**: when an annual training plan (TrainingPlanDeclared) is in force for the year at
   the as-of moment, ``Snapshot.plan_against_actual`` through the month (``GET /reports/plan``), over the
   cells the plan names only (month x institution x topic): in the month, the ``month_total`` row —
-  sessions delivered in the month's planned cells / sessions planned, distinct servants trained in them
-  / people planned; January to the month, the ``total`` row. Delivery in cells the plan does not name
+  sessions delivered in the month's planned cells / sessions planned, servants trained in them / people
+  planned, each cell's distinct sessions and persons added up over the cells as the targets are;
+  January to the month, the ``total`` row. Delivery in cells the plan does not name
   is its own sentence, "fuera del programa" (``outside_plan``'s ``month_total`` and ``total``), never
   counted as attainment. Without a plan the bulletin says that none was declared;
 * **compliance** (only when a training requirement is in force): for each requirement in force on the
   bulletin's day — the month's last day, or the as-of date when that is earlier (today, for a bulletin
   of the current month asked without ``as_of``) — the servants required, compliant, due, overdue and
   exempt and the rate compliant / (required − exempt), exactly the ``by_requirement`` row of
-  ``GET /reports/compliance?on=<day>&requirement_id=…`` (same ``as_of``): "Al 30 de noviembre, el
-  54.5 % de las y los servidores públicos obligados cumplía con el curso Código de Ética (6 de 11
-  obligados, 0 exentos); 4 tenían el curso vencido y 1 aún estaba en plazo".
+  ``GET /reports/compliance?on=<day>&requirement_id=…`` (same ``as_of``): "Al 30 de noviembre de 2026,
+  el 54.5 % de las y los servidores públicos obligados cumplía con el requisito de capacitación “Código de
+  Ética” (6 de 11 obligados, 0 exentos); 4 habían rebasado su plazo sin cumplirlo y 1 aún estaba en plazo".
 
 ``figures_digest`` is the sha256 of the canonical JSON of the numbers: what publishing records.
 """
@@ -254,12 +259,6 @@ def queries(figures: dict[str, Any], base: str = "") -> dict[str, str]:
         "plan": dashboard("ytd", "plan"),
         "open_data": f"{base}/open-data/figures.csv?{urlencode({'year': year})}",
     }
-
-
-def compliance_query(figures: dict[str, Any], requirement_id: str, base: str = "") -> str:  # noqa: ARG001
-    """Where a reader checks a compliance sentence: the dashboard's compliance panel of the month, which
-    evaluates every requirement in force on the same day (the month's last, or the as-of day if earlier)."""
-    return queries(figures, base)["compliance"]
 
 
 # ---------------------------------------------------------------- the text
@@ -550,12 +549,14 @@ def _percent(share: float | None, lang: str) -> str:
 
 
 def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: str, lang: str) -> Paragraph:
-    """Attainment of the annual plan in the month and January to it, over the cells the plan names; every
-    number links to the plan report whose rows give it."""
+    """Attainment of the annual plan in the month and January to it, over the cells the plan names (each
+    counted in its own cell, the cells added up as their targets are); every number links to where it is
+    shown."""
     m, y = plan["month"], plan["year_to_date"]
     p = q["plan"]
     if lang == "es":
-        return [f"Avance del plan anual de capacitación (versión {plan['version']}): en {when} se impartieron ",
+        return [f"Avance del plan anual de capacitación (versión {plan['version']}; cursos y personas contados en "
+                f"cada mes, institución y tema programados): en {when} se impartieron ",
                 Num(m["sessions_delivered"], p), " de ", Num(m["planned_sessions"], p),
                 f" cursos programados ({_percent(m['sessions_attainment'], lang)}) y se capacitó a ",
                 Num(m["servants_trained"], p), " de ", Num(m["planned_people"], p),
@@ -563,7 +564,8 @@ def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: st
                 Num(y["sessions_delivered"], p), " de ", Num(y["planned_sessions"], p),
                 f" cursos ({_percent(y['sessions_attainment'], lang)}) y ", Num(y["servants_trained"], p), " de ",
                 Num(y["planned_people"], p), f" servidores públicos ({_percent(y['people_attainment'], lang)})."]
-    return [f"Annual training plan attainment (version {plan['version']}): in {when}, ",
+    return [f"Annual training plan attainment (version {plan['version']}; courses and people counted in each "
+            f"planned month, institution and topic): in {when}, ",
             Num(m["sessions_delivered"], p), " of ", Num(m["planned_sessions"], p),
             f" planned courses were delivered ({_percent(m['sessions_attainment'], lang)}) and ",
             Num(m["servants_trained"], p), " of ", Num(m["planned_people"], p),
@@ -578,11 +580,13 @@ def _outside_plan_paragraph(outside: dict[str, Any], p: str, when: str, span: st
     """Delivery in cells the plan does not name, beside the attainment and never counted in it."""
     m, y = outside["month"], outside["year_to_date"]
     if lang == "es":
-        return [f"Fuera del programa (no cuenta en el avance del plan): en {when} se impartieron ",
+        return ["Fuera del programa (meses, instituciones y temas que el plan no prevé, contados igual; no cuenta "
+                f"en el avance): en {when} se impartieron ",
                 Num(m["sessions_delivered"], p), " cursos y se capacitó a ", Num(m["servants_trained"], p),
                 f" servidores públicos; de {span}, ", Num(y["sessions_delivered"], p), " cursos y ",
                 Num(y["servants_trained"], p), " servidores públicos."]
-    return [f"Outside the plan (not counted as attainment): in {when}, ", Num(m["sessions_delivered"], p),
+    return ["Outside the plan (months, institutions and topics it does not name, counted alike; not counted as "
+            f"attainment): in {when}, ", Num(m["sessions_delivered"], p),
             " courses were delivered and ", Num(m["servants_trained"], p), " public servants trained; "
             f"{'from' if ' to ' in span else 'in'} {span}, ", Num(y["sessions_delivered"], p), " courses and ",
             Num(y["servants_trained"], p), " public servants."]
