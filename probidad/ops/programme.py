@@ -830,19 +830,32 @@ def _oversight(p: DemoProgramme, rng: random.Random) -> None:
     for key, reason in zip(rng.sample(staying, 3), reasons, strict=True):
         p.exemptions.append(Exemption(key, "req-codigo-etica", reason, start))
     # The plan: for each month, the three largest institutions x the topics delivered that month,
-    # targets near what was delivered (some cells ahead of plan, some behind).
+    # targets near what each cell delivered (some cells ahead of plan, some behind): the people it
+    # trained, one more or one fewer for a third of the cells each; its sessions, one more for half the
+    # largest institution's cells.
     largest = [i.institution_id for i in sorted(p.institutions, key=lambda i: -i.headcount)[:3]]
+    trained: dict[tuple, set[str]] = defaultdict(set)
+    reached: dict[tuple, set[str]] = defaultdict(set)
+    for s in p.sessions:
+        if not s.cancelled:
+            for key in s.enrolled:
+                cell = (s.starts_at.year, s.starts_at.month, p.institution_of(key, s.starts_at.date()), s.course.title)
+                if s.minutes.get(key, 0) > 0:
+                    reached[cell].add(s.session_id)
+                if completes(s, key):
+                    trained[cell].add(key)
     for year, month in p.months:
         topics = sorted({s.course.title for s in p.sessions
                          if not s.cancelled and (s.starts_at.year, s.starts_at.month) == (year, month)})
         for institution_id in largest:
             for topic in topics:
                 hours = next(c.hours for c in p.courses if c.title == topic)
-                people = rng.randint(1, 6)
+                # One draw per cell as before, so the rest of the programme stays the same.
+                people = max(1, len(trained[(year, month, institution_id, topic)]) + (rng.randint(1, 6) - 3) // 2)
+                sessions = max(1, len(reached[(year, month, institution_id, topic)]))
                 p.plan_targets.setdefault(year, []).append({
                     "month": month, "institution_id": institution_id, "topic": topic,
-                    # Sessions are the comptroller's, counted once in the total: planned on one institution.
-                    "sessions": rng.randint(1, 2) if institution_id == largest[0] else 0,
+                    "sessions": sessions + rng.randint(0, 1) if institution_id == largest[0] else sessions,
                     "people": people, "hours": people * hours})
 
 
@@ -926,9 +939,9 @@ def expected_plan(programme: DemoProgramme, year: int, through: int) -> dict:
         return round(actual / target, 4) if target else None
 
     def actual(cells: list[tuple]) -> dict:
-        """Sessions and people of several cells counted once each; hours added."""
-        return {"sessions_delivered": len(set().union(*(sessions.get(c, set()) for c in cells))),
-                "servants_trained": len(set().union(*(trained.get(c, set()) for c in cells))),
+        """Each cell's distinct sessions and people, the cells added up as their targets are."""
+        return {"sessions_delivered": sum(len(sessions.get(c, ())) for c in cells),
+                "servants_trained": sum(len(trained.get(c, ())) for c in cells),
                 "training_hours": sum(hours.get(c, 0.0) for c in cells)}
 
     def line(cells: list[tuple]) -> dict:

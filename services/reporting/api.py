@@ -211,9 +211,10 @@ class PlanQuery:  # the query string of the plan report
 
 @router.get("/reports/plan")
 async def plan(_comptroller: Comptroller, reader: Reader, ctx: Context, q: PlanQuery = Depends()) -> dict[str, Any]:
-    """The annual training programme against what was delivered: planned sessions, people and hours,
-    sessions delivered, servants trained and training hours, and attainment (actual / planned, null when
-    nothing was planned), per month x institution x topic and year to date."""
+    """Plan attainment: planned sessions, people and hours, sessions delivered, servants trained and
+    training hours, and attainment (delivered / planned, null when nothing was planned) in the cells the
+    annual plan names (month x institution x topic), the month, per institution x topic year to date and
+    in total; delivery in the cells it does not name apart (``outside_plan``), never counted in it."""
     return await views.plan(reader, ctx, q.year, q.through, q.institution, q.as_of)
 
 

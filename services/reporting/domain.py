@@ -697,17 +697,17 @@ class Snapshot:
              "outside_plan": {            # delivery in cells the plan does not name: actuals only
                  "months": [row, ...], "month_total": row, "total": row}}
 
-        A **cell** is a month x institution x topic. Delivered *in a cell*: a session delivered (not
+        A **cell** is a month x institution x topic. Delivered *in a cell*: the sessions delivered (not
         cancelled, someone present) that started in the month (programme zone), of a course of the topic,
         with a servant of the institution present (their institution at the session's start); servants
         trained in it are the distinct persons with a standing certificate of such a session, and its
         training hours those certificates' hours. Attainment counts only the cells the plan names: a row
-        wider than a cell (month total, an institution x topic year to date, the total) adds the planned
-        targets of its planned cells and takes the union of their sessions and persons, so a session or a
-        person counts once in it, and year to date is not the sum of the months. Delivery in any other
-        cell is ``outside_plan``, added the same way and never counted as attainment; a session with
-        servants of a planned and an unplanned cell (or a person trained in both) counts on each side.
-        Without a plan in force every delivery is outside it.
+        wider than a cell (month total, an institution x topic year to date, the total) adds its planned
+        cells — the targets and, like them, the delivered figures — so every cell on plan is the whole on
+        plan: a session that reached two planned institutions counts in each one's cell and twice in the
+        total, a person trained in two planned cells (two months, two topics) in each. Delivery in any
+        other cell is ``outside_plan``, added the same way and never counted as attainment, so the two
+        lines together are the whole programme's cells. Without a plan in force every delivery is outside it.
 
         Every planned row: ``period``, ``institution``, ``name`` (the institution's, None when unknown),
         ``topic``, ``planned_sessions``, ``planned_people``, ``planned_hours``, ``sessions_delivered``,
@@ -849,34 +849,35 @@ def _certificate_key(e: CertificateEvent, by: str | None) -> str:
 
 
 class _PlanCell:
-    """Planned and actual figures of one row of ``Snapshot.plan_against_actual``; rows add up into
-    wider ones (year to date, total) as sums of the planned numbers and hours and unions of the
-    sessions and persons, so a session or a person is counted once in a wider row."""
+    """Planned and delivered figures of one row of ``Snapshot.plan_against_actual``. A cell's are its
+    distinct sessions and persons; a wider row (the month, year to date, the total) adds its cells,
+    delivered figures as the planned ones, so attainment compares like with like (a person trained in two
+    planned cells counts in each, as the plan's targets count them)."""
 
     __slots__ = ("planned", "sessions", "persons", "hours")
 
     def __init__(self, planned: list[float] | None = None, sessions: set[str] | None = None,
                  persons: set[str] | None = None, hours: float = 0.0) -> None:
         self.planned = list(planned) if planned else [0, 0, 0.0]
-        self.sessions = set(sessions or ())
-        self.persons = set(persons or ())
+        self.sessions = len(sessions or ())
+        self.persons = len(persons or ())
         self.hours = hours
 
     def add(self, other: "_PlanCell") -> None:
         self.planned = [a + b for a, b in zip(self.planned, other.planned)]
-        self.sessions |= other.sessions
-        self.persons |= other.persons
+        self.sessions += other.sessions
+        self.persons += other.persons
         self.hours += other.hours
 
     def delivered(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
-        """The actual figures only: a row of delivery outside the plan."""
+        """The delivered figures only: a row of delivery outside the plan."""
         return {"period": period, "institution": institution, "name": name, "topic": topic,
-                "sessions_delivered": len(self.sessions), "servants_trained": len(self.persons),
+                "sessions_delivered": self.sessions, "servants_trained": self.persons,
                 "training_hours": round(self.hours, 2)}
 
     def row(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
         sessions, people, hours = self.planned
-        actual = (len(self.sessions), len(self.persons), round(self.hours, 2))
+        actual = (self.sessions, self.persons, round(self.hours, 2))
         return {"period": period, "institution": institution, "name": name, "topic": topic,
                 "planned_sessions": sessions, "planned_people": people, "planned_hours": round(hours, 2),
                 "sessions_delivered": actual[0], "servants_trained": actual[1], "training_hours": actual[2],

@@ -52,7 +52,7 @@ async def test_attainment_counts_the_planned_cells_and_delivery_elsewhere_is_rep
         outside = body["outside_plan"]
         assert [(m["period"], m["institution"], m["topic"]) for m in outside["months"]] == [
             ("2026-03", "in-b", "Conflicto"), ("2026-03", "in-b", "Ética"), ("2026-04", "in-a", "Ética")]
-        assert delivered(outside["total"]) == (3, 1, 6) and delivered(outside["month_total"]) == (1, 1, 4)
+        assert delivered(outside["total"]) == (3, 2, 6) and delivered(outside["month_total"]) == (1, 1, 4)
 
         # as of before version 2 was recorded: version 1 and its cells
         r = await c.get("/reports/plan", params={"year": 2026, "through": 4, "as_of": "2026-05-01"})
@@ -62,7 +62,7 @@ async def test_attainment_counts_the_planned_cells_and_delivery_elsewhere_is_rep
         assert set(months) == {("2026-03", "in-a", "Ética"), ("2026-03", "in-b", "Ética"), ("2026-04", "in-a", "Ética")}
         assert cells(months[("2026-03", "in-a", "Ética")]) == (2, 4, 16, 1, 2, 8, 0.5, 0.5, 0.5)
         assert cells(body["month_total"]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
-        assert cells(body["total"]) == (4, 6, 24, 2, 2, 12, 0.5, 0.3333, 0.5)
+        assert cells(body["total"]) == (4, 6, 24, 3, 3, 12, 0.75, 0.5, 0.5)
         assert delivered(body["outside_plan"]["total"]) == (1, 1, 2)
 
         r = await c.get("/reports/plan", params={"year": 2026, "through": 4, "institution": "in-b",
@@ -104,8 +104,8 @@ async def test_the_dashboards_plan_table_shows_the_planned_cells_and_the_line_ou
     assert 'data-planned-sessions="1"' in total and 'data-sessions-delivered="1"' in total
     outside = re.search(r'<span data-plan-outside="" data-sessions-delivered="(\d+)" data-servants-trained="(\d+)">'
                         r"([^<]*)</span>", dom)
-    assert outside and outside.group(1, 2) == ("3", "1")
-    assert outside.group(3) == "Fuera del programa (no cuenta en el avance): sesiones 3; personas capacitadas 1."
+    assert outside and outside.group(1, 2) == ("3", "2")
+    assert outside.group(3) == "Fuera del programa (no cuenta en el avance): sesiones 3; personas capacitadas 2."
     data = json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', dom,
                                 re.S).group(1))
     assert [r["topic"] for r in data["plan"]["rows"]] == ["Ética"]
@@ -125,7 +125,8 @@ async def test_the_bulletins_plan_sentences_give_the_planned_cells_and_the_deliv
     paragraphs = r.text.split("\n\n")
     (attainment,) = [p for p in paragraphs if "Avance del plan anual" in p]
     (outside,) = [p for p in paragraphs if "Fuera del programa" in p]
-    # April under version 1: 1 of 1 planned session, 1 of 2 planned people; January to April 2 of 4 and
-    # 2 of 6 in the planned cells. The Conflicto session of in-b is in none: outside the plan (1 and 1).
-    assert numbers(attainment) == ["1", "1", "100.0", "1", "2", "50.0", "2", "4", "50.0", "2", "6", "33.3"]
+    # April under version 1: 1 of 1 planned session, 1 of 2 planned people; January to April, the three
+    # planned cells added: 3 of 4 sessions (s1 reached in-a and in-b, each planned it) and 3 of 6 people
+    # (a1 in March and in April). The Conflicto session of in-b is in none: outside the plan (1 and 1).
+    assert numbers(attainment) == ["1", "1", "100.0", "1", "2", "50.0", "3", "4", "75.0", "3", "6", "50.0"]
     assert numbers(outside) == ["0", "0", "1", "1"]

@@ -1,6 +1,7 @@
-"""The training programme against what was delivered (Snapshot.plan_against_actual) on a small
-programme whose figures are known by hand: planned, actual and attainment per month x institution x
-topic and year to date, and the plan version in force as of a moment."""
+"""Plan attainment (Snapshot.plan_against_actual) on a small programme whose figures are known by
+hand: planned, delivered and attainment in the cells the plan names (month x institution x topic), the
+month, year to date and the total adding those cells, delivery in other cells apart, and the plan
+version in force as of a moment."""
 
 from __future__ import annotations
 
@@ -115,8 +116,9 @@ def test_attainment_counts_only_the_cells_the_plan_names_and_the_rest_is_outside
         ("2026-04", "in-a", "Ética"): (1, 1, 4),      # s2, a1 certified
     }
     assert "planned_people" not in outside["months"][0] and "people_attainment" not in outside["total"]
-    # s1 counts on both sides (in-a's servants in a planned cell, b1 in an unplanned one); p1 (a1 and b2) once
-    assert delivered(outside["total"]) == (3, 1, 6)
+    # The cells add up: s1 counts on both sides (in-a's servants in a planned cell, b1 in an unplanned
+    # one), and p1 (a1 in April, b2 in March's Conflicto) in each of the two unplanned cells they trained in
+    assert delivered(outside["total"]) == (3, 2, 6)
     assert delivered(outside["month_total"]) == (1, 1, 4)
 
 
@@ -129,11 +131,13 @@ def test_as_of_before_the_second_version_measures_against_the_first():
     assert figures(months[("2026-03", "in-a", "Ética")]) == (2, 4, 16, 1, 2, 8, 0.5, 0.5, 0.5)
     assert figures(months[("2026-04", "in-a", "Ética")]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
     assert figures(months[("2026-03", "in-b", "Ética")]) == (1, 0, 0, 1, 0, 0, 1.0, None, None)
-    # a1, trained in March and April, is one of the two servants trained in in-a's Ética year to date
+    # Year to date adds the months' cells, as the targets are added: a1, trained in March and in April, is
+    # in both months' people (2 + 1 of 4 + 2 planned)
     ytd = rows(report, "year_to_date")
-    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (3, 6, 24, 2, 2, 12, 0.6667, 0.3333, 0.5)
-    # s1 counts once in the total though in-a's and in-b's servants were in it; s3 (Conflicto) is outside
-    assert figures(report["total"]) == (4, 6, 24, 2, 2, 12, 0.5, 0.3333, 0.5)
+    assert figures(ytd[("2026-01-01/2026-04-30", "in-a", "Ética")]) == (3, 6, 24, 2, 3, 12, 0.6667, 0.5, 0.5)
+    # s1 reached in-a and in-b, both planned in March: it counts in each cell, as each planned a session;
+    # s3 (Conflicto) is outside
+    assert figures(report["total"]) == (4, 6, 24, 3, 3, 12, 0.75, 0.5, 0.5)
     assert figures(report["month_total"]) == (1, 2, 8, 1, 1, 4, 1.0, 0.5, 0.5)
     assert [(r["institution"], r["topic"]) for r in report["outside_plan"]["months"]] == [("in-b", "Conflicto")]
     assert delivered(report["outside_plan"]["total"]) == (1, 1, 2)
@@ -155,7 +159,8 @@ def test_the_order_facts_arrive_in_changes_nothing_and_a_year_without_a_plan_has
     unplanned = programme().snapshot(ZONE).plan_against_actual(2026, 4)
     assert unplanned["plan"] is None and unplanned["months"] == [] and unplanned["year_to_date"] == []
     assert figures(unplanned["total"]) == (0, 0, 0, 0, 0, 0, None, None, None)
-    assert delivered(unplanned["outside_plan"]["total"]) == (3, 2, 14)
+    # every cell is outside: s1 in in-a's and in-b's, p1 in three cells, a2 in one
+    assert delivered(unplanned["outside_plan"]["total"]) == (4, 4, 14)
 
 
 def test_one_institution_only():
@@ -169,3 +174,17 @@ def test_one_institution_only():
 def test_through_month_is_a_month():
     with pytest.raises(ValueError, match="through_month"):
         programme().snapshot(ZONE).plan_against_actual(2026, 13)
+
+
+def test_a_plan_met_in_every_cell_is_met_in_the_month_year_to_date_and_total():
+    # A plan whose targets are exactly what each cell delivered (every delivery is outside an empty plan).
+    cells = programme().snapshot(ZONE).plan_against_actual(2026, 4)["outside_plan"]["months"]
+    met = plan(3, *((int(r["period"][5:]), r["institution"], r["topic"], r["sessions_delivered"],
+                     r["servants_trained"], r["training_hours"]) for r in cells))
+    report = programme((met, V1_AT)).snapshot(ZONE).plan_against_actual(2026, 4)
+    for row in [*report["year_to_date"], report["month_total"], report["total"]]:
+        shares = [row[k] for k in ("sessions_attainment", "people_attainment", "hours_attainment")]
+        # in-b's Ética planned nobody (b1 was present, not certified): no share of people or hours there
+        nobody_planned = (row["institution"], row["topic"]) == ("in-b", "Ética")
+        assert shares == ([1.0, None, None] if nobody_planned else [1.0] * 3), row
+    assert delivered(report["outside_plan"]["total"]) == (0, 0, 0)
