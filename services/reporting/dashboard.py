@@ -12,6 +12,7 @@ from datetime import date, datetime
 from typing import Any
 
 from services.reporting.compliance import report as compliance_report
+from services.reporting.dashboard_suppression import protect
 from services.reporting.domain import Period, Snapshot
 from services.reporting.exports import COUNTS, suppress
 
@@ -113,9 +114,9 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
     """The page's figures for the period selected (``period`` month, ytd or year; ``month`` 1-12,
     default December, or the current month in the current year) and one institution or all.
 
-    The dashboard is public, so every count goes through the same small-count suppression as open
-    data (``minimum``): a blanked count is None, and a rate that would give it away (coverage x
-    headcount, attainment x plan, compliance rate) is blanked with it.
+    The dashboard is public: the page is suppressed as one publication with every identity between
+    its figures (``dashboard_suppression.protect``, ``minimum`` as open data's): a blanked count is
+    None, and a rate is printed to 0.1 % unless it would narrow a blank.
     """
     if period not in PERIODS:
         raise ValueError(f"period must be one of {', '.join(PERIODS)}")
@@ -124,29 +125,22 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
     if not 1 <= month <= 12:
         raise ValueError("month must be from 1 to 12")
     chosen = selected_period(year, period, month)
-    totals = suppress([snapshot.figures(chosen, None, institution)[0]], minimum)[0]
+    # Every figure first as it is; then the page is suppressed as one publication (dashboard_suppression).
+    totals = snapshot.figures(chosen, None, institution)[0]
     months = []
     for m in range(1, 13):
-        row = suppress([snapshot.figures(Period.month(year, m), None, institution)[0]], minimum)[0]
+        row = snapshot.figures(Period.month(year, m), None, institution)[0]
         months.append({"month": f"{year}-{m:02d}", "label": MONTHS[m - 1],
                        "servants_trained": row["servants_trained"], "sessions_delivered": row["sessions_delivered"]})
     figures = {r["government_level"]: r for r in snapshot.figures(chosen, "government_level", institution)}
-    levels = suppress([{"level": level, **{m: figures[level][m] if level in figures else 0 for m in COUNTS}}
-                       for level in ("state", "municipal")], minimum)
-    raw_coverage = snapshot.coverage(year)
-    coverage = [{**row, "coverage": None if row["servants_trained"] is None else row["coverage"]}
-                for row in suppress(raw_coverage, minimum, counts=("servants_trained",))]
-    counted = [r for r in raw_coverage if institution is None or r["institution"] == institution]
-    trained = sum(r["servants_trained"] for r in counted)
-    headcount = sum(r["headcount"] for r in counted)
-    overall = None if 0 < trained < minimum else (round(trained / headcount, 4) if headcount else 0)
-    if institution is not None:  # one institution: its own row, blanked as the table blanks it
-        overall = next((r["coverage"] for r in coverage if r["institution"] == institution), overall)
+    levels = [{"level": level, **{m: figures[level][m] if level in figures else 0 for m in COUNTS}}
+              for level in ("state", "municipal")]
+    coverage = snapshot.coverage(year)
     # Compliance on the period's last day, never past what is known (the as-of date, or today).
     last_known = as_of.astimezone(snapshot.zone).date() if as_of is not None else today
     on = min(chosen.end, last_known) if last_known is not None else chosen.end
     names = {iid: f.attributes["name"] for iid, f in snapshot.institutions.items()}
-    return {
+    return protect({
         "year": year, "years": sorted({*snapshot.years_delivered(), year}),
         "unit": unit, "as_of": as_of.isoformat() if as_of else None, "minimum": minimum,
         "selection": {"period": period, "month": month, "label": chosen.label, "from": chosen.start.isoformat(),
@@ -157,12 +151,12 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
         "totals": totals, "months": months,
         "levels": [{"level": r["level"], "servants_trained": r["servants_trained"],
                     "participations": r["participations"]} for r in levels],
-        "breakdowns": {by: _breakdown(snapshot, chosen, by, institution, minimum) for by in BREAKDOWNS},
+        "breakdowns": {by: _breakdown(snapshot, chosen, by, institution, 1) for by in BREAKDOWNS},
         "coverage": coverage,
-        "overall_coverage": overall,
-        "plan": _plan(snapshot, year, 12 if period == "year" else month, institution, minimum),
-        "compliance": _compliance(snapshot, on, institution, minimum),
-    }
+        "overall_coverage": None,  # the chosen institutions' trained / headcount, as protect prints it
+        "plan": _plan(snapshot, year, 12 if period == "year" else month, institution, 1),
+        "compliance": _compliance(snapshot, on, institution, 1),
+    }, minimum)
 
 
 _PERIOD_NAMES = {"month": "Mes", "ytd": "Enero al mes", "year": "Año completo"}

@@ -7,13 +7,14 @@ numbers (cells), the sums a reader can see between them, and the rates it prints
 * **complementary**: more cells, as few and as small as practical, until no blank can be worked out.
   A blank is "worked out" when linear programming over what the output states — each blank an unknown
   at least 1 (a zero is printed as 0), every sum an equation, every printed rate a pair of
-  inequalities (its value is rounded) — pins it to a range narrower than ``minimum``. The loop is
+  inequalities (its value is rounded) — leaves it fewer than ``minimum`` possible values. The loop is
   greedy: while the audit finds an exposed blank, the smallest published non-zero count of a sum
   that blank is in is blanked too, and the audit runs again;
 * **rates**: a rate is printed (rounded to 0.1 %, as the page shows it) unless, added to the audit,
   it would narrow a blank: a requirement's rate is not blanked merely because its exempt count is.
 
-Training hours follow participations: blanked with them, and not pinned either.
+Training hours follow the count they would give away (participations; in the plan, servants trained):
+blanked with it, and no blank's hours narrowed below one hour.
 
 How a figure splits is written once, in ``SPLITS`` (per measure, which dimensions partition it
 exactly); a split that is not a partition (a person trained in two topics counts in both) gives the
@@ -262,11 +263,19 @@ def _floor(pub: Publication, key: Key) -> float:
 
 
 def narrow(pub: Publication, key: Key, low: float, high: float, minimum: int) -> bool:
-    """Whether a blank's feasible range gives it away: a count's narrower than ``minimum``, any
-    other cell's (hours) pinned to one value."""
+    """Whether a blank's feasible range gives it away: a count's holding fewer than ``minimum`` whole
+    numbers, any other cell's (hours) narrower than one hour (courses last whole hours or halves: a
+    range that narrow names the hours, and with them the participations)."""
     if key in pub.counts:
-        return high - low < minimum - 1e-6
-    return high - low < 1e-6
+        return whole_numbers(low, high) < minimum
+    return high - low < 1.0
+
+
+def whole_numbers(low: float, high: float) -> float:
+    """How many whole numbers lie in [low, high] (infinitely many when unbounded)."""
+    if math.isinf(high):
+        return math.inf
+    return math.floor(high + 1e-6) - math.ceil(low - 1e-6) + 1
 
 
 def _exposed(pub: Publication, blanks: set[Key], rates: dict[Key, float | None], minimum: int,
@@ -297,11 +306,12 @@ def decide(pub: Publication, minimum: int) -> Decision:
         added: set[Key] = set()
         touched: set[Sum] = set()
         for key in sorted(leaks, key=repr):
-            leader = pub.follows.get(key, key)
-            options = [s for s in sums_of.get(leader, ()) if s not in touched]
-            candidates = [(pub.values[k], repr(k), k, s) for s in options for k in (*s.parts, s.whole)
-                          if k in pub.counts and k not in blanks and k not in added and pub.values[k] > 0
-                          and k not in pub.follows]
+            # A sum the blank (or the count it follows) is in; blanking hours means blanking their count.
+            options = [s for s in {*sums_of.get(key, ()), *sums_of.get(pub.follows.get(key, key), ())}
+                       if s not in touched]
+            candidates = [(pub.values[c], repr(c), c, s) for s in options
+                          for c in {pub.follows.get(k, k) for k in (*s.parts, s.whole)}
+                          if c in pub.counts and c not in blanks and c not in added and pub.values[c] > 0]
             if candidates:
                 _, _, chosen, via = min(candidates, key=lambda c: (c[0], c[1]))
                 added.add(chosen)
