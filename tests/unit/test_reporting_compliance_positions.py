@@ -67,7 +67,8 @@ def envelopes() -> list:
                for s, (i, level, title) in SERVANTS.items()]
     out = [seal(e, time=at(date(2025, 1, 3))) for e in events]
     out += [seal(e, time=at(date(2025, 12, 15))) for e in (
-        requirement("rq-mandos", DueRule(kind="yearly_by", month=10, day=31), position_levels=["mando medio", "directivo"]),
+        requirement("rq-mandos", DueRule(kind="yearly_by", month=10, day=31),
+                    position_levels=["mando medio", "directivo"]),
         requirement("rq-compras", DueRule(kind="within_days_of_joining", days=60),
                     position_digests=[digest("Jefe de Compras")]),
         requirement("rq-todos", DueRule(kind="yearly_by", month=12, day=31)))]
