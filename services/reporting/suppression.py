@@ -238,6 +238,9 @@ def _extremes(members: list[Key], rows: list[tuple[dict[Key, float], float, floa
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, len(rows)
     solver = highspy.Highs()
     solver.setOptionValue("output_flag", False)
+    # No presolve: the models are small, each solve starts from the last basis, and presolve can call
+    # an unbounded maximum infeasible.
+    solver.setOptionValue("presolve", "off")
     solver.passModel(lp)
     everything = np.arange(n, dtype=np.int32)
     out = {}
@@ -251,8 +254,10 @@ def _extremes(members: list[Key], rows: list[tuple[dict[Key, float], float, floa
             status = solver.getModelStatus()
             if status == highspy.HighsModelStatus.kOptimal:
                 found.append(sign * solver.getInfo().objective_function_value)
-            else:  # unbounded: nothing caps it
-                found.append(floors[i] if sign > 0 else math.inf)
+            elif status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
+                found.append(floors[i] if sign > 0 else math.inf)  # nothing caps it
+            else:  # the truth satisfies every constraint: anything else is the solver's fault; count the
+                found.append(floors[i])  # blank as exposed, so that more is blanked rather than less
         out[k] = (found[0], found[1])
     return out
 

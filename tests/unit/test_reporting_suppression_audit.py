@@ -147,9 +147,12 @@ class Audit:
             c[index[k]] = 1
             found = []
             for sign in (1, -1):
-                result = linprog(sign * c, A_ub=np.array(a_ub) if a_ub else None, b_ub=b_ub or None,
-                                 A_eq=np.array(a_eq) if a_eq else None, b_eq=b_eq or None, bounds=bounds,
-                                 method="highs")
+                for presolve in (True, False):  # HiGHS's presolve can call an unbounded problem infeasible
+                    result = linprog(sign * c, A_ub=np.array(a_ub) if a_ub else None, b_ub=b_ub or None,
+                                     A_eq=np.array(a_eq) if a_eq else None, b_eq=b_eq or None, bounds=bounds,
+                                     method="highs", options={"presolve": presolve})
+                    if result.status != 2:
+                        break
                 assert result.status in (0, 3), result.message
                 found.append(sign * result.fun if result.status == 0 else math.inf)
             out[k] = tuple(found)
