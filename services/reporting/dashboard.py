@@ -108,6 +108,16 @@ def _compliance(snapshot: Snapshot, on: date, institution: str | None, minimum: 
     return {"on": body["on"], "requirements": requirements, "by_institution": by_institution}
 
 
+def _period_panels(snapshot: Snapshot, period: Period, institution: str | None) -> dict[str, Any]:
+    """A period's totals, levels and breakdowns as its page shows them, before suppression."""
+    figures = {r["government_level"]: r for r in snapshot.figures(period, "government_level", institution)}
+    return {"totals": snapshot.figures(period, None, institution)[0],
+            "levels": [{"level": level, **{m: figures[level][m] if level in figures else 0
+                                           for m in ("servants_trained", "participations")}}
+                       for level in ("state", "municipal")],
+            "breakdowns": {by: _breakdown(snapshot, period, by, institution, 1) for by in BREAKDOWNS}}
+
+
 def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, unit: str, minimum: int,
                    period: str = "year", month: int | None = None, institution: str | None = None,
                    today: date | None = None) -> dict[str, Any]:
@@ -140,6 +150,16 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
     last_known = as_of.astimezone(snapshot.zone).date() if as_of is not None else today
     on = min(chosen.end, last_known) if last_known is not None else chosen.end
     names = {iid: f.attributes["name"] for iid, f in snapshot.institutions.items()}
+    # What other pages print alike (the coverage table, the chart, compliance), decided once for all of them.
+    whole_year = Period.year(year)
+    year_of = snapshot.figures(whole_year, None, institution)[0]
+    shared = {"year_levels": {"all": snapshot.figures(whole_year)[0]["servants_trained"], "state": 0, "municipal": 0,
+                              **{r["government_level"]: r["servants_trained"]
+                                 for r in snapshot.figures(whole_year, "government_level")}},
+              "year_totals": {m: year_of[m] for m in ("servants_trained", "sessions_delivered")},
+              "monthly": [_period_panels(snapshot, Period.month(year, m), institution) for m in range(1, 13)]}
+    compliance = _compliance(snapshot, on, institution, 1)
+    shared["compliance"] = compliance if institution is None else _compliance(snapshot, on, None, 1)
     return protect({
         "year": year, "years": sorted({*snapshot.years_delivered(), year}),
         "unit": unit, "as_of": as_of.isoformat() if as_of else None, "minimum": minimum,
@@ -155,8 +175,8 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
         "coverage": coverage,
         "overall_coverage": None,  # the chosen institutions' trained / headcount, as protect prints it
         "plan": _plan(snapshot, year, 12 if period == "year" else month, institution, 1),
-        "compliance": _compliance(snapshot, on, institution, 1),
-    }, minimum)
+        "compliance": compliance,
+    }, minimum, shared)
 
 
 _PERIOD_NAMES = {"month": "Mes", "ytd": "Enero al mes", "year": "Año completo"}

@@ -41,14 +41,32 @@ def _hours(pub: Publication, prefix: tuple, row: dict[str, Any], leader: str) ->
         pub.follows[(*prefix, "training_hours")] = (*prefix, leader)
 
 
+def _period(pub: Publication, prefix: tuple, totals: dict[str, Any], levels: list[dict[str, Any]],
+            breakdowns: dict[str, list[dict[str, Any]]]) -> None:
+    """A period's totals, its state and municipal split and its topics, modalities and sexes, each
+    adding up to the totals (``prefix``: () on the page, ("m", i) for month i in the chart's publication)."""
+    _counts(pub, (*prefix, "totals"), totals, TOTAL_COUNTS)
+    _hours(pub, (*prefix, "totals"), totals, "participations")
+    for row in levels:
+        _counts(pub, (*prefix, "levels", row["level"]), row, ("servants_trained", "participations"))
+    for measure in ("servants_trained", "participations"):
+        pub.total((*prefix, "totals", measure), [(*prefix, "levels", r["level"], measure) for r in levels],
+                  exact(measure, "government_level"))
+    for by, rows in breakdowns.items():
+        for row in rows:
+            _counts(pub, (*prefix, "breakdown", by, row["category"]), row,
+                    ("servants_trained", "participations", "sessions_delivered"))
+        for measure in ("servants_trained", "participations", "sessions_delivered"):
+            pub.total((*prefix, "totals", measure), [(*prefix, "breakdown", by, r["category"], measure) for r in rows],
+                      exact(measure, by))
+
+
 def page_publication(data: dict[str, Any]) -> Publication:
     """The page's figures (``dashboard.dashboard_data`` before suppression) and their identities."""
     pub = Publication()
     chosen = data["selection"]
     period, month, institution = chosen["period"], chosen["month"], chosen["institution"]
-    totals = data["totals"]
-    _counts(pub, ("totals",), totals, TOTAL_COUNTS)
-    _hours(pub, ("totals",), totals, "participations")
+    _period(pub, (), data["totals"], data["levels"], data["breakdowns"])
 
     # The monthly chart: the period's totals are the months it covers.
     covered = [i for i, _ in enumerate(data["months"])
@@ -58,21 +76,6 @@ def page_publication(data: dict[str, Any]) -> Publication:
     for measure in ("servants_trained", "sessions_delivered"):
         pub.total(("totals", measure), [("months", i, measure) for i in covered],
                   exact(measure, "month") or len(covered) == 1)
-
-    # State and municipal.
-    for row in data["levels"]:
-        _counts(pub, ("levels", row["level"]), row, ("servants_trained", "participations"))
-    for measure in ("servants_trained", "participations"):
-        pub.total(("totals", measure), [("levels", r["level"], measure) for r in data["levels"]],
-                  exact(measure, "government_level"))
-
-    # Topic, modality and sex.
-    for by, rows in data["breakdowns"].items():
-        for row in rows:
-            _counts(pub, ("breakdown", by, row["category"]), row,
-                    ("servants_trained", "participations", "sessions_delivered"))
-        for measure in ("servants_trained", "participations", "sessions_delivered"):
-            pub.total(("totals", measure), [("breakdown", by, r["category"], measure) for r in rows], exact(measure, by))
 
     # Coverage of the year, per institution; the overall coverage.
     for row in data["coverage"]:
@@ -136,11 +139,125 @@ def _plan_row(pub: Publication, key: tuple, row: dict[str, Any]) -> None:
             pub.rate((*key, rate), [((*key, actual), 1.0)], [((*key, planned), 1.0)])
 
 
-def protect(data: dict[str, Any], minimum: int) -> dict[str, Any]:
+def coverage_publication(coverage: list[dict[str, Any]], year: dict[str, int]) -> Publication:
+    """The coverage table, printed alike on every page of the year, with what it adds up to: the year's
+    servants trained (``year``: "all" and each level), as the year's page prints them."""
+    pub = Publication()
+    for row in coverage:
+        key = ("coverage", row["institution"])
+        pub.cell((*key, "servants_trained"), row["servants_trained"])
+        pub.cell((*key, "headcount"), row["headcount"], count=False)
+        pub.rate(key, [((*key, "servants_trained"), 1.0)], [((*key, "headcount"), 1.0)])
+    pub.rate(("overall_coverage", "all"), [(("coverage", r["institution"], "servants_trained"), 1.0) for r in coverage],
+             [(("coverage", r["institution"], "headcount"), 1.0) for r in coverage])
+    distinct = exact("servants_trained", "institution")
+    for who, value in year.items():
+        pub.cell(("year", who, "servants_trained"), value)
+        members = [r for r in coverage if who == "all" or r["government_level"] == who]
+        pub.total(("year", who, "servants_trained"), [("coverage", r["institution"], "servants_trained")
+                                                      for r in members], distinct)
+    pub.total(("year", "all", "servants_trained"), [("year", w, "servants_trained") for w in year if w != "all"],
+              exact("servants_trained", "government_level"))
+    return pub
+
+
+def chart_publication(months: list[dict[str, Any]], who: str, year: dict[str, int],
+                      monthly: list[dict[str, Any]]) -> Publication:
+    """The monthly chart, printed alike on every page of one institution (or all) and year, with the
+    year's totals it adds up to (``year``; one institution's year is its coverage row) and each month's
+    own page (``monthly``: its totals, levels and breakdowns), whose totals are the chart's column."""
+    pub = Publication()
+    for i, row in enumerate(months):
+        _counts(pub, ("months", i), row, ("servants_trained", "sessions_delivered"))
+    for i, page in enumerate(monthly):
+        _period(pub, ("m", i), page["totals"], page["levels"], page["breakdowns"])
+        for measure in ("servants_trained", "sessions_delivered"):
+            pub.total(("months", i, measure), [("m", i, "totals", measure)])
+    for measure, value in year.items():
+        pub.cell(("year", who, measure), value)
+        pub.total(("year", who, measure), [("months", i, measure) for i in range(len(months))], exact(measure, "month"))
+    if who != "all":
+        pub.cell(("coverage", who, "servants_trained"), year["servants_trained"])
+        pub.total(("year", who, "servants_trained"), [("coverage", who, "servants_trained")])
+    return pub
+
+
+def compliance_publication(compliance: dict[str, Any]) -> Publication:
+    """Compliance on a date for all institutions, printed alike on every page of that date (an
+    institution's page prints its own rows of it)."""
+    pub = Publication()
+    for row in compliance["requirements"]:
+        rid = row["requirement_id"]
+        _compliance_row(pub, ("requirement", rid), row)
+        rows = compliance["by_institution"].get(rid, [])
+        for x in rows:
+            _compliance_row(pub, ("requirement", rid, x["institution"]), x)
+        for name in COMPLIANCE_COUNTS:
+            pub.total(("requirement", rid, name), [("requirement", rid, x["institution"], name) for x in rows])
+    return pub
+
+
+def _settle(pub: Publication, decision, settled: dict, rates: dict, keep=lambda key: True) -> None:  # noqa: ANN001
+    settled.update({k: k in decision.blanks for k in pub.values if keep(k)})
+    rates.update({k: v for k, v in decision.rates.items() if keep(k)})
+
+
+def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = None) -> dict[str, Any]:
     """The page with its blanks (None) and its rates as printed; rows ordered by what is printed, so
-    that no blank's place in a ranking gives it away."""
+    that no blank's place in a ranking gives it away.
+
+    The tables every page of a year prints alike — the coverage table, the monthly chart of one
+    institution (or all), the compliance tables of a date — are decided first, each on its own with
+    what it adds up to (``shared``: the year's servants trained, all and per level; the year's totals of
+    the page's institution; compliance of all institutions), so that every page blanks them alike; the
+    page then adds what its own identities need among its other numbers."""
+    chosen = data["selection"]
+    institution, period = chosen["institution"], chosen["period"]
+    settled: dict = {}
+    settled_rates: dict = {}
     pub = page_publication(data)
-    decision = decide(pub, minimum)
+    if shared is not None and minimum > 1:
+        covered = coverage_publication(data["coverage"], shared["year_levels"])
+        _settle(covered, decide(covered, minimum), settled, settled_rates)
+        who = institution or "all"
+        if institution is not None:  # its year's servants trained are its coverage row
+            settled[("year", who, "servants_trained")] = settled[("coverage", who, "servants_trained")]
+        chart = chart_publication(data["months"], who, shared["year_totals"], shared["monthly"])
+        chart_settled: dict = {}
+        _settle(chart, decide(chart, minimum, {k: v for k, v in settled.items() if k in chart.values}),
+                chart_settled, settled_rates)
+        settled.update(chart_settled)
+        if period == "month":  # the month's own page is the chart's: its panels as decided there
+            index = chosen["month"] - 1
+            settled.update({key[2:]: blank for key, blank in chart_settled.items() if key[:2] == ("m", index)})
+        compliance = compliance_publication(shared["compliance"])
+        # An institution's page prints its own rows of compliance: those are settled, not the totals.
+        _settle(compliance, decide(compliance, minimum), settled, settled_rates,
+                keep=lambda k: institution is None or (len(k) > 2 and k[2] == institution))
+        # What the page prints that the other pages decided: the year's totals, the levels' and the
+        # overall coverage are the same numbers there.
+        for key, value in ((("year", who, m), v) for m, v in shared["year_totals"].items()):
+            pub.cell(key, value)
+            if period == "year":
+                pub.total(("totals", key[2]), [key])
+                settled[("totals", key[2])] = settled[key]
+        if institution is None:
+            for level, value in shared["year_levels"].items():
+                pub.cell(("year", level, "servants_trained"), value)
+                if period == "year" and level != "all":
+                    pub.total(("levels", level, "servants_trained"), [("year", level, "servants_trained")])
+                    settled[("levels", level, "servants_trained")] = settled[("year", level, "servants_trained")]
+            settled_rates[("overall_coverage",)] = settled_rates[("overall_coverage", "all")]
+        else:
+            pub.total(("year", who, "servants_trained"), [("coverage", who, "servants_trained")])
+            settled_rates[("overall_coverage",)] = settled_rates.get(("coverage", institution))
+            for row in shared["compliance"]["requirements"]:
+                key = ("requirement", row["requirement_id"], institution, "rate")
+                if key in settled_rates:
+                    settled_rates[("requirement", row["requirement_id"], "rate")] = settled_rates[key]
+    ratios = {r.key for r in pub.ratios}
+    decision = decide(pub, minimum, {k: v for k, v in settled.items() if k in pub.values},
+                      {k: v for k, v in settled_rates.items() if k in ratios})
     blank, rates = decision.blanks, decision.rates
 
     def apply(prefix: tuple, row: dict[str, Any]) -> dict[str, Any]:

@@ -288,11 +288,18 @@ def _exposed(pub: Publication, blanks: set[Key], rates: dict[Key, float | None],
     return {k: r for k, r in ranges(pub, blanks, rates, only).items() if narrow(pub, k, *r, minimum)}
 
 
-def decide(pub: Publication, minimum: int) -> Decision:
-    """The blanks and the printed rates of ``pub`` (see the module's docstring)."""
+def decide(pub: Publication, minimum: int, settled: dict[Key, bool] | None = None,
+           settled_rates: dict[Key, float | None] | None = None) -> Decision:
+    """The blanks and the printed rates of ``pub`` (see the module's docstring).
+
+    ``settled``: cells another output prints too (the same table on another page), already decided
+    there: blank (True) or printed (False), never changed here; ``settled_rates``: such rates, as printed
+    there. Complementary blanks are then chosen among the other cells."""
+    settled = settled or {}
+    settled_rates = settled_rates or {}
     if minimum <= 1:
         return Decision(frozenset(), {r.key: pub.ratio_value(r) for r in pub.ratios}, {})
-    blanks = {k for k in pub.counts if 0 < pub.values[k] < minimum}
+    blanks = {k for k in pub.counts if 0 < pub.values[k] < minimum} | {k for k, b in settled.items() if b}
     sums_of: dict[Key, list[Sum]] = defaultdict(list)
     for s in pub.sums:
         for k in (s.whole, *s.parts):
@@ -303,11 +310,12 @@ def decide(pub: Publication, minimum: int) -> Decision:
 
     blanks = with_followers(blanks)
     # Rates first left out wherever they touch a blank; each is put back below if it gives nothing away.
-    rates = {r.key: pub.ratio_value(r) for r in pub.ratios}
-    touching = {r.key for r in pub.ratios
-                if any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+    rates = {r.key: settled_rates[r.key] if r.key in settled_rates else pub.ratio_value(r) for r in pub.ratios}
+    touching = {r.key for r in pub.ratios if r.key not in settled_rates
+                and any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+    recheck: set[Key] | None = None  # the first time every blank; then the groups that changed
     for _ in range(200):
-        leaks = _exposed(pub, blanks, {k: v for k, v in rates.items() if k not in touching}, minimum)
+        leaks = _exposed(pub, blanks, {k: v for k, v in rates.items() if k not in touching}, minimum, recheck)
         added: set[Key] = set()
         touched: set[Sum] = set()
         for key in sorted(leaks, key=repr):
@@ -316,7 +324,8 @@ def decide(pub: Publication, minimum: int) -> Decision:
                        if s not in touched]
             candidates = [(pub.values[c], repr(c), c, s) for s in options
                           for c in {pub.follows.get(k, k) for k in (*s.parts, s.whole)}
-                          if c in pub.counts and c not in blanks and c not in added and pub.values[c] > 0]
+                          if c in pub.counts and c not in blanks and c not in added and pub.values[c] > 0
+                          and c not in settled]
             if candidates:
                 _, _, chosen, via = min(candidates, key=lambda c: (c[0], c[1]))
                 added.add(chosen)
@@ -324,8 +333,11 @@ def decide(pub: Publication, minimum: int) -> Decision:
                 touched.add(via)
         if not added:
             break
+        before = blanks
         blanks = with_followers(blanks | added)
-        touching |= {r.key for r in pub.ratios if any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+        recheck = (blanks - before) | set(leaks)
+        touching |= {r.key for r in pub.ratios if r.key not in settled_rates
+                     and any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
     printed = {k: v for k, v in rates.items() if k not in touching}
     for ratio in sorted((r for r in pub.ratios if r.key in touching), key=lambda r: repr(r.key)):
         if rates[ratio.key] is None:

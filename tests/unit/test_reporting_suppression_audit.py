@@ -443,3 +443,30 @@ def test_open_data_in_json_and_csv_gives_no_blank_away(snapshot):
         assert len(audit.truth) > 0
         assert not audit.leaks(MINIMUM)
         assert not [r for r in rows for m in MEASURES if m != "training_hours" and r[m] and 0 < r[m] < MINIMUM]
+
+
+def test_the_tables_every_page_prints_alike_are_blanked_alike(snapshot):
+    """The coverage table (every page of the year), an institution's monthly chart (every page of it) and
+    compliance on a date (every page of that date, an institution's page its own rows) show the same
+    blanks wherever they appear: one page cannot publish what another blanks."""
+    first = sorted(snapshot.institutions)[:6]
+    pages = {(institution, period, month): embedded(render_dashboard(
+                 snapshot, YEAR, as_of=None, unit="", minimum=MINIMUM, period=period, month=month,
+                 institution=institution, today=date(2027, 1, 15)))
+             for institution in (None, *first) for period, month in (("year", 12), ("month", 4), ("ytd", 4),
+                                                                      ("month", 9), ("ytd", 9))}
+    coverage = {json.dumps(page["coverage"], sort_keys=True) for page in pages.values()}
+    assert len(coverage) == 1 and "null" in next(iter(coverage)), "one coverage table, with blanks"
+    for institution in (None, *first):
+        charts = {json.dumps(page["months"]) for (i, _, _), page in pages.items() if i == institution}
+        assert len(charts) == 1, institution
+    for (institution, period, month), page in pages.items():
+        everyone = pages[(None, period, month)]["compliance"]
+        if institution is None:  # a month's page and January to that month: the same date
+            if period != "year":
+                assert page["compliance"] == pages[(None, "month" if period == "ytd" else "ytd", month)]["compliance"]
+            continue
+        for row in page["compliance"]["requirements"]:
+            theirs = next(x for x in everyone["by_institution"][row["requirement_id"]] if x["institution"] == institution)
+            assert {k: row[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")} == \
+                {k: theirs[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")}
