@@ -85,9 +85,8 @@ def _plan(snapshot: Snapshot, year: int, through: int, institution: str | None, 
 
 
 def _compliance(snapshot: Snapshot, on: date, institution: str | None, minimum: int) -> dict[str, Any]:
-    """GET /reports/compliance?on&institution_id without the per-servant standings, counts suppressed:
-    each requirement's row is a table of its own, and its rows per institution another (with the
-    complementary blank, as its total is shown). A rate is blanked with any count it is made of."""
+    """GET /reports/compliance?on&institution_id without the per-servant standings, its small counts
+    suppressed (with ``minimum`` 1, none: the page is suppressed as a whole, dashboard_suppression)."""
     body = compliance_report(snapshot, on, institution=institution, with_standings=False)
 
     def rated(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
