@@ -15,6 +15,7 @@ printed to 0.1 % unless they would narrow a blank.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 from services.reporting.suppression import COMPLIANCE_PARTS, RATE_PLACES, Publication, decide, exact
@@ -197,6 +198,23 @@ def compliance_publication(compliance: dict[str, Any]) -> Publication:
     return pub
 
 
+_DECIDED: OrderedDict[tuple, Any] = OrderedDict()  # the tables several pages print alike, as decided last
+
+
+def _decided(pub: Publication, minimum: int, settled: dict | None = None):  # noqa: ANN202
+    """``decide``, remembered for the same numbers: every page of a year decides the same coverage
+    table, chart and compliance tables, and the decision depends on nothing else."""
+    key = (minimum, tuple(sorted(((repr(k), v) for k, v in pub.values.items()))),
+           tuple(sorted((repr(k), v) for k, v in (settled or {}).items())), len(pub.sums), len(pub.ratios))
+    if key in _DECIDED:
+        _DECIDED.move_to_end(key)
+        return _DECIDED[key]
+    decision = _DECIDED[key] = decide(pub, minimum, settled)
+    while len(_DECIDED) > 256:
+        _DECIDED.popitem(last=False)
+    return decision
+
+
 def _settle(pub: Publication, decision, settled: dict, rates: dict, keep=lambda key: True) -> None:  # noqa: ANN001
     settled.update({k: k in decision.blanks for k in pub.values if keep(k)})
     rates.update({k: v for k, v in decision.rates.items() if keep(k)})
@@ -218,13 +236,13 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
     pub = page_publication(data)
     if shared is not None and minimum > 1:
         covered = coverage_publication(data["coverage"], shared["year_levels"])
-        _settle(covered, decide(covered, minimum), settled, settled_rates)
+        _settle(covered, _decided(covered, minimum), settled, settled_rates)
         who = institution or "all"
         if institution is not None:  # its year's servants trained are its coverage row
             settled[("year", who, "servants_trained")] = settled[("coverage", who, "servants_trained")]
         chart = chart_publication(data["months"], who, shared["year_totals"], shared["monthly"])
         chart_settled: dict = {}
-        _settle(chart, decide(chart, minimum, {k: v for k, v in settled.items() if k in chart.values}),
+        _settle(chart, _decided(chart, minimum, {k: v for k, v in settled.items() if k in chart.values}),
                 chart_settled, settled_rates)
         settled.update(chart_settled)
         if period == "month":  # the month's own page is the chart's: its panels as decided there
@@ -232,7 +250,7 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
             settled.update({key[2:]: blank for key, blank in chart_settled.items() if key[:2] == ("m", index)})
         compliance = compliance_publication(shared["compliance"])
         # An institution's page prints its own rows of compliance: those are settled, not the totals.
-        _settle(compliance, decide(compliance, minimum), settled, settled_rates,
+        _settle(compliance, _decided(compliance, minimum), settled, settled_rates,
                 keep=lambda k: institution is None or (len(k) > 2 and k[2] == institution))
         # What the page prints that the other pages decided: the year's totals, the levels' and the
         # overall coverage are the same numbers there.
