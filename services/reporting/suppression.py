@@ -236,7 +236,7 @@ def _extremes(members: list[Key], rows: list[tuple[dict[Key, float], float, floa
     lp.a_matrix_.index_ = np.array(indices, dtype=np.int32)
     lp.a_matrix_.value_ = np.array(values, dtype=float)
     lp.a_matrix_.num_col_, lp.a_matrix_.num_row_ = n, len(rows)
-    solver = highspy.Highs()
+    solver = highspy._Highs()  # the bare solver highspy exports: no callbacks, nothing printed
     solver.setOptionValue("output_flag", False)
     # No presolve: the models are small, each solve starts from the last basis, and presolve can call
     # an unbounded maximum infeasible.
