@@ -322,7 +322,7 @@ PAGE = """<!doctype html>
 sesiones impartidas = iniciadas en el periodo, no canceladas, con al menos un asistente presente. Meses en la zona horaria del programa.
 Cumplimiento: servidores obligados por cada requisito vigente el último día del periodo (sin pasar de hoy); tasa = cumplen / (obligados − exentos).
 Programa anual: metas del programa vigente de enero al mes elegido (el año entero con «Año completo»).
-Como en los datos abiertos, las cifras menores al mínimo de publicación se muestran como «&lt; mínimo» para proteger a las personas.</footer>
+Como en los datos abiertos, las cifras menores al mínimo de publicación, y las que permitirían deducirlas, se reservan («reservado») para proteger a las personas.</footer>
 <script id="dashboard-data" type="application/json">{{data}}</script>
 <script>
 (function () {
@@ -330,8 +330,9 @@ Como en los datos abiertos, las cifras menores al mínimo de publicación se mue
   var data = JSON.parse(document.getElementById("dashboard-data").textContent);
   var NS = "http://www.w3.org/2000/svg";
   var number = new Intl.NumberFormat("es-MX");
-  // A count blanked by small-count suppression arrives as null: shown as "< minimum", drawn as 0.
-  var fmt = {format: function (v) { return v === null || v === undefined ? "< " + data.minimum : number.format(v); }};
+  // A count blanked by small-count suppression arrives as null: shown as "reservado" (a small count, or one
+  // that would give a small count away: the page cannot say which), drawn as 0.
+  var fmt = {format: function (v) { return v === null || v === undefined ? "reservado" : number.format(v); }};
   function n(v) { return v === null || v === undefined ? 0 : v; }
   function pct(v) { return v === null || v === undefined ? "—" : (v * 100).toFixed(1) + " %"; }
   function el(tag, attrs, text, parent) {

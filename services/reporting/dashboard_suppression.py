@@ -244,6 +244,9 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
         chart_settled: dict = {}
         _settle(chart, _decided(chart, minimum, {k: v for k, v in settled.items() if k in chart.values}),
                 chart_settled, settled_rates)
+        # A count the chart had to blank though the coverage table printed it (its last resort): the
+        # rates made of it are decided again on the page.
+        overridden = {k for k, blank in chart_settled.items() if blank and settled.get(k) is False}
         settled.update(chart_settled)
         if period == "month":  # the month's own page is the chart's: its panels as decided there
             index = chosen["month"] - 1
@@ -274,6 +277,10 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
                 if key in settled_rates:
                     settled_rates[("requirement", row["requirement_id"], "rate")] = settled_rates[key]
     ratios = {r.key for r in pub.ratios}
+    if shared is not None and minimum > 1:
+        for r in pub.ratios:
+            if any(k in overridden for k, _ in (*r.numerator, *r.denominator)):
+                settled_rates.pop(r.key, None)
     decision = decide(pub, minimum, {k: v for k, v in settled.items() if k in pub.values},
                       {k: v for k, v in settled_rates.items() if k in ratios})
     blank, rates = decision.blanks, decision.rates

@@ -7,7 +7,8 @@ numbers (cells), the sums a reader can see between them, and the rates it prints
 * **complementary**: more cells, as few and as small as practical, until no blank can be worked out.
   A blank is "worked out" when linear programming over what the output states — each blank an unknown
   at least 1 (a zero is printed as 0), every sum an equation, every printed rate a pair of
-  inequalities (its value is rounded) — leaves it fewer than ``minimum`` possible values. The loop is
+  inequalities (its value is rounded) — leaves it fewer possible values than the label "< minimum"
+  already allows (1 to ``minimum`` − 1: a range narrower than that tells more than the page). The loop is
   greedy: while the audit finds an exposed blank, the smallest published non-zero count of a sum
   that blank is in is blanked too, and the audit runs again;
 * **rates**: a rate is printed (rounded to 0.1 %, as the page shows it) unless, added to the audit,
@@ -268,11 +269,12 @@ def _floor(pub: Publication, key: Key) -> float:
 
 
 def narrow(pub: Publication, key: Key, low: float, high: float, minimum: int) -> bool:
-    """Whether a blank's feasible range gives it away: a count's holding fewer than ``minimum`` whole
-    numbers, any other cell's (hours) narrower than one hour (courses last whole hours or halves: a
-    range that narrow names the hours, and with them the participations)."""
+    """Whether a blank's feasible range gives it away: a count's holding fewer whole numbers than
+    "< minimum" already allows (1 to minimum − 1), any other cell's (hours) narrower than one hour
+    (courses last whole hours or halves: a range that narrow names the hours, and with them the
+    participations)."""
     if key in pub.counts:
-        return whole_numbers(low, high) < minimum
+        return whole_numbers(low, high) < minimum - 1
     return high - low < 1.0
 
 
@@ -294,7 +296,8 @@ def decide(pub: Publication, minimum: int, settled: dict[Key, bool] | None = Non
 
     ``settled``: cells another output prints too (the same table on another page), already decided
     there: blank (True) or printed (False), never changed here; ``settled_rates``: such rates, as printed
-    there. Complementary blanks are then chosen among the other cells."""
+    there. Complementary blanks are then chosen among the other cells, and among settled ones only when
+    nothing else can hide an exposed blank (that output then blanks more than the other)."""
     settled = settled or {}
     settled_rates = settled_rates or {}
     if minimum <= 1:
@@ -308,12 +311,18 @@ def decide(pub: Publication, minimum: int, settled: dict[Key, bool] | None = Non
     def with_followers(cells: set[Key]) -> set[Key]:
         return cells | {k for k, leader in pub.follows.items() if leader in cells and pub.values[k]}
 
+    def lone(cell: Key, via: Sum) -> int:
+        """In how many other sums ``cell`` would be the only blank."""
+        return sum(1 for s in sums_of[cell] if s != via
+                   and not any(k in blanks for k in (s.whole, *s.parts) if k != cell))
+
     blanks = with_followers(blanks)
     # Rates first left out wherever they touch a blank; each is put back below if it gives nothing away.
     rates = {r.key: settled_rates[r.key] if r.key in settled_rates else pub.ratio_value(r) for r in pub.ratios}
     touching = {r.key for r in pub.ratios if r.key not in settled_rates
                 and any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
     recheck: set[Key] | None = None  # the first time every blank; then the groups that changed
+    last_resort = False  # settled cells too, when nothing else can hide an exposed blank
     for _ in range(200):
         leaks = _exposed(pub, blanks, {k: v for k, v in rates.items() if k not in touching}, minimum, recheck)
         added: set[Key] = set()
@@ -322,22 +331,30 @@ def decide(pub: Publication, minimum: int, settled: dict[Key, bool] | None = Non
             # A sum the blank (or the count it follows) is in; blanking hours means blanking their count.
             options = [s for s in {*sums_of.get(key, ()), *sums_of.get(pub.follows.get(key, key), ())}
                        if s not in touched]
-            candidates = [(pub.values[c], repr(c), c, s) for s in options
+            # The cheapest: one that would not stand alone in another sum (it would need a complement of
+            # its own), then the smallest.
+            candidates = [(lone(c, s), pub.values[c], repr(c), c, s) for s in options
                           for c in {pub.follows.get(k, k) for k in (*s.parts, s.whole)}
                           if c in pub.counts and c not in blanks and c not in added and pub.values[c] > 0
-                          and c not in settled]
+                          and (last_resort or c not in settled)]
             if candidates:
-                _, _, chosen, via = min(candidates, key=lambda c: (c[0], c[1]))
+                *_, chosen, via = min(candidates, key=lambda c: c[:3])
                 added.add(chosen)
                 touched.update(sums_of[chosen])
                 touched.add(via)
         if not added:
+            if leaks and not last_resort:
+                last_resort, recheck = True, set(leaks)
+                continue
             break
+        last_resort = False
         before = blanks
         blanks = with_followers(blanks | added)
         recheck = (blanks - before) | set(leaks)
-        touching |= {r.key for r in pub.ratios if r.key not in settled_rates
-                     and any(k in blanks for k, _ in (*r.numerator, *r.denominator))}
+        # A settled rate goes with a settled count blanked here as a last resort.
+        touching |= {r.key for r in pub.ratios
+                     if any(k in blanks and (r.key not in settled_rates or settled.get(k) is False)
+                            for k, _ in (*r.numerator, *r.denominator))}
     printed = {k: v for k, v in rates.items() if k not in touching}
     for ratio in sorted((r for r in pub.ratios if r.key in touching), key=lambda r: repr(r.key)):
         if rates[ratio.key] is None:

@@ -28,15 +28,15 @@ def test_a_single_small_count_is_blanked_with_the_smallest_other_count_so_the_to
     assert [r["suppressed"] for r in rows] == ["participations training_hours"] * 2 + [""]
 
 
-def test_two_small_counts_hide_each_other_when_their_sum_leaves_each_a_range_as_wide_as_the_minimum():
-    rows = suppress(table(salud=3, finanzas=4, educacion=30), minimum=5)
-    # 37 - 30 leaves 7 for two blanks, each at least 1: either is anything from 1 to 6.
+def test_two_small_counts_already_hide_each_other():
+    rows = suppress(table(salud=3, finanzas=2, educacion=30), minimum=5)
+    # 35 - 30 leaves 5 for two blanks, each at least 1: either is 1 to 4, all that "< 5" says.
     assert shown(rows, "participations") == {"salud": None, "finanzas": None, "educacion": 30}
 
 
-def test_two_small_counts_whose_sum_is_small_too_need_a_third_blank():
-    rows = suppress(table(salud=3, finanzas=2, educacion=30), minimum=5)
-    # 35 - 30 would leave 5 for the two, each then 1 to 4: narrower than the minimum.
+def test_two_small_counts_whose_sum_is_smaller_still_need_a_third_blank():
+    rows = suppress(table(salud=3, finanzas=1, educacion=30), minimum=5)
+    # 34 - 30 would leave 4 for the two, each then 1 to 3: more than "< 5" says.
     assert shown(rows, "participations") == {"salud": None, "finanzas": None, "educacion": None}
 
 

@@ -6,7 +6,7 @@ constraint, written here from the output's published numbers and its stated stru
 the suppressor's own model; only ``SPLITS``, which dimensions partition which measure, is shared); every
 printed rate bounds its numerator and denominator to its rounding. Linear programming (HiGHS through
 SciPy) finds each blank's least and greatest feasible value: none may leave fewer possible values than
-the minimum (and no blank of hours be narrower than one hour).
+its label "< minimum" already allows, 1 to minimum − 1 (and no blank of hours be narrower than an hour).
 """
 
 from __future__ import annotations
@@ -159,12 +159,13 @@ class Audit:
         return out
 
     def leaks(self, minimum: int) -> dict:
-        """Blanks whose feasible range holds fewer whole numbers than the minimum (hours: narrower than an hour)."""
+        """Blanks whose feasible range holds fewer whole numbers than "< minimum" allows (minimum − 1), or
+        (hours) is narrower than an hour."""
         def values(lo: float, hi: float) -> float:
             return math.inf if math.isinf(hi) else math.floor(hi + 1e-6) - math.ceil(lo - 1e-6) + 1
 
         return {k: (lo, hi) for k, (lo, hi) in self.ranges().items()
-                if (values(lo, hi) < minimum if k in self.counts else hi - lo < 1.0)}
+                if (values(lo, hi) < minimum - 1 if k in self.counts else hi - lo < 1.0)}
 
 
 def exact(measure: str, dimension: str) -> bool:
