@@ -65,6 +65,14 @@ was recorded by the "as of" moment) about *valid* time (the days judged). ``revo
 So a void-revoked completion leaves every past and future day as if it never existed, as known from
 the revocation's recording on, while "as of" a moment before the recording still gives the old answer.
 Reporting's training figures read the same two functions (a completion counts on its own day).
+
+*An attainment rests on its certificates.* A competency attained (``CompetencyAttained``) lists the
+certificates it was built from; it counts on a day only while every one of them counts on that day,
+as known at the cut-off. ``attainment_revoked_on`` gives its ``revoked_on``: the earliest
+``revoked_from`` of the revocations of its certificates known at the cut-off (a void one: never
+counted; none revoked: None). No event withdraws an attainment: a revocation of one of its
+certificates, recorded before or after the attainment, takes it away from that revocation's
+recording on, and "as of" a moment before the recording still gives the old answer.
 """
 
 from __future__ import annotations
@@ -82,7 +90,8 @@ NEVER_COUNTED = date.min  # the ``revoked_on`` of a void revocation: before ever
 
 __all__ = [
     "DEFAULT_DAYS", "NEVER_COUNTED", "Completion", "Exemption", "Joined", "Left", "Membership",
-    "RequirementVersion", "ServantProfile", "Standing", "State", "Transferred", "add_months", "counted_on",
+    "RequirementVersion", "ServantProfile", "Standing", "State", "Transferred", "add_months",
+    "attainment_revoked_on", "counted_on",
     "holds_until", "in_force", "memberships", "rate", "revoked_from", "standing",
 ]
 
@@ -232,6 +241,13 @@ def revoked_from(applies: RevocationApplies | str | None, effective_on: date | N
 def counted_on(revoked_on: date | None, on: date) -> bool:
     """Whether a completion revoked from ``revoked_on`` (None: not revoked) still counts on ``on``."""
     return revoked_on is None or on < revoked_on
+
+
+def attainment_revoked_on(certificates_revoked_on: Iterable[date | None]) -> date | None:
+    """The ``revoked_on`` of a competency attainment, from the ``revoked_on`` of each certificate it lists
+    (None: not revoked as known at the cut-off): the earliest of them, so it counts only while every one
+    of its certificates does; None when none is revoked."""
+    return min((day for day in certificates_revoked_on if day is not None), default=None)
 
 
 # ---------------------------------------------------------------- the rule

@@ -740,7 +740,9 @@ async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: Ce
 
 async def competency_attained(uow: UnitOfWork, ctx: EnrollmentContext, event: CompetencyAttained,
                               at: datetime) -> None:
+    """Kept with the certificates it lists: it counts only while each of them does
+    (``contracts.compliance.attainment_revoked_on``), whichever of the attainment and a revocation came first."""
     await repository(uow).record_completion(
         f"competency:{event.servant_id}:{event.competency}:{event.attained_on.isoformat()}"[:400],
         servant_id=event.servant_id, course_id=None, competency=event.competency, completed_on=event.attained_on,
-        valid_until=None, recorded_at=at)
+        valid_until=None, recorded_at=at, certificate_ids=event.certificate_ids)

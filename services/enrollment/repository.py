@@ -605,11 +605,12 @@ class EnrollmentRepository:
                                 competency: str | None, completed_on: date, valid_until: date | None,
                                 recorded_at: datetime, verification_code: str | None = None,
                                 hours: float | None = None, issuing_authority: str | None = None,
-                                session_id: str | None = None) -> None:
-        """A certificate issued (with what its named constancia prints) or a competency attained; the same
-        one told again changes nothing new."""
+                                session_id: str | None = None, certificate_ids: Sequence[str] = ()) -> None:
+        """A certificate issued (with what its named constancia prints) or a competency attained (with the
+        certificates it rests on); the same one told again changes nothing new."""
         row = await self._completion(completion_id, servant_id)
         row.course_id, row.competency, row.completed_on, row.valid_until = course_id, competency, completed_on, valid_until
+        row.certificate_ids = " ".join(certificate_ids) or row.certificate_ids
         row.verification_code, row.hours, row.issuing_authority = verification_code, hours, issuing_authority
         row.session_id = row.session_id or session_id
         row.recorded_at = row.recorded_at or recorded_at
@@ -639,4 +640,6 @@ class EnrollmentRepository:
             CompletionRow.session_id == session_id))).scalar_one()
 
     async def completions_of(self, servant_ids: Sequence[str]) -> dict[str, list[CompletionRow]]:
-        return await self._per_servant(CompletionRow, servant_ids, CompletionRow.completed_on.is_not(None))
+        """Every completion row of the servants, a revocation still waiting for its certificate included: an
+        attainment listing that certificate is revoked by it."""
+        return await self._per_servant(CompletionRow, servant_ids)

@@ -250,7 +250,8 @@ class ExemptionRow(SQLModel, table=True):
 class CompletionRow(SQLModel, table=True):
     """A servant's completion as certification said it: a certificate (``certificate:<id>``) or a
     competency attained (``competency:<servant>:<competency>:<day>``). A revocation may arrive before
-    its certificate (any order across partitions): the row then waits without ``completed_on``."""
+    its certificate (any order across partitions): the row then waits without ``completed_on``, and an
+    attainment listing that certificate is revoked by it all the same."""
 
     __tablename__ = "enrollment_completion"
 
@@ -269,6 +270,9 @@ class CompletionRow(SQLModel, table=True):
     # How the revocation applies in valid time, as CertificateRevoked says (null: void).
     revocation_applies: str | None = Field(default=None, max_length=20)
     revoked_effective_on: date | None = None
+    # A competency's: the certificates it was attained with, space-separated (ids have no spaces); it counts
+    # only while every one of them does (null for certificates, and for competencies recorded before it was kept).
+    certificate_ids: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # A certificate's, for its named constancia (null for competencies and older rows).
     verification_code: str | None = Field(default=None, max_length=32)
     hours: float | None = None

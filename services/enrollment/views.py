@@ -266,10 +266,17 @@ def _steps(servant: Servant, events: list[LifeEvent], levels: dict[str, str],
 
 
 def _completions(rows: list[CompletionRow], known_by: datetime | None) -> list[compliance.Completion]:
-    """A revocation known by then takes the completion away in valid time (void: on every day)."""
-    return [compliance.Completion(r.course_id, r.competency, r.completed_on, r.valid_until,
-                                  compliance.revoked_from(r.revocation_applies, r.revoked_effective_on)
-                                  if r.revoked_on is not None and _known(r.revoked_at, known_by) else None)
+    """A revocation known by then takes the completion away in valid time (void: on every day), and an
+    attainment with it when the attainment lists that certificate."""
+    revoked = {r.completion_id: compliance.revoked_from(r.revocation_applies, r.revoked_effective_on)
+               for r in rows if r.revoked_on is not None and _known(r.revoked_at, known_by)}
+
+    def revoked_on(r: CompletionRow) -> date | None:
+        if r.certificate_ids:
+            return compliance.attainment_revoked_on(revoked.get(f"certificate:{c}") for c in r.certificate_ids.split())
+        return revoked.get(r.completion_id)
+
+    return [compliance.Completion(r.course_id, r.competency, r.completed_on, r.valid_until, revoked_on(r))
             for r in rows if r.completed_on is not None and _known(r.recorded_at, known_by)]
 
 

@@ -23,7 +23,9 @@ inputs and counts its answers:
   ``valid_until``), revoked in valid time by a revocation known at the cut-off: a void one (every
   revocation after a correction) on every day, one from a date from that date
   (``contracts.compliance.revoked_from``, the rule the training figures read too); every competency attained
-  (``attained_on``, never expiring). A certificate counts for the requirement of its course whether
+  (``attained_on``, never expiring), counted only while every certificate it lists counts: revoked from
+  the earliest day one of them is, by the revocations known at the cut-off
+  (``contracts.compliance.attainment_revoked_on``). A certificate counts for the requirement of its course whether
   or not reporting knows the session yet: the course is named on the certificate itself;
 * **exemptions**: each grant known at the cut-off, withdrawn from ``withdrawn_on`` when its
   withdrawal is known. The reason stays in enrollment.
@@ -146,24 +148,31 @@ def completions(snapshot: Snapshot) -> dict[str, list[rule.Completion]]:
     and the competencies attained, as known at the cut-off."""
     cutoff, ledger = snapshot.cutoff, snapshot.ledger
     out: dict[str, list[rule.Completion]] = defaultdict(list)
-    for facts in ledger.certificates.values():
+    # certificate -> the first day it no longer counts, by its revocation known at the cut-off (one that
+    # arrived before its issue too: an attainment may list a certificate reporting has not seen issued)
+    revoked_from: dict[str, date] = {}
+    for certificate_id, facts in ledger.certificates.items():
+        revoked = _latest([f for f in facts if f.kind == "certificate_revoked"], cutoff)
+        if revoked is not None:
+            revoked_from[certificate_id] = revoked_on(revoked)
         issued = _latest([f for f in facts if f.kind == "certificate_issued"], cutoff)
         if issued is None:
-            continue  # a revocation of nothing
-        revoked = _latest([f for f in facts if f.kind == "certificate_revoked"], cutoff)
+            continue  # a revocation of nothing (yet)
         a = issued.attributes
         out[issued.servant_id].append(rule.Completion(
             course_id=a["course_id"], competency=None, completed_on=date.fromisoformat(a["issued_on"]),
-            valid_until=_day(a.get("valid_until")), revoked_on=revoked_on(revoked) if revoked else None))
+            valid_until=_day(a.get("valid_until")), revoked_on=revoked_from.get(certificate_id)))
     for servant_id, facts in ledger.competencies.items():
         seen = set()
         for f in facts:
             key = (f.attributes["competency"], f.attributes["attained_on"])
             if f.known_at <= cutoff and key not in seen:
                 seen.add(key)
-                out[servant_id].append(rule.Completion(course_id=None, competency=key[0],
-                                                       completed_on=date.fromisoformat(key[1]),
-                                                       valid_until=None, revoked_on=None))
+                # facts kept before attainments kept their certificates list none: nothing to withdraw them by
+                certificates = f.attributes.get("certificate_ids") or ()
+                out[servant_id].append(rule.Completion(
+                    course_id=None, competency=key[0], completed_on=date.fromisoformat(key[1]), valid_until=None,
+                    revoked_on=rule.attainment_revoked_on(revoked_from.get(c) for c in certificates)))
     return out
 
 

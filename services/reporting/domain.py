@@ -140,7 +140,7 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
     "exemption_granted": (None, "servant_id", ("requirement_id", "effective_from", "until")),  # not the reason
     "exemption_withdrawn": (None, "servant_id", ("requirement_id", "withdrawn_on")),
     "departure": (None, "servant_id", ("institution_id", "left_on")),
-    "competency": (None, "servant_id", ("competency", "attained_on")),
+    "competency": (None, "servant_id", ("competency", "attained_on", "certificate_ids")),
 }
 
 
