@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from typing import Any
 
-from services.reporting.suppression import COMPLIANCE_PARTS, RATE_PLACES, Publication, decide, exact
+from services.reporting.suppression import COMPLIANCE_PARTS, RATE_PLACES, Publication, decide, exact, protected
 
 COMPLIANCE_COUNTS = ("required", *COMPLIANCE_PARTS)
 PLAN_ACTUALS = ("sessions_delivered", "servants_trained")
@@ -32,7 +32,7 @@ TOTAL_COUNTS = ("sessions_delivered", "courses_delivered", "servants_trained", "
 def _counts(pub: Publication, prefix: tuple, row: dict[str, Any], names: tuple[str, ...]) -> None:
     for name in names:
         if name in row and row[name] is not None:
-            pub.cell((*prefix, name), row[name])
+            pub.cell((*prefix, name), row[name], count=protected(name))
 
 
 def _hours(pub: Publication, prefix: tuple, row: dict[str, Any], leader: str) -> None:
@@ -175,7 +175,7 @@ def chart_publication(months: list[dict[str, Any]], who: str, year: dict[str, in
         for measure in ("servants_trained", "sessions_delivered"):
             pub.total(("months", i, measure), [("m", i, "totals", measure)])
     for measure, value in year.items():
-        pub.cell(("year", who, measure), value)
+        pub.cell(("year", who, measure), value, count=protected(measure))
         pub.total(("year", who, measure), [("months", i, measure) for i in range(len(months))], exact(measure, "month"))
     if who != "all":
         pub.cell(("coverage", who, "servants_trained"), year["servants_trained"])
@@ -258,7 +258,7 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
         # What the page prints that the other pages decided: the year's totals, the levels' and the
         # overall coverage are the same numbers there.
         for key, value in ((("year", who, m), v) for m, v in shared["year_totals"].items()):
-            pub.cell(key, value)
+            pub.cell(key, value, count=protected(key[2]))
             if period == "year":
                 pub.total(("totals", key[2]), [key])
                 settled[("totals", key[2])] = settled[key]

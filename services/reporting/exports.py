@@ -10,7 +10,7 @@ from typing import Any
 
 from probidad.shared.csvcells import cell
 from services.reporting.domain import MEASURES, Period, Snapshot
-from services.reporting.suppression import Publication, decide, exact
+from services.reporting.suppression import Publication, decide, exact, protected
 
 COUNTS = ("sessions_delivered", "courses_delivered", "servants_trained", "participations",
           "certificates_issued", "certificates_revoked")
@@ -28,14 +28,14 @@ def to_csv(rows: Iterable[dict[str, Any]], columns: Sequence[str]) -> str:
 
 
 def suppress(rows: list[dict[str, Any]], minimum: int, counts: Sequence[str] = COUNTS) -> list[dict[str, Any]]:
-    """Blank small ``counts`` in one table whose total is published beside it (``suppression.decide``
+    """Blank small ``counts`` of people in one table whose total is published beside it (``suppression.decide``
     over the rows and that total: every count from 1 to minimum-1, and as many of the smallest other
     counts as it takes for no blank to be worked out from the total). Hours go with participations."""
     pub = Publication()
     for measure in counts:
         for i, row in enumerate(rows):
-            pub.cell((i, measure), row[measure])
-        pub.cell(("total", measure), sum(row[measure] for row in rows))
+            pub.cell((i, measure), row[measure], count=protected(measure))
+        pub.cell(("total", measure), sum(row[measure] for row in rows), count=protected(measure))
         pub.total(("total", measure), [(i, measure) for i in range(len(rows))])
     decision = decide(pub, minimum)
     return [_blanked(row, [m for m in counts if (i, m) in decision.blanks]) for i, row in enumerate(rows)]
@@ -58,7 +58,7 @@ def month_publication(tables: dict[str, list[dict[str, Any]]], levels: dict[str,
     for dimension, table in tables.items():
         for row in table:
             for measure in MEASURES:
-                pub.cell((dimension, row["key"], measure), row[measure], count=measure != "training_hours")
+                pub.cell((dimension, row["key"], measure), row[measure], count=measure != "training_hours" and protected(measure))
                 if measure == "training_hours":
                     pub.follows[(dimension, row["key"], measure)] = (dimension, row["key"], "participations")
     for dimension, table in tables.items():

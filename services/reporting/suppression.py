@@ -14,6 +14,11 @@ numbers (cells), the sums a reader can see between them, and the rates it prints
 * **rates**: a rate is printed (rounded to 0.1 %, as the page shows it) unless, added to the audit,
   it would narrow a blank: a requirement's rate is not blanked merely because its exempt count is.
 
+Counts of the programme's own activity (``ACTIVITY``: sessions and courses delivered, sessions planned)
+are never blanked, neither as primary nor as complementary blanks: they identify no one, and the programme
+publishes them in its calendar and its bulletin. No identity links them with a count of people, so
+printing them narrows no blank.
+
 Training hours follow the count they would give away (participations; in the plan, servants trained):
 blanked with it, and no blank's hours narrowed below one hour.
 
@@ -49,9 +54,17 @@ SPLITS: dict[str, frozenset[str]] = {
     "courses_delivered": frozenset({"topic"}),
     "servants_trained": frozenset(),
 }
+# Counts of the programme's activity, not of people: the threshold does not apply (printed always).
+ACTIVITY = frozenset({"sessions_delivered", "courses_delivered", "planned_sessions"})
 # A compliance row: everyone required is in exactly one state.
 COMPLIANCE_PARTS = ("compliant", "due", "overdue", "exempt")
 RATE_PLACES = 3  # rates are printed to 0.1 %
+
+
+def protected(measure: str) -> bool:
+    """Whether the threshold applies to ``measure``: a count of people (or of their participations,
+    certificates, compliance states), not of the programme's own activity (``ACTIVITY``)."""
+    return measure not in ACTIVITY
 
 
 def exact(measure: str, dimension: str) -> bool:
@@ -83,7 +96,10 @@ class Publication:
     """What one public output states: its cells (true values), sums and rates."""
 
     values: dict[Key, float] = field(default_factory=dict)
-    counts: set[Key] = field(default_factory=set)  # counts of people, sessions, courses: the threshold applies
+    # Counts of people and their participations, certificates: the threshold applies. Any other cell
+    # (hours, headcounts, targets, sessions and courses: ``ACTIVITY``) is never blanked on its own
+    # account nor as a complement; hours only with the count they follow.
+    counts: set[Key] = field(default_factory=set)
     sums: list[Sum] = field(default_factory=list)
     ratios: list[Ratio] = field(default_factory=list)
     follows: dict[Key, Key] = field(default_factory=dict)  # cell -> the count it is blanked with

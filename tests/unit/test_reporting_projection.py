@@ -388,8 +388,9 @@ def test_the_dashboard_opens_on_the_current_year_once_it_has_figures_and_on_the_
 
 
 def published_counts(data: dict) -> list:
-    return [*(data["totals"][m] for m in ("servants_trained", "sessions_delivered", "participations")),
-            *(m[k] for m in data["months"] for k in ("servants_trained", "sessions_delivered")),
+    """The counts of people the page publishes (sessions are the programme's activity: never blanked)."""
+    return [*(data["totals"][m] for m in ("servants_trained", "participations")),
+            *(m["servants_trained"] for m in data["months"]),
             *(level[k] for level in data["levels"] for k in ("servants_trained", "participations")),
             *(row["servants_trained"] for row in data["coverage"])]
 
@@ -400,6 +401,9 @@ def test_the_public_dashboard_blanks_the_small_counts_open_data_would_blank(snap
 
     data = dashboard_data(snapshot, 2026, as_of=None, unit="", minimum=minimum)
     assert not [c for c in published_counts(data) if c is not None and 0 < c < minimum]
+    whole = dashboard_data(snapshot, 2026, as_of=None, unit="", minimum=1)
+    assert [m["sessions_delivered"] for m in data["months"]] == [m["sessions_delivered"] for m in whole["months"]]
+    assert data["totals"]["sessions_delivered"] == whole["totals"]["sessions_delivered"], "sessions identify no one"
     raw = {row["institution"]: row["servants_trained"] for row in snapshot.coverage(2026)}
     shown = {row["institution"]: row for row in data["coverage"]}
     small = [iid for iid, count in raw.items() if 0 < count < minimum]

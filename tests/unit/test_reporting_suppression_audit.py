@@ -32,7 +32,7 @@ from probidad.ops.programme import generate, scaled_plan
 from services.reporting.dashboard import dashboard_data, render_dashboard
 from services.reporting.domain import MEASURES, Ledger, fact_from
 from services.reporting.exports import open_data, to_csv, OPEN_DATA_COLUMNS
-from services.reporting.suppression import SPLITS, Publication, decide
+from services.reporting.suppression import ACTIVITY, SPLITS, Publication, decide
 
 ZONE = ZoneInfo("America/Mexico_City")
 MINIMUM = 5
@@ -376,6 +376,7 @@ def test_no_dashboard_page_gives_a_blank_away(snapshot, institution_index):
                                   month=month, institution=institution, today=date(2027, 1, 15))
             audit = page_audit(shown, true)
             assert not audit.leaks(MINIMUM), (period, month, institution)
+            assert not [k for k in audit.truth if k[-1] in ACTIVITY], "sessions and courses are printed, never unknowns"
             audited += 1
             blanks += len(audit.truth)
     assert audited == len(pages)
@@ -388,8 +389,30 @@ def test_the_dashboard_blanks_every_small_count(snapshot):
     numbers = [v for row in (shown["totals"], *shown["months"], *shown["levels"], *shown["coverage"],
                              *(r for rows in shown["breakdowns"].values() for r in rows),
                              *shown["compliance"]["requirements"])
-               for k, v in row.items() if isinstance(v, int) and k not in ("year", "headcount", "headcount_year", "month")]
+               for k, v in row.items() if isinstance(v, int) and k not in ("year", "headcount", "headcount_year", "month")
+               and k not in ACTIVITY]
     assert numbers and not [v for v in numbers if 0 < v < MINIMUM]
+
+
+def test_sessions_and_courses_delivered_are_printed_on_every_page_however_few(snapshot):
+    """The threshold protects people: the programme's own activity identifies no one and is never blanked."""
+    small = 0
+    for period, month in PAGES:
+        shown = dashboard_data(snapshot, YEAR, as_of=None, unit="", minimum=MINIMUM, period=period, month=month,
+                               today=date(2027, 1, 15))
+        true = dashboard_data(snapshot, YEAR, as_of=None, unit="", minimum=1, period=period, month=month,
+                              today=date(2027, 1, 15))
+        pairs = [(shown["totals"], true["totals"]), *zip(shown["months"], true["months"]),
+                 *((r, next(t for t in true["breakdowns"][by] if t["category"] == r["category"]))
+                   for by, rows in shown["breakdowns"].items() for r in rows),
+                 (shown["plan"]["total"], true["plan"]["total"]),
+                 *((r, next(t for t in true["plan"]["rows"] if (t["institution"], t["topic"]) ==
+                            (r["institution"], r["topic"]))) for r in shown["plan"]["rows"])]
+        for row, row_true in pairs:
+            for name in ACTIVITY & row.keys():
+                assert row[name] == row_true[name], (period, month, name)
+                small += 0 < row[name] < MINIMUM
+    assert small > 0, "the programme has small session counts, printed"
 
 
 # --- open data -----------------------------------------------------------------------------------------------
@@ -443,7 +466,9 @@ def test_open_data_in_json_and_csv_gives_no_blank_away(snapshot):
         audit = open_data_audit(rows, true, levels)
         assert len(audit.truth) > 0
         assert not audit.leaks(MINIMUM)
-        assert not [r for r in rows for m in MEASURES if m != "training_hours" and r[m] and 0 < r[m] < MINIMUM]
+        assert not [r for r in rows for m in MEASURES
+                    if m != "training_hours" and m not in ACTIVITY and r[m] and 0 < r[m] < MINIMUM]
+        assert not [r for r in rows for m in ACTIVITY & r.keys() if r[m] is None], "sessions and courses printed"
 
 
 def test_the_tables_every_page_prints_alike_are_blanked_alike(snapshot):
