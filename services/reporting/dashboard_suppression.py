@@ -238,7 +238,8 @@ def protect(data: dict[str, Any], minimum: int, shared: dict[str, Any] | None = 
         covered = coverage_publication(data["coverage"], shared["year_levels"])
         _settle(covered, _decided(covered, minimum), settled, settled_rates)
         who = institution or "all"
-        if institution is not None:  # its year's servants trained are its coverage row
+        # Its year's servants trained are its coverage row (an institution unknown has none: nothing to share).
+        if institution is not None and ("coverage", who, "servants_trained") in settled:
             settled[("year", who, "servants_trained")] = settled[("coverage", who, "servants_trained")]
         chart = chart_publication(data["months"], who, shared["year_totals"], shared["monthly"])
         chart_settled: dict = {}
