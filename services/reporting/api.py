@@ -91,10 +91,12 @@ def check_rendering(fmt: str, lang: str | None) -> None:
         raise HTTPException(422, f"lang: one of {', '.join(bulletin.LANGUAGES)}, got {lang!r}")
 
 
-def bulletin_response(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str,
-                      headers: dict[str, str] | None = None, *, published: bulletin.Publication | None = None,
-                      holds: bool = True) -> Response:
-    body, media_type = views.render_bulletin(figures, ctx, lang, fmt, published=published, holds=holds)
+async def bulletin_response(reader: ProjectionReader, figures: dict[str, Any], ctx: ReportingContext,
+                            lang: str | None, fmt: str, headers: dict[str, str] | None = None, *,
+                            published: bulletin.Publication | None = None, holds: bool = True) -> Response:
+    """The bulletin rendered: every count of people as the public dashboard it links to shows it."""
+    shown = await views.bulletin_as_shown(reader, ctx, figures)
+    body, media_type = views.render_bulletin(shown, ctx, lang, fmt, published=published, holds=holds)
     extension = {"html": "html", "markdown": "md", "pdf": "pdf"}[fmt]
     disposition = "inline" if fmt == "html" else "attachment"
     return Response(body, media_type=media_type, headers={
@@ -126,14 +128,15 @@ async def bulletin_(_comptroller: Comptroller, reader: Reader, ctx: Context,
             raise HTTPException(404, f"month: no bulletin of {month} has been published")
         return await published_response(reader, ctx, found[0], lang, format)
     moment = as_of_of(ctx, as_of)
-    return bulletin_response(await views.bulletin_figures(reader, year, number, moment), ctx, lang, format)
+    return await bulletin_response(reader, await views.bulletin_figures(reader, year, number, moment), ctx, lang,
+                                   format)
 
 
 async def published_response(reader: ProjectionReader, ctx: ReportingContext, published: bulletin.Publication,
                              lang: str | None, fmt: str) -> Response:
     """A published bulletin: its stored numbers, checked against those resolved again as of its moment."""
     holds = await views.publication_holds(reader, published)
-    return bulletin_response(published.figures, ctx, lang, fmt, published=published, holds=holds, headers={
+    return await bulletin_response(reader, published.figures, ctx, lang, fmt, published=published, holds=holds, headers={
         "X-Report-Id": published.report_id, "X-Figures-Digest": published.figures_digest,
         "X-Figures-Verified": "true" if holds else "false"})
 

@@ -261,6 +261,104 @@ def queries(figures: dict[str, Any], base: str = "") -> dict[str, str]:
     }
 
 
+# ---------------------------------------------------------------- what the public dashboard shows
+
+
+class _Withheld:
+    """A count of people (or a rate) the public dashboard blanks: printed in words, never as a number."""
+
+    def __repr__(self) -> str:
+        return "WITHHELD"
+
+
+WITHHELD = _Withheld()
+_COMPLIANCE_COUNTS = ("required", "compliant", "due", "overdue", "exempt")
+
+
+def as_shown(figures: dict[str, Any], month_page: dict[str, Any], ytd_page: dict[str, Any],
+             minimum: int) -> dict[str, Any]:
+    """``figures`` as the public dashboard shows them, for printing (the published figures, and their
+    digest, are untouched): every count of people the bulletin prints is the dashboard's own number on
+    the panel it links to — ``month_page`` the month, ``ytd_page`` January to the month, both as known at
+    the same ``as_of`` and suppressed as the dashboard suppresses them — and ``WITHHELD`` where the
+    dashboard blanks it; a rate is the dashboard's printed rate. A count the dashboard does not show (the
+    plan's month, delivery outside the plan in the month) is withheld from 1 to ``minimum`` − 1, its rate
+    with it. Sessions and courses delivered are printed as they are: they identify no one.
+
+    A blank is printed as "cifra reservada" ("withheld"), never "menos de 5": the dashboard prints every blank alike (a
+    complementary blank is no small count), and telling which blanks are the small ones would tell more."""
+    out = json.loads(json.dumps(figures))
+    m, ytd = out["month_figures"], out["year_to_date"]
+
+    def count(value: Any, shown: Any = None, *, on_page: bool = True) -> Any:
+        if on_page:
+            return WITHHELD if shown is None or (minimum > 1 and 0 < value < minimum) else value
+        return WITHHELD if minimum > 1 and 0 < value < minimum else value
+
+    totals, ytd_totals = month_page["totals"], ytd_page["totals"]
+    m["servants_trained"] = count(m["servants_trained"], totals["servants_trained"])
+    m["participations"] = count(m["participations"], totals["participations"])
+    modality = {r["category"]: r["servants_trained"] for r in month_page["breakdowns"]["modality"]}
+    m["by_modality"] = {k: count(v, modality.get(k, 0)) for k, v in m["by_modality"].items()}
+    levels = {r["level"]: r["servants_trained"] for r in month_page["levels"]}
+    m["by_government_level"] = {k: count(v, levels.get(k, 0)) for k, v in m["by_government_level"].items()}
+    ytd["servants_trained"] = count(ytd["servants_trained"], ytd_totals["servants_trained"])
+    levels = {r["level"]: r["servants_trained"] for r in ytd_page["levels"]}
+    ytd["by_government_level"] = {k: count(v, levels.get(k, 0)) for k, v in ytd["by_government_level"].items()}
+    topics = {r["category"]: r["servants_trained"] for r in ytd_page["breakdowns"]["topic"]}
+    ytd["topics"] = [{**t, "servants_trained": count(t["servants_trained"], topics.get(t["topic"]))}
+                     for t in ytd["topics"]]
+    # As the dashboard orders them: the printed by count, the withheld last by name (their place among the
+    # others would bound them).
+    ytd["topics"].sort(key=lambda t: (t["servants_trained"] is WITHHELD,
+                                      0 if t["servants_trained"] is WITHHELD else -t["servants_trained"], t["topic"]))
+
+    plan = out.get("plan")
+    if plan:
+        shown_plan = ytd_page.get("plan") or {}
+        year, month = plan["year_to_date"], plan["month"]
+        total = shown_plan.get("total") or {}
+        year["servants_trained"] = count(year["servants_trained"], total.get("servants_trained"))
+        year["people_attainment"] = (WITHHELD if total.get("people_attainment") is None
+                                     and year["people_attainment"] is not None else year["people_attainment"])
+        month["servants_trained"] = count(month["servants_trained"], on_page=False)
+        if month["servants_trained"] is WITHHELD:
+            month["people_attainment"] = WITHHELD
+        if "outside_plan" in plan:
+            outside = shown_plan.get("outside_plan") or {}
+            plan["outside_plan"]["year_to_date"]["servants_trained"] = count(
+                plan["outside_plan"]["year_to_date"]["servants_trained"], outside.get("servants_trained"))
+            plan["outside_plan"]["month"]["servants_trained"] = count(
+                plan["outside_plan"]["month"]["servants_trained"], on_page=False)
+
+    if out.get("compliance"):
+        rows = {r["requirement_id"]: r for r in month_page["compliance"]["requirements"]}
+        for r in out["compliance"]["requirements"]:
+            shown = rows.get(r["requirement_id"], {})
+            for name in _COMPLIANCE_COUNTS:
+                r[name] = count(r[name], shown.get(name))
+            if r["rate"] is not None and shown.get("rate") is None:
+                r["rate"] = WITHHELD
+    return out
+
+
+def shown_figures(snapshot: Snapshot, figures: dict[str, Any], *, minimum: int, unit: str,
+                  today: date | None = None) -> dict[str, Any]:
+    """``as_shown`` with the public dashboard's pages the bulletin links to (the month and January to the
+    month, as known at the figures' ``as_of``), decided as the dashboard decides them."""
+    from services.reporting.dashboard import dashboard_data  # the dashboard is drawn from the same numbers
+
+    year, month = month_of(figures["month"])
+    as_of = datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None
+    pages = [dashboard_data(snapshot, year, as_of=as_of, unit=unit, minimum=minimum, period=period, month=month,
+                            today=today) for period in ("month", "ytd")]
+    return as_shown(figures, *pages, minimum)
+
+
+def _withheld_text(lang: str) -> str:
+    return "cifra reservada" if lang == "es" else "withheld"
+
+
 # ---------------------------------------------------------------- the text
 
 
@@ -274,7 +372,14 @@ class Num:
 
     @property
     def shown(self) -> str:
-        return self.text if self.text is not None else _number(self.value)
+        if self.text is not None:
+            return self.text
+        return _withheld_text("es") if self.value is WITHHELD else _number(self.value)
+
+
+def _n(value: Any, href: str, lang: str) -> Num:
+    """A count of people as printed: the number, or in words when the public dashboard withholds it."""
+    return Num(value, href, _withheld_text(lang) if value is WITHHELD else None)
 
 
 @dataclass(frozen=True)
@@ -402,9 +507,9 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
         (f"in {when}" if over else f"so far in {when}")
     sessions = Num(m["sessions_delivered"], q["month"])
     courses = Num(m["courses_delivered"], q["month"])
-    trained = Num(m["servants_trained"], q["month"])
-    virtual = Num(m["by_modality"]["virtual"], q["modality"])
-    hybrid = Num(m["by_modality"]["hybrid"], q["modality"])
+    trained = _n(m["servants_trained"], q["month"], lang)
+    virtual = _n(m["by_modality"]["virtual"], q["modality"], lang)
+    hybrid = _n(m["by_modality"]["hybrid"], q["modality"], lang)
     paragraphs: list[Paragraph] = []
 
     # 1. The Secretaría, through its unit, and the courses delivered in the month (SECOES, first paragraph).
@@ -427,7 +532,8 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
 
     # 2. Servants trained in the month: state and municipal, through virtual platforms (SECOES, STRC).
     month_levels = m["by_government_level"]
-    state_m, municipal_m = Num(month_levels["state"], q["month_level"]), Num(month_levels["municipal"], q["month_level"])
+    state_m, municipal_m = (_n(month_levels["state"], q["month_level"], lang),
+                            _n(month_levels["municipal"], q["month_level"], lang))
     opening = in_when[0].upper() + in_when[1:]
     if not m["servants_trained"]:
         sentence: Paragraph = [f"{opening} {'no se capacitó' if over else 'aún no se ha capacitado'} a ningún "
@@ -453,13 +559,13 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     # 3. Distinct servants January to the month, state and municipal (SECOES third paragraph); in January
     # they are the month's own, said above.
     levels = ytd["by_government_level"]
-    state, municipal = Num(levels["state"], q["year_level"]), Num(levels["municipal"], q["year_level"])
+    state, municipal = _n(levels["state"], q["year_level"], lang), _n(levels["municipal"], q["year_level"], lang)
     span = (when if month == 1 else f"enero a {month_name} de {year}") if es else (
         when if month == 1 else f"January to {month_name} {year}")
     if month > 1:
         since = (f"De enero a {month_name} de {year}" if over else f"Del 1 de enero al {known_text}") if es else \
             (f"From January to {month_name} {year}" if over else f"From January 1 to {known_text}")
-        total = Num(ytd["servants_trained"], q["year_to_date"])
+        total = _n(ytd["servants_trained"], q["year_to_date"], lang)
         paragraphs.append(
             [f"{since}, {voice.later} {'capacitó' if over else 'ha capacitado'} a un total de ", total,
              " servidores públicos, cada persona contada una vez: ", state, " de instituciones estatales y ",
@@ -485,7 +591,7 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
         paragraphs += [_compliance_sentence(figures, r, lang, q["compliance"])
                        for r in figures["compliance"]["requirements"]]
 
-    topics = [[t["topic"], ": ", Num(t["servants_trained"], q["topics"]),
+    topics = [[t["topic"], ": ", _n(t["servants_trained"], q["topics"], lang),
                " servidores públicos capacitados" if es else " public servants trained"] for t in ytd["topics"]]
     sources: list[Paragraph] = [
         ["Las cifras pueden consultarse en el tablero público del programa, ", Link(q["month"].split("#")[0]),
@@ -496,11 +602,13 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
         "Nota metodológica: servidores públicos capacitados son personas distintas con al menos una constancia "
         "vigente en sesiones iniciadas en el periodo, en la zona horaria del programa (quien sirve en una institución "
         "estatal y en una municipal se cuenta en ambas); cursos impartidos son sesiones no canceladas con al menos una "
-        "persona presente. En el tablero público, las cifras pequeñas se omiten para proteger a las personas." if es else
+        "persona presente. Como en el tablero público, las cifras pequeñas de personas (y las que permitirían deducirlas) "
+        "se publican como «cifra reservada» para proteger a las personas." if es else
         "Methodology: public servants trained are distinct people with at least one valid certificate in sessions "
         "started in the period, in the programme's time zone (someone serving in a state and a municipal institution "
-        "counts in both); courses delivered are sessions not cancelled with at least one person present. The public "
-        "dashboard leaves small counts out to protect the people behind them."]]
+        "counts in both); courses delivered are sessions not cancelled with at least one person present. As on the "
+        "public dashboard, small counts of people (and those they could be worked out from) are printed as "
+        "\u201cwithheld\u201d to protect the people behind them."]]
     if over:
         byline = (f"Cifras conocidas al {_moment_text(moment, lang, zone)}." if es else
                   f"Figures as known on {_moment_text(moment, lang, zone)}.")
@@ -544,6 +652,8 @@ def _issuer(signatory: tuple[str, str] | None, authority: str, authority_en: str
 def _percent(share: float | None, lang: str) -> str:
     if share is None:
         return "sin meta programada" if lang == "es" else "nothing planned"
+    if share is WITHHELD:  # the dashboard withholds it: it would give a withheld count away
+        return "porcentaje reservado" if lang == "es" else "rate withheld"
     # Mexican style, as every number of the bulletin (1,637.5 %); English writes the sign close (12.5%).
     return f"{share * 100:,.1f} %" if lang == "es" else f"{share * 100:,.1f}%"
 
@@ -559,20 +669,20 @@ def _plan_paragraph(plan: dict[str, Any], q: dict[str, str], when: str, span: st
                 f"cada mes, institución y tema programados): en {when} se impartieron ",
                 Num(m["sessions_delivered"], p), " de ", Num(m["planned_sessions"], p),
                 f" cursos programados ({_percent(m['sessions_attainment'], lang)}) y se capacitó a ",
-                Num(m["servants_trained"], p), " de ", Num(m["planned_people"], p),
+                _n(m["servants_trained"], p, lang), " de ", Num(m["planned_people"], p),
                 f" servidores públicos previstos ({_percent(m['people_attainment'], lang)}); de {span}, ",
                 Num(y["sessions_delivered"], p), " de ", Num(y["planned_sessions"], p),
-                f" cursos ({_percent(y['sessions_attainment'], lang)}) y ", Num(y["servants_trained"], p), " de ",
+                f" cursos ({_percent(y['sessions_attainment'], lang)}) y ", _n(y["servants_trained"], p, lang), " de ",
                 Num(y["planned_people"], p), f" servidores públicos ({_percent(y['people_attainment'], lang)})."]
     return [f"Annual training plan attainment (version {plan['version']}; courses and people counted in each "
             f"planned month, institution and topic): in {when}, ",
             Num(m["sessions_delivered"], p), " of ", Num(m["planned_sessions"], p),
             f" planned courses were delivered ({_percent(m['sessions_attainment'], lang)}) and ",
-            Num(m["servants_trained"], p), " of ", Num(m["planned_people"], p),
+            _n(m["servants_trained"], p, lang), " of ", Num(m["planned_people"], p),
             f" planned public servants trained ({_percent(m['people_attainment'], lang)}); "
             f"{'from' if ' to ' in span else 'in'} {span}, ",
             Num(y["sessions_delivered"], p), " of ", Num(y["planned_sessions"], p),
-            f" courses ({_percent(y['sessions_attainment'], lang)}) and ", Num(y["servants_trained"], p), " of ",
+            f" courses ({_percent(y['sessions_attainment'], lang)}) and ", _n(y["servants_trained"], p, lang), " of ",
             Num(y["planned_people"], p), f" public servants ({_percent(y['people_attainment'], lang)})."]
 
 
@@ -582,14 +692,14 @@ def _outside_plan_paragraph(outside: dict[str, Any], p: str, when: str, span: st
     if lang == "es":
         return ["Fuera del programa (meses, instituciones y temas que el plan no prevé, contados igual; no cuenta "
                 f"en el avance): en {when} se impartieron ",
-                Num(m["sessions_delivered"], p), " cursos y se capacitó a ", Num(m["servants_trained"], p),
+                Num(m["sessions_delivered"], p), " cursos y se capacitó a ", _n(m["servants_trained"], p, lang),
                 f" servidores públicos; de {span}, ", Num(y["sessions_delivered"], p), " cursos y ",
-                Num(y["servants_trained"], p), " servidores públicos."]
+                _n(y["servants_trained"], p, lang), " servidores públicos."]
     return ["Outside the plan (months, institutions and topics it does not name, counted alike; not counted as "
             f"attainment): in {when}, ", Num(m["sessions_delivered"], p),
-            " courses were delivered and ", Num(m["servants_trained"], p), " public servants trained; "
+            " courses were delivered and ", _n(m["servants_trained"], p, lang), " public servants trained; "
             f"{'from' if ' to ' in span else 'in'} {span}, ", Num(y["sessions_delivered"], p), " courses and ",
-            Num(y["servants_trained"], p), " public servants."]
+            _n(y["servants_trained"], p, lang), " public servants."]
 
 
 def _day_text(day: date, lang: str) -> str:
@@ -607,14 +717,23 @@ def _compliance_sentence(figures: dict[str, Any], r: dict[str, Any], lang: str, 
     if not r["course_id"] and r.get("competency"):
         what += (f", que se acredita con la competencia “{r['competency']}”," if es else
                  f", met by attaining the “{r['competency']}” competency,")
-    required, compliant = Num(r["required"], href), Num(r["compliant"], href)
-    exempt, overdue, due = Num(r["exempt"], href), Num(r["overdue"], href), Num(r["due"], href)
+    required, compliant, exempt, overdue, due = (_n(r[k], href, lang)
+                                                 for k in ("required", "compliant", "exempt", "overdue", "due"))
     if r["rate"] is None:
         return ([f"Al {on}, ninguna persona servidora pública estaba obligada a cumplir con {what.rstrip(',')} (",
                  required, " obligados, ", exempt, " exentos)."] if es else
                 [f"On {on}, no public servant was subject to {what.rstrip(',')} (", required, " required, ", exempt,
                  " exempt)."])
-    rate = Num(r["rate"], href, f"{r['rate'] * 100:.1f} %" if es else f"{r['rate'] * 100:.1f}%")
+    if any(r[k] is WITHHELD for k in ("required", "compliant", "due", "overdue", "exempt", "rate")):
+        # Some counts withheld, as on the dashboard: each figure under its own label, none left to read around it.
+        rate = Num(r["rate"], href, _withheld_text(lang) if r["rate"] is WITHHELD else _percent(r["rate"], lang))
+        return ([f"Al {on}, de las y los servidores públicos obligados a cumplir con {what.rstrip(',')} (", required,
+                 "), cumplían: ", compliant, "; exentos: ", exempt, "; habían rebasado su plazo sin cumplirlo: ",
+                 overdue, "; aún en plazo: ", due, "; porcentaje de cumplimiento: ", rate, "."] if es else
+                [f"On {on}, of the public servants subject to {what.rstrip(',')} (", required, "): met it: ",
+                 compliant, "; exempt: ", exempt, "; past their deadline without meeting it: ", overdue,
+                 "; still within their deadline: ", due, "; compliance rate: ", rate, "."])
+    rate = Num(r["rate"], href, _percent(r["rate"], lang))
     if es:
         return [f"Al {on}, el ", rate, f" de las y los servidores públicos obligados cumplía con {what} (", compliant,
                 " de ", required, " obligados, ", exempt, f" {_noun(r['exempt'], 'exento', 'exentos')}); ", overdue,

@@ -215,6 +215,14 @@ async def bulletin_figures(reader: ProjectionReader, year: int, month: int, as_o
     return bulletin.bulletin_figures(await reader.snapshot(as_of), year, month, as_of=as_of, today=today(reader.ctx))
 
 
+async def bulletin_as_shown(reader: ProjectionReader, ctx: ReportingContext, figures: dict[str, Any]) -> dict[str, Any]:
+    """The bulletin's numbers as the public dashboard shows them at the figures' moment (what is printed;
+    the published numbers and their digest stay as they are)."""
+    as_of = datetime.fromisoformat(figures["as_of"]) if figures["as_of"] else None
+    return bulletin.shown_figures(await reader.snapshot(as_of), figures, minimum=ctx.open_data_minimum_count,
+                                  unit=ctx.responsible_unit, today=today(ctx))
+
+
 def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | None, fmt: str, *,
                     published: bulletin.Publication | None = None, holds: bool = True) -> tuple[bytes, str]:
     """The bulletin in ``fmt`` (html, markdown, pdf) and ``lang`` (default: the programme's): body, media type."""

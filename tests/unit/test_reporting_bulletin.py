@@ -15,8 +15,8 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.envelope import seal
-from contracts.events import (CoursePublished, DueRule, PlanTarget, RequirementScope, TrainingPlanDeclared,
-                              TrainingRequirementDeclared)
+from contracts.events import (CoursePublished, DueRule, ExemptionGranted, PlanTarget, RequirementScope,
+                              TrainingPlanDeclared, TrainingRequirementDeclared)
 from probidad.ops.programme import COURSES, bulletin_plan, generate
 from services.reporting import bulletin
 from services.reporting.dashboard import dashboard_data
@@ -82,7 +82,8 @@ def test_titles_levels_and_topics_are_the_ground_truths(programme, november):
 
 
 def test_every_number_links_to_the_public_dashboard_panel_that_shows_it(snapshot, november):
-    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, public_url=PUBLIC + "/", now=DECEMBER)
+    printed = bulletin.shown_figures(snapshot, november, minimum=5, unit=RESPONSIBLE)
+    doc = bulletin.document(printed, unit=RESPONSIBLE, zone=ZONE, public_url=PUBLIC + "/", now=DECEMBER)
     numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin.Num)]
     assert len(numbers) >= 10
     pages: dict[str, dict] = {}
@@ -101,10 +102,10 @@ def test_every_number_links_to_the_public_dashboard_panel_that_shows_it(snapshot
                  "split": {r["servants_trained"] for r in page["levels"]},
                  "breakdown-modality": {r["servants_trained"] for r in page["breakdowns"]["modality"]},
                  "breakdown-topic": {r["servants_trained"] for r in page["breakdowns"]["topic"]}}[url.fragment]
-        # The public page may blank a count to protect a small one elsewhere (complementary suppression).
-        assert number.value in shown or None in shown, (number, shown)
+        # The number the page shows; one the page blanks is withheld in the bulletin too.
+        assert number.value in shown or (number.value is bulletin.WITHHELD and None in shown), (number, shown)
         found += number.value in shown
-    assert found >= len(numbers) - 2, "the bulletin's numbers are the dashboard's"
+    assert found == len([n for n in numbers if n.value is not bulletin.WITHHELD]), "the bulletin's numbers are the dashboard's"
     sources = [p for para in doc.sources for p in para if isinstance(p, bulletin.Link)]
     assert [urlsplit(s.href).path for s in sources] == ["/dashboard", "/open-data/figures.csv"]
     assert all(s.href.startswith(PUBLIC + "/") and s.shown == s.href for s in sources)
@@ -369,3 +370,60 @@ def test_with_a_plan_in_force_the_bulletin_measures_the_planned_cells_and_gives_
     before = bulletin.bulletin_figures(ledger.snapshot(ZONE, datetime(2026, 1, 9, tzinfo=UTC)), 2026, 11,
                                        as_of=datetime(2026, 1, 9, tzinfo=UTC))
     assert before["plan"] is None
+
+
+def test_the_bulletin_prints_no_count_of_people_the_public_dashboard_blanks(programme):
+    """Three servants exempt from a requirement: the dashboard blanks the small exempt count (and what would
+    give it away); the bulletin, linked to that panel, prints each count as the panel shows it, a blanked one
+    in words, while its published figures keep the exact numbers."""
+    course = next(e.event for e in programme.envelopes if isinstance(e.event, CoursePublished))
+    servants = sorted({e.event.servant_id for e in programme.envelopes if e.event.type.endswith("servant.registered.v1")})
+    declared_at = datetime(2026, 1, 10, tzinfo=UTC)
+    events = [TrainingRequirementDeclared(
+        requirement_id="req-etica", version=1, effective_from=date(2026, 1, 1), title="Código de Ética",
+        course_id=course.course_id, scope=RequirementScope(), due=DueRule(kind="yearly_by", month=6, day=30),
+        declared_at=declared_at, declared_by="comptroller:ana")]
+    events += [ExemptionGranted(exemption_id=f"ex-{n}", requirement_id="req-etica", servant_id=servant,
+                                reason="licencia médica", effective_from=date(2026, 2, 1), granted_by="comptroller:ana",
+                                granted_at=declared_at) for n, servant in enumerate(servants[:3])]
+    ledger = Ledger()
+    ledger.apply_all(f for e in [*programme.envelopes, *(seal(x, time=declared_at) for x in events)]
+                     if (f := fact_from(e)))
+    snapshot = ledger.snapshot(ZONE)
+    figures = bulletin.bulletin_figures(snapshot, 2026, 11)
+    digest = bulletin.figures_digest(figures)
+    assert figures["compliance"]["requirements"][0]["exempt"] == 3  # what is published: the exact numbers
+
+    shown = bulletin.shown_figures(snapshot, figures, minimum=5, unit=UNIT)
+    assert bulletin.figures_digest(figures) == digest, "suppression happens at rendering, not in what is published"
+    month_page, ytd_page = (dashboard_data(snapshot, 2026, as_of=None, unit=UNIT, minimum=5, period=period, month=11)
+                            for period in ("month", "ytd"))
+    [row] = shown["compliance"]["requirements"]
+    [panel] = month_page["compliance"]["requirements"]
+    assert panel["exempt"] is None and row["exempt"] is bulletin.WITHHELD
+    m, ytd = shown["month_figures"], shown["year_to_date"]
+    modality = {r["category"]: r["servants_trained"] for r in month_page["breakdowns"]["modality"]}
+    topics = {r["category"]: r["servants_trained"] for r in ytd_page["breakdowns"]["topic"]}
+    pairs = [*((row[k], panel[k]) for k in ("required", "compliant", "due", "overdue", "exempt", "rate")),
+             (m["servants_trained"], month_page["totals"]["servants_trained"]),
+             (m["sessions_delivered"], month_page["totals"]["sessions_delivered"]),
+             (m["courses_delivered"], month_page["totals"]["courses_delivered"]),
+             *((m["by_government_level"][r["level"]], r["servants_trained"]) for r in month_page["levels"]),
+             *((m["by_modality"][k], modality.get(k, 0)) for k in ("virtual", "hybrid")),
+             (ytd["servants_trained"], ytd_page["totals"]["servants_trained"]),
+             *((ytd["by_government_level"][r["level"]], r["servants_trained"]) for r in ytd_page["levels"]),
+             *((t["servants_trained"], topics[t["topic"]]) for t in ytd["topics"])]
+    for printed, on_dashboard in pairs:
+        assert printed == on_dashboard or (printed is bulletin.WITHHELD and on_dashboard is None), (printed, on_dashboard)
+
+    for lang, words in (("es", "exentos: cifra reservada"), ("en", "exempt: withheld")):
+        doc = bulletin.document(shown, unit=UNIT, zone=ZONE, lang=lang, now=DECEMBER)
+        sentence = bulletin.plain(doc.paragraphs[-1])
+        assert words in sentence, sentence
+        assert not re.search(r"(?<![\d,.])[1-4](?![\d,.])", sentence), sentence  # no small count, nor 3 exempt
+        numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin.Num)]
+        plan = shown.get("plan") or {}
+        activity = {m["sessions_delivered"], m["courses_delivered"],  # sessions identify no one: printed
+                    *(plan[k][x] for k in ("month", "year_to_date") if k in plan
+                      for x in ("sessions_delivered", "planned_sessions"))}
+        assert not [n for n in numbers if isinstance(n.value, int) and 0 < n.value < 5 and n.value not in activity]
