@@ -303,3 +303,51 @@ async def test_publishing_refuses_a_bad_month_a_future_moment_and_other_roles(pa
     assert unknown.status_code == 404 and unknown.json()["detail"].startswith("report_id:")
     assert (await client.get("/reports/bulletin", params={"month": "2025-11", "published": "first"})).status_code == 422
     assert await past.published("report.published.v1") == []
+
+
+async def test_a_small_exempt_count_is_published_exactly_and_printed_as_the_public_dashboard_shows_it(past):
+    """Three servants exempt from a requirement: the published figures keep the 3 (the comptroller's record,
+    digested); the bulletin the press reads prints every count of people as the public dashboard it links
+    to shows it, the blanked exempt count in words."""
+    from contracts.events import DueRule, ExemptionGranted, RequirementScope, TrainingRequirementDeclared
+
+    course = next(e.event.course_id for e in PAST.envelopes if e.event.type.endswith("course.published.v1"))
+    servants = sorted({e.event.servant_id for e in PAST.envelopes if e.event.type.endswith("servant.registered.v1")})
+    declared = datetime.fromisoformat("2025-01-10T12:00:00+00:00")
+    await past.send(TrainingRequirementDeclared(
+        requirement_id="req-etica", version=1, effective_from="2025-01-01", title="Código de Ética", course_id=course,
+        scope=RequirementScope(), due=DueRule(kind="yearly_by", month=6, day=30), declared_at=declared,
+        declared_by="comptroller:ana"), time=declared)
+    await past.send(*(ExemptionGranted(exemption_id=f"ex-{n}", requirement_id="req-etica", servant_id=servant,
+                                       reason="licencia médica", effective_from="2025-02-01",
+                                       granted_by="comptroller:ana", granted_at=declared)
+                      for n, servant in enumerate(servants[:3])), time=declared)
+    client = past.client("comptroller")
+    published = await client.post("/reports/bulletin/2025-11/publish")
+    assert published.status_code == 201, published.text
+    body = published.json()
+    [row] = body["figures"]["compliance"]["requirements"]
+    assert row["exempt"] == 3 and body["figures_digest"] == figures_digest(body["figures"])
+
+    public = httpx.AsyncClient(transport=httpx.ASGITransport(app=past.app), base_url="http://reporting")
+    page = await public.get("/dashboard", params={"year": 2025, "period": "month", "month": 11, "as_of": body["as_of"]})
+    await public.aclose()
+    assert page.status_code == 200
+    shown = json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>', page.text,
+                                 re.S).group(1).replace("<\\/", "</"))
+    [panel] = shown["compliance"]["requirements"]
+    assert panel["exempt"] is None  # the public dashboard blanks the small count
+
+    for again in (await client.get(f"/reports/bulletins/{body['report_id']}", params={"format": "markdown"}),
+                  await client.get("/reports/bulletin", params={"month": "2025-11", "format": "markdown",
+                                                                 "as_of": body["as_of"]})):
+        assert again.status_code == 200, again.text
+        sentence = next(line for line in again.text.splitlines() if "requisito de capacitación “Código de Ética”" in line)
+        assert "; exentos: [cifra reservada](" in sentence, sentence
+        printed = dict(re.findall(r"(obligados a cumplir con[^(]*|cumplían|habían rebasado su plazo sin cumplirlo|"
+                                  r"aún en plazo)\W*\[([^\]]+)\]", sentence))
+        for name, label in (("required", "obligados a cumplir con el requisito de capacitación “Código de Ética” "),
+                            ("compliant", "cumplían"), ("overdue", "habían rebasado su plazo sin cumplirlo"),
+                            ("due", "aún en plazo")):
+            expected = "cifra reservada" if panel[name] is None else f"{panel[name]:,}"
+            assert printed[label] == expected, (name, printed)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -101,7 +102,19 @@ async def test_a_rebuild_from_the_records_gives_the_same_compliance(reporting):
         assert [await report(c, on=day) for day in ("2026-03-15", "2026-05-15", "2026-11-30")] == before
 
 
-async def test_a_published_bulletin_keeps_its_compliance_numbers(reporting):
+@pytest.fixture
+async def every_count_public(database_url: str, tmp_path):
+    """The programme with a threshold of 1: its eleven people are all small counts, which the public
+    dashboard (and so the bulletin) would otherwise withhold; here the numbers themselves are the point."""
+    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Mexico_City",
+                                 open_data_minimum_count=1)
+    async with serving(create_app, settings, dead_letters=False) as harness:
+        await harness.deliver(*PROGRAMME)
+        yield harness
+
+
+async def test_a_published_bulletin_keeps_its_compliance_numbers(every_count_public):
+    reporting = every_count_public
     async with reporting.client("comptroller") as c:
         r = await c.post("/reports/bulletin/2026-11/publish", params={"as_of": "2026-11-30"})
         assert r.status_code == 201, r.text
@@ -133,3 +146,17 @@ async def test_a_published_bulletin_keeps_its_compliance_numbers(reporting):
         # The bulletin asked for now gives the new number, linked to the same query.
         r = await c.get("/reports/bulletin", params={"month": "2026-11", "format": "markdown"})
         assert f"cumplía con el requisito de capacitación “Código de Ética” ([7]({panel}#compliance)" in r.text
+
+
+async def test_at_the_threshold_the_bulletin_prints_the_small_compliance_counts_as_the_dashboard_withholds_them(reporting):
+    async with reporting.client("comptroller") as c:
+        r = await c.post("/reports/bulletin/2026-11/publish", params={"as_of": "2026-11-30"})
+        published = r.json()
+        compliance = {x["requirement_id"]: counts(x) for x in published["figures"]["compliance"]["requirements"]}
+        assert compliance["rq-etica"] == (11, 6, 1, 4, 0, 0.5455), "the published record keeps the numbers"
+        r = await c.get("/reports/bulletin", params={"month": "2026-11", "published": "latest", "format": "markdown"})
+        sentence = next(line for line in r.text.splitlines() if "“Código de Ética”" in line)
+        assert "exentos: [0](" in sentence, "a zero identifies no one"
+        assert "aún en plazo: [cifra reservada](" in sentence and "habían rebasado su plazo sin cumplirlo: " \
+            "[cifra reservada](" in sentence
+        assert not re.search(r"\[[1-4]\]\(", sentence), sentence
