@@ -319,8 +319,9 @@ def as_shown(figures: dict[str, Any], month_page: dict[str, Any], ytd_page: dict
         year, month = plan["year_to_date"], plan["month"]
         total = shown_plan.get("total") or {}
         year["servants_trained"] = count(year["servants_trained"], total.get("servants_trained"))
-        year["people_attainment"] = (WITHHELD if total.get("people_attainment") is None
-                                     and year["people_attainment"] is not None else year["people_attainment"])
+        for rate in ("people_attainment", "sessions_attainment"):  # as the dashboard prints it
+            if year[rate] is not None:
+                year[rate] = WITHHELD if total.get(rate) is None else total[rate]
         month["servants_trained"] = count(month["servants_trained"], on_page=False)
         if month["servants_trained"] is WITHHELD:
             month["people_attainment"] = WITHHELD
@@ -337,8 +338,8 @@ def as_shown(figures: dict[str, Any], month_page: dict[str, Any], ytd_page: dict
             shown = rows.get(r["requirement_id"], {})
             for name in _COMPLIANCE_COUNTS:
                 r[name] = count(r[name], shown.get(name))
-            if r["rate"] is not None and shown.get("rate") is None:
-                r["rate"] = WITHHELD
+            if r["rate"] is not None:  # as the dashboard prints it (to 0.1 %), or withheld with it
+                r["rate"] = WITHHELD if shown.get("rate") is None else shown["rate"]
     return out
 
 

@@ -194,11 +194,26 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
         "month": month, "format": "markdown", "published": "latest"})).text
     for title in bulletin["month_figures"]["course_titles"]:
         assert title in text
-    numbers = [bulletin["month_figures"]["sessions_delivered"], bulletin["month_figures"]["servants_trained"],
-               bulletin["month_figures"]["by_modality"]["virtual"], bulletin["year_to_date"]["servants_trained"],
-               *bulletin["year_to_date"]["by_government_level"].values()]
-    for number in numbers:  # each number in Mexican style (1,949), a link to the public dashboard that shows it
-        assert f"[{number:,}]({reporting}/dashboard?" in text, (number, text[:3000])
+    # Each count of people as the public dashboard it links to shows it (same period, same moment): the number
+    # in Mexican style (1,949), or in words where the dashboard blanks it; sessions always as they are.
+    pages = {}
+    for period in ("month", "ytd"):
+        page = (await http.get(f"{reporting}/dashboard", params={
+            "year": month[:4], "period": period, "month": int(month[5:]), "as_of": published["as_of"]})).text
+        pages[period] = json.loads(re.search(r'<script id="dashboard-data" type="application/json">(.*?)</script>',
+                                             page, re.S).group(1).replace("<\\/", "</"))
+    virtual = {r["category"]: r["servants_trained"] for r in pages["month"]["breakdowns"]["modality"]}
+    levels = {r["level"]: r["servants_trained"] for r in pages["ytd"]["levels"]}
+    numbers = [(bulletin["month_figures"]["sessions_delivered"], pages["month"]["totals"]["sessions_delivered"]),
+               (bulletin["month_figures"]["servants_trained"], pages["month"]["totals"]["servants_trained"]),
+               (bulletin["month_figures"]["by_modality"]["virtual"], virtual.get("virtual", 0)),
+               (bulletin["year_to_date"]["servants_trained"], pages["ytd"]["totals"]["servants_trained"]),
+               *((v, levels[k]) for k, v in bulletin["year_to_date"]["by_government_level"].items())]
+    assert pages["month"]["totals"]["sessions_delivered"] == bulletin["month_figures"]["sessions_delivered"]
+    for number, on_dashboard in numbers:
+        assert on_dashboard in (number, None), (number, on_dashboard)
+        printed = f"{number:,}" if on_dashboard is not None else "cifra reservada"
+        assert f"[{printed}]({reporting}/dashboard?" in text, (number, text[:3000])
 
 
 async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme,  # noqa: ANN001
@@ -298,9 +313,10 @@ def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, pr
             assert (total["data-planned-sessions"], total["data-planned-people"]) == (
                 str(plan_total["planned_sessions"]), str(plan_total["planned_people"]))
             assert total["data-servants-trained"] in shown(plan_total["servants_trained"])
-            assert total["data-sessions-delivered"] in shown(plan_total["sessions_delivered"])
+            # Sessions are the programme's activity: printed however few (they identify no one).
+            assert total["data-sessions-delivered"] == str(plan_total["sessions_delivered"])
             (outside,) = _attributes(dom, "data-plan-outside")
-            assert outside["data-sessions-delivered"] in shown(plan_outside["sessions_delivered"])
+            assert outside["data-sessions-delivered"] == str(plan_outside["sessions_delivered"])
             assert outside["data-servants-trained"] in shown(plan_outside["servants_trained"])
         for by in ("topic", "modality", "sex"):
             assert _attributes(dom, f'data-breakdown="{by}"'), f"the {by} panel is empty"

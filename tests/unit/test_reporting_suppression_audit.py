@@ -496,3 +496,46 @@ def test_the_tables_every_page_prints_alike_are_blanked_alike(snapshot):
             theirs = next(x for x in everyone["by_institution"][row["requirement_id"]] if x["institution"] == institution)
             assert {k: row[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")} == \
                 {k: theirs[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")}
+
+
+# --- the bulletin ------------------------------------------------------------------------------------------
+
+def test_the_bulletin_prints_every_count_of_people_as_the_dashboard_page_it_links_to(snapshot):
+    """The bulletin is public and links each number to a dashboard panel: with it, the page is one output.
+    Every count of people it prints is that page's own number (the page passes the audit above), a blank
+    withheld in words; what the page does not show (the plan's month) is withheld when small."""
+    from services.reporting import bulletin
+
+    today = date(2027, 1, 15)
+    withheld = 0
+    for month in range(1, 13):
+        figures = bulletin.bulletin_figures(snapshot, YEAR, month, today=today)
+        shown = bulletin.shown_figures(snapshot, figures, minimum=MINIMUM, unit="", today=today)
+        month_page, ytd_page = (dashboard_data(snapshot, YEAR, as_of=None, unit="", minimum=MINIMUM, period=period,
+                                               month=month, today=today) for period in ("month", "ytd"))
+        m, ytd = shown["month_figures"], shown["year_to_date"]
+        modality = {r["category"]: r["servants_trained"] for r in month_page["breakdowns"]["modality"]}
+        topics = {r["category"]: r["servants_trained"] for r in ytd_page["breakdowns"]["topic"]}
+        panels = {r["requirement_id"]: r for r in month_page["compliance"]["requirements"]}
+        plan_total = ytd_page["plan"]["total"]
+        pairs = [(m["servants_trained"], month_page["totals"]["servants_trained"]),
+                 (m["participations"], month_page["totals"]["participations"]),
+                 *((m["by_government_level"][r["level"]], r["servants_trained"]) for r in month_page["levels"]),
+                 *((m["by_modality"][k], modality.get(k, 0)) for k in ("virtual", "hybrid")),
+                 (ytd["servants_trained"], ytd_page["totals"]["servants_trained"]),
+                 *((ytd["by_government_level"][r["level"]], r["servants_trained"]) for r in ytd_page["levels"]),
+                 *((t["servants_trained"], topics[t["topic"]]) for t in ytd["topics"]),
+                 (shown["plan"]["year_to_date"]["servants_trained"], plan_total["servants_trained"]),
+                 (shown["plan"]["year_to_date"]["people_attainment"], plan_total["people_attainment"]),
+                 *((r[k], panels[r["requirement_id"]][k]) for r in shown.get("compliance", {}).get("requirements", [])
+                   for k in ("required", "compliant", "due", "overdue", "exempt", "rate"))]
+        for printed, on_page in pairs:
+            assert printed == on_page or (printed is bulletin.WITHHELD and on_page is None), (month, printed, on_page)
+            withheld += printed is bulletin.WITHHELD
+        # The programme's activity as it is, on the page and in the bulletin.
+        assert (m["sessions_delivered"], m["courses_delivered"]) == (
+            month_page["totals"]["sessions_delivered"], month_page["totals"]["courses_delivered"]) == (
+            figures["month_figures"]["sessions_delivered"], figures["month_figures"]["courses_delivered"])
+        plan_month = shown["plan"]["month"]["servants_trained"]
+        assert plan_month is bulletin.WITHHELD or not 0 < plan_month < MINIMUM
+    assert withheld > 0, "the programme's small exempt count is withheld"
