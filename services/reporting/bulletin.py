@@ -40,7 +40,9 @@ address and only to public pages (``queries``); an issuer block. Every number is
   el 54.5 % de las y los servidores públicos obligados cumplía con el requisito de capacitación “Código de
   Ética” (6 de 11 obligados, 0 exentos); 4 habían rebasado su plazo sin cumplirlo y 1 aún estaba en plazo".
 
-``figures_digest`` is the sha256 of the canonical JSON of the numbers: what publishing records.
+``figures_digest`` is the sha256 of the canonical JSON of the numbers: what publishing records. What is
+printed for the press is ``as_shown`` of them: each count of people as the public dashboard panel it links
+to shows it, "cifra reservada" where the dashboard blanks it (``shown_figures``).
 """
 
 from __future__ import annotations
@@ -367,7 +369,7 @@ def _withheld_text(lang: str) -> str:
 class Num:
     """A number in a sentence and the public page a reader checks it on (absolute address)."""
 
-    value: int | float
+    value: int | float | _Withheld
     href: str
     text: str | None = None  # how it is printed when not as the bare number (a rate: "54.5 %")
 
