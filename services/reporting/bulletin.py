@@ -595,6 +595,7 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
                        for r in figures["compliance"]["requirements"]]
 
     topics = [[t["topic"], ": ", _n(t["servants_trained"], q["topics"], lang),
+               "" if t["servants_trained"] is WITHHELD else  # "Tema: cifra reservada"
                " servidores públicos capacitados" if es else " public servants trained"] for t in ytd["topics"]]
     sources: list[Paragraph] = [
         ["Las cifras pueden consultarse en el tablero público del programa, ", Link(q["month"].split("#")[0]),
