@@ -97,15 +97,7 @@ def page_publication(data: dict[str, Any]) -> Publication:
                            if r["government_level"] == level["level"]], exact("servants_trained", "institution"))
 
     # Compliance with each requirement.
-    compliance = data["compliance"]
-    for row in compliance["requirements"]:
-        rid = row["requirement_id"]
-        _compliance_row(pub, ("requirement", rid), row)
-        rows = compliance["by_institution"].get(rid, [])
-        for x in rows:
-            _compliance_row(pub, ("requirement", rid, x["institution"]), x)
-        for name in COMPLIANCE_COUNTS:
-            pub.total(("requirement", rid, name), [("requirement", rid, x["institution"], name) for x in rows])
+    _compliance_table(pub, data["compliance"])
 
     # The plan against what was delivered.
     plan = data.get("plan")
@@ -187,6 +179,12 @@ def compliance_publication(compliance: dict[str, Any]) -> Publication:
     """Compliance on a date for all institutions, printed alike on every page of that date (an
     institution's page prints its own rows of it)."""
     pub = Publication()
+    _compliance_table(pub, compliance)
+    return pub
+
+
+def _compliance_table(pub: Publication, compliance: dict[str, Any]) -> None:
+    """Each requirement's row and its institutions' rows, which add up to it state by state."""
     for row in compliance["requirements"]:
         rid = row["requirement_id"]
         _compliance_row(pub, ("requirement", rid), row)
@@ -195,7 +193,6 @@ def compliance_publication(compliance: dict[str, Any]) -> Publication:
             _compliance_row(pub, ("requirement", rid, x["institution"]), x)
         for name in COMPLIANCE_COUNTS:
             pub.total(("requirement", rid, name), [("requirement", rid, x["institution"], name) for x in rows])
-    return pub
 
 
 _DECIDED: OrderedDict[tuple, Any] = OrderedDict()  # the tables several pages print alike, as decided last
