@@ -29,7 +29,7 @@ import functools
 import hashlib
 import hmac
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from enum import Enum
@@ -679,12 +679,26 @@ def _satisfies(requirement: str, holding: CertificateHolding) -> bool:
     return wanted in (holding.course_code.casefold(), holding.course_topic.casefold())
 
 
+def still_attained(already_attained: Mapping[str, Collection[str]],
+                   holdings: list[CertificateHolding]) -> set[str]:
+    """The competencies whose kept attainment still counts: every certificate it lists is still valid.
+
+    ``already_attained``: each competency attained, with the certificate ids its attainment lists. One
+    resting on a certificate since revoked (as void or from a date) counts no longer, so a servant who
+    retrains attains it again."""
+    valid = {h.certificate_id for h in holdings}
+    return {competency for competency, certificate_ids in already_attained.items()
+            if all(certificate_id in valid for certificate_id in certificate_ids)}
+
+
 def competencies_attained(servant_id: str, model: dict[str, list[str]], holdings: list[CertificateHolding],
-                          already_attained: set[str]) -> list[CompetencyAttained]:
-    """Competencies newly attained: every requirement met by a valid certificate. Announced once."""
+                          already_attained: Mapping[str, Collection[str]]) -> list[CompetencyAttained]:
+    """Competencies newly attained: every requirement met by a valid certificate. Announced once while
+    the certificates it lists stay valid (``still_attained``); again, with new ones, after a revocation."""
     attained = []
+    counting = still_attained(already_attained, holdings)
     for competency in sorted(model):
-        if competency in already_attained:
+        if competency in counting:
             continue
         chosen: list[CertificateHolding] = []
         for requirement in model[competency]:
@@ -794,7 +808,8 @@ class ServantState:
     servant_id: str
     transfers: tuple[Transfer, ...] = ()
     valid: tuple[CertificateHolding, ...] = ()  # valid certificates, every session
-    attained: frozenset[str] = frozenset()
+    # competency -> the certificate ids its kept attainment lists
+    attained: Mapping[str, frozenset[str]] = field(default_factory=dict)
     holder: Holder | None = None
 
     @property
@@ -873,12 +888,13 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
         return ServantState(servant.servant_id, servant.transfers, valid, servant.attained, servant.holder)
     valid += (CertificateHolding(terms.certificate_id, terms.course_id, terms.course_code, terms.course_topic,
                                  terms.issued_on),)
-    attained = competencies_attained(facts.servant_id, rules.competency_model, list(valid), set(servant.attained))
+    attained = competencies_attained(facts.servant_id, rules.competency_model, list(valid), servant.attained)
     out.attainments.extend(attained)
     out.events.extend(attained)
-    return ServantState(servant.servant_id, servant.transfers, valid,
-                        servant.attained | {a.competency for a in attained} if attained else servant.attained,
-                        servant.holder)
+    if attained:  # a new attainment replaces the one it supersedes
+        kept = {**servant.attained, **{a.competency: frozenset(a.certificate_ids) for a in attained}}
+        return ServantState(servant.servant_id, servant.transfers, valid, kept, servant.holder)
+    return ServantState(servant.servant_id, servant.transfers, valid, servant.attained, servant.holder)
 
 
 def _facts(facts: CompletionFacts, *, attendance: Attendance | None = None, grade: Grade | None = None,

@@ -252,7 +252,7 @@ class _ServantRows:
     holder digest."""
 
     certificate_ids: set[str] = field(default_factory=set)
-    attained: set[str] = field(default_factory=set)
+    attained: dict[str, Stored] = field(default_factory=dict)  # competency -> its attainment's row
     transfers: dict[str, Stored] = field(default_factory=dict)  # transfer id -> row
     holder: Stored = None
 
@@ -414,10 +414,9 @@ class CertificationRepository:
                 CertificateRecord.servant_id.in_(servants))):
             self.certificates.setdefault(row.certificate_id, row)  # a row changed here stays as changed
             loaded[row.servant_id].certificate_ids.add(row.certificate_id)
-        for servant_id, competency in await self._rows(select(
-                CompetencyAttainment.servant_id, CompetencyAttainment.competency).where(
+        for row in await self._rows(select(*_columns(CompetencyAttainment)).where(
                 CompetencyAttainment.servant_id.in_(servants))):
-            loaded[servant_id].attained.add(competency)
+            loaded[row.servant_id].attained[row.competency] = row
         for row in await self._rows(select(*_columns(TransferFact)).where(TransferFact.servant_id.in_(servants))):
             loaded[row.servant_id].transfers[row.transfer_id] = row
         for row in await self._rows(select(*_columns(HolderFact)).where(HolderFact.servant_id.in_(servants))):
@@ -507,8 +506,9 @@ class CertificationRepository:
         found = (self.certificates[certificate_id] for certificate_id in sorted(rows.certificate_ids))
         valid = tuple(CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                       for r in found if r.status == Status.valid.value)
+        attained = {competency: frozenset(json.loads(row.certificate_ids)) for competency, row in rows.attained.items()}
         return ServantState(servant_id, tuple(_transfer(row) for row in rows.transfers.values()), valid,
-                            frozenset(rows.attained), _holder(rows.holder))
+                            attained, _holder(rows.holder))
 
     async def enrolment(self, enrolment_id: str) -> Enrolment | None:
         """The enrolment with this id, wherever it is stored (an id is not trusted to name its session).
@@ -641,10 +641,12 @@ class CertificationRepository:
         self.sessions[restamp.session_id].keep_certificate(row)
 
     def save_attainment(self, attained: CompetencyAttained) -> None:
-        self._new(CompetencyAttainment, dict(
+        """Keep an attainment; one attained again (its earlier one rested on a certificate since revoked)
+        replaces the row kept for the competency."""
+        kept = self.servant_rows[attained.servant_id].attained
+        kept[attained.competency] = self._put(CompetencyAttainment, kept.get(attained.competency), dict(
             servant_id=attained.servant_id, competency=attained.competency, course_ids=json.dumps(attained.course_ids),
             certificate_ids=json.dumps(attained.certificate_ids), attained_on=attained.attained_on))
-        self.servant_rows[attained.servant_id].attained.add(attained.competency)
 
     # -------------------------------------------------------------- reads for the HTTP API
 

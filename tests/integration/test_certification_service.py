@@ -299,6 +299,47 @@ async def test_certificates_for_every_course_of_a_competency_attain_it_once(cert
         assert (await http.get("/certificates")).status_code == 401
 
 
+async def test_a_competency_resting_on_a_revoked_certificate_is_attained_again_when_the_servant_retrains(
+        certification):
+    await certification.hear(course(1))
+    await certification.hear(course(2, code="CI-02", topic="Conflicto de Interés", passing=None))
+    await certification.hear(scheduled(1, 1, day=5))
+    await certification.hear(scheduled(2, 2, day=19))
+    for fact in (seat("sv-1", 1), present("sv-1", 1), graded("sv-1", 1), seat("sv-1", 2), present("sv-1", 2)):
+        await certification.hear(fact)
+    (first,) = await certification.events(CompetencyAttained)
+    ethics, conflict = sorted(await certification.events(CertificateIssued), key=lambda e: e.session_id)
+    assert first.certificate_ids == sorted([ethics.certificate_id, conflict.certificate_id])
+
+    # The ethics training never happened as recorded: its certificate is revoked, nothing is attained anew.
+    await certification.hear(corrected("sv-1", 1, minutes=60))
+    (revoked,) = await certification.events(CertificateRevoked)
+    assert revoked.certificate_id == ethics.certificate_id
+    assert len(await certification.events(CompetencyAttained)) == 1
+
+    # The servant takes the ethics course again: the competency is attained again, on the new certificate.
+    await certification.hear(scheduled(3, 1, day=26))
+    for fact in (seat("sv-1", 3), present("sv-1", 3)):
+        await certification.hear(fact)
+    last = await certification.hear(graded("sv-1", 3))
+    retrained = next(e for e in await certification.events(CertificateIssued) if e.session_id == "s-3")
+    kept, again = await certification.events(CompetencyAttained)
+    assert kept == first
+    assert again.certificate_ids == sorted([conflict.certificate_id, retrained.certificate_id])
+    assert again.course_ids == ["c-1", "c-2"]
+    assert again.attained_on.isoformat() == "2026-11-26"
+
+    # Redelivered, or followed by more facts about intact certificates, it is announced no more.
+    await certification.hear(graded("sv-1", 3), envelope=last)
+    await certification.hear(graded("sv-1", 2, score=95))
+    await certification.hear(graded("sv-1", 3, score=99))
+    assert len(await certification.events(CompetencyAttained)) == 2
+
+    async with certification.client(certification.token("comptroller")) as http:
+        (held,) = (await http.get("/servants/sv-1/competencies")).json()
+    assert held["certificate_ids"] == again.certificate_ids and held["attained_on"] == "2026-11-26"
+
+
 def lasting(n: int | str, months: int, *, code: str = "CE-01", topic: str = "Código de Ética"):
     """A course whose completions hold ``months`` months."""
     return course(n, code=code, topic=topic, passing=None).model_copy(update={"validity_months": months})

@@ -23,7 +23,7 @@ CORRUPTION = holding(3, "PAC-03", "Prevención de Actos de Corrupción", 17)
 
 
 def test_holding_every_listed_course_attains_the_competency_on_the_last_ones_date():
-    (attained,) = competencies_attained("sv-1", MODEL, [CORRUPTION, ETHICS, CONFLICT], set())
+    (attained,) = competencies_attained("sv-1", MODEL, [CORRUPTION, ETHICS, CONFLICT], {})
     assert attained.competency == "Integridad pública"
     assert attained.servant_id == "sv-1"
     assert attained.certificate_ids == ["cert-1", "cert-2", "cert-3"]
@@ -32,21 +32,42 @@ def test_holding_every_listed_course_attains_the_competency_on_the_last_ones_dat
 
 
 def test_one_missing_course_means_not_attained():
-    assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT], set()) == []
+    assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT], {}) == []
 
 
 def test_requirements_match_a_course_code_or_topic_whatever_the_case():
     renamed = holding(4, "CE-99", "código de ética", 3)
-    assert competencies_attained("sv-1", MODEL, [renamed, CONFLICT, CORRUPTION], set())
+    assert competencies_attained("sv-1", MODEL, [renamed, CONFLICT, CORRUPTION], {})
+
+
+ATTAINED = {"Integridad pública": ["cert-1", "cert-2", "cert-3"]}  # as kept: the certificates it lists
 
 
 def test_an_attained_competency_is_announced_once():
-    assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT, CORRUPTION], {"Integridad pública"}) == []
+    assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT, CORRUPTION], ATTAINED) == []
+
+
+def test_an_attainment_resting_on_a_revoked_certificate_is_announced_again_once_the_servant_retrains():
+    # cert-1 was revoked (it is no longer among the valid ones) and the servant took the ethics course again.
+    retrained = holding(7, "CE-01", "Código de Ética", 24)
+    assert competencies_attained("sv-1", MODEL, [CONFLICT, CORRUPTION], ATTAINED) == []
+    (again,) = competencies_attained("sv-1", MODEL, [CONFLICT, CORRUPTION, retrained], ATTAINED)
+    assert again.competency == "Integridad pública"
+    assert again.certificate_ids == ["cert-2", "cert-3", "cert-7"]
+    assert again.attained_on == date(2026, 11, 24)
+    # Kept in place of the old one, the new attainment is not announced twice.
+    kept = {again.competency: again.certificate_ids}
+    assert competencies_attained("sv-1", MODEL, [CONFLICT, CORRUPTION, retrained], kept) == []
+
+
+def test_an_intact_attainment_is_not_announced_again_whatever_else_the_servant_completes():
+    more = holding(8, "CE-01", "Código de Ética", 28)
+    assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT, CORRUPTION, more], ATTAINED) == []
 
 
 def test_with_two_certificates_for_a_course_the_earliest_counts():
     again = holding(9, "CE-01", "Código de Ética", 24)
-    (attained,) = competencies_attained("sv-1", MODEL, [again, ETHICS, CONFLICT, CORRUPTION], set())
+    (attained,) = competencies_attained("sv-1", MODEL, [again, ETHICS, CONFLICT, CORRUPTION], {})
     assert "cert-1" in attained.certificate_ids and "cert-9" not in attained.certificate_ids
 
 

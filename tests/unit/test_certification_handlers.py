@@ -59,7 +59,7 @@ class FakeRepository:
         self.certificates: dict[tuple[str, str], StandingCertificate] = {}
         self.signatures: dict[str, str] = {}
         self.transfers: dict[str, dict[str, domain.Transfer]] = {}
-        self.attained: dict[str, set[str]] = {}
+        self.attained: dict[str, dict[str, frozenset[str]]] = {}  # servant -> competency -> certificate ids
         self.records = 0
 
     async def hold_course_terms(self, *, exclusive: bool) -> None:
@@ -105,7 +105,7 @@ class FakeRepository:
                               for t in [c.held.terms] if c.held.status is domain.Status.valid),
                              key=lambda h: h.certificate_id))
         return ServantState(servant_id, tuple(self.transfers.get(servant_id, {}).values()), valid,
-                            frozenset(self.attained.get(servant_id, set())))
+                            dict(self.attained.get(servant_id, {})))
 
     async def servants(self, servant_ids) -> dict[str, ServantState]:  # noqa: ANN001
         return {servant_id: await self.servant(servant_id) for servant_id in servant_ids}
@@ -140,7 +140,7 @@ class FakeRepository:
         self.certificates[key] = replace(self.certificates[key], institution_id=restamp.institution_id)
 
     def save_attainment(self, attained: CompetencyAttained) -> None:
-        self.attained.setdefault(attained.servant_id, set()).add(attained.competency)
+        self.attained.setdefault(attained.servant_id, {})[attained.competency] = frozenset(attained.certificate_ids)
 
 
 class FakeUnitOfWork:
@@ -233,7 +233,7 @@ async def test_the_certificate_meeting_a_competencys_last_requirement_also_retur
     assert isinstance(issued, CertificateIssued) and isinstance(attained, CompetencyAttained)
     assert attained.competency == "Integridad pública"
     assert attained.course_ids == ["c-1", "c-2"]
-    assert uow.repository.attained == {"sv-1": {"Integridad pública"}}
+    assert uow.repository.attained == {"sv-1": {"Integridad pública": frozenset(attained.certificate_ids)}}
 
 
 async def test_a_transfer_heard_after_the_certificate_restamps_it_and_publishes_nothing(uow):
