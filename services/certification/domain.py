@@ -884,17 +884,32 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
                                               tuple(decision.events)))
     out.events.extend(decision.events)
     valid = tuple(h for h in servant.valid if h.certificate_id != terms.certificate_id)
-    if new.status is not Status.valid:
-        return ServantState(servant.servant_id, servant.transfers, valid, servant.attained, servant.holder)
-    valid += (CertificateHolding(terms.certificate_id, terms.course_id, terms.course_code, terms.course_topic,
-                                 terms.issued_on),)
-    attained = competencies_attained(facts.servant_id, rules.competency_model, list(valid), servant.attained)
+    if new.status is Status.valid:
+        valid += (CertificateHolding(terms.certificate_id, terms.course_id, terms.course_code, terms.course_topic,
+                                     terms.issued_on),)
+    return _attain(replace(servant, valid=valid), rules, out)
+
+
+def _attain(servant: ServantState, rules: Rules, out: Consequences) -> ServantState:
+    """Collect the competencies ``servant`` attains with the certificates now valid (after a revocation too:
+    other valid certificates may meet every requirement of an attainment that no longer counts)."""
+    attained = competencies_attained(servant.servant_id, rules.competency_model, list(servant.valid),
+                                     servant.attained)
+    if not attained:
+        return servant
     out.attainments.extend(attained)
     out.events.extend(attained)
-    if attained:  # a new attainment replaces the one it supersedes
-        kept = {**servant.attained, **{a.competency: frozenset(a.certificate_ids) for a in attained}}
-        return ServantState(servant.servant_id, servant.transfers, valid, kept, servant.holder)
-    return ServantState(servant.servant_id, servant.transfers, valid, servant.attained, servant.holder)
+    # A new attainment replaces the one kept for its competency.
+    return replace(servant, attained={**servant.attained,
+                                      **{a.competency: frozenset(a.certificate_ids) for a in attained}})
+
+
+def competencies_after_ruling(servant: ServantState, certificate_id: str, rules: Rules) -> list[CompetencyAttained]:
+    """The competencies attained anew once the comptroller revokes ``certificate_id``: those whose kept
+    attainment lists it, when the servant's other valid certificates meet every requirement."""
+    out = Consequences()
+    _attain(replace(servant, valid=tuple(h for h in servant.valid if h.certificate_id != certificate_id)), rules, out)
+    return out.attainments
 
 
 def _facts(facts: CompletionFacts, *, attendance: Attendance | None = None, grade: Grade | None = None,

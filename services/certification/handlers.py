@@ -226,7 +226,7 @@ async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certifi
         raise domain.RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
     # The servant's lock before the session's, as for a transfer; then what is kept about the completion,
     # whose certificate's date (a reschedule may have amended it meanwhile) the ruling is checked against.
-    await repository.servant(found.servant_id)
+    servant = await repository.servant(found.servant_id)
     completion = await repository.completion(found.session_id, found.servant_id)
     standing = completion.certificate
     same = standing is not None and standing.held.terms.certificate_id == found.certificate_id
@@ -238,6 +238,9 @@ async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certifi
     out.certificates.append(domain.CertificateChange(found.session_id, found.servant_id, decision.certificate,
                                                      institution, tuple(decision.events)))
     out.events.extend(decision.events)
+    attained = domain.competencies_after_ruling(servant, found.certificate_id, ctx.rules)
+    out.attainments.extend(attained)
+    out.events.extend(attained)
     now = ctx.clock()
     return Revoked(decision.certificate, _save(repository, ctx, out, now))
 

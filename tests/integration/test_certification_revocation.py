@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from contracts.events import CertificateIssued, CertificateRevoked
+from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from services.certification import status_list
 from tests.integration.test_certification_service import (  # the service in its harness and its facts
     certification, corrected, course, graded, present, scheduled, seat,
@@ -144,3 +144,35 @@ async def test_a_revocation_by_the_comptroller_is_final_later_facts_issue_no_new
     async with certification.client() as http:
         assert (await http.get(f"/verify/{issued.verification_code}")).json()["status"] == "revoked"
 
+
+async def test_a_competency_resting_on_a_certificate_the_comptroller_revokes_is_attained_again_on_the_others(
+        certification):
+    await certification.hear(course(1))
+    await certification.hear(course(2, code="CI-02", topic="Conflicto de Interés", passing=None))
+    for n, course_n, day in ((1, 1, 5), (2, 2, 19)):
+        await certification.hear(scheduled(n, course_n, day=day))
+        for fact in (seat("sv-1", n), present("sv-1", n), graded("sv-1", n)):
+            await certification.hear(fact)
+    (first,) = await certification.events(CompetencyAttained)
+    # The servant also took the ethics course a second time: the attainment still rests on the first.
+    await certification.hear(scheduled(3, 1, day=26))
+    for fact in (seat("sv-1", 3), present("sv-1", 3), graded("sv-1", 3)):
+        await certification.hear(fact)
+    assert await certification.events(CompetencyAttained) == [first]
+    by_session = {e.session_id: e for e in await certification.events(CertificateIssued)}
+    assert first.certificate_ids == sorted([by_session["s-1"].certificate_id, by_session["s-2"].certificate_id])
+
+    async with certification.client(certification.token("comptroller", subject="comptroller:ana")) as http:
+        answer = await http.post(f"/certificates/{by_session['s-1'].certificate_id}/revocation",
+                                 json={"reason": "la evaluación fue anulada", "applies": "void"})
+        assert answer.status_code == 200, answer.text
+        _, again = await certification.events(CompetencyAttained)
+        assert again.certificate_ids == sorted([by_session["s-2"].certificate_id, by_session["s-3"].certificate_id])
+        assert again.attained_on == date(2026, 11, 26)
+        # Revoking a certificate the new attainment does not rest on announces nothing more.
+        other = await http.post(f"/certificates/{by_session['s-1'].certificate_id}/revocation",
+                                json={"reason": "otra vez", "applies": "void"})
+        assert other.status_code == 409
+        (held,) = (await http.get("/servants/sv-1/competencies")).json()
+    assert held["certificate_ids"] == again.certificate_ids
+    assert len(await certification.events(CompetencyAttained)) == 2

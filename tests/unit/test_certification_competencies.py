@@ -60,6 +60,12 @@ def test_an_attainment_resting_on_a_revoked_certificate_is_announced_again_once_
     assert competencies_attained("sv-1", MODEL, [CONFLICT, CORRUPTION, retrained], kept) == []
 
 
+def test_once_a_listed_certificate_is_revoked_another_valid_one_already_held_attains_it_again():
+    second = holding(8, "CE-01", "Código de Ética", 28)
+    (again,) = competencies_attained("sv-1", MODEL, [CONFLICT, CORRUPTION, second], ATTAINED)
+    assert again.certificate_ids == ["cert-2", "cert-3", "cert-8"] and again.attained_on == date(2026, 11, 28)
+
+
 def test_an_intact_attainment_is_not_announced_again_whatever_else_the_servant_completes():
     more = holding(8, "CE-01", "Código de Ética", 28)
     assert competencies_attained("sv-1", MODEL, [ETHICS, CONFLICT, CORRUPTION, more], ATTAINED) == []
