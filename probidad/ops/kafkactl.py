@@ -73,6 +73,7 @@ import typer
 from contracts.topics import PLATFORM_TOPICS, TopicSpec, prefixed
 from probidad.ops.localhost import port_answers as _port_answers
 from probidad.ops.localhost import StateDirOption
+from probidad.ops.localhost import default_state_dir
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import port_free as _port_free
 from probidad.ops.localhost import alive as _pid_exists
@@ -219,10 +220,6 @@ class NodeStatus:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("PROBIDAD_CACHE_DIR") or Path.home() / ".cache" / "probidad").expanduser()
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("PROBIDAD_STATE_DIR") or "./.probidad").expanduser()
 
 
 def _kafka_state(state_dir: Path | str | None) -> Path:

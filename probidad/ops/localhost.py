@@ -114,6 +114,11 @@ def tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def default_state_dir() -> Path:
+    """Where the launchers and ``probidad up`` keep their state: ``$PROBIDAD_STATE_DIR``, else ``./.probidad``."""
+    return Path(os.environ.get("PROBIDAD_STATE_DIR") or "./.probidad").expanduser()
+
+
 StateDirOption = typer.Option(
     None, "--state-dir", help="State directory (default $PROBIDAD_STATE_DIR or ./.probidad).", show_default=False
 )

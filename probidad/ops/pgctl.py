@@ -49,6 +49,7 @@ import typer
 
 from probidad.ops.localhost import port_free as _port_free
 from probidad.ops.localhost import StateDirOption
+from probidad.ops.localhost import default_state_dir
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import tail as _tail
 
@@ -115,10 +116,6 @@ def database_url(database: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1
 
 # --------------------------------------------------------------------------------------------------
 # Environment
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("PROBIDAD_STATE_DIR") or "./.probidad").expanduser()
 
 
 def _pg_state(state_dir: Path | str | None) -> Path:

@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from probidad.ops.localhost import alive, command_line, signal_group, wait_dead
+from probidad.ops.localhost import alive, command_line, default_state_dir, signal_group, wait_dead
 from probidad.ops.localhost import tail as _tail
 
 SERVICES: tuple[tuple[str, int], ...] = (
@@ -293,10 +293,6 @@ def _record_run(state_dir: Path, running: list[RunningService], own_kafka: bool)
     (state_dir / RUN_RECORD).write_text(json.dumps({
         "pid": os.getpid(), "services": [[s.name, s.process.pid] for s in running], "kafka": own_kafka,
         "urls": urls}) + "\n")
-
-
-def default_state_dir() -> Path:
-    return Path(os.environ.get("PROBIDAD_STATE_DIR") or ".probidad")
 
 
 def service_url(service: str, given: str | None = None, state_dir: Path | None = None) -> tuple[str, str]:

@@ -62,7 +62,7 @@ from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
 from contracts.topics import (
-    AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS, dead_letter_topic,
+    AGENCY_OUTCOMES, AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS, dead_letter_topic,
     prefixed,
 )
 
@@ -74,7 +74,7 @@ CONTROLLER_USER = "controller"
 SERVICES = ("enrollment", "attendance", "certification", "reporting")
 
 AGENCY_REQUESTS_PREFIX = f"{AGENCY_REQUESTS}."  # probidad.agency.requests.<institution>
-AGENCY_OUTCOMES_PREFIX = "probidad.agency.outcomes."  # probidad.agency.outcomes.<institution>
+AGENCY_OUTCOMES_PREFIX = f"{AGENCY_OUTCOMES}."  # probidad.agency.outcomes.<institution>
 # Institution ids as agency topic names may carry them: no dot, so the topic level stays unambiguous.
 _INSTITUTION = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 
