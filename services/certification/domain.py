@@ -37,7 +37,7 @@ from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 from contracts.base import Event
-from contracts.compliance import add_months
+from contracts.compliance import NEVER_COUNTED, add_months, revoked_from
 from contracts.holder import holder_matches
 from contracts.events import (
     AssessmentGraded,
@@ -537,7 +537,8 @@ class Revocation:
 
     @property
     def void(self) -> bool:
-        return self.applies != RevocationApplies.from_date or self.effective_on is None
+        """Void as the compliance rule reads it (``contracts.compliance.revoked_from``): counted on no day."""
+        return revoked_from(self.applies, self.effective_on) == NEVER_COUNTED
 
     def applies_from(self, issued_on: date) -> date:
         """The first day the certificate no longer holds: its own date when void (it never held)."""
