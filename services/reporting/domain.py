@@ -660,20 +660,8 @@ class Snapshot:
         for c in self.completions:
             if c.session.day in period:
                 trained[c.who.institution_id].add(self.person(c.servant_id))
-        rows = []
-        for iid, latest in self.institutions.items():
-            declarations = self.headcounts[iid]
-            same_year = [f for f in declarations if f.attributes["headcount_year"] == year]
-            earlier = [f for f in declarations if f.attributes["headcount_year"] < year]
-            declaration = _latest(same_year or earlier or declarations, self._cutoff)
-            headcount = declaration.attributes["headcount"]
-            count = len(trained.get(iid, ()))
-            rows.append({"year": year, "institution": iid, "name": latest.attributes["name"],
-                         "government_level": latest.attributes["government_level"],
-                         "headcount": headcount, "headcount_year": declaration.attributes["headcount_year"],
-                         "servants_trained": count, "coverage": round(count / headcount, 4)})
-        rows.sort(key=lambda r: (r["coverage"], r["name"]))
-        return rows
+        return coverage_rows(year, self.institutions, self.headcounts, {iid: len(p) for iid, p in trained.items()},
+                             self._cutoff)
 
     def plan_in_force(self, year: int) -> Fact | None:
         """The version of the year's training programme in force at the cut-off: of the versions known
@@ -715,20 +703,9 @@ class Snapshot:
         ``hours_attainment`` = actual / planned, rounded to 4 places, None when planned is 0. An
         ``outside_plan`` row has the same keys but the planned and attainment ones.
         """
-        through = 12 if through_month is None else through_month
-        if not 1 <= through <= 12:
-            raise ValueError("through_month must be from 1 to 12")
+        through = _through(through_month)
         period = Period(date(year, 1, 1), Period.month(year, through).end)
         wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
-        planned: dict[tuple[int, str, str], list[float]] = {}
-        plan = self.plan_in_force(year)
-        if plan is not None:
-            for t in plan.attributes["targets"]:
-                if t["month"] <= through and wanted(t["institution_id"]):
-                    row = planned.setdefault((t["month"], t["institution_id"], t["topic"]), [0, 0, 0.0])
-                    row[0] += t["sessions"]
-                    row[1] += t["people"]
-                    row[2] += t["hours"]
         sessions: dict[tuple[int, str, str], set[str]] = defaultdict(set)
         for s in self.delivered(period):
             for servant in self.present[s.session_id]:
@@ -742,45 +719,9 @@ class Snapshot:
                 key = (c.session.day.month, c.who.institution_id, c.session.topic)
                 trained[key].add(self.person(c.servant_id))
                 hours[key] += c.hours
-        names = {iid: f.attributes["name"] for iid, f in self.institutions.items()}
-        month_label = f"{year}-{through:02d}"
-
-        def cell(key: tuple[int, str, str]) -> _PlanCell:
-            return _PlanCell(planned.get(key), sessions.get(key, set()), trained.get(key, set()), hours.get(key, 0.0))
-
-        months, by_pair, month_total, total = [], {}, _PlanCell(), _PlanCell()
-        for key in sorted(planned):
-            month, iid, topic = key
-            found = cell(key)
-            months.append(found.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
-            by_pair.setdefault((iid, topic), _PlanCell()).add(found)
-            total.add(found)
-            if month == through:
-                month_total.add(found)
-        outside, outside_month, outside_total = [], _PlanCell(), _PlanCell()
-        for key in sorted((set(sessions) | set(trained)) - set(planned)):
-            month, iid, topic = key
-            found = cell(key)
-            outside.append(found.delivered(f"{year}-{month:02d}", iid, names.get(iid), topic))
-            outside_total.add(found)
-            if month == through:
-                outside_month.add(found)
-        return {
-            "year": year, "through_month": through, "period": period.label,
-            "plan": None if plan is None else {
-                "plan_id": plan.subject, "version": plan.attributes["version"],
-                "declared_at": plan.attributes["declared_at"], "known_from": from_micros(plan.known_at).isoformat()},
-            "months": months,
-            "month_total": month_total.row(month_label, "total", None, "total"),
-            "year_to_date": [found.row(period.label, iid, names.get(iid), topic)
-                             for (iid, topic), found in sorted(by_pair.items())],
-            "total": total.row(period.label, "total", None, "total"),
-            "outside_plan": {
-                "months": outside,
-                "month_total": outside_month.delivered(month_label, "total", None, "total"),
-                "total": outside_total.delivered(period.label, "total", None, "total"),
-            },
-        }
+        return plan_report(year, through, institution, self.plan_in_force(year),
+                           {k: len(v) for k, v in sessions.items()}, {k: len(v) for k, v in trained.items()},
+                           hours, {iid: f.attributes["name"] for iid, f in self.institutions.items()})
 
     def roster(self, session_id: str) -> dict[str, Any] | None:
         """An auditor's roster: every servant the session has facts about, by pseudonymous id only."""
@@ -848,6 +789,93 @@ def _certificate_key(e: CertificateEvent, by: str | None) -> str:
     return _who_key(e.who, by)
 
 
+
+def coverage_rows(year: int, institutions: dict[str, Fact], headcounts: dict[str, list[Fact]],
+                  trained: dict[str, int], cutoff: int) -> list[dict[str, Any]]:
+    """``Snapshot.coverage``'s rows from the institutions known at the cut-off (their latest version and
+    every headcount declaration known) and the distinct persons trained per institution in the year."""
+    rows = []
+    for iid, latest in institutions.items():
+        declarations = headcounts[iid]
+        same_year = [f for f in declarations if f.attributes["headcount_year"] == year]
+        earlier = [f for f in declarations if f.attributes["headcount_year"] < year]
+        declaration = _latest(same_year or earlier or declarations, cutoff)
+        headcount = declaration.attributes["headcount"]
+        count = trained.get(iid, 0)
+        rows.append({"year": year, "institution": iid, "name": latest.attributes["name"],
+                     "government_level": latest.attributes["government_level"],
+                     "headcount": headcount, "headcount_year": declaration.attributes["headcount_year"],
+                     "servants_trained": count, "coverage": round(count / headcount, 4)})
+    rows.sort(key=lambda r: (r["coverage"], r["name"]))
+    return rows
+
+
+def _through(through_month: int | None) -> int:
+    through = 12 if through_month is None else through_month
+    if not 1 <= through <= 12:
+        raise ValueError("through_month must be from 1 to 12")
+    return through
+
+
+PlanKey = tuple[int, str, str]  # a cell: month, institution id, topic
+
+
+def plan_report(year: int, through_month: int | None, institution: str | None, plan: Fact | None,
+                sessions: dict[PlanKey, int], trained: dict[PlanKey, int], hours: dict[PlanKey, float],
+                names: dict[str, str]) -> dict[str, Any]:
+    """``Snapshot.plan_against_actual``'s report (see there) from the plan in force and what was delivered
+    per cell: distinct sessions, distinct persons trained, training hours."""
+    through = _through(through_month)
+    period = Period(date(year, 1, 1), Period.month(year, through).end)
+    wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
+    planned: dict[PlanKey, list[float]] = {}
+    if plan is not None:
+        for t in plan.attributes["targets"]:
+            if t["month"] <= through and wanted(t["institution_id"]):
+                row = planned.setdefault((t["month"], t["institution_id"], t["topic"]), [0, 0, 0.0])
+                row[0] += t["sessions"]
+                row[1] += t["people"]
+                row[2] += t["hours"]
+    month_label = f"{year}-{through:02d}"
+
+    def cell(key: PlanKey) -> _PlanCell:
+        return _PlanCell(planned.get(key), sessions.get(key, 0), trained.get(key, 0), hours.get(key, 0.0))
+
+    months, by_pair, month_total, total = [], {}, _PlanCell(), _PlanCell()
+    for key in sorted(planned):
+        month, iid, topic = key
+        found = cell(key)
+        months.append(found.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
+        by_pair.setdefault((iid, topic), _PlanCell()).add(found)
+        total.add(found)
+        if month == through:
+            month_total.add(found)
+    outside, outside_month, outside_total = [], _PlanCell(), _PlanCell()
+    for key in sorted((set(sessions) | set(trained)) - set(planned)):
+        month, iid, topic = key
+        found = cell(key)
+        outside.append(found.delivered(f"{year}-{month:02d}", iid, names.get(iid), topic))
+        outside_total.add(found)
+        if month == through:
+            outside_month.add(found)
+    return {
+        "year": year, "through_month": through, "period": period.label,
+        "plan": None if plan is None else {
+            "plan_id": plan.subject, "version": plan.attributes["version"],
+            "declared_at": plan.attributes["declared_at"], "known_from": from_micros(plan.known_at).isoformat()},
+        "months": months,
+        "month_total": month_total.row(month_label, "total", None, "total"),
+        "year_to_date": [found.row(period.label, iid, names.get(iid), topic)
+                         for (iid, topic), found in sorted(by_pair.items())],
+        "total": total.row(period.label, "total", None, "total"),
+        "outside_plan": {
+            "months": outside,
+            "month_total": outside_month.delivered(month_label, "total", None, "total"),
+            "total": outside_total.delivered(period.label, "total", None, "total"),
+        },
+    }
+
+
 class _PlanCell:
     """Planned and delivered figures of one row of ``Snapshot.plan_against_actual``. A cell's are its
     distinct sessions and persons; a wider row (the month, year to date, the total) adds its cells,
@@ -856,11 +884,11 @@ class _PlanCell:
 
     __slots__ = ("planned", "sessions", "persons", "hours")
 
-    def __init__(self, planned: list[float] | None = None, sessions: set[str] | None = None,
-                 persons: set[str] | None = None, hours: float = 0.0) -> None:
+    def __init__(self, planned: list[float] | None = None, sessions: int = 0, persons: int = 0,
+                 hours: float = 0.0) -> None:
         self.planned = list(planned) if planned else [0, 0, 0.0]
-        self.sessions = len(sessions or ())
-        self.persons = len(persons or ())
+        self.sessions = sessions  # distinct sessions delivered in the cell
+        self.persons = persons  # distinct persons trained in it
         self.hours = hours
 
     def add(self, other: "_PlanCell") -> None:
