@@ -1,0 +1,588 @@
+"""Reporting's read side on a columnar engine (DuckDB): every figure in SQL, history on disk, not in Python.
+
+Why: the in-memory ``Ledger`` (``services/reporting/domain.py``) held every fact of all history in each
+reporting process — about 1.1 GB and 6 s of dashboard per million facts — and resolved each snapshot in a
+Python loop. Here the same facts live in a DuckDB file per reporting instance (columnar, vectorised,
+parallel, spilling to disk under ``memory_mb``), appended from the service's store by sequence number and
+rebuilt from it at will; the store stays the system of record.
+
+**The same answers.** ``domain.py`` says what every figure means and stays the reference: a differential
+test compares the two engines over generated programmes. The rules are not restated here where they can
+be called: a revocation's first uncounted day is ``contracts.compliance.revoked_from`` (computed when the
+fact is appended) and whether it takes a completion away is ``contracts.compliance.counted_on`` (a
+function the SQL calls); coverage and plan rows are shaped by ``domain.coverage_rows`` and
+``domain.plan_report``; a session's roster and the compliance projection run ``domain.Snapshot`` and
+``services/reporting/compliance.py`` over just the facts they read.
+
+**Bitemporal versions.** Attendance and certificates — most of the facts — carry ``known_until``: when
+the next version of the same (session, servant) attendance or (certificate, issued|revoked) became known
+(``OPEN`` for the latest). "The version known at the cut-off" is then a range test,
+``known_at <= cutoff < known_until``, not a search. Smaller keys (institutions, courses, sessions, a
+servant's versions) are resolved with ``arg_max`` by (known_at, event_id), the Ledger's order.
+
+**A snapshot** resolves, once per cut-off, three tables — the sessions known, the servants present (placed
+in their institution when the session started) and the standing certificates — and every figure is a
+``GROUP BY`` over them. The latest "now" and a few past cut-offs are kept until new facts arrive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import duckdb
+import orjson
+
+from contracts import compliance as rule
+from services.reporting.domain import (
+    DIMENSIONS, FOREVER, PRESENT, Fact, Ledger, Period, SessionView, _empty_row, _latest, coverage_rows,
+    from_micros, micros, plan_report, revoked_on,
+)
+
+OPEN = 2**63 - 1  # known_until of the latest version: later than every cut-off, "now" (FOREVER) included
+SCHEMA_VERSION = "1"
+_ORDER = "(known_at, event_id)"  # which of two versions is the later one, as domain._ORDER
+
+# Kinds the compliance projection reads (services/reporting/compliance.py), and a roster's.
+COMPLIANCE_KINDS = ("institution", "servant", "servant_transferred", "departure", "requirement", "exemption_granted",
+                    "exemption_withdrawn", "competency", "certificate_issued", "certificate_revoked")
+
+_TABLES = {
+    "meta": "key VARCHAR, value VARCHAR",
+    # every fact as the store keeps it: what rosters, plans and compliance read back into facts
+    "fact_log": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, subject VARCHAR, session_id VARCHAR, "
+                "servant_id VARCHAR, attributes VARCHAR",
+    "institution_f": "seq BIGINT, event_id VARCHAR, known_at BIGINT, institution_id VARCHAR, name VARCHAR, "
+                     "government_level VARCHAR",
+    "course_f": "seq BIGINT, event_id VARCHAR, known_at BIGINT, course_id VARCHAR, title VARCHAR, topic VARCHAR",
+    "session_f": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, session_id VARCHAR, course_id VARCHAR, "
+                 "modality VARCHAR, starts_at VARCHAR, starts_us BIGINT, day DATE, organising_unit VARCHAR",
+    # institution_id: the one a registration names, or a transfer's destination; effective_us: from when the
+    # version is in force (a transfer: its effective day's local midnight, never later than it was known)
+    "servant_f": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, servant_id VARCHAR, "
+                 "institution_id VARCHAR, sex VARCHAR, person_id VARCHAR, effective_us BIGINT",
+    "attendance_f": "seq BIGINT, event_id VARCHAR, known_at BIGINT, known_until BIGINT, session_id VARCHAR, "
+                    "servant_id VARCHAR, status VARCHAR",
+    # revoked_from: contracts.compliance.revoked_from of a revocation; known_day: the local date it became known
+    "certificate_f": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, known_until BIGINT, "
+                     "certificate_id VARCHAR, session_id VARCHAR, servant_id VARCHAR, hours DOUBLE, issued_on DATE, "
+                     "revoked_from DATE, known_day DATE",
+}
+_VERSIONED = {  # table -> the columns naming one chain of versions
+    "attendance_f": ("session_id", "servant_id"),
+    "certificate_f": ("certificate_id", "kind"),
+}
+_STORE_ROW = tuple[int, str, str, int, str, str | None, str | None, str]  # seq, event_id, kind, known_at, subject,
+# session_id, servant_id, attributes (JSON text): a row of the store's reporting_fact
+
+
+class ColumnarLedger:
+    """Reporting's facts in a DuckDB database, and the snapshots resolved from them.
+
+    ``path`` None: an in-memory database (tests); otherwise a file, one per reporting instance, which a
+    restart reopens and continues (``last_seq``). ``memory_mb`` bounds what DuckDB holds in memory; the
+    rest spills to disk beside the file.
+    """
+
+    def __init__(self, zone: ZoneInfo, path: str | Path | None = None, memory_mb: int = 512,
+                 threads: int | None = None) -> None:
+        self.zone = zone
+        self._scratch: str | None = None
+        if path is None:
+            self._scratch = tempfile.mkdtemp(prefix="reporting-columnar-")
+            path = Path(self._scratch) / "facts.duckdb"
+        self.path = Path(path)
+        config = {"memory_limit": f"{memory_mb}MB", "preserve_insertion_order": "false",
+                  "temp_directory": str(self.path.with_suffix(".tmp"))}
+        if threads:
+            config["threads"] = str(threads)
+        self._db = duckdb.connect(str(self.path), config=config)
+        self._lock = threading.RLock()
+        self._db.create_function("counted_on", rule.counted_on, [duckdb.sqltype("DATE"), duckdb.sqltype("DATE")],
+                                 duckdb.sqltype("BOOLEAN"), null_handling="special", side_effects=False)
+        for table, columns in _TABLES.items():
+            self._db.execute(f"CREATE TABLE IF NOT EXISTS {table} ({columns})")
+        if self._meta("zone") not in (None, str(zone)) or self._meta("schema") not in (None, SCHEMA_VERSION):
+            self.reset()  # local dates were computed in another zone, or by another layout: start again
+        self._set_meta("zone", str(zone))
+        self._set_meta("schema", SCHEMA_VERSION)
+        self._count = self._scalar("SELECT count(*) FROM fact_log")
+        self.revision = self._count
+        self._snapshots: OrderedDict[tuple[int, int], ColumnarSnapshot] = OrderedDict()
+        self._names = itertools.count()
+
+    # -- bookkeeping
+
+    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, list(params)).fetchone()[0]
+
+    def _meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM meta WHERE key = ?", [key])
+            self._db.execute("INSERT INTO meta VALUES (?, ?)", [key, value])
+
+    @property
+    def generation(self) -> int | None:
+        """The store generation these facts were copied from (None: not set)."""
+        with self._lock:
+            value = self._meta("generation")
+        return int(value) if value is not None else None
+
+    @property
+    def last_seq(self) -> int:
+        with self._lock:
+            return int(self._meta("last_seq") or 0)
+
+    def mark(self, generation: int, last_seq: int) -> None:
+        """Record which store generation, up to which sequence number, the copy holds."""
+        with self._lock:
+            self._set_meta("generation", str(generation))
+            self._set_meta("last_seq", str(last_seq))
+
+    def reset(self) -> None:
+        """Forget every fact (a rebuilt generation is copied again from the store)."""
+        with self._lock:
+            self._drop_snapshots()
+            for table in _TABLES:
+                if table != "meta":
+                    self._db.execute(f"DELETE FROM {table}")
+            self._db.execute("DELETE FROM meta WHERE key IN ('generation', 'last_seq')")
+            self._count = 0
+            self.revision += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop_snapshots()
+            self._db.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+
+    @property
+    def newest(self) -> datetime | None:
+        """Envelope time of the newest fact held (how fresh the projection is)."""
+        latest = self._scalar("SELECT max(known_at) FROM fact_log")
+        return from_micros(latest) if latest is not None else None
+
+    # -- appending
+
+    def append(self, facts: Iterable[Fact]) -> int:
+        """Add facts not held yet (by event id), in the order given; the number added."""
+        with self._lock:
+            start = self._scalar("SELECT coalesce(max(seq), 0) FROM fact_log")
+            rows = [(start + i, f.event_id, f.kind, f.known_at, f.subject, f.session_id, f.servant_id,
+                     orjson.dumps(f.attributes).decode()) for i, f in enumerate(facts, 1)]
+            return self.append_rows(rows, deduplicate=True)
+
+    def append_rows(self, rows: Sequence[_STORE_ROW], *, deduplicate: bool = False) -> int:
+        """Add store rows (``seq`` … ``attributes`` as JSON text); the number added.
+
+        The store holds each event once per generation, so its rows need no check unless ``deduplicate``
+        (facts handed in directly, or a range of the store read again to fill a gap).
+        """
+        if not rows:
+            return 0
+        with self._lock:
+            if deduplicate:
+                rows = self._unseen(rows)
+                if not rows:
+                    return 0
+            columns = {table: [] for table in _TABLES if table != "meta"}
+            self._split(rows, columns)
+            for table, values in columns.items():
+                if values:
+                    names = _columns(table)
+                    transposed = [list(column) for column in zip(*values)]
+                    self._db.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT "
+                                     + ", ".join(f"unnest(?::{_type(table, n)}[])" for n in names), transposed)
+            for table, chain in _VERSIONED.items():
+                if columns[table]:
+                    self._chain(table, chain, min(r[0] for r in columns[table]))
+            self._count += len(rows)
+            self.revision += 1
+            self._drop_snapshots()
+            return len(rows)
+
+    def _unseen(self, rows: Sequence[_STORE_ROW]) -> list[_STORE_ROW]:
+        first: dict[str, _STORE_ROW] = {}
+        for row in rows:
+            first.setdefault(row[1], row)
+        held = {r[0] for r in self._db.execute(
+            "SELECT event_id FROM fact_log WHERE event_id IN (SELECT unnest(?::VARCHAR[]))", [list(first)]).fetchall()}
+        return [row for event_id, row in first.items() if event_id not in held]
+
+    def _split(self, rows: Sequence[_STORE_ROW], columns: dict[str, list[tuple]]) -> None:
+        """Each store row into the fact log and the typed table of its kind."""
+        zone, loads = self.zone, orjson.loads
+        log, institutions, courses = columns["fact_log"], columns["institution_f"], columns["course_f"]
+        sessions, servants, attendance = columns["session_f"], columns["servant_f"], columns["attendance_f"]
+        certificates = columns["certificate_f"]
+        for row in rows:
+            seq, event_id, kind, known_at, subject, session_id, servant_id, text = row
+            log.append(row)
+            if kind in ("enrolment_confirmed", "enrolment_cancelled", "assessment", "plan", "requirement",
+                        "exemption_granted", "exemption_withdrawn", "departure", "competency"):
+                continue  # read back as facts where needed (rosters, plans, compliance)
+            a = loads(text)
+            if kind == "attendance":
+                attendance.append((seq, event_id, known_at, OPEN, session_id, servant_id, a["status"]))
+            elif kind == "certificate_issued":
+                certificates.append((seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id,
+                                     float(a["hours"]), date.fromisoformat(a["issued_on"]), None, None))
+            elif kind == "certificate_revoked":
+                fact = Fact(event_id, kind, known_at, subject, session_id, servant_id, a)
+                certificates.append((seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id, None,
+                                     None, revoked_on(fact), from_micros(known_at).astimezone(zone).date()))
+            elif kind == "servant":
+                servants.append((seq, event_id, kind, known_at, servant_id, a["institution_id"], a["sex"],
+                                 a.get("person_id"), known_at))
+            elif kind == "servant_transferred":
+                midnight = datetime.combine(date.fromisoformat(a["effective_on"]), time.min, zone)
+                servants.append((seq, event_id, kind, known_at, servant_id, a["to_institution_id"], a["sex"], None,
+                                 min(known_at, micros(midnight))))
+            elif kind.startswith("session_"):
+                starts = a.get("starts_at")
+                starts_at = datetime.fromisoformat(starts) if starts else None
+                sessions.append((seq, event_id, kind, known_at, session_id, a.get("course_id"), a.get("modality"),
+                                 starts, micros(starts_at) if starts_at else None,
+                                 starts_at.astimezone(zone).date() if starts_at else None, a.get("organising_unit")))
+            elif kind == "institution":
+                institutions.append((seq, event_id, known_at, subject, a["name"], a["government_level"]))
+            elif kind == "course":
+                courses.append((seq, event_id, known_at, subject, a["title"], a["topic"]))
+
+    def _chain(self, table: str, chain: tuple[str, ...], since: int) -> None:
+        """Set ``known_until`` on every chain of versions the rows from sequence ``since`` on touched."""
+        keys = ", ".join(chain)
+        self._db.execute(f"""
+            UPDATE {table} SET known_until = n.next
+            FROM (SELECT event_id AS id, lead(known_at, 1, {OPEN}) OVER (PARTITION BY {keys} ORDER BY {_ORDER}) AS next
+                  FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {table} WHERE seq >= {int(since)})) AS n
+            WHERE {table}.event_id = n.id AND {table}.known_until <> n.next""")
+
+    # -- snapshots
+
+    def snapshot(self, as_of: datetime | None = None) -> ColumnarSnapshot:
+        """The facts as known at ``as_of`` (None: now), resolved once and kept until new facts arrive."""
+        cutoff = micros(as_of) if as_of is not None else FOREVER
+        key = (self.revision, cutoff)
+        with self._lock:
+            found = self._snapshots.get(key)
+            if found is not None:
+                self._snapshots.move_to_end(key)
+                return found
+            found = ColumnarSnapshot(self, as_of, cutoff, f"s{next(self._names)}_")
+            self._snapshots[key] = found
+            while len(self._snapshots) > 4:  # "now" and a few past cut-offs asked over and over (a bulletin's)
+                self._snapshots.popitem(last=False)[1].drop()
+            return found
+
+    def _drop_snapshots(self) -> None:
+        while self._snapshots:
+            self._snapshots.popitem()[1].drop()
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, list(params)).fetchall()
+
+    def execute(self, sql: str) -> None:
+        with self._lock:
+            self._db.execute(sql)
+
+    def facts(self, where: str, params: Sequence[Any] = ()) -> list[Fact]:
+        """Facts of the log matching ``where``, in the order they were appended."""
+        rows = self.query("SELECT event_id, kind, known_at, subject, session_id, servant_id, attributes FROM fact_log "
+                          f"WHERE {where} ORDER BY seq", params)
+        loads = orjson.loads
+        return [Fact(e, k, t, s, sid, vid, loads(a)) for e, k, t, s, sid, vid, a in rows]
+
+
+def _columns(table: str) -> list[str]:
+    return [part.split()[0] for part in _TABLES[table].split(", ")]
+
+
+def _type(table: str, column: str) -> str:
+    return dict(part.split(" ", 1) for part in _TABLES[table].split(", "))[column]
+
+
+# Keys of a figures row: by the session (its start's local month, its topic, its modality), by the
+# servant's group when the session started, and a certificate event's by its own day.
+_SESSION_KEYS = {None: "'total'", "month": "strftime({day}, '%Y-%m')", "topic": "topic", "modality": "modality"}
+_WHO_KEYS = {"institution": "institution_id", "government_level": "government_level", "sex": "sex"}
+
+
+class ColumnarSnapshot:
+    """What the facts said at a cut-off, as three resolved tables; the API of ``domain.Snapshot``."""
+
+    def __init__(self, columnar: ColumnarLedger, as_of: datetime | None, cutoff: int, prefix: str) -> None:
+        self._columnar = columnar
+        self.zone = columnar.zone
+        self.as_of = as_of
+        self._cutoff = cutoff
+        self._p = prefix
+        self._figures: dict[tuple, list[dict[str, Any]]] = {}
+        self._ledger: Ledger | None = None
+        self._resolve()
+        institution_facts = columnar.facts("kind = 'institution' AND known_at <= ?", [cutoff])
+        self.headcounts: dict[str, list[Fact]] = defaultdict(list)
+        for f in institution_facts:
+            self.headcounts[f.subject].append(f)
+        self.institutions: dict[str, Fact] = {iid: _latest(fs, cutoff) for iid, fs in self.headcounts.items()}
+
+    @property
+    def cutoff(self) -> int:
+        return self._cutoff
+
+    def day_known(self, fact: Fact) -> date:
+        return from_micros(fact.known_at).astimezone(self.zone).date()
+
+    def _resolve(self) -> None:
+        p, c = self._p, int(self._cutoff)
+        for sql in (
+            f"""CREATE TEMP TABLE {p}institutions AS
+                SELECT institution_id, arg_max(government_level, {_ORDER}) AS government_level
+                FROM institution_f WHERE known_at <= {c} GROUP BY institution_id""",
+            f"""CREATE TEMP TABLE {p}courses AS
+                SELECT course_id, arg_max({{'title': title, 'topic': topic}}, {_ORDER}) AS v
+                FROM course_f WHERE known_at <= {c} GROUP BY course_id""",
+            # A session: the latest scheduling known (course, modality, unit), the latest timing (scheduled or
+            # rescheduled), cancelled once any cancellation is known; attributable once its course is known.
+            f"""CREATE TEMP TABLE {p}sessions AS
+                WITH known AS (SELECT * FROM session_f WHERE known_at <= {c}),
+                scheduled AS (SELECT session_id, arg_max({{'course_id': course_id, 'modality': modality,
+                                     'unit': organising_unit}}, {_ORDER}) AS v
+                              FROM known WHERE kind = 'session_scheduled' GROUP BY session_id),
+                timing AS (SELECT session_id, arg_max({{'starts_at': starts_at, 'starts_us': starts_us, 'day': day}},
+                                  {_ORDER}) AS t
+                           FROM known WHERE kind <> 'session_cancelled' GROUP BY session_id),
+                cancelled AS (SELECT DISTINCT session_id FROM known WHERE kind = 'session_cancelled')
+                SELECT s.session_id, s.v.course_id AS course_id, coalesce(c.v.title, 'unknown') AS course_title,
+                       coalesce(c.v.topic, 'unknown') AS topic, s.v.modality AS modality, t.t.starts_at AS starts_at,
+                       t.t.starts_us AS starts_us, t.t.day AS day, x.session_id IS NOT NULL AS cancelled,
+                       s.v.unit AS organising_unit, c.course_id IS NOT NULL AS attributable
+                FROM scheduled s JOIN timing t USING (session_id)
+                LEFT JOIN {p}courses c ON c.course_id = s.v.course_id
+                LEFT JOIN cancelled x ON x.session_id = s.session_id""",
+            f"""CREATE TEMP TABLE {p}attended AS
+                SELECT session_id, servant_id FROM attendance_f
+                WHERE known_at <= {c} AND known_until > {c} AND status IN ({", ".join(f"'{s}'" for s in PRESENT)})""",
+            f"""CREATE TEMP TABLE {p}issued AS
+                SELECT certificate_id, session_id, servant_id, hours, issued_on FROM certificate_f
+                WHERE kind = 'certificate_issued' AND known_at <= {c} AND known_until > {c}""",
+            # Who the servant was when the session started (domain.Snapshot.who): of their versions known at the
+            # cut-off and in force then, the one known last; before any, the first registration; nobody
+            # without a registration or while the institution it names is not known.
+            f"""CREATE TEMP TABLE {p}who AS
+                WITH pairs AS (
+                    SELECT DISTINCT q.servant_id, q.session_id, s.starts_us
+                    FROM (SELECT servant_id, session_id FROM {p}attended
+                          UNION ALL SELECT servant_id, session_id FROM {p}issued) q
+                    JOIN {p}sessions s ON s.session_id = q.session_id AND s.attributable),
+                picked AS (
+                    SELECT q.servant_id, q.session_id,
+                           arg_max({{'i': v.institution_id, 's': v.sex}}, (v.known_at, v.event_id))
+                               FILTER (WHERE v.effective_us <= q.starts_us) AS in_force,
+                           arg_min({{'i': v.institution_id, 's': v.sex}}, (v.known_at, v.event_id))
+                               FILTER (WHERE v.kind = 'servant') AS first
+                    FROM pairs q JOIN servant_f v ON v.servant_id = q.servant_id AND v.known_at <= {c}
+                    GROUP BY q.servant_id, q.session_id),
+                persons AS (
+                    SELECT servant_id, arg_min(person_id, seq) AS person FROM servant_f
+                    WHERE person_id IS NOT NULL AND person_id <> '' GROUP BY servant_id)
+                SELECT w.servant_id, w.session_id, coalesce(w.in_force, w.first).i AS institution_id,
+                       i.government_level, coalesce(w.in_force, w.first).s AS sex,
+                       coalesce(p.person, w.servant_id) AS person
+                FROM picked w
+                JOIN {p}institutions i ON i.institution_id = coalesce(w.in_force, w.first).i
+                LEFT JOIN persons p ON p.servant_id = w.servant_id
+                WHERE w.first IS NOT NULL""",
+            f"""CREATE TEMP TABLE {p}present AS
+                SELECT a.session_id, a.servant_id, w.institution_id, w.government_level, w.sex, w.person
+                FROM {p}attended a JOIN {p}who w USING (servant_id, session_id)""",
+            f"""CREATE TEMP TABLE {p}delivered AS
+                SELECT * FROM {p}sessions
+                WHERE NOT cancelled AND session_id IN (SELECT session_id FROM {p}present)
+                ORDER BY day""",
+            # Every certificate issued and placed: its issue, its revocation (counted on the day it became
+            # known), and whether it stands as a completion (contracts.compliance.counted_on).
+            f"""CREATE TEMP TABLE {p}certificates AS
+                WITH revoked AS (
+                    SELECT certificate_id, revoked_from, known_day FROM certificate_f
+                    WHERE kind = 'certificate_revoked' AND known_at <= {c} AND known_until > {c})
+                SELECT i.certificate_id, i.session_id, i.servant_id, w.institution_id, w.government_level, w.sex,
+                       w.person, s.day AS session_day, s.topic, s.modality, i.issued_on, i.hours,
+                       r.certificate_id IS NOT NULL AS revoked, r.known_day AS revoked_day,
+                       CASE WHEN r.certificate_id IS NULL THEN true
+                            ELSE counted_on(r.revoked_from, i.issued_on) END AS completion
+                FROM {p}issued i
+                JOIN {p}sessions s ON s.session_id = i.session_id AND s.attributable
+                JOIN {p}who w ON w.servant_id = i.servant_id AND w.session_id = i.session_id
+                LEFT JOIN revoked r ON r.certificate_id = i.certificate_id
+                ORDER BY session_day""",
+        ):
+            self._columnar.execute(sql)
+
+    def drop(self) -> None:
+        for table in ("institutions", "courses", "sessions", "attended", "issued", "who", "present", "delivered",
+                      "certificates"):
+            self._columnar.execute(f"DROP TABLE IF EXISTS {self._p}{table}")
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        return self._columnar.query(sql.replace("{p}", self._p), params)
+
+    # -- figures
+
+    def years_delivered(self) -> list[int]:
+        return [y for (y,) in self._rows("SELECT DISTINCT year(day) AS y FROM {p}delivered ORDER BY y")]
+
+    def delivered(self, period: Period) -> list[SessionView]:
+        rows = self._rows("SELECT session_id, course_id, course_title, topic, modality, starts_at, day, cancelled, "
+                          "organising_unit FROM {p}delivered WHERE day BETWEEN ? AND ? ORDER BY starts_us, session_id",
+                          [period.start, period.end])
+        return [SessionView(sid, course, title, topic, modality, datetime.fromisoformat(starts), day, cancelled, unit)
+                for sid, course, title, topic, modality, starts, day, cancelled, unit in rows]
+
+    def figures(self, period: Period, by: str | None = None, institution: str | None = None) -> list[dict[str, Any]]:
+        """As ``domain.Snapshot.figures``."""
+        if by is not None and by not in DIMENSIONS:
+            raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+        memo = (period, by, institution)
+        if memo not in self._figures:
+            self._figures[memo] = self._figures_of(period, by, institution)
+        return [dict(row) for row in self._figures[memo]]
+
+    def _figures_of(self, period: Period, by: str | None, institution: str | None) -> list[dict[str, Any]]:
+        span = [period.start, period.end]
+        only = [institution] if institution is not None else []
+        if by in _WHO_KEYS:
+            column = _WHO_KEYS[by]
+            delivered = self._rows(
+                f"SELECT p.{column}, count(DISTINCT d.session_id), count(DISTINCT d.course_id) "
+                "FROM {p}delivered d JOIN {p}present p USING (session_id) WHERE d.day BETWEEN ? AND ? "
+                + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only)
+            trained_key = issued_key = revoked_key = column
+        else:
+            delivered = self._rows(
+                f"SELECT {_SESSION_KEYS[by].format(day='day')} AS k, count(DISTINCT session_id), "
+                "count(DISTINCT course_id) FROM {p}delivered WHERE day BETWEEN ? AND ? "
+                + ("AND session_id IN (SELECT session_id FROM {p}present WHERE institution_id = ?) "
+                   if institution is not None else "") + "GROUP BY ALL", span + only)
+            trained_key = _SESSION_KEYS[by].format(day="session_day")
+            issued_key = _SESSION_KEYS[by].format(day="issued_on")
+            revoked_key = _SESSION_KEYS[by].format(day="revoked_day")
+        where_institution = "AND institution_id = ? " if institution is not None else ""
+        trained = self._rows(
+            f"SELECT {trained_key} AS k, count(DISTINCT person), count(*), sum(hours) FROM {{p}}certificates "
+            f"WHERE completion AND session_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+        issued = self._rows(
+            f"SELECT {issued_key} AS k, count(*) FROM {{p}}certificates "
+            f"WHERE issued_on BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+        revoked = self._rows(
+            f"SELECT {revoked_key} AS k, count(*) FROM {{p}}certificates "
+            f"WHERE revoked AND revoked_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+        rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
+        # A constant key ('total') makes GROUP BY ALL an aggregate over everything: one row even when none
+        # matched, which is no row at all here.
+        delivered, trained, issued, revoked = ([r for r in found if r[1]] for found in (delivered, trained, issued,
+                                                                                         revoked))
+        for key, sessions, courses in delivered:
+            rows[key]["sessions_delivered"] = sessions
+            rows[key]["courses_delivered"] = courses
+        for key, persons, participations, hours in trained:
+            rows[key].update(servants_trained=persons, participations=participations, training_hours=round(hours, 2))
+        for key, count in issued:
+            rows[key]["certificates_issued"] = count
+        for key, count in revoked:
+            rows[key]["certificates_revoked"] = count
+        if by is None:
+            total = rows["total"] if rows else _empty_row()
+            return [{"period": period.label, **total}]
+        labels = ({iid: f.attributes["name"] for iid, f in self.institutions.items()} if by == "institution" else {})
+        return [{"period": period.label, by: key, **({"name": labels[key]} if key in labels else {}), **rows[key]}
+                for key in sorted(rows)]
+
+    def coverage(self, year: int) -> list[dict[str, Any]]:
+        period = Period.year(year)
+        trained = dict(self._rows("SELECT institution_id, count(DISTINCT person) FROM {p}certificates "
+                                  "WHERE completion AND session_day BETWEEN ? AND ? GROUP BY ALL",
+                                  [period.start, period.end]))
+        return coverage_rows(year, self.institutions, self.headcounts, trained, self._cutoff)
+
+    def plan_in_force(self, year: int) -> Fact | None:
+        known = [f for f in self._columnar.facts("kind = 'plan' AND known_at <= ?", [self._cutoff])
+                 if f.attributes["year"] == year]
+        return max(known, key=lambda f: (f.attributes["version"], f.known_at, f.event_id), default=None)
+
+    def plan_against_actual(self, year: int, through_month: int | None = None,
+                            institution: str | None = None) -> dict[str, Any]:
+        """As ``domain.Snapshot.plan_against_actual``."""
+        through = 12 if through_month is None else through_month
+        period = Period(date(year, 1, 1), Period.month(year, through).end if 1 <= through <= 12 else date(year, 12, 31))
+        span = [period.start, period.end]
+        only = [institution] if institution is not None else []
+        sessions = {(m, iid, topic): n for m, iid, topic, n in self._rows(
+            "SELECT month(d.day), p.institution_id, d.topic, count(DISTINCT d.session_id) "
+            "FROM {p}delivered d JOIN {p}present p USING (session_id) WHERE d.day BETWEEN ? AND ? "
+            + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only)}
+        trained, hours = {}, {}
+        for m, iid, topic, persons, total in self._rows(
+                "SELECT month(session_day), institution_id, topic, count(DISTINCT person), sum(hours) "
+                "FROM {p}certificates WHERE completion AND session_day BETWEEN ? AND ? "
+                + ("AND institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only):
+            trained[(m, iid, topic)] = persons
+            hours[(m, iid, topic)] = total
+        return plan_report(year, through_month, institution, self.plan_in_force(year), sessions, trained, hours,
+                           {iid: f.attributes["name"] for iid, f in self.institutions.items()})
+
+    # -- what is read as facts: a roster, compliance
+
+    def roster(self, session_id: str) -> dict[str, Any] | None:
+        """As ``domain.Snapshot.roster``, resolved by the reference over the facts the roster reads: the
+        session's own, its course's, the institutions' and its participants' registrations and transfers."""
+        columnar, c = self._columnar, self._cutoff
+        own = columnar.facts("session_id = ? AND known_at <= ?", [session_id, c])
+        if not any(f.kind == "session_scheduled" for f in own):
+            return None
+        courses = {f.attributes["course_id"] for f in own if f.kind == "session_scheduled"}
+        servants = sorted({f.servant_id for f in own if f.servant_id})
+        facts = [*own, *columnar.facts("kind = 'institution' AND known_at <= ?", [c]),
+                 *columnar.facts("kind = 'course' AND subject IN (SELECT unnest(?::VARCHAR[])) AND known_at <= ?",
+                                 [sorted(courses), c]),
+                 *columnar.facts("kind IN ('servant', 'servant_transferred') AND servant_id IN "
+                                 "(SELECT unnest(?::VARCHAR[])) AND known_at <= ?", [servants, c])]
+        ledger = Ledger()
+        ledger.apply_all(facts)
+        return ledger.snapshot(self.zone, self.as_of).roster(session_id)
+
+    @property
+    def ledger(self) -> Ledger:
+        """The facts the compliance projection reads, known at the cut-off: requirements, servants' memberships,
+        leavings, exemptions, competencies, and the certificates of the courses requirements name (with every
+        revocation: an attainment may list a certificate of another course). Built when first asked for."""
+        if self._ledger is None:
+            c = self._cutoff
+            kinds = [k for k in COMPLIANCE_KINDS if k != "certificate_issued"]
+            requirements = self._columnar.facts("kind = 'requirement' AND known_at <= ?", [c])
+            courses = sorted({f.attributes.get("course_id") for f in requirements} - {None})
+            ledger = Ledger()
+            ledger.apply_all(self._columnar.facts(
+                "known_at <= ? AND (kind IN (SELECT unnest(?::VARCHAR[])) OR (kind = 'certificate_issued' AND "
+                "json_extract_string(attributes, '$.course_id') IN (SELECT unnest(?::VARCHAR[]))))",
+                [c, kinds, courses]))
+            self._ledger = ledger
+        return self._ledger
