@@ -66,6 +66,7 @@ class ServiceRuntime:
     _relay_producer: AIOKafkaProducer | None = field(default=None, init=False)
     kafka_security: KafkaSecurity = field(init=False)
     _provided: dict[type, object] = field(default_factory=dict, init=False)
+    _on_stop: list[Callable[[], object]] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -96,6 +97,10 @@ class ServiceRuntime:
                 + ", ".join(cls.type for cls in events),
                 schema=Union[events],  # noqa: UP007 — a runtime union of the event models
             )
+
+    def on_stop(self, close: Callable[[], object]) -> None:
+        """Call ``close`` when the service stops (after the consumers): a component's files, connections."""
+        self._on_stop.append(close)
 
     def provide(self, component: object) -> None:
         """Register an object the service built at wiring (its signer, its reader), reached over HTTP
@@ -245,6 +250,8 @@ class ServiceRuntime:
             self._relay_producer = None
         if not self.in_memory_broker:
             await self.broker.stop()
+        for close in reversed(self._on_stop):
+            close()
         await self.database.dispose()
 
     async def health(self) -> dict:

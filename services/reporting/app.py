@@ -33,7 +33,10 @@ def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
     runtime.consume(TOPICS, subscriptions(ctx), group=GROUP,
                     description="Every enrollment, attendance and certification event becomes a reporting fact.")
     runtime.provide(ctx)
-    runtime.provide(ProjectionReader(runtime.unit_of_work, ctx))
+    reader = ProjectionReader(runtime.unit_of_work, ctx, engine=settings.reporting_engine,
+                              path=settings.reporting_columnar_path, memory_mb=settings.reporting_memory_mb)
+    runtime.provide(reader)
+    runtime.on_stop(reader.close)
     return runtime
 
 

@@ -296,6 +296,10 @@ class ColumnarLedger:
         while self._snapshots:
             self._snapshots.popitem()[1].drop()
 
+    def count_range(self, after: int, upto: int) -> int:
+        """How many facts held have a sequence number in (after, upto]."""
+        return self._scalar("SELECT count(*) FROM fact_log WHERE seq > ? AND seq <= ?", [after, upto])
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
             return self._db.execute(sql, list(params)).fetchall()

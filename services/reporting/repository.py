@@ -174,6 +174,22 @@ class ReportingRepository:
             after = apply_rows(ledger, partition, after)
         return after
 
+    async def fact_rows(self, generation: int, after: int, upto: int | None = None,
+                        batch: int = 20_000) -> AsyncIterator[list[tuple]]:
+        """The store rows (``LOADED``: seq, event_id, …, attributes as JSON text) of ``generation`` after
+        sequence number ``after`` (up to ``upto``), in sequence order, ``batch`` at a time."""
+        query = select(*LOADED).where(FACTS.c.generation == generation, FACTS.c.seq > after)
+        if upto is not None:
+            query = query.where(FACTS.c.seq <= upto)
+        result = await self.session.stream(query.order_by(FACTS.c.seq))
+        async for partition in result.partitions(batch):
+            yield [tuple(row) for row in partition]
+
+    async def count_range(self, generation: int, after: int, upto: int) -> int:
+        """How many facts of ``generation`` have a sequence number in (after, upto]."""
+        return (await self.session.execute(select(func.count()).select_from(FACTS).where(
+            FACTS.c.generation == generation, FACTS.c.seq > after, FACTS.c.seq <= upto))).scalar_one()
+
     async def pointer(self) -> dict[str, Any]:
         return await _pointer(self.session)
 

@@ -31,6 +31,15 @@ class ReportingSettings(ServiceSettings):
     bulletin_signatory_position: str = Field(
         "", max_length=300, description="The signatory's position, e.g. 'Titular de la Unidad de Ética, "
         "Integridad y Prevención de Conflictos de Interés'.")
+    reporting_engine: Literal["columnar", "ledger"] = Field(
+        "columnar", description="Where figures are computed: 'columnar', a DuckDB copy of the facts on disk, "
+        "memory bounded by PROBIDAD_REPORTING_MEMORY_MB; 'ledger', every fact in the process's memory (the "
+        "reference the columnar engine is tested against; small programmes only).")
+    reporting_memory_mb: int = Field(512, ge=64, le=1_000_000, description="What the columnar engine may hold in "
+                                     "memory, in MB; the rest spills to disk beside its file.")
+    reporting_columnar_path: str = Field(
+        "", description="The columnar engine's DuckDB file, one per reporting instance: kept across restarts, "
+        "rebuilt from the store when missing. Empty: a scratch file removed when the service stops.")
     rebuild_batch_size: int = Field(20_000, ge=100, le=500_000, description="Facts per bulk insert during a rebuild.")
 
     @property

@@ -1,10 +1,11 @@
-"""Reads for reporting's HTTP API: the in-memory ledger kept up with the store, and the figures,
-coverage, rosters, open data and dashboard shaped from its snapshots.
+"""Reads for reporting's HTTP API: the copy of the facts kept up with the store (columnar, or the in-memory
+ledger), and the figures, coverage, rosters, open data and dashboard shaped from its snapshots.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
@@ -13,6 +14,7 @@ from typing import Any
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting import bulletin
 from services.reporting.bulletin_pdf import render_pdf
+from services.reporting.columnar import ColumnarLedger, ColumnarSnapshot
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard import render_dashboard, year_to_open
 from services.reporting.domain import MEASURES, Ledger, Period, Snapshot
@@ -28,31 +30,44 @@ COVERAGE_COLUMNS = ("year", "institution", "name", "government_level", "headcoun
 
 
 class ProjectionReader:
-    """The service's in-memory ledger, caught up with the store before each read.
+    """The service's copy of the facts, caught up with the store before each read, and its snapshots.
 
-    Loads only facts added since the last read; reloads everything when the pointer moved (a rebuild
-    was swapped in) or when a row committed out of sequence order (several writers on PostgreSQL).
+    ``engine`` "columnar" (the default): a DuckDB file (``services/reporting/columnar.py``) appended from the
+    store by sequence number; history stays on disk and memory is bounded by ``memory_mb``. "ledger": every
+    fact in this process's memory (``domain.Ledger``), the reference the columnar engine is tested against.
+    Either reloads everything when the pointer moved (a rebuild was swapped in).
     """
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext) -> None:
+    def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext, *, engine: str = "columnar",
+                 path: str | None = None, memory_mb: int = 512) -> None:
         self.unit_of_work = unit_of_work
         self.ctx = ctx
         self.zone = ctx.zone
+        self.engine = engine
+        self._lock = asyncio.Lock()
+        self._pointer_made = False
+        # the ledger engine's state
         self.ledger = Ledger()
         self.generation: int | None = None
         self.last_seq = 0
-        self._lock = asyncio.Lock()
         self._snapshot: tuple[tuple[int | None, int], Snapshot] | None = None
-        self._pointer_made = False
+        # the columnar engine's: the copy, and when the whole store was last counted against it
+        self.columnar = ColumnarLedger(ctx.zone, path or None, memory_mb) if engine == "columnar" else None
+        self._counted_at = 0.0
+        self._settled = 0  # sequence numbers up to here were all there at the last whole count
 
-    async def refresh(self) -> Ledger:
+    def close(self) -> None:
+        if self.columnar is not None:
+            self.columnar.close()
+
+    async def refresh(self) -> Ledger | ColumnarLedger:
+        if self.columnar is not None:
+            return await self._refresh_columnar(self.columnar)
         async with self._lock:
             while True:
                 async with self.unit_of_work() as uow:
                     repo = ReportingRepository(uow)
-                    if not self._pointer_made:
-                        await repo.ensure_pointer()
-                        self._pointer_made = True
+                    await self._make_pointer(repo)
                     generation = await repo.active_generation()
                     if generation != self.generation:
                         ledger, last = Ledger(), 0
@@ -70,8 +85,68 @@ class ProjectionReader:
                     self.ledger, self.generation, self.last_seq = ledger, generation, last
                     return ledger
 
-    async def snapshot(self, as_of: datetime | None = None) -> Snapshot:
-        ledger = await self.refresh()
+    async def _make_pointer(self, repo: ReportingRepository) -> None:
+        if not self._pointer_made:
+            await repo.ensure_pointer()
+            self._pointer_made = True
+
+    async def _refresh_columnar(self, columnar: ColumnarLedger) -> ColumnarLedger:
+        """Append the store's new rows to the copy, batch by batch (history is never all in Python).
+
+        Several PostgreSQL writers may commit a lower sequence number after a higher one was read: the
+        rows after the last whole count are counted on every read, and the whole store at most every
+        ``WHOLE_COUNT_S``; where a range of sequence numbers holds fewer rows here than in the store, it
+        is halved until the missing rows are found and added. SQLite has one writer at a time, so its
+        sequence numbers appear in commit order.
+        """
+        async with self._lock:
+            while True:
+                async with self.unit_of_work() as uow:
+                    repo = ReportingRepository(uow)
+                    await self._make_pointer(repo)
+                    generation = await repo.active_generation()
+                    if generation != columnar.generation:
+                        await asyncio.to_thread(columnar.reset)
+                        columnar.mark(generation, 0)
+                        self._settled, self._counted_at = 0, 0.0
+                    last = columnar.last_seq
+                    async for rows in repo.fact_rows(generation, last):
+                        await asyncio.to_thread(columnar.append_rows, rows)
+                        last = rows[-1][0]
+                        columnar.mark(generation, last)
+                    if repo.is_postgres:
+                        now = time.monotonic()
+                        whole = now - self._counted_at >= WHOLE_COUNT_S
+                        since = 0 if whole else self._settled
+                        await self._fill_gaps(repo, columnar, generation, since, last)
+                        if whole:
+                            self._counted_at, self._settled = now, last
+                    moved = await repo.active_generation() != generation
+                if not moved:
+                    return columnar
+
+    async def _fill_gaps(self, repo: ReportingRepository, columnar: ColumnarLedger, generation: int,
+                         after: int, upto: int) -> None:
+        ranges = [(after, upto)]
+        while ranges:
+            low, high = ranges.pop()
+            if high <= low:
+                continue
+            held = await asyncio.to_thread(columnar.count_range, low, high)
+            if held == await repo.count_range(generation, low, high):
+                continue
+            if high - low <= GAP_READ:
+                async for rows in repo.fact_rows(generation, low, high):
+                    await asyncio.to_thread(columnar.append_rows, rows, deduplicate=True)
+                continue
+            middle = (low + high) // 2
+            ranges += [(low, middle), (middle, high)]
+
+    async def snapshot(self, as_of: datetime | None = None) -> Snapshot | ColumnarSnapshot:
+        found = await self.refresh()
+        if isinstance(found, ColumnarLedger):
+            return await asyncio.to_thread(found.snapshot, as_of)
+        ledger = found
         if as_of is not None:
             return ledger.snapshot(self.zone, as_of)
         key = (self.generation, ledger.revision)
@@ -84,6 +159,10 @@ class ProjectionReader:
     async def pointer(self) -> dict[str, Any]:
         async with self.unit_of_work() as uow:
             return await ReportingRepository(uow).pointer()
+
+
+WHOLE_COUNT_S = 30.0  # how often the columnar copy is counted against the whole store (several writers)
+GAP_READ = 10_000  # a range of sequence numbers this small is read again whole to find what it misses
 
 
 def today(ctx: ReportingContext) -> date:
