@@ -80,6 +80,8 @@ _VERSIONED = {  # table -> the columns naming one chain of versions
     "attendance_f": ("session_id", "servant_id"),
     "certificate_f": ("certificate_id", "kind"),
 }
+_RARE = frozenset({"certificate_revoked", "servant_transferred", "session_scheduled", "session_rescheduled",
+                   "session_cancelled", "institution", "course"})
 _STORE_ROW = tuple[int, str, str, int, str, str | None, str | None, str]  # seq, event_id, kind, known_at, subject,
 # session_id, servant_id, attributes (JSON text): a row of the store's reporting_fact
 
@@ -202,17 +204,34 @@ class ColumnarLedger:
                 rows = self._unseen(rows)
                 if not rows:
                     return 0
-            columns = {table: [] for table in _TABLES if table != "meta"}
-            self._split(rows, columns)
+            self._db.execute("CREATE OR REPLACE TEMP TABLE batch AS SELECT "
+                             + ", ".join(f"unnest(?::{_type('fact_log', n)}[]) AS {n}" for n in _columns("fact_log")),
+                             [list(column) for column in zip(*rows)])
+            self._db.execute("INSERT INTO fact_log SELECT * FROM batch")
+            # The kinds most facts are of, typed in SQL; the rare ones whose local dates depend on the zone, in
+            # Python (``_split``), with the functions the reference uses.
+            self._db.execute(f"""INSERT INTO attendance_f SELECT seq, event_id, known_at, {OPEN}, session_id, servant_id,
+                                 json_extract_string(attributes, '$.status') FROM batch WHERE kind = 'attendance'""")
+            self._db.execute(f"""INSERT INTO certificate_f SELECT seq, event_id, kind, known_at, {OPEN}, subject,
+                                 session_id, servant_id, CAST(json_extract(attributes, '$.hours') AS DOUBLE),
+                                 CAST(json_extract_string(attributes, '$.issued_on') AS DATE), NULL, NULL
+                                 FROM batch WHERE kind = 'certificate_issued'""")
+            self._db.execute("""INSERT INTO servant_f SELECT seq, event_id, kind, known_at, servant_id,
+                                json_extract_string(attributes, '$.institution_id'),
+                                json_extract_string(attributes, '$.sex'),
+                                json_extract_string(attributes, '$.person_id'), known_at
+                                FROM batch WHERE kind = 'servant'""")
+            columns = {table: [] for table in ("institution_f", "course_f", "session_f", "servant_f", "certificate_f")}
+            self._split([row for row in rows if row[2] in _RARE], columns)
             for table, values in columns.items():
                 if values:
                     names = _columns(table)
-                    transposed = [list(column) for column in zip(*values)]
                     self._db.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT "
-                                     + ", ".join(f"unnest(?::{_type(table, n)}[])" for n in names), transposed)
+                                     + ", ".join(f"unnest(?::{_type(table, n)}[])" for n in names),
+                                     [list(column) for column in zip(*values)])
             for table, chain in _VERSIONED.items():
-                if columns[table]:
-                    self._chain(table, chain, min(r[0] for r in columns[table]))
+                self._chain(table, chain)
+            self._db.execute("DROP TABLE batch")
             self._count += len(rows)
             self.revision += 1
             self._drop_snapshots()
@@ -227,52 +246,45 @@ class ColumnarLedger:
         return [row for event_id, row in first.items() if event_id not in held]
 
     def _split(self, rows: Sequence[_STORE_ROW], columns: dict[str, list[tuple]]) -> None:
-        """Each store row into the fact log and the typed table of its kind."""
+        """The rare kinds' rows into their typed tables: sessions, transfers, revocations, institutions, courses."""
         zone, loads = self.zone, orjson.loads
-        log, institutions, courses = columns["fact_log"], columns["institution_f"], columns["course_f"]
-        sessions, servants, attendance = columns["session_f"], columns["servant_f"], columns["attendance_f"]
-        certificates = columns["certificate_f"]
-        for row in rows:
-            seq, event_id, kind, known_at, subject, session_id, servant_id, text = row
-            log.append(row)
-            if kind in ("enrolment_confirmed", "enrolment_cancelled", "assessment", "plan", "requirement",
-                        "exemption_granted", "exemption_withdrawn", "departure", "competency"):
-                continue  # read back as facts where needed (rosters, plans, compliance)
+        for seq, event_id, kind, known_at, subject, session_id, servant_id, text in rows:
             a = loads(text)
-            if kind == "attendance":
-                attendance.append((seq, event_id, known_at, OPEN, session_id, servant_id, a["status"]))
-            elif kind == "certificate_issued":
-                certificates.append((seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id,
-                                     float(a["hours"]), date.fromisoformat(a["issued_on"]), None, None))
-            elif kind == "certificate_revoked":
+            if kind == "certificate_revoked":
                 fact = Fact(event_id, kind, known_at, subject, session_id, servant_id, a)
-                certificates.append((seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id, None,
-                                     None, revoked_on(fact), from_micros(known_at).astimezone(zone).date()))
-            elif kind == "servant":
-                servants.append((seq, event_id, kind, known_at, servant_id, a["institution_id"], a["sex"],
-                                 a.get("person_id"), known_at))
+                columns["certificate_f"].append((
+                    seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id, None, None, revoked_on(fact),
+                    from_micros(known_at).astimezone(zone).date()))
             elif kind == "servant_transferred":
                 midnight = datetime.combine(date.fromisoformat(a["effective_on"]), time.min, zone)
-                servants.append((seq, event_id, kind, known_at, servant_id, a["to_institution_id"], a["sex"], None,
-                                 min(known_at, micros(midnight))))
+                columns["servant_f"].append((seq, event_id, kind, known_at, servant_id, a["to_institution_id"],
+                                             a["sex"], None, min(known_at, micros(midnight))))
             elif kind.startswith("session_"):
                 starts = a.get("starts_at")
                 starts_at = datetime.fromisoformat(starts) if starts else None
-                sessions.append((seq, event_id, kind, known_at, session_id, a.get("course_id"), a.get("modality"),
-                                 starts, micros(starts_at) if starts_at else None,
-                                 starts_at.astimezone(zone).date() if starts_at else None, a.get("organising_unit")))
+                columns["session_f"].append((
+                    seq, event_id, kind, known_at, session_id, a.get("course_id"), a.get("modality"), starts,
+                    micros(starts_at) if starts_at else None, starts_at.astimezone(zone).date() if starts_at else None,
+                    a.get("organising_unit")))
             elif kind == "institution":
-                institutions.append((seq, event_id, known_at, subject, a["name"], a["government_level"]))
+                columns["institution_f"].append((seq, event_id, known_at, subject, a["name"], a["government_level"]))
             elif kind == "course":
-                courses.append((seq, event_id, known_at, subject, a["title"], a["topic"]))
+                columns["course_f"].append((seq, event_id, known_at, subject, a["title"], a["topic"]))
 
-    def _chain(self, table: str, chain: tuple[str, ...], since: int) -> None:
-        """Set ``known_until`` on every chain of versions the rows from sequence ``since`` on touched."""
+    def _chain(self, table: str, chain: tuple[str, ...]) -> None:
+        """Set ``known_until`` on every chain of versions the batch touched that has more than one version:
+        most batches add first versions only, and then no older row changes."""
         keys = ", ".join(chain)
+        touched = f"(SELECT DISTINCT {keys} FROM {table} WHERE event_id IN (SELECT event_id FROM batch))"
+        self._db.execute(f"""
+            CREATE OR REPLACE TEMP TABLE chains AS
+            SELECT {keys} FROM {table} WHERE ({keys}) IN {touched} GROUP BY {keys} HAVING count(*) > 1""")
+        if not self._db.execute("SELECT count(*) FROM chains").fetchone()[0]:
+            return
         self._db.execute(f"""
             UPDATE {table} SET known_until = n.next
             FROM (SELECT event_id AS id, lead(known_at, 1, {OPEN}) OVER (PARTITION BY {keys} ORDER BY {_ORDER}) AS next
-                  FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM {table} WHERE seq >= {int(since)})) AS n
+                  FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM chains)) AS n
             WHERE {table}.event_id = n.id AND {table}.known_until <> n.next""")
 
     # -- snapshots
