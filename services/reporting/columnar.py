@@ -31,6 +31,7 @@ import itertools
 import shutil
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime, time
@@ -119,6 +120,7 @@ class ColumnarLedger:
         self._count = self._scalar("SELECT count(*) FROM fact_log")
         self.revision = self._count
         self._snapshots: OrderedDict[tuple[int, int], ColumnarSnapshot] = OrderedDict()
+        self._unheld: list[list[str]] = []  # the tables of snapshots nobody holds, to drop
         self._names = itertools.count()
 
     # -- bookkeeping
@@ -298,15 +300,27 @@ class ColumnarLedger:
             if found is not None:
                 self._snapshots.move_to_end(key)
                 return found
+            self._drop_unheld()
             found = ColumnarSnapshot(self, as_of, cutoff, f"s{next(self._names)}_")
+            # Its tables go when nobody holds it any more (a request may still be reading an evicted one).
+            weakref.finalize(found, self._unheld.append, found.tables)
             self._snapshots[key] = found
             while len(self._snapshots) > 4:  # "now" and a few past cut-offs asked over and over (a bulletin's)
-                self._snapshots.popitem(last=False)[1].drop()
+                self._snapshots.popitem(last=False)
             return found
 
     def _drop_snapshots(self) -> None:
-        while self._snapshots:
-            self._snapshots.popitem()[1].drop()
+        self._snapshots.clear()
+
+    def _drop_unheld(self) -> None:
+        while self._unheld:
+            for table in self._unheld.pop():
+                self._db.execute(f"DROP TABLE IF EXISTS {table}")
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held while a snapshot resolves or is read: one connection, one statement at a time."""
+        return self._lock
 
     def count_range(self, after: int, upto: int) -> int:
         """How many facts held have a sequence number in (after, upto]."""
@@ -352,6 +366,8 @@ class ColumnarSnapshot:
         self._cutoff = cutoff
         self._p = prefix
         self._figures: dict[tuple, list[dict[str, Any]]] = {}
+        self._slices: list[str] = []
+        self.tables: list[str] = []  # every table it made, dropped when the snapshot is no longer held
         self._ledger: Ledger | None = None
         self._resolve()
         institution_facts = columnar.facts("kind = 'institution' AND known_at <= ?", [cutoff])
@@ -394,44 +410,75 @@ class ColumnarSnapshot:
                 FROM scheduled s JOIN timing t USING (session_id)
                 LEFT JOIN {p}courses c ON c.course_id = s.v.course_id
                 LEFT JOIN cancelled x ON x.session_id = s.session_id""",
+        ):
+            self._make(sql)
+
+    def _slice(self, period: Period) -> str:
+        """The prefix of the tables resolving the years ``period`` spans (resolved when first asked for): its
+        sessions' attendance and certificates, and the certificates issued or revoked in those years. A
+        question about one year reads that year's facts, not all history's."""
+        first_year, last_year = period.start.year, period.end.year
+        p = f"{self._p}y{first_year}_{last_year}_"
+        if p in self._slices:
+            return p
+        self._slices.append(p)
+        P, c = self._p, int(self._cutoff)
+        first, last = f"DATE '{first_year:04d}-01-01'", f"DATE '{last_year:04d}-12-31'"
+        for sql in (
             f"""CREATE TEMP TABLE {p}attended AS
                 SELECT session_id, servant_id FROM attendance_f
-                WHERE known_at <= {c} AND known_until > {c} AND status IN ({", ".join(f"'{s}'" for s in PRESENT)})""",
+                WHERE known_at <= {c} AND known_until > {c} AND status IN ({", ".join(f"'{s}'" for s in PRESENT)})
+                AND session_id IN (SELECT session_id FROM {P}sessions WHERE day BETWEEN {first} AND {last})""",
+            # a slice's certificates: of its sessions (completions), issued in it, or revoked in it
             f"""CREATE TEMP TABLE {p}issued AS
                 SELECT certificate_id, session_id, servant_id, hours, issued_on FROM certificate_f
-                WHERE kind = 'certificate_issued' AND known_at <= {c} AND known_until > {c}""",
+                WHERE kind = 'certificate_issued' AND known_at <= {c} AND known_until > {c}
+                AND (issued_on BETWEEN {first} AND {last}
+                     OR session_id IN (SELECT session_id FROM {P}sessions WHERE day BETWEEN {first} AND {last})
+                     OR certificate_id IN (SELECT certificate_id FROM certificate_f WHERE kind = 'certificate_revoked'
+                                           AND known_at <= {c} AND known_until > {c}
+                                           AND known_day BETWEEN {first} AND {last}))""",
             # Who the servant was when the session started (domain.Snapshot.who): of their versions known at the
             # cut-off and in force then, the one known last; before any, the first registration; nobody
-            # without a registration or while the institution it names is not known.
-            f"""CREATE TEMP TABLE {p}who AS
+            # without a registration or while the institution it names is not known. Most servants have one
+            # version, which is then in force at every moment: only the others are placed session by session.
+            f"""CREATE TEMP TABLE {p}servants AS
+                SELECT servant_id, count(*) AS versions,
+                       arg_min({{'i': institution_id, 's': sex}}, {_ORDER}) FILTER (WHERE kind = 'servant') AS first
+                FROM servant_f WHERE known_at <= {c}
+                AND servant_id IN (SELECT servant_id FROM {p}attended UNION SELECT servant_id FROM {p}issued)
+                GROUP BY servant_id HAVING bool_or(kind = 'servant')""",
+            f"""CREATE TEMP TABLE {p}moved AS
                 WITH pairs AS (
-                    SELECT DISTINCT q.servant_id, q.session_id, s.starts_us
+                    SELECT q.servant_id, q.session_id, s.starts_us
                     FROM (SELECT servant_id, session_id FROM {p}attended
-                          UNION ALL SELECT servant_id, session_id FROM {p}issued) q
-                    JOIN {p}sessions s ON s.session_id = q.session_id AND s.attributable),
-                picked AS (
-                    SELECT q.servant_id, q.session_id,
-                           arg_max({{'i': v.institution_id, 's': v.sex}}, (v.known_at, v.event_id))
-                               FILTER (WHERE v.effective_us <= q.starts_us) AS in_force,
-                           arg_min({{'i': v.institution_id, 's': v.sex}}, (v.known_at, v.event_id))
-                               FILTER (WHERE v.kind = 'servant') AS first
-                    FROM pairs q JOIN servant_f v ON v.servant_id = q.servant_id AND v.known_at <= {c}
-                    GROUP BY q.servant_id, q.session_id),
-                persons AS (
-                    SELECT servant_id, arg_min(person_id, seq) AS person FROM servant_f
-                    WHERE person_id IS NOT NULL AND person_id <> '' GROUP BY servant_id)
-                SELECT w.servant_id, w.session_id, coalesce(w.in_force, w.first).i AS institution_id,
-                       i.government_level, coalesce(w.in_force, w.first).s AS sex,
-                       coalesce(p.person, w.servant_id) AS person
-                FROM picked w
-                JOIN {p}institutions i ON i.institution_id = coalesce(w.in_force, w.first).i
-                LEFT JOIN persons p ON p.servant_id = w.servant_id
-                WHERE w.first IS NOT NULL""",
+                          UNION SELECT servant_id, session_id FROM {p}issued) q
+                    JOIN {p}servants m ON m.servant_id = q.servant_id AND m.versions > 1
+                    JOIN {P}sessions s ON s.session_id = q.session_id AND s.attributable)
+                SELECT q.servant_id, q.session_id,
+                       arg_max({{'i': v.institution_id, 's': v.sex}}, (v.known_at, v.event_id)) AS in_force
+                FROM pairs q JOIN servant_f v ON v.servant_id = q.servant_id AND v.known_at <= {c}
+                WHERE v.effective_us <= q.starts_us
+                GROUP BY q.servant_id, q.session_id""",
+            # the person "distinct servants" counts (domain.Snapshot.person): the first CURP-derived person id
+            # recorded for the servant, whenever it became known
+            f"""CREATE TEMP TABLE {p}persons AS
+                SELECT servant_id, arg_min(person_id, seq) AS person FROM servant_f
+                WHERE person_id IS NOT NULL AND person_id <> '' AND servant_id IN (SELECT servant_id FROM {p}servants)
+                GROUP BY servant_id""",
             f"""CREATE TEMP TABLE {p}present AS
-                SELECT a.session_id, a.servant_id, w.institution_id, w.government_level, w.sex, w.person
-                FROM {p}attended a JOIN {p}who w USING (servant_id, session_id)""",
+                WITH placed AS (
+                    SELECT a.session_id, a.servant_id, coalesce(w.in_force, v.first) AS who
+                    FROM {p}attended a
+                    JOIN {P}sessions s ON s.session_id = a.session_id AND s.attributable
+                    JOIN {p}servants v ON v.servant_id = a.servant_id
+                    LEFT JOIN {p}moved w ON w.servant_id = a.servant_id AND w.session_id = a.session_id)
+                SELECT q.session_id, q.servant_id, q.who.i AS institution_id, i.government_level, q.who.s AS sex,
+                       coalesce(p.person, q.servant_id) AS person
+                FROM placed q JOIN {P}institutions i ON i.institution_id = q.who.i
+                LEFT JOIN {p}persons p ON p.servant_id = q.servant_id""",
             f"""CREATE TEMP TABLE {p}delivered AS
-                SELECT * FROM {p}sessions
+                SELECT * FROM {P}sessions
                 WHERE NOT cancelled AND session_id IN (SELECT session_id FROM {p}present)
                 ORDER BY day""",
             # Every certificate issued and placed: its issue, its revocation (counted on the day it became
@@ -439,37 +486,60 @@ class ColumnarSnapshot:
             f"""CREATE TEMP TABLE {p}certificates AS
                 WITH revoked AS (
                     SELECT certificate_id, revoked_from, known_day FROM certificate_f
-                    WHERE kind = 'certificate_revoked' AND known_at <= {c} AND known_until > {c})
-                SELECT i.certificate_id, i.session_id, i.servant_id, w.institution_id, w.government_level, w.sex,
-                       w.person, s.day AS session_day, s.topic, s.modality, i.issued_on, i.hours,
-                       r.certificate_id IS NOT NULL AS revoked, r.known_day AS revoked_day,
+                    WHERE kind = 'certificate_revoked' AND known_at <= {c} AND known_until > {c}),
+                placed AS (
+                    SELECT i.*, s.day AS session_day, s.topic, s.modality, coalesce(w.in_force, v.first) AS who
+                    FROM {p}issued i
+                    JOIN {P}sessions s ON s.session_id = i.session_id AND s.attributable
+                    JOIN {p}servants v ON v.servant_id = i.servant_id
+                    LEFT JOIN {p}moved w ON w.servant_id = i.servant_id AND w.session_id = i.session_id)
+                SELECT q.certificate_id, q.session_id, q.servant_id, q.who.i AS institution_id, n.government_level,
+                       q.who.s AS sex, coalesce(p.person, q.servant_id) AS person, q.session_day, q.topic, q.modality,
+                       q.issued_on, q.hours, r.certificate_id IS NOT NULL AS revoked, r.known_day AS revoked_day,
                        CASE WHEN r.certificate_id IS NULL THEN true
-                            ELSE counted_on(r.revoked_from, i.issued_on) END AS completion
-                FROM {p}issued i
-                JOIN {p}sessions s ON s.session_id = i.session_id AND s.attributable
-                JOIN {p}who w ON w.servant_id = i.servant_id AND w.session_id = i.session_id
-                LEFT JOIN revoked r ON r.certificate_id = i.certificate_id
-                ORDER BY session_day""",
+                            ELSE counted_on(r.revoked_from, q.issued_on) END AS completion
+                FROM placed q
+                JOIN {P}institutions n ON n.institution_id = q.who.i
+                LEFT JOIN {p}persons p ON p.servant_id = q.servant_id
+                LEFT JOIN revoked r ON r.certificate_id = q.certificate_id""",
         ):
-            self._columnar.execute(sql)
+            self._make(sql)
+        return p
 
-    def drop(self) -> None:
-        for table in ("institutions", "courses", "sessions", "attended", "issued", "who", "present", "delivered",
-                      "certificates"):
-            self._columnar.execute(f"DROP TABLE IF EXISTS {self._p}{table}")
+    def _make(self, sql: str) -> None:
+        """Run a ``CREATE TEMP TABLE name AS …``, noting the table for when the snapshot goes."""
+        self.tables.append(sql.split()[3])
+        self._columnar.execute(sql)
 
-    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
-        return self._columnar.query(sql.replace("{p}", self._p), params)
+    def _rows(self, sql: str, params: Sequence[Any] = (), period: Period | None = None) -> list[tuple]:
+        """Run ``sql``, its ``{p}`` the prefix of the slice resolving ``period``."""
+        with self._columnar.lock:
+            prefix = self._slice(period) if period is not None else self._p
+            return self._columnar.query(sql.replace("{p}", prefix), params)
 
     # -- figures
 
     def years_delivered(self) -> list[int]:
-        return [y for (y,) in self._rows("SELECT DISTINCT year(day) AS y FROM {p}delivered ORDER BY y")]
+        """The years with at least one session delivered, oldest first. A year where someone attended is
+        delivered as soon as one attendee is placed: a servant with one version, a registration in a known
+        institution, settles it without resolving the year; only the other years are resolved to be sure."""
+        c = int(self._cutoff)
+        candidates = self._rows(f"""
+            SELECT year(s.day) AS y, bool_or(a.servant_id IN (
+                       SELECT servant_id FROM servant_f WHERE known_at <= {c} GROUP BY servant_id
+                       HAVING count(*) = 1 AND bool_and(kind = 'servant')
+                       AND any_value(institution_id) IN (SELECT institution_id FROM {{p}}institutions))) AS settled
+            FROM attendance_f a JOIN {{p}}sessions s ON s.session_id = a.session_id
+            WHERE a.known_at <= {c} AND a.known_until > {c} AND a.status IN ({", ".join(f"'{x}'" for x in PRESENT)})
+            AND s.attributable AND NOT s.cancelled
+            GROUP BY ALL ORDER BY y""")
+        return [year for year, settled in candidates
+                if settled or self._rows("SELECT count(*) FROM {p}delivered", (), Period.year(year))[0][0]]
 
     def delivered(self, period: Period) -> list[SessionView]:
         rows = self._rows("SELECT session_id, course_id, course_title, topic, modality, starts_at, day, cancelled, "
                           "organising_unit FROM {p}delivered WHERE day BETWEEN ? AND ? ORDER BY starts_us, session_id",
-                          [period.start, period.end])
+                          [period.start, period.end], period)
         return [SessionView(sid, course, title, topic, modality, datetime.fromisoformat(starts), day, cancelled, unit)
                 for sid, course, title, topic, modality, starts, day, cancelled, unit in rows]
 
@@ -490,27 +560,27 @@ class ColumnarSnapshot:
             delivered = self._rows(
                 f"SELECT p.{column}, count(DISTINCT d.session_id), count(DISTINCT d.course_id) "
                 "FROM {p}delivered d JOIN {p}present p USING (session_id) WHERE d.day BETWEEN ? AND ? "
-                + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only)
+                + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only, period)
             trained_key = issued_key = revoked_key = column
         else:
             delivered = self._rows(
                 f"SELECT {_SESSION_KEYS[by].format(day='day')} AS k, count(DISTINCT session_id), "
                 "count(DISTINCT course_id) FROM {p}delivered WHERE day BETWEEN ? AND ? "
                 + ("AND session_id IN (SELECT session_id FROM {p}present WHERE institution_id = ?) "
-                   if institution is not None else "") + "GROUP BY ALL", span + only)
+                   if institution is not None else "") + "GROUP BY ALL", span + only, period)
             trained_key = _SESSION_KEYS[by].format(day="session_day")
             issued_key = _SESSION_KEYS[by].format(day="issued_on")
             revoked_key = _SESSION_KEYS[by].format(day="revoked_day")
         where_institution = "AND institution_id = ? " if institution is not None else ""
         trained = self._rows(
             f"SELECT {trained_key} AS k, count(DISTINCT person), count(*), sum(hours) FROM {{p}}certificates "
-            f"WHERE completion AND session_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+            f"WHERE completion AND session_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only, period)
         issued = self._rows(
             f"SELECT {issued_key} AS k, count(*) FROM {{p}}certificates "
-            f"WHERE issued_on BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+            f"WHERE issued_on BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only, period)
         revoked = self._rows(
             f"SELECT {revoked_key} AS k, count(*) FROM {{p}}certificates "
-            f"WHERE revoked AND revoked_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only)
+            f"WHERE revoked AND revoked_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only, period)
         rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
         # A constant key ('total') makes GROUP BY ALL an aggregate over everything: one row even when none
         # matched, which is no row at all here.
@@ -536,7 +606,7 @@ class ColumnarSnapshot:
         period = Period.year(year)
         trained = dict(self._rows("SELECT institution_id, count(DISTINCT person) FROM {p}certificates "
                                   "WHERE completion AND session_day BETWEEN ? AND ? GROUP BY ALL",
-                                  [period.start, period.end]))
+                                  [period.start, period.end], period))
         return coverage_rows(year, self.institutions, self.headcounts, trained, self._cutoff)
 
     def plan_in_force(self, year: int) -> Fact | None:
@@ -554,12 +624,13 @@ class ColumnarSnapshot:
         sessions = {(m, iid, topic): n for m, iid, topic, n in self._rows(
             "SELECT month(d.day), p.institution_id, d.topic, count(DISTINCT d.session_id) "
             "FROM {p}delivered d JOIN {p}present p USING (session_id) WHERE d.day BETWEEN ? AND ? "
-            + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only)}
+            + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only, period)}
         trained, hours = {}, {}
         for m, iid, topic, persons, total in self._rows(
                 "SELECT month(session_day), institution_id, topic, count(DISTINCT person), sum(hours) "
                 "FROM {p}certificates WHERE completion AND session_day BETWEEN ? AND ? "
-                + ("AND institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only):
+                + ("AND institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only,
+                period):
             trained[(m, iid, topic)] = persons
             hours[(m, iid, topic)] = total
         return plan_report(year, through_month, institution, self.plan_in_force(year), sessions, trained, hours,
