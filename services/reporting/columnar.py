@@ -156,14 +156,18 @@ class ColumnarLedger:
             self._set_meta("generation", str(generation))
             self._set_meta("last_seq", str(last_seq))
 
-    def reset(self) -> None:
-        """Forget every fact (a rebuilt generation is copied again from the store)."""
+    def reset(self, generation: int | None = None) -> None:
+        """Forget every fact (a rebuilt ``generation`` is copied again from the store, from sequence 0)."""
         with self._lock:
             self._drop_snapshots()
+            self._db.execute("BEGIN TRANSACTION")
             for table in _TABLES:
                 if table != "meta":
                     self._db.execute(f"DELETE FROM {table}")
             self._db.execute("DELETE FROM meta WHERE key IN ('generation', 'last_seq')")
+            if generation is not None:
+                self.mark(generation, 0)
+            self._db.execute("COMMIT")
             self._count = 0
             self.revision += 1
 
@@ -193,51 +197,67 @@ class ColumnarLedger:
                      orjson.dumps(f.attributes).decode()) for i, f in enumerate(facts, 1)]
             return self.append_rows(rows, deduplicate=True)
 
-    def append_rows(self, rows: Sequence[_STORE_ROW], *, deduplicate: bool = False) -> int:
+    def append_rows(self, rows: Sequence[_STORE_ROW], *, deduplicate: bool = False,
+                    mark: tuple[int, int] | None = None) -> int:
         """Add store rows (``seq`` … ``attributes`` as JSON text); the number added.
 
         The store holds each event once per generation, so its rows need no check unless ``deduplicate``
-        (facts handed in directly, or a range of the store read again to fill a gap).
+        (facts handed in directly, or a range of the store read again to fill a gap). ``mark`` (generation,
+        last sequence number) is recorded in the same transaction as the rows: a copy stopped at any moment
+        reopens holding each row once, and knowing which.
         """
         if not rows:
             return 0
         with self._lock:
-            if deduplicate:
-                rows = self._unseen(rows)
-                if not rows:
-                    return 0
-            self._db.execute("CREATE OR REPLACE TEMP TABLE batch AS SELECT "
-                             + ", ".join(f"unnest(?::{_type('fact_log', n)}[]) AS {n}" for n in _columns("fact_log")),
-                             [list(column) for column in zip(*rows)])
-            self._db.execute("INSERT INTO fact_log SELECT * FROM batch")
-            # The kinds most facts are of, typed in SQL; the rare ones whose local dates depend on the zone, in
-            # Python (``_split``), with the functions the reference uses.
-            self._db.execute(f"""INSERT INTO attendance_f SELECT seq, event_id, known_at, {OPEN}, session_id, servant_id,
-                                 json_extract_string(attributes, '$.status') FROM batch WHERE kind = 'attendance'""")
-            self._db.execute(f"""INSERT INTO certificate_f SELECT seq, event_id, kind, known_at, {OPEN}, subject,
-                                 session_id, servant_id, CAST(json_extract(attributes, '$.hours') AS DOUBLE),
-                                 CAST(json_extract_string(attributes, '$.issued_on') AS DATE), NULL, NULL
-                                 FROM batch WHERE kind = 'certificate_issued'""")
-            self._db.execute("""INSERT INTO servant_f SELECT seq, event_id, kind, known_at, servant_id,
-                                json_extract_string(attributes, '$.institution_id'),
-                                json_extract_string(attributes, '$.sex'),
-                                json_extract_string(attributes, '$.person_id'), known_at
-                                FROM batch WHERE kind = 'servant'""")
-            columns = {table: [] for table in ("institution_f", "course_f", "session_f", "servant_f", "certificate_f")}
-            self._split([row for row in rows if row[2] in _RARE], columns)
-            for table, values in columns.items():
-                if values:
-                    names = _columns(table)
-                    self._db.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT "
-                                     + ", ".join(f"unnest(?::{_type(table, n)}[])" for n in names),
-                                     [list(column) for column in zip(*values)])
-            for table, chain in _VERSIONED.items():
-                self._chain(table, chain)
-            self._db.execute("DROP TABLE batch")
-            self._count += len(rows)
-            self.revision += 1
-            self._drop_snapshots()
-            return len(rows)
+            self._db.execute("BEGIN TRANSACTION")
+            try:
+                added = self._append(rows, deduplicate)
+                if mark is not None:
+                    self.mark(*mark)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            if added:
+                self._count += added
+                self.revision += 1
+                self._drop_snapshots()
+            return added
+
+    def _append(self, rows: Sequence[_STORE_ROW], deduplicate: bool) -> int:
+        if deduplicate:
+            rows = self._unseen(rows)
+            if not rows:
+                return 0
+        self._db.execute("CREATE OR REPLACE TEMP TABLE batch AS SELECT "
+                         + ", ".join(f"unnest(?::{_type('fact_log', n)}[]) AS {n}" for n in _columns("fact_log")),
+                         [list(column) for column in zip(*rows)])
+        self._db.execute("INSERT INTO fact_log SELECT * FROM batch")
+        # The kinds most facts are of, typed in SQL; the rare ones whose local dates depend on the zone, in
+        # Python (``_split``), with the functions the reference uses.
+        self._db.execute(f"""INSERT INTO attendance_f SELECT seq, event_id, known_at, {OPEN}, session_id, servant_id,
+                             json_extract_string(attributes, '$.status') FROM batch WHERE kind = 'attendance'""")
+        self._db.execute(f"""INSERT INTO certificate_f SELECT seq, event_id, kind, known_at, {OPEN}, subject,
+                             session_id, servant_id, CAST(json_extract(attributes, '$.hours') AS DOUBLE),
+                             CAST(json_extract_string(attributes, '$.issued_on') AS DATE), NULL, NULL
+                             FROM batch WHERE kind = 'certificate_issued'""")
+        self._db.execute("""INSERT INTO servant_f SELECT seq, event_id, kind, known_at, servant_id,
+                            json_extract_string(attributes, '$.institution_id'),
+                            json_extract_string(attributes, '$.sex'),
+                            json_extract_string(attributes, '$.person_id'), known_at
+                            FROM batch WHERE kind = 'servant'""")
+        columns = {table: [] for table in ("institution_f", "course_f", "session_f", "servant_f", "certificate_f")}
+        self._split([row for row in rows if row[2] in _RARE], columns)
+        for table, values in columns.items():
+            if values:
+                names = _columns(table)
+                self._db.execute(f"INSERT INTO {table} ({', '.join(names)}) SELECT "
+                                 + ", ".join(f"unnest(?::{_type(table, n)}[])" for n in names),
+                                 [list(column) for column in zip(*values)])
+        for table, chain in _VERSIONED.items():
+            self._chain(table, chain)
+        self._db.execute("DROP TABLE batch")
+        return len(rows)
 
     def _unseen(self, rows: Sequence[_STORE_ROW]) -> list[_STORE_ROW]:
         first: dict[str, _STORE_ROW] = {}

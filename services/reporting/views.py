@@ -106,14 +106,12 @@ class ProjectionReader:
                     await self._make_pointer(repo)
                     generation = await repo.active_generation()
                     if generation != columnar.generation:
-                        await asyncio.to_thread(columnar.reset)
-                        columnar.mark(generation, 0)
+                        await asyncio.to_thread(columnar.reset, generation)
                         self._settled, self._counted_at = 0, 0.0
                     last = columnar.last_seq
                     async for rows in repo.fact_rows(generation, last, batch=APPEND_BATCH):
-                        await asyncio.to_thread(columnar.append_rows, rows)
                         last = rows[-1][0]
-                        columnar.mark(generation, last)
+                        await asyncio.to_thread(columnar.append_rows, rows, mark=(generation, last))
                     if repo.is_postgres:
                         now = time.monotonic()
                         whole = now - self._counted_at >= WHOLE_COUNT_S

@@ -188,8 +188,6 @@ class Stopped(Exception):
     """The instance stopped (killed, out of disk) at that point."""
 
 
-@pytest.mark.xfail(strict=True, reason="the copy's rows and its last sequence number are written in separate "
-                   "steps: an instance stopped between them reads the same rows again on restart and holds them twice")
 async def test_an_instance_stopped_between_appending_and_marking_holds_each_fact_once_after_restart(
         store, readers, tmp_path, monkeypatch):
     path = tmp_path / "instance.duckdb"
