@@ -377,7 +377,8 @@ _WHO_KEYS = {"institution": "institution_id", "government_level": "government_le
 
 
 class ColumnarSnapshot:
-    """What the facts said at a cut-off, as three resolved tables; the API of ``domain.Snapshot``."""
+    """What the facts said at a cut-off: the sessions known, and per slice of years the servants present
+    and the standing certificates, as tables the figures group; the API of ``domain.Snapshot``."""
 
     def __init__(self, columnar: ColumnarLedger, as_of: datetime | None, cutoff: int, prefix: str) -> None:
         self._columnar = columnar
@@ -441,7 +442,6 @@ class ColumnarSnapshot:
         p = f"{self._p}y{first_year}_{last_year}_"
         if p in self._slices:
             return p
-        self._slices.append(p)
         P, c = self._p, int(self._cutoff)
         first, last = f"DATE '{first_year:04d}-01-01'", f"DATE '{last_year:04d}-12-31'"
         for sql in (
@@ -524,6 +524,7 @@ class ColumnarSnapshot:
                 LEFT JOIN revoked r ON r.certificate_id = q.certificate_id""",
         ):
             self._make(sql)
+        self._slices.append(p)
         return p
 
     def _make(self, sql: str) -> None:
