@@ -33,7 +33,8 @@ import tempfile
 import threading
 import weakref
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
@@ -341,6 +342,11 @@ class ColumnarLedger:
     def lock(self) -> threading.RLock:
         """Held while a snapshot resolves or is read: one connection, one statement at a time."""
         return self._lock
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A connection of its own to the same database, for a long read beside appends."""
+        with self._lock:
+            return self._db.cursor()
 
     def count_range(self, after: int, upto: int) -> int:
         """How many facts held have a sequence number in (after, upto]."""
@@ -679,18 +685,65 @@ class ColumnarSnapshot:
 
     @property
     def ledger(self) -> Ledger:
-        """The facts the compliance projection reads, known at the cut-off: requirements, servants' memberships,
-        leavings, exemptions, competencies, and the certificates of the courses requirements name (with every
-        revocation: an attainment may list a certificate of another course). Built when first asked for."""
+        """The requirements known at the cut-off: what the compliance projection reads of the snapshot itself.
+        The facts about servants come a group of servants at a time (``compliance_parts``)."""
         if self._ledger is None:
-            c = self._cutoff
-            kinds = [k for k in COMPLIANCE_KINDS if k != "certificate_issued"]
-            requirements = self._columnar.facts("kind = 'requirement' AND known_at <= ?", [c])
-            courses = sorted({f.attributes.get("course_id") for f in requirements} - {None})
             ledger = Ledger()
-            ledger.apply_all(self._columnar.facts(
-                "known_at <= ? AND (kind IN (SELECT unnest(?::VARCHAR[])) OR (kind = 'certificate_issued' AND "
-                "json_extract_string(attributes, '$.course_id') IN (SELECT unnest(?::VARCHAR[]))))",
-                [c, kinds, courses]))
+            ledger.apply_all(self._columnar.facts("kind = 'requirement' AND known_at <= ?", [self._cutoff]))
             self._ledger = ledger
         return self._ledger
+
+    def compliance_parts(self, institution: str | None = None,
+                         servants_per_part: int = 20_000) -> Iterator[CompliancePart]:
+        """The compliance projection's facts, known at the cut-off, a group of servants at a time (in servant
+        id order): each part holds the requirements and everything about its servants — registrations,
+        transfers, leavings, exemptions, competencies, revocations and the certificates of the courses
+        requirements name. With ``institution``, only servants some version of whom names it."""
+        c = self._cutoff
+        requirements = list(itertools.chain.from_iterable(self.ledger.requirements.values()))
+        courses = sorted({f.attributes.get("course_id") for f in requirements} - {None})
+        kinds = [k for k in COMPLIANCE_KINDS if k not in ("institution", "requirement", "certificate_issued")]
+        sql = ("SELECT event_id, kind, known_at, subject, session_id, servant_id, attributes FROM fact_log "
+               "WHERE known_at <= ? AND servant_id IS NOT NULL AND (kind IN (SELECT unnest(?::VARCHAR[])) OR "
+               "(kind = 'certificate_issued' AND json_extract_string(attributes, '$.course_id') IN "
+               "(SELECT unnest(?::VARCHAR[]))))")
+        params: list[Any] = [c, kinds, courses]
+        if institution is not None:
+            sql += " AND servant_id IN (SELECT servant_id FROM servant_f WHERE institution_id = ? AND known_at <= ?)"
+            params += [institution, c]
+        reader = self._columnar.cursor()  # a connection of its own: appends may go on meanwhile
+        try:
+            result = reader.execute(sql + " ORDER BY servant_id, seq", params)
+            part: list[Fact] = []
+            servants, last = 0, None
+            while rows := result.fetchmany(10_000):
+                for e, k, t, subject, sid, vid, a in rows:
+                    if vid != last:
+                        if servants >= servants_per_part:
+                            yield self._part(requirements, part)
+                            part, servants = [], 0
+                        servants, last = servants + 1, vid
+                    part.append(Fact(e, k, t, subject, sid, vid, orjson.loads(a)))
+            if part:
+                yield self._part(requirements, part)
+        finally:
+            reader.close()
+
+    def _part(self, requirements: list[Fact], facts: list[Fact]) -> CompliancePart:
+        ledger = Ledger()
+        ledger.apply_all(requirements)
+        ledger.apply_all(facts)
+        return CompliancePart(self.zone, self._cutoff, self.institutions, ledger)
+
+
+@dataclass(frozen=True)
+class CompliancePart:
+    """What ``services/reporting/compliance.py`` reads of a snapshot, for one group of servants."""
+
+    zone: ZoneInfo
+    cutoff: int
+    institutions: dict[str, Fact]
+    ledger: Ledger
+
+    def day_known(self, fact: Fact) -> date:
+        return from_micros(fact.known_at).astimezone(self.zone).date()

@@ -196,13 +196,31 @@ def exemptions(snapshot: Snapshot) -> dict[tuple[str, str], list[rule.Exemption]
 def standings(snapshot: Snapshot, on: date, *, institution: str | None = None,
               requirement: str | None = None) -> list[ServantStanding]:
     """Every servant's standing with every requirement in force on ``on`` that applies to them, as
-    known at the snapshot's cut-off; optionally of one institution's servants, or one requirement."""
-    in_force = []
-    for requirement_id, versions in sorted(requirement_versions(snapshot).items()):
+    known at the snapshot's cut-off; optionally of one institution's servants, or one requirement.
+
+    A snapshot that offers ``compliance_parts`` (the columnar one) is read a group of servants at a time:
+    each part holds the requirements and every fact about its servants, so no part needs another's, and
+    the facts of all servants are never in memory at once."""
+    if not in_force_versions(snapshot, on, requirement):
+        return []
+    parts = snapshot.compliance_parts(institution) if hasattr(snapshot, "compliance_parts") else [snapshot]
+    return [found for part in parts for found in _standings(part, on, institution, requirement)]
+
+
+def in_force_versions(snapshot: Snapshot, on: date, requirement: str | None = None) -> dict[str, rule.RequirementVersion]:
+    """The version of each requirement (or of ``requirement`` only) in force on ``on`` and not withdrawn."""
+    versions = {}
+    for requirement_id, all_versions in sorted(requirement_versions(snapshot).items()):
         if requirement is None or requirement_id == requirement:
-            version = rule.in_force(versions, on)
+            version = rule.in_force(all_versions, on)
             if version is not None and not version.withdrawn:
-                in_force.append(version)
+                versions[requirement_id] = version
+    return versions
+
+
+def _standings(snapshot: Snapshot, on: date, institution: str | None,
+               requirement: str | None) -> list[ServantStanding]:
+    in_force = list(in_force_versions(snapshot, on, requirement).values())
     if not in_force:
         return []
     done = completions(snapshot)
@@ -263,12 +281,7 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
     Every row: required, compliant, due, overdue, exempt, rate (see the module's docstring). A
     requirement in force that applies to nobody has a row of zeros in ``by_requirement``."""
     found = standings(snapshot, on, institution=institution, requirement=requirement)
-    versions = {}
-    for requirement_id, all_versions in sorted(requirement_versions(snapshot).items()):
-        if requirement is None or requirement_id == requirement:
-            version = rule.in_force(all_versions, on)
-            if version is not None and not version.withdrawn:
-                versions[requirement_id] = version
+    versions = in_force_versions(snapshot, on, requirement)
     names = {iid: f.attributes["name"] for iid, f in snapshot.institutions.items()}
     by_requirement = _aggregate(found, lambda s: (s.requirement.requirement_id,))
     by_institution = _aggregate(found, lambda s: (s.requirement.requirement_id, s.institution_id))

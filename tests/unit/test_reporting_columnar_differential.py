@@ -372,3 +372,26 @@ def test_an_engine_kept_in_a_file_answers_the_same_after_it_is_reopened(tmp_path
             assert not found, report(found)
     finally:
         reopened.close()
+
+
+def test_compliance_read_a_few_servants_at_a_time_gives_the_report_read_all_at_once(monkeypatch) -> None:  # noqa: ANN001
+    facts = facts_of("demo-5", "perturbed-1")
+    ledger = Ledger()
+    ledger.apply_all(facts)
+    engine = columnar(facts)
+    whole = engine.snapshot().compliance_parts
+    monkeypatch.setattr(type(engine.snapshot()), "compliance_parts",
+                        lambda self, institution=None: whole.__func__(self, institution, servants_per_part=5))
+    try:
+        snapshot = engine.snapshot()
+        assert sum(1 for _ in snapshot.compliance_parts()) > 10
+        reference_snapshot = ledger.snapshot(ZONE)
+        for on in (date(2026, 3, 31), date(2026, 11, 30)):
+            for institution in (None, *sorted(reference_snapshot.institutions)[:2]):
+                expected = compliance.report(reference_snapshot, on, institution=institution)
+                found = first_difference(plain(expected),
+                                         plain(compliance.report(snapshot, on, institution=institution)))
+                assert found is None, found
+                assert expected["standings"], "the programme has servants under requirements on that day"
+    finally:
+        engine.close()
