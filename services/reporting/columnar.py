@@ -396,6 +396,7 @@ class ColumnarSnapshot:
         self._slices: list[str] = []
         self.tables: list[str] = []  # every table it made, dropped when the snapshot is no longer held
         self._ledger: Ledger | None = None
+        self.reports: dict[tuple, Any] = {}  # answers kept while the snapshot is (compliance.report)
         self._resolve()
         institution_facts = columnar.facts("kind = 'institution' AND known_at <= ?", [cutoff])
         self.headcounts: dict[str, list[Fact]] = defaultdict(list)

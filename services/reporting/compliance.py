@@ -41,6 +41,7 @@ count the servants the requirement applies to (``required``, exempt ones include
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -93,9 +94,10 @@ def requirement_versions(snapshot: Snapshot) -> dict[str, list[rule.RequirementV
     return out
 
 
-def profile(snapshot: Snapshot, servant_id: str) -> rule.ServantProfile | None:
+def profile(snapshot: Snapshot, servant_id: str, levels: dict[str, str] | None = None) -> rule.ServantProfile | None:
     """The servant's memberships and current attributes as known at the cut-off (see the module's
-    docstring); None while no registration of the servant is known."""
+    docstring); None while no registration of the servant is known. ``levels``: the institutions' government
+    levels, when the caller has them (``government_levels``)."""
     cutoff, ledger = snapshot.cutoff, snapshot.ledger
     known = [f for f in ledger.servants.get(servant_id, ()) if f.known_at <= cutoff]
     described = [f for f in known if f.kind == "servant"]
@@ -116,7 +118,7 @@ def profile(snapshot: Snapshot, servant_id: str) -> rule.ServantProfile | None:
             steps.append((date.fromisoformat(f.attributes["left_on"]), f.known_at, f.event_id, "leave",
                           f.attributes["institution_id"], True))
     steps.sort()  # by day, then in the order they were recorded (contracts.compliance keeps a day's order)
-    levels = {iid: f.attributes["government_level"] for iid, f in snapshot.institutions.items()}
+    levels = government_levels(snapshot) if levels is None else levels
     life: list[rule.Joined | rule.Transferred | rule.Left] = []
     serving, left = None, False
     for day, _, _, what, institution, explicit in steps:
@@ -141,6 +143,11 @@ def profile(snapshot: Snapshot, servant_id: str) -> rule.ServantProfile | None:
         servant_id=servant_id,
         position_level=max(with_level, key=_ORDER).attributes["position_level"] if with_level else None,
         position_digest=latest.get("position_digest"), memberships=memberships)
+
+
+def government_levels(snapshot: Snapshot) -> dict[str, str]:
+    """Each institution known at the cut-off and its government level."""
+    return {iid: f.attributes["government_level"] for iid, f in snapshot.institutions.items()}
 
 
 def completions(snapshot: Snapshot) -> dict[str, list[rule.Completion]]:
@@ -225,9 +232,10 @@ def _standings(snapshot: Snapshot, on: date, institution: str | None,
         return []
     done = completions(snapshot)
     exempt = exemptions(snapshot)
+    levels = government_levels(snapshot)
     out = []
     for servant_id in sorted(snapshot.ledger.servants):
-        servant = profile(snapshot, servant_id)
+        servant = profile(snapshot, servant_id, levels)
         if servant is None:
             continue
         membership = rule.membership_on(servant, on)
@@ -250,12 +258,12 @@ def _row(counts: dict[str, int]) -> dict[str, Any]:
     return row
 
 
-def _aggregate(found: Iterable[ServantStanding], key) -> dict[tuple, dict[str, int]]:
+def _aggregate(found: Iterable[ServantStanding], states: Iterable[str], key) -> dict[tuple, dict[str, int]]:
     groups: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
-    for s in found:
+    for s, state in zip(found, states):
         counts = groups[key(s)]
         counts["required"] += 1
-        counts[_state(s.standing)] += 1
+        counts[state] += 1
     return groups
 
 
@@ -279,15 +287,32 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
                         satisfied_by: {course_id, competency, completed_on, valid_until} | None}]}
 
     Every row: required, compliant, due, overdue, exempt, rate (see the module's docstring). A
-    requirement in force that applies to nobody has a row of zeros in ``by_requirement``."""
+    requirement in force that applies to nobody has a row of zeros in ``by_requirement``.
+
+    The aggregates alone (``with_standings`` False: the dashboard's, the bulletin's) are kept with the
+    snapshot (its ``reports``), so a page that shows them twice, and every page after it until new facts
+    arrive, does not judge every servant again."""
+    key = ("compliance", on, institution, requirement)
+    kept = getattr(snapshot, "reports", None)
+    if not with_standings and kept is not None and key in kept:
+        return copy.deepcopy(kept[key])
+    body = _report(snapshot, on, institution, requirement, with_standings)
+    if not with_standings and kept is not None:
+        kept[key] = copy.deepcopy(body)
+    return body
+
+
+def _report(snapshot: Snapshot, on: date, institution: str | None, requirement: str | None,
+            with_standings: bool) -> dict[str, Any]:
     found = standings(snapshot, on, institution=institution, requirement=requirement)
+    states = [_state(s.standing) for s in found]
     versions = in_force_versions(snapshot, on, requirement)
     names = {iid: f.attributes["name"] for iid, f in snapshot.institutions.items()}
-    by_requirement = _aggregate(found, lambda s: (s.requirement.requirement_id,))
-    by_institution = _aggregate(found, lambda s: (s.requirement.requirement_id, s.institution_id))
-    by_level = _aggregate(found, lambda s: (s.requirement.requirement_id, s.government_level))
-    by_position_level = _aggregate(found, lambda s: (s.requirement.requirement_id, s.position_level))
-    by_position = _aggregate(found, lambda s: (s.requirement.requirement_id, s.position_digest))
+    by_requirement = _aggregate(found, states, lambda s: (s.requirement.requirement_id,))
+    by_institution = _aggregate(found, states, lambda s: (s.requirement.requirement_id, s.institution_id))
+    by_level = _aggregate(found, states, lambda s: (s.requirement.requirement_id, s.government_level))
+    by_position_level = _aggregate(found, states, lambda s: (s.requirement.requirement_id, s.position_level))
+    by_position = _aggregate(found, states, lambda s: (s.requirement.requirement_id, s.position_digest))
     body: dict[str, Any] = {
         "on": on.isoformat(), "institution": institution, "requirement": requirement,
         "requirements": [{"requirement_id": v.requirement_id, "version": v.version, "title": v.title,
@@ -311,11 +336,11 @@ def report(snapshot: Snapshot, on: date, *, institution: str | None = None,
         body["standings"] = [{
             "servant_id": s.servant_id, "institution": s.institution_id, "government_level": s.government_level,
             "requirement_id": s.requirement.requirement_id, "version": s.requirement.version,
-            "state": _state(s.standing), "due_on": s.standing.due_on.isoformat() if s.standing.due_on else None,
+            "state": state, "due_on": s.standing.due_on.isoformat() if s.standing.due_on else None,
             "satisfied_by": None if s.standing.satisfied_by is None else {
                 "course_id": s.standing.satisfied_by.course_id, "competency": s.standing.satisfied_by.competency,
                 "completed_on": s.standing.satisfied_by.completed_on.isoformat(),
                 "valid_until": (s.standing.satisfied_by.valid_until.isoformat()
                                 if s.standing.satisfied_by.valid_until else None)},
-        } for s in found]
+        } for s, state in zip(found, states)]
     return body

@@ -375,6 +375,7 @@ class Snapshot:
         self._ledger = ledger
         self._revision = ledger.revision
         self._whos: dict[tuple[str, str], Who] = {}  # (institution id, sex) -> Who; see _who_of
+        self.reports: dict[tuple, Any] = {}  # answers kept while the snapshot is (compliance.report)
         self._days: dict[str, date] = {}  # issued_on text -> date: a few hundred distinct days
         self.institutions: dict[str, Fact] = {}
         self.headcounts: dict[str, list[Fact]] = {}
