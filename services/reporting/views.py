@@ -159,7 +159,9 @@ class ProjectionReader:
             return await ReportingRepository(uow).pointer()
 
 
-WHOLE_COUNT_S = 30.0  # how often the columnar copy is counted against the whole store (several writers)
+WHOLE_COUNT_S = 300.0  # how often the columnar copy is counted against the whole store (several writers):
+# a count of 10 M rows takes about half a second, so not on every read; a row committed below the last whole
+# count (a writer that took its sequence number more than one count earlier) is found by the next one
 APPEND_BATCH = 50_000  # store rows appended to the copy at once: fewer, larger appends catch up faster
 GAP_READ = 10_000  # a range of sequence numbers this small is read again whole to find what it misses
 
