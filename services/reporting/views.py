@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
@@ -54,7 +55,8 @@ class ProjectionReader:
         # the columnar engine's: the copy, and when the whole store was last counted against it
         self.columnar = ColumnarLedger(ctx.zone, path or None, memory_mb) if engine == "columnar" else None
         self._counted_at = 0.0
-        self._settled = 0  # sequence numbers up to here were all there at the last whole count
+        self._settled = 0  # rows up to this sequence number were read more than SETTLE_S ago
+        self._reads: deque[tuple[float, int]] = deque()  # (when, last sequence number) of recent reads
 
     def close(self) -> None:
         if self.columnar is not None:
@@ -93,11 +95,11 @@ class ProjectionReader:
     async def _refresh_columnar(self, columnar: ColumnarLedger) -> ColumnarLedger:
         """Append the store's new rows to the copy, batch by batch (history is never all in Python).
 
-        Several PostgreSQL writers may commit a lower sequence number after a higher one was read: the
-        rows after the last whole count are counted on every read, and the whole store at most every
-        ``WHOLE_COUNT_S``; where a range of sequence numbers holds fewer rows here than in the store, it
-        is halved until the missing rows are found and added. SQLite has one writer at a time, so its
-        sequence numbers appear in commit order.
+        Several PostgreSQL writers may commit a lower sequence number after a higher one was read: every
+        read counts the rows read in the last ``SETTLE_S`` (a writer's unit of work is far shorter), and
+        the whole store is counted every ``WHOLE_COUNT_S`` for a writer slower than that; where a range of
+        sequence numbers holds fewer rows here than in the store, it is halved until the missing rows are
+        found and added. SQLite has one writer at a time, so its sequence numbers appear in commit order.
         """
         async with self._lock:
             while True:
@@ -108,6 +110,7 @@ class ProjectionReader:
                     if generation != columnar.generation:
                         await asyncio.to_thread(columnar.reset, generation)
                         self._settled, self._counted_at = 0, 0.0
+                        self._reads.clear()
                     last = columnar.last_seq
                     async for rows in repo.fact_rows(generation, last, batch=APPEND_BATCH):
                         last = rows[-1][0]
@@ -115,10 +118,12 @@ class ProjectionReader:
                     if repo.is_postgres:
                         now = time.monotonic()
                         whole = now - self._counted_at >= WHOLE_COUNT_S
-                        since = 0 if whole else self._settled
-                        await self._fill_gaps(repo, columnar, generation, since, last)
+                        await self._fill_gaps(repo, columnar, generation, 0 if whole else self._settled, last)
                         if whole:
-                            self._counted_at, self._settled = now, last
+                            self._counted_at = now
+                        self._reads.append((now, last))
+                        while self._reads and self._reads[0][0] <= now - SETTLE_S:
+                            self._settled = max(self._settled, self._reads.popleft()[1])
                     moved = await repo.active_generation() != generation
                 if not moved:
                     return columnar
@@ -159,6 +164,7 @@ class ProjectionReader:
             return await ReportingRepository(uow).pointer()
 
 
+SETTLE_S = 60.0  # rows read longer ago than this are not counted again on every read
 WHOLE_COUNT_S = 300.0  # how often the columnar copy is counted against the whole store (several writers):
 # a count of 10 M rows takes about half a second, so not on every read; a row committed below the last whole
 # count (a writer that took its sequence number more than one count earlier) is found by the next one
