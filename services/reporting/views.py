@@ -96,10 +96,11 @@ class ProjectionReader:
         """Append the store's new rows to the copy, batch by batch (history is never all in Python).
 
         Several PostgreSQL writers may commit a lower sequence number after a higher one was read: every
-        read counts the rows read in the last ``SETTLE_S`` (a writer's unit of work is far shorter), and
-        the whole store is counted every ``WHOLE_COUNT_S`` for a writer slower than that; where a range of
-        sequence numbers holds fewer rows here than in the store, it is halved until the missing rows are
-        found and added. SQLite has one writer at a time, so its sequence numbers appear in commit order.
+        read counts the rows read in the last ``SETTLE_S`` (a writer's unit of work is far shorter) and,
+        after a whole count, the top ``SETTLE_ROWS``; the whole store is counted every ``WHOLE_COUNT_S``
+        for a writer slower than that; where a range of sequence numbers holds fewer rows here than in the
+        store, it is halved until the missing rows are found and added. SQLite has one writer at a time, so
+        its sequence numbers appear in commit order.
         """
         async with self._lock:
             while True:
@@ -120,7 +121,8 @@ class ProjectionReader:
                         whole = now - self._counted_at >= WHOLE_COUNT_S
                         await self._fill_gaps(repo, columnar, generation, 0 if whole else self._settled, last)
                         if whole:
-                            self._counted_at = now
+                            # Counted whole: only rows near the top can still have a writer in flight below them.
+                            self._counted_at, self._settled = now, max(self._settled, last - SETTLE_ROWS)
                         self._reads.append((now, last))
                         while self._reads and self._reads[0][0] <= now - SETTLE_S:
                             self._settled = max(self._settled, self._reads.popleft()[1])
@@ -165,6 +167,7 @@ class ProjectionReader:
 
 
 SETTLE_S = 60.0  # rows read longer ago than this are not counted again on every read
+SETTLE_ROWS = 50_000  # after a whole count, rows this far below the top are not counted again on every read
 WHOLE_COUNT_S = 300.0  # how often the columnar copy is counted against the whole store (several writers):
 # a count of 10 M rows takes about half a second, so not on every read; a row committed below the last whole
 # count (a writer that took its sequence number more than one count earlier) is found by the next one
