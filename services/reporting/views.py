@@ -63,36 +63,42 @@ class ProjectionReader:
             self.columnar.close()
 
     async def refresh(self) -> Ledger | ColumnarLedger:
-        if self.columnar is not None:
-            return await self._refresh_columnar(self.columnar)
+        """The engine caught up with the store's active generation, read again from the start if a rebuild
+        was swapped in meanwhile."""
         async with self._lock:
             while True:
                 async with self.unit_of_work() as uow:
                     repo = ReportingRepository(uow)
-                    await self._make_pointer(repo)
+                    if not self._pointer_made:
+                        await repo.ensure_pointer()
+                        self._pointer_made = True
                     generation = await repo.active_generation()
-                    if generation != self.generation:
-                        ledger, last = Ledger(), 0
+                    if self.columnar is not None:
+                        await self._copy(repo, self.columnar, generation)
+                        found, last = self.columnar, self.columnar.last_seq
                     else:
-                        ledger, last = self.ledger, self.last_seq
-                    last = await repo.load_facts(ledger, generation, last)
-                    # Several PostgreSQL writers may commit a lower sequence number after a higher one
-                    # was read. SQLite has one writer at a time, so its sequence numbers appear in
-                    # commit order.
-                    if repo.is_postgres and await repo.count_facts(generation) != len(ledger):
-                        ledger = Ledger()
-                        last = await repo.load_facts(ledger, generation, 0)
+                        found, last = await self._load(repo, generation)
                     moved = await repo.active_generation() != generation
                 if not moved:
-                    self.ledger, self.generation, self.last_seq = ledger, generation, last
-                    return ledger
+                    if isinstance(found, Ledger):
+                        self.ledger, self.generation, self.last_seq = found, generation, last
+                    return found
 
-    async def _make_pointer(self, repo: ReportingRepository) -> None:
-        if not self._pointer_made:
-            await repo.ensure_pointer()
-            self._pointer_made = True
+    async def _load(self, repo: ReportingRepository, generation: int) -> tuple[Ledger, int]:
+        """The in-memory ledger with the store's new facts, and the last sequence number read."""
+        if generation != self.generation:
+            ledger, last = Ledger(), 0
+        else:
+            ledger, last = self.ledger, self.last_seq
+        last = await repo.load_facts(ledger, generation, last)
+        # Several PostgreSQL writers may commit a lower sequence number after a higher one was read. SQLite
+        # has one writer at a time, so its sequence numbers appear in commit order.
+        if repo.is_postgres and await repo.count_facts(generation) != len(ledger):
+            ledger = Ledger()
+            last = await repo.load_facts(ledger, generation, 0)
+        return ledger, last
 
-    async def _refresh_columnar(self, columnar: ColumnarLedger) -> ColumnarLedger:
+    async def _copy(self, repo: ReportingRepository, columnar: ColumnarLedger, generation: int) -> None:
         """Append the store's new rows to the copy, batch by batch (history is never all in Python).
 
         Several PostgreSQL writers may commit a lower sequence number after a higher one was read: every
@@ -102,33 +108,24 @@ class ProjectionReader:
         store, it is halved until the missing rows are found and added. SQLite has one writer at a time, so
         its sequence numbers appear in commit order.
         """
-        async with self._lock:
-            while True:
-                async with self.unit_of_work() as uow:
-                    repo = ReportingRepository(uow)
-                    await self._make_pointer(repo)
-                    generation = await repo.active_generation()
-                    if generation != columnar.generation:
-                        await asyncio.to_thread(columnar.reset, generation)
-                        self._settled, self._counted_at = 0, 0.0
-                        self._reads.clear()
-                    last = columnar.last_seq
-                    async for rows in repo.fact_rows(generation, last, batch=APPEND_BATCH):
-                        last = rows[-1][0]
-                        await asyncio.to_thread(columnar.append_rows, rows, mark=(generation, last))
-                    if repo.is_postgres:
-                        now = time.monotonic()
-                        whole = now - self._counted_at >= WHOLE_COUNT_S
-                        await self._fill_gaps(repo, columnar, generation, 0 if whole else self._settled, last)
-                        if whole:
-                            # Counted whole: only rows near the top can still have a writer in flight below them.
-                            self._counted_at, self._settled = now, max(self._settled, last - SETTLE_ROWS)
-                        self._reads.append((now, last))
-                        while self._reads and self._reads[0][0] <= now - SETTLE_S:
-                            self._settled = max(self._settled, self._reads.popleft()[1])
-                    moved = await repo.active_generation() != generation
-                if not moved:
-                    return columnar
+        if generation != columnar.generation:
+            await asyncio.to_thread(columnar.reset, generation)
+            self._settled, self._counted_at = 0, 0.0
+            self._reads.clear()
+        last = columnar.last_seq
+        async for rows in repo.fact_rows(generation, last, batch=APPEND_BATCH):
+            last = rows[-1][0]
+            await asyncio.to_thread(columnar.append_rows, rows, mark=(generation, last))
+        if repo.is_postgres:
+            now = time.monotonic()
+            whole = now - self._counted_at >= WHOLE_COUNT_S
+            await self._fill_gaps(repo, columnar, generation, 0 if whole else self._settled, last)
+            if whole:
+                # Counted whole: only rows near the top can still have a writer in flight below them.
+                self._counted_at, self._settled = now, max(self._settled, last - SETTLE_ROWS)
+            self._reads.append((now, last))
+            while self._reads and self._reads[0][0] <= now - SETTLE_S:
+                self._settled = max(self._settled, self._reads.popleft()[1])
 
     async def _fill_gaps(self, repo: ReportingRepository, columnar: ColumnarLedger, generation: int,
                          after: int, upto: int) -> None:

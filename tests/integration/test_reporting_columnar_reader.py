@@ -69,24 +69,25 @@ class Store:
         return (await pointer(self.database))["facts"]
 
 
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    database = Database(database_url)
+async def opened_store(url: str) -> AsyncIterator[Store]:
+    database = Database(url)
     await database.create_schema(TABLES)
     try:
         yield Store(database)
     finally:
         await database.dispose()
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    async for found in opened_store(database_url):
+        yield found
 
 
 @pytest.fixture
 async def postgres_store(postgres_url: str) -> AsyncIterator[Store]:
-    database = Database(postgres_url)
-    await database.create_schema(TABLES)
-    try:
-        yield Store(database)
-    finally:
-        await database.dispose()
+    async for found in opened_store(postgres_url):
+        yield found
 
 
 @pytest.fixture
