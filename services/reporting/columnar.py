@@ -45,7 +45,7 @@ import orjson
 
 from contracts import compliance as rule
 from services.reporting.domain import (
-    DIMENSIONS, FOREVER, PRESENT, Fact, Ledger, Period, SessionView, _empty_row, _latest, coverage_rows,
+    DIMENSIONS, FOREVER, PRESENT, Fact, Ledger, Period, SessionView, _empty_row, _latest, _through, coverage_rows,
     from_micros, micros, plan_report, revoked_on,
 )
 
@@ -645,8 +645,7 @@ class ColumnarSnapshot:
     def plan_against_actual(self, year: int, through_month: int | None = None,
                             institution: str | None = None) -> dict[str, Any]:
         """As ``domain.Snapshot.plan_against_actual``."""
-        through = 12 if through_month is None else through_month
-        period = Period(date(year, 1, 1), Period.month(year, through).end if 1 <= through <= 12 else date(year, 12, 31))
+        period = Period(date(year, 1, 1), Period.month(year, _through(through_month)).end)
         span = [period.start, period.end]
         only = [institution] if institution is not None else []
         sessions = {(m, iid, topic): n for m, iid, topic, n in self._rows(
