@@ -61,6 +61,7 @@ from contracts.envelope import ContractViolation, Envelope, open_envelope
 from contracts.events import EVENTS_BY_TYPE
 from contracts.topics import dead_letter_topic
 from probidad.shared.database import Database
+from probidad.shared.errors import RuleViolation
 from probidad.shared.logs import bound_contextvars, get_logger
 from probidad.shared.metrics import DEAD_LETTERS, EVENTS_CONSUMED, HANDLER_RETRIES
 from probidad.shared.outbox import Outbox
@@ -103,7 +104,13 @@ def _repeat(recorded: str | None, digest: str) -> str:
 
 
 class Rejected(Exception):
-    """A handler refuses an event for good (a business rule it violates); it is dead-lettered."""
+    """A handler refuses an event for good (a business rule it violates); it is dead-lettered.
+
+    A domain's ``RuleViolation`` is refused the same way, without translation (``_refused``)."""
+
+
+def _refused(error: BaseException) -> bool:
+    return isinstance(error, (Rejected, RuleViolation))
 
 
 # Faults that pass: PostgreSQL aborts one of two transactions that deadlock (40P01) or cannot be
@@ -213,7 +220,7 @@ class IdempotentConsumer:
                 applied = await self._with_retry(lambda: self._apply(envelope, handler), attempts=HANDLER_ATTEMPTS)
             except Exception as error:  # not transient: this record can never be applied
                 reason = f"{type(error).__name__}: {error}"
-                kind = "rejected" if isinstance(error, Rejected) else "handler_error"
+                kind = "rejected" if _refused(error) else "handler_error"
                 if kind == "handler_error":
                     log.exception("handler failed; dead-lettering", topic=topic, partition=partition, offset=offset,
                                   attempts=HANDLER_ATTEMPTS)
@@ -352,7 +359,7 @@ class IdempotentConsumer:
                 if not is_transient(error):
                     failures += 1
                     # A business rule says no for good: asking again changes nothing.
-                    if isinstance(error, Rejected) or (attempts is not None and failures >= attempts):
+                    if _refused(error) or (attempts is not None and failures >= attempts):
                         raise
                     log.warning("handler failed; trying again", error=repr(error), attempt=failures,
                                 retry_in_s=round(delay, 3))

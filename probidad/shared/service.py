@@ -40,7 +40,8 @@ from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHABLE, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
-from probidad.shared.problems import document_problems, input_problems
+from probidad.shared.errors import RuleViolation
+from probidad.shared.problems import Problem, document_problems, input_problems
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 
@@ -320,6 +321,12 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         problems = input_problems(list(error.errors()), error.body)
         summary = "; ".join(f"{p['field']}: {p['message']}" for p in problems)
         return JSONResponse(status_code=422, content={"detail": f"invalid input — {summary}", "errors": problems})
+
+    @app.exception_handler(RuleViolation)
+    async def rule_violated(_request: Request, violation: RuleViolation) -> JSONResponse:
+        """A domain's broken rule: the 4xx its kind names, the field at fault first in the detail."""
+        return JSONResponse(Problem(detail=str(violation)).model_dump(exclude_none=True),
+                            status_code=violation.status)
 
     async def database_away(_request: Request, error: Exception) -> JSONResponse:
         # A fault that will pass (the database restarting, a connection refused) is not the caller's
