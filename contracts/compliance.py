@@ -83,6 +83,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import Enum
 
+from contracts.attribution import Stamp, supersedes
 from contracts.events import DueRule, DueRuleKind, RequirementScope, RevocationApplies
 
 DEFAULT_DAYS = 90   # a first completion's delay when a rule gives no days (OGE 5 CFR 2638: 90 days)
@@ -179,9 +180,12 @@ class Joined:
 
 @dataclass(frozen=True)
 class Transferred:
+    """A transfer to ``to_institution_id`` effective ``on``; ``stamp``: when it was stated (see ``memberships``)."""
+
     to_institution_id: str
     government_level: str
     on: date
+    stamp: Stamp | None = None
 
 
 @dataclass(frozen=True)
@@ -198,7 +202,13 @@ def memberships(steps: Iterable[Joined | Transferred | Left]) -> tuple[Membershi
     open stretch and starts one in the new institution; a Left ends the open stretch if it is in that
     institution (a leaving of an institution the servant no longer serves in changes nothing).
     Empty stretches (left the day they began) are dropped.
+
+    Transfers follow the attribution rule (``contracts.attribution``): of the transfers in force on a day,
+    the one stated last says where the servant was. So a transfer stated later than another and effective
+    on or before its day supersedes it (a back-dated correction is not undone by the move it corrects);
+    transfers given without a stamp are taken as stated in date order.
     """
+    steps = _unsuperseded(list(steps))
     out: list[Membership] = []
     open_: Membership | None = None
 
@@ -223,6 +233,13 @@ def memberships(steps: Iterable[Joined | Transferred | Left]) -> tuple[Membershi
     if open_ is not None:
         out.append(open_)
     return tuple(out)
+
+
+def _unsuperseded(steps: list[Joined | Transferred | Left]) -> list[Joined | Transferred | Left]:
+    stamped = [s for s in steps if isinstance(s, Transferred) and s.stamp is not None]
+    superseded = {id(t) for t in stamped for other in stamped
+                  if other is not t and other.on <= t.on and supersedes(other.stamp, t.stamp)}
+    return [s for s in steps if id(s) not in superseded]
 
 
 # ---------------------------------------------------------------- revocations in valid time

@@ -82,3 +82,22 @@ def test_the_placement_holding_carries_the_callers_record_back() -> None:
     statements = [Placement("A", Stamp.of(at(1), "r"), source=version)]
     held = holding(statements, at(2), ZONE)
     assert held is not None and held.source is version
+
+
+def test_compliance_memberships_place_a_servant_where_the_attribution_rule_does() -> None:
+    # The compliance rule ordered transfers by effective day only: a back-dated transfer stated after a later move
+    # left the servant where the later move took them, while reporting's figures placed them where the
+    # back-dated one did. Both now follow the attribution rule.
+    from contracts.compliance import Joined, Transferred, memberships
+
+    move_to_b = transferred("B", "A", effective=10, stated=10, event_id="t1")
+    back_dated_to_c = transferred("C", "A", effective=5, stated=20, event_id="t2")
+    steps = [Joined("A", "estatal", date(2026, 3, 1))] + [
+        Transferred(p.institution_id, "estatal", p.effective_on, p.stamp)
+        for p in (move_to_b, back_dated_to_c) if p.effective_on is not None]
+    stretches = memberships(steps)
+    statements = [registered("A", 1), move_to_b, back_dated_to_c]
+    for day in (3, 7, 15, 25):
+        on = date(2026, 3, day)
+        serving = next(m.institution_id for m in stretches if m.starts_on <= on and (m.ends_on is None or on < m.ends_on))
+        assert serving == institution_at(statements, datetime(2026, 3, day, 12, tzinfo=UTC), ZONE), day
