@@ -42,7 +42,9 @@ class Event(BaseModel):
 
 # ---------------------------------------------------------------- numbers every consumer can keep
 
-PLAIN_NUMBER_RULE = "a whole number or a decimal of at least 0.0001, written without an exponent, as certificates sign it"
+PLAIN_NUMBER_RULE = (
+    "a whole number or a decimal of at least 0.0001, written without an exponent, as certificates sign it"
+)
 
 
 def has_plain_form(value: float) -> bool:

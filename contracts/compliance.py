@@ -27,8 +27,8 @@ and the version's ``effective_from``.
 *Which completions count.* A completion of the requirement's course (or an attainment of its
 competency, compared without case or surrounding spaces) counts on ``on`` when
 ``completed_on <= on``, it is not revoked for that day (``counted_on``: ``revoked_on`` null or
-after ``on``) and it has not expired: it holds until its ``valid_until`` (the constancia's vigencia) and, for a ``renewal``
-requirement, also no longer than ``completed_on`` plus the requirement's ``months``; it counts while
+after ``on``) and it has not expired: it holds until its ``valid_until`` (the constancia's vigencia) and,
+for a ``renewal`` requirement, also no longer than ``completed_on`` plus the requirement's ``months``; it counts while
 ``on <= holds_until``. It may predate the joining (training in a former institution counts).
 
 *The due rule* — ``due_on`` is the last day the requirement may still be met:
@@ -236,9 +236,9 @@ def memberships(steps: Iterable[Joined | Transferred | Left]) -> tuple[Membershi
 
 
 def _unsuperseded(steps: list[Joined | Transferred | Left]) -> list[Joined | Transferred | Left]:
-    stamped = [s for s in steps if isinstance(s, Transferred) and s.stamp is not None]
-    superseded = {id(t) for t in stamped for other in stamped
-                  if other is not t and other.on <= t.on and supersedes(other.stamp, t.stamp)}
+    stamped = [(s, s.stamp) for s in steps if isinstance(s, Transferred) and s.stamp is not None]
+    superseded = {id(t) for t, stamp in stamped for other, other_stamp in stamped
+                  if other is not t and other.on <= t.on and supersedes(other_stamp, stamp)}
     return [s for s in steps if id(s) not in superseded]
 
 

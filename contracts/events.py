@@ -188,11 +188,13 @@ class ServantRegistered(_Enrollment):
     servant_id: Id = Field(description="Pseudonymous id; the link to the person stays in enrollment.")
     institution_id: Id
     sex: Sex
-    position_level: str | None = Field(None, max_length=100, description="e.g. 'operativo', 'mando medio', 'directivo'.")
+    position_level: str | None = Field(
+        None, max_length=100, description="e.g. 'operativo', 'mando medio', 'directivo'.")
     email_digest: str | None = Field(
         None, max_length=64, description="HMAC-SHA256 of the normalised e-mail (contracts.pseudonyms); lets "
         "attendance match platform reports without the address. Null after erasure or when no e-mail is known.")
-    request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
+    request_id: str | None = Field(
+        None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
     person_id: Id | None = Field(None, description="Pseudonymous id of the person, shared by the servants one CURP "
                                  "names in several institutions (a person serving in two), so figures count them "
                                  "once; never equal to a servant id. Absent from older events: the servant id "
@@ -221,7 +223,8 @@ class ServantUpdated(_Enrollment):
     sex: Sex
     position_level: str | None = None
     email_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered; null after erasure.")
-    request_id: str | None = Field(None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
+    request_id: str | None = Field(
+        None, max_length=100, description="The agency request (ServantSubmitted) that led to it, if any.")
     person_id: Id | None = Field(None, description="As in ServantRegistered.")
     joined_on: date | None = Field(None, description="As in ServantRegistered.")
     position_digest: str | None = Field(None, max_length=64, description="As in ServantRegistered.")
@@ -413,7 +416,8 @@ class PlanTarget(BaseModel):
     topic: str = Field(min_length=1, max_length=200, description="As courses name it (CoursePublished.topic).")
     sessions: int = Field(ge=0, le=100_000, description="Sessions to deliver.")
     people: int = Field(ge=0, le=10_000_000, description="Public servants to train.")
-    hours: float = Field(ge=0, le=100_000_000, description="Training hours to give (course hours of every participation).")
+    hours: float = Field(
+        ge=0, le=100_000_000, description="Training hours to give (course hours of every participation).")
 
 
 class TrainingPlanDeclared(_Enrollment):

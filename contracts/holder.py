@@ -26,7 +26,7 @@ def new_salt() -> str:
 
 
 def is_salt(text: str | None) -> bool:
-    return bool(text) and _SALT.match(text) is not None
+    return text is not None and _SALT.match(text) is not None
 
 
 def normalise_curp(curp: str) -> str:

@@ -137,7 +137,9 @@ def _values(values: Iterable[Any]) -> str:
 def _constraint_changes(field: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     problems: list[str] = []
     for key in sorted((set(old) | set(new)) - {"type", "format"}):
-        before, after = old.get(key), new.get(key)
+        # either may be absent (None); when one is, the other is not, since they differ
+        before: Any = old.get(key)
+        after: Any = new.get(key)
         if before == after:
             continue
         if key in _UPPER_BOUNDS or key in _LOWER_BOUNDS:
