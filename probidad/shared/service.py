@@ -38,6 +38,7 @@ from probidad.shared.kafka import (
 )
 from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
+from probidad.shared.migrations import bring_to_head, migrations_directory
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHABLE, REGISTRY
 from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
 from probidad.shared.errors import RuleViolation
@@ -153,7 +154,7 @@ class ServiceRuntime:
 
     async def start(self) -> None:
         s = self.settings
-        await self.database.create_schema(self.tables)
+        await self._prepare_schema()
         if not self.in_memory_broker:
             for spec in PLATFORM_TOPICS:  # each with its own retention: agency requests (personal data) 7 days
                 await ensure_topics(s.kafka_bootstrap, [s.topic(spec.name)], partitions=spec.partitions,
@@ -181,6 +182,14 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)
+
+    async def _prepare_schema(self) -> None:
+        """Bring the database to the service's schema by its migrations (services/<name>/migrations); a
+        service without them (a test service) gets its tables created."""
+        if migrations_directory(self.name) is None:
+            await self.database.create_schema(self.tables)
+            return
+        await bring_to_head(self.database, self.name, operator_runs=self.settings.schema_migrations == "operator")
 
     async def _make_topics(self, names: list[str]) -> None:
         s = self.settings

@@ -69,6 +69,9 @@ class ServiceSettings(BaseSettings):
                                    "the service stops by itself when that process is gone.")
     relay_interval_ms: int = Field(1000, ge=1, le=60_000, description="Idle poll of the outbox relay; every "
                                    "commit that adds events wakes it at once.")
+    schema_migrations: Literal["at-start", "operator"] = Field(
+        "at-start", description="at-start: the service upgrades its database to its schema when it starts; "
+        "operator: the operator runs `probidad migrate` and a service finding its database behind refuses to start.")
 
     @field_validator("kafka_bootstrap")
     @classmethod

@@ -1,0 +1,1 @@
+"""Enrollment's schema revisions (alembic): `probidad migrate enrollment`, or see CONTRIBUTING.md, "Schema changes"."""
