@@ -34,7 +34,8 @@ def create_runtime(settings: CertificationSettings | None = None) -> ServiceRunt
     runtime = ServiceRuntime(settings, TABLES, description=DESCRIPTION)
     ctx = CertificationContext(signer=signer, rules=Rules(
         code_key=settings.certificate_code_key.get_secret_value().encode(),
-        issuing_authority=settings.issuing_authority, competency_model=settings.competency_model),
+        issuing_authority=settings.issuing_authority, competency_model=settings.competency_model,
+        programme_timezone=settings.programme_timezone),
         programme_timezone=settings.programme_timezone)
     runtime.consume(TOPICS, subscriptions(ctx), prepare=prepare)
     # The HTTP API verifies and exports with the same key and rules as the consumer.

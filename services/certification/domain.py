@@ -36,6 +36,7 @@ from enum import Enum
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
+from contracts.attribution import Placement, Stamp, institution_at, supersedes
 from contracts.base import Event
 from contracts.compliance import NEVER_COUNTED, add_months, revoked_from
 from contracts.holder import holder_matches
@@ -59,37 +60,13 @@ from contracts.events import (
     SessionScheduled,
 )
 
-# Attendance shares are minutes / minutes; don't let 0.7999999999 fail an 80 % rule.
+# Attendance shares are seconds / seconds (as the events carry them); don't let 0.7999999999 fail an 80 % rule.
 SHARE_TOLERANCE = 1e-9
 CERTIFICATE_NAMESPACE = uuid.UUID("6f1c2d9e-4b7a-5c3e-9a81-0d2f6b3e7c45")
 CODE_PREFIX = "PRB"
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 _CODE_GROUPS = 3
 _CODE_GROUP_LENGTH = 4
-
-
-# ------------------------------------------------------------------ which fact supersedes
-
-
-@dataclass(frozen=True, order=True)
-class Stamp:
-    """When a fact was stated. A larger stamp supersedes a smaller one.
-
-    ``rank`` orders kinds stated at the same instant (a correction outranks a record); the event id
-    breaks any remaining tie, so two replicas always pick the same winner.
-    """
-
-    at: datetime
-    rank: int = 0
-    event_id: str = ""
-
-    @classmethod
-    def of(cls, at: datetime, event_id: str, rank: int = 0) -> "Stamp":
-        return cls(at.astimezone(UTC), rank, event_id)
-
-
-def supersedes(new: Stamp, old: Stamp | None) -> bool:
-    return old is None or new > old
 
 
 # ------------------------------------------------------------------ facts
@@ -220,33 +197,42 @@ def standing(enrolments: list[Enrolment] | tuple[Enrolment, ...]) -> Standing:
 
 @dataclass(frozen=True)
 class Transfer:
-    """A servant's move to ``to_institution_id`` from ``effective_on`` (a local day)."""
+    """A servant's move from ``origin`` to ``to_institution_id`` from ``effective_on`` (a local day in the
+    programme's zone). ``origin`` is None for transfers kept before it was."""
 
     transfer_id: str
     to_institution_id: str
     effective_on: date
     stamp: Stamp
+    origin: str | None = None
+
+    @property
+    def placement(self) -> Placement:
+        """The transfer as the attribution rule reads it."""
+        return Placement(self.to_institution_id, self.stamp, self.effective_on, self.origin)
 
 
 def servant_transferred(current: Transfer | None, event: ServantTransferred, stamp: Stamp) -> Transfer:
     if current is not None and not supersedes(stamp, current.stamp):
         return current
-    return Transfer(event.transfer_id, event.to_institution_id, event.effective_on, stamp)
+    return Transfer(event.transfer_id, event.to_institution_id, event.effective_on, stamp, event.from_institution_id)
 
 
 def institution_at_start(session: SessionPlan | None, enrolments: tuple[Enrolment, ...] | list[Enrolment],
-                         transfers: tuple[Transfer, ...] | list[Transfer]) -> str | None:
+                         transfers: tuple[Transfer, ...] | list[Transfer], zone: ZoneInfo) -> str | None:
     """The institution a certificate is stamped with: the servant's when the session started.
 
-    The same rule as reporting's attribution: a transfer is in force from local midnight of its
-    ``effective_on``, so it applies to sessions starting on that day or later; of the transfers in force,
-    the one recorded last (``ce_time``, then event id) says where the servant was. With none in force, the
-    servant was where the enrolment says (the institution that enrolled them).
+    The attribution rule (``contracts.attribution.institution_at``) over what certification keeps of where
+    the servant served: their transfers (each in force from local midnight of its ``effective_on`` in the
+    programme's ``zone``, or from when it was stated if that was earlier; of those in force when the session
+    started, the one stated last holds; with none in force, the earliest transfer's origin). Certification
+    keeps no registrations' institutions, so when the rule knows nothing (no transfer, or a session not yet
+    scheduled) the institution that enrolled the servant stands in.
     """
-    start = session.local_date if session is not None else None
-    in_force = [t for t in transfers if start is not None and t.effective_on <= start]
-    if in_force:
-        return max(in_force, key=lambda t: (t.stamp.at, t.stamp.event_id)).to_institution_id
+    if session is not None and session.starts_at is not None and transfers:
+        placed = institution_at([t.placement for t in transfers], session.starts_at, zone)
+        if placed is not None:
+            return placed
     return next((e.institution_id for e in enrolments if e.confirmed and not e.cancelled), None)
 
 
@@ -769,6 +755,12 @@ class Rules:
     code_key: bytes
     issuing_authority: str
     competency_model: dict[str, list[str]] = field(default_factory=dict)
+    # The programme's zone (``settings.programme_timezone``): a transfer is in force from its local midnight.
+    programme_timezone: str = "America/Mexico_City"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.programme_timezone)
 
 
 @dataclass(frozen=True)
@@ -871,7 +863,7 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
     decision = decide(facts, held, rules.code_key, rules.issuing_authority, servant.holder_digest)
     if not decision.changed:
         if restamp and standing is not None:
-            institution = institution_at_start(facts.session, facts.enrolments, servant.transfers)
+            institution = institution_at_start(facts.session, facts.enrolments, servant.transfers, rules.zone)
             if institution is not None and institution != standing.institution_id:
                 out.restamps.append(Restamp(facts.session_id, facts.servant_id, held.terms.certificate_id,
                                             institution))
@@ -879,7 +871,7 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
     new = decision.certificate
     terms = new.terms
     same = standing is not None and standing.held.terms.certificate_id == terms.certificate_id
-    institution = (institution_at_start(facts.session, facts.enrolments, servant.transfers)
+    institution = (institution_at_start(facts.session, facts.enrolments, servant.transfers, rules.zone)
                    or (standing.institution_id if same else None))
     out.certificates.append(CertificateChange(facts.session_id, facts.servant_id, new, institution,
                                               tuple(decision.events)))

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from contracts.base import Event
+from contracts.attribution import Stamp
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded,
@@ -35,7 +36,7 @@ from probidad.shared.settings import ServiceSettings
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification import domain
-from services.certification.domain import Consequences, Rules, Stamp
+from services.certification.domain import Consequences, Rules
 from services.certification.repository import CertificationRepository
 from services.certification.signing import CertificateSigner
 

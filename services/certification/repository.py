@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, insert, text, update
 from sqlmodel import select
 
+from contracts.attribution import Stamp
 from contracts.events import CompetencyAttained, RevocationApplies
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain import (
@@ -53,7 +54,6 @@ from services.certification.domain import (
     SessionPlan,
     SessionState,
     StandingCertificate,
-    Stamp,
     Status,
     Transfer,
     normalise_code,
@@ -186,7 +186,7 @@ def _grade(row: Stored | None) -> Grade | None:
 
 def _transfer(row: Stored) -> Transfer:
     return Transfer(row.transfer_id, row.to_institution_id, row.effective_on,
-                    _stored_stamp(row.stated_at, 0, row.stated_by))
+                    _stored_stamp(row.stated_at, 0, row.stated_by), row.from_institution_id)
 
 
 def _holder(row: Stored | None) -> Holder | None:
@@ -608,6 +608,7 @@ class CertificationRepository:
         stated_at, stated_by = _stated(transfer.stamp)
         transfers[transfer.transfer_id] = self._put(TransferFact, transfers.get(transfer.transfer_id), dict(
             servant_id=servant_id, transfer_id=transfer.transfer_id, to_institution_id=transfer.to_institution_id,
+            from_institution_id=transfer.origin,
             effective_on=transfer.effective_on, stated_at=stated_at, stated_by=stated_by))
 
     def save_certificate(self, change: CertificateChange, *, signature: str, key_id: str,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from contracts.attribution import Stamp
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded,
@@ -25,7 +26,6 @@ from contracts.topics import ATTENDANCE_EVENTS, ENROLLMENT_EVENTS
 from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification import handlers
-from services.certification.domain import Stamp
 from services.certification.handlers import CertificationContext
 
 TOPICS = [ENROLLMENT_EVENTS, ATTENDANCE_EVENTS]

@@ -53,13 +53,15 @@ class EnrolmentFact(SQLModel, table=True):
 
 class TransferFact(SQLModel, table=True):
     """A servant's transfer (the superseding statement of it): where certificates of sessions starting
-    on or after ``effective_on`` are stamped."""
+    once it is in force are stamped (the attribution rule, ``contracts.attribution``), and where the servant
+    came from (``from_institution_id``; null in rows kept before it was)."""
 
     __tablename__ = "certification_transfer"
 
     servant_id: str = Field(primary_key=True, max_length=64)
     transfer_id: str = Field(primary_key=True, max_length=64)
     to_institution_id: str = Field(max_length=64)
+    from_institution_id: str | None = Field(default=None, max_length=64)
     effective_on: date
     stated_at: datetime
     stated_by: str = Field(max_length=64)

@@ -1,7 +1,8 @@
 """A certificate is stamped with the institution the servant belonged to when the session started, as
-reporting counts it: a transfer in force by the session's local start day gives the joining institution's
-stamp (its liaison lists the certificate, the leaving one's does not), a later one leaves the enrolling
-institution's. In any order of the facts, redelivered or not. On SQLite and PostgreSQL, in-memory broker."""
+reporting counts it (contracts.attribution): a transfer in force when the session starts (from local
+midnight of its effective day in the programme's zone) gives the joining institution's stamp (its liaison
+lists the certificate, the leaving one's does not), a later one leaves the institution the servant came
+from. In any order of the facts, redelivered or not. On SQLite and PostgreSQL, in-memory broker."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ from tests.integration.test_certification_service import (  # noqa: F401 (certif
 
 # scheduled() starts at 21:00 on 5 November in Cancún, already 6 November in UTC.
 SESSION_DAY = date(2026, 11, 5)
+# A transfer is not recorded before its effective day (enrollment refuses transfers dated ahead; one stated
+# early is in force from when it was stated): the one effective the day after is stated then, 7 November
+# 12:00 UTC, this many hours after T0 (1 October 12:00 UTC).
+DAY_AFTER_STATED = 37 * 24
 
 
 def moved(servant: str, effective_on: date, *, to: str = "inst-2", transfer_id: str = "trf-1"):
@@ -48,7 +53,7 @@ async def test_a_transfer_in_force_on_the_sessions_local_day_stamps_the_joining_
 
 async def test_a_transfer_effective_the_day_after_the_session_leaves_the_enrolling_institution(certification):
     # 6 November is already the session's day in UTC, not in the programme's zone
-    await certification.hear(moved("sv-1", date(2026, 11, 6)), hours=-48)
+    await certification.hear(moved("sv-1", date(2026, 11, 6)), hours=DAY_AFTER_STATED)
     for fact in completion():
         await certification.hear(fact)
 
@@ -90,6 +95,8 @@ async def test_every_order_and_redelivery_of_the_facts_stamps_alike(certificatio
     facts = dict(zip(["course", "scheduled", "seat", "present"], completion(), strict=True))
     facts["moved"] = moved("sv-1", effective_on)
     statement_hours = {name: hour for hour, name in enumerate(["moved", "course", "scheduled", "seat", "present"])}
+    if effective_on > SESSION_DAY:
+        statement_hours["moved"] = DAY_AFTER_STATED
     envelopes = {}
     for name in order:
         if name in envelopes:

@@ -21,6 +21,7 @@ from contracts.events import (
     ServantTransferred,
     SessionScheduled,
 )
+from contracts.attribution import Stamp
 from services.certification import domain, handlers
 from services.certification.domain import (
     CertificateHolding,
@@ -30,7 +31,6 @@ from services.certification.domain import (
     ServantState,
     SessionState,
     StandingCertificate,
-    Stamp,
 )
 from services.certification.handlers import CertificationContext
 from services.certification.repository import CertificationRepository

@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.events import CertificateIssued, CoursePublished, ServantRegistered, ServantUpdated, SessionScheduled
 from contracts.holder import holder_digest, new_salt
+from contracts.attribution import Stamp
 from services.certification import domain
 from services.certification.domain import (
     Completion,
@@ -18,7 +19,6 @@ from services.certification.domain import (
     Rules,
     ServantState,
     StandingCertificate,
-    Stamp,
     decide,
 )
 from services.certification.signing import CertificateSigner, verify_claims

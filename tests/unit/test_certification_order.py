@@ -16,9 +16,9 @@ from contracts.events import (
     EnrolmentConfirmed,
     SessionScheduled,
 )
+from contracts.attribution import Stamp
 from services.certification.domain import (
     CompletionFacts,
-    Stamp,
     Status,
     absorb,
     certificate_identity,

@@ -15,12 +15,12 @@ from contracts.events import (
     SessionRescheduled,
     SessionScheduled,
 )
+from contracts.attribution import Stamp
 from services.certification import domain
 from services.certification.domain import (
     CompletionFacts,
     Enrolment,
     Outcome,
-    Stamp,
     certificate_identity,
     judge,
     normalise_code,

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.events import CertificateIssued, CoursePublished, SessionScheduled
+from contracts.attribution import Stamp
 from services.certification import domain
-from services.certification.domain import CompletionFacts, Enrolment, Stamp, decide
+from services.certification.domain import CompletionFacts, Enrolment, decide
 from services.certification.handlers import CertificationContext
 from services.certification.signing import CertificateSigner, verify_claims
 
