@@ -68,7 +68,8 @@ _TABLES = {
     "session_f": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, session_id VARCHAR, course_id VARCHAR, "
                  "modality VARCHAR, starts_at VARCHAR, starts_us BIGINT, day DATE, organising_unit VARCHAR",
     # institution_id: the one a registration names, or a transfer's destination; effective_us: from when the
-    # version is in force (a transfer: its effective day's local midnight, never later than it was known)
+    # version is in force (contracts.attribution.in_force_from: a transfer's effective day's local midnight,
+    # never later than it was known)
     "servant_f": "seq BIGINT, event_id VARCHAR, kind VARCHAR, known_at BIGINT, servant_id VARCHAR, "
                  "institution_id VARCHAR, sex VARCHAR, person_id VARCHAR, effective_us BIGINT",
     "attendance_f": "seq BIGINT, event_id VARCHAR, known_at BIGINT, known_until BIGINT, session_id VARCHAR, "
@@ -279,6 +280,7 @@ class ColumnarLedger:
                     seq, event_id, kind, known_at, OPEN, subject, session_id, servant_id, None, None, revoked_on(fact),
                     from_micros(known_at).astimezone(zone).date()))
             elif kind == "servant_transferred":
+                # effective_us: contracts.attribution.in_force_from of the transfer, in µs
                 midnight = datetime.combine(date.fromisoformat(a["effective_on"]), time.min, zone)
                 columns["servant_f"].append((seq, event_id, kind, known_at, servant_id, a["to_institution_id"],
                                              a["sex"], None, min(known_at, micros(midnight))))
@@ -465,8 +467,9 @@ class ColumnarSnapshot:
                      OR certificate_id IN (SELECT certificate_id FROM certificate_f WHERE kind = 'certificate_revoked'
                                            AND known_at <= {c} AND known_until > {c}
                                            AND known_day BETWEEN {first} AND {last}))""",
-            # Who the servant was when the session started (domain.Snapshot.who): of their versions known at the
-            # cut-off and in force then, the one known last; before any, the first registration; nobody
+            # Who the servant was when the session started: the SQL form of contracts.attribution.holding, the
+            # rule domain.Snapshot.who calls (the differential test holds the two equal). Of their versions known
+            # at the cut-off and in force then, the one known last; before any, the first registration; nobody
             # without a registration or while the institution it names is not known. Most servants have one
             # version, which is then in force at every moment: only the others are placed session by session.
             f"""CREATE TEMP TABLE {p}servants AS

@@ -49,6 +49,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts import compliance as rule
+from contracts.attribution import Placement, Stamp, holding
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
@@ -167,6 +168,19 @@ def fact_from(envelope: Envelope) -> Fact | None:
 
 
 _ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one
+_LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
+_MISSING: Any = object()
+
+
+def _placement(version: Fact) -> Placement:
+    """A servant's version as ``contracts.attribution`` reads it: stamped when it became known (rank 0, so
+    the order is (known_at, event id), as ``_ORDER``); a transfer in force from its effective day."""
+    a = version.attributes
+    stamp = Stamp(from_micros(version.known_at), 0, version.event_id)
+    if version.kind == "servant_transferred":
+        return Placement(a["to_institution_id"], stamp, date.fromisoformat(a["effective_on"]),
+                         a.get("from_institution_id"), source=version)
+    return Placement(a["institution_id"], stamp, source=version)
 
 
 def revoked_on(revocation: Fact) -> date:
@@ -375,6 +389,9 @@ class Snapshot:
         self._ledger = ledger
         self._revision = ledger.revision
         self._whos: dict[tuple[str, str], Who] = {}  # (institution id, sex) -> Who; see _who_of
+        # "now" places a servant as of the last moment there is; a past cut-off as of the cut-off itself
+        self._moment = _LAST_MOMENT if as_of is None else from_micros(cutoff)
+        self._placements: dict[tuple[str, int], list[Placement] | None] = {}  # see _placements_of
         self.reports: dict[tuple, Any] = {}  # answers kept while the snapshot is (compliance.report)
         self._days: dict[str, date] = {}  # issued_on text -> date: a few hundred distinct days
         self.institutions: dict[str, Fact] = {}
@@ -463,7 +480,8 @@ class Snapshot:
         )
 
     def who(self, servant_id: str, at: datetime | None) -> Who:
-        """The servant's institution and sex when ``at`` (a session's start) happened, as known now.
+        """The servant's institution and sex when ``at`` (a session's start) happened, as known now: the
+        version ``contracts.attribution.holding`` places them by.
 
         NOBODY while no registration of the servant is known (a transfer alone does not describe them).
         """
@@ -473,16 +491,25 @@ class Snapshot:
             # earliest known version stands in), so ``at`` needs no placing: most servants never change.
             only = facts[0]
             return self._who_of(only) if only.known_at <= self._cutoff and only.kind == "servant" else NOBODY
-        known = [f for f in facts if f.known_at <= self._cutoff]
-        described = [f for f in known if f.kind == "servant"]
-        if not described:
+        placements = self._placements_of(servant_id, facts)
+        if placements is None:
             return NOBODY
-        moment = micros(at) if at is not None else self._cutoff
-        # In force at ``moment``: registrations and updates from when they were known, transfers from
-        # their effective day. Of those, the one recorded last says where the servant was: a transfer
-        # recorded late but effective earlier overrides an update the enrollment published meanwhile.
-        in_force = [f for f in known if self._effective(f) <= moment]
-        return self._who_of(max(in_force, key=_ORDER) if in_force else min(described, key=_ORDER))
+        moment = at if at is not None else self._moment
+        held = holding(placements, moment, self.zone)
+        assert held is not None and isinstance(held.source, Fact)  # a registration is known: it always places
+        return self._who_of(held.source)
+
+    def _placements_of(self, servant_id: str, facts: Sequence[Fact]) -> list[Placement] | None:
+        """The servant's versions known at the cut-off as the contract's placements, made once per snapshot
+        and list of versions (the ledger only grows); None while no registration or update is known."""
+        key = (servant_id, len(facts))
+        found = self._placements.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        known = [f for f in facts if f.known_at <= self._cutoff]
+        placements = ([_placement(f) for f in known] if any(f.kind == "servant" for f in known) else None)
+        self._placements[key] = placements
+        return placements
 
     def person(self, servant_id: str) -> str:
         """Who "distinct servants" counts: the person a servant is, shared by the servants one CURP names
@@ -500,14 +527,6 @@ class Snapshot:
     def attributable(self, session: SessionView) -> bool:
         """Whether the session's course is known (its topic and title run through every figure)."""
         return session.course_id in self.courses
-
-    def _effective(self, version: Fact) -> int:
-        if version.kind != "servant_transferred":
-            return version.known_at
-        day = date.fromisoformat(version.attributes["effective_on"])
-        # Never later than it was recorded: enrollment refuses transfers dated ahead, and a version
-        # cannot be in force before reporting could know it at the cut-off anyway.
-        return min(version.known_at, micros(datetime.combine(day, datetime.min.time(), self.zone)))
 
     def _who_of(self, version: Fact) -> Who:
         # One Who per (institution, sex): a snapshot resolves one per certificate and per servant
