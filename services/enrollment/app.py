@@ -11,11 +11,23 @@ from contracts.topics import AGENCY_REQUESTS, CERTIFICATION_EVENTS
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.service import ServiceRuntime, create_http_app
-from services.enrollment.api import PROBLEMS, router
-from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.agency.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
+from services.enrollment.constancias import api as constancias
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.enrolments import api as enrolments
+from services.enrollment.http import PROBLEMS
+from services.enrollment.institutions import api as institutions
+from services.enrollment.plans import api as plans
+from services.enrollment.requirements import api as requirements
+from services.enrollment.requirements.subscribers import completion_subscriptions
+from services.enrollment.servants import api as servants
+from services.enrollment.sessions import api as sessions
 from services.enrollment.settings import EnrollmentSettings
-from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, completion_subscriptions, subscriptions
 from services.enrollment.tables import TABLES
+
+# In the order their routes were declared before the split: a path matches the first route that fits.
+ROUTERS = [institutions.router, sessions.router, servants.router, enrolments.router, plans.router,
+           requirements.router, constancias.router]
 
 DESCRIPTION = (
     "Institutions with their headcount, the course catalogue, sessions, servants (the only home of their "
@@ -69,7 +81,7 @@ def stamp_topic_institution(record: tuple, *, prefix: str) -> tuple:
 def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
     settings = settings or EnrollmentSettings()
     runtime = create_runtime(settings)
-    app = create_http_app(runtime, [router], title="Probidad enrollment", description=DESCRIPTION)
+    app = create_http_app(runtime, ROUTERS, title="Probidad enrollment", description=DESCRIPTION)
     for problem, answer in PROBLEMS.items():
         app.add_exception_handler(problem, answer)
     return app

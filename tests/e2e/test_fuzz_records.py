@@ -40,7 +40,7 @@ from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.kafka_security import SERVICE_CONSUMES
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.domain import curp_check_digit
+from services.enrollment.servants.curp import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import free_port
 from tests.support.records import LARGE_REQUESTS, cpu_seconds, group_lag, letter_headers, read_all

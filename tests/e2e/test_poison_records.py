@@ -21,7 +21,7 @@ from contracts.topics import ENROLLMENT_EVENTS, AGENCY_REQUEST_RETENTION_MS, AGE
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_dead_letter_topics, ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.domain import curp_check_digit
+from services.enrollment.servants.curp import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.records import group_lag, letter_headers, read_all, send_raw, topic_retention_ms, wire

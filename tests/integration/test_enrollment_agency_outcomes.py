@@ -16,8 +16,8 @@ from sqlalchemy import text
 from contracts.envelope import open_envelope, seal, to_record
 from contracts.events import EnrolmentRequested
 from contracts.topics import AGENCY_REQUESTS
-from services.enrollment.handlers import EnrollmentContext
-from services.enrollment.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.agency.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
 from tests.integration.test_enrollment_agency_requests import (  # noqa: F401 — fixture
     agency_request_consumer, curp, enrollment, send, submitted,
 )

@@ -14,10 +14,11 @@ from contracts.events import (
     CoursePublished, EnrolmentConfirmed, EnrolmentRequested, RequestRejected, ServantRegistered, ServantSubmitted,
 )
 from contracts.topics import AGENCY_REQUESTS
-from services.enrollment import handlers
+from services.enrollment.institutions import handlers as institutions
+from services.enrollment.sessions import handlers as sessions
 from services.enrollment.app import create_runtime
-from services.enrollment.handlers import EnrollmentContext
-from services.enrollment.domain import curp_check_digit
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.servants.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.tables import AgencyRequest, Enrolment, Servant
 from tests.support.harness import serving
@@ -46,19 +47,19 @@ async def enrollment(database_url: str, tmp_path):
         ctx = runtime.provided(EnrollmentContext)
         async with runtime.unit_of_work() as uow:
             for done in [
-                await handlers.register_institution(uow, ctx, institution_id="in-a", name="Secretaría A",
+                await institutions.register_institution(uow, ctx, institution_id="in-a", name="Secretaría A",
                                                     government_level="state", municipality=None, headcount=300,
                                                     headcount_year=2026),
-                await handlers.register_institution(uow, ctx, institution_id="in-b", name="Municipio B",
+                await institutions.register_institution(uow, ctx, institution_id="in-b", name="Municipio B",
                                                     government_level="municipal", municipality="Tulum", headcount=80,
                                                     headcount_year=2026),
-                await handlers.publish_course(uow, ctx, **CoursePublished(
+                await institutions.publish_course(uow, ctx, **CoursePublished(
                     course_id="co-1", code="CI-1", title="Conflicto de Interés", topic="Conflicto de Interés",
                     hours=3).model_dump(exclude={"course_id"}), course_id="co-1"),
             ]:
                 uow.record(done.events)
             start = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
-            uow.record((await handlers.schedule_session(
+            uow.record((await sessions.schedule_session(
                 uow, ctx, session_id="se-1", course_id="co-1", modality="virtual", platform="Teams", venue=None,
                 starts_at=start, ends_at=start + timedelta(hours=3), timezone="America/Mexico_City", capacity=1,
                 instructor_id=None, organising_unit="Unidad de Ética")).events)

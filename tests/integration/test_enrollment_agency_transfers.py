@@ -8,8 +8,8 @@ servant or transfer did not exist, and each request is decided once per request 
 from __future__ import annotations
 
 from contracts.events import RequestRejected, TransferAccepted, TransferDeclined, TransferRequested
-from services.enrollment import handlers
-from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.institutions import handlers as institutions
+from services.enrollment.context import EnrollmentContext
 from services.enrollment.tables import Servant
 from tests.integration.test_enrollment_agency_outcomes import send_on_topic_of, start_collecting
 from tests.integration.test_enrollment_agency_requests import curp, enrollment, send, submitted  # noqa: F401 (fixture)
@@ -27,7 +27,7 @@ async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412
 
 async def add_third_institution(runtime) -> None:  # noqa: ANN001
     async with runtime.unit_of_work() as uow:
-        uow.record((await handlers.register_institution(
+        uow.record((await institutions.register_institution(
             uow, runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
             government_level="state", municipality=None, headcount=50, headcount_year=2026)).events)
     await runtime.relay.drain()

@@ -13,7 +13,7 @@ from contracts.pseudonyms import email_digest
 from probidad.shared.auth import issue_token
 from probidad.shared.tables import OutboxRecord
 from services.enrollment.app import create_app
-from services.enrollment.domain import curp_check_digit
+from services.enrollment.servants.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import ServiceHarness, serving
 

@@ -8,7 +8,8 @@ from datetime import date
 
 from contracts.events import Sex
 from contracts.holder import holder_digest, holder_matches
-from services.enrollment.domain import ServantDetails, curp_check_digit, decide_erasure, decide_servant
+from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain import ServantDetails, decide_erasure, decide_servant
 
 
 def _curp() -> str:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from contracts.holder import holder_digest, holder_matches, new_salt
 from probidad.shared.printing import SigningAuthority
-from services.enrollment.constancias import NamedConstancia, constancia_url, render_constancia
+from services.enrollment.constancias.pdf import NamedConstancia, constancia_url, render_constancia
 from services.enrollment.settings import EnrollmentSettings
 
 # In CI (PROBIDAD_REQUIRE_REAL=1) a missing poppler-utils must fail these tests, not skip them.

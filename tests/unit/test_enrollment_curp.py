@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from contracts.events import Sex
-from services.enrollment.domain import CURP_DICTIONARY, RuleViolation, curp_check_digit, parse_sex, sex_from_curp, validate_curp
+from probidad.shared.errors import RuleViolation
+from services.enrollment.servants.curp import CURP_DICTIONARY, curp_check_digit, parse_sex, sex_from_curp, validate_curp
 
 # Seventeen characters in the official layout; the check digit is computed, never copied from anywhere.
 BODIES = [

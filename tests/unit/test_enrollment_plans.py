@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 import pytest
 
 from contracts.events import MAX_PLAN_TARGETS
-from services.enrollment.domain import PlanLine, RuleViolation, decide_plan, parse_plan_csv
+from probidad.shared.errors import RuleViolation
+from services.enrollment.plans.domain import PlanLine, decide_plan, parse_plan_csv
 
 HEADER = "year,month,institution_id,topic,sessions,people,hours\n"
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)

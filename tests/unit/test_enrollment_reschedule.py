@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.events import SessionRescheduled
-from services.enrollment import domain
-from services.enrollment.domain import Commitment, RescheduleConflict, RuleViolation, SessionTerms
+from probidad.shared.errors import RuleViolation
+from services.enrollment.sessions import domain
+from services.enrollment.sessions.domain import Commitment, RescheduleConflict, SessionTerms
 
 NINE = datetime(2026, 11, 5, 15, 0, tzinfo=UTC)  # 09:00 in America/Mexico_City
 ZONE = "America/Mexico_City"

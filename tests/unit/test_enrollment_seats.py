@@ -12,11 +12,13 @@ from contracts.events import (
     Sex,
 )
 from contracts.pseudonyms import email_digest
-from services.enrollment.domain import (
-    Occupancy, RuleViolation, Seat, ServantDetails, SessionTerms, curp_check_digit, decide_cancellation, decide_enrolment,
-    decide_erasure, decide_servant, session_times, waitlist_positions, check_delivery, check_transfer, decide_transfer,
-    TransferTerms,
+from probidad.shared.errors import RuleViolation
+from services.enrollment.enrolments.domain import Occupancy, Seat, decide_cancellation, decide_enrolment, waitlist_positions
+from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain import (
+    ServantDetails, TransferTerms, check_transfer, decide_erasure, decide_servant, decide_transfer,
 )
+from services.enrollment.sessions.domain import SessionTerms, check_delivery, session_times
 
 CANCUN = ZoneInfo("America/Cancun")
 NINE = datetime(2026, 11, 5, 9, 0, tzinfo=CANCUN)

@@ -10,11 +10,6 @@ than that of the topic it came on (secure mode), whose answer would go to the in
 On a secure broker an agency cannot read probidad.enrollment.events: each decision is also written,
 in the same transaction, as AgencyRequestDecided to ``probidad.agency.outcomes.<institution>`` — the
 institution of the request topic it came on.
-
-Certification's facts (``probidad.certification.events``): the completions the compliance rule needs
-(certificates issued and revoked, competencies attained), kept per servant for the named overdue
-lists, stamped with the moment certification stated them (``ce_time``) so a list as of an earlier
-moment leaves out what was not known yet.
 """
 
 from __future__ import annotations
@@ -22,12 +17,11 @@ from __future__ import annotations
 from functools import partial
 
 from contracts.envelope import Envelope
-from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from probidad.shared.consumer import Handler, Rejected
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
-from services.enrollment import handlers
-from services.enrollment.domain import RuleViolation
-from services.enrollment.handlers import EnrollmentContext
+from services.enrollment.agency import handlers
+from services.enrollment.context import EnrollmentContext
 
 # Secure mode: the institution whose topic a request arrived on (set by enrollment's app, never by
 # the sender). A request naming another institution is refused before anything is decided.
@@ -45,21 +39,3 @@ async def on_agency_request(ctx: EnrollmentContext, uow: UnitOfWork, envelope: E
 
 def subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:
     return {request_type: partial(on_agency_request, ctx) for request_type in handlers.AGENCY_REQUEST_TYPES}
-
-
-async def on_certificate_issued(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_issued(uow, ctx, envelope.event, envelope.time)
-
-
-async def on_certificate_revoked(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_revoked(uow, ctx, envelope.event, envelope.time)
-
-
-async def on_competency_attained(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.competency_attained(uow, ctx, envelope.event, envelope.time)
-
-
-def completion_subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:
-    return {CertificateIssued.type: partial(on_certificate_issued, ctx),
-            CertificateRevoked.type: partial(on_certificate_revoked, ctx),
-            CompetencyAttained.type: partial(on_competency_attained, ctx)}

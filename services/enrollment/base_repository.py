@@ -1,0 +1,55 @@
+"""What every part of enrollment's storage shares: the database session, advisory locks, bounded IN lists."""
+
+from __future__ import annotations
+
+from services.enrollment.tables import Enrolment
+from services.enrollment.tables import Servant
+from services.enrollment.tables import TrainingSession
+
+from collections.abc import Sequence
+
+from sqlalchemy import select, text
+
+from probidad.shared.unit_of_work import UnitOfWork
+
+ACTIVE = ("confirmed", "waitlisted")
+IN_LIST = 500  # ids per IN (…) list, so none grows without bound
+
+
+_enrolments, _sessions, _servants = Enrolment.__table__, TrainingSession.__table__, Servant.__table__
+
+
+class SqlStore:
+    """The unit of work's database session (``self.db``; "session" in this service means a training session)."""
+
+
+    def __init__(self, uow: UnitOfWork) -> None:
+        self.db = uow.session
+
+    @property
+    def _dialect(self) -> str:
+        return self.db.bind.dialect.name
+
+    async def hold(self, name: str) -> None:
+        """On PostgreSQL, lock ``name`` until the transaction ends; concurrent holders of the same name wait.
+        SQLite needs nothing: the transactions of a process take turns (``Database.transaction``)."""
+        if self._dialect == "postgresql":
+            await self.db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+
+
+    async def reload(self, row: object) -> None:
+        """Read ``row`` again (after the lock that makes what it says final was taken)."""
+        await self.db.refresh(row)
+
+
+    async def _per_servant(self, model, servant_ids: Sequence[str], *where, order_by=()) -> dict[str, list]:  # noqa: ANN001
+        """Rows of ``model`` (a table with ``servant_id``) for each of the servants, in ``order_by`` order;
+        every servant asked has a list, empty when nothing matched."""
+        found: dict[str, list] = {i: [] for i in servant_ids}
+        for start in range(0, len(servant_ids), IN_LIST):
+            rows = await self.db.execute(select(model).where(
+                model.servant_id.in_(servant_ids[start:start + IN_LIST]), *where).order_by(*order_by))
+            for row in rows.scalars():
+                found[row.servant_id].append(row)
+        return found
+

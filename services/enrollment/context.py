@@ -1,0 +1,67 @@
+"""What every handler of the service shares: the context built at wiring, ids, and what a handler returns."""
+
+from __future__ import annotations
+
+from contracts.base import Event
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.sessions.domain import zone
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Generic, TypeVar
+
+from probidad.shared.printing import SigningAuthority
+from probidad.shared.settings import ServiceSettings
+from probidad.shared.unit_of_work import UnitOfWork
+
+T = TypeVar("T")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:20]}"
+
+
+@dataclass(frozen=True)
+class EnrollmentContext:
+    """What handlers need besides the unit of work, built once at wiring."""
+
+    digest_key: str  # the platform's e-mail and request digest key
+    programme_timezone: str = ServiceSettings.model_fields["programme_timezone"].default  # decides "today"
+    bulk_max_rows: int = 1000
+    # Each agency decision is also answered on the agency's own outcome topic (probidad.agency.outcomes.<it>):
+    # in secure mode that of the institution whose topic the request came on; in development
+    # (``outcomes_to_named_institution``: one shared request topic, no broker vouching for anyone) that of the
+    # institution the request names, so an agency reads its answers there too.
+    outcome_topics: bool = False
+    outcomes_to_named_institution: bool = False
+    clock: Callable[[], datetime] = utcnow
+    verify_base_url: str = "http://127.0.0.1:8003/verify"  # certification's public verification page
+    signing_authority: SigningAuthority = SigningAuthority()  # who signs the constancias printed
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self, now: datetime | None = None) -> date:
+        """The programme's date (its time zone), as a transfer's ``effective_on`` is read."""
+        return (now or self.now()).astimezone(zone(self.programme_timezone)).date()
+
+
+@dataclass(frozen=True)
+class Done(Generic[T]):
+    """What a handler changed (the row the API answers with), whether it is new, and the events it recorded."""
+
+    row: T
+    events: list[Event]
+    created: bool = False
+
+
+def repository(uow: UnitOfWork) -> SqlEnrollmentRepository:
+    """The unit of work's repository (one per unit of work; a test hands its own through ``uow.part``)."""
+    return uow.part(SqlEnrollmentRepository, lambda: SqlEnrollmentRepository(uow))
+

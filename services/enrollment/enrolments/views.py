@@ -1,0 +1,39 @@
+"""Reads of enrolments for the HTTP API, through the repository."""
+
+from __future__ import annotations
+
+from services.enrollment.tables import Enrolment
+from services.enrollment.enrolments.handlers import find_enrolment
+from services.enrollment.context import repository
+
+from dataclasses import dataclass
+
+from probidad.shared.unit_of_work import UnitOfWork
+
+@dataclass(frozen=True)
+class EnrolmentView:
+    enrolment: Enrolment
+    position: int | None  # on the waitlist, 1 = next
+
+
+# ------------------------------------------------------------------ enrolments
+
+
+async def enrolments(uow: UnitOfWork, *, acting_for: str | None, session_id: str | None, servant_id: str | None,
+                     include_cancelled: bool, limit: int, offset: int) -> list[EnrolmentView]:
+    repo = repository(uow)
+    rows = await repo.enrolments(session_id=session_id, servant_id=servant_id, include_cancelled=include_cancelled,
+                                 institution_id=acting_for, limit=limit, offset=offset)
+    waiting = sorted({e.session_id for e in rows if e.status == "waitlisted"})
+    positions = await repo.waitlist_positions(waiting)
+    return [EnrolmentView(e, positions.get(e.enrolment_id)) for e in rows]
+
+
+async def enrolment(uow: UnitOfWork, enrolment_id: str, *, acting_for: str | None) -> EnrolmentView:
+    repo = repository(uow)
+    found = await find_enrolment(repo, enrolment_id, acting_for)
+    if found.status != "waitlisted":
+        return EnrolmentView(found, None)
+    return EnrolmentView(found, (await repo.waitlist_positions([found.session_id])).get(found.enrolment_id))
+
+

@@ -1,0 +1,86 @@
+"""What every router of enrollment's HTTP API shares: the caller's scope, its correlation id, uploads."""
+
+from __future__ import annotations
+
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.sessions.domain import RescheduleConflict
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+
+from probidad.shared.auth import Principal
+from probidad.shared.dependencies import Provided
+from probidad.shared.problems import Problem
+
+# Every integer the API takes is bounded, so none reaches a database beyond what it stores: a number
+# past SQLite's signed 64-bit integers made the driver raise (a 500) instead of a 422 naming the field.
+MAX_HEADCOUNT = 10_000_000  # far above the largest government's payroll
+MAX_OFFSET = 2**31 - 1
+
+
+CONCURRENT_CHANGE = "a concurrent request changed the same record; retry"
+
+Context = Provided(EnrollmentContext)
+
+
+async def _correlation_id(request: Request) -> str | None:
+    return request.headers.get("x-correlation-id")
+
+
+CorrelationId = Annotated[str | None, Depends(_correlation_id)]
+
+
+def acting_for(principal: Principal) -> str | None:
+    """The institution a caller is confined to (None: the comptroller, who may act for all)."""
+    return None if principal.role == "comptroller" else principal.institution_id
+
+
+# A route's unit of work rolls back whole on any error; these answer the two a request can cause.
+
+async def changed_concurrently(_request: Request, _error: IntegrityError) -> JSONResponse:
+    return JSONResponse(Problem(detail=CONCURRENT_CHANGE).model_dump(exclude_none=True), status_code=409)
+
+
+async def reschedule_conflicts(_request: Request, conflict: RescheduleConflict) -> JSONResponse:
+    """A move that would put enrolled servants in two sessions at once: 409 naming each servant and session."""
+    body = Problem(detail=str(conflict)).model_dump(exclude_none=True)
+    body["conflicts"] = [{"servant_id": c.servant_id, "session_id": c.session.session_id,
+                          "starts_at": c.session.starts_at.isoformat(), "ends_at": c.session.ends_at.isoformat()}
+                         for c in conflict.conflicts]
+    return JSONResponse(body, status_code=409)
+
+
+PROBLEMS = {RescheduleConflict: reschedule_conflicts, IntegrityError: changed_concurrently}
+
+class CancelIn(BaseModel):
+    reason: str | None = Field(None, max_length=500)
+
+
+def _who(principal: Principal) -> str:
+    """Who acted, as a transfer records it: the role, a liaison's institution, and the token's subject."""
+    if principal.role == "comptroller":
+        return f"comptroller:{principal.subject}"
+    return f"liaison:{principal.institution_id}:{principal.subject}"
+
+
+async def _file(request: Request, limit: int) -> bytes:
+    """A file sent as the request body, or as the multipart field ``file``."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, f"file: larger than {limit} bytes")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        upload = (await request.form()).get("file")
+        if upload is None or isinstance(upload, str):
+            raise HTTPException(422, "file: send the file as the 'file' field")
+        data = await upload.read()
+    else:
+        data = await request.body()
+    if len(data) > limit:
+        raise HTTPException(413, f"file: larger than {limit} bytes")
+    return data
+
+
