@@ -83,7 +83,8 @@ async def _await_access(bootstrap: str, security: KafkaSecurity, topic: str, tim
             return
         except (KafkaError, TimeoutError) as error:
             if loop.time() > deadline:
-                raise SecurityError(f"the agency still may not use {topic} after {timeout_s:.0f} s: {error!r}") from None
+                raise SecurityError(
+                    f"the agency still may not use {topic} after {timeout_s:.0f} s: {error!r}") from None
         finally:
             await producer.stop()
         await asyncio.sleep(0.2)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -29,6 +30,11 @@ from aiokafka.errors import KafkaError
 from contracts.envelope import seal, to_record
 from contracts.events import EnrolmentRequested
 from probidad.ops.programme import UNIT, DemoProgramme, Session, demo_programme
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from probidad.shared.kafka_security import KafkaSecurity
 
 # ------------------------------------------------------------------ what the instructors upload
 
@@ -40,8 +46,10 @@ def zoom_report(session: Session, programme: DemoProgramme, rng: random.Random) 
     out = io.StringIO()
     writer = csv.writer(out)
     start = session.starts_at.astimezone(zone)
-    writer.writerow(["Meeting ID", "Topic", "Start Time", "End Time", "User Email", "Duration (Minutes)", "Participants"])
-    writer.writerow([f"8{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}", session.course.title,
+    writer.writerow(["Meeting ID", "Topic", "Start Time", "End Time", "User Email", "Duration (Minutes)",
+                     "Participants"])
+    meeting_id = f"8{rng.randint(10, 99)} {rng.randint(1000, 9999)} {rng.randint(1000, 9999)}"
+    writer.writerow([meeting_id, session.course.title,
                      start.strftime(fmt), session.ends_at.astimezone(zone).strftime(fmt),
                      "capacitacion@contraloria.example.gob.mx", session.session_minutes, len(session.enrolled)])
     writer.writerow([])
@@ -212,8 +220,6 @@ class Loader:
 
     async def enrolments(self, http: httpx.AsyncClient) -> None:
         """Agencies publish enrolment requests from their HR systems to Kafka."""
-        from aiokafka import AIOKafkaProducer
-
         expected = {s.session_id: len(s.enrolled) for s in self.programme.sessions if not s.cancelled}
         sessions_url = f"{self.urls['enrollment']}/sessions"
 
@@ -257,7 +263,7 @@ class Loader:
         finally:
             await producer.stop()
 
-    async def _until(self, http: httpx.AsyncClient, url: str, measure, target: int, step: str,  # noqa: ANN001
+    async def _until(self, http: httpx.AsyncClient, url: str, measure: Callable[[Any], int], target: int, step: str,
                      timeout_s: float = 600) -> None:
         deadline = time.monotonic() + timeout_s
         while True:
@@ -400,8 +406,9 @@ def programme_for(state_dir: Path, *, scale: float, now: datetime | None = None,
     return demo_programme(scale=scale, now=now, timezone=timezone), note
 
 
-def load(urls: dict[str, str], bootstrap: str, programme: DemoProgramme, *, console=None,  # noqa: ANN001
-         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "", kafka_security=None) -> None:  # noqa: ANN001
+def load(urls: dict[str, str], bootstrap: str, programme: DemoProgramme, *, console: Console | None = None,
+         should_stop: Callable[[], bool] = lambda: False, topic_prefix: str = "",
+         kafka_security: KafkaSecurity | None = None) -> None:
     """Load ``programme`` with a progress bar per step.
 
     Raises DemoAlreadyLoaded when it is all in already, DemoIncomplete (saying how far it got) when it

@@ -63,7 +63,7 @@ import threading
 import time
 import uuid
 import xml.etree.ElementTree as ET
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -248,7 +248,7 @@ def _pom_digest(pom: Path = POM) -> str:
     return hashlib.sha256(pom.read_bytes()).hexdigest()
 
 
-def resolve_jars(version: str | None = None, *, echo=None) -> Path:
+def resolve_jars(version: str | None = None, *, echo: Callable[[str], object] | None = None) -> Path:
     """Make sure the broker jars are in the cache; returns the lib directory.
 
     Skips Maven when the ``kafka_2.13`` jar is present and the pom has not changed since the jars
@@ -661,7 +661,8 @@ def _launch(java: str, lib: Path, node: Node) -> int:
         str(node.config_file),
     ]
     with node.log_file.open("ab") as log:
-        log.write(f"\n==== probidad kafka start: node {node.id} at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
+        started = time.strftime('%Y-%m-%d %H:%M:%S')
+        log.write(f"\n==== probidad kafka start: node {node.id} at {started} ====\n".encode())
         log.flush()
         proc = subprocess.Popen(
             command,
@@ -735,7 +736,7 @@ def start_cluster(
     topic_prefix: str = "",
     timeout: float = DEFAULT_START_TIMEOUT,
     reset: bool = False,
-    echo=None,
+    echo: Callable[[str], object] | None = None,
     secure: bool = False,
 ) -> Cluster:
     """Start (or reuse) a ``nodes``-node KRaft cluster and create ``topics``; returns the cluster.
@@ -1005,7 +1006,8 @@ def start(
     if cluster.created_topics:
         typer.echo("Created topics: " + ", ".join(cluster.created_topics))
     pids = ", ".join(f"node {n.id}: pid {n.pid}" for n in cluster.nodes if n.pid)
-    typer.echo(f"Kafka is up at {cluster.bootstrap}" + (f" ({pids})" if pids else "") + f" after {cluster.startup_seconds:.1f}s")
+    typer.echo(f"Kafka is up at {cluster.bootstrap}" + (f" ({pids})" if pids else "")
+               + f" after {cluster.startup_seconds:.1f}s")
     typer.echo(f"KAFKA_BOOTSTRAP={cluster.bootstrap}")
     if cluster.secrets is not None:
         typer.echo(f"Secure: services SASL_SSL (SCRAM-SHA-512) at {cluster.bootstrap}, agencies mutual TLS at "

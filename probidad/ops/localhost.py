@@ -1,7 +1,7 @@
 """What the local-server launchers (``probidad kafka``, ``probidad postgres``) share: is a loopback
 port free, does it answer, the end of a log file to show when something does not come up, the
-pieces of their command lines that are alike, finding and stopping the processes they started — and, for the tests and benchmarks that drive them,
-polling until something is true."""
+pieces of their command lines that are alike, finding and stopping the processes they started — and,
+for the tests and benchmarks that drive them, polling until something is true."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import errno
 import os
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 from pathlib import Path
 
 import typer
+
+T = TypeVar("T")
 
 
 def port_free(port: int) -> bool:
@@ -130,7 +133,8 @@ def fail(error: Exception) -> None:
     raise typer.Exit(1)
 
 
-async def eventually(check, *, timeout_s: float = 20.0, interval_s: float = 0.2, what: str = "condition"):  # noqa: ANN001, ANN201
+async def eventually(check: Callable[[], Awaitable[T] | T], *, timeout_s: float = 20.0, interval_s: float = 0.2,
+                     what: str = "condition") -> T:
     """Await ``check()`` every ``interval_s`` until it returns something truthy, and return that.
 
     Raises TimeoutError naming ``what`` and the last value seen when ``timeout_s`` passes first.

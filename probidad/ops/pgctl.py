@@ -41,7 +41,7 @@ import re
 import shutil
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -357,7 +357,7 @@ def start_postgres(
     databases: Sequence[str] = DEFAULT_DATABASES,
     reset: bool = False,
     timeout: float = 60.0,
-    echo=None,
+    echo: Callable[[str], object] | None = None,
 ) -> PostgresServer:
     """Start (or reuse) the server and create ``databases``; idempotent."""
     say = echo or (lambda _message: None)
@@ -456,7 +456,8 @@ def stop_postgres(state_dir: Path | str | None = None, timeout: float = 60.0) ->
     if not _running(bin_dir, data):
         return False
     _run(
-        _as_server_user([str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w", "-t", str(int(timeout))]),
+        _as_server_user([str(bin_dir / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w",
+                         "-t", str(int(timeout))]),
         timeout=timeout + 30,
     )
     return True

@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -29,6 +31,9 @@ from rich.table import Table
 
 from probidad.ops.localhost import alive, command_line, default_state_dir, signal_group, wait_dead
 from probidad.ops.localhost import tail as _tail
+
+if TYPE_CHECKING:
+    from probidad.shared.kafka_security import KafkaSecurity, Secrets
 
 SERVICES: tuple[tuple[str, int], ...] = (
     ("enrollment", 8001),
@@ -99,7 +104,7 @@ def wait_until_healthy(running: list[RunningService], timeout_s: float = 90.0) -
 def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = None, topic_prefix: str = "",
                    base_port_offset: int = 0, extra_env: dict[str, str] | None = None,
                    timeout_s: float = 90.0, instances: dict[str, int] | None = None,
-                   kafka_secrets=None) -> list[RunningService]:  # noqa: ANN001
+                   kafka_secrets: Secrets | None = None) -> list[RunningService]:
     """Start the four services as processes and wait until all are healthy.
 
     ``kafka_secrets`` (a ``kafka_security.Secrets``, from a secure cluster): each service connects as
@@ -127,7 +132,7 @@ def start_services(state_dir: Path, bootstrap: str, *, postgres: str | None = No
 
 def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_dir: Path, *, postgres: str | None,
                topic_prefix: str, base_port_offset: int, extra_env: dict[str, str] | None, timeout_s: float,
-               instances: dict[str, int], kafka_secrets=None) -> None:  # noqa: ANN001
+               instances: dict[str, int], kafka_secrets: Secrets | None = None) -> None:
     extras: list[tuple[str, int, dict[str, str], Path]] = []
     for name, port in SERVICES:
         count = instances.get(name, 1)
@@ -138,14 +143,16 @@ def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_
             "PROBIDAD_TOPIC_PREFIX": topic_prefix,
             **(kafka_secrets.service(name).environment() if kafka_secrets else {}),
             # A named constancia's QR code opens certification's verification page, wherever it listens.
-            "PROBIDAD_CERTIFICATION_PUBLIC_URL": f"http://127.0.0.1:{dict(SERVICES)['certification'] + base_port_offset}",
+            "PROBIDAD_CERTIFICATION_PUBLIC_URL":
+                f"http://127.0.0.1:{dict(SERVICES)['certification'] + base_port_offset}",
             **(extra_env or {}),
         }
         env.pop("PROBIDAD_DATABASE_URL", None)
         if postgres:
             env["PROBIDAD_DATABASE_URL"] = postgres.format(service=name)
         running.append(launch(name, port + base_port_offset, env, logs / f"{name}.log"))
-        extras += [(name, port + base_port_offset + 100 * k, env, logs / f"{name}-{k + 1}.log") for k in range(1, count)]
+        extras += [(name, port + base_port_offset + 100 * k, env, logs / f"{name}-{k + 1}.log")
+                   for k in range(1, count)]
     wait_until_healthy(running, timeout_s)
     if extras:  # once the first instance has made the schema (and the signing key) they share
         more = [launch(name, port, env, log) for name, port, env, log in extras]
@@ -205,7 +212,7 @@ class StopRequest:
                 continue  # started under nohup: a closing terminal is meant not to stop it
             signal.signal(sig, self._signalled)
 
-    def _signalled(self, signum: int, _frame) -> None:  # noqa: ANN001
+    def _signalled(self, signum: int, _frame: FrameType | None) -> None:
         if self.reason is None:
             self.request(signal.Signals(signum).name)
             if self.interrupting:
@@ -222,7 +229,7 @@ class StopRequest:
         return self.reason is not None
 
 
-def output_closed(stream) -> bool:  # noqa: ANN001
+def output_closed(stream: IO[str]) -> bool:
     """The reader of the pipe ``stream`` writes to has gone (poll reports POLLERR on a pipe's write end
     then), found without writing anything."""
     try:
@@ -241,7 +248,7 @@ class GuardedOutput(io.TextIOBase):
     terminal (EIO), it reports ``on_closed`` and discards what follows — so stopping the platform
     never depends on being able to say so."""
 
-    def __init__(self, stream, on_closed: Callable[[str], None]) -> None:  # noqa: ANN001
+    def __init__(self, stream: IO[str], on_closed: Callable[[str], None]) -> None:
         self.stream, self.on_closed, self.gone = stream, on_closed, False
 
     def write(self, text: str) -> int:
@@ -372,7 +379,7 @@ def _demo_instant(text: str | None, timezone: str) -> datetime | None:
 
 def _load_demo(console: Console, urls: dict[str, str], bootstrap: str, state_dir: Path, *, scale: float,
                today: datetime | None, timezone: str, stop: StopRequest, topic_prefix: str,
-               kafka_security=None) -> None:  # noqa: ANN001
+               kafka_security: KafkaSecurity | None = None) -> None:
     from probidad.ops import demo
     from probidad.ops.programme import expected_figures
 

@@ -30,8 +30,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from contracts.base import Event
 from contracts.envelope import Envelope, seal
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked, CoursePublished,
@@ -54,7 +56,8 @@ COURSES = (
     ("EV-01", "Ética Basada en Valores", "Ética Basada en Valores", 2.0, None),
     ("TA-01", "Transparencia, Acceso a la Información y Protección de Datos Personales",
      "Transparencia y Acceso a la Información", 3.0, 70.0),
-    ("OT-01", "Obligaciones de Transparencia y su publicación en el portal", "Obligaciones de Transparencia", 2.0, None),
+    ("OT-01", "Obligaciones de Transparencia y su publicación en el portal", "Obligaciones de Transparencia",
+        2.0, None),
 )
 
 STATE_INSTITUTIONS = (
@@ -66,7 +69,8 @@ STATE_INSTITUTIONS = (
     ("Secretaría de Turismo", 310), ("Instituto de la Mujer", 140),
 )
 MUNICIPAL_INSTITUTIONS = (
-    ("Ayuntamiento de Benito Juárez", "Benito Juárez", 2300), ("Ayuntamiento de Othón P. Blanco", "Othón P. Blanco", 1200),
+    ("Ayuntamiento de Benito Juárez", "Benito Juárez", 2300),
+    ("Ayuntamiento de Othón P. Blanco", "Othón P. Blanco", 1200),
     ("Ayuntamiento de Solidaridad", "Solidaridad", 1400), ("Ayuntamiento de Cozumel", "Cozumel", 520),
     ("Ayuntamiento de Felipe Carrillo Puerto", "Felipe Carrillo Puerto", 380), ("Ayuntamiento de Tulum", "Tulum", 450),
     ("Ayuntamiento de Bacalar", "Bacalar", 260), ("Ayuntamiento de Isla Mujeres", "Isla Mujeres", 300),
@@ -117,7 +121,7 @@ class ProgrammePlan:
         return sum(m.sessions_delivered for m in self.months.values())
 
 
-def bulletin_plan(**overrides) -> ProgrammePlan:  # noqa: ANN003
+def bulletin_plan(**overrides: Any) -> ProgrammePlan:
     """The Quintana Roo bulletin: November 11 sessions and 180 servants (virtual); 2,533 distinct Jan–Nov."""
     monthly = {1: (12, 260), 2: (13, 280), 3: (14, 300), 4: (10, 250), 5: (13, 270), 6: (11, 240),
                7: (8, 200), 8: (12, 260), 9: (13, 280), 10: (14, 290), 11: (11, 180)}
@@ -126,7 +130,7 @@ def bulletin_plan(**overrides) -> ProgrammePlan:  # noqa: ANN003
     return ProgrammePlan(**values)
 
 
-def scaled_plan(scale: float, *, sessions_scale: float | None = None, **overrides) -> ProgrammePlan:  # noqa: ANN003
+def scaled_plan(scale: float, *, sessions_scale: float | None = None, **overrides: Any) -> ProgrammePlan:
     """The bulletin's year for a bigger (or smaller) state: every servant figure times ``scale``, every
     month's sessions delivered times ``sessions_scale`` (default ``scale``), each month keeping its share."""
     base = bulletin_plan()
@@ -143,7 +147,7 @@ def scaled_plan(scale: float, *, sessions_scale: float | None = None, **override
     return ProgrammePlan(**values)
 
 
-def small_plan(**overrides) -> ProgrammePlan:
+def small_plan(**overrides: Any) -> ProgrammePlan:
     """A few months of a small programme: quick enough to push through a real consumer per event."""
     values = dict(months={9: MonthPlan(3, 14), 10: MonthPlan(2, 10), 11: MonthPlan(3, 12)}, distinct_trained=30,
                   never_trained=10, movers=2, after_window_sessions=1, repeat_completions_per_month=1)
@@ -210,12 +214,16 @@ class _Writer:
         self.namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"probidad-programme-{seed}")
         self.count = 0
 
-    def emit(self, event, at: datetime, correlation: str | None = None) -> Envelope:  # noqa: ANN001
+    def emit(self, event: Event, at: datetime, correlation: str | None = None) -> Envelope:
         self.count += 1
         event_id = str(uuid.uuid5(self.namespace, str(self.count)))
         envelope = seal(event, event_id=event_id, time=at, correlation_id=correlation or event_id)
         self.programme.envelopes.append(envelope)
         return envelope
+
+
+# What the generator keeps of a course: its id, topic, hours and passing score (None: no assessment).
+CourseTerms = tuple[str, str, float, float | None]
 
 
 def generate(plan: ProgrammePlan) -> Programme:
@@ -276,7 +284,8 @@ def generate(plan: ProgrammePlan) -> Programme:
     # never exceed a month's figure; the rest of each month is servants trained in another month too.
     exact = {m: plan.months[m].servants_trained * plan.distinct_trained / total for m in months}
     share = {m: int(exact[m]) for m in months}
-    for m in sorted(months, key=lambda m: exact[m] - share[m], reverse=True)[: plan.distinct_trained - sum(share.values())]:
+    remainder = plan.distinct_trained - sum(share.values())
+    for m in sorted(months, key=lambda m: exact[m] - share[m], reverse=True)[:remainder]:
         share[m] += 1
     monthly_trainees: dict[int, list[str]] = {}
     cursor = 0
@@ -294,7 +303,7 @@ def generate(plan: ProgrammePlan) -> Programme:
         sequence += 1
         return f"ses-{day:%Y%m%d}-{sequence:03d}"
 
-    def schedule(day: date, hour: int, minute: int, course, modality: str, *,  # noqa: ANN001
+    def schedule(day: date, hour: int, minute: int, course: CourseTerms, modality: str, *,
                  first_day: date | None = None) -> tuple[str, datetime, datetime]:
         course_id, topic, hours, _ = course
         sid = session_id(day)
@@ -325,16 +334,19 @@ def generate(plan: ProgrammePlan) -> Programme:
     def code(certificate_id: str) -> str:
         return uuid.uuid5(out.namespace, certificate_id).hex[:12].upper()
 
-    def certify(sid: str, servant: str, course, ends: datetime, score: float | None) -> tuple[str, datetime]:  # noqa: ANN001
+    def certify(sid: str, servant: str, course: CourseTerms, ends: datetime,
+                score: float | None) -> tuple[str, datetime]:
         course_id, _, hours, _ = course
         certificate_id = f"cert-{sid}-{servant}"
         issued_at = ends + timedelta(days=1)
-        out.emit(CertificateIssued(certificate_id=certificate_id, verification_code=code(certificate_id), servant_id=servant, course_id=course_id,
+        out.emit(CertificateIssued(
+            certificate_id=certificate_id, verification_code=code(certificate_id), servant_id=servant,
+            course_id=course_id,
             session_id=sid, hours=hours, score=score, issued_on=issued_at.date(), issuing_authority=ISSUER),
             issued_at, sid)
         return certificate_id, issued_at
 
-    def deliver(month_year: int, month: int, day: date, hour: int, minute: int, course, modality: str,  # noqa: ANN001
+    def deliver(month_year: int, month: int, day: date, hour: int, minute: int, course: CourseTerms, modality: str,
                 participants: list[str], *, first_day: date | None = None) -> str:
         course_id, topic, hours, passing = course
         sid, starts, ends = schedule(day, hour, minute, course, modality, first_day=first_day)
@@ -354,7 +366,8 @@ def generate(plan: ProgrammePlan) -> Programme:
             first_present = first_present or ends
             score = round(rng.uniform(passing, 100), 1) if passing is not None else None
             if score is not None:
-                out.emit(AssessmentGraded(session_id=sid, servant_id=servant, score=score), ends + timedelta(minutes=10), sid)
+                out.emit(AssessmentGraded(session_id=sid, servant_id=servant, score=score),
+                         ends + timedelta(minutes=10), sid)
             certificate_id, issued_at = certify(sid, servant, course, ends, score)
             institution, sex = attributes(servant, starts)
             programme.completions.append(Completion(
@@ -378,7 +391,8 @@ def generate(plan: ProgrammePlan) -> Programme:
                 attend(sid, servant, ends, minutes, 0.95, "present")
                 out.emit(AssessmentGraded(session_id=sid, servant_id=servant, score=passing - 15),
                          ends + timedelta(minutes=10), sid)
-        out.emit(SessionClosed(session_id=sid, closed_at=ends + timedelta(minutes=5), enrolled=len(participants + noise),
+        out.emit(SessionClosed(session_id=sid, closed_at=ends + timedelta(minutes=5),
+                               enrolled=len(participants + noise),
                                present=len(participants) + sum(1 for n in range(len(noise)) if n % 3 != 0)),
                  ends + timedelta(minutes=5), sid)
         programme.delivered.append(DeliveredSession(sid, course_id, topic, modality, month_year, month,
@@ -402,7 +416,8 @@ def generate(plan: ProgrammePlan) -> Programme:
         for index, participants in enumerate(groups):
             day = date(year, month, min(2 + index * step, 27))
             course = courses[(month + index) % len(courses)]
-            modality = "virtual" if month in plan.virtual_only_months else rng.choice(("virtual", "in_person", "hybrid"))
+            modality = ("virtual" if month in plan.virtual_only_months
+                        else rng.choice(("virtual", "in_person", "hybrid")))
             last = index == len(groups) - 1
             if last and month == 11:
                 # 22:30 in the programme's zone on the 30th: already 1 December in UTC.

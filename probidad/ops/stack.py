@@ -26,11 +26,15 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from probidad.ops.localhost import StateDirOption
+
+Echo = Callable[[str], object]  # where progress lines go: print, typer.echo
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -96,10 +100,12 @@ def ensure_env(directory: Path) -> Path:
     reporting_port = have.get("REPORTING_HOST_PORT", DEFAULT_PORTS["REPORTING_HOST_PORT"])
     wanted["PROBIDAD_REPORTING_PUBLIC_URL"] = f"http://127.0.0.1:{reporting_port}"
     wanted["PROBIDAD_BULLETIN_SIGNATORY_NAME"] = "Persona titular (por designar)"
-    wanted["PROBIDAD_BULLETIN_SIGNATORY_POSITION"] = "Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
+    wanted["PROBIDAD_BULLETIN_SIGNATORY_POSITION"] = (
+        "Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de Interés")
     missing = {name: value for name, value in wanted.items() if name not in have}
     if missing:
-        header = "" if path.is_file() else "# Secrets and host ports of the probidad stack (probidad stack up). Never commit.\n"
+        header = ("" if path.is_file()
+                  else "# Secrets and host ports of the probidad stack (probidad stack up). Never commit.\n")
         with path.open("a") as out:
             out.write(header + "".join(f"{name}={value}\n" for name, value in missing.items()))
         path.chmod(0o600)
@@ -121,7 +127,8 @@ def urls(values: dict[str, str]) -> dict[str, str]:
 # ------------------------------------------------------------------ podman
 
 
-def _run(command: list[str], *, check: bool = True, capture: bool = False, **kwargs) -> subprocess.CompletedProcess:  # noqa: ANN003
+def _run(command: list[str], *, check: bool = True, capture: bool = False,
+         **kwargs: Any) -> subprocess.CompletedProcess:
     result = subprocess.run(command, text=True, capture_output=capture, **kwargs)
     if check and result.returncode != 0:
         detail = ((result.stdout or "") + (result.stderr or "")).strip()[-3000:] if capture else ""
@@ -140,7 +147,7 @@ def image_exists(name: str) -> bool:
 
 
 def _build(tag: str, context: Path, *, containerfile: Path | None = None, build_args: dict[str, str] | None = None,
-           echo=print) -> None:  # noqa: ANN001
+           echo: Echo = print) -> None:
     echo(f"building {tag}")
     command = ["build", "--format", "docker", "--network", "host", "-t", tag]
     build_args = dict(build_args or {})
@@ -154,14 +161,15 @@ def _build(tag: str, context: Path, *, containerfile: Path | None = None, build_
     podman(*command, str(context))
 
 
-def build_images(directory: Path, images: str, *, rebuild: bool = False, echo=print) -> None:  # noqa: ANN001
+def build_images(directory: Path, images: str, *, rebuild: bool = False, echo: Echo = print) -> None:
     """The service image from the Dockerfile; with local images also the base images compose.local.yml names."""
     if images == "official":
         _build(SERVICE_IMAGE, REPO_ROOT, containerfile=REPO_ROOT / "Dockerfile", echo=echo)
         return
     if not image_exists(BASE_IMAGE):
         raise StackError(f"no {BASE_IMAGE} image: make it with debootstrap (scripts/test-stack does: "
-                         f"debootstrap --variant=minbase bookworm ROOTFS && tar -C ROOTFS -c . | podman import - {BASE_IMAGE})")
+                         "debootstrap --variant=minbase bookworm ROOTFS && "
+                         f"tar -C ROOTFS -c . | podman import - {BASE_IMAGE})")
     base = {"BASE_IMAGE": BASE_IMAGE}
     if rebuild or not image_exists(PYTHON_IMAGE):
         _build(PYTHON_IMAGE, PODMAN_DIR / "python", build_args=base, echo=echo)
@@ -212,7 +220,7 @@ def check_health(name: str) -> bool:
     return podman("healthcheck", "run", name, check=False).returncode == 0
 
 
-def wait_healthy(project: str, services: tuple[str, ...] | None, timeout: float, echo=print) -> None:  # noqa: ANN001
+def wait_healthy(project: str, services: tuple[str, ...] | None, timeout: float, echo: Echo = print) -> None:
     deadline = time.monotonic() + timeout
     pending: dict[str, str] = {}
     while True:
@@ -229,7 +237,8 @@ def wait_healthy(project: str, services: tuple[str, ...] | None, timeout: float,
 
 
 def stack_up(state_dir: Path | None = None, *, images: str = "local", project: str = DEFAULT_PROJECT,
-             build: bool = True, rebuild: bool = False, timeout: float = 300, echo=print) -> dict[str, str]:  # noqa: ANN001
+             build: bool = True, rebuild: bool = False, timeout: float = 300,
+             echo: Echo = print) -> dict[str, str]:
     directory = stack_dir(state_dir)
     ensure_env(directory)
     if build or not image_exists(SERVICE_IMAGE):
@@ -307,6 +316,7 @@ def status(project: str = ProjectOption) -> None:
     for container in sorted(listed, key=_service):
         passes = container.get("State") == "running" and check_health(container["Names"][0])
         healthy &= passes
-        typer.echo(f"{_service(container):<14} {container.get('State', '?'):<10} {'healthy' if passes else 'UNHEALTHY'}")
+        health = "healthy" if passes else "UNHEALTHY"
+        typer.echo(f"{_service(container):<14} {container.get('State', '?'):<10} {health}")
     if not healthy:
         raise typer.Exit(1)

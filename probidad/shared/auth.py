@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -63,7 +64,8 @@ async def current_principal(request: Request,
                             credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> Principal:
     # A coroutine, like every dependency here: FastAPI runs plain functions in its thread pool.
     if credentials is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token", headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing bearer token",
+                            headers={"WWW-Authenticate": "Bearer"})
     secret = request.app.state.jwt_secret
     try:
         return decode_token(secret, credentials.credentials)
@@ -72,7 +74,7 @@ async def current_principal(request: Request,
                             headers={"WWW-Authenticate": "Bearer"}) from error
 
 
-def require(*roles: Role):  # noqa: ANN201
+def require(*roles: Role) -> Callable[..., Awaitable[Principal]]:
     async def dependency(principal: Principal = Depends(current_principal)) -> Principal:
         if principal.role not in roles:
             raise HTTPException(status.HTTP_403_FORBIDDEN, f"role {principal.role!r} may not do this")

@@ -29,8 +29,9 @@ Failures:
 
 * Transient faults (database or broker unavailable, a PostgreSQL deadlock) are retried with backoff,
   forever: never skipped, never dead-lettered.
-* A handler raising ``Rejected`` (a business rule) is dead-lettered at once (``rejected``); any other
-  handler error is tried ``HANDLER_ATTEMPTS`` times, then dead-lettered (``handler_error``).
+* A handler raising a domain's ``RuleViolation`` (a business rule; ``Rejected`` is the plumbing's own) is
+  dead-lettered at once (``rejected``); any other handler error is tried ``HANDLER_ATTEMPTS`` times,
+  then dead-lettered (``handler_error``).
 * A dead letter never exceeds the producer's request limit: header values, key and value are cut to
   fit (``DEAD_LETTER_MAX_BYTES``) and ``dlq_reason`` says what was cut; a letter the broker still
   refuses for good is sent again with the coordinates and reason only.
@@ -49,9 +50,9 @@ import hashlib
 import json
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from datetime import UTC, datetime
 
 from sqlalchemy import exc as sa_exc
@@ -68,6 +69,9 @@ from probidad.shared.outbox import Outbox
 from probidad.shared.tables import ProcessedEvent
 from probidad.shared.unit_of_work import unit_of_work
 
+if TYPE_CHECKING:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
 log = get_logger(__name__)
 T = TypeVar("T")
 
@@ -76,6 +80,7 @@ Handler = Callable[..., Awaitable[None]]  # (uow, envelope) -> None
 # events about to be applied — lets a service read at once what the batch's handlers will ask for.
 Prepare = Callable[..., Awaitable[None]]
 Record = tuple  # (topic, partition, offset, key, value, headers) of one Kafka record
+Headers = Mapping[str, Any] | Iterable[tuple[str, Any]] | None  # a record's headers, as open_envelope takes them
 
 
 # A handler error that is not transient may still pass (a lock timeout the driver reports oddly):
@@ -180,7 +185,7 @@ class IdempotentConsumer:
     rewrite_record: Callable[[Record], Record] | None = None
 
     async def _open(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                    headers, letters: list[DeadLetter]) -> tuple[Envelope, Handler] | str:  # noqa: ANN001
+                    headers: Headers, letters: list[DeadLetter]) -> tuple[Envelope, Handler] | str:
         """The record's envelope and handler, or the outcome when there is nothing to apply (a record
         that is not a valid event adds its dead letter to ``letters``)."""
         try:
@@ -198,7 +203,7 @@ class IdempotentConsumer:
         return envelope, handler
 
     async def process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                      headers) -> str:  # noqa: ANN001
+                      headers: Headers) -> str:
         """Apply one record; returns the outcome. Safe to call again with the same record."""
         if self.rewrite_record is not None:
             topic, partition, offset, key, value, headers = self.rewrite_record(
@@ -206,7 +211,7 @@ class IdempotentConsumer:
         return await self._process(topic, partition, offset, key, value, headers)
 
     async def _process(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
-                       headers) -> str:  # noqa: ANN001
+                       headers: Headers) -> str:
         """``process`` of a record already rewritten."""
         letters: list[DeadLetter] = []
         opened = await self._open(topic, partition, offset, key, value, headers, letters)
@@ -320,7 +325,7 @@ class IdempotentConsumer:
                     log.info("event applied", topic=record[0], partition=record[1], offset=record[2])
         return outcomes
 
-    async def _seen(self, session, event_id: str) -> tuple[bool, str | None]:  # noqa: ANN001
+    async def _seen(self, session: AsyncSession, event_id: str) -> tuple[bool, str | None]:
         """Whether this group applied ``event_id``, and the digest it was applied with."""
         found = (await session.execute(
             select(ProcessedEvent.content_digest).where(
@@ -369,7 +374,8 @@ class IdempotentConsumer:
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
-    def letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> DeadLetter:  # noqa: ANN001
+    def letter(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               headers: Headers, reason: str, kind: str) -> DeadLetter:
         """The dead letter of one record: its key, value and headers, with the reason and coordinates,
         cut to fit under ``DEAD_LETTER_MAX_BYTES``."""
         cuts: list[str] = []  # what this letter leaves out of the record, for its reason
@@ -380,7 +386,8 @@ class IdempotentConsumer:
             text = raw.decode(errors="backslashreplace") if isinstance(raw, (bytes, bytearray)) else \
                 ("" if raw is None else str(raw))
             # A name the record reader could not decode as UTF-8 holds lone surrogates: \xNN escapes too.
-            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")[:DEAD_LETTER_HEADER_CHARS]
+            name = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            name = name[:DEAD_LETTER_HEADER_CHARS]
             if header_bytes > DEAD_LETTER_HEADERS_BYTES:
                 left_out += 1
                 continue
@@ -415,7 +422,8 @@ class IdempotentConsumer:
             "dlq_failed_at": datetime.now(UTC).isoformat(),
         }
 
-    async def dead_letter(self, topic, partition, offset, key, value, headers, reason: str, kind: str) -> None:  # noqa: ANN001
+    async def dead_letter(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                          headers: Headers, reason: str, kind: str) -> None:
         await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
 
     async def send_letters(self, letters: list[DeadLetter]) -> None:

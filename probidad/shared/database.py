@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Generator, Iterable
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import aiosqlite
-from sqlalchemy import Table, event
+from sqlalchemy import Connection, Table, event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
@@ -36,7 +37,7 @@ class _RunHere:
     def __init__(self, connection: _SameThreadConnection) -> None:
         self.connection = connection
 
-    def put_nowait(self, item) -> None:  # noqa: ANN001
+    def put_nowait(self, item: tuple[asyncio.Future[Any] | None, Callable[[], Any]]) -> None:
         future, function = item
         try:
             result = function()
@@ -51,7 +52,7 @@ class _RunHere:
         else:
             _settle(future, result=result)
 
-    def _wait_for_the_lock(self, function):  # noqa: ANN001, ANN202
+    def _wait_for_the_lock(self, function: Callable[[], Any]) -> Any:
         raw = self.connection._connection
         raw.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
         try:
@@ -60,7 +61,8 @@ class _RunHere:
             raw.execute("PRAGMA busy_timeout = 0")
 
 
-def _settle(future, *, result=None, error: BaseException | None = None, outcome=None) -> None:  # noqa: ANN001
+def _settle(future: asyncio.Future[Any] | None, *, result: Any = None, error: BaseException | None = None,
+            outcome: asyncio.Future[Any] | None = None) -> None:
     if future is None or future.done():
         return
     if outcome is not None:
@@ -83,16 +85,16 @@ class _SameThreadConnection(aiosqlite.Connection):
     the loop's thread (see ``_RunHere``).
     """
 
-    def __init__(self, connector) -> None:  # noqa: ANN001
+    def __init__(self, connector: Callable[[], sqlite3.Connection]) -> None:
         super().__init__(connector, iter_chunk_size=64)
         self._tx = _RunHere(self)
 
-    def __await__(self):  # noqa: ANN204 — connects without starting aiosqlite's thread
+    def __await__(self) -> Generator[Any, None, aiosqlite.Connection]:  # connects without aiosqlite's thread
         return self._connect().__await__()
 
 
 class _SameThreadDBAPI(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, database, **kwargs) -> AsyncAdapt_aiosqlite_connection:  # noqa: ANN001
+    def connect(self, database: str, **kwargs: Any) -> AsyncAdapt_aiosqlite_connection:
         return AsyncAdapt_aiosqlite_connection(self, await_(_SameThreadConnection(
             partial(sqlite3.connect, database, **kwargs))))
 
@@ -107,7 +109,7 @@ def make_engine(url: str) -> AsyncEngine:
                                      connect_args={"timeout": 0, "check_same_thread": False})
 
         @event.listens_for(engine.sync_engine, "connect")
-        def _pragmas(dbapi_connection, _record) -> None:  # noqa: ANN001
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
@@ -151,7 +153,7 @@ class Database:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """One unit of work: commits on success, rolls back on any exception.
+        """One transaction (a ``UnitOfWork`` runs in one): commits on success, rolls back on any exception.
 
         On SQLite the transactions of this process take turns (see ``__init__``); never open a second
         one on the same database while holding one.
@@ -167,7 +169,7 @@ class Database:
         await self.engine.dispose()
 
 
-def _add_missing_columns(connection, tables: Iterable[Table]) -> None:  # noqa: ANN001
+def _add_missing_columns(connection: Connection, tables: Iterable[Table]) -> None:
     """Add to a database made by an earlier version the columns its tables have gained since.
 
     There is no migration tool: tables only ever gain optional (nullable) columns, which this adds;

@@ -7,7 +7,8 @@ import dataclasses
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -73,7 +74,7 @@ def make_broker(bootstrap: str, service: str, security: KafkaSecurity = KafkaSec
     )
 
 
-async def _undecoded_batch(records: tuple, default_parser) -> KafkaMessage:  # noqa: ANN001
+async def _undecoded_batch(records: tuple, default_parser: Any) -> KafkaMessage:
     """FastStream's batch parser without its decoding.
 
     The default parser decodes every header of every record as UTF-8 before any handler runs; one
@@ -113,7 +114,8 @@ def subscribe(broker: KafkaBroker, consumer: IdempotentConsumer, topics: Iterabl
         group_id=consumer.group,
         # Static membership: an instance restarted (even after kill -9) with the same id takes its
         # partitions back at once instead of waiting for the group to rebalance around the dead member.
-        group_instance_id=(f"{consumer.group}/{instance_id}" + (f"/{member}" if member else "")) if instance_id else None,
+        group_instance_id=(f"{consumer.group}/{instance_id}" + (f"/{member}" if member else ""))
+        if instance_id else None,
         session_timeout_ms=session_timeout_ms,
         heartbeat_interval_ms=max(1000, session_timeout_ms // 4),
         ack_policy=AckPolicy.MANUAL,
@@ -158,7 +160,7 @@ def relay_producer(bootstrap: str, service: str, security: KafkaSecurity = Kafka
                             **security.aiokafka())
 
 
-def dead_letter_sender(broker: KafkaBroker):  # noqa: ANN201
+def dead_letter_sender(broker: KafkaBroker) -> Callable[[DeadLetter], Awaitable[None]]:
     """Sends a dead letter and waits for the broker's ack (the consumer commits only after it).
     ``IdempotentConsumer.letter`` keeps letters under the producer's request limit."""
 
@@ -224,7 +226,8 @@ async def _align_configs(admin: AIOKafkaAdminClient, topics: list[str], config: 
         log.warning("dead-letter topic retention not checked", topics=topics, error=repr(error))
 
 
-async def partition_lag(probe: AIOKafkaConsumer, committed: dict, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+async def partition_lag(probe: AIOKafkaConsumer, committed: dict,
+                        tps: list[TopicPartition]) -> dict[TopicPartition, int]:
     """Records not yet committed by a group, per partition: end offset minus committed offset.
 
     ``committed`` is what ``AIOKafkaAdminClient.list_consumer_group_offsets(group)`` returned; a
@@ -242,7 +245,7 @@ class LagMonitor:
     """Consumer lag per group and topic: high-water mark minus the group's committed offset."""
 
     def __init__(self, bootstrap: str, consumers: list[tuple[IdempotentConsumer, list[str]]], interval_s: float = 5.0,
-                 security: KafkaSecurity = KafkaSecurity()):
+                 security: KafkaSecurity = KafkaSecurity()) -> None:
         self.bootstrap = bootstrap
         self.security = security
         self.consumers = consumers

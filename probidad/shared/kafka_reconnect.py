@@ -27,6 +27,7 @@ import asyncio
 import random
 import weakref
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 
 from aiokafka import client as _client
@@ -159,7 +160,7 @@ def gate(host: str, port: int) -> _Gate:
     return found
 
 
-async def _create_conn(host, port, **options):  # noqa: ANN001, ANN003, ANN202 â€” aiokafka's signature
+async def _create_conn(host: str, port: int, **options: Any) -> Any:  # aiokafka's signature; its connection
     if _cap_s <= 0:
         return await _counted(host, port, **options)
     address = gate(host, port)
@@ -184,7 +185,7 @@ async def _create_conn(host, port, **options):  # noqa: ANN001, ANN003, ANN202 â
     return connection
 
 
-async def _counted(host, port, **options):  # noqa: ANN001, ANN003, ANN202
+async def _counted(host: str, port: int, **options: Any) -> Any:
     try:
         connection = await _original(host, port, **options)
     except asyncio.CancelledError:

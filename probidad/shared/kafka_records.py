@@ -30,7 +30,7 @@ _MAGIC_AT = 16  # the batch's format version: base offset, length, partition lea
 class _Tolerant(bytearray):
     """Batch bytes whose slices decode undecodable bytes as lone surrogates instead of raising."""
 
-    def __getitem__(self, index):  # noqa: ANN001, ANN204
+    def __getitem__(self, index: Any) -> Any:
         item = super().__getitem__(index)
         return _Tolerant(item) if isinstance(index, slice) else item
 

@@ -56,15 +56,18 @@ import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiokafka.protocol.api import Request, RequestStruct, Response
 from aiokafka.protocol.types import CompactArray, CompactString, Int8, Int16, Int32, Schema, TaggedFields
 
 from contracts.topics import (
-    AGENCY_OUTCOMES, AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS, dead_letter_topic,
-    prefixed,
+    AGENCY_OUTCOMES, AGENCY_REQUESTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS, REPORTING_EVENTS,
+    dead_letter_topic, prefixed,
 )
+
+if TYPE_CHECKING:
+    from faststream.security import BaseSecurity
 
 SecurityMode = Literal["plaintext", "scram-tls", "mtls"]
 MECHANISM = "SCRAM-SHA-512"
@@ -128,7 +131,7 @@ class KafkaSecurity:
             "ssl_context": self.ssl_context(),
         }
 
-    def faststream(self):  # noqa: ANN201 — a faststream.security.BaseSecurity or None
+    def faststream(self) -> BaseSecurity | None:
         if not self.secure:
             return None
         from faststream.security import SASLScram512
@@ -231,7 +234,8 @@ class Secrets:
     def agency(self, institution: str) -> KafkaSecurity:
         """An agency's credential: its certificate, signed by the project CA (``make_agency_certificate``)."""
         base = self.dir / "agencies" / check_institution(institution)
-        return KafkaSecurity("mtls", agency_user(institution), "", self.ca_file, base / "client.crt", base / "client.key")
+        return KafkaSecurity("mtls", agency_user(institution), "", self.ca_file, base / "client.crt",
+                             base / "client.key")
 
     def save(self) -> None:
         data = {"admin": self.admin_password, "controller": self.controller_password,
@@ -485,13 +489,13 @@ class _CreateAcls(Request[_CreateAclsRequest_v3]):
     def __init__(self, acls: Sequence[Acl]) -> None:
         self.acls = acls
 
-    def build(self, request_struct_class):  # noqa: ANN001, ANN201
+    def build(self, request_struct_class: type[RequestStruct]) -> RequestStruct:
         return request_struct_class(
             [(a.resource_type, a.name, a.pattern, f"User:{a.principal}", "*", a.operation, ALLOW, {})
              for a in self.acls], {})
 
 
-async def _admin_call(bootstrap: str, admin: KafkaSecurity, request: Request):  # noqa: ANN202
+async def _admin_call(bootstrap: str, admin: KafkaSecurity, request: Request) -> Response:
     from aiokafka.admin import AIOKafkaAdminClient
 
     client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="probidad-security",

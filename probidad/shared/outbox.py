@@ -15,6 +15,7 @@ import random
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from sqlalchemy import func, select, text, update
@@ -25,6 +26,11 @@ from probidad.shared.database import Database
 from probidad.shared.logs import get_logger
 from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
 from probidad.shared.tables import OutboxRecord
+
+if TYPE_CHECKING:
+    from aiokafka import AIOKafkaProducer
+    from faststream.kafka import KafkaBroker
+    from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = get_logger(__name__)
 
@@ -73,10 +79,10 @@ class Outbox:
         }, envelope
 
 
-def broker_publisher(broker) -> Publish:  # noqa: ANN001
+def broker_publisher(broker: KafkaBroker) -> Publish:
     """Adapts a FastStream KafkaBroker: sends without waiting, so a batch is in flight at once."""
 
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]):
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Any:
         return await broker.publish(
             value, topic, key=key, headers=headers, correlation_id=headers.get("correlation_id"), no_confirm=True
         )
@@ -84,10 +90,10 @@ def broker_publisher(broker) -> Publish:  # noqa: ANN001
     return publish
 
 
-def producer_publisher(producer) -> Publish:  # noqa: ANN001 — an aiokafka AIOKafkaProducer, started
+def producer_publisher(producer: AIOKafkaProducer) -> Publish:  # a started one
     """Sends through a plain aiokafka producer without waiting, so a batch is in flight at once."""
 
-    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]):
+    async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> Awaitable[object]:
         return await producer.send(topic, value, key=key, headers=[(k, v.encode()) for k, v in headers.items()])
 
     return publish
@@ -149,7 +155,7 @@ class OutboxRelay:
             OUTBOX_PUBLISHED.labels(self.service, topic).inc(count)
         return len(rows)
 
-    async def _pending(self, session) -> list:  # noqa: ANN001
+    async def _pending(self, session: AsyncSession) -> list:
         # Core rows, not ORM objects: the relay only reads them once and marks them by id.
         query = (
             select(OUTBOX.c.id, OUTBOX.c.topic, OUTBOX.c.key, OUTBOX.c.payload, OUTBOX.c.headers)
@@ -181,10 +187,11 @@ class OutboxRelay:
         try:
             await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
         except TimeoutError:
-            raise TimeoutError(f"the broker acknowledged {len(rows)} events in no {self.send_timeout_s:.0f} s") from None
+            raise TimeoutError(
+                f"the broker acknowledged {len(rows)} events in no {self.send_timeout_s:.0f} s") from None
 
     @staticmethod
-    async def _mark(session, rows: list) -> None:  # noqa: ANN001
+    async def _mark(session: AsyncSession, rows: list) -> None:
         await session.execute(
             update(OUTBOX).where(OUTBOX.c.id.in_([row.id for row in rows])).values(published_at=datetime.now(UTC))
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import qrcode
 from reportlab.lib import colors
@@ -19,7 +20,7 @@ def spanish_date(day: date) -> str:
     return f"{day.day} de {_MONTHS[day.month - 1]} de {day.year}"
 
 
-def qr_image(url: str):  # noqa: ANN201
+def qr_image(url: str) -> Any:  # a PIL image
     code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, box_size=10, border=4)
     code.add_data(url)
     code.make(fit=True)
@@ -35,7 +36,7 @@ class SigningAuthority:
     position: str = ""
 
     @classmethod
-    def of(cls, settings) -> SigningAuthority:  # noqa: ANN001 (any service's settings)
+    def of(cls, settings: Any) -> SigningAuthority:  # any service's settings
         return cls(settings.constancia_signatory_name.strip(), settings.constancia_signatory_position.strip())
 
 

@@ -2,16 +2,19 @@
 events the handlers returned and (for a consumer) the ids of the events applied — and nothing else.
 
 Handlers never see SQL nor the outbox: they load through repositories, call the domain and return the
-events it recorded; the entry point (a route, a subscriber) hands them to ``uow.record(...)``. A repository that batches its writes (so a consumer batch
-becomes a few multi-row statements instead of a statement per record) registers them with
-``uow.before_commit(...)``: the one write-behind mechanism, run in registration order when the unit
-of work completes, before the outbox rows are inserted. No process-wide session listener is involved:
-what a unit of work writes is what was handed to it.
+events it recorded; the entry point (a route, a subscriber) hands them to ``uow.record(...)``. A
+repository that batches its writes (so a consumer batch becomes a few multi-row statements instead of a
+statement per record) registers them with ``uow.before_commit(...)``: the one write-behind mechanism,
+run in registration order when the unit of work completes, before the outbox rows are inserted. No
+process-wide session listener is involved: what a unit of work writes is what was handed to it.
 
     async with runtime.unit_of_work(correlation_id=...) as uow:
         uow.record(await handlers.grade(uow, ctx, ...))
 
-``Database.transaction()`` remains for reads and for the plumbing's own bookkeeping.
+Reads go through a unit of work too: a route opens one and hands it to a view, which reads through the
+service's repository and records nothing, so completing it writes nothing. ``Database.transaction()``
+is left to the plumbing's own bookkeeping (the outbox relay, the consumer's check of an event another
+instance applied first, the health check) and to reporting's generation pointer.
 """
 
 from __future__ import annotations
