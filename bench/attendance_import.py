@@ -22,9 +22,9 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.pseudonyms import email_digest  # noqa: E402
-from services.attendance.domain import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals  # noqa: E402
-from services.attendance.reports import parse_report  # noqa: E402
+from contracts.pseudonyms import email_digest
+from services.attendance.domain import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals
+from services.attendance.reports import parse_report
 
 ZONE = "America/Cancun"
 KEY = "bench-digest-key"
@@ -70,7 +70,7 @@ def import_report(data: bytes, window: SessionWindow, roster: Roster) -> tuple[i
     return len(report.rows), minutes, len(match.unmatched)
 
 
-def best_of(repeat: int, fn, *args):  # noqa: ANN001, ANN002, ANN201
+def best_of(repeat: int, fn, *args):
     best, result = float("inf"), None
     for _ in range(repeat):
         started = time.perf_counter()

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.envelope import seal, to_record  # noqa: E402
-from contracts.events import (  # noqa: E402
+from contracts.envelope import seal, to_record
+from contracts.events import (
     AssessmentGraded,
     AttendanceRecorded,
     CertificateIssued,
@@ -33,10 +33,10 @@ from contracts.events import (  # noqa: E402
     EnrolmentConfirmed,
     SessionScheduled,
 )
-from probidad.shared.consumer import IdempotentConsumer  # noqa: E402
-from probidad.shared.tables import OutboxRecord  # noqa: E402
-from services.certification.app import create_runtime  # noqa: E402
-from services.certification.settings import CertificationSettings  # noqa: E402
+from probidad.shared.consumer import IdempotentConsumer
+from probidad.shared.tables import OutboxRecord
+from services.certification.app import create_runtime
+from services.certification.settings import CertificationSettings
 
 PER_SESSION = 30
 
@@ -75,7 +75,7 @@ async def run(records, settings: CertificationSettings, *, baseline: bool) -> fl
     await runtime.database.create_schema(runtime.tables)
     consumer: IdempotentConsumer = runtime.consumers[0][0]
     if baseline:
-        async def nothing(_db, _envelope) -> None:  # noqa: ANN001
+        async def nothing(_db, _envelope) -> None:
             return None
         consumer.handlers = {t: nothing for t in consumer.handlers}
     started = time.perf_counter()

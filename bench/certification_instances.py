@@ -25,8 +25,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.certification_decisions import programme  # noqa: E402
-from bench.enrollment_throughput import postgres as databases  # noqa: E402
+from bench.certification_decisions import programme
+from bench.enrollment_throughput import postgres as databases
 
 
 def _shard(record: tuple) -> int:
@@ -34,7 +34,7 @@ def _shard(record: tuple) -> int:
     return 0 if session_id is None else int(session_id.split("-")[1]) // 30 % 2
 
 
-def _runtime(url: str, state: str):  # noqa: ANN202
+def _runtime(url: str, state: str):
     from services.certification.app import create_runtime
     from services.certification.settings import CertificationSettings
 
@@ -58,7 +58,7 @@ async def _apply(url: str, state: str, records: list) -> None:
     await runtime.database.dispose()
 
 
-def _instance(url: str, state: str, records: list, ready, go) -> None:  # noqa: ANN001
+def _instance(url: str, state: str, records: list, ready, go) -> None:
     ready.set()
     go.wait()
     asyncio.run(_apply(url, state, records))

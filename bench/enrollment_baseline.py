@@ -36,7 +36,7 @@ database = Database(os.environ.get("PROBIDAD_DATABASE_URL", "sqlite+aiosqlite://
 
 
 @asynccontextmanager
-async def lifespan(_app: FastAPI):  # noqa: ANN202
+async def lifespan(_app: FastAPI):
     await database.create_schema([BareEnrolment.__table__])
     yield
     await database.dispose()

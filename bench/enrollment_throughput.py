@@ -31,11 +31,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from probidad.ops.localhost import free_port  # noqa: E402
-from probidad.ops.platform import launch, stop_services, wait_until_healthy  # noqa: E402
-from probidad.shared.auth import issue_token  # noqa: E402
-from probidad.shared.settings import DEV_JWT_SECRET  # noqa: E402
-from services.enrollment.servants.curp import curp_check_digit  # noqa: E402
+from probidad.ops.localhost import free_port
+from probidad.ops.platform import launch, stop_services, wait_until_healthy
+from probidad.shared.auth import issue_token
+from probidad.shared.settings import DEV_JWT_SECRET
+from services.enrollment.servants.curp import curp_check_digit
 
 CONSONANTS = "BCDFGHJKLMNPRSTVWXYZ"
 

@@ -45,8 +45,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.envelope import seal, to_record  # noqa: E402
-from contracts.events import (  # noqa: E402
+from contracts.envelope import seal, to_record
+from contracts.events import (
     AttendanceRecorded,
     CoursePublished,
     EnrolmentConfirmed,
@@ -54,11 +54,11 @@ from contracts.events import (  # noqa: E402
     ServantRegistered,
     SessionScheduled,
 )
-from contracts.topics import ATTENDANCE_EVENTS  # noqa: E402
-from probidad.ops.demo import comptroller_token  # noqa: E402
-from probidad.ops.platform import SERVICES, start_services, stop_services  # noqa: E402
-from probidad.ops.localhost import eventually, process_stat  # noqa: E402
-from probidad.shared.kafka import ensure_topics, partition_lag  # noqa: E402
+from contracts.topics import ATTENDANCE_EVENTS
+from probidad.ops.demo import comptroller_token
+from probidad.ops.platform import SERVICES, start_services, stop_services
+from probidad.ops.localhost import eventually, process_stat
+from probidad.shared.kafka import ensure_topics, partition_lag
 
 ZONE = "America/Mexico_City"
 
@@ -88,7 +88,7 @@ def reference_facts(sessions: int, per_session: int) -> tuple[list, list[tuple[s
     return facts, plan
 
 
-async def produce(bootstrap: str, topic_of, facts: list) -> None:  # noqa: ANN001
+async def produce(bootstrap: str, topic_of, facts: list) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
@@ -285,7 +285,7 @@ async def main() -> None:
             return {e: datetime.fromisoformat(t).replace(tzinfo=UTC).timestamp() if "+" not in t
                     else datetime.fromisoformat(t).timestamp() for e, t in rows if e in sent_at}
 
-        async def all_applied():  # noqa: ANN202
+        async def all_applied():
             done = await applied()
             return done if len(done) == len(sent_at) else None
 
@@ -386,7 +386,7 @@ def peak_resident_mb(pid: int) -> float:
     return float("nan")
 
 
-async def _at_least(value, target: int) -> bool:  # noqa: ANN001
+async def _at_least(value, target: int) -> bool:
     return (await value) >= target
 
 

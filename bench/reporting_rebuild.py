@@ -32,17 +32,17 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from contracts.envelope import Envelope, seal, to_record  # noqa: E402
-from contracts.events import (  # noqa: E402
+from contracts.envelope import Envelope, seal, to_record
+from contracts.events import (
     CoursePublished, DueRule, ExemptionGranted, PlanTarget, RequirementScope, ServantLeft, ServantRegistered,
     ServantTransferred, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
-from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS  # noqa: E402
-from probidad.ops.programme import generate, scaled_plan  # noqa: E402
-from probidad.shared.database import Database  # noqa: E402
-from probidad.shared.kafka import ensure_topics  # noqa: E402
-from services.reporting.rebuild import rebuild_from_kafka  # noqa: E402
-from services.reporting.repository import pointer  # noqa: E402
+from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
+from probidad.ops.programme import generate, scaled_plan
+from probidad.shared.database import Database
+from probidad.shared.kafka import ensure_topics
+from services.reporting.rebuild import rebuild_from_kafka
+from services.reporting.repository import pointer
 
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 EVENTS_PER_BULLETIN = 13_500  # roughly what one bulletin-sized programme holds
@@ -108,7 +108,7 @@ def records_for(count: int) -> list[tuple[str, bytes, bytes, list[tuple[str, byt
     return out
 
 
-async def produce(bootstrap: str, prefix: str, records) -> float:  # noqa: ANN001
+async def produce(bootstrap: str, prefix: str, records) -> float:
     await ensure_topics(bootstrap, [prefix + t for t in TOPICS])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=50,
                                 max_batch_size=1024 * 1024, max_request_size=8 * 1024 * 1024)

@@ -72,7 +72,7 @@ def curp(n: int) -> str:
     return body + curp_check_digit(body)
 
 
-def wire(envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:  # noqa: ANN001
+def wire(envelope) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     key, value, headers = to_record(envelope)
     return key, value, [(name, text.encode()) for name, text in headers.items()]
 
@@ -84,7 +84,7 @@ class Fuzzer:
         self.rng = rng
         self.kinds = [name.removeprefix("bad_") for name in dir(self) if name.startswith("bad_")]
 
-    def malformed(self, record) -> tuple[str, tuple]:  # noqa: ANN001
+    def malformed(self, record) -> tuple[str, tuple]:
         kind = self.rng.choice(self.kinds)
         key, value, headers = record
         headers = [(n, str(uuid.uuid4()).encode() if n == "ce_id" else v) for n, v in headers]
@@ -94,49 +94,49 @@ class Fuzzer:
     def _text(self, n: int) -> str:
         return "".join(self.rng.choice(string.printable) for _ in range(n))
 
-    def _replace(self, headers, name: str, raw: bytes):  # noqa: ANN001, ANN202
+    def _replace(self, headers, name: str, raw: bytes):
         return [(n, raw if n == name else v) for n, v in headers]
 
     # values
-    def bad_random_bytes(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_random_bytes(self, value, headers):
         return self.rng.randbytes(self.rng.randint(0, 600)), headers
 
-    def bad_value_not_utf8(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_value_not_utf8(self, value, headers):
         cut = self.rng.randint(1, len(value) - 1)
         return value[:cut] + self.rng.choice([b"\xff", b"\xc3\x28", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]) + \
             value[cut:], headers
 
-    def bad_json_with_content_type(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_json_with_content_type(self, value, headers):
         return self.rng.choice([b"{not json", value[: self.rng.randint(0, len(value) - 1)], value + b"}",
                                 value.replace(b'"', b"'"), b"{" + value]), headers
 
-    def bad_json_without_content_type(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_json_without_content_type(self, value, headers):
         bad, _ = self.bad_json_with_content_type(value, headers)
         return bad, [(n, v) for n, v in headers if n != "content-type"]
 
-    def bad_deep_nesting(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_deep_nesting(self, value, headers):
         depth = self.rng.choice([1_100, 5_000, 30_000, 200_000]) if self.rng.random() < 0.05 else \
             self.rng.randint(1_000, 5_000)
         opener = self.rng.choice([b"[", b'{"a":', b'[{"x":'])
         return opener * min(depth, 210_000 // len(opener)), headers
 
-    def bad_huge_number(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_huge_number(self, value, headers):
         digits = str(self.rng.randint(1, 9)).encode() * self.rng.randint(4_301, 20_000)
         if self.rng.random() < 0.5:
             return digits, headers
         return value[:-1] + b', "extra": ' + digits + b"}", headers
 
-    def bad_wrong_shape(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_wrong_shape(self, value, headers):
         return self.rng.choice([b"[]", b'"text"', b"42", b"null", b"true", b"[" + value + b"]", b"{}",
                                 b'{"data": ' + value + b"}"]), headers
 
-    def bad_wrong_types(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_wrong_types(self, value, headers):
         data = json.loads(value)
         name = self.rng.choice(sorted(data))
         data[name] = self.rng.choice([[{"x": [1]}], {"nested": {"deeper": [None]}}, [[[]]]])
         return json.dumps(data).encode(), headers
 
-    def bad_missing_field(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_missing_field(self, value, headers):
         data = json.loads(value)
         event_type = dict(headers)["ce_type"].decode()
         required = [n for n, f in EVENTS_BY_TYPE[event_type].model_fields.items() if f.is_required() and n in data]
@@ -145,44 +145,44 @@ class Fuzzer:
         del data[self.rng.choice(required)]
         return json.dumps(data).encode(), headers
 
-    def bad_empty_value(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_empty_value(self, value, headers):
         return self.rng.choice([None, b"", b" "]), headers
 
     # headers
-    def bad_header_not_utf8(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_header_not_utf8(self, value, headers):
         name = self.rng.choice([*REQUIRED_HEADERS, "ce_time", "ce_subject", "content-type", "ce_correlationid"])
         return value, self._replace(headers, name, b"\xfe" + self.rng.randbytes(8) + b"\xff")
 
-    def bad_random_headers(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_random_headers(self, value, headers):
         made = [(self._text(self.rng.randint(1, 12)), self.rng.randbytes(self.rng.randint(0, 40)))
                 for _ in range(self.rng.randint(0, 6))]
         return value, made
 
-    def bad_missing_ce_header(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_missing_ce_header(self, value, headers):
         gone = self.rng.choice(REQUIRED_HEADERS)
         return value, [(n, v) for n, v in headers if n != gone]
 
-    def bad_duplicated_ce_header(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_duplicated_ce_header(self, value, headers):
         # The last of two values counts (as reporting's rebuild decoder also reads it): a bad one.
         return value, [*headers, self.rng.choice([("ce_specversion", b"0.3"), ("ce_type", b"probidad.nothing.v1"),
                                                    ("ce_id", b""), ("ce_time", b"soon")])]
 
-    def bad_unknown_ce_header_and_no_id(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_unknown_ce_header_and_no_id(self, value, headers):
         return value, [*[(n, v) for n, v in headers if n != "ce_id"], ("ce_" + self._text(5), b"?")]
 
-    def bad_unknown_type(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_unknown_type(self, value, headers):
         unknown = self.rng.choice([b"probidad.enrollment.session.exploded.v1", b"", b"x" * 300,
                                    b"probidad.enrollment.session.scheduled.v9"])
         return value, self._replace(headers, "ce_type", unknown)
 
-    def bad_spec_version(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_spec_version(self, value, headers):
         return value, self._replace(headers, "ce_specversion", self.rng.choice([b"0.3", b"2.0", b"", b"1"]))
 
-    def bad_time(self, value, headers):  # noqa: ANN001, ANN201
+    def bad_time(self, value, headers):
         return value, self._replace(headers, "ce_time", self.rng.choice([b"yesterday", b"2026-13-40T99:00:00Z", b"0"]))
 
 
-def ghost(envelope, rng: random.Random, n: int):  # noqa: ANN001, ANN202
+def ghost(envelope, rng: random.Random, n: int):
     """A copy of a valid event naming ids nobody knows (all of them, or just the servant)."""
     data = envelope.event.model_dump(mode="json")
     names = [k for k in data if k.endswith("_id") and k != "request_id"]
@@ -195,7 +195,7 @@ def ghost(envelope, rng: random.Random, n: int):  # noqa: ANN001, ANN202
     return type(envelope.event).model_validate(data)
 
 
-def build_stream(programme, rng: random.Random) -> tuple[list, dict]:  # noqa: ANN001
+def build_stream(programme, rng: random.Random) -> tuple[list, dict]:
     """Every record to send, in order: (topic, key, value, headers, kind or None for a valid event)."""
     fuzzer = Fuzzer(rng)
     requests = [seal(ServantSubmitted(request_id=f"rq-fuzz-{n}", institution_id=INSTITUTION, name=f"Servidor {n}",
@@ -235,7 +235,7 @@ def build_stream(programme, rng: random.Random) -> tuple[list, dict]:  # noqa: A
     return stream, planned
 
 
-def handled_types(name: str, tmp_path) -> set[str]:  # noqa: ANN001
+def handled_types(name: str, tmp_path) -> set[str]:
     """The event types the service's consumer group has handlers for, over all its subscriptions (its
     runtime, built but not started)."""
     app = importlib.import_module(f"services.{name}.app")
@@ -244,7 +244,7 @@ def handled_types(name: str, tmp_path) -> set[str]:  # noqa: ANN001
     return {kind for consumer, _topics in runtime.consumers for kind in consumer.handlers}
 
 
-def processed_ids(database, group: str) -> list[str]:  # noqa: ANN001
+def processed_ids(database, group: str) -> list[str]:
     with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as connection:
         return [row[0] for row in connection.execute(
             "SELECT event_id FROM processed_event WHERE consumer_group = ?", (group,))]

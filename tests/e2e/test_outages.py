@@ -30,7 +30,6 @@ import pytest
 
 from probidad.ops import pgctl
 from probidad.ops.demo import DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token
-from probidad.ops.localhost import port_free
 from probidad.ops.programme import demo_person, demo_programme
 from tests.support.outages import (
     OwnKafka, Platform, Spending, certificates_issued, consumed_topics, dead_letter_records, figures_seen,
@@ -61,11 +60,11 @@ def kafka(own_kafka: OwnKafka) -> OwnKafka:
     return own_kafka
 
 
-def small_programme(scale: float = 0.02):  # noqa: ANN201
+def small_programme(scale: float = 0.02):
     return demo_programme(seed=11, scale=scale, now=PLANNED_ON)
 
 
-def closed_at_least(count: int):  # noqa: ANN201
+def closed_at_least(count: int):
     """A loader ``report`` and ``should_stop`` pair: stop once ``count`` sessions are closed."""
     closed = {"sessions": 0}
 
@@ -82,7 +81,7 @@ def closed_at_least(count: int):  # noqa: ANN201
     return note, enough, reached, closed
 
 
-async def load_all(platform: Platform, kafka: OwnKafka, programme, *, attempts: int = 5) -> None:  # noqa: ANN001
+async def load_all(platform: Platform, kafka: OwnKafka, programme, *, attempts: int = 5) -> None:
     """Load what is not loaded yet, again after a stop part-way (the loader continues where it stopped)."""
     for attempt in range(attempts):
         try:
@@ -97,7 +96,7 @@ async def load_all(platform: Platform, kafka: OwnKafka, programme, *, attempts: 
             await asyncio.sleep(2)
 
 
-async def rosters_known(http: httpx.AsyncClient, attendance: str, sessions) -> bool:  # noqa: ANN001
+async def rosters_known(http: httpx.AsyncClient, attendance: str, sessions) -> bool:
     for session in sessions:
         response = await http.get(f"{attendance}/sessions/{session.session_id}")
         if response.status_code != 200 or len(response.json().get("attendance", [])) < len(session.enrolled):
@@ -105,7 +104,7 @@ async def rosters_known(http: httpx.AsyncClient, attendance: str, sessions) -> b
     return True
 
 
-def new_servants(programme, count: int) -> list[dict]:  # noqa: ANN001
+def new_servants(programme, count: int) -> list[dict]:
     """People HR registers meanwhile, unknown to the programme (so its figures do not change)."""
     rng = random.Random(2026)
     institution = programme.institutions[0].institution_id
@@ -119,7 +118,7 @@ def new_servants(programme, count: int) -> list[dict]:  # noqa: ANN001
     return people
 
 
-async def the_figures_match_the_plan(http: httpx.AsyncClient, platform: Platform, programme,  # noqa: ANN001
+async def the_figures_match_the_plan(http: httpx.AsyncClient, platform: Platform, programme,
                                      timeout_s: float) -> None:
     wanted = figures_wanted(programme)
 

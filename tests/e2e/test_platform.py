@@ -55,7 +55,7 @@ def platform(kafka_bootstrap: str, topic_prefix: str, tmp_path):
     stop_services(running)
 
 
-async def _figures(http: httpx.AsyncClient, url: str, **params) -> dict:  # noqa: ANN003
+async def _figures(http: httpx.AsyncClient, url: str, **params) -> dict:
     response = await http.get(f"{url}/reports/figures", params=params)
     response.raise_for_status()
     rows = response.json()["rows"]
@@ -138,13 +138,13 @@ async def test_the_reporting_api_shows_the_figures_of_the_programme_loaded_throu
         assert any(line.get("correlation_id") == correlation for line in lines), service
 
 
-async def _equal(value, wanted):  # noqa: ANN001, ANN202
+async def _equal(value, wanted):
     """``await value`` when it equals ``wanted`` (for ``eventually``), else None."""
     seen = await value
     return seen if seen == wanted else None
 
 
-async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme) -> None:  # noqa: ANN001
+async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme) -> None:
     """Plan attainment and every number of the bulletin, against figures computed from the generated
     facts (probidad.ops.programme: expected_plan, expected_bulletin)."""
     reporting = urls["reporting"]
@@ -216,7 +216,7 @@ async def _the_oversight_figures_are_the_programmes(http: httpx.AsyncClient, url
         assert f"[{printed}]({reporting}/dashboard?" in text, (number, text[:3000])
 
 
-async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme,  # noqa: ANN001
+async def _compliance_and_the_overdue_lists_are_the_programmes(http: httpx.AsyncClient, urls: dict, programme,
                                                               servant_ids: dict[str, str]) -> None:
     """Compliance counts per requirement, institution and level in reporting, and each institution's named
     overdue list in enrollment, against standings computed straight from the generated facts."""
@@ -281,7 +281,7 @@ def _attributes(dom: str, marker: str) -> list[dict[str, str]]:
     return found
 
 
-def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, programme, scratch: Path) -> None:  # noqa: ANN001
+def _the_dashboard_shows_compliance_and_the_plan_in_a_browser(reporting: str, programme, scratch: Path) -> None:
     """The dashboard, rendered by a real browser for the programme's last year to date, and for one
     institution: compliance per requirement and plan against actual as computed from the generated facts,
     small counts blanked (a blank arrives as "null"), topic, modality and sex panels filled."""

@@ -78,7 +78,7 @@ async def test_a_redelivered_event_has_no_second_effect(running_ledger, kafka_bo
     assert sorted(rows) == [("inst-after", 1), ("inst-twice", 12)]  # different keys: any order
 
 
-async def _rows_once(runtime, at_least: int):  # noqa: ANN001, ANN202
+async def _rows_once(runtime, at_least: int):
     rows = await ledger.ledger_rows(runtime)
     return rows if len(rows) >= at_least else None
 
@@ -182,6 +182,6 @@ async def test_consumer_lag_counts_events_not_yet_committed_by_the_group(
     assert CONSUMER_LAG.labels("never-consumed", topic)._value.get() == 3
 
 
-async def _lag_is(monitor, admin, probe, group, topic, expected):  # noqa: ANN001, ANN202
+async def _lag_is(monitor, admin, probe, group, topic, expected):
     lags = await monitor.measure(admin, probe)
     return (lags[(group, topic)],) if lags[(group, topic)] == expected else None

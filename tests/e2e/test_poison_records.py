@@ -112,7 +112,7 @@ async def test_one_bad_request_among_eighty_is_dead_lettered_and_the_eighty_are_
         [wire(request(institution_id, n)) for n in range(40, 80)]
     await send_raw(kafka_bootstrap, [(topic, record) for record in records])
 
-    async def settled():  # noqa: ANN202
+    async def settled():
         letters = [r for r in await read_all(kafka_bootstrap, dlq) if r.key == key]
         lag = await group_lag(kafka_bootstrap, GROUP, [topic])
         return (letters, lag) if letters and lag == 0 else None
@@ -177,7 +177,7 @@ async def test_a_header_name_that_is_not_utf8_sent_by_kcat_is_dead_lettered_and_
     assert sent.returncode == 0, errors
     await send_raw(kafka_bootstrap, [(topic, wire(request(institution_id, n))) for n in range(40, 80)])
 
-    async def settled():  # noqa: ANN202
+    async def settled():
         letters = [r for r in await read_all(kafka_bootstrap, dead_letter_topic(topic, GROUP)) if r.key == key]
         lag = await group_lag(kafka_bootstrap, GROUP, [topic])
         return (letters, lag) if letters and lag == 0 else None

@@ -57,7 +57,7 @@ def request_headers(event_type: str = EnrolmentRequested.type) -> list[str]:
     return [arg for name, value in headers.items() for arg in ("-H", f"{name}={value}")]
 
 
-def kcat_produce(kcat, credentials, topic: str, value: dict):  # noqa: ANN001, ANN201
+def kcat_produce(kcat, credentials, topic: str, value: dict):
     return kcat_run(kcat, credentials, "-P", "-t", topic, "-k", credentials.institution, *request_headers(),
                     data=json.dumps(value).encode())
 
@@ -127,7 +127,7 @@ async def test_a_client_without_credentials_is_refused(secure, kcat):
     assert anonymous.returncode != 0 or b" brokers:" not in anonymous.stdout, anonymous.stdout
 
 
-async def read_until(bootstrap: str, security: KafkaSecurity, topic: str, found, timeout_s: float = 90.0):  # noqa: ANN001, ANN201
+async def read_until(bootstrap: str, security: KafkaSecurity, topic: str, found, timeout_s: float = 90.0):
     """Read ``topic`` from the start until ``found(records)`` says yes; the records read."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest",
                                 enable_auto_commit=False, **security.aiokafka())
@@ -179,7 +179,7 @@ async def test_the_platform_runs_on_the_secure_broker_and_answers_an_agency_requ
                                "servant_id": "srv-none"})
         assert forged.returncode == 0, forged.stderr
 
-        def answered(records) -> bool:  # noqa: ANN001
+        def answered(records) -> bool:
             return any(b"rq-secure-1" in (r.value or b"") for r in records)
 
         events = await read_until(cluster.bootstrap, admin, ENROLLMENT_EVENTS, answered)

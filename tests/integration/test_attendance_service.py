@@ -56,10 +56,10 @@ class Harness:
                                    subject=f"{role}-tester")
         return {"Authorization": f"Bearer {token}"}
 
-    async def deliver(self, *events, time: datetime | None = None) -> list:  # noqa: ANN002
+    async def deliver(self, *events, time: datetime | None = None) -> list:
         return await self.harness.send(*events, time=time, topic=ENROLLMENT_EVENTS)
 
-    async def redeliver(self, envelope) -> None:  # noqa: ANN001
+    async def redeliver(self, envelope) -> None:
         await self.harness.deliver(envelope, topic=ENROLLMENT_EVENTS)
 
     async def events(self) -> list:

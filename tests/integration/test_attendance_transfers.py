@@ -26,13 +26,13 @@ def ana_to_dif(transfer_id: str = "trf-1", effective_days_ago: int = 8) -> Serva
         approved_at=datetime.now(UTC))
 
 
-async def roster_seen_by(service, institution: str, session_id: str) -> list[str]:  # noqa: ANN001
+async def roster_seen_by(service, institution: str, session_id: str) -> list[str]:
     session = (await service.http.get(f"/sessions/{session_id}",
                                       headers=service.token("liaison", institution_id=institution))).json()
     return [a["servant_id"] for a in session["attendance"]]
 
 
-async def records_seen_by(service, institution: str) -> list[tuple[str, str]]:  # noqa: ANN001
+async def records_seen_by(service, institution: str) -> list[tuple[str, str]]:
     found = (await service.http.get("/records", headers=service.token("liaison", institution_id=institution))).json()
     return sorted((r["session_id"], r["servant_id"]) for r in found)
 

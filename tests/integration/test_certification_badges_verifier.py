@@ -70,13 +70,13 @@ class Certification:
         self.harness, self.settings = harness, harness.settings
         self.clock = 0
 
-    async def hear(self, *events) -> None:  # noqa: ANN002
+    async def hear(self, *events) -> None:
         for event in events:
             self.clock += 1
             await self.harness.deliver(seal(event, time=T0 + timedelta(hours=self.clock)),
                                        topic=self.settings.topic(event.kafka_topic))
 
-    async def events(self, kind) -> list:  # noqa: ANN001
+    async def events(self, kind) -> list:
         await self.harness.drain()
         envelopes = [open_envelope(m.headers, m.body) for m in self.harness.messages]
         return [e.event for e in envelopes if isinstance(e.event, kind)]

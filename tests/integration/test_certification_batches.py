@@ -142,14 +142,14 @@ async def decide(database_url: str, tmp_path, records: list, batch: int | None) 
     consumer: IdempotentConsumer = runtime.consumers[0][0]
     letters = []
 
-    async def collect(letter) -> None:  # noqa: ANN001
+    async def collect(letter) -> None:
         letters.append(letter)
 
     consumer.send_dead_letter = collect
     replayed = 0
     process = consumer._process  # noqa: SLF001 — where a failed batch's records are applied one by one
 
-    async def counted(*record):  # noqa: ANN002, ANN202
+    async def counted(*record):
         nonlocal replayed
         replayed += 1
         return await process(*record)

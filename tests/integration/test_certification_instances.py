@@ -22,7 +22,7 @@ from tests.integration.test_certification_batches import MODEL, T0, course, grad
 STILL = 1.5  # seconds an open transaction holds its locks in the waiting tests
 
 
-def record(fact, i: int) -> tuple:  # noqa: ANN001
+def record(fact, i: int) -> tuple:
     key, value, headers = to_record(seal(fact, time=T0 + timedelta(minutes=i)))
     return (fact.kafka_topic, i % 6, i, key, value, headers)
 
@@ -52,14 +52,14 @@ def programme() -> tuple[list, list]:
     return [*head, *one], two
 
 
-async def instance(url: str, tmp_path):  # noqa: ANN001, ANN201
+async def instance(url: str, tmp_path):
     # Every instance shares the state dir, so the signing key: all instances of the service must.
     runtime = create_runtime(CertificationSettings(database_url=url, state_dir=tmp_path, competency_model=MODEL,
                                                    log_level="WARNING"))
     consumer = runtime.consumers[0][0]
     letters: list = []
 
-    async def collect(letter) -> None:  # noqa: ANN001
+    async def collect(letter) -> None:
         letters.append(letter)
 
     consumer.send_dead_letter = collect
@@ -67,7 +67,7 @@ async def instance(url: str, tmp_path):  # noqa: ANN001, ANN201
     return runtime
 
 
-async def kept(runtime) -> dict:  # noqa: ANN001
+async def kept(runtime) -> dict:
     async with runtime.database.transaction() as db:
         certificates = sorted(json.dumps(r.model_dump(), default=str, sort_keys=True)
                               for r in (await db.exec(select(CertificateRecord))).all())
@@ -77,7 +77,7 @@ async def kept(runtime) -> dict:  # noqa: ANN001
     return {"certificates": certificates, "competencies": competencies, "events": events}
 
 
-async def fresh(runtime) -> None:  # noqa: ANN001
+async def fresh(runtime) -> None:
     await runtime.database.drop_schema(runtime.tables)
     await runtime.database.create_schema(runtime.tables)
 
@@ -99,7 +99,7 @@ async def test_two_instances_deciding_at_once_decide_what_one_instance_decides(p
         await fresh(alone)
         a, b = await instance(postgres_url, tmp_path), await instance(postgres_url, tmp_path)
 
-        async def consume(runtime, stream: list) -> None:  # noqa: ANN001
+        async def consume(runtime, stream: list) -> None:
             for begin in range(0, len(stream), batch):
                 await runtime.consumers[0][0].process_batch(stream[begin:begin + batch])
                 await asyncio.sleep(0)  # let the other instance in between batches
@@ -112,12 +112,12 @@ async def test_two_instances_deciding_at_once_decide_what_one_instance_decides(p
     await alone.database.dispose()
 
 
-async def _hold_open(runtime, records: list, started: asyncio.Event, release: asyncio.Event) -> None:  # noqa: ANN001
+async def _hold_open(runtime, records: list, started: asyncio.Event, release: asyncio.Event) -> None:
     """Apply ``records`` in one transaction and keep it open (its locks held) until ``release``."""
     consumer = runtime.consumers[0][0]
     original = consumer.handlers.copy()
 
-    async def then_wait(db, envelope) -> None:  # noqa: ANN001
+    async def then_wait(db, envelope) -> None:
         await original[envelope.type](db, envelope)
         started.set()
         await release.wait()
@@ -129,7 +129,7 @@ async def _hold_open(runtime, records: list, started: asyncio.Event, release: as
         consumer.handlers = original
 
 
-async def _time_to_apply(postgres_url, tmp_path, setup: list, held: list, other: list) -> tuple[float, dict]:  # noqa: ANN001
+async def _time_to_apply(postgres_url, tmp_path, setup: list, held: list, other: list) -> tuple[float, dict]:
     """After ``setup``, how long ``other`` takes on a second instance while a first holds a transaction
     over ``held``; and what the two kept."""
     a, b = await instance(postgres_url, tmp_path), await instance(postgres_url, tmp_path)

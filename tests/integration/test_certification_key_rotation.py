@@ -74,7 +74,7 @@ def rotation(database_url: str, tmp_path: Path) -> Rotation:
     return Rotation(database_url, tmp_path)
 
 
-async def complete(service, servant: str) -> CertificateIssued:  # noqa: ANN001
+async def complete(service, servant: str) -> CertificateIssued:
     for fact in (seat(servant), present(servant), graded(servant)):
         await service.hear(fact)
     return (await service.events(CertificateIssued))[-1]

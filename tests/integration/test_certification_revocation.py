@@ -17,14 +17,14 @@ __all__ = ["certification"]  # the fixture, used by name
 SESSION_DAY = date(2026, 11, 5)  # the day the certificates below carry
 
 
-async def certified(service, servant: str = "sv-1") -> CertificateIssued:  # noqa: ANN001
+async def certified(service, servant: str = "sv-1") -> CertificateIssued:
     """A servant completes session s-1 and is certified."""
     for fact in (course(), scheduled(), seat(servant), present(servant), graded(servant)):
         await service.hear(fact)
     return next(e for e in await service.events(CertificateIssued) if e.servant_id == servant)
 
 
-async def revocation_bit(http, code: str) -> bool:  # noqa: ANN001
+async def revocation_bit(http, code: str) -> bool:
     at = status_list.position(code)
     credential = (await http.get(f"{status_list.PATH}/{at.list_id}")).json()
     return status_list.bit_is_set(status_list.decoded_list(credential["credentialSubject"]["encodedList"]), at.index)

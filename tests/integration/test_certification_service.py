@@ -60,7 +60,7 @@ class Certification:
         self.published: list[KafkaMessage] = harness.messages
         self.clock = 0
 
-    async def hear(self, event, *, hours: float | None = None, envelope=None):  # noqa: ANN001, ANN201
+    async def hear(self, event, *, hours: float | None = None, envelope=None):
         """Deliver one fact as its producer would have (stated at T0 + hours)."""
         if envelope is None:
             self.clock += 1
@@ -68,7 +68,7 @@ class Certification:
         await self.harness.deliver(envelope, topic=self.settings.topic(event.kafka_topic))
         return envelope
 
-    async def events(self, kind=None) -> list:  # noqa: ANN001
+    async def events(self, kind=None) -> list:
         await self.harness.drain()
         envelopes = [open_envelope(m.headers, m.body) for m in self.published]
         return [e.event for e in envelopes if kind is None or isinstance(e.event, kind)]

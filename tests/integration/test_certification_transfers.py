@@ -30,7 +30,7 @@ def moved(servant: str, effective_on: date, *, to: str = "inst-2", transfer_id: 
         approved_at=datetime(2026, 11, 1, tzinfo=UTC))
 
 
-async def listed_by(certification, institution: str) -> list[tuple[str, str]]:  # noqa: ANN001
+async def listed_by(certification, institution: str) -> list[tuple[str, str]]:
     async with certification.client(certification.token("liaison", institution_id=institution)) as http:
         answer = await http.get("/certificates")
         assert answer.status_code == 200, answer.text

@@ -46,7 +46,7 @@ def platform_record(tmp_path: Path):
         process.wait()
 
 
-def cli(monkeypatch, state_dir: Path | None, *args: str):  # noqa: ANN001, ANN201
+def cli(monkeypatch, state_dir: Path | None, *args: str):
     monkeypatch.delenv("PROBIDAD_ENROLLMENT_URL", raising=False)
     monkeypatch.delenv("PROBIDAD_ATTENDANCE_URL", raising=False)
     if state_dir is None:

@@ -26,7 +26,7 @@ async def runtime(database_url: str, tmp_path):
         yield runtime
 
 
-def record(envelope, offset: int) -> tuple:  # noqa: ANN001
+def record(envelope, offset: int) -> tuple:
     key, value, headers = to_record(envelope)
     return (ENROLLMENT_EVENTS, 0, offset, key, value, [(k, v.encode()) for k, v in headers.items()])
 
@@ -36,7 +36,7 @@ async def test_a_handler_error_that_is_not_transient_is_tried_a_few_times_then_d
     original = consumer.handlers[institution().type]
     calls: list[str] = []
 
-    async def broken_for_one(session, envelope) -> None:  # noqa: ANN001
+    async def broken_for_one(session, envelope) -> None:
         calls.append(envelope.event.institution_id)
         if envelope.event.institution_id == "inst-bug":
             raise KeyError("a bug in the handler")
@@ -59,7 +59,7 @@ async def test_a_handler_error_that_is_not_transient_is_tried_a_few_times_then_d
 async def test_any_exception_while_decoding_a_record_is_a_contract_error(runtime, monkeypatch) -> None:
     consumer = runtime.consumers[0][0]
 
-    def decoder_with_a_bug(headers, value):  # noqa: ANN001, ANN202
+    def decoder_with_a_bug(headers, value):
         raise MemoryError("value too large to decode")
 
     monkeypatch.setattr(consumer_module, "open_envelope", decoder_with_a_bug)
@@ -120,7 +120,7 @@ async def test_an_event_its_handler_rejects_is_dead_lettered_without_asking_agai
     original = consumer.handlers[institution().type]
     calls: list[str] = []
 
-    async def counting(session, envelope) -> None:  # noqa: ANN001
+    async def counting(session, envelope) -> None:
         calls.append(envelope.id)
         await original(session, envelope)
 

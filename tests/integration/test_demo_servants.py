@@ -12,7 +12,7 @@ from tests.integration.test_enrollment_api import platform, set_up_programme  # 
 TODAY = date.today()
 
 
-async def test_the_demos_servants_are_accepted_and_listed_with_name_curp_and_position(platform):  # noqa: F811
+async def test_the_demos_servants_are_accepted_and_listed_with_name_curp_and_position(platform):
     await set_up_programme(platform)
     people = demo_programme(scale=0.01).servants[:40]  # the import's rows, as the demo sends them
     rows = [{"line": n, "institution_id": "in-a", "name": s.name, "curp": s.curp, "email": s.email, "sex": s.sex,

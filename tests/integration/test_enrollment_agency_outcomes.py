@@ -26,7 +26,7 @@ OUTCOMES_IN_A = "probidad.agency.outcomes.in-a"
 
 
 @pytest.fixture
-async def answered(enrollment):  # noqa: F811 — the fixture imported above
+async def answered(enrollment):
     """Enrollment whose subscribers answer on outcome topics, as create_runtime wires them in secure mode
     (the topic-institution header, which the secure wiring stamps from the topic, is taken as sent)."""
     consumer = agency_request_consumer(enrollment)
@@ -36,7 +36,7 @@ async def answered(enrollment):  # noqa: F811 — the fixture imported above
     return enrollment
 
 
-async def send_on_topic_of(runtime, institution: str, *requests) -> None:  # noqa: ANN001
+async def send_on_topic_of(runtime, institution: str, *requests) -> None:
     """As enrollment's secure wiring hands them over: stamped with the institution of their topic."""
     for request in requests:
         key, value, headers = to_record(seal(request))
@@ -45,7 +45,7 @@ async def send_on_topic_of(runtime, institution: str, *requests) -> None:  # noq
     await runtime.relay.drain()
 
 
-def collect_outcomes(runtime, topic: str = OUTCOMES_IN_A) -> list:  # noqa: ANN001
+def collect_outcomes(runtime, topic: str = OUTCOMES_IN_A) -> list:
     seen: list = []
 
     @runtime.broker.subscriber(topic)
@@ -55,7 +55,7 @@ def collect_outcomes(runtime, topic: str = OUTCOMES_IN_A) -> list:  # noqa: ANN0
     return seen
 
 
-async def start_collecting(runtime, topic: str = OUTCOMES_IN_A) -> list:  # noqa: ANN001
+async def start_collecting(runtime, topic: str = OUTCOMES_IN_A) -> list:
     seen = collect_outcomes(runtime, topic)
     await runtime.test_broker.start()  # subscribers added after the test broker started need starting
     return seen
@@ -106,7 +106,7 @@ async def test_a_request_id_reused_for_another_request_is_answered_as_rejected_o
 
 
 async def test_in_development_each_decision_reaches_the_outcome_topic_of_the_institution_the_request_names(
-        enrollment):  # noqa: F811
+        enrollment):
     """A development broker has one shared request topic: the agency still reads only its own answers."""
     in_a, in_b = await start_collecting(enrollment), collect_outcomes(enrollment, "probidad.agency.outcomes.in-b")
     await enrollment.test_broker.start()
@@ -124,7 +124,7 @@ async def test_in_development_each_decision_reaches_the_outcome_topic_of_the_ins
     assert {e.event.request_id for e in enrollment.published if hasattr(e.event, "request_id")} >= {"rq-1", "rq-3"}
 
 
-async def test_in_development_a_header_a_sender_stamps_neither_moves_nor_refuses_its_answer(enrollment):  # noqa: F811
+async def test_in_development_a_header_a_sender_stamps_neither_moves_nor_refuses_its_answer(enrollment):
     in_a, in_b = await start_collecting(enrollment), collect_outcomes(enrollment, "probidad.agency.outcomes.in-b")
     await enrollment.test_broker.start()
     await send_on_topic_of(enrollment, "in-b", submitted("rq-1"))  # claims in-b's topic; names in-a
@@ -134,7 +134,7 @@ async def test_in_development_a_header_a_sender_stamps_neither_moves_nor_refuses
 
 
 async def test_in_development_a_request_naming_no_registered_institution_makes_no_outcome_topic(
-        enrollment):  # noqa: F811
+        enrollment):
     await send(enrollment, submitted("rq-1", institution="in-nowhere"), submitted("rq-2", institution="in:a"))
     rejected = [e.event for e in enrollment.published if e.type.endswith("request.rejected.v1")]
     assert [(r.request_id, r.field) for r in rejected] == [("rq-1", "institution_id"), ("rq-2", "institution_id")]

@@ -30,7 +30,7 @@ def curp(body: str = "GOMA850412MYNRRN0") -> str:
     return body + curp_check_digit(body)
 
 
-def agency_request_consumer(runtime):  # noqa: ANN001, ANN201
+def agency_request_consumer(runtime):
     """Enrollment's consumer of the agency requests (its other one keeps certification's completions)."""
     (consumer,) = [c for c, topics in runtime.consumers if AGENCY_REQUESTS in topics]
     return consumer
@@ -68,7 +68,7 @@ async def enrollment(database_url: str, tmp_path):
         yield runtime
 
 
-async def send(runtime, *events, correlation_id: str | None = None) -> list:  # noqa: ANN001
+async def send(runtime, *events, correlation_id: str | None = None) -> list:
     sent = await runtime.harness.send(*events, correlation_id=correlation_id)
     await runtime.harness.drain()
     return sent
@@ -158,12 +158,12 @@ async def test_a_record_that_violates_the_contract_goes_to_the_dead_letters_not_
 # ------------------------------------------------------------------ one decision per request id
 
 
-async def count(runtime, table) -> int:  # noqa: ANN001
+async def count(runtime, table) -> int:
     async with runtime.database.transaction() as db:
         return (await db.execute(select(func.count()).select_from(table))).scalar_one()
 
 
-def outcomes(runtime) -> list[tuple[str, str | None]]:  # noqa: ANN001
+def outcomes(runtime) -> list[tuple[str, str | None]]:
     return [(e.type.split(".")[-2], e.event.request_id) for e in runtime.published]
 
 

@@ -16,7 +16,7 @@ from tests.integration.test_enrollment_agency_requests import curp, enrollment, 
 from tests.integration.test_enrollment_agency_outcomes import answered  # noqa: F401 (fixture)
 
 
-async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412MYNRRN0") -> str:  # noqa: ANN001
+async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412MYNRRN0") -> str:
     """Register a servant of ``institution`` through its agency and return their id."""
     await send(runtime, submitted(f"rq-sv-{institution}-{body}", institution, curp(body)))
     (registered,) = [e for e in runtime.published if e.type == "probidad.enrollment.servant.registered.v1"
@@ -25,7 +25,7 @@ async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412
     return registered.event.servant_id
 
 
-async def add_third_institution(runtime) -> None:  # noqa: ANN001
+async def add_third_institution(runtime) -> None:
     async with runtime.unit_of_work() as uow:
         uow.record((await institutions.register_institution(
             uow, runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
@@ -34,16 +34,16 @@ async def add_third_institution(runtime) -> None:  # noqa: ANN001
     runtime.published.clear()
 
 
-def of_type(runtime, suffix: str) -> list:  # noqa: ANN001
+def of_type(runtime, suffix: str) -> list:
     return [e.event for e in runtime.published if e.type.endswith(suffix)]
 
 
-async def institution_of(runtime, servant_id: str) -> str:  # noqa: ANN001
+async def institution_of(runtime, servant_id: str) -> str:
     async with runtime.database.transaction() as db:
         return (await db.get(Servant, servant_id)).institution_id
 
 
-async def opened(runtime, servant_id: str, request_id: str = "rq-ask") -> str:  # noqa: ANN001
+async def opened(runtime, servant_id: str, request_id: str = "rq-ask") -> str:
     """The leaving agency (in-a) asks to move the servant to in-b; returns the transfer id."""
     await send(runtime, TransferRequested(request_id=request_id, institution_id="in-a", servant_id=servant_id,
                                           to_institution_id="in-b", reason="Cambio de adscripción"))

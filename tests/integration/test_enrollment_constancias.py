@@ -27,13 +27,13 @@ def certificate(n: int, servant_id: str, code: str) -> CertificateIssued:
                              issuing_authority="Secretaría de la Contraloría")
 
 
-def pdf_text(pdf: bytes, tmp_path) -> str:  # noqa: ANN001
+def pdf_text(pdf: bytes, tmp_path) -> str:
     (tmp_path / "c.pdf").write_bytes(pdf)
     return subprocess.run(["pdftotext", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True, check=True,
                           timeout=60).stdout
 
 
-def qr_codes(pdf: bytes, tmp_path) -> list[str]:  # noqa: ANN001
+def qr_codes(pdf: bytes, tmp_path) -> list[str]:
     (tmp_path / "q.pdf").write_bytes(pdf)
     subprocess.run(["pdftoppm", "-png", "-r", "100", "-singlefile", str(tmp_path / "q.pdf"), str(tmp_path / "q")],
                    check=True, timeout=60)

@@ -19,18 +19,18 @@ from tests.integration.test_enrollment_api import curp, platform, register, set_
 NOBODYS = 77  # a CURP number no institution has registered
 
 
-def refusal(answer) -> tuple[int, list[str], str]:  # noqa: ANN001
+def refusal(answer) -> tuple[int, list[str], str]:
     """What a refusal lets the caller see: its status, the shape of its body and its text."""
     return answer.status_code, sorted(answer.json()), answer.json()["detail"]
 
 
-async def servant_row(p, servant_id: str):  # noqa: ANN001
+async def servant_row(p, servant_id: str):
     async with p.runtime.database.transaction() as db:
         found = await db.get(Servant, servant_id)
         return (found.institution_id, found.name, found.email, found.position_level)
 
 
-def answer_shape(answer) -> tuple[int, dict]:  # noqa: ANN001
+def answer_shape(answer) -> tuple[int, dict]:
     """What a registration lets the caller see beyond what it sent and the new id: status and fields."""
     body = dict(answer.json())
     body.pop("servant_id")

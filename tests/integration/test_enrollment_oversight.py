@@ -21,17 +21,17 @@ ETHICS = {"requirement_id": "rq-etica", "title": "Código de Ética para quien i
           "due": {"kind": "within_days_of_joining", "days": 30}, "effective_from": FROM.isoformat()}
 
 
-async def declare(p, body: dict, who: str = "comptroller"):  # noqa: ANN001, ANN201
+async def declare(p, body: dict, who: str = "comptroller"):
     async with p.client(who) as c:
         return await c.post("/requirements", json=body)
 
 
-async def standing(p, institution: str, state: str = "all", who: str = "comptroller", on: date = TODAY - timedelta(days=1)):  # noqa: ANN001, ANN201
+async def standing(p, institution: str, state: str = "all", who: str = "comptroller", on: date = TODAY - timedelta(days=1)):
     async with p.client(who) as c:
         return await c.get(f"/institutions/{institution}/compliance", params={"state": state, "on": on.isoformat()})
 
 
-def lines(answer) -> dict:  # noqa: ANN001
+def lines(answer) -> dict:
     return {line["servant_id"]: (line["state"], line["due_on"]) for line in answer.json()["lines"]}
 
 

@@ -7,7 +7,7 @@ from tests.integration.test_enrollment_api import platform, register, set_up_pro
 # set_up_programme: se-1 05/11 09:00–11:00, se-2 05/11 10:00–12:00, se-3 06/11 09:00–11:00 (America/Cancun)
 
 
-async def enrol(p, session_id: str, servant_id: str) -> str:  # noqa: ANN001
+async def enrol(p, session_id: str, servant_id: str) -> str:
     async with p.client() as c:
         r = await c.post("/enrolments", json={"session_id": session_id, "servant_id": servant_id})
     assert r.status_code == 201, r.text
@@ -15,7 +15,7 @@ async def enrol(p, session_id: str, servant_id: str) -> str:  # noqa: ANN001
 
 
 async def test_a_reschedule_that_would_put_enrolled_servants_in_two_sessions_at_once_is_refused_and_changes_nothing(
-        platform):  # noqa: F811
+        platform):
     await set_up_programme(platform, capacity=5)
     ana, ben, carla = await register(platform, 1), await register(platform, 2), await register(platform, 3)
     await enrol(platform, "se-1", ana)
@@ -37,7 +37,7 @@ async def test_a_reschedule_that_would_put_enrolled_servants_in_two_sessions_at_
     assert await platform.events("session.rescheduled.v1") == []
 
 
-async def test_a_reschedule_clear_of_every_enrolled_servants_other_sessions_goes_through(platform):  # noqa: F811
+async def test_a_reschedule_clear_of_every_enrolled_servants_other_sessions_goes_through(platform):
     await set_up_programme(platform, capacity=5)
     ana = await register(platform, 1)
     await enrol(platform, "se-1", ana)
@@ -52,7 +52,7 @@ async def test_a_reschedule_clear_of_every_enrolled_servants_other_sessions_goes
     assert event.event.session_id == "se-3"
 
 
-async def test_a_cancelled_enrolment_is_no_conflict_for_a_reschedule(platform):  # noqa: F811
+async def test_a_cancelled_enrolment_is_no_conflict_for_a_reschedule(platform):
     await set_up_programme(platform, capacity=5)
     ana = await register(platform, 1)
     first = await enrol(platform, "se-1", ana)

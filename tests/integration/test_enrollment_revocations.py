@@ -20,7 +20,7 @@ INTEGRITY = {"requirement_id": "rq-integridad", "title": "Integridad pública", 
              "due": {"kind": "within_days_of_joining", "days": 30}, "effective_from": ETHICS["effective_from"]}
 
 
-async def named(p, *, on, state: str = "all", as_of: datetime | None = None) -> dict:  # noqa: ANN001
+async def named(p, *, on, state: str = "all", as_of: datetime | None = None) -> dict:
     params = {"state": state, "on": on.isoformat(), **({"as_of": as_of.isoformat()} if as_of else {})}
     async with p.client("liaison-a") as c:
         answer = await c.get("/institutions/in-a/compliance", params=params)
@@ -34,7 +34,7 @@ def certificate(servant: str, n: int) -> CertificateIssued:
                              issuing_authority="Secretaría")
 
 
-def revocation(servant: str, n: int, **how) -> CertificateRevoked:  # noqa: ANN003
+def revocation(servant: str, n: int, **how) -> CertificateRevoked:
     return CertificateRevoked(certificate_id=f"ce-{n}", verification_code=f"PRB-0000-0000-000{n}", servant_id=servant,
                               course_id="co-etica", session_id=f"se-{n}", reason="revocada", **how)
 

@@ -115,7 +115,7 @@ async def test_a_relay_whose_producer_broke_for_good_makes_a_fresh_one_and_drain
     async def broken(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
         raise RuntimeError("OutOfOrderSequenceNumber")
 
-    async def fresh():  # noqa: ANN202
+    async def fresh():
         nonlocal producers
         producers += 1
 
@@ -150,10 +150,10 @@ async def test_a_round_the_broker_never_acknowledges_fails_in_bounded_time_and_a
     sent: list[str] = []
     service = f"relay-hang-{database_url.split(':')[0]}"
 
-    async def never_acknowledged(topic: str, key: bytes, value: bytes, headers: dict[str, str]):  # noqa: ANN202
+    async def never_acknowledged(topic: str, key: bytes, value: bytes, headers: dict[str, str]):
         return asyncio.get_running_loop().create_future()  # an acknowledgement that never comes
 
-    async def fresh():  # noqa: ANN202
+    async def fresh():
         async def publish(topic: str, key: bytes, value: bytes, headers: dict[str, str]) -> None:
             sent.append(headers["ce_id"])
         return publish

@@ -24,12 +24,12 @@ async def runtime(database_url: str, tmp_path):
         yield runtime
 
 
-async def publish(runtime, envelope) -> None:  # noqa: ANN001
+async def publish(runtime, envelope) -> None:
     key, value, headers = to_record(envelope)
     await runtime.test_broker.publish(value, ENROLLMENT_EVENTS, key=key, headers=headers)
 
 
-async def outbox_rows(runtime) -> int:  # noqa: ANN001
+async def outbox_rows(runtime) -> int:
     async with runtime.database.transaction() as session:
         return int((await session.execute(select(func.count()).select_from(OutboxRecord))).scalar_one())
 
@@ -84,7 +84,7 @@ async def test_a_transient_database_fault_is_retried_not_skipped(runtime, monkey
     original = consumer.handlers[institution().type]
     failures = {"left": 2}
 
-    async def flaky(session, envelope) -> None:  # noqa: ANN001
+    async def flaky(session, envelope) -> None:
         if failures["left"]:
             failures["left"] -= 1
             raise sa_exc.OperationalError("INSERT", {}, ConnectionRefusedError("database restarting"))
@@ -109,7 +109,7 @@ async def test_outbox_rows_keep_the_cloudevents_headers_for_the_wire(runtime) ->
     assert headers["ce_id"] == envelope.id and headers["ce_correlationid"] == "enrol-flow-1"
 
 
-def _record(envelope, offset: int) -> tuple:  # noqa: ANN001
+def _record(envelope, offset: int) -> tuple:
     key, value, headers = to_record(envelope)
     return (ENROLLMENT_EVENTS, 0, offset, key, value, [(k, v.encode()) for k, v in headers.items()])
 
@@ -126,7 +126,7 @@ async def test_a_batch_is_prepared_once_in_its_transaction_with_only_the_events_
     consumer = runtime.consumers[0][0]
     prepared: list[tuple[list[str], bool]] = []
 
-    async def prepare(uow, envelopes) -> None:  # noqa: ANN001
+    async def prepare(uow, envelopes) -> None:
         prepared.append(([e.id for e in envelopes], uow.session.in_transaction()))
 
     consumer.prepare = prepare

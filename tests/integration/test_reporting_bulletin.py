@@ -16,7 +16,6 @@ import re
 import socket
 import subprocess
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -42,7 +41,7 @@ SIGNATORY = {"bulletin_signatory_name": "Mtra. Ana Laura Méndez Ortiz",
 NOVEMBER = {"month": "2026-11", "as_of": "2026-12-02"}
 
 
-def pdf_text(pdf: bytes, tmp_path) -> str:  # noqa: ANN001
+def pdf_text(pdf: bytes, tmp_path) -> str:
     """What a reader of the PDF sees, as poppler's pdftotext extracts it (lines as laid out)."""
     (tmp_path / "b.pdf").write_bytes(pdf)
     return subprocess.run(["pdftotext", "-layout", str(tmp_path / "b.pdf"), "-"], capture_output=True, text=True,
@@ -54,7 +53,7 @@ def pdf_links(pdf: bytes) -> list[str]:
     return [html.unescape(m.decode("latin-1")) for m in re.findall(rb"/URI \((.*?)\)", pdf)]
 
 
-def settings_for(database_url: str, tmp_path, public_url: str = PUBLIC) -> ReportingSettings:  # noqa: ANN001
+def settings_for(database_url: str, tmp_path, public_url: str = PUBLIC) -> ReportingSettings:
     return ReportingSettings(database_url=database_url, state_dir=tmp_path, reporting_public_url=public_url,
                              **SIGNATORY)
 

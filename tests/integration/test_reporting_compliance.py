@@ -35,7 +35,7 @@ def counts(row: dict) -> tuple:
     return tuple(row[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate"))
 
 
-async def report(client, **params) -> dict:  # noqa: ANN001
+async def report(client, **params) -> dict:
     response = await client.get("/reports/compliance", params=params)
     assert response.status_code == 200, response.text
     return response.json()
@@ -89,7 +89,7 @@ async def test_a_rebuild_from_the_records_gives_the_same_compliance(reporting):
     async with reporting.client("comptroller") as c:
         before = [await report(c, on=day) for day in ("2026-03-15", "2026-05-15", "2026-11-30")]
 
-    async def batches():  # noqa: ANN202
+    async def batches():
         records = []
         for envelope in PROGRAMME:
             key, value, headers = to_record(envelope)

@@ -25,7 +25,7 @@ async def declare(body: Headcount) -> dict:
     return body.model_dump()
 
 
-async def _client(database_url: str, tmp_path):  # noqa: ANN001, ANN202
+async def _client(database_url: str, tmp_path):
     runtime = ledger.create_runtime(ServiceSettings(service_name="ledger", database_url=database_url,
                                                     state_dir=tmp_path))
     runtime.in_memory_broker = True

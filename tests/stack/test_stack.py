@@ -43,7 +43,7 @@ def left_behind() -> dict[str, list[str]]:
             "networks": [n for n in networks if n.startswith(f"{PROJECT}_")]}
 
 
-async def monthly_figures(http: httpx.AsyncClient, reporting: str, months) -> dict:  # noqa: ANN001
+async def monthly_figures(http: httpx.AsyncClient, reporting: str, months) -> dict:
     seen = {}
     for month in months:
         response = await http.get(f"{reporting}/reports/figures", params={"month": month})
@@ -53,7 +53,7 @@ async def monthly_figures(http: httpx.AsyncClient, reporting: str, months) -> di
     return seen
 
 
-def prometheus(url: str, path: str, **params) -> dict:  # noqa: ANN003
+def prometheus(url: str, path: str, **params) -> dict:
     response = httpx.get(f"{url}/api/v1/{path}", params=params, timeout=10)
     response.raise_for_status()
     return response.json()["data"]

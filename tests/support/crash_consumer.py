@@ -18,12 +18,12 @@ from tests.support import ledger
 
 def arm_crash() -> None:
     @event.listens_for(Session, "after_flush")
-    def _mark(session, _context) -> None:  # noqa: ANN001
+    def _mark(session, _context) -> None:
         if any(isinstance(obj, ledger.LedgerEntry) for obj in session.new):
             session.info["ledger_effect"] = True
 
     @event.listens_for(Session, "after_commit")
-    def _die(session) -> None:  # noqa: ANN001
+    def _die(session) -> None:
         if session.info.get("ledger_effect"):
             os._exit(17)
 

@@ -31,7 +31,7 @@ class LedgerEntry(SQLModel, table=True):
 TABLES = [LedgerEntry.__table__]
 
 
-async def on_institution_registered(uow, envelope) -> None:  # noqa: ANN001
+async def on_institution_registered(uow, envelope) -> None:
     event: InstitutionRegistered = envelope.event
     if event.name == "REJECT ME":
         raise Rejected("institution name is a test rejection")

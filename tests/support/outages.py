@@ -226,7 +226,7 @@ async def dead_letter_records(bootstrap: str, topic_prefix: str) -> dict[str, in
 
 async def figures_seen(http: httpx.AsyncClient, reporting: str, programme: DemoProgramme) -> dict:
     """What the reporting API shows, in the shape ``figures_wanted`` gives."""
-    async def row(**params) -> dict:  # noqa: ANN003
+    async def row(**params) -> dict:
         response = await http.get(f"{reporting}/reports/figures", params=params)
         response.raise_for_status()
         rows = response.json()["rows"]
@@ -263,7 +263,7 @@ async def outbox_gauges(http: httpx.AsyncClient, url: str) -> tuple[float, float
             max((v for _l, v in samples(metrics, "probidad_outbox_oldest_age_seconds")), default=0.0))
 
 
-async def until(check, *, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):  # noqa: ANN001, ANN201
+async def until(check, *, timeout_s: float, interval_s: float = 0.5, what: str = "condition"):
     """Await ``check()`` until it returns something truthy (returned); AssertionError naming ``what``
     and the last value seen after ``timeout_s``. Errors of a check (a service not answering yet)
     count as not yet."""

@@ -84,7 +84,7 @@ async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
         await admin.close()
 
 
-def letter_headers(letter) -> dict[str, str]:  # noqa: ANN001
+def letter_headers(letter) -> dict[str, str]:
     return {name: (raw or b"").decode(errors="replace") for name, raw in letter.headers}
 
 

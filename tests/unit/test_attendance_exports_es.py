@@ -24,19 +24,19 @@ def fixture(name: str) -> bytes:
     return (FIXTURES / name).read_bytes()
 
 
-def zoom(name: str, **options: str):  # noqa: ANN201
+def zoom(name: str, **options: str):
     return parse_report(fixture(name), timezone=CANCUN, session_start=at("2026-11-05T10:00", CANCUN), **options)
 
 
-def teams(name: str, **options: str):  # noqa: ANN201
+def teams(name: str, **options: str):
     return parse_report(fixture(name), timezone=MEXICO, session_start=at("2026-11-19T18:00", MEXICO), **options)
 
 
-def connections(report) -> list[tuple]:  # noqa: ANN001
+def connections(report) -> list[tuple]:
     return [(r.email, r.joined, r.left) for r in report.rows]
 
 
-def minutes_per_person(report, window) -> dict[str, int]:  # noqa: ANN001
+def minutes_per_person(report, window) -> dict[str, int]:
     spans: dict[str, list] = {}
     for row in report.rows:
         spans.setdefault((row.email or row.name).lower(), []).append((row.joined, row.left))

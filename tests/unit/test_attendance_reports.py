@@ -19,7 +19,7 @@ def at(text: str, zone: str) -> int:
     return int(datetime.fromisoformat(text).replace(tzinfo=ZoneInfo(zone)).timestamp())
 
 
-def per_person(report, window) -> dict[str, int]:  # noqa: ANN001
+def per_person(report, window) -> dict[str, int]:
     spans: dict[str, list] = {}
     for row in report.rows:
         spans.setdefault((row.email or row.name).lower(), []).append((row.joined, row.left))

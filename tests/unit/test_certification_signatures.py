@@ -131,11 +131,11 @@ def test_a_credential_resigned_by_another_key_is_not_ours():
 # ------------------------------------------------------------------ rotation: retired keys
 
 
-def pem_public(key) -> bytes:  # noqa: ANN001
+def pem_public(key) -> bytes:
     return key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def pem_private(key) -> bytes:  # noqa: ANN001
+def pem_private(key) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 

@@ -41,13 +41,13 @@ def constancia(url: str, signed_by: SigningAuthority = SIGNER) -> NamedConstanci
     )
 
 
-def pdf_text(tmp_path, document: NamedConstancia) -> str:  # noqa: ANN001
+def pdf_text(tmp_path, document: NamedConstancia) -> str:
     (tmp_path / "c.pdf").write_bytes(render_constancia(document))
     return subprocess.run(["pdftotext", str(tmp_path / "c.pdf"), "-"], capture_output=True, text=True,
                           check=True, timeout=60).stdout
 
 
-def qr_codes(tmp_path, document: NamedConstancia) -> list[str]:  # noqa: ANN001
+def qr_codes(tmp_path, document: NamedConstancia) -> list[str]:
     (tmp_path / "q.pdf").write_bytes(render_constancia(document))
     subprocess.run(["pdftoppm", "-png", "-r", "100", "-singlefile", str(tmp_path / "q.pdf"), str(tmp_path / "q")],
                    check=True, timeout=60)

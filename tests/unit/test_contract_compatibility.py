@@ -235,7 +235,7 @@ def dirs(tmp_path: Path) -> tuple[Path, Path]:
     return schema_dir, published_dir
 
 
-def test_regenerating_the_snapshots_refuses_a_model_that_breaks_its_published_version(dirs) -> None:  # noqa: ANN001
+def test_regenerating_the_snapshots_refuses_a_model_that_breaks_its_published_version(dirs) -> None:
     schema_dir, published_dir = dirs
     baseline = (published_dir / f"{ServantRegistered.type}.json").read_text()
     refused = write_all([variant(ServantRegistered, without=("institution_id",))], schema_dir, published_dir)
@@ -244,7 +244,7 @@ def test_regenerating_the_snapshots_refuses_a_model_that_breaks_its_published_ve
     assert (published_dir / f"{ServantRegistered.type}.json").read_text() == baseline
 
 
-def test_regenerating_the_snapshots_leaves_the_published_baseline_where_it_was(dirs) -> None:  # noqa: ANN001
+def test_regenerating_the_snapshots_leaves_the_published_baseline_where_it_was(dirs) -> None:
     schema_dir, published_dir = dirs
     baseline = (published_dir / f"{ServantRegistered.type}.json").read_text()
     assert write_all([ServantRegistered, InstitutionRegistered], schema_dir, published_dir) == []
@@ -254,7 +254,7 @@ def test_regenerating_the_snapshots_leaves_the_published_baseline_where_it_was(d
     assert sorted(published_schemas(published_dir)) == [ServantRegistered.type]
 
 
-def test_publishing_records_the_current_models_as_the_new_baseline(dirs) -> None:  # noqa: ANN001
+def test_publishing_records_the_current_models_as_the_new_baseline(dirs) -> None:
     schema_dir, published_dir = dirs
     assert publish_all([ServantRegistered, InstitutionRegistered], schema_dir, published_dir) == []
     assert published_schemas(published_dir) == {
@@ -266,7 +266,7 @@ def test_publishing_records_the_current_models_as_the_new_baseline(dirs) -> None
                             published_dir) == {ServantRegistered.type: ["field 'person_id' was removed"]}
 
 
-def test_publishing_refuses_a_breaking_model_and_writes_nothing(dirs) -> None:  # noqa: ANN001
+def test_publishing_refuses_a_breaking_model_and_writes_nothing(dirs) -> None:
     schema_dir, published_dir = dirs
     baseline = (published_dir / f"{ServantRegistered.type}.json").read_text()
     broken = variant(ServantRegistered, sex=(FewerSexes, Field()))
@@ -279,7 +279,7 @@ def test_publishing_refuses_a_breaking_model_and_writes_nothing(dirs) -> None:  
     assert not schema_dir.joinpath(f"{InstitutionRegistered.type}.json").exists()
 
 
-def test_a_published_type_left_without_a_model_is_reported(dirs) -> None:  # noqa: ANN001
+def test_a_published_type_left_without_a_model_is_reported(dirs) -> None:
     _, published_dir = dirs
     assert published_breaks([InstitutionRegistered], published_dir) == {
         ServantRegistered.type: ["the published type has no model any more"],

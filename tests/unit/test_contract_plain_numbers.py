@@ -27,7 +27,7 @@ NO_PLAIN_FORM = [5e-324, 1e-05, 9.99e-05]
 PLAIN = [0.0001, 0.00015, 0.5, 2.5, 87.5, 100]
 
 
-def course(**changed) -> CoursePublished:  # noqa: ANN003
+def course(**changed) -> CoursePublished:
     return CoursePublished(**{"course_id": "co-1", "code": "CE-1", "title": "Código de Ética",
                               "topic": "Código de Ética", "hours": 2, "passing_score": 70, **changed})
 
@@ -36,7 +36,7 @@ def grade(score: float) -> AssessmentGraded:
     return AssessmentGraded(session_id="se-1", servant_id="sv-1", score=score)
 
 
-def certificate(**changed) -> CertificateIssued:  # noqa: ANN003
+def certificate(**changed) -> CertificateIssued:
     return CertificateIssued(**{"certificate_id": "ce-1", "verification_code": "ABCD-2345", "servant_id": "sv-1",
                                 "course_id": "co-1", "session_id": "se-1", "hours": 2, "score": 90,
                                 "issued_on": date(2026, 11, 5), "issuing_authority": "Contraloría", **changed})
@@ -84,7 +84,7 @@ def test_the_contract_admits_exactly_the_numbers_the_certificate_signer_can_writ
     assert has_plain_form(value) is signable
 
 
-def _record_with(event, **raw) -> tuple[list[tuple[str, bytes]], bytes]:  # noqa: ANN001, ANN003
+def _record_with(event, **raw) -> tuple[list[tuple[str, bytes]], bytes]:
     """The Kafka record of ``event`` with fields of its JSON value replaced, as another producer might write it."""
     _key, value, headers = to_record(seal(event, time=datetime(2026, 11, 5, 15, tzinfo=UTC)))
     data = {**json.loads(value), **raw}

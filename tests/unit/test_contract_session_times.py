@@ -21,13 +21,13 @@ from services.reporting.rebuild.rows import fast_row
 START = datetime(2026, 11, 5, 15, tzinfo=UTC)
 
 
-def scheduled(**changed) -> SessionScheduled:  # noqa: ANN003
+def scheduled(**changed) -> SessionScheduled:
     return SessionScheduled(**{"session_id": "se-1", "course_id": "co-1", "modality": "virtual", "platform": "Zoom",
                                "starts_at": START, "ends_at": START + timedelta(hours=2),
                                "timezone": "America/Cancun", "capacity": 30, **changed})
 
 
-def rescheduled(**changed) -> SessionRescheduled:  # noqa: ANN003
+def rescheduled(**changed) -> SessionRescheduled:
     return SessionRescheduled(**{"session_id": "se-1", "starts_at": START, "ends_at": START + timedelta(hours=2),
                                  "timezone": "America/Cancun", **changed})
 

@@ -20,12 +20,12 @@ TYPE_NAME = re.compile(r"^probidad\.[a-z]+\.[a-z_]+\.[a-z_]+\.v\d+$")
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
-def test_every_event_type_is_named_context_subject_action_version(event) -> None:  # noqa: ANN001
+def test_every_event_type_is_named_context_subject_action_version(event) -> None:
     assert TYPE_NAME.match(event.type), event.type
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda e: e.__name__)
-def test_the_committed_schema_matches_the_model(event) -> None:  # noqa: ANN001
+def test_the_committed_schema_matches_the_model(event) -> None:
     snapshot = committed(event)
     assert snapshot is not None, f"no committed schema for {event.type}: run python -m contracts.schemas"
     assert render(snapshot) == render(schema_of(event)), (
@@ -96,7 +96,7 @@ def test_unknown_fields_are_ignored_so_producers_may_add_optional_fields() -> No
     ],
     ids=["missing-id", "unknown-type", "not-json", "not-object", "rule-violated", "bad-enum"],
 )
-def test_an_invalid_record_is_refused_with_a_reason(mutate, reason: str) -> None:  # noqa: ANN001
+def test_an_invalid_record_is_refused_with_a_reason(mutate, reason: str) -> None:
     _, value, headers = to_record(seal(institution()))
     bad_headers, bad_value = mutate(headers, value)
     with pytest.raises(ContractViolation, match=re.escape(reason)):

@@ -28,7 +28,7 @@ INSTANTS = [(zone, clock.replace(tzinfo=ZoneInfo(where)))
             for zone in ZONES for clock in WALL_CLOCKS for where in (zone, "UTC")]
 
 
-def label(case) -> str:  # noqa: ANN001
+def label(case) -> str:
     zone, now = case
     return f"{zone.split('/')[1]}@{now:%Y-%m-%dT%H:%M%z}"
 

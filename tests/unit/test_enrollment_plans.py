@@ -14,12 +14,12 @@ HEADER = "year,month,institution_id,topic,sessions,people,hours\n"
 NOW = datetime(2026, 1, 10, 12, tzinfo=UTC)
 
 
-def declare(lines, known=frozenset({"in-a", "in-b"}), version=1):  # noqa: ANN001, ANN201
+def declare(lines, known=frozenset({"in-a", "in-b"}), version=1):
     return decide_plan(plan_id="pl-1", year=2026, version=version, lines=lines, known_institutions=set(known),
                        declared_at=NOW, declared_by="comptroller:ana")
 
 
-def line(source="targets.0", month=1, institution_id="in-a", topic="Ética", sessions=1, people=10, hours=4.0):  # noqa: ANN001, ANN201
+def line(source="targets.0", month=1, institution_id="in-a", topic="Ética", sessions=1, people=10, hours=4.0):
     return PlanLine(source, month, institution_id, topic, sessions, people, hours)
 
 

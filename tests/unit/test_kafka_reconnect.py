@@ -122,10 +122,10 @@ async def test_the_attempts_of_one_moment_failing_together_count_as_one_failure(
     assert gate.backoff.failures == 1, "the next try is 100 ms away, not the cap"
 
 
-async def test_with_a_cap_of_zero_the_gate_is_off_and_attempts_are_still_counted(monkeypatch) -> None:  # noqa: ANN001
+async def test_with_a_cap_of_zero_the_gate_is_off_and_attempts_are_still_counted(monkeypatch) -> None:
     calls = []
 
-    async def refuse(host, port, **options):  # noqa: ANN001, ANN003, ANN202
+    async def refuse(host, port, **options):
         calls.append((host, port))
         raise OSError("connection refused")
 
@@ -157,10 +157,10 @@ def test_every_aiokafka_client_opens_its_connections_through_the_gate() -> None:
     assert aiokafka.client.create_conn is kafka_reconnect._create_conn
 
 
-async def test_a_bootstrap_skips_an_address_that_is_backing_off_instead_of_waiting_on_it(monkeypatch) -> None:  # noqa: ANN001
+async def test_a_bootstrap_skips_an_address_that_is_backing_off_instead_of_waiting_on_it(monkeypatch) -> None:
     calls = []
 
-    async def refuse(host, port, **options):  # noqa: ANN001, ANN003, ANN202
+    async def refuse(host, port, **options):
         calls.append(port)
         raise OSError("connection refused")
 
@@ -178,14 +178,14 @@ async def test_a_bootstrap_skips_an_address_that_is_backing_off_instead_of_waiti
         kafka_reconnect.configure(cap_s=kafka_reconnect.DEFAULT_CAP_S)
 
 
-async def test_aiokafka_opens_bootstrap_connections_without_a_close_callback_and_others_with_one(monkeypatch) -> None:  # noqa: ANN001
+async def test_aiokafka_opens_bootstrap_connections_without_a_close_callback_and_others_with_one(monkeypatch) -> None:
     """What ``_create_conn`` tells a bootstrap by (checked against the aiokafka installed)."""
     from aiokafka.client import AIOKafkaClient
     from aiokafka.cluster import BrokerMetadata
 
     seen = []
 
-    async def refuse(host, port, **options):  # noqa: ANN001, ANN003, ANN202
+    async def refuse(host, port, **options):
         seen.append(options.get("on_close"))
         raise OSError("connection refused")
 

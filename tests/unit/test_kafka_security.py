@@ -16,7 +16,7 @@ from probidad.shared.kafka_security import (
 from probidad.shared.settings import ServiceSettings
 
 
-def allowed(acls, user: str, operation: int, topic: str) -> bool:  # noqa: ANN001
+def allowed(acls, user: str, operation: int, topic: str) -> bool:
     return any(a.principal == user and a.resource_type == TOPIC and a.operation == operation
                and (topic == a.name if a.pattern != PREFIXED else topic.startswith(a.name)) for a in acls)
 

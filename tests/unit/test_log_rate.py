@@ -7,7 +7,7 @@ import logging
 from probidad.shared.logs import RateLimited
 
 
-def record(name: str, message: str, at: float, *args) -> logging.LogRecord:  # noqa: ANN002
+def record(name: str, message: str, at: float, *args) -> logging.LogRecord:
     line = logging.LogRecord(name, logging.ERROR, __file__, 1, message, args, None)
     line.created = at
     return line
