@@ -15,19 +15,19 @@ import html
 import json
 from datetime import date
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.events import RevocationApplies
 from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
+from probidad.shared.errors import RuleViolation
 from probidad.shared.printing import SigningAuthority
 from services.certification import badge_reads, domain, status_list, views
 from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification import handlers  # the one write route: the comptroller's revocation
-from services.certification.domain import RevocationRefused
 from services.certification.handlers import CertificationContext
 from services.certification.signing import b64url
 from services.certification.views import Verification
@@ -52,11 +52,11 @@ def verification_url(base_url: str, code: str) -> str:
 
 async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) -> Verification:
     if domain.normalise_code(code) is None:
-        raise HTTPException(422, f"code: {code[:60]!r} is not a verification code (a folio reads {domain.CODE_SHAPE})")
+        raise RuleViolation("code", f"{code[:60]!r} is not a verification code (a folio reads {domain.CODE_SHAPE})")
     async with runtime.unit_of_work() as uow:
         found = await views.verification(uow, code, ctx.signer, ctx.today())
     if found is None:
-        raise HTTPException(404, f"code: no certificate has the verification code {code!r}")
+        raise RuleViolation("code", f"no certificate has the verification code {code!r}", "not_found")
     return found
 
 
@@ -251,11 +251,10 @@ async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
     private["Vary"] = "Accept"
     try:
         found = await _verification(runtime, ctx, code)
-    except HTTPException as refused:
+    except RuleViolation as refused:
         if not page:
-            raise HTTPException(refused.status_code, refused.detail, headers=private) from None
-        return HTMLResponse(_refusal_page(code, refused.status_code), status_code=refused.status_code,
-                            headers=private)
+            return JSONResponse({"detail": str(refused)}, status_code=refused.status, headers=private)
+        return HTMLResponse(_refusal_page(code, refused.status), status_code=refused.status, headers=private)
     check = found.holder_check(salt, curp)
     view = _public_view(found, _base_url(runtime), check)
     if page:
@@ -267,9 +266,10 @@ async def verify(code: str, request: Request, runtime: Runtime, ctx: Context,
 
 def _exportable(found: Verification) -> CertificateRecord:
     if found.status == "revoked":
-        raise HTTPException(410, f"code: certificate {found.record.verification_code} was revoked")
+        raise RuleViolation("code", f"certificate {found.record.verification_code} was revoked", "gone")
     if found.status == "invalid":
-        raise HTTPException(409, f"code: certificate {found.record.verification_code} fails its signature check")
+        raise RuleViolation("code", f"certificate {found.record.verification_code} fails its signature check",
+                            "conflict")
     return found.record
 
 
@@ -303,7 +303,8 @@ async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSO
     once it was revoked, signed (eddsa-jcs-2022) by the key that signs the badges."""
     normalised = status_list.list_id_of(list_id)
     if normalised is None:
-        raise HTTPException(404, f"list_id: {list_id!r} names no status list (it is a code's first 8 symbols)")
+        raise RuleViolation("list_id", f"{list_id!r} names no status list (it is a code's first 8 symbols)",
+                            "not_found")
     async with runtime.unit_of_work() as uow:
         credential = await badge_reads.status_list_credential(uow, normalised, ctx.signer, base_url=_base_url(runtime))
     # A revocation must reach verifiers at once: they may keep a copy only as long as they revalidate it.
@@ -316,7 +317,7 @@ async def course_achievement(course_id: str, runtime: Runtime) -> JSONResponse:
     async with runtime.unit_of_work() as uow:
         found = await badge_reads.course_achievement(uow, course_id, base_url=_base_url(runtime))
     if found is None:
-        raise HTTPException(404, f"course_id: no course {course_id!r}")
+        raise RuleViolation("course_id", f"no course {course_id!r}", "not_found")
     return JSONResponse(found, media_type="application/ld+json")
 
 
@@ -364,9 +365,6 @@ class RevocationOut(BaseModel):
     revoked_by: str
 
 
-_REFUSED = {"invalid": 422, "not_found": 404, "conflict": 409}
-
-
 @staff_router.post("/certificates/{certificate}/revocation", summary="Revoke a certificate (comptroller)",
                    response_model=RevocationOut,
                    responses={404: {"description": "No such certificate"}, 409: {"description": "Already revoked"}})
@@ -379,12 +377,8 @@ async def revoke_certificate(certificate: str, body: RevocationIn, runtime: Runt
     its constancia, and compliance and the figures take the completion away in valid time. Final: no
     later fact re-issues the completion. 404 for an unknown certificate, 409 for one already revoked."""
     async with runtime.unit_of_work() as uow:
-        try:
-            revoked = await handlers.revoke_certificate(uow, ctx, certificate, reason=body.reason,
-                                                        applies=body.applies, effective_on=body.effective_on,
-                                                        ruled_by=principal.subject)
-        except RevocationRefused as refused:
-            raise HTTPException(_REFUSED[refused.kind], str(refused)) from None
+        revoked = await handlers.revoke_certificate(uow, ctx, certificate, reason=body.reason, applies=body.applies,
+                                                    effective_on=body.effective_on, ruled_by=principal.subject)
         uow.record(revoked.events)
     held = revoked.certificate
     return RevocationOut(certificate_id=held.terms.certificate_id, verification_code=held.terms.verification_code,

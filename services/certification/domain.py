@@ -59,6 +59,7 @@ from contracts.events import (
     SessionRescheduled,
     SessionScheduled,
 )
+from probidad.shared.errors import RuleViolation
 
 # Attendance shares are seconds / seconds (as the events carry them); don't let 0.7999999999 fail an 80 % rule.
 SHARE_TOLERANCE = 1e-9
@@ -588,12 +589,9 @@ def decide(facts: CompletionFacts, held: HeldCertificate | None, code_key: bytes
                     [held.terms.revoked(reason, AFTER_CORRECTION)])
 
 
-class RevocationRefused(Exception):
-    """The comptroller's revocation cannot be done: ``field`` is the input at fault, ``kind`` how to answer."""
-
-    def __init__(self, field: str, message: str, kind: str = "invalid") -> None:  # invalid | not_found | conflict
-        super().__init__(f"{field}: {message}")
-        self.field, self.message, self.kind = field, message, kind
+class RevocationRefused(RuleViolation):
+    """The comptroller's revocation cannot be done: ``field`` is the input at fault, ``kind`` how to answer
+    (invalid 422, not_found 404, conflict 409)."""
 
 
 @dataclass(frozen=True)
