@@ -5,7 +5,8 @@ leave times in the meeting's own zone; ``reports`` turns them into epoch seconds
 IANA zone, so everything here is zone-free.
 
 What enrollment tells attendance arrives in any order and sometimes twice: each fact is applied
-with ``supersedes`` (the statement made later holds). Every command decides here, and the events
+with the contract's ``supersedes`` (the statement made later holds; at the same instant the larger event id,
+so every replica keeps the same one whatever order it heard them in). Every command decides here, and the events
 it records (AttendanceRecorded, AssessmentGraded, SessionClosed, AttendanceCorrected) are built
 here; the handlers only load, save and hand the events over.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contracts.attribution import Placement, Stamp, institution_at, supersedes
 from contracts.base import PLAIN_NUMBER_RULE, Event, has_plain_form
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, AttendanceSource, AttendanceStatus,
@@ -49,24 +51,11 @@ def epoch(moment: datetime) -> int:
 def utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
+    return utc_of(moment)
+
+
+def utc_of(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-# ---------------------------------------------------------------- which statement holds
-
-
-@dataclass(frozen=True, order=True)
-class Stamp:
-    """When a fact was stated (its ce_time), and by which event when two statements of one thing are compared."""
-
-    at: datetime
-    event_id: str = ""
-
-
-def supersedes(new: Stamp, old: Stamp | None) -> bool:
-    """Facts arrive in any order and twice: a statement holds unless one stated later is already held
-    (stated at the same instant, the one heard last holds)."""
-    return old is None or new >= old
 
 
 # ---------------------------------------------------------------- intervals
@@ -377,30 +366,45 @@ class Transfer:
 
     @property
     def stamp(self) -> Stamp:
-        return Stamp(self.stated_at, self.event_id)
+        return Stamp.of(self.stated_at, self.event_id)
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.to_institution_id, self.stamp, self.effective_on, self.from_institution_id)
 
 
-def transfer_stated(current: Transfer | None, event: ServantTransferred, as_of: datetime, event_id: str) -> Transfer:
+def transfer_stated(current: Transfer | None, event: ServantTransferred, stamp: Stamp) -> Transfer:
     stated = Transfer(event.servant_id, event.transfer_id, event.from_institution_id, event.to_institution_id,
-                      event.effective_on, as_of, event_id)
+                      event.effective_on, stamp.at, stamp.event_id)
     return stated if current is None or supersedes(stated.stamp, current.stamp) else current
 
 
-def institution_at_start(start_day: date, transfers: Iterable[Transfer], otherwise: str | None) -> str | None:
-    """The servant's institution when a session starting on ``start_day`` (local) started: reporting's rule.
+@dataclass(frozen=True)
+class Registration:
+    """One registration or update of a servant: where it placed them, from when it was stated."""
 
-    A transfer is in force from local midnight of its ``effective_on``; of those in force the one recorded
-    last (ce_time, then event id) names the institution. With transfers known but none in force yet, the
-    servant was still where the first of them took them from. Without any, ``otherwise`` (where the
-    servant is now, or the enrolment's institution).
-    """
-    known = list(transfers)
-    in_force = [t for t in known if t.effective_on <= start_day]
-    if in_force:
-        return max(in_force, key=lambda t: (t.stated_at, t.event_id)).to_institution_id
-    if known:
-        return min(known, key=lambda t: (t.effective_on, t.stated_at, t.event_id)).from_institution_id
-    return otherwise
+    servant_id: str
+    event_id: str
+    institution_id: str
+    stated_at: datetime
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(self.institution_id, Stamp.of(self.stated_at, self.event_id))
+
+
+def registration_stated(event: ServantRegistered | ServantUpdated, stamp: Stamp) -> Registration:
+    return Registration(event.servant_id, stamp.event_id, event.institution_id, stamp.at)
+
+
+def institution_at_start(session: TrainingSession, placements: Iterable[Placement], otherwise: str | None,
+                         zone: ZoneInfo) -> str | None:
+    """The servant's institution when the session started, by the attribution rule every service applies
+    (``contracts.attribution.institution_at``: registrations and updates in force from when stated, transfers
+    from local midnight of their effective day in the programme's ``zone``). With nothing known of the
+    servant's placements, ``otherwise`` (where the servant is now, or the enrolment's institution)."""
+    found = institution_at(placements, utc_of(session.starts_at), zone)
+    return otherwise if found is None else found
 
 
 
@@ -423,6 +427,7 @@ class TrainingSession:
     cancelled: bool = False
     closed_at: datetime | None = None
     closed_by: str | None = None
+    times_event_id: str = ""  # the id of that fact: a tie at the same ce_time goes to the larger id
 
     @property
     def scheduled(self) -> bool:
@@ -432,36 +437,31 @@ class TrainingSession:
     def window(self) -> SessionWindow:
         return SessionWindow(self.session_id, epoch(self.starts_at), epoch(self.ends_at), self.timezone)
 
-    @property
-    def start_day(self) -> date:
-        """The local day the session starts on: a transfer is in force from its effective day."""
-        return utc(self.starts_at).astimezone(ZoneInfo(self.timezone or "UTC")).date()
-
 
 def _with_times(session: TrainingSession, starts_at: datetime, ends_at: datetime, zone: str,
-                as_of: datetime) -> TrainingSession:
+                stamp: Stamp) -> TrainingSession:
     if ends_at <= starts_at:
         raise AttendanceError(f"session {session.session_id}: ends_at {ends_at.isoformat()} is not after starts_at")
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as error:
         raise AttendanceError(f"session {session.session_id}: unknown IANA time zone {zone!r}") from error
-    held = None if session.times_as_of is None else Stamp(session.times_as_of)
-    if not supersedes(Stamp(as_of), held):
+    held = None if session.times_as_of is None else Stamp.of(session.times_as_of, session.times_event_id)
+    if not supersedes(stamp, held):
         return session  # an older schedule arriving late must not undo a newer one
-    return replace(session, starts_at=utc(starts_at), ends_at=utc(ends_at), timezone=zone, times_as_of=as_of)
+    return replace(session, starts_at=utc(starts_at), ends_at=utc(ends_at), timezone=zone, times_as_of=stamp.at,
+                   times_event_id=stamp.event_id)
 
 
-def session_scheduled(current: TrainingSession | None, event: SessionScheduled, as_of: datetime) -> TrainingSession:
+def session_scheduled(current: TrainingSession | None, event: SessionScheduled, stamp: Stamp) -> TrainingSession:
     session = replace(current or TrainingSession(event.session_id), course_id=event.course_id,
                       instructor_id=event.instructor_id, modality=event.modality, platform=event.platform)
-    return _with_times(session, event.starts_at, event.ends_at, event.timezone, as_of)
+    return _with_times(session, event.starts_at, event.ends_at, event.timezone, stamp)
 
 
-def session_rescheduled(current: TrainingSession | None, event: SessionRescheduled,
-                        as_of: datetime) -> TrainingSession:
+def session_rescheduled(current: TrainingSession | None, event: SessionRescheduled, stamp: Stamp) -> TrainingSession:
     return _with_times(current or TrainingSession(event.session_id), event.starts_at, event.ends_at,
-                       event.timezone, as_of)
+                       event.timezone, stamp)
 
 
 def session_cancelled(current: TrainingSession | None, session_id: str) -> TrainingSession:
@@ -483,26 +483,39 @@ class Servant:
     email_digest: str | None
     as_of: datetime  # ce_time of the registration or update that set the digest
     institution_as_of: datetime  # ce_time of the fact that set the institution
+    digest_event_id: str = ""  # the ids of those facts: a tie at the same ce_time goes to the larger id
+    institution_event_id: str = ""
+
+    @property
+    def digest_stamp(self) -> Stamp:
+        return Stamp.of(self.as_of, self.digest_event_id)
+
+    @property
+    def institution_stamp(self) -> Stamp:
+        return Stamp.of(self.institution_as_of, self.institution_event_id)
 
 
-def servant_stated(current: Servant | None, event: ServantRegistered | ServantUpdated, as_of: datetime) -> Servant:
+def servant_stated(current: Servant | None, event: ServantRegistered | ServantUpdated, stamp: Stamp) -> Servant:
     if current is None:
-        return Servant(event.servant_id, event.institution_id, event.email_digest, as_of, as_of)
+        return Servant(event.servant_id, event.institution_id, event.email_digest, stamp.at, stamp.at,
+                       stamp.event_id, stamp.event_id)
     servant = current
-    if supersedes(Stamp(as_of), Stamp(servant.as_of)):
-        servant = replace(servant, email_digest=event.email_digest, as_of=as_of)
-    if supersedes(Stamp(as_of), Stamp(servant.institution_as_of)):  # an older fact must not move them back
-        servant = replace(servant, institution_id=event.institution_id, institution_as_of=as_of)
+    if supersedes(stamp, servant.digest_stamp):
+        servant = replace(servant, email_digest=event.email_digest, as_of=stamp.at, digest_event_id=stamp.event_id)
+    if supersedes(stamp, servant.institution_stamp):  # an older fact must not move them back
+        servant = replace(servant, institution_id=event.institution_id, institution_as_of=stamp.at,
+                          institution_event_id=stamp.event_id)
     return servant
 
 
-def servant_transferred(current: Servant | None, event: ServantTransferred, as_of: datetime) -> Servant:
+def servant_transferred(current: Servant | None, event: ServantTransferred, stamp: Stamp) -> Servant:
     """From now on the servant is the new institution's in rosters; records keep the institution at the
     session's start (``institution_at_start``)."""
     if current is None:  # heard before the registration, which then brings only the digest
-        return Servant(event.servant_id, event.to_institution_id, None, NOT_YET, as_of)
-    if supersedes(Stamp(as_of), Stamp(current.institution_as_of)):
-        return replace(current, institution_id=event.to_institution_id, institution_as_of=as_of)
+        return Servant(event.servant_id, event.to_institution_id, None, NOT_YET, stamp.at, "", stamp.event_id)
+    if supersedes(stamp, current.institution_stamp):
+        return replace(current, institution_id=event.to_institution_id, institution_as_of=stamp.at,
+                       institution_event_id=stamp.event_id)
     return current
 
 

@@ -15,7 +15,9 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
+from contracts.attribution import Stamp
 from contracts.base import Event
 from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
@@ -24,6 +26,7 @@ from contracts.events import (
 from contracts.pseudonyms import email_digest
 from probidad.shared.auth import Principal
 from probidad.shared.logs import get_logger
+from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain
 from services.attendance.domain import Correction, Decision, Evidence, Roster, TrainingSession, epoch
@@ -51,13 +54,16 @@ class AttendanceContext:
     check_in_opens_s: int = 15 * 60
     late_after_s: int = 15 * 60
     max_report_bytes: int = 50_000_000
+    # the programme's zone: a transfer is in force from local midnight of its effective day there
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo(ServiceSettings.model_fields["programme_timezone"].default))
 
     @classmethod
     def of(cls, settings: AttendanceSettings) -> AttendanceContext:
         return cls(check_in_key=settings.check_in_key.get_secret_value(),
                    email_digest_key=settings.email_digest_key.get_secret_value(),
                    check_in_opens_s=settings.check_in_opens_minutes_before * 60,
-                   late_after_s=settings.late_after_minutes * 60, max_report_bytes=settings.max_report_bytes)
+                   late_after_s=settings.late_after_minutes * 60, max_report_bytes=settings.max_report_bytes,
+                   zone=ZoneInfo(settings.programme_timezone))
 
     def digest(self, email: str) -> str:
         return email_digest(email, self.email_digest_key)
@@ -71,49 +77,62 @@ def _repository(uow: UnitOfWork) -> AttendanceRepository:
 
 
 async def session_scheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionScheduled,
-                            as_of: datetime) -> list[Event]:
+                            stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.session_scheduled(await repo.training_session(event.session_id), event, as_of))
+    repo.save(domain.session_scheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
 async def session_rescheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionRescheduled,
-                              as_of: datetime) -> list[Event]:
+                              stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.session_rescheduled(await repo.training_session(event.session_id), event, as_of))
+    repo.save(domain.session_rescheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
-async def session_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionCancelled) -> list[Event]:
+async def session_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionCancelled,
+                            stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
     repo.save(domain.session_cancelled(await repo.training_session(event.session_id), event.session_id))
     return []
 
 
-async def servant_known(uow: UnitOfWork, ctx: AttendanceContext, event: ServantRegistered | ServantUpdated,
-                        as_of: datetime) -> list[Event]:
+async def _servant_stated(uow: UnitOfWork, event: ServantRegistered | ServantUpdated, stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.servant_stated(await repo.servant(event.servant_id), event, as_of))
+    repo.save(domain.servant_stated(await repo.servant(event.servant_id), event, stamp))
+    repo.save(domain.registration_stated(event, stamp))  # kept: where the servant was when a session started
     return []
 
 
-async def servant_transferred(uow: UnitOfWork, ctx: AttendanceContext, event: ServantTransferred, as_of: datetime,
-                              event_id: str = "") -> list[Event]:
+async def servant_registered(uow: UnitOfWork, ctx: AttendanceContext, event: ServantRegistered,
+                             stamp: Stamp) -> list[Event]:
+    return await _servant_stated(uow, event, stamp)
+
+
+async def servant_updated(uow: UnitOfWork, ctx: AttendanceContext, event: ServantUpdated,
+                          stamp: Stamp) -> list[Event]:
+    return await _servant_stated(uow, event, stamp)
+
+
+async def servant_transferred(uow: UnitOfWork, ctx: AttendanceContext, event: ServantTransferred,
+                              stamp: Stamp) -> list[Event]:
     """From now on the servant is the new institution's in rosters; records a close makes from now on take
     the institution at the session's start; records already made keep theirs."""
     repo = _repository(uow)
-    repo.save(domain.transfer_stated(await repo.transfer(event.servant_id, event.transfer_id), event, as_of, event_id))
-    repo.save(domain.servant_transferred(await repo.servant(event.servant_id), event, as_of))
+    repo.save(domain.transfer_stated(await repo.transfer(event.servant_id, event.transfer_id), event, stamp))
+    repo.save(domain.servant_transferred(await repo.servant(event.servant_id), event, stamp))
     return []
 
 
-async def enrolment_confirmed(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentConfirmed) -> list[Event]:
+async def enrolment_confirmed(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentConfirmed,
+                              stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
     repo.save(domain.enrolment_confirmed(await repo.enrolment(event.enrolment_id), event))
     return []
 
 
-async def enrolment_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentCancelled) -> list[Event]:
+async def enrolment_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentCancelled,
+                              stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
     repo.save(domain.enrolment_cancelled(await repo.enrolment(event.enrolment_id), event))
     return []
@@ -155,15 +174,14 @@ async def decisions(repo: AttendanceRepository, ctx: AttendanceContext, session:
                           default_source=default) for sid in servant_ids]
 
 
-async def records_institutions(repo: AttendanceRepository, session: TrainingSession,
+async def records_institutions(repo: AttendanceRepository, ctx: AttendanceContext, session: TrainingSession,
                                enrolled: dict[str, str | None]) -> dict[str, str | None]:
     """Servant id -> the institution a record of this session belongs to: the servant's when it started
-    (a transfer from its effective day, as reporting counts), whenever the session is closed."""
+    (contracts.attribution, as every service counts), whenever the session is closed."""
     if not enrolled:
         return {}
-    transfers = await repo.transfers_of(enrolled)
-    start_day = session.start_day
-    return {servant_id: domain.institution_at_start(start_day, transfers.get(servant_id, ()), now)
+    placements = await repo.placements_of(enrolled)
+    return {servant_id: domain.institution_at_start(session, placements.get(servant_id, ()), now, ctx.zone)
             for servant_id, now in enrolled.items()}
 
 
@@ -319,7 +337,7 @@ async def close_session(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     domain.may_close(session, claimed=claimed, now=now)
     enrolled = await repo.enrolled_servants(session_id)
     closing = domain.decide_close(session, now, await decisions(repo, ctx, session, sorted(enrolled)),
-                                  await records_institutions(repo, session, enrolled),
+                                  await records_institutions(repo, ctx, session, enrolled),
                                   await repo.latest_grades(session_id))
     repo.add_records(closing.records, closing.events[:len(closing.records)])  # the i-th event publishes records[i]
     log.info("session closed", session_id=session_id, enrolled=closing.enrolled, present=closing.present,

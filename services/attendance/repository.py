@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import SQLModel
 
+from contracts.attribution import Placement
 from contracts.base import Event
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
@@ -34,6 +35,7 @@ _STATES: dict[type, tuple[type[SQLModel], tuple[str, ...]]] = {
     domain.Servant: (tables.Servant, ("servant_id",)),
     domain.Transfer: (tables.Transfer, ("servant_id", "transfer_id")),
     domain.Enrolment: (tables.Enrolment, ("enrolment_id",)),
+    domain.Registration: (tables.Registration, ("servant_id", "event_id")),
 }
 _CHUNK = 500
 
@@ -41,13 +43,15 @@ _CHUNK = 500
 def _session(row: tables.TrainingSession) -> domain.TrainingSession:
     return domain.TrainingSession(
         row.session_id, row.course_id, row.instructor_id, row.modality, row.platform, utc(row.starts_at),
-        utc(row.ends_at), row.timezone, utc(row.times_as_of), row.cancelled, utc(row.closed_at), row.closed_by)
+        utc(row.ends_at), row.timezone, utc(row.times_as_of), row.cancelled, utc(row.closed_at), row.closed_by,
+        row.times_event_id or "")
 
 
 def _servant(row: tables.Servant) -> domain.Servant:
     # rows written before transfers have no institution_as_of: the digest's as_of stands for it
     return domain.Servant(row.servant_id, row.institution_id, row.email_digest, utc(row.as_of),
-                          utc(row.institution_as_of or row.as_of))
+                          utc(row.institution_as_of or row.as_of), row.digest_event_id or "",
+                          row.institution_event_id or "")
 
 
 def _transfer(row: tables.Transfer) -> domain.Transfer:
@@ -142,7 +146,8 @@ class AttendanceRepository:
     async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
         return await self._state(tables.Enrolment, enrolment_id)
 
-    def save(self, state: domain.TrainingSession | domain.Servant | domain.Transfer | domain.Enrolment) -> None:
+    def save(self, state: domain.TrainingSession | domain.Servant | domain.Transfer | domain.Enrolment
+             | domain.Registration) -> None:
         self._save(state)
 
     # ------------------------------------------------------------ rosters
@@ -160,14 +165,20 @@ class AttendanceRepository:
             ).order_by(tables.Enrolment.enrolment_id))
         return {servant_id: current or enrolled_for for servant_id, enrolled_for, current in rows}
 
-    async def transfers_of(self, servant_ids: Iterable[str]) -> dict[str, list[domain.Transfer]]:
+    async def placements_of(self, servant_ids: Iterable[str]) -> dict[str, list[Placement]]:
+        """Servant id -> every registration, update and transfer of theirs known (unordered)."""
         wanted = sorted(servant_ids)
-        found: dict[str, list[domain.Transfer]] = {}
-        if not wanted:
-            return found
-        rows = await self.session.execute(select(tables.Transfer).where(tables.Transfer.servant_id.in_(wanted)))
-        for row in rows.scalars():
-            found.setdefault(row.servant_id, []).append(_transfer(row))
+        found: dict[str, list[Placement]] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            part = wanted[start:start + _CHUNK]
+            rows = await self.session.execute(select(tables.Transfer).where(tables.Transfer.servant_id.in_(part)))
+            for row in rows.scalars():
+                found.setdefault(row.servant_id, []).append(_transfer(row).placement)
+            rows = await self.session.execute(
+                select(tables.Registration).where(tables.Registration.servant_id.in_(part)))
+            for row in rows.scalars():
+                found.setdefault(row.servant_id, []).append(
+                    domain.Registration(row.servant_id, row.event_id, row.institution_id, utc(row.stated_at)).placement)
         return found
 
     async def servant_with_digest(self, digest: str) -> str | None:

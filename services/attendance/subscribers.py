@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from functools import partial
 
+from contracts.attribution import Stamp
 from contracts.envelope import Envelope
 from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
@@ -18,12 +18,13 @@ from contracts.events import (
 from probidad.shared.consumer import Handler, Rejected
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers
-from services.attendance.domain import AttendanceError, utc
+from services.attendance.domain import AttendanceError
 from services.attendance.handlers import AttendanceContext
 
 
-def _time(envelope: Envelope) -> datetime:
-    return utc(envelope.time)
+def _stamp(envelope: Envelope) -> Stamp:
+    """When the fact was stated, and by which event: a tie at one instant goes to the larger event id."""
+    return Stamp.of(envelope.time, envelope.id)
 
 
 @contextmanager
@@ -36,36 +37,44 @@ def _refused() -> Iterator[None]:
 
 async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     with _refused():
-        uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _time(envelope)),
+        uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _stamp(envelope)),
                    correlation_id=envelope.correlation_id)
 
 
 async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     with _refused():
-        uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _time(envelope)),
+        uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _stamp(envelope)),
                    correlation_id=envelope.correlation_id)
 
 
 async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_cancelled(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
+    uow.record(await handlers.session_cancelled(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
-async def on_servant(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_known(uow, ctx, envelope.event, _time(envelope)),
+async def on_servant_registered(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.servant_registered(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
+
+
+async def on_servant_updated(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
+    uow.record(await handlers.servant_updated(uow, ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_transferred(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_transferred(uow, ctx, envelope.event, _time(envelope), envelope.id),
+    uow.record(await handlers.servant_transferred(uow, ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_confirmed(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_confirmed(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
+    uow.record(await handlers.enrolment_confirmed(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_cancelled(uow, ctx, envelope.event), correlation_id=envelope.correlation_id)
+    uow.record(await handlers.enrolment_cancelled(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
 def subscriptions(ctx: AttendanceContext) -> dict[str, Handler]:
@@ -73,8 +82,8 @@ def subscriptions(ctx: AttendanceContext) -> dict[str, Handler]:
         SessionScheduled.type: partial(on_session_scheduled, ctx),
         SessionRescheduled.type: partial(on_session_rescheduled, ctx),
         SessionCancelled.type: partial(on_session_cancelled, ctx),
-        ServantRegistered.type: partial(on_servant, ctx),
-        ServantUpdated.type: partial(on_servant, ctx),
+        ServantRegistered.type: partial(on_servant_registered, ctx),
+        ServantUpdated.type: partial(on_servant_updated, ctx),
         ServantTransferred.type: partial(on_servant_transferred, ctx),
         EnrolmentConfirmed.type: partial(on_enrolment_confirmed, ctx),
         EnrolmentCancelled.type: partial(on_enrolment_cancelled, ctx),

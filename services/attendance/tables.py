@@ -37,6 +37,8 @@ class TrainingSession(SQLModel, table=True):
     cancelled: bool = False
     closed_at: datetime | None = Field(default=None, sa_column=_when())
     closed_by: str | None = Field(default=None, max_length=100)
+    # the id of the event that set the times: of two stated at the same instant the larger id holds
+    times_event_id: str | None = Field(default=None, max_length=64)
 
 
 class Enrolment(SQLModel, table=True):
@@ -70,6 +72,22 @@ class Servant(SQLModel, table=True):
     as_of: datetime = Field(sa_column=_when(nullable=False))
     # ce_time of the fact that set institution_id; null on rows written before transfers: then as_of
     institution_as_of: datetime | None = Field(default=None, sa_column=_when())
+    # the ids of the events that set the digest and the institution (ties at one ce_time: the larger id holds);
+    # null on rows written before they were kept
+    digest_event_id: str | None = Field(default=None, max_length=64)
+    institution_event_id: str | None = Field(default=None, max_length=64)
+
+
+class Registration(SQLModel, table=True):
+    """Every registration and update of a servant (where it placed them, when stated): with the transfers,
+    what says which institution a servant served when a session started (contracts.attribution)."""
+
+    __tablename__ = "attendance_registration"
+
+    servant_id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=64)
+    institution_id: str = Field(max_length=64)
+    stated_at: datetime = Field(sa_column=_when(nullable=False))
 
 
 class Transfer(SQLModel, table=True):
@@ -178,4 +196,4 @@ class AttendanceRecord(SQLModel, table=True):
 
 
 TABLES = [T.__table__ for T in (TrainingSession, Enrolment, Servant, PresenceInterval, PresenceMark,
-                                ReportImport, Grade, AttendanceRecord, Transfer)]
+                                ReportImport, Grade, AttendanceRecord, Transfer, Registration)]
