@@ -21,6 +21,7 @@ def _register_subcommands() -> None:
         ("services.certification.cli", "certification"),
         ("services.reporting.cli", "reporting"),
         ("probidad.ops.platform", "platform"),
+        ("probidad.ops.migrate", "migrate"),
         ("probidad.ops.asyncapi", "asyncapi"),
         ("probidad.ops.stack", "stack"),
     ):

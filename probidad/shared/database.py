@@ -1,7 +1,8 @@
 """Async database access: a SQLite file by default, PostgreSQL by URL.
 
-Every service owns its database; ``Database.create_schema`` creates only the tables it is given
-(its own plus the shared outbox and processed-event tables), never another service's.
+Every service owns its database, brought to its schema by its migrations (``probidad.shared.migrations``);
+``Database.create_schema`` creates only the tables it is given (plus the shared outbox and processed-event
+tables) for what has no migrations: test services, benchmarks.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-from sqlalchemy import Connection, Table, event
+from sqlalchemy import Table, event
 from sqlalchemy.dialects.sqlite.aiosqlite import AsyncAdapt_aiosqlite_connection, AsyncAdapt_aiosqlite_dbapi
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.util.concurrency import await_
@@ -140,7 +141,6 @@ class Database:
 
         every = [*SHARED_TABLES, *tables]
         async with self.engine.begin() as connection:
-            await connection.run_sync(lambda sync: _add_missing_columns(sync, every))
             await connection.run_sync(lambda sync: SHARED_TABLES[0].metadata.create_all(sync, tables=every))
 
     async def drop_schema(self, tables: Iterable[Table]) -> None:
@@ -168,23 +168,3 @@ class Database:
     async def dispose(self) -> None:
         await self.engine.dispose()
 
-
-def _add_missing_columns(connection: Connection, tables: Iterable[Table]) -> None:
-    """Add to a database made by an earlier version the columns its tables have gained since.
-
-    There is no migration tool: tables only ever gain optional (nullable) columns, which this adds;
-    a new required column would need a real migration, so it stops the start-up instead."""
-    from sqlalchemy import inspect, text
-
-    inspector = inspect(connection)
-    for table in tables:
-        if not inspector.has_table(table.name):
-            continue  # create_all makes it whole
-        present = {column["name"] for column in inspector.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            if not column.nullable:
-                raise RuntimeError(f"{table.name}.{column.name} is new and required: this database needs a migration")
-            kind = column.type.compile(dialect=connection.dialect)
-            connection.execute(text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}'))

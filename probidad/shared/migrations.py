@@ -99,7 +99,7 @@ def current_revision(connection: Connection, service: str) -> str | None:
 # ------------------------------------------------------------------ start-up
 
 
-async def bring_to_head(database: Any, service: str, *, operator_runs: bool = False) -> str:  # noqa: ANN401 — a Database
+async def bring_to_head(database: Any, service: str, *, operator_runs: bool = False) -> str:
     """Upgrade the service's database to head (adopting one made before migrations) and return head.
 
     ``operator_runs``: the operator runs migrations (``probidad migrate``); a database behind head stops
@@ -176,7 +176,8 @@ def adopt(connection: Connection, baseline: MetaData, service: str) -> None:
     preparer = connection.dialect.identifier_preparer
     for table, column in additions:
         kind = column.type.compile(dialect=connection.dialect)
-        connection.execute(text(f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(column.name)} {kind}"))
+        connection.execute(text(
+            f"ALTER TABLE {preparer.quote(table.name)} ADD COLUMN {preparer.quote(column.name)} {kind}"))
     baseline.create_all(connection, checkfirst=True)
     log.info("adopted a database made before migrations", service=service,
              added_columns=[f"{t.name}.{c.name}" for t, c in additions])
@@ -277,7 +278,7 @@ def _context_options(service: str, target: MetaData) -> dict[str, Any]:
     }
 
 
-def render_item(kind: str, item: Any, _context: Any) -> str | bool:  # noqa: ANN401
+def render_item(kind: str, item: Any, _context: Any) -> str | bool:
     """Write a column type as the plain SQLAlchemy type the database stores (SQLModel's AutoString,
     enrollment's UTCDateTime), so revisions import nothing from the models."""
     if kind == "type" and isinstance(item, TypeDecorator):

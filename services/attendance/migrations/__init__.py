@@ -1,1 +1,1 @@
-"""Attendance's schema revisions (alembic): `probidad migrate attendance`, or see CONTRIBUTING.md, "Schema changes"."""
+"""Attendance's schema revisions (alembic): `probidad migrate attendance`; CONTRIBUTING.md, "Schema changes"."""

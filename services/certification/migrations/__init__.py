@@ -1,1 +1,1 @@
-"""Certification's schema revisions (alembic): `probidad migrate certification`, or see CONTRIBUTING.md, "Schema changes"."""
+"""Certification's schema revisions (alembic): `probidad migrate certification`; CONTRIBUTING.md, "Schema changes"."""

@@ -1,1 +1,1 @@
-"""Enrollment's schema revisions (alembic): `probidad migrate enrollment`, or see CONTRIBUTING.md, "Schema changes"."""
+"""Enrollment's schema revisions (alembic): `probidad migrate enrollment`; CONTRIBUTING.md, "Schema changes"."""

@@ -2,6 +2,7 @@
 versioned in alembic_version_enrollment (see probidad.shared.migrations)."""
 
 from probidad.shared.migrations import run_environment
+
 from services.enrollment.tables import TABLES
 
 run_environment("enrollment", TABLES)

@@ -1,1 +1,1 @@
-"""Reporting's schema revisions (alembic): `probidad migrate reporting`, or see CONTRIBUTING.md, "Schema changes"."""
+"""Reporting's schema revisions (alembic): `probidad migrate reporting`; CONTRIBUTING.md, "Schema changes"."""

@@ -70,7 +70,7 @@ def _tables() -> dict[str, list[sa.SchemaItem]]:
             sa.Index("ix_reporting_publication_month", "kind", "month", "published_at"),
         ],
         "reporting_store": [
-            sa.Column("id", sa.Integer(), nullable=False),
+            sa.Column("id", sa.Integer(), nullable=False, autoincrement=False),
             sa.Column("generation", sa.Integer(), nullable=False),
             sa.Column("swapped_at", sa.DateTime(timezone=True), nullable=False),
             sa.Column("note", sa.String(length=500), nullable=False),
