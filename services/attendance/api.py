@@ -1,4 +1,5 @@
-"""HTTP API of attendance: translates requests into handler and view calls, and refusals into 4xx.
+"""HTTP API of attendance: translates requests into handler and view calls (the shared app answers a broken
+rule with its 4xx).
 
 Roles: instructors act on the sessions they teach, the comptroller on any; liaisons read their
 institution's records. Self check-in needs no token: the session's code is the credential.
@@ -6,8 +7,6 @@ institution's records. Self check-in needs no token: the session's code is the c
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -18,26 +17,12 @@ from contracts.events import AttendanceStatus, Id, Score
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
 from services.attendance import handlers, views
-from services.attendance.domain import AttendanceError, Decision, Record, SessionNotReady
-from services.attendance.handlers import AttendanceContext, Forbidden, NotFound
+from services.attendance.domain import Decision, Record
+from services.attendance.handlers import AttendanceContext
 from services.attendance.reports import parse_grades
 
 router = APIRouter(tags=["attendance"])
 Context = Provided(AttendanceContext)
-
-
-@contextmanager
-def _refusals() -> Iterator[None]:
-    try:
-        yield
-    except NotFound as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from error
-    except Forbidden as error:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, str(error)) from error
-    except SessionNotReady as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from error
-    except AttendanceError as error:
-        raise HTTPException(422, str(error)) from error
 
 
 def _correlation(request: Request) -> str | None:
@@ -206,9 +191,8 @@ def _record(r: Record) -> RecordOut:
 
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 async def read_session(session_id: str, runtime: Runtime, ctx: Context, principal: Anyone) -> SessionOut:
-    with _refusals():
-        async with runtime.unit_of_work() as uow:
-            session, decided = await views.session_attendance(uow, ctx, principal, session_id)
+    async with runtime.unit_of_work() as uow:
+        session, decided = await views.session_attendance(uow, ctx, principal, session_id)
     return SessionOut(session_id=session.session_id, course_id=session.course_id,
                       instructor_id=session.instructor_id, modality=session.modality,
                       starts_at=_iso(session.starts_at), ends_at=_iso(session.ends_at), timezone=session.timezone,
@@ -219,19 +203,17 @@ async def read_session(session_id: str, runtime: Runtime, ctx: Context, principa
 @router.get("/sessions/{session_id}/check-in-code")
 async def read_check_in_code(session_id: str, runtime: Runtime, ctx: Context, principal: Manager) -> dict:
     """The code to show in the room; it is accepted only while the session runs."""
-    with _refusals():
-        async with runtime.unit_of_work() as uow:
-            code = await views.check_in_code(uow, ctx, principal, session_id)
+    async with runtime.unit_of_work() as uow:
+        code = await views.check_in_code(uow, ctx, principal, session_id)
     return {"session_id": code.session_id, "code": code.code, "valid_from": _iso(code.valid_from),
             "valid_until": _iso(code.valid_until)}
 
 
 @router.post("/sessions/{session_id}/check-ins", response_model=CheckInOut, status_code=201)
 async def check_in(session_id: str, body: CheckInIn, runtime: Runtime, ctx: Context) -> CheckInOut:
-    with _refusals():
-        async with runtime.unit_of_work() as uow:
-            done = await handlers.check_in(uow, ctx, session_id, body.code, servant_id=body.servant_id,
-                                           email=body.email, now=datetime.now(UTC))
+    async with runtime.unit_of_work() as uow:
+        done = await handlers.check_in(uow, ctx, session_id, body.code, servant_id=body.servant_id,
+                                       email=body.email, now=datetime.now(UTC))
     return CheckInOut(servant_id=done.servant_id, checked_in_at=_iso(done.checked_in_at),
                       already_checked_in=done.already)
 
@@ -239,11 +221,10 @@ async def check_in(session_id: str, body: CheckInIn, runtime: Runtime, ctx: Cont
 @router.post("/sessions/{session_id}/marks", response_model=MarkOut)
 async def mark(session_id: str, body: MarkIn, request: Request, runtime: Runtime, ctx: Context,
                principal: Manager) -> MarkOut:
-    with _refusals():
-        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            done = await handlers.mark_presence(uow, ctx, principal, session_id, body.servant_id, body.status.value,
-                                                body.minutes_present, body.reason)
-            uow.record(done.events)
+    async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+        done = await handlers.mark_presence(uow, ctx, principal, session_id, body.servant_id, body.status.value,
+                                            body.minutes_present, body.reason)
+        uow.record(done.events)
     return MarkOut(attendance=DecisionOut.of(done.decision), corrected=done.corrected)
 
 
@@ -274,11 +255,10 @@ async def import_report(
 ) -> ImportOut:
     """Import a platform attendance report: the file as the request body (or multipart field ``file``)."""
     data = await _upload(request, ctx.max_report_bytes)
-    with _refusals():
-        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            summary = await handlers.import_report(uow, ctx, principal, session_id, data, format=format,
-                                                   reason=reason)
-            uow.record(summary.events)
+    async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+        summary = await handlers.import_report(uow, ctx, principal, session_id, data, format=format,
+                                               reason=reason)
+        uow.record(summary.events)
     return ImportOut(
         report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
         servants=summary.servants, servant_seconds=summary.seconds,
@@ -301,27 +281,24 @@ async def grade_sheet(session_id: str, request: Request, runtime: Runtime, ctx: 
                       principal: Manager) -> GradesOut:
     """Grades as CSV: servant_id and/or email, score."""
     data = await _upload(request, ctx.max_report_bytes)
-    with _refusals():
-        grades = parse_grades(data)
+    grades = parse_grades(data)
     return await _grade(request, runtime, ctx, principal, session_id, grades)
 
 
 async def _grade(request: Request, runtime: Runtime, ctx: AttendanceContext, principal: Principal, session_id: str,
                  grades: list) -> GradesOut:
-    with _refusals():
-        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            graded = await handlers.grade(uow, ctx, principal, session_id, grades)
-            uow.record(graded.events)
+    async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+        graded = await handlers.grade(uow, ctx, principal, session_id, grades)
+        uow.record(graded.events)
     return GradesOut(graded=len(graded.grades), published=graded.published)
 
 
 @router.post("/sessions/{session_id}/close", response_model=ClosingOut)
 async def close(session_id: str, request: Request, runtime: Runtime, ctx: Context, principal: Manager) -> ClosingOut:
     """Final attendance: AttendanceRecorded per enrolled servant, AssessmentGraded where scored, SessionClosed."""
-    with _refusals():
-        async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-            closing = await handlers.close_session(uow, ctx, principal, session_id, now=datetime.now(UTC))
-            uow.record(closing.events)
+    async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
+        closing = await handlers.close_session(uow, ctx, principal, session_id, now=datetime.now(UTC))
+        uow.record(closing.events)
     return ClosingOut(session_id=session_id, closed_at=_iso(closing.closed_at), enrolled=closing.enrolled,
                       present=closing.present, graded=closing.graded,
                       attendance=[DecisionOut.of(d) for d in closing.decisions])
@@ -331,9 +308,8 @@ async def close(session_id: str, request: Request, runtime: Runtime, ctx: Contex
 async def session_records(session_id: str, runtime: Runtime, principal: Anyone,
                           history: bool = Query(False, description="Every recording and correction, oldest first."),
                           ) -> list[RecordOut]:
-    with _refusals():
-        async with runtime.unit_of_work() as uow:
-            found = await views.session_records(uow, principal, session_id, history=history)
+    async with runtime.unit_of_work() as uow:
+        found = await views.session_records(uow, principal, session_id, history=history)
     return [_record(r) for r in found]
 
 
@@ -341,7 +317,6 @@ async def session_records(session_id: str, runtime: Runtime, principal: Anyone,
 async def records(runtime: Runtime, principal: Registrar, institution_id: str | None = Query(None),
                   servant_id: str | None = Query(None)) -> list[RecordOut]:
     """Current attendance records; a liaison sees only its institution's."""
-    with _refusals():
-        async with runtime.unit_of_work() as uow:
-            found = await views.records(uow, principal, institution_id=institution_id, servant_id=servant_id)
+    async with runtime.unit_of_work() as uow:
+        found = await views.records(uow, principal, institution_id=institution_id, servant_id=servant_id)
     return [_record(r) for r in found]

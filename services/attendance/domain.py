@@ -27,19 +27,12 @@ from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated,
     SessionClosed, SessionRescheduled, SessionScheduled,
 )
+from services.attendance.errors import AttendanceError, SessionNotReady
 
 Interval = tuple[int, int]  # [start, end) in epoch seconds
 
 SOURCES = {s.value for s in AttendanceSource}
 STATUSES = {s.value for s in AttendanceStatus}
-
-
-class AttendanceError(ValueError):
-    """A command breaks an attendance rule; ``str(error)`` starts with the field at fault."""
-
-
-class SessionNotReady(AttendanceError):
-    """The session is not in a state that allows the command (not known, cancelled, closed, running…)."""
 
 
 def epoch(moment: datetime) -> int:
@@ -152,11 +145,11 @@ def verify_check_in(key: str, window: SessionWindow, code: str, now: int, *, ope
     expected = check_in_code(key, window.session_id)
     given = code.strip().upper().replace("-", "").replace(" ", "")
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise AttendanceError("code: not this session's check-in code")
+        raise AttendanceError("code", "not this session's check-in code")
     if now < window.starts_at - opens_before_s:
-        raise SessionNotReady("code: check-in has not opened yet; it opens shortly before the session starts")
+        raise SessionNotReady("code", "check-in has not opened yet; it opens shortly before the session starts")
     if now >= window.ends_at:
-        raise SessionNotReady("code: the session has ended; check-in is closed")
+        raise SessionNotReady("code", "the session has ended; check-in is closed")
 
 
 # ---------------------------------------------------------------- matching report rows to servants
@@ -285,14 +278,14 @@ class Decision:
 
 def validate_mark(window: SessionWindow, status: str, minutes_present: int | None) -> Mark:
     if status not in STATUSES:
-        raise AttendanceError(f"status: must be one of {', '.join(sorted(STATUSES))}")
+        raise AttendanceError("status", f"must be one of {', '.join(sorted(STATUSES))}")
     if minutes_present is not None:
         if minutes_present < 0 or minutes_present > window.minutes:
-            raise AttendanceError(f"minutes_present: must be between 0 and the session's {window.minutes} minutes")
+            raise AttendanceError("minutes_present", f"must be between 0 and the session's {window.minutes} minutes")
         if status in ("absent", "excused") and minutes_present:
-            raise AttendanceError(f"minutes_present: an {status} servant has 0 minutes present")
+            raise AttendanceError("minutes_present", f"an {status} servant has 0 minutes present")
         if status in ("present", "late") and minutes_present == 0:
-            raise AttendanceError(f"minutes_present: a {status} servant was there for at least a minute")
+            raise AttendanceError("minutes_present", f"a {status} servant was there for at least a minute")
     return Mark(status, minutes_present)
 
 
@@ -343,9 +336,9 @@ def decide(servant_id: str, window: SessionWindow, evidence: Evidence, *, late_a
 
 def validate_score(score: float) -> float:
     if not 0.0 <= score <= 100.0:
-        raise AttendanceError("score: must be between 0 and 100")
+        raise AttendanceError("score", "must be between 0 and 100")
     if not has_plain_form(score):  # the contract's bound on scores (AssessmentGraded), as certificates sign them
-        raise AttendanceError(f"score: {score!r} has no plain decimal form: give {PLAIN_NUMBER_RULE}")
+        raise AttendanceError("score", f"{score!r} has no plain decimal form: give {PLAIN_NUMBER_RULE}")
     return float(score)
 
 
@@ -441,11 +434,11 @@ class TrainingSession:
 def _with_times(session: TrainingSession, starts_at: datetime, ends_at: datetime, zone: str,
                 stamp: Stamp) -> TrainingSession:
     if ends_at <= starts_at:
-        raise AttendanceError(f"session {session.session_id}: ends_at {ends_at.isoformat()} is not after starts_at")
+        raise AttendanceError(None, f"session {session.session_id}: ends_at {ends_at.isoformat()} is not after starts_at")
     try:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError) as error:
-        raise AttendanceError(f"session {session.session_id}: unknown IANA time zone {zone!r}") from error
+        raise AttendanceError(None, f"session {session.session_id}: unknown IANA time zone {zone!r}") from error
     held = None if session.times_as_of is None else Stamp.of(session.times_as_of, session.times_event_id)
     if not supersedes(stamp, held):
         return session  # an older schedule arriving late must not undo a newer one
@@ -611,15 +604,15 @@ def default_source(latest_report_format: str | None, checked_in: bool) -> str:
 
 def require_open_or_reason(session: TrainingSession, reason: str | None) -> None:
     if session.cancelled:
-        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+        raise SessionNotReady("session_id", f"session {session.session_id} was cancelled")
     if session.closed_at is not None and not (reason and reason.strip()):
-        raise SessionNotReady(f"reason: session {session.session_id} is closed; a change is a correction "
+        raise SessionNotReady("reason", f"session {session.session_id} is closed; a change is a correction "
                               "and needs a reason")
 
 
 def require_enrolled(session: TrainingSession, enrolled: Mapping[str, object], servant_id: str) -> None:
     if servant_id not in enrolled:
-        raise AttendanceError(f"servant_id: {servant_id} is not enrolled in session {session.session_id}")
+        raise AttendanceError("servant_id", f"{servant_id} is not enrolled in session {session.session_id}")
 
 
 def decide_mark(session: TrainingSession, enrolled: Mapping[str, object], servant_id: str, status: str,
@@ -673,9 +666,9 @@ def decide_corrections(session: TrainingSession, decisions: Iterable[Decision], 
 
 def may_check_in(session: TrainingSession, key: str, code: str, now: int, *, opens_before_s: int) -> None:
     if session.cancelled:
-        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+        raise SessionNotReady("session_id", f"session {session.session_id} was cancelled")
     if session.closed_at is not None:
-        raise SessionNotReady(f"session_id: session {session.session_id} is closed")
+        raise SessionNotReady("session_id", f"session {session.session_id} is closed")
     verify_check_in(key, session.window, code, now, opens_before_s=opens_before_s)
 
 
@@ -685,9 +678,9 @@ def who_checks_in(session: TrainingSession, enrolled: Mapping[str, object], serv
     if servant_id is None and email_given:
         servant_id = found_by_email
         if servant_id is None:
-            raise AttendanceError("email: no servant is registered with this e-mail")
+            raise AttendanceError("email", "no servant is registered with this e-mail")
     if not servant_id:
-        raise AttendanceError("servant_id: give your servant id or your e-mail")
+        raise AttendanceError("servant_id", "give your servant id or your e-mail")
     require_enrolled(session, enrolled, servant_id)
     return servant_id
 
@@ -745,7 +738,7 @@ def decide_grades(session: TrainingSession, enrolled: Mapping[str, object],
                   servant_of_email: Callable[[str], str | None]) -> Grading:
     """Scores given by servant id or e-mail: (servant_id, email, score). All or nothing."""
     if session.cancelled:
-        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled")
+        raise SessionNotReady("session_id", f"session {session.session_id} was cancelled")
     resolved: list[tuple[str, float]] = []
     problems = []
     for number, (servant_id, email, score) in enumerate(grades, start=1):
@@ -766,7 +759,7 @@ def decide_grades(session: TrainingSession, enrolled: Mapping[str, object],
         else:
             resolved.append((servant_id, score))
     if problems:
-        raise AttendanceError("grades: " + "; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""))
+        raise AttendanceError("grades", "; ".join(problems[:20]) + (" …" if len(problems) > 20 else ""))
     events: list[Event] = []
     if session.closed_at is not None:
         events = [AssessmentGraded(session_id=session.session_id, servant_id=s, score=score) for s, score in resolved]
@@ -776,13 +769,13 @@ def decide_grades(session: TrainingSession, enrolled: Mapping[str, object],
 def may_close(session: TrainingSession, *, claimed: bool, now: datetime) -> None:
     """``claimed``: this close is the one that marked the session closed (of two at once, one is)."""
     if not claimed:
-        raise SessionNotReady(f"session_id: session {session.session_id} was already closed at "
+        raise SessionNotReady("session_id", f"session {session.session_id} was already closed at "
                               f"{utc(session.closed_at).isoformat()}")
     if session.cancelled:
-        raise SessionNotReady(f"session_id: session {session.session_id} was cancelled; "
+        raise SessionNotReady("session_id", f"session {session.session_id} was cancelled; "
                               "there is no attendance to close")
     if epoch(now) < session.window.ends_at:
-        raise SessionNotReady(f"session_id: session {session.session_id} has not ended yet (it ends at "
+        raise SessionNotReady("session_id", f"session {session.session_id} has not ended yet (it ends at "
                               f"{utc(session.ends_at).isoformat()})")
 
 

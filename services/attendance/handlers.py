@@ -30,19 +30,12 @@ from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain
 from services.attendance.domain import Correction, Decision, Evidence, Roster, TrainingSession, epoch
+from services.attendance.errors import Forbidden, NotFound
 from services.attendance.reports import parse_report
 from services.attendance.repository import AttendanceRepository
 from services.attendance.settings import AttendanceSettings
 
 log = get_logger(__name__)
-
-
-class NotFound(LookupError):
-    pass
-
-
-class Forbidden(PermissionError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -144,7 +137,7 @@ async def enrolment_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: En
 async def load_session(repo: AttendanceRepository, session_id: str) -> TrainingSession:
     session = await repo.training_session(session_id)
     if session is None or not session.scheduled:
-        raise NotFound(f"session {session_id} is not known (yet) to attendance")
+        raise NotFound(None, f"session {session_id} is not known (yet) to attendance")
     return session
 
 
@@ -154,7 +147,7 @@ def ensure_may_manage(principal: Principal, session: TrainingSession) -> None:
         return
     if principal.role == "instructor" and session.instructor_id and principal.instructor_id == session.instructor_id:
         return
-    raise Forbidden(f"session {session.session_id} is not yours to manage")
+    raise Forbidden(None, f"session {session.session_id} is not yours to manage")
 
 
 def ensure_may_read(principal: Principal, session: TrainingSession) -> None:

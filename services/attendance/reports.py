@@ -41,14 +41,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.attendance.domain import AttendanceError
+from services.attendance.errors import ReportError
 
 FORMATS = ("zoom", "teams", "meet", "csv")
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-class ReportError(AttendanceError):
-    """The file is not a report we can read; the message names the line or column at fault."""
 
 
 @dataclass(slots=True)
@@ -129,7 +125,7 @@ def detect_format(text: str) -> str:
             return "meet"
         if "servant_id" in names or "joined_at" in names:
             return "csv"
-    raise ReportError("format: not a Zoom participants report ('Join Time'/'Leave Time' or 'Hora de entrada'/"
+    raise ReportError("format", "not a Zoom participants report ('Join Time'/'Leave Time' or 'Hora de entrada'/"
                       "'Hora de salida' columns), a Teams attendance report ('2. Participants'/'3. In-Meeting "
                       "Activities' or '2. Participantes'/'3. Actividades en la reunión' sections), a Google Meet "
                       "attendance report or a servant_id/email,joined_at,left_at CSV")
@@ -163,7 +159,7 @@ class StampReader:
             return
         found = _STAMP.match(raw)
         if found is None:
-            raise ReportError(f"{where}: {raw!r} is not a date and time")
+            raise ReportError(None, f"{where}: {raw!r} is not a date and time")
         self._groups[raw] = found.groups()
 
     def settle_order(self) -> None:
@@ -183,7 +179,7 @@ class StampReader:
             if int(b) > 12:
                 candidates.discard("dmy")
         if not candidates:
-            raise ReportError("dates: mix day-first and month-first dates")
+            raise ReportError("dates", "mix day-first and month-first dates")
         if len(candidates) == 1:
             self.order = candidates.pop()
             return
@@ -230,15 +226,15 @@ class StampReader:
         hour, minute, second = int(hh), int(mm), int(ss or 0)
         if half is not None:
             if not 1 <= hour <= 12:
-                raise ReportError(f"{where}: {raw!r} has hour {hour} with AM/PM")
+                raise ReportError(None, f"{where}: {raw!r} has hour {hour} with AM/PM")
             hour = hour % 12 + (12 if half in "Pp" else 0)
         if hour > 23 or minute > 59 or second > 59:
-            raise ReportError(f"{where}: {raw!r} is not a valid time")
+            raise ReportError(None, f"{where}: {raw!r} is not a valid time")
         time_only = groups[0] is None
         try:
             day = self.reference_date if time_only else self._date(groups, self.order or "mdy")
         except ValueError as error:
-            raise ReportError(f"{where}: {raw!r} is not a valid date") from error
+            raise ReportError(None, f"{where}: {raw!r} is not a valid date") from error
         if offset is not None:
             seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400 + hour * 3600 + minute * 60 + second
             seconds -= _offset_seconds(offset)
@@ -383,7 +379,7 @@ def _finish(fmt: str, connections: list[_Connection], ignored: list[IgnoredRow],
         joined = reader.epoch(c.joined, f"line {c.line}: join time")
         left = reader.epoch(c.left, f"line {c.line}: leave time")
         if left < joined:
-            raise ReportError(f"line {c.line}: leave time {c.left!r} is before join time {c.joined!r}")
+            raise ReportError(None, f"line {c.line}: leave time {c.left!r} is before join time {c.joined!r}")
         rows.append(ReportRow(c.line, c.name, c.email, c.servant_id, joined, left))
     return report
 
@@ -404,7 +400,7 @@ def _zoom(text: str, timezone: str, session_start: int) -> ParsedReport:
         if join is not None and leave is not None:
             break
     else:
-        raise ReportError("columns: no 'Join Time' and 'Leave Time' (or 'Hora de entrada' and 'Hora de salida') "
+        raise ReportError("columns", "no 'Join Time' and 'Leave Time' (or 'Hora de entrada' and 'Hora de salida') "
                           "header row in this Zoom report")
     name = _column(header, "name (original name)", "name", "participant", prefix=True)
     email = _column(header, "user email", "email", "participant email")
@@ -457,7 +453,7 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
         return _teams_actions(preamble, timezone, session_start)
     if "join time" in first and "leave time" in first:
         return _teams_intervals(preamble, "join time", "leave time", timezone, session_start, spanish)
-    raise ReportError("sections: no '3. In-Meeting Activities' or '2. Participants' (or '3. Actividades en la "
+    raise ReportError("sections", "no '3. In-Meeting Activities' or '2. Participants' (or '3. Actividades en la "
                       "reunión' or '2. Participantes') section in this Teams report")
 
 
@@ -466,7 +462,7 @@ def _teams_intervals(section: list[tuple[int, list[str]]], join_name: str, leave
     header, spanish_header = _header(section[0][1])
     join, leave = _column(header, join_name), _column(header, leave_name)
     if join is None or leave is None:
-        raise ReportError(f"columns: the Teams section lacks '{join_name}'/'{leave_name}' columns")
+        raise ReportError("columns", f"the Teams section lacks '{join_name}'/'{leave_name}' columns")
     name = _column(header, "name", "full name")
     email = _column(header, "email")
     upn = _column(header, "participant id (upn)", "upn")
@@ -492,7 +488,7 @@ def _teams_actions(section: list[tuple[int, list[str]]], timezone: str, session_
     header, spanish = _header(section[0][1])
     name, action, stamp = _column(header, "full name", "name"), _column(header, "user action"), _column(header, "timestamp")
     if name is None or action is None or stamp is None:
-        raise ReportError("columns: expected 'Full Name', 'User Action' and 'Timestamp' (or 'Nombre completo', "
+        raise ReportError("columns", "expected 'Full Name', 'User Action' and 'Timestamp' (or 'Nombre completo', "
                           "'Actividad del usuario' and 'Marca de tiempo')")
     reader = StampReader(timezone, session_start, day_first=spanish)
     events = []
@@ -523,7 +519,7 @@ def _meet(text: str, timezone: str, session_start: int) -> ParsedReport:
         if join is not None and leave is not None:
             break
     else:
-        raise ReportError("columns: no 'Time joined' and 'Time exited' header in this Google Meet report")
+        raise ReportError("columns", "no 'Time joined' and 'Time exited' header in this Google Meet report")
     first, last = _column(header, "first name"), _column(header, "last name")
     name = _column(header, "name", "participant")
     email = _column(header, "email")
@@ -540,12 +536,12 @@ def _meet(text: str, timezone: str, session_start: int) -> ParsedReport:
 def _neutral(text: str, timezone: str, session_start: int) -> ParsedReport:
     rows = _rows(text)
     if not rows:
-        raise ReportError("file: empty")
+        raise ReportError("file", "empty")
     header = [_norm(c) for c in rows[0]]
     servant, email = _column(header, "servant_id"), _column(header, "email")
     join, leave = _column(header, "joined_at"), _column(header, "left_at")
     if join is None or leave is None or (servant is None and email is None):
-        raise ReportError("columns: expected servant_id and/or email, joined_at, left_at")
+        raise ReportError("columns", "expected servant_id and/or email, joined_at, left_at")
     name = _column(header, "name")
     connections = []
     for number, row in enumerate(rows[1:], start=2):
@@ -563,10 +559,10 @@ def parse_report(data: bytes | str, *, timezone: str, session_start: int, format
     """Read a platform's attendance report into connections; ``format`` 'auto' recognises the layout."""
     text = decode(data)
     if not text.strip():
-        raise ReportError("file: the report is empty")
+        raise ReportError("file", "the report is empty")
     fmt = detect_format(text) if format == "auto" else format
     if fmt not in _READERS:
-        raise ReportError(f"format: must be auto or one of {', '.join(FORMATS)}")
+        raise ReportError("format", f"must be auto or one of {', '.join(FORMATS)}")
     return _READERS[fmt](text, timezone, session_start)
 
 
@@ -575,11 +571,11 @@ def parse_grades(data: bytes | str) -> list[tuple[str | None, str | None, float]
     """An evaluation sheet: ``servant_id`` and/or ``email``, and ``score`` (0–100) per row."""
     rows = _rows(decode(data))
     if not rows:
-        raise ReportError("file: the grades file is empty")
+        raise ReportError("file", "the grades file is empty")
     header = [_norm(c) for c in rows[0]]
     servant, email, score = _column(header, "servant_id"), _column(header, "email"), _column(header, "score")
     if score is None or (servant is None and email is None):
-        raise ReportError("columns: expected servant_id and/or email, and score")
+        raise ReportError("columns", "expected servant_id and/or email, and score")
     grades = []
     for number, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
@@ -588,6 +584,6 @@ def parse_grades(data: bytes | str) -> list[tuple[str | None, str | None, float]
         try:
             value = float(raw)
         except ValueError as error:
-            raise ReportError(f"line {number}: score {raw!r} is not a number") from error
+            raise ReportError(None, f"line {number}: score {raw!r} is not a number") from error
         grades.append((_cell(row, servant) or None, _cell(row, email) or None, value))
     return grades

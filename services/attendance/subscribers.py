@@ -1,12 +1,11 @@
 """Enrollment's events -> attendance's handlers. Each runs in the consumer's unit of work, with the event
 id recorded beside its effect, so a redelivery changes nothing; arrival order does not matter either
 (handlers keep the newest schedule and servant attributes, a transfer included, and a cancellation is final).
-A fact breaking an attendance rule (a schedule ending before it starts) is refused for good: dead-lettered."""
+A fact breaking an attendance rule (a schedule ending before it starts) raises its RuleViolation, which the
+consumer dead-letters for good."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 
 from contracts.attribution import Stamp
@@ -15,10 +14,9 @@ from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
     SessionRescheduled, SessionScheduled,
 )
-from probidad.shared.consumer import Handler, Rejected
+from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers
-from services.attendance.domain import AttendanceError
 from services.attendance.handlers import AttendanceContext
 
 
@@ -27,24 +25,14 @@ def _stamp(envelope: Envelope) -> Stamp:
     return Stamp.of(envelope.time, envelope.id)
 
 
-@contextmanager
-def _refused() -> Iterator[None]:
-    try:
-        yield
-    except AttendanceError as error:
-        raise Rejected(str(error)) from error
-
-
 async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    with _refused():
-        uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _stamp(envelope)),
-                   correlation_id=envelope.correlation_id)
+    uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
 async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    with _refused():
-        uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _stamp(envelope)),
-                   correlation_id=envelope.correlation_id)
+    uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _stamp(envelope)),
+               correlation_id=envelope.correlation_id)
 
 
 async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:

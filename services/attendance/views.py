@@ -13,7 +13,8 @@ from probidad.shared.auth import Principal
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain, handlers
 from services.attendance.domain import Decision, Record, TrainingSession
-from services.attendance.handlers import AttendanceContext, Forbidden
+from services.attendance.errors import Forbidden
+from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import AttendanceRepository
 
 
@@ -60,7 +61,7 @@ async def records(uow: UnitOfWork, principal: Principal, *, institution_id: str 
     """Current attendance records; a liaison sees only its institution's."""
     if principal.role == "liaison":
         if institution_id and institution_id != principal.institution_id:
-            raise Forbidden("institution_id: a liaison reads only its own institution")
+            raise Forbidden("institution_id", "a liaison reads only its own institution")
         institution_id = principal.institution_id
     return domain.current_records(await AttendanceRepository.of(uow).record_history(
         institution_id=institution_id, servant_id=servant_id))

@@ -17,9 +17,10 @@ from contracts.events import (
     ServantTransferred, SessionClosed, SessionRescheduled, SessionScheduled,
 )
 from probidad.shared.auth import Principal
-from probidad.shared.consumer import Rejected
+from probidad.shared.errors import RuleViolation
 from services.attendance import domain, handlers
-from services.attendance.domain import AttendanceError, Evidence, SessionNotReady
+from services.attendance.domain import Evidence
+from services.attendance.errors import AttendanceError, SessionNotReady
 from services.attendance.handlers import AttendanceContext
 from services.attendance.subscribers import subscriptions
 from tests.support.fakes.attendance import FakeAttendanceRepository, FakeUnitOfWork, as_the_route
@@ -68,8 +69,10 @@ async def test_a_schedule_ending_before_it_starts_breaks_a_domain_rule_which_the
     bad = SessionScheduled.model_construct(**{**dict(scheduled()), "ends_at": START - timedelta(minutes=60)})
     with pytest.raises(AttendanceError, match="is not after starts_at"):
         await handlers.session_scheduled(uow, CTX, bad, Stamp.of(START))
-    with pytest.raises(Rejected, match="is not after starts_at"):
+    # the subscriber lets the RuleViolation through as it is: the consumer dead-letters it as rejected
+    with pytest.raises(RuleViolation, match="is not after starts_at") as refused:
         await subscriptions(CTX)[SessionScheduled.type](uow, seal(bad))
+    assert refused.value.kind == "invalid"
     assert await uow.repo.training_session("ses-1") is None
 
 

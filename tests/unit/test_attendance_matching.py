@@ -10,9 +10,9 @@ import pytest
 
 from contracts.pseudonyms import email_digest
 from services.attendance.domain import (
-    AttendanceError, Roster, SessionNotReady, SessionWindow, check_in_code, covered_seconds, match_rows,
-    merge_intervals, validate_mark, verify_check_in,
+    Roster, SessionWindow, check_in_code, covered_seconds, match_rows, merge_intervals, validate_mark, verify_check_in,
 )
+from services.attendance.errors import AttendanceError, SessionNotReady
 from services.attendance.reports import ReportRow, parse_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"

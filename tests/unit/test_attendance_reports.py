@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.attendance.domain import covered_seconds, merge_intervals
-from services.attendance.reports import ReportError, detect_format, parse_grades, parse_report
+from services.attendance.errors import ReportError
+from services.attendance.reports import detect_format, parse_grades, parse_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 
