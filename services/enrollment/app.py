@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import partial
 
-from fastapi import FastAPI
-
 from contracts.topics import AGENCY_REQUESTS, CERTIFICATION_EVENTS
+from fastapi import FastAPI
 from probidad.shared.kafka_security import institution_of_request_topic, request_topic_pattern
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.service import ServiceRuntime, create_http_app
+
 from services.enrollment.agency.subscribers import TOPIC_INSTITUTION_HEADER, subscriptions
 from services.enrollment.constancias import api as constancias
 from services.enrollment.context import EnrollmentContext

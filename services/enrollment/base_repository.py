@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Enrolment
-from services.enrollment.tables import Servant
-from services.enrollment.tables import TrainingSession
-
 from collections.abc import Sequence
 
+from probidad.shared.unit_of_work import UnitOfWork
 from sqlalchemy import select, text
 
-from probidad.shared.unit_of_work import UnitOfWork
+from services.enrollment.tables import Enrolment, Servant, TrainingSession
 
 ACTIVE = ("confirmed", "waitlisted")
 IN_LIST = 500  # ids per IN (…) list, so none grows without bound

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import httpx
 import typer
+from probidad.shared.csvcells import cell
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-
-from probidad.shared.csvcells import cell
 
 app = typer.Typer(help="Enrollment: bulk import of servants and enrolments.", no_args_is_help=True)
 

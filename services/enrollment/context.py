@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from contracts.base import Event
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.sessions.domain import zone
-
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Generic, TypeVar
 
+from contracts.base import Event
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.sessions.domain import zone
 
 T = TypeVar("T")
 

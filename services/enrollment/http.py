@@ -1,26 +1,29 @@
-"""What every router of enrollment's HTTP API shares: the caller's scope, its correlation id, uploads."""
+"""What every router of enrollment's HTTP API shares: the caller's scope, its correlation id, uploads, and the
+answers to the two errors a request's unit of work can end in besides a broken rule (which the shared app answers)."""
 
 from __future__ import annotations
 
-from services.enrollment.context import EnrollmentContext
-from services.enrollment.sessions.domain import RescheduleConflict
-
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from probidad.shared.auth import Principal
+from probidad.shared.dependencies import Provided, Runtime
+from probidad.shared.errors import RuleViolation
+from probidad.shared.problems import Problem
+from probidad.shared.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
 
-from probidad.shared.auth import Principal
-from probidad.shared.dependencies import Provided
-from probidad.shared.problems import Problem
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.sessions.domain import RescheduleConflict
 
 # Every integer the API takes is bounded, so none reaches a database beyond what it stores: a number
 # past SQLite's signed 64-bit integers made the driver raise (a 500) instead of a 422 naming the field.
 MAX_HEADCOUNT = 10_000_000  # far above the largest government's payroll
 MAX_OFFSET = 2**31 - 1
-
 
 CONCURRENT_CHANGE = "a concurrent request changed the same record; retry"
 
@@ -39,7 +42,9 @@ def acting_for(principal: Principal) -> str | None:
     return None if principal.role == "comptroller" else principal.institution_id
 
 
-# A route's unit of work rolls back whole on any error; these answer the two a request can cause.
+# A route's unit of work rolls back whole on any error; these answer the two a request can cause besides a
+# broken rule.
+
 
 async def changed_concurrently(_request: Request, _error: IntegrityError) -> JSONResponse:
     return JSONResponse(Problem(detail=CONCURRENT_CHANGE).model_dump(exclude_none=True), status_code=409)
@@ -56,26 +61,27 @@ async def reschedule_conflicts(_request: Request, conflict: RescheduleConflict) 
 
 PROBLEMS = {RescheduleConflict: reschedule_conflicts, IntegrityError: changed_concurrently}
 
+
 class CancelIn(BaseModel):
     reason: str | None = Field(None, max_length=500)
 
 
-def _who(principal: Principal) -> str:
+def who(principal: Principal) -> str:
     """Who acted, as a transfer records it: the role, a liaison's institution, and the token's subject."""
     if principal.role == "comptroller":
         return f"comptroller:{principal.subject}"
     return f"liaison:{principal.institution_id}:{principal.subject}"
 
 
-async def _file(request: Request, limit: int) -> bytes:
-    """A file sent as the request body, or as the multipart field ``file``."""
+async def read_upload(request: Request, limit: int, what: str = "file") -> bytes:
+    """A file sent as the request body, or as the multipart field ``file`` (``what`` names it in the refusal)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise HTTPException(413, f"file: larger than {limit} bytes")
     if request.headers.get("content-type", "").startswith("multipart/form-data"):
         upload = (await request.form()).get("file")
         if upload is None or isinstance(upload, str):
-            raise HTTPException(422, "file: send the file as the 'file' field")
+            raise HTTPException(422, f"file: send the {what} as the 'file' field")
         data = await upload.read()
     else:
         data = await request.body()
@@ -84,3 +90,14 @@ async def _file(request: Request, limit: int) -> bytes:
     return data
 
 
+
+
+@asynccontextmanager
+async def row_unit(runtime: Runtime, correlation_id: str | None) -> AsyncIterator[UnitOfWork]:
+    """One row of a file in its own unit of work; a concurrent change to the same servant is that row's
+    refusal (the others go through), not the request's."""
+    try:
+        async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
+            yield uow
+    except IntegrityError:
+        raise RuleViolation(None, "a concurrent request changed the same servant; retry the row", "conflict") from None

@@ -12,6 +12,7 @@ session's UPDATE.
 from __future__ import annotations
 
 from probidad.shared.unit_of_work import UnitOfWork
+
 from services.enrollment.agency.repository import SqlAgencyRepository
 from services.enrollment.enrolments.repository import SqlEnrolmentsRepository
 from services.enrollment.institutions.repository import SqlInstitutionsRepository

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from pydantic import Field
-
 from probidad.shared.settings import ServiceSettings
+from pydantic import Field
 
 
 class EnrollmentSettings(ServiceSettings):

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+from probidad.shared.tables import utcnow
 from sqlalchemy import Column, DateTime, Index, Integer, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
-
-from probidad.shared.tables import utcnow
 
 
 class UTCDateTime(TypeDecorator):

@@ -12,7 +12,6 @@ from contracts.events import (
     AgencyRequestDecided, EnrolmentConfirmed, EnrolmentRequested, EnrolmentWaitlisted, InstitutionRegistered,
     RequestRejected,
 )
-from probidad.shared.consumer import Rejected
 from probidad.shared.errors import RuleViolation
 from services.enrollment.agency import handlers as agency, subscribers
 from services.enrollment.agency.domain import DecidedRequest
@@ -166,8 +165,9 @@ async def test_in_secure_mode_a_decision_is_copied_for_the_outcome_topic_of_the_
 async def test_a_request_naming_another_institution_than_its_topic_is_a_dead_letter_not_an_answer(uow, repo):
     envelope = seal(enrolment_request(), correlation_id="hr-7")
     envelope.extra_headers[subscribers.TOPIC_INSTITUTION_HEADER] = "in-b"
-    with pytest.raises(Rejected, match="not the institution of this topic"):
+    with pytest.raises(RuleViolation, match="not the institution of this topic") as refused:
         await subscribers.on_agency_request(CTX, uow, envelope)
+    assert refused.value.kind == "forbidden"  # the consumer dead-letters a broken rule as rejected
     assert repo.decided == {} and uow.recorded == []
 
 

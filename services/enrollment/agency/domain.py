@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from contracts.events import AgencyRequestDecided
-from contracts.base import Event
-from contracts.events import RequestRejected
-from probidad.shared.errors import RuleViolation
-
 import hashlib
 import hmac
 import json
 from dataclasses import dataclass
 from datetime import datetime
+
+from contracts.base import Event
+from contracts.events import AgencyRequestDecided, RequestRejected
+from probidad.shared.errors import RuleViolation
+
 
 def request_digest(request: Event, key: str) -> str:
     """A stable digest of an agency request's content: HMAC-SHA256, under the platform's digest key, of

@@ -2,45 +2,44 @@
 
 from __future__ import annotations
 
-from services.enrollment.metrics import AGENCY_REJECTIONS
-from contracts.events import DepartureReported
-from services.enrollment.metrics import ENROLMENT_DECISIONS
-from services.enrollment.context import EnrollmentContext
-from contracts.events import EnrolmentConfirmed
-from contracts.events import EnrolmentRequested
-from contracts.events import EnrolmentWaitlisted
-from contracts.base import Event
-from services.enrollment.agency.domain import RequestOutcome
-from probidad.shared.errors import RuleViolation
-from services.enrollment.servants.domain import ServantDetails
-from contracts.events import ServantLeft
-from contracts.events import ServantRegistered
-from contracts.events import ServantSubmitted
-from contracts.events import ServantTransferred
-from contracts.events import ServantUpdated
-from contracts.events import TransferAccepted
-from contracts.events import TransferDeclined
-from contracts.events import TransferDropped
-from contracts.events import TransferOpened
-from contracts.events import TransferRequested
-from services.enrollment.servants.handlers import answer_transfer
-from services.enrollment.agency.domain import check_request_topic
-from services.enrollment.enrolments.handlers import enrol
-from services.enrollment.agency.domain import is_repeat
-from services.enrollment.servants.handlers import record_departure
-from services.enrollment.servants.handlers import register_servant
-from services.enrollment.agency.domain import reject_request
-from services.enrollment.context import repository
-from services.enrollment.agency.domain import request_decided
-from services.enrollment.agency.domain import request_digest
-from services.enrollment.servants.handlers import request_transfer
-from services.enrollment.institutions.handlers import require_institution
-
 from collections.abc import Awaitable, Callable
 
+from contracts.base import Event
+from contracts.events import (
+    DepartureReported,
+    EnrolmentConfirmed,
+    EnrolmentRequested,
+    EnrolmentWaitlisted,
+    ServantLeft,
+    ServantRegistered,
+    ServantSubmitted,
+    ServantTransferred,
+    ServantUpdated,
+    TransferAccepted,
+    TransferDeclined,
+    TransferDropped,
+    TransferOpened,
+    TransferRequested,
+)
+from probidad.shared.errors import RuleViolation
 from probidad.shared.kafka_security import SecurityError, check_institution
 from probidad.shared.logs import get_logger
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.agency.domain import (
+    RequestOutcome,
+    check_request_topic,
+    is_repeat,
+    reject_request,
+    request_decided,
+    request_digest,
+)
+from services.enrollment.context import EnrollmentContext, repository
+from services.enrollment.enrolments.handlers import enrol
+from services.enrollment.institutions.handlers import require_institution
+from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
+from services.enrollment.servants.domain import ServantDetails
+from services.enrollment.servants.handlers import answer_transfer, record_departure, register_servant, request_transfer
 
 log = get_logger(__name__)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import AgencyRequest
-from services.enrollment.agency.domain import DecidedRequest
-from services.enrollment.base_repository import SqlStore
-
 from datetime import datetime
 
-
+from services.enrollment.agency.domain import DecidedRequest
+from services.enrollment.base_repository import SqlStore
+from services.enrollment.tables import AgencyRequest
 
 
 class SqlAgencyRepository(SqlStore):

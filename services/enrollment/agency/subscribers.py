@@ -17,9 +17,9 @@ from __future__ import annotations
 from functools import partial
 
 from contracts.envelope import Envelope
-from probidad.shared.consumer import Handler, Rejected
-from probidad.shared.errors import RuleViolation
+from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
+
 from services.enrollment.agency import handlers
 from services.enrollment.context import EnrollmentContext
 
@@ -29,11 +29,10 @@ TOPIC_INSTITUTION_HEADER = "probidad_topic_institution"
 
 
 async def on_agency_request(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    try:
-        events = await handlers.decide_agency_request(
-            uow, ctx, envelope.event, topic_institution=envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER))
-    except RuleViolation as violation:  # not answerable: a dead letter
-        raise Rejected(str(violation)) from violation
+    # A RuleViolation here is not answerable (a request naming another institution than its topic's): the
+    # consumer dead-letters it as rejected.
+    events = await handlers.decide_agency_request(
+        uow, ctx, envelope.event, topic_institution=envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER))
     uow.record(events, correlation_id=envelope.correlation_id)
 
 

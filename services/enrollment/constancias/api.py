@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import Context
-from services.enrollment.http import acting_for
-from services.enrollment.constancias.pdf import file_name as constancia_file_name
-from services.enrollment.constancias.pdf import render_constancia
-
 import io
 import zipfile
 from datetime import date
 
 from fastapi import APIRouter, Response
+from probidad.shared.dependencies import Registrar, Runtime
 from pydantic import BaseModel, Field
 
-from probidad.shared.dependencies import Registrar, Runtime
-
 from services.enrollment.constancias import views
+from services.enrollment.constancias.pdf import file_name as constancia_file_name
+from services.enrollment.constancias.pdf import render_constancia
+from services.enrollment.http import Context, acting_for
 
 router = APIRouter()
 

@@ -17,15 +17,14 @@ from dataclasses import dataclass
 from datetime import date
 from urllib.parse import quote
 
+from contracts.holder import SALT_PARAMETER
+from probidad.shared.printing import SigningAuthority, draw_signature_block, qr_image, spanish_date
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.units import cm
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
-
-from contracts.holder import SALT_PARAMETER
-from probidad.shared.printing import SigningAuthority, draw_signature_block, qr_image, spanish_date
 
 
 def constancia_url(verify_base_url: str, verification_code: str, salt: str) -> str:

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import CompletionRow
-from services.enrollment.tables import Course
-from services.enrollment.tables import Institution
-from services.enrollment.constancias.pdf import NamedConstancia
-from probidad.shared.errors import RuleViolation
-from services.enrollment.tables import Servant
-from services.enrollment.constancias.pdf import constancia_url
-from services.enrollment.institutions.handlers import find_institution
-from services.enrollment.servants.handlers import find_servant
-from services.enrollment.context import repository
-
 from dataclasses import dataclass
 
+from probidad.shared.errors import RuleViolation
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.constancias.pdf import NamedConstancia, constancia_url
+from services.enrollment.context import repository
+from services.enrollment.institutions.handlers import find_institution
+from services.enrollment.servants.handlers import find_servant
+from services.enrollment.tables import CompletionRow, Course, Institution, Servant
 
 # ------------------------------------------------------------------ named constancias
 

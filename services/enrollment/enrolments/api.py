@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import CancelIn
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from services.enrollment.tables import Enrolment
-from contracts.events import Id
-from services.enrollment.http import MAX_OFFSET
-from probidad.shared.errors import RuleViolation
-from services.enrollment.http import acting_for
-
+from functools import partial
 from typing import Literal
 
+from contracts.events import Id
 from fastapi import APIRouter, HTTPException, Query
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
-
 from probidad.shared.dependencies import Registrar, Runtime
+from probidad.shared.errors import RuleViolation
+from pydantic import BaseModel, Field
 
 from services.enrollment.enrolments import handlers, views
+from services.enrollment.http import MAX_OFFSET, CancelIn, Context, CorrelationId, acting_for, row_unit
+from services.enrollment.tables import Enrolment
 
 router = APIRouter()
 
@@ -151,30 +145,24 @@ async def import_servants(body: ImportIn, runtime: Runtime, ctx: Context, correl
     and is reported with its field and reason; the good rows go through."""
     if len(body.rows) > ctx.bulk_max_rows:
         raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
-    scope = acting_for(principal)
-    results = []
-    for index, row in enumerate(body.rows, start=1):
-        line = row.line or index
-        try:
-            async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-                imported = await handlers.import_line(uow, ctx, _import_line(row), acting_for=scope)
-                uow.record(imported.events)
-        except RuleViolation as violation:
-            results.append(ImportResult(line=line, accepted=False, field=violation.field, reason=violation.message))
-            continue
-        except IntegrityError:
-            results.append(ImportResult(line=line, accepted=False,
-                                        reason="a concurrent request changed the same servant; retry the row"))
-            continue
-        result = ImportResult(line=line, accepted=True, servant_id=imported.servant_id,
-                              servant=imported.servant)  # type: ignore[arg-type]
-        if imported.enrolled is not None:
-            result.enrolment_id = imported.enrolled.enrolment.enrolment_id
-            result.enrolment = imported.enrolled.enrolment.status  # type: ignore[assignment]
-            result.waitlist_position = imported.enrolled.position
-        results.append(result)
+    lines = [(row.line or index, _import_line(row)) for index, row in enumerate(body.rows, start=1)]
+    outcomes = await handlers.import_lines(partial(row_unit, runtime, correlation_id), ctx, lines,
+                                           acting_for=acting_for(principal))
+    results = [_import_result(line, outcome) for line, outcome in outcomes]
     accepted = sum(r.accepted for r in results)
     return ImportReport(accepted=accepted, rejected=len(results) - accepted, results=results)
+
+
+def _import_result(line: int, outcome: handlers.Imported | RuleViolation) -> ImportResult:
+    if isinstance(outcome, RuleViolation):
+        return ImportResult(line=line, accepted=False, field=outcome.field, reason=outcome.message)
+    result = ImportResult(line=line, accepted=True, servant_id=outcome.servant_id,
+                          servant=outcome.servant)  # type: ignore[arg-type]
+    if outcome.enrolled is not None:
+        result.enrolment_id = outcome.enrolled.enrolment.enrolment_id
+        result.enrolment = outcome.enrolled.enrolment.status  # type: ignore[assignment]
+        result.waitlist_position = outcome.enrolled.position
+    return result
 
 
 def _import_line(row: ImportRow) -> handlers.ImportLine:

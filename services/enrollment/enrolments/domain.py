@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from contracts.events import EnrolmentCancelled
-from contracts.events import EnrolmentConfirmed
-from contracts.events import EnrolmentWaitlisted
-from contracts.base import Event
-from probidad.shared.errors import RuleViolation
-from services.enrollment.sessions.domain import SessionTerms
-
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Literal
+
+from contracts.base import Event
+from contracts.events import EnrolmentCancelled, EnrolmentConfirmed, EnrolmentWaitlisted
+from probidad.shared.errors import RuleViolation
+
+from services.enrollment.sessions.domain import SessionTerms
 
 SeatStatus = Literal["confirmed", "waitlisted", "cancelled"]
 

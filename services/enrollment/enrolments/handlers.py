@@ -2,32 +2,26 @@
 
 from __future__ import annotations
 
-from services.enrollment.metrics import ENROLMENT_DECISIONS
-from services.enrollment.context import EnrollmentContext
-from services.enrollment.tables import Enrolment
-from contracts.base import Event
-from probidad.shared.errors import RuleViolation
-from services.enrollment.servants.domain import ServantDetails
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.sessions.handlers import _locked_session
-from services.enrollment.enrolments.domain import check_still_serving
-from services.enrollment.enrolments.domain import decide_cancellation
-from services.enrollment.enrolments.domain import decide_enrolment
-from services.enrollment.servants.handlers import institution_for
-from services.enrollment.context import new_id
-from services.enrollment.servants.files import parse_day
-from services.enrollment.servants.curp import parse_sex
-from services.enrollment.servants.handlers import register_servant
-from services.enrollment.context import repository
-from services.enrollment.servants.handlers import resolve_servant_id
-from services.enrollment.enrolments.repository import seat
-from services.enrollment.sessions.repository import terms
-from services.enrollment.servants.curp import validate_curp
-
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from contracts.base import Event
+from probidad.shared.errors import RuleViolation
 from probidad.shared.logs import get_logger
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import EnrollmentContext, new_id, repository
+from services.enrollment.enrolments.domain import check_still_serving, decide_cancellation, decide_enrolment
+from services.enrollment.enrolments.repository import seat
+from services.enrollment.metrics import ENROLMENT_DECISIONS
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.servants.curp import parse_sex, validate_curp
+from services.enrollment.servants.domain import ServantDetails
+from services.enrollment.servants.files import parse_day
+from services.enrollment.servants.handlers import RowUnit, institution_for, register_servant, resolve_servant_id
+from services.enrollment.sessions.handlers import _locked_session
+from services.enrollment.sessions.repository import terms
+from services.enrollment.tables import Enrolment
 
 log = get_logger(__name__)
 
@@ -169,3 +163,20 @@ async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine,
     return imported
 
 
+
+
+async def import_lines(unit: RowUnit, ctx: EnrollmentContext, lines: Sequence[tuple[int, ImportLine]], *,
+                       acting_for: str | None) -> list[tuple[int, Imported | RuleViolation]]:
+    """Import the lines of an HR export, each in its own unit of work (recording its events): what each
+    line led to, or the rule it broke."""
+    outcomes: list[tuple[int, Imported | RuleViolation]] = []
+    for number, line in lines:
+        try:
+            async with unit() as uow:
+                imported = await import_line(uow, ctx, line, acting_for=acting_for)
+                uow.record(imported.events)
+        except RuleViolation as violation:
+            outcomes.append((number, violation))
+            continue
+        outcomes.append((number, imported))
+    return outcomes

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-from services.enrollment.base_repository import ACTIVE
-from services.enrollment.tables import Enrolment
-from services.enrollment.base_repository import IN_LIST
-from services.enrollment.enrolments.domain import Occupancy
-from services.enrollment.enrolments.domain import Seat
-from services.enrollment.sessions.domain import SessionTerms
-from services.enrollment.base_repository import SqlStore
-from services.enrollment.tables import TrainingSession
-from services.enrollment.base_repository import _enrolments
-from services.enrollment.base_repository import _servants
-from services.enrollment.base_repository import _sessions
-from services.enrollment.sessions.repository import terms
-
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
+
+from services.enrollment.base_repository import ACTIVE, IN_LIST, SqlStore, _enrolments, _servants, _sessions
+from services.enrollment.enrolments.domain import Occupancy, Seat
+from services.enrollment.sessions.domain import SessionTerms
+from services.enrollment.sessions.repository import terms
+from services.enrollment.tables import Enrolment, TrainingSession
 
 
 def seat(enrolment: Enrolment) -> Seat:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Enrolment
-from services.enrollment.enrolments.handlers import find_enrolment
-from services.enrollment.context import repository
-
 from dataclasses import dataclass
 
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import repository
+from services.enrollment.enrolments.handlers import find_enrolment
+from services.enrollment.tables import Enrolment
+
 
 @dataclass(frozen=True)
 class EnrolmentView:

@@ -2,24 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from services.enrollment.tables import Course
-from contracts.events import CourseHours
-from contracts.events import GovernmentLevel
-from contracts.events import Id
-from services.enrollment.http import MAX_HEADCOUNT
-from contracts.events import Score
-from contracts.events import Share
-from services.enrollment.context import new_id
-
-
+from contracts.events import CourseHours, GovernmentLevel, Id, Score, Share
 from fastapi import APIRouter, Response
+from probidad.shared.dependencies import Comptroller, Reader, Runtime
 from pydantic import BaseModel, Field
 
-from probidad.shared.dependencies import Comptroller, Reader, Runtime
-
+from services.enrollment.context import new_id
+from services.enrollment.http import MAX_HEADCOUNT, Context, CorrelationId
 from services.enrollment.institutions import handlers, views
+from services.enrollment.tables import Course
 
 router = APIRouter()
 

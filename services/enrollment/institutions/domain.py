@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from contracts.events import CoursePublished
 from contracts.base import Event
-from contracts.events import GovernmentLevel
-from contracts.events import InstitutionRegistered
+from contracts.events import CoursePublished, GovernmentLevel, InstitutionRegistered
 from probidad.shared.errors import RuleViolation
 
 

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Course
-from services.enrollment.context import Done
-from services.enrollment.context import EnrollmentContext
 from contracts.events import GovernmentLevel
-from services.enrollment.tables import Institution
-from probidad.shared.errors import Kind
-from probidad.shared.errors import RuleViolation
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.institutions.domain import decide_course
-from services.enrollment.institutions.domain import decide_institution
-from services.enrollment.context import repository
-
-
+from probidad.shared.errors import Kind, RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import Done, EnrollmentContext, repository
+from services.enrollment.institutions.domain import decide_course, decide_institution
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.tables import Course, Institution
+
 
 async def require_institution(repo: SqlEnrollmentRepository, institution_id: str, field_name: str = "institution_id",
                               kind: Kind = "invalid") -> Institution:

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Course
-from services.enrollment.tables import Headcount
-from services.enrollment.base_repository import IN_LIST
-from services.enrollment.tables import Institution
-from services.enrollment.base_repository import SqlStore
-
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select
 
+from services.enrollment.base_repository import IN_LIST, SqlStore
+from services.enrollment.tables import Course, Headcount, Institution
 
 
 class SqlInstitutionsRepository(SqlStore):

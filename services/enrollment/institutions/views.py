@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Course
-from services.enrollment.tables import Institution
-from probidad.shared.errors import RuleViolation
-from services.enrollment.context import repository
-from services.enrollment.institutions.handlers import require_institution
-
 from dataclasses import dataclass
 
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import repository
+from services.enrollment.institutions.handlers import require_institution
+from services.enrollment.tables import Course, Institution
+
 
 @dataclass(frozen=True)
 class InstitutionView:

@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from services.enrollment.context import EnrollmentContext
-from contracts.events import MAX_PLAN_TARGETS
-from services.enrollment.plans.domain import PlanLine
-from contracts.events import PlanTarget
-from services.enrollment.tables import PlanVersion
-from services.enrollment.http import acting_for
-from services.enrollment.plans.domain import parse_plan_csv
-
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Request
-from pydantic import BaseModel, Field
-
+from contracts.events import MAX_PLAN_TARGETS, PlanTarget
+from fastapi import APIRouter, Path, Request
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Comptroller, Reader, Runtime
+from pydantic import BaseModel, Field
 
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.http import Context, CorrelationId, acting_for, read_upload
 from services.enrollment.plans import handlers, views
+from services.enrollment.plans.domain import PlanLine, parse_plan_csv
+from services.enrollment.tables import PlanVersion
 
 router = APIRouter()
 
@@ -77,19 +71,7 @@ async def import_plan(request: Request, runtime: Runtime, ctx: Context, correlat
     """Declare the year's programme from a CSV file (the request body, or the multipart field ``file``):
     a header row ``year,month,institution_id,topic,sessions,people,hours``, then one target per row.
     The first bad value refuses the whole file (422 naming its row and column); nothing is declared."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_PLAN_FILE_BYTES:
-        raise HTTPException(413, f"file: larger than {MAX_PLAN_FILE_BYTES} bytes")
-    if request.headers.get("content-type", "").startswith("multipart/form-data"):
-        upload = (await request.form()).get("file")
-        if upload is None or isinstance(upload, str):
-            raise HTTPException(422, "file: send the plan as the 'file' field")
-        data = await upload.read()
-    else:
-        data = await request.body()
-    if len(data) > MAX_PLAN_FILE_BYTES:
-        raise HTTPException(413, f"file: larger than {MAX_PLAN_FILE_BYTES} bytes")
-    year, lines = parse_plan_csv(data)
+    year, lines = parse_plan_csv(await read_upload(request, MAX_PLAN_FILE_BYTES, "plan"))
     return await _declare_plan(runtime, ctx, correlation_id, principal, year, lines)
 
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from contracts.events import MAX_PLAN_TARGETS
-from contracts.events import PlanTarget
-from probidad.shared.errors import RuleViolation
-from contracts.events import TrainingPlanDeclared
-
 import csv
 import io
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+
+from contracts.events import MAX_PLAN_TARGETS, PlanTarget, TrainingPlanDeclared
+from probidad.shared.errors import RuleViolation
 
 PLAN_CSV_COLUMNS = ("year", "month", "institution_id", "topic", "sessions", "people", "hours")
 MAX_PLAN_BYTES = 900_000  # the event's JSON, under the producer's 1 MiB record limit

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from services.enrollment.context import Done
-from services.enrollment.context import EnrollmentContext
-from services.enrollment.plans.domain import PlanLine
-from services.enrollment.tables import PlanVersion
-from services.enrollment.plans.domain import decide_plan
-from services.enrollment.context import new_id
-from services.enrollment.context import repository
-
-
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.plans.domain import PlanLine, decide_plan
+from services.enrollment.tables import PlanVersion
+
 
 async def declare_plan(uow: UnitOfWork, ctx: EnrollmentContext, *, year: int, lines: list[PlanLine],
                        declared_by: str) -> Done[PlanVersion]:

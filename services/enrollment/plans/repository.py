@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from services.enrollment.plans.domain import PlanLine
-from services.enrollment.tables import PlanVersion
-from services.enrollment.base_repository import SqlStore
-from contracts.events import TrainingPlanDeclared
-
 import json
 
+from contracts.events import TrainingPlanDeclared
 from sqlalchemy import select
+
+from services.enrollment.base_repository import SqlStore
+from services.enrollment.plans.domain import PlanLine
+from services.enrollment.tables import PlanVersion
 
 
 def plan_lines(plan: PlanVersion) -> list[PlanLine]:

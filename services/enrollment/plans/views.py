@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from services.enrollment.plans.domain import PlanLine
-from services.enrollment.tables import PlanVersion
 from probidad.shared.errors import RuleViolation
-from services.enrollment.plans.repository import plan_lines
-from services.enrollment.context import repository
-
-
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import repository
+from services.enrollment.plans.domain import PlanLine
+from services.enrollment.plans.repository import plan_lines
+from services.enrollment.tables import PlanVersion
+
 
 async def plan(uow: UnitOfWork, year: int, *, acting_for: str | None) -> tuple[PlanVersion, list[PlanLine]]:
     """The year's plan in force (its latest version); a liaison sees only its own institution's targets."""

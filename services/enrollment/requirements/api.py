@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from contracts.events import DueRule
-from services.enrollment.context import EnrollmentContext
-from services.enrollment.tables import ExemptionRow
-from contracts.events import GovernmentLevel
-from contracts.events import Id
-from services.enrollment.tables import RequirementRow
-from contracts.events import RequirementScope
-from services.enrollment.requirements.domain import RequirementTerms
-from services.enrollment.http import _who
-from services.enrollment.http import acting_for
-from services.enrollment.context import new_id
-from services.enrollment.requirements.repository import requirement_event
-from services.enrollment.requirements.repository import requirement_positions
-from services.enrollment.sessions.domain import zone
-
 from datetime import date, datetime
 from typing import Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from contracts.events import DueRule, GovernmentLevel, Id, RequirementScope
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import PlainTextResponse
+from probidad.shared.as_of import parse_as_of
+from probidad.shared.auth import Principal
+from probidad.shared.dependencies import Comptroller, Reader, Registrar, Runtime
+from probidad.shared.errors import RuleViolation
 from pydantic import BaseModel, Field
 
-from probidad.shared.auth import Principal
-from probidad.shared.as_of import parse_as_of
-from probidad.shared.dependencies import Comptroller, Reader, Registrar, Runtime
-
+from services.enrollment.context import EnrollmentContext, new_id
+from services.enrollment.http import Context, CorrelationId, acting_for, who
 from services.enrollment.requirements import handlers, views
+from services.enrollment.requirements.domain import RequirementTerms
+from services.enrollment.requirements.repository import requirement_event, requirement_positions
+from services.enrollment.sessions.domain import zone
+from services.enrollment.tables import ExemptionRow, RequirementRow
 
 router = APIRouter()
 
@@ -206,7 +196,7 @@ async def grant_exemption(servant_id: str, body: ExemptionIn, runtime: Runtime, 
         done = await handlers.grant_exemption(uow, ctx, servant_id, requirement_id=body.requirement_id,
                                               reason=body.reason, effective_from=body.effective_from,
                                               until=body.until, acting_for=acting_for(principal),
-                                              granted_by=_who(principal))
+                                              granted_by=who(principal))
         uow.record(done.events)
         return _exemption_out(done.row)
 
@@ -224,7 +214,7 @@ async def withdraw_exemption(exemption_id: str, runtime: Runtime, ctx: Context, 
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.withdraw_exemption(uow, ctx, exemption_id,
                                                  withdrawn_on=body.withdrawn_on if body else None,
-                                                 acting_for=acting_for(principal), withdrawn_by=_who(principal))
+                                                 acting_for=acting_for(principal), withdrawn_by=who(principal))
         uow.record(done.events)
         return _exemption_out(done.row)
 
@@ -261,7 +251,7 @@ class ComplianceQuery:
                  requirement_id: str | None = Query(None, max_length=64),
                  state: str = Query("overdue", description=f"One of {', '.join(views.STATES)}.")) -> None:
         if state not in views.STATES:
-            raise HTTPException(422, f"state: must be one of {', '.join(views.STATES)}")
+            raise RuleViolation("state", f"must be one of {', '.join(views.STATES)}")
         self.on, self.known_by = _moment(ctx, as_of)
         if on is not None:
             self.on = on

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from contracts.events import DueRule
-from contracts.events import DueRuleKind
-from contracts.events import ExemptionGranted
-from contracts.events import ExemptionWithdrawn
-from contracts.events import GovernmentLevel
-from contracts.events import RequirementScope
-from probidad.shared.errors import RuleViolation
-from contracts.events import TrainingRequirementDeclared
-from contracts.pseudonyms import position_digest
-
 from dataclasses import dataclass
 from datetime import date, datetime
+
+from contracts.events import (
+    DueRule,
+    DueRuleKind,
+    ExemptionGranted,
+    ExemptionWithdrawn,
+    GovernmentLevel,
+    RequirementScope,
+    TrainingRequirementDeclared,
+)
+from contracts.pseudonyms import position_digest
+from probidad.shared.errors import RuleViolation
+
 
 @dataclass(frozen=True)
 class RequirementTerms:

@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-from contracts.events import CertificateIssued
-from contracts.events import CertificateRevoked
-from contracts.events import CompetencyAttained
-from services.enrollment.context import Done
-from services.enrollment.context import EnrollmentContext
-from services.enrollment.tables import ExemptionRow
-from services.enrollment.tables import RequirementRow
-from services.enrollment.requirements.domain import RequirementTerms
-from probidad.shared.errors import RuleViolation
-from services.enrollment.requirements.domain import decide_exemption
-from services.enrollment.requirements.domain import decide_exemption_withdrawal
-from services.enrollment.requirements.domain import decide_requirement
-from services.enrollment.requirements.domain import decide_requirement_withdrawal
-from services.enrollment.servants.handlers import find_servant
-from services.enrollment.context import new_id
-from services.enrollment.context import repository
-from services.enrollment.requirements.repository import requirement_event
-from services.enrollment.requirements.repository import requirement_positions
-
 from datetime import date, datetime
 
+from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.requirements.domain import (
+    RequirementTerms,
+    decide_exemption,
+    decide_exemption_withdrawal,
+    decide_requirement,
+    decide_requirement_withdrawal,
+)
+from services.enrollment.requirements.repository import requirement_event, requirement_positions
+from services.enrollment.servants.handlers import find_servant
+from services.enrollment.tables import ExemptionRow, RequirementRow
 
 # ------------------------------------------------------------------ training requirements and exemptions
 

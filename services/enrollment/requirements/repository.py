@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import CompletionRow
-from contracts.events import DueRule
-from contracts.events import ExemptionGranted
-from services.enrollment.tables import ExemptionRow
-from services.enrollment.tables import RequirementRow
-from contracts.events import RequirementScope
-from services.enrollment.base_repository import SqlStore
-from contracts.events import TrainingRequirementDeclared
-
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from contracts.events import DueRule, ExemptionGranted, RequirementScope, TrainingRequirementDeclared
 from sqlalchemy import func, select
+
+from services.enrollment.base_repository import SqlStore
+from services.enrollment.tables import CompletionRow, ExemptionRow, RequirementRow
 
 
 def requirement_event(row: RequirementRow) -> TrainingRequirementDeclared:

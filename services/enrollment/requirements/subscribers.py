@@ -12,6 +12,7 @@ from contracts.envelope import Envelope
 from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
+
 from services.enrollment.context import EnrollmentContext
 from services.enrollment.requirements import handlers
 

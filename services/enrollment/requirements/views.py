@@ -2,17 +2,6 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import CompletionRow
-from services.enrollment.tables import ExemptionRow
-from services.enrollment.tables import LifeEvent
-from services.enrollment.tables import RequirementRow
-from probidad.shared.errors import RuleViolation
-from services.enrollment.tables import Servant
-from services.enrollment.institutions.handlers import find_institution
-from services.enrollment.servants.handlers import find_servant
-from services.enrollment.context import repository
-from services.enrollment.requirements.repository import requirement_event
-
 import csv
 import io
 from collections import defaultdict
@@ -22,7 +11,15 @@ from datetime import date, datetime
 from contracts import compliance
 from contracts.compliance import State
 from probidad.shared.csvcells import cell
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import repository
+from services.enrollment.institutions.handlers import find_institution
+from services.enrollment.requirements.repository import requirement_event
+from services.enrollment.servants.handlers import find_servant
+from services.enrollment.tables import CompletionRow, ExemptionRow, LifeEvent, RequirementRow, Servant
+
 
 async def exemptions(uow: UnitOfWork, servant_id: str, *, acting_for: str | None) -> list[ExemptionRow]:
     """The servant's exemptions, withdrawn ones included, oldest first (another institution's servant is

@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from services.enrollment.context import EnrollmentContext
-from contracts.events import Id
-from services.enrollment.http import MAX_OFFSET
-from probidad.shared.errors import RuleViolation
-from services.enrollment.tables import Servant
-from services.enrollment.servants.domain import ServantDetails
-from contracts.events import Sex
-from services.enrollment.tables import Transfer
-from services.enrollment.http import _file
-from services.enrollment.http import _who
-from services.enrollment.http import acting_for
-from services.enrollment.servants.files import parse_day
-from services.enrollment.servants.files import parse_departures_csv
-
 from datetime import date, datetime
+from functools import partial
 from typing import Literal
 
+from contracts.events import Id, Sex
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
-
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Comptroller, Registrar, Runtime
+from pydantic import BaseModel, Field
 
+from services.enrollment.context import EnrollmentContext
+from services.enrollment.http import MAX_OFFSET, Context, CorrelationId, acting_for, read_upload, row_unit, who
 from services.enrollment.servants import handlers, views
+from services.enrollment.servants.domain import ServantDetails
+from services.enrollment.servants.files import parse_departures_csv
+from services.enrollment.tables import Servant, Transfer
 
 router = APIRouter()
 
@@ -154,7 +143,7 @@ async def transfer_servant(servant_id: str, body: TransferIn, runtime: Runtime, 
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.request_transfer(
             uow, ctx, servant_id, to_institution_id=body.to_institution_id, effective_on=body.effective_on,
-            acting_for=acting_for(principal), requested_by=_who(principal), reason=body.reason)
+            acting_for=acting_for(principal), requested_by=who(principal), reason=body.reason)
         uow.record(done.events)
         out = _transfer_out(done.row)
     response.status_code = 201 if out.status == "completed" else 202
@@ -173,7 +162,7 @@ async def _answer(runtime: Runtime, ctx: EnrollmentContext, correlation_id: str 
                   transfer_id: str, accept: bool) -> TransferOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.answer_transfer(uow, ctx, transfer_id, accept=accept, acting_for=acting_for(principal),
-                                              answered_by=_who(principal))
+                                              answered_by=who(principal))
         uow.record(done.events)
         return _transfer_out(done.row)
 
@@ -210,7 +199,7 @@ async def record_departure(servant_id: str, body: DepartureIn, runtime: Runtime,
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.record_departure(uow, ctx, servant_id=servant_id, curp=None, left_on=body.left_on,
                                                reason=body.reason, acting_for=acting_for(principal),
-                                               recorded_by=_who(principal))
+                                               recorded_by=who(principal))
         uow.record(done.events)
         return _servant_out(done.row)
 
@@ -236,28 +225,15 @@ async def import_departures(request: Request, runtime: Runtime, ctx: Context, co
     """Record many leavings from a CSV file (the body, or the multipart field ``file``): a header naming
     ``servant_id`` or ``curp``, ``left_on`` and optionally ``reason`` (or fecha_baja, motivo), dates as
     YYYY-MM-DD or DD/MM/YYYY. Each row commits alone: a bad row is reported with its field and reason."""
-    lines = parse_departures_csv(await _file(request, MAX_DEPARTURES_FILE_BYTES))
+    lines = parse_departures_csv(await read_upload(request, MAX_DEPARTURES_FILE_BYTES))
     if len(lines) > ctx.bulk_max_rows:
         raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
-    scope = acting_for(principal)
-    results = []
-    for line in lines:
-        try:
-            left_on = parse_day(line.left_on, "left_on")
-            async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-                done = await handlers.record_departure(uow, ctx, servant_id=line.servant_id, curp=line.curp,
-                                                       left_on=left_on, reason=line.reason, acting_for=scope,
-                                                       recorded_by=_who(principal))
-                uow.record(done.events)
-        except RuleViolation as violation:
-            results.append(DepartureResult(line=line.line, accepted=False, field=violation.field,
-                                           reason=violation.message))
-            continue
-        except IntegrityError:
-            results.append(DepartureResult(line=line.line, accepted=False,
-                                           reason="a concurrent request changed the same servant; retry the row"))
-            continue
-        results.append(DepartureResult(line=line.line, accepted=True, servant_id=done.row.servant_id, left_on=left_on))
+    outcomes = await handlers.record_departures(partial(row_unit, runtime, correlation_id), ctx, lines,
+                                                acting_for=acting_for(principal), recorded_by=who(principal))
+    results = [DepartureResult(line=o.line, accepted=False, field=o.refused.field, reason=o.refused.message)
+               if o.refused is not None else
+               DepartureResult(line=o.line, accepted=True, servant_id=o.servant_id, left_on=o.left_on)
+               for o in outcomes]
     accepted = sum(r.accepted for r in results)
     return DepartureReport(accepted=accepted, rejected=len(results) - accepted, results=results)
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from probidad.shared.errors import RuleViolation
-from contracts.events import Sex
-
 import re
 from datetime import date
+
+from contracts.events import Sex
+from probidad.shared.errors import RuleViolation
 
 CURP_DICTIONARY = "0123456789ABCDEFGHIJKLMNÑOPQRSTUVWXYZ"
 # RENAPO's format: four letters of the name, birth date, sex, state of birth (NE = born abroad),

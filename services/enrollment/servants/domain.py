@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from contracts.base import Event
-from probidad.shared.errors import RuleViolation
-from contracts.events import ServantLeft
-from contracts.events import ServantRegistered
-from contracts.events import ServantTransferred
-from contracts.events import ServantUpdated
-from contracts.events import Sex
-from contracts.events import TransferDropped
-from contracts.events import TransferOpened
-from contracts.pseudonyms import email_digest
-from contracts.holder import holder_digest
-from contracts.holder import new_salt
-from contracts.pseudonyms import position_digest
-from services.enrollment.servants.curp import validate_curp
-
 import re
 from dataclasses import dataclass, replace
 from datetime import date, datetime
+
+from contracts.base import Event
+from contracts.events import (
+    ServantLeft,
+    ServantRegistered,
+    ServantTransferred,
+    ServantUpdated,
+    Sex,
+    TransferDropped,
+    TransferOpened,
+)
+from contracts.holder import holder_digest, new_salt
+from contracts.pseudonyms import email_digest, position_digest
+from probidad.shared.errors import RuleViolation
+
+from services.enrollment.servants.curp import validate_curp
+
 
 def confine(acting_for: str | None, institution_id: str, field_name: str = "institution_id") -> None:
     """``acting_for`` is the institution a caller is confined to (a liaison's, or the agency's that

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from probidad.shared.errors import RuleViolation
-
 import csv
 import io
 import re
 import unicodedata
 from dataclasses import dataclass
 from datetime import date
+
+from probidad.shared.errors import RuleViolation
 
 # ------------------------------------------------------------------ the departures file
 

@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from services.enrollment.context import Done
-from services.enrollment.context import EnrollmentContext
-from contracts.base import Event
-from probidad.shared.errors import Kind
-from probidad.shared.errors import RuleViolation
-from services.enrollment.tables import Servant
-from services.enrollment.servants.domain import ServantDetails
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.tables import Transfer
-from services.enrollment.servants.domain import TransferTerms
-from services.enrollment.servants.domain import check_answerable
-from services.enrollment.servants.domain import check_joining
-from services.enrollment.servants.domain import check_may_accept
-from services.enrollment.servants.domain import confine
-from services.enrollment.servants.domain import decide_departure
-from services.enrollment.servants.domain import decide_erasure
-from services.enrollment.servants.domain import decide_servant
-from services.enrollment.servants.domain import decide_transfer
-from services.enrollment.servants.domain import decline_transfer
-from services.enrollment.context import new_id
-from services.enrollment.servants.domain import open_transfer
-from services.enrollment.servants.repository import record
-from services.enrollment.context import repository
-from services.enrollment.institutions.handlers import require_institution
-from services.enrollment.servants.repository import transfer_terms
-from services.enrollment.servants.curp import validate_curp
-
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, datetime
 
+from contracts.base import Event
+from probidad.shared.errors import Kind, RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.institutions.handlers import require_institution
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.servants.curp import validate_curp
+from services.enrollment.servants.domain import (
+    ServantDetails,
+    TransferTerms,
+    check_answerable,
+    check_joining,
+    check_may_accept,
+    confine,
+    decide_departure,
+    decide_erasure,
+    decide_servant,
+    decide_transfer,
+    decline_transfer,
+    open_transfer,
+)
+from services.enrollment.servants.files import DepartureLine, parse_day
+from services.enrollment.servants.repository import record, transfer_terms
+from services.enrollment.tables import Servant, Transfer
+
 
 async def find_servant(repo: SqlEnrollmentRepository, servant_id: str, acting_for: str | None,
                        field_name: str = "servant_id", kind: Kind = "not_found") -> Servant:
@@ -204,3 +205,35 @@ async def record_departure(uow: UnitOfWork, ctx: EnrollmentContext, *, servant_i
     return Done(servant, [event])
 
 
+
+
+# A unit of work of its own for each row of a file: one row's refusal leaves the others standing.
+RowUnit = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+
+
+@dataclass(frozen=True)
+class DepartureOutcome:
+    """A row of a departures file: the leaving recorded, or the rule it broke."""
+
+    line: int
+    servant_id: str | None = None
+    left_on: date | None = None
+    refused: RuleViolation | None = None
+
+
+async def record_departures(unit: RowUnit, ctx: EnrollmentContext, lines: Sequence[DepartureLine], *,
+                            acting_for: str | None, recorded_by: str) -> list[DepartureOutcome]:
+    """Record the leavings of a file, each row in its own unit of work (recording its events)."""
+    outcomes = []
+    for line in lines:
+        try:
+            left_on = parse_day(line.left_on, "left_on")
+            async with unit() as uow:
+                done = await record_departure(uow, ctx, servant_id=line.servant_id, curp=line.curp, left_on=left_on,
+                                              reason=line.reason, acting_for=acting_for, recorded_by=recorded_by)
+                uow.record(done.events)
+        except RuleViolation as violation:
+            outcomes.append(DepartureOutcome(line.line, refused=violation))
+            continue
+        outcomes.append(DepartureOutcome(line.line, done.row.servant_id, left_on))
+    return outcomes

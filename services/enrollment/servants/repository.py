@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import LifeEvent
-from services.enrollment.tables import Servant
-from services.enrollment.servants.domain import ServantRecord
-from contracts.events import Sex
-from services.enrollment.base_repository import SqlStore
-from services.enrollment.tables import Transfer
-from services.enrollment.servants.domain import TransferTerms
-from services.enrollment.base_repository import _servants
-
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from contracts.events import Sex
 from sqlalchemy import bindparam, select, update
+
+from services.enrollment.base_repository import SqlStore, _servants
+from services.enrollment.servants.domain import ServantRecord, TransferTerms
+from services.enrollment.tables import LifeEvent, Servant, Transfer
 
 
 def record(servant: Servant) -> ServantRecord:

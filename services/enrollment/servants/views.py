@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Servant
-from services.enrollment.tables import Transfer
-from services.enrollment.servants.handlers import find_servant
+from probidad.shared.unit_of_work import UnitOfWork
+
 from services.enrollment.context import repository
 from services.enrollment.servants.curp import validate_curp
-
-
-from probidad.shared.unit_of_work import UnitOfWork
+from services.enrollment.servants.handlers import find_servant
+from services.enrollment.tables import Servant, Transfer
 
 # ------------------------------------------------------------------ servants and transfers
 

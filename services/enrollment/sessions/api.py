@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-from services.enrollment.http import CancelIn
-from services.enrollment.http import Context
-from services.enrollment.http import CorrelationId
-from contracts.events import Id
-from contracts.events import Modality
-from services.enrollment.context import new_id
-
 from datetime import datetime
 from typing import Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from contracts.events import Id, Modality
+from fastapi import APIRouter, Query
+from probidad.shared.dependencies import Comptroller, Reader, Runtime
+from probidad.shared.errors import RuleViolation
 from pydantic import BaseModel, Field
 
-from probidad.shared.dependencies import Comptroller, Reader, Runtime
-
+from services.enrollment.context import new_id
+from services.enrollment.http import CancelIn, Context, CorrelationId
 from services.enrollment.sessions import handlers, views
 
 router = APIRouter()
@@ -91,7 +87,7 @@ async def list_sessions(runtime: Runtime, principal: Reader, course_id: str | No
                         starting_before: datetime | None = Query(None, alias="to")) -> list[SessionOut]:
     for bound, name in ((starting_from, "from"), (starting_before, "to")):
         if bound is not None and bound.tzinfo is None:
-            raise HTTPException(422, f"{name}: give an offset, e.g. 2026-11-01T00:00:00-06:00")
+            raise RuleViolation(name, "give an offset, e.g. 2026-11-01T00:00:00-06:00")
     async with runtime.unit_of_work() as uow:
         found = await views.sessions(uow, course_id=course_id, starting_from=starting_from,
                                      starting_before=starting_before, as_instructor=principal.role == "instructor",

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from contracts.base import Event
-from contracts.events import Modality
-from probidad.shared.errors import RuleViolation
-from contracts.events import SessionCancelled
-from contracts.events import SessionRescheduled
-from contracts.events import SessionScheduled
-
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from contracts.base import Event
+from contracts.events import Modality, SessionCancelled, SessionRescheduled, SessionScheduled
+from probidad.shared.errors import RuleViolation
 
 MAX_SESSION_LENGTH = timedelta(days=7)
 

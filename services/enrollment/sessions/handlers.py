@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from services.enrollment.context import Done
-from services.enrollment.context import EnrollmentContext
-from contracts.events import Modality
-from probidad.shared.errors import RuleViolation
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.tables import TrainingSession
-from services.enrollment.sessions.domain import decide_reschedule
-from services.enrollment.sessions.domain import decide_schedule
-from services.enrollment.sessions.domain import decide_session_cancellation
-from services.enrollment.context import repository
-from services.enrollment.sessions.domain import session_times
-from services.enrollment.sessions.repository import terms
-
 from datetime import datetime
 
+from contracts.events import Modality
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import Done, EnrollmentContext, repository
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.sessions.domain import (
+    decide_reschedule,
+    decide_schedule,
+    decide_session_cancellation,
+    session_times,
+)
+from services.enrollment.sessions.repository import terms
+from services.enrollment.tables import TrainingSession
+
 
 async def find_session(repo: SqlEnrollmentRepository, session_id: str) -> TrainingSession:
     session = await repo.training_session(session_id)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from services.enrollment.base_repository import ACTIVE
-from services.enrollment.sessions.domain import Commitment
-from services.enrollment.tables import Enrolment
-from services.enrollment.base_repository import IN_LIST
-from services.enrollment.tables import Servant
-from services.enrollment.sessions.domain import SessionTerms
-from services.enrollment.base_repository import SqlStore
-from services.enrollment.tables import TrainingSession
-from services.enrollment.base_repository import _enrolments
-
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
+
+from services.enrollment.base_repository import ACTIVE, IN_LIST, SqlStore, _enrolments
+from services.enrollment.sessions.domain import Commitment, SessionTerms
+from services.enrollment.tables import Enrolment, Servant, TrainingSession
 
 
 def terms(session: TrainingSession) -> SessionTerms:

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from services.enrollment.tables import Enrolment
-from probidad.shared.errors import RuleViolation
-from services.enrollment.tables import TrainingSession
-from services.enrollment.sessions.handlers import find_session
-from services.enrollment.context import repository
-from services.enrollment.enrolments.repository import seat
-from services.enrollment.enrolments.domain import waitlist_positions
-
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from probidad.shared.errors import RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
+
+from services.enrollment.context import repository
+from services.enrollment.enrolments.domain import waitlist_positions
+from services.enrollment.enrolments.repository import seat
+from services.enrollment.sessions.handlers import find_session
+from services.enrollment.tables import Enrolment, TrainingSession
+
 
 @dataclass(frozen=True)
 class SessionView:
