@@ -116,6 +116,9 @@ def _bring_to_head(connection: Connection, service: str, *, operator_runs: bool)
     current = current_revision(connection, service)
     if current == head:
         return head
+    if current is not None and current not in {known.revision for known in script.walk_revisions()}:
+        raise SchemaNotCurrent(f"{service}: the database is at revision {current}, which this code does not know "
+                               f"(its head is {head}): it was migrated by a newer version; run that version")
     baseline = _baseline_schema(script)
     made_before_migrations = current is None and _has_any_table(connection, baseline)
     if operator_runs:

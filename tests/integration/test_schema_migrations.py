@@ -265,6 +265,20 @@ async def test_services_sharing_one_database_each_keep_their_own_revision(databa
         assert (await _revision_and_differences(database_url, service)) == (head_revision(service), [])
 
 
+async def test_a_database_migrated_by_a_newer_version_stops_the_start_up_naming_its_revision(database_url: str) -> None:
+    from sqlalchemy import text
+
+    database = Database(database_url)
+    try:
+        await bring_to_head(database, "reporting")
+        async with database.engine.begin() as connection:
+            await connection.execute(text("UPDATE alembic_version_reporting SET version_num = 'f00d_from_a_newer_one'"))
+        with pytest.raises(SchemaNotCurrent, match="f00d_from_a_newer_one.*newer version"):
+            await bring_to_head(database, "reporting")
+    finally:
+        await database.dispose()
+
+
 # ------------------------------------------------------------------ start-up and the operator
 
 
