@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.pseudonyms import email_digest
-from services.attendance.domain import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals
+from services.attendance.intervals import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals
 from services.attendance.reports import parse_report
 
 ZONE = "America/Cancun"
@@ -39,9 +39,11 @@ def generate(rows: int, seed: int = 7) -> tuple[bytes, SessionWindow, Roster]:
     window = SessionWindow("ses-bench", int(starts.timestamp()), int((starts + timedelta(hours=2)).timestamp()), ZONE)
     people = rows // CONNECTIONS
     lines = ["Meeting ID,Topic,Start Time,End Time,User Email,Duration (Minutes),Participants",
-             f"812 3456 7890,Código de Ética,11/05/2026 09:50:00 AM,11/05/2026 12:10:00 PM,host@example.gob.mx,140,{people}",
+             "812 3456 7890,Código de Ética,11/05/2026 09:50:00 AM,11/05/2026 12:10:00 PM,"
+             f"host@example.gob.mx,140,{people}",
              "",
-             "Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes),Guest,Recording Consent,In Waiting Room"]
+             "Name (Original Name),User Email,Join Time,Leave Time,Duration (Minutes),Guest,Recording Consent,"
+             "In Waiting Room"]
     enrolled, by_digest = {}, {}
     for person in range(people):
         email = f"servidor.{person}@dependencia{person % 40}.example.gob.mx"

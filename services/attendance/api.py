@@ -17,7 +17,8 @@ from contracts.events import AttendanceStatus, Id, Score
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
 from services.attendance import handlers, views
-from services.attendance.domain import Decision, Record
+from services.attendance.domain import Record
+from services.attendance.intervals import Decision
 from services.attendance.handlers import AttendanceContext
 from services.attendance.reports import parse_grades
 

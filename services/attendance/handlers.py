@@ -28,8 +28,10 @@ from probidad.shared.auth import Principal
 from probidad.shared.logs import get_logger
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork
-from services.attendance import domain
-from services.attendance.domain import Correction, Decision, Evidence, Roster, TrainingSession, epoch
+from services.attendance import domain, intervals, sessions
+from services.attendance.domain import Correction
+from services.attendance.intervals import Decision, Evidence, Roster, epoch
+from services.attendance.sessions import TrainingSession
 from services.attendance.errors import Forbidden, NotFound
 from services.attendance.reports import parse_report
 from services.attendance.repository import AttendanceRepository
@@ -72,28 +74,28 @@ def _repository(uow: UnitOfWork) -> AttendanceRepository:
 async def session_scheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionScheduled,
                             stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.session_scheduled(await repo.training_session(event.session_id), event, stamp))
+    repo.save(sessions.session_scheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
 async def session_rescheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionRescheduled,
                               stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.session_rescheduled(await repo.training_session(event.session_id), event, stamp))
+    repo.save(sessions.session_rescheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
 async def session_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionCancelled,
                             stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.session_cancelled(await repo.training_session(event.session_id), event.session_id))
+    repo.save(sessions.session_cancelled(await repo.training_session(event.session_id), event.session_id))
     return []
 
 
 async def _servant_stated(uow: UnitOfWork, event: ServantRegistered | ServantUpdated, stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.servant_stated(await repo.servant(event.servant_id), event, stamp))
-    repo.save(domain.registration_stated(event, stamp))  # kept: where the servant was when a session started
+    repo.save(sessions.servant_stated(await repo.servant(event.servant_id), event, stamp))
+    repo.save(sessions.registration_stated(event, stamp))  # kept: where the servant was when a session started
     return []
 
 
@@ -112,22 +114,22 @@ async def servant_transferred(uow: UnitOfWork, ctx: AttendanceContext, event: Se
     """From now on the servant is the new institution's in rosters; records a close makes from now on take
     the institution at the session's start; records already made keep theirs."""
     repo = _repository(uow)
-    repo.save(domain.transfer_stated(await repo.transfer(event.servant_id, event.transfer_id), event, stamp))
-    repo.save(domain.servant_transferred(await repo.servant(event.servant_id), event, stamp))
+    repo.save(sessions.transfer_stated(await repo.transfer(event.servant_id, event.transfer_id), event, stamp))
+    repo.save(sessions.servant_transferred(await repo.servant(event.servant_id), event, stamp))
     return []
 
 
 async def enrolment_confirmed(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentConfirmed,
                               stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.enrolment_confirmed(await repo.enrolment(event.enrolment_id), event))
+    repo.save(sessions.enrolment_confirmed(await repo.enrolment(event.enrolment_id), event))
     return []
 
 
 async def enrolment_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentCancelled,
                               stamp: Stamp) -> list[Event]:
     repo = _repository(uow)
-    repo.save(domain.enrolment_cancelled(await repo.enrolment(event.enrolment_id), event))
+    repo.save(sessions.enrolment_cancelled(await repo.enrolment(event.enrolment_id), event))
     return []
 
 
@@ -163,7 +165,7 @@ async def decisions(repo: AttendanceRepository, ctx: AttendanceContext, session:
     servant_ids = list(servant_ids)
     evidence = await repo.evidence(session.session_id, servant_ids)
     default = await repo.default_source(session.session_id)
-    return [domain.decide(sid, window, evidence.get(sid, Evidence()), late_after_s=ctx.late_after_s,
+    return [intervals.decide(sid, window, evidence.get(sid, Evidence()), late_after_s=ctx.late_after_s,
                           default_source=default) for sid in servant_ids]
 
 
@@ -174,7 +176,7 @@ async def records_institutions(repo: AttendanceRepository, ctx: AttendanceContex
     if not enrolled:
         return {}
     placements = await repo.placements_of(enrolled)
-    return {servant_id: domain.institution_at_start(session, placements.get(servant_id, ()), now, ctx.zone)
+    return {servant_id: sessions.institution_at_start(session, placements.get(servant_id, ()), now, ctx.zone)
             for servant_id, now in enrolled.items()}
 
 
@@ -242,7 +244,7 @@ async def check_in(uow: UnitOfWork, ctx: AttendanceContext, session_id: str, cod
 
 
 def check_in_code_for(ctx: AttendanceContext, session: TrainingSession) -> str:
-    return domain.check_in_code(ctx.check_in_key, session.session_id)
+    return intervals.check_in_code(ctx.check_in_key, session.session_id)
 
 
 # ---------------------------------------------------------------- importing platform reports
@@ -255,7 +257,7 @@ class ImportSummary:
     rows: int
     matched_rows: int
     servants: dict[str, int]  # servant id -> minutes within the session according to this report
-    unmatched: list[domain.Unmatched]
+    unmatched: list[intervals.Unmatched]
     ignored: list
     warnings: list[str] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)

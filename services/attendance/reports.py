@@ -32,31 +32,15 @@ the day first, English the month first); else the reading nearest the session's 
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from services.attendance.errors import ReportError
+from services.attendance.intervals import ReportRow
+from services.attendance.report_text import StampReader, cell_at, column_of, decode, delimiter_of, folded, rows_of
 
 FORMATS = ("zoom", "teams", "meet", "csv")
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-@dataclass(slots=True)
-class ReportRow:
-    """One connection of one participant: [joined, left) in epoch seconds."""
-
-    line: int
-    name: str
-    email: str | None
-    servant_id: str | None
-    joined: int
-    left: int
 
 
 @dataclass(frozen=True)
@@ -73,28 +57,6 @@ class ParsedReport:
     ignored: list[IgnoredRow] = field(default_factory=list)
 
 
-# ---------------------------------------------------------------- bytes -> text
-
-
-def decode(data: bytes | str) -> str:
-    """Teams writes UTF-16 with a BOM, Zoom UTF-8 with or without one; old exports may be Windows-1252."""
-    if isinstance(data, str):
-        return data.lstrip("\ufeff")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", errors="replace")
-    sample = data[:200]
-    if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4:
-        return data.decode("utf-16-le", errors="replace")
-    if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4:
-        return data.decode("utf-16-be", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
-
-
 # Columns that only one platform writes: they tell a Zoom table from a Teams activities table.
 _ZOOM_ONLY = {"name (original name)", "user email", "duration (minutes)", "guest", "recording consent",
               "in waiting room", "meeting id"}
@@ -104,7 +66,7 @@ _TEAMS_ONLY = {"first join", "last leave", "in-meeting duration", "participant i
 def detect_format(text: str) -> str:
     """Recognise the layout from its section titles and header rows, in English or Spanish."""
     try:
-        rows, delimiter = _rows(text[:6000]), _delimiter(text[:6000])
+        rows, delimiter = rows_of(text[:6000]), delimiter_of(text[:6000])
     except csv.Error:
         rows, delimiter = [], ","
     for row in rows[:80]:
@@ -131,148 +93,7 @@ def detect_format(text: str) -> str:
                       "attendance report or a servant_id/email,joined_at,left_at CSV")
 
 
-# ---------------------------------------------------------------- wall-clock stamps -> epoch seconds
-
-_STAMP = re.compile(
-    r"\s*(?:(\d{1,4})[/.\-](\d{1,2})[/.\-](\d{1,4})(?:,\s*|\s+|T))?"
-    r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?"
-    r"\s*(?:([AaPp])\.?\s?[Mm]\.?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
-)
-
-
-class StampReader:
-    """Reads a report's timestamps; caches per distinct text, since many rows share a second."""
-
-    def __init__(self, timezone: str, reference: int, *, day_first: bool | None = None) -> None:
-        self.zone = ZoneInfo(timezone)
-        self.reference = reference  # epoch of the session start: settles dates and time-only stamps
-        self.day_first = day_first  # what the headers' language says (Spanish: True, English: False), if known
-        local = datetime.fromtimestamp(reference, self.zone)
-        self.reference_date = local.date()
-        self._groups: dict[str, tuple] = {}
-        self._epochs: dict[str, int] = {}
-        self._bases: dict[tuple[int, int, int, int], int] = {}
-        self.order: str | None = None  # "ymd", "mdy" or "dmy"
-
-    def scan(self, raw: str, where: str) -> None:
-        if raw in self._groups:
-            return
-        found = _STAMP.match(raw)
-        if found is None:
-            raise ReportError(None, f"{where}: {raw!r} is not a date and time")
-        self._groups[raw] = found.groups()
-
-    def settle_order(self) -> None:
-        """Decide day/month order from every distinct stamp of the file, then the session's day, then the language."""
-        candidates = {"mdy", "dmy"}
-        first = None
-        for groups in self._groups.values():
-            a, b = groups[0], groups[1]
-            if a is None:
-                continue
-            if len(a) == 4:
-                self.order = "ymd"
-                return
-            first = first or groups
-            if int(a) > 12:
-                candidates.discard("mdy")
-            if int(b) > 12:
-                candidates.discard("dmy")
-        if not candidates:
-            raise ReportError("dates", "mix day-first and month-first dates")
-        if len(candidates) == 1:
-            self.order = candidates.pop()
-            return
-        by_language = None if self.day_first is None else ("dmy" if self.day_first else "mdy")
-        if first is None:
-            self.order = by_language or "mdy"
-            return
-
-        def distance(order: str) -> int:
-            try:
-                return abs((self._date(first, order) - self.reference_date).days)
-            except ValueError:
-                return 10**9
-
-        # A report belongs to its session: a reading on the session's day (or the next, past midnight) wins
-        # over the language, since a platform's date format follows its account settings, not always its language.
-        on_the_day = [order for order in ("mdy", "dmy") if distance(order) <= 1]
-        if len(on_the_day) == 1:
-            self.order = on_the_day[0]
-        else:
-            self.order = by_language or min(("mdy", "dmy"), key=distance)
-
-    def _date(self, groups: tuple, order: str) -> date:
-        a, b, c = int(groups[0]), int(groups[1]), int(groups[2])
-        if order == "ymd":
-            y, m, d = a, b, c
-        elif order == "mdy":
-            m, d, y = a, b, c
-        else:
-            d, m, y = a, b, c
-        if y < 100:
-            y += 2000
-        return date(y, m, d)
-
-    def epoch(self, raw: str, where: str) -> int:
-        cached = self._epochs.get(raw)
-        if cached is not None:
-            return cached
-        groups = self._groups.get(raw)
-        if groups is None:
-            self.scan(raw, where)
-            groups = self._groups[raw]
-        _, _, _, hh, mm, ss, half, offset = groups
-        hour, minute, second = int(hh), int(mm), int(ss or 0)
-        if half is not None:
-            if not 1 <= hour <= 12:
-                raise ReportError(None, f"{where}: {raw!r} has hour {hour} with AM/PM")
-            hour = hour % 12 + (12 if half in "Pp" else 0)
-        if hour > 23 or minute > 59 or second > 59:
-            raise ReportError(None, f"{where}: {raw!r} is not a valid time")
-        time_only = groups[0] is None
-        try:
-            day = self.reference_date if time_only else self._date(groups, self.order or "mdy")
-        except ValueError as error:
-            raise ReportError(None, f"{where}: {raw!r} is not a valid date") from error
-        if offset is not None:
-            seconds = (day.toordinal() - _EPOCH_ORDINAL) * 86400 + hour * 3600 + minute * 60 + second
-            seconds -= _offset_seconds(offset)
-        else:
-            seconds = self._local(day, hour) + minute * 60 + second
-        if time_only and seconds < self.reference - 12 * 3600:
-            seconds += 86400  # a time-only report of a session that crossed midnight
-        self._epochs[raw] = seconds
-        return seconds
-
-    def _local(self, day: date, hour: int) -> int:
-        key = (day.year, day.month, day.day, hour)
-        base = self._bases.get(key)
-        if base is None:
-            offset = datetime(day.year, day.month, day.day, hour, tzinfo=self.zone).utcoffset() or timedelta(0)
-            base = (day.toordinal() - _EPOCH_ORDINAL) * 86400 + hour * 3600 - int(offset.total_seconds())
-            self._bases[key] = base
-        return base
-
-
-def _offset_seconds(text: str) -> int:
-    if text == "Z":
-        return 0
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    return sign * (int(digits[:2]) * 3600 + int(digits[2:4]) * 60)
-
-
-# ---------------------------------------------------------------- layouts
-
-
-def _norm(cell: str) -> str:
-    """Lower case, single spaces, no accents: 'Duración' and a re-typed 'Duracion' are one header."""
-    text = unicodedata.normalize("NFKD", cell.strip().strip('"').strip().lower())
-    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
-
-
-# The Spanish headers Zoom and Teams write (accents folded by _norm), as the English names the readers use.
+# The Spanish headers Zoom and Teams write (accents folded by ``folded``), as the English names the readers use.
 _SPANISH = {
     # Zoom: meeting block and participants table
     "id de reunion": "meeting id", "id. de reunion": "meeting id", "tema": "topic",
@@ -291,6 +112,7 @@ _SPANISH = {
 }
 _ENGLISH = set(_SPANISH.values()) | {"participant", "participant email", "time joined", "time exited"}
 
+
 # Teams section titles ("2. Participantes"), as the English ones.
 _SPANISH_SECTIONS = {"resumen": "summary", "participantes": "participants",
                      "actividades en la reunion": "in-meeting activities"}
@@ -301,7 +123,7 @@ def _header(row: list[str]) -> tuple[list[str], bool | None]:
     """A header row in the readers' English names, and whether it was Spanish (None: cannot tell)."""
     names, spanish, english = [], 0, 0
     for cell in row:
-        name = _norm(cell)
+        name = folded(cell)
         if name in _SPANISH:
             spanish += 1
             name = _SPANISH[name]
@@ -320,36 +142,13 @@ def _section(cell: str) -> str | None:
     found = _SECTION.match(cell)
     if found is None:
         return None
-    title = _norm(found.group(2))
+    title = folded(found.group(2))
     if title in _SECTIONS:
         return _SECTIONS[title]
     # Teams has reworded its titles over the years ("In-Meeting Activity", "Actividades durante la reunión")
     if "activ" in title:
         return "in-meeting activities"
     return "participants" if title.startswith("participant") else title
-
-
-def _column(header: list[str], *names: str, prefix: bool = False) -> int | None:
-    for i, cell in enumerate(header):
-        for name in names:
-            if cell == name or (prefix and cell.startswith(name)):
-                return i
-    return None
-
-
-def _delimiter(text: str) -> str:
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    return "\t" if "\t" in first or text.count("\t") > text.count(",") else ","
-
-
-def _rows(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), delimiter=_delimiter(text)))
-
-
-def _cell(row: list[str], index: int | None) -> str:
-    if index is None or index >= len(row):
-        return ""
-    return row[index].strip()
 
 
 @dataclass
@@ -392,19 +191,19 @@ _YES = ("yes", "si", "true")
 
 
 def _zoom(text: str, timezone: str, session_start: int) -> ParsedReport:
-    rows = _rows(text)
+    rows = rows_of(text)
     for at, row in enumerate(rows):
         header, spanish = _header(row)
-        join = _column(header, "join time")
-        leave = _column(header, "leave time")
+        join = column_of(header, "join time")
+        leave = column_of(header, "leave time")
         if join is not None and leave is not None:
             break
     else:
         raise ReportError("columns", "no 'Join Time' and 'Leave Time' (or 'Hora de entrada' and 'Hora de salida') "
                           "header row in this Zoom report")
-    name = _column(header, "name (original name)", "name", "participant", prefix=True)
-    email = _column(header, "user email", "email", "participant email")
-    waiting = _column(header, "in waiting room")
+    name = column_of(header, "name (original name)", "name", "participant", prefix=True)
+    email = column_of(header, "user email", "email", "participant email")
+    waiting = column_of(header, "in waiting room")
     connections: list[_Connection] = []
     ignored: list[IgnoredRow] = []
     append = connections.append
@@ -415,7 +214,7 @@ def _zoom(text: str, timezone: str, session_start: int) -> ParsedReport:
         if not joined:
             continue
         who = row[name].strip() if name is not None and name < len(row) else ""
-        if waiting is not None and _norm(_cell(row, waiting)) in _YES:
+        if waiting is not None and folded(cell_at(row, waiting)) in _YES:
             ignored.append(IgnoredRow(offset, who, "time in the waiting room is not presence"))
             continue
         mail = row[email].strip() if email is not None and email < len(row) else ""
@@ -424,7 +223,7 @@ def _zoom(text: str, timezone: str, session_start: int) -> ParsedReport:
 
 
 def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
-    rows = _rows(text)
+    rows = rows_of(text)
     sections: dict[str, list[tuple[int, list[str]]]] = {}
     current = "preamble"
     titles: list[str] = []  # as written: their language settles the dates when the headers cannot
@@ -438,7 +237,7 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
             continue
         if cells:
             sections.setdefault(current, []).append((number, row))
-    written = [_norm(_SECTION.match(t).group(2)) for t in titles]
+    written = [folded(_SECTION.match(t).group(2)) for t in titles]
     in_spanish, in_english = (sum(t in _SPANISH_SECTIONS for t in written),
                               sum(t in _SECTIONS and t not in _SPANISH_SECTIONS for t in written))
     spanish = None if in_spanish == in_english else in_spanish > in_english
@@ -460,20 +259,21 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
 def _teams_intervals(section: list[tuple[int, list[str]]], join_name: str, leave_name: str, timezone: str,
                      session_start: int, spanish: bool | None = None) -> ParsedReport:
     header, spanish_header = _header(section[0][1])
-    join, leave = _column(header, join_name), _column(header, leave_name)
+    join, leave = column_of(header, join_name), column_of(header, leave_name)
     if join is None or leave is None:
         raise ReportError("columns", f"the Teams section lacks '{join_name}'/'{leave_name}' columns")
-    name = _column(header, "name", "full name")
-    email = _column(header, "email")
-    upn = _column(header, "participant id (upn)", "upn")
+    name = column_of(header, "name", "full name")
+    email = column_of(header, "email")
+    upn = column_of(header, "participant id (upn)", "upn")
     connections = []
     for number, row in section[1:]:
-        joined = _cell(row, join)
+        joined = cell_at(row, join)
         if not joined:
             continue
-        mail = _cell(row, email) or _looks_like_email(_cell(row, upn))
-        identifier = _cell(row, upn) or None
-        connections.append(_Connection(number, _cell(row, name), mail or None, identifier, joined, _cell(row, leave)))
+        mail = cell_at(row, email) or _looks_like_email(cell_at(row, upn))
+        identifier = cell_at(row, upn) or None
+        connections.append(_Connection(number, cell_at(row, name), mail or None, identifier, joined,
+                                       cell_at(row, leave)))
     language = spanish_header if spanish_header is not None else spanish
     return _finish("teams", connections, [], timezone, session_start, language)
 
@@ -486,16 +286,17 @@ _LEFT = ("left", "se fue", "salio", "izquierd", "abandono")
 def _teams_actions(section: list[tuple[int, list[str]]], timezone: str, session_start: int) -> ParsedReport:
     """2020 layout: one line per join or leave; pair them per person in time order."""
     header, spanish = _header(section[0][1])
-    name, action, stamp = _column(header, "full name", "name"), _column(header, "user action"), _column(header, "timestamp")
+    name, action = column_of(header, "full name", "name"), column_of(header, "user action")
+    stamp = column_of(header, "timestamp")
     if name is None or action is None or stamp is None:
         raise ReportError("columns", "expected 'Full Name', 'User Action' and 'Timestamp' (or 'Nombre completo', "
                           "'Actividad del usuario' and 'Marca de tiempo')")
     reader = StampReader(timezone, session_start, day_first=spanish)
     events = []
     for number, row in section[1:]:
-        raw = _cell(row, stamp)
+        raw = cell_at(row, stamp)
         reader.scan(raw, f"line {number}: timestamp")
-        events.append((number, _cell(row, name), _norm(_cell(row, action)), raw))
+        events.append((number, cell_at(row, name), folded(cell_at(row, action)), raw))
     reader.settle_order()
     open_since: dict[str, tuple[int, int]] = {}
     report = ParsedReport("teams")
@@ -512,43 +313,43 @@ def _teams_actions(section: list[tuple[int, list[str]]], timezone: str, session_
 
 
 def _meet(text: str, timezone: str, session_start: int) -> ParsedReport:
-    rows = _rows(text)
+    rows = rows_of(text)
     for at, row in enumerate(rows):
-        header = [_norm(c) for c in row]
-        join, leave = _column(header, "time joined"), _column(header, "time exited")
+        header = [folded(c) for c in row]
+        join, leave = column_of(header, "time joined"), column_of(header, "time exited")
         if join is not None and leave is not None:
             break
     else:
         raise ReportError("columns", "no 'Time joined' and 'Time exited' header in this Google Meet report")
-    first, last = _column(header, "first name"), _column(header, "last name")
-    name = _column(header, "name", "participant")
-    email = _column(header, "email")
+    first, last = column_of(header, "first name"), column_of(header, "last name")
+    name = column_of(header, "name", "participant")
+    email = column_of(header, "email")
     connections = []
     for number, row in enumerate(rows[at + 1:], start=at + 2):
-        joined = _cell(row, join)
+        joined = cell_at(row, join)
         if not joined:
             continue
-        who = " ".join(p for p in (_cell(row, first), _cell(row, last)) if p) or _cell(row, name)
-        connections.append(_Connection(number, who, _cell(row, email) or None, None, joined, _cell(row, leave)))
+        who = " ".join(p for p in (cell_at(row, first), cell_at(row, last)) if p) or cell_at(row, name)
+        connections.append(_Connection(number, who, cell_at(row, email) or None, None, joined, cell_at(row, leave)))
     return _finish("meet", connections, [], timezone, session_start)
 
 
 def _neutral(text: str, timezone: str, session_start: int) -> ParsedReport:
-    rows = _rows(text)
+    rows = rows_of(text)
     if not rows:
         raise ReportError("file", "empty")
-    header = [_norm(c) for c in rows[0]]
-    servant, email = _column(header, "servant_id"), _column(header, "email")
-    join, leave = _column(header, "joined_at"), _column(header, "left_at")
+    header = [folded(c) for c in rows[0]]
+    servant, email = column_of(header, "servant_id"), column_of(header, "email")
+    join, leave = column_of(header, "joined_at"), column_of(header, "left_at")
     if join is None or leave is None or (servant is None and email is None):
         raise ReportError("columns", "expected servant_id and/or email, joined_at, left_at")
-    name = _column(header, "name")
+    name = column_of(header, "name")
     connections = []
     for number, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
-        connections.append(_Connection(number, _cell(row, name), _cell(row, email) or None,
-                                       _cell(row, servant) or None, _cell(row, join), _cell(row, leave)))
+        connections.append(_Connection(number, cell_at(row, name), cell_at(row, email) or None,
+                                       cell_at(row, servant) or None, cell_at(row, join), cell_at(row, leave)))
     return _finish("csv", connections, [], timezone, session_start)
 
 
@@ -566,24 +367,23 @@ def parse_report(data: bytes | str, *, timezone: str, session_start: int, format
     return _READERS[fmt](text, timezone, session_start)
 
 
-
 def parse_grades(data: bytes | str) -> list[tuple[str | None, str | None, float]]:
     """An evaluation sheet: ``servant_id`` and/or ``email``, and ``score`` (0–100) per row."""
-    rows = _rows(decode(data))
+    rows = rows_of(decode(data))
     if not rows:
         raise ReportError("file", "the grades file is empty")
-    header = [_norm(c) for c in rows[0]]
-    servant, email, score = _column(header, "servant_id"), _column(header, "email"), _column(header, "score")
+    header = [folded(c) for c in rows[0]]
+    servant, email, score = column_of(header, "servant_id"), column_of(header, "email"), column_of(header, "score")
     if score is None or (servant is None and email is None):
         raise ReportError("columns", "expected servant_id and/or email, and score")
     grades = []
     for number, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):
             continue
-        raw = _cell(row, score).replace(",", ".")
+        raw = cell_at(row, score).replace(",", ".")
         try:
             value = float(raw)
         except ValueError as error:
             raise ReportError(None, f"line {number}: score {raw!r} is not a number") from error
-        grades.append((_cell(row, servant) or None, _cell(row, email) or None, value))
+        grades.append((cell_at(row, servant) or None, cell_at(row, email) or None, value))
     return grades

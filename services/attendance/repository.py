@@ -26,41 +26,43 @@ from contracts.attribution import Placement
 from contracts.base import Event
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
-from services.attendance import domain, tables
-from services.attendance.domain import Evidence, Mark, Record, utc
+from services.attendance import intervals, sessions, tables
+from services.attendance.domain import Record
+from services.attendance.intervals import Evidence, Mark
+from services.attendance.sessions import utc
 
 # domain state -> (table, the state's fields that make the primary key)
 _STATES: dict[type, tuple[type[SQLModel], tuple[str, ...]]] = {
-    domain.TrainingSession: (tables.TrainingSession, ("session_id",)),
-    domain.Servant: (tables.Servant, ("servant_id",)),
-    domain.Transfer: (tables.Transfer, ("servant_id", "transfer_id")),
-    domain.Enrolment: (tables.Enrolment, ("enrolment_id",)),
-    domain.Registration: (tables.Registration, ("servant_id", "event_id")),
+    sessions.TrainingSession: (tables.TrainingSession, ("session_id",)),
+    sessions.Servant: (tables.Servant, ("servant_id",)),
+    sessions.Transfer: (tables.Transfer, ("servant_id", "transfer_id")),
+    sessions.Enrolment: (tables.Enrolment, ("enrolment_id",)),
+    sessions.Registration: (tables.Registration, ("servant_id", "event_id")),
 }
 _CHUNK = 500
 
 
-def _session(row: tables.TrainingSession) -> domain.TrainingSession:
-    return domain.TrainingSession(
+def _session(row: tables.TrainingSession) -> sessions.TrainingSession:
+    return sessions.TrainingSession(
         row.session_id, row.course_id, row.instructor_id, row.modality, row.platform, utc(row.starts_at),
         utc(row.ends_at), row.timezone, utc(row.times_as_of), row.cancelled, utc(row.closed_at), row.closed_by,
         row.times_event_id or "")
 
 
-def _servant(row: tables.Servant) -> domain.Servant:
+def _servant(row: tables.Servant) -> sessions.Servant:
     # rows written before transfers have no institution_as_of: the digest's as_of stands for it
-    return domain.Servant(row.servant_id, row.institution_id, row.email_digest, utc(row.as_of),
+    return sessions.Servant(row.servant_id, row.institution_id, row.email_digest, utc(row.as_of),
                           utc(row.institution_as_of or row.as_of), row.digest_event_id or "",
                           row.institution_event_id or "")
 
 
-def _transfer(row: tables.Transfer) -> domain.Transfer:
-    return domain.Transfer(row.servant_id, row.transfer_id, row.from_institution_id, row.to_institution_id,
+def _transfer(row: tables.Transfer) -> sessions.Transfer:
+    return sessions.Transfer(row.servant_id, row.transfer_id, row.from_institution_id, row.to_institution_id,
                            row.effective_on, utc(row.stated_at), row.stated_by)
 
 
-def _enrolment(row: tables.Enrolment) -> domain.Enrolment:
-    return domain.Enrolment(row.enrolment_id, row.session_id, row.servant_id, row.institution_id, row.confirmed,
+def _enrolment(row: tables.Enrolment) -> sessions.Enrolment:
+    return sessions.Enrolment(row.enrolment_id, row.session_id, row.servant_id, row.institution_id, row.confirmed,
                             row.cancelled)
 
 
@@ -78,7 +80,7 @@ def _changed(before: object | None, after: object) -> dict[str, object]:
 
 _TO_STATE = {tables.TrainingSession: _session, tables.Servant: _servant, tables.Transfer: _transfer,
              tables.Enrolment: _enrolment}
-_COLUMNS = {domain.Transfer: {"event_id": "stated_by"}}  # state field -> column, where they differ
+_COLUMNS = {sessions.Transfer: {"event_id": "stated_by"}}  # state field -> column, where they differ
 
 
 class UnrecordedEvent(RuntimeError):
@@ -134,20 +136,20 @@ class AttendanceRepository:
         self.session.add_all(rows)
         await self.session.flush()
 
-    async def training_session(self, session_id: str) -> domain.TrainingSession | None:
+    async def training_session(self, session_id: str) -> sessions.TrainingSession | None:
         return await self._state(tables.TrainingSession, session_id)
 
-    async def servant(self, servant_id: str) -> domain.Servant | None:
+    async def servant(self, servant_id: str) -> sessions.Servant | None:
         return await self._state(tables.Servant, servant_id)
 
-    async def transfer(self, servant_id: str, transfer_id: str) -> domain.Transfer | None:
+    async def transfer(self, servant_id: str, transfer_id: str) -> sessions.Transfer | None:
         return await self._state(tables.Transfer, (servant_id, transfer_id))
 
-    async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
+    async def enrolment(self, enrolment_id: str) -> sessions.Enrolment | None:
         return await self._state(tables.Enrolment, enrolment_id)
 
-    def save(self, state: domain.TrainingSession | domain.Servant | domain.Transfer | domain.Enrolment
-             | domain.Registration) -> None:
+    def save(self, state: sessions.TrainingSession | sessions.Servant | sessions.Transfer | sessions.Enrolment
+             | sessions.Registration) -> None:
         self._save(state)
 
     # ------------------------------------------------------------ rosters
@@ -177,8 +179,8 @@ class AttendanceRepository:
             rows = await self.session.execute(
                 select(tables.Registration).where(tables.Registration.servant_id.in_(part)))
             for row in rows.scalars():
-                found.setdefault(row.servant_id, []).append(
-                    domain.Registration(row.servant_id, row.event_id, row.institution_id, utc(row.stated_at)).placement)
+                stated = sessions.Registration(row.servant_id, row.event_id, row.institution_id, utc(row.stated_at))
+                found.setdefault(row.servant_id, []).append(stated.placement)
         return found
 
     async def servant_with_digest(self, digest: str) -> str | None:
@@ -232,7 +234,7 @@ class AttendanceRepository:
             checked = (await self.session.execute(select(tables.PresenceInterval.id).where(
                 tables.PresenceInterval.session_id == session_id,
                 tables.PresenceInterval.source == "check_in").limit(1))).scalar()
-        return domain.default_source(latest, checked is not None)
+        return intervals.default_source(latest, checked is not None)
 
     async def add_mark(self, session_id: str, servant_id: str, mark: Mark, reason: str | None, by: str) -> None:
         self.session.add(tables.PresenceMark(session_id=session_id, servant_id=servant_id, status=mark.status,
@@ -249,7 +251,7 @@ class AttendanceRepository:
         self.session.add(tables.PresenceInterval(session_id=session_id, servant_id=servant_id, started_s=started_s,
                                                  ended_s=ended_s, source="check_in"))
 
-    async def add_report(self, report_id: str, session_id: str, report_format: str, match: domain.Match, *,
+    async def add_report(self, report_id: str, session_id: str, report_format: str, match: intervals.Match, *,
                          rows: int, ignored: int, by: str, recorded_at: datetime) -> None:
         spans = [{"session_id": session_id, "servant_id": servant_id, "started_s": s, "ended_s": e,
                   "source": report_format, "report_id": report_id, "recorded_at": recorded_at}

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from probidad.shared.auth import Principal
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain, handlers
-from services.attendance.domain import Decision, Record, TrainingSession
+from services.attendance.domain import Record
+from services.attendance.intervals import Decision
+from services.attendance.sessions import TrainingSession
 from services.attendance.errors import Forbidden
 from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import AttendanceRepository

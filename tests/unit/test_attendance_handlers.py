@@ -19,7 +19,7 @@ from contracts.events import (
 from probidad.shared.auth import Principal
 from probidad.shared.errors import RuleViolation
 from services.attendance import domain, handlers
-from services.attendance.domain import Evidence
+from services.attendance.intervals import Evidence
 from services.attendance.errors import AttendanceError, SessionNotReady
 from services.attendance.handlers import AttendanceContext
 from services.attendance.subscribers import subscriptions

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.attendance.domain import covered_seconds, merge_intervals
+from services.attendance.intervals import covered_seconds, merge_intervals
 from services.attendance.errors import ReportError
 from services.attendance.reports import detect_format, parse_grades, parse_report
 

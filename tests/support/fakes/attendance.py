@@ -8,8 +8,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from contracts.attribution import Placement
-from services.attendance import domain
-from services.attendance.domain import Evidence, Mark
+from services.attendance import domain, sessions
+from services.attendance.intervals import Evidence, Mark
 from services.attendance.repository import AttendanceRepository
 
 
@@ -26,45 +26,45 @@ class FakeAttendanceRepository:
         self._published: list[tuple[domain.Record, object]] = []
 
     def save(self, state: object) -> None:
-        key = {domain.TrainingSession: lambda s: s.session_id, domain.Servant: lambda s: s.servant_id,
-               domain.Transfer: lambda s: (s.servant_id, s.transfer_id),
-               domain.Enrolment: lambda s: s.enrolment_id,
-               domain.Registration: lambda s: (s.servant_id, s.event_id)}[type(state)](state)
+        key = {sessions.TrainingSession: lambda s: s.session_id, sessions.Servant: lambda s: s.servant_id,
+               sessions.Transfer: lambda s: (s.servant_id, s.transfer_id),
+               sessions.Enrolment: lambda s: s.enrolment_id,
+               sessions.Registration: lambda s: (s.servant_id, s.event_id)}[type(state)](state)
         self.states[(type(state), key)] = state
 
-    async def training_session(self, session_id: str) -> domain.TrainingSession | None:
-        return self.states.get((domain.TrainingSession, session_id))
+    async def training_session(self, session_id: str) -> sessions.TrainingSession | None:
+        return self.states.get((sessions.TrainingSession, session_id))
 
-    async def servant(self, servant_id: str) -> domain.Servant | None:
-        return self.states.get((domain.Servant, servant_id))
+    async def servant(self, servant_id: str) -> sessions.Servant | None:
+        return self.states.get((sessions.Servant, servant_id))
 
-    async def transfer(self, servant_id: str, transfer_id: str) -> domain.Transfer | None:
-        return self.states.get((domain.Transfer, (servant_id, transfer_id)))
+    async def transfer(self, servant_id: str, transfer_id: str) -> sessions.Transfer | None:
+        return self.states.get((sessions.Transfer, (servant_id, transfer_id)))
 
-    async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
-        return self.states.get((domain.Enrolment, enrolment_id))
+    async def enrolment(self, enrolment_id: str) -> sessions.Enrolment | None:
+        return self.states.get((sessions.Enrolment, enrolment_id))
 
     def _of(self, kind: type) -> list:
         return [state for (k, _), state in self.states.items() if k is kind]
 
     async def enrolled_servants(self, session_id: str) -> dict[str, str | None]:
-        servants = {s.servant_id: s.institution_id for s in self._of(domain.Servant)}
+        servants = {s.servant_id: s.institution_id for s in self._of(sessions.Servant)}
         return {e.servant_id: servants.get(e.servant_id) or e.institution_id
-                for e in sorted(self._of(domain.Enrolment), key=lambda e: e.enrolment_id)
+                for e in sorted(self._of(sessions.Enrolment), key=lambda e: e.enrolment_id)
                 if e.session_id == session_id and e.confirmed and not e.cancelled}
 
     async def placements_of(self, servant_ids: list[str]) -> dict[str, list[Placement]]:
         found: dict[str, list[Placement]] = {}
-        for stated in [*self._of(domain.Transfer), *self._of(domain.Registration)]:
+        for stated in [*self._of(sessions.Transfer), *self._of(sessions.Registration)]:
             if stated.servant_id in servant_ids:
                 found.setdefault(stated.servant_id, []).append(stated.placement)
         return found
 
     async def servant_with_digest(self, digest: str) -> str | None:
-        return next((s.servant_id for s in self._of(domain.Servant) if s.email_digest == digest), None)
+        return next((s.servant_id for s in self._of(sessions.Servant) if s.email_digest == digest), None)
 
     async def servants_by_digest(self, digests: list[str]) -> dict[str, str]:
-        return {s.email_digest: s.servant_id for s in self._of(domain.Servant) if s.email_digest in set(digests)}
+        return {s.email_digest: s.servant_id for s in self._of(sessions.Servant) if s.email_digest in set(digests)}
 
     async def claim_close(self, session_id: str, now: datetime, by: str) -> bool:
         session = await self.training_session(session_id)
