@@ -16,14 +16,20 @@ from pydantic import BaseModel, Field
 from contracts.events import AttendanceStatus, Id, Score
 from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
+from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers, views
 from services.attendance.domain import Record
 from services.attendance.intervals import Decision
 from services.attendance.handlers import AttendanceContext
 from services.attendance.reports import parse_grades
+from services.attendance.repository import SqlAttendanceRepository
 
 router = APIRouter(tags=["attendance"])
 Context = Provided(AttendanceContext)
+
+
+def _repository(uow: UnitOfWork) -> SqlAttendanceRepository:
+    return SqlAttendanceRepository.of(uow)
 
 
 def _correlation(request: Request) -> str | None:
@@ -193,7 +199,7 @@ def _record(r: Record) -> RecordOut:
 @router.get("/sessions/{session_id}", response_model=SessionOut)
 async def read_session(session_id: str, runtime: Runtime, ctx: Context, principal: Anyone) -> SessionOut:
     async with runtime.unit_of_work() as uow:
-        session, decided = await views.session_attendance(uow, ctx, principal, session_id)
+        session, decided = await views.session_attendance(_repository(uow), ctx, principal, session_id)
     return SessionOut(session_id=session.session_id, course_id=session.course_id,
                       instructor_id=session.instructor_id, modality=session.modality,
                       starts_at=_iso(session.starts_at), ends_at=_iso(session.ends_at), timezone=session.timezone,
@@ -205,7 +211,7 @@ async def read_session(session_id: str, runtime: Runtime, ctx: Context, principa
 async def read_check_in_code(session_id: str, runtime: Runtime, ctx: Context, principal: Manager) -> dict:
     """The code to show in the room; it is accepted only while the session runs."""
     async with runtime.unit_of_work() as uow:
-        code = await views.check_in_code(uow, ctx, principal, session_id)
+        code = await views.check_in_code(_repository(uow), ctx, principal, session_id)
     return {"session_id": code.session_id, "code": code.code, "valid_from": _iso(code.valid_from),
             "valid_until": _iso(code.valid_until)}
 
@@ -213,7 +219,7 @@ async def read_check_in_code(session_id: str, runtime: Runtime, ctx: Context, pr
 @router.post("/sessions/{session_id}/check-ins", response_model=CheckInOut, status_code=201)
 async def check_in(session_id: str, body: CheckInIn, runtime: Runtime, ctx: Context) -> CheckInOut:
     async with runtime.unit_of_work() as uow:
-        done = await handlers.check_in(uow, ctx, session_id, body.code, servant_id=body.servant_id,
+        done = await handlers.check_in(_repository(uow), ctx, session_id, body.code, servant_id=body.servant_id,
                                        email=body.email, now=datetime.now(UTC))
     return CheckInOut(servant_id=done.servant_id, checked_in_at=_iso(done.checked_in_at),
                       already_checked_in=done.already)
@@ -223,7 +229,7 @@ async def check_in(session_id: str, body: CheckInIn, runtime: Runtime, ctx: Cont
 async def mark(session_id: str, body: MarkIn, request: Request, runtime: Runtime, ctx: Context,
                principal: Manager) -> MarkOut:
     async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-        done = await handlers.mark_presence(uow, ctx, principal, session_id, body.servant_id, body.status.value,
+        done = await handlers.mark(_repository(uow), ctx, principal, session_id, body.servant_id, body.status.value,
                                             body.minutes_present, body.reason)
         uow.record(done.events)
     return MarkOut(attendance=DecisionOut.of(done.decision), corrected=done.corrected)
@@ -257,8 +263,8 @@ async def import_report(
     """Import a platform attendance report: the file as the request body (or multipart field ``file``)."""
     data = await _upload(request, ctx.max_report_bytes)
     async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-        summary = await handlers.import_report(uow, ctx, principal, session_id, data, format=format,
-                                               reason=reason)
+        summary = await handlers.import_report(_repository(uow), ctx, principal, session_id, data,
+                                               now=datetime.now(UTC), format=format, reason=reason)
         uow.record(summary.events)
     return ImportOut(
         report_id=summary.report_id, format=summary.format, rows=summary.rows, matched_rows=summary.matched_rows,
@@ -289,7 +295,7 @@ async def grade_sheet(session_id: str, request: Request, runtime: Runtime, ctx: 
 async def _grade(request: Request, runtime: Runtime, ctx: AttendanceContext, principal: Principal, session_id: str,
                  grades: list) -> GradesOut:
     async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-        graded = await handlers.grade(uow, ctx, principal, session_id, grades)
+        graded = await handlers.grade(_repository(uow), ctx, principal, session_id, grades)
         uow.record(graded.events)
     return GradesOut(graded=len(graded.grades), published=graded.published)
 
@@ -298,7 +304,7 @@ async def _grade(request: Request, runtime: Runtime, ctx: AttendanceContext, pri
 async def close(session_id: str, request: Request, runtime: Runtime, ctx: Context, principal: Manager) -> ClosingOut:
     """Final attendance: AttendanceRecorded per enrolled servant, AssessmentGraded where scored, SessionClosed."""
     async with runtime.unit_of_work(correlation_id=_correlation(request)) as uow:
-        closing = await handlers.close_session(uow, ctx, principal, session_id, now=datetime.now(UTC))
+        closing = await handlers.close(_repository(uow), ctx, principal, session_id, now=datetime.now(UTC))
         uow.record(closing.events)
     return ClosingOut(session_id=session_id, closed_at=_iso(closing.closed_at), enrolled=closing.enrolled,
                       present=closing.present, graded=closing.graded,
@@ -310,7 +316,7 @@ async def session_records(session_id: str, runtime: Runtime, principal: Anyone,
                           history: bool = Query(False, description="Every recording and correction, oldest first."),
                           ) -> list[RecordOut]:
     async with runtime.unit_of_work() as uow:
-        found = await views.session_records(uow, principal, session_id, history=history)
+        found = await views.session_records(_repository(uow), principal, session_id, history=history)
     return [_record(r) for r in found]
 
 
@@ -319,5 +325,5 @@ async def records(runtime: Runtime, principal: Registrar, institution_id: str | 
                   servant_id: str | None = Query(None)) -> list[RecordOut]:
     """Current attendance records; a liaison sees only its institution's."""
     async with runtime.unit_of_work() as uow:
-        found = await views.records(uow, principal, institution_id=institution_id, servant_id=servant_id)
+        found = await views.records(_repository(uow), principal, institution_id=institution_id, servant_id=servant_id)
     return [_record(r) for r in found]

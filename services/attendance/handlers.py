@@ -1,12 +1,14 @@
 """Application handlers: load through the repository, ask the domain, save through the repository, and
-return the events the domain recorded.
+return the events the domain recorded. Each takes the repository interface (``ports.AttendanceRepository``),
+never storage itself: an event handler is named after its event and takes its ``stamp``; a command
+handler is a verb and takes ``now`` where time matters to it.
 
-Each handler runs inside the caller's unit of work, so state and events commit together or not at
-all; the caller (a route, a subscriber) records the events a handler returns, once. The training
-session is called ``session`` throughout. A close or a correction hands the repository its records
-with the events publishing them: each record keeps the id of its event, which the repository asks the
-unit of work for (``uow.recorded_as``) when it writes them, at completion, after the caller recorded
-the events.
+Each handler runs inside the caller's unit of work (the repository was built from it), so state and events
+commit together or not at all; the caller (a route, a subscriber) records the events a handler returns,
+once. The training session is called ``session`` throughout. A close or a correction hands the repository
+its records with the events publishing them: each record keeps the id of its event, which the repository
+asks the unit of work for (``uow.recorded_as``) when it writes them, at completion, after the caller
+recorded the events.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from contracts.attribution import Stamp
@@ -27,14 +29,13 @@ from contracts.pseudonyms import email_digest
 from probidad.shared.auth import Principal
 from probidad.shared.logs import get_logger
 from probidad.shared.settings import ServiceSettings
-from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain, intervals, sessions
 from services.attendance.domain import Correction
 from services.attendance.intervals import Decision, Evidence, Roster, epoch
 from services.attendance.sessions import TrainingSession
 from services.attendance.errors import Forbidden, NotFound
 from services.attendance.reports import parse_report
-from services.attendance.repository import AttendanceRepository
+from services.attendance.ports import AttendanceRepository
 from services.attendance.settings import AttendanceSettings
 
 log = get_logger(__name__)
@@ -64,71 +65,61 @@ class AttendanceContext:
         return email_digest(email, self.email_digest_key)
 
 
-def _repository(uow: UnitOfWork) -> AttendanceRepository:
-    return AttendanceRepository.of(uow)
-
-
 # ---------------------------------------------------------------- what enrollment tells us (any order)
 
 
-async def session_scheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionScheduled,
+async def session_scheduled(repo: AttendanceRepository, ctx: AttendanceContext, event: SessionScheduled,
                             stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
     repo.save(sessions.session_scheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
-async def session_rescheduled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionRescheduled,
+async def session_rescheduled(repo: AttendanceRepository, ctx: AttendanceContext, event: SessionRescheduled,
                               stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
     repo.save(sessions.session_rescheduled(await repo.training_session(event.session_id), event, stamp))
     return []
 
 
-async def session_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: SessionCancelled,
+async def session_cancelled(repo: AttendanceRepository, ctx: AttendanceContext, event: SessionCancelled,
                             stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
     repo.save(sessions.session_cancelled(await repo.training_session(event.session_id), event.session_id))
     return []
 
 
-async def _servant_stated(uow: UnitOfWork, event: ServantRegistered | ServantUpdated, stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
+async def _servant_stated(repo: AttendanceRepository, event: ServantRegistered | ServantUpdated,
+                          stamp: Stamp) -> list[Event]:
     repo.save(sessions.servant_stated(await repo.servant(event.servant_id), event, stamp))
     repo.save(sessions.registration_stated(event, stamp))  # kept: where the servant was when a session started
     return []
 
 
-async def servant_registered(uow: UnitOfWork, ctx: AttendanceContext, event: ServantRegistered,
+async def servant_registered(repo: AttendanceRepository, ctx: AttendanceContext, event: ServantRegistered,
                              stamp: Stamp) -> list[Event]:
-    return await _servant_stated(uow, event, stamp)
+    return await _servant_stated(repo, event, stamp)
 
 
-async def servant_updated(uow: UnitOfWork, ctx: AttendanceContext, event: ServantUpdated,
+async def servant_updated(repo: AttendanceRepository, ctx: AttendanceContext, event: ServantUpdated,
                           stamp: Stamp) -> list[Event]:
-    return await _servant_stated(uow, event, stamp)
+    return await _servant_stated(repo, event, stamp)
 
 
-async def servant_transferred(uow: UnitOfWork, ctx: AttendanceContext, event: ServantTransferred,
+async def servant_transferred(repo: AttendanceRepository, ctx: AttendanceContext, event: ServantTransferred,
                               stamp: Stamp) -> list[Event]:
     """From now on the servant is the new institution's in rosters; records a close makes from now on take
     the institution at the session's start; records already made keep theirs."""
-    repo = _repository(uow)
     repo.save(sessions.transfer_stated(await repo.transfer(event.servant_id, event.transfer_id), event, stamp))
     repo.save(sessions.servant_transferred(await repo.servant(event.servant_id), event, stamp))
     return []
 
 
-async def enrolment_confirmed(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentConfirmed,
+async def enrolment_confirmed(repo: AttendanceRepository, ctx: AttendanceContext, event: EnrolmentConfirmed,
                               stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
     repo.save(sessions.enrolment_confirmed(await repo.enrolment(event.enrolment_id), event))
     return []
 
 
-async def enrolment_cancelled(uow: UnitOfWork, ctx: AttendanceContext, event: EnrolmentCancelled,
+async def enrolment_cancelled(repo: AttendanceRepository, ctx: AttendanceContext, event: EnrolmentCancelled,
                               stamp: Stamp) -> list[Event]:
-    repo = _repository(uow)
     repo.save(sessions.enrolment_cancelled(await repo.enrolment(event.enrolment_id), event))
     return []
 
@@ -207,10 +198,8 @@ class Marked:
     events: list[Event]  # the correction's, for the caller to record
 
 
-async def mark_presence(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str,
-                        servant_id: str, status: str, minutes_present: int | None,
-                        reason: str | None = None) -> Marked:
-    repo = _repository(uow)
+async def mark(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str,
+               servant_id: str, status: str, minutes_present: int | None, reason: str | None = None) -> Marked:
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
     mark = domain.decide_mark(session, await repo.enrolled_servants(session_id), servant_id, status,
@@ -226,9 +215,8 @@ async def mark_presence(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
 # ---------------------------------------------------------------- self check-in
 
 
-async def check_in(uow: UnitOfWork, ctx: AttendanceContext, session_id: str, code: str, *,
+async def check_in(repo: AttendanceRepository, ctx: AttendanceContext, session_id: str, code: str, *,
                    servant_id: str | None, email: str | None, now: datetime) -> domain.CheckIn:
-    repo = _repository(uow)
     session = await load_session(repo, session_id)
     moment = epoch(now)
     domain.may_check_in(session, ctx.check_in_key, code, moment, opens_before_s=ctx.check_in_opens_s)
@@ -269,9 +257,9 @@ def digests_for(emails: Iterable[str], key: str) -> dict[str, str]:
     return {email: email_digest(email, key) for email in set(emails)}
 
 
-async def import_report(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str, data: bytes,
-                        *, format: str = "auto", reason: str | None = None) -> ImportSummary:  # noqa: A002
-    repo = _repository(uow)
+async def import_report(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str,
+                        data: bytes, *, now: datetime, format: str = "auto",  # noqa: A002
+                        reason: str | None = None) -> ImportSummary:
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
     domain.require_open_or_reason(session, reason)
@@ -283,7 +271,7 @@ async def import_report(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
     match = matched.match
     report_id = uuid.uuid4().hex
     await repo.add_report(report_id, session_id, report.format, match, rows=len(report.rows),
-                          ignored=len(report.ignored), by=principal.subject, recorded_at=datetime.now(UTC))
+                          ignored=len(report.ignored), by=principal.subject, recorded_at=now)
     summary = ImportSummary(report_id, report.format, len(report.rows), match.matched_rows, matched.minutes,
                             match.unmatched, report.ignored, matched.warnings, seconds=matched.seconds)
     if match.unmatched:
@@ -302,11 +290,10 @@ async def import_report(uow: UnitOfWork, ctx: AttendanceContext, principal: Prin
 # ---------------------------------------------------------------- evaluations
 
 
-async def grade(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str,
+async def grade(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str,
                 grades: list[tuple[str | None, str | None, float]]) -> domain.Grading:
     """Record scores given by servant id or e-mail: (servant_id, email, score). All or nothing. The caller
     records the returned ``events`` (grades of a closed session are published at once)."""
-    repo = _repository(uow)
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
     enrolled = await repo.enrolled_servants(session_id)
@@ -320,11 +307,10 @@ async def grade(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, s
 # ---------------------------------------------------------------- closing a session
 
 
-async def close_session(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str, *,
-                        now: datetime) -> domain.Closing:
+async def close(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str, *,
+                now: datetime) -> domain.Closing:
     """The close: the caller records the returned ``events`` (AttendanceRecorded per enrolled servant,
     AssessmentGraded where scored, then SessionClosed); each record keeps its AttendanceRecorded's id."""
-    repo = _repository(uow)
     # Claim the close first, so that of two concurrent closes exactly one goes on.
     claimed = await repo.claim_close(session_id, now, principal.subject)
     session = await load_session(repo, session_id)

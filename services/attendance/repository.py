@@ -1,7 +1,7 @@
 """Attendance's storage: the only module with SQL, and where rows become the domain's states and back.
 
 A consumer batch applies hundreds of enrollment facts in one transaction and shares one repository
-(``AttendanceRepository.of(uow)``). It remembers every row it loaded or made, looks rows up without
+(``SqlAttendanceRepository.of(uow)``). It remembers every row it loaded or made, looks rows up without
 autoflush, and hands the new ones to the database once, when the unit of work completes
 (``uow.before_commit``): the batch's new rows go in together instead of one INSERT before every lookup.
 
@@ -88,7 +88,7 @@ class UnrecordedEvent(RuntimeError):
     returned. Raised when the records are written, so the transaction stores nothing."""
 
 
-class AttendanceRepository:
+class SqlAttendanceRepository:
     def __init__(self, uow: UnitOfWork) -> None:
         self.uow = uow
         self.session = uow.session
@@ -98,7 +98,7 @@ class AttendanceRepository:
         self._published: list[tuple[Record, Event]] = []  # records kept, with the event publishing each
 
     @classmethod
-    def of(cls, uow: UnitOfWork) -> AttendanceRepository:
+    def of(cls, uow: UnitOfWork) -> SqlAttendanceRepository:
         """The unit of work's repository: every handler of a consumer batch shares one."""
         return uow.part(cls, lambda: cls(uow))
 
@@ -124,7 +124,7 @@ class AttendanceRepository:
             row = model(**{columns.get(name, name): value for name, value in _changed(None, state).items()})
             self._known[(model, key)] = [row, state]
             self._new.append(row)
-            self.uow.before_commit((AttendanceRepository, "new rows"), self._write_new)
+            self.uow.before_commit((SqlAttendanceRepository, "new rows"), self._write_new)
             return
         row, before = found
         for name, value in _changed(before, state).items():  # only what changed: no idle UPDATEs
@@ -288,7 +288,7 @@ class AttendanceRepository:
         if not published:
             return
         self._published.extend(published)
-        self.uow.before_commit((AttendanceRepository, "records"), self._write_records)
+        self.uow.before_commit((SqlAttendanceRepository, "records"), self._write_records)
 
     async def _write_records(self) -> None:
         published, self._published = self._published, []

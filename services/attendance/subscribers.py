@@ -18,6 +18,7 @@ from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers
 from services.attendance.handlers import AttendanceContext
+from services.attendance.repository import SqlAttendanceRepository
 
 
 def _stamp(envelope: Envelope) -> Stamp:
@@ -25,43 +26,47 @@ def _stamp(envelope: Envelope) -> Stamp:
     return Stamp.of(envelope.time, envelope.id)
 
 
+def _repository(uow: UnitOfWork) -> SqlAttendanceRepository:
+    return SqlAttendanceRepository.of(uow)  # one per unit of work: a consumer batch shares it
+
+
 async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_scheduled(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.session_scheduled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_rescheduled(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.session_rescheduled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_cancelled(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.session_cancelled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_registered(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_registered(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.servant_registered(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_updated(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_updated(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.servant_updated(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_transferred(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_transferred(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.servant_transferred(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_confirmed(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_confirmed(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.enrolment_confirmed(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_cancelled(uow, ctx, envelope.event, _stamp(envelope)),
+    uow.record(await handlers.enrolment_cancelled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 

@@ -10,23 +10,21 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from probidad.shared.auth import Principal
-from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import domain, handlers
 from services.attendance.domain import Record
 from services.attendance.intervals import Decision
 from services.attendance.sessions import TrainingSession
 from services.attendance.errors import Forbidden
 from services.attendance.handlers import AttendanceContext
-from services.attendance.repository import AttendanceRepository
+from services.attendance.ports import AttendanceRepository
 
 
 def _liaisons_institution(principal: Principal) -> str | None:
     return principal.institution_id if principal.role == "liaison" else None
 
 
-async def session_attendance(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal,
+async def session_attendance(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal,
                              session_id: str) -> tuple[TrainingSession, list[Decision]]:
-    repo = AttendanceRepository.of(uow)
     session = await handlers.load_session(repo, session_id)
     handlers.ensure_may_read(principal, session)
     enrolled = await repo.enrolled_servants(session_id)
@@ -42,28 +40,29 @@ class CheckInCode:
     valid_until: datetime
 
 
-async def check_in_code(uow: UnitOfWork, ctx: AttendanceContext, principal: Principal, session_id: str) -> CheckInCode:
+async def check_in_code(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal,
+                        session_id: str) -> CheckInCode:
     """The code to show in the room; it is accepted only while the session runs."""
-    session = await handlers.load_session(AttendanceRepository.of(uow), session_id)
+    session = await handlers.load_session(repo, session_id)
     handlers.ensure_may_manage(principal, session)
     return CheckInCode(session_id, handlers.check_in_code_for(ctx, session),
                        datetime.fromtimestamp(session.window.starts_at - ctx.check_in_opens_s, UTC), session.ends_at)
 
 
-async def session_records(uow: UnitOfWork, principal: Principal, session_id: str, *, history: bool) -> list[Record]:
-    repo = AttendanceRepository.of(uow)
+async def session_records(repo: AttendanceRepository, principal: Principal, session_id: str, *,
+                          history: bool) -> list[Record]:
     session = await handlers.load_session(repo, session_id)
     handlers.ensure_may_read(principal, session)
     found = await repo.record_history(session_id, _liaisons_institution(principal))
     return found if history else domain.current_records(found)
 
 
-async def records(uow: UnitOfWork, principal: Principal, *, institution_id: str | None,
+async def records(repo: AttendanceRepository, principal: Principal, *, institution_id: str | None,
                   servant_id: str | None) -> list[Record]:
     """Current attendance records; a liaison sees only its institution's."""
     if principal.role == "liaison":
         if institution_id and institution_id != principal.institution_id:
             raise Forbidden("institution_id", "a liaison reads only its own institution")
         institution_id = principal.institution_id
-    return domain.current_records(await AttendanceRepository.of(uow).record_history(
+    return domain.current_records(await repo.record_history(
         institution_id=institution_id, servant_id=servant_id))

@@ -23,7 +23,7 @@ from probidad.shared.auth import Principal
 from services.attendance import handlers
 from services.attendance.app import create_app
 from services.attendance.handlers import AttendanceContext
-from services.attendance.repository import UnrecordedEvent
+from services.attendance.repository import SqlAttendanceRepository, UnrecordedEvent
 from services.attendance.settings import AttendanceSettings
 from tests.support.harness import ServiceHarness, serving
 
@@ -111,7 +111,8 @@ async def a_zoom_session(service: Harness, session_id: str = "ses-etica-1") -> d
     return starts
 
 
-async def test_a_zoom_report_then_the_close_publishes_each_servants_attendance_then_grades_then_the_close(service) -> None:
+async def test_a_zoom_report_then_the_close_publishes_each_servants_attendance_then_grades_then_the_close(
+        service) -> None:
     await a_zoom_session(service)
     comptroller = service.token()
     imported = await service.http.post("/sessions/ses-etica-1/reports", content=zoom_report_of(past_morning()),
@@ -322,7 +323,8 @@ async def test_self_check_in_works_with_the_sessions_code_only_while_it_runs(ser
     assert again.json()["already_checked_in"] is True
     wrong = await service.http.post("/sessions/ses-live/check-ins", json={"code": tomorrow, "servant_id": "srv-benito"})
     assert wrong.status_code == 422 and wrong.json()["detail"].startswith("code:")
-    early = await service.http.post("/sessions/ses-tomorrow/check-ins", json={"code": tomorrow, "servant_id": "srv-ana"})
+    early = await service.http.post("/sessions/ses-tomorrow/check-ins",
+                                    json={"code": tomorrow, "servant_id": "srv-ana"})
     assert early.status_code == 409
     stranger = await service.http.post("/sessions/ses-live/check-ins", json={"code": code, "servant_id": "srv-carla"})
     assert stranger.status_code == 422
@@ -395,7 +397,8 @@ async def test_each_record_keeps_the_id_of_the_event_that_published_it_and_an_un
     comptroller = Principal(subject="comptroller-tester", role="comptroller")
     with pytest.raises(UnrecordedEvent, match="AttendanceRecorded .* was not recorded in this unit of work"):
         async with service.runtime.unit_of_work() as uow:  # a caller that forgets to record what it is returned
-            await handlers.close_session(uow, ctx, comptroller, "ses-etica-1", now=datetime.now(UTC))
+            await handlers.close(SqlAttendanceRepository.of(uow), ctx, comptroller, "ses-etica-1",
+                                 now=datetime.now(UTC))
     token = service.token()
     session = (await service.http.get("/sessions/ses-etica-1", headers=token)).json()
     assert session["closed_at"] is None and await service.events() == []

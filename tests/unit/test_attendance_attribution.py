@@ -38,10 +38,10 @@ async def a_session(uow: FakeUnitOfWork) -> None:
     scheduled = SessionScheduled(session_id="ses-1", course_id="crs-etica", modality="virtual", platform="Zoom",
                                  starts_at=START, ends_at=START + timedelta(hours=2), timezone="America/Cancun",
                                  capacity=30, instructor_id="ins-rosa")
-    await handlers.session_scheduled(uow, CTX, scheduled, Stamp.of(START - timedelta(days=3), "evt-scheduled"))
+    await handlers.session_scheduled(uow.repo, CTX, scheduled, Stamp.of(START - timedelta(days=3), "evt-scheduled"))
     confirmed = EnrolmentConfirmed(enrolment_id="enr-ana", session_id="ses-1", servant_id="srv-ana",
                                    institution_id="sefiplan")
-    await handlers.enrolment_confirmed(uow, CTX, confirmed, Stamp.of(START - timedelta(days=2), "evt-confirmed"))
+    await handlers.enrolment_confirmed(uow.repo, CTX, confirmed, Stamp.of(START - timedelta(days=2), "evt-confirmed"))
 
 
 @pytest.mark.parametrize("order", list(permutations(["evt-a", "evt-b"])), ids=lambda o: " then ".join(o))
@@ -51,7 +51,7 @@ async def test_two_updates_stated_at_one_instant_leave_the_larger_event_ids_inst
     at = START - timedelta(days=1)
     statements = {"evt-a": updated("ssp"), "evt-b": updated("dif")}
     for event_id in order:
-        await handlers.servant_updated(uow, CTX, statements[event_id], Stamp.of(at, event_id))
+        await handlers.servant_updated(uow.repo, CTX, statements[event_id], Stamp.of(at, event_id))
 
     winner = "evt-b" if supersedes(Stamp.of(at, "evt-b"), Stamp.of(at, "evt-a")) else "evt-a"
     servant = await uow.repo.servant("srv-ana")
@@ -66,14 +66,14 @@ async def test_two_reschedules_stated_at_one_instant_leave_the_larger_event_ids_
                                           ends_at=START + timedelta(hours=hours + 1), timezone="America/Cancun")
              for event_id, hours in (("evt-a", 1), ("evt-b", 5))}
     for event_id in order:
-        await handlers.session_rescheduled(uow, CTX, moves[event_id], Stamp.of(at, event_id))
+        await handlers.session_rescheduled(uow.repo, CTX, moves[event_id], Stamp.of(at, event_id))
 
     session = await uow.repo.training_session("ses-1")
     assert session is not None and session.starts_at == moves["evt-b"].starts_at
 
 
 async def close_and_read_institution(uow: FakeUnitOfWork) -> str | None:
-    await as_the_route(uow, await handlers.close_session(uow, CTX, COMPTROLLER, "ses-1",
+    await as_the_route(uow, await handlers.close(uow.repo, CTX, COMPTROLLER, "ses-1",
                                                          now=START + timedelta(hours=3)))
     (record,) = uow.repo.records
     return record.institution_id
@@ -91,9 +91,9 @@ async def test_a_servant_registered_in_one_institution_is_recorded_there_while_a
     stamps = {"registered": Stamp.of(START - timedelta(days=30), "evt-1"),
               "updated": Stamp.of(START + timedelta(hours=1), "evt-2"),
               "transferred": Stamp.of(START + timedelta(hours=2), "evt-3")}
-    await handlers.servant_registered(uow, CTX, registered, stamps["registered"])
-    await handlers.servant_updated(uow, CTX, updated("ssp"), stamps["updated"])
-    await handlers.servant_transferred(uow, CTX, transfer, stamps["transferred"])
+    await handlers.servant_registered(uow.repo, CTX, registered, stamps["registered"])
+    await handlers.servant_updated(uow.repo, CTX, updated("ssp"), stamps["updated"])
+    await handlers.servant_transferred(uow.repo, CTX, transfer, stamps["transferred"])
 
     placements = [Placement("sefiplan", stamps["registered"]), Placement("ssp", stamps["updated"]),
                   Placement("dif", stamps["transferred"], transfer.effective_on, "ssp")]
@@ -105,8 +105,8 @@ async def test_a_servant_registered_in_one_institution_is_recorded_there_while_a
 async def test_an_update_stated_after_the_session_started_does_not_move_its_record(uow: FakeUnitOfWork) -> None:
     await a_session(uow)
     registered = ServantRegistered(servant_id="srv-ana", institution_id="sefiplan", sex="female", email_digest="d1")
-    await handlers.servant_registered(uow, CTX, registered, Stamp.of(START - timedelta(days=30), "evt-1"))
-    await handlers.servant_updated(uow, CTX, updated("ssp"), Stamp.of(START + timedelta(hours=1), "evt-2"))
+    await handlers.servant_registered(uow.repo, CTX, registered, Stamp.of(START - timedelta(days=30), "evt-1"))
+    await handlers.servant_updated(uow.repo, CTX, updated("ssp"), Stamp.of(START + timedelta(hours=1), "evt-2"))
 
     # Before, with no transfer known, the record took where the servant is now (ssp).
     assert await close_and_read_institution(uow) == "sefiplan"

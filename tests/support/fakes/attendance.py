@@ -1,70 +1,95 @@
 """Attendance's storage and unit of work without a database, for handler tests: an in-memory repository
-(dicts) and a unit of work that only keeps what it is handed."""
+(dicts) satisfying ``services.attendance.ports.AttendanceRepository`` (mypy checks it: ``_CHECK``), and a
+unit of work that only keeps what it is handed."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from contracts.attribution import Placement
-from services.attendance import domain, sessions
-from services.attendance.intervals import Evidence, Mark
-from services.attendance.repository import AttendanceRepository
+from contracts.base import Event
+from services.attendance.domain import Record
+from services.attendance.intervals import Evidence, Mark, Match
+from services.attendance.ports import AttendanceRepository, State
+from services.attendance.sessions import Enrolment, Registration, Servant, TrainingSession, Transfer
+
+S = TypeVar("S")
+
+
+def _key(state: State) -> tuple[type, object]:
+    if isinstance(state, TrainingSession):
+        return TrainingSession, state.session_id
+    if isinstance(state, Servant):
+        return Servant, state.servant_id
+    if isinstance(state, Transfer):
+        return Transfer, (state.servant_id, state.transfer_id)
+    if isinstance(state, Enrolment):
+        return Enrolment, state.enrolment_id
+    return Registration, (state.servant_id, state.event_id)
 
 
 class FakeAttendanceRepository:
-    """The repository's methods the handlers call, over dicts."""
+    """What the handlers may ask of storage, over dicts; records are written when the unit of work completes,
+    each with the id of the envelope its event was recorded in, as the real repository does."""
 
     def __init__(self) -> None:
-        self.states: dict[tuple, object] = {}
+        self.states: dict[tuple[type, object], State] = {}
         self.evidence_of: dict[str, Evidence] = {}
+        self.check_ins: dict[tuple[str, str], tuple[int, int]] = {}
+        self.reports: list[tuple[str, str, str, Match]] = []
         self.grades: list[tuple[str, str, float]] = []
-        self.records: list[domain.Record] = []
+        self.records: list[Record] = []
         self.marks: list[tuple[str, str, Mark]] = []
         self.uow: FakeUnitOfWork | None = None
-        self._published: list[tuple[domain.Record, object]] = []
+        self._published: list[tuple[Record, Event]] = []
 
-    def save(self, state: object) -> None:
-        key = {sessions.TrainingSession: lambda s: s.session_id, sessions.Servant: lambda s: s.servant_id,
-               sessions.Transfer: lambda s: (s.servant_id, s.transfer_id),
-               sessions.Enrolment: lambda s: s.enrolment_id,
-               sessions.Registration: lambda s: (s.servant_id, s.event_id)}[type(state)](state)
-        self.states[(type(state), key)] = state
+    def save(self, state: State) -> None:
+        self.states[_key(state)] = state
 
-    async def training_session(self, session_id: str) -> sessions.TrainingSession | None:
-        return self.states.get((sessions.TrainingSession, session_id))
+    def _get(self, kind: type[S], key: object) -> S | None:
+        found = self.states.get((kind, key))
+        return found if isinstance(found, kind) else None
 
-    async def servant(self, servant_id: str) -> sessions.Servant | None:
-        return self.states.get((sessions.Servant, servant_id))
+    def _of(self, kind: type[S]) -> list[S]:
+        return [state for state in self.states.values() if isinstance(state, kind)]
 
-    async def transfer(self, servant_id: str, transfer_id: str) -> sessions.Transfer | None:
-        return self.states.get((sessions.Transfer, (servant_id, transfer_id)))
+    async def training_session(self, session_id: str) -> TrainingSession | None:
+        return self._get(TrainingSession, session_id)
 
-    async def enrolment(self, enrolment_id: str) -> sessions.Enrolment | None:
-        return self.states.get((sessions.Enrolment, enrolment_id))
+    async def servant(self, servant_id: str) -> Servant | None:
+        return self._get(Servant, servant_id)
 
-    def _of(self, kind: type) -> list:
-        return [state for (k, _), state in self.states.items() if k is kind]
+    async def transfer(self, servant_id: str, transfer_id: str) -> Transfer | None:
+        return self._get(Transfer, (servant_id, transfer_id))
+
+    async def enrolment(self, enrolment_id: str) -> Enrolment | None:
+        return self._get(Enrolment, enrolment_id)
 
     async def enrolled_servants(self, session_id: str) -> dict[str, str | None]:
-        servants = {s.servant_id: s.institution_id for s in self._of(sessions.Servant)}
+        servants = {s.servant_id: s.institution_id for s in self._of(Servant)}
         return {e.servant_id: servants.get(e.servant_id) or e.institution_id
-                for e in sorted(self._of(sessions.Enrolment), key=lambda e: e.enrolment_id)
+                for e in sorted(self._of(Enrolment), key=lambda e: e.enrolment_id)
                 if e.session_id == session_id and e.confirmed and not e.cancelled}
 
-    async def placements_of(self, servant_ids: list[str]) -> dict[str, list[Placement]]:
+    async def placements_of(self, servant_ids: Iterable[str]) -> dict[str, list[Placement]]:
+        wanted = set(servant_ids)
         found: dict[str, list[Placement]] = {}
-        for stated in [*self._of(sessions.Transfer), *self._of(sessions.Registration)]:
-            if stated.servant_id in servant_ids:
+        for stated in [*self._of(Transfer), *self._of(Registration)]:
+            if stated.servant_id in wanted:
                 found.setdefault(stated.servant_id, []).append(stated.placement)
         return found
 
     async def servant_with_digest(self, digest: str) -> str | None:
-        return next((s.servant_id for s in self._of(sessions.Servant) if s.email_digest == digest), None)
+        return next((s.servant_id for s in self._of(Servant) if s.email_digest == digest), None)
 
-    async def servants_by_digest(self, digests: list[str]) -> dict[str, str]:
-        return {s.email_digest: s.servant_id for s in self._of(sessions.Servant) if s.email_digest in set(digests)}
+    async def servants_by_digest(self, digests: Iterable[str]) -> dict[str, str]:
+        wanted = set(digests)
+        return {s.email_digest: s.servant_id for s in self._of(Servant)
+                if s.email_digest is not None and s.email_digest in wanted}
 
     async def claim_close(self, session_id: str, now: datetime, by: str) -> bool:
         session = await self.training_session(session_id)
@@ -73,10 +98,15 @@ class FakeAttendanceRepository:
         self.save(replace(session, closed_at=now, closed_by=by))
         return True
 
-    async def evidence(self, session_id: str, servant_ids: list[str]) -> dict[str, Evidence]:
-        found = {sid: ev for sid, ev in self.evidence_of.items() if sid in servant_ids}
+    async def evidence(self, session_id: str, servant_ids: Iterable[str] | None = None) -> dict[str, Evidence]:
+        wanted = None if servant_ids is None else set(servant_ids)
+        found = {sid: ev for sid, ev in self.evidence_of.items() if wanted is None or sid in wanted}
+        for (check_in_session, sid), (start, end) in self.check_ins.items():
+            if check_in_session == session_id and (wanted is None or sid in wanted):
+                held = found.get(sid, Evidence())
+                found[sid] = replace(held, intervals=(*held.intervals, (start, end, "check_in")))
         for sid, mark_session, mark in self.marks:
-            if mark_session == session_id and sid in servant_ids:
+            if mark_session == session_id and (wanted is None or sid in wanted):
                 found[sid] = replace(found.get(sid, Evidence()), mark=mark)
         return found
 
@@ -86,18 +116,34 @@ class FakeAttendanceRepository:
     async def add_mark(self, session_id: str, servant_id: str, mark: Mark, reason: str | None, by: str) -> None:
         self.marks.append((servant_id, session_id, mark))
 
-    def add_grades(self, session_id: str, grades: list[tuple[str, float]], by: str) -> None:
+    async def check_in_started(self, session_id: str, servant_id: str) -> int | None:
+        found = self.check_ins.get((session_id, servant_id))
+        return None if found is None else found[0]
+
+    def add_check_in(self, session_id: str, servant_id: str, started_s: int, ended_s: int) -> None:
+        self.check_ins[(session_id, servant_id)] = (started_s, ended_s)
+
+    async def add_report(self, report_id: str, session_id: str, report_format: str, match: Match, *,
+                         rows: int, ignored: int, by: str, recorded_at: datetime) -> None:
+        self.reports.append((report_id, session_id, report_format, match))
+
+    def add_grades(self, session_id: str, grades: Iterable[tuple[str, float]], by: str) -> None:
         self.grades.extend((session_id, servant_id, score) for servant_id, score in grades)
 
     async def latest_grades(self, session_id: str) -> dict[str, float]:
         return {servant_id: score for s, servant_id, score in self.grades if s == session_id}
 
-    def add_records(self, records: list[domain.Record], events: list) -> None:
+    def add_records(self, records: Iterable[Record], events: Iterable[Event]) -> None:
         """As the repository: kept, then written with each event's envelope id when the unit of work completes."""
-        self._published.extend(zip(records, events, strict=True))
-        self.uow.before_commit((AttendanceRepository, "records"), self._write_records)
+        published = list(zip(records, events, strict=True))
+        if not published:
+            return
+        assert self.uow is not None, "the fake repository belongs to a FakeUnitOfWork"
+        self._published.extend(published)
+        self.uow.before_commit((FakeAttendanceRepository, "records"), self._write_records)
 
     async def _write_records(self) -> None:
+        assert self.uow is not None
         published, self._published = self._published, []
         for record, event in published:
             envelope = self.uow.recorded_as(event)
@@ -105,8 +151,12 @@ class FakeAttendanceRepository:
             self.records.append(replace(record, event_id=envelope.id))
 
     async def record_history(self, session_id: str | None = None, institution_id: str | None = None,
-                             servant_id: str | None = None) -> list[domain.Record]:
-        return [r for r in self.records if session_id in (None, r.session_id)]
+                             servant_id: str | None = None) -> list[Record]:
+        return [r for r in self.records if session_id in (None, r.session_id)
+                and institution_id in (None, r.institution_id) and servant_id in (None, r.servant_id)]
+
+
+_CHECK: type[AttendanceRepository] = FakeAttendanceRepository
 
 
 @dataclass
@@ -115,18 +165,22 @@ class FakeEnvelope:
 
 
 class FakeUnitOfWork:
+    """Keeps the events recorded (each in an envelope with a fresh id) and runs the flushes registered
+    before commit when ``complete`` is called; its one repository is ``repo``."""
+
     def __init__(self, repo: FakeAttendanceRepository) -> None:
         self.repo = repo
         repo.uow = self
-        self.recorded: list = []
+        self.recorded: list[Event] = []
         self.envelopes: dict[int, FakeEnvelope] = {}  # id(event) -> the envelope it was recorded in
-        self.flushes: dict[object, object] = {}
+        self.flushes: dict[object, Callable[[], Awaitable[None]]] = {}
 
-    def part(self, key: object, make: object) -> FakeAttendanceRepository:
-        assert key is AttendanceRepository
+    def part(self, key: object, make: Callable[[], object]) -> FakeAttendanceRepository:
+        """A subscriber asks the unit of work for its repository: this one's is always ``repo``."""
         return self.repo
 
-    def record(self, events: list, *, correlation_id: str | None = None, topic: str | None = None) -> list:
+    def record(self, events: Iterable[Event], *, correlation_id: str | None = None,
+               topic: str | None = None) -> list[FakeEnvelope]:
         envelopes = []
         for event in events:
             self.recorded.append(event)
@@ -136,7 +190,7 @@ class FakeUnitOfWork:
     def recorded_as(self, event: object) -> FakeEnvelope | None:
         return self.envelopes.get(id(event)) if any(e is event for e in self.recorded) else None
 
-    def before_commit(self, key: object, flush: object) -> None:
+    def before_commit(self, key: object, flush: Callable[[], Awaitable[None]]) -> None:
         self.flushes.setdefault(key, flush)
 
     async def complete(self) -> None:
@@ -144,7 +198,15 @@ class FakeUnitOfWork:
             await self.flushes.pop(next(iter(self.flushes)))()
 
 
-async def as_the_route(uow: FakeUnitOfWork, result):  # noqa: ANN001, ANN201 — a handler's result
+class _WithEvents(Protocol):
+    @property
+    def events(self) -> list[Event]: ...
+
+
+R = TypeVar("R", bound=_WithEvents)
+
+
+async def as_the_route(uow: FakeUnitOfWork, result: R) -> R:
     """What a route does with a handler's result: record its events, then complete the unit of work."""
     uow.record(result.events)
     await uow.complete()
