@@ -24,7 +24,8 @@ from contracts.holder import SALT_PARAMETER, is_salt
 from probidad.shared.dependencies import Comptroller, Provided, Registrar, Runtime
 from probidad.shared.errors import RuleViolation
 from probidad.shared.printing import SigningAuthority
-from services.certification import badge_reads, domain, status_list, views
+from services.certification import status_list, views
+from services.certification.domain.codes import CODE_PREFIX, CODE_SHAPE, normalise_code
 from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification import handlers  # the one write route: the comptroller's revocation
@@ -51,8 +52,8 @@ def verification_url(base_url: str, code: str) -> str:
 
 
 async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) -> Verification:
-    if domain.normalise_code(code) is None:
-        raise RuleViolation("code", f"{code[:60]!r} is not a verification code (a folio reads {domain.CODE_SHAPE})")
+    if normalise_code(code) is None:
+        raise RuleViolation("code", f"{code[:60]!r} is not a verification code (a folio reads {CODE_SHAPE})")
     async with runtime.unit_of_work() as uow:
         found = await views.verification(uow, code, ctx.signer, ctx.today())
     if found is None:
@@ -211,7 +212,7 @@ def _refusal_page(code: str, status_code: int) -> str:
     title, text = _REFUSALS.get(status_code, _REFUSALS[422])
     e = html.escape
     shown = code if len(code) <= 40 else code[:40] + "…"
-    text = text.format(code=e(shown), shape=e(domain.CODE_SHAPE), prefix=e(domain.CODE_PREFIX))
+    text = text.format(code=e(shown), shape=e(CODE_SHAPE), prefix=e(CODE_PREFIX))
     return f"""<!doctype html>
 <html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} — Verificación de constancia</title>
@@ -306,7 +307,7 @@ async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSO
         raise RuleViolation("list_id", f"{list_id!r} names no status list (it is a code's first 8 symbols)",
                             "not_found")
     async with runtime.unit_of_work() as uow:
-        credential = await badge_reads.status_list_credential(uow, normalised, ctx.signer, base_url=_base_url(runtime))
+        credential = await views.status_list_credential(uow, normalised, ctx.signer, base_url=_base_url(runtime))
     # A revocation must reach verifiers at once: they may keep a copy only as long as they revalidate it.
     return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "no-cache"})
 
@@ -315,7 +316,7 @@ async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSO
 async def course_achievement(course_id: str, runtime: Runtime) -> JSONResponse:
     """What a badge's ``achievement.id`` points at: the course's Achievement under its current terms."""
     async with runtime.unit_of_work() as uow:
-        found = await badge_reads.course_achievement(uow, course_id, base_url=_base_url(runtime))
+        found = await views.course_achievement(uow, course_id, base_url=_base_url(runtime))
     if found is None:
         raise RuleViolation("course_id", f"no course {course_id!r}", "not_found")
     return JSONResponse(found, media_type="application/ld+json")

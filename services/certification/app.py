@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.certification.api import public_router, staff_router
-from services.certification.domain import Rules
+from services.certification.domain.decisions import Rules
 from services.certification.handlers import CertificationContext, prepare
 from services.certification.settings import CertificationSettings
 from services.certification.signing import CertificateSigner, load_or_create_key

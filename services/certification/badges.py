@@ -19,7 +19,7 @@ import hashlib
 from dataclasses import dataclass
 
 from services.certification import data_integrity, status_list
-from services.certification.domain import CertificateTerms
+from services.certification.domain.certificates import CertificateTerms
 from services.certification.signing import CertificateSigner, PublicKey
 
 CONTEXTS = [status_list.VC_V2_CONTEXT, "https://purl.imsglobal.org/spec/ob/v3p0/context-3.0.3.json"]

@@ -35,8 +35,23 @@ from probidad.shared.logs import get_logger
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
-from services.certification import domain
-from services.certification.domain import Consequences, Rules
+from services.certification.domain.certificates import HeldCertificate, RevocationRefused, decide_ruling, ruling
+from services.certification.domain.decisions import (
+    CertificateChange,
+    Consequences,
+    Rules,
+    SessionState,
+    competencies_after_ruling,
+    decide_attendance,
+    decide_course_published,
+    decide_enrolment,
+    decide_grade,
+    decide_holder,
+    decide_session,
+    decide_session_closed,
+    decide_transfer,
+)
+from services.certification.domain.facts import CourseTerms, holder_stated, rebinds
 from services.certification.repository import CertificationRepository
 from services.certification.signing import CertificateSigner
 
@@ -94,7 +109,7 @@ async def publish_course(uow: UnitOfWork, ctx: CertificationContext, event: Cour
     current = await repository.course(event.course_id)
     sessions = await repository.sessions_of_course(event.course_id)
     servants = await repository.servants(_servants_of(sessions))
-    decision = domain.decide_course_published(current, event, stamp, sessions, servants, ctx.rules)
+    decision = decide_course_published(current, event, stamp, sessions, servants, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_course(decision.fact)
@@ -116,11 +131,11 @@ async def change_session(uow: UnitOfWork, ctx: CertificationContext, event: Sess
     return await _change_session(repository, ctx, state, event, stamp, state.course)
 
 
-async def _change_session(repository: CertificationRepository, ctx: CertificationContext, state: domain.SessionState,
+async def _change_session(repository: CertificationRepository, ctx: CertificationContext, state: SessionState,
                           event: SessionScheduled | SessionRescheduled | SessionCancelled,
-                          stamp: Stamp, course: domain.CourseTerms | None) -> list[Event]:
+                          stamp: Stamp, course: CourseTerms | None) -> list[Event]:
     servants = await repository.servants(state.servant_ids)
-    decision = domain.decide_session(state, event, stamp, course, servants, ctx.rules)
+    decision = decide_session(state, event, stamp, course, servants, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_plan(decision.fact)
@@ -130,7 +145,7 @@ async def _change_session(repository: CertificationRepository, ctx: Certificatio
 async def close_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionClosed, stamp: Stamp) -> list[Event]:
     """A close is kept, and decides nothing (so the session's servants are not even loaded)."""
     repository = await CertificationRepository.of(uow)
-    decision = domain.decide_session_closed(await repository.plan(event.session_id), event)
+    decision = decide_session_closed(await repository.plan(event.session_id), event)
     if decision.fact is not None:
         repository.save_plan(decision.fact)
     return decision.events
@@ -142,7 +157,7 @@ async def change_enrolment(uow: UnitOfWork, ctx: CertificationContext, event: En
     completion = await repository.completion(event.session_id, event.servant_id)
     stored = await repository.enrolment(event.enrolment_id)
     servant = await repository.servant(event.servant_id)
-    decision = domain.decide_enrolment(completion, stored, event, servant, ctx.rules)
+    decision = decide_enrolment(completion, stored, event, servant, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_enrolment(decision.fact)
@@ -157,7 +172,7 @@ async def transfer_servant(uow: UnitOfWork, ctx: CertificationContext, event: Se
     # certificates waits for this one, or is seen by it.
     servant = await repository.servant(event.servant_id)
     certified = await repository.certified_completions(event.servant_id)
-    decision = domain.decide_transfer(servant, event, stamp, certified, ctx.rules)
+    decision = decide_transfer(servant, event, stamp, certified, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_transfer(event.servant_id, decision.fact)
@@ -169,9 +184,9 @@ async def state_holder(uow: UnitOfWork, ctx: CertificationContext, event: Servan
     """A servant's holder digest: a changed one (a corrected CURP, an erasure) rebinds their certificates."""
     repository = await CertificationRepository.of(uow)
     servant = await repository.servant(event.servant_id)  # its lock before the sessions', as for a transfer
-    rebinds = domain.rebinds(servant.holder, domain.holder_stated(servant.holder, event, stamp))
-    certified = await repository.certified_completions(event.servant_id) if rebinds else []
-    decision = domain.decide_holder(servant, event, stamp, certified, ctx.rules)
+    rebinding = rebinds(servant.holder, holder_stated(servant.holder, event, stamp))
+    certified = await repository.certified_completions(event.servant_id) if rebinding else []
+    decision = decide_holder(servant, event, stamp, certified, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_holder(event.servant_id, decision.fact)
@@ -187,7 +202,7 @@ async def state_attendance(uow: UnitOfWork, ctx: CertificationContext, event: At
     repository = await CertificationRepository.of(uow)
     completion = await repository.completion(event.session_id, event.servant_id)
     servant = await repository.servant(event.servant_id)
-    decision = domain.decide_attendance(completion, event, stamp, servant, ctx.rules)
+    decision = decide_attendance(completion, event, stamp, servant, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_attendance(event.session_id, event.servant_id, decision.fact)
@@ -199,7 +214,7 @@ async def grade_assessment(uow: UnitOfWork, ctx: CertificationContext, event: As
     repository = await CertificationRepository.of(uow)
     completion = await repository.completion(event.session_id, event.servant_id)
     servant = await repository.servant(event.servant_id)
-    decision = domain.decide_grade(completion, event, stamp, servant, ctx.rules)
+    decision = decide_grade(completion, event, stamp, servant, ctx.rules)
     if decision.fact is None:
         return []
     repository.save_grade(event.session_id, event.servant_id, decision.fact)
@@ -213,38 +228,38 @@ async def grade_assessment(uow: UnitOfWork, ctx: CertificationContext, event: As
 class Revoked:
     """A certificate the comptroller revoked, and the events to record."""
 
-    certificate: domain.HeldCertificate
+    certificate: HeldCertificate
     events: list[Event]
 
 
 async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certificate: str, *, reason: str,
                              applies: str, effective_on: date | None, ruled_by: str) -> Revoked:
     """Revoke a certificate (by id or verification code) by the comptroller's ruling: void from the start, or
-    from a date. ``domain.RevocationRefused`` when it cannot be (unknown, already revoked, bad input)."""
+    from a date. ``RevocationRefused`` when it cannot be (unknown, already revoked, bad input)."""
     repository = await CertificationRepository.of(uow)
     found = await repository.certificate_named(certificate)
     if found is None:
-        raise domain.RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
+        raise RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
     # The servant's lock before the session's, as for a transfer; then what is kept about the completion,
     # whose certificate's date (a reschedule may have amended it meanwhile) the ruling is checked against.
     servant = await repository.servant(found.servant_id)
     completion = await repository.completion(found.session_id, found.servant_id)
     standing = completion.certificate
     same = standing is not None and standing.held.terms.certificate_id == found.certificate_id
-    ruling = domain.ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
+    asked = ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
                            issued_on=standing.held.terms.issued_on if same else found.issued_on, today=ctx.today())
-    decision = domain.decide_ruling(standing, found.certificate_id, ruling)
+    decision = decide_ruling(standing, found.certificate_id, asked)
     institution = standing.institution_id
-    out = domain.Consequences()
-    out.certificates.append(domain.CertificateChange(found.session_id, found.servant_id, decision.certificate,
+    out = Consequences()
+    out.certificates.append(CertificateChange(found.session_id, found.servant_id, decision.certificate,
                                                      institution, tuple(decision.events)))
     out.events.extend(decision.events)
-    attained = domain.competencies_after_ruling(servant, found.certificate_id, ctx.rules)
+    attained = competencies_after_ruling(servant, found.certificate_id, ctx.rules)
     out.attainments.extend(attained)
     out.events.extend(attained)
     now = ctx.clock()
     return Revoked(decision.certificate, _save(repository, ctx, out, now))
 
 
-def _servants_of(sessions: Iterable[domain.SessionState]) -> list[str]:
+def _servants_of(sessions: Iterable[SessionState]) -> list[str]:
     return sorted({servant_id for state in sessions for servant_id in state.servant_ids})

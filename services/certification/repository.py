@@ -27,36 +27,33 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, text, update
+from sqlalchemy import text
 from sqlmodel import select
 
-from contracts.attribution import Stamp
 from contracts.events import CompetencyAttained, RevocationApplies
 from probidad.shared.unit_of_work import UnitOfWork
-from services.certification.domain import (
+from services.certification.domain.certificates import (
+    Status,
+)
+from services.certification.domain.codes import normalise_code
+from services.certification.domain.competencies import CertificateHolding
+from services.certification.domain.decisions import CertificateChange, Completion, Restamp, ServantState, SessionState
+from services.certification.domain.facts import (
     Attendance,
-    CertificateChange,
-    CertificateHolding,
-    CertificateTerms,
-    Completion,
     CompletionFacts,
     CourseTerms,
     Enrolment,
     Grade,
-    HeldCertificate,
     Holder,
-    Restamp,
-    Revocation,
-    ServantState,
     SessionPlan,
-    SessionState,
-    StandingCertificate,
-    Status,
     Transfer,
-    normalise_code,
+)
+from services.certification.batch_repository import CHUNK, RowBatch
+from services.certification.rows import (
+    Stored, attendance_of, course_of, enrolment_of, grade_of, holder_of, plan_of, standing_of, stated, transfer_of, utc,
 )
 from services.certification.tables import (
     AttendanceFact,
@@ -88,139 +85,14 @@ def _lock(kind: str, name: str) -> int:
 
 
 COURSE_TERMS_LOCK = _lock("course-terms", "all")
-_CHUNK = 500
+
+
+def _columns(model: Any) -> list[Any]:
+    return list(model.__table__.columns)
 
 
 class EnrolmentStoredElsewhere(Exception):
     """An enrolment id taken as new is stored under another session: the batch must be applied one by one."""
-
-
-class Pending:
-    """A row created or changed in this unit of work, as plain attributes (written at completion)."""
-
-    def __init__(self, values: dict[str, Any]) -> None:
-        self.__dict__.update(values)
-
-
-Stored = Any  # a row as read (sqlalchemy Row) or a ``Pending`` row of the same table: read by attribute
-
-# The tables whose rows the repository writes, in the order written.
-_WRITTEN = (CourseFact, SessionFact, EnrolmentFact, TransferFact, HolderFact, AttendanceFact, GradeFact,
-            CertificateRecord, CompetencyAttainment)
-
-
-def _defaults(model: type) -> dict[str, Any]:
-    return {name: info.default for name, info in model.model_fields.items() if not info.is_required()}
-
-
-_DEFAULTS = {model: _defaults(model) for model in _WRITTEN}
-_KEYS = {model: tuple(column.name for column in model.__table__.primary_key.columns) for model in _WRITTEN}
-_COLUMNS = {model: tuple(column.name for column in model.__table__.columns) for model in _WRITTEN}
-
-
-def _update_by_key(model: type):  # noqa: ANN202
-    table = model.__table__
-    keys = _KEYS[model]
-    return (update(table)
-            .where(and_(*(table.c[name] == bindparam(f"key_{name}") for name in keys)))
-            .values({name: bindparam(f"new_{name}") for name in _COLUMNS[model] if name not in keys}))
-
-
-_UPDATES = {model: _update_by_key(model) for model in _WRITTEN}
-
-
-def _columns(model: type) -> list:
-    return list(model.__table__.columns)
-
-
-# ------------------------------------------------------------------ rows <-> domain
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    """Databases without time zones hand back naive UTC."""
-    if moment is None:
-        return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
-
-def _stored_stamp(at: datetime, rank: int, event_id: str) -> Stamp:
-    return Stamp(_aware(at), rank, event_id)
-
-
-def _course(row: Stored | None) -> CourseTerms | None:
-    if row is None:
-        return None
-    return CourseTerms(row.course_id, row.code, row.title, row.topic, row.hours, row.minimum_attendance_share,
-                       row.passing_score, row.competency, _stored_stamp(row.stated_at, 0, row.stated_by),
-                       row.validity_months)
-
-
-def _plan(row: Stored | None) -> SessionPlan | None:
-    if row is None:
-        return None
-    planned = None if row.planned_at is None else _stored_stamp(row.planned_at, row.planned_rank or 0, row.planned_by or "")
-    return SessionPlan(row.session_id, row.course_id, _aware(row.starts_at), _aware(row.ends_at), row.timezone,
-                       planned, row.cancelled, row.closed)
-
-
-def _enrolment(row: Stored | None) -> Enrolment | None:
-    if row is None:
-        return None
-    return Enrolment(row.enrolment_id, row.session_id, row.servant_id, row.institution_id, row.confirmed, row.cancelled)
-
-
-def _attendance(row: Stored | None) -> Attendance | None:
-    if row is None:
-        return None
-    return Attendance(row.share, row.minutes_present, row.session_minutes, row.status,
-                      _stored_stamp(row.stated_at, row.stated_rank, row.stated_by))
-
-
-def _grade(row: Stored | None) -> Grade | None:
-    return None if row is None else Grade(row.score, _stored_stamp(row.stated_at, 0, row.stated_by))
-
-
-def _transfer(row: Stored) -> Transfer:
-    return Transfer(row.transfer_id, row.to_institution_id, row.effective_on,
-                    _stored_stamp(row.stated_at, 0, row.stated_by), row.from_institution_id)
-
-
-def _holder(row: Stored | None) -> Holder | None:
-    return None if row is None else Holder(row.holder_digest, _stored_stamp(row.stated_at, 0, row.stated_by))
-
-
-def certificate_terms(row: Stored) -> CertificateTerms:
-    """The terms a certificate row states (what its signature covers)."""
-    return CertificateTerms(
-        certificate_id=row.certificate_id, verification_code=row.verification_code, servant_id=row.servant_id,
-        session_id=row.session_id, course_id=row.course_id, course_code=row.course_code,
-        course_title=row.course_title, course_topic=row.course_topic, hours=row.hours, score=row.score,
-        issued_on=row.issued_on, issuing_authority=row.issuing_authority, valid_until=row.valid_until,
-        holder_digest=row.holder_digest,
-    )
-
-
-def revocation_of(row: Stored) -> Revocation | None:
-    """How a revoked certificate's revocation applies (a row kept before it was said: void); None if valid."""
-    if row.status != Status.revoked.value:
-        return None
-    return Revocation(RevocationApplies(row.revocation_applies or RevocationApplies.void.value),
-                      row.revoked_effective_on, row.revoked_by)
-
-
-def _standing(row: Stored | None) -> StandingCertificate | None:
-    if row is None:
-        return None
-    return StandingCertificate(HeldCertificate(certificate_terms(row), Status(row.status), row.issue,
-                                               row.revocation_reason, revocation_of(row)), row.institution_id)
-
-
-def _stated(stamp: Stamp) -> tuple[datetime, str]:
-    return _utc(stamp.at), stamp.event_id
 
 
 # ------------------------------------------------------------------ what is kept in memory
@@ -274,9 +146,7 @@ class CertificationRepository:
         self.certificates: dict[str, Stored] = {}  # every certificate row seen or created, by id
         self.created_certificates: dict[str, list[str]] = {}  # servant -> ids created here (not stored yet)
         self.taken_as_new: list[str] = []  # enrolment ids not looked up (see ``enrolment``)
-        # Rows to write, by table: changed ones (UPDATE) and created ones (INSERT), by key.
-        self.changed: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
-        self.created: dict[type, dict[tuple, Pending]] = {model: {} for model in _WRITTEN}
+        self.batch = RowBatch()  # the rows to write when the unit of work completes
         uow.before_commit(CertificationRepository, self._write)
 
     @classmethod
@@ -317,49 +187,11 @@ class CertificationRepository:
         members = (servant_id for session_id in session_ids for servant_id in self.sessions[session_id].members)
         await self._load_servants({*servant_ids, *members})
 
-    # -------------------------------------------------------------- rows kept, created and changed
-
-    def _own(self, model: type, stored: Stored) -> Pending:
-        """A mutable copy of a row read as a plain row, written back with an UPDATE."""
-        if isinstance(stored, Pending):
-            return stored
-        row = Pending(stored._asdict())
-        self.changed[model][tuple(getattr(row, name) for name in _KEYS[model])] = row
-        return row
-
-    def _new(self, model: type, values: dict[str, Any]) -> Pending:
-        """A row created here (the model's defaults for what is not given), INSERTed."""
-        row = Pending({**_DEFAULTS[model], **values})
-        self.created[model][tuple(getattr(row, name) for name in _KEYS[model])] = row
-        return row
-
-    def _put(self, model: type, stored: Stored | None, values: dict[str, Any]) -> Pending:
-        """``stored`` with ``values`` (a new row with them if nothing is stored)."""
-        if stored is None:
-            return self._new(model, values)
-        row = self._own(model, stored)
-        row.__dict__.update(values)
-        return row
-
     async def _write(self) -> None:
         """When the unit of work completes: check the enrolment ids taken as new, then write every changed
         and created row."""
         await self._check_taken_as_new()
-        for model in _WRITTEN:
-            keys, columns = _KEYS[model], _COLUMNS[model]
-            changed, created = self.changed[model], self.created[model]
-            if changed:
-                values = [{**{f"key_{name}": getattr(row, name) for name in keys},
-                           **{f"new_{name}": getattr(row, name) for name in columns if name not in keys}}
-                          for row in changed.values()]
-                for chunk in range(0, len(values), _CHUNK):
-                    await self.session.execute(_UPDATES[model], values[chunk:chunk + _CHUNK])
-            if created:
-                values = [{name: getattr(row, name) for name in columns} for row in created.values()]
-                for chunk in range(0, len(values), _CHUNK):
-                    await self.session.execute(insert(model.__table__), values[chunk:chunk + _CHUNK])
-            changed.clear()
-            created.clear()
+        await self.batch.write(self.session)
 
     # -------------------------------------------------------------- loading
 
@@ -376,8 +208,8 @@ class CertificationRepository:
 
     async def _load_sessions(self, session_ids: Iterable[str]) -> None:
         wanted = sorted({s for s in session_ids if s and s not in self.sessions})
-        for chunk in range(0, len(wanted), _CHUNK):
-            await self._load_session_chunk(wanted[chunk:chunk + _CHUNK])
+        for chunk in range(0, len(wanted), CHUNK):
+            await self._load_session_chunk(wanted[chunk:chunk + CHUNK])
 
     async def _load_session_chunk(self, session_ids: list[str]) -> None:
         await self._hold("session", session_ids)
@@ -404,8 +236,8 @@ class CertificationRepository:
 
     async def _load_servants(self, servant_ids: Iterable[str]) -> None:
         wanted = sorted({s for s in servant_ids if s and s not in self.servant_rows})
-        for chunk in range(0, len(wanted), _CHUNK):
-            await self._load_servant_chunk(wanted[chunk:chunk + _CHUNK])
+        for chunk in range(0, len(wanted), CHUNK):
+            await self._load_servant_chunk(wanted[chunk:chunk + CHUNK])
 
     async def _load_servant_chunk(self, servants: list[str]) -> None:
         await self._hold("servant", servants)
@@ -430,7 +262,7 @@ class CertificationRepository:
     async def course(self, course_id: str) -> CourseTerms | None:
         terms = self.course_terms.get(course_id)
         if terms is None:
-            terms = self.course_terms[course_id] = _course(await self._course_row(course_id))
+            terms = self.course_terms[course_id] = course_of(await self._course_row(course_id))
         return terms
 
     async def plan(self, session_id: str) -> SessionPlan | None:
@@ -440,7 +272,7 @@ class CertificationRepository:
     @staticmethod
     def _plan_of(rows: _SessionRows) -> SessionPlan | None:
         if rows.plan_state is None and rows.plan is not None:
-            rows.plan_state = _plan(rows.plan)
+            rows.plan_state = plan_of(rows.plan)
         return rows.plan_state
 
     def _completion(self, rows: _SessionRows, plan: SessionPlan | None, course: CourseTerms | None,
@@ -448,10 +280,10 @@ class CertificationRepository:
         enrolments = rows.enrolments.get(servant_id, {}).values()
         facts = CompletionFacts(
             servant_id=servant_id, session_id=rows.session_id, course=course, session=plan,
-            enrolments=tuple(sorted((_enrolment(row) for row in enrolments), key=lambda e: e.enrolment_id)),
-            attendance=_attendance(rows.attendance.get(servant_id)), grade=_grade(rows.grades.get(servant_id)),
+            enrolments=tuple(sorted((enrolment_of(row) for row in enrolments), key=lambda e: e.enrolment_id)),
+            attendance=attendance_of(rows.attendance.get(servant_id)), grade=grade_of(rows.grades.get(servant_id)),
         )
-        return Completion(facts, _standing(rows.certificates.get(servant_id)))
+        return Completion(facts, standing_of(rows.certificates.get(servant_id)))
 
     async def _plan_and_course(self, rows: _SessionRows) -> tuple[SessionPlan | None, CourseTerms | None]:
         plan = self._plan_of(rows)
@@ -507,8 +339,8 @@ class CertificationRepository:
         valid = tuple(CertificateHolding(r.certificate_id, r.course_id, r.course_code, r.course_topic, r.issued_on)
                       for r in found if r.status == Status.valid.value)
         attained = {competency: frozenset(json.loads(row.certificate_ids)) for competency, row in rows.attained.items()}
-        return ServantState(servant_id, tuple(_transfer(row) for row in rows.transfers.values()), valid,
-                            attained, _holder(rows.holder))
+        return ServantState(servant_id, tuple(transfer_of(row) for row in rows.transfers.values()), valid,
+                            attained, holder_of(rows.holder))
 
     async def enrolment(self, enrolment_id: str) -> Enrolment | None:
         """The enrolment with this id, wherever it is stored (an id is not trusted to name its session).
@@ -522,7 +354,7 @@ class CertificationRepository:
         ids are looked up directly: the same outcome as looking every id up.
         """
         if enrolment_id in self.enrolments:
-            return _enrolment(self.enrolments[enrolment_id])
+            return enrolment_of(self.enrolments[enrolment_id])
         if self.records > 1:
             self.taken_as_new.append(enrolment_id)  # checked before writing (``_check_taken_as_new``)
             return None
@@ -530,15 +362,15 @@ class CertificationRepository:
         if not found:
             return None
         row = self.enrolments[enrolment_id] = found[0]
-        return _enrolment(row)
+        return enrolment_of(row)
 
     async def _check_taken_as_new(self) -> None:
         """No enrolment id taken as new may be stored already (see ``enrolment``)."""
         ids, self.taken_as_new = sorted(set(self.taken_as_new)), []
         stored: list[str] = []
-        for chunk in range(0, len(ids), _CHUNK):
+        for chunk in range(0, len(ids), CHUNK):
             stored += (await self.session.execute(select(EnrolmentFact.enrolment_id).where(
-                EnrolmentFact.enrolment_id.in_(ids[chunk:chunk + _CHUNK])))).scalars().all()
+                EnrolmentFact.enrolment_id.in_(ids[chunk:chunk + CHUNK])))).scalars().all()
         if stored:
             raise EnrolmentStoredElsewhere(f"enrolment ids already stored under another session: {sorted(stored)}; "
                                            "the records are applied one by one")
@@ -546,9 +378,9 @@ class CertificationRepository:
     # -------------------------------------------------------------- saving
 
     def save_course(self, terms: CourseTerms) -> None:
-        stated_at, stated_by = _stated(terms.stamp)
+        stated_at, stated_by = stated(terms.stamp)
         self.course_terms.pop(terms.course_id, None)  # read again from the row, as stored
-        self.courses[terms.course_id] = self._put(CourseFact, self.courses.get(terms.course_id), dict(
+        self.courses[terms.course_id] = self.batch.put(CourseFact, self.courses.get(terms.course_id), dict(
             course_id=terms.course_id, code=terms.code, title=terms.title, topic=terms.topic, hours=terms.hours,
             minimum_attendance_share=terms.minimum_attendance_share, passing_score=terms.passing_score,
             competency=terms.competency, validity_months=terms.validity_months, stated_at=stated_at,
@@ -558,12 +390,12 @@ class CertificationRepository:
         rows = self.sessions[plan.session_id]
         values = dict(session_id=plan.session_id, course_id=plan.course_id, timezone=plan.timezone,
                       cancelled=plan.cancelled, closed=plan.closed,
-                      starts_at=None if plan.starts_at is None else _utc(plan.starts_at),
-                      ends_at=None if plan.ends_at is None else _utc(plan.ends_at))
+                      starts_at=None if plan.starts_at is None else utc(plan.starts_at),
+                      ends_at=None if plan.ends_at is None else utc(plan.ends_at))
         if plan.planned is not None:
-            values.update(planned_at=_utc(plan.planned.at), planned_rank=plan.planned.rank,
+            values.update(planned_at=utc(plan.planned.at), planned_rank=plan.planned.rank,
                           planned_by=plan.planned.event_id)
-        rows.plan = self._put(SessionFact, rows.plan, values)
+        rows.plan = self.batch.put(SessionFact, rows.plan, values)
         rows.plan_state = None  # read again from the row, as stored
 
     def save_enrolment(self, enrolment: Enrolment) -> None:
@@ -574,7 +406,7 @@ class CertificationRepository:
         if stored is None:
             values.update(enrolment_id=enrolment.enrolment_id, session_id=enrolment.session_id,
                           servant_id=enrolment.servant_id)
-        row = self.enrolments[enrolment.enrolment_id] = self._put(EnrolmentFact, stored, values)
+        row = self.enrolments[enrolment.enrolment_id] = self.batch.put(EnrolmentFact, stored, values)
         home = self.sessions.get(row.session_id)
         if home is not None:
             home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
@@ -582,14 +414,14 @@ class CertificationRepository:
 
     def save_holder(self, servant_id: str, holder: Holder) -> None:
         rows = self.servant_rows[servant_id]
-        stated_at, stated_by = _stated(holder.stamp)
-        rows.holder = self._put(HolderFact, rows.holder, dict(
+        stated_at, stated_by = stated(holder.stamp)
+        rows.holder = self.batch.put(HolderFact, rows.holder, dict(
             servant_id=servant_id, holder_digest=holder.digest, stated_at=stated_at, stated_by=stated_by))
 
     def save_attendance(self, session_id: str, servant_id: str, attendance: Attendance) -> None:
         rows = self.sessions[session_id]
-        stated_at, stated_by = _stated(attendance.stamp)
-        rows.attendance[servant_id] = self._put(AttendanceFact, rows.attendance.get(servant_id), dict(
+        stated_at, stated_by = stated(attendance.stamp)
+        rows.attendance[servant_id] = self.batch.put(AttendanceFact, rows.attendance.get(servant_id), dict(
             session_id=session_id, servant_id=servant_id, share=attendance.share,
             minutes_present=attendance.minutes_present, session_minutes=attendance.session_minutes,
             status=attendance.status, stated_at=stated_at, stated_rank=attendance.stamp.rank, stated_by=stated_by))
@@ -597,16 +429,16 @@ class CertificationRepository:
 
     def save_grade(self, session_id: str, servant_id: str, grade: Grade) -> None:
         rows = self.sessions[session_id]
-        stated_at, stated_by = _stated(grade.stamp)
-        rows.grades[servant_id] = self._put(GradeFact, rows.grades.get(servant_id), dict(
+        stated_at, stated_by = stated(grade.stamp)
+        rows.grades[servant_id] = self.batch.put(GradeFact, rows.grades.get(servant_id), dict(
             session_id=session_id, servant_id=servant_id, score=grade.score, stated_at=stated_at,
             stated_by=stated_by))
         rows.members.add(servant_id)
 
     def save_transfer(self, servant_id: str, transfer: Transfer) -> None:
         transfers = self.servant_rows[servant_id].transfers
-        stated_at, stated_by = _stated(transfer.stamp)
-        transfers[transfer.transfer_id] = self._put(TransferFact, transfers.get(transfer.transfer_id), dict(
+        stated_at, stated_by = stated(transfer.stamp)
+        transfers[transfer.transfer_id] = self.batch.put(TransferFact, transfers.get(transfer.transfer_id), dict(
             servant_id=servant_id, transfer_id=transfer.transfer_id, to_institution_id=transfer.to_institution_id,
             from_institution_id=transfer.origin,
             effective_on=transfer.effective_on, stated_at=stated_at, stated_by=stated_by))
@@ -621,7 +453,7 @@ class CertificationRepository:
             issuing_authority=terms.issuing_authority, valid_until=terms.valid_until,
             holder_digest=terms.holder_digest, institution_id=change.institution_id,
             status=held.status.value, revocation_reason=held.revocation_reason, signature=signature, key_id=key_id,
-            changed_at=_utc(changed_at))
+            changed_at=utc(changed_at))
         if held.revocation is not None:
             values.update(revocation_applies=RevocationApplies(held.revocation.applies).value,
                           revoked_effective_on=held.revocation.effective_on, revoked_by=held.revocation.ruled_by)
@@ -632,11 +464,11 @@ class CertificationRepository:
             servant = self.servant_rows.get(change.servant_id)
             if servant is not None:
                 servant.certificate_ids.add(terms.certificate_id)
-        row = self.certificates[terms.certificate_id] = self._put(CertificateRecord, stored, values)
+        row = self.certificates[terms.certificate_id] = self.batch.put(CertificateRecord, stored, values)
         self.sessions[change.session_id].keep_certificate(row)
 
     def restamp(self, restamp: Restamp) -> None:
-        row = self._own(CertificateRecord, self.certificates[restamp.certificate_id])
+        row = self.batch.own(CertificateRecord, self.certificates[restamp.certificate_id])
         row.institution_id = restamp.institution_id
         self.certificates[row.certificate_id] = row
         self.sessions[restamp.session_id].keep_certificate(row)
@@ -645,35 +477,12 @@ class CertificationRepository:
         """Keep an attainment; one attained again (its earlier one rested on a certificate since revoked)
         replaces the row kept for the competency."""
         kept = self.servant_rows[attained.servant_id].attained
-        kept[attained.competency] = self._put(CompetencyAttainment, kept.get(attained.competency), dict(
+        kept[attained.competency] = self.batch.put(CompetencyAttainment, kept.get(attained.competency), dict(
             servant_id=attained.servant_id, competency=attained.competency, course_ids=json.dumps(attained.course_ids),
             certificate_ids=json.dumps(attained.certificate_ids), attained_on=attained.attained_on))
-
-    # -------------------------------------------------------------- reads for the HTTP API
 
     async def certificate_named(self, certificate: str) -> CertificateRecord | None:
         """The certificate with this id, or this verification code (as a person types it)."""
         code = normalise_code(certificate)
         column = CertificateRecord.verification_code if code is not None else CertificateRecord.certificate_id
         return (await self.session.exec(select(CertificateRecord).where(column == (code or certificate)))).first()
-
-    async def certificate_by_code(self, verification_code: str) -> CertificateRecord | None:
-        return (await self.session.exec(select(CertificateRecord).where(
-            CertificateRecord.verification_code == verification_code))).first()
-
-    async def certificate_list(self, *, servant_id: str | None = None, session_id: str | None = None,
-                               institution_id: str | None = None) -> list[CertificateRecord]:
-        query = select(CertificateRecord)
-        if servant_id:
-            query = query.where(CertificateRecord.servant_id == servant_id)
-        if session_id:
-            query = query.where(CertificateRecord.session_id == session_id)
-        if institution_id:
-            query = query.where(CertificateRecord.institution_id == institution_id)
-        return list((await self.session.exec(query.order_by(CertificateRecord.issued_on,
-                                                             CertificateRecord.certificate_id))).all())
-
-    async def competencies(self, servant_id: str) -> list[CompetencyAttainment]:
-        return list((await self.session.exec(select(CompetencyAttainment).where(
-            CompetencyAttainment.servant_id == servant_id).order_by(CompetencyAttainment.competency))).all())
-

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from services.certification import data_integrity
-from services.certification.domain import CODE_PREFIX, normalise_code
+from services.certification.domain.codes import CODE_PREFIX, normalise_code
 from services.certification.signing import CertificateSigner
 
 VC_V2_CONTEXT = "https://www.w3.org/ns/credentials/v2"

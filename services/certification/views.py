@@ -1,5 +1,6 @@
 """Reads for the HTTP API: verification by code, the course rule a badge states, certificate and
-competency listings."""
+competency listings, and the public Open Badges documents (a status list's revocations, a course's
+Achievement). Through ``SqlCertificateReads`` only: no SQL here."""
 
 from __future__ import annotations
 
@@ -7,9 +8,12 @@ from dataclasses import dataclass
 from datetime import date
 
 from probidad.shared.unit_of_work import UnitOfWork
-from services.certification import domain
-from services.certification.badges import CourseRule, open_badge_credential
-from services.certification.repository import CertificationRepository, certificate_terms, revocation_of
+from services.certification.domain.certificates import Revocation, Status, holder_check, verified_status
+from services.certification.domain.codes import normalise_code
+from services.certification import status_list
+from services.certification.badges import CourseRule, achievement, achievement_document, open_badge_credential
+from services.certification.reads_repository import SqlCertificateReads
+from services.certification.rows import certificate_terms, revocation_of
 from services.certification.signing import CertificateSigner, verify_claims
 from services.certification.tables import CertificateRecord, CompetencyAttainment
 
@@ -22,13 +26,13 @@ class Verification:
 
     @property
     def status(self) -> str:
-        """valid | expired | revoked | invalid (``domain.verified_status``)."""
-        return domain.verified_status(self.record.status, self.signature_holds, self.record.valid_until, self.today)
+        """valid | expired | revoked | invalid (``verified_status``)."""
+        return verified_status(self.record.status, self.signature_holds, self.record.valid_until, self.today)
 
     @property
-    def revocation(self) -> domain.Revocation | None:
+    def revocation(self) -> Revocation | None:
         """How the revocation applies in valid time, when the answer is "revoked"."""
-        return revocation_of(self.record) if self.status == domain.Status.revoked.value else None
+        return revocation_of(self.record) if self.status == Status.revoked.value else None
 
     @property
     def binds_holder(self) -> bool:
@@ -36,16 +40,16 @@ class Verification:
         return self.signature_holds and self.record.holder_digest is not None
 
     def holder_check(self, salt: str | None, curp: str | None) -> str | None:
-        """match | mismatch | None (``domain.holder_check``); None too when the signature fails, since the
+        """match | mismatch | None (``holder_check``); None too when the signature fails, since the
         stored digest cannot then be trusted."""
-        return domain.holder_check(self.record.holder_digest, salt, curp) if self.signature_holds else None
+        return holder_check(self.record.holder_digest, salt, curp) if self.signature_holds else None
 
 
 async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, today: date) -> Verification | None:
-    normalised = domain.normalise_code(code)
+    normalised = normalise_code(code)
     if normalised is None:
         return None
-    row = await CertificationRepository(uow).certificate_by_code(normalised)
+    row = await SqlCertificateReads(uow).certificate_by_code(normalised)
     if row is None:
         return None
     # The stored signature must still match the stored terms, under the key the row names (the current key
@@ -57,16 +61,33 @@ async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, to
 
 async def badge(uow: UnitOfWork, record: CertificateRecord, signer: CertificateSigner, *, base_url: str) -> dict:
     """The certificate as an Open Badges 3.0 credential, with the rule of its course."""
-    course = await CertificationRepository(uow).course(record.course_id)
+    course = await SqlCertificateReads(uow).course(record.course_id)
     rule = CourseRule(course.minimum_attendance_share, course.passing_score)
     return open_badge_credential(certificate_terms(record), rule, signer, base_url=base_url)
 
 
 async def certificates(uow: UnitOfWork, *, servant_id: str | None = None, session_id: str | None = None,
                        institution_id: str | None = None) -> list[CertificateRecord]:
-    return await CertificationRepository(uow).certificate_list(servant_id=servant_id, session_id=session_id,
+    return await SqlCertificateReads(uow).certificate_list(servant_id=servant_id, session_id=session_id,
                                                                institution_id=institution_id)
 
 
 async def competencies(uow: UnitOfWork, servant_id: str) -> list[CompetencyAttainment]:
-    return await CertificationRepository(uow).competencies(servant_id)
+    return await SqlCertificateReads(uow).competencies(servant_id)
+
+
+async def status_list_credential(uow: UnitOfWork, list_id: str, signer: CertificateSigner, *, base_url: str) -> dict:
+    """The signed status list ``list_id``: the bits of the revoked certificates whose codes it holds."""
+    prefix = status_list.StatusPosition(list_id, 0).code_prefix
+    revoked = await SqlCertificateReads(uow).revoked_codes(prefix)
+    return status_list.status_list_credential(list_id, revoked, signer, base_url=base_url)
+
+
+async def course_achievement(uow: UnitOfWork, course_id: str, *, base_url: str) -> dict | None:
+    """The course's Achievement as its current terms state it; None for a course certification never heard of."""
+    course = await SqlCertificateReads(uow).course(course_id)
+    if course is None:
+        return None
+    rule = CourseRule(course.minimum_attendance_share, course.passing_score)
+    return achievement_document(achievement(course_id=course.course_id, code=course.code, title=course.title,
+                                            topic=course.topic, hours=course.hours, rule=rule, base_url=base_url))

@@ -12,7 +12,7 @@ from sqlmodel import select
 
 from contracts.events import CertificateIssued
 from services.certification.badges import verify_credential
-from services.certification.repository import certificate_terms
+from services.certification.rows import certificate_terms
 from services.certification.settings import CertificationSettings
 from services.certification.signing import PublicKey, b64url, b64url_decode, verify_claims
 from services.certification.tables import CertificateRecord

@@ -10,47 +10,56 @@ from zoneinfo import ZoneInfo
 
 from contracts.attribution import Placement, Stamp, institution_at
 from contracts.events import AttendanceRecorded, CoursePublished, ServantTransferred, SessionScheduled
-from services.certification import domain
-from services.certification.domain import Completion, CompletionFacts, Enrolment, Rules, ServantState
+from services.certification.domain.decisions import Completion, Rules, ServantState, decide_attendance
+from services.certification.domain.facts import (
+    CompletionFacts,
+    Enrolment,
+    SessionPlan,
+    Transfer,
+    course_published,
+    institution_at_start,
+    servant_transferred,
+    session_scheduled,
+)
 
 PROGRAMME_ZONE = "America/Mexico_City"
 RULES = Rules(b"test-code-key", "Secretaría Anticorrupción", {}, programme_timezone=PROGRAMME_ZONE)
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
 
 
-def scheduled(starts_at: datetime, zone: str) -> domain.SessionPlan:
+def scheduled(starts_at: datetime, zone: str) -> SessionPlan:
     event = SessionScheduled(session_id="s-1", course_id="c-1", modality="virtual", starts_at=starts_at,
                              ends_at=starts_at + timedelta(hours=2), timezone=zone, capacity=30)
-    return domain.session_scheduled(None, event, Stamp.of(T0, "e-plan"))
+    return session_scheduled(None, event, Stamp.of(T0, "e-plan"))
 
 
-def moved(effective_on: date, stated_at: datetime, *, origin: str = "inst-0", to: str = "inst-2") -> domain.Transfer:
+def moved(effective_on: date, stated_at: datetime, *, origin: str = "inst-0", to: str = "inst-2") -> Transfer:
     event = ServantTransferred(transfer_id="tr-1", servant_id="sv-1", from_institution_id=origin, to_institution_id=to,
                                effective_on=effective_on, sex="female", requested_by="liaison:inst-0:rh",
                                approved_by="liaison:inst-2:rh", approved_at=stated_at)
-    return domain.servant_transferred(None, event, Stamp.of(stated_at, "e-moved"))
+    return servant_transferred(None, event, Stamp.of(stated_at, "e-moved"))
 
 
-def completed(session: domain.SessionPlan) -> Completion:
+def completed(session: SessionPlan) -> Completion:
     """Everything but the attendance that completes the session; the servant enrolled by inst-1."""
-    course = domain.course_published(None, CoursePublished(
+    course = course_published(None, CoursePublished(
         course_id="c-1", code="CE-01", title="Código de Ética", topic="Ética", hours=2, minimum_attendance_share=0.8,
         passing_score=None), Stamp.of(T0, "e-course"))
     enrolment = Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True)
     return Completion(CompletionFacts("sv-1", "s-1", course, session, (enrolment,)))
 
 
-def stamped(session: domain.SessionPlan, transfer: domain.Transfer) -> str | None:
+def stamped(session: SessionPlan, transfer: Transfer) -> str | None:
     """The institution the certificate the attendance completes is stamped with."""
     present = AttendanceRecorded(session_id="s-1", servant_id="sv-1", minutes_present=120, session_minutes=120,
                                  share=1.0, status="present", source_of_record="zoom")
-    decision = domain.decide_attendance(completed(session), present, Stamp.of(T0 + timedelta(days=60), "e-present"),
+    decision = decide_attendance(completed(session), present, Stamp.of(T0 + timedelta(days=60), "e-present"),
                                         ServantState("sv-1", transfers=(transfer,)), RULES)
     (change,) = decision.consequences.certificates
     return change.institution_id
 
 
-def by_the_contract(session: domain.SessionPlan, transfer: domain.Transfer) -> str | None:
+def by_the_contract(session: SessionPlan, transfer: Transfer) -> str | None:
     placement = Placement(transfer.to_institution_id, transfer.stamp, transfer.effective_on, transfer.origin)
     assert session.starts_at is not None
     return institution_at([placement], session.starts_at, ZoneInfo(PROGRAMME_ZONE))
@@ -76,4 +85,4 @@ def test_with_nothing_the_rule_knows_the_enrolling_institution_stands_in():
     session = scheduled(datetime(2026, 11, 5, 10, 0, tzinfo=ZoneInfo(PROGRAMME_ZONE)), PROGRAMME_ZONE)
     enrolments = (Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),)
 
-    assert domain.institution_at_start(session, enrolments, (), ZoneInfo(PROGRAMME_ZONE)) == "inst-1"
+    assert institution_at_start(session, enrolments, (), ZoneInfo(PROGRAMME_ZONE)) == "inst-1"

@@ -21,7 +21,8 @@ from services.certification.badges import (
     open_badge_credential,
     verify_credential,
 )
-from services.certification.domain import CertificateTerms, certificate_identity
+from services.certification.domain.certificates import CertificateTerms
+from services.certification.domain.codes import certificate_identity
 from services.certification.settings import CertificationSettings
 from services.certification.signing import CertificateSigner, base58btc_decode, canonical_json
 

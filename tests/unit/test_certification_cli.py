@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from services.certification.badges import CourseRule, open_badge_credential
 from services.certification.cli import app
-from services.certification.domain import CertificateTerms
+from services.certification.domain.certificates import CertificateTerms
 from services.certification.signing import CertificateSigner, PublicKey, b64url, load_or_create_key, load_public_key
 
 TERMS = CertificateTerms(

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 from pydantic import ValidationError
 
-from services.certification.domain import CertificateHolding, competencies_attained
+from services.certification.domain.competencies import CertificateHolding, competencies_attained
 from services.certification.settings import DEFAULT_COMPETENCY_MODEL, CertificationSettings
 
 MODEL = {"Integridad pública": ["Código de Ética", "Conflicto de Interés", "PAC-03"]}

@@ -22,15 +22,25 @@ from contracts.events import (
     SessionScheduled,
 )
 from contracts.attribution import Stamp
-from services.certification import domain, handlers
-from services.certification.domain import (
-    CertificateHolding,
+from services.certification import handlers
+from services.certification.domain.certificates import StandingCertificate, Status
+from services.certification.domain.competencies import CertificateHolding
+from services.certification.domain.decisions import (
+    CertificateChange,
     Completion,
-    CompletionFacts,
+    Restamp,
     Rules,
     ServantState,
     SessionState,
-    StandingCertificate,
+)
+from services.certification.domain.facts import (
+    Attendance,
+    CompletionFacts,
+    CourseTerms,
+    Enrolment,
+    Grade,
+    SessionPlan,
+    Transfer,
 )
 from services.certification.handlers import CertificationContext
 from services.certification.repository import CertificationRepository
@@ -51,14 +61,14 @@ class FakeRepository:
     """What the handlers ask of ``CertificationRepository``, kept as domain objects in memory."""
 
     def __init__(self) -> None:
-        self.courses: dict[str, domain.CourseTerms] = {}
-        self.plans: dict[str, domain.SessionPlan] = {}
-        self.enrolments: dict[str, domain.Enrolment] = {}
-        self.attendance: dict[tuple[str, str], domain.Attendance] = {}
-        self.grades: dict[tuple[str, str], domain.Grade] = {}
+        self.courses: dict[str, CourseTerms] = {}
+        self.plans: dict[str, SessionPlan] = {}
+        self.enrolments: dict[str, Enrolment] = {}
+        self.attendance: dict[tuple[str, str], Attendance] = {}
+        self.grades: dict[tuple[str, str], Grade] = {}
         self.certificates: dict[tuple[str, str], StandingCertificate] = {}
         self.signatures: dict[str, str] = {}
-        self.transfers: dict[str, dict[str, domain.Transfer]] = {}
+        self.transfers: dict[str, dict[str, Transfer]] = {}
         self.attained: dict[str, dict[str, frozenset[str]]] = {}  # servant -> competency -> certificate ids
         self.records = 0
 
@@ -66,7 +76,7 @@ class FakeRepository:
         return None
 
     # loads
-    async def course(self, course_id: str) -> domain.CourseTerms | None:
+    async def course(self, course_id: str) -> CourseTerms | None:
         return self.courses.get(course_id)
 
     async def completion(self, session_id: str, servant_id: str) -> Completion:
@@ -92,17 +102,17 @@ class FakeRepository:
     async def certified_completions(self, servant_id: str) -> list[Completion]:
         return [await self.completion(s, v) for s, v in sorted(self.certificates) if v == servant_id]
 
-    async def plan(self, session_id: str) -> domain.SessionPlan | None:
+    async def plan(self, session_id: str) -> SessionPlan | None:
         return self.plans.get(session_id)
 
-    async def enrolment(self, enrolment_id: str) -> domain.Enrolment | None:
+    async def enrolment(self, enrolment_id: str) -> Enrolment | None:
         return self.enrolments.get(enrolment_id)
 
     async def servant(self, servant_id: str) -> ServantState:
         valid = tuple(sorted((CertificateHolding(t.certificate_id, t.course_id, t.course_code, t.course_topic,
                                                  t.issued_on)
                               for (_s, v), c in self.certificates.items() if v == servant_id
-                              for t in [c.held.terms] if c.held.status is domain.Status.valid),
+                              for t in [c.held.terms] if c.held.status is Status.valid),
                              key=lambda h: h.certificate_id))
         return ServantState(servant_id, tuple(self.transfers.get(servant_id, {}).values()), valid,
                             dict(self.attained.get(servant_id, {})))
@@ -111,31 +121,31 @@ class FakeRepository:
         return {servant_id: await self.servant(servant_id) for servant_id in servant_ids}
 
     # saves
-    def save_course(self, terms: domain.CourseTerms) -> None:
+    def save_course(self, terms: CourseTerms) -> None:
         self.courses[terms.course_id] = terms
 
-    def save_plan(self, plan: domain.SessionPlan) -> None:
+    def save_plan(self, plan: SessionPlan) -> None:
         self.plans[plan.session_id] = plan
 
-    def save_enrolment(self, enrolment: domain.Enrolment) -> None:
+    def save_enrolment(self, enrolment: Enrolment) -> None:
         self.enrolments[enrolment.enrolment_id] = enrolment
 
-    def save_attendance(self, session_id: str, servant_id: str, attendance: domain.Attendance) -> None:
+    def save_attendance(self, session_id: str, servant_id: str, attendance: Attendance) -> None:
         self.attendance[(session_id, servant_id)] = attendance
 
-    def save_grade(self, session_id: str, servant_id: str, grade: domain.Grade) -> None:
+    def save_grade(self, session_id: str, servant_id: str, grade: Grade) -> None:
         self.grades[(session_id, servant_id)] = grade
 
-    def save_transfer(self, servant_id: str, transfer: domain.Transfer) -> None:
+    def save_transfer(self, servant_id: str, transfer: Transfer) -> None:
         self.transfers.setdefault(servant_id, {})[transfer.transfer_id] = transfer
 
-    def save_certificate(self, change: domain.CertificateChange, *, signature: str, key_id: str,
+    def save_certificate(self, change: CertificateChange, *, signature: str, key_id: str,
                          changed_at: datetime) -> None:
         self.certificates[(change.session_id, change.servant_id)] = StandingCertificate(change.certificate,
                                                                                         change.institution_id)
         self.signatures[change.certificate.terms.certificate_id] = signature
 
-    def restamp(self, restamp: domain.Restamp) -> None:
+    def restamp(self, restamp: Restamp) -> None:
         key = (restamp.session_id, restamp.servant_id)
         self.certificates[key] = replace(self.certificates[key], institution_id=restamp.institution_id)
 
@@ -220,7 +230,7 @@ async def test_a_correction_below_the_course_share_returns_the_revocation(uow):
     assert isinstance(revoked, CertificateRevoked)
     assert revoked.certificate_id == issued.certificate_id
     assert "attended 50%" in revoked.reason
-    assert uow.repository.certificates[("s-1", "sv-1")].held.status is domain.Status.revoked
+    assert uow.repository.certificates[("s-1", "sv-1")].held.status is Status.revoked
 
 
 async def test_the_certificate_meeting_a_competencys_last_requirement_also_returns_its_attainment(uow):

@@ -11,15 +11,23 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from contracts.events import CertificateIssued, CoursePublished, ServantRegistered, ServantUpdated, SessionScheduled
 from contracts.holder import holder_digest, new_salt
 from contracts.attribution import Stamp
-from services.certification import domain
-from services.certification.domain import (
-    Completion,
+from services.certification.domain.certificates import (
+    HeldCertificate,
+    StandingCertificate,
+    Status,
+    decide,
+    holder_check,
+)
+from services.certification.domain.decisions import Completion, Rules, ServantState, decide_holder
+from services.certification.domain.facts import (
+    Attendance,
     CompletionFacts,
     Enrolment,
-    Rules,
-    ServantState,
-    StandingCertificate,
-    decide,
+    Holder,
+    course_published,
+    holder_stated,
+    rebinds,
+    session_scheduled,
 )
 from services.certification.signing import CertificateSigner, verify_claims
 
@@ -46,15 +54,15 @@ def updated(digest: str | None) -> ServantUpdated:
 
 
 def completion() -> CompletionFacts:
-    course = domain.course_published(None, CoursePublished(
+    course = course_published(None, CoursePublished(
         course_id="c-1", code="CE-01", title="Código de Ética", topic="Código de Ética", hours=4,
         minimum_attendance_share=0.8, passing_score=None), stamp(0))
     starts = datetime(2026, 11, 5, 10, 0, tzinfo=CANCUN)
-    session = domain.session_scheduled(None, SessionScheduled(
+    session = session_scheduled(None, SessionScheduled(
         session_id="s-1", course_id="c-1", modality="virtual", starts_at=starts, ends_at=starts + timedelta(hours=4),
         timezone="America/Cancun", capacity=30), stamp(1))
     return CompletionFacts("sv-1", "s-1", course, session, (Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),),
-                           domain.Attendance(0.95, 228, 240, "present", stamp(2)))
+                           Attendance(0.95, 228, 240, "present", stamp(2)))
 
 
 def certified(holder: str | None) -> Completion:
@@ -62,16 +70,16 @@ def certified(holder: str | None) -> Completion:
     return Completion(completion(), StandingCertificate(held, "inst-1"))
 
 
-def servant(holder: domain.Holder | None) -> ServantState:
+def servant(holder: Holder | None) -> ServantState:
     return ServantState("sv-1", holder=holder)
 
 
 def test_the_latest_statement_of_a_servants_holder_digest_holds():
-    first = domain.holder_stated(None, registered(), stamp(10))
+    first = holder_stated(None, registered(), stamp(10))
     assert first.digest == DIGEST
-    erased = domain.holder_stated(first, updated(None), stamp(20))
+    erased = holder_stated(first, updated(None), stamp(20))
     assert erased.digest is None
-    assert domain.holder_stated(erased, registered(), stamp(5)) == erased  # an older registration heard late
+    assert holder_stated(erased, registered(), stamp(5)) == erased  # an older registration heard late
 
 
 def test_a_certificate_carries_and_signs_its_holders_digest():
@@ -93,7 +101,7 @@ def test_a_certificate_of_a_servant_without_a_digest_is_signed_and_announced_as_
 
 def test_a_registration_heard_after_the_certificate_binds_it_under_the_same_id():
     standing = certified(None)
-    decision = domain.decide_holder(servant(None), registered(), stamp(10), [standing], RULES)
+    decision = decide_holder(servant(None), registered(), stamp(10), [standing], RULES)
     (amended,) = decision.events
     assert amended.certificate_id == standing.certificate.held.terms.certificate_id
     assert amended.holder_digest == DIGEST
@@ -101,42 +109,42 @@ def test_a_registration_heard_after_the_certificate_binds_it_under_the_same_id()
 
 
 def test_a_corrected_curp_rebinds_and_an_erasure_unbinds_the_servants_certificates():
-    bound = domain.Holder(DIGEST, stamp(10))
+    bound = Holder(DIGEST, stamp(10))
     corrected = holder_digest(SALT, "GODE561231HDFRRN08")
-    (rebound,) = domain.decide_holder(servant(bound), updated(corrected), stamp(20), [certified(DIGEST)], RULES).events
+    (rebound,) = decide_holder(servant(bound), updated(corrected), stamp(20), [certified(DIGEST)], RULES).events
     assert rebound.holder_digest == corrected
-    (unbound,) = domain.decide_holder(servant(bound), updated(None), stamp(20), [certified(DIGEST)], RULES).events
+    (unbound,) = decide_holder(servant(bound), updated(None), stamp(20), [certified(DIGEST)], RULES).events
     assert unbound.holder_digest is None
 
 
 def test_an_update_that_keeps_the_digest_is_kept_but_re_judges_nothing():
-    bound = domain.Holder(DIGEST, stamp(10))
-    after = domain.holder_stated(bound, updated(DIGEST), stamp(20))
-    assert not domain.rebinds(bound, after)
-    decision = domain.decide_holder(servant(bound), updated(DIGEST), stamp(20), [certified(DIGEST)], RULES)
+    bound = Holder(DIGEST, stamp(10))
+    after = holder_stated(bound, updated(DIGEST), stamp(20))
+    assert not rebinds(bound, after)
+    decision = decide_holder(servant(bound), updated(DIGEST), stamp(20), [certified(DIGEST)], RULES)
     assert decision.fact == after and decision.events == []
-    assert domain.decide_holder(servant(after), registered(), stamp(5), [], RULES).fact is None
+    assert decide_holder(servant(after), registered(), stamp(5), [], RULES).fact is None
 
 
 def test_a_revoked_certificate_is_not_rebound():
     standing = certified(None)
-    revoked = domain.HeldCertificate(standing.certificate.held.terms, domain.Status.revoked, 0, "cancelled")
+    revoked = HeldCertificate(standing.certificate.held.terms, Status.revoked, 0, "cancelled")
     gone = Completion(completion(), StandingCertificate(revoked, "inst-1"))
     failing = Completion(CompletionFacts("sv-1", "s-1", gone.facts.course, gone.facts.session,
                                          (Enrolment("en-1", "s-1", "sv-1", "inst-1", cancelled=True),),
                                          gone.facts.attendance), gone.certificate)
-    assert domain.decide_holder(servant(None), registered(), stamp(10), [failing], RULES).events == []
+    assert decide_holder(servant(None), registered(), stamp(10), [failing], RULES).events == []
 
 
 def test_the_curp_printed_on_a_constancia_matches_only_under_its_salt():
-    assert domain.holder_check(DIGEST, SALT, CURP) == "match"
-    assert domain.holder_check(DIGEST, SALT, " gode561231hdfrrn09 ") == "match"  # as a person types it
-    assert domain.holder_check(DIGEST, SALT, "MAPA800101MDFRRL02") == "mismatch"
-    assert domain.holder_check(DIGEST, new_salt(), CURP) == "mismatch"
-    assert domain.holder_check(DIGEST, "not a salt", CURP) == "mismatch"
+    assert holder_check(DIGEST, SALT, CURP) == "match"
+    assert holder_check(DIGEST, SALT, " gode561231hdfrrn09 ") == "match"  # as a person types it
+    assert holder_check(DIGEST, SALT, "MAPA800101MDFRRL02") == "mismatch"
+    assert holder_check(DIGEST, new_salt(), CURP) == "mismatch"
+    assert holder_check(DIGEST, "not a salt", CURP) == "mismatch"
 
 
 def test_nothing_is_compared_without_both_salt_and_curp_or_without_a_bound_holder():
-    assert domain.holder_check(DIGEST, SALT, None) is None
-    assert domain.holder_check(DIGEST, None, CURP) is None
-    assert domain.holder_check(None, SALT, CURP) is None
+    assert holder_check(DIGEST, SALT, None) is None
+    assert holder_check(DIGEST, None, CURP) is None
+    assert holder_check(None, SALT, CURP) is None

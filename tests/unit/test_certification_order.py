@@ -17,13 +17,9 @@ from contracts.events import (
     SessionScheduled,
 )
 from contracts.attribution import Stamp
-from services.certification.domain import (
-    CompletionFacts,
-    Status,
-    absorb,
-    certificate_identity,
-    decide,
-)
+from services.certification.domain.certificates import Status, decide
+from services.certification.domain.codes import certificate_identity
+from services.certification.domain.facts import CompletionFacts, absorb
 
 CANCUN = ZoneInfo("America/Cancun")
 T0 = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)

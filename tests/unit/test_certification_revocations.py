@@ -7,8 +7,16 @@ from datetime import date
 
 import pytest
 
-from services.certification import domain
-from services.certification.domain import RevocationRefused, Status, StandingCertificate, decide, decide_ruling, ruling
+from services.certification.domain.certificates import (
+    HeldCertificate,
+    RevocationRefused,
+    StandingCertificate,
+    Status,
+    decide,
+    decide_ruling,
+    ruling,
+)
+from services.certification.domain.facts import Grade
 from tests.unit.test_certification_rules import KEY, attendance, facts
 
 AUTHORITY = "Secretaría de la Contraloría"
@@ -16,7 +24,7 @@ ISSUED_ON = date(2026, 11, 5)
 TODAY = date(2026, 12, 7)
 
 
-def issued() -> domain.HeldCertificate:
+def issued() -> HeldCertificate:
     return decide(facts(), None, KEY, AUTHORITY).certificate
 
 
@@ -75,7 +83,7 @@ def test_after_a_ruling_no_later_fact_issues_the_completion_again():
     ruled = decide_ruling(StandingCertificate(held), held.terms.certificate_id,
                           ruling(reason="fraude", applies="void", effective_on=None, ruled_by="comptroller:ana",
                                  issued_on=ISSUED_ON, today=TODAY)).certificate
-    for later in (facts(), facts(attendance=attendance(1.0, minutes=9)), facts(grade=domain.Grade(99.0, None))):
+    for later in (facts(), facts(attendance=attendance(1.0, minutes=9)), facts(grade=Grade(99.0, None))):
         assert decide(later, ruled, KEY, AUTHORITY).events == []
     # After a correction's revocation, by contrast, a completion that holds again is issued anew.
     corrected = decide(facts(attendance=attendance(0.5, minutes=9)), held, KEY, AUTHORITY).certificate

@@ -16,14 +16,25 @@ from contracts.events import (
     SessionScheduled,
 )
 from contracts.attribution import Stamp
-from services.certification import domain
-from services.certification.domain import (
+from services.certification.domain.certificates import certificate_terms, decide
+from services.certification.domain.codes import certificate_identity, normalise_code
+from services.certification.domain.facts import (
+    Attendance,
+    CORRECTION_RANK,
     CompletionFacts,
+    CourseTerms,
     Enrolment,
+    Grade,
     Outcome,
-    certificate_identity,
+    RECORD_RANK,
+    SessionPlan,
+    attendance_stated,
+    course_published,
     judge,
-    normalise_code,
+    may_change_decisions,
+    session_closed,
+    session_rescheduled,
+    session_scheduled,
 )
 
 CANCUN = ZoneInfo("America/Cancun")
@@ -35,29 +46,29 @@ def stamp(minutes: int, event_id: str = "e") -> Stamp:
     return Stamp.of(T0 + timedelta(minutes=minutes), f"{event_id}-{minutes}")
 
 
-def course(*, share: float = 0.8, passing: float | None = 70.0, hours: float = 4) -> domain.CourseTerms:
+def course(*, share: float = 0.8, passing: float | None = 70.0, hours: float = 4) -> CourseTerms:
     event = CoursePublished(course_id="c-1", code="CE-01", title="Código de Ética", topic="Código de Ética",
                             hours=hours, minimum_attendance_share=share, passing_score=passing)
-    return domain.course_published(None, event, stamp(0))
+    return course_published(None, event, stamp(0))
 
 
-def plan(starts_at: datetime = datetime(2026, 11, 5, 21, 0, tzinfo=CANCUN)) -> domain.SessionPlan:
+def plan(starts_at: datetime = datetime(2026, 11, 5, 21, 0, tzinfo=CANCUN)) -> SessionPlan:
     event = SessionScheduled(session_id="s-1", course_id="c-1", modality="virtual", starts_at=starts_at,
                              ends_at=starts_at + timedelta(hours=4), timezone="America/Cancun", capacity=30)
-    return domain.session_scheduled(None, event, stamp(1))
+    return session_scheduled(None, event, stamp(1))
 
 
-def attendance(share: float, minutes: int = 2) -> domain.Attendance:
+def attendance(share: float, minutes: int = 2) -> Attendance:
     event = AttendanceRecorded(session_id="s-1", servant_id="sv-1", minutes_present=round(share * 240),
                                session_minutes=240, share=share, status="present", source_of_record="zoom")
-    return domain.attendance_stated(None, event, stamp(minutes))
+    return attendance_stated(None, event, stamp(minutes))
 
 
 def facts(**overrides) -> CompletionFacts:
     known = CompletionFacts(
         servant_id="sv-1", session_id="s-1", course=course(), session=plan(),
         enrolments=(Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),),
-        attendance=attendance(0.9), grade=domain.Grade(85.0, stamp(3)),
+        attendance=attendance(0.9), grade=Grade(85.0, stamp(3)),
     )
     return replace(known, **overrides)
 
@@ -84,7 +95,7 @@ def test_the_minimum_share_is_the_course_own():
 
 
 def test_a_score_below_the_passing_score_does_not_complete():
-    verdict = judge(facts(grade=domain.Grade(69.5, stamp(3))))
+    verdict = judge(facts(grade=Grade(69.5, stamp(3))))
     assert verdict.outcome is Outcome.not_completed
     assert "69.5" in verdict.reason
 
@@ -130,7 +141,7 @@ def test_the_course_must_be_the_session_own():
 
 def test_the_certificate_date_is_the_session_date_where_it_took_place():
     # 21:00 in Cancún on 5 November is already 6 November in UTC.
-    terms = domain.certificate_terms(facts(), certificate_identity("sv-1", "s-1", KEY), "Contraloría")
+    terms = certificate_terms(facts(), certificate_identity("sv-1", "s-1", KEY), "Contraloría")
     assert terms.issued_on == date(2026, 11, 5)
     assert terms.hours == 4 and terms.score == 85.0 and terms.issuing_authority == "Contraloría"
 
@@ -140,9 +151,9 @@ def test_a_later_statement_supersedes_an_earlier_one_whatever_order_they_arrive_
                                   share=230 / 240, status="present", source_of_record="zoom")
     corrected = AttendanceCorrected(session_id="s-1", servant_id="sv-1", minutes_present=100, session_minutes=240,
                                     share=100 / 240, status="late", reason="duplicate join", corrected_by="instructor")
-    first, later = stamp(10, "rec"), replace(stamp(20, "cor"), rank=domain.CORRECTION_RANK)
-    in_order = domain.attendance_stated(domain.attendance_stated(None, recorded, first), corrected, later)
-    reversed_ = domain.attendance_stated(domain.attendance_stated(None, corrected, later), recorded, first)
+    first, later = stamp(10, "rec"), replace(stamp(20, "cor"), rank=CORRECTION_RANK)
+    in_order = attendance_stated(attendance_stated(None, recorded, first), corrected, later)
+    reversed_ = attendance_stated(attendance_stated(None, corrected, later), recorded, first)
     assert in_order == reversed_
     assert in_order.minutes_present == 100
 
@@ -153,9 +164,9 @@ def test_a_correction_outranks_a_record_stated_at_the_same_instant():
     corrected = AttendanceCorrected(session_id="s-1", servant_id="sv-1", minutes_present=10, session_minutes=240,
                                     share=10 / 240, status="absent", reason="wrong person", corrected_by="instructor")
     same = T0
-    kept = domain.attendance_stated(
-        domain.attendance_stated(None, corrected, Stamp.of(same, "zzz", domain.CORRECTION_RANK)),
-        recorded, Stamp.of(same, "aaa", domain.RECORD_RANK))
+    kept = attendance_stated(
+        attendance_stated(None, corrected, Stamp.of(same, "zzz", CORRECTION_RANK)),
+        recorded, Stamp.of(same, "aaa", RECORD_RANK))
     assert kept.minutes_present == 10
 
 
@@ -166,23 +177,23 @@ def test_a_reschedule_moves_the_date_even_when_heard_before_the_schedule():
                                  timezone="America/Cancun", capacity=30)
     moved = SessionRescheduled(session_id="s-1", starts_at=datetime(2026, 11, 12, 9, 0, tzinfo=CANCUN),
                                ends_at=datetime(2026, 11, 12, 13, 0, tzinfo=CANCUN), timezone="America/Cancun")
-    late_first = domain.session_scheduled(domain.session_rescheduled(None, moved, stamp(5)), scheduled, stamp(1))
+    late_first = session_scheduled(session_rescheduled(None, moved, stamp(5)), scheduled, stamp(1))
     assert late_first.local_date == date(2026, 11, 12)
     assert late_first.course_id == "c-1"
 
 
 def test_closing_a_session_changes_no_decision_so_nobody_is_re_judged():
     open_plan = plan()
-    closed = domain.session_closed(open_plan, "s-1")
+    closed = session_closed(open_plan, "s-1")
     for completion in (facts(), facts(attendance=attendance(0.5)), facts(grade=None)):
-        assert domain.decide(replace(completion, session=closed), None, KEY, "Contraloría") == \
-            domain.decide(replace(completion, session=open_plan), None, KEY, "Contraloría")
-    assert not domain.may_change_decisions(open_plan, closed)
+        assert decide(replace(completion, session=closed), None, KEY, "Contraloría") == \
+            decide(replace(completion, session=open_plan), None, KEY, "Contraloría")
+    assert not may_change_decisions(open_plan, closed)
     # Every other change to the plan may change a decision, and so does a plan heard for the first time.
     moved = replace(open_plan, starts_at=open_plan.starts_at + timedelta(days=7))
-    assert domain.may_change_decisions(open_plan, moved)
-    assert domain.may_change_decisions(closed, replace(closed, cancelled=True))
-    assert domain.may_change_decisions(None, closed)
+    assert may_change_decisions(open_plan, moved)
+    assert may_change_decisions(closed, replace(closed, cancelled=True))
+    assert may_change_decisions(None, closed)
 
 
 def test_a_certificate_is_named_by_its_servant_and_session_alone():

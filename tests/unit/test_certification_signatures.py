@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from services.certification.app import create_app
 from services.certification.badges import CourseRule, open_badge_credential, verify_credential
-from services.certification.domain import CertificateTerms
+from services.certification.domain.certificates import CertificateTerms
 from services.certification.settings import CertificationSettings
 from services.certification.signing import (
     CertificateSigner,

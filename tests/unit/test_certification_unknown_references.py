@@ -6,7 +6,8 @@ from __future__ import annotations
 from itertools import permutations
 
 from contracts.events import CertificateIssued
-from services.certification.domain import CompletionFacts, absorb, decide
+from services.certification.domain.certificates import decide
+from services.certification.domain.facts import CompletionFacts, absorb
 from tests.unit.test_certification_order import AUTHORITY, KEY, STORY
 
 

@@ -11,8 +11,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.events import CertificateIssued, CoursePublished, SessionScheduled
 from contracts.attribution import Stamp
-from services.certification import domain
-from services.certification.domain import CompletionFacts, Enrolment, decide
+from services.certification.domain.certificates import decide, verified_status
+from services.certification.domain.decisions import Rules
+from services.certification.domain.facts import (
+    Attendance,
+    CompletionFacts,
+    Enrolment,
+    course_published,
+    session_scheduled,
+)
 from services.certification.handlers import CertificationContext
 from services.certification.signing import CertificateSigner, verify_claims
 
@@ -33,11 +40,11 @@ def published(validity_months: int | None = None) -> CoursePublished:
 
 def completion(validity_months: int | None = None, *, day: int = 31, month: int = 1) -> CompletionFacts:
     starts = datetime(2026, month, day, 10, 0, tzinfo=CANCUN)
-    session = domain.session_scheduled(None, SessionScheduled(
+    session = session_scheduled(None, SessionScheduled(
         session_id="s-1", course_id="c-1", modality="virtual", starts_at=starts, ends_at=starts + timedelta(hours=4),
         timezone="America/Cancun", capacity=30), stamp(1))
-    attendance = domain.Attendance(0.95, 228, 240, "present", stamp(2))
-    return CompletionFacts("sv-1", "s-1", domain.course_published(None, published(validity_months), stamp(0)),
+    attendance = Attendance(0.95, 228, 240, "present", stamp(2))
+    return CompletionFacts("sv-1", "s-1", course_published(None, published(validity_months), stamp(0)),
                            session, (Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),), attendance)
 
 
@@ -47,8 +54,8 @@ def issued(facts: CompletionFacts) -> CertificateIssued:
 
 
 def test_a_course_keeps_the_validity_it_was_published_with():
-    assert domain.course_published(None, published(24), stamp(0)).validity_months == 24
-    assert domain.course_published(None, published(), stamp(0)).validity_months is None
+    assert course_published(None, published(24), stamp(0)).validity_months == 24
+    assert course_published(None, published(), stamp(0)).validity_months is None
 
 
 def test_a_certificate_for_a_course_with_validity_holds_until_issued_on_plus_its_months():
@@ -88,20 +95,20 @@ def test_republishing_the_course_with_a_validity_amends_its_certificate_under_th
 
 def test_a_certificate_holds_through_its_last_day_and_has_expired_the_day_after():
     until = date(2027, 11, 5)
-    assert domain.verified_status("valid", True, until, until) == "valid"
-    assert domain.verified_status("valid", True, until, until + timedelta(days=1)) == "expired"
-    assert domain.verified_status("valid", True, None, date(2099, 1, 1)) == "valid"
+    assert verified_status("valid", True, until, until) == "valid"
+    assert verified_status("valid", True, until, until + timedelta(days=1)) == "expired"
+    assert verified_status("valid", True, None, date(2099, 1, 1)) == "valid"
 
 
 def test_a_revoked_certificate_stays_revoked_and_a_broken_signature_is_invalid_whatever_the_vigencia():
     past = date(2020, 1, 1)
-    assert domain.verified_status("revoked", True, past, date(2026, 1, 1)) == "revoked"
-    assert domain.verified_status("valid", False, past, date(2026, 1, 1)) == "invalid"
+    assert verified_status("revoked", True, past, date(2026, 1, 1)) == "revoked"
+    assert verified_status("valid", False, past, date(2026, 1, 1)) == "invalid"
 
 
 def test_today_is_the_programmes_date_not_utcs():
     late_evening = datetime(2026, 11, 6, 3, 30, tzinfo=UTC)  # 5 November, 21:30 in Mexico City
-    ctx = CertificationContext(CertificateSigner(Ed25519PrivateKey.generate()), domain.Rules(KEY, AUTHORITY),
+    ctx = CertificationContext(CertificateSigner(Ed25519PrivateKey.generate()), Rules(KEY, AUTHORITY),
                                programme_timezone="America/Mexico_City", clock=lambda: late_evening)
     assert ctx.today() == date(2026, 11, 5)
     assert replace(ctx, programme_timezone="UTC").today() == date(2026, 11, 6)
