@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probidad.ops.programme import generate, scaled_plan  # noqa: E402
 from services.reporting import bulletin, dashboard_suppression  # noqa: E402
 from services.reporting.dashboard import render_dashboard  # noqa: E402
-from services.reporting.domain import Ledger, fact_from  # noqa: E402
+from services.reporting.projection.facts import fact_from  # noqa: E402
+from services.reporting.projection.ledger import Ledger  # noqa: E402
 
 YEAR, TODAY, UNIT = 2026, date(2027, 1, 15), "Unidad de Ética"
 

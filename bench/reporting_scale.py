@@ -63,7 +63,7 @@ from probidad.shared.auth import issue_token  # noqa: E402
 from probidad.shared.database import Database  # noqa: E402
 from probidad.shared.kafka import ensure_topics  # noqa: E402
 from probidad.shared.settings import DEV_JWT_SECRET  # noqa: E402
-from services.reporting.domain import fact_from  # noqa: E402
+from services.reporting.projection.facts import fact_from  # noqa: E402
 from services.reporting.repository import COLUMNS, fact_values  # noqa: E402
 from services.reporting.settings import ReportingSettings  # noqa: E402
 from services.reporting.tables import TABLES  # noqa: E402

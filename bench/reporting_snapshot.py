@@ -40,10 +40,12 @@ from sqlalchemy import create_engine, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probidad.ops.programme import bulletin_plan, generate, scaled_plan  # noqa: E402
-from services.reporting.domain import (  # noqa: E402
-    FOREVER, PRESENT, UNKNOWN, CertificateEvent, CompletionView, Fact, Ledger, Period,
-    Snapshot, Who, fact_from, from_micros, micros,
+from services.reporting.projection.facts import (  # noqa: E402
+    FOREVER, PRESENT, UNKNOWN, Fact, fact_from, from_micros, micros,
 )
+from services.reporting.projection.ledger import Ledger  # noqa: E402
+from services.reporting.projection.resolved import CertificateEvent, CompletionView, Period, Who  # noqa: E402
+from services.reporting.projection.snapshot import Snapshot  # noqa: E402
 from services.reporting.repository import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact  # noqa: E402
 
 ZONE = ZoneInfo("America/Mexico_City")

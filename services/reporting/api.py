@@ -16,7 +16,8 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 from probidad.shared.as_of import parse_as_of
 from probidad.shared.dependencies import Comptroller, Provided, Runtime
 from services.reporting import bulletin, handlers, views
-from services.reporting.domain import DIMENSIONS, Period
+from services.reporting.projection.facts import DIMENSIONS
+from services.reporting.projection.resolved import Period
 from services.reporting.handlers import ReportingContext
 from services.reporting.views import ProjectionReader
 

@@ -58,7 +58,8 @@ from urllib.parse import urlencode
 
 from contracts.events import ReportPublished
 from services.reporting.compliance import report as compliance_report
-from services.reporting.domain import Period, Snapshot
+from services.reporting.projection.resolved import Period
+from services.reporting.projection.snapshot import Snapshot
 
 LANGUAGES = ("es", "en")
 KIND = "bulletin"

@@ -44,10 +44,12 @@ import duckdb
 import orjson
 
 from contracts import compliance as rule
-from services.reporting.domain import (
-    DIMENSIONS, FOREVER, PRESENT, Fact, Ledger, Period, SessionView, _empty_row, _latest, _through, coverage_rows,
-    from_micros, micros, plan_report, revoked_on,
+from services.reporting.projection.facts import (
+    DIMENSIONS, FOREVER, Fact, PRESENT, from_micros, latest_version, micros, revoked_on,
 )
+from services.reporting.projection.figures import checked_through, coverage_rows, empty_row, plan_report
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import Period, SessionView
 
 OPEN = 2**63 - 1  # known_until of the latest version: later than every cut-off, "now" (FOREVER) included
 SCHEMA_VERSION = "1"
@@ -404,7 +406,7 @@ class ColumnarSnapshot:
         self.headcounts: dict[str, list[Fact]] = defaultdict(list)
         for f in institution_facts:
             self.headcounts[f.subject].append(f)
-        self.institutions: dict[str, Fact] = {iid: _latest(fs, cutoff) for iid, fs in self.headcounts.items()}
+        self.institutions: dict[str, Fact] = {iid: latest_version(fs, cutoff) for iid, fs in self.headcounts.items()}
 
     @property
     def cutoff(self) -> int:
@@ -612,7 +614,7 @@ class ColumnarSnapshot:
         revoked = self._rows(
             f"SELECT {revoked_key} AS k, count(*) FROM {{p}}certificates "
             f"WHERE revoked AND revoked_day BETWEEN ? AND ? {where_institution}GROUP BY ALL", span + only, period)
-        rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
+        rows: dict[str, dict[str, Any]] = defaultdict(empty_row)
         # A constant key ('total') makes GROUP BY ALL an aggregate over everything: one row even when none
         # matched, which is no row at all here.
         delivered, trained, issued, revoked = ([r for r in found if r[1]] for found in (delivered, trained, issued,
@@ -627,7 +629,7 @@ class ColumnarSnapshot:
         for key, count in revoked:
             rows[key]["certificates_revoked"] = count
         if by is None:
-            total = rows["total"] if rows else _empty_row()
+            total = rows["total"] if rows else empty_row()
             return [{"period": period.label, **total}]
         labels = ({iid: f.attributes["name"] for iid, f in self.institutions.items()} if by == "institution" else {})
         return [{"period": period.label, by: key, **({"name": labels[key]} if key in labels else {}), **rows[key]}
@@ -648,7 +650,7 @@ class ColumnarSnapshot:
     def plan_against_actual(self, year: int, through_month: int | None = None,
                             institution: str | None = None) -> dict[str, Any]:
         """As ``domain.Snapshot.plan_against_actual``."""
-        period = Period(date(year, 1, 1), Period.month(year, _through(through_month)).end)
+        period = Period(date(year, 1, 1), Period.month(year, checked_through(through_month)).end)
         span = [period.start, period.end]
         only = [institution] if institution is not None else []
         sessions = {(m, iid, topic): n for m, iid, topic, n in self._rows(

@@ -50,7 +50,8 @@ from typing import Any
 
 from contracts import compliance as rule
 from contracts.events import DueRule, RequirementScope
-from services.reporting.domain import _ORDER, UNKNOWN, Fact, Snapshot, _latest, revoked_on
+from services.reporting.projection.facts import UNKNOWN, VERSION_ORDER, Fact, latest_version, revoked_on
+from services.reporting.projection.snapshot import Snapshot
 
 STATES = ("compliant", "due", "overdue", "exempt")
 COUNTS = ("required", *STATES)
@@ -83,7 +84,7 @@ def requirement_versions(snapshot: Snapshot) -> dict[str, list[rule.RequirementV
                 by_version[f.attributes["version"]].append(f)
         versions = []
         for facts_of_version in by_version.values():
-            a = _latest(facts_of_version, cutoff).attributes
+            a = latest_version(facts_of_version, cutoff).attributes
             versions.append(rule.RequirementVersion(
                 requirement_id=requirement_id, version=a["version"], effective_from=date.fromisoformat(a["effective_from"]),
                 title=a["title"], course_id=a.get("course_id"), competency=a.get("competency"),
@@ -137,11 +138,11 @@ def profile(snapshot: Snapshot, servant_id: str, levels: dict[str, str] | None =
             serving, left = institution, False
     # A stretch in an institution not known yet is held: the servant counts nowhere for it.
     memberships = tuple(m for m in rule.memberships(life) if m.institution_id in levels)
-    latest = max(described, key=_ORDER).attributes
+    latest = max(described, key=VERSION_ORDER).attributes
     with_level = [f for f in known if f.attributes.get("position_level") is not None]
     return rule.ServantProfile(
         servant_id=servant_id,
-        position_level=max(with_level, key=_ORDER).attributes["position_level"] if with_level else None,
+        position_level=max(with_level, key=VERSION_ORDER).attributes["position_level"] if with_level else None,
         position_digest=latest.get("position_digest"), memberships=memberships)
 
 
@@ -159,10 +160,10 @@ def completions(snapshot: Snapshot) -> dict[str, list[rule.Completion]]:
     # arrived before its issue too: an attainment may list a certificate reporting has not seen issued)
     revoked_from: dict[str, date] = {}
     for certificate_id, facts in ledger.certificates.items():
-        revoked = _latest([f for f in facts if f.kind == "certificate_revoked"], cutoff)
+        revoked = latest_version([f for f in facts if f.kind == "certificate_revoked"], cutoff)
         if revoked is not None:
             revoked_from[certificate_id] = revoked_on(revoked)
-        issued = _latest([f for f in facts if f.kind == "certificate_issued"], cutoff)
+        issued = latest_version([f for f in facts if f.kind == "certificate_issued"], cutoff)
         if issued is None:
             continue  # a revocation of nothing (yet)
         a = issued.attributes
@@ -188,10 +189,10 @@ def exemptions(snapshot: Snapshot) -> dict[tuple[str, str], list[rule.Exemption]
     cutoff = snapshot.cutoff
     out: dict[tuple[str, str], list[rule.Exemption]] = defaultdict(list)
     for exemption_id, facts in snapshot.ledger.exemptions.items():
-        granted = _latest([f for f in facts if f.kind == "exemption_granted"], cutoff)
+        granted = latest_version([f for f in facts if f.kind == "exemption_granted"], cutoff)
         if granted is None:
             continue
-        withdrawn = _latest([f for f in facts if f.kind == "exemption_withdrawn"], cutoff)
+        withdrawn = latest_version([f for f in facts if f.kind == "exemption_withdrawn"], cutoff)
         a = granted.attributes
         out[(granted.servant_id, a["requirement_id"])].append(rule.Exemption(
             exemption_id=exemption_id, requirement_id=a["requirement_id"],

@@ -13,7 +13,8 @@ from typing import Any
 
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard_suppression import protect
-from services.reporting.domain import Period, Snapshot
+from services.reporting.projection.resolved import Period
+from services.reporting.projection.snapshot import Snapshot
 from services.reporting.exports import COUNTS, suppress
 
 MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")

@@ -16,7 +16,7 @@ from contracts.base import Event
 from contracts.envelope import Envelope
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting.bulletin import Publication, decide_publication
-from services.reporting.domain import fact_from
+from services.reporting.projection.facts import fact_from
 from services.reporting.repository import ReportingRepository
 
 

@@ -32,7 +32,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from probidad.shared.database import Database
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting.bulletin import Publication, canonical_json
-from services.reporting.domain import Fact, Ledger
+from services.reporting.projection.facts import Fact
+from services.reporting.projection.ledger import Ledger
 from services.reporting.tables import ReportingFact, ReportingPublication, ReportingStore
 
 FACTS = ReportingFact.__table__

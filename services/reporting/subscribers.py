@@ -12,7 +12,7 @@ from contracts.envelope import Envelope
 from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting import handlers
-from services.reporting.domain import KINDS
+from services.reporting.projection.facts import KINDS
 from services.reporting.handlers import ReportingContext
 
 

@@ -18,7 +18,10 @@ from services.reporting.bulletin_pdf import render_pdf
 from services.reporting.columnar import ColumnarLedger, ColumnarSnapshot
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard import render_dashboard, year_to_open
-from services.reporting.domain import MEASURES, Ledger, Period, Snapshot
+from services.reporting.projection.facts import MEASURES
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import Period
+from services.reporting.projection.snapshot import Snapshot
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
 from services.reporting.handlers import ReportingContext
 from services.reporting.repository import ReportingRepository

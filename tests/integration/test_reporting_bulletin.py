@@ -74,7 +74,8 @@ async def test_the_bulletin_in_html_markdown_and_pdf_says_novembers_figures(serv
     assert ("La Secretaría de la Contraloría del Estado, a través de la Unidad de Ética, Integridad y Prevención de "
             "Conflictos de Interés, mantiene una campaña permanente de capacitación y en noviembre de 2026 impartió un "
             "total de ") in page.text
-    month = f"{PUBLIC}/dashboard?year=2026&amp;period=month&amp;month=11&amp;as_of=2026-12-02T23%3A59%3A59.999999-06%3A00"
+    month = (f"{PUBLIC}/dashboard?year=2026&amp;period=month&amp;month=11"
+             "&amp;as_of=2026-12-02T23%3A59%3A59.999999-06%3A00")
     ytd = month.replace("period=month", "period=ytd")
     assert f'<a class="n" href="{month}#kpis">11</a>' in page.text
     assert f'<a class="n" href="{ytd}#kpis">2,533</a>' in page.text
@@ -85,7 +86,8 @@ async def test_the_bulletin_in_html_markdown_and_pdf_says_novembers_figures(serv
     assert (f"En noviembre de 2026 se capacitaron [180]({html.unescape(month)}#kpis) servidores públicos: ") in text
     assert f"; de ellos, [180]({html.unescape(month)}#breakdown-modality) lo hicieron a través de plataformas " \
            "virtuales." in text
-    assert f"De enero a noviembre de 2026, la Secretaría capacitó a un total de [2,533]({html.unescape(ytd)}#kpis)" in text
+    assert ("De enero a noviembre de 2026, la Secretaría capacitó a un total de "
+            f"[2,533]({html.unescape(ytd)}#kpis)") in text
     assert "Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad de Ética" in text
 
     english = await client.get("/reports/bulletin", params={**NOVEMBER, "format": "markdown", "lang": "en"})
@@ -104,7 +106,8 @@ async def test_the_pdf_prints_the_figures_the_public_addresses_and_the_issuer_bl
     assert "Boletín de capacitación: noviembre de 2026" in drawn
     assert ("En noviembre de 2026 se capacitaron 180 servidores públicos: 133 de instituciones estatales y 47 de "
             "instituciones municipales") in drawn
-    assert "la Secretaría capacitó a un total de 2,533 servidores públicos, cada persona contada una vez: 1,802" in drawn
+    assert ("la Secretaría capacitó a un total de 2,533 servidores públicos, "
+            "cada persona contada una vez: 1,802") in drawn
     assert not re.search(r"(?<![\d,.])\d{4,}(?![\d,])", re.sub(r"(19|20)\d\d|T\d\d%3A|[0-9a-f]{16}", " ", drawn)), \
         "every number of four digits or more carries its thousands comma"
     # The issuer block, as on an official document: lead, name, position, the Secretaría.
@@ -295,7 +298,8 @@ async def test_publishing_refuses_a_bad_month_a_future_moment_and_other_roles(pa
     assert bad.status_code == 422 and bad.json()["detail"].startswith("month:")
     future = await client.post("/reports/bulletin/2025-11/publish", params={"as_of": "2999-01-01"})
     assert future.status_code == 422 and future.json()["detail"].startswith("as_of:")
-    assert (await past.client("liaison", institution="inst-e01").post("/reports/bulletin/2025-11/publish")).status_code == 403
+    liaison = past.client("liaison", institution="inst-e01")
+    assert (await liaison.post("/reports/bulletin/2025-11/publish")).status_code == 403
     none = await client.get("/reports/bulletin", params={"month": "2025-10", "published": "latest"})
     assert none.status_code == 404 and none.json()["detail"].startswith("month:")
     unknown = await client.get("/reports/bulletins/bulletin-nope")
@@ -341,7 +345,8 @@ async def test_a_small_exempt_count_is_published_exactly_and_printed_as_the_publ
                   await client.get("/reports/bulletin", params={"month": "2025-11", "format": "markdown",
                                                                  "as_of": body["as_of"]})):
         assert again.status_code == 200, again.text
-        sentence = next(line for line in again.text.splitlines() if "requisito de capacitación “Código de Ética”" in line)
+        sentence = next(line for line in again.text.splitlines()
+                        if "requisito de capacitación “Código de Ética”" in line)
         assert "; exentos: [cifra reservada](" in sentence, sentence
         printed = dict(re.findall(r"(obligados a cumplir con[^(]*|cumplían|habían rebasado su plazo sin cumplirlo|"
                                   r"aún en plazo)\W*\[([^\]]+)\]", sentence))

@@ -26,7 +26,8 @@ from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 from services.reporting import views
 from services.reporting.app import create_app
 from services.reporting.columnar import ColumnarLedger
-from services.reporting.domain import DIMENSIONS, Fact, Period
+from services.reporting.projection.facts import DIMENSIONS, Fact
+from services.reporting.projection.resolved import Period
 from services.reporting.handlers import ReportingContext
 from services.reporting.repository import (
     FACTS, ReportingRepository, fact_row, insert_new_facts, last_seq, pointer, swap,

@@ -25,7 +25,8 @@ PROGRAMME = envelopes()
 
 @pytest.fixture
 async def reporting(database_url: str, tmp_path):
-    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Mexico_City")
+    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path,
+                                 programme_timezone="America/Mexico_City")
     async with serving(create_app, settings, dead_letters=False) as harness:
         await harness.deliver(*PROGRAMME)
         yield harness
@@ -52,7 +53,8 @@ async def test_compliance_per_requirement_institution_and_level_on_a_date(report
         assert {(r["requirement_id"], r["government_level"]) for r in body["by_government_level"]} == {
             ("rq-etica", "state"), ("rq-etica", "municipal"), ("rq-conflicto", "state")}
         standings = {(s["servant_id"], s["requirement_id"]): s for s in body["standings"]}
-        assert standings[("b2", "rq-etica")]["state"] == "due" and standings[("b2", "rq-etica")]["due_on"] == "2026-12-31"
+        b2 = standings[("b2", "rq-etica")]
+        assert b2["state"] == "due" and b2["due_on"] == "2026-12-31"
         assert all(set(s) == {"servant_id", "institution", "government_level", "requirement_id", "version", "state",
                               "due_on", "satisfied_by"} for s in body["standings"]), "pseudonymous ids only"
 
@@ -106,7 +108,8 @@ async def test_a_rebuild_from_the_records_gives_the_same_compliance(reporting):
 async def every_count_public(database_url: str, tmp_path):
     """The programme with a threshold of 1: its eleven people are all small counts, which the public
     dashboard (and so the bulletin) would otherwise withhold; here the numbers themselves are the point."""
-    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Mexico_City",
+    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path,
+                                 programme_timezone="America/Mexico_City",
                                  open_data_minimum_count=1)
     async with serving(create_app, settings, dead_letters=False) as harness:
         await harness.deliver(*PROGRAMME)
@@ -148,7 +151,8 @@ async def test_a_published_bulletin_keeps_its_compliance_numbers(every_count_pub
         assert f"cumplía con el requisito de capacitación “Código de Ética” ([7]({panel}#compliance)" in r.text
 
 
-async def test_at_the_threshold_the_bulletin_prints_the_small_compliance_counts_as_the_dashboard_withholds_them(reporting):
+async def test_at_the_threshold_the_bulletin_prints_the_small_compliance_counts_as_the_dashboard_withholds_them(
+        reporting):
     async with reporting.client("comptroller") as c:
         r = await c.post("/reports/bulletin/2026-11/publish", params={"as_of": "2026-11-30"})
         published = r.json()

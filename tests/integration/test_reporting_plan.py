@@ -22,7 +22,8 @@ from tests.unit.test_reporting_plan import V1, V1_AT, V2, V2_AT, envelopes
 
 @pytest.fixture
 async def reporting(database_url: str, tmp_path):
-    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Mexico_City",
+    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path,
+                                 programme_timezone="America/Mexico_City",
                                  open_data_minimum_count=1)  # the programme is tiny: show every count
     async with serving(create_app, settings, dead_letters=False) as harness:
         await harness.deliver(*envelopes((V1, V1_AT), (V2, V2_AT)))

@@ -29,7 +29,8 @@ from contracts.events import (
     InstitutionRegistered, RequirementScope, ServantRegistered, SessionScheduled, TrainingRequirementDeclared,
 )
 from services.reporting import compliance
-from services.reporting.domain import Ledger, fact_from
+from services.reporting.projection.facts import fact_from
+from services.reporting.projection.ledger import Ledger
 
 D = date
 ZONE = ZoneInfo("America/Mexico_City")

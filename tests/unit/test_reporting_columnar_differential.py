@@ -26,7 +26,10 @@ import pytest
 
 from services.reporting import bulletin, compliance, dashboard, exports
 from services.reporting.columnar import ColumnarLedger
-from services.reporting.domain import DIMENSIONS, Fact, Ledger, Period, Snapshot, from_micros
+from services.reporting.projection.facts import DIMENSIONS, Fact, from_micros
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import Period
+from services.reporting.projection.snapshot import Snapshot
 from tests.support.reporting_programmes import (
     PERTURBATIONS, ZONE, demo_facts, generated_facts, perturbed, redelivered, shuffled,
 )

@@ -28,7 +28,8 @@ from contracts.events import (
     ServantRegistered, ServantTransferred, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
 from services.reporting import compliance
-from services.reporting.domain import Ledger, fact_from
+from services.reporting.projection.facts import fact_from
+from services.reporting.projection.ledger import Ledger
 
 ZONE = ZoneInfo("America/Mexico_City")
 

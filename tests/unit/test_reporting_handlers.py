@@ -14,7 +14,7 @@ import pytest
 from contracts.envelope import seal
 from contracts.events import InstitutionRegistered, SessionClosed
 from services.reporting import handlers, subscribers
-from services.reporting.domain import KINDS, Fact, fact_from
+from services.reporting.projection.facts import KINDS, Fact, fact_from
 from services.reporting.handlers import ReportingContext
 from services.reporting.repository import ReportingRepository
 

@@ -15,7 +15,9 @@ from contracts.events import (
     AttendanceRecorded, CertificateIssued, CoursePublished, InstitutionRegistered, PlanTarget, ServantRegistered,
     SessionScheduled, TrainingPlanDeclared,
 )
-from services.reporting.domain import Ledger, attainment, fact_from
+from services.reporting.projection.facts import fact_from
+from services.reporting.projection.figures import attainment
+from services.reporting.projection.ledger import Ledger
 
 ZONE = ZoneInfo("America/Mexico_City")
 KNOWN = datetime(2026, 4, 30, 12, tzinfo=UTC)  # when every delivery fact was known

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from probidad.ops.programme import bulletin_plan, generate
-from services.reporting.domain import (
-    DIMENSIONS, UNKNOWN, Fact, Ledger, Period, fact_from, from_micros, micros,
-)
+from services.reporting.projection.facts import DIMENSIONS, UNKNOWN, Fact, fact_from, from_micros, micros
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import Period
 
 ZONE = ZoneInfo("America/Mexico_City")
 

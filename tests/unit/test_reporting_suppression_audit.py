@@ -30,7 +30,8 @@ from contracts.events import (
 )
 from probidad.ops.programme import generate, scaled_plan
 from services.reporting.dashboard import dashboard_data, render_dashboard
-from services.reporting.domain import MEASURES, Ledger, fact_from
+from services.reporting.projection.facts import MEASURES, fact_from
+from services.reporting.projection.ledger import Ledger
 from services.reporting.exports import open_data, to_csv, OPEN_DATA_COLUMNS
 from services.reporting.suppression import ACTIVITY, SPLITS, Publication, decide
 

@@ -1,341 +1,38 @@
-"""Reporting's read model: the facts it keeps and the figures it computes from them. Pure: no I/O.
-
-Why facts stamped with the moment they became known, rather than running totals: every figure must
-be answerable for any period *as of* any past date, and "servants trained" counts distinct people,
-which no counter adds up across arbitrary periods (the servants trained January–November are fewer
-than the sum of the months). So reporting keeps one small ``Fact`` per event it needs — the entity
-ids and the attributes oversight reads, never personal data — with the event's envelope time, and a
-``Ledger`` resolves them into a ``Snapshot`` as of any instant. Facts are keyed by event id, so a
-redelivered event changes nothing, and every resolution picks the latest version *known* at the
-cut-off (ordered by envelope time, then event id), so the arrival order never matters.
-
-**Completion = a standing certificate.** A servant completes a session when a ``CertificateIssued``
-for (servant, session) is known at the cut-off and no ``CertificateRevoked`` known then takes it away on
-the certificate's own day (``contracts.compliance.revoked_from``, the rule compliance reads): a void
-revocation — every one after a correction — takes it away on every day; one from a date only when that
-date is on or before the certificate's (a sanction leaves the training it ends delivered). Reporting
-deliberately does not recompute completions from attendance shares, scores and course rules:
-
-* certification owns the completion rules (one owner per fact); a second implementation here could
-  only disagree with it — e.g. over a course re-published with new terms after a session;
-* the figures a bulletin prints then match the certificates the public can verify one by one;
-* corrections reach reporting the same way they reach servants: as a revocation, at a known time,
-  which is exactly what "as of" needs.
-
-**Month of a session**: the local date of its (latest known) start in the programme's time zone,
-never UTC: a session at 22:30 on 30 November in Mexico City is a November session.
-
-**Attribution**: a completion belongs to the institution (and so the government level) and sex the
-servant had when the session started, as known at the cut-off — a servant who moves later does not
-take past training along. A ``ServantTransferred`` is in force from its ``effective_on`` (local midnight
-in the programme's zone), not from when it was recorded: a transfer recorded on 2 December, effective
-16 November, gives the new institution the sessions from 16 November on.
-
-**Unknown references wait** (the trust rules): a certificate, attendance or enrolment naming a session,
-course, servant or institution reporting has no fact about yet is held, never counted under an
-"unknown" category. Order across topics is not guaranteed, so the fact is kept and counts from the
-moment what it names is known, exactly as if the facts had come in order; a revocation counts only
-once the certificate it revokes has been issued (a revocation of nothing counts nothing).
-"""
+"""A snapshot: everything the ledger knew at a moment, resolved once and queried many times."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from operator import attrgetter
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from contracts import compliance as rule
 from contracts.attribution import Placement, Stamp, holding
-from contracts.envelope import Envelope
-from contracts.events import (
-    AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
-    CompetencyAttained, CoursePublished, EnrolmentCancelled, EnrolmentConfirmed, ExemptionGranted, ExemptionWithdrawn,
-    InstitutionRegistered, ServantLeft, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
-    SessionRescheduled, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
+from services.reporting.projection.facts import (
+    DIMENSIONS, FOREVER, PRESENT, UNKNOWN, Fact, from_micros, latest_version, micros, revoked_on,
 )
-from pydantic import BaseModel
+from services.reporting.projection.figures import checked_through, coverage_rows, empty_row, plan_report
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import (
+    NOBODY, CertificateEvent, CompletionView, Period, SessionView, Who,
+)
 
-UNKNOWN = "unknown"
-DIMENSIONS = ("month", "institution", "government_level", "topic", "modality", "sex")
-PRESENT = frozenset({"present", "late"})
-MEASURES = ("sessions_delivered", "courses_delivered", "servants_trained", "participations", "training_hours",
-            "certificates_issued", "certificates_revoked")
-
-# Event type -> the fact kind reporting keeps. Everything else (waitlists, requests, closings,
-# transfers still waiting for an answer) is ignored: no figure depends on it. Requirements,
-# exemptions, leavings and competencies feed the compliance projection (services/reporting/compliance.py).
-KINDS: dict[str, str] = {
-    InstitutionRegistered.type: "institution",
-    CoursePublished.type: "course",
-    SessionScheduled.type: "session_scheduled",
-    SessionRescheduled.type: "session_rescheduled",
-    SessionCancelled.type: "session_cancelled",
-    ServantRegistered.type: "servant",
-    ServantUpdated.type: "servant",
-    ServantTransferred.type: "servant_transferred",
-    EnrolmentConfirmed.type: "enrolment_confirmed",
-    EnrolmentCancelled.type: "enrolment_cancelled",
-    AttendanceRecorded.type: "attendance",
-    AttendanceCorrected.type: "attendance",
-    AssessmentGraded.type: "assessment",
-    CertificateIssued.type: "certificate_issued",
-    CertificateRevoked.type: "certificate_revoked",
-    TrainingPlanDeclared.type: "plan",
-    TrainingRequirementDeclared.type: "requirement",
-    ExemptionGranted.type: "exemption_granted",
-    ExemptionWithdrawn.type: "exemption_withdrawn",
-    ServantLeft.type: "departure",
-    CompetencyAttained.type: "competency",
-}
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-FOREVER = 2**62
-
-
-def micros(moment: datetime) -> int:
-    """Exact, sortable and storable the same way on every database."""
-    delta = moment.astimezone(UTC) - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_micros(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
-
-
-@dataclass(frozen=True, slots=True)
-class Fact:
-    event_id: str
-    kind: str
-    known_at: int  # envelope time, µs since the epoch (UTC)
-    subject: str
-    session_id: str | None = None
-    servant_id: str | None = None
-    attributes: dict[str, Any] = field(default_factory=dict)
-
-
-# Kind -> (field holding the session id, field holding the servant id, attributes kept). The one
-# description of what a fact holds: ``fact_from`` reads it from a validated event, and the rebuild's
-# fast path (services/reporting/rebuild/rows.py) from the record's JSON, so the two cannot drift apart.
-FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
-    "institution": (None, None, ("name", "government_level", "municipality", "headcount", "headcount_year")),
-    "course": (None, None, ("code", "title", "topic", "hours")),
-    "session_scheduled": ("session_id", None, ("course_id", "modality", "starts_at", "ends_at", "organising_unit")),
-    "session_rescheduled": ("session_id", None, ("starts_at", "ends_at")),
-    "session_cancelled": ("session_id", None, ()),
-    "servant": (None, "servant_id", ("institution_id", "sex", "person_id", "joined_on", "position_level",
-                                     "position_digest")),
-    "servant_transferred": (None, "servant_id", ("from_institution_id", "to_institution_id", "sex", "effective_on",
-                                                 "position_level")),
-    "enrolment_confirmed": ("session_id", "servant_id", ()),
-    "enrolment_cancelled": ("session_id", "servant_id", ()),
-    "attendance": ("session_id", "servant_id", ("status", "share", "minutes_present")),
-    "assessment": ("session_id", "servant_id", ("score",)),
-    "certificate_issued": ("session_id", "servant_id", ("course_id", "hours", "issued_on", "valid_until")),
-    "certificate_revoked": ("session_id", "servant_id", ("course_id", "applies", "effective_on")),
-    "plan": (None, None, ("year", "version", "declared_at", "targets")),
-    "requirement": (None, None, ("version", "effective_from", "title", "course_id", "competency", "scope", "due",
-                                 "withdrawn")),
-    "exemption_granted": (None, "servant_id", ("requirement_id", "effective_from", "until")),  # not the reason
-    "exemption_withdrawn": (None, "servant_id", ("requirement_id", "withdrawn_on")),
-    "departure": (None, "servant_id", ("institution_id", "left_on")),
-    "competency": (None, "servant_id", ("competency", "attained_on", "certificate_ids")),
-}
-
-
-def _plain(value: Any) -> Any:
-    """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
-    if isinstance(value, list):  # a plan's targets
-        return [v.model_dump(mode="json") if isinstance(v, BaseModel) else _plain(v) for v in value]
-    if isinstance(value, BaseModel):  # a requirement's scope and due rule
-        return value.model_dump(mode="json")
-    return value.isoformat() if isinstance(value, (date, datetime)) else value
-
-
-def fact_from(envelope: Envelope) -> Fact | None:
-    """The fact reporting keeps from an event, or None when no figure depends on it."""
-    kind = KINDS.get(envelope.type)
-    if kind is None:
-        return None
-    e = envelope.event
-    session_field, servant_field, names = FACT_FIELDS[kind]
-    return Fact(envelope.id, kind, micros(envelope.time), e.subject,
-                getattr(e, session_field) if session_field else None,
-                getattr(e, servant_field) if servant_field else None,
-                {name: _plain(getattr(e, name)) for name in names})
-
-
-_ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one
 _LAST_MOMENT = datetime.max.replace(tzinfo=UTC)
 _MISSING: Any = object()
 
 
 def _placement(version: Fact) -> Placement:
     """A servant's version as ``contracts.attribution`` reads it: stamped when it became known (rank 0, so
-    the order is (known_at, event id), as ``_ORDER``); a transfer in force from its effective day."""
+    the order is (known_at, event id), as ``VERSION_ORDER``); a transfer in force from its effective day."""
     a = version.attributes
     stamp = Stamp(from_micros(version.known_at), 0, version.event_id)
     if version.kind == "servant_transferred":
         return Placement(a["to_institution_id"], stamp, date.fromisoformat(a["effective_on"]),
                          a.get("from_institution_id"), source=version)
     return Placement(a["institution_id"], stamp, source=version)
-
-
-def revoked_on(revocation: Fact) -> date:
-    """The first day the certificate a ``certificate_revoked`` fact revokes no longer counts (valid time)."""
-    a = revocation.attributes
-    effective_on = a.get("effective_on")
-    return rule.revoked_from(a.get("applies"), date.fromisoformat(effective_on) if effective_on else None)
-
-
-def _latest(facts: Sequence[Fact], cutoff: int) -> Fact | None:
-    """The version known at ``cutoff`` that is last by (known_at, event_id); None if none is known yet."""
-    if len(facts) == 1:  # by far the most common case: a key with a single fact
-        only = facts[0]
-        return only if only.known_at <= cutoff else None
-    if cutoff == FOREVER:  # "now": every fact held is known, nothing to filter
-        return max(facts, key=_ORDER, default=None)
-    return max((f for f in facts if f.known_at <= cutoff), key=_ORDER, default=None)
-
-
-class Ledger:
-    """Every fact reporting holds, indexed for resolution; ``apply`` is idempotent and order-free."""
-
-    def __init__(self) -> None:
-        self.event_ids: set[str] = set()
-        self.institutions: dict[str, list[Fact]] = defaultdict(list)
-        self.courses: dict[str, list[Fact]] = defaultdict(list)
-        self.sessions: dict[str, list[Fact]] = defaultdict(list)
-        self.servants: dict[str, list[Fact]] = defaultdict(list)
-        self.participants: dict[str, set[str]] = defaultdict(set)  # session -> servants it has facts about
-        self.enrolments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
-        self.attendance: dict[tuple[str, str], list[Fact]] = defaultdict(list)
-        self.assessments: dict[tuple[str, str], list[Fact]] = defaultdict(list)
-        self.certificates: dict[str, list[Fact]] = defaultdict(list)
-        self.plans: dict[int, list[Fact]] = defaultdict(list)  # year -> the versions of its training programme
-        # The compliance projection's facts: a requirement's versions, an exemption's grant and withdrawal,
-        # a servant's leavings and competencies attained.
-        self.requirements: dict[str, list[Fact]] = defaultdict(list)
-        self.exemptions: dict[str, list[Fact]] = defaultdict(list)
-        self.departures: dict[str, list[Fact]] = defaultdict(list)
-        self.competencies: dict[str, list[Fact]] = defaultdict(list)
-        self.applied: list[Fact] = []  # in the order applied: ``applied[r:]`` came after revision r
-        self.revision = 0
-
-    def __len__(self) -> int:
-        return len(self.event_ids)
-
-    def apply(self, fact: Fact) -> bool:
-        if fact.event_id in self.event_ids:
-            return False
-        self.event_ids.add(fact.event_id)
-        self.applied.append(fact)
-        self.revision += 1
-        kind = fact.kind
-        if kind == "institution":
-            self.institutions[fact.subject].append(fact)
-        elif kind == "course":
-            self.courses[fact.subject].append(fact)
-        elif kind.startswith("session_"):
-            self.sessions[fact.session_id].append(fact)
-        elif kind.startswith("servant"):
-            self.servants[fact.servant_id].append(fact)
-        elif kind.startswith("certificate_"):
-            self.certificates[fact.subject].append(fact)
-            self.participants[fact.session_id].add(fact.servant_id)
-        elif kind == "plan":
-            self.plans[fact.attributes["year"]].append(fact)
-        elif kind == "requirement":
-            self.requirements[fact.subject].append(fact)
-        elif kind.startswith("exemption_"):
-            self.exemptions[fact.subject].append(fact)
-        elif kind == "departure":
-            self.departures[fact.servant_id].append(fact)
-        elif kind == "competency":
-            self.competencies[fact.servant_id].append(fact)
-        else:
-            self.participants[fact.session_id].add(fact.servant_id)
-            target = (self.attendance if kind == "attendance" else
-                      self.assessments if kind == "assessment" else self.enrolments)
-            target[(fact.session_id, fact.servant_id)].append(fact)
-        return True
-
-    def apply_all(self, facts: Iterable[Fact]) -> int:
-        return sum(self.apply(f) for f in facts)
-
-    @property
-    def newest(self) -> datetime | None:
-        """Envelope time of the newest fact held (how fresh the projection is)."""
-        latest = max((f.known_at for fs in self._all() for f in fs), default=None)
-        return from_micros(latest) if latest is not None else None
-
-    def _all(self) -> Iterator[list[Fact]]:
-        for index in (self.institutions, self.courses, self.sessions, self.servants, self.enrolments,
-                      self.attendance, self.assessments, self.certificates, self.plans, self.requirements,
-                      self.exemptions, self.departures, self.competencies):
-            yield from index.values()
-
-    def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None, *,
-                 previous: Snapshot | None = None) -> Snapshot:
-        """Resolve the ledger as of ``as_of`` (None = now); see ``Snapshot`` for what ``previous`` saves."""
-        return Snapshot(self, zone, as_of, previous)
-
-
-# ---------------------------------------------------------------- resolved views
-
-
-@dataclass(frozen=True, slots=True)
-class Period:
-    """Inclusive range of local dates in the programme's time zone."""
-
-    start: date
-    end: date
-
-    @classmethod
-    def month(cls, year: int, month: int) -> "Period":
-        following = date(year + month // 12, month % 12 + 1, 1)
-        return cls(date(year, month, 1), following - timedelta(days=1))
-
-    @classmethod
-    def year(cls, year: int) -> "Period":
-        return cls(date(year, 1, 1), date(year, 12, 31))
-
-    def __contains__(self, day: date) -> bool:
-        return self.start <= day <= self.end
-
-    @property
-    def label(self) -> str:
-        if self.start.day == 1 and self == Period.month(self.start.year, self.start.month):
-            return f"{self.start:%Y-%m}"
-        if self == Period.year(self.start.year):
-            return str(self.start.year)
-        return f"{self.start.isoformat()}/{self.end.isoformat()}"
-
-
-@dataclass(frozen=True, slots=True)
-class SessionView:
-    session_id: str
-    course_id: str
-    course_title: str
-    topic: str
-    modality: str
-    starts_at: datetime
-    day: date  # local date in the programme's zone
-    cancelled: bool
-    organising_unit: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    institution_id: str
-    institution: str
-    government_level: str
-    sex: str
-
-
-NOBODY = Who(UNKNOWN, UNKNOWN, UNKNOWN, UNKNOWN)  # a servant reporting has no fact about (yet)
 
 
 @dataclass(slots=True)
@@ -345,25 +42,6 @@ class _Changes:
     sessions: set[str] = field(default_factory=set)
     servants: set[str] = field(default_factory=set)
     certificates: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class CompletionView:
-    servant_id: str
-    session: SessionView
-    who: Who
-    certificate_id: str
-    hours: float
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateEvent:
-    """A certificate issued or revoked on a local date; placed by the session/servant it is about."""
-
-    day: date
-    session: SessionView | None
-    who: Who
-    topic: str
 
 
 # A certificate resolved: (session id, servant id, issued event, revoked event, completion).
@@ -399,9 +77,9 @@ class Snapshot:
         for iid, facts in ledger.institutions.items():
             known = [f for f in facts if f.known_at <= cutoff]
             if known:
-                self.institutions[iid] = _latest(known, cutoff)
+                self.institutions[iid] = latest_version(known, cutoff)
                 self.headcounts[iid] = known
-        self.courses = {cid: f for cid, fs in ledger.courses.items() if (f := _latest(fs, cutoff))}
+        self.courses = {cid: f for cid, fs in ledger.courses.items() if (f := latest_version(fs, cutoff))}
         changes = self._changes_since(previous)
         self.sessions: dict[str, SessionView] = {}
         for sid, facts in ledger.sessions.items():
@@ -413,7 +91,7 @@ class Snapshot:
                 self.sessions[sid] = view
         self.present: dict[str, list[str]] = defaultdict(list)  # session -> servants present
         for (sid, servant), facts in ledger.attendance.items():
-            latest = _latest(facts, cutoff)
+            latest = latest_version(facts, cutoff)
             if latest is not None and latest.attributes["status"] in PRESENT:
                 session = self.sessions.get(sid)
                 # Held until both the session and the servant are known: a presence nobody can place
@@ -462,10 +140,10 @@ class Snapshot:
     def _session(self, sid: str, facts: list[Fact]) -> SessionView | None:
         cutoff = self._cutoff
         known = [f for f in facts if f.known_at <= cutoff]
-        scheduled = _latest([f for f in known if f.kind == "session_scheduled"], cutoff)
+        scheduled = latest_version([f for f in known if f.kind == "session_scheduled"], cutoff)
         if scheduled is None:
             return None
-        timing = _latest([f for f in known if f.kind != "session_cancelled"], cutoff)
+        timing = latest_version([f for f in known if f.kind != "session_cancelled"], cutoff)
         starts_at = datetime.fromisoformat(timing.attributes["starts_at"])
         course_id = scheduled.attributes["course_id"]
         course = self.courses.get(course_id)
@@ -575,8 +253,8 @@ class Snapshot:
             issued = only if only.kind == "certificate_issued" else None
             revoked = only if only.kind == "certificate_revoked" else None
         else:
-            issued = _latest([f for f in facts if f.kind == "certificate_issued"], cutoff)
-            revoked = _latest([f for f in facts if f.kind == "certificate_revoked"], cutoff)
+            issued = latest_version([f for f in facts if f.kind == "certificate_issued"], cutoff)
+            revoked = latest_version([f for f in facts if f.kind == "certificate_revoked"], cutoff)
         reference = issued or revoked
         if reference is None:
             return None
@@ -624,7 +302,7 @@ class Snapshot:
         """
         if by is not None and by not in DIMENSIONS:
             raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
-        rows: dict[str, dict[str, Any]] = defaultdict(_empty_row)
+        rows: dict[str, dict[str, Any]] = defaultdict(empty_row)
         sessions: dict[str, set[str]] = defaultdict(set)
         courses: dict[str, set[str]] = defaultdict(set)
         trained: dict[str, set[str]] = defaultdict(set)
@@ -662,7 +340,7 @@ class Snapshot:
             row["servants_trained"] = len(trained.get(key, ()))
             row["training_hours"] = round(row["training_hours"], 2)
         if by is None:
-            total = rows["total"] if rows else _empty_row()
+            total = rows["total"] if rows else empty_row()
             return [{"period": period.label, **total}]
         labels = self._labels(by)
         return [{"period": period.label, by: key, **({"name": labels[key]} if key in labels else {}), **rows[key]}
@@ -723,7 +401,7 @@ class Snapshot:
         ``hours_attainment`` = actual / planned, rounded to 4 places, None when planned is 0. An
         ``outside_plan`` row has the same keys but the planned and attainment ones.
         """
-        through = _through(through_month)
+        through = checked_through(through_month)
         period = Period(date(year, 1, 1), Period.month(year, through).end)
         wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
         sessions: dict[tuple[int, str, str], set[str]] = defaultdict(set)
@@ -758,9 +436,9 @@ class Snapshot:
             if not self.known(servant, session.starts_at):
                 continue  # held until the servant is known, like every other fact about them
             pair = (session_id, servant)
-            enrolment = _latest(ledger.enrolments.get(pair, ()), cutoff)
-            attendance = _latest(ledger.attendance.get(pair, ()), cutoff)
-            assessment = _latest(ledger.assessments.get(pair, ()), cutoff)
+            enrolment = latest_version(ledger.enrolments.get(pair, ()), cutoff)
+            attendance = latest_version(ledger.attendance.get(pair, ()), cutoff)
+            assessment = latest_version(ledger.assessments.get(pair, ()), cutoff)
             if not (enrolment or attendance or assessment or servant in standing or servant in revoked):
                 continue
             who = self.who(servant, session.starts_at)
@@ -779,10 +457,6 @@ class Snapshot:
                 "local_date": session.day.isoformat(), "cancelled": session.cancelled,
                 "delivered": bool(self.present.get(session_id)) and not session.cancelled,
                 "organising_unit": session.organising_unit, "participants": entries}
-
-
-def _empty_row() -> dict[str, Any]:
-    return {m: 0 for m in MEASURES}
 
 
 def _session_key(s: SessionView, by: str | None) -> str:
@@ -807,133 +481,3 @@ def _certificate_key(e: CertificateEvent, by: str | None) -> str:
     if by == "modality":
         return e.session.modality if e.session else UNKNOWN
     return _who_key(e.who, by)
-
-
-
-def coverage_rows(year: int, institutions: dict[str, Fact], headcounts: dict[str, list[Fact]],
-                  trained: dict[str, int], cutoff: int) -> list[dict[str, Any]]:
-    """``Snapshot.coverage``'s rows from the institutions known at the cut-off (their latest version and
-    every headcount declaration known) and the distinct persons trained per institution in the year."""
-    rows = []
-    for iid, latest in institutions.items():
-        declarations = headcounts[iid]
-        same_year = [f for f in declarations if f.attributes["headcount_year"] == year]
-        earlier = [f for f in declarations if f.attributes["headcount_year"] < year]
-        declaration = _latest(same_year or earlier or declarations, cutoff)
-        headcount = declaration.attributes["headcount"]
-        count = trained.get(iid, 0)
-        rows.append({"year": year, "institution": iid, "name": latest.attributes["name"],
-                     "government_level": latest.attributes["government_level"],
-                     "headcount": headcount, "headcount_year": declaration.attributes["headcount_year"],
-                     "servants_trained": count, "coverage": round(count / headcount, 4)})
-    rows.sort(key=lambda r: (r["coverage"], r["name"]))
-    return rows
-
-
-def _through(through_month: int | None) -> int:
-    through = 12 if through_month is None else through_month
-    if not 1 <= through <= 12:
-        raise ValueError("through_month must be from 1 to 12")
-    return through
-
-
-PlanKey = tuple[int, str, str]  # a cell: month, institution id, topic
-
-
-def plan_report(year: int, through_month: int | None, institution: str | None, plan: Fact | None,
-                sessions: dict[PlanKey, int], trained: dict[PlanKey, int], hours: dict[PlanKey, float],
-                names: dict[str, str]) -> dict[str, Any]:
-    """``Snapshot.plan_against_actual``'s report (see there) from the plan in force and what was delivered
-    per cell: distinct sessions, distinct persons trained, training hours."""
-    through = _through(through_month)
-    period = Period(date(year, 1, 1), Period.month(year, through).end)
-    wanted = (lambda iid: True) if institution is None else (lambda iid: iid == institution)
-    planned: dict[PlanKey, list[float]] = {}
-    if plan is not None:
-        for t in plan.attributes["targets"]:
-            if t["month"] <= through and wanted(t["institution_id"]):
-                row = planned.setdefault((t["month"], t["institution_id"], t["topic"]), [0, 0, 0.0])
-                row[0] += t["sessions"]
-                row[1] += t["people"]
-                row[2] += t["hours"]
-    month_label = f"{year}-{through:02d}"
-
-    def cell(key: PlanKey) -> _PlanCell:
-        return _PlanCell(planned.get(key), sessions.get(key, 0), trained.get(key, 0), hours.get(key, 0.0))
-
-    months, by_pair, month_total, total = [], {}, _PlanCell(), _PlanCell()
-    for key in sorted(planned):
-        month, iid, topic = key
-        found = cell(key)
-        months.append(found.row(f"{year}-{month:02d}", iid, names.get(iid), topic))
-        by_pair.setdefault((iid, topic), _PlanCell()).add(found)
-        total.add(found)
-        if month == through:
-            month_total.add(found)
-    outside, outside_month, outside_total = [], _PlanCell(), _PlanCell()
-    for key in sorted((set(sessions) | set(trained)) - set(planned)):
-        month, iid, topic = key
-        found = cell(key)
-        outside.append(found.delivered(f"{year}-{month:02d}", iid, names.get(iid), topic))
-        outside_total.add(found)
-        if month == through:
-            outside_month.add(found)
-    return {
-        "year": year, "through_month": through, "period": period.label,
-        "plan": None if plan is None else {
-            "plan_id": plan.subject, "version": plan.attributes["version"],
-            "declared_at": plan.attributes["declared_at"], "known_from": from_micros(plan.known_at).isoformat()},
-        "months": months,
-        "month_total": month_total.row(month_label, "total", None, "total"),
-        "year_to_date": [found.row(period.label, iid, names.get(iid), topic)
-                         for (iid, topic), found in sorted(by_pair.items())],
-        "total": total.row(period.label, "total", None, "total"),
-        "outside_plan": {
-            "months": outside,
-            "month_total": outside_month.delivered(month_label, "total", None, "total"),
-            "total": outside_total.delivered(period.label, "total", None, "total"),
-        },
-    }
-
-
-class _PlanCell:
-    """Planned and delivered figures of one row of ``Snapshot.plan_against_actual``. A cell's are its
-    distinct sessions and persons; a wider row (the month, year to date, the total) adds its cells,
-    delivered figures as the planned ones, so attainment compares like with like (a person trained in two
-    planned cells counts in each, as the plan's targets count them)."""
-
-    __slots__ = ("planned", "sessions", "persons", "hours")
-
-    def __init__(self, planned: list[float] | None = None, sessions: int = 0, persons: int = 0,
-                 hours: float = 0.0) -> None:
-        self.planned = list(planned) if planned else [0, 0, 0.0]
-        self.sessions = sessions  # distinct sessions delivered in the cell
-        self.persons = persons  # distinct persons trained in it
-        self.hours = hours
-
-    def add(self, other: "_PlanCell") -> None:
-        self.planned = [a + b for a, b in zip(self.planned, other.planned)]
-        self.sessions += other.sessions
-        self.persons += other.persons
-        self.hours += other.hours
-
-    def delivered(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
-        """The delivered figures only: a row of delivery outside the plan."""
-        return {"period": period, "institution": institution, "name": name, "topic": topic,
-                "sessions_delivered": self.sessions, "servants_trained": self.persons,
-                "training_hours": round(self.hours, 2)}
-
-    def row(self, period: str, institution: str, name: str | None, topic: str) -> dict[str, Any]:
-        sessions, people, hours = self.planned
-        actual = (self.sessions, self.persons, round(self.hours, 2))
-        return {"period": period, "institution": institution, "name": name, "topic": topic,
-                "planned_sessions": sessions, "planned_people": people, "planned_hours": round(hours, 2),
-                "sessions_delivered": actual[0], "servants_trained": actual[1], "training_hours": actual[2],
-                "sessions_attainment": attainment(actual[0], sessions),
-                "people_attainment": attainment(actual[1], people),
-                "hours_attainment": attainment(actual[2], hours)}
-
-
-def attainment(actual: float, planned: float) -> float | None:
-    """actual / planned, rounded to 4 places; None when nothing was planned (0)."""
-    return round(actual / planned, 4) if planned else None
