@@ -18,7 +18,7 @@ from services.attendance.intervals import (
     Decision, Interval, Mark, Match, ReportRow, Roster, covered_seconds, epoch, exact_minutes, match_rows,
     merge_intervals, validate_mark, verify_check_in,
 )
-from services.attendance.sessions import TrainingSession, utc
+from services.attendance.sessions import TrainingSession, utc_of
 
 
 # ---------------------------------------------------------------- scores
@@ -257,14 +257,14 @@ def decide_grades(session: TrainingSession, enrolled: Mapping[str, object],
 def may_close(session: TrainingSession, *, claimed: bool, now: datetime) -> None:
     """``claimed``: this close is the one that marked the session closed (of two at once, one is)."""
     if not claimed:
-        raise SessionNotReady("session_id", f"session {session.session_id} was already closed at "
-                              f"{utc(session.closed_at).isoformat()}")
+        at = "" if session.closed_at is None else f" at {utc_of(session.closed_at).isoformat()}"
+        raise SessionNotReady("session_id", f"session {session.session_id} was already closed{at}")
     if session.cancelled:
         raise SessionNotReady("session_id", f"session {session.session_id} was cancelled; "
                               "there is no attendance to close")
     if epoch(now) < session.window.ends_at:
         raise SessionNotReady("session_id", f"session {session.session_id} has not ended yet (it ends at "
-                              f"{utc(session.ends_at).isoformat()})")
+                              f"{session.end.isoformat()})")
 
 
 @dataclass

@@ -34,7 +34,7 @@ from services.attendance.domain import Correction
 from services.attendance.intervals import Decision, Evidence, Roster, epoch
 from services.attendance.sessions import TrainingSession
 from services.attendance.errors import Forbidden, NotFound
-from services.attendance.reports import parse_report
+from services.attendance.reports import IgnoredRow, parse_report
 from services.attendance.ports import AttendanceRepository
 from services.attendance.settings import AttendanceSettings
 
@@ -206,8 +206,9 @@ async def mark(repo: AttendanceRepository, ctx: AttendanceContext, principal: Pr
                               minutes_present, reason)
     await repo.add_mark(session_id, servant_id, mark, reason, principal.subject)
     events: list[Event] = []
-    if session.closed_at is not None:
-        events = (await _correct(repo, ctx, session, [servant_id], reason=reason, by=principal.subject)).events
+    if session.closed_at is not None:  # then decide_mark made sure a reason was given
+        corrected = await _correct(repo, ctx, session, [servant_id], reason=reason or "", by=principal.subject)
+        events = corrected.events
     (decision,) = await decisions(repo, ctx, session, [servant_id])
     return Marked(servant_id, decision, bool(events), events)
 
@@ -246,7 +247,7 @@ class ImportSummary:
     matched_rows: int
     servants: dict[str, int]  # servant id -> minutes within the session according to this report
     unmatched: list[intervals.Unmatched]
-    ignored: list
+    ignored: list[IgnoredRow]
     warnings: list[str] = field(default_factory=list)
     corrections: list[Correction] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)  # the corrections', for the caller to record
@@ -282,7 +283,7 @@ async def import_report(repo: AttendanceRepository, ctx: AttendanceContext, prin
     log.info("report imported", session_id=session_id, report_id=report_id, format=report.format,
              rows=len(report.rows), matched=match.matched_rows, servants=len(matched.minutes))
     if session.closed_at is not None and match.intervals:
-        corrected = await _correct(repo, ctx, session, match.intervals, reason=reason, by=principal.subject)
+        corrected = await _correct(repo, ctx, session, match.intervals, reason=reason or "", by=principal.subject)
         summary.corrections, summary.events = corrected.corrections, corrected.events
     return summary
 

@@ -46,6 +46,8 @@ _STAMP = re.compile(
     r"(\d{1,2}):(\d{2})(?::(\d{2}))?(?:[.,]\d+)?"
     r"\s*(?:([AaPp])\.?\s?[Mm]\.?)?\s*(Z|[+-]\d{2}:?\d{2})?\s*$"
 )
+# The pieces of one stamp: day/month/year parts (None: a time only), hour, minute, second, AM/PM, offset.
+Groups = tuple[str | None, ...]
 
 
 class StampReader:
@@ -57,7 +59,7 @@ class StampReader:
         self.day_first = day_first  # what the headers' language says (Spanish: True, English: False), if known
         local = datetime.fromtimestamp(reference, self.zone)
         self.reference_date = local.date()
-        self._groups: dict[str, tuple] = {}
+        self._groups: dict[str, Groups] = {}
         self._epochs: dict[str, int] = {}
         self._bases: dict[tuple[int, int, int, int], int] = {}
         self.order: str | None = None  # "ymd", "mdy" or "dmy"
@@ -84,7 +86,7 @@ class StampReader:
             first = first or groups
             if int(a) > 12:
                 candidates.discard("mdy")
-            if int(b) > 12:
+            if int(b or 0) > 12:  # the pattern gives the three date parts together or none
                 candidates.discard("dmy")
         if not candidates:
             raise ReportError("dates", "mix day-first and month-first dates")
@@ -110,8 +112,8 @@ class StampReader:
         else:
             self.order = by_language or min(("mdy", "dmy"), key=distance)
 
-    def _date(self, groups: tuple, order: str) -> date:
-        a, b, c = int(groups[0]), int(groups[1]), int(groups[2])
+    def _date(self, groups: Groups, order: str) -> date:
+        a, b, c = (int(part or 0) for part in groups[:3])  # present: only dated stamps reach here
         if order == "ymd":
             y, m, d = a, b, c
         elif order == "mdy":
@@ -131,7 +133,7 @@ class StampReader:
             self.scan(raw, where)
             groups = self._groups[raw]
         _, _, _, hh, mm, ss, half, offset = groups
-        hour, minute, second = int(hh), int(mm), int(ss or 0)
+        hour, minute, second = int(hh or 0), int(mm or 0), int(ss or 0)  # hour and minute always match
         if half is not None:
             if not 1 <= hour <= 12:
                 raise ReportError(None, f"{where}: {raw!r} has hour {hour} with AM/PM")

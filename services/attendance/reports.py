@@ -237,7 +237,7 @@ def _teams(text: str, timezone: str, session_start: int) -> ParsedReport:
             continue
         if cells:
             sections.setdefault(current, []).append((number, row))
-    written = [folded(_SECTION.match(t).group(2)) for t in titles]
+    written = [folded(found.group(2)) for found in map(_SECTION.match, titles) if found is not None]
     in_spanish, in_english = (sum(t in _SPANISH_SECTIONS for t in written),
                               sum(t in _SECTIONS and t not in _SPANISH_SECTIONS for t in written))
     spanish = None if in_spanish == in_english else in_spanish > in_english

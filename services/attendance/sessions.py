@@ -18,7 +18,7 @@ from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated,
     SessionRescheduled, SessionScheduled,
 )
-from services.attendance.errors import AttendanceError
+from services.attendance.errors import AttendanceError, NotFound
 from services.attendance.intervals import SessionWindow, epoch
 
 
@@ -86,7 +86,7 @@ def institution_at_start(session: TrainingSession, placements: Iterable[Placemen
     (``contracts.attribution.institution_at``: registrations and updates in force from when stated, transfers
     from local midnight of their effective day in the programme's ``zone``). With nothing known of the
     servant's placements, ``otherwise`` (where the servant is now, or the enrolment's institution)."""
-    found = institution_at(placements, utc_of(session.starts_at), zone)
+    found = institution_at(placements, session.start, zone)
     return otherwise if found is None else found
 
 
@@ -116,8 +116,23 @@ class TrainingSession:
         return self.starts_at is not None
 
     @property
+    def start(self) -> datetime:
+        """When the session starts, in UTC; only a scheduled session has a start."""
+        return utc_of(self._known(self.starts_at))
+
+    @property
+    def end(self) -> datetime:
+        return utc_of(self._known(self.ends_at))
+
+    @property
     def window(self) -> SessionWindow:
-        return SessionWindow(self.session_id, epoch(self.starts_at), epoch(self.ends_at), self.timezone)
+        # the times and the zone are set together (``_with_times``): a scheduled session has all three
+        return SessionWindow(self.session_id, epoch(self.start), epoch(self.end), self.timezone or "UTC")
+
+    def _known(self, moment: datetime | None) -> datetime:
+        if moment is None:
+            raise NotFound(None, f"session {self.session_id} is not known (yet) to attendance")
+        return moment
 
 
 def _with_times(session: TrainingSession, starts_at: datetime, ends_at: datetime, zone: str,

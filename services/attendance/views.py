@@ -46,7 +46,7 @@ async def check_in_code(repo: AttendanceRepository, ctx: AttendanceContext, prin
     session = await handlers.load_session(repo, session_id)
     handlers.ensure_may_manage(principal, session)
     return CheckInCode(session_id, handlers.check_in_code_for(ctx, session),
-                       datetime.fromtimestamp(session.window.starts_at - ctx.check_in_opens_s, UTC), session.ends_at)
+                       datetime.fromtimestamp(session.window.starts_at - ctx.check_in_opens_s, UTC), session.end)
 
 
 async def session_records(repo: AttendanceRepository, principal: Principal, session_id: str, *,

@@ -78,9 +78,11 @@ class FakeAttendanceRepository:
     async def placements_of(self, servant_ids: Iterable[str]) -> dict[str, list[Placement]]:
         wanted = set(servant_ids)
         found: dict[str, list[Placement]] = {}
-        for stated in [*self._of(Transfer), *self._of(Registration)]:
-            if stated.servant_id in wanted:
-                found.setdefault(stated.servant_id, []).append(stated.placement)
+        stated: list[tuple[str, Placement]] = [(t.servant_id, t.placement) for t in self._of(Transfer)]
+        stated += [(r.servant_id, r.placement) for r in self._of(Registration)]
+        for servant_id, placement in stated:
+            if servant_id in wanted:
+                found.setdefault(servant_id, []).append(placement)
         return found
 
     async def servant_with_digest(self, digest: str) -> str | None:
