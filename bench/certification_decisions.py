@@ -57,7 +57,8 @@ def programme(servants: int, seed: int = 11) -> list[tuple[str, bytes, bytes, di
         for v in range(s, min(s + PER_SESSION, servants)):
             minutes = random.choice((240, 230, 200, 150))
             facts += [
-                EnrolmentConfirmed(enrolment_id=f"en-{v}", session_id=session, servant_id=f"sv-{v}", institution_id="i"),
+                EnrolmentConfirmed(enrolment_id=f"en-{v}", session_id=session, servant_id=f"sv-{v}",
+                                   institution_id="i"),
                 AttendanceRecorded(session_id=session, servant_id=f"sv-{v}", minutes_present=minutes,
                                    session_minutes=240, share=minutes / 240, status="present", source_of_record="zoom"),
                 AssessmentGraded(session_id=session, servant_id=f"sv-{v}", score=random.choice((95, 80, 60))),

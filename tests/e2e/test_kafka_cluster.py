@@ -218,7 +218,8 @@ async def test_three_node_cluster_keeps_acknowledged_messages_when_a_broker_dies
             deadline = killed_at + 60
             while sum(1 for t in acked.values() if t > killed_at) < 300 or time.monotonic() < killed_at + 3:
                 assert time.monotonic() < deadline, (
-                    f"acknowledgements stalled after the kill: {len(acked) - acked_at_kill} new, {failures} failed sends"
+                    f"acknowledgements stalled after the kill: {len(acked) - acked_at_kill} new, "
+                    f"{failures} failed sends"
                 )
                 await asyncio.sleep(0.1)
         finally:

@@ -344,7 +344,8 @@ async def test_a_service_killed_and_restarted_is_back_at_lag_zero_quickly(kafka:
     6 s session timeout shorten that, and ``PROBIDAD_OUTAGE_KILL_ENV`` (``static``, ``session``)
     measures those instead."""
     env = {"static": {"PROBIDAD_KAFKA_INSTANCE_ID": "outage-test"},
-           "session": {"PROBIDAD_KAFKA_SESSION_TIMEOUT_MS": "6000"}}.get(os.environ.get("PROBIDAD_OUTAGE_KILL_ENV", ""), {})
+           "session": {"PROBIDAD_KAFKA_SESSION_TIMEOUT_MS": "6000"}}.get(
+        os.environ.get("PROBIDAD_OUTAGE_KILL_ENV", ""), {})
     _healthy_s, lag_zero_s = await _lag_zero_after_a_kill(kafka, tmp_path, env)
     assert lag_zero_s < 15
 

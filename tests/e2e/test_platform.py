@@ -339,7 +339,8 @@ async def test_two_certification_instances_start_on_one_postgresql_database_and_
              for s in ("enrollment", "attendance", "certification", "reporting")]
     for name in names:
         await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
-    template = f"{postgres_admin_url.rsplit('/', 1)[0]}/probidad_t_{topic_prefix.strip('.').replace('-', '_')}_{{service}}"
+    namespace = topic_prefix.strip(".").replace("-", "_")
+    template = f"{postgres_admin_url.rsplit('/', 1)[0]}/probidad_t_{namespace}_{{service}}"
     offset = _free_port_offset(topic_prefix, instances=2)
     running = []
     try:

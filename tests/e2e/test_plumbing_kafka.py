@@ -62,7 +62,8 @@ async def test_kcat_reads_the_published_event_with_its_cloudevents_headers(
     assert json.loads(record["payload"]) == institution("inst-kcat", 55).model_dump(mode="json")
 
 
-async def test_a_redelivered_event_has_no_second_effect(running_ledger, kafka_bootstrap: str, topic_prefix: str) -> None:
+async def test_a_redelivered_event_has_no_second_effect(running_ledger, kafka_bootstrap: str,
+                                                        topic_prefix: str) -> None:
     envelope = seal(institution("inst-twice", 12))
     from aiokafka import AIOKafkaProducer
 

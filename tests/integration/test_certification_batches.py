@@ -211,7 +211,8 @@ async def test_an_enrolment_id_stored_under_another_session_is_handled_as_one_by
     one_by_one = await decide(database_url, tmp_path, records, None)
     assert await decide(database_url, tmp_path, records, 4) == one_by_one
     assert REPLAYED[-1] == 4  # the third batch was applied again, one by one
-    issued = {(p["servant_id"], p["session_id"]) for kind, p in one_by_one["published"] if kind == CertificateIssued.type}
+    issued = {(p["servant_id"], p["session_id"])
+              for kind, p in one_by_one["published"] if kind == CertificateIssued.type}
     assert issued == {("sv-1", "s-1"), ("sv-5", "s-3"), ("sv-3", "s-2")}
     # As always: the stored row keeps its session and servant and takes the later statement's institution.
     (row,) = [json.loads(r) for r in one_by_one["certification_enrolment"] if '"en-sv-1-1"' in r]

@@ -43,7 +43,8 @@ async def test_the_comptroller_revokes_a_certificate_as_void_and_every_reader_is
             "applies_from": "2026-11-05", "revoked_by": "comptroller:ana"}
 
         (revoked,) = await certification.events(CertificateRevoked)
-        assert (revoked.certificate_id, revoked.servant_id, revoked.session_id) == (issued.certificate_id, "sv-1", "s-1")
+        assert (revoked.certificate_id, revoked.servant_id, revoked.session_id) == \
+            (issued.certificate_id, "sv-1", "s-1")
         assert (revoked.applies, revoked.effective_on) == ("void", None)
         assert revoked.reason == "la lista de asistencia fue falsificada"
 
@@ -99,7 +100,8 @@ async def test_bad_revocations_are_refused_naming_the_field_and_nothing_is_annou
             assert answer.status_code == status, (body, answer.text)
             assert answer.json()["detail"].startswith(f"{field}:") or field in str(answer.json().get("errors")), \
                 (body, answer.json())
-        unknown = await http.post("/certificates/PRB-0000-0000-0000/revocation", json={"reason": "x", "applies": "void"})
+        unknown = await http.post("/certificates/PRB-0000-0000-0000/revocation",
+                                  json={"reason": "x", "applies": "void"})
         assert unknown.status_code == 404 and unknown.json()["detail"].startswith("certificate:")
         assert (await http.post("/certificates/no-such-id/revocation",
                                 json={"reason": "x", "applies": "void"})).status_code == 404

@@ -26,7 +26,8 @@ async def declare(p, body: dict, who: str = "comptroller"):
         return await c.post("/requirements", json=body)
 
 
-async def standing(p, institution: str, state: str = "all", who: str = "comptroller", on: date = TODAY - timedelta(days=1)):
+async def standing(p, institution: str, state: str = "all", who: str = "comptroller",
+                   on: date = TODAY - timedelta(days=1)):
     async with p.client(who) as c:
         return await c.get(f"/institutions/{institution}/compliance", params={"state": state, "on": on.isoformat()})
 
@@ -35,7 +36,8 @@ def lines(answer) -> dict:
     return {line["servant_id"]: (line["state"], line["due_on"]) for line in answer.json()["lines"]}
 
 
-async def test_a_requirement_is_declared_by_the_comptroller_only_and_a_new_version_supersedes_it_from_its_date(platform):
+async def test_a_requirement_is_declared_by_the_comptroller_only_and_a_new_version_supersedes_it_from_its_date(
+        platform):
     await set_up_programme(platform)
     assert (await declare(platform, ETHICS, who="liaison-a")).status_code == 403
     first = await declare(platform, ETHICS)
@@ -92,7 +94,8 @@ async def test_the_named_list_says_who_is_overdue_due_compliant_or_exempt_and_on
     overdue = await standing(platform, "in-a", state="overdue")
     assert list(lines(overdue)) == [late]
     async with platform.client("comptroller") as c:
-        text = (await c.get("/institutions/in-a/compliance.csv", params={"on": (TODAY - timedelta(days=1)).isoformat()})).text
+        text = (await c.get("/institutions/in-a/compliance.csv",
+                            params={"on": (TODAY - timedelta(days=1)).isoformat()})).text
     rows = list(csv.DictReader(io.StringIO(text)))
     assert [(r["servant_id"], r["name"], r["state"]) for r in rows] == [(late, "Persona 1", "overdue")]
     # Another institution's liaison learns nothing, not even that the institution exists.
@@ -101,7 +104,8 @@ async def test_the_named_list_says_who_is_overdue_due_compliant_or_exempt_and_on
     nowhere = await standing(platform, "in-zz", who="liaison-b")
     assert nowhere.status_code == 404 and foreign.json()["detail"] == nowhere.json()["detail"].replace("in-zz", "in-a")
     # A revoked certificate no longer satisfies it.
-    await platform.harness.send(CertificateRevoked(certificate_id="ce-1", verification_code="ABCD1234", servant_id=done, course_id="co-etica",
+    await platform.harness.send(CertificateRevoked(certificate_id="ce-1", verification_code="ABCD1234",
+                                                   servant_id=done, course_id="co-etica",
                                                    session_id="se-1", reason="corrección de asistencia"))
     await platform.harness.drain()
     assert lines(await standing(platform, "in-a", on=TODAY))[done][0] == "overdue"
@@ -113,9 +117,11 @@ async def test_a_servant_who_left_is_out_of_scope_from_that_day_and_cannot_be_en
     assert (await declare(platform, ETHICS)).status_code == 201
     left_on = TODAY - timedelta(days=3)
     async with platform.client("liaison-b") as c:  # another institution's servant is unknown to them
-        assert (await c.post(f"/servants/{leaving}/departure", json={"left_on": left_on.isoformat()})).status_code == 404
+        assert (await c.post(f"/servants/{leaving}/departure",
+                             json={"left_on": left_on.isoformat()})).status_code == 404
     async with platform.client("liaison-a") as c:
-        ahead = await c.post(f"/servants/{leaving}/departure", json={"left_on": (TODAY + timedelta(days=3)).isoformat()})
+        ahead = await c.post(f"/servants/{leaving}/departure",
+                             json={"left_on": (TODAY + timedelta(days=3)).isoformat()})
         assert ahead.status_code == 422 and "left_on" in ahead.text
         r = await c.post(f"/servants/{leaving}/departure", json={"left_on": left_on.isoformat(), "reason": "Renuncia"})
         assert r.status_code == 200 and r.json()["left_on"] == left_on.isoformat(), r.text

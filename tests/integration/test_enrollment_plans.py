@@ -67,7 +67,8 @@ async def test_a_plan_declared_by_json_then_by_csv_is_version_1_then_2_each_publ
     (b"2026,3,in-a,C\xc3\xb3digo de \xc3\x89tica,1,10,4", "row 3, topic"),  # planned twice
 ])
 async def test_a_bad_csv_row_is_refused_naming_row_and_field_and_declares_nothing(service, row, field):
-    data = b"year,month,institution_id,topic,sessions,people,hours\n2026,3,in-a,C\xc3\xb3digo de \xc3\x89tica,2,40,160\n"
+    data = (b"year,month,institution_id,topic,sessions,people,hours\n"
+            b"2026,3,in-a,C\xc3\xb3digo de \xc3\x89tica,2,40,160\n")
     async with service.client() as c:
         r = await c.post("/plans/import", content=data + row + b"\n", headers={"content-type": "text/csv"})
         assert r.status_code == 422, r.text

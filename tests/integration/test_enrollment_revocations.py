@@ -39,7 +39,8 @@ def revocation(servant: str, n: int, **how) -> CertificateRevoked:
                               course_id="co-etica", session_id=f"se-{n}", reason="revocada", **how)
 
 
-async def test_a_void_revocation_puts_the_holder_on_the_overdue_list_for_every_day_as_known_from_its_recording(platform):
+async def test_a_void_revocation_puts_the_holder_on_the_overdue_list_for_every_day_as_known_from_its_recording(
+        platform):
     await set_up_programme(platform)
     void = await register(platform, 1, joined_on=JOINED.isoformat())
     dated = await register(platform, 2, joined_on=JOINED.isoformat())
@@ -81,7 +82,8 @@ async def test_a_revocation_that_says_nothing_of_how_it_applies_is_void(platform
     assert (await declare(platform, ETHICS)).status_code == 201
     await platform.harness.send(certificate(holder, 1))
     await platform.harness.drain()
-    await platform.harness.send(revocation(holder, 1))  # as every revocation before it could say how: after a correction
+    # as every revocation before it could say how: after a correction
+    await platform.harness.send(revocation(holder, 1))
     await platform.harness.drain()
     assert (await named(platform, on=DEADLINE))[holder] == ("due", DEADLINE.isoformat())
     assert (await named(platform, on=TODAY - timedelta(days=1)))[holder] == ("overdue", DEADLINE.isoformat())

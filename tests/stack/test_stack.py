@@ -130,14 +130,16 @@ def test_the_stack_comes_up_healthy_loads_the_demo_through_its_ports_survives_a_
         # The stack's Prometheus scrapes the four services (the restarted one included) and loaded the alerts.
         deadline = time.monotonic() + 90
         while True:
-            up = {r["metric"]["job"]: r["value"][1] for r in prometheus(urls["prometheus"], "query", query="up")["result"]}
+            up = {r["metric"]["job"]: r["value"][1]
+                  for r in prometheus(urls["prometheus"], "query", query="up")["result"]}
             if all(up.get(service) == "1" for service in stack.SERVICES) or time.monotonic() > deadline:
                 break
             time.sleep(3)
         assert {service: up.get(service) for service in stack.SERVICES} == {s: "1" for s in stack.SERVICES}
         wanted_rules = {rule["alert"] for group in yaml.safe_load(ALERTS.read_text())["groups"]
                         for rule in group["rules"] if "alert" in rule}
-        loaded = {rule["name"] for group in prometheus(urls["prometheus"], "rules")["groups"] for rule in group["rules"]}
+        loaded = {rule["name"]
+                  for group in prometheus(urls["prometheus"], "rules")["groups"] for rule in group["rules"]}
         assert wanted_rules and wanted_rules <= loaded
     finally:
         stack.stack_down(tmp_path, project=PROJECT, volumes=True)

@@ -34,11 +34,14 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int | None = None, t
     return records
 
 
-async def read_events(bootstrap: str, topic: str, *, expect: int | None = None, timeout_s: float = 20.0) -> list[Envelope]:
-    return [open_envelope(r.headers, r.value) for r in await read_topic(bootstrap, topic, expect=expect, timeout_s=timeout_s)]
+async def read_events(bootstrap: str, topic: str, *, expect: int | None = None,
+                      timeout_s: float = 20.0) -> list[Envelope]:
+    records = await read_topic(bootstrap, topic, expect=expect, timeout_s=timeout_s)
+    return [open_envelope(r.headers, r.value) for r in records]
 
 
-async def publish_events(bootstrap: str, events: list[Event], *, topic_prefix: str = "", correlation_id: str | None = None) -> list[Envelope]:
+async def publish_events(bootstrap: str, events: list[Event], *, topic_prefix: str = "",
+                         correlation_id: str | None = None) -> list[Envelope]:
     """Publish events the way an outside producer (an agency's system) would.
 
     The topics are created first if the test's namespace does not have them yet (in production the

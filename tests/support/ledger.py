@@ -45,7 +45,8 @@ def create_runtime(settings: ServiceSettings, *, group: str = "probidad-ledger")
 
 
 @asynccontextmanager
-async def running(database_url: str, state_dir: Path, *, group: str = "probidad-ledger") -> AsyncIterator[ServiceRuntime]:
+async def running(database_url: str, state_dir: Path, *,
+                  group: str = "probidad-ledger") -> AsyncIterator[ServiceRuntime]:
     """The ledger service started on the in-memory broker; ``runtime.test_broker`` publishes to it and
     ``runtime.dead_letters`` collects what its consumer dead-letters."""
     from faststream.kafka import TestKafkaBroker
@@ -80,6 +81,7 @@ async def ledger_count(runtime: ServiceRuntime) -> int:
         return int((await session.execute(select(func.count()).select_from(LedgerEntry))).scalar_one())
 
 
-def institution(institution_id: str = "inst-1", headcount: int = 120, name: str = "Secretaría de Salud") -> InstitutionRegistered:
+def institution(institution_id: str = "inst-1", headcount: int = 120,
+                name: str = "Secretaría de Salud") -> InstitutionRegistered:
     return InstitutionRegistered(institution_id=institution_id, name=name, government_level="state",
                                  headcount=headcount, headcount_year=2026)

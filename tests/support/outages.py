@@ -198,7 +198,8 @@ async def group_lags(bootstrap: str, groups: dict[str, set[str]]) -> dict[str, i
         lags = {}
         for group, topics in groups.items():
             committed = await admin.list_consumer_group_offsets(group)
-            tps = [TopicPartition(topic, p) for topic in sorted(topics) for p in probe.partitions_for_topic(topic) or ()]
+            tps = [TopicPartition(topic, p)
+                   for topic in sorted(topics) for p in probe.partitions_for_topic(topic) or ()]
             ends = await probe.end_offsets(tps) if tps else {}
             lags[group] = sum(max(0, ends[tp] - (committed[tp].offset if tp in committed and committed[tp].offset >= 0
                                                   else 0)) for tp in tps)

@@ -99,5 +99,6 @@ def test_compliance_memberships_place_a_servant_where_the_attribution_rule_does(
     statements = [registered("A", 1), move_to_b, back_dated_to_c]
     for day in (3, 7, 15, 25):
         on = date(2026, 3, day)
-        serving = next(m.institution_id for m in stretches if m.starts_on <= on and (m.ends_on is None or on < m.ends_on))
+        serving = next(m.institution_id for m in stretches
+                       if m.starts_on <= on and (m.ends_on is None or on < m.ends_on))
         assert serving == institution_at(statements, datetime(2026, 3, day, 12, tzinfo=UTC), ZONE), day

@@ -16,7 +16,8 @@ D = date
 def requirement(*, rid="req-ethics", version=1, effective_from=D(2026, 1, 1), course_id="c-ethics", competency=None,
                 scope=None, due=None, withdrawn=False) -> RequirementVersion:
     return RequirementVersion(rid, version, effective_from, "Ética pública", course_id, competency,
-                              scope or RequirementScope(), due or DueRule(kind=DueRuleKind.within_days_of_joining, days=90),
+                              scope or RequirementScope(),
+                              due or DueRule(kind=DueRuleKind.within_days_of_joining, days=90),
                               withdrawn)
 
 

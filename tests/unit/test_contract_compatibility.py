@@ -104,7 +104,8 @@ def test_raising_a_max_length_is_reported_as_breaking_because_published_consumer
 
 
 def test_adding_a_pattern_is_reported_as_breaking() -> None:
-    patterned = variant(ServantRegistered, position_level=(str | None, Field(None, max_length=100, pattern="^[a-z ]+$")))
+    patterned = variant(ServantRegistered,
+                        position_level=(str | None, Field(None, max_length=100, pattern="^[a-z ]+$")))
     assert changes(ServantRegistered, patterned) == ["field 'position_level' gained pattern '^[a-z ]+$'"]
 
 

@@ -106,7 +106,8 @@ def from_schema(root: dict[str, Any], node: dict[str, Any], plain: bool = False)
         low = node.get("minimum", node.get("exclusiveMinimum", -LARGEST_SAFE_INTEGER))
         high = node.get("maximum", node.get("exclusiveMaximum", LARGEST_SAFE_INTEGER))
         if kind == "integer":
-            return st.integers(min_value=low + ("exclusiveMinimum" in node), max_value=high - ("exclusiveMaximum" in node))
+            return st.integers(min_value=low + ("exclusiveMinimum" in node),
+                               max_value=high - ("exclusiveMaximum" in node))
         numbers = st.floats(min_value=low, max_value=high, exclude_min="exclusiveMinimum" in node,
                             exclude_max="exclusiveMaximum" in node, allow_nan=False, allow_infinity=False)
         return numbers.filter(has_plain_form) if plain else numbers

@@ -132,7 +132,8 @@ def test_the_broker_has_the_listeners_authorizer_and_super_users_of_probidad_kaf
     listeners = {item.split("://")[0] for item in BROKER["listeners"].split(",")}
     assert listeners == set(protocols), "every listener has a protocol and every protocol a listener"
     assert not {p for p in protocols.values() if p in ("PLAINTEXT", "SASL_PLAINTEXT")}, "nothing in clear"
-    for key in ("inter.broker.listener.name", "listener.name.agency.ssl.client.auth", "sasl.mechanism.inter.broker.protocol",
+    for key in ("inter.broker.listener.name", "listener.name.agency.ssl.client.auth",
+                "sasl.mechanism.inter.broker.protocol",
                 "sasl.mechanism.controller.protocol", "listener.name.sasl_ssl.sasl.enabled.mechanisms",
                 "listener.name.controller.sasl.enabled.mechanisms", "ssl.keystore.type", "ssl.truststore.type",
                 "ssl.client.auth", "authorizer.class.name", "super.users", "allow.everyone.if.no.acl.found"):

@@ -116,4 +116,5 @@ def test_a_service_process_configures_its_logging_once_and_its_runtime_keeps_it(
         "configure_logging('certification', 'INFO')  # another service's runtime: its own configuration\n"
         "assert not structlog.get_config()['cache_logger_on_first_use']\n"
         "get_logger('x').info('replaced')\n")
-    assert [(line["service"], line["event"]) for line in lines] == [("reporting", "kept"), ("certification", "replaced")]
+    assert [(line["service"], line["event"]) for line in lines] == [("reporting", "kept"),
+                                                                    ("certification", "replaced")]

@@ -56,7 +56,8 @@ def test_production_refuses_every_development_key_a_service_uses_until_each_is_s
     monkeypatch.setenv("PROBIDAD_ENVIRONMENT", "production")
     if service == "certification":  # also needs its public https address (tests/unit/test_certification_badges.py)
         monkeypatch.setenv("PROBIDAD_PUBLIC_BASE_URL", "https://certificados.example.gob.mx")
-    if service == "reporting":  # also its public address and the bulletin's signatory (tests/unit/test_reporting_bulletin.py)
+    # reporting: also its public address and the bulletin's signatory (tests/unit/test_reporting_bulletin.py)
+    if service == "reporting":
         monkeypatch.setenv("PROBIDAD_REPORTING_PUBLIC_URL", "https://reportes.example.gob.mx")
         monkeypatch.setenv("PROBIDAD_BULLETIN_SIGNATORY_NAME", "Mtra. Ana Laura Méndez Ortiz")
         monkeypatch.setenv("PROBIDAD_BULLETIN_SIGNATORY_POSITION", "Titular de la Unidad de Ética")
