@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -28,6 +28,7 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Table, text
 from sqlalchemy import exc as sa_exc
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic, topic_config
 from probidad.shared import kafka_reconnect
@@ -40,7 +41,7 @@ from probidad.shared.kafka_security import KafkaSecurity
 from probidad.shared.logs import configure_logging, get_logger
 from probidad.shared.migrations import bring_to_head, migrations_directory
 from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHABLE, REGISTRY
-from probidad.shared.outbox import Outbox, OutboxRelay, broker_publisher, producer_publisher
+from probidad.shared.outbox import Outbox, OutboxRelay, Publish, broker_publisher, producer_publisher
 from probidad.shared.errors import RuleViolation
 from probidad.shared.problems import Problem, document_problems, input_problems
 from probidad.shared.settings import ServiceSettings
@@ -177,7 +178,8 @@ class ServiceRuntime:
             await self._relay_producer.start()
             self.relay.publish = producer_publisher(self._relay_producer)
             self.relay.reconnect = self._fresh_relay_producer
-            self._tasks.append(asyncio.create_task(LagMonitor(s.kafka_bootstrap, self.consumers, security=self.kafka_security).run()))
+            lag = LagMonitor(s.kafka_bootstrap, self.consumers, security=self.kafka_security)
+            self._tasks.append(asyncio.create_task(lag.run()))
             self._tasks.append(asyncio.create_task(self._watch_kafka()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
@@ -228,7 +230,7 @@ class ServiceRuntime:
                 gauge.set(now - away_since)
             await asyncio.sleep(interval_s)
 
-    async def _fresh_relay_producer(self):  # noqa: ANN202 — returns an outbox Publish
+    async def _fresh_relay_producer(self) -> Publish:
         """Replace the relay's producer by a new one (after a failed round; see ``OutboxRelay``)."""
         old, self._relay_producer = self._relay_producer, None
         if old is not None:
@@ -276,7 +278,8 @@ class ServiceRuntime:
             checks["kafka"] = "ok" if await self.broker.ping(timeout=2) else "down"
         try:
             age = await self.relay.oldest_age_s()
-            checks["outbox"] = "ok" if age <= self.settings.outbox_max_age_s else f"behind: oldest event waits {age:.0f} s"
+            checks["outbox"] = ("ok" if age <= self.settings.outbox_max_age_s
+                                else f"behind: oldest event waits {age:.0f} s")
         except Exception as error:
             checks["outbox"] = f"unknown: {error.__class__.__name__}"
         return {"service": self.name, "status": "ok" if all(v == "ok" for v in checks.values()) else "degraded",
@@ -286,18 +289,18 @@ class ServiceRuntime:
 class HttpMetrics:
     """Requests and latency per route, as plain ASGI middleware (cheaper than a BaseHTTPMiddleware)."""
 
-    def __init__(self, app, service: str) -> None:  # noqa: ANN001
+    def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
 
-    async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         status = {"code": 500}
 
-        async def send_and_note(message) -> None:  # noqa: ANN001
+        async def send_and_note(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
             await send(message)
@@ -310,9 +313,10 @@ class HttpMetrics:
             HTTP_LATENCY.labels(self.service, scope["method"], route).observe(time.perf_counter() - started)
 
 
-def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str, description: str = "") -> FastAPI:
+def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, title: str,
+                    description: str = "") -> FastAPI:
     @asynccontextmanager
-    async def lifespan(app: FastAPI):  # noqa: ANN202
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
         try:
             yield

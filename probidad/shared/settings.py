@@ -35,7 +35,8 @@ class ServiceSettings(BaseSettings):
         "plaintext", description="scram-tls: SASL/SCRAM-SHA-512 over TLS (`probidad kafka start --secure`).")
     kafka_username: str = ""
     kafka_password: SecretStr = SecretStr("")
-    kafka_ca_file: Path | None = Field(None, description="PEM CA certificate the broker's certificate is checked against.")
+    kafka_ca_file: Path | None = Field(
+        None, description="PEM CA certificate the broker's certificate is checked against.")
     topic_prefix: str = Field("", pattern=r"^[a-z0-9._\-]*$")
     http_host: str = "127.0.0.1"
     http_port: int = Field(8000, ge=1, le=65535)
@@ -113,8 +114,9 @@ class ServiceSettings(BaseSettings):
         (it is in this repository), so anyone could sign tokens, forge digests or check-in codes."""
         if self.environment != "production":
             return self
+        fields = type(self).model_fields
         defaults = [name for name in self.PRODUCTION_SECRETS
-                    if getattr(self, name).get_secret_value() == type(self).model_fields[name].default.get_secret_value()]
+                    if getattr(self, name).get_secret_value() == fields[name].default.get_secret_value()]
         if defaults:
             names = ", ".join(f"PROBIDAD_{name.upper()}" for name in defaults)
             raise ValueError(f"{names} must be set in production (the development default is public)")
