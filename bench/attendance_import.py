@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from contracts.pseudonyms import email_digest
-from services.attendance.intervals import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals
-from services.attendance.reports import parse_report
+from services.attendance.domain.intervals import Roster, SessionWindow, covered_seconds, match_rows, merge_intervals
+from services.attendance.domain.reports import parse_report
 
 ZONE = "America/Cancun"
 KEY = "bench-digest-key"

@@ -18,10 +18,10 @@ from probidad.shared.auth import Principal
 from probidad.shared.dependencies import Anyone, Manager, Provided, Registrar, Runtime
 from probidad.shared.unit_of_work import UnitOfWork
 from services.attendance import handlers, views
-from services.attendance.domain import Record
-from services.attendance.intervals import Decision
+from services.attendance.domain.commands import Record
+from services.attendance.domain.intervals import Decision
+from services.attendance.domain.reports import parse_grades
 from services.attendance.handlers import AttendanceContext
-from services.attendance.reports import parse_grades
 from services.attendance.repository import SqlAttendanceRepository
 
 router = APIRouter(tags=["attendance"])

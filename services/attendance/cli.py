@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -30,7 +31,7 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def _send(method: str, url: str | None, path: str, **options) -> httpx.Response:  # noqa: ANN003
+def _send(method: str, url: str | None, path: str, **options: Any) -> httpx.Response:
     """The request to the attendance service (see ``service_url`` for where it is found); unreachable,
     the error names the address tried and where it came from."""
     from probidad.ops.platform import service_url

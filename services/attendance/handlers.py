@@ -29,12 +29,12 @@ from contracts.pseudonyms import email_digest
 from probidad.shared.auth import Principal
 from probidad.shared.logs import get_logger
 from probidad.shared.settings import ServiceSettings
-from services.attendance import domain, intervals, sessions
-from services.attendance.domain import Correction
-from services.attendance.intervals import Decision, Evidence, Roster, epoch
-from services.attendance.sessions import TrainingSession
-from services.attendance.errors import Forbidden, NotFound
-from services.attendance.reports import IgnoredRow, parse_report
+from services.attendance.domain import commands, intervals, sessions
+from services.attendance.domain.commands import Correction
+from services.attendance.domain.errors import Forbidden, NotFound
+from services.attendance.domain.intervals import Decision, Evidence, Roster, epoch
+from services.attendance.domain.reports import IgnoredRow, parse_report
+from services.attendance.domain.sessions import TrainingSession
 from services.attendance.ports import AttendanceRepository
 from services.attendance.settings import AttendanceSettings
 
@@ -175,11 +175,11 @@ async def records_institutions(repo: AttendanceRepository, ctx: AttendanceContex
 
 
 async def _correct(repo: AttendanceRepository, ctx: AttendanceContext, session: TrainingSession,
-                   servant_ids: Iterable[str], *, reason: str, by: str) -> domain.Corrections:
+                   servant_ids: Iterable[str], *, reason: str, by: str) -> commands.Corrections:
     """Re-decide servants of a closed session; AttendanceCorrected where the figures changed."""
     servant_ids = sorted(set(servant_ids))
-    published = {r.servant_id: r for r in domain.current_records(await repo.record_history(session.session_id))}
-    corrected = domain.decide_corrections(session, await decisions(repo, ctx, session, servant_ids), published,
+    published = {r.servant_id: r for r in commands.current_records(await repo.record_history(session.session_id))}
+    corrected = commands.decide_corrections(session, await decisions(repo, ctx, session, servant_ids), published,
                                           reason=reason, by=by)
     repo.add_records(corrected.records, corrected.events)  # one AttendanceCorrected per record
     if corrected.corrections:
@@ -202,7 +202,7 @@ async def mark(repo: AttendanceRepository, ctx: AttendanceContext, principal: Pr
                servant_id: str, status: str, minutes_present: int | None, reason: str | None = None) -> Marked:
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
-    mark = domain.decide_mark(session, await repo.enrolled_servants(session_id), servant_id, status,
+    mark = commands.decide_mark(session, await repo.enrolled_servants(session_id), servant_id, status,
                               minutes_present, reason)
     await repo.add_mark(session_id, servant_id, mark, reason, principal.subject)
     events: list[Event] = []
@@ -217,16 +217,16 @@ async def mark(repo: AttendanceRepository, ctx: AttendanceContext, principal: Pr
 
 
 async def check_in(repo: AttendanceRepository, ctx: AttendanceContext, session_id: str, code: str, *,
-                   servant_id: str | None, email: str | None, now: datetime) -> domain.CheckIn:
+                   servant_id: str | None, email: str | None, now: datetime) -> commands.CheckIn:
     session = await load_session(repo, session_id)
     moment = epoch(now)
-    domain.may_check_in(session, ctx.check_in_key, code, moment, opens_before_s=ctx.check_in_opens_s)
+    commands.may_check_in(session, ctx.check_in_key, code, moment, opens_before_s=ctx.check_in_opens_s)
     enrolled = await repo.enrolled_servants(session_id)
     found = None
     if servant_id is None and email:
         found = await repo.servant_with_digest(ctx.digest(email))
-    servant_id = domain.who_checks_in(session, enrolled, servant_id, bool(email), found)
-    checked = domain.decide_check_in(session, servant_id, await repo.check_in_started(session_id, servant_id), moment)
+    servant_id = commands.who_checks_in(session, enrolled, servant_id, bool(email), found)
+    checked = commands.decide_check_in(session, servant_id, await repo.check_in_started(session_id, servant_id), moment)
     if checked.interval is not None:
         repo.add_check_in(session_id, servant_id, *checked.interval)
     return checked
@@ -263,12 +263,12 @@ async def import_report(repo: AttendanceRepository, ctx: AttendanceContext, prin
                         reason: str | None = None) -> ImportSummary:
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
-    domain.require_open_or_reason(session, reason)
+    commands.require_open_or_reason(session, reason)
     window = session.window
     report = parse_report(data, timezone=window.timezone, session_start=window.starts_at, format=format)
     digests = digests_for((r.email for r in report.rows if r.email), ctx.email_digest_key)
     roster = Roster(await repo.enrolled_servants(session_id), await repo.servants_by_digest(digests.values()))
-    matched = domain.decide_report(session, report.rows, roster, digests.__getitem__)
+    matched = commands.decide_report(session, report.rows, roster, digests.__getitem__)
     match = matched.match
     report_id = uuid.uuid4().hex
     await repo.add_report(report_id, session_id, report.format, match, rows=len(report.rows),
@@ -292,7 +292,7 @@ async def import_report(repo: AttendanceRepository, ctx: AttendanceContext, prin
 
 
 async def grade(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str,
-                grades: list[tuple[str | None, str | None, float]]) -> domain.Grading:
+                grades: list[tuple[str | None, str | None, float]]) -> commands.Grading:
     """Record scores given by servant id or e-mail: (servant_id, email, score). All or nothing. The caller
     records the returned ``events`` (grades of a closed session are published at once)."""
     session = await load_session(repo, session_id)
@@ -300,7 +300,7 @@ async def grade(repo: AttendanceRepository, ctx: AttendanceContext, principal: P
     enrolled = await repo.enrolled_servants(session_id)
     digests = digests_for((email for sid, email, _score in grades if email and not sid), ctx.email_digest_key)
     by_digest = await repo.servants_by_digest(digests.values())
-    graded = domain.decide_grades(session, enrolled, grades, lambda email: by_digest.get(digests[email]))
+    graded = commands.decide_grades(session, enrolled, grades, lambda email: by_digest.get(digests[email]))
     repo.add_grades(session_id, graded.grades, principal.subject)
     return graded
 
@@ -309,16 +309,16 @@ async def grade(repo: AttendanceRepository, ctx: AttendanceContext, principal: P
 
 
 async def close(repo: AttendanceRepository, ctx: AttendanceContext, principal: Principal, session_id: str, *,
-                now: datetime) -> domain.Closing:
+                now: datetime) -> commands.Closing:
     """The close: the caller records the returned ``events`` (AttendanceRecorded per enrolled servant,
     AssessmentGraded where scored, then SessionClosed); each record keeps its AttendanceRecorded's id."""
     # Claim the close first, so that of two concurrent closes exactly one goes on.
     claimed = await repo.claim_close(session_id, now, principal.subject)
     session = await load_session(repo, session_id)
     ensure_may_manage(principal, session)
-    domain.may_close(session, claimed=claimed, now=now)
+    commands.may_close(session, claimed=claimed, now=now)
     enrolled = await repo.enrolled_servants(session_id)
-    closing = domain.decide_close(session, now, await decisions(repo, ctx, session, sorted(enrolled)),
+    closing = commands.decide_close(session, now, await decisions(repo, ctx, session, sorted(enrolled)),
                                   await records_institutions(repo, ctx, session, enrolled),
                                   await repo.latest_grades(session_id))
     repo.add_records(closing.records, closing.events[:len(closing.records)])  # the i-th event publishes records[i]

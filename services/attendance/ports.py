@@ -9,9 +9,9 @@ from typing import Protocol
 
 from contracts.attribution import Placement
 from contracts.base import Event
-from services.attendance.domain import Record
-from services.attendance.intervals import Evidence, Mark, Match
-from services.attendance.sessions import Enrolment, Registration, Servant, TrainingSession, Transfer
+from services.attendance.domain.commands import Record
+from services.attendance.domain.intervals import Evidence, Mark, Match
+from services.attendance.domain.sessions import Enrolment, Registration, Servant, TrainingSession, Transfer
 
 # What enrollment's facts leave attendance holding, one state per thing they tell of.
 State = TrainingSession | Servant | Transfer | Enrolment | Registration

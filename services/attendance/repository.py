@@ -26,10 +26,11 @@ from contracts.attribution import Placement
 from contracts.base import Event
 from probidad.shared.tables import utcnow
 from probidad.shared.unit_of_work import UnitOfWork
-from services.attendance import intervals, sessions, tables
-from services.attendance.domain import Record
-from services.attendance.intervals import Evidence, Mark
-from services.attendance.sessions import utc
+from services.attendance import tables
+from services.attendance.domain import intervals, sessions
+from services.attendance.domain.commands import Record
+from services.attendance.domain.intervals import Evidence, Mark
+from services.attendance.domain.sessions import utc
 
 # domain state -> (table, the state's fields that make the primary key)
 _STATES: dict[type, tuple[type[SQLModel], tuple[str, ...]]] = {
@@ -104,7 +105,7 @@ class SqlAttendanceRepository:
 
     # ------------------------------------------------------------ states kept from enrollment's facts
 
-    async def _state(self, model: type[SQLModel], key: Any) -> Any:  # noqa: ANN401 — the table's state
+    async def _state(self, model: type[SQLModel], key: Any) -> Any:
         found = self._known.get((model, key))
         if found is None:
             with self.session.no_autoflush:
@@ -114,7 +115,7 @@ class SqlAttendanceRepository:
             found = self._known[(model, key)] = [row, _TO_STATE[model](row)]
         return found[1]
 
-    def _save(self, state: Any) -> None:  # noqa: ANN401 — one of the states of _STATES
+    def _save(self, state: Any) -> None:
         model, key_fields = _STATES[type(state)]
         key = tuple(getattr(state, f) for f in key_fields)
         key = key[0] if len(key) == 1 else key

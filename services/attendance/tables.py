@@ -8,6 +8,7 @@ by events; it holds no personal data — servants appear by pseudonymous id and 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import BigInteger, Column, DateTime, Index, Text
 from sqlmodel import Field, SQLModel
@@ -15,7 +16,7 @@ from sqlmodel import Field, SQLModel
 from probidad.shared.tables import utcnow
 
 
-def _when(nullable: bool = True, **kw) -> Column:  # noqa: ANN003
+def _when(nullable: bool = True, **kw: Any) -> Column:
     return Column(DateTime(timezone=True), nullable=nullable, **kw)
 
 

@@ -10,11 +10,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from probidad.shared.auth import Principal
-from services.attendance import domain, handlers
-from services.attendance.domain import Record
-from services.attendance.intervals import Decision
-from services.attendance.sessions import TrainingSession
-from services.attendance.errors import Forbidden
+from services.attendance import handlers
+from services.attendance.domain import commands
+from services.attendance.domain.commands import Record
+from services.attendance.domain.errors import Forbidden
+from services.attendance.domain.intervals import Decision
+from services.attendance.domain.sessions import TrainingSession
 from services.attendance.handlers import AttendanceContext
 from services.attendance.ports import AttendanceRepository
 
@@ -54,7 +55,7 @@ async def session_records(repo: AttendanceRepository, principal: Principal, sess
     session = await handlers.load_session(repo, session_id)
     handlers.ensure_may_read(principal, session)
     found = await repo.record_history(session_id, _liaisons_institution(principal))
-    return found if history else domain.current_records(found)
+    return found if history else commands.current_records(found)
 
 
 async def records(repo: AttendanceRepository, principal: Principal, *, institution_id: str | None,
@@ -64,5 +65,5 @@ async def records(repo: AttendanceRepository, principal: Principal, *, instituti
         if institution_id and institution_id != principal.institution_id:
             raise Forbidden("institution_id", "a liaison reads only its own institution")
         institution_id = principal.institution_id
-    return domain.current_records(await repo.record_history(
+    return commands.current_records(await repo.record_history(
         institution_id=institution_id, servant_id=servant_id))

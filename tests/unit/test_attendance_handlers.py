@@ -18,9 +18,10 @@ from contracts.events import (
 )
 from probidad.shared.auth import Principal
 from probidad.shared.errors import RuleViolation
-from services.attendance import domain, handlers
-from services.attendance.intervals import Evidence
-from services.attendance.errors import AttendanceError, SessionNotReady
+from services.attendance import handlers
+from services.attendance.domain import commands
+from services.attendance.domain.errors import AttendanceError, SessionNotReady
+from services.attendance.domain.intervals import Evidence
 from services.attendance.handlers import AttendanceContext
 from services.attendance.subscribers import subscriptions
 from tests.support.fakes.attendance import FakeAttendanceRepository, FakeUnitOfWork, as_the_route
@@ -157,4 +158,4 @@ async def test_a_mark_after_the_close_needs_a_reason_and_is_a_correction(uow) ->
     assert isinstance(correction, AttendanceCorrected) and correction in uow.recorded
     assert (correction.minutes_present, correction.status, correction.corrected_by) == (
         100, "present", "comptroller-tester")
-    assert [(r.kind, r.minutes_present) for r in domain.current_records(uow.repo.records)] == [("corrected", 100)]
+    assert [(r.kind, r.minutes_present) for r in commands.current_records(uow.repo.records)] == [("corrected", 100)]

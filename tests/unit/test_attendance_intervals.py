@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from services.attendance.intervals import Evidence, Mark, SessionWindow, covered_seconds, decide, merge_intervals
+from services.attendance.domain.intervals import Evidence, Mark, SessionWindow, covered_seconds, decide, merge_intervals
 
 CANCUN = ZoneInfo("America/Cancun")
 

@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.pseudonyms import email_digest
-from services.attendance.errors import AttendanceError, SessionNotReady
-from services.attendance.intervals import (
+from services.attendance.domain.errors import AttendanceError, SessionNotReady
+from services.attendance.domain.intervals import (
     ReportRow, Roster, SessionWindow, check_in_code, covered_seconds, match_rows, merge_intervals, validate_mark,
     verify_check_in,
 )
-from services.attendance.reports import parse_report
+from services.attendance.domain.reports import parse_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 KEY = "digest-key-for-tests"

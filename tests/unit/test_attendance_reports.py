@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.attendance.intervals import covered_seconds, merge_intervals
-from services.attendance.errors import ReportError
-from services.attendance.reports import detect_format, parse_grades, parse_report
+from services.attendance.domain.errors import ReportError
+from services.attendance.domain.intervals import covered_seconds, merge_intervals
+from services.attendance.domain.reports import detect_format, parse_grades, parse_report
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 

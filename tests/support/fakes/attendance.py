@@ -12,10 +12,10 @@ from typing import Protocol, TypeVar
 
 from contracts.attribution import Placement
 from contracts.base import Event
-from services.attendance.domain import Record
-from services.attendance.intervals import Evidence, Mark, Match
+from services.attendance.domain.commands import Record
+from services.attendance.domain.intervals import Evidence, Mark, Match
+from services.attendance.domain.sessions import Enrolment, Registration, Servant, TrainingSession, Transfer
 from services.attendance.ports import AttendanceRepository, State
-from services.attendance.sessions import Enrolment, Registration, Servant, TrainingSession, Transfer
 
 S = TypeVar("S")
 

@@ -12,7 +12,7 @@ import unicodedata
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from services.attendance.errors import ReportError
+from services.attendance.domain.errors import ReportError
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 

@@ -13,12 +13,12 @@ from datetime import datetime
 
 from contracts.base import PLAIN_NUMBER_RULE, Event, has_plain_form
 from contracts.events import AssessmentGraded, AttendanceCorrected, AttendanceRecorded, SessionClosed
-from services.attendance.errors import AttendanceError, SessionNotReady
-from services.attendance.intervals import (
+from services.attendance.domain.errors import AttendanceError, SessionNotReady
+from services.attendance.domain.intervals import (
     Decision, Interval, Mark, Match, ReportRow, Roster, covered_seconds, epoch, exact_minutes, match_rows,
     merge_intervals, validate_mark, verify_check_in,
 )
-from services.attendance.sessions import TrainingSession, utc_of
+from services.attendance.domain.sessions import TrainingSession, utc_of
 
 
 # ---------------------------------------------------------------- scores

@@ -36,9 +36,11 @@ import csv
 import re
 from dataclasses import dataclass, field
 
-from services.attendance.errors import ReportError
-from services.attendance.intervals import ReportRow
-from services.attendance.report_text import StampReader, cell_at, column_of, decode, delimiter_of, folded, rows_of
+from services.attendance.domain.errors import ReportError
+from services.attendance.domain.intervals import ReportRow
+from services.attendance.domain.report_text import (
+    StampReader, cell_at, column_of, decode, delimiter_of, folded, rows_of,
+)
 
 FORMATS = ("zoom", "teams", "meet", "csv")
 

@@ -18,8 +18,8 @@ from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated,
     SessionRescheduled, SessionScheduled,
 )
-from services.attendance.errors import AttendanceError, NotFound
-from services.attendance.intervals import SessionWindow, epoch
+from services.attendance.domain.errors import AttendanceError, NotFound
+from services.attendance.domain.intervals import SessionWindow, epoch
 
 
 def utc(moment: datetime | None) -> datetime | None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from contracts.events import (
     AttendanceSource, AttendanceStatus,
 )
-from services.attendance.errors import AttendanceError, SessionNotReady
+from services.attendance.domain.errors import AttendanceError, SessionNotReady
 
 
 Interval = tuple[int, int]  # [start, end) in epoch seconds
