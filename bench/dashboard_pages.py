@@ -29,11 +29,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probidad.ops.programme import generate, scaled_plan  # noqa: E402
-from services.reporting import bulletin, dashboard_suppression  # noqa: E402
-from services.reporting.dashboard import render_dashboard  # noqa: E402
-from services.reporting.projection.facts import fact_from  # noqa: E402
-from services.reporting.projection.ledger import Ledger  # noqa: E402
+from probidad.ops.programme import generate, scaled_plan
+from services.reporting import bulletin, dashboard_suppression
+from services.reporting.dashboard import render_dashboard
+from services.reporting.projection.facts import fact_from
+from services.reporting.projection.ledger import Ledger
 
 YEAR, TODAY, UNIT = 2026, date(2027, 1, 15), "Unidad de Ética"
 
@@ -82,7 +82,8 @@ def main() -> None:
     plain_bulletins = best(args.repeat, lambda: bulletins(1))
     shown_bulletins = best(args.repeat, lambda: bulletins(5), forget)
     n = len(pages)
-    print(f"{len(programme.envelopes):,} events; {n} dashboard pages; 12 bulletins (CPU seconds, best of {args.repeat})")
+    print(f"{len(programme.envelopes):,} events; {n} dashboard pages; 12 bulletins "
+          f"(CPU seconds, best of {args.repeat})")
     print(f"  dashboard, nothing suppressed (baseline) {baseline:7.2f} s  {baseline / n * 1000:6.0f} ms a page")
     print(f"  dashboard, suppressed, first pages       {cold:7.2f} s  {cold / n * 1000:6.0f} ms a page"
           f"  {cold / baseline:5.1f}x the baseline")

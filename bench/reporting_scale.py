@@ -55,18 +55,18 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from reporting_rebuild import TOPICS, oversight_envelopes  # noqa: E402
+from reporting_rebuild import TOPICS, oversight_envelopes
 
-from probidad.ops.platform import launch, stop_services, wait_until_healthy  # noqa: E402
-from probidad.ops.programme import bulletin_plan, generate, scaled_plan  # noqa: E402
-from probidad.shared.auth import issue_token  # noqa: E402
-from probidad.shared.database import Database  # noqa: E402
-from probidad.shared.kafka import ensure_topics  # noqa: E402
-from probidad.shared.settings import DEV_JWT_SECRET  # noqa: E402
-from services.reporting.projection.facts import fact_from  # noqa: E402
-from services.reporting.repository import COLUMNS, fact_values  # noqa: E402
-from services.reporting.settings import ReportingSettings  # noqa: E402
-from services.reporting.tables import TABLES  # noqa: E402
+from probidad.ops.platform import launch, stop_services, wait_until_healthy
+from probidad.ops.programme import bulletin_plan, generate, scaled_plan
+from probidad.shared.auth import issue_token
+from probidad.shared.database import Database
+from probidad.shared.kafka import ensure_topics
+from probidad.shared.settings import DEV_JWT_SECRET
+from services.reporting.projection.facts import fact_from
+from services.reporting.repository import COLUMNS, fact_values
+from services.reporting.settings import ReportingSettings
+from services.reporting.tables import TABLES
 
 ZONE = ZoneInfo("America/Mexico_City")
 YEAR = 2026  # the generator's year: the current one
@@ -301,7 +301,8 @@ def report(runs: list[Run], baseline: Run | None) -> None:
             f"{run.facts:,}", run.engine,
             f"{run.rss_caught_up:,.0f} / {run.rss_after:,.0f} / {run.peak:,.0f}"
             + (versus(run.peak, baseline.peak) if baseline else ""),
-            f"{run.healthy_s:.1f}", f"{run.first_answer_s:.1f}" + (versus(run.first_answer_s, baseline.first_answer_s) if baseline else ""),
+            f"{run.healthy_s:.1f}",
+            f"{run.first_answer_s:.1f}" + (versus(run.first_answer_s, baseline.first_answer_s) if baseline else ""),
             f"{run.append_rate:,.0f}",
             *[f"{run.p(q, .5) * 1000:,.0f}/{run.p(q, .95) * 1000:,.0f}"
               + (versus(run.p(q, .95), baseline.p(q, .95)) if baseline else "") for q in QUESTIONS]])

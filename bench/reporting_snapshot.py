@@ -39,14 +39,14 @@ from sqlalchemy import create_engine, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from probidad.ops.programme import bulletin_plan, generate, scaled_plan  # noqa: E402
-from services.reporting.projection.facts import (  # noqa: E402
+from probidad.ops.programme import bulletin_plan, generate, scaled_plan
+from services.reporting.projection.facts import (
     FOREVER, PRESENT, UNKNOWN, Fact, fact_from, from_micros, micros,
 )
-from services.reporting.projection.ledger import Ledger  # noqa: E402
-from services.reporting.projection.resolved import CertificateEvent, CompletionView, Period, Who  # noqa: E402
-from services.reporting.projection.snapshot import Snapshot  # noqa: E402
-from services.reporting.repository import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact  # noqa: E402
+from services.reporting.projection.ledger import Ledger
+from services.reporting.projection.resolved import CertificateEvent, CompletionView, Period, Who
+from services.reporting.projection.snapshot import Snapshot
+from services.reporting.repository import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact
 
 ZONE = ZoneInfo("America/Mexico_City")
 YEAR = 2026
@@ -66,7 +66,7 @@ def programme(servants: int, sessions: int) -> list[Fact]:
 # ---------------------------------------------------------------- the baseline: the original resolution
 
 
-def reference_latest(facts, cutoff: int) -> Fact | None:  # noqa: ANN001
+def reference_latest(facts, cutoff: int) -> Fact | None:
     best = None
     for f in facts:
         if f.known_at <= cutoff and (best is None or (f.known_at, f.event_id) > (best.known_at, best.event_id)):
@@ -151,7 +151,7 @@ class ReferenceSnapshot(Snapshot):
                                                    float(issued.attributes["hours"])))
 
 
-def reference_load(ledger: Ledger, rows, after: int) -> int:  # noqa: ANN001
+def reference_load(ledger: Ledger, rows, after: int) -> int:
     for row in rows:
         ledger.apply(row_fact(row))
         after = row.seq

@@ -31,7 +31,7 @@ TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 TOKEN = {"Authorization": f"Bearer {issue_token(DEV_JWT_SECRET, 'comptroller')}"}
 
 
-async def produce(bootstrap: str, prefix: str, envelopes) -> None:  # noqa: ANN001
+async def produce(bootstrap: str, prefix: str, envelopes) -> None:
     """Write the programme's events with their own ids and times, as the services' relays did."""
     await ensure_topics(bootstrap, [f"{prefix}{t}" for t in TOPICS])
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20)
@@ -46,14 +46,15 @@ async def produce(bootstrap: str, prefix: str, envelopes) -> None:  # noqa: ANN0
         await producer.stop()
 
 
-def facts_in(envelopes) -> int:  # noqa: ANN001
+def facts_in(envelopes) -> int:
     ledger = Ledger()
     return ledger.apply_all(f for e in envelopes if (f := fact_from(e)))
 
 
 def env_for(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path) -> dict[str, str]:
     return {"PROBIDAD_KAFKA_BOOTSTRAP": kafka_bootstrap, "PROBIDAD_TOPIC_PREFIX": topic_prefix,
-            "PROBIDAD_STATE_DIR": str(tmp_path), "PROBIDAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}",
+            "PROBIDAD_STATE_DIR": str(tmp_path),
+            "PROBIDAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'reporting.db'}",
             "PROBIDAD_JWT_SECRET": DEV_JWT_SECRET}
 
 
@@ -115,7 +116,8 @@ async def test_a_rebuild_swaps_in_while_the_service_answers_and_the_dashboard_sh
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             answered = 0
             while rebuild.poll() is None:  # the service keeps answering throughout the rebuild
-                assert (await client.get("/reports/figures", params={"month": "2026-11"}, headers=TOKEN)).status_code == 200
+                assert (await client.get("/reports/figures", params={"month": "2026-11"},
+                                         headers=TOKEN)).status_code == 200
                 answered += 1
                 await asyncio.sleep(0.2)
             output = rebuild.stdout.read().decode()

@@ -18,7 +18,8 @@ from tests.unit.test_reporting_compliance_positions import digest, envelopes
 
 @pytest.fixture
 async def reporting(database_url: str, tmp_path):
-    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Mexico_City")
+    settings = ReportingSettings(database_url=database_url, state_dir=tmp_path,
+                                 programme_timezone="America/Mexico_City")
     async with serving(create_app, settings, dead_letters=False) as harness:
         await harness.deliver(*envelopes())
         yield harness

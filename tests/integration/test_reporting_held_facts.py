@@ -14,7 +14,7 @@ from services.reporting.projection.resolved import Period
 from tests.integration.test_reporting_service import SMALL, pure, reporting  # noqa: F401 (fixture)
 
 
-def late(envelope, days: int = 400):  # noqa: ANN001
+def late(envelope, days: int = 400):
     """The same event, known only long after the programme."""
     return seal(envelope.event, event_id=envelope.id, time=envelope.time + timedelta(days=days),
                 correlation_id=envelope.correlation_id)
@@ -34,11 +34,11 @@ def orphans() -> list:
     return made
 
 
-async def by_every_dimension(reporting) -> list:  # noqa: ANN001
+async def by_every_dimension(reporting) -> list:
     return [await reporting.figures(year=2026, **({"by": by} if by else {})) for by in (None, *DIMENSIONS)]
 
 
-def expected(envelopes, zone: str) -> list:  # noqa: ANN001
+def expected(envelopes, zone: str) -> list:
     snapshot = pure(envelopes).snapshot(ZoneInfo(zone))
     return [snapshot.figures(Period.year(2026), by) for by in (None, *DIMENSIONS)]
 
@@ -70,7 +70,8 @@ async def test_a_transfer_heard_late_moves_only_the_training_from_its_effective_
     registered = next(e.event for e in SMALL.envelopes
                       if e.type.endswith("servant.registered.v1") and e.event.servant_id == servant)
     other = next(e.event.institution_id for e in SMALL.envelopes
-                 if e.type.endswith("institution.registered.v1") and e.event.institution_id != registered.institution_id)
+                 if e.type.endswith("institution.registered.v1")
+                 and e.event.institution_id != registered.institution_id)
     effective = theirs[-1].issued_on - timedelta(days=1)
     transfer = seal(ServantTransferred(
         servant_id=servant, transfer_id="tr-1", from_institution_id=registered.institution_id,

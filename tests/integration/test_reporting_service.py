@@ -38,7 +38,7 @@ class Reporting:
         self.app, self.settings, self.runtime = harness.app, harness.settings, harness.runtime
         self.client = harness.client("comptroller")
 
-    async def hear(self, envelopes) -> None:  # noqa: ANN001
+    async def hear(self, envelopes) -> None:
         await self.harness.deliver(*envelopes)
 
     async def figures(self, **params) -> list[dict]:
@@ -63,7 +63,7 @@ async def reporting(database_url: str, tmp_path):
         yield Reporting(harness)
 
 
-def records(envelopes) -> list:  # noqa: ANN001
+def records(envelopes) -> list:
     """The envelopes as a Kafka consumer would hand them over."""
     out = []
     for envelope in envelopes:
@@ -72,12 +72,12 @@ def records(envelopes) -> list:  # noqa: ANN001
     return out
 
 
-async def batches(items, size: int = 200):  # noqa: ANN001, ANN201
+async def batches(items, size: int = 200):
     for start in range(0, len(items), size):
         yield items[start:start + size]
 
 
-def pure(envelopes) -> Ledger:  # noqa: ANN001
+def pure(envelopes) -> Ledger:
     ledger = Ledger()
     ledger.apply_all(f for e in envelopes if (f := fact_from(e)))
     return ledger
@@ -88,7 +88,8 @@ async def test_live_figures_match_the_plan_and_the_pure_projection(reporting):
     plan = SMALL.plan
     for month, mplan in plan.months.items():
         [row] = await reporting.figures(month=f"2026-{month:02d}")
-        assert (row["sessions_delivered"], row["servants_trained"]) == (mplan.sessions_delivered, mplan.servants_trained)
+        assert (row["sessions_delivered"], row["servants_trained"]) == (mplan.sessions_delivered,
+                                                                        mplan.servants_trained)
     [window] = await reporting.figures(**{"from": "2026-09-01", "to": "2026-11-30"})
     assert window["servants_trained"] == plan.distinct_trained
     expected = pure(SMALL.envelopes).snapshot(ZoneInfo(reporting.settings.programme_timezone))

@@ -92,7 +92,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
     for year in p.years:
         known = opening if year == p.years[0] else datetime(year, 1, 2, 9, tzinfo=zone)
         for n, i in enumerate(p.institutions):
-            emit(InstitutionRegistered(institution_id=i.institution_id, name=i.name, government_level=i.government_level,
+            emit(InstitutionRegistered(institution_id=i.institution_id, name=i.name,
+                                       government_level=i.government_level,
                                        municipality=i.municipality, headcount=i.headcount + (year - p.years[0]) * n,
                                        headcount_year=year), known + timedelta(seconds=n))
     for c in p.courses:
@@ -126,7 +127,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
             continue
         for n, key in enumerate(s.enrolled):
             emit(EnrolmentConfirmed(enrolment_id=f"en-{s.session_id}-{key}", session_id=s.session_id,
-                                    servant_id=servant_id(key), institution_id=p.institution_of(key, s.starts_at.date())),
+                                    servant_id=servant_id(key),
+                                    institution_id=p.institution_of(key, s.starts_at.date())),
                  s.starts_at - timedelta(days=7, seconds=-n))
         closed = s.ends_at + timedelta(hours=1)
         for n, key in enumerate(s.enrolled):
@@ -145,7 +147,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
             emit(CertificateIssued(certificate_id=f"ce-{s.session_id}-{key}", verification_code=f"V{n:07d}",
                                    servant_id=servant_id(key), course_id=s.course.course_id, session_id=s.session_id,
                                    hours=s.course.hours, score=s.scores.get(key), issued_on=day,
-                                   issuing_authority="Contraloría", valid_until=_add_months(day, validity) if validity else None),
+                                   issuing_authority="Contraloría",
+                                   valid_until=_add_months(day, validity) if validity else None),
                  closed + timedelta(days=1, seconds=n))
     for key, left_on in sorted(p.departures.items()):
         emit(ServantLeft(servant_id=servant_id(key), institution_id=p.institution_of(key, left_on - timedelta(days=1)),
@@ -156,7 +159,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
         servant = p.servant(move.key)
         emit(ServantTransferred(servant_id=servant_id(move.key), transfer_id=f"tr-{n}",
                                 from_institution_id=p.institution_of(move.key, move.effective_on - timedelta(days=1)),
-                                to_institution_id=move.to_institution_id, effective_on=move.effective_on, sex=servant.sex,
+                                to_institution_id=move.to_institution_id, effective_on=move.effective_on,
+                                sex=servant.sex,
                                 position_level=servant.position_level, requested_by="comptroller",
                                 approved_by="comptroller", approved_at=recorded.astimezone(UTC)), recorded)
     for n, e in enumerate(p.exemptions):
@@ -166,7 +170,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
                               granted_at=granted.astimezone(UTC)), granted)
         if n == 0:  # the first one is withdrawn half-way through the programme
             withdrawn_on = p.first_day + (p.last_day - p.first_day) / 2
-            emit(ExemptionWithdrawn(exemption_id=f"ex-{n}", requirement_id=e.requirement_id, servant_id=servant_id(e.key),
+            emit(ExemptionWithdrawn(exemption_id=f"ex-{n}", requirement_id=e.requirement_id,
+                                    servant_id=servant_id(e.key),
                                     withdrawn_on=withdrawn_on, withdrawn_by="comptroller:demo"),
                  datetime.combine(withdrawn_on, time(11), zone))
     years = sorted(p.plan_targets)
@@ -178,7 +183,8 @@ def demo_envelopes(p: DemoProgramme) -> list[Envelope]:
         if year == years[-1]:  # revised mid-year: a few more people wanted in the first cells
             revised = datetime(year, 6, 15, 12, tzinfo=zone)
             more = [t.model_copy(update={"people": t.people + 2 * (n % 2)}) for n, t in enumerate(targets)]
-            emit(TrainingPlanDeclared(plan_id=f"plan-{year}-2", year=year, version=2, declared_at=revised.astimezone(UTC),
+            emit(TrainingPlanDeclared(plan_id=f"plan-{year}-2", year=year, version=2,
+                                      declared_at=revised.astimezone(UTC),
                                       declared_by="comptroller:demo", targets=more), revised)
     return emit.out
 
@@ -260,7 +266,8 @@ def corrected(facts: list[Fact], seed: int) -> list[Fact]:
         if rng.random() < 0.12:
             a = f.attributes
             shift = timedelta(days=rng.choice((-40, -3, 2, 35, 300)), hours=rng.choice((0, 13)))
-            starts, ends = (datetime.fromisoformat(a["starts_at"]) + shift, datetime.fromisoformat(a["ends_at"]) + shift)
+            starts, ends = (datetime.fromisoformat(a["starts_at"]) + shift,
+                            datetime.fromisoformat(a["ends_at"]) + shift)
             event = SessionRescheduled(session_id=f.session_id, starts_at=starts, ends_at=ends, timezone=ZONE.key)
             out.append(_fact(event, f.known_at + rng.randint(1, 30) * DAY, new_id()))
     for f in _by_kind(facts, "course")[:1]:
@@ -288,7 +295,8 @@ def revoked(facts: list[Fact], seed: int) -> list[Fact]:
         when = f.known_at + rng.choice((-2 * DAY, 3 * HOUR, 20 * DAY, 150 * DAY))
         event = CertificateRevoked(certificate_id=f.subject, verification_code="REVOKED1", servant_id=f.servant_id,
                                    course_id=f.attributes["course_id"], session_id=f.session_id, reason="corrección",
-                                   applies=applies, effective_on=day + timedelta(days=offset) if offset is not None else None)
+                                   applies=applies,
+                                   effective_on=day + timedelta(days=offset) if offset is not None else None)
         out.append(_fact(event, when, new_id()))
         if n % 5 == 4:  # revoked again later, the other way
             again = event.model_copy(update={"applies": "void" if applies != "void" else "from_date",
@@ -325,13 +333,16 @@ def transferred(facts: list[Fact], seed: int) -> list[Fact]:
         target = rng.choice([i for i in institutions if i != first["institution_id"]])
         event = ServantTransferred(servant_id=f.servant_id, transfer_id=f"tr-{seed}-{n}",
                                    from_institution_id=first["institution_id"], to_institution_id=target,
-                                   effective_on=effective_on, sex=first["sex"], position_level=first.get("position_level"),
+                                   effective_on=effective_on, sex=first["sex"],
+                                   position_level=first.get("position_level"),
                                    requested_by="comptroller", approved_by="comptroller",
                                    approved_at=from_micros(recorded))
         out.append(_fact(event, recorded, new_id()))
         if n % 3 == 2:  # enrollment published an update meanwhile, back to the first institution
-            out.append(_fact(ServantUpdated(servant_id=f.servant_id, institution_id=first["institution_id"], sex=first["sex"],
-                                            position_level=first.get("position_level"), person_id=first.get("person_id")),
+            out.append(_fact(ServantUpdated(servant_id=f.servant_id, institution_id=first["institution_id"],
+                                            sex=first["sex"],
+                                            position_level=first.get("position_level"),
+                                            person_id=first.get("person_id")),
                              recorded - DAY, new_id()))
     return out
 
@@ -362,7 +373,8 @@ def never_known(facts: list[Fact], seed: int) -> list[Fact]:
                                             institution_id="inst-never-known"), at, new_id()))
         out.append(_fact(AttendanceRecorded(session_id=sid, servant_id=who, minutes_present=60, session_minutes=60,
                                             share=1.0, status="present", source_of_record="zoom"), at + HOUR, new_id()))
-        out.append(_fact(CertificateIssued(certificate_id=f"ce-{sid}-{who}", verification_code="GHOST123", servant_id=who,
+        out.append(_fact(CertificateIssued(certificate_id=f"ce-{sid}-{who}", verification_code="GHOST123",
+                                           servant_id=who,
                                            course_id=certificate.attributes["course_id"], session_id=sid, hours=2,
                                            issued_on=date.fromisoformat(certificate.attributes["issued_on"]),
                                            issuing_authority="Contraloría"), at + 2 * HOUR, new_id()))
@@ -374,7 +386,8 @@ def never_known(facts: list[Fact], seed: int) -> list[Fact]:
                                         approved_by="comptroller", approved_at=from_micros(at)), at, new_id()))
     out.append(_fact(ServantLeft(servant_id="sv-never-known", institution_id="inst-never-known",
                                  left_on=date(2026, 5, 1), recorded_by="comptroller:x"), at, new_id()))
-    out.append(_fact(ExemptionGranted(exemption_id="ex-ghost", requirement_id="req-never-known", servant_id="sv-never-known",
+    out.append(_fact(ExemptionGranted(exemption_id="ex-ghost", requirement_id="req-never-known",
+                                      servant_id="sv-never-known",
                                       reason="x", effective_from=date(2026, 1, 1), granted_by="comptroller:x",
                                       granted_at=from_micros(at)), at, new_id()))
     return out
@@ -418,8 +431,10 @@ def plans_revised(facts: list[Fact], seed: int) -> list[Fact]:
         return out
     for year in years:
         start = micros(datetime(year, 1, 1, tzinfo=ZONE))
-        for version, at in ((1, start - 10 * DAY), (3, start + 120 * DAY), (3, start + 150 * DAY), (2, start + 200 * DAY)):
-            targets = [PlanTarget(month=rng.randint(1, 12), institution_id=rng.choice(institutions), topic=rng.choice(topics),
+        for version, at in ((1, start - 10 * DAY), (3, start + 120 * DAY), (3, start + 150 * DAY),
+                            (2, start + 200 * DAY)):
+            targets = [PlanTarget(month=rng.randint(1, 12), institution_id=rng.choice(institutions),
+                                  topic=rng.choice(topics),
                                   sessions=rng.randint(0, 4), people=rng.randint(0, 30), hours=rng.randint(0, 60) / 2)
                        for _ in range(12)]
             cells = {(t.month, t.institution_id, t.topic): t for t in targets}  # at most one target per cell

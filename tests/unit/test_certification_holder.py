@@ -61,7 +61,8 @@ def completion() -> CompletionFacts:
     session = session_scheduled(None, SessionScheduled(
         session_id="s-1", course_id="c-1", modality="virtual", starts_at=starts, ends_at=starts + timedelta(hours=4),
         timezone="America/Cancun", capacity=30), stamp(1))
-    return CompletionFacts("sv-1", "s-1", course, session, (Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),),
+    return CompletionFacts("sv-1", "s-1", course, session,
+                           (Enrolment("en-1", "s-1", "sv-1", "inst-1", confirmed=True),),
                            Attendance(0.95, 228, 240, "present", stamp(2)))
 
 

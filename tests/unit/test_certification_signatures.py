@@ -43,7 +43,8 @@ BASE_URL = "https://certificados.example.gob.mx"
 
 
 def test_canonical_json_sorts_keys_drops_whitespace_and_writes_integral_numbers_as_integers():
-    assert canonical_json({"b": 2.0, "a": [1, 2.5, None, True], "é": "ñ"}) == '{"a":[1,2.5,null,true],"b":2,"é":"ñ"}'.encode()
+    assert (canonical_json({"b": 2.0, "a": [1, 2.5, None, True], "é": "ñ"})
+            == '{"a":[1,2.5,null,true],"b":2,"é":"ñ"}'.encode())
     assert canonical_json({"b": 1, "a": 2}) == canonical_json({"a": 2, "b": 1})
 
 

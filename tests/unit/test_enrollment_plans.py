@@ -48,7 +48,8 @@ def test_a_bad_value_names_its_row_and_column(row, detail):
 
 
 def test_every_row_is_of_one_year_and_the_file_needs_its_header_and_a_target():
-    with pytest.raises(RuleViolation, match=r"^row 3, year: every row must be of the same year: 2027 here, 2026 in row 2"):
+    with pytest.raises(RuleViolation,
+                       match=r"^row 3, year: every row must be of the same year: 2027 here, 2026 in row 2"):
         parse_plan_csv((HEADER + "2026,1,in-a,Ética,1,3,4\n2027,1,in-a,Ética,1,3,4\n").encode())
     with pytest.raises(RuleViolation, match="^header: missing column"):
         parse_plan_csv(b"year,month\n2026,1\n")

@@ -36,7 +36,8 @@ def test_every_conflict_is_named_not_only_the_first() -> None:
     early, late = session("se-early", NINE), session("se-late", NINE + timedelta(hours=2))
     with pytest.raises(RescheduleConflict) as refused:
         domain.decide_reschedule(MOVED, NINE + timedelta(hours=1), NINE + timedelta(hours=3), ZONE, None, None,
-                                 [Commitment("srv-ben", late), Commitment("srv-ana", early), Commitment("srv-ana", late)])
+                                 [Commitment("srv-ben", late), Commitment("srv-ana", early),
+                                  Commitment("srv-ana", late)])
     assert [(c.servant_id, c.session.session_id) for c in refused.value.conflicts] == \
         [("srv-ana", "se-early"), ("srv-ana", "se-late"), ("srv-ben", "se-late")]
 

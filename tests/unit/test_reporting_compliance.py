@@ -48,7 +48,8 @@ COMPLIANT_ETHICS = ("a1", "c1", "c2", "c3", "c4", "c5")
 COMPLIANT_CONFLICT = ("a1", "c1", "c2", "c3")
 
 
-def requirement(rid: str, version: int, effective: date, course: str, due: DueRule, **scope) -> TrainingRequirementDeclared:
+def requirement(rid: str, version: int, effective: date, course: str, due: DueRule,
+                **scope) -> TrainingRequirementDeclared:
     return TrainingRequirementDeclared(
         requirement_id=rid, version=version, effective_from=effective,
         title="Código de Ética" if course == "co-e" else "Conflicto de Interés", course_id=course,
@@ -66,7 +67,7 @@ def envelopes() -> list:
     """The programme of the module's docstring, each fact sealed at the moment it became known."""
     out = []
 
-    def known(day: date, *events) -> None:  # noqa: ANN002
+    def known(day: date, *events) -> None:
         out.extend(seal(e, time=at(day)) for e in events)
 
     known(D(2025, 1, 2),
@@ -85,7 +86,8 @@ def envelopes() -> list:
     known(D(2025, 1, 3), *(ServantRegistered(servant_id=s, institution_id="in-a", sex=sexes[s], joined_on=j)
                            for s, j in joined.items()),
           ServantRegistered(servant_id="b1", institution_id="in-b", sex="male", joined_on=D(2025, 1, 1)))
-    for sid, course, day in (("s0", "co-e", D(2025, 5, 1)), ("s1", "co-e", D(2026, 1, 20)), ("s2", "co-e", D(2026, 2, 10)),
+    for sid, course, day in (("s0", "co-e", D(2025, 5, 1)), ("s1", "co-e", D(2026, 1, 20)),
+                             ("s2", "co-e", D(2026, 2, 10)),
                              ("s3", "co-c", D(2026, 9, 10))):
         known(D(2025, 1, 3), SessionScheduled(
             session_id=sid, course_id=course, modality="virtual" if sid != "s3" else "in_person", platform="Zoom",
@@ -110,7 +112,8 @@ def envelopes() -> list:
                                               people=5, hours=10)]))
     completed(D(2026, 1, 20), "s1", "co-e", COMPLIANT_ETHICS, D(2027, 1, 20))
     known(D(2026, 2, 1), ExemptionGranted(exemption_id="ex-1", requirement_id="rq-etica", servant_id="a3",
-                                          reason="incapacidad", effective_from=D(2026, 2, 1), granted_by="comptroller:ana",
+                                          reason="incapacidad", effective_from=D(2026, 2, 1),
+                                          granted_by="comptroller:ana",
                                           granted_at=at(D(2026, 2, 1))))
     completed(D(2026, 2, 10), "s2", "co-e", ("a4",), D(2027, 2, 10))
     known(D(2026, 3, 1), ServantRegistered(servant_id="a2", institution_id="in-a", sex="male", joined_on=D(2026, 3, 1)))
@@ -120,17 +123,19 @@ def envelopes() -> list:
                                             to_institution_id="in-b", effective_on=D(2026, 6, 1), sex="female",
                                             requested_by="comptroller:ana", approved_by="comptroller:ana",
                                             approved_at=at(D(2026, 6, 3))))
-    known(D(2026, 6, 20), requirement("rq-etica", 2, D(2026, 7, 1), "co-e", DueRule(kind="renewal", months=12, days=60)))
+    known(D(2026, 6, 20),
+          requirement("rq-etica", 2, D(2026, 7, 1), "co-e", DueRule(kind="renewal", months=12, days=60)))
     known(D(2026, 8, 2), ServantLeft(servant_id="b1", institution_id="in-b", left_on=D(2026, 8, 1),
                                      recorded_by="liaison:in-b:rh"))
     completed(D(2026, 9, 10), "s3", "co-c", COMPLIANT_CONFLICT, None)
     known(D(2026, 10, 1), ExemptionWithdrawn(exemption_id="ex-1", requirement_id="rq-etica", servant_id="a3",
                                              withdrawn_on=D(2026, 10, 1), withdrawn_by="comptroller:ana"))
-    known(D(2026, 11, 2), ServantRegistered(servant_id="b2", institution_id="in-b", sex="female", joined_on=D(2026, 11, 1)))
+    known(D(2026, 11, 2),
+          ServantRegistered(servant_id="b2", institution_id="in-b", sex="female", joined_on=D(2026, 11, 1)))
     return out
 
 
-def ledger_of(items) -> Ledger:  # noqa: ANN001
+def ledger_of(items) -> Ledger:
     ledger = Ledger()
     ledger.apply_all(f for e in items if (f := fact_from(e)))
     return ledger

@@ -40,12 +40,12 @@ class FakeUnitOfWork:
         assert key is ReportingRepository
         return self.repository
 
-    def record(self, events, *, correlation_id: str | None = None, topic: str | None = None) -> list:  # noqa: ANN001
+    def record(self, events, *, correlation_id: str | None = None, topic: str | None = None) -> list:
         self.recorded.append((list(events), correlation_id))
         return []
 
 
-def institution(**changes) -> InstitutionRegistered:  # noqa: ANN003
+def institution(**changes) -> InstitutionRegistered:
     return InstitutionRegistered(**{"institution_id": "inst-1", "name": "Secretaría de Salud",
                                     "government_level": "state", "headcount": 120, "headcount_year": 2026,
                                     **changes})

@@ -12,7 +12,8 @@ import pytest
 
 from contracts.envelope import ContractViolation, open_envelope, seal, to_record
 from contracts.events import (
-    AttendanceCorrected, CompetencyAttained, DueRule, EnrolmentCancelled, ExemptionGranted, ExemptionWithdrawn, PlanTarget,
+    AttendanceCorrected, CompetencyAttained, DueRule, EnrolmentCancelled, ExemptionGranted, ExemptionWithdrawn,
+    PlanTarget,
     RequirementScope, ServantLeft, ServantTransferred, SessionRescheduled, SessionScheduled, TrainingPlanDeclared,
     TrainingRequirementDeclared,
 )
@@ -25,12 +26,12 @@ from services.reporting.repository import fact_row, fact_values
 PROGRAMME = generate(bulletin_plan()).envelopes + generate(small_plan()).envelopes
 
 
-def wire(envelope):  # noqa: ANN001, ANN201
+def wire(envelope):
     _key, value, headers = to_record(envelope)
     return [(k, v.encode()) for k, v in headers.items()], value
 
 
-def live(headers, value):  # noqa: ANN001, ANN201
+def live(headers, value):
     """What the live consumer keeps: the fact's row, None (ignored type), or why it dead-letters."""
     try:
         fact = fact_from(open_envelope(headers, value))
@@ -45,7 +46,7 @@ def live(headers, value):  # noqa: ANN001, ANN201
     return fact_values(fact, 7)
 
 
-def rebuilt(headers, value):  # noqa: ANN001, ANN201
+def rebuilt(headers, value):
     try:
         return fast_row(headers, value, 7)
     except ContractViolation as violation:
@@ -71,7 +72,8 @@ def samples() -> dict[str, object]:
         plan_id="pl-1", year=2026, version=2, declared_at=datetime(2026, 1, 10, 12, tzinfo=UTC),
         declared_by="comptroller:ana", targets=[
             PlanTarget(month=3, institution_id="inst-a", topic="Código de Ética", sessions=2, people=40, hours=160),
-            PlanTarget(month=4, institution_id="inst-b", topic="Conflicto de Interés", sessions=0, people=0, hours=0.5)])))
+            PlanTarget(month=4, institution_id="inst-b", topic="Conflicto de Interés", sessions=0, people=0,
+                       hours=0.5)])))
     found.setdefault(TrainingRequirementDeclared.type, seal(TrainingRequirementDeclared(
         requirement_id="rq-etica", version=2, effective_from=date(2026, 7, 1), title="Código de Ética",
         course_id="co-etica", scope=RequirementScope(government_level="state", position_levels=["directivo"]),
@@ -85,7 +87,8 @@ def samples() -> dict[str, object]:
         exemption_id="ex-1", requirement_id="rq-etica", servant_id=some.servant_id, withdrawn_on=date(2026, 5, 1),
         withdrawn_by="comptroller:ana")))
     found.setdefault(ServantLeft.type, seal(ServantLeft(
-        servant_id=some.servant_id, institution_id="inst-a", left_on=date(2026, 10, 1), recorded_by="liaison:inst-a:rh")))
+        servant_id=some.servant_id, institution_id="inst-a", left_on=date(2026, 10, 1),
+        recorded_by="liaison:inst-a:rh")))
     found.setdefault(CompetencyAttained.type, seal(CompetencyAttained(
         servant_id=some.servant_id, competency="Ética pública", course_ids=["co-1", "co-2"],
         certificate_ids=["ce-1", "ce-2"], attained_on=date(2026, 6, 1))))
@@ -105,7 +108,7 @@ SLOW_TYPES = {TrainingPlanDeclared.type, TrainingRequirementDeclared.type, Sessi
 
 
 def test_every_valid_record_becomes_the_same_row_without_the_slow_tier(monkeypatch):
-    def slow(*args):  # noqa: ANN002, ANN202
+    def slow(*args):
         raise AssertionError(f"a plain valid record took the slow tier: {args[0]}")
 
     assert {t for t, row in rows._ROWS.items() if row is None} == {t.encode() for t in SLOW_TYPES}

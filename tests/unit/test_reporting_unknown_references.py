@@ -138,7 +138,7 @@ def test_a_revocation_of_a_certificate_not_yet_issued_counts_once_the_issue_is_k
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=ZONE)
 
 
-def envelope_fact(event, at: datetime, event_id: str) -> Fact:  # noqa: ANN001
+def envelope_fact(event, at: datetime, event_id: str) -> Fact:
     return fact_from(seal(event, event_id=event_id, time=at.astimezone(UTC), correlation_id=event_id))
 
 
@@ -175,7 +175,7 @@ def transfer_story() -> list[Fact]:
             *session_with_certificate(2, datetime(2026, 3, 30, 10, tzinfo=ZONE)), update, transfer]
 
 
-def by_session(snapshot) -> dict[str, str]:  # noqa: ANN001
+def by_session(snapshot) -> dict[str, str]:
     return {c.session.session_id: c.who.institution_id for c in snapshot.completions}
 
 

@@ -92,7 +92,7 @@ def end_of(day: date) -> datetime:
     return datetime.combine(day, time.max, ZONE)
 
 
-def revoked(servant: str, recorded: date, **how) -> object:  # noqa: ANN003
+def revoked(servant: str, recorded: date, **how) -> object:
     event = CertificateRevoked(certificate_id=f"ce-s1-{servant}", verification_code="PRB-0000-0000-0000",
                                servant_id=servant, course_id="co-e", session_id="s1", reason="revocada", **how)
     return seal(event, time=at(recorded))
