@@ -30,6 +30,7 @@ from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification import handlers  # the one write route: the comptroller's revocation
 from services.certification.handlers import CertificationContext
+from services.certification.repository import SqlCertificationRepository
 from services.certification.signing import b64url
 from services.certification.views import Verification
 from services.certification.tables import CertificateRecord
@@ -378,8 +379,9 @@ async def revoke_certificate(certificate: str, body: RevocationIn, runtime: Runt
     its constancia, and compliance and the figures take the completion away in valid time. Final: no
     later fact re-issues the completion. 404 for an unknown certificate, 409 for one already revoked."""
     async with runtime.unit_of_work() as uow:
-        revoked = await handlers.revoke_certificate(uow, ctx, certificate, reason=body.reason, applies=body.applies,
-                                                    effective_on=body.effective_on, ruled_by=principal.subject)
+        repo = await SqlCertificationRepository.of(uow)
+        revoked = await handlers.revoke(repo, ctx, certificate, reason=body.reason, applies=body.applies,
+                                        effective_on=body.effective_on, ruled_by=principal.subject, now=ctx.clock())
         uow.record(revoked.events)
     held = revoked.certificate
     return RevocationOut(certificate_id=held.terms.certificate_id, verification_code=held.terms.verification_code,

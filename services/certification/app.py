@@ -7,10 +7,10 @@ from fastapi import FastAPI
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.certification.api import public_router, staff_router
 from services.certification.domain.decisions import Rules
-from services.certification.handlers import CertificationContext, prepare
+from services.certification.handlers import CertificationContext
 from services.certification.settings import CertificationSettings
 from services.certification.signing import CertificateSigner, load_or_create_key
-from services.certification.subscribers import TOPICS, subscriptions
+from services.certification.subscribers import TOPICS, prepare, subscriptions
 from services.certification.tables import TABLES
 
 DESCRIPTION = (

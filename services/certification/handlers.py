@@ -1,21 +1,22 @@
-"""Application handlers: load what the decision needs, let the domain decide once, save, return the events.
+"""Application handlers, each in three steps: load what the decision reads (one repository call), let the
+pure domain decide once, save what it decided (one repository call, which signs the certificates) and
+return the events to record.
 
-Every handler runs in the unit of work it is given (for the consumer, one per batch of records) and
-reads and saves through its one ``CertificationRepository``: one load per session and per servant per
-unit of work instead of several queries per fact, the PostgreSQL locks taken before anything is read,
-and the rows written together when the unit of work completes. The caller records the returned events.
+The repository serves a whole unit of work (for the consumer, one per batch of records): one load per
+session and per servant per unit of work instead of several queries per fact, the PostgreSQL locks taken
+before anything is read, and the rows written together when the unit of work completes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from contracts.base import Event
 from contracts.attribution import Stamp
-from contracts.envelope import Envelope
+from contracts.base import Event
 from contracts.events import (
     AssessmentGraded,
     AttendanceCorrected,
@@ -23,6 +24,7 @@ from contracts.events import (
     CoursePublished,
     EnrolmentCancelled,
     EnrolmentConfirmed,
+    RevocationApplies,
     ServantRegistered,
     ServantTransferred,
     ServantUpdated,
@@ -34,25 +36,22 @@ from contracts.events import (
 from probidad.shared.logs import get_logger
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.tables import utcnow
-from probidad.shared.unit_of_work import UnitOfWork
-from services.certification.domain.certificates import HeldCertificate, RevocationRefused, decide_ruling, ruling
+from services.certification.domain.certificates import HeldCertificate, RevocationRefused, ruling
 from services.certification.domain.decisions import (
-    CertificateChange,
-    Consequences,
+    FactDecision,
     Rules,
-    SessionState,
-    competencies_after_ruling,
     decide_attendance,
     decide_course_published,
     decide_enrolment,
     decide_grade,
     decide_holder,
+    decide_revocation,
     decide_session,
     decide_session_closed,
     decide_transfer,
+    ruled_on,
 )
-from services.certification.domain.facts import CourseTerms, holder_stated, rebinds
-from services.certification.repository import CertificationRepository
+from services.certification.ports import CertificationRepository
 from services.certification.signing import CertificateSigner
 
 log = get_logger(__name__)
@@ -60,7 +59,7 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class CertificationContext:
-    """What the handlers and the API need besides the unit of work: the signing key, the rules, and the
+    """What the handlers and the API need besides the repository: the signing key, the rules, and the
     programme's time zone and clock (which decide "today" for a certificate's vigencia)."""
 
     signer: CertificateSigner
@@ -73,152 +72,121 @@ class CertificationContext:
         return self.clock().astimezone(ZoneInfo(self.programme_timezone)).date()
 
 
-async def prepare(uow: UnitOfWork, envelopes: list[Envelope]) -> None:
-    """Before a batch's handlers: load every session and servant its records name, with a few queries
-    (and hold the course terms exclusively if the batch publishes a course)."""
-    publishes = any(e.type == CoursePublished.type for e in envelopes)
-    repository = await CertificationRepository.of(uow, course_terms_change=publishes, record=False)
-    await repository.preload((getattr(e.event, "session_id", None) for e in envelopes),
-                             (getattr(e.event, "servant_id", None) for e in envelopes))
-
-
-def _save(repository: CertificationRepository, ctx: CertificationContext, consequences: Consequences,
-          at: datetime) -> list[Event]:
-    """Keep the certificates (signed) and competencies a decision changed; its events, to record."""
-    for change in consequences.certificates:
+def _saved(repo: CertificationRepository, ctx: CertificationContext, decision: FactDecision[Any],
+           changed_at: datetime) -> list[Event]:
+    """Keep what a decision changed (nothing for an older or repeated statement); its events, to record."""
+    if decision.fact is None and not decision.events:
+        return []
+    repo.save(decision, ctx.signer, changed_at)
+    for change in decision.consequences.certificates:
         held = change.certificate
-        repository.save_certificate(change, signature=ctx.signer.sign_claims(held.terms.claims()),
-                                    key_id=ctx.signer.public.key_id, changed_at=at)
         log.info("certificate decision", certificate_id=held.terms.certificate_id, status=held.status.value,
                  events=[e.type for e in change.events], reason=held.revocation_reason)
-    for restamp in consequences.restamps:
-        repository.restamp(restamp)
-    for attained in consequences.attainments:
-        repository.save_attainment(attained)
+    for attained in decision.consequences.attainments:
         log.info("competency attained", servant_id=attained.servant_id, competency=attained.competency)
-    return consequences.events
+    return decision.events
 
 
 # ------------------------------------------------------------------ facts from enrollment
 
 
-async def publish_course(uow: UnitOfWork, ctx: CertificationContext, event: CoursePublished,
-                         stamp: Stamp) -> list[Event]:
+async def course_published(repo: CertificationRepository, ctx: CertificationContext, event: CoursePublished,
+                           stamp: Stamp) -> list[Event]:
     """A (re-)published course re-judges every session of the course."""
-    repository = await CertificationRepository.of(uow, course_terms_change=True)
-    current = await repository.course(event.course_id)
-    sessions = await repository.sessions_of_course(event.course_id)
-    servants = await repository.servants(_servants_of(sessions))
-    decision = decide_course_published(current, event, stamp, sessions, servants, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_course(decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+    about = await repo.course_facts(event.course_id)
+    decision = decide_course_published(about.current, event, stamp, about.sessions, about.servants, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def schedule_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionScheduled,
-                           stamp: Stamp) -> list[Event]:
-    repository = await CertificationRepository.of(uow)
-    state = await repository.session_state(event.session_id)
-    course = await repository.course(event.course_id)  # a schedule fixes the session's course
-    return await _change_session(repository, ctx, state, event, stamp, course)
+async def session_scheduled(repo: CertificationRepository, ctx: CertificationContext, event: SessionScheduled,
+                            stamp: Stamp) -> list[Event]:
+    about = await repo.session_facts(event.session_id, event.course_id)  # a schedule fixes the session's course
+    decision = decide_session(about.state, event, stamp, about.course, about.servants, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def change_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionRescheduled | SessionCancelled,
+async def session_rescheduled(repo: CertificationRepository, ctx: CertificationContext, event: SessionRescheduled,
+                              stamp: Stamp) -> list[Event]:
+    about = await repo.session_facts(event.session_id)
+    decision = decide_session(about.state, event, stamp, about.course, about.servants, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
+
+
+async def session_cancelled(repo: CertificationRepository, ctx: CertificationContext, event: SessionCancelled,
+                            stamp: Stamp) -> list[Event]:
+    about = await repo.session_facts(event.session_id)
+    decision = decide_session(about.state, event, stamp, about.course, about.servants, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
+
+
+async def session_closed(repo: CertificationRepository, ctx: CertificationContext, event: SessionClosed,
                          stamp: Stamp) -> list[Event]:
-    repository = await CertificationRepository.of(uow)
-    state = await repository.session_state(event.session_id)
-    return await _change_session(repository, ctx, state, event, stamp, state.course)
-
-
-async def _change_session(repository: CertificationRepository, ctx: CertificationContext, state: SessionState,
-                          event: SessionScheduled | SessionRescheduled | SessionCancelled,
-                          stamp: Stamp, course: CourseTerms | None) -> list[Event]:
-    servants = await repository.servants(state.servant_ids)
-    decision = decide_session(state, event, stamp, course, servants, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_plan(decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
-
-
-async def close_session(uow: UnitOfWork, ctx: CertificationContext, event: SessionClosed, stamp: Stamp) -> list[Event]:
     """A close is kept, and decides nothing (so the session's servants are not even loaded)."""
-    repository = await CertificationRepository.of(uow)
-    decision = decide_session_closed(await repository.plan(event.session_id), event)
-    if decision.fact is not None:
-        repository.save_plan(decision.fact)
-    return decision.events
+    decision = decide_session_closed(await repo.plan(event.session_id), event)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def change_enrolment(uow: UnitOfWork, ctx: CertificationContext, event: EnrolmentConfirmed | EnrolmentCancelled,
-                           stamp: Stamp) -> list[Event]:
-    repository = await CertificationRepository.of(uow)
-    completion = await repository.completion(event.session_id, event.servant_id)
-    stored = await repository.enrolment(event.enrolment_id)
-    servant = await repository.servant(event.servant_id)
-    decision = decide_enrolment(completion, stored, event, servant, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_enrolment(decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+async def enrolment_confirmed(repo: CertificationRepository, ctx: CertificationContext, event: EnrolmentConfirmed,
+                              stamp: Stamp) -> list[Event]:
+    about = await repo.completion_context(event.session_id, event.servant_id, event.enrolment_id)
+    decision = decide_enrolment(about.completion, about.enrolment, event, about.servant, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def transfer_servant(uow: UnitOfWork, ctx: CertificationContext, event: ServantTransferred,
-                           stamp: Stamp) -> list[Event]:
-    """A transfer restamps the servant's certificates of sessions starting from its effective day."""
-    repository = await CertificationRepository.of(uow)
-    # The servant's lock before the sessions': a transaction about to stamp one of the servant's
-    # certificates waits for this one, or is seen by it.
-    servant = await repository.servant(event.servant_id)
-    certified = await repository.certified_completions(event.servant_id)
-    decision = decide_transfer(servant, event, stamp, certified, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_transfer(event.servant_id, decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+async def enrolment_cancelled(repo: CertificationRepository, ctx: CertificationContext, event: EnrolmentCancelled,
+                              stamp: Stamp) -> list[Event]:
+    about = await repo.completion_context(event.session_id, event.servant_id, event.enrolment_id)
+    decision = decide_enrolment(about.completion, about.enrolment, event, about.servant, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def state_holder(uow: UnitOfWork, ctx: CertificationContext, event: ServantRegistered | ServantUpdated,
-                       stamp: Stamp) -> list[Event]:
+async def servant_transferred(repo: CertificationRepository, ctx: CertificationContext, event: ServantTransferred,
+                              stamp: Stamp) -> list[Event]:
+    """A transfer restamps the servant's certificates of sessions that started once it was in force."""
+    about = await repo.servant_facts(event.servant_id)
+    decision = decide_transfer(about.servant, event, stamp, about.certified, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
+
+
+async def servant_registered(repo: CertificationRepository, ctx: CertificationContext, event: ServantRegistered,
+                             stamp: Stamp) -> list[Event]:
     """A servant's holder digest: a changed one (a corrected CURP, an erasure) rebinds their certificates."""
-    repository = await CertificationRepository.of(uow)
-    servant = await repository.servant(event.servant_id)  # its lock before the sessions', as for a transfer
-    rebinding = rebinds(servant.holder, holder_stated(servant.holder, event, stamp))
-    certified = await repository.certified_completions(event.servant_id) if rebinding else []
-    decision = decide_holder(servant, event, stamp, certified, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_holder(event.servant_id, decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+    about = await repo.servant_facts(event.servant_id)
+    decision = decide_holder(about.servant, event, stamp, about.certified, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
+
+
+async def servant_updated(repo: CertificationRepository, ctx: CertificationContext, event: ServantUpdated,
+                          stamp: Stamp) -> list[Event]:
+    """As ``servant_registered``: only the holder digest matters here."""
+    about = await repo.servant_facts(event.servant_id)
+    decision = decide_holder(about.servant, event, stamp, about.certified, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
 # ------------------------------------------------------------------ facts from attendance
 
 
-async def state_attendance(uow: UnitOfWork, ctx: CertificationContext, event: AttendanceRecorded | AttendanceCorrected,
-                           stamp: Stamp) -> list[Event]:
-    """A record or a correction: the latest statement holds (a correction outranks a record)."""
-    repository = await CertificationRepository.of(uow)
-    completion = await repository.completion(event.session_id, event.servant_id)
-    servant = await repository.servant(event.servant_id)
-    decision = decide_attendance(completion, event, stamp, servant, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_attendance(event.session_id, event.servant_id, decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+async def attendance_recorded(repo: CertificationRepository, ctx: CertificationContext, event: AttendanceRecorded,
+                              stamp: Stamp) -> list[Event]:
+    """The latest statement of a servant's attendance holds (a correction outranks a record)."""
+    about = await repo.completion_context(event.session_id, event.servant_id)
+    decision = decide_attendance(about.completion, event, stamp, about.servant, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
-async def grade_assessment(uow: UnitOfWork, ctx: CertificationContext, event: AssessmentGraded,
-                           stamp: Stamp) -> list[Event]:
-    repository = await CertificationRepository.of(uow)
-    completion = await repository.completion(event.session_id, event.servant_id)
-    servant = await repository.servant(event.servant_id)
-    decision = decide_grade(completion, event, stamp, servant, ctx.rules)
-    if decision.fact is None:
-        return []
-    repository.save_grade(event.session_id, event.servant_id, decision.fact)
-    return _save(repository, ctx, decision.consequences, stamp.at)
+async def attendance_corrected(repo: CertificationRepository, ctx: CertificationContext, event: AttendanceCorrected,
+                               stamp: Stamp) -> list[Event]:
+    about = await repo.completion_context(event.session_id, event.servant_id)
+    decision = decide_attendance(about.completion, event, stamp, about.servant, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
+
+
+async def assessment_graded(repo: CertificationRepository, ctx: CertificationContext, event: AssessmentGraded,
+                            stamp: Stamp) -> list[Event]:
+    about = await repo.completion_context(event.session_id, event.servant_id)
+    decision = decide_grade(about.completion, event, stamp, about.servant, ctx.rules)
+    return _saved(repo, ctx, decision, stamp.at)
 
 
 # ------------------------------------------------------------------ the comptroller's revocation
@@ -232,34 +200,16 @@ class Revoked:
     events: list[Event]
 
 
-async def revoke_certificate(uow: UnitOfWork, ctx: CertificationContext, certificate: str, *, reason: str,
-                             applies: str, effective_on: date | None, ruled_by: str) -> Revoked:
+async def revoke(repo: CertificationRepository, ctx: CertificationContext, certificate: str, *, reason: str,
+                 applies: RevocationApplies | str, effective_on: date | None, ruled_by: str,
+                 now: datetime) -> Revoked:
     """Revoke a certificate (by id or verification code) by the comptroller's ruling: void from the start, or
     from a date. ``RevocationRefused`` when it cannot be (unknown, already revoked, bad input)."""
-    repository = await CertificationRepository.of(uow)
-    found = await repository.certificate_named(certificate)
-    if found is None:
+    about = await repo.certificate_facts(certificate)
+    if about is None:
         raise RevocationRefused("certificate", f"no certificate {certificate!r}", "not_found")
-    # The servant's lock before the session's, as for a transfer; then what is kept about the completion,
-    # whose certificate's date (a reschedule may have amended it meanwhile) the ruling is checked against.
-    servant = await repository.servant(found.servant_id)
-    completion = await repository.completion(found.session_id, found.servant_id)
-    standing = completion.certificate
-    same = standing is not None and standing.held.terms.certificate_id == found.certificate_id
     asked = ruling(reason=reason, applies=applies, effective_on=effective_on, ruled_by=ruled_by,
-                           issued_on=standing.held.terms.issued_on if same else found.issued_on, today=ctx.today())
-    decision = decide_ruling(standing, found.certificate_id, asked)
-    institution = standing.institution_id
-    out = Consequences()
-    out.certificates.append(CertificateChange(found.session_id, found.servant_id, decision.certificate,
-                                                     institution, tuple(decision.events)))
-    out.events.extend(decision.events)
-    attained = competencies_after_ruling(servant, found.certificate_id, ctx.rules)
-    out.attainments.extend(attained)
-    out.events.extend(attained)
-    now = ctx.clock()
-    return Revoked(decision.certificate, _save(repository, ctx, out, now))
-
-
-def _servants_of(sessions: Iterable[SessionState]) -> list[str]:
-    return sorted({servant_id for state in sessions for servant_id in state.servant_ids})
+                   issued_on=ruled_on(about), today=ctx.today())
+    decision = decide_revocation(about, asked, ctx.rules)
+    events = _saved(repo, ctx, decision, now)
+    return Revoked(decision.consequences.certificates[0].certificate, events)

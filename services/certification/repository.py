@@ -4,7 +4,7 @@ The consumer applies all records of a poll (up to a few hundred) in one unit of 
 completion needs the session, its course, the servant's enrolments, attendance, grade and latest
 certificate, and the servant's transfers, certificates and competencies; asking the database for
 each, for every fact, costs several round trips per record. So one repository serves the whole unit
-of work (``CertificationRepository.of``: ``uow.part``), and before the handlers run the sessions and
+of work (``SqlCertificationRepository.of``: ``uow.part``), and before the handlers run the sessions and
 servants the batch's records name are loaded together (``preload``) with a few queries; a session or
 servant reached otherwise is loaded when first asked for (with the others asked for at once). The
 handlers then read and save through it, and what they save is kept in step, so it always answers what
@@ -26,21 +26,22 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
 from sqlmodel import select
 
-from contracts.events import CompetencyAttained, RevocationApplies
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain.certificates import (
     Status,
 )
 from services.certification.domain.codes import normalise_code
 from services.certification.domain.competencies import CertificateHolding
-from services.certification.domain.decisions import CertificateChange, Completion, Restamp, ServantState, SessionState
+from services.certification.domain.decisions import (
+    CertificateFacts, Completion, CompletionContext, CourseFacts, FactDecision, ServantFacts, ServantState, SessionFacts, SessionState,
+)
+from services.certification.signing import CertificateSigner
 from services.certification.domain.facts import (
     Attendance,
     CompletionFacts,
@@ -52,8 +53,10 @@ from services.certification.domain.facts import (
     Transfer,
 )
 from services.certification.batch_repository import CHUNK, RowBatch
+from services.certification.saving_repository import RowSaving
 from services.certification.rows import (
-    Stored, attendance_of, course_of, enrolment_of, grade_of, holder_of, plan_of, standing_of, stated, transfer_of, utc,
+    ServantRows, SessionRows, Stored, attendance_of, certificate_terms, course_of, enrolment_of, grade_of, holder_of,
+    plan_of, standing_of, transfer_of,
 )
 from services.certification.tables import (
     AttendanceFact,
@@ -87,6 +90,11 @@ def _lock(kind: str, name: str) -> int:
 COURSE_TERMS_LOCK = _lock("course-terms", "all")
 
 
+def _known(name: str | None) -> str:
+    assert name is not None, "a fact kept per servant names its servant (and session)"
+    return name
+
+
 def _columns(model: Any) -> list[Any]:
     return list(model.__table__.columns)
 
@@ -95,41 +103,7 @@ class EnrolmentStoredElsewhere(Exception):
     """An enrolment id taken as new is stored under another session: the batch must be applied one by one."""
 
 
-# ------------------------------------------------------------------ what is kept in memory
-
-
-@dataclass
-class _SessionRows:
-    """Every row kept about one session, by servant (rows as read, or the ``Pending`` rows they became)."""
-
-    session_id: str
-    plan: Stored = None
-    enrolments: dict[str, dict[str, Stored]] = field(default_factory=dict)  # servant -> enrolment id -> row
-    attendance: dict[str, Stored] = field(default_factory=dict)
-    grades: dict[str, Stored] = field(default_factory=dict)
-    certificates: dict[str, Stored] = field(default_factory=dict)  # servant -> latest (highest issue)
-    members: set[str] = field(default_factory=set)  # every servant with a row above
-    plan_state: SessionPlan | None = None  # ``plan`` as the domain reads it (made once, until saved)
-
-    def keep_certificate(self, row: Stored) -> None:
-        latest = self.certificates.get(row.servant_id)
-        if latest is None or row.issue >= latest.issue:
-            self.certificates[row.servant_id] = row
-        self.members.add(row.servant_id)
-
-
-@dataclass
-class _ServantRows:
-    """A servant's certificates (ids; every session, every status), competencies attained, transfers and
-    holder digest."""
-
-    certificate_ids: set[str] = field(default_factory=set)
-    attained: dict[str, Stored] = field(default_factory=dict)  # competency -> its attainment's row
-    transfers: dict[str, Stored] = field(default_factory=dict)  # transfer id -> row
-    holder: Stored = None
-
-
-class CertificationRepository:
+class SqlCertificationRepository(RowSaving):
     """Certification's tables for one unit of work (see the module docstring)."""
 
     def __init__(self, uow: UnitOfWork) -> None:
@@ -140,22 +114,22 @@ class CertificationRepository:
         self.records = 0  # records handled in this unit of work so far
         self.courses: dict[str, Stored | None] = {}
         self.course_terms: dict[str, CourseTerms | None] = {}  # ``courses`` as the domain reads them
-        self.sessions: dict[str, _SessionRows] = {}
-        self.servant_rows: dict[str, _ServantRows] = {}
+        self.sessions: dict[str, SessionRows] = {}
+        self.servant_rows: dict[str, ServantRows] = {}
         self.enrolments: dict[str, Stored] = {}  # every enrolment row seen or created, by id
         self.certificates: dict[str, Stored] = {}  # every certificate row seen or created, by id
         self.created_certificates: dict[str, list[str]] = {}  # servant -> ids created here (not stored yet)
         self.taken_as_new: list[str] = []  # enrolment ids not looked up (see ``enrolment``)
         self.batch = RowBatch()  # the rows to write when the unit of work completes
-        uow.before_commit(CertificationRepository, self._write)
+        uow.before_commit(SqlCertificationRepository, self._write)
 
     @classmethod
     async def of(cls, uow: UnitOfWork, *, course_terms_change: bool = False,
-                 record: bool = True) -> "CertificationRepository":
+                 record: bool = True) -> "SqlCertificationRepository":
         """The unit of work's repository, for one more record handled (``record``); the first call takes
         the course-terms lock (PostgreSQL) before anything is read. ``course_terms_change``: the unit
         of work publishes a course, so it holds the course terms exclusively (see the locks above)."""
-        repository: CertificationRepository = uow.part(cls, lambda: cls(uow))
+        repository: SqlCertificationRepository = uow.part(cls, lambda: cls(uow))
         await repository.hold_course_terms(exclusive=course_terms_change)
         if record:
             repository.records += 1
@@ -201,7 +175,7 @@ class CertificationRepository:
             self.courses[course_id] = found[0] if found else None
         return self.courses[course_id]
 
-    async def _session_rows(self, session_id: str) -> _SessionRows:
+    async def _session_rows(self, session_id: str) -> SessionRows:
         if session_id not in self.sessions:
             await self._load_sessions([session_id])
         return self.sessions[session_id]
@@ -213,7 +187,7 @@ class CertificationRepository:
 
     async def _load_session_chunk(self, session_ids: list[str]) -> None:
         await self._hold("session", session_ids)
-        loaded = {session_id: _SessionRows(session_id) for session_id in session_ids}
+        loaded = {session_id: SessionRows(session_id) for session_id in session_ids}
         for row in await self._rows(select(*_columns(SessionFact)).where(SessionFact.session_id.in_(session_ids))):
             loaded[row.session_id].plan = row
         for row in await self._rows(select(*_columns(EnrolmentFact)).where(EnrolmentFact.session_id.in_(session_ids))):
@@ -241,7 +215,7 @@ class CertificationRepository:
 
     async def _load_servant_chunk(self, servants: list[str]) -> None:
         await self._hold("servant", servants)
-        loaded = {servant_id: _ServantRows() for servant_id in servants}
+        loaded = {servant_id: ServantRows() for servant_id in servants}
         for row in await self._rows(select(*_columns(CertificateRecord)).where(
                 CertificateRecord.servant_id.in_(servants))):
             self.certificates.setdefault(row.certificate_id, row)  # a row changed here stays as changed
@@ -270,12 +244,12 @@ class CertificationRepository:
         return self._plan_of(await self._session_rows(session_id))
 
     @staticmethod
-    def _plan_of(rows: _SessionRows) -> SessionPlan | None:
+    def _plan_of(rows: SessionRows) -> SessionPlan | None:
         if rows.plan_state is None and rows.plan is not None:
             rows.plan_state = plan_of(rows.plan)
         return rows.plan_state
 
-    def _completion(self, rows: _SessionRows, plan: SessionPlan | None, course: CourseTerms | None,
+    def _completion(self, rows: SessionRows, plan: SessionPlan | None, course: CourseTerms | None,
                           servant_id: str) -> Completion:
         enrolments = rows.enrolments.get(servant_id, {}).values()
         facts = CompletionFacts(
@@ -285,7 +259,7 @@ class CertificationRepository:
         )
         return Completion(facts, standing_of(rows.certificates.get(servant_id)))
 
-    async def _plan_and_course(self, rows: _SessionRows) -> tuple[SessionPlan | None, CourseTerms | None]:
+    async def _plan_and_course(self, rows: SessionRows) -> tuple[SessionPlan | None, CourseTerms | None]:
         plan = self._plan_of(rows)
         course = await self.course(plan.course_id) if plan is not None and plan.course_id else None
         return plan, course
@@ -313,25 +287,25 @@ class CertificationRepository:
         return [await self.session_state(session_id) for session_id in sorted(found)]
 
     async def certified_completions(self, servant_id: str) -> list[Completion]:
-        """The servant's completions with a certificate (any status), as a written database would
-        answer, in session order. Ask after ``servants``: its lock comes first (see ``servants``)."""
-        stored = set((await self.session.exec(select(CertificateRecord.session_id).where(
-            CertificateRecord.servant_id == servant_id))).all())
-        stored.update(row.session_id for row in self.certificates.values() if row.servant_id == servant_id)
-        await self._load_sessions(stored)
-        return [await self.completion(session_id, servant_id) for session_id in sorted(stored)]
+        """The servant's completions with a certificate (any status), in session order: the sessions of the
+        certificates the servant's rows list (loaded under the servant's lock, and kept in step since)."""
+        rows = (await self._servant_rows([servant_id]))[servant_id]
+        session_ids = {self.certificates[certificate_id].session_id for certificate_id in rows.certificate_ids}
+        await self._load_sessions(session_ids)
+        return [await self.completion(session_id, servant_id) for session_id in sorted(session_ids)]
+
+    async def _servant_rows(self, servant_ids: list[str]) -> dict[str, ServantRows]:
+        if any(servant_id not in self.servant_rows for servant_id in servant_ids):
+            await self._load_servants(servant_ids)
+        return {servant_id: self.servant_rows[servant_id] for servant_id in servant_ids}
 
     async def servants(self, servant_ids: Iterable[str]) -> dict[str, ServantState]:
         """These servants' transfers, valid certificates and competencies, under their locks (loaded together,
         those not loaded yet). A transaction stamping a certificate and one recording a transfer of its
         servant both hold the servant's lock, so neither decides on the other's stale view."""
         servant_ids = list(servant_ids)
-        if any(servant_id not in self.servant_rows for servant_id in servant_ids):
-            await self._load_servants(servant_ids)
+        await self._servant_rows(servant_ids)
         return {servant_id: self._servant_state(servant_id) for servant_id in servant_ids}
-
-    async def servant(self, servant_id: str) -> ServantState:
-        return (await self.servants([servant_id]))[servant_id]
 
     def _servant_state(self, servant_id: str) -> ServantState:
         rows = self.servant_rows[servant_id]
@@ -375,111 +349,68 @@ class CertificationRepository:
             raise EnrolmentStoredElsewhere(f"enrolment ids already stored under another session: {sorted(stored)}; "
                                            "the records are applied one by one")
 
+    # -------------------------------------------------------------- what one decision reads (``ports``)
+
+    async def course_facts(self, course_id: str) -> CourseFacts:
+        current = await self.course(course_id)
+        sessions = await self.sessions_of_course(course_id)
+        servants = await self.servants(sorted({v for state in sessions for v in state.servant_ids}))
+        return CourseFacts(current, sessions, servants)
+
+    async def session_facts(self, session_id: str, course_id: str | None = None) -> SessionFacts:
+        state = await self.session_state(session_id)
+        course = state.course if course_id is None else await self.course(course_id)
+        return SessionFacts(state, course, await self.servants(state.servant_ids))
+
+    async def completion_context(self, session_id: str, servant_id: str,
+                                 enrolment_id: str | None = None) -> CompletionContext:
+        completion = await self.completion(session_id, servant_id)
+        enrolment = await self.enrolment(enrolment_id) if enrolment_id is not None else None
+        servant = (await self.servants([servant_id]))[servant_id]
+        return CompletionContext(completion, servant, enrolment)
+
+    async def servant_facts(self, servant_id: str) -> ServantFacts:
+        # The servant's lock before the sessions': a transaction about to stamp one of the servant's
+        # certificates waits for this one, or is seen by it.
+        servant = (await self.servants([servant_id]))[servant_id]
+        return ServantFacts(servant, await self.certified_completions(servant_id))
+
+    async def certificate_facts(self, certificate: str) -> CertificateFacts | None:
+        found = await self.certificate_named(certificate)
+        if found is None:
+            return None
+        # The servant's lock before the session's, as for a transfer.
+        servant = (await self.servants([found.servant_id]))[found.servant_id]
+        completion = await self.completion(found.session_id, found.servant_id)
+        return CertificateFacts(certificate_terms(found), servant, completion)
+
     # -------------------------------------------------------------- saving
 
-    def save_course(self, terms: CourseTerms) -> None:
-        stated_at, stated_by = stated(terms.stamp)
-        self.course_terms.pop(terms.course_id, None)  # read again from the row, as stored
-        self.courses[terms.course_id] = self.batch.put(CourseFact, self.courses.get(terms.course_id), dict(
-            course_id=terms.course_id, code=terms.code, title=terms.title, topic=terms.topic, hours=terms.hours,
-            minimum_attendance_share=terms.minimum_attendance_share, passing_score=terms.passing_score,
-            competency=terms.competency, validity_months=terms.validity_months, stated_at=stated_at,
-            stated_by=stated_by))
+    def save(self, decision: FactDecision[Any], signer: CertificateSigner, changed_at: datetime) -> None:
+        """Keep the fact decided (by its kind) and its consequences: each certificate signed once, here."""
+        fact = decision.fact
+        if isinstance(fact, CourseTerms):
+            self.save_course(fact)
+        elif isinstance(fact, SessionPlan):
+            self.save_plan(fact)
+        elif isinstance(fact, Enrolment):
+            self.save_enrolment(fact)
+        elif isinstance(fact, Attendance):
+            self.save_attendance(_known(decision.session_id), _known(decision.servant_id), fact)
+        elif isinstance(fact, Grade):
+            self.save_grade(_known(decision.session_id), _known(decision.servant_id), fact)
+        elif isinstance(fact, Transfer):
+            self.save_transfer(_known(decision.servant_id), fact)
+        elif isinstance(fact, Holder):
+            self.save_holder(_known(decision.servant_id), fact)
+        for change in decision.consequences.certificates:
+            self.save_certificate(change, signature=signer.sign_claims(change.certificate.terms.claims()),
+                                  key_id=signer.public.key_id, changed_at=changed_at)
+        for restamp in decision.consequences.restamps:
+            self.restamp(restamp)
+        for attained in decision.consequences.attainments:
+            self.save_attainment(attained)
 
-    def save_plan(self, plan: SessionPlan) -> None:
-        rows = self.sessions[plan.session_id]
-        values = dict(session_id=plan.session_id, course_id=plan.course_id, timezone=plan.timezone,
-                      cancelled=plan.cancelled, closed=plan.closed,
-                      starts_at=None if plan.starts_at is None else utc(plan.starts_at),
-                      ends_at=None if plan.ends_at is None else utc(plan.ends_at))
-        if plan.planned is not None:
-            values.update(planned_at=utc(plan.planned.at), planned_rank=plan.planned.rank,
-                          planned_by=plan.planned.event_id)
-        rows.plan = self.batch.put(SessionFact, rows.plan, values)
-        rows.plan_state = None  # read again from the row, as stored
-
-    def save_enrolment(self, enrolment: Enrolment) -> None:
-        """Saved where it is stored (a new one in the event's session)."""
-        stored = self.enrolments.get(enrolment.enrolment_id)
-        values = dict(institution_id=enrolment.institution_id, confirmed=enrolment.confirmed,
-                      cancelled=enrolment.cancelled)
-        if stored is None:
-            values.update(enrolment_id=enrolment.enrolment_id, session_id=enrolment.session_id,
-                          servant_id=enrolment.servant_id)
-        row = self.enrolments[enrolment.enrolment_id] = self.batch.put(EnrolmentFact, stored, values)
-        home = self.sessions.get(row.session_id)
-        if home is not None:
-            home.enrolments.setdefault(row.servant_id, {})[row.enrolment_id] = row
-            home.members.add(row.servant_id)
-
-    def save_holder(self, servant_id: str, holder: Holder) -> None:
-        rows = self.servant_rows[servant_id]
-        stated_at, stated_by = stated(holder.stamp)
-        rows.holder = self.batch.put(HolderFact, rows.holder, dict(
-            servant_id=servant_id, holder_digest=holder.digest, stated_at=stated_at, stated_by=stated_by))
-
-    def save_attendance(self, session_id: str, servant_id: str, attendance: Attendance) -> None:
-        rows = self.sessions[session_id]
-        stated_at, stated_by = stated(attendance.stamp)
-        rows.attendance[servant_id] = self.batch.put(AttendanceFact, rows.attendance.get(servant_id), dict(
-            session_id=session_id, servant_id=servant_id, share=attendance.share,
-            minutes_present=attendance.minutes_present, session_minutes=attendance.session_minutes,
-            status=attendance.status, stated_at=stated_at, stated_rank=attendance.stamp.rank, stated_by=stated_by))
-        rows.members.add(servant_id)
-
-    def save_grade(self, session_id: str, servant_id: str, grade: Grade) -> None:
-        rows = self.sessions[session_id]
-        stated_at, stated_by = stated(grade.stamp)
-        rows.grades[servant_id] = self.batch.put(GradeFact, rows.grades.get(servant_id), dict(
-            session_id=session_id, servant_id=servant_id, score=grade.score, stated_at=stated_at,
-            stated_by=stated_by))
-        rows.members.add(servant_id)
-
-    def save_transfer(self, servant_id: str, transfer: Transfer) -> None:
-        transfers = self.servant_rows[servant_id].transfers
-        stated_at, stated_by = stated(transfer.stamp)
-        transfers[transfer.transfer_id] = self.batch.put(TransferFact, transfers.get(transfer.transfer_id), dict(
-            servant_id=servant_id, transfer_id=transfer.transfer_id, to_institution_id=transfer.to_institution_id,
-            from_institution_id=transfer.origin,
-            effective_on=transfer.effective_on, stated_at=stated_at, stated_by=stated_by))
-
-    def save_certificate(self, change: CertificateChange, *, signature: str, key_id: str,
-                         changed_at: datetime) -> None:
-        held, terms = change.certificate, change.certificate.terms
-        stored = self.certificates.get(terms.certificate_id)
-        values = dict(
-            course_id=terms.course_id, course_code=terms.course_code, course_title=terms.course_title,
-            course_topic=terms.course_topic, hours=terms.hours, score=terms.score, issued_on=terms.issued_on,
-            issuing_authority=terms.issuing_authority, valid_until=terms.valid_until,
-            holder_digest=terms.holder_digest, institution_id=change.institution_id,
-            status=held.status.value, revocation_reason=held.revocation_reason, signature=signature, key_id=key_id,
-            changed_at=utc(changed_at))
-        if held.revocation is not None:
-            values.update(revocation_applies=RevocationApplies(held.revocation.applies).value,
-                          revoked_effective_on=held.revocation.effective_on, revoked_by=held.revocation.ruled_by)
-        if stored is None:
-            values.update(certificate_id=terms.certificate_id, verification_code=terms.verification_code,
-                          servant_id=change.servant_id, session_id=change.session_id, issue=held.issue)
-            self.created_certificates.setdefault(change.servant_id, []).append(terms.certificate_id)
-            servant = self.servant_rows.get(change.servant_id)
-            if servant is not None:
-                servant.certificate_ids.add(terms.certificate_id)
-        row = self.certificates[terms.certificate_id] = self.batch.put(CertificateRecord, stored, values)
-        self.sessions[change.session_id].keep_certificate(row)
-
-    def restamp(self, restamp: Restamp) -> None:
-        row = self.batch.own(CertificateRecord, self.certificates[restamp.certificate_id])
-        row.institution_id = restamp.institution_id
-        self.certificates[row.certificate_id] = row
-        self.sessions[restamp.session_id].keep_certificate(row)
-
-    def save_attainment(self, attained: CompetencyAttained) -> None:
-        """Keep an attainment; one attained again (its earlier one rested on a certificate since revoked)
-        replaces the row kept for the competency."""
-        kept = self.servant_rows[attained.servant_id].attained
-        kept[attained.competency] = self.batch.put(CompetencyAttainment, kept.get(attained.competency), dict(
-            servant_id=attained.servant_id, competency=attained.competency, course_ids=json.dumps(attained.course_ids),
-            certificate_ids=json.dumps(attained.certificate_ids), attained_on=attained.attained_on))
 
     async def certificate_named(self, certificate: str) -> CertificateRecord | None:
         """The certificate with this id, or this verification code (as a person types it)."""

@@ -6,6 +6,7 @@ this unit of work (``Pending``), of the same table.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -117,3 +118,36 @@ def standing_of(row: Stored | None) -> StandingCertificate | None:
 def stated(stamp: Stamp) -> tuple[datetime, str]:
     return utc(stamp.at), stamp.event_id
 
+
+# ------------------------------------------------------------------ what is kept in memory
+
+
+@dataclass
+class SessionRows:
+    """Every row kept about one session, by servant (rows as read, or the ``Pending`` rows they became)."""
+
+    session_id: str
+    plan: Stored = None
+    enrolments: dict[str, dict[str, Stored]] = field(default_factory=dict)  # servant -> enrolment id -> row
+    attendance: dict[str, Stored] = field(default_factory=dict)
+    grades: dict[str, Stored] = field(default_factory=dict)
+    certificates: dict[str, Stored] = field(default_factory=dict)  # servant -> latest (highest issue)
+    members: set[str] = field(default_factory=set)  # every servant with a row above
+    plan_state: SessionPlan | None = None  # ``plan`` as the domain reads it (made once, until saved)
+
+    def keep_certificate(self, row: Stored) -> None:
+        latest = self.certificates.get(row.servant_id)
+        if latest is None or row.issue >= latest.issue:
+            self.certificates[row.servant_id] = row
+        self.members.add(row.servant_id)
+
+
+@dataclass
+class ServantRows:
+    """A servant's certificates (ids; every session, every status), competencies attained, transfers and
+    holder digest."""
+
+    certificate_ids: set[str] = field(default_factory=set)
+    attained: dict[str, Stored] = field(default_factory=dict)  # competency -> its attainment's row
+    transfers: dict[str, Stored] = field(default_factory=dict)  # transfer id -> row
+    holder: Stored = None

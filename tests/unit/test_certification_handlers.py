@@ -1,9 +1,8 @@
-"""Certification's handlers without a database: an in-memory repository and unit of work, a handler
+"""Certification's handlers without a database: the in-memory repository (tests/support/fakes), a handler
 called as a subscriber calls it, and the events it returns."""
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,27 +22,12 @@ from contracts.events import (
 )
 from contracts.attribution import Stamp
 from services.certification import handlers
-from services.certification.domain.certificates import StandingCertificate, Status
-from services.certification.domain.competencies import CertificateHolding
+from services.certification.domain.certificates import Status
 from services.certification.domain.decisions import (
-    CertificateChange,
-    Completion,
-    Restamp,
     Rules,
-    ServantState,
-    SessionState,
-)
-from services.certification.domain.facts import (
-    Attendance,
-    CompletionFacts,
-    CourseTerms,
-    Enrolment,
-    Grade,
-    SessionPlan,
-    Transfer,
 )
 from services.certification.handlers import CertificationContext
-from services.certification.repository import CertificationRepository
+from tests.support.fakes.certification import FakeCertificationRepository, FakeUnitOfWork
 from services.certification.signing import CertificateSigner, verify_claims
 
 CANCUN = ZoneInfo("America/Cancun")
@@ -55,116 +39,6 @@ CONTEXT = CertificationContext(SIGNER, Rules(b"test-code-key", "Secretaría Anti
 
 def stamp(minutes: int) -> Stamp:
     return Stamp.of(T0 + timedelta(minutes=minutes), f"e-{minutes}")
-
-
-class FakeRepository:
-    """What the handlers ask of ``CertificationRepository``, kept as domain objects in memory."""
-
-    def __init__(self) -> None:
-        self.courses: dict[str, CourseTerms] = {}
-        self.plans: dict[str, SessionPlan] = {}
-        self.enrolments: dict[str, Enrolment] = {}
-        self.attendance: dict[tuple[str, str], Attendance] = {}
-        self.grades: dict[tuple[str, str], Grade] = {}
-        self.certificates: dict[tuple[str, str], StandingCertificate] = {}
-        self.signatures: dict[str, str] = {}
-        self.transfers: dict[str, dict[str, Transfer]] = {}
-        self.attained: dict[str, dict[str, frozenset[str]]] = {}  # servant -> competency -> certificate ids
-        self.records = 0
-
-    async def hold_course_terms(self, *, exclusive: bool) -> None:
-        return None
-
-    # loads
-    async def course(self, course_id: str) -> CourseTerms | None:
-        return self.courses.get(course_id)
-
-    async def completion(self, session_id: str, servant_id: str) -> Completion:
-        plan = self.plans.get(session_id)
-        course = self.courses.get(plan.course_id) if plan is not None and plan.course_id else None
-        enrolments = tuple(sorted((e for e in self.enrolments.values()
-                                   if (e.session_id, e.servant_id) == (session_id, servant_id)),
-                                  key=lambda e: e.enrolment_id))
-        facts = CompletionFacts(servant_id, session_id, course, plan, enrolments,
-                                self.attendance.get((session_id, servant_id)), self.grades.get((session_id, servant_id)))
-        return Completion(facts, self.certificates.get((session_id, servant_id)))
-
-    async def session_state(self, session_id: str) -> SessionState:
-        servants = sorted({e.servant_id for e in self.enrolments.values() if e.session_id == session_id}
-                          | {v for s, v in [*self.attendance, *self.certificates] if s == session_id})
-        completions = tuple([await self.completion(session_id, servant_id) for servant_id in servants])
-        plan = self.plans.get(session_id)
-        return SessionState(session_id, plan, await self.course(plan.course_id) if plan else None, completions)
-
-    async def sessions_of_course(self, course_id: str) -> list[SessionState]:
-        return [await self.session_state(s) for s, plan in sorted(self.plans.items()) if plan.course_id == course_id]
-
-    async def certified_completions(self, servant_id: str) -> list[Completion]:
-        return [await self.completion(s, v) for s, v in sorted(self.certificates) if v == servant_id]
-
-    async def plan(self, session_id: str) -> SessionPlan | None:
-        return self.plans.get(session_id)
-
-    async def enrolment(self, enrolment_id: str) -> Enrolment | None:
-        return self.enrolments.get(enrolment_id)
-
-    async def servant(self, servant_id: str) -> ServantState:
-        valid = tuple(sorted((CertificateHolding(t.certificate_id, t.course_id, t.course_code, t.course_topic,
-                                                 t.issued_on)
-                              for (_s, v), c in self.certificates.items() if v == servant_id
-                              for t in [c.held.terms] if c.held.status is Status.valid),
-                             key=lambda h: h.certificate_id))
-        return ServantState(servant_id, tuple(self.transfers.get(servant_id, {}).values()), valid,
-                            dict(self.attained.get(servant_id, {})))
-
-    async def servants(self, servant_ids) -> dict[str, ServantState]:  # noqa: ANN001
-        return {servant_id: await self.servant(servant_id) for servant_id in servant_ids}
-
-    # saves
-    def save_course(self, terms: CourseTerms) -> None:
-        self.courses[terms.course_id] = terms
-
-    def save_plan(self, plan: SessionPlan) -> None:
-        self.plans[plan.session_id] = plan
-
-    def save_enrolment(self, enrolment: Enrolment) -> None:
-        self.enrolments[enrolment.enrolment_id] = enrolment
-
-    def save_attendance(self, session_id: str, servant_id: str, attendance: Attendance) -> None:
-        self.attendance[(session_id, servant_id)] = attendance
-
-    def save_grade(self, session_id: str, servant_id: str, grade: Grade) -> None:
-        self.grades[(session_id, servant_id)] = grade
-
-    def save_transfer(self, servant_id: str, transfer: Transfer) -> None:
-        self.transfers.setdefault(servant_id, {})[transfer.transfer_id] = transfer
-
-    def save_certificate(self, change: CertificateChange, *, signature: str, key_id: str,
-                         changed_at: datetime) -> None:
-        self.certificates[(change.session_id, change.servant_id)] = StandingCertificate(change.certificate,
-                                                                                        change.institution_id)
-        self.signatures[change.certificate.terms.certificate_id] = signature
-
-    def restamp(self, restamp: Restamp) -> None:
-        key = (restamp.session_id, restamp.servant_id)
-        self.certificates[key] = replace(self.certificates[key], institution_id=restamp.institution_id)
-
-    def save_attainment(self, attained: CompetencyAttained) -> None:
-        self.attained.setdefault(attained.servant_id, {})[attained.competency] = frozenset(attained.certificate_ids)
-
-
-class FakeUnitOfWork:
-    def __init__(self, repository: FakeRepository) -> None:
-        self.repository = repository
-        self.recorded: list = []
-
-    def part(self, key: object, make) -> FakeRepository:  # noqa: ANN001
-        assert key is CertificationRepository
-        return self.repository
-
-    def record(self, events, *, correlation_id: str | None = None, topic: str | None = None) -> list:  # noqa: ANN001
-        self.recorded.extend(events)
-        return []
 
 
 def course(n: int = 1, code: str = "CE-01") -> CoursePublished:
@@ -189,19 +63,19 @@ def present(n: int = 1, minutes: int = 228) -> AttendanceRecorded:
 
 @pytest.fixture
 def uow() -> FakeUnitOfWork:
-    return FakeUnitOfWork(FakeRepository())
+    return FakeUnitOfWork(FakeCertificationRepository())
 
 
 async def seated(uow: FakeUnitOfWork, n: int = 1, course_n: int = 1, code: str = "CE-01") -> None:
     """A published course, a scheduled session and a confirmed seat: all but the attendance."""
-    assert await handlers.publish_course(uow, CONTEXT, course(course_n, code), stamp(0)) == []
-    assert await handlers.schedule_session(uow, CONTEXT, scheduled(n, course_n), stamp(1)) == []
-    assert await handlers.change_enrolment(uow, CONTEXT, seat(n), stamp(2)) == []
+    assert await handlers.course_published(uow.repository, CONTEXT, course(course_n, code), stamp(0)) == []
+    assert await handlers.session_scheduled(uow.repository, CONTEXT, scheduled(n, course_n), stamp(1)) == []
+    assert await handlers.enrolment_confirmed(uow.repository, CONTEXT, seat(n), stamp(2)) == []
 
 
 async def test_the_attendance_that_completes_a_session_returns_the_signed_certificate_issued(uow):
     await seated(uow)
-    (issued,) = await handlers.state_attendance(uow, CONTEXT, present(), stamp(3))
+    (issued,) = await handlers.attendance_recorded(uow.repository, CONTEXT, present(), stamp(3))
 
     assert isinstance(issued, CertificateIssued)
     assert (issued.servant_id, issued.session_id, issued.issued_on) == ("sv-1", "s-1", date(2026, 11, 5))
@@ -212,20 +86,20 @@ async def test_the_attendance_that_completes_a_session_returns_the_signed_certif
 
 async def test_an_older_statement_than_the_one_kept_changes_nothing(uow):
     await seated(uow)
-    await handlers.state_attendance(uow, CONTEXT, present(minutes=228), stamp(5))
+    await handlers.attendance_recorded(uow.repository, CONTEXT, present(minutes=228), stamp(5))
     kept = dict(uow.repository.attendance)
 
-    assert await handlers.state_attendance(uow, CONTEXT, present(minutes=60), stamp(4)) == []
+    assert await handlers.attendance_recorded(uow.repository, CONTEXT, present(minutes=60), stamp(4)) == []
     assert uow.repository.attendance == kept
 
 
 async def test_a_correction_below_the_course_share_returns_the_revocation(uow):
     await seated(uow)
-    (issued,) = await handlers.state_attendance(uow, CONTEXT, present(), stamp(3))
+    (issued,) = await handlers.attendance_recorded(uow.repository, CONTEXT, present(), stamp(3))
     correction = AttendanceCorrected(session_id="s-1", servant_id="sv-1", minutes_present=120, session_minutes=240,
                                      share=0.5, status="late", reason="left early", corrected_by="instructor-1")
 
-    (revoked,) = await handlers.state_attendance(uow, CONTEXT, correction, stamp(3))  # same instant: outranks
+    (revoked,) = await handlers.attendance_corrected(uow.repository, CONTEXT, correction, stamp(3))  # same instant: outranks
 
     assert isinstance(revoked, CertificateRevoked)
     assert revoked.certificate_id == issued.certificate_id
@@ -235,10 +109,10 @@ async def test_a_correction_below_the_course_share_returns_the_revocation(uow):
 
 async def test_the_certificate_meeting_a_competencys_last_requirement_also_returns_its_attainment(uow):
     await seated(uow, 1, 1, "CE-01")
-    await handlers.state_attendance(uow, CONTEXT, present(1), stamp(3))
+    await handlers.attendance_recorded(uow.repository, CONTEXT, present(1), stamp(3))
     await seated(uow, 2, 2, "CI-02")
 
-    issued, attained = await handlers.state_attendance(uow, CONTEXT, present(2), stamp(4))
+    issued, attained = await handlers.attendance_recorded(uow.repository, CONTEXT, present(2), stamp(4))
 
     assert isinstance(issued, CertificateIssued) and isinstance(attained, CompetencyAttained)
     assert attained.competency == "Integridad pública"
@@ -248,13 +122,13 @@ async def test_the_certificate_meeting_a_competencys_last_requirement_also_retur
 
 async def test_a_transfer_heard_after_the_certificate_restamps_it_and_publishes_nothing(uow):
     await seated(uow)
-    await handlers.state_attendance(uow, CONTEXT, present(), stamp(3))
+    await handlers.attendance_recorded(uow.repository, CONTEXT, present(), stamp(3))
     moved = ServantTransferred(transfer_id="tr-1", servant_id="sv-1", from_institution_id="inst-1",
                                to_institution_id="inst-2", effective_on=date(2026, 11, 5), sex="female",
                                requested_by="liaison:inst-1:rh", approved_by="liaison:inst-2:rh",
                                approved_at=datetime(2026, 11, 1, tzinfo=UTC))
 
-    assert await handlers.transfer_servant(uow, CONTEXT, moved, stamp(4)) == []
+    assert await handlers.servant_transferred(uow.repository, CONTEXT, moved, stamp(4)) == []
     assert uow.repository.certificates[("s-1", "sv-1")].institution_id == "inst-2"
 
 

@@ -24,8 +24,6 @@ depends on whether certification ever saw the completion fail, not only on the f
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 from dataclasses import dataclass, field
 from datetime import date
 from enum import Enum

@@ -2,8 +2,6 @@
 number), and how a code typed by a person is read back — pure logic, no I/O."""
 from __future__ import annotations
 
-from __future__ import annotations
-
 import functools
 import hashlib
 import hmac

@@ -1,8 +1,6 @@
 """Competency attainment: the competencies a servant's valid certificates meet — pure logic, no I/O."""
 from __future__ import annotations
 
-from __future__ import annotations
-
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import date

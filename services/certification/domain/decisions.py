@@ -7,10 +7,9 @@ events to publish.
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from typing import Generic, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -34,7 +33,7 @@ from contracts.events import (
 )
 
 from services.certification.domain.certificates import (
-    HeldCertificate, StandingCertificate, Status, decide,
+    CertificateTerms, HeldCertificate, Ruling, StandingCertificate, Status, decide, decide_ruling,
 )
 from services.certification.domain.competencies import CertificateHolding, competencies_attained
 from services.certification.domain.facts import (
@@ -143,6 +142,9 @@ class FactDecision(Generic[F]):
 
     fact: F | None
     consequences: Consequences = field(default_factory=Consequences)
+    # Whom a fact kept per servant (and session) is about, when the fact itself does not say.
+    session_id: str | None = None
+    servant_id: str | None = None
 
     @property
     def events(self) -> list[Event]:
@@ -286,7 +288,7 @@ def decide_attendance(completion: Completion, event: AttendanceRecorded | Attend
         return FactDecision(None)
     out = Consequences()
     _reconsider(_facts(completion.facts, attendance=after), completion.certificate, servant, rules, out)
-    return FactDecision(after, out)
+    return FactDecision(after, out, completion.facts.session_id, completion.facts.servant_id)
 
 
 def decide_grade(completion: Completion, event: AssessmentGraded, stamp: Stamp, servant: ServantState,
@@ -297,7 +299,7 @@ def decide_grade(completion: Completion, event: AssessmentGraded, stamp: Stamp, 
         return FactDecision(None)
     out = Consequences()
     _reconsider(_facts(completion.facts, grade=after), completion.certificate, servant, rules, out)
-    return FactDecision(after, out)
+    return FactDecision(after, out, completion.facts.session_id, completion.facts.servant_id)
 
 
 def decide_transfer(servant: ServantState, event: ServantTransferred, stamp: Stamp, certified: list[Completion],
@@ -317,7 +319,7 @@ def decide_transfer(servant: ServantState, event: ServantTransferred, stamp: Sta
     out = Consequences()
     for completion in certified:
         servant = _reconsider(completion.facts, completion.certificate, servant, rules, out, restamp=True)
-    return FactDecision(after, out)
+    return FactDecision(after, out, servant_id=servant.servant_id)
 
 
 def decide_holder(servant: ServantState, event: ServantRegistered | ServantUpdated, stamp: Stamp,
@@ -337,4 +339,77 @@ def decide_holder(servant: ServantState, event: ServantRegistered | ServantUpdat
         servant = replace(servant, holder=after)
         for completion in certified:
             servant = _reconsider(completion.facts, completion.certificate, servant, rules, out)
-    return FactDecision(after, out)
+    return FactDecision(after, out, servant_id=servant.servant_id)
+
+
+# ------------------------------------------------------------------ what a decision reads, loaded at once
+
+
+@dataclass(frozen=True)
+class CourseFacts:
+    """A course's terms as kept, its sessions (in id order) and every servant of them."""
+
+    current: CourseTerms | None
+    sessions: list[SessionState]
+    servants: dict[str, ServantState]
+
+
+@dataclass(frozen=True)
+class SessionFacts:
+    """A session as kept, the terms of its course and every servant of it."""
+
+    state: SessionState
+    course: CourseTerms | None
+    servants: dict[str, ServantState]
+
+
+@dataclass(frozen=True)
+class CompletionContext:
+    """One (servant, session) as kept and the servant; ``enrolment``: the one an enrolment fact names,
+    wherever it is kept."""
+
+    completion: Completion
+    servant: ServantState
+    enrolment: Enrolment | None = None
+
+
+@dataclass(frozen=True)
+class ServantFacts:
+    """A servant and their completions with a certificate (any status), in session order."""
+
+    servant: ServantState
+    certified: list[Completion]
+
+
+@dataclass(frozen=True)
+class CertificateFacts:
+    """A certificate named by the comptroller (its terms as stored), its servant and its completion."""
+
+    named: CertificateTerms
+    servant: ServantState
+    completion: Completion
+
+
+def decide_revocation(about: CertificateFacts, ruling: Ruling, rules: Rules) -> FactDecision[None]:
+    """The comptroller's revocation of ``about.named`` (``certificates.ruling``, checked against the date of
+    the certificate as kept: a reschedule may have amended it): the certificate revoked, and the
+    competencies attained anew on the servant's other valid certificates."""
+    named, standing = about.named, about.completion.certificate
+    decision = decide_ruling(standing, named.certificate_id, ruling)
+    assert decision.certificate is not None and standing is not None  # decide_ruling refuses otherwise
+    out = Consequences()
+    out.certificates.append(CertificateChange(named.session_id, named.servant_id, decision.certificate,
+                                              standing.institution_id, tuple(decision.events)))
+    out.events.extend(decision.events)
+    attained = competencies_after_ruling(about.servant, named.certificate_id, rules)
+    out.attainments.extend(attained)
+    out.events.extend(attained)
+    return FactDecision(None, out, named.session_id, named.servant_id)
+
+
+def ruled_on(about: CertificateFacts) -> date:
+    """The date a ruling is checked against: the certificate's as kept, if it is still the standing one."""
+    standing = about.completion.certificate
+    if standing is not None and standing.held.terms.certificate_id == about.named.certificate_id:
+        return standing.held.terms.issued_on
+    return about.named.issued_on

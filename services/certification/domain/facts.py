@@ -7,8 +7,6 @@ their order. ``judge`` says whether the facts kept about one (servant, session) 
 """
 from __future__ import annotations
 
-from __future__ import annotations
-
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import Enum
