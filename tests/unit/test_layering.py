@@ -8,6 +8,7 @@ Every import is read from the syntax tree, wherever it stands (module level, ins
 from __future__ import annotations
 
 import ast
+import os
 import re
 import sys
 import tomllib
@@ -89,13 +90,20 @@ def read_imports(source: str, name: str, is_package: bool) -> tuple[Import, ...]
     return tuple(sorted(found, key=lambda i: i.line))
 
 
+def source_files(top: Path) -> list[Path]:
+    """The .py files under ``top``, never descending into environments, caches or build output."""
+    found = []
+    for directory, subdirectories, files in os.walk(top):
+        subdirectories[:] = sorted(d for d in subdirectories if d not in NOT_SOURCE and not d.startswith("."))
+        found.extend(Path(directory) / name for name in sorted(files) if name.endswith(".py"))
+    return found
+
+
 @cache
 def modules(top: str) -> tuple[Module, ...]:
     found = []
-    for path in sorted((ROOT / top).rglob("*.py")):
+    for path in source_files(ROOT / top):
         relative = PurePosixPath(path.relative_to(ROOT).as_posix())
-        if NOT_SOURCE.intersection(relative.parts):
-            continue
         source = path.read_text(encoding="utf-8")
         name = module_name(relative)
         found.append(Module(relative, name, read_imports(source, name, relative.name == "__init__.py"),
@@ -300,10 +308,8 @@ def test_the_long_module_exceptions_name_modules_that_are_still_long() -> None:
 
 def test_no_noqa_marker_silences_a_missing_annotation() -> None:
     offences = []
-    for path in sorted(ROOT.rglob("*.py")):
+    for path in source_files(ROOT):
         relative = path.relative_to(ROOT)
-        if NOT_SOURCE.intersection(relative.parts):
-            continue
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
             if ANNOTATION_NOQA.search(line):
                 offences.append(f"{relative}:{number}: {line.strip()}")
