@@ -31,11 +31,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from probidad.ops.localhost import free_port
-from probidad.ops.platform import launch, stop_services, wait_until_healthy
-from probidad.shared.auth import issue_token
-from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.servants.curp import curp_check_digit
+from probidad.ops.localhost import free_port  # noqa: E402
+from probidad.ops.platform import launch, stop_services, wait_until_healthy  # noqa: E402
+from probidad.shared.auth import issue_token  # noqa: E402
+from probidad.shared.settings import DEV_JWT_SECRET  # noqa: E402
+from services.enrollment.servants.domain.curp import curp_check_digit  # noqa: E402
 
 CONSONANTS = "BCDFGHJKLMNPRSTVWXYZ"
 
@@ -213,8 +213,8 @@ def main() -> None:
             print(real.line())
             if real.failed:
                 print(f"warning: {real.failed} enrolments failed (see stderr)")
-            print(f"ratio enrollment / baseline: {real.rate / bare.rate:.2f} (target >= 0.50); "
-                  f"per round: {', '.join(f'{r.rate / b.rate:.2f}' for b, r in zip(totals['bare'], totals['enrollment']))}")
+            rounds = ", ".join(f"{r.rate / b.rate:.2f}" for b, r in zip(totals["bare"], totals["enrollment"]))
+            print(f"ratio enrollment / baseline: {real.rate / bare.rate:.2f} (target >= 0.50); per round: {rounds}")
         finally:
             stop_services([enrollment, baseline])
             if throwaway:

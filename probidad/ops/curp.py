@@ -13,7 +13,7 @@ from __future__ import annotations
 import unicodedata
 from datetime import date
 
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 
 VOWELS = "AEIOU"
 # Words of a compound name or surname that are passed over ("de la Cruz" is CRUZ; "del Carmen" CARMEN).

@@ -11,9 +11,7 @@ from typing import Generic, TypeVar
 from contracts.base import Event
 from probidad.shared.printing import SigningAuthority
 from probidad.shared.settings import ServiceSettings
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.repository import SqlEnrollmentRepository
 from services.enrollment.sessions.domain import zone
 
 T = TypeVar("T")
@@ -59,9 +57,3 @@ class Done(Generic[T]):
     row: T
     events: list[Event]
     created: bool = False
-
-
-def repository(uow: UnitOfWork) -> SqlEnrollmentRepository:
-    """The unit of work's repository (one per unit of work; a test hands its own through ``uow.part``)."""
-    return uow.part(SqlEnrollmentRepository, lambda: SqlEnrollmentRepository(uow))
-

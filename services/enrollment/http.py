@@ -3,9 +3,9 @@ answers to the two errors a request's unit of work can end in besides a broken r
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
@@ -15,9 +15,9 @@ from probidad.shared.errors import RuleViolation
 from probidad.shared.problems import Problem
 from probidad.shared.unit_of_work import UnitOfWork
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
 
 from services.enrollment.context import EnrollmentContext
+from services.enrollment.repository import ConcurrentChange, SqlEnrollmentRepository
 from services.enrollment.sessions.domain import RescheduleConflict
 
 # Every integer the API takes is bounded, so none reaches a database beyond what it stores: a number
@@ -46,7 +46,7 @@ def acting_for(principal: Principal) -> str | None:
 # broken rule.
 
 
-async def changed_concurrently(_request: Request, _error: IntegrityError) -> JSONResponse:
+async def changed_concurrently(_request: Request, _error: Exception) -> JSONResponse:
     return JSONResponse(Problem(detail=CONCURRENT_CHANGE).model_dump(exclude_none=True), status_code=409)
 
 
@@ -59,7 +59,8 @@ async def reschedule_conflicts(_request: Request, conflict: RescheduleConflict) 
     return JSONResponse(body, status_code=409)
 
 
-PROBLEMS = {RescheduleConflict: reschedule_conflicts, IntegrityError: changed_concurrently}
+PROBLEMS: dict[type[Exception], Callable[[Request, Any], Awaitable[JSONResponse]]] = {
+    RescheduleConflict: reschedule_conflicts, ConcurrentChange: changed_concurrently}
 
 
 class CancelIn(BaseModel):
@@ -92,12 +93,17 @@ async def read_upload(request: Request, limit: int, what: str = "file") -> bytes
 
 
 
+def storage(uow: UnitOfWork) -> SqlEnrollmentRepository:
+    """The unit of work's repository, which every handler and view of the API takes."""
+    return SqlEnrollmentRepository.of(uow)
+
+
 @asynccontextmanager
-async def row_unit(runtime: Runtime, correlation_id: str | None) -> AsyncIterator[UnitOfWork]:
-    """One row of a file in its own unit of work; a concurrent change to the same servant is that row's
-    refusal (the others go through), not the request's."""
+async def row_unit(runtime: Runtime, correlation_id: str | None) -> AsyncIterator[tuple[SqlEnrollmentRepository, UnitOfWork]]:
+    """One row of a file in its own unit of work, with its repository; a concurrent change to the same servant
+    is that row's refusal (the others go through), not the request's."""
     try:
         async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-            yield uow
-    except IntegrityError:
+            yield storage(uow), uow
+    except ConcurrentChange:
         raise RuleViolation(None, "a concurrent request changed the same servant; retry the row", "conflict") from None

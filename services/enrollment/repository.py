@@ -12,6 +12,7 @@ session's UPDATE.
 from __future__ import annotations
 
 from probidad.shared.unit_of_work import UnitOfWork
+from sqlalchemy.exc import IntegrityError
 
 from services.enrollment.agency.repository import SqlAgencyRepository
 from services.enrollment.enrolments.repository import SqlEnrolmentsRepository
@@ -20,6 +21,10 @@ from services.enrollment.plans.repository import SqlPlansRepository
 from services.enrollment.requirements.repository import SqlRequirementsRepository
 from services.enrollment.servants.repository import SqlServantsRepository
 from services.enrollment.sessions.repository import SqlSessionsRepository
+
+# A unique index refused a row another transaction wrote first (two registrations of one new CURP at
+# once): the request may be retried.
+ConcurrentChange = IntegrityError
 
 
 class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, SqlSessionsRepository,

@@ -14,7 +14,7 @@ from contracts.events import EnrolmentRequested, ServantSubmitted, TransferAccep
 from contracts.topics import AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, ENROLLMENT_EVENTS
 from probidad.shared.auth import issue_token
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from tests.support.kafka_tools import publish_events, read_events
 from tests.support.processes import ROOT, ServiceProcess, free_port
 from tests.support.records import topic_retention_ms

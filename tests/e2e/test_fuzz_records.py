@@ -40,7 +40,7 @@ from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.kafka_security import SERVICE_CONSUMES
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import free_port
 from tests.support.records import LARGE_REQUESTS, cpu_seconds, group_lag, letter_headers, read_all
@@ -251,7 +251,8 @@ def processed_ids(database, group: str) -> list[str]:
 
 
 def applied_counter(metrics: str, group: str) -> float:
-    pattern = r'probidad_events_consumed_total\{[^}]*group="' + re.escape(group) + r'"[^}]*outcome="applied"[^}]*\} (\S+)'
+    pattern = (r'probidad_events_consumed_total\{[^}]*group="' + re.escape(group)
+               + r'"[^}]*outcome="applied"[^}]*\} (\S+)')
     return sum(float(v) for v in re.findall(pattern, metrics))
 
 
@@ -308,9 +309,11 @@ async def test_ten_thousand_malformed_records_are_dead_lettered_and_every_valid_
             # Settled: every group at the end of its topics, and every bad record dead-lettered by each group.
             wanted_letters = {
                 dead_letter_topic(topics[t], group): {c for c in bad if c[0] == topics[t]} | {
-                    c for c, ce_type in reused.items() if c[0] == topics[t] and ce_type in handled_types(name, tmp_path)}
+                    c for c, ce_type in reused.items()
+                    if c[0] == topics[t] and ce_type in handled_types(name, tmp_path)}
                 for name, (group, consumed) in CONSUMERS.items() for t in consumed}
-            expected_letters = {(dead_letter_topic(topics[t], group), t): len(wanted_letters[dead_letter_topic(topics[t], group)])
+            expected_letters = {(dead_letter_topic(topics[t], group), t):
+                                len(wanted_letters[dead_letter_topic(topics[t], group)])
                                 for group, consumed in CONSUMERS.values() for t in consumed}
 
             async def settled() -> dict | None:
@@ -339,7 +342,8 @@ async def test_ten_thousand_malformed_records_are_dead_lettered_and_every_valid_
                     seen = Counter()
                     for letter in letters[dlq]:
                         h = letter_headers(letter)
-                        assert h["dlq_reason"] and h["dlq_consumer_group"] == group and h["dlq_original_topic"] == topics[t]
+                        assert h["dlq_reason"] and h["dlq_consumer_group"] == group
+                        assert h["dlq_original_topic"] == topics[t]
                         coordinates = (topics[t], int(h["dlq_original_partition"]), int(h["dlq_original_offset"]))
                         assert coordinates in wanted_letters[dlq], \
                             f"{group} dead-lettered a record that was valid: {h['dlq_reason']}"

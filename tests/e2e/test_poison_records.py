@@ -17,11 +17,13 @@ import pytest
 from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from contracts.events import ServantSubmitted
-from contracts.topics import ENROLLMENT_EVENTS, AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_config, dead_letter_topic
+from contracts.topics import (
+    ENROLLMENT_EVENTS, AGENCY_REQUEST_RETENTION_MS, AGENCY_REQUESTS, dead_letter_config, dead_letter_topic,
+)
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_dead_letter_topics, ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ServiceProcess, free_port
 from tests.support.records import group_lag, letter_headers, read_all, send_raw, topic_retention_ms, wire
@@ -60,7 +62,8 @@ def huge_value(institution_id: str) -> bytes:
     so its dead letter, with the reason and coordinates added, would not fit the producer's (1 MiB)."""
     value = {**valid_value(institution_id), "name": ""}
     plain = json.dumps(value).encode()
-    framed = DefaultRecordBatchBuilder.estimate_size_in_bytes(institution_id.encode(), plain, headers_of(institution_id))
+    framed = DefaultRecordBatchBuilder.estimate_size_in_bytes(institution_id.encode(), plain,
+                                                              headers_of(institution_id))
     return json.dumps({**value, "name": "x" * (1_048_400 - framed)}).encode()
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from probidad.ops.programme import demo_programme
-from services.enrollment.servants.curp import sex_from_curp
+from services.enrollment.servants.domain.curp import sex_from_curp
 from tests.integration.test_enrollment_api import platform, set_up_programme  # noqa: F401 (fixture)
 
 TODAY = date.today()

@@ -18,7 +18,8 @@ from services.enrollment.institutions import handlers as institutions
 from services.enrollment.sessions import handlers as sessions
 from services.enrollment.app import create_runtime
 from services.enrollment.context import EnrollmentContext
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.tables import AgencyRequest, Enrolment, Servant
 from tests.support.harness import serving
@@ -47,20 +48,20 @@ async def enrollment(database_url: str, tmp_path):
         ctx = runtime.provided(EnrollmentContext)
         async with runtime.unit_of_work() as uow:
             for done in [
-                await institutions.register_institution(uow, ctx, institution_id="in-a", name="Secretaría A",
+                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-a", name="Secretaría A",
                                                     government_level="state", municipality=None, headcount=300,
                                                     headcount_year=2026),
-                await institutions.register_institution(uow, ctx, institution_id="in-b", name="Municipio B",
+                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-b", name="Municipio B",
                                                     government_level="municipal", municipality="Tulum", headcount=80,
                                                     headcount_year=2026),
-                await institutions.publish_course(uow, ctx, **CoursePublished(
+                await institutions.publish_course(SqlEnrollmentRepository.of(uow), ctx, **CoursePublished(
                     course_id="co-1", code="CI-1", title="Conflicto de Interés", topic="Conflicto de Interés",
                     hours=3).model_dump(exclude={"course_id"}), course_id="co-1"),
             ]:
                 uow.record(done.events)
             start = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
             uow.record((await sessions.schedule_session(
-                uow, ctx, session_id="se-1", course_id="co-1", modality="virtual", platform="Teams", venue=None,
+                SqlEnrollmentRepository.of(uow), ctx, session_id="se-1", course_id="co-1", modality="virtual", platform="Teams", venue=None,
                 starts_at=start, ends_at=start + timedelta(hours=3), timezone="America/Mexico_City", capacity=1,
                 instructor_id=None, organising_unit="Unidad de Ética")).events)
         await runtime.relay.drain()
@@ -106,7 +107,8 @@ async def test_a_second_request_for_the_last_seat_is_waitlisted_with_its_request
     (submitted("rq-bad-digit", curp_=curp()[:17] + str((int(curp()[17]) + 1) % 10)), "curp"),
     (submitted("rq-no-institution", institution="in-zz"), "institution_id"),
     (submitted("rq-bad-mail", email="nobody"), "email"),
-    (EnrolmentRequested(request_id="rq-no-session", institution_id="in-a", session_id="se-nope", curp=curp()), "session_id"),
+    (EnrolmentRequested(request_id="rq-no-session", institution_id="in-a", session_id="se-nope", curp=curp()),
+     "session_id"),
     (EnrolmentRequested(request_id="rq-stranger", institution_id="in-b", session_id="se-1", curp=curp()), "curp"),
     (EnrolmentRequested(request_id="rq-nobody", institution_id="in-a", session_id="se-1"), "servant_id"),
 ])

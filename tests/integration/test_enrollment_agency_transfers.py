@@ -10,6 +10,7 @@ from __future__ import annotations
 from contracts.events import RequestRejected, TransferAccepted, TransferDeclined, TransferRequested
 from services.enrollment.institutions import handlers as institutions
 from services.enrollment.context import EnrollmentContext
+from services.enrollment.repository import SqlEnrollmentRepository
 from services.enrollment.tables import Servant
 from tests.integration.test_enrollment_agency_outcomes import send_on_topic_of, start_collecting
 from tests.integration.test_enrollment_agency_requests import curp, enrollment, send, submitted  # noqa: F401 (fixture)
@@ -28,7 +29,7 @@ async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412
 async def add_third_institution(runtime) -> None:
     async with runtime.unit_of_work() as uow:
         uow.record((await institutions.register_institution(
-            uow, runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
+            SqlEnrollmentRepository.of(uow), runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
             government_level="state", municipality=None, headcount=50, headcount_year=2026)).events)
     await runtime.relay.drain()
     runtime.published.clear()

@@ -13,7 +13,7 @@ from contracts.pseudonyms import email_digest
 from probidad.shared.auth import issue_token
 from probidad.shared.tables import OutboxRecord
 from services.enrollment.app import create_app
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import ServiceHarness, serving
 
@@ -67,7 +67,8 @@ NOV_5 = datetime(2026, 11, 5, 9, 0)
 async def set_up_programme(p: Platform, capacity: int = 2) -> None:
     async with p.client() as c:
         for institution_id, level, municipality in (("in-a", "state", None), ("in-b", "municipal", "Benito Juárez")):
-            r = await c.post("/institutions", json={"institution_id": institution_id, "name": f"Institución {institution_id}",
+            r = await c.post("/institutions",
+                             json={"institution_id": institution_id, "name": f"Institución {institution_id}",
                                                     "government_level": level, "municipality": municipality,
                                                     "headcount": 120, "headcount_year": 2026})
             assert r.status_code == 201, r.text
@@ -169,7 +170,8 @@ async def test_concurrent_enrolments_never_fill_a_session_beyond_its_capacity(pl
     assert all(a.status_code == 201 for a in answers), [a.text for a in answers if a.status_code != 201]
     statuses = sorted(a.json()["status"] for a in answers)
     assert statuses == ["confirmed"] * 3 + ["waitlisted"] * 5
-    assert sorted(a.json()["waitlist_position"] for a in answers if a.json()["status"] == "waitlisted") == [1, 2, 3, 4, 5]
+    waitlisted = [a.json() for a in answers if a.json()["status"] == "waitlisted"]
+    assert sorted(a["waitlist_position"] for a in waitlisted) == [1, 2, 3, 4, 5]
 
 
 async def test_one_servant_asking_for_two_overlapping_sessions_at_once_gets_only_one(platform):

@@ -8,7 +8,7 @@ from datetime import date
 
 from contracts.events import Sex
 from contracts.holder import holder_digest, holder_matches
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.servants.domain import ServantDetails, decide_erasure, decide_servant
 
 

@@ -11,7 +11,7 @@ import pytest
 from contracts.events import Sex
 from probidad.ops.curp import curp_for
 from probidad.ops.programme import DEMO_GIVEN_NAMES, DEMO_POSITIONS, DEMO_SECOND_GIVEN_NAMES, demo_programme
-from services.enrollment.servants.curp import curp_check_digit, sex_from_curp, validate_curp
+from services.enrollment.servants.domain.curp import curp_check_digit, sex_from_curp, validate_curp
 
 
 def formed(first_17: str) -> str:

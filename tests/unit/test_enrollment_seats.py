@@ -14,7 +14,7 @@ from contracts.events import (
 from contracts.pseudonyms import email_digest
 from probidad.shared.errors import RuleViolation
 from services.enrollment.enrolments.domain import Occupancy, Seat, decide_cancellation, decide_enrolment, waitlist_positions
-from services.enrollment.servants.curp import curp_check_digit
+from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.servants.domain import (
     ServantDetails, TransferTerms, check_transfer, decide_erasure, decide_servant, decide_transfer,
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from contracts.base import Event
 from contracts.events import (
@@ -24,7 +25,6 @@ from contracts.events import (
 from probidad.shared.errors import RuleViolation
 from probidad.shared.kafka_security import SecurityError, check_institution
 from probidad.shared.logs import get_logger
-from probidad.shared.unit_of_work import UnitOfWork
 
 from services.enrollment.agency.domain import (
     RequestOutcome,
@@ -34,7 +34,8 @@ from services.enrollment.agency.domain import (
     request_decided,
     request_digest,
 )
-from services.enrollment.context import EnrollmentContext, repository
+from services.enrollment.agency.ports import AgencyRepository
+from services.enrollment.context import EnrollmentContext
 from services.enrollment.enrolments.handlers import enrol
 from services.enrollment.institutions.handlers import require_institution
 from services.enrollment.metrics import AGENCY_REJECTIONS, ENROLMENT_DECISIONS
@@ -50,22 +51,22 @@ log = get_logger(__name__)
 Decided = tuple[RequestOutcome, list[Event]]
 
 
-async def _servant_submitted(uow: UnitOfWork, ctx: EnrollmentContext, request: ServantSubmitted) -> Decided:
+async def _servant_submitted(repo: AgencyRepository, ctx: EnrollmentContext, request: ServantSubmitted, *, now: datetime) -> Decided:
     details = ServantDetails(institution_id=request.institution_id, name=request.name, curp=request.curp,
                              sex=request.sex, email=request.email, position=request.position,
                              position_level=request.position_level, joined_on=request.joined_on)
-    done = await register_servant(uow, ctx, details, acting_for=request.institution_id, request_id=request.request_id)
+    done = await register_servant(repo, ctx, details, acting_for=request.institution_id, request_id=request.request_id, now=now)
     return RequestOutcome((ServantRegistered if done.created else ServantUpdated).type, done.row.servant_id), done.events
 
 
-async def _enrolment_requested(uow: UnitOfWork, ctx: EnrollmentContext, request: EnrolmentRequested) -> Decided:
+async def _enrolment_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: EnrolmentRequested, *, now: datetime) -> Decided:
     try:
-        await require_institution(repository(uow), request.institution_id)
+        await require_institution(repo, request.institution_id)
     except RuleViolation:
         ENROLMENT_DECISIONS.labels("agency", "rejected").inc()
         raise
-    enrolled = await enrol(uow, ctx, session_id=request.session_id, servant_id=request.servant_id, curp=request.curp,
-                           acting_for=request.institution_id, request_id=request.request_id, channel="agency")
+    enrolled = await enrol(repo, ctx, session_id=request.session_id, servant_id=request.servant_id, curp=request.curp,
+                           acting_for=request.institution_id, request_id=request.request_id, channel="agency", now=now)
     confirmed = enrolled.enrolment.status == "confirmed"
     return (RequestOutcome((EnrolmentConfirmed if confirmed else EnrolmentWaitlisted).type,
                            enrolled.enrolment.enrolment_id), enrolled.events)
@@ -73,26 +74,26 @@ async def _enrolment_requested(uow: UnitOfWork, ctx: EnrollmentContext, request:
 
 # Transfers: an agency acts as its institution's liaison would, through the same handlers, so a
 # servant or transfer of another institution is "unknown" in the very words of the HTTP 404.
-async def _transfer_requested(uow: UnitOfWork, ctx: EnrollmentContext, request: TransferRequested) -> Decided:
-    done = await request_transfer(uow, ctx, request.servant_id, to_institution_id=request.to_institution_id,
+async def _transfer_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: TransferRequested, *, now: datetime) -> Decided:
+    done = await request_transfer(repo, ctx, request.servant_id, to_institution_id=request.to_institution_id,
                                   effective_on=request.effective_on, acting_for=request.institution_id,
                                   requested_by=f"agency:{request.institution_id}", reason=request.reason,
-                                  request_id=request.request_id)
+                                  request_id=request.request_id, now=now)
     return RequestOutcome(TransferOpened.type, done.row.transfer_id), done.events
 
 
-async def _transfer_answered(uow: UnitOfWork, ctx: EnrollmentContext,
-                             request: TransferAccepted | TransferDeclined) -> Decided:
+async def _transfer_answered(repo: AgencyRepository, ctx: EnrollmentContext,
+                             request: TransferAccepted | TransferDeclined, *, now: datetime) -> Decided:
     accept = isinstance(request, TransferAccepted)
-    done = await answer_transfer(uow, ctx, request.transfer_id, accept=accept, acting_for=request.institution_id,
-                                 answered_by=f"agency:{request.institution_id}", request_id=request.request_id)
+    done = await answer_transfer(repo, ctx, request.transfer_id, accept=accept, acting_for=request.institution_id,
+                                 answered_by=f"agency:{request.institution_id}", request_id=request.request_id, now=now)
     return RequestOutcome((ServantTransferred if accept else TransferDropped).type, done.row.transfer_id), done.events
 
 
-async def _departure_reported(uow: UnitOfWork, ctx: EnrollmentContext, request: DepartureReported) -> Decided:
-    done = await record_departure(uow, ctx, servant_id=request.servant_id, curp=request.curp, left_on=request.left_on,
+async def _departure_reported(repo: AgencyRepository, ctx: EnrollmentContext, request: DepartureReported, *, now: datetime) -> Decided:
+    done = await record_departure(repo, ctx, servant_id=request.servant_id, curp=request.curp, left_on=request.left_on,
                                   reason=request.reason, acting_for=request.institution_id,
-                                  recorded_by=f"agency:{request.institution_id}", request_id=request.request_id)
+                                  recorded_by=f"agency:{request.institution_id}", request_id=request.request_id, now=now)
     return RequestOutcome(ServantLeft.type, done.row.servant_id), done.events
 
 
@@ -112,8 +113,8 @@ def _rejected(request: Event, violation: RuleViolation) -> Decided:
     return outcome, [rejection]
 
 
-async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request: Event, *,
-                                topic_institution: str | None = None) -> list[Event]:
+async def decide_agency_request(repo: AgencyRepository, ctx: EnrollmentContext, request: Event, *,
+                                topic_institution: str | None = None, now: datetime) -> list[Event]:
     """Decide an agency request once per institution and request id, whatever its event id.
 
     A request that breaks a rule is answered with RequestRejected (and remembered as decided); one sent
@@ -125,28 +126,27 @@ async def decide_agency_request(uow: UnitOfWork, ctx: EnrollmentContext, request
     """
     check_request_topic(request, topic_institution)
     institution_id, request_id = getattr(request, "institution_id"), getattr(request, "request_id")
-    repo = repository(uow)
     digest = request_digest(request, ctx.digest_key)
     decided = await repo.decided_agency_request(institution_id, request_id)
     try:
         repeat = is_repeat(decided, digest)
     except RuleViolation as violation:  # the request id names another request: refuse, remember nothing
         outcome, events = _rejected(request, violation)
-        return events + await _answer(uow, ctx, request, outcome, topic_institution)
+        return events + await _answer(repo, ctx, request, outcome, topic_institution)
     if repeat:
         log.info("agency request already decided", request_id=request_id, institution_id=institution_id,
                  outcome=decided.outcome, outcome_id=decided.outcome_id, decided_at=decided.decided_at.isoformat())
         return []
     try:
-        outcome, events = await _AGENCY_REQUESTS[type(request)](uow, ctx, request)
+        outcome, events = await _AGENCY_REQUESTS[type(request)](repo, ctx, request, now=now)
     except RuleViolation as violation:
         outcome, events = _rejected(request, violation)
     await repo.record_agency_request(institution_id=institution_id, request_id=request_id, request_type=request.type,
-                                     digest=digest, outcome=outcome.type, outcome_id=outcome.id, decided_at=ctx.now())
-    return events + await _answer(uow, ctx, request, outcome, topic_institution)
+                                     digest=digest, outcome=outcome.type, outcome_id=outcome.id, decided_at=now)
+    return events + await _answer(repo, ctx, request, outcome, topic_institution)
 
 
-async def _answer(uow: UnitOfWork, ctx: EnrollmentContext, request: Event, outcome: RequestOutcome,
+async def _answer(repo: AgencyRepository, ctx: EnrollmentContext, request: Event, outcome: RequestOutcome,
                   topic_institution: str | None) -> list[Event]:
     """The decision for the agency's outcome topic. In secure mode a request on the shared topic (which
     only the comptroller's operator may write) has none; in development every request is on the shared
@@ -161,7 +161,7 @@ async def _answer(uow: UnitOfWork, ctx: EnrollmentContext, request: Event, outco
             check_institution(institution)
         except SecurityError:  # an id no topic can be named after (a ':' or '.'): no such institution either
             return []
-        if await repository(uow).institution(institution) is None:
+        if await repo.institution(institution) is None:
             return []
     if institution is None:
         return []

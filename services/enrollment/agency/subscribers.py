@@ -22,6 +22,7 @@ from probidad.shared.unit_of_work import UnitOfWork
 
 from services.enrollment.agency import handlers
 from services.enrollment.context import EnrollmentContext
+from services.enrollment.repository import SqlEnrollmentRepository
 
 # Secure mode: the institution whose topic a request arrived on (set by enrollment's app, never by
 # the sender). A request naming another institution is refused before anything is decided.
@@ -32,7 +33,8 @@ async def on_agency_request(ctx: EnrollmentContext, uow: UnitOfWork, envelope: E
     # A RuleViolation here is not answerable (a request naming another institution than its topic's): the
     # consumer dead-letters it as rejected.
     events = await handlers.decide_agency_request(
-        uow, ctx, envelope.event, topic_institution=envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER))
+        SqlEnrollmentRepository.of(uow), ctx, envelope.event,
+        topic_institution=envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER), now=ctx.now())
     uow.record(events, correlation_id=envelope.correlation_id)
 
 

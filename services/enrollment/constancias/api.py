@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from services.enrollment.constancias import views
 from services.enrollment.constancias.pdf import file_name as constancia_file_name
 from services.enrollment.constancias.pdf import render_constancia
-from services.enrollment.http import Context, acting_for
+from services.enrollment.http import Context, acting_for, storage
 
 router = APIRouter()
 
@@ -36,7 +36,7 @@ async def list_constancias(servant_id: str, runtime: Runtime, principal: Registr
     """The servant's certificates, each printable as a named constancia (the comptroller, or the
     servant's liaison)."""
     async with runtime.unit_of_work() as uow:
-        found = await views.constancias(uow, servant_id, acting_for=acting_for(principal))
+        found = await views.constancias(storage(uow), servant_id, acting_for=acting_for(principal))
     return [ConstanciaOut(verification_code=c.row.verification_code, course_id=c.row.course_id,
                           course_title=c.course_title, issued_on=c.row.completed_on, valid_until=c.row.valid_until,
                           revoked=c.row.revoked_on is not None,
@@ -51,7 +51,7 @@ async def constancia_pdf(servant_id: str, code: str, runtime: Runtime, ctx: Cont
     verification page, which can check the printed CURP against the signed certificate. 410 once the
     servant's personal data was erased (ARCO); 409 for a revoked certificate."""
     async with runtime.unit_of_work() as uow:
-        named = await views.named_constancia(uow, ctx, servant_id, code, acting_for=acting_for(principal))
+        named = await views.named_constancia(storage(uow), ctx, servant_id, code, acting_for=acting_for(principal))
     return Response(render_constancia(named), media_type="application/pdf",
                     headers={"Content-Disposition": f'attachment; filename="{constancia_file_name(named)}"'})
 
@@ -63,7 +63,7 @@ async def institution_constancias(institution_id: str, runtime: Runtime, ctx: Co
     """Every printable constancia of the institution's servants in one ZIP, for the liaison's personnel
     files (revoked certificates and erased servants left out); 404 to another institution's liaison."""
     async with runtime.unit_of_work() as uow:
-        named = await views.institution_constancias(uow, ctx, institution_id, acting_for=acting_for(principal))
+        named = await views.institution_constancias(storage(uow), ctx, institution_id, acting_for=acting_for(principal))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for constancia in named:

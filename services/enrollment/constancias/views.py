@@ -6,13 +6,11 @@ from dataclasses import dataclass
 
 from probidad.shared.errors import RuleViolation
 from probidad.shared.printing import SigningAuthority
-from probidad.shared.unit_of_work import UnitOfWork
 
 from services.enrollment.constancias.pdf import NamedConstancia, constancia_url
-from services.enrollment.context import repository
+from services.enrollment.constancias.ports import CompletionRow, ConstanciasRepository, Course, Institution, Servant
 from services.enrollment.institutions.handlers import find_institution
 from services.enrollment.servants.handlers import find_servant
-from services.enrollment.tables import CompletionRow, Course, Institution, Servant
 
 # ------------------------------------------------------------------ named constancias
 
@@ -23,8 +21,7 @@ class CertificateHeld:
     course_title: str | None
 
 
-async def constancias(uow: UnitOfWork, servant_id: str, *, acting_for: str | None) -> list[CertificateHeld]:
-    repo = repository(uow)
+async def constancias(repo: ConstanciasRepository, servant_id: str, *, acting_for: str | None) -> list[CertificateHeld]:
     await find_servant(repo, servant_id, acting_for)
     titles = {c.course_id: c.title for c in await repo.courses()}
     return [CertificateHeld(row, titles.get(row.course_id))
@@ -60,10 +57,9 @@ def _printable(servant: Servant) -> bool:
     return servant.erased_at is None and bool(servant.name and servant.curp and servant.holder_salt)
 
 
-async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *,  # noqa: ANN001
+async def named_constancia(repo: ConstanciasRepository, ctx, servant_id: str, code: str, *,  # noqa: ANN001
                            acting_for: str | None) -> NamedConstancia:
     """The constancia of one of the servant's certificates, ready to print."""
-    repo = repository(uow)
     servant = await find_servant(repo, servant_id, acting_for)
     row = next((r for r in (await repo.certificates_of([servant_id]))[servant_id] if r.verification_code == code), None)
     if row is None:
@@ -76,11 +72,10 @@ async def named_constancia(uow: UnitOfWork, ctx, servant_id: str, code: str, *, 
     return (await _Printer.reading(repo, ctx)).constancia(servant, row)
 
 
-async def institution_constancias(uow: UnitOfWork, ctx, institution_id: str, *,  # noqa: ANN001
+async def institution_constancias(repo: ConstanciasRepository, ctx, institution_id: str, *,  # noqa: ANN001
                                   acting_for: str | None) -> list[NamedConstancia]:
     """The printable constancias of the institution's current servants: revoked certificates and erased
     servants left out."""
-    repo = repository(uow)
     await find_institution(repo, institution_id, acting_for)
     servants = [s for s in await repo.servants_ever_in(institution_id)
                 if s.institution_id == institution_id and _printable(s)]

@@ -12,7 +12,7 @@ from probidad.shared.errors import RuleViolation
 from pydantic import BaseModel, Field
 
 from services.enrollment.enrolments import handlers, views
-from services.enrollment.http import MAX_OFFSET, CancelIn, Context, CorrelationId, acting_for, row_unit
+from services.enrollment.http import MAX_OFFSET, CancelIn, Context, CorrelationId, acting_for, row_unit, storage
 from services.enrollment.tables import Enrolment
 
 router = APIRouter()
@@ -49,8 +49,8 @@ async def enrol(body: EnrolmentIn, runtime: Runtime, ctx: Context, correlation_i
                 principal: Registrar) -> EnrolmentOut:
     """Enrol a servant in a session: a seat while there is one, else a place on the waitlist."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        enrolled = await handlers.enrol(uow, ctx, session_id=body.session_id, servant_id=body.servant_id,
-                                        curp=body.curp, acting_for=acting_for(principal), channel="http")
+        enrolled = await handlers.enrol(storage(uow), ctx, session_id=body.session_id, servant_id=body.servant_id,
+                                        curp=body.curp, acting_for=acting_for(principal), channel="http", now=ctx.now())
         uow.record(enrolled.events)
     return _enrolment_out(enrolled.enrolment, enrolled.position)
 
@@ -61,7 +61,7 @@ async def list_enrolments(runtime: Runtime, principal: Registrar, session_id: st
                           limit: int = Query(500, ge=1, le=5000),
                           offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[EnrolmentOut]:
     async with runtime.unit_of_work() as uow:
-        found = await views.enrolments(uow, acting_for=acting_for(principal), session_id=session_id,
+        found = await views.enrolments(storage(uow), acting_for=acting_for(principal), session_id=session_id,
                                        servant_id=servant_id, include_cancelled=include_cancelled, limit=limit,
                                        offset=offset)
         return [_enrolment_out(e.enrolment, e.position) for e in found]
@@ -70,7 +70,7 @@ async def list_enrolments(runtime: Runtime, principal: Registrar, session_id: st
 @router.get("/enrolments/{enrolment_id}", response_model=EnrolmentOut, tags=["enrolments"])
 async def get_enrolment(enrolment_id: str, runtime: Runtime, principal: Registrar) -> EnrolmentOut:
     async with runtime.unit_of_work() as uow:
-        found = await views.enrolment(uow, enrolment_id, acting_for=acting_for(principal))
+        found = await views.enrolment(storage(uow), enrolment_id, acting_for=acting_for(principal))
         return _enrolment_out(found.enrolment, found.position)
 
 
@@ -84,8 +84,8 @@ async def cancel_enrolment(enrolment_id: str, runtime: Runtime, ctx: Context, co
                            principal: Registrar, body: CancelIn | None = None) -> CancellationOut:
     """Cancel an enrolment; the earliest waitlisted servant takes the seat it frees."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.cancel_enrolment(uow, ctx, enrolment_id, reason=body.reason if body else None,
-                                               acting_for=acting_for(principal))
+        done = await handlers.cancel_enrolment(storage(uow), ctx, enrolment_id, reason=body.reason if body else None,
+                                               acting_for=acting_for(principal), now=ctx.now())
         uow.record(done.events)
         return CancellationOut(cancelled=_enrolment_out(done.enrolment),
                                promoted=[_enrolment_out(p) for p in done.promoted])
@@ -147,7 +147,7 @@ async def import_servants(body: ImportIn, runtime: Runtime, ctx: Context, correl
         raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
     lines = [(row.line or index, _import_line(row)) for index, row in enumerate(body.rows, start=1)]
     outcomes = await handlers.import_lines(partial(row_unit, runtime, correlation_id), ctx, lines,
-                                           acting_for=acting_for(principal))
+                                           acting_for=acting_for(principal), now=ctx.now())
     results = [_import_result(line, outcome) for line, outcome in outcomes]
     accepted = sum(r.accepted for r in results)
     return ImportReport(accepted=accepted, rejected=len(results) - accepted, results=results)

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from contracts.base import Event
 from probidad.shared.errors import RuleViolation
 from probidad.shared.logs import get_logger
 from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import EnrollmentContext, new_id, repository
+from services.enrollment.context import EnrollmentContext, new_id
 from services.enrollment.enrolments.domain import check_still_serving, decide_cancellation, decide_enrolment
-from services.enrollment.enrolments.repository import seat
+from services.enrollment.enrolments.ports import Enrolment, EnrolmentsRepository
+from services.enrollment.enrolments.rows import seat
 from services.enrollment.metrics import ENROLMENT_DECISIONS
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.servants.curp import parse_sex, validate_curp
 from services.enrollment.servants.domain import ServantDetails
-from services.enrollment.servants.files import parse_day
-from services.enrollment.servants.handlers import RowUnit, institution_for, register_servant, resolve_servant_id
+from services.enrollment.servants.domain.curp import parse_sex, validate_curp
+from services.enrollment.servants.domain.files import parse_day
+from services.enrollment.servants.handlers import institution_for, register_servant, resolve_servant_id
 from services.enrollment.sessions.handlers import _locked_session
-from services.enrollment.sessions.repository import terms
-from services.enrollment.tables import Enrolment
+from services.enrollment.sessions.rows import terms
 
 log = get_logger(__name__)
 
@@ -40,7 +41,7 @@ class Cancelled:
     events: list[Event]
 
 
-async def find_enrolment(repo: SqlEnrollmentRepository, enrolment_id: str, acting_for: str | None) -> Enrolment:
+async def find_enrolment(repo: EnrolmentsRepository, enrolment_id: str, acting_for: str | None) -> Enrolment:
     found = await repo.enrolment(enrolment_id)
     if found is None or (acting_for is not None and found.institution_id != acting_for):
         raise RuleViolation("enrolment_id", f"unknown enrolment {enrolment_id!r}", "not_found")
@@ -50,13 +51,13 @@ async def find_enrolment(repo: SqlEnrollmentRepository, enrolment_id: str, actin
 # ------------------------------------------------------------------ enrolments
 
 
-async def enrol(uow: UnitOfWork, ctx: EnrollmentContext, *, session_id: str, servant_id: str | None = None,
+async def enrol(repo: EnrolmentsRepository, ctx: EnrollmentContext, *, session_id: str, servant_id: str | None = None,
                 curp: str | None = None, acting_for: str | None, request_id: str | None = None,
-                channel: str = "http") -> Enrolled:
+                channel: str = "http", now: datetime) -> Enrolled:
     """Seat a servant in a session, or waitlist them when it is full (counted per ``channel``)."""
     try:
-        enrolled = await _enrol(repository(uow), ctx, session_id=session_id, servant_id=servant_id,
-                                curp=curp, acting_for=acting_for, request_id=request_id)
+        enrolled = await _enrol(repo, ctx, session_id=session_id, servant_id=servant_id,
+                                curp=curp, acting_for=acting_for, request_id=request_id, now=now)
     except RuleViolation:
         ENROLMENT_DECISIONS.labels(channel, "rejected").inc()
         raise
@@ -64,8 +65,8 @@ async def enrol(uow: UnitOfWork, ctx: EnrollmentContext, *, session_id: str, ser
     return enrolled
 
 
-async def _enrol(repo: SqlEnrollmentRepository, ctx: EnrollmentContext, *, session_id: str, servant_id: str | None,
-                 curp: str | None, acting_for: str | None, request_id: str | None) -> Enrolled:
+async def _enrol(repo: EnrolmentsRepository, ctx: EnrollmentContext, *, session_id: str, servant_id: str | None,
+                 curp: str | None, acting_for: str | None, request_id: str | None, now: datetime) -> Enrolled:
     servant_id = await resolve_servant_id(repo, servant_id=servant_id, curp=curp, acting_for=acting_for)
     # Row locks: the servant's first, then the session's (the same order everywhere, so two requests
     # never wait on each other in a cycle). The servant's lock makes one person's overlap checks
@@ -86,14 +87,13 @@ async def _enrol(repo: SqlEnrollmentRepository, ctx: EnrollmentContext, *, sessi
                                        check.commitments, enrolment_id=new_id("en"), request_id=request_id)
     enrolment = await repo.add_enrolment(
         enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
-        institution_id=check.institution_id, status=decision.status, request_id=request_id, enrolled_at=ctx.now())
+        institution_id=check.institution_id, status=decision.status, request_id=request_id, enrolled_at=now)
     return Enrolled(enrolment, decision.position, decision.events)
 
 
-async def cancel_enrolment(uow: UnitOfWork, ctx: EnrollmentContext, enrolment_id: str, *, reason: str | None,
-                           acting_for: str | None) -> Cancelled:
+async def cancel_enrolment(repo: EnrolmentsRepository, ctx: EnrollmentContext, enrolment_id: str, *, reason: str | None,
+                           acting_for: str | None, now: datetime) -> Cancelled:
     """Cancel an enrolment; the enrolments promoted from the waitlist take its seat."""
-    repo = repository(uow)
     enrolment = await find_enrolment(repo, enrolment_id, acting_for)
     session = await _locked_session(repo, enrolment.session_id)
     await repo.reload(enrolment)
@@ -103,7 +103,7 @@ async def cancel_enrolment(uow: UnitOfWork, ctx: EnrollmentContext, enrolment_id
     decision = decide_cancellation(terms(session), [seat(s) for s in seats], enrolment_id, reason)
     by_id = {s.enrolment_id: s for s in seats}
     promoted = [by_id[p.enrolment_id] for p in decision.promoted]
-    await repo.cancel_enrolment(enrolment, promoted, at=ctx.now(), reason=reason)
+    await repo.cancel_enrolment(enrolment, promoted, at=now, reason=reason)
     return Cancelled(enrolment, promoted, decision.events)
 
 
@@ -134,8 +134,8 @@ class Imported:
     enrolled: Enrolled | None = None
 
 
-async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine, *,
-                      acting_for: str | None) -> Imported:
+async def import_line(repo: EnrolmentsRepository, ctx: EnrollmentContext, line: ImportLine, *,
+                      acting_for: str | None, now: datetime) -> Imported:
     """Register (or update) the person, and enrol them when the line names a session. A line with only
     a CURP and a session enrols a servant already registered."""
     if not (line.curp or "").strip():
@@ -145,7 +145,7 @@ async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine,
     if not line.name and not enrol_only:
         raise RuleViolation("name", "missing")
     if enrol_only:
-        servant_id = await resolve_servant_id(repository(uow), servant_id=None, curp=curp,
+        servant_id = await resolve_servant_id(repo, servant_id=None, curp=curp,
                                               acting_for=acting_for)
         imported = Imported(servant_id, "existing")
     else:
@@ -153,27 +153,31 @@ async def import_line(uow: UnitOfWork, ctx: EnrollmentContext, line: ImportLine,
                                  curp=curp, sex=parse_sex(line.sex, curp), email=line.email,
                                  position=line.position, position_level=line.position_level,
                                  joined_on=parse_day(line.joined_on, "joined_on") if line.joined_on else None)
-        registered = await register_servant(uow, ctx, details, acting_for=acting_for)
+        registered = await register_servant(repo, ctx, details, acting_for=acting_for, now=now)
         imported = Imported(registered.row.servant_id, "registered" if registered.created else "updated",
                             list(registered.events))
     if line.session_id:
-        imported.enrolled = await enrol(uow, ctx, session_id=line.session_id, servant_id=imported.servant_id,
-                                        acting_for=acting_for, channel="import")
+        imported.enrolled = await enrol(repo, ctx, session_id=line.session_id, servant_id=imported.servant_id,
+                                        acting_for=acting_for, channel="import", now=now)
         imported.events += imported.enrolled.events
     return imported
 
 
 
 
-async def import_lines(unit: RowUnit, ctx: EnrollmentContext, lines: Sequence[tuple[int, ImportLine]], *,
-                       acting_for: str | None) -> list[tuple[int, Imported | RuleViolation]]:
+# A unit of work of its own for each line: one line's refusal leaves the others standing.
+ImportUnit = Callable[[], AbstractAsyncContextManager[tuple[EnrolmentsRepository, UnitOfWork]]]
+
+
+async def import_lines(unit: ImportUnit, ctx: EnrollmentContext, lines: Sequence[tuple[int, ImportLine]], *,
+                       acting_for: str | None, now: datetime) -> list[tuple[int, Imported | RuleViolation]]:
     """Import the lines of an HR export, each in its own unit of work (recording its events): what each
     line led to, or the rule it broke."""
     outcomes: list[tuple[int, Imported | RuleViolation]] = []
     for number, line in lines:
         try:
-            async with unit() as uow:
-                imported = await import_line(uow, ctx, line, acting_for=acting_for)
+            async with unit() as (repo, uow):
+                imported = await import_line(repo, ctx, line, acting_for=acting_for, now=now)
                 uow.record(imported.events)
         except RuleViolation as violation:
             outcomes.append((number, violation))

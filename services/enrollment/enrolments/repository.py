@@ -3,22 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import bindparam, func, insert, select, update
 
 from services.enrollment.base_repository import ACTIVE, IN_LIST, SqlStore, _enrolments, _servants, _sessions
-from services.enrollment.enrolments.domain import Occupancy, Seat
+from services.enrollment.enrolments.domain import Occupancy
+from services.enrollment.enrolments.ports import SeatCheck
 from services.enrollment.sessions.domain import SessionTerms
-from services.enrollment.sessions.repository import terms
+from services.enrollment.sessions.rows import terms
 from services.enrollment.tables import Enrolment, TrainingSession
-
-
-def seat(enrolment: Enrolment) -> Seat:
-    return Seat(enrolment.enrolment_id, enrolment.servant_id, enrolment.institution_id, enrolment.status,  # type: ignore[arg-type]
-                enrolment.number or 0)
-
 
 # ------------------------------------------------------------------ the seat decision's statements
 
@@ -50,16 +44,6 @@ _SEAT_CHECK = select(
            _sessions.c.ends_at > bindparam("starts_at", type_=_sessions.c.starts_at.type))
     .limit(1).scalar_subquery(),
 )
-
-
-@dataclass(frozen=True)
-class SeatCheck:
-    institution_id: str | None  # None: no such servant
-    erased: bool
-    occupancy: Occupancy
-    commitments: list[SessionTerms]
-    left_on: date | None = None  # the servant left their institution that day
-
 
 
 class SqlEnrolmentsRepository(SqlStore):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from probidad.shared.unit_of_work import UnitOfWork
-
-from services.enrollment.context import repository
 from services.enrollment.enrolments.handlers import find_enrolment
-from services.enrollment.tables import Enrolment
+from services.enrollment.enrolments.ports import Enrolment, EnrolmentsRepository
 
 
 @dataclass(frozen=True)
@@ -20,9 +17,8 @@ class EnrolmentView:
 # ------------------------------------------------------------------ enrolments
 
 
-async def enrolments(uow: UnitOfWork, *, acting_for: str | None, session_id: str | None, servant_id: str | None,
+async def enrolments(repo: EnrolmentsRepository, *, acting_for: str | None, session_id: str | None, servant_id: str | None,
                      include_cancelled: bool, limit: int, offset: int) -> list[EnrolmentView]:
-    repo = repository(uow)
     rows = await repo.enrolments(session_id=session_id, servant_id=servant_id, include_cancelled=include_cancelled,
                                  institution_id=acting_for, limit=limit, offset=offset)
     waiting = sorted({e.session_id for e in rows if e.status == "waitlisted"})
@@ -30,8 +26,7 @@ async def enrolments(uow: UnitOfWork, *, acting_for: str | None, session_id: str
     return [EnrolmentView(e, positions.get(e.enrolment_id)) for e in rows]
 
 
-async def enrolment(uow: UnitOfWork, enrolment_id: str, *, acting_for: str | None) -> EnrolmentView:
-    repo = repository(uow)
+async def enrolment(repo: EnrolmentsRepository, enrolment_id: str, *, acting_for: str | None) -> EnrolmentView:
     found = await find_enrolment(repo, enrolment_id, acting_for)
     if found.status != "waitlisted":
         return EnrolmentView(found, None)

@@ -8,7 +8,7 @@ from probidad.shared.dependencies import Comptroller, Reader, Runtime
 from pydantic import BaseModel, Field
 
 from services.enrollment.context import new_id
-from services.enrollment.http import MAX_HEADCOUNT, Context, CorrelationId
+from services.enrollment.http import MAX_HEADCOUNT, Context, CorrelationId, storage
 from services.enrollment.institutions import handlers, views
 from services.enrollment.tables import Course
 
@@ -49,11 +49,11 @@ async def register_institution(body: InstitutionIn, runtime: Runtime, ctx: Conte
     """Register a state or municipal institution with its headcount; again with the same id to restate it."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.register_institution(
-            uow, ctx, institution_id=body.institution_id or new_id("in"), name=body.name,
+            storage(uow), ctx, institution_id=body.institution_id or new_id("in"), name=body.name,
             government_level=body.government_level, municipality=body.municipality, headcount=body.headcount,
             headcount_year=body.headcount_year)
         uow.record(done.events)
-        out = _institution_out(await views.institution(uow, done.row))
+        out = _institution_out(await views.institution(storage(uow), done.row))
     response.status_code = 201 if done.created else 200
     return out
 
@@ -61,13 +61,13 @@ async def register_institution(body: InstitutionIn, runtime: Runtime, ctx: Conte
 @router.get("/institutions", response_model=list[InstitutionOut], tags=["institutions"])
 async def list_institutions(runtime: Runtime, _: Reader) -> list[InstitutionOut]:
     async with runtime.unit_of_work() as uow:
-        return [_institution_out(i) for i in await views.institutions(uow)]
+        return [_institution_out(i) for i in await views.institutions(storage(uow))]
 
 
 @router.get("/institutions/{institution_id}", response_model=InstitutionOut, tags=["institutions"])
 async def get_institution(institution_id: str, runtime: Runtime, _: Reader) -> InstitutionOut:
     async with runtime.unit_of_work() as uow:
-        return _institution_out(await views.institution_by_id(uow, institution_id))
+        return _institution_out(await views.institution_by_id(storage(uow), institution_id))
 
 
 # ------------------------------------------------------------------ courses
@@ -106,7 +106,7 @@ async def publish_course(body: CourseIn, runtime: Runtime, ctx: Context, correla
                          response: Response, _: Comptroller) -> CourseOut:
     """Publish a course of the integrity programme; again with the same id to change its terms."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.publish_course(uow, ctx, **body.model_dump(exclude={"course_id"}),
+        done = await handlers.publish_course(storage(uow), ctx, **body.model_dump(exclude={"course_id"}),
                                              course_id=body.course_id or new_id("co"))
         uow.record(done.events)
         out = _course_out(done.row)
@@ -117,12 +117,12 @@ async def publish_course(body: CourseIn, runtime: Runtime, ctx: Context, correla
 @router.get("/courses", response_model=list[CourseOut], tags=["catalogue"])
 async def list_courses(runtime: Runtime, _: Reader) -> list[CourseOut]:
     async with runtime.unit_of_work() as uow:
-        return [_course_out(c) for c in await views.courses(uow)]
+        return [_course_out(c) for c in await views.courses(storage(uow))]
 
 
 @router.get("/courses/{course_id}", response_model=CourseOut, tags=["catalogue"])
 async def get_course(course_id: str, runtime: Runtime, _: Reader) -> CourseOut:
     async with runtime.unit_of_work() as uow:
-        return _course_out(await views.course(uow, course_id))
+        return _course_out(await views.course(storage(uow), course_id))
 
 

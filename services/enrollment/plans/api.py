@@ -12,7 +12,7 @@ from probidad.shared.dependencies import Comptroller, Reader, Runtime
 from pydantic import BaseModel, Field
 
 from services.enrollment.context import EnrollmentContext
-from services.enrollment.http import Context, CorrelationId, acting_for, read_upload
+from services.enrollment.http import Context, CorrelationId, acting_for, read_upload, storage
 from services.enrollment.plans import handlers, views
 from services.enrollment.plans.domain import PlanLine, parse_plan_csv
 from services.enrollment.tables import PlanVersion
@@ -50,8 +50,8 @@ def _plan_out(plan: PlanVersion, lines: list[PlanLine]) -> PlanOut:
 async def _declare_plan(runtime: Runtime, ctx: EnrollmentContext, correlation_id: str | None, principal: Principal,
                         year: int, lines: list[PlanLine]) -> PlanOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.declare_plan(uow, ctx, year=year, lines=lines,
-                                           declared_by=f"comptroller:{principal.subject}")
+        done = await handlers.declare_plan(storage(uow), ctx, year=year, lines=lines,
+                                           declared_by=f"comptroller:{principal.subject}", now=ctx.now())
         uow.record(done.events)
     return _plan_out(done.row, lines)
 
@@ -79,7 +79,7 @@ async def import_plan(request: Request, runtime: Runtime, ctx: Context, correlat
 async def get_plan(year: Annotated[int, Path(ge=2000, le=2100)], runtime: Runtime, principal: Reader) -> PlanOut:
     """The year's programme in force (its latest version); a liaison sees its own institution's targets."""
     async with runtime.unit_of_work() as uow:
-        plan, lines = await views.plan(uow, year, acting_for=acting_for(principal))
+        plan, lines = await views.plan(storage(uow), year, acting_for=acting_for(principal))
     return _plan_out(plan, lines)
 
 

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from probidad.shared.unit_of_work import UnitOfWork
+from datetime import datetime
 
-from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.context import Done, EnrollmentContext, new_id
 from services.enrollment.plans.domain import PlanLine, decide_plan
-from services.enrollment.tables import PlanVersion
+from services.enrollment.plans.ports import PlansRepository, PlanVersion
 
 
-async def declare_plan(uow: UnitOfWork, ctx: EnrollmentContext, *, year: int, lines: list[PlanLine],
-                       declared_by: str) -> Done[PlanVersion]:
+async def declare_plan(repo: PlansRepository, ctx: EnrollmentContext, *, year: int, lines: list[PlanLine],
+                       declared_by: str, now: datetime) -> Done[PlanVersion]:
     """Declare the next version of the year's programme (the whole plan; it replaces the previous one)."""
-    repo = repository(uow)
     latest = await repo.latest_plan(year, lock=True)
     known = await repo.known_institutions(sorted({line.institution_id for line in lines}))
     declared = decide_plan(plan_id=new_id("pl"), year=year, version=(latest.version if latest else 0) + 1,
-                                  lines=lines, known_institutions=known, declared_at=ctx.now(),
+                                  lines=lines, known_institutions=known, declared_at=now,
                                   declared_by=declared_by)
     return Done(await repo.add_plan(declared), [declared], True)
 

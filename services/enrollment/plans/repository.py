@@ -8,13 +8,7 @@ from contracts.events import TrainingPlanDeclared
 from sqlalchemy import select
 
 from services.enrollment.base_repository import SqlStore
-from services.enrollment.plans.domain import PlanLine
 from services.enrollment.tables import PlanVersion
-
-
-def plan_lines(plan: PlanVersion) -> list[PlanLine]:
-    return [PlanLine(f"targets.{i}", t["month"], t["institution_id"], t["topic"], t["sessions"], t["people"],
-                            t["hours"]) for i, t in enumerate(json.loads(plan.targets))]
 
 
 class SqlPlansRepository(SqlStore):

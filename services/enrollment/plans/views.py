@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 from probidad.shared.errors import RuleViolation
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import repository
 from services.enrollment.plans.domain import PlanLine
-from services.enrollment.plans.repository import plan_lines
-from services.enrollment.tables import PlanVersion
+from services.enrollment.plans.ports import PlansRepository, PlanVersion
+from services.enrollment.plans.rows import plan_lines
 
 
-async def plan(uow: UnitOfWork, year: int, *, acting_for: str | None) -> tuple[PlanVersion, list[PlanLine]]:
+async def plan(repo: PlansRepository, year: int, *, acting_for: str | None) -> tuple[PlanVersion, list[PlanLine]]:
     """The year's plan in force (its latest version); a liaison sees only its own institution's targets."""
-    found = await repository(uow).latest_plan(year)
+    found = await repo.latest_plan(year)
     if found is None:
         raise RuleViolation("year", f"no plan is declared for {year}", "not_found")
     lines = plan_lines(found)

@@ -15,10 +15,10 @@ from probidad.shared.errors import RuleViolation
 from pydantic import BaseModel, Field
 
 from services.enrollment.context import EnrollmentContext, new_id
-from services.enrollment.http import Context, CorrelationId, acting_for, who
+from services.enrollment.http import Context, CorrelationId, acting_for, storage, who
 from services.enrollment.requirements import handlers, views
 from services.enrollment.requirements.domain import RequirementTerms
-from services.enrollment.requirements.repository import requirement_event, requirement_positions
+from services.enrollment.requirements.rows import requirement_event, requirement_positions
 from services.enrollment.sessions.domain import zone
 from services.enrollment.tables import ExemptionRow, RequirementRow
 
@@ -109,11 +109,11 @@ async def declare_requirement(body: RequirementIn, runtime: Runtime, ctx: Contex
                               government_level=scope.government_level,
                               position_levels=tuple(scope.position_levels or ()), positions=tuple(scope.positions or ()))
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.declare_requirement(uow, ctx, terms_,
+        done = await handlers.declare_requirement(storage(uow), ctx, terms_,
                                                   requirement_id=body.requirement_id or new_id("rq"),
-                                                  declared_by=f"comptroller:{principal.subject}")
+                                                  declared_by=f"comptroller:{principal.subject}", now=ctx.now())
         uow.record(done.events)
-        (view,) = await views.requirements(uow, on=ctx.today(), known_by=None, requirement_id=done.row.requirement_id)
+        (view,) = await views.requirements(storage(uow), on=ctx.today(), known_by=None, requirement_id=done.row.requirement_id)
     response.status_code = 201 if done.created else 200
     return _requirement_out(view)
 
@@ -123,11 +123,11 @@ async def withdraw_requirement(requirement_id: str, runtime: Runtime, ctx: Conte
                                principal: Comptroller, body: WithdrawIn | None = None) -> RequirementOut:
     """Withdraw a requirement from a date: a last version that requires nothing."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.withdraw_requirement(uow, ctx, requirement_id,
+        done = await handlers.withdraw_requirement(storage(uow), ctx, requirement_id,
                                                    effective_from=body.effective_from if body else None,
-                                                   declared_by=f"comptroller:{principal.subject}")
+                                                   declared_by=f"comptroller:{principal.subject}", now=ctx.now())
         uow.record(done.events)
-        (view,) = await views.requirements(uow, on=ctx.today(), known_by=None, requirement_id=requirement_id)
+        (view,) = await views.requirements(storage(uow), on=ctx.today(), known_by=None, requirement_id=requirement_id)
     return _requirement_out(view)
 
 
@@ -140,7 +140,7 @@ async def list_requirements(runtime: Runtime, ctx: Context, _: Reader,
     day, known_by = _moment(ctx, as_of)
     on = on or day
     async with runtime.unit_of_work() as uow:
-        return [_requirement_out(v) for v in await views.requirements(uow, on=on, known_by=known_by)]
+        return [_requirement_out(v) for v in await views.requirements(storage(uow), on=on, known_by=known_by)]
 
 
 @router.get("/requirements/{requirement_id}", response_model=RequirementOut, tags=["requirements"])
@@ -151,7 +151,7 @@ async def get_requirement(requirement_id: str, runtime: Runtime, ctx: Context, _
     day, known_by = _moment(ctx, as_of)
     on = on or day
     async with runtime.unit_of_work() as uow:
-        (view,) = await views.requirements(uow, on=on, known_by=known_by, requirement_id=requirement_id)
+        (view,) = await views.requirements(storage(uow), on=on, known_by=known_by, requirement_id=requirement_id)
     return _requirement_out(view)
 
 
@@ -193,10 +193,10 @@ async def grant_exemption(servant_id: str, body: ExemptionIn, runtime: Runtime, 
                           correlation_id: CorrelationId, principal: Registrar) -> ExemptionOut:
     """Exempt a servant from a requirement, for a reason (the comptroller, or the servant's liaison)."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.grant_exemption(uow, ctx, servant_id, requirement_id=body.requirement_id,
+        done = await handlers.grant_exemption(storage(uow), ctx, servant_id, requirement_id=body.requirement_id,
                                               reason=body.reason, effective_from=body.effective_from,
                                               until=body.until, acting_for=acting_for(principal),
-                                              granted_by=who(principal))
+                                              granted_by=who(principal), now=ctx.now())
         uow.record(done.events)
         return _exemption_out(done.row)
 
@@ -205,16 +205,16 @@ async def grant_exemption(servant_id: str, body: ExemptionIn, runtime: Runtime, 
 async def list_exemptions(servant_id: str, runtime: Runtime, principal: Registrar) -> list[ExemptionOut]:
     """The servant's exemptions, withdrawn ones included (the comptroller, or the servant's liaison)."""
     async with runtime.unit_of_work() as uow:
-        return [_exemption_out(row) for row in await views.exemptions(uow, servant_id, acting_for=acting_for(principal))]
+        return [_exemption_out(row) for row in await views.exemptions(storage(uow), servant_id, acting_for=acting_for(principal))]
 
 
 @router.post("/exemptions/{exemption_id}/withdraw", response_model=ExemptionOut, tags=["requirements"])
 async def withdraw_exemption(exemption_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
                              principal: Registrar, body: ExemptionWithdrawIn | None = None) -> ExemptionOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.withdraw_exemption(uow, ctx, exemption_id,
+        done = await handlers.withdraw_exemption(storage(uow), ctx, exemption_id,
                                                  withdrawn_on=body.withdrawn_on if body else None,
-                                                 acting_for=acting_for(principal), withdrawn_by=who(principal))
+                                                 acting_for=acting_for(principal), withdrawn_by=who(principal), now=ctx.now())
         uow.record(done.events)
         return _exemption_out(done.row)
 
@@ -261,7 +261,7 @@ class ComplianceQuery:
 async def _compliance(runtime: Runtime, institution_id: str, principal: Principal,
                       q: ComplianceQuery) -> list[views.ComplianceLine]:
     async with runtime.unit_of_work() as uow:
-        return await views.compliance_list(uow, institution_id, acting_for=acting_for(principal), on=q.on,
+        return await views.compliance_list(storage(uow), institution_id, acting_for=acting_for(principal), on=q.on,
                                            known_by=q.known_by, requirement_id=q.requirement_id, state=q.state)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from contracts.attribution import Stamp
 from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from probidad.shared.errors import RuleViolation
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.context import Done, EnrollmentContext, new_id
 from services.enrollment.requirements.domain import (
     RequirementTerms,
     decide_exemption,
@@ -16,33 +16,30 @@ from services.enrollment.requirements.domain import (
     decide_requirement,
     decide_requirement_withdrawal,
 )
-from services.enrollment.requirements.repository import requirement_event, requirement_positions
+from services.enrollment.requirements.ports import ExemptionRow, RequirementRow, RequirementsRepository
+from services.enrollment.requirements.rows import requirement_event, requirement_positions
 from services.enrollment.servants.handlers import find_servant
-from services.enrollment.tables import ExemptionRow, RequirementRow
 
 # ------------------------------------------------------------------ training requirements and exemptions
 
 
-async def declare_requirement(uow: UnitOfWork, ctx: EnrollmentContext, terms_: RequirementTerms, *,
-                              requirement_id: str, declared_by: str) -> Done[RequirementRow]:
+async def declare_requirement(repo: RequirementsRepository, ctx: EnrollmentContext, terms_: RequirementTerms, *,
+                              requirement_id: str, declared_by: str, now: datetime) -> Done[RequirementRow]:
     """Version 1 of a requirement, or the next version of an existing one."""
-    repo = repository(uow)
     latest = await repo.latest_requirement(requirement_id, lock=True)
     course_known = terms_.course_id is not None and await repo.course(terms_.course_id) is not None
     known = await repo.known_institutions(sorted(set(terms_.institution_ids)))
     declared = decide_requirement(terms_, requirement_id=requirement_id,
                                          latest=requirement_event(latest) if latest else None,
                                          course_known=course_known, known_institutions=known,
-                                         digest_key=ctx.digest_key, declared_at=ctx.now(), declared_by=declared_by)
+                                         digest_key=ctx.digest_key, declared_at=now, declared_by=declared_by)
     return Done(await repo.add_requirement(declared, [p.strip() for p in terms_.positions if p.strip()]),
                 [declared], declared.version == 1)
 
 
-async def withdraw_requirement(uow: UnitOfWork, ctx: EnrollmentContext, requirement_id: str, *,
-                               effective_from: date | None, declared_by: str) -> Done[RequirementRow]:
-    repo = repository(uow)
+async def withdraw_requirement(repo: RequirementsRepository, ctx: EnrollmentContext, requirement_id: str, *,
+                               effective_from: date | None, declared_by: str, now: datetime) -> Done[RequirementRow]:
     latest = await repo.latest_requirement(requirement_id, lock=True)
-    now = ctx.now()
     withdrawn = decide_requirement_withdrawal(
         requirement_event(latest) if latest else None, requirement_id=requirement_id,
         effective_from=effective_from or ctx.today(now), declared_at=now, declared_by=declared_by)
@@ -50,12 +47,10 @@ async def withdraw_requirement(uow: UnitOfWork, ctx: EnrollmentContext, requirem
     return Done(await repo.add_requirement(withdrawn, positions), [withdrawn])
 
 
-async def grant_exemption(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: str, *, requirement_id: str,
+async def grant_exemption(repo: RequirementsRepository, ctx: EnrollmentContext, servant_id: str, *, requirement_id: str,
                           reason: str, effective_from: date | None, until: date | None, acting_for: str | None,
-                          granted_by: str) -> Done[ExemptionRow]:
-    repo = repository(uow)
+                          granted_by: str, now: datetime) -> Done[ExemptionRow]:
     await find_servant(repo, servant_id, acting_for)
-    now = ctx.now()
     granted = decide_exemption(
         exemption_id=new_id("ex"), servant_id=servant_id, requirement_id=requirement_id,
         requirement_known=await repo.latest_requirement(requirement_id) is not None, reason=reason,
@@ -63,9 +58,8 @@ async def grant_exemption(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: s
     return Done(await repo.add_exemption(granted), [granted], True)
 
 
-async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_id: str, *,
-                             withdrawn_on: date | None, acting_for: str | None, withdrawn_by: str) -> Done[ExemptionRow]:
-    repo = repository(uow)
+async def withdraw_exemption(repo: RequirementsRepository, ctx: EnrollmentContext, exemption_id: str, *,
+                             withdrawn_on: date | None, acting_for: str | None, withdrawn_by: str, now: datetime) -> Done[ExemptionRow]:
     row = await repo.exemption(exemption_id)
     if row is None:
         raise RuleViolation("exemption_id", f"unknown exemption {exemption_id!r}", "not_found")
@@ -73,7 +67,6 @@ async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_
         await find_servant(repo, row.servant_id, acting_for)
     except RuleViolation:  # another institution's servant's exemption is unknown too
         raise RuleViolation("exemption_id", f"unknown exemption {exemption_id!r}", "not_found") from None
-    now = ctx.now()
     withdrawn = decide_exemption_withdrawal(
         exemption_id=exemption_id, requirement_id=row.requirement_id, servant_id=row.servant_id,
         effective_from=row.effective_from, withdrawn_already=row.withdrawn_on,
@@ -85,30 +78,30 @@ async def withdraw_exemption(uow: UnitOfWork, ctx: EnrollmentContext, exemption_
 # ------------------------------------------------------------------ completions (certification's facts)
 
 
-async def certificate_issued(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateIssued,
-                             at: datetime) -> None:
-    await repository(uow).record_completion(
+async def certificate_issued(repo: RequirementsRepository, ctx: EnrollmentContext, event: CertificateIssued,
+                             stamp: Stamp) -> None:
+    await repo.record_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
-        competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=at,
+        competency=None, completed_on=event.issued_on, valid_until=event.valid_until, recorded_at=stamp.at,
         verification_code=event.verification_code, hours=event.hours, issuing_authority=event.issuing_authority,
         session_id=event.session_id)
 
 
-async def certificate_revoked(uow: UnitOfWork, ctx: EnrollmentContext, event: CertificateRevoked,
-                              at: datetime) -> None:
+async def certificate_revoked(repo: RequirementsRepository, ctx: EnrollmentContext, event: CertificateRevoked,
+                              stamp: Stamp) -> None:
     """Kept as recorded on its day, with how it applies in valid time (void, or from a date): the compliance
     rule reads both (``contracts.compliance.revoked_from``)."""
-    await repository(uow).revoke_completion(
+    await repo.revoke_completion(
         f"certificate:{event.certificate_id}", servant_id=event.servant_id, course_id=event.course_id,
-        revoked_on=ctx.today(at), revoked_at=at, applies=event.applies, effective_on=event.effective_on,
+        revoked_on=ctx.today(stamp.at), revoked_at=stamp.at, applies=event.applies, effective_on=event.effective_on,
         session_id=event.session_id)
 
 
-async def competency_attained(uow: UnitOfWork, ctx: EnrollmentContext, event: CompetencyAttained,
-                              at: datetime) -> None:
+async def competency_attained(repo: RequirementsRepository, ctx: EnrollmentContext, event: CompetencyAttained,
+                              stamp: Stamp) -> None:
     """Kept with the certificates it lists: it counts only while each of them does
     (``contracts.compliance.attainment_revoked_on``), whichever of the attainment and a revocation came first."""
-    await repository(uow).record_completion(
+    await repo.record_completion(
         f"competency:{event.servant_id}:{event.competency}:{event.attained_on.isoformat()}"[:400],
         servant_id=event.servant_id, course_id=None, competency=event.competency, completed_on=event.attained_on,
-        valid_until=None, recorded_at=at, certificate_ids=event.certificate_ids)
+        valid_until=None, recorded_at=stamp.at, certificate_ids=event.certificate_ids)

@@ -6,27 +6,11 @@ import json
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from contracts.events import DueRule, ExemptionGranted, RequirementScope, TrainingRequirementDeclared
+from contracts.events import ExemptionGranted, TrainingRequirementDeclared
 from sqlalchemy import func, select
 
 from services.enrollment.base_repository import SqlStore
 from services.enrollment.tables import CompletionRow, ExemptionRow, RequirementRow
-
-
-def requirement_event(row: RequirementRow) -> TrainingRequirementDeclared:
-    scope = json.loads(row.scope)
-    scope.pop("positions", None)
-    return TrainingRequirementDeclared(
-        requirement_id=row.requirement_id, version=row.version, effective_from=row.effective_from, title=row.title,
-        course_id=row.course_id, competency=row.competency, scope=RequirementScope(**scope),
-        due=DueRule(**json.loads(row.due)), withdrawn=row.withdrawn, declared_at=row.declared_at,
-        declared_by=row.declared_by)
-
-
-def requirement_positions(row: RequirementRow) -> list[str]:
-    """The position titles the version was declared with (its event carries only their digests)."""
-    return list(json.loads(row.scope).get("positions") or [])
-
 
 
 class SqlRequirementsRepository(SqlStore):

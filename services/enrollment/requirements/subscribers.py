@@ -8,25 +8,27 @@ from __future__ import annotations
 
 from functools import partial
 
+from contracts.attribution import Stamp
 from contracts.envelope import Envelope
 from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from probidad.shared.consumer import Handler
 from probidad.shared.unit_of_work import UnitOfWork
 
 from services.enrollment.context import EnrollmentContext
+from services.enrollment.repository import SqlEnrollmentRepository
 from services.enrollment.requirements import handlers
 
 
 async def on_certificate_issued(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_issued(uow, ctx, envelope.event, envelope.time)
+    await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
 
 
 async def on_certificate_revoked(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_revoked(uow, ctx, envelope.event, envelope.time)
+    await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
 
 
 async def on_competency_attained(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.competency_attained(uow, ctx, envelope.event, envelope.time)
+    await handlers.competency_attained(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
 
 
 def completion_subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:

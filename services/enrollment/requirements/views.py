@@ -12,19 +12,23 @@ from contracts import compliance
 from contracts.compliance import State
 from probidad.shared.csvcells import cell
 from probidad.shared.errors import RuleViolation
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import repository
 from services.enrollment.institutions.handlers import find_institution
-from services.enrollment.requirements.repository import requirement_event
+from services.enrollment.requirements.ports import (
+    CompletionRow,
+    ExemptionRow,
+    LifeEvent,
+    RequirementRow,
+    RequirementsRepository,
+    Servant,
+)
+from services.enrollment.requirements.rows import requirement_event
 from services.enrollment.servants.handlers import find_servant
-from services.enrollment.tables import CompletionRow, ExemptionRow, LifeEvent, RequirementRow, Servant
 
 
-async def exemptions(uow: UnitOfWork, servant_id: str, *, acting_for: str | None) -> list[ExemptionRow]:
+async def exemptions(repo: RequirementsRepository, servant_id: str, *, acting_for: str | None) -> list[ExemptionRow]:
     """The servant's exemptions, withdrawn ones included, oldest first (another institution's servant is
     unknown)."""
-    repo = repository(uow)
     await find_servant(repo, servant_id, acting_for)
     return (await repo.exemptions_of([servant_id]))[servant_id]
 
@@ -54,11 +58,11 @@ def _in_force(rows: list[RequirementRow], on: date) -> RequirementRow | None:
     return next((r for r in rows if chosen and r.version == chosen.version), None)
 
 
-async def requirements(uow: UnitOfWork, *, on: date, known_by: datetime | None,
+async def requirements(repo: RequirementsRepository, *, on: date, known_by: datetime | None,
                        requirement_id: str | None = None) -> list[RequirementView]:
     """Requirements (one, or all) with the version in force on ``on``, as known at ``known_by``."""
     by_id: dict[str, list[RequirementRow]] = defaultdict(list)
-    for row in await repository(uow).requirement_versions(requirement_id):
+    for row in await repo.requirement_versions(requirement_id):
         if _known(row.declared_at, known_by):
             by_id[row.requirement_id].append(row)
     if requirement_id is not None and not by_id:
@@ -120,15 +124,14 @@ def _exemptions(rows: list[ExemptionRow], known_by: datetime | None) -> list[com
             for r in rows if _known(r.granted_at, known_by)]
 
 
-async def compliance_list(uow: UnitOfWork, institution_id: str, *, acting_for: str | None, on: date,
+async def compliance_list(repo: RequirementsRepository, institution_id: str, *, acting_for: str | None, on: date,
                           known_by: datetime | None, requirement_id: str | None = None,
                           state: str = "overdue") -> list[ComplianceLine]:
     """The institution's servants (serving there on ``on``) with their standing on each requirement in
     force that applies to them, as known at ``known_by``; ``state``: overdue, due, compliant, exempt or
     all. Another institution's liaison is told the institution is unknown, as for one that is not."""
-    repo = repository(uow)
     await find_institution(repo, institution_id, acting_for)
-    in_force = [v.in_force for v in await requirements(uow, on=on, known_by=known_by, requirement_id=requirement_id)
+    in_force = [v.in_force for v in await requirements(repo, on=on, known_by=known_by, requirement_id=requirement_id)
                 if v.in_force is not None]
     if not in_force:
         return []

@@ -13,10 +13,10 @@ from probidad.shared.dependencies import Comptroller, Registrar, Runtime
 from pydantic import BaseModel, Field
 
 from services.enrollment.context import EnrollmentContext
-from services.enrollment.http import MAX_OFFSET, Context, CorrelationId, acting_for, read_upload, row_unit, who
+from services.enrollment.http import MAX_OFFSET, Context, CorrelationId, acting_for, read_upload, row_unit, storage, who
 from services.enrollment.servants import handlers, views
 from services.enrollment.servants.domain import ServantDetails
-from services.enrollment.servants.files import parse_departures_csv
+from services.enrollment.servants.domain.files import parse_departures_csv
 from services.enrollment.tables import Servant, Transfer
 
 router = APIRouter()
@@ -72,7 +72,7 @@ async def register_servant(body: ServantIn, runtime: Runtime, ctx: Context, corr
                              curp=body.curp, sex=body.sex, email=body.email, position=body.position,
                              position_level=body.position_level, joined_on=body.joined_on)
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.register_servant(uow, ctx, details, acting_for=scope)
+        done = await handlers.register_servant(storage(uow), ctx, details, acting_for=scope, now=ctx.now())
         uow.record(done.events)
         out = _servant_out(done.row)
     response.status_code = 201 if done.created else 200
@@ -85,7 +85,7 @@ async def list_servants(runtime: Runtime, principal: Registrar, institution_id: 
                         limit: int = Query(100, ge=1, le=1000),
                         offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[ServantOut]:
     async with runtime.unit_of_work() as uow:
-        found = await views.servants(uow, acting_for=acting_for(principal), institution_id=institution_id, curp=curp,
+        found = await views.servants(storage(uow), acting_for=acting_for(principal), institution_id=institution_id, curp=curp,
                                      limit=limit, offset=offset)
         return [_servant_out(s) for s in found]
 
@@ -93,7 +93,7 @@ async def list_servants(runtime: Runtime, principal: Registrar, institution_id: 
 @router.get("/servants/{servant_id}", response_model=ServantOut, tags=["servants"])
 async def get_servant(servant_id: str, runtime: Runtime, principal: Registrar) -> ServantOut:
     async with runtime.unit_of_work() as uow:
-        return _servant_out(await views.servant(uow, servant_id, acting_for=acting_for(principal)))
+        return _servant_out(await views.servant(storage(uow), servant_id, acting_for=acting_for(principal)))
 
 
 @router.delete("/servants/{servant_id}/personal-data", response_model=ServantOut, tags=["servants"])
@@ -101,7 +101,7 @@ async def erase_personal_data(servant_id: str, runtime: Runtime, ctx: Context, c
                               principal: Comptroller) -> ServantOut:
     """ARCO cancellation: erase name, CURP, e-mail and position. The pseudonymous id and the figures stay."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.erase_servant(uow, ctx, servant_id, acting_for=acting_for(principal))
+        done = await handlers.erase_servant(storage(uow), ctx, servant_id, acting_for=acting_for(principal), now=ctx.now())
         uow.record(done.events)
         return _servant_out(done.row)
 
@@ -142,8 +142,8 @@ async def transfer_servant(servant_id: str, body: TransferIn, runtime: Runtime, 
     once (201); a liaison asks for its own servant (202) and the joining institution accepts it."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.request_transfer(
-            uow, ctx, servant_id, to_institution_id=body.to_institution_id, effective_on=body.effective_on,
-            acting_for=acting_for(principal), requested_by=who(principal), reason=body.reason)
+            storage(uow), ctx, servant_id, to_institution_id=body.to_institution_id, effective_on=body.effective_on,
+            acting_for=acting_for(principal), requested_by=who(principal), reason=body.reason, now=ctx.now())
         uow.record(done.events)
         out = _transfer_out(done.row)
     response.status_code = 201 if out.status == "completed" else 202
@@ -155,14 +155,14 @@ async def list_transfers(runtime: Runtime, principal: Registrar,
                          status: Literal["requested", "completed", "declined"] | None = None) -> list[TransferOut]:
     """Transfers from or to the caller's institution (all of them for the comptroller)."""
     async with runtime.unit_of_work() as uow:
-        return [_transfer_out(t) for t in await views.transfers(uow, status=status, acting_for=acting_for(principal))]
+        return [_transfer_out(t) for t in await views.transfers(storage(uow), status=status, acting_for=acting_for(principal))]
 
 
 async def _answer(runtime: Runtime, ctx: EnrollmentContext, correlation_id: str | None, principal: Principal,
                   transfer_id: str, accept: bool) -> TransferOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.answer_transfer(uow, ctx, transfer_id, accept=accept, acting_for=acting_for(principal),
-                                              answered_by=who(principal))
+        done = await handlers.answer_transfer(storage(uow), ctx, transfer_id, accept=accept, acting_for=acting_for(principal),
+                                              answered_by=who(principal), now=ctx.now())
         uow.record(done.events)
         return _transfer_out(done.row)
 
@@ -197,9 +197,9 @@ async def record_departure(servant_id: str, body: DepartureIn, runtime: Runtime,
     """The servant left the institution ("baja") from ``left_on``: ServantLeft. Their history stays; no
     requirement applies to them from that day, and they cannot be enrolled in a session starting then or later."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.record_departure(uow, ctx, servant_id=servant_id, curp=None, left_on=body.left_on,
+        done = await handlers.record_departure(storage(uow), ctx, servant_id=servant_id, curp=None, left_on=body.left_on,
                                                reason=body.reason, acting_for=acting_for(principal),
-                                               recorded_by=who(principal))
+                                               recorded_by=who(principal), now=ctx.now())
         uow.record(done.events)
         return _servant_out(done.row)
 
@@ -229,7 +229,8 @@ async def import_departures(request: Request, runtime: Runtime, ctx: Context, co
     if len(lines) > ctx.bulk_max_rows:
         raise HTTPException(413, f"rows: at most {ctx.bulk_max_rows} rows per request; send chunks")
     outcomes = await handlers.record_departures(partial(row_unit, runtime, correlation_id), ctx, lines,
-                                                acting_for=acting_for(principal), recorded_by=who(principal))
+                                                acting_for=acting_for(principal), recorded_by=who(principal),
+                                                now=ctx.now())
     results = [DepartureResult(line=o.line, accepted=False, field=o.refused.field, reason=o.refused.message)
                if o.refused is not None else
                DepartureResult(line=o.line, accepted=True, servant_id=o.servant_id, left_on=o.left_on)

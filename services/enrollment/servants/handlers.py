@@ -11,10 +11,8 @@ from contracts.base import Event
 from probidad.shared.errors import Kind, RuleViolation
 from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import Done, EnrollmentContext, new_id, repository
+from services.enrollment.context import Done, EnrollmentContext, new_id
 from services.enrollment.institutions.handlers import require_institution
-from services.enrollment.repository import SqlEnrollmentRepository
-from services.enrollment.servants.curp import validate_curp
 from services.enrollment.servants.domain import (
     ServantDetails,
     TransferTerms,
@@ -29,12 +27,13 @@ from services.enrollment.servants.domain import (
     decline_transfer,
     open_transfer,
 )
-from services.enrollment.servants.files import DepartureLine, parse_day
-from services.enrollment.servants.repository import record, transfer_terms
-from services.enrollment.tables import Servant, Transfer
+from services.enrollment.servants.domain.curp import validate_curp
+from services.enrollment.servants.domain.files import DepartureLine, parse_day
+from services.enrollment.servants.ports import Servant, ServantsRepository, Transfer
+from services.enrollment.servants.rows import record, transfer_terms
 
 
-async def find_servant(repo: SqlEnrollmentRepository, servant_id: str, acting_for: str | None,
+async def find_servant(repo: ServantsRepository, servant_id: str, acting_for: str | None,
                        field_name: str = "servant_id", kind: Kind = "not_found") -> Servant:
     """The servant, as long as the caller may see them (another institution's servant is "unknown")."""
     servant = await repo.servant(servant_id)
@@ -43,7 +42,7 @@ async def find_servant(repo: SqlEnrollmentRepository, servant_id: str, acting_fo
     return servant
 
 
-async def find_transfer(repo: SqlEnrollmentRepository, transfer_id: str, acting_for: str | None) -> Transfer:
+async def find_transfer(repo: ServantsRepository, transfer_id: str, acting_for: str | None) -> Transfer:
     """A transfer its caller may see: the comptroller any, a liaison those from or to its institution."""
     transfer = await repo.transfer(transfer_id)
     if transfer is None or (acting_for is not None and acting_for not in (transfer.from_institution_id,
@@ -52,7 +51,7 @@ async def find_transfer(repo: SqlEnrollmentRepository, transfer_id: str, acting_
     return transfer
 
 
-async def resolve_servant_id(repo: SqlEnrollmentRepository, *, servant_id: str | None, curp: str | None,
+async def resolve_servant_id(repo: ServantsRepository, *, servant_id: str | None, curp: str | None,
                              acting_for: str | None) -> str:
     if servant_id:
         return servant_id
@@ -72,13 +71,12 @@ async def resolve_servant_id(repo: SqlEnrollmentRepository, *, servant_id: str |
 # ------------------------------------------------------------------ servants
 
 
-async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: ServantDetails, *,
-                           acting_for: str | None, request_id: str | None = None) -> Done[Servant]:
+async def register_servant(repo: ServantsRepository, ctx: EnrollmentContext, details: ServantDetails, *,
+                           acting_for: str | None, request_id: str | None = None, now: datetime) -> Done[Servant]:
     """Register a person in an institution under a new pseudonymous id, or update the servant that
     institution already has under the CURP. Another institution's servant with the CURP is never
     touched, nor looked at beyond the person id they share (see ``decide_servant``)."""
     confine(acting_for, details.institution_id)
-    repo = repository(uow)
     await require_institution(repo, details.institution_id)
     curp = validate_curp(details.curp)
     # Two transactions registering the same new CURP at once would both insert; one waits here instead.
@@ -87,7 +85,6 @@ async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: Ser
     holders = await repo.servants_with_curp(curp)
     existing = next((s for s in holders if s.institution_id == details.institution_id), None)
     person_id = next((s.person_id for s in holders if s.person_id), None) or new_id("pe")
-    now = ctx.now()
     before = record(existing) if existing else None
     decision = decide_servant(before, details, new_servant_id=new_id("sv"),
                                      person_id=existing.person_id if existing and existing.person_id else person_id,
@@ -101,19 +98,18 @@ async def register_servant(uow: UnitOfWork, ctx: EnrollmentContext, details: Ser
     return Done(servant, decision.events, decision.created)
 
 
-async def erase_servant(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: str, *,
-                        acting_for: str | None) -> Done[Servant]:
-    repo = repository(uow)
+async def erase_servant(repo: ServantsRepository, ctx: EnrollmentContext, servant_id: str, *,
+                        acting_for: str | None, now: datetime) -> Done[Servant]:
     servant = await find_servant(repo, servant_id, acting_for)
     decision = decide_erasure(record(servant))
-    await repo.erase_servant(servant, at=ctx.now())
+    await repo.erase_servant(servant, at=now)
     return Done(servant, decision.events)
 
 
 # ------------------------------------------------------------------ transfers
 
 
-async def _complete(repo: SqlEnrollmentRepository, servant: Servant, transfer: Transfer, *, approved_by: str,
+async def _complete(repo: ServantsRepository, servant: Servant, transfer: Transfer, *, approved_by: str,
                     now: datetime, today: date) -> list[Event]:
     asked = transfer_terms(transfer)
     # Asked only of whoever completes a transfer (the joining institution or the comptroller), never
@@ -128,14 +124,12 @@ async def _complete(repo: SqlEnrollmentRepository, servant: Servant, transfer: T
     return [event]
 
 
-async def request_transfer(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: str, *, to_institution_id: str,
+async def request_transfer(repo: ServantsRepository, ctx: EnrollmentContext, servant_id: str, *, to_institution_id: str,
                            effective_on: date | None, acting_for: str | None, requested_by: str,
-                           reason: str | None = None, request_id: str | None = None) -> Done[Transfer]:
+                           reason: str | None = None, request_id: str | None = None, now: datetime) -> Done[Transfer]:
     """Ask for a servant to move (from ``effective_on``, today when None). The comptroller's request takes
     effect at once; a liaison may ask only for its own servants (the institution they leave), and the
     joining institution's liaison accepts it."""
-    repo = repository(uow)
-    now = ctx.now()
     today = ctx.today(now)
     servant = await find_servant(repo, servant_id, acting_for)  # another institution's servant is "unknown"
     await repo.lock_servant(servant_id)
@@ -152,12 +146,10 @@ async def request_transfer(uow: UnitOfWork, ctx: EnrollmentContext, servant_id: 
     return Done(transfer, events)
 
 
-async def answer_transfer(uow: UnitOfWork, ctx: EnrollmentContext, transfer_id: str, *, accept: bool,
-                          acting_for: str | None, answered_by: str, request_id: str | None = None) -> Done[Transfer]:
+async def answer_transfer(repo: ServantsRepository, ctx: EnrollmentContext, transfer_id: str, *, accept: bool,
+                          acting_for: str | None, answered_by: str, request_id: str | None = None, now: datetime) -> Done[Transfer]:
     """Accept (the joining institution or the comptroller) or decline (either institution, or the
     comptroller) a requested transfer."""
-    repo = repository(uow)
-    now = ctx.now()
     transfer = await find_transfer(repo, transfer_id, acting_for)
     await repo.lock_servant(transfer.servant_id)
     await repo.reload(transfer)
@@ -185,18 +177,16 @@ def institution_for(acting_for: str | None, given: str | None) -> str:
 # ------------------------------------------------------------------ leaving ("baja")
 
 
-async def record_departure(uow: UnitOfWork, ctx: EnrollmentContext, *, servant_id: str | None, curp: str | None,
+async def record_departure(repo: ServantsRepository, ctx: EnrollmentContext, *, servant_id: str | None, curp: str | None,
                            left_on: date, reason: str | None, acting_for: str | None, recorded_by: str,
-                           request_id: str | None = None) -> Done[Servant]:
+                           request_id: str | None = None, now: datetime) -> Done[Servant]:
     """The servant left their institution from ``left_on``: their history stays, requirements stop."""
-    repo = repository(uow)
     if not servant_id and not curp:
         raise RuleViolation("servant_id", "give the servant_id or the curp of the servant who left")
     servant_id = await resolve_servant_id(repo, servant_id=servant_id, curp=curp, acting_for=acting_for)
     servant = await find_servant(repo, servant_id, acting_for)  # another institution's servant is "unknown"
     await repo.lock_servant(servant_id)
     await repo.reload(servant)
-    now = ctx.now()
     left, event = decide_departure(record(servant), left_on=left_on, today=ctx.today(now),
                                           recorded_by=recorded_by, request_id=request_id)
     await repo.mark_left(servant, left.left_on)
@@ -208,7 +198,7 @@ async def record_departure(uow: UnitOfWork, ctx: EnrollmentContext, *, servant_i
 
 
 # A unit of work of its own for each row of a file: one row's refusal leaves the others standing.
-RowUnit = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
+RowUnit = Callable[[], AbstractAsyncContextManager[tuple[ServantsRepository, UnitOfWork]]]
 
 
 @dataclass(frozen=True)
@@ -222,15 +212,15 @@ class DepartureOutcome:
 
 
 async def record_departures(unit: RowUnit, ctx: EnrollmentContext, lines: Sequence[DepartureLine], *,
-                            acting_for: str | None, recorded_by: str) -> list[DepartureOutcome]:
+                            acting_for: str | None, recorded_by: str, now: datetime) -> list[DepartureOutcome]:
     """Record the leavings of a file, each row in its own unit of work (recording its events)."""
     outcomes = []
     for line in lines:
         try:
             left_on = parse_day(line.left_on, "left_on")
-            async with unit() as uow:
-                done = await record_departure(uow, ctx, servant_id=line.servant_id, curp=line.curp, left_on=left_on,
-                                              reason=line.reason, acting_for=acting_for, recorded_by=recorded_by)
+            async with unit() as (repo, uow):
+                done = await record_departure(repo, ctx, servant_id=line.servant_id, curp=line.curp, left_on=left_on,
+                                              reason=line.reason, acting_for=acting_for, recorded_by=recorded_by, now=now)
                 uow.record(done.events)
         except RuleViolation as violation:
             outcomes.append(DepartureOutcome(line.line, refused=violation))

@@ -5,26 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from contracts.events import Sex
 from sqlalchemy import bindparam, select, update
 
 from services.enrollment.base_repository import SqlStore, _servants
 from services.enrollment.servants.domain import ServantRecord, TransferTerms
 from services.enrollment.tables import LifeEvent, Servant, Transfer
-
-
-def record(servant: Servant) -> ServantRecord:
-    return ServantRecord(servant.servant_id, servant.institution_id, Sex(servant.sex), servant.position_level,
-                         servant.name, servant.curp, servant.email, servant.position, servant.erased_at is not None,
-                         holder_salt=servant.holder_salt,
-                         joined_on=servant.joined_on, left_on=servant.left_on,
-                         position_digest=servant.position_digest)
-
-
-def transfer_terms(transfer: Transfer) -> TransferTerms:
-    return TransferTerms(transfer.transfer_id, transfer.servant_id, transfer.from_institution_id,
-                                transfer.to_institution_id, transfer.effective_on, transfer.requested_by)
-
 
 _LOCK_SERVANT = (update(_servants).where(_servants.c.servant_id == bindparam("the_servant"))
                  .values(revision=_servants.c.revision + 1).returning(_servants.c.servant_id))

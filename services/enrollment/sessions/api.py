@@ -12,7 +12,7 @@ from probidad.shared.errors import RuleViolation
 from pydantic import BaseModel, Field
 
 from services.enrollment.context import new_id
-from services.enrollment.http import CancelIn, Context, CorrelationId
+from services.enrollment.http import CancelIn, Context, CorrelationId, storage
 from services.enrollment.sessions import handlers, views
 
 router = APIRouter()
@@ -75,10 +75,10 @@ async def schedule_session(body: SessionIn, runtime: Runtime, ctx: Context, corr
                            _: Comptroller) -> SessionOut:
     """Schedule a session of a course (virtual, in-person or hybrid) with its capacity."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.schedule_session(uow, ctx, **body.model_dump(exclude={"session_id"}),
+        done = await handlers.schedule_session(storage(uow), ctx, **body.model_dump(exclude={"session_id"}),
                                                session_id=body.session_id or new_id("se"))
         uow.record(done.events)
-        return _session_out(await views.session(uow, done.row))
+        return _session_out(await views.session(storage(uow), done.row))
 
 
 @router.get("/sessions", response_model=list[SessionOut], tags=["sessions"])
@@ -89,7 +89,7 @@ async def list_sessions(runtime: Runtime, principal: Reader, course_id: str | No
         if bound is not None and bound.tzinfo is None:
             raise RuleViolation(name, "give an offset, e.g. 2026-11-01T00:00:00-06:00")
     async with runtime.unit_of_work() as uow:
-        found = await views.sessions(uow, course_id=course_id, starting_from=starting_from,
+        found = await views.sessions(storage(uow), course_id=course_id, starting_from=starting_from,
                                      starting_before=starting_before, as_instructor=principal.role == "instructor",
                                      instructor_id=principal.instructor_id)
         return [_session_out(s) for s in found]
@@ -98,25 +98,25 @@ async def list_sessions(runtime: Runtime, principal: Reader, course_id: str | No
 @router.get("/sessions/{session_id}", response_model=SessionOut, tags=["sessions"])
 async def get_session(session_id: str, runtime: Runtime, _: Reader) -> SessionOut:
     async with runtime.unit_of_work() as uow:
-        return _session_out(await views.session_by_id(uow, session_id))
+        return _session_out(await views.session_by_id(storage(uow), session_id))
 
 
 @router.post("/sessions/{session_id}/reschedule", response_model=SessionOut, tags=["sessions"])
 async def reschedule_session(session_id: str, body: RescheduleIn, runtime: Runtime, ctx: Context,
                              correlation_id: CorrelationId, _: Comptroller) -> SessionOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.reschedule_session(uow, ctx, session_id, **body.model_dump())
+        done = await handlers.reschedule_session(storage(uow), ctx, session_id, **body.model_dump())
         uow.record(done.events)
-        return _session_out(await views.session(uow, done.row))
+        return _session_out(await views.session(storage(uow), done.row))
 
 
 @router.post("/sessions/{session_id}/cancel", response_model=SessionOut, tags=["sessions"])
 async def cancel_session(session_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
                          _: Comptroller, body: CancelIn | None = None) -> SessionOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.cancel_session(uow, ctx, session_id, reason=body.reason if body else None)
+        done = await handlers.cancel_session(storage(uow), ctx, session_id, reason=body.reason if body else None, now=ctx.now())
         uow.record(done.events)
-        return _session_out(await views.session(uow, done.row))
+        return _session_out(await views.session(storage(uow), done.row))
 
 
 class RosterLine(BaseModel):
@@ -138,7 +138,7 @@ class Roster(BaseModel):
 async def roster(session_id: str, runtime: Runtime, principal: Reader) -> Roster:
     """Who holds a seat and who waits, in order. Instructors: their own sessions; liaisons: their own people."""
     async with runtime.unit_of_work() as uow:
-        found = await views.roster(uow, session_id, as_instructor=principal.role == "instructor",
+        found = await views.roster(storage(uow), session_id, as_instructor=principal.role == "instructor",
                                    instructor_id=principal.instructor_id,
                                    liaison_of=principal.institution_id if principal.role == "liaison" else None)
     lines = [RosterLine(enrolment_id=line.enrolment.enrolment_id, servant_id=line.enrolment.servant_id,

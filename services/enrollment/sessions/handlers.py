@@ -6,21 +6,19 @@ from datetime import datetime
 
 from contracts.events import Modality
 from probidad.shared.errors import RuleViolation
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import Done, EnrollmentContext, repository
-from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.context import Done, EnrollmentContext
 from services.enrollment.sessions.domain import (
     decide_reschedule,
     decide_schedule,
     decide_session_cancellation,
     session_times,
 )
-from services.enrollment.sessions.repository import terms
-from services.enrollment.tables import TrainingSession
+from services.enrollment.sessions.ports import SessionsRepository, TrainingSession
+from services.enrollment.sessions.rows import terms
 
 
-async def find_session(repo: SqlEnrollmentRepository, session_id: str) -> TrainingSession:
+async def find_session(repo: SessionsRepository, session_id: str) -> TrainingSession:
     session = await repo.training_session(session_id)
     if session is None:
         raise RuleViolation("session_id", f"unknown session {session_id!r}", "not_found")
@@ -30,13 +28,12 @@ async def find_session(repo: SqlEnrollmentRepository, session_id: str) -> Traini
 # ------------------------------------------------------------------ sessions
 
 
-async def schedule_session(uow: UnitOfWork, ctx: EnrollmentContext, *, session_id: str, course_id: str,
+async def schedule_session(repo: SessionsRepository, ctx: EnrollmentContext, *, session_id: str, course_id: str,
                            modality: Modality, platform: str | None, venue: str | None, starts_at: datetime,
                            ends_at: datetime, timezone: str | None, capacity: int, instructor_id: str | None,
                            organising_unit: str | None) -> Done[TrainingSession]:
     """Schedule a session of a course; a time without an offset is read in ``timezone`` (the programme's
     zone when None)."""
-    repo = repository(uow)
     timezone = timezone or ctx.programme_timezone
     if await repo.training_session(session_id) is not None:
         raise RuleViolation("session_id", f"session {session_id!r} already exists", "conflict")
@@ -53,17 +50,16 @@ async def schedule_session(uow: UnitOfWork, ctx: EnrollmentContext, *, session_i
     return Done(session, events, True)
 
 
-async def _locked_session(repo: SqlEnrollmentRepository, session_id: str) -> TrainingSession:
+async def _locked_session(repo: SessionsRepository, session_id: str) -> TrainingSession:
     session = await repo.lock_session(session_id)
     if session is None:
         raise RuleViolation("session_id", f"unknown session {session_id!r}", "not_found")
     return session
 
 
-async def reschedule_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id: str, *, starts_at: datetime,
+async def reschedule_session(repo: SessionsRepository, ctx: EnrollmentContext, session_id: str, *, starts_at: datetime,
                              ends_at: datetime, timezone: str | None, venue: str | None,
                              reason: str | None) -> Done[TrainingSession]:
-    repo = repository(uow)
     # The enrolled servants' rows first, in id order, then the session's (the enrolment path's order):
     # none of them can take an overlapping seat elsewhere while the new time is being checked.
     for seated in sorted({s.servant_id for s in await repo.active_seats(session_id)}):
@@ -79,13 +75,12 @@ async def reschedule_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id
     return Done(session, events)
 
 
-async def cancel_session(uow: UnitOfWork, ctx: EnrollmentContext, session_id: str, *,
-                         reason: str | None) -> Done[TrainingSession]:
-    repo = repository(uow)
+async def cancel_session(repo: SessionsRepository, ctx: EnrollmentContext, session_id: str, *,
+                         reason: str | None, now: datetime) -> Done[TrainingSession]:
     session = await _locked_session(repo, session_id)
     events = decide_session_cancellation(terms(session), reason,
                                                 certificates=await repo.certificates_from_session(session_id))
-    await repo.cancel_session(session, at=ctx.now(), reason=reason)
+    await repo.cancel_session(session, at=now, reason=reason)
     return Done(session, events)
 
 

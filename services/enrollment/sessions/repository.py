@@ -9,14 +9,9 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from services.enrollment.base_repository import ACTIVE, IN_LIST, SqlStore, _enrolments
-from services.enrollment.sessions.domain import Commitment, SessionTerms
+from services.enrollment.sessions.domain import Commitment
+from services.enrollment.sessions.rows import terms
 from services.enrollment.tables import Enrolment, Servant, TrainingSession
-
-
-def terms(session: TrainingSession) -> SessionTerms:
-    return SessionTerms(session.session_id, session.starts_at, session.ends_at, session.capacity,
-                        session.cancelled_at is not None)
-
 
 
 class SqlSessionsRepository(SqlStore):

@@ -7,13 +7,11 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from probidad.shared.errors import RuleViolation
-from probidad.shared.unit_of_work import UnitOfWork
 
-from services.enrollment.context import repository
 from services.enrollment.enrolments.domain import waitlist_positions
-from services.enrollment.enrolments.repository import seat
+from services.enrollment.enrolments.rows import seat
 from services.enrollment.sessions.handlers import find_session
-from services.enrollment.tables import Enrolment, TrainingSession
+from services.enrollment.sessions.ports import Enrolment, SessionsRepository, TrainingSession
 
 
 @dataclass(frozen=True)
@@ -47,30 +45,28 @@ def _view(session: TrainingSession, counts: dict[tuple[str, str], int]) -> Sessi
                        counts.get((session.session_id, "confirmed"), 0), counts.get((session.session_id, "waitlisted"), 0))
 
 
-async def session(uow: UnitOfWork, row: TrainingSession) -> SessionView:
-    return _view(row, await repository(uow).seat_counts([row.session_id]))
+async def session(repo: SessionsRepository, row: TrainingSession) -> SessionView:
+    return _view(row, await repo.seat_counts([row.session_id]))
 
 
-async def session_by_id(uow: UnitOfWork, session_id: str) -> SessionView:
-    return await session(uow, await find_session(repository(uow), session_id))
+async def session_by_id(repo: SessionsRepository, session_id: str) -> SessionView:
+    return await session(repo, await find_session(repo, session_id))
 
 
-async def sessions(uow: UnitOfWork, *, course_id: str | None, starting_from: datetime | None,
+async def sessions(repo: SessionsRepository, *, course_id: str | None, starting_from: datetime | None,
                    starting_before: datetime | None, as_instructor: bool = False,
                    instructor_id: str | None = None) -> list[SessionView]:
     """Sessions by start; ``as_instructor``: only those of ``instructor_id``."""
-    repo = repository(uow)
     rows = await repo.sessions(course_id=course_id, starting_from=starting_from, starting_before=starting_before,
                                instructor_id=instructor_id, instructors_only=as_instructor)
     counts = await repo.seat_counts([s.session_id for s in rows])
     return [_view(s, counts) for s in rows]
 
 
-async def roster(uow: UnitOfWork, session_id: str, *, as_instructor: bool = False, instructor_id: str | None = None,
+async def roster(repo: SessionsRepository, session_id: str, *, as_instructor: bool = False, instructor_id: str | None = None,
                  liaison_of: str | None = None) -> RosterView:
     """Who holds a seat and who waits, in order. ``as_instructor``: the caller is instructor ``instructor_id``,
     who sees only its own sessions; ``liaison_of``: only that institution's people are listed."""
-    repo = repository(uow)
     found = await find_session(repo, session_id)
     if as_instructor and found.instructor_id != instructor_id:
         raise RuleViolation("session_id", "you are not the instructor of this session", "forbidden")
@@ -78,6 +74,6 @@ async def roster(uow: UnitOfWork, session_id: str, *, as_instructor: bool = Fals
     positions = waitlist_positions([seat(e) for e, _ in rows])
     lines = [RosterLine(e, name, positions.get(e.enrolment_id))
              for e, name in rows if liaison_of is None or e.institution_id == liaison_of]
-    return RosterView(await session(uow, found), lines)
+    return RosterView(await session(repo, found), lines)
 
 

@@ -20,7 +20,7 @@ from contracts.holder import holder_digest, new_salt
 from contracts.pseudonyms import email_digest, position_digest
 from probidad.shared.errors import RuleViolation
 
-from services.enrollment.servants.curp import validate_curp
+from services.enrollment.servants.domain.curp import validate_curp
 
 
 def confine(acting_for: str | None, institution_id: str, field_name: str = "institution_id") -> None:
