@@ -7,8 +7,10 @@ consumer dead-letters for good."""
 from __future__ import annotations
 
 from functools import partial
+from typing import TypeVar
 
 from contracts.attribution import Stamp
+from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.events import (
     EnrolmentCancelled, EnrolmentConfirmed, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
@@ -20,10 +22,20 @@ from services.attendance import handlers
 from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import SqlAttendanceRepository
 
+E = TypeVar("E", bound=Event)
+
 
 def _stamp(envelope: Envelope) -> Stamp:
     """When the fact was stated, and by which event: a tie at one instant goes to the larger event id."""
     return Stamp.of(envelope.time, envelope.id)
+
+
+def _event(envelope: Envelope, kind: type[E]) -> E:
+    """The envelope's event, as the type its subscription was chosen by."""
+    event = envelope.event
+    if not isinstance(event, kind):  # the consumer picks the subscriber by the event's type: never taken
+        raise TypeError(f"{type(event).__name__} handed to the subscriber of {kind.__name__}")
+    return event
 
 
 def _repository(uow: UnitOfWork) -> SqlAttendanceRepository:
@@ -31,42 +43,50 @@ def _repository(uow: UnitOfWork) -> SqlAttendanceRepository:
 
 
 async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_scheduled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, SessionScheduled)
+    uow.record(await handlers.session_scheduled(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_rescheduled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, SessionRescheduled)
+    uow.record(await handlers.session_rescheduled(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.session_cancelled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, SessionCancelled)
+    uow.record(await handlers.session_cancelled(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_registered(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_registered(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, ServantRegistered)
+    uow.record(await handlers.servant_registered(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_updated(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_updated(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, ServantUpdated)
+    uow.record(await handlers.servant_updated(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_transferred(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.servant_transferred(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, ServantTransferred)
+    uow.record(await handlers.servant_transferred(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_confirmed(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_confirmed(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, EnrolmentConfirmed)
+    uow.record(await handlers.enrolment_confirmed(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    uow.record(await handlers.enrolment_cancelled(_repository(uow), ctx, envelope.event, _stamp(envelope)),
+    event = _event(envelope, EnrolmentCancelled)
+    uow.record(await handlers.enrolment_cancelled(_repository(uow), ctx, event, _stamp(envelope)),
                correlation_id=envelope.correlation_id)
 
 
