@@ -11,11 +11,12 @@ printed on it is the holder the certificate binds — comparing digests, showing
 
 from __future__ import annotations
 
-import html
 import json
 from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Query, Request
+from jinja2 import Environment, PackageLoader, StrictUndefined
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -104,74 +105,28 @@ def _revocation(found: Verification) -> dict | None:
 
 _VERDICTS = {"valid": ("VÁLIDA", "#1b6e3a"), "expired": ("VENCIDA", "#8a5a00"), "revoked": ("REVOCADA", "#a11d2b"),
              "invalid": ("NO VÁLIDA", "#a11d2b")}
-
-
-def _revocation_row(view: dict) -> str:
-    """REVOCADA says from when: void, from the start (it never counted); or from a date."""
-    revocation = view.get("revocation")
-    if revocation is None:
-        return ""
-    since = html.escape(spanish_date(date.fromisoformat(revocation["applies_from"])))
-    text = (f"Nula desde su emisión ({since}): no acredita la capacitación en ninguna fecha" if revocation["void"]
-            else f"Sin efecto desde el {since}; acreditó la capacitación hasta el día anterior")
-    return f'<dt>Revocación</dt><dd class="revocation" data-void="{str(revocation["void"]).lower()}">{text}</dd>\n'
-
-
-def _vigencia(view: dict) -> str:
-    """The vigencia row: until when the certificate holds, or since when it no longer does."""
-    if view["valid_until"] is None:
-        return ""
-    until = html.escape(spanish_date(date.fromisoformat(view["valid_until"])))
-    text = f"Venció; estuvo vigente hasta el {until}" if view["status"] == "expired" else f"Hasta el {until}"
-    return f"<dt>Vigencia</dt><dd>{text}</dd>\n"
-
-
 _HOLDER_ANSWERS = {"match": ("La CURP corresponde al titular de esta constancia.", "#1b6e3a"),
                    "mismatch": ("La CURP NO corresponde al titular de esta constancia.", "#a11d2b")}
+_TEMPLATES = Environment(loader=PackageLoader("services.certification", "templates"), autoescape=True,
+                         undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 
-def _holder(view: dict, ask_curp_for: str | None, unbound: bool) -> str:
-    """The answer about the CURP given; or, given only the constancia's salt, a form asking for the CURP
-    (the salt kept hidden in it); or why a CURP cannot be checked. Never the CURP itself."""
-    e = html.escape
-    if view["holder_check"] is not None:
-        text, colour = _HOLDER_ANSWERS[view["holder_check"]]
-        return (f'<p class="holder" data-holder="{view["holder_check"]}" style="font-weight:700;color:{colour}">'
-                f"{text}</p>\n")
-    if ask_curp_for is not None:
-        return f"""<form class="holder" method="get" action="{e(view['verification_code'])}">
-<input type="hidden" name="{SALT_PARAMETER}" value="{e(ask_curp_for)}">
-<label>Para comprobar que esta constancia es de quien la presenta, escriba la CURP impresa en ella:
-<input name="curp" required minlength="18" maxlength="24" autocomplete="off" autocapitalize="characters"></label>
-<button type="submit">Comprobar</button>
-</form>\n"""
-    if unbound:
-        return '<p class="holder" data-holder="unbound">Esta constancia no está vinculada a un titular: la CURP no puede comprobarse.</p>\n'
-    return ""
+def _spanish(iso_date: str | None) -> str | None:
+    return spanish_date(date.fromisoformat(iso_date)) if iso_date else None
 
 
-def _page(view: dict, *, ask_curp_for: str | None = None, unbound: bool = False) -> str:
+def _page(view: dict[str, Any], *, ask_curp_for: str | None = None, unbound: bool = False) -> str:
+    """The verification page: the verdict, the answer about a CURP given (or a form asking for it, the salt
+    kept hidden in it, or why it cannot be checked; never the CURP itself), the course, date, revocation
+    (void, or from a date), vigencia, hours and issuer."""
     label, colour = _VERDICTS[view["status"]]
-    e = html.escape
-    date_text = spanish_date(date.fromisoformat(view["date"]))
-    return f"""<!doctype html>
-<html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Constancia {e(view['verification_code'])} — {label}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}
-.verdict{{font-size:2rem;font-weight:700;color:{colour}}}dt{{font-weight:600;margin-top:.6rem}}dd{{margin:0}}</style>
-</head><body>
-<p>{e(view['issuer'])}</p>
-<h1>Verificación de constancia</h1>
-<p class="verdict" data-status="{e(view['status'])}">Constancia {label}</p>
-{_holder(view, ask_curp_for, unbound)}<dl>
-<dt>Folio</dt><dd>{e(view['verification_code'])}</dd>
-<dt>Curso</dt><dd>{e(view['course']['title'])} ({e(view['course']['code'])})</dd>
-<dt>Fecha</dt><dd>{e(date_text)}</dd>
-{_revocation_row(view)}{_vigencia(view)}<dt>Duración</dt><dd>{view['hours']:g} horas</dd>
-<dt>Emisor</dt><dd>{e(view['issuer'])}</dd>
-</dl>
-<p><small>Esta página no muestra datos personales del titular. Firma Ed25519, clave {e(view['signature']['key_id'])}.</small></p>
-</body></html>"""
+    revocation = view.get("revocation")
+    return _TEMPLATES.get_template("verification.html").render(
+        view=view, label=label, colour=colour, date_text=_spanish(view["date"]),
+        holder_answer=_HOLDER_ANSWERS.get(view["holder_check"]) if view["holder_check"] else None,
+        ask_curp_for=ask_curp_for, unbound=unbound, salt_parameter=SALT_PARAMETER,
+        revoked_since=_spanish(revocation["applies_from"]) if revocation else None,
+        valid_until=_spanish(view["valid_until"]), hours=format(view["hours"], "g"))
 
 
 def _quality(request: Request, *media_types: str) -> float:
@@ -198,33 +153,16 @@ def _wants_page(request: Request) -> bool:
     return _quality(request, "text/html", "application/xhtml+xml") > _quality(request, "application/json")
 
 
-_REFUSALS = {
-    404: ("Folio no encontrado",
-          "No hay ninguna constancia con el folio {code}. Compruebe que lo escribió tal como está impreso: "
-          "la constancia no fue emitida por este sistema, o el folio no es correcto."),
-    422: ("Folio no válido",
-          "«{code}» no es un folio de constancia. Un folio se escribe {shape} (letras y números después de "
-          "{prefix}); puede escribirse con minúsculas o sin guiones."),
-}
+_REFUSAL_TITLES = {404: "Folio no encontrado", 422: "Folio no válido"}
 
 
 def _refusal_page(code: str, status_code: int) -> str:
     """Why a folio verifies nothing, for a person: in Spanish, the folio as typed (escaped, shortened)."""
-    title, text = _REFUSALS.get(status_code, _REFUSALS[422])
-    e = html.escape
+    not_found = status_code == 404  # anything else: the folio cannot be one
     shown = code if len(code) <= 40 else code[:40] + "…"
-    text = text.format(code=e(shown), shape=e(CODE_SHAPE), prefix=e(CODE_PREFIX))
-    return f"""<!doctype html>
-<html lang="es"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{title} — Verificación de constancia</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:2rem auto;padding:0 1rem;color:#222}}
-.verdict{{font-size:2rem;font-weight:700;color:#a11d2b}}</style>
-</head><body>
-<h1>Verificación de constancia</h1>
-<p class="verdict" data-status="{status_code}">{title}</p>
-<p class="reason">{text}</p>
-<p><small>El folio está impreso en la constancia, junto al código QR.</small></p>
-</body></html>"""
+    return _TEMPLATES.get_template("refusal.html").render(
+        title=_REFUSAL_TITLES[404 if not_found else 422], status_code=status_code, not_found=not_found, code=shown,
+        shape=CODE_SHAPE, prefix=CODE_PREFIX)
 
 
 @public_router.get("/verify/{code}", summary="Verify a certificate by its code (JSON, or a page for browsers)",
