@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from probidad.shared.unit_of_work import UnitOfWork
-from sqlalchemy import select, text
+from sqlalchemy import ColumnElement, select, text
 
 from services.enrollment.tables import Enrolment, Servant, TrainingSession
 
@@ -39,10 +40,11 @@ class SqlStore:
         await self.db.refresh(row)
 
 
-    async def _per_servant(self, model, servant_ids: Sequence[str], *where, order_by=()) -> dict[str, list]:  # noqa: ANN001
+    async def _per_servant(self, model: Any, servant_ids: Sequence[str], *where: ColumnElement[bool],
+                           order_by: Sequence[Any] = ()) -> dict[str, list[Any]]:
         """Rows of ``model`` (a table with ``servant_id``) for each of the servants, in ``order_by`` order;
         every servant asked has a list, empty when nothing matched."""
-        found: dict[str, list] = {i: [] for i in servant_ids}
+        found: dict[str, list[Any]] = {i: [] for i in servant_ids}
         for start in range(0, len(servant_ids), IN_LIST):
             rows = await self.db.execute(select(model).where(
                 model.servant_id.in_(servant_ids[start:start + IN_LIST]), *where).order_by(*order_by))

@@ -99,7 +99,8 @@ def storage(uow: UnitOfWork) -> SqlEnrollmentRepository:
 
 
 @asynccontextmanager
-async def row_unit(runtime: Runtime, correlation_id: str | None) -> AsyncIterator[tuple[SqlEnrollmentRepository, UnitOfWork]]:
+async def row_unit(runtime: Runtime, correlation_id: str | None) -> AsyncIterator[tuple[SqlEnrollmentRepository,
+                                                                                        UnitOfWork]]:
     """One row of a file in its own unit of work, with its repository; a concurrent change to the same servant
     is that row's refusal (the others go through), not the request's."""
     try:

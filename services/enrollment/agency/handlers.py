@@ -51,15 +51,19 @@ log = get_logger(__name__)
 Decided = tuple[RequestOutcome, list[Event]]
 
 
-async def _servant_submitted(repo: AgencyRepository, ctx: EnrollmentContext, request: ServantSubmitted, *, now: datetime) -> Decided:
+async def _servant_submitted(repo: AgencyRepository, ctx: EnrollmentContext, request: ServantSubmitted, *,
+                             now: datetime) -> Decided:
     details = ServantDetails(institution_id=request.institution_id, name=request.name, curp=request.curp,
                              sex=request.sex, email=request.email, position=request.position,
                              position_level=request.position_level, joined_on=request.joined_on)
-    done = await register_servant(repo, ctx, details, acting_for=request.institution_id, request_id=request.request_id, now=now)
-    return RequestOutcome((ServantRegistered if done.created else ServantUpdated).type, done.row.servant_id), done.events
+    done = await register_servant(repo, ctx, details, acting_for=request.institution_id, request_id=request.request_id,
+                                  now=now)
+    return RequestOutcome((ServantRegistered if done.created else ServantUpdated).type,
+                          done.row.servant_id), done.events
 
 
-async def _enrolment_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: EnrolmentRequested, *, now: datetime) -> Decided:
+async def _enrolment_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: EnrolmentRequested, *,
+                               now: datetime) -> Decided:
     try:
         await require_institution(repo, request.institution_id)
     except RuleViolation:
@@ -74,7 +78,8 @@ async def _enrolment_requested(repo: AgencyRepository, ctx: EnrollmentContext, r
 
 # Transfers: an agency acts as its institution's liaison would, through the same handlers, so a
 # servant or transfer of another institution is "unknown" in the very words of the HTTP 404.
-async def _transfer_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: TransferRequested, *, now: datetime) -> Decided:
+async def _transfer_requested(repo: AgencyRepository, ctx: EnrollmentContext, request: TransferRequested, *,
+                              now: datetime) -> Decided:
     done = await request_transfer(repo, ctx, request.servant_id, to_institution_id=request.to_institution_id,
                                   effective_on=request.effective_on, acting_for=request.institution_id,
                                   requested_by=f"agency:{request.institution_id}", reason=request.reason,
@@ -90,10 +95,12 @@ async def _transfer_answered(repo: AgencyRepository, ctx: EnrollmentContext,
     return RequestOutcome((ServantTransferred if accept else TransferDropped).type, done.row.transfer_id), done.events
 
 
-async def _departure_reported(repo: AgencyRepository, ctx: EnrollmentContext, request: DepartureReported, *, now: datetime) -> Decided:
+async def _departure_reported(repo: AgencyRepository, ctx: EnrollmentContext, request: DepartureReported, *,
+                              now: datetime) -> Decided:
     done = await record_departure(repo, ctx, servant_id=request.servant_id, curp=request.curp, left_on=request.left_on,
                                   reason=request.reason, acting_for=request.institution_id,
-                                  recorded_by=f"agency:{request.institution_id}", request_id=request.request_id, now=now)
+                                  recorded_by=f"agency:{request.institution_id}", request_id=request.request_id,
+                                  now=now)
     return RequestOutcome(ServantLeft.type, done.row.servant_id), done.events
 
 

@@ -9,6 +9,7 @@ from probidad.shared.printing import SigningAuthority
 
 from services.enrollment.constancias.pdf import NamedConstancia, constancia_url
 from services.enrollment.constancias.ports import CompletionRow, ConstanciasRepository, Course, Institution, Servant
+from services.enrollment.context import EnrollmentContext
 from services.enrollment.institutions.handlers import find_institution
 from services.enrollment.servants.handlers import find_servant
 
@@ -39,7 +40,7 @@ class _Printer:
         self.institutions = {i.institution_id: i.name for i in institutions}
 
     @classmethod
-    async def reading(cls, repo, ctx) -> _Printer:  # noqa: ANN001
+    async def reading(cls, repo: ConstanciasRepository, ctx: EnrollmentContext) -> _Printer:
         return cls(ctx.verify_base_url, await repo.courses(), await repo.institutions(), ctx.signing_authority)
 
     def constancia(self, servant: Servant, row: CompletionRow) -> NamedConstancia:
@@ -57,7 +58,7 @@ def _printable(servant: Servant) -> bool:
     return servant.erased_at is None and bool(servant.name and servant.curp and servant.holder_salt)
 
 
-async def named_constancia(repo: ConstanciasRepository, ctx, servant_id: str, code: str, *,  # noqa: ANN001
+async def named_constancia(repo: ConstanciasRepository, ctx: EnrollmentContext, servant_id: str, code: str, *,
                            acting_for: str | None) -> NamedConstancia:
     """The constancia of one of the servant's certificates, ready to print."""
     servant = await find_servant(repo, servant_id, acting_for)
@@ -72,7 +73,7 @@ async def named_constancia(repo: ConstanciasRepository, ctx, servant_id: str, co
     return (await _Printer.reading(repo, ctx)).constancia(servant, row)
 
 
-async def institution_constancias(repo: ConstanciasRepository, ctx, institution_id: str, *,  # noqa: ANN001
+async def institution_constancias(repo: ConstanciasRepository, ctx: EnrollmentContext, institution_id: str, *,
                                   acting_for: str | None) -> list[NamedConstancia]:
     """The printable constancias of the institution's current servants: revoked certificates and erased
     servants left out."""

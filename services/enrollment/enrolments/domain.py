@@ -45,7 +45,8 @@ class Occupancy:
     @classmethod
     def of(cls, seats: Sequence[Seat], servant_id: str) -> "Occupancy":
         active = [s for s in seats if s.status != "cancelled"]
-        return cls(sum(1 for s in active if s.status == "confirmed"), sum(1 for s in active if s.status == "waitlisted"),
+        return cls(sum(1 for s in active if s.status == "confirmed"),
+                   sum(1 for s in active if s.status == "waitlisted"),
                    any(s.servant_id == servant_id for s in active))
 
 

@@ -1,4 +1,5 @@
-"""Handlers of enrolments and the bulk import: load through the repository, ask the domain, save, and return the events."""
+"""Handlers of enrolments and the bulk import: load through the repository, ask the domain, save, and return the
+events."""
 
 from __future__ import annotations
 

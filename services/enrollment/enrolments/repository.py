@@ -1,11 +1,13 @@
-"""Storage of enrolments (the seat decision's statements): the only SQL for it, and where its rows become the domain's records."""
+"""Storage of enrolments (the seat decision's statements): the only SQL for it, and where its rows become the
+domain's records."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, ScalarSelect, bindparam, func, insert, select, update
 
 from services.enrollment.base_repository import ACTIVE, IN_LIST, SqlStore, _enrolments, _servants, _sessions
 from services.enrollment.enrolments.domain import Occupancy
@@ -20,7 +22,7 @@ from services.enrollment.tables import Enrolment, TrainingSession
 # built once, on the tables themselves, with bound parameters: no per-request statement building, no
 # ORM unit-of-work for what is a lock, a count and an insert.
 
-def _seats_held(*condition):  # noqa: ANN002, ANN202 — SQL expressions
+def _seats_held(*condition: ColumnElement[bool]) -> ScalarSelect[Any]:
     return (select(func.count()).select_from(_enrolments)
             .where(_enrolments.c.session_id == bindparam("session_id"), *condition).scalar_subquery())
 
@@ -62,7 +64,8 @@ class SqlEnrolmentsRepository(SqlStore):
     async def seat_check(self, session: SessionTerms, servant_id: str) -> SeatCheck:
         """The servant, how full the session is, whether the servant is in it, and the first of the servant's
         other sessions that shares its time — in one round trip."""
-        institution_id, erased_at, left_on, confirmed, waitlisted, mine, clashing = (await self.db.execute(_SEAT_CHECK, {
+        institution_id, erased_at, left_on, confirmed, waitlisted, mine, clashing = (await self.db.execute(_SEAT_CHECK,
+                                                                                                           {
             "session_id": session.session_id, "servant_id": servant_id, "starts_at": session.starts_at,
             "ends_at": session.ends_at})).one()
         commitments = []
@@ -84,7 +87,8 @@ class SqlEnrolmentsRepository(SqlStore):
         return enrolment
 
     async def enrolment(self, enrolment_id: str) -> Enrolment | None:
-        return (await self.db.execute(select(Enrolment).where(Enrolment.enrolment_id == enrolment_id))).scalars().first()
+        found = await self.db.execute(select(Enrolment).where(Enrolment.enrolment_id == enrolment_id))
+        return found.scalars().first()
 
     async def active_seats(self, session_id: str) -> list[Enrolment]:
         rows = await self.db.execute(select(Enrolment).where(Enrolment.session_id == session_id,

@@ -17,7 +17,8 @@ class EnrolmentView:
 # ------------------------------------------------------------------ enrolments
 
 
-async def enrolments(repo: EnrolmentsRepository, *, acting_for: str | None, session_id: str | None, servant_id: str | None,
+async def enrolments(repo: EnrolmentsRepository, *, acting_for: str | None, session_id: str | None,
+                     servant_id: str | None,
                      include_cancelled: bool, limit: int, offset: int) -> list[EnrolmentView]:
     rows = await repo.enrolments(session_id=session_id, servant_id=servant_id, include_cancelled=include_cancelled,
                                  institution_id=acting_for, limit=limit, offset=offset)

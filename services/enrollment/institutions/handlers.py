@@ -1,4 +1,5 @@
-"""Handlers of institutions and the course catalogue: load through the repository, ask the domain, save, and return the events."""
+"""Handlers of institutions and the course catalogue: load through the repository, ask the domain, save, and return
+the events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What the handlers and views of institutions and the course catalogue may ask of storage (the SQL class in repository.py
+"""What the handlers and views of institutions and the course catalogue may ask of storage (the SQL class in
+repository.py
 satisfies it; a test hands a fake). The rows it answers with are the tables' classes, named here for them."""
 
 from __future__ import annotations
@@ -34,5 +35,6 @@ class InstitutionsRepository(Protocol):
         ...
 
     async def save_institution(self, *, institution_id: str, name: str, government_level: str,
-                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution, bool]:
+                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution,
+                                                                                                       bool]:
         ...

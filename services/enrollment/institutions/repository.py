@@ -19,7 +19,8 @@ class SqlInstitutionsRepository(SqlStore):
         return await self.db.get(Institution, institution_id)
 
     async def save_institution(self, *, institution_id: str, name: str, government_level: str,
-                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution, bool]:
+                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution,
+                                                                                                       bool]:
         institution = await self.db.get(Institution, institution_id)
         created = institution is None
         if institution is None:
@@ -27,7 +28,8 @@ class SqlInstitutionsRepository(SqlStore):
                                       municipality=municipality)
             self.db.add(institution)
         else:
-            institution.name, institution.government_level, institution.municipality = name, government_level, municipality
+            institution.name, institution.government_level = name, government_level
+            institution.municipality = municipality
         year = await self.db.get(Headcount, (institution_id, headcount_year))
         if year is None:
             self.db.add(Headcount(institution_id=institution_id, year=headcount_year, headcount=headcount))

@@ -92,8 +92,8 @@ def parse_plan_csv(data: bytes) -> tuple[int, list[PlanLine]]:
                                     f"here, {year} in row {year_row}")
             institution_id = value["institution_id"].strip()
             if not _PLAN_ID.match(institution_id):
-                raise RuleViolation(plan_field(source, "institution_id"),
-                                    f"expected an institution id (letters, digits, . _ : -), got {value['institution_id']!r}")
+                raise RuleViolation(plan_field(source, "institution_id"), "expected an institution id (letters, "
+                                    f"digits, . _ : -), got {value['institution_id']!r}")
             topic = value["topic"].strip()
             if not 1 <= len(topic) <= 200:
                 raise RuleViolation(plan_field(source, "topic"), "must be 1 to 200 characters")
@@ -135,7 +135,8 @@ def decide_plan(*, plan_id: str, year: int, version: int, lines: Sequence[PlanLi
         targets=[PlanTarget(month=line.month, institution_id=line.institution_id, topic=line.topic,
                             sessions=line.sessions, people=line.people, hours=line.hours) for line in lines])
     if len(event.model_dump_json()) > MAX_PLAN_BYTES:
-        raise RuleViolation("targets", f"the plan is larger than {MAX_PLAN_BYTES} bytes as an event; shorten its topic names")
+        raise RuleViolation("targets",
+                            f"the plan is larger than {MAX_PLAN_BYTES} bytes as an event; shorten its topic names")
     return event
 
 

@@ -1,4 +1,5 @@
-"""Handlers of the annual training programme: load through the repository, ask the domain, save, and return the events."""
+"""Handlers of the annual training programme: load through the repository, ask the domain, save, and return the
+events."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""HTTP API of training requirements, exemptions and the named compliance list: translates requests into handler and view calls, nothing more."""
+"""HTTP API of training requirements, exemptions and the named compliance list: translates requests into handler and
+view calls, nothing more."""
 
 from __future__ import annotations
 
@@ -107,13 +108,15 @@ async def declare_requirement(body: RequirementIn, runtime: Runtime, ctx: Contex
                               effective_from=body.effective_from or ctx.today(), due=body.due,
                               institution_ids=tuple(scope.institution_ids or ()),
                               government_level=scope.government_level,
-                              position_levels=tuple(scope.position_levels or ()), positions=tuple(scope.positions or ()))
+                              position_levels=tuple(scope.position_levels or ()),
+                              positions=tuple(scope.positions or ()))
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.declare_requirement(storage(uow), ctx, terms_,
                                                   requirement_id=body.requirement_id or new_id("rq"),
                                                   declared_by=f"comptroller:{principal.subject}", now=ctx.now())
         uow.record(done.events)
-        (view,) = await views.requirements(storage(uow), on=ctx.today(), known_by=None, requirement_id=done.row.requirement_id)
+        (view,) = await views.requirements(storage(uow), on=ctx.today(), known_by=None,
+                                           requirement_id=done.row.requirement_id)
     response.status_code = 201 if done.created else 200
     return _requirement_out(view)
 
@@ -205,7 +208,8 @@ async def grant_exemption(servant_id: str, body: ExemptionIn, runtime: Runtime, 
 async def list_exemptions(servant_id: str, runtime: Runtime, principal: Registrar) -> list[ExemptionOut]:
     """The servant's exemptions, withdrawn ones included (the comptroller, or the servant's liaison)."""
     async with runtime.unit_of_work() as uow:
-        return [_exemption_out(row) for row in await views.exemptions(storage(uow), servant_id, acting_for=acting_for(principal))]
+        return [_exemption_out(row) for row in await views.exemptions(storage(uow), servant_id,
+                                                                      acting_for=acting_for(principal))]
 
 
 @router.post("/exemptions/{exemption_id}/withdraw", response_model=ExemptionOut, tags=["requirements"])
@@ -214,7 +218,8 @@ async def withdraw_exemption(exemption_id: str, runtime: Runtime, ctx: Context, 
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
         done = await handlers.withdraw_exemption(storage(uow), ctx, exemption_id,
                                                  withdrawn_on=body.withdrawn_on if body else None,
-                                                 acting_for=acting_for(principal), withdrawn_by=who(principal), now=ctx.now())
+                                                 acting_for=acting_for(principal), withdrawn_by=who(principal),
+                                                 now=ctx.now())
         uow.record(done.events)
         return _exemption_out(done.row)
 
@@ -273,10 +278,10 @@ async def compliance_list(institution_id: str, runtime: Runtime, principal: Regi
     institution's liaison only; to another institution's liaison the institution is unknown (404)."""
     lines = await _compliance(runtime, institution_id, principal, q)
     return ComplianceOut(institution_id=institution_id, on=q.on, as_of=q.known_by, state=q.state, lines=[
-        ComplianceLineOut(servant_id=l.servant.servant_id, name=l.servant.name, curp=l.servant.curp,
-                          position=l.servant.position, requirement_id=l.requirement.requirement_id,
-                          requirement=l.requirement.title, version=l.requirement.version,
-                          state=l.standing.state.value, due_on=l.standing.due_on) for l in lines])
+        ComplianceLineOut(servant_id=line.servant.servant_id, name=line.servant.name, curp=line.servant.curp,
+                          position=line.servant.position, requirement_id=line.requirement.requirement_id,
+                          requirement=line.requirement.title, version=line.requirement.version,
+                          state=line.standing.state.value, due_on=line.standing.due_on) for line in lines])
 
 
 @router.get("/institutions/{institution_id}/compliance.csv", response_class=PlainTextResponse,

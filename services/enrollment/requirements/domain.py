@@ -67,7 +67,10 @@ def decide_requirement(terms: RequirementTerms, *, requirement_id: str, latest: 
     if latest is not None and terms.effective_from < latest.effective_from:
         raise RuleViolation("effective_from", f"must not be before version {latest.version}'s "
                             f"({latest.effective_from.isoformat()}): a later version supersedes from its own date")
-    digests = sorted({position_digest(p, digest_key) for p in terms.positions if p.strip()})
+    found = {position_digest(p, digest_key) for p in terms.positions if p.strip()}
+    digests = sorted(d for d in found if d is not None)
+    if len(digests) != len(found):  # a title of punctuation only: it would name no position at all
+        raise RuleViolation("scope.positions", "a position title needs letters or digits")
     scope = RequirementScope(institution_ids=sorted(set(terms.institution_ids)) or None,
                              government_level=terms.government_level,
                              position_levels=sorted({p.strip() for p in terms.position_levels if p.strip()}) or None,

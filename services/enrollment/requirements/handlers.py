@@ -1,4 +1,5 @@
-"""Handlers of training requirements, exemptions and completions: load through the repository, ask the domain, save, and return the events."""
+"""Handlers of training requirements, exemptions and completions: load through the repository, ask the domain, save,
+and return the events."""
 
 from __future__ import annotations
 
@@ -59,7 +60,8 @@ async def grant_exemption(repo: RequirementsRepository, ctx: EnrollmentContext, 
 
 
 async def withdraw_exemption(repo: RequirementsRepository, ctx: EnrollmentContext, exemption_id: str, *,
-                             withdrawn_on: date | None, acting_for: str | None, withdrawn_by: str, now: datetime) -> Done[ExemptionRow]:
+                             withdrawn_on: date | None, acting_for: str | None, withdrawn_by: str,
+                             now: datetime) -> Done[ExemptionRow]:
     row = await repo.exemption(exemption_id)
     if row is None:
         raise RuleViolation("exemption_id", f"unknown exemption {exemption_id!r}", "not_found")

@@ -1,4 +1,5 @@
-"""Storage of requirements, exemptions and completions: the only SQL for it, and where its rows become the domain's records."""
+"""Storage of requirements, exemptions and completions: the only SQL for it, and where its rows become the domain's
+records."""
 
 from __future__ import annotations
 
@@ -76,7 +77,8 @@ class SqlRequirementsRepository(SqlStore):
         """A certificate issued (with what its named constancia prints) or a competency attained (with the
         certificates it rests on); the same one told again changes nothing new."""
         row = await self._completion(completion_id, servant_id)
-        row.course_id, row.competency, row.completed_on, row.valid_until = course_id, competency, completed_on, valid_until
+        row.course_id, row.competency = course_id, competency
+        row.completed_on, row.valid_until = completed_on, valid_until
         row.certificate_ids = " ".join(certificate_ids) or row.certificate_ids
         row.verification_code, row.hours, row.issuing_authority = verification_code, hours, issuing_authority
         row.session_id = row.session_id or session_id

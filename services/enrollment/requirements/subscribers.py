@@ -20,15 +20,18 @@ from services.enrollment.requirements import handlers
 
 
 async def on_certificate_issued(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
+    await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
+                                                                                                     envelope.id))
 
 
 async def on_certificate_revoked(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
+    await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
+                                                                                                      envelope.id))
 
 
 async def on_competency_attained(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.competency_attained(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
+    await handlers.competency_attained(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
+                                                                                                      envelope.id))
 
 
 def completion_subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:

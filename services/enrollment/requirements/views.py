@@ -154,8 +154,8 @@ async def compliance_list(repo: RequirementsRepository, institution_id: str, *, 
             standing = compliance.standing(version, profile, completions, exemptions, on)
             if standing is not None and (state == "all" or standing.state.value == state):
                 lines.append(ComplianceLine(servant, row, standing))
-    lines.sort(key=lambda l: (l.servant.name is None, l.servant.name or "", l.servant.servant_id,
-                              l.requirement.requirement_id))
+    lines.sort(key=lambda line: (line.servant.name is None, line.servant.name or "", line.servant.servant_id,
+                                 line.requirement.requirement_id))
     return lines
 
 

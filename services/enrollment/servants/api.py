@@ -85,7 +85,8 @@ async def list_servants(runtime: Runtime, principal: Registrar, institution_id: 
                         limit: int = Query(100, ge=1, le=1000),
                         offset: int = Query(0, ge=0, le=MAX_OFFSET)) -> list[ServantOut]:
     async with runtime.unit_of_work() as uow:
-        found = await views.servants(storage(uow), acting_for=acting_for(principal), institution_id=institution_id, curp=curp,
+        found = await views.servants(storage(uow), acting_for=acting_for(principal), institution_id=institution_id,
+                                     curp=curp,
                                      limit=limit, offset=offset)
         return [_servant_out(s) for s in found]
 
@@ -101,7 +102,8 @@ async def erase_personal_data(servant_id: str, runtime: Runtime, ctx: Context, c
                               principal: Comptroller) -> ServantOut:
     """ARCO cancellation: erase name, CURP, e-mail and position. The pseudonymous id and the figures stay."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.erase_servant(storage(uow), ctx, servant_id, acting_for=acting_for(principal), now=ctx.now())
+        done = await handlers.erase_servant(storage(uow), ctx, servant_id, acting_for=acting_for(principal),
+                                            now=ctx.now())
         uow.record(done.events)
         return _servant_out(done.row)
 
@@ -155,13 +157,15 @@ async def list_transfers(runtime: Runtime, principal: Registrar,
                          status: Literal["requested", "completed", "declined"] | None = None) -> list[TransferOut]:
     """Transfers from or to the caller's institution (all of them for the comptroller)."""
     async with runtime.unit_of_work() as uow:
-        return [_transfer_out(t) for t in await views.transfers(storage(uow), status=status, acting_for=acting_for(principal))]
+        return [_transfer_out(t) for t in await views.transfers(storage(uow), status=status,
+                                                                acting_for=acting_for(principal))]
 
 
 async def _answer(runtime: Runtime, ctx: EnrollmentContext, correlation_id: str | None, principal: Principal,
                   transfer_id: str, accept: bool) -> TransferOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.answer_transfer(storage(uow), ctx, transfer_id, accept=accept, acting_for=acting_for(principal),
+        done = await handlers.answer_transfer(storage(uow), ctx, transfer_id, accept=accept,
+                                              acting_for=acting_for(principal),
                                               answered_by=who(principal), now=ctx.now())
         uow.record(done.events)
         return _transfer_out(done.row)
@@ -197,7 +201,8 @@ async def record_departure(servant_id: str, body: DepartureIn, runtime: Runtime,
     """The servant left the institution ("baja") from ``left_on``: ServantLeft. Their history stays; no
     requirement applies to them from that day, and they cannot be enrolled in a session starting then or later."""
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.record_departure(storage(uow), ctx, servant_id=servant_id, curp=None, left_on=body.left_on,
+        done = await handlers.record_departure(storage(uow), ctx, servant_id=servant_id, curp=None,
+                                               left_on=body.left_on,
                                                reason=body.reason, acting_for=acting_for(principal),
                                                recorded_by=who(principal), now=ctx.now())
         uow.record(done.events)

@@ -1,4 +1,5 @@
-"""Handlers of servants (registration, erasure, transfers, leaving): load through the repository, ask the domain, save, and return the events."""
+"""Handlers of servants (registration, erasure, transfers, leaving): load through the repository, ask the domain,
+save, and return the events."""
 
 from __future__ import annotations
 
@@ -147,7 +148,8 @@ async def request_transfer(repo: ServantsRepository, ctx: EnrollmentContext, ser
 
 
 async def answer_transfer(repo: ServantsRepository, ctx: EnrollmentContext, transfer_id: str, *, accept: bool,
-                          acting_for: str | None, answered_by: str, request_id: str | None = None, now: datetime) -> Done[Transfer]:
+                          acting_for: str | None, answered_by: str, request_id: str | None = None,
+                          now: datetime) -> Done[Transfer]:
     """Accept (the joining institution or the comptroller) or decline (either institution, or the
     comptroller) a requested transfer."""
     transfer = await find_transfer(repo, transfer_id, acting_for)
@@ -177,7 +179,8 @@ def institution_for(acting_for: str | None, given: str | None) -> str:
 # ------------------------------------------------------------------ leaving ("baja")
 
 
-async def record_departure(repo: ServantsRepository, ctx: EnrollmentContext, *, servant_id: str | None, curp: str | None,
+async def record_departure(repo: ServantsRepository, ctx: EnrollmentContext, *, servant_id: str | None,
+                           curp: str | None,
                            left_on: date, reason: str | None, acting_for: str | None, recorded_by: str,
                            request_id: str | None = None, now: datetime) -> Done[Servant]:
     """The servant left their institution from ``left_on``: their history stays, requirements stop."""
@@ -220,7 +223,8 @@ async def record_departures(unit: RowUnit, ctx: EnrollmentContext, lines: Sequen
             left_on = parse_day(line.left_on, "left_on")
             async with unit() as (repo, uow):
                 done = await record_departure(repo, ctx, servant_id=line.servant_id, curp=line.curp, left_on=left_on,
-                                              reason=line.reason, acting_for=acting_for, recorded_by=recorded_by, now=now)
+                                              reason=line.reason, acting_for=acting_for, recorded_by=recorded_by,
+                                              now=now)
                 uow.record(done.events)
         except RuleViolation as violation:
             outcomes.append(DepartureOutcome(line.line, refused=violation))

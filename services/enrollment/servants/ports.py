@@ -1,4 +1,5 @@
-"""What the handlers and views of servants, their transfers and life cycle may ask of storage (the SQL class in repository.py
+"""What the handlers and views of servants, their transfers and life cycle may ask of storage (the SQL class in
+repository.py
 satisfies it; a test hands a fake). The rows it answers with are the tables' classes, named here for them."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Storage of servants, their transfers and life cycle: the only SQL for it, and where its rows become the domain's records."""
+"""Storage of servants, their transfers and life cycle: the only SQL for it, and where its rows become the domain's
+records."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ class SqlServantsRepository(SqlStore):
     async def save_servant(self, existing: Servant | None, new: ServantRecord, *, person_id: str) -> Servant:
         servant = existing or Servant(servant_id=new.servant_id, institution_id=new.institution_id, sex=new.sex.value,
                                       person_id=person_id)
-        servant.institution_id, servant.sex, servant.position_level = new.institution_id, new.sex.value, new.position_level
+        servant.institution_id, servant.sex = new.institution_id, new.sex.value
+        servant.position_level = new.position_level
         servant.name, servant.curp, servant.email, servant.position = new.name, new.curp, new.email, new.position
         servant.holder_salt = new.holder_salt
         servant.joined_on, servant.left_on, servant.position_digest = new.joined_on, new.left_on, new.position_digest

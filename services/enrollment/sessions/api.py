@@ -114,7 +114,8 @@ async def reschedule_session(session_id: str, body: RescheduleIn, runtime: Runti
 async def cancel_session(session_id: str, runtime: Runtime, ctx: Context, correlation_id: CorrelationId,
                          _: Comptroller, body: CancelIn | None = None) -> SessionOut:
     async with runtime.unit_of_work(correlation_id=correlation_id) as uow:
-        done = await handlers.cancel_session(storage(uow), ctx, session_id, reason=body.reason if body else None, now=ctx.now())
+        done = await handlers.cancel_session(storage(uow), ctx, session_id, reason=body.reason if body else None,
+                                             now=ctx.now())
         uow.record(done.events)
         return _session_out(await views.session(storage(uow), done.row))
 

@@ -42,7 +42,8 @@ class RosterView:
 def _view(session: TrainingSession, counts: dict[tuple[str, str], int]) -> SessionView:
     tz = ZoneInfo(session.timezone)
     return SessionView(session, session.starts_at.astimezone(tz), session.ends_at.astimezone(tz),
-                       counts.get((session.session_id, "confirmed"), 0), counts.get((session.session_id, "waitlisted"), 0))
+                       counts.get((session.session_id, "confirmed"), 0), counts.get((session.session_id, "waitlisted"),
+                                                                                    0))
 
 
 async def session(repo: SessionsRepository, row: TrainingSession) -> SessionView:
@@ -63,7 +64,8 @@ async def sessions(repo: SessionsRepository, *, course_id: str | None, starting_
     return [_view(s, counts) for s in rows]
 
 
-async def roster(repo: SessionsRepository, session_id: str, *, as_instructor: bool = False, instructor_id: str | None = None,
+async def roster(repo: SessionsRepository, session_id: str, *, as_instructor: bool = False,
+                 instructor_id: str | None = None,
                  liaison_of: str | None = None) -> RosterView:
     """Who holds a seat and who waits, in order. ``as_instructor``: the caller is instructor ``instructor_id``,
     who sees only its own sessions; ``liaison_of``: only that institution's people are listed."""

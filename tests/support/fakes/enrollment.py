@@ -38,7 +38,8 @@ class FakeEnrollmentRepository:
         return self.institutions_by_id.get(institution_id)
 
     async def save_institution(self, *, institution_id: str, name: str, government_level: str,
-                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution, bool]:
+                               municipality: str | None, headcount: int, headcount_year: int) -> tuple[Institution,
+                                                                                                       bool]:
         self.saved_institutions.append(institution_id)
         created = institution_id not in self.institutions_by_id
         self.institutions_by_id[institution_id] = Institution(institution_id=institution_id, name=name,
@@ -54,7 +55,8 @@ class FakeEnrollmentRepository:
 
     async def seat_check(self, session: SessionTerms, servant_id: str) -> SeatCheck:
         active = [e for e in self.enrolment_rows if e.session_id == session.session_id and e.status != "cancelled"]
-        occupancy = Occupancy(sum(e.status == "confirmed" for e in active), sum(e.status == "waitlisted" for e in active),
+        occupancy = Occupancy(sum(e.status == "confirmed" for e in active),
+                              sum(e.status == "waitlisted" for e in active),
                               any(e.servant_id == servant_id for e in active))
         return SeatCheck(self.servant_institutions.get(servant_id), False, occupancy, [])
 

@@ -30,7 +30,8 @@ def confine(acting_for: str | None, institution_id: str, field_name: str = "inst
         raise RuleViolation(field_name, f"you act for institution {acting_for} only", "forbidden")
 
 
-_EMAIL = re.compile(r"^[^@\s,;<>]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(r"^[^@\s,;<>]+@[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?"
+                    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9\-]*[A-Za-z0-9])?)+$")
 
 
 def validate_email(raw: str | None, field_name: str = "email") -> str | None:
@@ -115,11 +116,12 @@ def decide_servant(existing: ServantRecord | None, details: ServantDetails, *, n
         position_digest=position_digest(details.position, digest_key),
     )
     # Made once and kept: every certificate of the servant names the same holder.
-    record = replace(record, holder_salt=(existing.holder_salt if existing else None) or new_salt())
+    salt = (existing.holder_salt if existing else None) or new_salt()
+    record = replace(record, holder_salt=salt)
     attributes = dict(servant_id=record.servant_id, institution_id=record.institution_id, sex=record.sex,
                       position_level=record.position_level, email_digest=_digest(email, digest_key),
                       person_id=person_id, request_id=request_id,
-                      holder_digest=holder_digest(record.holder_salt, curp), joined_on=record.joined_on,
+                      holder_digest=holder_digest(salt, curp), joined_on=record.joined_on,
                       position_digest=record.position_digest)
     if existing is None:
         return ServantDecision(record, True, [ServantRegistered(**attributes)], joined)
