@@ -323,10 +323,13 @@ def test_every_service_has_a_lint_configuration_banning_the_sql_libraries_and_th
         if not config.exists():
             offences.append(f"services/{service}/ruff.toml: missing")
             continue
-        settings = tomllib.loads(config.read_text(encoding="utf-8"))
-        banned = set(settings.get("lint", {}).get("flake8-tidy-imports", {}).get("banned-api", {}))
+        tidy = tomllib.loads(config.read_text(encoding="utf-8")).get("lint", {}).get("flake8-tidy-imports", {})
         others = {f"services.{other}" for other in SERVICES if other != service}
-        missing = (SQL_LIBRARIES | others) - banned
+        missing = (SQL_LIBRARIES | others) - set(tidy.get("banned-api", {}))
         if missing:
-            offences.append(f"services/{service}/ruff.toml: does not ban {', '.join(sorted(missing))}")
+            offences.append(f"services/{service}/ruff.toml: banned-api lacks {', '.join(sorted(missing))}")
+        missing = others - set(tidy.get("banned-module-level-imports", []))
+        if missing:
+            offences.append(f"services/{service}/ruff.toml: banned-module-level-imports lacks "
+                            f"{', '.join(sorted(missing))} (its SQL modules are exempt from banned-api)")
     refuse(offences, "each service's ruff.toml extends the root and bans SQL and the others")
