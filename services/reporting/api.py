@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from probidad.shared.as_of import parse_as_of
 from probidad.shared.dependencies import Comptroller, Provided, Runtime
-from services.reporting import bulletin, handlers, views
+from services.reporting import bulletin, bulletin_text, handlers, views
 from services.reporting.projection.facts import DIMENSIONS
 from services.reporting.projection.resolved import Period
 from services.reporting.handlers import ReportingContext
@@ -88,8 +88,8 @@ def month_param(month: str) -> tuple[int, int]:
 def check_rendering(fmt: str, lang: str | None) -> None:
     if fmt not in views.BULLETIN_FORMATS:
         raise HTTPException(422, f"format: one of {', '.join(views.BULLETIN_FORMATS)}, got {fmt!r}")
-    if lang is not None and lang not in bulletin.LANGUAGES:
-        raise HTTPException(422, f"lang: one of {', '.join(bulletin.LANGUAGES)}, got {lang!r}")
+    if lang is not None and lang not in bulletin_text.LANGUAGES:
+        raise HTTPException(422, f"lang: one of {', '.join(bulletin_text.LANGUAGES)}, got {lang!r}")
 
 
 async def bulletin_response(reader: ProjectionReader, figures: dict[str, Any], ctx: ReportingContext,

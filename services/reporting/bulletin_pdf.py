@@ -14,7 +14,7 @@ from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
 from reportlab.lib.units import cm
 from reportlab.platypus import ListFlowable, ListItem, Paragraph, SimpleDocTemplate, Spacer
 
-from services.reporting.bulletin import Document, Link, Num, Paragraph as Text
+from services.reporting.bulletin_text import Document, Link, Num, Paragraph as Text
 
 _WINE = colors.HexColor("#7a1c2e")
 

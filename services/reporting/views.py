@@ -13,9 +13,10 @@ from datetime import date, datetime
 from typing import Any
 
 from probidad.shared.unit_of_work import UnitOfWork
-from services.reporting import bulletin
+from services.reporting import bulletin, bulletin_text
 from services.reporting.bulletin_pdf import render_pdf
-from services.reporting.columnar import ColumnarLedger, ColumnarSnapshot
+from services.reporting.columnar.copy_repository import ColumnarLedger
+from services.reporting.columnar.snapshot_repository import ColumnarSnapshot
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard import render_dashboard, year_to_open
 from services.reporting.projection.facts import MEASURES
@@ -316,12 +317,12 @@ def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | 
                     published: bulletin.Publication | None = None, holds: bool = True) -> tuple[bytes, str]:
     """The bulletin in ``fmt`` (html, markdown, pdf) and ``lang`` (default: the programme's): body, media type."""
     language = lang or ctx.language
-    doc = bulletin.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language, published=published,
+    doc = bulletin_text.document(figures, unit=ctx.responsible_unit, zone=ctx.zone, lang=language, published=published,
                             holds=holds, public_url=ctx.public_url, authority=ctx.authority,
                             authority_en=ctx.authority_en, signatory=(ctx.signatory_name, ctx.signatory_position))
     if fmt == "pdf":
         return render_pdf(doc, author=ctx.authority), BULLETIN_FORMATS[fmt]
-    text = bulletin.render_markdown(doc) if fmt == "markdown" else bulletin.render_html(doc, lang=language)
+    text = bulletin_text.render_markdown(doc) if fmt == "markdown" else bulletin_text.render_html(doc, lang=language)
     return text.encode(), BULLETIN_FORMATS[fmt]
 
 

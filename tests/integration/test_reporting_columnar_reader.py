@@ -25,7 +25,7 @@ from probidad.shared.outbox import Outbox
 from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 from services.reporting import views
 from services.reporting.app import create_app
-from services.reporting.columnar import ColumnarLedger
+from services.reporting.columnar.copy_repository import ColumnarLedger
 from services.reporting.projection.facts import DIMENSIONS, Fact
 from services.reporting.projection.resolved import Period
 from services.reporting.handlers import ReportingContext

@@ -18,7 +18,7 @@ from contracts.envelope import seal
 from contracts.events import (CoursePublished, DueRule, ExemptionGranted, PlanTarget, RequirementScope,
                               TrainingPlanDeclared, TrainingRequirementDeclared)
 from probidad.ops.programme import COURSES, bulletin_plan, generate
-from services.reporting import bulletin
+from services.reporting import bulletin, bulletin_text
 from services.reporting.dashboard import dashboard_data
 from services.reporting.projection.facts import fact_from
 from services.reporting.projection.ledger import Ledger
@@ -26,7 +26,8 @@ from services.reporting.settings import ReportingSettings
 
 ZONE = ZoneInfo("America/Mexico_City")
 UNIT = "Secretaría de la Contraloría del Estado"
-RESPONSIBLE = "Secretaría de la Contraloría del Estado — Unidad de Ética, Integridad y Prevención de Conflictos de Interés"
+RESPONSIBLE = ("Secretaría de la Contraloría del Estado — "
+               "Unidad de Ética, Integridad y Prevención de Conflictos de Interés")
 PUBLIC = "https://reportes.contraloria.example.gob.mx"
 SIGNATORY = ("Mtra. Ana Laura Méndez Ortiz",
              "Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de Interés")
@@ -84,8 +85,8 @@ def test_titles_levels_and_topics_are_the_ground_truths(programme, november):
 
 def test_every_number_links_to_the_public_dashboard_panel_that_shows_it(snapshot, november):
     printed = bulletin.shown_figures(snapshot, november, minimum=5, unit=RESPONSIBLE)
-    doc = bulletin.document(printed, unit=RESPONSIBLE, zone=ZONE, public_url=PUBLIC + "/", now=DECEMBER)
-    numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin.Num)]
+    doc = bulletin_text.document(printed, unit=RESPONSIBLE, zone=ZONE, public_url=PUBLIC + "/", now=DECEMBER)
+    numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin_text.Num)]
     assert len(numbers) >= 10
     pages: dict[str, dict] = {}
     found = 0
@@ -106,16 +107,17 @@ def test_every_number_links_to_the_public_dashboard_panel_that_shows_it(snapshot
         # The number the page shows; one the page blanks is withheld in the bulletin too.
         assert number.value in shown or (number.value is bulletin.WITHHELD and None in shown), (number, shown)
         found += number.value in shown
-    assert found == len([n for n in numbers if n.value is not bulletin.WITHHELD]), "the bulletin's numbers are the dashboard's"
-    sources = [p for para in doc.sources for p in para if isinstance(p, bulletin.Link)]
+    assert found == len([n for n in numbers if n.value is not bulletin.WITHHELD]), \
+        "the bulletin's numbers are the dashboard's"
+    sources = [p for para in doc.sources for p in para if isinstance(p, bulletin_text.Link)]
     assert [urlsplit(s.href).path for s in sources] == ["/dashboard", "/open-data/figures.csv"]
     assert all(s.href.startswith(PUBLIC + "/") and s.shown == s.href for s in sources)
-    assert "/reports/" not in bulletin.render_html(doc)  # the comptroller's routes need a token: never linked
+    assert "/reports/" not in bulletin_text.render_html(doc)  # the comptroller's routes need a token: never linked
 
 
 def test_the_spanish_bulletin_reads_as_a_press_office_writes_it(november):
-    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
-    body = [bulletin.plain(p) for p in doc.paragraphs]
+    doc = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
+    body = [bulletin_text.plain(p) for p in doc.paragraphs]
     assert body[0].startswith(
         "La Secretaría de la Contraloría del Estado, a través de la Unidad de Ética, Integridad y Prevención de "
         "Conflictos de Interés, mantiene una campaña permanente de capacitación y en noviembre de 2026 impartió un "
@@ -123,7 +125,8 @@ def test_the_spanish_bulletin_reads_as_a_press_office_writes_it(november):
     # Titles in quotation marks: one with commas in it stays one title.
     assert "“Transparencia, Acceso a la Información y Protección de Datos Personales”" in body[0]
     assert body[1] == ("En noviembre de 2026 se capacitaron 180 servidores públicos: 133 de instituciones estatales "
-                       "y 47 de instituciones municipales; de ellos, 180 lo hicieron a través de plataformas virtuales.")
+                       "y 47 de instituciones municipales; de ellos, 180 lo hicieron a través de plataformas "
+                       "virtuales.")
     assert body[2] == ("De enero a noviembre de 2026, la Secretaría capacitó a un total de 2,533 servidores públicos, "
                        "cada persona contada una vez: 1,802 de instituciones estatales y 731 de instituciones "
                        "municipales.")
@@ -132,13 +135,13 @@ def test_the_spanish_bulletin_reads_as_a_press_office_writes_it(november):
     assert "no se declaró un plan anual de capacitación para noviembre de 2026" in body[3]
     assert doc.title == "Boletín de capacitación: noviembre de 2026"
     assert doc.byline == "Cifras conocidas al 7 de diciembre de 2026, 10:00 (America/Mexico_City)."
-    text = bulletin.render_markdown(doc)
+    text = bulletin_text.render_markdown(doc)
     assert "Más de" not in text  # exact numbers, never rounded
 
 
 def test_the_english_bulletin_reads_as_english(november):
-    doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER)
-    body = [bulletin.plain(p) for p in doc.paragraphs]
+    doc = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER)
+    body = [bulletin_text.plain(p) for p in doc.paragraphs]
     assert body[0].startswith(
         "The State Comptroller's Office (Secretaría de la Contraloría del Estado), through its Unidad de Ética, "
         "Integridad y Prevención de Conflictos de Interés, runs a permanent training campaign and in November 2026 "
@@ -148,25 +151,26 @@ def test_the_english_bulletin_reads_as_english(november):
                        "municipal institutions; 180 of them through virtual platforms.")
     assert body[2] == ("From January to November 2026, the Office trained a total of 2,533 public servants, each "
                        "person counted once: 1,802 from state institutions and 731 from municipal institutions.")
-    assert doc.title == "Training bulletin: November 2026" and doc.topics_heading == "Training topics, January to November 2026"
-    english = bulletin.render_markdown(doc)
+    assert doc.title == "Training bulletin: November 2026"
+    assert doc.topics_heading == "Training topics, January to November 2026"
+    english = bulletin_text.render_markdown(doc)
     # Spanish only inside proper names: the Secretaría's, the unit's and the course titles (quoted).
     unquoted = re.sub(r"“[^”]*”|\([^)]*Secretaría[^)]*\)|Unidad de Ética, Integridad y Prevención de Conflictos "
                       r"de Interés|^- [^:]*:", "", english, flags=re.M)
     assert not re.search(r"\b(servidores|públicos|instituciones|capacitación|cursos|de enero|noviembre)\b", unquoted)
     with pytest.raises(bulletin.BulletinError, match="lang"):
-        bulletin.document(november, unit=UNIT, zone=ZONE, lang="fr")
+        bulletin_text.document(november, unit=UNIT, zone=ZONE, lang="fr")
 
 
 def test_numbers_are_printed_in_mexican_style_thousands_with_a_comma_decimals_with_a_point(november):
-    assert [bulletin.Num(v, "").shown for v in (7, 1949, 2533, 1234567, 1949.5, 0.25)] == \
+    assert [bulletin_text.Num(v, "").shown for v in (7, 1949, 2533, 1234567, 1949.5, 0.25)] == \
         ["7", "1,949", "2,533", "1,234,567", "1,949.5", "0.25"]
     # Shares as well (a plan's attainment may pass a thousand per cent); English writes the sign close.
-    assert (bulletin._percent(16.375, "es"), bulletin._percent(16.375, "en"), bulletin._percent(0.9, "es")) == \
+    assert (bulletin_text._percent(16.375, "es"), bulletin_text._percent(16.375, "en"), bulletin_text._percent(0.9, "es")) == \
         ("1,637.5 %", "1,637.5%", "90.0 %")
-    for lang in bulletin.LANGUAGES:
-        doc = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang=lang, now=DECEMBER)
-        text = bulletin.render_markdown(doc)
+    for lang in bulletin_text.LANGUAGES:
+        doc = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang=lang, now=DECEMBER)
+        text = bulletin_text.render_markdown(doc)
         assert "[2,533](" in text and "[1,802](" in text
         assert not re.search(r"\[\d{4,}", text)  # no bare thousands
         assert "2,026" not in text  # years are years
@@ -177,8 +181,8 @@ def test_an_as_of_goes_into_every_link_and_the_digest_is_of_the_numbers(snapshot
     pinned = bulletin.bulletin_figures(snapshot, 2026, 11, as_of=moment)
     links = bulletin.queries(pinned, PUBLIC)
     assert all("as_of=2026-12-02T18%3A00%3A00%2B00%3A00" in href for name, href in links.items() if name != "open_data")
-    assert "Cifras conocidas al 2 de diciembre de 2026, 12:00" in bulletin.render_markdown(
-        bulletin.document(pinned, unit=UNIT, zone=ZONE))
+    assert "Cifras conocidas al 2 de diciembre de 2026, 12:00" in bulletin_text.render_markdown(
+        bulletin_text.document(pinned, unit=UNIT, zone=ZONE))
     assert bulletin.figures_digest(november) == bulletin.figures_digest(dict(reversed(list(november.items()))))
     assert re.fullmatch(r"[0-9a-f]{64}", bulletin.figures_digest(november))
     assert bulletin.figures_digest(pinned) != bulletin.figures_digest(november)
@@ -187,9 +191,9 @@ def test_an_as_of_goes_into_every_link_and_the_digest_is_of_the_numbers(snapshot
 def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_is_said_once(snapshot):
     year = {m: bulletin.bulletin_figures(snapshot, 2026, m) for m in range(1, 11)}
     mixed = next(f for f in year.values() if f["month_figures"]["by_modality"]["hybrid"])
-    text = bulletin.render_markdown(bulletin.document(mixed, unit=UNIT, zone=ZONE, now=DECEMBER))
+    text = bulletin_text.render_markdown(bulletin_text.document(mixed, unit=UNIT, zone=ZONE, now=DECEMBER))
     assert "participaron en sesiones híbridas" in text and "no se cuentan como plataformas virtuales" in text
-    january = [bulletin.plain(p) for p in bulletin.document(year[1], unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    january = [bulletin_text.plain(p) for p in bulletin_text.document(year[1], unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
     assert january[1].startswith("En enero de 2026 se capacitaron 260 servidores públicos")
     # January to January is January: no second paragraph repeating the month's own figures.
     assert not any(p.startswith(("De enero", "En enero de 2026, la Secretaría")) for p in january)
@@ -197,7 +201,7 @@ def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_is_said_once(
 
 def test_an_empty_month_says_no_courses_were_delivered(snapshot):
     empty = bulletin.bulletin_figures(snapshot, 2025, 6)
-    body = [bulletin.plain(p) for p in bulletin.document(empty, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    body = [bulletin_text.plain(p) for p in bulletin_text.document(empty, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
     assert body[0] == ("La Secretaría de la Contraloría del Estado mantiene una campaña permanente de capacitación; "
                        "en junio de 2025 no impartió cursos.")
     assert body[1] == "En junio de 2025 no se capacitó a ningún servidor público."
@@ -207,24 +211,25 @@ def test_a_month_in_progress_says_so_in_its_title_byline_and_sentences(snapshot)
     # As of November 20 (or asked live on that day), November is still running.
     moment = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
     early = bulletin.bulletin_figures(snapshot, 2026, 11, as_of=moment)
-    for doc in (bulletin.document(early, unit=RESPONSIBLE, zone=ZONE),
-                bulletin.document(bulletin.bulletin_figures(snapshot, 2026, 11), unit=RESPONSIBLE, zone=ZONE,
+    for doc in (bulletin_text.document(early, unit=RESPONSIBLE, zone=ZONE),
+                bulletin_text.document(bulletin.bulletin_figures(snapshot, 2026, 11), unit=RESPONSIBLE, zone=ZONE,
                                   now=moment)):
-        body = [bulletin.plain(p) for p in doc.paragraphs]
+        body = [bulletin_text.plain(p) for p in doc.paragraphs]
         assert doc.title == "Boletín de capacitación: noviembre de 2026 (mes en curso)"
         assert doc.byline.startswith("Mes en curso: cifras preliminares, conocidas al 20 de noviembre de 2026, 12:00")
         assert "y en lo que va de noviembre de 2026 ha impartido un total de " in body[0]
         assert body[1].startswith("En lo que va de noviembre de 2026 se han capacitado ")
-        assert body[2].startswith("Del 1 de enero al 20 de noviembre de 2026, la Secretaría ha capacitado a un total de ")
+        assert body[2].startswith(
+            "Del 1 de enero al 20 de noviembre de 2026, la Secretaría ha capacitado a un total de ")
         assert doc.topics_heading == "Temas de la capacitación, del 1 de enero al 20 de noviembre de 2026"
-    english = bulletin.document(early, unit=RESPONSIBLE, zone=ZONE, lang="en")
+    english = bulletin_text.document(early, unit=RESPONSIBLE, zone=ZONE, lang="en")
     assert english.title == "Training bulletin: November 2026 (month in progress)"
-    assert "and so far in November 2026 has delivered a total of " in bulletin.plain(english.paragraphs[0])
-    assert bulletin.plain(english.paragraphs[2]).startswith("From January 1 to November 20, 2026, the Office has trained")
+    assert "and so far in November 2026 has delivered a total of " in bulletin_text.plain(english.paragraphs[0])
+    assert bulletin_text.plain(english.paragraphs[2]).startswith("From January 1 to November 20, 2026, the Office has trained")
     # The same month once over: no such words.
-    closed = bulletin.document(bulletin.bulletin_figures(snapshot, 2026, 11, as_of=DECEMBER), unit=RESPONSIBLE,
+    closed = bulletin_text.document(bulletin.bulletin_figures(snapshot, 2026, 11, as_of=DECEMBER), unit=RESPONSIBLE,
                                zone=ZONE)
-    assert "en curso" not in bulletin.render_markdown(closed) and "en lo que va" not in bulletin.render_markdown(closed)
+    assert "en curso" not in bulletin_text.render_markdown(closed) and "en lo que va" not in bulletin_text.render_markdown(closed)
 
 
 @pytest.mark.parametrize(("moment", "over"), [
@@ -239,18 +244,18 @@ def test_a_month_is_over_from_its_last_instant_in_the_programmes_zone(moment, ov
 
 
 def test_the_issuer_block_names_who_signs_and_their_position(november):
-    signed = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER, signatory=SIGNATORY)
+    signed = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER, signatory=SIGNATORY)
     assert signed.issuer == ["Atentamente", *SIGNATORY, "Secretaría de la Contraloría del Estado"]
-    page = bulletin.render_html(signed)
+    page = bulletin_text.render_html(signed)
     assert ('<footer class="issuer" id="issuer"><p class="lead">Atentamente</p><p class="name">Mtra. Ana Laura Méndez '
             'Ortiz</p><p class="position">Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de '
             'Interés</p><p class="authority">Secretaría de la Contraloría del Estado</p></footer>') in page
-    assert "Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad" in bulletin.render_markdown(signed)
-    english = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER, signatory=SIGNATORY)
+    assert "Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad" in bulletin_text.render_markdown(signed)
+    english = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER, signatory=SIGNATORY)
     assert english.issuer == ["Issued by", *SIGNATORY,
                               "State Comptroller's Office (Secretaría de la Contraloría del Estado)"]
-    unsigned = bulletin.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
-    assert unsigned.issuer[0].startswith("Sin firma:") and "Atentamente" not in bulletin.render_html(unsigned)
+    unsigned = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
+    assert unsigned.issuer[0].startswith("Sin firma:") and "Atentamente" not in bulletin_text.render_html(unsigned)
 
 
 def test_a_requirement_is_named_as_a_requirement_not_as_a_course(programme):
@@ -265,14 +270,14 @@ def test_a_requirement_is_named_as_a_requirement_not_as_a_course(programme):
                      if (f := fact_from(e)))
     figures = bulletin.bulletin_figures(ledger.snapshot(ZONE), 2026, 11)
     row = figures["compliance"]["requirements"][0]
-    spanish = bulletin.plain(bulletin.document(figures, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs[-1])
+    spanish = bulletin_text.plain(bulletin_text.document(figures, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs[-1])
     assert spanish == (
         f"Al 30 de noviembre de 2026, el {row['rate'] * 100:.1f} % de las y los servidores públicos obligados cumplía "
         f"con el requisito de capacitación “Código de Ética para quien ingresa” ({row['compliant']:,} de "
         f"{row['required']:,} obligados, {row['exempt']:,} exentos); {row['overdue']:,} habían rebasado su plazo sin "
         f"cumplirlo y {row['due']:,} aún estaban en plazo.")
     assert row["required"] >= 1000  # and printed with its thousands comma
-    english = bulletin.plain(bulletin.document(figures, unit=UNIT, zone=ZONE, lang="en", now=DECEMBER).paragraphs[-1])
+    english = bulletin_text.plain(bulletin_text.document(figures, unit=UNIT, zone=ZONE, lang="en", now=DECEMBER).paragraphs[-1])
     assert english.startswith(f"On November 30, 2026, {row['rate'] * 100:.1f}% of the public servants subject to the "
                               "“Código de Ética para quien ingresa” training requirement had met it (")
     assert "el curso" not in spanish and "course" not in english
@@ -352,7 +357,7 @@ def test_with_a_plan_in_force_the_bulletin_measures_the_planned_cells_and_gives_
     assert plan["outside_plan"]["month"]["sessions_delivered"] >= added(sessions, [k for k in unplanned if k[0] == 11])
     assert people_month < figures["month_figures"]["servants_trained"] == 180
 
-    text = bulletin.render_markdown(bulletin.document(figures, unit=UNIT, zone=ZONE))
+    text = bulletin_text.render_markdown(bulletin_text.document(figures, unit=UNIT, zone=ZONE))
     link = "(/dashboard?year=2026&period=ytd&month=11#plan)"  # the public dashboard's plan panel
     assert ("Avance del plan anual de capacitación (versión 1; cursos y personas contados en cada mes, "
             f"institución y tema programados): en noviembre de 2026 se impartieron "
@@ -364,7 +369,7 @@ def test_with_a_plan_in_force_the_bulletin_measures_the_planned_cells_and_gives_
             f"[{plan['outside_plan']['month']['sessions_delivered']}]{link} cursos y se capacitó a "
             f"[{outside_month}]{link} servidores públicos") in text
     assert "no se declaró un plan" not in text
-    english = bulletin.render_markdown(bulletin.document(figures, unit=UNIT, zone=ZONE, lang="en"))
+    english = bulletin_text.render_markdown(bulletin_text.document(figures, unit=UNIT, zone=ZONE, lang="en"))
     assert ("Outside the plan (months, institutions and topics it does not name, counted alike; not counted as "
             "attainment): in November 2026, ") in english
     # As of a moment before the plan was declared, there is none.
@@ -378,7 +383,8 @@ def test_the_bulletin_prints_no_count_of_people_the_public_dashboard_blanks(prog
     give it away); the bulletin, linked to that panel, prints each count as the panel shows it, a blanked one
     in words, while its published figures keep the exact numbers."""
     course = next(e.event for e in programme.envelopes if isinstance(e.event, CoursePublished))
-    servants = sorted({e.event.servant_id for e in programme.envelopes if e.event.type.endswith("servant.registered.v1")})
+    servants = sorted({e.event.servant_id for e in programme.envelopes
+                       if e.event.type.endswith("servant.registered.v1")})
     declared_at = datetime(2026, 1, 10, tzinfo=UTC)
     events = [TrainingRequirementDeclared(
         requirement_id="req-etica", version=1, effective_from=date(2026, 1, 1), title="Código de Ética",
@@ -415,14 +421,15 @@ def test_the_bulletin_prints_no_count_of_people_the_public_dashboard_blanks(prog
              *((ytd["by_government_level"][r["level"]], r["servants_trained"]) for r in ytd_page["levels"]),
              *((t["servants_trained"], topics[t["topic"]]) for t in ytd["topics"])]
     for printed, on_dashboard in pairs:
-        assert printed == on_dashboard or (printed is bulletin.WITHHELD and on_dashboard is None), (printed, on_dashboard)
+        assert printed == on_dashboard or (printed is bulletin.WITHHELD and on_dashboard is None), \
+            (printed, on_dashboard)
 
     for lang, words in (("es", "exentos: cifra reservada"), ("en", "exempt: withheld")):
-        doc = bulletin.document(shown, unit=UNIT, zone=ZONE, lang=lang, now=DECEMBER)
-        sentence = bulletin.plain(doc.paragraphs[-1])
+        doc = bulletin_text.document(shown, unit=UNIT, zone=ZONE, lang=lang, now=DECEMBER)
+        sentence = bulletin_text.plain(doc.paragraphs[-1])
         assert words in sentence, sentence
         assert not re.search(r"(?<![\d,.])[1-4](?![\d,.])", sentence), sentence  # no small count, nor 3 exempt
-        numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin.Num)]
+        numbers = [p for para in doc.paragraphs + doc.topics for p in para if isinstance(p, bulletin_text.Num)]
         plan = shown.get("plan") or {}
         activity = {m["sessions_delivered"], m["courses_delivered"],  # sessions identify no one: printed
                     *(plan[k][x] for k in ("month", "year_to_date") if k in plan

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from services.reporting import bulletin, compliance, dashboard, exports
-from services.reporting.columnar import ColumnarLedger
+from services.reporting.columnar.copy_repository import ColumnarLedger
 from services.reporting.projection.facts import DIMENSIONS, Fact, from_micros
 from services.reporting.projection.ledger import Ledger
 from services.reporting.projection.resolved import Period

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from probidad.ops.programme import bulletin_plan, generate
-from services.reporting.projection.facts import DIMENSIONS, UNKNOWN, Fact, fact_from, from_micros, micros
+from services.reporting.projection.facts import DIMENSIONS, Fact, fact_from, from_micros, micros
 from services.reporting.projection.ledger import Ledger
 from services.reporting.projection.resolved import Period
 
