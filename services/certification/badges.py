@@ -105,7 +105,8 @@ def unsigned_credential(terms: CertificateTerms, rule: CourseRule, *, issuer_id:
     }
 
 
-def open_badge_credential(terms: CertificateTerms, rule: CourseRule, signer: CertificateSigner, *, base_url: str) -> dict:
+def open_badge_credential(terms: CertificateTerms, rule: CourseRule, signer: CertificateSigner, *,
+                          base_url: str) -> dict:
     document = unsigned_credential(terms, rule, issuer_id=signer.public.did_key, base_url=base_url)
     return data_integrity.secure(document, signer)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Update, and_, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
 from services.certification.rows import Stored
 from services.certification.tables import (
@@ -33,11 +34,11 @@ class Pending:
 
 
 # The tables whose rows the repository writes, in the order written.
-_WRITTEN: tuple[Any, ...] = (CourseFact, SessionFact, EnrolmentFact, TransferFact, HolderFact, AttendanceFact,
-                             GradeFact, CertificateRecord, CompetencyAttainment)
+_WRITTEN: tuple[type[SQLModel], ...] = (CourseFact, SessionFact, EnrolmentFact, TransferFact, HolderFact,
+                                        AttendanceFact, GradeFact, CertificateRecord, CompetencyAttainment)
 
 
-def _defaults(model: Any) -> dict[str, Any]:
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
     return {name: info.default for name, info in model.model_fields.items() if not info.is_required()}
 
 
@@ -46,7 +47,7 @@ _KEYS = {model: tuple(column.name for column in model.__table__.primary_key.colu
 _COLUMNS = {model: tuple(column.name for column in model.__table__.columns) for model in _WRITTEN}
 
 
-def _update_by_key(model: Any) -> Update:
+def _update_by_key(model: type[SQLModel]) -> Update:
     table = model.__table__
     keys = _KEYS[model]
     return (update(table)

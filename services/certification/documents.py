@@ -74,7 +74,8 @@ def render_pdf(certificate: PrintedCertificate) -> bytes:
     page.setFont("Helvetica", 10)
     page.drawString(7.8 * cm, 4.6 * cm, "Verifique la autenticidad de esta constancia en:")
     page.drawString(7.8 * cm, 4.0 * cm, certificate.verification_url)
-    page.drawString(7.8 * cm, 3.2 * cm, "Firmada electrónicamente (Ed25519); clave pública en /.well-known/probidad-certificates.json")
+    page.drawString(7.8 * cm, 3.2 * cm,
+                    "Firmada electrónicamente (Ed25519); clave pública en /.well-known/probidad-certificates.json")
     page.showPage()
     page.save()
     return buffer.getvalue()

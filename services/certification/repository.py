@@ -30,7 +30,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import SQLModel, select
 
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain.certificates import (
@@ -39,7 +39,8 @@ from services.certification.domain.certificates import (
 from services.certification.domain.codes import normalise_code
 from services.certification.domain.competencies import CertificateHolding
 from services.certification.domain.decisions import (
-    CertificateFacts, Completion, CompletionContext, CourseFacts, FactDecision, ServantFacts, ServantState, SessionFacts, SessionState,
+    CertificateFacts, Completion, CompletionContext, CourseFacts, FactDecision, ServantFacts, ServantState,
+    SessionFacts, SessionState,
 )
 from services.certification.signing import CertificateSigner
 from services.certification.domain.facts import (
@@ -95,7 +96,7 @@ def _known(name: str | None) -> str:
     return name
 
 
-def _columns(model: Any) -> list[Any]:
+def _columns(model: type[SQLModel]) -> list[Any]:
     return list(model.__table__.columns)
 
 
@@ -279,7 +280,8 @@ class SqlCertificationRepository(RowSaving):
 
     async def sessions_of_course(self, course_id: str) -> list[SessionState]:
         """The sessions scheduled for the course, as a written database would answer, in id order."""
-        stored = (await self.session.exec(select(SessionFact.session_id).where(SessionFact.course_id == course_id))).all()
+        stored = (await self.session.exec(select(SessionFact.session_id).where(
+            SessionFact.course_id == course_id))).all()
         found = {session_id for session_id in stored if session_id not in self.sessions}
         found.update(session_id for session_id, rows in self.sessions.items()
                      if rows.plan is not None and rows.plan.course_id == course_id)

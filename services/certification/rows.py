@@ -58,7 +58,8 @@ def course_of(row: Stored | None) -> CourseTerms | None:
 def plan_of(row: Stored | None) -> SessionPlan | None:
     if row is None:
         return None
-    planned = None if row.planned_at is None else stored_stamp(row.planned_at, row.planned_rank or 0, row.planned_by or "")
+    planned = (None if row.planned_at is None
+               else stored_stamp(row.planned_at, row.planned_rank or 0, row.planned_by or ""))
     return SessionPlan(row.session_id, row.course_id, aware(row.starts_at), aware(row.ends_at), row.timezone,
                        planned, row.cancelled, row.closed)
 

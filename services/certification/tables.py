@@ -108,7 +108,9 @@ class CertificateRecord(SQLModel, table=True):
     certificates of one pair: a new one is issued only after the previous one was revoked."""
 
     __tablename__ = "certification_certificate"
-    __table_args__ = (UniqueConstraint("servant_id", "session_id", "issue", name="uq_certificate_servant_session_issue"),)
+    __table_args__ = (
+        UniqueConstraint("servant_id", "session_id", "issue", name="uq_certificate_servant_session_issue"),
+    )
 
     certificate_id: str = Field(primary_key=True, max_length=64)
     verification_code: str = Field(max_length=32, unique=True)

@@ -99,7 +99,8 @@ async def test_a_correction_below_the_course_share_returns_the_revocation(uow):
     correction = AttendanceCorrected(session_id="s-1", servant_id="sv-1", minutes_present=120, session_minutes=240,
                                      share=0.5, status="late", reason="left early", corrected_by="instructor-1")
 
-    (revoked,) = await handlers.attendance_corrected(uow.repository, CONTEXT, correction, stamp(3))  # same instant: outranks
+    # stated at the same instant as the record: the correction outranks it
+    (revoked,) = await handlers.attendance_corrected(uow.repository, CONTEXT, correction, stamp(3))
 
     assert isinstance(revoked, CertificateRevoked)
     assert revoked.certificate_id == issued.certificate_id

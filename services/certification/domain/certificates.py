@@ -61,7 +61,7 @@ class CertificateTerms:
     valid_until: date | None = None  # the course's vigencia after issued_on; None: it never expires
     holder_digest: str | None = None  # the servant's holder digest (contracts.holder); None: not bound
 
-    def claims(self) -> dict:
+    def claims(self) -> dict[str, object]:
         """What is signed. ``valid_until`` and ``holder_digest`` are claimed only when the certificate has
         them, so a certificate signed before they existed still verifies."""
         claims = {
@@ -174,7 +174,9 @@ class Revocation:
 
     def applies_from(self, issued_on: date) -> date:
         """The first day the certificate no longer holds: its own date when void (it never held)."""
-        return issued_on if self.void else self.effective_on
+        if self.void or self.effective_on is None:  # a revocation from a date always has its date
+            return issued_on
+        return self.effective_on
 
 
 AFTER_CORRECTION = Revocation()  # certification's own revocations: void

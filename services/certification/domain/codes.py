@@ -51,7 +51,7 @@ def normalise_code(text: str) -> str | None:
     cleaned = "".join(ch for ch in text.upper() if ch.isalnum())
     if cleaned.startswith(CODE_PREFIX):
         cleaned = cleaned[len(CODE_PREFIX):]
-    cleaned = cleaned.translate(str.maketrans({"O": "0", "I": "1", "L": "1"}))
+    cleaned = cleaned.translate(str.maketrans("OIL", "011"))
     length = _CODE_GROUPS * _CODE_GROUP_LENGTH
     if len(cleaned) != length or any(ch not in _CROCKFORD for ch in cleaned):
         return None

@@ -159,17 +159,18 @@ def _reconsider(facts: CompletionFacts, standing: StandingCertificate | None, se
     held = standing.held if standing is not None else None
     decision = decide(facts, held, rules.code_key, rules.issuing_authority, servant.holder_digest)
     if not decision.changed:
-        if restamp and standing is not None:
+        if restamp and standing is not None and held is not None:
             institution = institution_at_start(facts.session, facts.enrolments, servant.transfers, rules.zone)
             if institution is not None and institution != standing.institution_id:
                 out.restamps.append(Restamp(facts.session_id, facts.servant_id, held.terms.certificate_id,
                                             institution))
         return servant
     new = decision.certificate
+    assert new is not None  # a decision that changed something keeps a certificate
     terms = new.terms
-    same = standing is not None and standing.held.terms.certificate_id == terms.certificate_id
+    kept = standing if standing is not None and standing.held.terms.certificate_id == terms.certificate_id else None
     institution = (institution_at_start(facts.session, facts.enrolments, servant.transfers, rules.zone)
-                   or (standing.institution_id if same else None))
+                   or (kept.institution_id if kept is not None else None))
     out.certificates.append(CertificateChange(facts.session_id, facts.servant_id, new, institution,
                                               tuple(decision.events)))
     out.events.extend(decision.events)
@@ -266,8 +267,8 @@ def decide_enrolment(completion: Completion, stored: Enrolment | None, event: En
                      servant: ServantState, rules: Rules) -> FactDecision[Enrolment]:
     """``completion``: the event's (servant, session); ``stored``: the enrolment with the event's id,
     wherever it is kept (an id is not trusted to name its session: a stored one keeps its own)."""
-    change = enrolment_confirmed if isinstance(event, EnrolmentConfirmed) else enrolment_cancelled
-    after = change(stored, event)
+    after = (enrolment_confirmed(stored, event) if isinstance(event, EnrolmentConfirmed)
+             else enrolment_cancelled(stored, event))
     if after == stored:
         return FactDecision(None)
     facts = completion.facts

@@ -301,7 +301,7 @@ def judge(facts: CompletionFacts) -> Verdict:
         if share + SHARE_TOLERANCE < required:
             return Verdict(Outcome.not_completed,
                            f"attended {share:.0%} of the session; the course requires {required:.0%}")
-    if course is not None and course.has_evaluation and facts.grade is not None:
+    if course is not None and course.passing_score is not None and facts.grade is not None:
         if facts.grade.score < course.passing_score:
             return Verdict(Outcome.not_completed,
                            f"scored {facts.grade.score:g}; the course requires {course.passing_score:g}")
@@ -343,8 +343,8 @@ def absorb(facts: CompletionFacts, event: Event, stamp: Stamp) -> CompletionFact
             return replace(facts, session=session_cancelled(facts.session, event))
         case EnrolmentConfirmed() | EnrolmentCancelled():
             current = next((e for e in facts.enrolments if e.enrolment_id == event.enrolment_id), None)
-            change = enrolment_confirmed if isinstance(event, EnrolmentConfirmed) else enrolment_cancelled
-            updated = change(current, event)
+            updated = (enrolment_confirmed(current, event) if isinstance(event, EnrolmentConfirmed)
+                       else enrolment_cancelled(current, event))
             others = tuple(e for e in facts.enrolments if e.enrolment_id != event.enrolment_id)
             return replace(facts, enrolments=tuple(sorted((*others, updated), key=lambda e: e.enrolment_id)))
         case AttendanceRecorded():

@@ -63,8 +63,9 @@ class FakeCertificationRepository:
         enrolments = tuple(sorted((e for e in self.enrolments.values()
                                    if (e.session_id, e.servant_id) == (session_id, servant_id)),
                                   key=lambda e: e.enrolment_id))
-        facts = CompletionFacts(servant_id, session_id, course, plan, enrolments,
-                                self.attendance.get((session_id, servant_id)), self.grades.get((session_id, servant_id)))
+        key = (session_id, servant_id)
+        facts = CompletionFacts(servant_id, session_id, course, plan, enrolments, self.attendance.get(key),
+                                self.grades.get(key))
         return Completion(facts, self.certificates.get((session_id, servant_id)))
 
     def _session_state(self, session_id: str) -> SessionState:
