@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Select, text
 from sqlmodel import SQLModel, select
 
 from probidad.shared.unit_of_work import UnitOfWork
@@ -151,7 +151,7 @@ class SqlCertificationRepository(RowSaving):
                 await self.session.execute(
                     text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys})
 
-    async def _rows(self, statement) -> list:  # noqa: ANN001 — a select
+    async def _rows(self, statement: Select[Any]) -> list[Any]:
         return list((await self.session.execute(statement)).all())
 
     async def preload(self, session_ids: Iterable[str], servant_ids: Iterable[str]) -> None:

@@ -44,13 +44,6 @@ from services.certification.domain.facts import (
 )
 
 
-# ------------------------------------------------------------------ decisions a handler asks for
-#
-# Each ``decide_*`` takes what is kept (the completion, session or servant the fact is about), merges the
-# fact with the supersede rules above and, if that changed anything, re-judges every completion it can
-# affect: the certificates to keep, the competencies attained and the events to publish.
-
-
 @dataclass(frozen=True)
 class Rules:
     """What every decision applies besides the facts."""
