@@ -14,10 +14,14 @@ from __future__ import annotations
 from probidad.shared.unit_of_work import UnitOfWork
 from sqlalchemy.exc import IntegrityError
 
+from services.enrollment.agency.ports import AgencyRepository
 from services.enrollment.agency.repository import SqlAgencyRepository
+from services.enrollment.constancias.ports import ConstanciasRepository
 from services.enrollment.enrolments.repository import SqlEnrolmentsRepository
 from services.enrollment.institutions.repository import SqlInstitutionsRepository
+from services.enrollment.plans.ports import PlansRepository
 from services.enrollment.plans.repository import SqlPlansRepository
+from services.enrollment.requirements.ports import RequirementsRepository
 from services.enrollment.requirements.repository import SqlRequirementsRepository
 from services.enrollment.servants.repository import SqlServantsRepository
 from services.enrollment.sessions.repository import SqlSessionsRepository
@@ -36,3 +40,8 @@ class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, Sql
     def of(cls, uow: UnitOfWork) -> SqlEnrollmentRepository:
         """The unit of work's repository (one per unit of work; a test hands its own through ``uow.part``)."""
         return uow.part(cls, lambda: cls(uow))
+
+
+# The one SQL class answers every sub-area's interface (read by a type checker; nothing runs here).
+_SATISFIES: tuple[type[AgencyRepository], type[ConstanciasRepository], type[PlansRepository],
+                  type[RequirementsRepository]] = (SqlEnrollmentRepository,) * 4

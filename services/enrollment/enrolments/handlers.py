@@ -22,7 +22,7 @@ from services.enrollment.servants.domain import ServantDetails
 from services.enrollment.servants.domain.curp import parse_sex, validate_curp
 from services.enrollment.servants.domain.files import parse_day
 from services.enrollment.servants.handlers import institution_for, register_servant, resolve_servant_id
-from services.enrollment.sessions.handlers import _locked_session
+from services.enrollment.sessions.handlers import locked_session
 from services.enrollment.sessions.rows import terms
 
 log = get_logger(__name__)
@@ -96,7 +96,7 @@ async def cancel_enrolment(repo: EnrolmentsRepository, ctx: EnrollmentContext, e
                            acting_for: str | None, now: datetime) -> Cancelled:
     """Cancel an enrolment; the enrolments promoted from the waitlist take its seat."""
     enrolment = await find_enrolment(repo, enrolment_id, acting_for)
-    session = await _locked_session(repo, enrolment.session_id)
+    session = await locked_session(repo, enrolment.session_id)
     await repo.reload(enrolment)
     seats = await repo.active_seats(session.session_id)
     if enrolment.status == "cancelled":

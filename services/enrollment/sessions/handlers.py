@@ -50,7 +50,7 @@ async def schedule_session(repo: SessionsRepository, ctx: EnrollmentContext, *, 
     return Done(session, events, True)
 
 
-async def _locked_session(repo: SessionsRepository, session_id: str) -> TrainingSession:
+async def locked_session(repo: SessionsRepository, session_id: str) -> TrainingSession:
     session = await repo.lock_session(session_id)
     if session is None:
         raise RuleViolation("session_id", f"unknown session {session_id!r}", "not_found")
@@ -64,7 +64,7 @@ async def reschedule_session(repo: SessionsRepository, ctx: EnrollmentContext, s
     # none of them can take an overlapping seat elsewhere while the new time is being checked.
     for seated in sorted({s.servant_id for s in await repo.active_seats(session_id)}):
         await repo.lock_servant(seated)
-    session = await _locked_session(repo, session_id)
+    session = await locked_session(repo, session_id)
     timezone = timezone or session.timezone
     venue = venue if venue is not None else session.venue
     start, end = session_times(starts_at, ends_at, timezone)
@@ -77,7 +77,7 @@ async def reschedule_session(repo: SessionsRepository, ctx: EnrollmentContext, s
 
 async def cancel_session(repo: SessionsRepository, ctx: EnrollmentContext, session_id: str, *,
                          reason: str | None, now: datetime) -> Done[TrainingSession]:
-    session = await _locked_session(repo, session_id)
+    session = await locked_session(repo, session_id)
     events = decide_session_cancellation(terms(session), reason,
                                                 certificates=await repo.certificates_from_session(session_id))
     await repo.cancel_session(session, at=now, reason=reason)
