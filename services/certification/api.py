@@ -31,6 +31,7 @@ from services.certification.badges import ACHIEVEMENTS_PATH
 from services.certification.documents import PrintedCertificate, render_pdf, spanish_date
 from services.certification import handlers  # the one write route: the comptroller's revocation
 from services.certification.handlers import CertificationContext
+from services.certification.reads_repository import SqlCertificateReads
 from services.certification.repository import SqlCertificationRepository
 from services.certification.signing import b64url
 from services.certification.views import Verification
@@ -57,7 +58,8 @@ async def _verification(runtime: Runtime, ctx: CertificationContext, code: str) 
     if normalise_code(code) is None:
         raise RuleViolation("code", f"{code[:60]!r} is not a verification code (a folio reads {CODE_SHAPE})")
     async with runtime.unit_of_work() as uow:
-        found = await views.verification(uow, code, ctx.signer, ctx.today())
+        reads = SqlCertificateReads(uow)
+        found = await views.verification(reads, code, ctx.signer, ctx.today())
     if found is None:
         raise RuleViolation("code", f"no certificate has the verification code {code!r}", "not_found")
     return found
@@ -230,7 +232,8 @@ async def certificate_pdf(code: str, runtime: Runtime, ctx: Context) -> Response
 async def certificate_badge(code: str, runtime: Runtime, ctx: Context) -> JSONResponse:
     record = _exportable(await _verification(runtime, ctx, code))
     async with runtime.unit_of_work() as uow:
-        credential = await views.badge(uow, record, ctx.signer, base_url=_base_url(runtime))
+        reads = SqlCertificateReads(uow)
+        credential = await views.badge(reads, record, ctx.signer, base_url=_base_url(runtime))
     return JSONResponse(credential, media_type="application/vc+ld+json")
 
 
@@ -246,7 +249,8 @@ async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSO
         raise RuleViolation("list_id", f"{list_id!r} names no status list (it is a code's first 8 symbols)",
                             "not_found")
     async with runtime.unit_of_work() as uow:
-        credential = await views.status_list_credential(uow, normalised, ctx.signer, base_url=_base_url(runtime))
+        reads = SqlCertificateReads(uow)
+        credential = await views.status_list_credential(reads, normalised, ctx.signer, base_url=_base_url(runtime))
     # A revocation must reach verifiers at once: they may keep a copy only as long as they revalidate it.
     return JSONResponse(credential, media_type="application/vc+ld+json", headers={"Cache-Control": "no-cache"})
 
@@ -255,7 +259,8 @@ async def badge_status_list(list_id: str, runtime: Runtime, ctx: Context) -> JSO
 async def course_achievement(course_id: str, runtime: Runtime) -> JSONResponse:
     """What a badge's ``achievement.id`` points at: the course's Achievement under its current terms."""
     async with runtime.unit_of_work() as uow:
-        found = await views.course_achievement(uow, course_id, base_url=_base_url(runtime))
+        reads = SqlCertificateReads(uow)
+        found = await views.course_achievement(reads, course_id, base_url=_base_url(runtime))
     if found is None:
         raise RuleViolation("course_id", f"no course {course_id!r}", "not_found")
     return JSONResponse(found, media_type="application/ld+json")
@@ -278,7 +283,9 @@ async def list_certificates(runtime: Runtime, principal: Registrar, servant_id: 
     """A liaison sees only certificates of its institution's servants."""
     institution = principal.institution_id if principal.role == "liaison" else None
     async with runtime.unit_of_work() as uow:
-        found = await views.certificates(uow, servant_id=servant_id, session_id=session_id, institution_id=institution)
+        reads = SqlCertificateReads(uow)
+        found = await views.certificates(reads, servant_id=servant_id, session_id=session_id,
+                                        institution_id=institution)
     return [_staff_view(r, _base_url(runtime)) for r in found]
 
 
@@ -331,7 +338,8 @@ async def revoke_certificate(certificate: str, body: RevocationIn, runtime: Runt
 @staff_router.get("/servants/{servant_id}/competencies", summary="Competencies a servant attained")
 async def servant_competencies(servant_id: str, runtime: Runtime, _principal: Comptroller) -> list[dict]:
     async with runtime.unit_of_work() as uow:
-        found = await views.competencies(uow, servant_id)
+        reads = SqlCertificateReads(uow)
+        found = await views.competencies(reads, servant_id)
     return [{"competency": c.competency, "course_ids": json.loads(c.course_ids),
              "certificate_ids": json.loads(c.certificate_ids), "attained_on": c.attained_on.isoformat()} for c in found]
 

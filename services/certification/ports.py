@@ -1,5 +1,6 @@
 """What certification's handlers may ask of storage: load what one decision reads, at once, and save what it
-decided (``repository.SqlCertificationRepository`` is the one with SQL; tests use an in-memory fake)."""
+decided (``repository.SqlCertificationRepository`` is the one with SQL; tests use an in-memory fake); and what
+the views may read (``reads_repository.SqlCertificateReads``)."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from services.certification.domain.decisions import (
     ServantFacts,
     SessionFacts,
 )
-from services.certification.domain.facts import SessionPlan
+from services.certification.domain.facts import CourseTerms, SessionPlan
 from services.certification.signing import CertificateSigner
+from services.certification.tables import CertificateRecord, CompetencyAttainment
 
 
 class CertificationRepository(Protocol):
@@ -49,4 +51,21 @@ class CertificationRepository(Protocol):
     def save(self, decision: FactDecision[Any], signer: CertificateSigner, changed_at: datetime) -> None:
         """Keep the fact decided and its consequences: certificates signed with ``signer``, restamps,
         competencies attained."""
+        ...
+
+
+class CertificateReads(Protocol):
+    """What the HTTP views read: certificates and competencies as stored, a course's terms."""
+
+    async def certificate_by_code(self, verification_code: str) -> CertificateRecord | None: ...
+
+    async def certificate_list(self, *, servant_id: str | None = None, session_id: str | None = None,
+                               institution_id: str | None = None) -> list[CertificateRecord]: ...
+
+    async def competencies(self, servant_id: str) -> list[CompetencyAttainment]: ...
+
+    async def course(self, course_id: str) -> CourseTerms | None: ...
+
+    async def revoked_codes(self, code_prefix: str) -> list[str]:
+        """The verification codes starting with ``code_prefix`` of revoked certificates, in order."""
         ...

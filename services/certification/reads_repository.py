@@ -7,7 +7,6 @@ from sqlmodel import col, select
 
 from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain.certificates import Status
-from services.certification.domain.codes import normalise_code
 from services.certification.domain.facts import CourseTerms
 from services.certification.rows import course_of
 from services.certification.tables import CertificateRecord, CompetencyAttainment, CourseFact
@@ -18,12 +17,6 @@ class SqlCertificateReads:
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.session = uow.session
-
-    async def certificate_named(self, certificate: str) -> CertificateRecord | None:
-        """The certificate with this id, or this verification code (as a person types it)."""
-        code = normalise_code(certificate)
-        column = CertificateRecord.verification_code if code is not None else CertificateRecord.certificate_id
-        return (await self.session.exec(select(CertificateRecord).where(column == (code or certificate)))).first()
 
     async def certificate_by_code(self, verification_code: str) -> CertificateRecord | None:
         return (await self.session.exec(select(CertificateRecord).where(

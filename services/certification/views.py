@@ -1,18 +1,17 @@
 """Reads for the HTTP API: verification by code, the course rule a badge states, certificate and
 competency listings, and the public Open Badges documents (a status list's revocations, a course's
-Achievement). Through ``SqlCertificateReads`` only: no SQL here."""
+Achievement). Through the reads port (``ports.CertificateReads``) only: no SQL here."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
 
-from probidad.shared.unit_of_work import UnitOfWork
 from services.certification.domain.certificates import Revocation, Status, holder_check, verified_status
 from services.certification.domain.codes import normalise_code
 from services.certification import status_list
 from services.certification.badges import CourseRule, achievement, achievement_document, open_badge_credential
-from services.certification.reads_repository import SqlCertificateReads
+from services.certification.ports import CertificateReads
 from services.certification.rows import certificate_terms, revocation_of
 from services.certification.signing import CertificateSigner, verify_claims
 from services.certification.tables import CertificateRecord, CompetencyAttainment
@@ -45,11 +44,12 @@ class Verification:
         return holder_check(self.record.holder_digest, salt, curp) if self.signature_holds else None
 
 
-async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, today: date) -> Verification | None:
+async def verification(reads: CertificateReads, code: str, signer: CertificateSigner,
+                       today: date) -> Verification | None:
     normalised = normalise_code(code)
     if normalised is None:
         return None
-    row = await SqlCertificateReads(uow).certificate_by_code(normalised)
+    row = await reads.certificate_by_code(normalised)
     if row is None:
         return None
     # The stored signature must still match the stored terms, under the key the row names (the current key
@@ -59,33 +59,35 @@ async def verification(uow: UnitOfWork, code: str, signer: CertificateSigner, to
     return Verification(row, holds, today)
 
 
-async def badge(uow: UnitOfWork, record: CertificateRecord, signer: CertificateSigner, *, base_url: str) -> dict:
+async def badge(reads: CertificateReads, record: CertificateRecord, signer: CertificateSigner, *,
+                base_url: str) -> dict:
     """The certificate as an Open Badges 3.0 credential, with the rule of its course."""
-    course = await SqlCertificateReads(uow).course(record.course_id)
+    course = await reads.course(record.course_id)
     rule = CourseRule(course.minimum_attendance_share, course.passing_score)
     return open_badge_credential(certificate_terms(record), rule, signer, base_url=base_url)
 
 
-async def certificates(uow: UnitOfWork, *, servant_id: str | None = None, session_id: str | None = None,
+async def certificates(reads: CertificateReads, *, servant_id: str | None = None, session_id: str | None = None,
                        institution_id: str | None = None) -> list[CertificateRecord]:
-    return await SqlCertificateReads(uow).certificate_list(servant_id=servant_id, session_id=session_id,
+    return await reads.certificate_list(servant_id=servant_id, session_id=session_id,
                                                                institution_id=institution_id)
 
 
-async def competencies(uow: UnitOfWork, servant_id: str) -> list[CompetencyAttainment]:
-    return await SqlCertificateReads(uow).competencies(servant_id)
+async def competencies(reads: CertificateReads, servant_id: str) -> list[CompetencyAttainment]:
+    return await reads.competencies(servant_id)
 
 
-async def status_list_credential(uow: UnitOfWork, list_id: str, signer: CertificateSigner, *, base_url: str) -> dict:
+async def status_list_credential(reads: CertificateReads, list_id: str, signer: CertificateSigner, *,
+                                 base_url: str) -> dict:
     """The signed status list ``list_id``: the bits of the revoked certificates whose codes it holds."""
     prefix = status_list.StatusPosition(list_id, 0).code_prefix
-    revoked = await SqlCertificateReads(uow).revoked_codes(prefix)
+    revoked = await reads.revoked_codes(prefix)
     return status_list.status_list_credential(list_id, revoked, signer, base_url=base_url)
 
 
-async def course_achievement(uow: UnitOfWork, course_id: str, *, base_url: str) -> dict | None:
+async def course_achievement(reads: CertificateReads, course_id: str, *, base_url: str) -> dict | None:
     """The course's Achievement as its current terms state it; None for a course certification never heard of."""
-    course = await SqlCertificateReads(uow).course(course_id)
+    course = await reads.course(course_id)
     if course is None:
         return None
     rule = CourseRule(course.minimum_attendance_share, course.passing_score)
