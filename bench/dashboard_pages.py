@@ -32,8 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from probidad.ops.programme import generate, scaled_plan
 from services.reporting import bulletin, dashboard_suppression
 from services.reporting.dashboard import render_dashboard
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
 
 YEAR, TODAY, UNIT = 2026, date(2027, 1, 15), "Unidad de Ética"
 

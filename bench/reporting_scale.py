@@ -63,7 +63,7 @@ from probidad.shared.auth import issue_token
 from probidad.shared.database import Database
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.reporting.projection.facts import fact_from
+from services.reporting.domain.facts import fact_from
 from services.reporting.repository import COLUMNS, fact_values
 from services.reporting.settings import ReportingSettings
 from services.reporting.tables import TABLES

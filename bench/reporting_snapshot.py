@@ -40,12 +40,12 @@ from sqlalchemy import create_engine, select
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from probidad.ops.programme import bulletin_plan, generate, scaled_plan
-from services.reporting.projection.facts import (
+from services.reporting.domain.facts import (
     FOREVER, PRESENT, UNKNOWN, Fact, fact_from, from_micros, micros,
 )
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import CertificateEvent, CompletionView, Period, Who
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import CertificateEvent, CompletionView, Period, Who
+from services.reporting.domain.snapshot import Snapshot
 from services.reporting.repository import COLUMNS, FACTS, LOADED, apply_rows, fact_values, row_fact
 
 ZONE = ZoneInfo("America/Mexico_City")

@@ -10,15 +10,17 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
 from probidad.shared.as_of import parse_as_of
 from probidad.shared.dependencies import Comptroller, Provided, Runtime
+from probidad.shared.errors import RuleViolation
 from services.reporting import bulletin, bulletin_text, handlers, views
-from services.reporting.projection.facts import DIMENSIONS
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS
+from services.reporting.domain.resolved import Period
 from services.reporting.handlers import ReportingContext
+from services.reporting.repository import SqlReportingRepository
 from services.reporting.views import ProjectionReader
 
 router = APIRouter(tags=["reporting"])
@@ -30,16 +32,16 @@ def period_of(ctx: ReportingContext, year: int | None, month: str | None, start:
               end: date | None) -> Period:
     if start or end:
         if not (start and end):
-            raise HTTPException(422, "from/to: give both ends of the period")
+            raise RuleViolation("from/to", "give both ends of the period")
         if end < start:
-            raise HTTPException(422, "to: must not be before from")
+            raise RuleViolation("to", "must not be before from")
         return Period(start, end)
     if month:
         try:
             y, m = (int(part) for part in month.split("-"))
             return Period.month(y, m)
         except ValueError as error:
-            raise HTTPException(422, f"month: expected YYYY-MM, got {month!r}") from error
+            raise RuleViolation("month", f"expected YYYY-MM, got {month!r}") from error
     return Period.year(year or views.today(ctx).year)
 
 
@@ -56,7 +58,7 @@ class Query_:  # the query string every figure route accepts
                  institution: str | None = Query(None, min_length=1, max_length=64,
                                                  description="Only what concerns this institution's servants.")) -> None:
         if by is not None and by not in DIMENSIONS:
-            raise HTTPException(422, f"by: must be one of {', '.join(DIMENSIONS)}")
+            raise RuleViolation("by", f"must be one of {', '.join(DIMENSIONS)}")
         self.period = period_of(ctx, year, month, start, end)
         self.as_of = as_of_of(ctx, as_of)
         self.by = by
@@ -79,17 +81,14 @@ async def figures_csv(_comptroller: Comptroller, reader: Reader, ctx: Context,
 
 
 def month_param(month: str) -> tuple[int, int]:
-    try:
-        return bulletin.month_of(month)
-    except bulletin.BulletinError as error:
-        raise HTTPException(422, str(error)) from error
+    return bulletin.month_of(month)
 
 
 def check_rendering(fmt: str, lang: str | None) -> None:
     if fmt not in views.BULLETIN_FORMATS:
-        raise HTTPException(422, f"format: one of {', '.join(views.BULLETIN_FORMATS)}, got {fmt!r}")
+        raise RuleViolation("format", f"one of {', '.join(views.BULLETIN_FORMATS)}, got {fmt!r}")
     if lang is not None and lang not in bulletin_text.LANGUAGES:
-        raise HTTPException(422, f"lang: one of {', '.join(bulletin_text.LANGUAGES)}, got {lang!r}")
+        raise RuleViolation("lang", f"one of {', '.join(bulletin_text.LANGUAGES)}, got {lang!r}")
 
 
 async def bulletin_response(reader: ProjectionReader, figures: dict[str, Any], ctx: ReportingContext,
@@ -121,12 +120,12 @@ async def bulletin_(_comptroller: Comptroller, reader: Reader, ctx: Context,
     check_rendering(format, lang)
     if published is not None:
         if published != "latest":
-            raise HTTPException(422, f"published: 'latest' or absent, got {published!r}")
+            raise RuleViolation("published", f"'latest' or absent, got {published!r}")
         if as_of is not None:
-            raise HTTPException(422, "as_of: a published bulletin is as of the moment it was published")
+            raise RuleViolation("as_of", "a published bulletin is as of the moment it was published")
         found = await views.publications(reader, month)
         if not found:
-            raise HTTPException(404, f"month: no bulletin of {month} has been published")
+            raise bulletin.NotPublished("month", f"no bulletin of {month} has been published")
         return await published_response(reader, ctx, found[0], lang, format)
     moment = as_of_of(ctx, as_of)
     return await bulletin_response(reader, await views.bulletin_figures(reader, year, number, moment), ctx, lang,
@@ -153,14 +152,11 @@ async def publish_bulletin(month: str, principal: Comptroller, runtime: Runtime,
     # To the microsecond: a moment cut to the second would leave out what was known within that second.
     now = datetime.now(UTC)
     moment = as_of_of(ctx, as_of) or now
-    if moment > now:
-        raise HTTPException(422, "as_of: must not be in the future (facts still to come would change the figures)")
-    if not bulletin.month_over(month, moment, ctx.zone):  # preliminary figures are rendered, never published
-        raise HTTPException(409, f"month: {month} is still in progress at {moment.astimezone(ctx.zone).isoformat()} "
-                            "(programme time zone); its bulletin can be published once the month is over")
+    bulletin.ensure_publishable(month, moment, now, ctx.zone)
     figures = await views.bulletin_figures(reader, year, number, moment.astimezone(UTC))
     async with runtime.unit_of_work() as uow:
-        published = await handlers.publish_bulletin(uow, ctx, figures, published_by=f"comptroller:{principal.subject}")
+        published = await handlers.publish_bulletin(SqlReportingRepository.of(uow), ctx, figures,
+                                                    published_by=f"comptroller:{principal.subject}")
         uow.record(published.events)
     return views.publication_body(published)
 
@@ -183,7 +179,7 @@ async def published_bulletin(report_id: str, _comptroller: Comptroller, reader: 
     check_rendering(format, lang)
     found = await views.publication(reader, report_id)
     if found is None:
-        raise HTTPException(404, f"report_id: no bulletin {report_id!r} has been published")
+        raise bulletin.NotPublished("report_id", f"no bulletin {report_id!r} has been published")
     return await published_response(reader, ctx, found, lang, format)
 
 
@@ -258,7 +254,7 @@ async def compliance(_comptroller: Comptroller, reader: Reader, ctx: Context,
 async def compliance_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, q: ComplianceQuery = Depends(),
                          part: str = Query("aggregates", description="aggregates or standings")) -> PlainTextResponse:
     if part not in ("aggregates", "standings"):
-        raise HTTPException(422, f"part: aggregates or standings, got {part!r}")
+        raise RuleViolation("part", f"aggregates or standings, got {part!r}")
     body = await views.compliance(reader, ctx, q.on, q.as_of, q.institution, q.requirement)
     return PlainTextResponse(views.compliance_csv(body, part), media_type="text/csv; charset=utf-8", headers={
         "Content-Disposition": f'attachment; filename="compliance-{body["on"]}-{part}.csv"'})
@@ -270,7 +266,7 @@ async def roster(_comptroller: Comptroller, reader: Reader, ctx: Context, sessio
     """Who was enrolled, present, graded and certified in a session — pseudonymous ids only."""
     found = await views.roster(reader, session_id, as_of_of(ctx, as_of))
     if found is None:
-        raise HTTPException(404, f"session_id: no session {session_id!r} is known")
+        raise RuleViolation("session_id", f"no session {session_id!r} is known", "not_found")
     return found
 
 
@@ -303,6 +299,6 @@ async def dashboard(reader: Reader, ctx: Context, year: int | None = Query(None,
     Panels: figures, months, state/municipal, compliance with the requirements in force, the annual
     plan against what was delivered, topic, modality and sex, coverage; small counts suppressed."""
     if period not in ("month", "ytd", "year"):
-        raise HTTPException(422, f"period: month, ytd or year, got {period!r}")
+        raise RuleViolation("period", f"month, ytd or year, got {period!r}")
     return HTMLResponse(await views.dashboard(reader, ctx, year, as_of_of(ctx, as_of), period, month,
                                               institution or None))

@@ -57,18 +57,30 @@ from typing import Any
 from urllib.parse import urlencode
 
 from contracts.events import ReportPublished
+from probidad.shared.errors import Kind, RuleViolation
 
 from services.reporting.compliance import report as compliance_report
-from services.reporting.projection.resolved import Period
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.resolved import Period
+from services.reporting.domain.snapshot import Snapshot
 
 KIND = "bulletin"
 _LEVELS = ("state", "municipal")
 _MODALITIES = ("virtual", "hybrid", "in_person")
 
 
-class BulletinError(ValueError):
-    """A bulletin that cannot be written as asked (a bad month, an unknown language)."""
+class BulletinError(RuleViolation):
+    """A bulletin that cannot be written or published as asked (a bad month, an unknown language, a month
+    still in progress, a moment still to come)."""
+
+    def __init__(self, field: str, message: str, kind: Kind = "invalid") -> None:
+        super().__init__(field, message, kind)
+
+
+class NotPublished(BulletinError):
+    """No bulletin was published under what was asked for (a month, a report id)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(field, message, "not_found")
 
 
 def month_of(text: str) -> tuple[int, int]:
@@ -81,7 +93,7 @@ def month_of(text: str) -> tuple[int, int]:
         if not (2000 <= year <= 2100 and 1 <= month <= 12):
             raise ValueError(text)
     except ValueError as error:
-        raise BulletinError(f"month: expected YYYY-MM (e.g. 2026-11), got {text!r}") from error
+        raise BulletinError("month", f"expected YYYY-MM (e.g. 2026-11), got {text!r}") from error
     return year, month
 
 
@@ -213,7 +225,7 @@ class Publication:
 def decide_publication(figures: dict[str, Any], *, report_id: str, published_by: str) -> Publication:
     """Publish ``figures`` (from ``bulletin_figures`` with an ``as_of``): the fact and what is stored."""
     if figures.get("as_of") is None:
-        raise BulletinError("as_of: a published bulletin needs the moment its figures are as of")
+        raise BulletinError("as_of", "a published bulletin needs the moment its figures are as of")
     return Publication(report_id=report_id, month=figures["month"], as_of=datetime.fromisoformat(figures["as_of"]),
                        figures=figures, figures_digest=figures_digest(figures), published_by=published_by)
 
@@ -227,6 +239,16 @@ def month_over(month: str, moment: datetime, zone: Any) -> bool:
     year, number = month_of(month)
     last = date(year, number, calendar.monthrange(year, number)[1])
     return moment >= datetime.combine(last, time.max, zone)
+
+
+def ensure_publishable(month: str, moment: datetime, now: datetime, zone: Any) -> None:
+    """A bulletin is published as known at a moment that has come (facts still to come would change its
+    figures) and of a month over by then: preliminary figures are rendered, never published."""
+    if moment > now:
+        raise BulletinError("as_of", "must not be in the future (facts still to come would change the figures)")
+    if not month_over(month, moment, zone):
+        raise BulletinError("month", f"{month} is still in progress at {moment.astimezone(zone).isoformat()} "
+                            "(programme time zone); its bulletin can be published once the month is over", "conflict")
 
 
 def _public(base: str, route: str, as_of: str | None, anchor: str, **params: str) -> str:

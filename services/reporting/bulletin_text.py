@@ -159,7 +159,7 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     ``now``) says so in its title and sentences: its figures are preliminary. ``published`` names the
     publication they are (``holds``: whether they still resolve to the published digest)."""
     if lang not in LANGUAGES:
-        raise BulletinError(f"lang: one of {', '.join(LANGUAGES)}, got {lang!r}")
+        raise BulletinError("lang", f"one of {', '.join(LANGUAGES)}, got {lang!r}")
     base = public_url.rstrip("/")
     q = queries(figures, base)
     m, ytd = figures["month_figures"], figures["year_to_date"]

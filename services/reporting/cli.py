@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import typer
 
@@ -15,17 +16,19 @@ def rebuild(batch_size: int = typer.Option(None, min=100, help="Facts per bulk i
                                         "it all in this process (default: 2 on a machine with 2 cores or more).")) -> None:
     """Replay every platform topic from offset 0 into a fresh store and swap it in, without a gap in service."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     from probidad.shared.database import Database
     from services.reporting.app import TOPICS
-    from services.reporting.rebuild import rebuild_from_kafka
+    from services.reporting.rebuild import RebuildReport, rebuild_from_kafka
     from services.reporting.settings import ReportingSettings
 
     settings = ReportingSettings()
     console = Console(stderr=True)
 
-    async def run():  # noqa: ANN202
+    async def run() -> RebuildReport:
         database = Database(settings.resolved_database_url)
         columns = (TextColumn("[bold]replaying[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("events"),
                    TimeElapsedColumn(), TimeRemainingColumn())
@@ -55,7 +58,7 @@ def status() -> None:
     from services.reporting.settings import ReportingSettings
     from services.reporting.repository import pointer
 
-    async def run():  # noqa: ANN202
+    async def run() -> dict[str, Any]:
         database = Database(ReportingSettings().resolved_database_url)
         try:
             return await pointer(database)

@@ -50,8 +50,8 @@ from typing import Any
 
 from contracts import compliance as rule
 from contracts.events import DueRule, RequirementScope
-from services.reporting.projection.facts import UNKNOWN, VERSION_ORDER, Fact, latest_version, revoked_on
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.facts import UNKNOWN, VERSION_ORDER, Fact, latest_version, revoked_on
+from services.reporting.domain.snapshot import Snapshot
 
 STATES = ("compliant", "due", "overdue", "exempt")
 COUNTS = ("required", *STATES)

@@ -13,10 +13,11 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from probidad.shared.errors import RuleViolation
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard_suppression import protect
-from services.reporting.projection.resolved import Period
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.resolved import Period
+from services.reporting.domain.snapshot import Snapshot
 from services.reporting.exports import COUNTS, suppress
 
 MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sep", "oct", "nov", "dic")
@@ -131,11 +132,11 @@ def dashboard_data(snapshot: Snapshot, year: int, *, as_of: datetime | None, uni
     None, and a rate is printed to 0.1 % unless it would narrow a blank.
     """
     if period not in PERIODS:
-        raise ValueError(f"period must be one of {', '.join(PERIODS)}")
+        raise RuleViolation("period", f"must be one of {', '.join(PERIODS)}")
     if month is None:
         month = today.month if today is not None and today.year == year else 12
     if not 1 <= month <= 12:
-        raise ValueError("month must be from 1 to 12")
+        raise RuleViolation("month", "must be from 1 to 12")
     chosen = selected_period(year, period, month)
     # Every figure first as it is; then the page is suppressed as one publication (dashboard_suppression).
     totals = snapshot.figures(chosen, None, institution)[0]

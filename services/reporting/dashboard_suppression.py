@@ -16,9 +16,12 @@ printed to 0.1 % unless they would narrow a blank.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
-from services.reporting.suppression import COMPLIANCE_PARTS, RATE_PLACES, Publication, decide, exact, protected
+from services.reporting.suppression import (
+    COMPLIANCE_PARTS, RATE_PLACES, Decision, Key, Publication, decide, exact, protected,
+)
 
 COMPLIANCE_COUNTS = ("required", *COMPLIANCE_PARTS)
 PLAN_ACTUALS = ("sessions_delivered", "servants_trained")
@@ -198,7 +201,7 @@ def _compliance_table(pub: Publication, compliance: dict[str, Any]) -> None:
 _DECIDED: OrderedDict[tuple, Any] = OrderedDict()  # the tables several pages print alike, as decided last
 
 
-def _decided(pub: Publication, minimum: int, settled: dict | None = None):  # noqa: ANN202
+def _decided(pub: Publication, minimum: int, settled: dict[Key, bool] | None = None) -> Decision:
     """``decide``, remembered for the same numbers: every page of a year decides the same coverage
     table, chart and compliance tables, and the decision depends on nothing else."""
     key = (minimum, tuple(sorted(((repr(k), v) for k, v in pub.values.items()))),
@@ -212,7 +215,8 @@ def _decided(pub: Publication, minimum: int, settled: dict | None = None):  # no
     return decision
 
 
-def _settle(pub: Publication, decision, settled: dict, rates: dict, keep=lambda key: True) -> None:  # noqa: ANN001
+def _settle(pub: Publication, decision: Decision, settled: dict[Key, bool], rates: dict[Key, float | None],
+            keep: Callable[[Key], bool] = lambda key: True) -> None:
     settled.update({k: k in decision.blanks for k in pub.values if keep(k)})
     rates.update({k: v for k, v in decision.rates.items() if keep(k)})
 

@@ -9,9 +9,9 @@ from datetime import date
 from typing import Any
 
 from probidad.shared.csvcells import cell
-from services.reporting.projection.facts import MEASURES
-from services.reporting.projection.resolved import Period
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.facts import MEASURES
+from services.reporting.domain.resolved import Period
+from services.reporting.domain.snapshot import Snapshot
 from services.reporting.suppression import Publication, decide, exact, protected
 
 COUNTS = ("sessions_delivered", "courses_delivered", "servants_trained", "participations",

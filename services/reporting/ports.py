@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from services.reporting.bulletin import Publication
-from services.reporting.projection.facts import Fact
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import Fact
+from services.reporting.domain.ledger import Ledger
 
 
 class ReportingRepository(Protocol):

@@ -32,8 +32,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from probidad.shared.database import Database
 from probidad.shared.unit_of_work import UnitOfWork
 from services.reporting.bulletin import Publication, canonical_json
-from services.reporting.projection.facts import Fact
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import Fact
+from services.reporting.domain.ledger import Ledger
 from services.reporting.tables import ReportingFact, ReportingPublication, ReportingStore
 
 FACTS = ReportingFact.__table__
@@ -117,7 +117,7 @@ async def _pointer(session: AsyncSession) -> dict[str, Any]:
             "note": row.note if row else None, "facts": facts}
 
 
-class ReportingRepository:
+class SqlReportingRepository:
     """Reporting's facts in one unit of work: the live consumer's writes, and the reads of a refresh.
 
     A consumer batch shares one repository (``of``): the pointer is read, and share-locked, once per
@@ -131,7 +131,7 @@ class ReportingRepository:
         self._rows: list[dict[str, Any]] = []
 
     @classmethod
-    def of(cls, uow: UnitOfWork) -> ReportingRepository:
+    def of(cls, uow: UnitOfWork) -> SqlReportingRepository:
         """The unit of work's repository (one per consumer batch)."""
         return uow.part(cls, lambda: cls(uow))
 

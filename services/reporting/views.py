@@ -19,13 +19,14 @@ from services.reporting.columnar.copy_repository import ColumnarLedger
 from services.reporting.columnar.snapshot_repository import ColumnarSnapshot
 from services.reporting.compliance import report as compliance_report
 from services.reporting.dashboard import render_dashboard, year_to_open
-from services.reporting.projection.facts import MEASURES
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.facts import MEASURES
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
+from services.reporting.domain.snapshot import Snapshot
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
 from services.reporting.handlers import ReportingContext
-from services.reporting.repository import ReportingRepository
+from services.reporting.ports import ReportingRepository
+from services.reporting.repository import SqlReportingRepository
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 BULLETIN_FORMATS = {"html": "text/html; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
@@ -72,7 +73,7 @@ class ProjectionReader:
         async with self._lock:
             while True:
                 async with self.unit_of_work() as uow:
-                    repo = ReportingRepository(uow)
+                    repo = SqlReportingRepository(uow)
                     if not self._pointer_made:
                         await repo.ensure_pointer()
                         self._pointer_made = True
@@ -164,7 +165,7 @@ class ProjectionReader:
 
     async def pointer(self) -> dict[str, Any]:
         async with self.unit_of_work() as uow:
-            return await ReportingRepository(uow).pointer()
+            return await SqlReportingRepository(uow).pointer()
 
 
 SETTLE_S = 60.0  # rows read longer ago than this are not counted again on every read
@@ -329,12 +330,12 @@ def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | 
 async def publications(reader: ProjectionReader, month: str | None) -> list[bulletin.Publication]:
     """The bulletins published (of ``month``, or all), newest first."""
     async with reader.unit_of_work() as uow:
-        return await ReportingRepository(uow).publications(bulletin.KIND, month)
+        return await SqlReportingRepository(uow).publications(bulletin.KIND, month)
 
 
 async def publication(reader: ProjectionReader, report_id: str) -> bulletin.Publication | None:
     async with reader.unit_of_work() as uow:
-        return await ReportingRepository(uow).publication(report_id)
+        return await SqlReportingRepository(uow).publication(report_id)
 
 
 async def publication_holds(reader: ProjectionReader, published: bulletin.Publication) -> bool:

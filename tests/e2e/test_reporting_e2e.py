@@ -20,8 +20,8 @@ from probidad.ops.programme import bulletin_plan, generate, small_plan
 from probidad.shared.auth import issue_token
 from probidad.shared.kafka import ensure_topics
 from probidad.shared.settings import DEV_JWT_SECRET
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
 from tests.support.browser import rendered_dom, screenshot
 from tests.support.kafka_tools import eventually
 from tests.support.processes import ROOT, ServiceProcess, free_port

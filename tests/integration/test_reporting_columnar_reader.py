@@ -4,7 +4,7 @@ rebuild and engine gives the figures the store's facts give.
 
 The readers here are ``ProjectionReader`` over the service's own unit of work, as the app wires them, each
 with a file of its own; the facts go into the store the way the live consumer writes them
-(``ReportingRepository.add_fact``), or — for what only a race between writers or a rebuild leaves behind —
+(``SqlReportingRepository.add_fact``), or — for what only a race between writers or a rebuild leaves behind —
 as rows with the sequence number or generation such a writer would give them.
 """
 
@@ -26,11 +26,11 @@ from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 from services.reporting import views
 from services.reporting.app import create_app
 from services.reporting.columnar.copy_repository import ColumnarLedger
-from services.reporting.projection.facts import DIMENSIONS, Fact
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS, Fact
+from services.reporting.domain.resolved import Period
 from services.reporting.handlers import ReportingContext
 from services.reporting.repository import (
-    FACTS, ReportingRepository, fact_row, insert_new_facts, last_seq, pointer, swap,
+    FACTS, SqlReportingRepository, fact_row, insert_new_facts, last_seq, pointer, swap,
 )
 from services.reporting.settings import ReportingSettings
 from services.reporting.tables import TABLES
@@ -62,7 +62,7 @@ class Store:
     async def add(self, facts: Iterable[Fact]) -> None:
         """Record facts as the live consumer does: in the active generation, idempotent by event id."""
         async with self.unit_of_work() as uow:
-            repository = ReportingRepository.of(uow)
+            repository = SqlReportingRepository.of(uow)
             for fact in facts:
                 await repository.add_fact(fact)
 

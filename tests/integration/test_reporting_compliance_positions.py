@@ -10,7 +10,7 @@ import io
 import pytest
 
 from services.reporting.app import create_app
-from services.reporting.projection.facts import UNKNOWN
+from services.reporting.domain.facts import UNKNOWN
 from services.reporting.settings import ReportingSettings
 from tests.support.harness import serving
 from tests.unit.test_reporting_compliance_positions import digest, envelopes

@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from contracts.envelope import seal
 from contracts.events import CertificateIssued, CertificateRevoked, ServantTransferred
-from services.reporting.projection.facts import DIMENSIONS
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS
+from services.reporting.domain.resolved import Period
 from tests.integration.test_reporting_service import SMALL, pure, reporting  # noqa: F401 (fixture)
 
 

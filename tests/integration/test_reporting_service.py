@@ -16,9 +16,9 @@ import pytest
 from contracts.envelope import to_record
 from probidad.ops.programme import bulletin_plan, generate, small_plan
 from services.reporting.app import create_app
-from services.reporting.projection.facts import DIMENSIONS, fact_from
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS, fact_from
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
 from services.reporting.rebuild import rebuild_store
 from services.reporting.repository import pointer
 from services.reporting.settings import ReportingSettings

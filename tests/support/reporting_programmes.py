@@ -37,7 +37,7 @@ from contracts.events import (
     SessionRescheduled, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
 from probidad.ops.programme import DemoProgramme, completes, demo_programme, generate, scaled_plan
-from services.reporting.projection.facts import Fact, fact_from, from_micros, micros
+from services.reporting.domain.facts import Fact, fact_from, from_micros, micros
 
 ZONE = ZoneInfo("America/Mexico_City")
 # The demo is planned on a fixed day, so its months (December 2025 - November 2026) never move.

@@ -29,8 +29,8 @@ from contracts.events import (
     InstitutionRegistered, RequirementScope, ServantRegistered, SessionScheduled, TrainingRequirementDeclared,
 )
 from services.reporting import compliance
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
 
 D = date
 ZONE = ZoneInfo("America/Mexico_City")

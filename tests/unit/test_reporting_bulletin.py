@@ -20,8 +20,8 @@ from contracts.events import (CoursePublished, DueRule, ExemptionGranted, PlanTa
 from probidad.ops.programme import COURSES, bulletin_plan, generate
 from services.reporting import bulletin, bulletin_text
 from services.reporting.dashboard import dashboard_data
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
 from services.reporting.settings import ReportingSettings
 
 ZONE = ZoneInfo("America/Mexico_City")

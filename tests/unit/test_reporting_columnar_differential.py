@@ -26,10 +26,10 @@ import pytest
 
 from services.reporting import bulletin, compliance, dashboard, exports
 from services.reporting.columnar.copy_repository import ColumnarLedger
-from services.reporting.projection.facts import DIMENSIONS, Fact, from_micros
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
-from services.reporting.projection.snapshot import Snapshot
+from services.reporting.domain.facts import DIMENSIONS, Fact, from_micros
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
+from services.reporting.domain.snapshot import Snapshot
 from tests.support.reporting_programmes import (
     PERTURBATIONS, ZONE, demo_facts, generated_facts, perturbed, redelivered, shuffled,
 )
@@ -361,7 +361,7 @@ def test_snapshots_of_one_engine_at_different_moments_keep_their_own_answers() -
         engine.close()
 
 
-def test_an_engine_kept_in_a_file_answers_the_same_after_it_is_reopened(tmp_path) -> None:  # noqa: ANN001
+def test_an_engine_kept_in_a_file_answers_the_same_after_it_is_reopened(tmp_path) -> None:
     facts = list(perturbed_programme("demo-11-small", 6))
     scope = Scope.of(facts)
     path = str(tmp_path / "reporting.duckdb")
@@ -377,7 +377,7 @@ def test_an_engine_kept_in_a_file_answers_the_same_after_it_is_reopened(tmp_path
         reopened.close()
 
 
-def test_compliance_read_a_few_servants_at_a_time_gives_the_report_read_all_at_once(monkeypatch) -> None:  # noqa: ANN001
+def test_compliance_read_a_few_servants_at_a_time_gives_the_report_read_all_at_once(monkeypatch) -> None:
     facts = facts_of("demo-5", "perturbed-1")
     ledger = Ledger()
     ledger.apply_all(facts)

@@ -28,8 +28,8 @@ from contracts.events import (
     ServantRegistered, ServantTransferred, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
 from services.reporting import compliance
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
 
 ZONE = ZoneInfo("America/Mexico_City")
 

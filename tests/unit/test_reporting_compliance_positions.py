@@ -25,8 +25,8 @@ from contracts.events import (
 )
 from contracts.pseudonyms import position_digest
 from services.reporting import compliance
-from services.reporting.projection.facts import UNKNOWN, fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import UNKNOWN, fact_from
+from services.reporting.domain.ledger import Ledger
 
 ZONE = ZoneInfo("America/Mexico_City")
 KEY = "a-digest-key-for-tests"

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.reporting.dashboard import render_dashboard
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.ledger import Ledger
 
 
 @pytest.mark.parametrize("period", ["year", "ytd", "month"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.reporting.projection.facts import MEASURES
+from services.reporting.domain.facts import MEASURES
 from services.reporting.exports import COUNTS, suppress
 
 

@@ -15,9 +15,10 @@ from contracts.events import (
     AttendanceRecorded, CertificateIssued, CoursePublished, InstitutionRegistered, PlanTarget, ServantRegistered,
     SessionScheduled, TrainingPlanDeclared,
 )
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.figures import attainment
-from services.reporting.projection.ledger import Ledger
+from probidad.shared.errors import RuleViolation
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.figures import attainment
+from services.reporting.domain.ledger import Ledger
 
 ZONE = ZoneInfo("America/Mexico_City")
 KNOWN = datetime(2026, 4, 30, 12, tzinfo=UTC)  # when every delivery fact was known
@@ -174,7 +175,7 @@ def test_one_institution_only():
 
 
 def test_through_month_is_a_month():
-    with pytest.raises(ValueError, match="through_month"):
+    with pytest.raises(RuleViolation, match="through_month"):
         programme().snapshot(ZONE).plan_against_actual(2026, 13)
 
 

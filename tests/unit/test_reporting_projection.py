@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from probidad.ops.programme import bulletin_plan, generate
-from services.reporting.projection.facts import DIMENSIONS, Fact, fact_from, from_micros, micros
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS, Fact, fact_from, from_micros, micros
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
 
 ZONE = ZoneInfo("America/Mexico_City")
 
@@ -235,7 +235,7 @@ def test_the_latest_version_known_at_the_cut_off_wins_by_time_then_event_id():
         ledger = Ledger()
         ledger.apply_all(order)
 
-        def title(as_of):  # noqa: ANN001, ANN202
+        def title(as_of):
             found = ledger.snapshot(ZONE, as_of).courses.get("course-x")
             return found.attributes["title"] if found else None
 
@@ -281,7 +281,7 @@ def test_each_fact_counts_from_when_it_was_known_and_completions_stay_with_the_i
     ledger = Ledger()
     ledger.apply_all(one_session())
 
-    def completed(snapshot) -> dict[str, str]:  # noqa: ANN001
+    def completed(snapshot) -> dict[str, str]:
         return {c.servant_id: c.who.institution_id for c in snapshot.completions}
 
     now = ledger.snapshot(ZONE)
@@ -332,7 +332,7 @@ def test_a_person_serving_in_two_institutions_is_one_servant_trained_and_counts_
 # ---------------------------------------------------------------- reusing the previous snapshot
 
 
-def everything(snapshot) -> list:  # noqa: ANN001
+def everything(snapshot) -> list:
     """All a snapshot answers, and the views it answers from."""
     return [*(snapshot.figures(p, by) for p in (Period.year(2026), JAN_NOV) for by in (None, *DIMENSIONS)),
             snapshot.coverage(2026), [snapshot.roster(sid) for sid in list(snapshot.sessions)[:3]],

@@ -18,7 +18,7 @@ from contracts.events import (
     TrainingRequirementDeclared,
 )
 from probidad.ops.programme import bulletin_plan, generate, small_plan
-from services.reporting.projection.facts import KINDS, fact_from
+from services.reporting.domain.facts import KINDS, fact_from
 from services.reporting.rebuild import rows, rows_of
 from services.reporting.rebuild.rows import fast_row, slow_row
 from services.reporting.repository import fact_row, fact_values

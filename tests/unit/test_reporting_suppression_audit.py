@@ -30,8 +30,8 @@ from contracts.events import (
 )
 from probidad.ops.programme import generate, scaled_plan
 from services.reporting.dashboard import dashboard_data, render_dashboard
-from services.reporting.projection.facts import MEASURES, fact_from
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import MEASURES, fact_from
+from services.reporting.domain.ledger import Ledger
 from services.reporting.exports import open_data, to_csv, OPEN_DATA_COLUMNS
 from services.reporting.suppression import ACTIVITY, SPLITS, Publication, decide
 
@@ -101,7 +101,7 @@ class Audit:
         constraint on its own (a blank no constraint names is unbounded)."""
         group = {k: k for k in self.truth}
 
-        def root(k):  # noqa: ANN001, ANN202
+        def root(k):
             while group[k] != k:
                 k = group[k]
             return k

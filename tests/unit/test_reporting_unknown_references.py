@@ -18,9 +18,9 @@ import pytest
 from contracts.envelope import seal
 from contracts.events import ServantTransferred, ServantUpdated
 from probidad.ops.programme import generate, small_plan
-from services.reporting.projection.facts import DIMENSIONS, UNKNOWN, Fact, fact_from, from_micros, micros
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import DIMENSIONS, UNKNOWN, Fact, fact_from, from_micros, micros
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
 from services.reporting.exports import open_data
 
 ZONE = ZoneInfo("America/Mexico_City")

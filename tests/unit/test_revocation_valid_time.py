@@ -31,9 +31,9 @@ from contracts.events import (
 )
 from services.reporting import compliance
 from services.reporting.bulletin import bulletin_figures
-from services.reporting.projection.facts import fact_from
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period
+from services.reporting.domain.facts import fact_from
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period
 
 D = date
 ZONE = ZoneInfo("America/Mexico_City")

@@ -1,6 +1,6 @@
 """Reporting's read side on a columnar engine (DuckDB): every figure in SQL, history on disk, not in Python.
 
-Why: the in-memory ``Ledger`` (``services/reporting/projection/``) held every fact of all history in each
+Why: the in-memory ``Ledger`` (``services/reporting/domain/``) held every fact of all history in each
 reporting process — about 1.1 GB and 6 s of dashboard per million facts — and resolved each snapshot in a
 Python loop. Here the same facts live in a DuckDB file per reporting instance (columnar, vectorised,
 parallel, spilling to disk under ``memory_mb``), appended from the service's store by sequence number and
@@ -10,8 +10,8 @@ rebuilt from it at will; the store stays the system of record.
 test compares the two engines over generated programmes. The rules are not restated here where they can
 be called: a revocation's first uncounted day is ``contracts.compliance.revoked_from`` (computed when the
 fact is appended) and whether it takes a completion away is ``contracts.compliance.counted_on`` (a
-function the SQL calls); coverage and plan rows are shaped by ``projection.figures.coverage_rows`` and
-``projection.figures.plan_report``; a session's roster and the compliance projection run the projection's
+function the SQL calls); coverage and plan rows are shaped by ``domain.figures.coverage_rows`` and
+``domain.figures.plan_report``; a session's roster and the compliance projection run the projection's
 ``Snapshot`` and
 ``services/reporting/compliance.py`` over just the facts they read.
 

@@ -19,7 +19,7 @@ import orjson
 
 from contracts import compliance as rule
 from services.reporting.columnar.snapshot_repository import VERSION_ORDER_SQL, ColumnarSnapshot
-from services.reporting.projection.facts import FOREVER, Fact, from_micros, micros, revoked_on
+from services.reporting.domain.facts import FOREVER, Fact, from_micros, micros, revoked_on
 
 OPEN = 2**63 - 1  # known_until of the latest version: later than every cut-off, "now" (FOREVER) included
 SCHEMA_VERSION = "1"

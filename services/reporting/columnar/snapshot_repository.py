@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
-from services.reporting.projection.facts import DIMENSIONS, PRESENT, Fact, from_micros, latest_version
-from services.reporting.projection.figures import checked_through, coverage_rows, empty_row, plan_report
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import Period, SessionView
+from services.reporting.domain.facts import DIMENSIONS, PRESENT, Fact, from_micros, latest_version
+from services.reporting.domain.figures import checked_through, coverage_rows, empty_row, plan_report
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import Period, SessionView
 
 if TYPE_CHECKING:
     from services.reporting.columnar.copy_repository import ColumnarLedger

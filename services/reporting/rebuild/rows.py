@@ -36,7 +36,7 @@ from pydantic import AwareDatetime
 from contracts.base import PlainNumber, has_plain_form
 from contracts.envelope import SPEC_VERSION, ContractViolation, open_envelope
 from contracts.events import EVENTS_BY_TYPE
-from services.reporting.projection.facts import EPOCH, FACT_FIELDS, KINDS, fact_from
+from services.reporting.domain.facts import EPOCH, FACT_FIELDS, KINDS, fact_from
 from services.reporting.repository import fact_values
 
 Row = tuple  # fact_values(...) order: generation, event_id, kind, known_at, subject, session_id, servant_id, attributes

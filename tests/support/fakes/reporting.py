@@ -12,8 +12,8 @@ import orjson
 from contracts.base import Event
 from services.reporting.bulletin import Publication
 from services.reporting.ports import ReportingRepository
-from services.reporting.projection.facts import Fact
-from services.reporting.projection.ledger import Ledger
+from services.reporting.domain.facts import Fact
+from services.reporting.domain.ledger import Ledger
 
 
 class FakeReportingRepository:

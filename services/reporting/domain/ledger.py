@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
-from services.reporting.projection.facts import Fact, from_micros
+from services.reporting.domain.facts import Fact, from_micros
 
 if TYPE_CHECKING:
-    from services.reporting.projection.snapshot import Snapshot
+    from services.reporting.domain.snapshot import Snapshot
 
 
 class Ledger:
@@ -48,17 +48,19 @@ class Ledger:
         self.applied.append(fact)
         self.revision += 1
         kind = fact.kind
+        # the kind says which of the two a fact names: those it names are set
+        session_id, servant_id = cast(str, fact.session_id), cast(str, fact.servant_id)
         if kind == "institution":
             self.institutions[fact.subject].append(fact)
         elif kind == "course":
             self.courses[fact.subject].append(fact)
         elif kind.startswith("session_"):
-            self.sessions[fact.session_id].append(fact)
+            self.sessions[session_id].append(fact)
         elif kind.startswith("servant"):
-            self.servants[fact.servant_id].append(fact)
+            self.servants[servant_id].append(fact)
         elif kind.startswith("certificate_"):
             self.certificates[fact.subject].append(fact)
-            self.participants[fact.session_id].add(fact.servant_id)
+            self.participants[session_id].add(servant_id)
         elif kind == "plan":
             self.plans[fact.attributes["year"]].append(fact)
         elif kind == "requirement":
@@ -66,14 +68,14 @@ class Ledger:
         elif kind.startswith("exemption_"):
             self.exemptions[fact.subject].append(fact)
         elif kind == "departure":
-            self.departures[fact.servant_id].append(fact)
+            self.departures[servant_id].append(fact)
         elif kind == "competency":
-            self.competencies[fact.servant_id].append(fact)
+            self.competencies[servant_id].append(fact)
         else:
-            self.participants[fact.session_id].add(fact.servant_id)
+            self.participants[session_id].add(servant_id)
             target = (self.attendance if kind == "attendance" else
                       self.assessments if kind == "assessment" else self.enrolments)
-            target[(fact.session_id, fact.servant_id)].append(fact)
+            target[(session_id, servant_id)].append(fact)
         return True
 
     def apply_all(self, facts: Iterable[Fact]) -> int:
@@ -94,6 +96,6 @@ class Ledger:
     def snapshot(self, zone: ZoneInfo, as_of: datetime | None = None, *,
                  previous: Snapshot | None = None) -> Snapshot:
         """Resolve the ledger as of ``as_of`` (None = now); see ``Snapshot`` for what ``previous`` saves."""
-        from services.reporting.projection.snapshot import Snapshot  # the snapshot reads the ledger's indexes
+        from services.reporting.domain.snapshot import Snapshot  # the snapshot reads the ledger's indexes
 
         return Snapshot(self, zone, as_of, previous)

@@ -9,6 +9,8 @@ from operator import attrgetter
 from typing import Any
 
 from contracts import compliance as rule
+from contracts.attribution import Stamp
+from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
@@ -16,7 +18,6 @@ from contracts.events import (
     InstitutionRegistered, ServantLeft, ServantRegistered, ServantTransferred, ServantUpdated, SessionCancelled,
     SessionRescheduled, SessionScheduled, TrainingPlanDeclared, TrainingRequirementDeclared,
 )
-from pydantic import BaseModel
 
 UNKNOWN = "unknown"
 DIMENSIONS = ("month", "institution", "government_level", "topic", "modality", "sex")
@@ -107,23 +108,31 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
 def _plain(value: Any) -> Any:
     """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
     if isinstance(value, list):  # a plan's targets
-        return [v.model_dump(mode="json") if isinstance(v, BaseModel) else _plain(v) for v in value]
-    if isinstance(value, BaseModel):  # a requirement's scope and due rule
+        return [v.model_dump(mode="json") if hasattr(v, "model_dump") else _plain(v) for v in value]
+    if hasattr(value, "model_dump"):  # a requirement's scope and due rule (contract models)
         return value.model_dump(mode="json")
     return value.isoformat() if isinstance(value, (date, datetime)) else value
 
 
-def fact_from(envelope: Envelope) -> Fact | None:
-    """The fact reporting keeps from an event, or None when no figure depends on it."""
-    kind = KINDS.get(envelope.type)
+def fact_of(event: Event, stamp: Stamp) -> Fact | None:
+    """The fact reporting keeps from an event stated at ``stamp`` (its moment and event id), or None when no
+    figure depends on it."""
+    kind = KINDS.get(event.type)
     if kind is None:
         return None
-    e = envelope.event
     session_field, servant_field, names = FACT_FIELDS[kind]
-    return Fact(envelope.id, kind, micros(envelope.time), e.subject,
-                getattr(e, session_field) if session_field else None,
-                getattr(e, servant_field) if servant_field else None,
-                {name: _plain(getattr(e, name)) for name in names})
+    return Fact(stamp.event_id, kind, micros(stamp.at), event.subject,
+                getattr(event, session_field) if session_field else None,
+                getattr(event, servant_field) if servant_field else None,
+                {name: _plain(getattr(event, name)) for name in names})
+
+
+def fact_from(envelope: Envelope) -> Fact | None:
+    """``fact_of`` an envelope's event, stamped with the envelope's time and id (None for a type reporting
+    does not keep, whose event it does not read)."""
+    if envelope.type not in KINDS:
+        return None
+    return fact_of(envelope.event, Stamp(envelope.time, 0, envelope.id))
 
 
 VERSION_ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one

@@ -6,8 +6,9 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from services.reporting.projection.facts import MEASURES, Fact, from_micros, latest_version
-from services.reporting.projection.resolved import Period
+from probidad.shared.errors import RuleViolation
+from services.reporting.domain.facts import MEASURES, Fact, from_micros, latest_version
+from services.reporting.domain.resolved import Period
 
 def empty_row() -> dict[str, Any]:
     return {m: 0 for m in MEASURES}
@@ -23,6 +24,7 @@ def coverage_rows(year: int, institutions: dict[str, Fact], headcounts: dict[str
         same_year = [f for f in declarations if f.attributes["headcount_year"] == year]
         earlier = [f for f in declarations if f.attributes["headcount_year"] < year]
         declaration = latest_version(same_year or earlier or declarations, cutoff)
+        assert declaration is not None  # the institution is known: so is a declaration of it
         headcount = declaration.attributes["headcount"]
         count = trained.get(iid, 0)
         rows.append({"year": year, "institution": iid, "name": latest.attributes["name"],
@@ -36,7 +38,7 @@ def coverage_rows(year: int, institutions: dict[str, Fact], headcounts: dict[str
 def checked_through(through_month: int | None) -> int:
     through = 12 if through_month is None else through_month
     if not 1 <= through <= 12:
-        raise ValueError("through_month must be from 1 to 12")
+        raise RuleViolation("through_month", "must be from 1 to 12")
     return through
 
 
@@ -64,7 +66,8 @@ def plan_report(year: int, through_month: int | None, institution: str | None, p
     def cell(key: PlanKey) -> _PlanCell:
         return _PlanCell(planned.get(key), sessions.get(key, 0), trained.get(key, 0), hours.get(key, 0.0))
 
-    months, by_pair, month_total, total = [], {}, _PlanCell(), _PlanCell()
+    by_pair: dict[tuple[str, str], _PlanCell] = {}
+    months, month_total, total = [], _PlanCell(), _PlanCell()
     for key in sorted(planned):
         month, iid, topic = key
         found = cell(key)

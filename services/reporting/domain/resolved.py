@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from services.reporting.projection.facts import UNKNOWN
+from services.reporting.domain.facts import UNKNOWN
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,17 +6,18 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from contracts import compliance as rule
 from contracts.attribution import Placement, Stamp, holding
-from services.reporting.projection.facts import (
+from probidad.shared.errors import RuleViolation
+from services.reporting.domain.facts import (
     DIMENSIONS, FOREVER, PRESENT, UNKNOWN, Fact, from_micros, latest_version, micros, revoked_on,
 )
-from services.reporting.projection.figures import checked_through, coverage_rows, empty_row, plan_report
-from services.reporting.projection.ledger import Ledger
-from services.reporting.projection.resolved import (
+from services.reporting.domain.figures import checked_through, coverage_rows, empty_row, plan_report
+from services.reporting.domain.ledger import Ledger
+from services.reporting.domain.resolved import (
     NOBODY, CertificateEvent, CompletionView, Period, SessionView, Who,
 )
 
@@ -70,21 +71,24 @@ class Snapshot:
         # "now" places a servant as of the last moment there is; a past cut-off as of the cut-off itself
         self._moment = _LAST_MOMENT if as_of is None else from_micros(cutoff)
         self._placements: dict[tuple[str, int], list[Placement] | None] = {}  # see _placements_of
-        self.reports: dict[tuple, Any] = {}  # answers kept while the snapshot is (compliance.report)
+        self.reports: dict[tuple[Any, ...], Any] = {}  # answers kept while the snapshot is (compliance.report)
         self._days: dict[str, date] = {}  # issued_on text -> date: a few hundred distinct days
         self.institutions: dict[str, Fact] = {}
         self.headcounts: dict[str, list[Fact]] = {}
         for iid, facts in ledger.institutions.items():
             known = [f for f in facts if f.known_at <= cutoff]
             if known:
-                self.institutions[iid] = latest_version(known, cutoff)
+                latest = latest_version(known, cutoff)
+                assert latest is not None  # every version in ``known`` is known at the cut-off
+                self.institutions[iid] = latest
                 self.headcounts[iid] = known
         self.courses = {cid: f for cid, fs in ledger.courses.items() if (f := latest_version(fs, cutoff))}
         changes = self._changes_since(previous)
         self.sessions: dict[str, SessionView] = {}
+        kept = previous.sessions if previous is not None and changes is not None else {}
         for sid, facts in ledger.sessions.items():
             if changes is not None and sid not in changes.sessions:
-                view = previous.sessions.get(sid)
+                view = kept.get(sid)
             else:
                 view = self._session(sid, facts)
             if view is not None:
@@ -102,7 +106,8 @@ class Snapshot:
         self.issued: list[CertificateEvent] = []
         self.revoked: list[CertificateEvent] = []
         self._resolved: dict[str, _Resolution] = {}  # what a next snapshot may take over
-        self._certificates(previous._resolved if changes is not None else {}, changes or _Changes())
+        self._certificates(previous._resolved if previous is not None and changes is not None else {},
+                           changes or _Changes())
 
     @property
     def ledger(self) -> Ledger:
@@ -130,9 +135,9 @@ class Snapshot:
             if kind in ("institution", "course"):
                 return None  # names, levels and topics run through every view: resolve everything
             if kind.startswith("session_"):
-                changes.sessions.add(fact.session_id)
+                changes.sessions.add(cast(str, fact.session_id))
             elif kind.startswith("servant"):
-                changes.servants.add(fact.servant_id)
+                changes.servants.add(cast(str, fact.servant_id))
             elif kind.startswith("certificate_"):
                 changes.certificates.add(fact.subject)
         return changes
@@ -144,6 +149,7 @@ class Snapshot:
         if scheduled is None:
             return None
         timing = latest_version([f for f in known if f.kind != "session_cancelled"], cutoff)
+        assert timing is not None  # the scheduling itself is one
         starts_at = datetime.fromisoformat(timing.attributes["starts_at"])
         course_id = scheduled.attributes["course_id"]
         course = self.courses.get(course_id)
@@ -183,7 +189,7 @@ class Snapshot:
         key = (servant_id, len(facts))
         found = self._placements.get(key, _MISSING)
         if found is not _MISSING:
-            return found
+            return cast("list[Placement] | None", found)
         known = [f for f in facts if f.known_at <= self._cutoff]
         placements = ([_placement(f) for f in known] if any(f.kind == "servant" for f in known) else None)
         self._placements[key] = placements
@@ -195,7 +201,7 @@ class Snapshot:
         for fact in self._ledger.servants.get(servant_id, ()):
             person = fact.attributes.get("person_id")
             if person:
-                return person
+                return cast(str, person)
         return servant_id
 
     def known(self, servant_id: str, at: datetime | None) -> bool:
@@ -258,11 +264,13 @@ class Snapshot:
         reference = issued or revoked
         if reference is None:
             return None
-        session = self.sessions.get(reference.session_id)
-        held = (reference.session_id, reference.servant_id, None, None, None)
+        # a certificate's facts name its session and servant
+        session_id, servant_id = cast(str, reference.session_id), cast(str, reference.servant_id)
+        session = self.sessions.get(session_id)
+        held: _Resolution = (session_id, servant_id, None, None, None)
         if issued is None or session is None or not self.attributable(session):
             return held  # a revocation of nothing, or a session not known yet: nothing counts
-        who = self.who(reference.servant_id, session.starts_at)
+        who = self.who(servant_id, session.starts_at)
         if who is NOBODY:
             return held  # the servant or their institution is not known yet
         topic = session.topic
@@ -277,9 +285,9 @@ class Snapshot:
         # A revocation takes the completion away in valid time (contracts.compliance.revoked_from): a void
         # one on every day, one from a date only if that date is on or before the completion's own day.
         if revoked is None or rule.counted_on(revoked_on(revoked), issue.day):
-            completion = CompletionView(issued.servant_id, session, who, certificate_id,
+            completion = CompletionView(cast(str, issued.servant_id), session, who, certificate_id,
                                         float(issued.attributes["hours"]))
-        return reference.session_id, reference.servant_id, issue, revocation, completion
+        return session_id, servant_id, issue, revocation, completion
 
     # -- figures
 
@@ -301,7 +309,7 @@ class Snapshot:
         present; completions and certificates by the servant's institution at the session's start).
         """
         if by is not None and by not in DIMENSIONS:
-            raise ValueError(f"by must be one of {', '.join(DIMENSIONS)}")
+            raise RuleViolation("by", f"must be one of {', '.join(DIMENSIONS)}")
         rows: dict[str, dict[str, Any]] = defaultdict(empty_row)
         sessions: dict[str, set[str]] = defaultdict(set)
         courses: dict[str, set[str]] = defaultdict(set)
