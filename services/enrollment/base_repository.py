@@ -8,7 +8,7 @@ from typing import Any
 from probidad.shared.unit_of_work import UnitOfWork
 from sqlalchemy import ColumnElement, select, text
 
-from services.enrollment.tables import Enrolment, Servant, TrainingSession
+from services.enrollment.tables import CompletionRow, Enrolment, ExemptionRow, LifeEvent, Servant, TrainingSession
 
 ACTIVE = ("confirmed", "waitlisted")
 IN_LIST = 500  # ids per IN (…) list, so none grows without bound
@@ -19,7 +19,6 @@ _enrolments, _sessions, _servants = Enrolment.__table__, TrainingSession.__table
 
 class SqlStore:
     """The unit of work's database session (``self.db``; "session" in this service means a training session)."""
-
 
     def __init__(self, uow: UnitOfWork) -> None:
         self.db = uow.session
@@ -34,13 +33,12 @@ class SqlStore:
         if self._dialect == "postgresql":
             await self.db.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
 
-
     async def reload(self, row: object) -> None:
         """Read ``row`` again (after the lock that makes what it says final was taken)."""
         await self.db.refresh(row)
 
-
-    async def _per_servant(self, model: Any, servant_ids: Sequence[str], *where: ColumnElement[bool],
+    async def _per_servant(self, model: type[LifeEvent | ExemptionRow | CompletionRow], servant_ids: Sequence[str],
+                           *where: ColumnElement[bool],
                            order_by: Sequence[Any] = ()) -> dict[str, list[Any]]:
         """Rows of ``model`` (a table with ``servant_id``) for each of the servants, in ``order_by`` order;
         every servant asked has a list, empty when nothing matched."""

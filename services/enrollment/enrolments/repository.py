@@ -75,7 +75,6 @@ class SqlEnrolmentsRepository(SqlStore):
                          Occupancy(int(confirmed), int(waitlisted), bool(mine)), commitments,
                          left_on if left_on is None or isinstance(left_on, date) else date.fromisoformat(left_on))
 
-
     async def add_enrolment(self, *, enrolment_id: str, session_id: str, servant_id: str, institution_id: str,
                             status: str, request_id: str | None, enrolled_at: datetime) -> Enrolment:
         enrolment = Enrolment(enrolment_id=enrolment_id, session_id=session_id, servant_id=servant_id,

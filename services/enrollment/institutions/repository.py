@@ -60,7 +60,6 @@ class SqlInstitutionsRepository(SqlStore):
             found.update(rows.scalars())
         return found
 
-
     # -------------------------------------------------------------- courses
 
     async def course(self, course_id: str) -> Course | None:

@@ -79,7 +79,6 @@ class SqlServantsRepository(SqlStore):
     async def transfer(self, transfer_id: str) -> Transfer | None:
         return await self.db.get(Transfer, transfer_id)
 
-
     async def pending_transfer(self, servant_id: str) -> str | None:
         pending = (await self.db.execute(select(Transfer.transfer_id).where(
             Transfer.servant_id == servant_id, Transfer.status == "requested"))).first()
@@ -121,7 +120,6 @@ class SqlServantsRepository(SqlStore):
                                 | (Transfer.to_institution_id == of_institution))
         return list((await self.db.execute(query)).scalars())
 
-
     # -------------------------------------------------------------- the life cycle
 
     def add_life_event(self, *, servant_id: str, kind: str, institution_id: str, on: date, recorded_at: datetime,
@@ -141,7 +139,6 @@ class SqlServantsRepository(SqlStore):
     async def mark_left(self, servant: Servant, left_on: date) -> None:
         servant.left_on = left_on
         await self.db.flush()
-
 
     async def life_events(self, servant_ids: Sequence[str]) -> dict[str, list[LifeEvent]]:
         return await self._per_servant(LifeEvent, servant_ids, order_by=(LifeEvent.number,))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from services.enrollment.institutions.ports import InstitutionsRepository
 from services.enrollment.sessions.domain import Commitment
@@ -17,7 +17,9 @@ class SessionsRepository(InstitutionsRepository, Protocol):
     async def active_seats(self, session_id: str) -> list[Enrolment]:
         ...
 
-    async def add_session(self, **values: Any) -> TrainingSession:
+    async def add_session(self, *, session_id: str, course_id: str, modality: str, platform: str | None,
+                          venue: str | None, starts_at: datetime, ends_at: datetime, timezone: str, capacity: int,
+                          instructor_id: str | None, organising_unit: str | None) -> TrainingSession:
         ...
 
     async def cancel_session(self, session: TrainingSession, *, at: datetime, reason: str | None) -> None:

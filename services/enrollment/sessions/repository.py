@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -21,8 +20,12 @@ class SqlSessionsRepository(SqlStore):
     async def training_session(self, session_id: str) -> TrainingSession | None:
         return await self.db.get(TrainingSession, session_id)
 
-    async def add_session(self, **values: Any) -> TrainingSession:
-        session = TrainingSession(**values)
+    async def add_session(self, *, session_id: str, course_id: str, modality: str, platform: str | None,
+                          venue: str | None, starts_at: datetime, ends_at: datetime, timezone: str, capacity: int,
+                          instructor_id: str | None, organising_unit: str | None) -> TrainingSession:
+        session = TrainingSession(session_id=session_id, course_id=course_id, modality=modality, platform=platform,
+                                  venue=venue, starts_at=starts_at, ends_at=ends_at, timezone=timezone,
+                                  capacity=capacity, instructor_id=instructor_id, organising_unit=organising_unit)
         self.db.add(session)
         await self.db.flush()
         return session
@@ -75,7 +78,6 @@ class SqlSessionsRepository(SqlStore):
             .where(Enrolment.session_id == session_id, Enrolment.status.in_(ACTIVE))
             .order_by(Enrolment.number))
         return [(enrolment, name) for enrolment, name in rows.all()]
-
 
     async def commitments_overlapping(self, session_id: str, starts_at: datetime,
                                       ends_at: datetime) -> list[Commitment]:

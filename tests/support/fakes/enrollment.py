@@ -86,7 +86,9 @@ class FakeEnrollmentRepository:
                        request_id: str | None = None) -> None:
         raise _unused("add_life_event")
 
-    async def add_session(self, **values: Any) -> TrainingSession:
+    async def add_session(self, *, session_id: str, course_id: str, modality: str, platform: str | None,
+                          venue: str | None, starts_at: datetime, ends_at: datetime, timezone: str, capacity: int,
+                          instructor_id: str | None, organising_unit: str | None) -> TrainingSession:
         raise _unused("add_session")
 
     async def add_transfer(self, terms_: TransferTerms, *, requested_at: datetime,
