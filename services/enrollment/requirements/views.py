@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from contracts import compliance
+from contracts.attribution import Stamp
 from contracts.compliance import State
 from probidad.shared.csvcells import cell
 from probidad.shared.errors import RuleViolation
@@ -93,7 +94,9 @@ def _steps(servant: Servant, events: list[LifeEvent], levels: dict[str, str],
         if e.kind == "joined":
             steps.append(compliance.Joined(e.institution_id, level, e.on))
         elif e.kind == "transferred":
-            steps.append(compliance.Transferred(e.institution_id, level, e.on))
+            # Stated when recorded; two transfers of one servant recorded in one instant go in record order.
+            steps.append(compliance.Transferred(e.institution_id, level, e.on,
+                                                Stamp.of(e.recorded_at, f"{e.number or 0:020d}")))
         elif e.kind == "left":
             steps.append(compliance.Left(e.institution_id, e.on))
     if not events:  # registered before the life cycle was recorded: serving since registration
