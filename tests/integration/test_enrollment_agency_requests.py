@@ -48,10 +48,12 @@ async def enrollment(database_url: str, tmp_path):
         ctx = runtime.provided(EnrollmentContext)
         async with runtime.unit_of_work() as uow:
             for done in [
-                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-a", name="Secretaría A",
+                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-a",
+                                                        name="Secretaría A",
                                                     government_level="state", municipality=None, headcount=300,
                                                     headcount_year=2026),
-                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-b", name="Municipio B",
+                await institutions.register_institution(SqlEnrollmentRepository.of(uow), ctx, institution_id="in-b",
+                                                        name="Municipio B",
                                                     government_level="municipal", municipality="Tulum", headcount=80,
                                                     headcount_year=2026),
                 await institutions.publish_course(SqlEnrollmentRepository.of(uow), ctx, **CoursePublished(
@@ -61,7 +63,8 @@ async def enrollment(database_url: str, tmp_path):
                 uow.record(done.events)
             start = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
             uow.record((await sessions.schedule_session(
-                SqlEnrollmentRepository.of(uow), ctx, session_id="se-1", course_id="co-1", modality="virtual", platform="Teams", venue=None,
+                SqlEnrollmentRepository.of(uow), ctx, session_id="se-1", course_id="co-1", modality="virtual",
+                platform="Teams", venue=None,
                 starts_at=start, ends_at=start + timedelta(hours=3), timezone="America/Mexico_City", capacity=1,
                 instructor_id=None, organising_unit="Unidad de Ética")).events)
         await runtime.relay.drain()

@@ -29,7 +29,8 @@ async def servant_of(runtime, institution: str = "in-a", body: str = "GOMA850412
 async def add_third_institution(runtime) -> None:
     async with runtime.unit_of_work() as uow:
         uow.record((await institutions.register_institution(
-            SqlEnrollmentRepository.of(uow), runtime.provided(EnrollmentContext), institution_id="in-c", name="Instituto C",
+            SqlEnrollmentRepository.of(uow), runtime.provided(EnrollmentContext), institution_id="in-c",
+            name="Instituto C",
             government_level="state", municipality=None, headcount=50, headcount_year=2026)).events)
     await runtime.relay.drain()
     runtime.published.clear()

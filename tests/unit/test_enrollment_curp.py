@@ -6,7 +6,9 @@ import pytest
 
 from contracts.events import Sex
 from probidad.shared.errors import RuleViolation
-from services.enrollment.servants.domain.curp import CURP_DICTIONARY, curp_check_digit, parse_sex, sex_from_curp, validate_curp
+from services.enrollment.servants.domain.curp import (
+    CURP_DICTIONARY, curp_check_digit, parse_sex, sex_from_curp, validate_curp,
+)
 
 # Seventeen characters in the official layout; the check digit is computed, never copied from anywhere.
 BODIES = [

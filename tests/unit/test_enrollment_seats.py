@@ -13,7 +13,9 @@ from contracts.events import (
 )
 from contracts.pseudonyms import email_digest
 from probidad.shared.errors import RuleViolation
-from services.enrollment.enrolments.domain import Occupancy, Seat, decide_cancellation, decide_enrolment, waitlist_positions
+from services.enrollment.enrolments.domain import (
+    Occupancy, Seat, decide_cancellation, decide_enrolment, waitlist_positions,
+)
 from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.servants.domain import (
     ServantDetails, TransferTerms, check_transfer, decide_erasure, decide_servant, decide_transfer,
@@ -153,7 +155,8 @@ def _curp() -> str:
 
 def test_registering_a_servant_publishes_only_pseudonymous_attributes_and_the_email_digest():
     details = ServantDetails("in-1", "Ana Gómez", _curp(), Sex.female, "Ana.Gomez@Qroo.gob.mx", "Jefa", "mando medio")
-    decision = decide_servant(None, details, new_servant_id="sv-9", person_id="pe-1", digest_key=KEY, today=TODAY, request_id="rq-7")
+    decision = decide_servant(None, details, new_servant_id="sv-9", person_id="pe-1", digest_key=KEY, today=TODAY,
+                              request_id="rq-7")
     assert decision.created and decision.servant.servant_id == "sv-9"
     (event,) = decision.events
     assert isinstance(event, ServantRegistered)
@@ -173,7 +176,8 @@ def test_the_same_curp_keeps_its_servant_id_and_a_change_oversight_sees_is_publi
     (event,) = promoted.events
     assert isinstance(event, ServantUpdated) and event.position_level == "directivo"
     # A correction of the name alone is personal data: nothing for oversight to hear about.
-    renamed = decide_servant(first, ServantDetails("in-1", "Ana María", _curp(), Sex.female), new_servant_id="x", person_id="pe-1",
+    renamed = decide_servant(first, ServantDetails("in-1", "Ana María", _curp(), Sex.female), new_servant_id="x",
+                             person_id="pe-1",
                              digest_key=KEY, today=TODAY)
     assert renamed.events == [] and renamed.servant.name == "Ana María"
 
@@ -213,7 +217,8 @@ def test_a_transfer_moves_the_servant_from_its_effective_day_and_says_who_asked_
     ("in-2", date(2026, 11, 21), "effective_on"),        # dated after the day it is recorded
 ])
 def test_a_transfer_to_where_the_servant_is_or_dated_ahead_is_refused(to, effective_on, field):
-    ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female), new_servant_id="sv-1", person_id="pe-1",
+    ana = decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female), new_servant_id="sv-1",
+                         person_id="pe-1",
                          digest_key=KEY, today=TODAY).servant
     with pytest.raises(RuleViolation) as refused:
         check_transfer(ana, to, effective_on, today=date(2026, 11, 20))
@@ -221,7 +226,8 @@ def test_a_transfer_to_where_the_servant_is_or_dated_ahead_is_refused(to, effect
 
 
 def test_a_transfer_of_a_servant_who_has_moved_since_it_was_asked_is_refused():
-    ana = decide_servant(None, ServantDetails("in-3", "Ana", _curp(), Sex.female), new_servant_id="sv-1", person_id="pe-1",
+    ana = decide_servant(None, ServantDetails("in-3", "Ana", _curp(), Sex.female), new_servant_id="sv-1",
+                         person_id="pe-1",
                          digest_key=KEY, today=TODAY).servant
     with pytest.raises(RuleViolation, match="no longer belongs to in-1"):
         decide_transfer(ana, TransferTerms("tr-1", "sv-1", "in-1", "in-2", date(2026, 11, 16), "comptroller:x"),
@@ -231,7 +237,8 @@ def test_a_transfer_of_a_servant_who_has_moved_since_it_was_asked_is_refused():
 
 def test_erasure_forgets_the_person_but_keeps_what_the_figures_need():
     details = ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana@example.org", "Jefa", "directivo")
-    servant = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY, today=TODAY).servant
+    servant = decide_servant(None, details, new_servant_id="sv-1", person_id="pe-1", digest_key=KEY,
+                             today=TODAY).servant
     erased = decide_erasure(servant)
     assert (erased.servant.name, erased.servant.curp, erased.servant.email, erased.servant.position) == (None,) * 4
     (event,) = erased.events
@@ -243,6 +250,7 @@ def test_erasure_forgets_the_person_but_keeps_what_the_figures_need():
 
 def test_an_email_that_is_not_an_address_is_refused_naming_the_field():
     with pytest.raises(RuleViolation) as refused:
-        decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana at home"), new_servant_id="s", person_id="pe-1",
+        decide_servant(None, ServantDetails("in-1", "Ana", _curp(), Sex.female, "ana at home"), new_servant_id="s",
+                       person_id="pe-1",
                        digest_key=KEY, today=TODAY)
     assert refused.value.field == "email"
