@@ -9,7 +9,8 @@ run in registration order when the unit of work completes, before the outbox row
 process-wide session listener is involved: what a unit of work writes is what was handed to it.
 
     async with runtime.unit_of_work(correlation_id=...) as uow:
-        uow.record(await handlers.grade(uow, ctx, ...))
+        graded = await handlers.grade(SqlAttendanceRepository.of(uow), ctx, ...)  # the handler sees the Protocol
+        uow.record(graded.events)
 
 Reads go through a unit of work too: a route opens one and hands it to a view, which reads through the
 service's repository and records nothing, so completing it writes nothing. ``Database.transaction()``
