@@ -55,8 +55,9 @@ class Query_:  # the query string every figure route accepts
                  start: date | None = Query(None, alias="from"), end: date | None = Query(None, alias="to"),
                  as_of: str | None = Query(None, description="Date or date-time: figures as known then."),
                  by: str | None = Query(None, description=f"One of {', '.join(DIMENSIONS)}."),
-                 institution: str | None = Query(None, min_length=1, max_length=64,
-                                                 description="Only what concerns this institution's servants.")) -> None:
+                 institution: str | None = Query(
+                     None, min_length=1, max_length=64,
+                     description="Only what concerns this institution's servants.")) -> None:
         if by is not None and by not in DIMENSIONS:
             raise RuleViolation("by", f"must be one of {', '.join(DIMENSIONS)}")
         self.period = period_of(ctx, year, month, start, end)
@@ -136,7 +137,8 @@ async def published_response(reader: ProjectionReader, ctx: ReportingContext, pu
                              lang: str | None, fmt: str) -> Response:
     """A published bulletin: its stored numbers, checked against those resolved again as of its moment."""
     holds = await views.publication_holds(reader, published)
-    return await bulletin_response(reader, published.figures, ctx, lang, fmt, published=published, holds=holds, headers={
+    return await bulletin_response(reader, published.figures, ctx, lang, fmt, published=published, holds=holds,
+                                   headers={
         "X-Report-Id": published.report_id, "X-Figures-Digest": published.figures_digest,
         "X-Figures-Verified": "true" if holds else "false"})
 
@@ -184,14 +186,16 @@ async def published_bulletin(report_id: str, _comptroller: Comptroller, reader: 
 
 
 @router.get("/reports/coverage")
-async def coverage(_comptroller: Comptroller, reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100),
+async def coverage(_comptroller: Comptroller, reader: Reader, ctx: Context,
+                   year: int | None = Query(None, ge=2000, le=2100),
                    as_of: str | None = None) -> dict[str, Any]:
     """Distinct servants trained in the year / declared headcount, per institution, lowest first."""
     return await views.coverage(reader, ctx, year, as_of_of(ctx, as_of), as_of)
 
 
 @router.get("/reports/coverage.csv", response_class=PlainTextResponse)
-async def coverage_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100),
+async def coverage_csv(_comptroller: Comptroller, reader: Reader, ctx: Context,
+                       year: int | None = Query(None, ge=2000, le=2100),
                        as_of: str | None = None) -> PlainTextResponse:
     body = await views.coverage(reader, ctx, year, as_of_of(ctx, as_of), as_of)
     return PlainTextResponse(views.coverage_csv(body), media_type="text/csv; charset=utf-8")
@@ -219,7 +223,8 @@ async def plan(_comptroller: Comptroller, reader: Reader, ctx: Context, q: PlanQ
 
 
 @router.get("/reports/plan.csv", response_class=PlainTextResponse)
-async def plan_csv(_comptroller: Comptroller, reader: Reader, ctx: Context, q: PlanQuery = Depends()) -> PlainTextResponse:
+async def plan_csv(_comptroller: Comptroller, reader: Reader, ctx: Context,
+                   q: PlanQuery = Depends()) -> PlainTextResponse:
     body = await views.plan(reader, ctx, q.year, q.through, q.institution, q.as_of)
     return PlainTextResponse(views.plan_csv(body), media_type="text/csv; charset=utf-8",
                              headers={"Content-Disposition": f'attachment; filename="plan-{body["year"]}.csv"'})
@@ -271,14 +276,16 @@ async def roster(_comptroller: Comptroller, reader: Reader, ctx: Context, sessio
 
 
 @router.get("/open-data/figures.csv", response_class=PlainTextResponse, tags=["open data"])
-async def open_data_csv(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100)) -> PlainTextResponse:
+async def open_data_csv(reader: Reader, ctx: Context,
+                        year: int | None = Query(None, ge=2000, le=2100)) -> PlainTextResponse:
     """For the transparency portal: aggregates only, small counts suppressed, unit and date on every row."""
     return PlainTextResponse(views.open_data_csv(await views.open_data_rows(reader, ctx, year)),
                              media_type="text/csv; charset=utf-8")
 
 
 @router.get("/open-data/figures.json", tags=["open data"])
-async def open_data_json(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100)) -> list[dict[str, Any]]:
+async def open_data_json(reader: Reader, ctx: Context,
+                         year: int | None = Query(None, ge=2000, le=2100)) -> list[dict[str, Any]]:
     return await views.open_data_rows(reader, ctx, year)
 
 
@@ -289,11 +296,13 @@ async def status(reader: Reader) -> dict[str, Any]:
 
 
 @router.get("/dashboard", response_class=HTMLResponse, tags=["dashboard"])
-async def dashboard(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100), as_of: str | None = None,
+async def dashboard(reader: Reader, ctx: Context, year: int | None = Query(None, ge=2000, le=2100),
+                    as_of: str | None = None,
                     period: str = Query("year", description="month, ytd (January to the month) or year"),
                     month: int | None = Query(None, ge=1, le=12, description="The month of a month or ytd period; "
                                               "default: the current month in the current year, else December."),
-                    institution: str | None = Query(None, max_length=64, description="One institution only.")) -> HTMLResponse:
+                    institution: str | None = Query(None, max_length=64,
+                                                    description="One institution only.")) -> HTMLResponse:
     """The period at a glance for the comptroller; self-contained (no external assets). Without ``year``
     it opens on the current year, or on the latest year with figures while the current one has none.
     Panels: figures, months, state/municipal, compliance with the requirements in force, the annual

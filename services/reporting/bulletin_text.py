@@ -220,8 +220,8 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
     if m["by_modality"]["hybrid"]:
         sentence += ([" Además, ", hybrid, f" {'participaron' if over else 'han participado'} en sesiones híbridas "
                       "(en sala y en línea a la vez), que no se cuentan como plataformas virtuales."] if es else
-                     [" In addition, ", hybrid, f" {'took' if over else 'have taken'} part in hybrid sessions (in a room "
-                      "and online at once), which are not counted as virtual platforms."])
+                     [" In addition, ", hybrid, f" {'took' if over else 'have taken'} part in hybrid sessions "
+                      "(in a room and online at once), which are not counted as virtual platforms."])
     paragraphs.append(sentence)
 
     # 3. Distinct servants January to the month, state and municipal (SECOES third paragraph); in January
@@ -271,8 +271,8 @@ def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
         "Nota metodológica: servidores públicos capacitados son personas distintas con al menos una constancia "
         "vigente en sesiones iniciadas en el periodo, en la zona horaria del programa (quien sirve en una institución "
         "estatal y en una municipal se cuenta en ambas); cursos impartidos son sesiones no canceladas con al menos una "
-        "persona presente. Como en el tablero público, las cifras pequeñas de personas (y las que permitirían deducirlas) "
-        "se publican como «cifra reservada» para proteger a las personas." if es else
+        "persona presente. Como en el tablero público, las cifras pequeñas de personas (y las que permitirían "
+        "deducirlas) se publican como «cifra reservada» para proteger a las personas." if es else
         "Methodology: public servants trained are distinct people with at least one valid certificate in sessions "
         "started in the period, in the programme's time zone (someone serving in a state and a municipal institution "
         "counts in both); courses delivered are sessions not cancelled with at least one person present. As on the "
@@ -409,8 +409,9 @@ def _compliance_sentence(figures: dict[str, Any], r: dict[str, Any], lang: str, 
                 f" {_noun(r['overdue'], 'había', 'habían')} rebasado su plazo sin cumplirlo y ", due,
                 f" aún {_noun(r['due'], 'estaba', 'estaban')} en plazo."]
     return [f"On {on}, ", rate, f" of the public servants subject to {what} had met it (", compliant, " of ",
-            required, " required, ", exempt, " exempt); ", overdue, " had passed their deadline without meeting it and ",
-            due, f" {_noun(r['due'], 'was', 'were')} still within their deadline."]
+            required, " required, ", exempt, " exempt); ", overdue,
+            " had passed their deadline without meeting it and ", due,
+            f" {_noun(r['due'], 'was', 'were')} still within their deadline."]
 
 
 def _number(value: int | float) -> str:

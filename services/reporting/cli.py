@@ -12,8 +12,9 @@ app = typer.Typer(help="Reporting projections: rebuild, status.", no_args_is_hel
 
 @app.command("rebuild")
 def rebuild(batch_size: int = typer.Option(None, min=100, help="Facts per bulk insert (default from settings)."),
-            workers: int = typer.Option(None, min=1, max=64, help="Processes reading and decoding the topics; 1 does "
-                                        "it all in this process (default: 2 on a machine with 2 cores or more).")) -> None:
+            workers: int = typer.Option(
+                None, min=1, max=64, help="Processes reading and decoding the topics; 1 does it all in this process "
+                "(default: 2 on a machine with 2 cores or more).")) -> None:
     """Replay every platform topic from offset 0 into a fresh store and swap it in, without a gap in service."""
     from rich.console import Console
     from rich.progress import (

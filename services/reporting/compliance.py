@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -86,7 +86,8 @@ def requirement_versions(snapshot: Snapshot) -> dict[str, list[rule.RequirementV
         for facts_of_version in by_version.values():
             a = latest_version(facts_of_version, cutoff).attributes
             versions.append(rule.RequirementVersion(
-                requirement_id=requirement_id, version=a["version"], effective_from=date.fromisoformat(a["effective_from"]),
+                requirement_id=requirement_id, version=a["version"],
+                effective_from=date.fromisoformat(a["effective_from"]),
                 title=a["title"], course_id=a.get("course_id"), competency=a.get("competency"),
                 scope=RequirementScope.model_validate(a["scope"]), due=DueRule.model_validate(a["due"]),
                 withdrawn=bool(a.get("withdrawn"))))
@@ -215,7 +216,8 @@ def standings(snapshot: Snapshot, on: date, *, institution: str | None = None,
     return [found for part in parts for found in _standings(part, on, institution, requirement)]
 
 
-def in_force_versions(snapshot: Snapshot, on: date, requirement: str | None = None) -> dict[str, rule.RequirementVersion]:
+def in_force_versions(snapshot: Snapshot, on: date,
+                      requirement: str | None = None) -> dict[str, rule.RequirementVersion]:
     """The version of each requirement (or of ``requirement`` only) in force on ``on`` and not withdrawn."""
     versions = {}
     for requirement_id, all_versions in sorted(requirement_versions(snapshot).items()):
@@ -259,7 +261,8 @@ def _row(counts: dict[str, int]) -> dict[str, Any]:
     return row
 
 
-def _aggregate(found: Iterable[ServantStanding], states: Iterable[str], key) -> dict[tuple, dict[str, int]]:
+def _aggregate(found: Iterable[ServantStanding], states: Iterable[str],
+               key: Callable[[ServantStanding], tuple[Any, ...]]) -> dict[tuple[Any, ...], dict[str, int]]:
     groups: dict[tuple, dict[str, int]] = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     for s, state in zip(found, states):
         counts = groups[key(s)]

@@ -51,7 +51,8 @@ def _table(rows: list[dict[str, Any]], minimum: int, counts: tuple[str, ...]) ->
     return suppress([{**{c: 0 for c in counts}, **r} for r in rows], minimum, counts=counts)
 
 
-def _breakdown(snapshot: Snapshot, period: Period, by: str, institution: str | None, minimum: int) -> list[dict[str, Any]]:
+def _breakdown(snapshot: Snapshot, period: Period, by: str, institution: str | None,
+               minimum: int) -> list[dict[str, Any]]:
     rows = [{**r, "category": r[by]} for r in snapshot.figures(period, by, institution)]
     rows = suppress(rows, minimum)
     rows.sort(key=lambda r: (-(r["servants_trained"] or 0), r["category"]))

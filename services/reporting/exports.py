@@ -60,7 +60,8 @@ def month_publication(tables: dict[str, list[dict[str, Any]]], levels: dict[str,
     for dimension, table in tables.items():
         for row in table:
             for measure in MEASURES:
-                pub.cell((dimension, row["key"], measure), row[measure], count=measure != "training_hours" and protected(measure))
+                pub.cell((dimension, row["key"], measure), row[measure],
+                         count=measure != "training_hours" and protected(measure))
                 if measure == "training_hours":
                     pub.follows[(dimension, row["key"], measure)] = (dimension, row["key"], "participations")
     for dimension, table in tables.items():

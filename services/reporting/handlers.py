@@ -131,8 +131,8 @@ async def training_plan_declared(repo: ReportingRepository, ctx: ReportingContex
     return await _keep(repo, event, stamp)
 
 
-async def training_requirement_declared(repo: ReportingRepository, ctx: ReportingContext, event: TrainingRequirementDeclared,
-                                        stamp: Stamp) -> list[Event]:
+async def training_requirement_declared(repo: ReportingRepository, ctx: ReportingContext,
+                                        event: TrainingRequirementDeclared, stamp: Stamp) -> list[Event]:
     return await _keep(repo, event, stamp)
 
 

@@ -38,7 +38,7 @@ COVERAGE_COLUMNS = ("year", "institution", "name", "government_level", "headcoun
 class ProjectionReader:
     """The service's copy of the facts, caught up with the store before each read, and its snapshots.
 
-    ``engine`` "columnar" (the default): a DuckDB file (``services/reporting/columnar.py``) appended from the
+    ``engine`` "columnar" (the default): a DuckDB file (``services/reporting/columnar/``) appended from the
     store by sequence number; history stays on disk and memory is bounded by ``memory_mb``. "ledger": every
     fact in this process's memory (``domain.Ledger``), the reference the columnar engine is tested against.
     Either reloads everything when the pointer moved (a rebuild was swapped in).

@@ -166,7 +166,8 @@ def test_numbers_are_printed_in_mexican_style_thousands_with_a_comma_decimals_wi
     assert [bulletin_text.Num(v, "").shown for v in (7, 1949, 2533, 1234567, 1949.5, 0.25)] == \
         ["7", "1,949", "2,533", "1,234,567", "1,949.5", "0.25"]
     # Shares as well (a plan's attainment may pass a thousand per cent); English writes the sign close.
-    assert (bulletin_text._percent(16.375, "es"), bulletin_text._percent(16.375, "en"), bulletin_text._percent(0.9, "es")) == \
+    assert (bulletin_text._percent(16.375, "es"), bulletin_text._percent(16.375, "en"),
+            bulletin_text._percent(0.9, "es")) == \
         ("1,637.5 %", "1,637.5%", "90.0 %")
     for lang in bulletin_text.LANGUAGES:
         doc = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang=lang, now=DECEMBER)
@@ -193,7 +194,8 @@ def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_is_said_once(
     mixed = next(f for f in year.values() if f["month_figures"]["by_modality"]["hybrid"])
     text = bulletin_text.render_markdown(bulletin_text.document(mixed, unit=UNIT, zone=ZONE, now=DECEMBER))
     assert "participaron en sesiones híbridas" in text and "no se cuentan como plataformas virtuales" in text
-    january = [bulletin_text.plain(p) for p in bulletin_text.document(year[1], unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    january = [bulletin_text.plain(p)
+               for p in bulletin_text.document(year[1], unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
     assert january[1].startswith("En enero de 2026 se capacitaron 260 servidores públicos")
     # January to January is January: no second paragraph repeating the month's own figures.
     assert not any(p.startswith(("De enero", "En enero de 2026, la Secretaría")) for p in january)
@@ -201,7 +203,8 @@ def test_a_month_with_hybrid_sessions_gives_them_apart_and_january_is_said_once(
 
 def test_an_empty_month_says_no_courses_were_delivered(snapshot):
     empty = bulletin.bulletin_figures(snapshot, 2025, 6)
-    body = [bulletin_text.plain(p) for p in bulletin_text.document(empty, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
+    body = [bulletin_text.plain(p)
+            for p in bulletin_text.document(empty, unit=UNIT, zone=ZONE, now=DECEMBER).paragraphs]
     assert body[0] == ("La Secretaría de la Contraloría del Estado mantiene una campaña permanente de capacitación; "
                        "en junio de 2025 no impartió cursos.")
     assert body[1] == "En junio de 2025 no se capacitó a ningún servidor público."
@@ -225,11 +228,13 @@ def test_a_month_in_progress_says_so_in_its_title_byline_and_sentences(snapshot)
     english = bulletin_text.document(early, unit=RESPONSIBLE, zone=ZONE, lang="en")
     assert english.title == "Training bulletin: November 2026 (month in progress)"
     assert "and so far in November 2026 has delivered a total of " in bulletin_text.plain(english.paragraphs[0])
-    assert bulletin_text.plain(english.paragraphs[2]).startswith("From January 1 to November 20, 2026, the Office has trained")
+    assert bulletin_text.plain(english.paragraphs[2]).startswith(
+        "From January 1 to November 20, 2026, the Office has trained")
     # The same month once over: no such words.
     closed = bulletin_text.document(bulletin.bulletin_figures(snapshot, 2026, 11, as_of=DECEMBER), unit=RESPONSIBLE,
                                zone=ZONE)
-    assert "en curso" not in bulletin_text.render_markdown(closed) and "en lo que va" not in bulletin_text.render_markdown(closed)
+    closed_text = bulletin_text.render_markdown(closed)
+    assert "en curso" not in closed_text and "en lo que va" not in closed_text
 
 
 @pytest.mark.parametrize(("moment", "over"), [
@@ -250,8 +255,10 @@ def test_the_issuer_block_names_who_signs_and_their_position(november):
     assert ('<footer class="issuer" id="issuer"><p class="lead">Atentamente</p><p class="name">Mtra. Ana Laura Méndez '
             'Ortiz</p><p class="position">Titular de la Unidad de Ética, Integridad y Prevención de Conflictos de '
             'Interés</p><p class="authority">Secretaría de la Contraloría del Estado</p></footer>') in page
-    assert "Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad" in bulletin_text.render_markdown(signed)
-    english = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER, signatory=SIGNATORY)
+    assert ("Atentamente  \n**Mtra. Ana Laura Méndez Ortiz**  \nTitular de la Unidad"
+            in bulletin_text.render_markdown(signed))
+    english = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, lang="en", now=DECEMBER,
+                                     signatory=SIGNATORY)
     assert english.issuer == ["Issued by", *SIGNATORY,
                               "State Comptroller's Office (Secretaría de la Contraloría del Estado)"]
     unsigned = bulletin_text.document(november, unit=RESPONSIBLE, zone=ZONE, now=DECEMBER)
@@ -277,7 +284,8 @@ def test_a_requirement_is_named_as_a_requirement_not_as_a_course(programme):
         f"{row['required']:,} obligados, {row['exempt']:,} exentos); {row['overdue']:,} habían rebasado su plazo sin "
         f"cumplirlo y {row['due']:,} aún estaban en plazo.")
     assert row["required"] >= 1000  # and printed with its thousands comma
-    english = bulletin_text.plain(bulletin_text.document(figures, unit=UNIT, zone=ZONE, lang="en", now=DECEMBER).paragraphs[-1])
+    english = bulletin_text.plain(
+        bulletin_text.document(figures, unit=UNIT, zone=ZONE, lang="en", now=DECEMBER).paragraphs[-1])
     assert english.startswith(f"On November 30, 2026, {row['rate'] * 100:.1f}% of the public servants subject to the "
                               "“Código de Ética para quien ingresa” training requirement had met it (")
     assert "el curso" not in spanish and "course" not in english

@@ -321,7 +321,8 @@ def test_the_columnar_engine_answers_every_question_as_the_reference_does(name: 
         assert len(engine) == len(ledger)
         found = []
         for n, as_of in enumerate(cutoffs(facts, scope)):
-            found += differences(ledger.snapshot(ZONE, as_of), engine.snapshot(as_of), scope, as_of, pages=max(0, 2 - n))
+            found += differences(ledger.snapshot(ZONE, as_of), engine.snapshot(as_of), scope, as_of,
+                                 pages=max(0, 2 - n))
         assert not found, report(found)
     finally:
         engine.close()

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.attribution import Stamp
-from contracts.envelope import seal
+from contracts.envelope import Envelope, seal
 from contracts.events import InstitutionRegistered, SessionClosed
 from services.reporting import handlers, subscribers
 from services.reporting.domain.facts import KINDS, fact_from, fact_of
@@ -30,8 +30,9 @@ def institution(**changes: object) -> InstitutionRegistered:
                                     **changes})
 
 
-def stamp_of(envelope: object) -> Stamp:
-    return Stamp.of(envelope.time, envelope.id)  # type: ignore[attr-defined]
+def stamp_of(envelope: Envelope) -> Stamp:
+    """As the subscriber stamps it: when the event was stated, and by which event id."""
+    return Stamp.of(envelope.time, envelope.id)
 
 
 async def test_an_event_reporting_keeps_becomes_its_fact_and_records_nothing():
@@ -62,7 +63,8 @@ async def test_a_redelivered_event_is_kept_once():
 async def test_a_batch_shares_one_repository():
     uow = FakeUnitOfWork()
     for n in range(3):
-        await subscribers.subscriptions(CTX)[InstitutionRegistered.type](uow, seal(institution(institution_id=f"inst-{n}")))
+        subscriber = subscribers.subscriptions(CTX)[InstitutionRegistered.type]
+        await subscriber(uow, seal(institution(institution_id=f"inst-{n}")))
     assert [f.subject for f in uow.repo.facts] == ["inst-0", "inst-1", "inst-2"]
 
 
@@ -73,7 +75,8 @@ def test_every_kept_type_has_a_subscriber_named_after_it_calling_the_handler_of_
     assert subscriber.__name__.startswith("on_") and callable(getattr(handlers, name))
     # the name is the event's class name in snake case: SessionScheduled -> session_scheduled
     from contracts import events
-    event_class = next(c for c in vars(events).values() if isinstance(c, type) and getattr(c, "type", None) == event_type)
+    event_class = next(c for c in vars(events).values()
+                       if isinstance(c, type) and getattr(c, "type", None) == event_type)
     assert name == re.sub(r"(?<!^)([A-Z])", r"_\1", event_class.__name__).lower()
 
 

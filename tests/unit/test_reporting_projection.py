@@ -69,7 +69,8 @@ def test_participations_count_each_servant_and_session_so_they_exceed_servants_t
     assert november["training_hours"] == pytest.approx(sum(c.hours for c in expected))
 
 
-def test_a_session_at_2230_on_30_november_in_mexico_city_counts_in_november_though_utc_says_december(programme, snapshot):
+def test_a_session_at_2230_on_30_november_in_mexico_city_counts_in_november_though_utc_says_december(
+        programme, snapshot):
     evening = snapshot.sessions[programme.evening_session_id]
     assert evening.starts_at.astimezone(UTC).date() == date(2026, 12, 1)
     assert evening.day == date(2026, 11, 30)

@@ -182,7 +182,8 @@ def at(day: date) -> datetime:
 def oversight(programme) -> list:
     """Two requirements of the programme's courses, a few exemptions (a small count), an annual plan."""
     courses = sorted({e.event.course_id for e in programme.envelopes if e.event.type.endswith("course.published.v1")})
-    servants = sorted({e.event.servant_id for e in programme.envelopes if e.event.type.endswith("servant.registered.v1")})
+    servants = sorted({e.event.servant_id for e in programme.envelopes
+                       if e.event.type.endswith("servant.registered.v1")})
     institutions = sorted(programme.institutions)
     declared = datetime(2025, 12, 20, tzinfo=UTC)
     events = [
@@ -299,7 +300,8 @@ def page_audit(shown: dict, true: dict) -> Audit:
             compliance_row(("req", rid, x["institution"]), x, rows_true[x["institution"]])
         for name in ("required", *states):
             audit.total(cell(("req", rid), r, requirements_true[rid], name),
-                        [cell(("req", rid, x["institution"]), x, rows_true[x["institution"]], name) for x in rows], True)
+                        [cell(("req", rid, x["institution"]), x, rows_true[x["institution"]], name)
+                         for x in rows], True)
     # The plan: its rows add up to its total; with delivery outside it, to the period (year to date, year).
     plan, plan_true = shown["plan"], true["plan"]
     rows_true = {(r["institution"], r["topic"]): r for r in plan_true["rows"]}
@@ -390,7 +392,8 @@ def test_the_dashboard_blanks_every_small_count(snapshot):
     numbers = [v for row in (shown["totals"], *shown["months"], *shown["levels"], *shown["coverage"],
                              *(r for rows in shown["breakdowns"].values() for r in rows),
                              *shown["compliance"]["requirements"])
-               for k, v in row.items() if isinstance(v, int) and k not in ("year", "headcount", "headcount_year", "month")
+               for k, v in row.items()
+               if isinstance(v, int) and k not in ("year", "headcount", "headcount_year", "month")
                and k not in ACTIVITY]
     assert numbers and not [v for v in numbers if 0 < v < MINIMUM]
 
@@ -494,7 +497,8 @@ def test_the_tables_every_page_prints_alike_are_blanked_alike(snapshot):
                 assert page["compliance"] == pages[(None, "month" if period == "ytd" else "ytd", month)]["compliance"]
             continue
         for row in page["compliance"]["requirements"]:
-            theirs = next(x for x in everyone["by_institution"][row["requirement_id"]] if x["institution"] == institution)
+            theirs = next(x for x in everyone["by_institution"][row["requirement_id"]]
+                          if x["institution"] == institution)
             assert {k: row[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")} == \
                 {k: theirs[k] for k in ("required", "compliant", "due", "overdue", "exempt", "rate")}
 

@@ -275,7 +275,8 @@ class ColumnarLedger:
             return
         self._db.execute(f"""
             UPDATE {table} SET known_until = n.next
-            FROM (SELECT event_id AS id, lead(known_at, 1, {OPEN}) OVER (PARTITION BY {keys} ORDER BY {VERSION_ORDER_SQL}) AS next
+            FROM (SELECT event_id AS id,
+                         lead(known_at, 1, {OPEN}) OVER (PARTITION BY {keys} ORDER BY {VERSION_ORDER_SQL}) AS next
                   FROM {table} WHERE ({keys}) IN (SELECT ({keys}) FROM chains)) AS n
             WHERE {table}.event_id = n.id AND {table}.known_until <> n.next""")
 

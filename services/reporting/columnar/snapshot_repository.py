@@ -123,7 +123,8 @@ class ColumnarSnapshot:
             # version, which is then in force at every moment: only the others are placed session by session.
             f"""CREATE TEMP TABLE {p}servants AS
                 SELECT servant_id, count(*) AS versions,
-                       arg_min({{'i': institution_id, 's': sex}}, {VERSION_ORDER_SQL}) FILTER (WHERE kind = 'servant') AS first
+                       arg_min({{'i': institution_id, 's': sex}}, {VERSION_ORDER_SQL})
+                           FILTER (WHERE kind = 'servant') AS first
                 FROM servant_f WHERE known_at <= {c}
                 AND servant_id IN (SELECT servant_id FROM {p}attended UNION SELECT servant_id FROM {p}issued)
                 GROUP BY servant_id HAVING bool_or(kind = 'servant')""",
@@ -240,7 +241,8 @@ class ColumnarSnapshot:
             delivered = self._rows(
                 f"SELECT p.{column}, count(DISTINCT d.session_id), count(DISTINCT d.course_id) "
                 "FROM {p}delivered d JOIN {p}present p USING (session_id) WHERE d.day BETWEEN ? AND ? "
-                + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL", span + only, period)
+                + ("AND p.institution_id = ? " if institution is not None else "") + "GROUP BY ALL",
+                span + only, period)
             trained_key = issued_key = revoked_key = column
         else:
             delivered = self._rows(

@@ -216,15 +216,15 @@ class Snapshot:
         # One Who per (institution, sex): a snapshot resolves one per certificate and per servant
         # present, and the institution's name and level are the same for all of them.
         attributes = version.attributes
-        key = (attributes["to_institution_id"] if version.kind == "servant_transferred" else attributes["institution_id"],
-               attributes["sex"])
+        key = (attributes["to_institution_id"] if version.kind == "servant_transferred"
+               else attributes["institution_id"], attributes["sex"])
         who = self._whos.get(key)
         if who is None:
             iid, sex = key
             institution = self.institutions.get(iid)
             who = self._whos[key] = (NOBODY if institution is None else  # an institution not known yet
-                                     Who(iid, institution.attributes["name"], institution.attributes["government_level"],
-                                         sex))
+                                     Who(iid, institution.attributes["name"],
+                                         institution.attributes["government_level"], sex))
         return who
 
     def _certificates(self, before: dict[str, _Resolution], changes: _Changes) -> None:
@@ -323,8 +323,9 @@ class Snapshot:
             if by in (None, "month", "topic", "modality"):
                 keys = {_session_key(s, by)}
             else:  # delivered to a group when someone of the group was present
-                keys = {_who_key(w, by) for w in (whos if institution is not None else
-                                                  (self.who(servant, s.starts_at) for servant in self.present[s.session_id]))}
+                keys = {_who_key(w, by) for w in (
+                    whos if institution is not None else
+                    (self.who(servant, s.starts_at) for servant in self.present[s.session_id]))}
             for key in keys:
                 sessions[key].add(s.session_id)
                 courses[key].add(s.course_id)

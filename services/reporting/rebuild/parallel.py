@@ -10,8 +10,8 @@ rebuild (same verdicts, same invalid records skipped) and appends them to its ow
 progress bar.
 
 The parent then makes the one ordered move into the new generation: ``INSERT … SELECT … ORDER BY
-event_id, ord … ON CONFLICT DO NOTHING`` (``repository.move_staged_files``; SQLite: straight from the attached staging files;
-PostgreSQL: through a TEMP table filled with COPY), and swaps the generation in exactly as the
+event_id, ord … ON CONFLICT DO NOTHING`` (``repository.move_staged_files``; SQLite: straight from the attached
+staging files; PostgreSQL: through a TEMP table filled with COPY), and swaps the generation in exactly as the
 single-process rebuild does.
 
 Which copy of a repeated event id wins: ``ord`` is the record's place in the log, the rank of its

@@ -233,7 +233,8 @@ def _compile(cls: type, kind: str) -> Callable[..., Row] | None:
     session_field, servant_field, names = FACT_FIELDS[kind]
     attributes = ", ".join(f"{n!r}: {local[n]}" for n in names)
     body.append(f"    return (generation, event_id, {kind!r}, known_at, str({local[cls.subject_field]}), "
-                f"{local[session_field] if session_field else None}, {local[servant_field] if servant_field else None}, "
+                f"{local[session_field] if session_field else None}, "
+                f"{local[servant_field] if servant_field else None}, "
                 f"_dumps({{{attributes}}}).decode())")
     namespace: dict[str, Any] = {"_Unsure": _Unsure, "_MISSING": _MISSING, "_INF": math.inf, "_dumps": orjson.dumps,
                                  "_canonical_datetime": _canonical_datetime, "_canonical_date": _canonical_date,
