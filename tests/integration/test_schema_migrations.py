@@ -279,6 +279,20 @@ async def test_a_database_migrated_by_a_newer_version_stops_the_start_up_naming_
         await database.dispose()
 
 
+async def test_instances_starting_together_on_one_postgresql_database_migrate_it_once_between_them(
+        postgres_url: str) -> None:
+    import asyncio
+
+    databases = [Database(postgres_url) for _ in range(3)]
+    try:
+        heads = await asyncio.gather(*(bring_to_head(database, "enrollment") for database in databases))
+    finally:
+        for database in databases:
+            await database.dispose()
+    assert heads == [head_revision("enrollment")] * 3
+    assert (await _revision_and_differences(postgres_url, "enrollment")) == (head_revision("enrollment"), [])
+
+
 # ------------------------------------------------------------------ start-up and the operator
 
 
