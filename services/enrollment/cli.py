@@ -12,13 +12,13 @@ import asyncio
 import csv
 import io
 import sys
-import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import typer
 from probidad.shared.csvcells import cell
+from probidad.shared.uploads import header_key, sniffed_dialect
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -44,22 +44,10 @@ ALIASES = {
 }
 
 
-def _normalise_header(name: str) -> str:
-    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    for separator in "_-()./":
-        plain = plain.replace(separator, " ")
-    return " ".join(plain.lower().split())
-
-
 def read_rows(text: str) -> list[dict]:
     """Rows of a CSV export as import rows, with the file line each came from."""
-    sample = text[:4096]
-    try:
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.DictReader(io.StringIO(text), dialect=dialect)
-    columns = {header: ALIASES.get(_normalise_header(header or "")) for header in reader.fieldnames or []}
+    reader = csv.DictReader(io.StringIO(text), dialect=sniffed_dialect(text))
+    columns = {header: ALIASES.get(header_key(header or "")) for header in reader.fieldnames or []}
     if "curp" not in columns.values():
         raise ValueError("the file has no CURP column (expected a header such as 'curp')")
     rows = []

@@ -220,9 +220,13 @@ def test_no_service_imports_another_service() -> None:
     refuse(offences, "a service imports another service; it may only read their events")
 
 
-def test_domain_modules_import_only_the_standard_library_contracts_and_the_shared_errors() -> None:
+# The shared modules a domain may use: pure, as the domains are (the one error, the one upload reader).
+PURE_SHARED = ("probidad.shared.errors", "probidad.shared.uploads")
+
+
+def test_domain_modules_import_only_the_standard_library_contracts_and_the_shared_pure_modules() -> None:
     def allowed(name: str, service: str) -> bool:
-        return (top_level(name) in STDLIB or within(name, "contracts") or within(name, "probidad.shared.errors")
+        return (top_level(name) in STDLIB or within(name, "contracts") or any(within(name, m) for m in PURE_SHARED)
                 or is_domain_name(name, service))
 
     offences = [
@@ -233,7 +237,18 @@ def test_domain_modules_import_only_the_standard_library_contracts_and_the_share
         # `from probidad.shared import errors` names a package that is not allowed and a module that is
         if not (allowed(imported.module, service) or any(allowed(n, service) for n in imported.candidates[1:]))
     ]
-    refuse(offences, "a domain module imports beyond stdlib, contracts and probidad.shared.errors")
+    refuse(offences, f"a domain module imports beyond stdlib, contracts and {', '.join(PURE_SHARED)}")
+
+
+def test_the_shared_modules_domains_use_are_pure_themselves() -> None:
+    offences = [
+        offending(module, imported)
+        for module in modules("probidad/shared")
+        if module.name in PURE_SHARED
+        for imported in module.imports
+        if not (top_level(imported.module) in STDLIB or any(within(imported.module, m) for m in PURE_SHARED))
+    ]
+    refuse(offences, "a shared module domains may import reaches beyond the standard library")
 
 
 def test_only_repository_tables_and_migrations_modules_import_the_sql_libraries() -> None:

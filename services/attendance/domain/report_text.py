@@ -1,42 +1,18 @@
-"""The plumbing of reading an uploaded table, with no I/O: bytes to text (Teams' UTF-16, Zoom's UTF-8 with or
-without a BOM, old Windows-1252 exports), rows and columns, folded headers, and a report's wall-clock
-timestamps read as epoch seconds in the session's zone (day or month first settled per file)."""
+"""A report's own reading, with no I/O: rows and columns, and its wall-clock timestamps read as epoch seconds in the
+session's zone (day or month first settled per file). Bytes to text and folded headers are the shared upload
+reader's (probidad.shared.uploads)."""
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import re
-import unicodedata
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from services.attendance.domain.errors import ReportError
 
 _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-
-
-# ---------------------------------------------------------------- bytes -> text
-
-
-def decode(data: bytes | str) -> str:
-    """Teams writes UTF-16 with a BOM, Zoom UTF-8 with or without one; old exports may be Windows-1252."""
-    if isinstance(data, str):
-        return data.lstrip("\ufeff")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16")
-    if data.startswith(codecs.BOM_UTF8):
-        return data[3:].decode("utf-8", errors="replace")
-    sample = data[:200]
-    if len(sample) >= 4 and sample[1::2].count(0) > len(sample) // 4:
-        return data.decode("utf-16-le", errors="replace")
-    if len(sample) >= 4 and sample[0::2].count(0) > len(sample) // 4:
-        return data.decode("utf-16-be", errors="replace")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", errors="replace")
 
 
 # ---------------------------------------------------------------- wall-clock stamps -> epoch seconds
@@ -174,12 +150,6 @@ def _offset_seconds(text: str) -> int:
 
 
 # ---------------------------------------------------------------- rows, columns and headers
-
-
-def folded(cell: str) -> str:
-    """Lower case, single spaces, no accents: 'Duración' and a re-typed 'Duracion' are one header."""
-    text = unicodedata.normalize("NFKD", cell.strip().strip('"').strip().lower())
-    return " ".join("".join(ch for ch in text if not unicodedata.combining(ch)).split())
 
 
 def column_of(header: list[str], *names: str, prefix: bool = False) -> int | None:

@@ -38,9 +38,8 @@ from dataclasses import dataclass, field
 
 from services.attendance.domain.errors import ReportError
 from services.attendance.domain.intervals import ReportRow
-from services.attendance.domain.report_text import (
-    StampReader, cell_at, column_of, decode, delimiter_of, folded, rows_of,
-)
+from probidad.shared.uploads import any_text, folded
+from services.attendance.domain.report_text import StampReader, cell_at, column_of, delimiter_of, rows_of
 
 FORMATS = ("zoom", "teams", "meet", "csv")
 
@@ -360,7 +359,7 @@ _READERS = {"zoom": _zoom, "teams": _teams, "meet": _meet, "csv": _neutral}
 
 def parse_report(data: bytes | str, *, timezone: str, session_start: int, format: str = "auto") -> ParsedReport:  # noqa: A002
     """Read a platform's attendance report into connections; ``format`` 'auto' recognises the layout."""
-    text = decode(data)
+    text = any_text(data)
     if not text.strip():
         raise ReportError("file", "the report is empty")
     fmt = detect_format(text) if format == "auto" else format
@@ -371,7 +370,7 @@ def parse_report(data: bytes | str, *, timezone: str, session_start: int, format
 
 def parse_grades(data: bytes | str) -> list[tuple[str | None, str | None, float]]:
     """An evaluation sheet: ``servant_id`` and/or ``email``, and ``score`` (0–100) per row."""
-    rows = rows_of(decode(data))
+    rows = rows_of(any_text(data))
     if not rows:
         raise ReportError("file", "the grades file is empty")
     header = [folded(c) for c in rows[0]]

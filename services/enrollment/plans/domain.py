@@ -11,6 +11,7 @@ from datetime import datetime
 
 from contracts.events import MAX_PLAN_TARGETS, PlanTarget, TrainingPlanDeclared
 from probidad.shared.errors import RuleViolation
+from probidad.shared.uploads import utf8_text
 
 PLAN_CSV_COLUMNS = ("year", "month", "institution_id", "topic", "sessions", "people", "hours")
 MAX_PLAN_BYTES = 900_000  # the event's JSON, under the producer's 1 MiB record limit
@@ -56,11 +57,7 @@ def parse_plan_csv(data: bytes) -> tuple[int, list[PlanLine]]:
     order; other columns are ignored), then one target per row, every row of the same year. Rows are
     numbered as a spreadsheet shows them (the header is row 1); blank rows are skipped. The first bad
     value refuses the whole file, naming its row and column."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RuleViolation("file", f"not UTF-8 text (byte {error.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(utf8_text(data), newline=""))  # the plan's columns are fixed: no sniffing
     try:
         header = next(reader, None)
         if header is None:

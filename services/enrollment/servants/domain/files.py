@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import csv
-import io
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import date
 
 from probidad.shared.errors import RuleViolation
+from probidad.shared.uploads import header_key, sniffed_rows, utf8_text
 
 # ------------------------------------------------------------------ the departures file
 
@@ -30,31 +29,16 @@ class DepartureLine:
     reason: str | None
 
 
-def _header(name: str) -> str:
-    plain = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
-    for separator in "_-()./":
-        plain = plain.replace(separator, " ")
-    return " ".join(plain.lower().split())
-
-
 def parse_departures_csv(data: bytes) -> list[DepartureLine]:
     """Rows of a departures file: a header naming servant_id or curp, and left_on (English or Spanish:
     curp, fecha_baja, motivo…), then one leaving per row. Rows are numbered as a spreadsheet shows them
     (the header is row 1); blank rows are skipped. Values are checked per row, by the import."""
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise RuleViolation("file", f"not UTF-8 text (byte {error.start})") from None
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t|")
-    except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    reader = sniffed_rows(utf8_text(data))
     try:
         header = next(reader, None)
         if header is None:
             raise RuleViolation("file", "empty; expected a header row servant_id (or curp),left_on,reason")
-        columns = {i: DEPARTURE_ALIASES.get(_header(h)) for i, h in enumerate(header)}
+        columns = {i: DEPARTURE_ALIASES.get(header_key(h)) for i, h in enumerate(header)}
         named = set(columns.values())
         if "left_on" not in named:
             raise RuleViolation("header", "missing column left_on (or fecha_baja)")
