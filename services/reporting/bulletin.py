@@ -55,6 +55,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 from contracts.events import ReportPublished
 from probidad.shared.errors import Kind, RuleViolation
@@ -233,7 +234,7 @@ def decide_publication(figures: dict[str, Any], *, report_id: str, published_by:
 # ---------------------------------------------------------------- where a reader checks each number
 
 
-def month_over(month: str, moment: datetime, zone: Any) -> bool:
+def month_over(month: str, moment: datetime, zone: ZoneInfo) -> bool:
     """Whether the month ``YYYY-MM`` was over at ``moment``: its last instant (in the programme's zone) has
     come. A date given as ``as_of`` is its last instant, so ``as_of=2026-11-30`` closes November."""
     year, number = month_of(month)
@@ -241,7 +242,7 @@ def month_over(month: str, moment: datetime, zone: Any) -> bool:
     return moment >= datetime.combine(last, time.max, zone)
 
 
-def ensure_publishable(month: str, moment: datetime, now: datetime, zone: Any) -> None:
+def ensure_publishable(month: str, moment: datetime, now: datetime, zone: ZoneInfo) -> None:
     """A bulletin is published as known at a moment that has come (facts still to come would change its
     figures) and of a month over by then: preliminary figures are rendered, never published."""
     if moment > now:
@@ -309,7 +310,7 @@ def as_shown(figures: dict[str, Any], month_page: dict[str, Any], ytd_page: dict
     out = json.loads(json.dumps(figures))
     m, ytd = out["month_figures"], out["year_to_date"]
 
-    def count(value: Any, shown: Any = None, *, on_page: bool = True) -> Any:
+    def count(value: int, shown: object = None, *, on_page: bool = True) -> int | Withheld:
         if on_page:
             return WITHHELD if shown is None or (minimum > 1 and 0 < value < minimum) else value
         return WITHHELD if minimum > 1 and 0 < value < minimum else value

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -45,7 +46,7 @@ class Num:
         return _withheld_text("es") if self.value is WITHHELD else _number(self.value)
 
 
-def _n(value: Any, href: str, lang: str) -> Num:
+def _n(value: int | float | Withheld, href: str, lang: str) -> Num:
     """A count of people as printed: the number, or in words when the public dashboard withholds it."""
     return Num(value, href, _withheld_text(lang) if value is WITHHELD else None)
 
@@ -142,12 +143,12 @@ def _when(figures: dict[str, Any], lang: str) -> tuple[str, str, int, int]:
     return (f"{name} de {year}" if lang == "es" else f"{name} {year}"), name, year, month
 
 
-def _moment_text(moment: datetime, lang: str, zone: Any) -> str:
+def _moment_text(moment: datetime, lang: str, zone: ZoneInfo) -> str:
     local = moment.astimezone(zone)
     return f"{_day_text(local.date(), lang)}, {local:%H:%M} ({zone})"
 
 
-def document(figures: dict[str, Any], *, unit: str, zone: Any, lang: str = "es",
+def document(figures: dict[str, Any], *, unit: str, zone: ZoneInfo, lang: str = "es",
              published: Publication | None = None, holds: bool = True, public_url: str = "",
              authority: str = DEFAULT_AUTHORITY, authority_en: str = DEFAULT_AUTHORITY_EN,
              signatory: tuple[str, str] | None = None, now: datetime | None = None) -> Document:

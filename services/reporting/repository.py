@@ -23,10 +23,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Row as SqlRow
+from sqlalchemy import Table, and_, delete, exists, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.dml import Insert
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from probidad.shared.database import Database
@@ -54,7 +56,7 @@ def fact_values(fact: Fact, generation: int) -> tuple:
             orjson.dumps(fact.attributes).decode())
 
 
-def row_fact(row: Any) -> Fact:
+def row_fact(row: SqlRow[Any]) -> Fact:
     return Fact(row.event_id, row.kind, row.known_at, row.subject, row.session_id, row.servant_id,
                 orjson.loads(row.attributes))
 
@@ -76,12 +78,12 @@ def apply_rows(ledger: Ledger, rows: Iterable[Any], after: int) -> int:
     return after
 
 
-def _insert_ignoring(table: Any, dialect: str, index_elements: Sequence[str]) -> Any:
+def _insert_ignoring(table: Table, dialect: str, index_elements: Sequence[str]) -> Insert:
     module = postgresql if dialect == "postgresql" else sqlite
     return module.insert(table).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
-def insert_new_facts(dialect: str) -> Any:
+def insert_new_facts(dialect: str) -> Insert:
     """INSERT that skips a fact already in the generation (redeliveries, rebuild/live overlap)."""
     return _insert_ignoring(FACTS, dialect, ["generation", "event_id"])
 
@@ -217,7 +219,7 @@ class SqlReportingRepository:
         return [_publication(row) for row in rows]
 
 
-def _publication(row: Any) -> Publication:
+def _publication(row: SqlRow[Any]) -> Publication:
     return Publication(report_id=row.report_id, month=row.month, as_of=datetime.fromisoformat(row.as_of),
                        figures=orjson.loads(row.figures), figures_digest=row.figures_digest,
                        published_by=row.published_by, kind=row.kind)

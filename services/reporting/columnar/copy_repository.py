@@ -94,7 +94,7 @@ class ColumnarLedger:
 
     # -- bookkeeping
 
-    def _scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def _scalar(self, sql: str, params: Sequence[object] = ()) -> int:
         with self._lock:
             return self._db.execute(sql, list(params)).fetchone()[0]
 

@@ -105,7 +105,7 @@ FACT_FIELDS: dict[str, tuple[str | None, str | None, tuple[str, ...]]] = {
 }
 
 
-def _plain(value: Any) -> Any:
+def _plain(value: object) -> object:
     """An attribute as the store keeps it: dates and times as ISO 8601 text, the rest as JSON has it."""
     if isinstance(value, list):  # a plan's targets
         return [v.model_dump(mode="json") if hasattr(v, "model_dump") else _plain(v) for v in value]

@@ -31,6 +31,7 @@ import tempfile
 import time
 import traceback
 from collections.abc import Awaitable, Callable
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +66,7 @@ def split(sizes: dict[Any, int], workers: int) -> list[list[Any]]:
 
 
 def work(bootstrap: str, share: list[tuple[str, int, int, int, int]], generation: int, path: str,
-         channel: Any, batch_size: int) -> None:
+         channel: Connection, batch_size: int) -> None:
     """Worker entry point: ``share`` is (topic, partition, rank, begin, end) of each partition to read.
 
     Sends ("read", n) as records are read, then ("done", records, facts, invalid), or ("error", text).
@@ -79,7 +80,7 @@ def work(bootstrap: str, share: list[tuple[str, int, int, int, int]], generation
 
 
 async def _work(bootstrap: str, share: list[tuple[str, int, int, int, int]], generation: int, path: str,
-                channel: Any, batch_size: int) -> None:
+                channel: Connection, batch_size: int) -> None:
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     from contracts.envelope import ContractViolation

@@ -24,7 +24,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -39,6 +39,7 @@ from contracts.events import EVENTS_BY_TYPE
 from services.reporting.domain.facts import EPOCH, FACT_FIELDS, KINDS, fact_from
 from services.reporting.repository import fact_values
 
+Headers = Iterable[tuple[str, bytes]] | None  # a Kafka record's, as the client hands them
 Row = tuple  # fact_values(...) order: generation, event_id, kind, known_at, subject, session_id, servant_id, attributes
 
 
@@ -80,7 +81,7 @@ def _bounds(metadata: Sequence[Any]) -> tuple[list[str], int | None, int | None,
     return tests, min_len, max_len, pattern
 
 
-def _number(bound: Any) -> bool:
+def _number(bound: object) -> bool:
     return type(bound) in (int, float) and math.isfinite(bound)
 
 
@@ -90,13 +91,13 @@ class _Source:
     def __init__(self) -> None:
         self.names: dict[str, Any] = {}
 
-    def const(self, value: Any) -> str:
+    def const(self, value: object) -> str:
         name = f"_c{len(self.names)}"
         self.names[name] = value
         return name
 
 
-def _check_for(annotation: Any, metadata: Sequence[Any], src: _Source) -> list[str] | None:
+def _check_for(annotation: object, metadata: Sequence[object], src: _Source) -> list[str] | None:
     """Lines that check ``v`` and leave pydantic's value for it in ``v`` (raising _Unsure when not
     certain); None when the field's type is not one this module knows."""
     origin = typing.get_origin(annotation)
@@ -172,14 +173,14 @@ def _check_for(annotation: Any, metadata: Sequence[Any], src: _Source) -> list[s
     return None
 
 
-def _base(annotation: Any) -> Any:
+def _base(annotation: object) -> object:
     """The type under ``Annotated[...]``."""
     while typing.get_origin(annotation) is typing.Annotated:
         annotation = typing.get_args(annotation)[0]
     return annotation
 
 
-def _canonical_datetime(v: Any) -> bool:
+def _canonical_datetime(v: object) -> bool:
     """Aware, and written exactly as pydantic's value prints back (so the text is that value's)."""
     if type(v) is not str or not 25 <= len(v) <= 32 or v[10] != "T":
         return False
@@ -190,7 +191,7 @@ def _canonical_datetime(v: Any) -> bool:
     return parsed.tzinfo is not None and parsed.isoformat() == v
 
 
-def _canonical_date(v: Any) -> bool:
+def _canonical_date(v: object) -> bool:
     if type(v) is not str or len(v) != 10:
         return False
     try:
@@ -257,7 +258,7 @@ _SPEC = SPEC_VERSION.encode()
 # ------------------------------------------------------------------ records -> rows
 
 
-def slow_row(headers: Any, value: bytes | None, generation: int) -> Row | None:
+def slow_row(headers: Headers, value: bytes | None, generation: int) -> Row | None:
     """The authoritative tier: exactly what the live consumer does. ``ContractViolation`` for a record
     it dead-letters: one ``open_envelope`` refuses, or one its handler fails on for good (e.g. a
     number too large for the store's JSON)."""
@@ -269,7 +270,7 @@ def slow_row(headers: Any, value: bytes | None, generation: int) -> Row | None:
         raise ContractViolation(f"{type(error).__name__}: {error}") from error
 
 
-def fast_row(headers: Any, value: bytes | None, generation: int) -> Row | None:
+def fast_row(headers: Headers, value: bytes | None, generation: int) -> Row | None:
     """The store row of a record's fact, or None when no figure depends on its type.
 
     Raises ``ContractViolation`` for a record the live consumer would dead-letter (decided by
@@ -301,7 +302,7 @@ def fast_row(headers: Any, value: bytes | None, generation: int) -> Row | None:
     return slow_row(headers, value, generation)
 
 
-def _type_of(headers: Any) -> bytes | None:
+def _type_of(headers: Headers) -> bytes | None:
     found = None
     for name, value in headers or ():
         if name == "ce_type":
