@@ -10,6 +10,7 @@ from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT
 from probidad.shared.service import ServiceRuntime, create_http_app
 from services.reporting.api import router
 from services.reporting.handlers import ReportingContext
+from services.reporting.repository import SqlReportingRepository
 from services.reporting.settings import ReportingSettings
 from services.reporting.subscribers import subscriptions
 from services.reporting.tables import TABLES
@@ -33,8 +34,9 @@ def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
     runtime.consume(TOPICS, subscriptions(ctx), group=GROUP,
                     description="Every enrollment, attendance and certification event becomes a reporting fact.")
     runtime.provide(ctx)
-    reader = ProjectionReader(runtime.unit_of_work, ctx, engine=settings.reporting_engine,
-                              path=settings.reporting_columnar_path, memory_mb=settings.reporting_memory_mb)
+    reader = ProjectionReader(runtime.unit_of_work, ctx, repository=SqlReportingRepository,
+                              engine=settings.reporting_engine, path=settings.reporting_columnar_path,
+                              memory_mb=settings.reporting_memory_mb)
     runtime.provide(reader)
     runtime.on_stop(reader.close)
     return runtime

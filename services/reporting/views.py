@@ -26,7 +26,6 @@ from services.reporting.domain.snapshot import Snapshot
 from services.reporting.exports import OPEN_DATA_COLUMNS, open_data, to_csv
 from services.reporting.handlers import ReportingContext
 from services.reporting.ports import ReportingRepository
-from services.reporting.repository import SqlReportingRepository
 
 UnitOfWorkFactory = Callable[[], AbstractAsyncContextManager[UnitOfWork]]
 BULLETIN_FORMATS = {"html": "text/html; charset=utf-8", "markdown": "text/markdown; charset=utf-8",
@@ -44,9 +43,11 @@ class ProjectionReader:
     Either reloads everything when the pointer moved (a rebuild was swapped in).
     """
 
-    def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext, *, engine: str = "columnar",
+    def __init__(self, unit_of_work: UnitOfWorkFactory, ctx: ReportingContext, *,
+                 repository: Callable[[UnitOfWork], ReportingRepository], engine: str = "columnar",
                  path: str | None = None, memory_mb: int = 512) -> None:
         self.unit_of_work = unit_of_work
+        self.repository = repository  # the store of a unit of work (app.py: the SQL one)
         self.ctx = ctx
         self.zone = ctx.zone
         self.engine = engine
@@ -73,7 +74,7 @@ class ProjectionReader:
         async with self._lock:
             while True:
                 async with self.unit_of_work() as uow:
-                    repo = SqlReportingRepository(uow)
+                    repo = self.repository(uow)
                     if not self._pointer_made:
                         await repo.ensure_pointer()
                         self._pointer_made = True
@@ -165,7 +166,7 @@ class ProjectionReader:
 
     async def pointer(self) -> dict[str, Any]:
         async with self.unit_of_work() as uow:
-            return await SqlReportingRepository(uow).pointer()
+            return await self.repository(uow).pointer()
 
 
 SETTLE_S = 60.0  # rows read longer ago than this are not counted again on every read
@@ -330,12 +331,12 @@ def render_bulletin(figures: dict[str, Any], ctx: ReportingContext, lang: str | 
 async def publications(reader: ProjectionReader, month: str | None) -> list[bulletin.Publication]:
     """The bulletins published (of ``month``, or all), newest first."""
     async with reader.unit_of_work() as uow:
-        return await SqlReportingRepository(uow).publications(bulletin.KIND, month)
+        return await reader.repository(uow).publications(bulletin.KIND, month)
 
 
 async def publication(reader: ProjectionReader, report_id: str) -> bulletin.Publication | None:
     async with reader.unit_of_work() as uow:
-        return await SqlReportingRepository(uow).publication(report_id)
+        return await reader.repository(uow).publication(report_id)
 
 
 async def publication_holds(reader: ProjectionReader, published: bulletin.Publication) -> bool:

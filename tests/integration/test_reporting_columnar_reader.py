@@ -56,8 +56,8 @@ class Store:
         return unit_of_work(self.database, Outbox())
 
     def reader(self, path: Path | None, engine: str = "columnar") -> ProjectionReader:
-        return ProjectionReader(self.unit_of_work, CTX, engine=engine, path=str(path) if path else None,
-                                memory_mb=128)
+        return ProjectionReader(self.unit_of_work, CTX, repository=SqlReportingRepository, engine=engine,
+                                path=str(path) if path else None, memory_mb=128)
 
     async def add(self, facts: Iterable[Fact]) -> None:
         """Record facts as the live consumer does: in the active generation, idempotent by event id."""
