@@ -49,8 +49,9 @@ from datetime import date
 from typing import Any
 
 from contracts import compliance as rule
+from contracts.attribution import Stamp
 from contracts.events import DueRule, RequirementScope
-from services.reporting.domain.facts import UNKNOWN, VERSION_ORDER, Fact, latest_version, revoked_on
+from services.reporting.domain.facts import UNKNOWN, VERSION_ORDER, Fact, from_micros, latest_version, revoked_on
 from services.reporting.domain.snapshot import Snapshot
 
 STATES = ("compliant", "due", "overdue", "exempt")
@@ -123,14 +124,15 @@ def profile(snapshot: Snapshot, servant_id: str, levels: dict[str, str] | None =
     levels = government_levels(snapshot) if levels is None else levels
     life: list[rule.Joined | rule.Transferred | rule.Left] = []
     serving, left = None, False
-    for day, _, _, what, institution, explicit in steps:
+    for day, known_at, event_id, what, institution, explicit in steps:
         level = levels.get(institution, UNKNOWN)
         if what == "leave":
             life.append(rule.Left(institution, day))
             if serving == institution:
                 serving, left = None, True
         elif what == "transfer":
-            life.append(rule.Transferred(institution, level, day))
+            # Stamped, so a back-dated transfer supersedes the move it corrects (contracts.attribution)
+            life.append(rule.Transferred(institution, level, day, Stamp.of(from_micros(known_at), event_id)))
             serving, left = institution, False
         elif serving is None and left and not explicit:
             continue  # after a leaving, only a joined_on brings the servant back

@@ -280,3 +280,21 @@ def test_an_update_without_a_joining_date_does_not_bring_back_a_servant_who_left
     back = items + [seal(ServantUpdated(servant_id="b1", institution_id="in-b", sex="male", joined_on=D(2026, 10, 1)),
                          time=at(D(2026, 10, 1)))]
     assert states(ledger_of(back), D(2026, 11, 30))["b1"] == ("due", "in-b"), "back on 1 October: 60 days from then"
+
+
+def test_a_back_dated_transfer_places_the_servant_in_compliance_where_the_training_figures_do():
+    # a5 moves to in-b from 1 June (recorded 3 June); a correction recorded on 20 June says a5 had moved to a third
+    # institution from 25 May. Compliance and the training figures (Snapshot.who) both follow the attribution
+    # rule: the later statement holds from its day on, so a5 is never placed in in-b.
+    correction = ServantTransferred(servant_id="a5", transfer_id="tr-2", from_institution_id="in-a",
+                                    to_institution_id="in-c", effective_on=D(2026, 5, 25), sex="female",
+                                    requested_by="comptroller:ana", approved_by="comptroller:ana",
+                                    approved_at=at(D(2026, 6, 20)))
+    third = InstitutionRegistered(institution_id="in-c", name="Secretaría de Salud", government_level="state",
+                                  headcount=30, headcount_year=2026)
+    ledger = ledger_of([*envelopes(), seal(third, time=at(D(2025, 1, 2))), seal(correction, time=at(D(2026, 6, 20)))])
+    snapshot = ledger.snapshot(ZONE, None)
+    for day in (D(2026, 5, 24), D(2026, 5, 28), D(2026, 6, 10), D(2026, 9, 1)):
+        placed = states(ledger, day)["a5"][1]
+        assert placed == snapshot.who("a5", at(day, 12)).institution_id, day
+    assert states(ledger, D(2026, 6, 10))["a5"][1] == "in-c"
