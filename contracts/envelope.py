@@ -24,6 +24,7 @@ from typing import Any, Iterable, Mapping
 
 from pydantic import ValidationError
 
+from contracts.attribution import Stamp
 from contracts.base import Event
 from contracts.events import EVENTS_BY_TYPE
 
@@ -51,6 +52,11 @@ class Envelope:
     @property
     def type(self) -> str:
         return self.event.type
+
+    @property
+    def stamp(self) -> Stamp:
+        """When the event was stated, and by which event: what "a later statement supersedes" compares."""
+        return Stamp.of(self.time, self.id)
 
 
 def seal(event: Event, *, correlation_id: str | None = None, event_id: str | None = None,

@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import partial
 from typing import TypeVar
 
-from contracts.attribution import Stamp
 from contracts.base import Event
 from contracts.envelope import Envelope
 from contracts.events import (
@@ -23,11 +22,6 @@ from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import SqlAttendanceRepository
 
 E = TypeVar("E", bound=Event)
-
-
-def _stamp(envelope: Envelope) -> Stamp:
-    """When the fact was stated, and by which event: a tie at one instant goes to the larger event id."""
-    return Stamp.of(envelope.time, envelope.id)
 
 
 def _event(envelope: Envelope, kind: type[E]) -> E:
@@ -44,49 +38,49 @@ def _repository(uow: UnitOfWork) -> SqlAttendanceRepository:
 
 async def on_session_scheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, SessionScheduled)
-    uow.record(await handlers.session_scheduled(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.session_scheduled(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_rescheduled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, SessionRescheduled)
-    uow.record(await handlers.session_rescheduled(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.session_rescheduled(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_session_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, SessionCancelled)
-    uow.record(await handlers.session_cancelled(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.session_cancelled(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_registered(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, ServantRegistered)
-    uow.record(await handlers.servant_registered(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.servant_registered(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_updated(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, ServantUpdated)
-    uow.record(await handlers.servant_updated(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.servant_updated(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_servant_transferred(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, ServantTransferred)
-    uow.record(await handlers.servant_transferred(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.servant_transferred(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_confirmed(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, EnrolmentConfirmed)
-    uow.record(await handlers.enrolment_confirmed(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.enrolment_confirmed(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 
 async def on_enrolment_cancelled(ctx: AttendanceContext, uow: UnitOfWork, envelope: Envelope) -> None:
     event = _event(envelope, EnrolmentCancelled)
-    uow.record(await handlers.enrolment_cancelled(_repository(uow), ctx, event, _stamp(envelope)),
+    uow.record(await handlers.enrolment_cancelled(_repository(uow), ctx, event, envelope.stamp),
                correlation_id=envelope.correlation_id)
 
 

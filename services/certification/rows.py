@@ -43,15 +43,11 @@ def aware(moment: datetime | None) -> datetime | None:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def stored_stamp(at: datetime, rank: int, event_id: str) -> Stamp:
-    return Stamp(aware(at), rank, event_id)
-
-
 def course_of(row: Stored | None) -> CourseTerms | None:
     if row is None:
         return None
     return CourseTerms(row.course_id, row.code, row.title, row.topic, row.hours, row.minimum_attendance_share,
-                       row.passing_score, row.competency, stored_stamp(row.stated_at, 0, row.stated_by),
+                       row.passing_score, row.competency, Stamp.of(row.stated_at, row.stated_by),
                        row.validity_months)
 
 
@@ -59,7 +55,7 @@ def plan_of(row: Stored | None) -> SessionPlan | None:
     if row is None:
         return None
     planned = (None if row.planned_at is None
-               else stored_stamp(row.planned_at, row.planned_rank or 0, row.planned_by or ""))
+               else Stamp.of(row.planned_at, row.planned_by or "", row.planned_rank or 0))
     return SessionPlan(row.session_id, row.course_id, aware(row.starts_at), aware(row.ends_at), row.timezone,
                        planned, row.cancelled, row.closed)
 
@@ -74,20 +70,20 @@ def attendance_of(row: Stored | None) -> Attendance | None:
     if row is None:
         return None
     return Attendance(row.share, row.minutes_present, row.session_minutes, row.status,
-                      stored_stamp(row.stated_at, row.stated_rank, row.stated_by))
+                      Stamp.of(row.stated_at, row.stated_by, row.stated_rank))
 
 
 def grade_of(row: Stored | None) -> Grade | None:
-    return None if row is None else Grade(row.score, stored_stamp(row.stated_at, 0, row.stated_by))
+    return None if row is None else Grade(row.score, Stamp.of(row.stated_at, row.stated_by))
 
 
 def transfer_of(row: Stored) -> Transfer:
     return Transfer(row.transfer_id, row.to_institution_id, row.effective_on,
-                    stored_stamp(row.stated_at, 0, row.stated_by), row.from_institution_id)
+                    Stamp.of(row.stated_at, row.stated_by), row.from_institution_id)
 
 
 def holder_of(row: Stored | None) -> Holder | None:
-    return None if row is None else Holder(row.holder_digest, stored_stamp(row.stated_at, 0, row.stated_by))
+    return None if row is None else Holder(row.holder_digest, Stamp.of(row.stated_at, row.stated_by))
 
 
 def certificate_terms(row: Stored) -> CertificateTerms:

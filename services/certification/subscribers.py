@@ -51,7 +51,7 @@ async def prepare(uow: UnitOfWork, envelopes: list[Envelope]) -> None:
 async def _apply(handler: EventHandler, ctx: CertificationContext, uow: UnitOfWork, envelope: Envelope, *,
                  course_terms_change: bool = False) -> None:
     repo = await SqlCertificationRepository.of(uow, course_terms_change=course_terms_change)
-    events = await handler(repo, ctx, envelope.event, Stamp.of(envelope.time, envelope.id))
+    events = await handler(repo, ctx, envelope.event, envelope.stamp)
     uow.record(events, correlation_id=envelope.correlation_id)
 
 

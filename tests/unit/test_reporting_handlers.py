@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts.attribution import Stamp
-from contracts.envelope import Envelope, seal
+from contracts.envelope import seal
 from contracts.events import InstitutionRegistered, SessionClosed
 from services.reporting import handlers, subscribers
 from services.reporting.domain.facts import KINDS, fact_from, fact_of
@@ -30,15 +30,10 @@ def institution(**changes: object) -> InstitutionRegistered:
                                     **changes})
 
 
-def stamp_of(envelope: Envelope) -> Stamp:
-    """As the subscriber stamps it: when the event was stated, and by which event id."""
-    return Stamp.of(envelope.time, envelope.id)
-
-
 async def test_an_event_reporting_keeps_becomes_its_fact_and_records_nothing():
     repo = FakeReportingRepository()
     envelope = seal(institution(), time=datetime(2026, 3, 1, 9, tzinfo=UTC))
-    assert await handlers.institution_registered(repo, CTX, envelope.event, stamp_of(envelope)) == []
+    assert await handlers.institution_registered(repo, CTX, envelope.event, envelope.stamp) == []
     assert repo.facts == [fact_from(envelope)]
     assert repo.facts[0].kind == KINDS[InstitutionRegistered.type] == "institution"
     assert repo.facts[0].attributes["headcount"] == 120
@@ -56,7 +51,7 @@ async def test_a_redelivered_event_is_kept_once():
     repo = FakeReportingRepository()
     envelope = seal(institution())
     for _ in range(2):
-        await handlers.institution_registered(repo, CTX, envelope.event, stamp_of(envelope))
+        await handlers.institution_registered(repo, CTX, envelope.event, envelope.stamp)
     assert len(repo.facts) == 1
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from contracts.attribution import Stamp
 from contracts.envelope import Envelope
 from contracts.events import CertificateIssued, CertificateRevoked, CompetencyAttained
 from probidad.shared.consumer import Handler
@@ -20,18 +19,15 @@ from services.enrollment.requirements import handlers
 
 
 async def on_certificate_issued(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
-                                                                                                     envelope.id))
+    await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, envelope.stamp)
 
 
 async def on_certificate_revoked(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
-                                                                                                      envelope.id))
+    await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, envelope.stamp)
 
 
 async def on_competency_attained(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
-    await handlers.competency_attained(SqlEnrollmentRepository.of(uow), ctx, envelope.event, Stamp.of(envelope.time,
-                                                                                                      envelope.id))
+    await handlers.competency_attained(SqlEnrollmentRepository.of(uow), ctx, envelope.event, envelope.stamp)
 
 
 def completion_subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:

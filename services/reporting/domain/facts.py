@@ -132,7 +132,7 @@ def fact_from(envelope: Envelope) -> Fact | None:
     does not keep, whose event it does not read)."""
     if envelope.type not in KINDS:
         return None
-    return fact_of(envelope.event, Stamp(envelope.time, 0, envelope.id))
+    return fact_of(envelope.event, envelope.stamp)
 
 
 VERSION_ORDER = attrgetter("known_at", "event_id")  # which of two versions is the later one
