@@ -29,7 +29,7 @@ Failures:
 
 * Transient faults (database or broker unavailable, a PostgreSQL deadlock) are retried with backoff,
   forever: never skipped, never dead-lettered.
-* A handler raising a domain's ``RuleViolation`` (a business rule; ``Rejected`` is the plumbing's own) is
+* A handler raising a domain's ``RuleViolation`` (a business rule) is
   dead-lettered at once (``rejected``); any other handler error is tried ``HANDLER_ATTEMPTS`` times,
   then dead-lettered (``handler_error``).
 * A dead letter never exceeds the producer's request limit: header values, key and value are cut to
@@ -106,16 +106,6 @@ def content_digest(envelope: Envelope) -> str:
 def _repeat(recorded: str | None, digest: str) -> str:
     """A seen id: a redelivery if it says what it said then (or was recorded before digests were)."""
     return "duplicate" if recorded in (None, digest) else "reused"
-
-
-class Rejected(Exception):
-    """A handler refuses an event for good (a business rule it violates); it is dead-lettered.
-
-    A domain's ``RuleViolation`` is refused the same way, without translation (``_refused``)."""
-
-
-def _refused(error: BaseException) -> bool:
-    return isinstance(error, (Rejected, RuleViolation))
 
 
 # Faults that pass: PostgreSQL aborts one of two transactions that deadlock (40P01) or cannot be
@@ -225,7 +215,7 @@ class IdempotentConsumer:
                 applied = await self._with_retry(lambda: self._apply(envelope, handler), attempts=HANDLER_ATTEMPTS)
             except Exception as error:  # not transient: this record can never be applied
                 reason = f"{type(error).__name__}: {error}"
-                kind = "rejected" if _refused(error) else "handler_error"
+                kind = "rejected" if isinstance(error, RuleViolation) else "handler_error"
                 if kind == "handler_error":
                     log.exception("handler failed; dead-lettering", topic=topic, partition=partition, offset=offset,
                                   attempts=HANDLER_ATTEMPTS)
@@ -364,7 +354,7 @@ class IdempotentConsumer:
                 if not is_transient(error):
                     failures += 1
                     # A business rule says no for good: asking again changes nothing.
-                    if _refused(error) or (attempts is not None and failures >= attempts):
+                    if isinstance(error, RuleViolation) or (attempts is not None and failures >= attempts):
                         raise
                     log.warning("handler failed; trying again", error=repr(error), attempt=failures,
                                 retry_in_s=round(delay, 3))

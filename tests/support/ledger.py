@@ -15,7 +15,7 @@ from sqlmodel import Field, SQLModel
 
 from contracts.events import InstitutionRegistered
 from contracts.topics import ENROLLMENT_EVENTS, dead_letter_topic
-from probidad.shared.consumer import Rejected
+from probidad.shared.errors import RuleViolation
 from probidad.shared.service import ServiceRuntime
 from probidad.shared.settings import ServiceSettings
 
@@ -34,7 +34,7 @@ TABLES = [LedgerEntry.__table__]
 async def on_institution_registered(uow, envelope) -> None:
     event: InstitutionRegistered = envelope.event
     if event.name == "REJECT ME":
-        raise Rejected("institution name is a test rejection")
+        raise RuleViolation("name", "institution name is a test rejection")
     uow.session.add(LedgerEntry(institution_id=event.institution_id, headcount=event.headcount))
 
 

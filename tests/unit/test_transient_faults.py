@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import exc as sa_exc
 
-from probidad.shared.consumer import Rejected, is_transient
+from probidad.shared.consumer import is_transient
+from probidad.shared.errors import RuleViolation
 
 
 class DriverError(Exception):
@@ -34,5 +35,5 @@ def test_a_violated_constraint_or_a_bad_statement_is_not_transient(sqlstate: str
 
 def test_a_refused_connection_is_transient_and_a_rejection_is_not() -> None:
     assert is_transient(ConnectionRefusedError(111, "Connection refused"))
-    assert not is_transient(Rejected("a business rule"))
+    assert not is_transient(RuleViolation(None, "a business rule"))
     assert not is_transient(ValueError("a bug"))
