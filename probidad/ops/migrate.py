@@ -10,7 +10,6 @@ else its SQLite file in ``PROBIDAD_STATE_DIR``), or ``--database-url`` for one n
 from __future__ import annotations
 
 import asyncio
-import importlib
 import sys
 from typing import Annotated
 
@@ -19,16 +18,6 @@ import typer
 from probidad.ops.platform import SERVICES
 
 NAMES = tuple(name for name, _port in SERVICES)
-
-
-def _database_url(service: str) -> str:
-    from probidad.shared.settings import ServiceSettings
-
-    module = importlib.import_module(f"services.{service}.settings")
-    kinds = [kind for kind in vars(module).values() if isinstance(kind, type) and issubclass(kind, ServiceSettings)
-             and kind is not ServiceSettings and kind.model_fields["service_name"].default == service]
-    settings = kinds[0]() if kinds else ServiceSettings(service_name=service)
-    return settings.resolved_database_url
 
 
 async def _revisions(service: str, url: str) -> tuple[str | None, bool]:
@@ -85,8 +74,10 @@ def migrate(
         raise typer.BadParameter(f"unknown service {service!r}; one of {', '.join(NAMES)}", param_hint="SERVICE")
     if database_url and service is None:
         raise typer.BadParameter("name the service whose database it is", param_hint="--database-url")
+    from probidad.shared.migrations import database_url_of
+
     for name in [service] if service else NAMES:
-        url = database_url or _database_url(name)
+        url = database_url or database_url_of(name)
         try:
             current, made_before = asyncio.run(_revisions(name, url))
         except Exception as error:  # noqa: BLE001 — an unreachable database: say so, with the address tried

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -245,10 +244,12 @@ def _run_on(connection: Connection, service: str, options: dict[str, Any]) -> No
 
 def _url(config: Config, service: str) -> str:
     url = (config.attributes.get("url") or context_argument("url") or config.get_main_option("sqlalchemy.url"))
-    if url:
-        return url
-    if os.environ.get("PROBIDAD_DATABASE_URL"):
-        return os.environ["PROBIDAD_DATABASE_URL"]
+    return url or database_url_of(service)
+
+
+def database_url_of(service: str) -> str:
+    """Where the service finds its database: ``PROBIDAD_DATABASE_URL``, else its SQLite file in
+    ``PROBIDAD_STATE_DIR`` (no service's settings change where its database is)."""
     from probidad.shared.settings import ServiceSettings
 
     return ServiceSettings(service_name=service).resolved_database_url
