@@ -142,3 +142,23 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         path = str(item.fspath)
         if "/e2e/" in path:
             item.add_marker(pytest.mark.kafka)
+    # Tests that run a Go program (Jaeger, Ory Hydra) go last: on a fresh machine ./scripts/test builds those
+    # programs in the background meanwhile (a first build takes minutes).
+    items.sort(key=lambda item: item.get_closest_marker("go_program") is not None)
+
+
+# ------------------------------------------------------------------ Go programs (Jaeger, Ory Hydra)
+@pytest.hookimpl(tryfirst=True, wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> object:
+    """Before a test marked ``go_program("jaeger")`` (or "hydra") starts — and before its time limit starts — wait
+    for the program's cached binary (built on first use, or by ./scripts/test's background build)."""
+    marker = item.get_closest_marker("go_program")
+    if marker is not None:
+        from probidad.ops.gotools import GoToolError, tool_binary
+
+        for name in marker.args:
+            try:
+                tool_binary(name, quiet=True)
+            except GoToolError:
+                pass  # the test's own fixture asks again and fails with the reason
+    return (yield)

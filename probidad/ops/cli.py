@@ -14,6 +14,7 @@ def _register_subcommands() -> None:
     for module_name, command in (
         ("probidad.ops.kafkactl", "kafka"),
         ("probidad.ops.pgctl", "postgres"),
+        ("probidad.ops.jaegerctl", "jaeger"),
         ("probidad.ops.tokens", "token"),
         ("probidad.ops.agencies", "agency"),
         ("services.enrollment.cli", "enrollment"),
@@ -24,6 +25,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.migrate", "migrate"),
         ("probidad.ops.asyncapi", "asyncapi"),
         ("probidad.ops.stack", "stack"),
+        ("probidad.ops.gotools", "tools"),
     ):
         try:
             module = importlib.import_module(module_name)
