@@ -31,6 +31,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from contracts.topics import PLATFORM_TOPICS, dead_letter_config, dead_letter_topic, topic_config
+from probidad.shared.auth import TokenVerifier
 from probidad.shared import kafka_reconnect
 from probidad.shared.consumer import Handler, IdempotentConsumer, Prepare, is_transient
 from probidad.shared.database import Database
@@ -326,6 +327,7 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
     app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
+    app.state.token_verifier = TokenVerifier.from_settings(runtime.settings)
 
     app.add_middleware(HttpMetrics, service=runtime.name)
 

@@ -43,6 +43,20 @@ class ServiceSettings(BaseSettings):
     public_base_url: str = Field("", description="URL the public reaches this service at; empty = http://host:port.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     jwt_secret: SecretStr = SecretStr(DEV_JWT_SECRET)
+    # The state's OpenID Connect provider (probidad.shared.identity); its tokens are accepted beside the
+    # shared-secret ones once the issuer is set.
+    oidc_issuer: str = Field("", description="The provider's issuer (its tokens' iss); empty: no provider.")
+    oidc_audience: str = Field("", description="The audience the provider's tokens must name for this platform.")
+    oidc_jwks_url: str = Field("", description="Where the provider publishes its keys; empty: the jwks_uri of "
+                               "<issuer>/.well-known/openid-configuration.")
+    oidc_role_claim: str = Field("role", description="Claim holding the role (a string or a list); dotted "
+                                 "steps reach a nested one, e.g. ext.role.")
+    oidc_institution_claim: str = Field("institution", description="Claim naming a liaison's institution.")
+    oidc_instructor_claim: str = Field("instructor", description="Claim naming an instructor's id.")
+    oidc_jwks_refetch_s: float = Field(30.0, ge=0, le=3600, description="Least time between two fetches of the "
+                                       "provider's keys when tokens name a key not seen yet (a rotation).")
+    oidc_jwks_max_age_s: float = Field(3600.0, gt=0, description="How long fetched keys are used before they "
+                                       "are fetched again.")
     email_digest_key: SecretStr = SecretStr("probidad-development-digest-key")
     issuing_authority: str = "Secretaría de la Contraloría del Estado"
     # The signature block of the constancias (enrollment's named ones, certification's own), as on an
@@ -106,6 +120,19 @@ class ServiceSettings(BaseSettings):
             if self.kafka_ca_file is None or not self.kafka_ca_file.is_file():
                 raise ValueError(f"PROBIDAD_KAFKA_CA_FILE must name the broker's CA certificate file "
                                  f"(got {self.kafka_ca_file})")
+        return self
+
+    @model_validator(mode="after")
+    def _identity_provider(self) -> "ServiceSettings":
+        if self.oidc_issuer and not self.oidc_audience:
+            raise ValueError("PROBIDAD_OIDC_AUDIENCE must be set when PROBIDAD_OIDC_ISSUER is: without it a "
+                             "token the provider issued for another application would be accepted")
+        if self.environment == "production":
+            for name in ("oidc_issuer", "oidc_jwks_url"):
+                url = getattr(self, name)
+                problem = url and public_https_problem(url)
+                if problem:
+                    raise ValueError(f"PROBIDAD_{name.upper()} {problem}")
         return self
 
     @model_validator(mode="after")
