@@ -25,6 +25,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.migrate", "migrate"),
         ("probidad.ops.asyncapi", "asyncapi"),
         ("probidad.ops.stack", "stack"),
+        ("probidad.ops.backup", "backup"),
         ("probidad.ops.gotools", "tools"),
     ):
         try:
