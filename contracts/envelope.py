@@ -6,7 +6,12 @@ On the wire an event is a plain Kafka record any client can read:
 * value: the event's data as UTF-8 JSON;
 * headers: ``ce_specversion``, ``ce_id``, ``ce_source``, ``ce_type``, ``ce_time`` (UTC, RFC 3339),
   ``ce_subject``, ``ce_correlationid`` (follows one business flow across services; also sent as
-  ``correlation_id``) and ``content-type: application/json``.
+  ``correlation_id``) and ``content-type: application/json``;
+* with tracing on (``probidad.shared.tracing``), the CloudEvents distributed-tracing extension: ``traceparent``
+  and, if any, ``tracestate`` (W3C Trace Context) of the span the event was written in. A consumer continues
+  that trace; it also reads ``ce_traceparent``/``ce_tracestate``, the Kafka binding's spelling of the same
+  extension, from other producers (an agency's requests). Neither is required, and a record without them is
+  as valid: they are kept, like any other header, in ``Envelope.extra_headers``.
 
 ``open_envelope`` is the inverse and the single place where a record is judged, from its raw bytes:
 anything it rejects raises ``ContractViolation`` with a reason a person can act on, and goes to the

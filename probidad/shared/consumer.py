@@ -61,6 +61,7 @@ from sqlalchemy import insert, select
 from contracts.envelope import ContractViolation, Envelope, open_envelope
 from contracts.events import EVENTS_BY_TYPE
 from contracts.topics import dead_letter_topic
+from probidad.shared import tracing
 from probidad.shared.database import Database
 from probidad.shared.errors import RuleViolation
 from probidad.shared.logs import bound_contextvars, get_logger
@@ -209,22 +210,37 @@ class IdempotentConsumer:
             await self.send_letters(letters)
             return opened
         envelope, handler = opened
+        span = tracing.processing(topic, partition, offset, self.group, envelope.id, envelope.type,
+                                  envelope.extra_headers)
+        try:
+            with tracing.current(span):  # its log lines name the record's trace
+                return await self._decide(topic, partition, offset, key, value, headers, envelope, handler, span)
+        finally:
+            tracing.end(span)
+
+    async def _decide(self, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+                      headers: Headers, envelope: Envelope, handler: Handler, span: tracing.Span | None) -> str:
+        """Apply one opened record (in its own unit of work) and say the outcome: ``_process``'s second half."""
         with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
                                correlation_id=envelope.correlation_id, group=self.group):
             try:
-                applied = await self._with_retry(lambda: self._apply(envelope, handler), attempts=HANDLER_ATTEMPTS)
+                applied = await self._with_retry(lambda: self._apply(envelope, handler, span),
+                                                 attempts=HANDLER_ATTEMPTS)
             except Exception as error:  # not transient: this record can never be applied
                 reason = f"{type(error).__name__}: {error}"
                 kind = "rejected" if isinstance(error, RuleViolation) else "handler_error"
+                tracing.outcome(span, "dead_lettered", error)
                 if kind == "handler_error":
                     log.exception("handler failed; dead-lettering", topic=topic, partition=partition, offset=offset,
                                   attempts=HANDLER_ATTEMPTS)
                 await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
                 return "dead_lettered"
             if applied == "reused":
+                tracing.outcome(span, "dead_lettered", self._reused(envelope))
                 await self.send_letters([self.letter(topic, partition, offset, key, value, headers,
                                                      self._reused(envelope), "contract")])
                 return "dead_lettered"
+            tracing.outcome(span, applied)
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, applied).inc()
             if applied == "applied":
                 log.info("event applied", topic=topic, partition=partition, offset=offset)
@@ -253,9 +269,15 @@ class IdempotentConsumer:
         await self.send_letters(letters)
         if not opened:
             return dict(outcomes)
+        # With tracing on, a span per record, each in the trace its headers carry (see probidad.shared.tracing).
+        spans = {id(envelope): tracing.processing(record[0], record[1], record[2], self.group, envelope.id,
+                                                  envelope.type, envelope.extra_headers)
+                 for record, envelope, _handler in opened} if tracing.active() else None
         try:
-            applied = await self._with_retry(lambda: self._apply_batch(opened))
+            applied = await self._with_retry(lambda: self._apply_batch(opened, spans))
         except Exception:  # noqa: BLE001 — one record can never be applied: find it, one by one
+            if spans is not None:  # each record is applied again, in a span of its own
+                tracing.end_all(list(spans.values()), "its batch failed; applied again on its own")
             log.warning("batch failed; applying its records one by one", size=len(opened))
             for record, _envelope, _handler in opened:
                 outcomes[await self._process(*record)] += 1
@@ -268,6 +290,9 @@ class IdempotentConsumer:
             else:
                 EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, outcome).inc()
             outcomes[outcome] += 1
+            if spans is not None:
+                tracing.outcome(spans[id(envelope)], outcome)
+                tracing.end(spans[id(envelope)])
         await self.send_letters(reused)
         return dict(outcomes)
 
@@ -275,8 +300,16 @@ class IdempotentConsumer:
         return (f"ce_id {envelope.id!r} was already applied by {self.group} for other content "
                 f"(type, subject or data differ): an event id names one event only")
 
-    async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]]) -> list[str]:
-        """Apply the fresh records of a batch in one transaction; per record: applied, duplicate or reused."""
+    async def _apply_batch(self, opened: list[tuple[Record, Envelope, Handler]],
+                           spans: dict[int, tracing.Span | None] | None = None) -> list[str]:
+        """Apply the fresh records of a batch in one transaction; per record: applied, duplicate or reused.
+        ``spans``: each record's span by ``id(envelope)`` (tracing on); the batch's unit of work is a child of
+        its first record's."""
+        with tracing.current(spans[id(opened[0][1])] if spans else None):
+            return await self._apply_in_one(opened, spans)
+
+    async def _apply_in_one(self, opened: list[tuple[Record, Envelope, Handler]],
+                            spans: dict[int, tracing.Span | None] | None) -> list[str]:
         ids = list(dict.fromkeys(envelope.id for _r, envelope, _h in opened))
         async with unit_of_work(self.database, self.outbox) as uow:
             session = uow.session
@@ -309,7 +342,8 @@ class IdempotentConsumer:
                     await self.prepare(uow, [envelope for _record, envelope, _handler, _digest in fresh])
             for record, envelope, handler, _digest in fresh:
                 with bound_contextvars(event_id=envelope.id, event_type=envelope.type,
-                                       correlation_id=envelope.correlation_id, group=self.group):
+                                       correlation_id=envelope.correlation_id, group=self.group), \
+                        tracing.handling(spans.get(id(envelope)) if spans else None, envelope.type):
                     await handler(uow, envelope)
                     # One line per applied event: grep a correlation id to follow a flow across services.
                     log.info("event applied", topic=record[0], partition=record[1], offset=record[2])
@@ -324,16 +358,18 @@ class IdempotentConsumer:
         )).first()
         return (found is not None, found[0] if found is not None else None)
 
-    async def _apply(self, envelope: Envelope, handler: Handler) -> str:
+    async def _apply(self, envelope: Envelope, handler: Handler, span: tracing.Span | None = None) -> str:
         digest = content_digest(envelope)
         try:
-            async with unit_of_work(self.database, self.outbox) as uow:
-                seen, recorded = await self._seen(uow.session, envelope.id)
-                if seen:
-                    return _repeat(recorded, digest)
-                uow.session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id,
-                                               content_digest=digest))
-                await handler(uow, envelope)
+            with tracing.current(span):
+                async with unit_of_work(self.database, self.outbox) as uow:
+                    seen, recorded = await self._seen(uow.session, envelope.id)
+                    if seen:
+                        return _repeat(recorded, digest)
+                    uow.session.add(ProcessedEvent(consumer_group=self.group, event_id=envelope.id,
+                                                   content_digest=digest))
+                    with tracing.handling(span, envelope.type):
+                        await handler(uow, envelope)
             return "applied"
         except sa_exc.IntegrityError:
             # Another instance of this group may have committed the same event first.

@@ -12,6 +12,7 @@ from typing import Any, BinaryIO
 
 import orjson
 import structlog
+from opentelemetry.trace import get_current_span
 
 __all__ = ["configure_logging", "get_logger", "bound_contextvars", "bind_contextvars", "clear_contextvars"]
 
@@ -45,6 +46,25 @@ def clear_contextvars() -> None:
 def _merge_bound(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
     bound = _bound.get()
     return {**bound, **event} if bound else event
+
+
+_trace_ids = False  # set while the process traces (probidad.shared.tracing): lines then name their span
+
+
+def include_trace_ids(on: bool) -> None:
+    global _trace_ids
+    _trace_ids = on
+
+
+def _add_trace_ids(_logger: Any, _method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """``trace_id`` and ``span_id`` (hex, as trace backends show them) of the span the line is written in.
+    Without tracing this is one test of a module variable per line."""
+    if _trace_ids:
+        context = get_current_span().get_span_context()
+        if context.is_valid:
+            event["trace_id"] = format(context.trace_id, "032x")
+            event["span_id"] = format(context.span_id, "016x")
+    return event
 
 
 class _LinesInBatches:
@@ -89,6 +109,7 @@ def configure_logging(service: str, level: str = "INFO", *, cache: bool = False)
     structlog.configure(
         processors=[
             _merge_bound,
+            _add_trace_ids,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),

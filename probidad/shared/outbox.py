@@ -22,6 +22,7 @@ from sqlalchemy import func, select, text, update
 
 from contracts.base import Event
 from contracts.envelope import Envelope, seal, to_record
+from probidad.shared import tracing
 from probidad.shared.database import Database
 from probidad.shared.logs import get_logger
 from probidad.shared.metrics import OUTBOX_BACKLOG, OUTBOX_OLDEST_AGE, OUTBOX_PUBLISHED, OUTBOX_RELAY_ERRORS
@@ -67,6 +68,9 @@ class Outbox:
                 raise ValueError(f"{event.type} is written to one of the topics {name!r}: {error!r}") from None
         envelope = seal(event, correlation_id=correlation_id)
         key, value, headers = to_record(envelope)
+        # The trace it was written in travels with it: stored in the row, so a relay minutes later (another
+        # process, after a restart) still sends it on in that trace. Nothing is added when tracing is off.
+        tracing.inject(headers)
         return {
             "event_id": envelope.id,
             "topic": f"{self.topic_prefix}{name}",
@@ -177,18 +181,32 @@ class OutboxRelay:
                 await asyncio.wait_for(self.make_topics(new), timeout=self.send_timeout_s)
                 self.ready_topics.update(new)
 
+        traced = tracing.active()
+        spans: list = []  # with tracing on: each event's publish span, ended when the broker acknowledged it
+
         async def send_all() -> None:
-            pending = [await self.publish(row.topic, row.key.encode(), row.payload.encode(),
-                                          orjson.loads(row.headers)) for row in rows]
-            for sent in pending:
+            pending = []
+            for row in rows:
+                headers = orjson.loads(row.headers)
+                if traced:
+                    spans.append(tracing.publishing(row.topic, headers))
+                pending.append(await self.publish(row.topic, row.key.encode(), row.payload.encode(), headers))
+            for n, sent in enumerate(pending):
                 if isinstance(sent, Awaitable):
                     await sent
+                if traced:
+                    tracing.end(spans[n])
+                    spans[n] = None
 
         try:
             await asyncio.wait_for(send_all(), timeout=self.send_timeout_s)
         except TimeoutError:
+            tracing.end_all(spans, "not acknowledged in time")
             raise TimeoutError(
                 f"the broker acknowledged {len(rows)} events in no {self.send_timeout_s:.0f} s") from None
+        except BaseException as error:
+            tracing.end_all(spans, error)
+            raise
 
     @staticmethod
     async def _mark(session: AsyncSession, rows: list) -> None:

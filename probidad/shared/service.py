@@ -45,6 +45,7 @@ from probidad.shared.metrics import HTTP_LATENCY, HTTP_REQUESTS, KAFKA_UNREACHAB
 from probidad.shared.outbox import Outbox, OutboxRelay, Publish, broker_publisher, producer_publisher
 from probidad.shared.errors import RuleViolation
 from probidad.shared.problems import Problem, document_problems, input_problems
+from probidad.shared import tracing
 from probidad.shared.settings import ServiceSettings
 from probidad.shared.unit_of_work import UnitOfWork, unit_of_work
 
@@ -75,6 +76,7 @@ class ServiceRuntime:
     def __post_init__(self) -> None:
         s = self.settings
         configure_logging(s.service_name, s.log_level)
+        tracing.configure_tracing(s.service_name)  # off unless OTEL_* variables say where spans go
         self.database = Database(s.resolved_database_url)
         self.outbox = Outbox(s.topic_prefix)
         self.kafka_security = KafkaSecurity.from_settings(s)
@@ -266,6 +268,8 @@ class ServiceRuntime:
         for close in reversed(self._on_stop):
             close()
         await self.database.dispose()
+        # A trace backend queried right after a stop finds every span (the exporter sends over HTTP: a thread).
+        await asyncio.to_thread(tracing.flush)
 
     async def health(self) -> dict:
         checks: dict[str, str] = {}
@@ -324,7 +328,8 @@ def create_http_app(runtime: ServiceRuntime, routers: Iterable[APIRouter], *, ti
         finally:
             await runtime.stop()
 
-    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version="1.0.0", lifespan=lifespan,
+                  telemetry=tracing.http_telemetry())  # a span per request when tracing is on
     app.state.runtime = runtime
     app.state.jwt_secret = runtime.settings.jwt_secret.get_secret_value()
     app.state.token_verifier = TokenVerifier.from_settings(runtime.settings)
@@ -392,6 +397,7 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSet
     # A line per applied event is on every consumer's hot path: here loggers are built once, not per
     # call. Configured before the app is built, so the runtime keeps this configuration.
     configure_logging(settings.service_name, settings.log_level, cache=True)
+    tracing.configure_tracing(settings.service_name)  # before the app, whose HTTP spans use its provider
     app = create_app(settings)
     # A consumer allocates many short-lived objects per event; with the collector's default thresholds
     # (700, 10, 10) collections took about a seventh of certification's CPU. Collect less often, and
@@ -402,7 +408,10 @@ def serve(create_app: Callable[[ServiceSettings], FastAPI], settings: ServiceSet
     if settings.parent_pid:
         threading.Thread(target=_stop_without_parent, args=(settings.parent_pid,), name="parent-watch",
                          daemon=True).start()
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+    try:
+        uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_level="warning", access_log=False)
+    finally:
+        tracing.shutdown_tracing()
 
 
 PARENT_CHECK_S = 1.0

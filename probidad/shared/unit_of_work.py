@@ -29,6 +29,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from contracts.base import Event
 from contracts.envelope import Envelope
+from probidad.shared import tracing
 from probidad.shared.database import Database
 from probidad.shared.outbox import OUTBOX, Outbox
 
@@ -94,9 +95,13 @@ class UnitOfWork:
 async def unit_of_work(database: Database, outbox: Outbox, *,
                        correlation_id: str | None = None) -> AsyncIterator[UnitOfWork]:
     """A unit of work in one transaction: commits what it was handed on success, nothing on error."""
-    async with database.transaction() as session:
-        uow = UnitOfWork(session, outbox, correlation_id=correlation_id)
-        yield uow
-        await uow.complete()
+    # With tracing on, one span from the transaction's start to its commit (see probidad.shared.tracing).
+    with tracing.span("unit_of_work") as span:
+        async with database.transaction() as session:
+            uow = UnitOfWork(session, outbox, correlation_id=correlation_id)
+            yield uow
+            await uow.complete()
+        if span is not None:
+            span.set_attribute("probidad.events_recorded", len(uow._envelopes))
     if uow.wrote_events:  # the relay is woken by the commit, not before: before it there is nothing to read
         outbox.wake.set()
