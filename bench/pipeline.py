@@ -22,7 +22,10 @@ that phase, how long each spent at 0.9 of a core or more (a single-threaded cons
 pace), and each service's peak memory.
 
     python bench/pipeline.py [--sessions 40] [--per-session 250] [--latency-records 5000] [--rate 1000]
-                             [--postgres [ADMIN_URL]] [--certification-instances 2]
+                             [--postgres [ADMIN_URL]] [--certification-instances 2] [--tracing [OTLP_ENDPOINT]]
+
+``--tracing``: the services trace (probidad.shared.tracing), exporting over OTLP/HTTP to the endpoint given,
+else to a receiver that keeps nothing (bench/otlp_sink.py, its own process): compare with a run without it.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import os
 import random
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,7 +61,7 @@ from contracts.events import (
 from contracts.topics import ATTENDANCE_EVENTS
 from probidad.ops.demo import comptroller_token
 from probidad.ops.platform import SERVICES, start_services, stop_services
-from probidad.ops.localhost import eventually, process_stat
+from probidad.ops.localhost import eventually, free_port, process_stat
 from probidad.shared.kafka import ensure_topics, partition_lag
 
 ZONE = "America/Mexico_City"
@@ -149,6 +153,9 @@ async def main() -> None:
                         "(created and dropped on this server) instead of a SQLite file.")
     parser.add_argument("--certification-instances", type=int, default=1,
                         help="Certification processes sharing its database (more than one needs --postgres).")
+    parser.add_argument("--tracing", nargs="?", const="sink", default="", metavar="OTLP_ENDPOINT",
+                        help="Services trace every request and record, exporting to this OTLP/HTTP endpoint "
+                        "(e.g. http://127.0.0.1:4318), or without one to a receiver that keeps nothing.")
     args = parser.parse_args()
     random.seed(5)
     prefix = f"bench{uuid.uuid4().hex[:10]}."
@@ -166,12 +173,16 @@ async def main() -> None:
     print(f"pipeline benchmark: {args.sessions} sessions × {args.per_session} servants = {records} records; "
           f"{database}; {args.certification_instances} certification instance(s); topic namespace {prefix!r}; "
           f"state in {state}")
+    traced, sink = tracing_environment(args.tracing)
     try:
         running = start_services(state, args.bootstrap, topic_prefix=prefix, base_port_offset=12000,
-                                 postgres=postgres, instances={"certification": args.certification_instances})
+                                 postgres=postgres, instances={"certification": args.certification_instances},
+                                 extra_env=traced)
     except Exception:
         if throwaway:
             await databases(args.postgres, "DROP", throwaway)
+        if sink is not None:
+            sink.terminate()
         raise
     urls = {s.name: s.url for s in running}
     try:
@@ -308,8 +319,31 @@ async def main() -> None:
         print(f"pipeline / raw broker: {throughput / raw:.3f}   (targets: ≥ 5,000 records/s; p99 ≤ 500 ms at 1,000/s)")
     finally:
         stop_services(running)
+        if sink is not None:
+            try:
+                async with httpx.AsyncClient() as client:
+                    got = (await client.get(f"{traced['OTEL_EXPORTER_OTLP_ENDPOINT']}/stats")).json()
+                print(f"tracing: {got['spans']:,} spans received in {got['exports']:,} exports "
+                      f"({got['bytes'] / 1e6:.1f} MB of OTLP)")
+            finally:
+                sink.terminate()
         if throwaway:
             await databases(args.postgres, "DROP", throwaway)
+
+
+def tracing_environment(wanted: str) -> tuple[dict[str, str], subprocess.Popen | None]:
+    """The services' OTEL_* variables for ``--tracing`` (none without it), and the receiver started for them."""
+    if not wanted:
+        print("tracing: off")
+        return {}, None
+    sink = None
+    if wanted == "sink":
+        port = free_port()
+        sink = subprocess.Popen([sys.executable, str(Path(__file__).with_name("otlp_sink.py")), str(port)])
+        wanted = f"http://127.0.0.1:{port}"
+        time.sleep(1.0)  # the receiver binds its port
+    print(f"tracing: on, OTLP/HTTP to {wanted}" + (" (a receiver that keeps nothing)" if sink else ""))
+    return {"OTEL_EXPORTER_OTLP_ENDPOINT": wanted}, sink
 
 
 async def _caught_up(bootstrap: str, prefix: str) -> bool:
