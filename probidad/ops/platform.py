@@ -3,6 +3,7 @@
 Each service gets its own SQLite file in the state dir (or its own PostgreSQL database when
 ``--postgres URL`` is given: ``postgresql+asyncpg://user@host:port/probidad_{service}``), waits
 until every ``/health`` answers, prints where everything is, and stops it all cleanly on Ctrl-C.
+With ``--tracing`` it starts Jaeger too (``probidad.ops.jaegerctl``) and the services export their traces to it.
 """
 
 from __future__ import annotations
@@ -423,6 +424,8 @@ def up(
     port_offset: int = typer.Option(0, min=0, help="Added to each service's port (8001–8004), when those are taken."),
     secure: bool = typer.Option(False, "--secure", help="Start Kafka with authentication and ACLs "
                                 "(`probidad kafka start --secure`); each service connects as its own principal."),
+    tracing: bool = typer.Option(False, "--tracing", help="Start Jaeger too (`probidad jaeger start`) and send it "
+                                 "the services' traces; its UI is http://127.0.0.1:16686."),
 ) -> None:
     """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
     from probidad.shared.settings import ServiceSettings
@@ -435,17 +438,20 @@ def up(
     raise typer.Exit(_run(console, stop, demo=demo, demo_scale=demo_scale, today=today, timezone=timezone,
                           postgres=postgres, kafka_nodes=kafka_nodes, kafka_port=kafka_port,
                           state_dir=state_dir.resolve(), bootstrap=bootstrap, topic_prefix=topic_prefix,
-                          port_offset=port_offset, secure=secure))
+                          port_offset=port_offset, secure=secure, tracing=tracing))
 
 
 def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, today: datetime | None,
          timezone: str, postgres: str | None, kafka_nodes: int, kafka_port: int, state_dir: Path,
-         bootstrap: str | None, topic_prefix: str, port_offset: int, secure: bool = False) -> int:
+         bootstrap: str | None, topic_prefix: str, port_offset: int, secure: bool = False,
+         tracing: bool = False) -> int:
     """``probidad up`` itself; returns the exit code. Whatever ends it, the ``finally`` stops what it started."""
-    from probidad.ops import kafkactl
+    from probidad.ops import jaegerctl, kafkactl
 
     os.environ["PROBIDAD_STATE_DIR"] = str(state_dir)
     own_kafka = False  # what the finally stops: only what this run started or took over
+    own_jaeger = False
+    traces: dict[str, str] = {}  # the OTEL_* variables of the services, with --tracing
     running: list[RunningService] = []
     secrets = None  # a secure cluster's credentials
     try:
@@ -468,17 +474,29 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
                 if not own_kafka:
                     console.log("this Kafka was running before: it is left running on exit")
             console.log(f"Kafka answers at {bootstrap}")
+            if tracing:
+                # A Jaeger already running (`probidad jaeger start`, another one on its ports) is used and
+                # left running; one this run starts is stopped on exit, with the traces it holds.
+                already = jaegerctl.jaeger_status(state_dir).pid is not None
+                with console.status("starting Jaeger (a first run builds it from the Go module proxy)…"):
+                    jaeger = jaegerctl.start_jaeger(state_dir, echo=console.log)
+                own_jaeger = not already and not jaeger.reused
+                traces = jaegerctl.otel_environment(jaeger)
+                console.log(f"Jaeger takes the services' traces at {jaeger.otlp_http_endpoint}")
             with console.status("starting the four services…"):
                 running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
-                                         base_port_offset=port_offset, kafka_secrets=secrets)
+                                         base_port_offset=port_offset, kafka_secrets=secrets, extra_env=traces)
             _record_run(state_dir, running, own_kafka)
-        except (kafkactl.KafkaCtlError, PlatformError) as error:
+        except (kafkactl.KafkaCtlError, jaegerctl.JaegerCtlError, PlatformError) as error:
             console.print(f"[red]error:[/red] {error}")
             return 1
         except KeyboardInterrupt:
             return 0
         stop.interrupting = False
         console.print(endpoints_table(running))
+        if traces:
+            console.print(f"Traces: http://127.0.0.1:{jaegerctl.QUERY_PORT} (Jaeger; pick a service, e.g. enrollment, "
+                          "and Find Traces)")
         urls = {s.name: s.url for s in running}
         if demo:
             _load_demo(console, urls, bootstrap, state_dir, scale=demo_scale, today=today, timezone=timezone,
@@ -496,6 +514,8 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
         stop_services(running)
         if own_kafka:
             kafkactl.stop_cluster(state_dir)
+        if own_jaeger:
+            jaegerctl.stop_jaeger(state_dir)
         _forget_run(state_dir)
         console.print("stopped.")
 
