@@ -99,7 +99,8 @@ class ServiceRuntime:
                 self.settings.topic(topic),
                 # A title names one channel: its own topic's, past the first (enrollment's outcome topics).
                 title=f"{self.name}:publish" if n == 0 else f"{self.name}:publish:{topic}",
-                description="CloudEvents binary mode (ce_* headers); ce_type is one of: "
+                description="CloudEvents binary mode (ce_* headers; with tracing on also traceparent and "
+                "tracestate, the distributed-tracing extension, W3C Trace Context); ce_type is one of: "
                 + ", ".join(cls.type for cls in events),
                 schema=Union[events],  # noqa: UP007 — a runtime union of the event models
             )
@@ -139,8 +140,10 @@ class ServiceRuntime:
             rewrite_record=rewrite_record,
         )
         handled = ", ".join(sorted(handlers))
+        said = (description or f"Consumer group {consumer.group}; handles ce_type: {handled}").rstrip(".")
         subscribe(self.broker, consumer, names, pattern=pattern,
-                  description=description or f"Consumer group {consumer.group}; handles ce_type: {handled}",
+                  description=f"{said}. A record's traceparent/tracestate (or ce_traceparent/ce_tracestate) header "
+                  "continues its trace when tracing is on",
                   instance_id=self.settings.kafka_instance_id,
                   session_timeout_ms=self.settings.kafka_session_timeout_ms, member=member)
         self.consumers.append((consumer, names))
