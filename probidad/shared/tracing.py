@@ -24,8 +24,9 @@ and ``OTEL_BSP_MAX_QUEUE_SIZE``. A stopping service flushes its spans before it 
 
 **Spans** (what one trace holds, service by service):
 
-* ``POST /route`` (server) and ``fastapi.endpoint`` / ``fastapi.dependency`` — FastAPI's own telemetry, given
-  this module's provider (``http_telemetry``); an incoming ``traceparent`` header continues the caller's trace;
+* ``POST /route`` (server) with ``fastapi.dependencies``, ``fastapi.endpoint`` (the handler) and
+  ``fastapi.serialization`` inside — FastAPI's own telemetry, given this module's provider (``http_telemetry``);
+  an incoming ``traceparent`` header continues the caller's trace; ``/health`` and ``/metrics`` make none;
 * ``unit_of_work`` — one transaction of an HTTP request or a consumer batch, commit included;
 * ``publish <topic>`` (producer) — the outbox relay sending one event, a child of the context the event was
   written in, even minutes later and from another process (the context travels in the outbox row);

@@ -27,6 +27,7 @@ from probidad.shared.tables import OutboxRecord
 from services.enrollment.app import create_app
 from services.enrollment.settings import EnrollmentSettings
 from tests.support import ledger
+from tests.integration.test_enrollment_agency_requests import enrollment, submitted  # noqa: F401 (fixture)
 from tests.support.harness import serving
 
 GROUP = "probidad-echo"
@@ -205,3 +206,15 @@ async def test_without_tracing_a_record_with_a_traceparent_is_applied_and_its_ev
                   traceparent=traceparent(secrets.token_hex(16), "00f067aa0ba902b7"))
     (written,) = await stored_headers(echo)  # the handler ran: the header is no contract error
     assert "traceparent" not in written and "tracestate" not in written
+
+
+async def test_an_agency_request_with_a_traceparent_is_answered_in_the_agencys_trace(spans, enrollment) -> None:
+    agency_trace, agency_span = secrets.token_hex(16), secrets.token_hex(8)
+    await enrollment.harness.send(submitted("rq-1"), headers={"traceparent": traceparent(agency_trace, agency_span)})
+    await enrollment.harness.drain()
+    (registered,) = enrollment.published
+    assert registered.type == "probidad.enrollment.servant.registered.v1"
+    assert trace_of(registered.extra_headers["traceparent"]) == agency_trace
+    (request,) = [s for s in named(spans, "process ")
+                  if s.attributes["cloudevents.event_type"].endswith("submitted.v1")]
+    assert format(request.parent.span_id, "016x") == agency_span
