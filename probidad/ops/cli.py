@@ -15,6 +15,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.kafkactl", "kafka"),
         ("probidad.ops.pgctl", "postgres"),
         ("probidad.ops.jaegerctl", "jaeger"),
+        ("probidad.ops.hydractl", "hydra"),
         ("probidad.ops.tokens", "token"),
         ("probidad.ops.agencies", "agency"),
         ("services.enrollment.cli", "enrollment"),

@@ -26,6 +26,7 @@ from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import SqlAttendanceRepository, UnrecordedEvent
 from services.attendance.settings import AttendanceSettings
 from tests.support.harness import ServiceHarness, serving
+from tests.support.identity import both_kinds_of_token, hydra, token_minter  # noqa: F401 — fixtures
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 CANCUN = ZoneInfo("America/Cancun")
@@ -71,9 +72,9 @@ class Harness:
 
 
 @pytest.fixture
-async def service(database_url: str, tmp_path: Path):
+async def service(database_url: str, tmp_path: Path, token_minter):
     settings = AttendanceSettings(database_url=database_url, state_dir=tmp_path, environment="test")
-    async with serving(create_app, settings) as harness:
+    async with serving(create_app, settings, tokens=token_minter) as harness:
         yield Harness(harness)
 
 
@@ -283,6 +284,7 @@ async def test_a_grade_for_someone_not_enrolled_refuses_the_whole_sheet(service)
     assert not [e for e in await service.events() if isinstance(e, AssessmentGraded)]
 
 
+@both_kinds_of_token
 async def test_roles_instructors_manage_their_own_sessions_and_liaisons_read_their_institution(service) -> None:
     await a_zoom_session(service)
     report = zoom_report_of(past_morning())

@@ -16,6 +16,7 @@ from services.enrollment.app import create_app
 from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import ServiceHarness, serving
+from tests.support.identity import both_kinds_of_token, hydra, token_minter  # noqa: F401 — fixtures
 
 
 def curp(n: int, sex: str = "M") -> str:
@@ -55,9 +56,9 @@ class Platform:
 
 
 @pytest.fixture
-async def platform(database_url: str, tmp_path):
+async def platform(database_url: str, tmp_path, token_minter):
     settings = EnrollmentSettings(database_url=database_url, state_dir=tmp_path, programme_timezone="America/Cancun")
-    async with serving(create_app, settings) as harness:
+    async with serving(create_app, settings, tokens=token_minter) as harness:
         yield Platform(harness)
 
 
@@ -195,6 +196,7 @@ async def test_the_same_person_registered_twice_at_once_is_one_servant(platform)
     assert len(await platform.events("servant.registered.v1")) == 1
 
 
+@both_kinds_of_token
 async def test_a_missing_or_forged_token_is_401_and_a_liaison_sees_only_its_own_institution(platform):
     await set_up_programme(platform)
     theirs = await register(platform, 1, institution="in-b")
@@ -223,7 +225,7 @@ async def test_a_missing_or_forged_token_is_401_and_a_liaison_sees_only_its_own_
         roster = (await c.get("/sessions/se-1/roster")).json()
         assert [(line["servant_id"], line["name"]) for line in roster["enrolments"]] == [(ours, "Persona 2")]
         assert (await c.get("/servants")).status_code == 403
-    other_instructor = issue_token(platform.settings.jwt_secret.get_secret_value(), "instructor", instructor_id="ins-9")
+    other_instructor = platform.harness.token("instructor", instructor="ins-9")
     async with platform.client(None) as c:
         r = await c.get("/sessions/se-1/roster", headers={"Authorization": f"Bearer {other_instructor}"})
         assert r.status_code == 403

@@ -50,7 +50,7 @@ class ServiceHarness:
     """
 
     def __init__(self, service: FastAPI | ServiceRuntime, *, topics: Iterable[str] | None = None,
-                 dead_letters: bool = True, base_url: str | None = None) -> None:
+                 dead_letters: bool = True, base_url: str | None = None, tokens: Any = None) -> None:
         if isinstance(service, FastAPI):
             self.app: FastAPI | None = service
             self.runtime: ServiceRuntime = service.state.runtime
@@ -66,6 +66,10 @@ class ServiceHarness:
         self.broker: Any = None
         self._clients: list[httpx.AsyncClient] = []
         self._stack: AsyncExitStack | None = None
+        # tests.support.identity's minters: the app is made to trust their tokens, which token() then mints.
+        self.tokens = tokens
+        if tokens is not None and self.app is not None:
+            tokens.trust(self.app)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,6 +120,8 @@ class ServiceHarness:
 
     def token(self, role: str = "comptroller", *, institution: str | None = None, instructor: str | None = None,
               subject: str | None = None) -> str:
+        if self.tokens is not None:
+            return self.tokens.token(role, institution=institution, instructor=instructor, subject=subject)
         return issue_token(self.settings.jwt_secret.get_secret_value(), role,  # type: ignore[arg-type]
                            subject=subject, institution_id=institution, instructor_id=instructor)
 
