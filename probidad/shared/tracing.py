@@ -239,7 +239,9 @@ def current(span_: Span | None) -> ContextManager[Any]:
     """Make ``span_`` current for a block without ending it (nothing when it is None)."""
     if span_ is None:
         return _NOTHING
-    return trace.use_span(span_, end_on_exit=False)
+    # What fails inside is noted by the spans it fails in (a unit of work retried after a passing fault), and
+    # the owner says what became of the record: a retry that succeeds must not leave this span marked failed.
+    return trace.use_span(span_, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
 
 def publishing(topic: str, headers: dict[str, str]) -> Span | None:
