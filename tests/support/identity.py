@@ -26,7 +26,7 @@ from probidad.ops.localhost import free_port
 from probidad.shared.auth import TokenVerifier, issue_token
 from probidad.shared.settings import ServiceSettings
 
-__all__ = ["HydraTokens", "SharedSecretTokens", "both_kinds_of_token", "hydra", "token_minter", "trusting"]
+__all__ = ["HydraTokens", "SharedSecretTokens", "both_kinds_of_token", "hydra_fixture", "token_minter", "trusting"]
 
 POSTGRES_PORT = int(os.environ.get("PROBIDAD_TEST_POSTGRES_URL", "@127.0.0.1:5433/").split("@", 1)[-1]
                     .split("/", 1)[0].partition(":")[2] or 5433)
@@ -82,8 +82,8 @@ class HydraTokens:
         return fetch_token(self.server, self.client(role, institution=institution, instructor=instructor))
 
 
-@pytest.fixture(scope="session")
-def hydra(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[HydraServer]:
+@pytest.fixture(scope="session", name="hydra")
+def hydra_fixture(tmp_path_factory: pytest.TempPathFactory, postgres_admin_url: str) -> Iterator[HydraServer]:
     """Ory Hydra for the session, on free ports, keeping its data in a database of its own on the test
     PostgreSQL (dropped afterwards, with every client and key of the run)."""
     state = tmp_path_factory.mktemp("hydra-state")
