@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from probidad.ops.localhost import port_answers
+from tests.support.identity import hydra_fixture, token_minter  # noqa: F401 — fixtures: Ory Hydra, the tokens a test bears
 
 REQUIRE_REAL = os.environ.get("PROBIDAD_REQUIRE_REAL") == "1"
 POSTGRES_ADMIN_URL = os.environ.get(

@@ -11,7 +11,7 @@ import pytest
 from probidad.ops.hydractl import fetch_token, rotate_signing_key, service_environment
 from probidad.shared.auth import issue_token
 from probidad.shared.settings import DEV_JWT_SECRET
-from tests.support.identity import HydraTokens, hydra_fixture  # noqa: F401 (fixture `hydra`)
+from tests.support.identity import HydraTokens
 from tests.support.processes import ServiceProcess, free_port
 
 pytestmark = pytest.mark.go_program("hydra")

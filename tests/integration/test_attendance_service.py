@@ -26,7 +26,7 @@ from services.attendance.handlers import AttendanceContext
 from services.attendance.repository import SqlAttendanceRepository, UnrecordedEvent
 from services.attendance.settings import AttendanceSettings
 from tests.support.harness import ServiceHarness, serving
-from tests.support.identity import both_kinds_of_token, hydra_fixture, token_minter  # noqa: F401 — fixtures
+from tests.support.identity import both_kinds_of_token
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "attendance"
 CANCUN = ZoneInfo("America/Cancun")

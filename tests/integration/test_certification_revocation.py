@@ -11,6 +11,7 @@ from services.certification import status_list
 from tests.integration.test_certification_service import (  # the service in its harness and its facts
     certification, corrected, course, graded, present, scheduled, seat,
 )
+from tests.support.identity import both_kinds_of_token
 
 __all__ = ["certification"]  # the fixture, used by name
 
@@ -79,6 +80,7 @@ async def test_a_revocation_from_a_date_is_announced_and_verified_with_that_date
         assert await revocation_bit(http, issued.verification_code)
 
 
+@both_kinds_of_token
 async def test_bad_revocations_are_refused_naming_the_field_and_nothing_is_announced(certification):
     issued = await certified(certification)
     path = f"/certificates/{issued.certificate_id}/revocation"

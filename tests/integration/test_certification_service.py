@@ -34,7 +34,6 @@ from contracts.events import (
     SessionScheduled,
 )
 from contracts.holder import holder_digest, new_salt
-from probidad.shared.auth import issue_token
 from services.certification.app import create_app
 from services.certification.badges import verify_credential
 from services.certification.settings import CertificationSettings
@@ -76,24 +75,24 @@ class Certification:
     def client(self, token: str | None = None) -> httpx.AsyncClient:
         return self.harness.client(None, token=token)
 
-    def token(self, role: str, **claims) -> str:
-        return issue_token(self.settings.jwt_secret.get_secret_value(), role, **claims)
+    def token(self, role: str, *, institution_id: str | None = None, subject: str | None = None) -> str:
+        return self.harness.token(role, institution=institution_id, subject=subject)
 
 
 @asynccontextmanager
-async def running(settings: CertificationSettings):
+async def running(settings: CertificationSettings, tokens=None):
     """The service started with ``settings`` on the in-memory broker, stopped on leaving."""
-    async with serving(create_app, settings, dead_letters=False) as harness:
+    async with serving(create_app, settings, dead_letters=False, tokens=tokens) as harness:
         yield Certification(harness)
 
 
 @pytest.fixture
-async def certification(database_url: str, tmp_path):
+async def certification(database_url: str, tmp_path, token_minter):
     settings = CertificationSettings(
         database_url=database_url, state_dir=tmp_path, public_base_url=BASE_URL,
         competency_model={"Integridad pública": ["Código de Ética", "CI-02"]},
     )
-    async with running(settings) as service:
+    async with running(settings, token_minter) as service:
         yield service
 
 

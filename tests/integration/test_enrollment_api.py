@@ -16,7 +16,7 @@ from services.enrollment.app import create_app
 from services.enrollment.servants.domain.curp import curp_check_digit
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import ServiceHarness, serving
-from tests.support.identity import both_kinds_of_token, hydra_fixture, token_minter  # noqa: F401 — fixtures
+from tests.support.identity import both_kinds_of_token
 
 
 def curp(n: int, sex: str = "M") -> str:

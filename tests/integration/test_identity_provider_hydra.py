@@ -15,7 +15,7 @@ from probidad.ops.hydractl import fetch_token, register_client, rotate_signing_k
 from services.enrollment.app import create_app
 from services.enrollment.settings import EnrollmentSettings
 from tests.support.harness import serving
-from tests.support.identity import HydraTokens, hydra_fixture, trusting  # noqa: F401 (fixture `hydra`)
+from tests.support.identity import HydraTokens, trusting
 
 pytestmark = pytest.mark.go_program("hydra")
 

@@ -17,15 +17,16 @@ from services.reporting.app import create_app
 from services.reporting.settings import ReportingSettings
 from tests.support.browser import rendered_dom
 from tests.support.harness import serving
+from tests.support.identity import both_kinds_of_token
 from tests.unit.test_reporting_plan import V1, V1_AT, V2, V2_AT, envelopes
 
 
 @pytest.fixture
-async def reporting(database_url: str, tmp_path):
+async def reporting(database_url: str, tmp_path, token_minter):
     settings = ReportingSettings(database_url=database_url, state_dir=tmp_path,
                                  programme_timezone="America/Mexico_City",
                                  open_data_minimum_count=1)  # the programme is tiny: show every count
-    async with serving(create_app, settings, dead_letters=False) as harness:
+    async with serving(create_app, settings, dead_letters=False, tokens=token_minter) as harness:
         await harness.deliver(*envelopes((V1, V1_AT), (V2, V2_AT)))
         yield harness
 
@@ -40,6 +41,7 @@ def delivered(row: dict) -> tuple:
     return row["sessions_delivered"], row["servants_trained"], row["training_hours"]
 
 
+@both_kinds_of_token
 async def test_attainment_counts_the_planned_cells_and_delivery_elsewhere_is_reported_beside_it(reporting):
     async with reporting.client("comptroller") as c:
         r = await c.get("/reports/plan", params={"year": 2026, "through": 4})
