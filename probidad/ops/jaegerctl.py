@@ -2,7 +2,7 @@
 
 Command line (registered by ``probidad.cli`` as ``probidad jaeger``)::
 
-    probidad jaeger start [--state-dir DIR] [--timeout 60]
+    probidad jaeger start [--state-dir DIR] [--timeout 60] [--ui-assets DIR]
     probidad jaeger status [--state-dir DIR]
     probidad jaeger stop [--state-dir DIR]
 
@@ -12,6 +12,11 @@ Command line (registered by ``probidad.cli`` as ``probidad jaeger``)::
   standard ports: OTLP over gRPC on 4317 and over HTTP on 4318 (where the services send their spans:
   ``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``), the query API and UI on 16686
   (http://127.0.0.1:16686). Its own health, metrics and legacy-protocol ports come with it.
+* The web UI is not in the Go module: Jaeger's release builds embed it from a separate JavaScript project
+  (jaeger-ui), so the binary built here answers the query API but shows a placeholder page at 16686. Given
+  the UI's built files (``--ui-assets DIR`` or ``PROBIDAD_JAEGER_UI_ASSETS``: a directory holding the UI's
+  ``index.html``, e.g. a jaeger-ui release's ``packages/jaeger-ui/build``), it serves them
+  (``extensions.jaeger_query.ui.assets_path``). The compose stack's Jaeger image has the UI built in.
 * State lives in ``$PROBIDAD_STATE_DIR/jaeger`` (default ``./.probidad/jaeger``): ``jaeger.pid`` and
   ``jaeger.log``. The server runs detached in its own process group, so it outlives the command that
   started it; ``stop`` sends SIGTERM, waits up to 15 s, then SIGKILLs it.
@@ -21,11 +26,12 @@ Command line (registered by ``probidad.cli`` as ``probidad jaeger``)::
 
 Python API (synchronous)::
 
-    start_jaeger(state_dir=None, timeout=60.0) -> JaegerServer   # .query_url, .otlp_http_endpoint, .reused
+    start_jaeger(state_dir=None, timeout=60.0, ui_assets=None) -> JaegerServer  # .query_url, .ui, .reused
     stop_jaeger(state_dir=None) -> int | None                    # the pid stopped, None if none ran
     jaeger_status(state_dir=None) -> JaegerStatus
     otel_environment(server=None) -> dict[str, str]              # OTEL_* for a service exporting to it
     jaeger_answers(query_url) -> bool
+    serves_ui(query_url) -> bool                                 # the real UI, not the placeholder page
 
 Problems the operator can fix raise ``JaegerCtlError``; the CLI prints the message and exits with 1.
 """
@@ -33,6 +39,7 @@ Problems the operator can fix raise ``JaegerCtlError``; the CLI prints the messa
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -60,6 +67,7 @@ __all__ = [
     "jaeger_answers",
     "jaeger_status",
     "otel_environment",
+    "serves_ui",
     "start_jaeger",
     "stop_jaeger",
 ]
@@ -73,6 +81,9 @@ DEFAULT_START_TIMEOUT = 60.0
 STOP_TIMEOUT = 15.0
 PID_FILE = "jaeger.pid"
 LOG_FILE = "jaeger.log"
+UI_ASSETS_VARIABLE = "PROBIDAD_JAEGER_UI_ASSETS"
+# What Jaeger shows at / when its binary was built without the UI's files.
+PLACEHOLDER_MARK = b"This is not the Jaeger UI"
 
 
 class JaegerCtlError(RuntimeError):
@@ -86,6 +97,7 @@ class JaegerServer:
     reused: bool = False
     startup_seconds: float = 0.0
     host: str = HOST
+    ui: bool = False  # its web UI answers (not only the query API)
 
     @property
     def query_url(self) -> str:
@@ -134,6 +146,27 @@ def jaeger_answers(query_url: str = f"http://{HOST}:{QUERY_PORT}", timeout: floa
     return isinstance(body, dict) and "data" in body
 
 
+def serves_ui(query_url: str = f"http://{HOST}:{QUERY_PORT}", timeout: float = 2.0) -> bool:
+    """The web UI answers at ``query_url`` (a binary built without it shows a placeholder page there)."""
+    try:
+        with urllib.request.urlopen(f"{query_url}/", timeout=timeout) as response:
+            page = response.read()
+    except (OSError, urllib.error.URLError):
+        return False
+    return PLACEHOLDER_MARK not in page
+
+
+def _ui_assets(given: Path | str | None) -> Path | None:
+    chosen = given or os.environ.get(UI_ASSETS_VARIABLE) or None
+    if chosen is None:
+        return None
+    assets = Path(chosen).expanduser().resolve()
+    if not (assets / "index.html").is_file():
+        raise JaegerCtlError(f"{assets} holds no index.html: give the directory of the Jaeger UI's built files "
+                             "(jaeger-ui's packages/jaeger-ui/build)")
+    return assets
+
+
 def _binary() -> Path:
     from probidad.ops.gotools import GoToolError, tool_binary
 
@@ -157,13 +190,15 @@ def _our_pid(jaeger_dir: Path) -> int | None:
     return pid
 
 
-def _launch(binary: Path, jaeger_dir: Path) -> int:
+def _launch(binary: Path, jaeger_dir: Path, ui_assets: Path | None = None) -> int:
     jaeger_dir.mkdir(parents=True, exist_ok=True)
+    # No configuration file: the built-in all-in-one one, with at most the UI's files set on top of it.
+    command = [str(binary), *(["--set", f"extensions.jaeger_query.ui.assets_path={ui_assets}"] if ui_assets else [])]
     log = jaeger_dir / LOG_FILE
     with log.open("ab") as sink:
         sink.write(f"\n==== probidad jaeger start at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
         sink.flush()
-        process = subprocess.Popen([str(binary)], stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
                                    cwd=jaeger_dir, start_new_session=True, close_fds=True)
     (jaeger_dir / PID_FILE).write_text(f"{process.pid}\n")
     process.returncode = 0  # it is meant to outlive us; alive() reaps its zombie if it dies first
@@ -190,36 +225,39 @@ def _wait_ready(pid: int, jaeger_dir: Path, timeout: float) -> None:
 
 
 def start_jaeger(state_dir: Path | str | None = None, timeout: float = DEFAULT_START_TIMEOUT,
-                 echo: Callable[[str], object] | None = None) -> JaegerServer:
-    """Start (or reuse) Jaeger and return once it accepts spans and answers queries; idempotent."""
+                 echo: Callable[[str], object] | None = None, ui_assets: Path | str | None = None) -> JaegerServer:
+    """Start (or reuse) Jaeger and return once it accepts spans and answers queries; idempotent.
+
+    ``ui_assets`` (default ``$PROBIDAD_JAEGER_UI_ASSETS``): the web UI's built files, for a Jaeger started here."""
     say = echo or (lambda _message: None)
     started = time.monotonic()
+    assets = _ui_assets(ui_assets)
     jaeger_dir = _jaeger_state(state_dir)
     log = jaeger_dir / LOG_FILE
     pid = _our_pid(jaeger_dir)
     if pid is not None:
         say(f"Jaeger of {jaeger_dir} already running (pid {pid})")
         _wait_ready(pid, jaeger_dir, timeout)
-        return JaegerServer(pid, log, startup_seconds=time.monotonic() - started)
+        return JaegerServer(pid, log, startup_seconds=time.monotonic() - started, ui=serves_ui())
     if jaeger_answers():
         say(f"A Jaeger already answers on {HOST}:{QUERY_PORT}; reusing it.")
         if not port_answers(OTLP_HTTP_PORT):
             raise JaegerCtlError(f"the Jaeger answering on {HOST}:{QUERY_PORT} does not accept OTLP on "
                                  f"{HOST}:{OTLP_HTTP_PORT}; the services could not send it their spans")
-        return JaegerServer(None, None, reused=True, startup_seconds=time.monotonic() - started)
+        return JaegerServer(None, None, reused=True, startup_seconds=time.monotonic() - started, ui=serves_ui())
     busy = [port for port in (OTLP_GRPC_PORT, OTLP_HTTP_PORT, QUERY_PORT) if not port_free(port)]
     if busy:
         raise JaegerCtlError(f"port(s) {', '.join(map(str, busy))} on {HOST} already in use by another program "
                              "(not a Jaeger answering queries on 16686); stop it first")
     binary = _binary()
     say(f"Starting Jaeger ({binary.name}) in {jaeger_dir} ...")
-    pid = _launch(binary, jaeger_dir)
+    pid = _launch(binary, jaeger_dir, assets)
     try:
         _wait_ready(pid, jaeger_dir, timeout)
     except KeyboardInterrupt:
         _stop_pid(pid, jaeger_dir)
         raise
-    return JaegerServer(pid, log, startup_seconds=time.monotonic() - started)
+    return JaegerServer(pid, log, startup_seconds=time.monotonic() - started, ui=serves_ui())
 
 
 def _stop_pid(pid: int, jaeger_dir: Path, timeout: float = STOP_TIMEOUT) -> None:
@@ -257,15 +295,20 @@ app = typer.Typer(help="Run a local Jaeger (traces in memory) for development an
 def start(
     state_dir: Path | None = StateDirOption,
     timeout: float = typer.Option(DEFAULT_START_TIMEOUT, "--timeout", help="Seconds to wait for Jaeger to answer."),
+    ui_assets: Path | None = typer.Option(None, "--ui-assets", envvar=UI_ASSETS_VARIABLE, show_default=False,
+                                          help="Directory of the Jaeger UI's built files (its index.html); "
+                                          "without it the UI page is a placeholder (the query API works)."),
 ) -> None:
     """Start Jaeger (or reuse a running one): OTLP on 4317/4318, UI and query API on 16686."""
     try:
-        server = start_jaeger(state_dir, timeout=timeout, echo=typer.echo)
+        server = start_jaeger(state_dir, timeout=timeout, echo=typer.echo, ui_assets=ui_assets)
     except JaegerCtlError as error:
         _fail(error)
         return
     owner = "reused" if server.reused else f"pid {server.pid}, log {server.log}"
-    typer.echo(f"Jaeger is up ({owner}) after {server.startup_seconds:.1f}s: UI {server.query_url}")
+    typer.echo(f"Jaeger is up ({owner}) after {server.startup_seconds:.1f}s: " + (
+        f"UI {server.query_url}" if server.ui else
+        f"query API {server.query_url}/api (no web UI: give --ui-assets DIR, see `probidad jaeger start --help`)"))
     for name, value in otel_environment(server).items():
         typer.echo(f"{name}={value}")
 

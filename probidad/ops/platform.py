@@ -452,6 +452,7 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
     own_kafka = False  # what the finally stops: only what this run started or took over
     own_jaeger = False
     traces: dict[str, str] = {}  # the OTEL_* variables of the services, with --tracing
+    where_traces = ""  # what to open to see them
     running: list[RunningService] = []
     secrets = None  # a secure cluster's credentials
     try:
@@ -482,6 +483,10 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
                     jaeger = jaegerctl.start_jaeger(state_dir, echo=console.log)
                 own_jaeger = not already and not jaeger.reused
                 traces = jaegerctl.otel_environment(jaeger)
+                where_traces = (f"Traces: {jaeger.query_url} (Jaeger; pick a service, e.g. enrollment, and Find Traces)"
+                                if jaeger.ui else f"Traces: {jaeger.query_url}/api/traces?service=enrollment (Jaeger's "
+                                "query API; for its web UI give PROBIDAD_JAEGER_UI_ASSETS, see `probidad jaeger start "
+                                "--help`)")
                 console.log(f"Jaeger takes the services' traces at {jaeger.otlp_http_endpoint}")
             with console.status("starting the four services…"):
                 running = start_services(state_dir, bootstrap, postgres=postgres, topic_prefix=topic_prefix,
@@ -494,9 +499,8 @@ def _run(console: Console, stop: StopRequest, *, demo: bool, demo_scale: float, 
             return 0
         stop.interrupting = False
         console.print(endpoints_table(running))
-        if traces:
-            console.print(f"Traces: http://127.0.0.1:{jaegerctl.QUERY_PORT} (Jaeger; pick a service, e.g. enrollment, "
-                          "and Find Traces)")
+        if where_traces:
+            console.print(where_traces)
         urls = {s.name: s.url for s in running}
         if demo:
             _load_demo(console, urls, bootstrap, state_dir, scale=demo_scale, today=today, timezone=timezone,
