@@ -49,11 +49,11 @@ LOCAL_IMAGES = {  # compose service -> the image compose.local.yml names, built 
 }
 SERVICES = ("enrollment", "attendance", "certification", "reporting")
 DEFAULT_PROJECT = "probidad"
-# Away from the development servers (8001-8004, Kafka 9092, PostgreSQL 5433, Prometheus 9090).
+# Away from the development servers (8001-8004, Kafka 9092, PostgreSQL 5433, Prometheus 9090, Jaeger 16686).
 DEFAULT_PORTS = {
     "ENROLLMENT_HOST_PORT": 18001, "ATTENDANCE_HOST_PORT": 18002, "CERTIFICATION_HOST_PORT": 18003,
     "REPORTING_HOST_PORT": 18004, "KAFKA_EXTERNAL_PORT": 19092, "PROMETHEUS_HOST_PORT": 19090,
-    "GRAFANA_HOST_PORT": 13000,
+    "GRAFANA_HOST_PORT": 13000, "JAEGER_HOST_PORT": 26686,
 }
 SECRETS = ("POSTGRES_PASSWORD", "PROBIDAD_JWT_SECRET", "PROBIDAD_EMAIL_DIGEST_KEY", "PROBIDAD_CHECK_IN_KEY",
            "PROBIDAD_CERTIFICATE_CODE_KEY", "GRAFANA_ADMIN_PASSWORD")
