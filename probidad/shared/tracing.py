@@ -253,10 +253,10 @@ def publishing(topic: str, headers: dict[str, str]) -> Span | None:
     parent = extract(headers)
     if parent is None:
         return None
+    # Few attributes: the SDK checks each one, and a span is made per event (the name says the operation).
     sent = _tracer.start_span(f"publish {topic}", context=parent, kind=SpanKind.PRODUCER, attributes={
-        "messaging.system": "kafka", "messaging.operation.type": "send", "messaging.destination.name": topic,
-        "messaging.message.id": headers.get("ce_id", ""), "cloudevents.event_id": headers.get("ce_id", ""),
-        "cloudevents.event_type": headers.get("ce_type", "")})
+        "messaging.system": "kafka", "messaging.destination.name": topic,
+        "cloudevents.event_id": headers.get("ce_id", ""), "cloudevents.event_type": headers.get("ce_type", "")})
     headers.pop(TRACESTATE, None)
     _W3C.inject(headers, context=trace.set_span_in_context(sent))
     return sent
@@ -269,18 +269,16 @@ def processing(topic: str, partition: int, offset: int, group: str, event_id: st
         return None
     return _tracer.start_span(f"process {topic}", context=extract(headers) or otel_context.Context(),
                               kind=SpanKind.CONSUMER, attributes={
-        "messaging.system": "kafka", "messaging.operation.type": "process", "messaging.destination.name": topic,
+        "messaging.system": "kafka", "messaging.destination.name": topic,
         "messaging.destination.partition.id": str(partition), "messaging.kafka.offset": offset,
-        "messaging.consumer.group.name": group, "messaging.message.id": event_id,
-        "cloudevents.event_id": event_id, "cloudevents.event_type": event_type})
+        "messaging.consumer.group.name": group, "cloudevents.event_id": event_id, "cloudevents.event_type": event_type})
 
 
 def handling(record_span: Span | None, event_type: str) -> ContextManager[Any]:
     """The handler's span, inside its record's: what the handler records carries this span's context."""
     if _tracer is None or record_span is None:
         return _NOTHING
-    return _tracer.start_as_current_span(f"handle {event_type}", context=trace.set_span_in_context(record_span),
-                                         attributes={"cloudevents.event_type": event_type})
+    return _tracer.start_as_current_span(f"handle {event_type}", context=trace.set_span_in_context(record_span))
 
 
 def end_all(spans: Sequence[Span | None], error: BaseException | str | None = None) -> None:
