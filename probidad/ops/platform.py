@@ -425,7 +425,8 @@ def up(
     secure: bool = typer.Option(False, "--secure", help="Start Kafka with authentication and ACLs "
                                 "(`probidad kafka start --secure`); each service connects as its own principal."),
     tracing: bool = typer.Option(False, "--tracing", help="Start Jaeger too (`probidad jaeger start`) and send it "
-                                 "the services' traces; its UI is http://127.0.0.1:16686."),
+                                 "the services' traces; its query API, and its UI given PROBIDAD_JAEGER_UI_ASSETS, "
+                                 "are on http://127.0.0.1:16686."),
 ) -> None:
     """Run the platform: Kafka + enrollment, attendance, certification, reporting (Ctrl-C stops)."""
     from probidad.shared.settings import ServiceSettings
