@@ -21,7 +21,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def new_id(prefix: str) -> str:
+def new_id(prefix: str, *, institution_id: str | None = None, request_id: str | None = None) -> str:
+    """A fresh id; for what an agency's request creates, an id drawn from the request (its id is unique within
+    its institution): deciding the request again — restored from a backup, enrollment reads again the requests
+    that came after — creates it under the id it had, so no service learns of it under two ids."""
+    if request_id is not None:
+        drawn = uuid.uuid5(uuid.NAMESPACE_URL, f"probidad:{prefix}:{institution_id}:{request_id}")
+        return f"{prefix}-{drawn.hex[:20]}"
     return f"{prefix}-{uuid.uuid4().hex[:20]}"
 
 

@@ -84,8 +84,9 @@ async def _enrol(repo: EnrolmentsRepository, ctx: EnrollmentContext, *, session_
         raise RuleViolation("servant_id", "this servant's personal data was erased; register them again to enrol",
                             "conflict")
     check_still_serving(servant_id, check.left_on, check.institution_id, ctx.today(session.starts_at))
+    enrolment_id = new_id("en", institution_id=acting_for, request_id=request_id)
     decision = decide_enrolment(session, servant_id, check.institution_id, check.occupancy,
-                                       check.commitments, enrolment_id=new_id("en"), request_id=request_id)
+                                       check.commitments, enrolment_id=enrolment_id, request_id=request_id)
     enrolment = await repo.add_enrolment(
         enrolment_id=decision.events[0].enrolment_id, session_id=session_id, servant_id=servant_id,
         institution_id=check.institution_id, status=decision.status, request_id=request_id, enrolled_at=now)

@@ -85,9 +85,11 @@ async def register_servant(repo: ServantsRepository, ctx: EnrollmentContext, det
     await repo.hold(curp)
     holders = await repo.servants_with_curp(curp)
     existing = next((s for s in holders if s.institution_id == details.institution_id), None)
-    person_id = next((s.person_id for s in holders if s.person_id), None) or new_id("pe")
+    person_id = next((s.person_id for s in holders if s.person_id), None) or new_id(
+        "pe", institution_id=details.institution_id, request_id=request_id)
     before = record(existing) if existing else None
-    decision = decide_servant(before, details, new_servant_id=new_id("sv"),
+    decision = decide_servant(before, details, new_servant_id=new_id(
+        "sv", institution_id=details.institution_id, request_id=request_id),
                                      person_id=existing.person_id if existing and existing.person_id else person_id,
                                      digest_key=ctx.digest_key, today=ctx.today(now), request_id=request_id)
     servant = await repo.save_servant(existing, decision.servant, person_id=person_id)
@@ -135,7 +137,8 @@ async def request_transfer(repo: ServantsRepository, ctx: EnrollmentContext, ser
     servant = await find_servant(repo, servant_id, acting_for)  # another institution's servant is "unknown"
     await repo.lock_servant(servant_id)
     await require_institution(repo, to_institution_id, "to_institution_id")
-    asked = TransferTerms(new_id("tr"), servant_id, servant.institution_id, to_institution_id,
+    transfer_id = new_id("tr", institution_id=acting_for, request_id=request_id)
+    asked = TransferTerms(transfer_id, servant_id, servant.institution_id, to_institution_id,
                                  effective_on or today, requested_by)
     opened = open_transfer(record(servant), asked, pending=await repo.pending_transfer(servant_id),
                                   today=today, requested_at=now, request_id=request_id)
