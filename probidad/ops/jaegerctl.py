@@ -11,7 +11,9 @@ Command line (registered by ``probidad.cli`` as ``probidad jaeger``)::
 * Run with no configuration it keeps traces in memory (gone when it stops) and listens on the
   standard ports: OTLP over gRPC on 4317 and over HTTP on 4318 (where the services send their spans:
   ``OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318``), the query API and UI on 16686
-  (http://127.0.0.1:16686). Its own health, metrics and legacy-protocol ports come with it.
+  (http://127.0.0.1:16686). Its own health, metrics and legacy-protocol ports come with it. One setting is
+  changed: Jaeger does not trace its own queries (it would list itself among the services, and wait 10 s on
+  stopping to send those spans to the port it has just closed).
 * The web UI is not in the Go module: Jaeger's release builds embed it from a separate JavaScript project
   (jaeger-ui), so the binary built here answers the query API but shows a placeholder page at 16686. Given
   the UI's built files (``--ui-assets DIR`` or ``PROBIDAD_JAEGER_UI_ASSETS``: a directory holding the UI's
@@ -192,8 +194,11 @@ def _our_pid(jaeger_dir: Path) -> int | None:
 
 def _launch(binary: Path, jaeger_dir: Path, ui_assets: Path | None = None) -> int:
     jaeger_dir.mkdir(parents=True, exist_ok=True)
-    # No configuration file: the built-in all-in-one one, with at most the UI's files set on top of it.
-    command = [str(binary), *(["--set", f"extensions.jaeger_query.ui.assets_path={ui_assets}"] if ui_assets else [])]
+    # No configuration file: the built-in all-in-one one. On top of it, the query service does not trace itself:
+    # its spans would crowd the services' list, and on stopping it waits 10 s to export them to the OTLP port it
+    # has just closed. And the UI's files, if given.
+    command = [str(binary), "--set", "extensions.jaeger_query.enable_tracing=false",
+               *(["--set", f"extensions.jaeger_query.ui.assets_path={ui_assets}"] if ui_assets else [])]
     log = jaeger_dir / LOG_FILE
     with log.open("ab") as sink:
         sink.write(f"\n==== probidad jaeger start at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
