@@ -258,10 +258,29 @@ async def _commit(bootstrap: str, security: dict[str, Any], group: str, offsets:
     return len(partitions)
 
 
-async def check_groups_idle(bootstrap: str, prefix: str, security: dict[str, Any]) -> None:
-    """Commit each group's current offsets again (no change): refused while a member runs."""
+async def check_groups_idle(bootstrap: str, prefix: str, security: dict[str, Any], say: Say,
+                            wait_s: float = 45.0) -> None:
+    """Commit each group's current offsets again (no change): refused while a member is in the group. A
+    service stopped a moment ago may still be one (a static member, PROBIDAD_KAFKA_INSTANCE_ID, stays until its
+    session times out; a killed one too), so wait up to ``wait_s``."""
+    import logging
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # each refused commit is our answer, not a fault
+    deadline = time.monotonic() + wait_s
     for group, offsets in (await committed_offsets(bootstrap, prefix, security)).items():
-        await _commit(bootstrap, security, group, dict(offsets))
+        said = False
+        while True:
+            try:
+                await _commit(bootstrap, security, group, dict(offsets))
+                break
+            except BackupError:
+                if time.monotonic() > deadline:
+                    raise
+                if not said:
+                    say(f"waiting for consumer group {group} to have no members (a service stopped a moment ago "
+                        "may stay a member until its session times out)")
+                    said = True
+                await asyncio.sleep(2)
 
 
 async def reset_offsets(bootstrap: str, prefix: str, security: dict[str, Any], recorded: dict[str, dict[str, int]],
@@ -578,7 +597,7 @@ def restore_backup(backup: Path, found: dict[str, Target], key_path: Path, boots
                           "verify once replaced. Move it away yourself, or add --replace (it is kept beside, "
                           "renamed)")
     groups = manifest["kafka"]["consumer_groups"]
-    asyncio.run(check_groups_idle(bootstrap, prefix, security))
+    asyncio.run(check_groups_idle(bootstrap, prefix, security, say))
     gone = asyncio.run(records_gone(bootstrap, security, groups))
     if gone and not accept_loss:
         raise BackupError("Kafka no longer holds records the restored services must read again (retention "
