@@ -208,6 +208,7 @@ async def _schedule(http: httpx.AsyncClient, enrollment: str, programme: Any, se
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.timeout(480)  # about two and a half minutes here; room for a slower CI machine
 async def test_a_platform_restored_from_a_backup_taken_under_traffic_gives_every_answer_it_gave_before_the_loss(
         drill_databases, own_kafka: str, topic_prefix: str, tmp_path: Path) -> None:
     template, databases = drill_databases
