@@ -178,10 +178,21 @@ def sha256_of(path: Path) -> str:
 
 
 def _tool(name: str) -> str:
+    """``pg_dump`` / ``pg_restore`` of Debian's highest PostgreSQL version: the server's binaries
+    (``find_bin_dir``), else a client-only install (``postgresql-client``), else the one on PATH."""
     try:
         return str(find_bin_dir() / name)
-    except PgCtlError as error:
-        raise BackupError(str(error)) from error
+    except PgCtlError:
+        pass
+    root = Path("/usr/lib/postgresql")
+    found = sorted((path for path in root.glob(f"*/bin/{name}") if path.is_file()),
+                   key=lambda path: int(path.parent.parent.name) if path.parent.parent.name.isdigit() else 0)
+    if found:
+        return str(found[-1])
+    on_path = shutil.which(name)
+    if on_path:
+        return on_path
+    raise BackupError(f"{name} not found: apt-get install postgresql-client (its major version at least the server's)")
 
 
 def _run(command: list[str], env: dict[str, str], what: str) -> None:
