@@ -30,6 +30,12 @@ their original event ids: consumers that had them already skip them as duplicate
 Kafka must still hold those records: the topics keep events forever, but agency requests are kept only
 ``AGENCY_REQUEST_RETENTION_MS`` (7 days). ``restore`` refuses when a partition's earliest offset is past
 the one recorded (the records in between are gone) unless ``--accept-loss``.
+
+What a service derives again from a record read again gets the ids it had (enrollment draws the ids of what
+an agency's request creates from the request), so downstream nothing is doubled. What a backup cannot bring
+back: writes a service accepted over HTTP after its snapshot live only in its database (their events stay on
+the topics, and the other services read them again); they must be entered again, or the database kept by
+PostgreSQL's continuous archiving where that loss is not acceptable.
 """
 
 from __future__ import annotations
