@@ -218,3 +218,31 @@ async def test_an_agency_request_with_a_traceparent_is_answered_in_the_agencys_t
     (request,) = [s for s in named(spans, "process ")
                   if s.attributes["cloudevents.event_type"].endswith("submitted.v1")]
     assert format(request.parent.span_id, "016x") == agency_span
+
+
+async def test_an_event_relayed_by_another_runtime_later_still_continues_the_trace_it_was_written_in(
+        spans, database_url: str, tmp_path: Path) -> None:
+    settings = ServiceSettings(service_name="echo", database_url=database_url, state_dir=tmp_path)
+    writer = ServiceRuntime(settings, ledger.TABLES)  # never started: its relay sends nothing
+    await writer._prepare_schema()
+    with tracing.span("an operator's request") as request:
+        async with writer.unit_of_work() as uow:
+            uow.record([ledger.institution("in-later")])
+    await writer.database.dispose()
+
+    relay = ServiceRuntime(settings, ledger.TABLES)  # another instance, after the writer is gone
+    relay.in_memory_broker = True
+    sent: list[dict[str, str]] = []
+
+    async def publish(topic, key, value, headers):
+        sent.append(headers)
+
+    relay.relay.publish = publish
+    await relay.relay.publish_pending()
+    await relay.database.dispose()
+    (publish_span,) = named(spans, "publish ")
+    assert publish_span.context.trace_id == request.get_span_context().trace_id
+    (unit,) = named(spans, "unit_of_work")
+    assert publish_span.parent.span_id == unit.context.span_id  # the span the event was recorded in
+    (headers,) = sent
+    assert headers["traceparent"].split("-")[2] == format(publish_span.context.span_id, "016x")
