@@ -72,8 +72,11 @@ class TokenVerifier:
     """Who a bearer token speaks for: a shared-secret token (HS256), or the identity provider's."""
 
     def __init__(self, secret: str, provider: IdentityProvider | None = None,
-                 keys: ProviderKeys | None = None) -> None:
+                 keys: ProviderKeys | None = None, *, shared_secret_tokens: bool = True) -> None:
         self.secret = secret
+        # A state that signs everyone in through its provider turns the development tokens off: a leaked
+        # PROBIDAD_JWT_SECRET then opens nothing.
+        self.shared_secret_tokens = shared_secret_tokens
         self.provider = provider
         self.keys = keys or (ProviderKeys(provider) if provider is not None else None)
 
@@ -86,12 +89,17 @@ class TokenVerifier:
                 role_claim=settings.oidc_role_claim, institution_claim=settings.oidc_institution_claim,
                 instructor_claim=settings.oidc_instructor_claim, refetch_interval_s=settings.oidc_jwks_refetch_s,
                 max_age_s=settings.oidc_jwks_max_age_s)
-        return cls(settings.jwt_secret.get_secret_value(), provider)
+        return cls(settings.jwt_secret.get_secret_value(), provider,
+                   shared_secret_tokens=settings.shared_secret_tokens)
 
     async def principal(self, token: str) -> Principal:
         header = jwt.get_unverified_header(token)
         algorithm = header.get("alg")
         if algorithm == "HS256":
+            if not self.shared_secret_tokens:
+                raise jwt.InvalidTokenError("shared-secret tokens are not accepted here "
+                                            "(PROBIDAD_SHARED_SECRET_TOKENS=false): sign in through the identity "
+                                            "provider")
             return decode_token(self.secret, token)
         if self.provider is None or self.keys is None:
             raise jwt.InvalidTokenError(f"a token signed with {algorithm} needs an identity provider, and none "

@@ -55,6 +55,9 @@ class ServiceSettings(BaseSettings):
     oidc_instructor_claim: str = Field("instructor", description="Claim naming an instructor's id.")
     oidc_jwks_refetch_s: float = Field(30.0, ge=0, le=3600, description="Least time between two fetches of the "
                                        "provider's keys when tokens name a key not seen yet (a rotation).")
+    shared_secret_tokens: bool = Field(True, description="Accept the development tokens signed with "
+                                       "PROBIDAD_JWT_SECRET; false: only the identity provider's tokens are "
+                                       "accepted (a provider must be configured).")
     oidc_jwks_max_age_s: float = Field(3600.0, gt=0, description="How long fetched keys are used before they "
                                        "are fetched again.")
     email_digest_key: SecretStr = SecretStr("probidad-development-digest-key")
@@ -124,6 +127,9 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _identity_provider(self) -> "ServiceSettings":
+        if not self.shared_secret_tokens and not self.oidc_issuer:
+            raise ValueError("PROBIDAD_SHARED_SECRET_TOKENS=false leaves no token accepted: set "
+                             "PROBIDAD_OIDC_ISSUER (and PROBIDAD_OIDC_AUDIENCE) to the identity provider")
         if self.oidc_issuer and not self.oidc_audience:
             raise ValueError("PROBIDAD_OIDC_AUDIENCE must be set when PROBIDAD_OIDC_ISSUER is: without it a "
                              "token the provider issued for another application would be accepted")

@@ -230,6 +230,18 @@ async def test_shared_secret_tokens_stay_accepted_and_a_public_key_is_never_take
     assert (await call(app, "/figures", unsigned)).status_code == 401
 
 
+async def test_with_shared_secret_tokens_turned_off_only_the_providers_tokens_pass(provider):
+    app = build_api(verifier_of(provider, shared_secret_tokens=False))
+    refused = await call(app, "/figures", issue_token(SECRET, "comptroller"))
+    assert refused.status_code == 401 and "PROBIDAD_SHARED_SECRET_TOKENS" in refused.json()["detail"]
+    assert (await call(app, "/figures", provider.token("rsa-1", ext={"role": "comptroller"}))).status_code == 200
+
+
+def test_turning_shared_secret_tokens_off_without_a_provider_is_refused_at_start_up():
+    with pytest.raises(ValidationError, match="PROBIDAD_SHARED_SECRET_TOKENS=false leaves no token accepted"):
+        ServiceSettings(shared_secret_tokens=False)
+
+
 async def test_without_a_provider_configured_only_shared_secret_tokens_pass(provider):
     app = build_api(TokenVerifier.from_settings(ServiceSettings(jwt_secret=SECRET)))
     answer = await call(app, "/figures", provider.token("rsa-1", ext={"role": "comptroller"}))
