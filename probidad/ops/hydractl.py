@@ -45,7 +45,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -59,10 +58,10 @@ from typing import Any
 import httpx
 import typer
 
-from probidad.ops.localhost import StateDirOption, alive, command_line, default_state_dir, port_free, signal_group
+from probidad.ops.localhost import StateDirOption, alive, port_free
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import tail as _tail
-from probidad.ops.localhost import wait_dead
+from probidad.ops.localhost import launch_detached, running_pid, state_subdir, stop_groups
 
 PUBLIC_PORT = 4444
 ADMIN_PORT = 4445
@@ -142,8 +141,7 @@ def service_environment(server: HydraServer) -> dict[str, str]:
 
 
 def _hydra_state(state_dir: Path | str | None) -> Path:
-    base = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
-    return (base / "hydra").resolve()
+    return state_subdir(state_dir, "hydra")
 
 
 def _binary() -> Path:
@@ -156,14 +154,7 @@ def _binary() -> Path:
 
 
 def _pid_of(hydra_dir: Path, name: str, marker: str) -> int | None:
-    try:
-        pid = int((hydra_dir / f"{name}.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not alive(pid):
-        return None
-    line = command_line(pid)
-    return pid if not line or marker in line else None  # else the pid was recycled by another program
+    return running_pid(hydra_dir / f"{name}.pid", marker)
 
 
 def _system_secret(hydra_dir: Path) -> str:
@@ -197,15 +188,8 @@ def _write_config(hydra_dir: Path, public_port: int, admin_port: int, hook_port:
 
 
 def _launch(command: list[str], hydra_dir: Path, name: str, env: dict[str, str] | None = None) -> int:
-    log = hydra_dir / f"{name}.log"
-    with log.open("ab") as sink:
-        sink.write(f"\n==== probidad hydra start at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
-        sink.flush()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                   cwd=hydra_dir, start_new_session=True, close_fds=True, env=env)
-    (hydra_dir / f"{name}.pid").write_text(f"{process.pid}\n")
-    process.returncode = 0  # it is meant to outlive us; alive() reaps its zombie if it dies first
-    return process.pid
+    return launch_detached(command, cwd=hydra_dir, log=hydra_dir / f"{name}.log",
+                           pid_file=hydra_dir / f"{name}.pid", banner="probidad hydra start", env=env)
 
 
 def _discovered_issuer(public_url: str) -> str | None:
@@ -296,12 +280,7 @@ def start_hydra(state_dir: Path | str | None = None, *, public_port: int = PUBLI
 def _stop_pids(hydra_dir: Path, timeout: float = STOP_TIMEOUT) -> list[int]:
     pids = [pid for pid in (_pid_of(hydra_dir, "hydra", "hydra"), _pid_of(hydra_dir, "hook", "hydractl"))
             if pid is not None]
-    for pid in pids:
-        signal_group(pid, signal.SIGTERM)
-    left = wait_dead(pids, timeout)
-    for pid in left:
-        signal_group(pid, signal.SIGKILL)
-    if wait_dead(left, 10):
+    if left := stop_groups(pids, timeout):
         raise HydraCtlError(f"could not stop Hydra (pids {sorted(left)})")
     for name in ("hydra", "hook"):
         (hydra_dir / f"{name}.pid").unlink(missing_ok=True)

@@ -42,8 +42,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -53,10 +51,11 @@ from pathlib import Path
 
 import typer
 
-from probidad.ops.localhost import StateDirOption, alive, command_line, default_state_dir, signal_group, wait_dead
+from probidad.ops.localhost import StateDirOption, alive
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import port_answers, port_free
 from probidad.ops.localhost import tail as _tail
+from probidad.ops.localhost import launch_detached, running_pid, state_subdir, stop_groups
 
 __all__ = [
     "OTLP_GRPC_PORT",
@@ -134,8 +133,7 @@ def otel_environment(server: JaegerServer | None = None) -> dict[str, str]:
 
 
 def _jaeger_state(state_dir: Path | str | None) -> Path:
-    base = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
-    return (base / "jaeger").resolve()
+    return state_subdir(state_dir, "jaeger")
 
 
 def jaeger_answers(query_url: str = f"http://{HOST}:{QUERY_PORT}", timeout: float = 2.0) -> bool:
@@ -180,16 +178,7 @@ def _binary() -> Path:
 
 def _our_pid(jaeger_dir: Path) -> int | None:
     """The pid of the Jaeger this state dir started, if it still runs (checked against its command line)."""
-    try:
-        pid = int((jaeger_dir / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return None
-    if not alive(pid):
-        return None
-    cmdline = command_line(pid)
-    if cmdline and "jaeger" not in cmdline:
-        return None  # the pid was recycled by an unrelated process
-    return pid
+    return running_pid(jaeger_dir / PID_FILE, "jaeger")
 
 
 def _launch(binary: Path, jaeger_dir: Path, ui_assets: Path | None = None) -> int:
@@ -199,15 +188,8 @@ def _launch(binary: Path, jaeger_dir: Path, ui_assets: Path | None = None) -> in
     # has just closed. And the UI's files, if given.
     command = [str(binary), "--set", "extensions.jaeger_query.enable_tracing=false",
                *(["--set", f"extensions.jaeger_query.ui.assets_path={ui_assets}"] if ui_assets else [])]
-    log = jaeger_dir / LOG_FILE
-    with log.open("ab") as sink:
-        sink.write(f"\n==== probidad jaeger start at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
-        sink.flush()
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                   cwd=jaeger_dir, start_new_session=True, close_fds=True)
-    (jaeger_dir / PID_FILE).write_text(f"{process.pid}\n")
-    process.returncode = 0  # it is meant to outlive us; alive() reaps its zombie if it dies first
-    return process.pid
+    return launch_detached(command, cwd=jaeger_dir, log=jaeger_dir / LOG_FILE, pid_file=jaeger_dir / PID_FILE,
+                           banner="probidad jaeger start")
 
 
 def _ready(host: str) -> bool:
@@ -266,11 +248,8 @@ def start_jaeger(state_dir: Path | str | None = None, timeout: float = DEFAULT_S
 
 
 def _stop_pid(pid: int, jaeger_dir: Path, timeout: float = STOP_TIMEOUT) -> None:
-    signal_group(pid, signal.SIGTERM)
-    if wait_dead([pid], timeout):
-        signal_group(pid, signal.SIGKILL)
-        if wait_dead([pid], 10):
-            raise JaegerCtlError(f"could not stop Jaeger (pid {pid})")
+    if stop_groups([pid], timeout):
+        raise JaegerCtlError(f"could not stop Jaeger (pid {pid})")
     (jaeger_dir / PID_FILE).unlink(missing_ok=True)
 
 

@@ -73,7 +73,6 @@ import typer
 from contracts.topics import PLATFORM_TOPICS, TopicSpec, prefixed
 from probidad.ops.localhost import port_answers as _port_answers
 from probidad.ops.localhost import StateDirOption
-from probidad.ops.localhost import default_state_dir
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import port_free as _port_free
 from probidad.ops.localhost import alive as _pid_exists
@@ -81,6 +80,7 @@ from probidad.ops.localhost import command_line as _read_cmdline
 from probidad.ops.localhost import signal_group as _signal_group
 from probidad.ops.localhost import wait_dead as _wait_dead
 from probidad.ops.localhost import tail as _tail
+from probidad.ops.localhost import state_subdir
 from probidad.shared.kafka_security import (
     KafkaSecurity, Secrets, SecurityError, create_acls, ensure_secrets, format_arguments, load_secrets, service_acls,
 )
@@ -223,8 +223,7 @@ def cache_dir() -> Path:
 
 
 def _kafka_state(state_dir: Path | str | None) -> Path:
-    base = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
-    return (base / "kafka").resolve()
+    return state_subdir(state_dir, "kafka")
 
 
 def kafka_version(pom: Path = POM) -> str:

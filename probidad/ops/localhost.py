@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import os
+import signal
 import socket
+import subprocess
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TypeVar
@@ -120,6 +122,51 @@ def tail(path: Path, lines: int = 30) -> str:
 def default_state_dir() -> Path:
     """Where the launchers and ``probidad up`` keep their state: ``$PROBIDAD_STATE_DIR``, else ``./.probidad``."""
     return Path(os.environ.get("PROBIDAD_STATE_DIR") or "./.probidad").expanduser()
+
+
+def state_subdir(state_dir: Path | str | None, name: str) -> Path:
+    """A launcher's own directory in the state directory given (default ``default_state_dir()``)."""
+    base = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
+    return (base / name).resolve()
+
+
+def running_pid(pid_file: Path, marker: str) -> int | None:
+    """The pid ``pid_file`` names, if that process still runs and its command line holds ``marker`` (else the pid
+    was recycled by another program)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+    if not alive(pid):
+        return None
+    line = command_line(pid)
+    return pid if not line or marker in line else None
+
+
+def launch_detached(command: list[str], *, cwd: Path, log: Path, pid_file: Path, banner: str,
+                    env: dict[str, str] | None = None) -> int:
+    """Start a server that outlives us, in a session of its own, its output appended to ``log`` after a line
+    ``==== <banner> at <time> ====``; its pid is written to ``pid_file`` and returned."""
+    with log.open("ab") as sink:
+        sink.write(f"\n==== {banner} at {time.strftime('%Y-%m-%d %H:%M:%S')} ====\n".encode())
+        sink.flush()
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                   cwd=cwd, start_new_session=True, close_fds=True, env=env)
+    pid_file.write_text(f"{process.pid}\n")
+    process.returncode = 0  # it is meant to outlive us; alive() reaps its zombie if it dies first
+    return process.pid
+
+
+def stop_groups(pids: Iterable[int], timeout: float) -> set[int]:
+    """SIGTERM the process groups ``pids`` lead, SIGKILL those still alive after ``timeout`` s; returns the pids
+    that survived even that (10 s more)."""
+    pids = list(pids)
+    for pid in pids:
+        signal_group(pid, signal.SIGTERM)
+    left = wait_dead(pids, timeout)
+    for pid in left:
+        signal_group(pid, signal.SIGKILL)
+    return wait_dead(left, 10)
 
 
 StateDirOption = typer.Option(

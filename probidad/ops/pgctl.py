@@ -49,9 +49,9 @@ import typer
 
 from probidad.ops.localhost import port_free as _port_free
 from probidad.ops.localhost import StateDirOption
-from probidad.ops.localhost import default_state_dir
 from probidad.ops.localhost import fail as _fail
 from probidad.ops.localhost import tail as _tail
+from probidad.ops.localhost import state_subdir
 
 __all__ = [
     "DEFAULT_DATABASES",
@@ -119,8 +119,7 @@ def database_url(database: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1
 
 
 def _pg_state(state_dir: Path | str | None) -> Path:
-    base = Path(state_dir).expanduser() if state_dir is not None else default_state_dir()
-    return (base / "postgres").resolve()
+    return state_subdir(state_dir, "postgres")
 
 
 def _version_key(path: Path) -> tuple[int, ...]:
