@@ -236,9 +236,10 @@ class IdempotentConsumer:
                 await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason, kind)])
                 return "dead_lettered"
             if applied == "reused":
-                tracing.outcome(span, "dead_lettered", self._reused(envelope))
-                await self.send_letters([self.letter(topic, partition, offset, key, value, headers,
-                                                     self._reused(envelope), "contract")])
+                reason = self._reused(envelope)
+                tracing.outcome(span, "dead_lettered", reason)
+                await self.send_letters([self.letter(topic, partition, offset, key, value, headers, reason,
+                                                     "contract")])
                 return "dead_lettered"
             tracing.outcome(span, applied)
             EVENTS_CONSUMED.labels(self.service, self.group, envelope.type, applied).inc()
