@@ -4,12 +4,14 @@ records made before the transfer stay where they were made. On SQLite and Postgr
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts.envelope import seal
 from contracts.events import ServantTransferred, ServantUpdated
+from probidad.shared.settings import ServiceSettings
 from tests.integration.test_attendance_service import (  # noqa: F401 (service is a fixture)
     SERVANTS, confirmed, past_morning, registered, scheduled, service, zoom_report_of,
 )
@@ -17,11 +19,15 @@ from tests.integration.test_attendance_service import (  # noqa: F401 (service i
 ANA_EMAIL = SERVANTS["srv-ana"][1]
 
 
+PROGRAMME_ZONE = ZoneInfo(ServiceSettings().programme_timezone)
+
+
 def ana_to_dif(transfer_id: str = "trf-1", effective_days_ago: int = 8) -> ServantTransferred:
     # by default in force for sessions starting past_morning() (7 days ago) or later, not past_morning(9)
     return ServantTransferred(
         servant_id="srv-ana", transfer_id=transfer_id, from_institution_id="sefiplan", to_institution_id="dif",
-        effective_on=date.today() - timedelta(days=effective_days_ago), sex="female",
+        # the programme's day, as the rule reads effective_on (the machine's date is UTC's: a day ahead in the evening)
+        effective_on=datetime.now(PROGRAMME_ZONE).date() - timedelta(days=effective_days_ago), sex="female",
         requested_by="liaison:sefiplan:rh", approved_by="liaison:dif:rh",
         approved_at=datetime.now(UTC))
 
