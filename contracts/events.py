@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
@@ -372,6 +372,36 @@ class RequestRejected(_Enrollment):
     institution_id: str | None = None
     reason: str = Field(min_length=1, max_length=1000)
     field: str | None = Field(None, description="The request field at fault, when one is.")
+
+
+class MessageQueued(_Enrollment):
+    """Enrollment decided to send one e-mail: a digest to an institution's contact, or a reminder to a servant.
+
+    Written in the unit of work that decides it, once per recipient, kind and period: ``message_id`` is the
+    e-mail's Message-ID, so a second decision for the same period is no second message. Who it goes to is
+    a pseudonymous id (the servant's, or the contact's); the address, names and the text stay in enrollment.
+    ``content_digest`` lets an audit show which text was sent without the text leaving enrollment.
+    """
+
+    type = "probidad.enrollment.message.queued.v1"
+    key_field = "institution_id"
+    subject_field = "message_id"
+
+    message_id: str = Field(min_length=1, max_length=200, description="The e-mail's Message-ID, without angle "
+                            "brackets; the same on every attempt to send it.")
+    institution_id: Id
+    recipient_kind: Literal["contact", "servant"] = Field(description="contact: one of the institution's named "
+                                                          "contacts (a digest); servant: a reminder to the servant.")
+    recipient_id: Id = Field(description="The contact id or the (pseudonymous) servant id.")
+    kind: Literal["digest", "due_30", "due_7", "overdue", "expiry_30", "expiry_7"] = Field(description=(
+        "digest: the institution's compliance digest; due_30/due_7: a requirement falls due in 30/7 days; "
+        "overdue: it became overdue; expiry_30/expiry_7: a constancia expires in 30/7 days."))
+    about: str | None = Field(None, max_length=200, description="The requirement id (due_*, overdue) or the "
+                              "certificate id (expiry_*) a reminder is about; null for a digest.")
+    period: str = Field(min_length=1, max_length=64, description="Which period: a digest's (2026-W50, 2026-12-08, "
+                        "2026-12), or the day due or expiring (a reminder).")
+    content_digest: str = Field(min_length=64, max_length=64, description="SHA-256 (hex) of the message's subject, "
+                                "plain text and HTML as decided.")
 
 
 class AgencyRequestDecided(_Enrollment):
@@ -851,7 +881,7 @@ ALL_EVENTS: tuple[type[Event], ...] = (
     AssessmentGraded, SessionClosed, CertificateIssued, CertificateRevoked, CompetencyAttained,
     AgencyRequestDecided, TransferOpened, TransferDropped, TransferRequested, TransferAccepted, TransferDeclined,
     TrainingPlanDeclared, ServantLeft, TrainingRequirementDeclared, ExemptionGranted, ExemptionWithdrawn,
-    DepartureReported,
+    DepartureReported, MessageQueued,
     ReportPublished,
 )
 

@@ -14,7 +14,7 @@ import os
 import signal
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -72,6 +72,8 @@ class ServiceRuntime:
     kafka_security: KafkaSecurity = field(init=False)
     _provided: dict[type, object] = field(default_factory=dict, init=False)
     _on_stop: list[Callable[[], object]] = field(default_factory=list, init=False)
+    _beside: list[Callable[[], Awaitable[None]]] = field(default_factory=list, init=False)
+    _beside_tasks: list[asyncio.Task] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -108,6 +110,11 @@ class ServiceRuntime:
     def on_stop(self, close: Callable[[], object]) -> None:
         """Call ``close`` when the service stops (after the consumers): a component's files, connections."""
         self._on_stop.append(close)
+
+    def run_beside(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Run ``work()`` as a task while the service runs (a scheduler, a delivery loop): started after the
+        consumers and the relay, cancelled first when the service stops."""
+        self._beside.append(work)
 
     def provide(self, component: object) -> None:
         """Register an object the service built at wiring (its signer, its reader), reached over HTTP
@@ -188,6 +195,7 @@ class ServiceRuntime:
             self._tasks.append(asyncio.create_task(lag.run()))
             self._tasks.append(asyncio.create_task(self._watch_kafka()))
         self._tasks.append(asyncio.create_task(self.relay.run()))
+        self._beside_tasks = [asyncio.create_task(work()) for work in self._beside]
         log.info("service started", database=self.database.engine.url.render_as_string(hide_password=True),
                  kafka=s.kafka_bootstrap)
 
@@ -254,6 +262,10 @@ class ServiceRuntime:
         return producer_publisher(producer)
 
     async def stop(self) -> None:
+        for task in self._beside_tasks:
+            task.cancel()
+        await asyncio.gather(*self._beside_tasks, return_exceptions=True)
+        self._beside_tasks.clear()
         self.relay.stop()
         try:
             await asyncio.wait_for(self.relay.drain(timeout_s=5), timeout=6)

@@ -279,7 +279,129 @@ class CompletionRow(SQLModel, table=True):
     issuing_authority: str | None = Field(default=None, max_length=300)
 
 
+# ------------------------------------------------------------------ notices: contacts, e-mail, webhooks
+
+
+class InstitutionContact(SQLModel, table=True):
+    """A person an institution names to hear about its compliance (its liaison, its ethics committee's
+    secretary): personal data, kept here only and never on a topic."""
+
+    __tablename__ = "enrollment_contact"
+
+    contact_id: str = Field(primary_key=True, max_length=64)
+    institution_id: str = Field(max_length=64, index=True)
+    name: str = Field(max_length=300)
+    email: str = Field(max_length=254)
+    role: str = Field(max_length=200)  # "enlace", "secretaría del comité de ética", …
+    # The digests wanted, space-separated: "compliance" (counts and named due/overdue lists), "expiring"
+    # (constancias expiring soon).
+    digests: str = Field(max_length=200)
+    added_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    added_by: str = Field(max_length=200)
+
+
+class NoticeSettings(SQLModel, table=True):
+    """How an institution is told: the digests' cadence and language, and whether its servants get reminders.
+    An institution without a row has the defaults (weekly, Spanish, reminders on)."""
+
+    __tablename__ = "enrollment_notice_settings"
+
+    institution_id: str = Field(primary_key=True, max_length=64)
+    digest_cadence: str = Field(default="weekly", max_length=20)  # daily | weekly | monthly | off
+    language: str = Field(default="es", max_length=5)  # es | en
+    reminders: bool = True
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    updated_by: str = Field(max_length=200)
+
+
+class MailMessage(SQLModel, table=True):
+    """One e-mail decided: a digest to a contact or a reminder to a servant, for one period. Its id is the
+    Message-ID, made from who, what and which period, so a second decision for the same period is the same
+    row (never a second message). Decided in the unit of work that publishes MessageQueued; delivered
+    after, by the scheduler."""
+
+    __tablename__ = "enrollment_mail_message"
+    __table_args__ = (Index("ix_mail_message_status_next", "status", "next_attempt_at"),)
+
+    message_id: str = Field(primary_key=True, max_length=200)  # the Message-ID, without its angle brackets
+    institution_id: str = Field(max_length=64, index=True)
+    recipient_kind: str = Field(max_length=20)  # contact | servant
+    recipient_id: str = Field(max_length=64, index=True)
+    kind: str = Field(max_length=40)  # digest | due_30 | due_7 | overdue | expiry_30 | expiry_7
+    about: str | None = Field(default=None, max_length=200)  # the requirement or certificate a reminder is about
+    period: str = Field(max_length=64)  # the digest's period (2026-W50, 2026-12-08, 2026-12) or the date due
+    language: str = Field(default="es", max_length=5)
+    # Personal data, blanked when the recipient's data are erased.
+    address: str | None = Field(default=None, max_length=254)
+    subject: str | None = Field(default=None, max_length=500)
+    body_text: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    body_html: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    content_digest: str = Field(max_length=64)  # SHA-256 of subject, text and HTML as decided
+    # queued | sending | sent | bounced | failed | uncertain | cancelled
+    status: str = Field(default="queued", max_length=20)
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    decided_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    sent_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class MailSuppression(SQLModel, table=True):
+    """An address no mail goes to: its owner unsubscribed, or a server refused it for good (a hard bounce).
+    Kept by the address's keyed digest, so an erased servant's address is not kept to remember it."""
+
+    __tablename__ = "enrollment_mail_suppression"
+
+    address_digest: str = Field(primary_key=True, max_length=64)
+    reason: str = Field(max_length=20)  # unsubscribed | bounced
+    detail: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    suppressed_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """An agency's HTTPS endpoint for its institution's events (request outcomes, its servants' certificates)."""
+
+    __tablename__ = "enrollment_webhook_endpoint"
+
+    endpoint_id: str = Field(primary_key=True, max_length=64)
+    institution_id: str = Field(max_length=64, index=True)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)  # whsec_<base64>, the Standard Webhooks signing secret
+    event_types: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))  # space-separated; "": all
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    created_by: str = Field(max_length=200)
+    removed_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint, written in the unit of work of the fact it tells; sent after, retried with
+    backoff for a day, then parked where the liaison can replay it."""
+
+    __tablename__ = "enrollment_webhook_delivery"
+    __table_args__ = (UniqueConstraint("endpoint_id", "event_id", name="uq_webhook_delivery_event"),
+                      Index("ix_webhook_delivery_status_next", "status", "next_attempt_at"))
+
+    delivery_id: str = Field(primary_key=True, max_length=100)  # webhook-id: the same on every attempt
+    endpoint_id: str = Field(max_length=64, index=True)
+    institution_id: str = Field(max_length=64, index=True)
+    event_id: str = Field(max_length=64)  # the CloudEvent's id
+    event_type: str = Field(max_length=200)
+    source: str = Field(max_length=200)
+    subject: str | None = Field(default=None, max_length=200)
+    event_time: datetime = Field(sa_column=_utc())
+    payload: str = Field(sa_column=Column(Text, nullable=False))  # the event's data, JSON
+    status: str = Field(default="pending", max_length=20)  # pending | delivered | parked
+    attempts: int = 0
+    next_attempt_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    last_status_code: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=_utc())
+    delivered_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+    parked_at: datetime | None = Field(default=None, sa_column=_utc(nullable=True))
+
+
 TABLES = [Institution.__table__, Headcount.__table__, Course.__table__, TrainingSession.__table__,
           Servant.__table__, Enrolment.__table__, AgencyRequest.__table__, Transfer.__table__,
           PlanVersion.__table__, LifeEvent.__table__, RequirementRow.__table__, ExemptionRow.__table__,
-          CompletionRow.__table__]
+          CompletionRow.__table__, InstitutionContact.__table__, NoticeSettings.__table__, MailMessage.__table__,
+          MailSuppression.__table__, WebhookEndpoint.__table__, WebhookDelivery.__table__]

@@ -151,12 +151,19 @@ async def test_an_enrolment_its_attendance_and_its_certificate_form_one_trace_ac
         (issued,) = await eventually(certificate, timeout_s=60, what="the certificate issued")
         assert issued["servant_id"] == servant["servant_id"]
 
+        topic = {name: f"{topic_prefix}{t}" for name, t in (
+            ("enrollment", ENROLLMENT_EVENTS), ("attendance", ATTENDANCE_EVENTS),
+            ("certification", CERTIFICATION_EVENTS))}
+        # Each process exports its spans in its own batches, and a publish span ends only after the broker's
+        # acknowledgement: the consumer's spans can reach Jaeger before the producer's. The trace is complete
+        # once reporting and enrollment have handled the certificate and every service's publish span is in.
+        awaited = [(name, f"handle {CertificateIssued.type}") for name in ("reporting", "enrollment")]
+        awaited += [(name, f"publish {published}") for name, published in topic.items()]
+
         async def whole_trace() -> Trace | None:
-            # Complete once reporting and enrollment have handled the certificate within it.
             found = await jaeger_trace(http, jaeger, trace_id)
             trace = Trace(found) if found else None
-            handled = f"handle {CertificateIssued.type}"
-            return trace if trace and all(trace.find(name, handled) for name in ("reporting", "enrollment")) else None
+            return trace if trace and all(trace.find(name, span) for name, span in awaited) else None
 
         trace = await eventually(whole_trace, timeout_s=60, interval_s=1, what="the certificate's spans in Jaeger")
 
@@ -168,8 +175,6 @@ async def test_an_enrolment_its_attendance_and_its_certificate_form_one_trace_ac
         assert trace_id in {found["traceID"] for found in search}
 
     assert trace.services() == FOUR
-    topic = {name: f"{topic_prefix}{t}" for name, t in (
-        ("enrollment", ENROLLMENT_EVENTS), ("attendance", ATTENDANCE_EVENTS), ("certification", CERTIFICATION_EVENTS))}
     # HTTP: the enrolment in enrollment, the Zoom report and the close in attendance.
     assert trace.find("enrollment", "POST /enrolments", "server")
     assert trace.find("attendance", "POST /sessions/{session_id}/reports", "server")
