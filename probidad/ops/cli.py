@@ -28,6 +28,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.stack", "stack"),
         ("probidad.ops.backup", "backup"),
         ("probidad.ops.gotools", "tools"),
+        ("probidad.ops.mailsink", "mail-sink"),
     ):
         try:
             module = importlib.import_module(module_name)
