@@ -29,6 +29,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.backup", "backup"),
         ("probidad.ops.gotools", "tools"),
         ("probidad.ops.mailsink", "mail-sink"),
+        ("probidad.ops.notify", "notify"),
     ):
         try:
             module = importlib.import_module(module_name)

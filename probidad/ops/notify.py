@@ -1,0 +1,85 @@
+"""``probidad notify``: run the notice scheduler's round now, and send again a message an operator checked.
+
+Talks to enrollment's HTTP API (``POST /notifications/run``), so the round is the one the service runs: under the
+scheduler's lock, with the service's SMTP settings and database. The token is the comptroller's: ``--token``, else
+``PROBIDAD_TOKEN``, else one signed with ``PROBIDAD_JWT_SECRET`` (development).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date
+
+import httpx
+import typer
+
+app = typer.Typer(help="E-mail digests and reminders: run the scheduler now, resend a message.", no_args_is_help=True)
+
+DEFAULT_URL = "http://127.0.0.1:8001"
+
+
+def _token(given: str | None) -> str:
+    if given or os.environ.get("PROBIDAD_TOKEN"):
+        return given or os.environ["PROBIDAD_TOKEN"]
+    from probidad.shared.auth import issue_token
+    from probidad.shared.settings import ServiceSettings
+
+    return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject="probidad-notify")
+
+
+def _fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def run(
+    now: bool = typer.Option(False, "--now", help="Run at once (the only way this command runs; kept explicit)."),
+    on: str | None = typer.Option(None, help="The programme day to decide for, YYYY-MM-DD (default: today)."),
+    send_only: bool = typer.Option(False, "--send-only", help="Only send what waits; decide nothing new."),
+    url: str = typer.Option(os.environ.get("PROBIDAD_ENROLLMENT_URL", DEFAULT_URL), help="Enrollment's address."),
+    token: str | None = typer.Option(None, help="A comptroller's bearer token."),
+) -> None:
+    """Decide the digests and reminders due now and send every message that waits, then print what happened."""
+    if not now:
+        _fail("say --now: this command runs the scheduler's round at once (the service runs it on its own cadence)")
+    params: dict[str, str] = {"decide": "false" if send_only else "true"}
+    if on:
+        try:
+            params["on"] = date.fromisoformat(on).isoformat()
+        except ValueError:
+            _fail(f"--on: {on!r} is not a date (YYYY-MM-DD)")
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/notifications/run", params=params, timeout=600,
+                            headers={"Authorization": f"Bearer {_token(token)}"})
+    except httpx.HTTPError as error:
+        _fail(f"enrollment is not reachable at {url}: {error}")
+        return
+    if answer.status_code != 200:
+        _fail(f"enrollment answered {answer.status_code}: {answer.text}")
+    done = answer.json()
+    if not done["held_turn"]:
+        typer.echo("another instance is running a round now; nothing was done here (try again in a moment)")
+        return
+    typer.echo(f"decided {done['decided']} new message(s); sent {done['sent']}, retrying {done['retrying']}, "
+               f"bounced {done['bounced']}, failed {done['failed']}, uncertain {done['uncertain']}, "
+               f"cancelled {done['cancelled']}")
+
+
+@app.command()
+def resend(
+    message_id: str = typer.Argument(help="The message's id (its Message-ID, as GET /institutions/<id>/messages "
+                                     "lists it)."),
+    url: str = typer.Option(os.environ.get("PROBIDAD_ENROLLMENT_URL", DEFAULT_URL), help="Enrollment's address."),
+    token: str | None = typer.Option(None, help="A comptroller's bearer token."),
+) -> None:
+    """Queue an uncertain or failed message again, once you have checked it did not arrive."""
+    try:
+        answer = httpx.post(f"{url.rstrip('/')}/mail/messages/{message_id}/resend", timeout=30,
+                            headers={"Authorization": f"Bearer {_token(token)}"})
+    except httpx.HTTPError as error:
+        _fail(f"enrollment is not reachable at {url}: {error}")
+        return
+    if answer.status_code != 200:
+        _fail(f"enrollment answered {answer.status_code}: {answer.text}")
+    typer.echo(f"queued again: {message_id} (it goes with the scheduler's next round, or `probidad notify run --now`)")
