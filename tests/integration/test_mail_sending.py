@@ -243,3 +243,17 @@ async def test_the_servers_answer_to_the_content_decides_the_outcome(answer, out
     assert (result.outcome, result.code) == (outcome, code)
     assert answer.split(" ", 1)[1] in result.detail
     assert calls.count == 1
+
+
+def test_the_server_is_the_one_the_services_settings_name_and_its_password_stays_out_of_logs(monkeypatch):
+    from services.enrollment.settings import EnrollmentSettings
+
+    for name, value in {"HOST": "relay.sfp.example", "PORT": "587", "USER": "probidad", "PASSWORD": "s3cret-relay",
+                        "STARTTLS": "true", "TIMEOUT_S": "12"}.items():
+        monkeypatch.setenv(f"PROBIDAD_SMTP_{name}", value)
+
+    server = SmtpServer.of(EnrollmentSettings())
+
+    assert server == SmtpServer(host="relay.sfp.example", port=587, user="probidad", password="s3cret-relay",
+                                starttls=True, timeout_s=12.0)
+    assert "s3cret-relay" not in repr(server)
