@@ -12,6 +12,7 @@ SMTP and network faults never raise: they become the outcome. Only programming e
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import ssl
 from collections.abc import Awaitable, Callable
@@ -154,41 +155,48 @@ async def send(server: SmtpServer, outgoing: Outgoing, *,
                before_data: Callable[[], Awaitable[None]] | None = None) -> SendOutcome:
     """Hand ``outgoing`` to ``server``; see the module's docstring for what each outcome promises."""
     content = build_message(outgoing).as_bytes(policy=email.policy.SMTP)
-    client = aiosmtplib.SMTP(hostname=server.host, port=server.port, timeout=server.timeout_s,
-                             start_tls=False, local_hostname="probidad.localdomain")
-    steps: list[str] = []
+    client = aiosmtplib.SMTP(hostname=server.host, port=server.port, timeout=server.timeout_s, start_tls=False)
     try:
-        try:
-            not_ready = await _open(client, server, steps)
-            if not_ready is not None:
-                return not_ready
-            steps.append("MAIL FROM")
-            await client.mail(_address(outgoing.sender))
-            steps.append("RCPT TO")
-            await client.rcpt(_address(outgoing.to))
-        except aiosmtplib.SMTPResponseException as error:
-            return _response_fault(error, steps[-1], final_on_5xx=steps[-1] in ("MAIL FROM", "RCPT TO"))
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return SendOutcome("transient", None, f"{steps[-1]}: {type(error).__name__}: {error}")
-
-        if before_data is not None:
-            await before_data()
-        if not client.is_connected:
-            # Dropped while the caller marked the message: nothing of it reached the server.
-            return SendOutcome("transient", None, "the server closed the connection before DATA")
-
-        # aiosmtplib sends DATA and the content in one call, so a connection lost anywhere in it counts as
-        # in flight: reporting a message the server never saw as unknown errs towards not sending twice.
-        try:
-            response = await client.data(content)
-        except aiosmtplib.SMTPResponseException as error:
-            return _response_fault(error, "DATA", final_on_5xx=True)
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-            return SendOutcome("unknown", None, (
-                f"DATA: {type(error).__name__}: {error} (the server may or may not have taken the message)"))
-        return SendOutcome("accepted", response.code, response.message)
+        return await _deliver(client, server, outgoing, content, before_data)
+    except asyncio.CancelledError:
+        client.close()  # the service is stopping: no polite QUIT to wait for
+        raise
     finally:
         await _close(client)
+
+
+async def _deliver(client: aiosmtplib.SMTP, server: SmtpServer, outgoing: Outgoing, content: bytes,
+                   before_data: Callable[[], Awaitable[None]] | None) -> SendOutcome:
+    steps: list[str] = []
+    try:
+        not_ready = await _open(client, server, steps)
+        if not_ready is not None:
+            return not_ready
+        steps.append("MAIL FROM")
+        await client.mail(_address(outgoing.sender))
+        steps.append("RCPT TO")
+        await client.rcpt(_address(outgoing.to))
+    except aiosmtplib.SMTPResponseException as error:
+        return _response_fault(error, steps[-1], final_on_5xx=steps[-1] in ("MAIL FROM", "RCPT TO"))
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        return SendOutcome("transient", None, f"{steps[-1]}: {type(error).__name__}: {error}")
+
+    if before_data is not None:
+        await before_data()
+    if not client.is_connected:
+        # Dropped while the caller marked the message: nothing of it reached the server.
+        return SendOutcome("transient", None, "the server closed the connection before DATA")
+
+    # aiosmtplib sends DATA and the content in one call, so a connection lost anywhere in it counts as in
+    # flight: reporting a message the server never saw as unknown errs towards not sending it twice.
+    try:
+        response = await client.data(content)
+    except aiosmtplib.SMTPResponseException as error:
+        return _response_fault(error, "DATA", final_on_5xx=True)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+        return SendOutcome("unknown", None, (
+            f"DATA: {type(error).__name__}: {error} (the server may or may not have taken the message)"))
+    return SendOutcome("accepted", response.code, response.message)
 
 
 async def _close(client: aiosmtplib.SMTP) -> None:
