@@ -20,6 +20,7 @@ import ssl
 from datetime import datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -88,11 +89,15 @@ def plain_text(message: EmailMessage) -> str:
 
 
 def summary(message: EmailMessage, envelope_to: list[str]) -> str:
+    to = str(message.get("To", ""))
+    # The envelope is shown only when it differs from the header (a Bcc, or a sender that lies).
+    header_addresses = sorted(address.lower() for _, address in getaddresses([to]))
+    same = header_addresses == sorted(address.lower() for address in envelope_to)
+    envelope = "" if same else f"  (envelope: {', '.join(envelope_to)})"
     lines = [
         f"time:       {datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"From:       {message.get('From', '')}",
-        f"To:         {message.get('To', '')}" + (f"  (envelope: {', '.join(envelope_to)})"
-                                                 if envelope_to != [str(message.get('To', ''))] else ""),
+        f"To:         {to}{envelope}",
         f"Subject:    {message.get('Subject', '')}",
         f"Message-ID: {message.get('Message-ID', '')}",
         "",

@@ -40,7 +40,7 @@ async def test_the_sink_prints_keeps_and_refuses_then_stops_cleanly(tmp_path):
     assert kept.outcome == "accepted"
     assert (refused.outcome, refused.code) == ("refused", 550)
     assert sink.returncode == 0, output
-    assert "To:         luisa@sfp.example" in output
+    assert "To:         luisa@sfp.example\n" in output
     assert "Subject:    Recordatorio: curso de ética pública" in output
     assert "Message-ID: <luisa.1@probidad.example>" in output
     assert "Le quedan 5 días para terminar el curso." in output
