@@ -98,7 +98,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('enrollment_webhook_delivery', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_enrollment_webhook_delivery_endpoint_id'), ['endpoint_id'], unique=False)
-        batch_op.create_index(batch_op.f('ix_enrollment_webhook_delivery_institution_id'), ['institution_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrollment_webhook_delivery_institution_id'), ['institution_id'],
+                              unique=False)
         batch_op.create_index('ix_webhook_delivery_status_next', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('enrollment_webhook_endpoint',
@@ -113,7 +114,8 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('endpoint_id')
     )
     with op.batch_alter_table('enrollment_webhook_endpoint', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_enrollment_webhook_endpoint_institution_id'), ['institution_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enrollment_webhook_endpoint_institution_id'), ['institution_id'],
+                              unique=False)
 
     # ### end Alembic commands ###
 
