@@ -46,10 +46,20 @@ def _series_of(metric: MetricWrapperBase) -> dict[str, set[str]]:
 
 
 def probidad_series() -> dict[str, set[str]]:
+    """The shared metrics and each service's own (services/<name>/metrics.py)."""
+    import importlib
+
     series: dict[str, set[str]] = {}
-    for value in vars(probidad_metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            series.update(_series_of(value))
+    modules = [probidad_metrics]
+    for name in ("attendance", "certification", "enrollment", "reporting"):
+        try:
+            modules.append(importlib.import_module(f"services.{name}.metrics"))
+        except ModuleNotFoundError:
+            continue
+    for module in modules:
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase):
+                series.update(_series_of(value))
     return series
 
 
