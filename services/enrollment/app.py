@@ -24,10 +24,12 @@ from services.enrollment.servants import api as servants
 from services.enrollment.sessions import api as sessions
 from services.enrollment.settings import EnrollmentSettings
 from services.enrollment.tables import TABLES
+from services.enrollment.webhooks import api as webhooks
+from services.enrollment.webhooks.dispatcher import WebhookDispatcher
 
 # In the order their routes were declared before the split: a path matches the first route that fits.
 ROUTERS = [institutions.router, sessions.router, servants.router, enrolments.router, plans.router,
-           requirements.router, constancias.router]
+           requirements.router, constancias.router, webhooks.router]
 
 DESCRIPTION = (
     "Institutions with their headcount, the course catalogue, sessions, servants (the only home of their "
@@ -59,6 +61,9 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
                         rewrite_record=partial(stamp_topic_institution, prefix=settings.topic_prefix))
     # The completions the named compliance lists need (certificates, competencies).
     runtime.consume([CERTIFICATION_EVENTS], completion_subscriptions(ctx), member="completions")
+    deliveries = WebhookDispatcher(runtime, settings)  # agencies' webhooks, sent beside the consumers
+    runtime.provide(deliveries)
+    runtime.run_beside(deliveries.run)
     return runtime
 
 

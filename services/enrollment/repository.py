@@ -25,6 +25,8 @@ from services.enrollment.requirements.ports import RequirementsRepository
 from services.enrollment.requirements.repository import SqlRequirementsRepository
 from services.enrollment.servants.repository import SqlServantsRepository
 from services.enrollment.sessions.repository import SqlSessionsRepository
+from services.enrollment.webhooks.ports import WebhooksRepository
+from services.enrollment.webhooks.repository import SqlWebhooksRepository
 
 # A unique index refused a row another transaction wrote first (two registrations of one new CURP at
 # once): the request may be retried.
@@ -33,7 +35,7 @@ ConcurrentChange = IntegrityError
 
 class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, SqlSessionsRepository,
                               SqlServantsRepository, SqlEnrolmentsRepository, SqlAgencyRepository,
-                              SqlRequirementsRepository):
+                              SqlRequirementsRepository, SqlWebhooksRepository):
     """Every sub-area's storage: each satisfies its own area's repository interface."""
 
     @classmethod
@@ -44,4 +46,4 @@ class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, Sql
 
 # The one SQL class answers every sub-area's interface (read by a type checker; nothing runs here).
 _SATISFIES: tuple[type[AgencyRepository], type[ConstanciasRepository], type[PlansRepository],
-                  type[RequirementsRepository]] = (SqlEnrollmentRepository,) * 4
+                  type[RequirementsRepository], type[WebhooksRepository]] = (SqlEnrollmentRepository,) * 5

@@ -23,6 +23,7 @@ from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment.agency import handlers
 from services.enrollment.context import EnrollmentContext
 from services.enrollment.repository import SqlEnrollmentRepository
+from services.enrollment.webhooks import handlers as webhooks
 
 # Secure mode: the institution whose topic a request arrived on (set by enrollment's app, never by
 # the sender). A request naming another institution is refused before anything is decided.
@@ -35,7 +36,9 @@ async def on_agency_request(ctx: EnrollmentContext, uow: UnitOfWork, envelope: E
     events = await handlers.decide_agency_request(
         SqlEnrollmentRepository.of(uow), ctx, envelope.event,
         topic_institution=envelope.extra_headers.get(TOPIC_INSTITUTION_HEADER), now=ctx.now())
-    uow.record(events, correlation_id=envelope.correlation_id)
+    envelopes = uow.record(events, correlation_id=envelope.correlation_id)
+    # Each answer also goes to the institution's webhooks, written with it (webhooks.handlers).
+    await webhooks.agency_requests_decided(SqlEnrollmentRepository.of(uow), envelopes, now=ctx.now())
 
 
 def subscriptions(ctx: EnrollmentContext) -> dict[str, Handler]:

@@ -16,14 +16,17 @@ from probidad.shared.unit_of_work import UnitOfWork
 from services.enrollment.context import EnrollmentContext
 from services.enrollment.repository import SqlEnrollmentRepository
 from services.enrollment.requirements import handlers
+from services.enrollment.webhooks import handlers as webhooks
 
 
 async def on_certificate_issued(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
     await handlers.certificate_issued(SqlEnrollmentRepository.of(uow), ctx, envelope.event, envelope.stamp)
+    await webhooks.certificate_applied(SqlEnrollmentRepository.of(uow), envelope, now=ctx.now())
 
 
 async def on_certificate_revoked(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
     await handlers.certificate_revoked(SqlEnrollmentRepository.of(uow), ctx, envelope.event, envelope.stamp)
+    await webhooks.certificate_applied(SqlEnrollmentRepository.of(uow), envelope, now=ctx.now())
 
 
 async def on_competency_attained(ctx: EnrollmentContext, uow: UnitOfWork, envelope: Envelope) -> None:
