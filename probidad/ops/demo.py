@@ -306,6 +306,19 @@ class Loader:
             self._check(await http.post(f"{attendance}/sessions/{sid}/close"), f"close {sid}")
             self._progress("sessions closed", n, len(sessions))
 
+    async def contacts(self, http: httpx.AsyncClient) -> None:
+        """Each institution names who gets its weekly digest. Only the first institution reminds its servants by
+        e-mail, so `probidad notify run --now` shows every kind of message without thousands of reminders."""
+        enrollment = self.urls["enrollment"]
+        for n, institution in enumerate(self.programme.institutions):
+            url = f"{enrollment}/institutions/{institution.institution_id}"
+            if self._check(await http.get(f"{url}/contacts"), "contacts"):
+                continue
+            for contact in demo_contacts(institution.institution_id, n):
+                self._check(await http.post(f"{url}/contacts", json=contact), "contact")
+            self._check(await http.put(f"{url}/notices", json={"digest_cadence": "weekly", "language": "es",
+                                                               "reminders": n == 0}), "notice settings")
+
     async def oversight(self, http: httpx.AsyncClient) -> None:
         """The comptroller's oversight facts, each skipped when the platform has it already: moves between
         institutions and departures (HR, over HTTP), the training requirements, exemptions, and the annual
@@ -358,12 +371,29 @@ class Loader:
                     "effective_from": exemption.effective_from.isoformat()}), f"exemption of {exemption.key}")
             done += 1
             self._progress("oversight", done, total)
+        await self.contacts(http)
         for year, targets in sorted(p.plan_targets.items()):
             if (await http.get(f"{enrollment}/plans/{year}")).status_code != 200:
                 self._check(await http.post(f"{enrollment}/plans", json={"year": year, "targets": targets}),
                             f"plan {year}")
             done += 1
             self._progress("oversight", done, total)
+
+
+# Who hears about each institution: its training liaison (both digests) and, in every third, the ethics
+# committee's secretary (the compliance digest). Names are made up; the addresses are on example domains.
+LIAISONS = ("Mtra. Ana Laura Pech Canul", "Lic. Jorge Iván Canché May", "C.P. Rosa María Chi Ek",
+            "Lic. Martín Uc Balam", "Mtra. Guadalupe Dzib Tun", "Ing. Ricardo Poot Cen")
+
+
+def demo_contacts(institution_id: str, n: int) -> list[dict]:
+    contacts = [{"name": LIAISONS[n % len(LIAISONS)], "email": f"enlace@{institution_id}.example.gob.mx",
+                 "role": "Enlace de capacitación", "digests": ["compliance", "expiring"]}]
+    if n % 3 == 0:
+        contacts.append({"name": "Secretaría Técnica del Comité de Ética",
+                         "email": f"comite.etica@{institution_id}.example.gob.mx",
+                         "role": "Secretaría del Comité de Ética", "digests": ["compliance"]})
+    return contacts
 
 
 def request_id(session: Session, key: str) -> str:

@@ -15,7 +15,12 @@ import typer
 
 app = typer.Typer(help="E-mail digests and reminders: run the scheduler now, resend a message.", no_args_is_help=True)
 
-DEFAULT_URL = "http://127.0.0.1:8001"
+
+
+def enrollment_url(given: str | None) -> str:
+    from probidad.ops.platform import service_url
+
+    return service_url("enrollment", given)[0]
 
 
 def _token(given: str | None) -> str:
@@ -37,7 +42,8 @@ def run(
     now: bool = typer.Option(False, "--now", help="Run at once (the only way this command runs; kept explicit)."),
     on: str | None = typer.Option(None, help="The programme day to decide for, YYYY-MM-DD (default: today)."),
     send_only: bool = typer.Option(False, "--send-only", help="Only send what waits; decide nothing new."),
-    url: str = typer.Option(os.environ.get("PROBIDAD_ENROLLMENT_URL", DEFAULT_URL), help="Enrollment's address."),
+    url: str | None = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", help=(
+        "Enrollment's address (default: that of the platform `probidad up` runs, else http://127.0.0.1:8001).")),
     token: str | None = typer.Option(None, help="A comptroller's bearer token."),
 ) -> None:
     """Decide the digests and reminders due now and send every message that waits, then print what happened."""
@@ -50,7 +56,8 @@ def run(
         except ValueError:
             _fail(f"--on: {on!r} is not a date (YYYY-MM-DD)")
     try:
-        answer = httpx.post(f"{url.rstrip('/')}/notifications/run", params=params, timeout=600,
+        url = enrollment_url(url)
+        answer = httpx.post(f"{url}/notifications/run", params=params, timeout=600,
                             headers={"Authorization": f"Bearer {_token(token)}"})
     except httpx.HTTPError as error:
         _fail(f"enrollment is not reachable at {url}: {error}")
@@ -70,12 +77,14 @@ def run(
 def resend(
     message_id: str = typer.Argument(help="The message's id (its Message-ID, as GET /institutions/<id>/messages "
                                      "lists it)."),
-    url: str = typer.Option(os.environ.get("PROBIDAD_ENROLLMENT_URL", DEFAULT_URL), help="Enrollment's address."),
+    url: str | None = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", help=(
+        "Enrollment's address (default: that of the platform `probidad up` runs, else http://127.0.0.1:8001).")),
     token: str | None = typer.Option(None, help="A comptroller's bearer token."),
 ) -> None:
     """Queue an uncertain or failed message again, once you have checked it did not arrive."""
     try:
-        answer = httpx.post(f"{url.rstrip('/')}/mail/messages/{message_id}/resend", timeout=30,
+        url = enrollment_url(url)
+        answer = httpx.post(f"{url}/mail/messages/{message_id}/resend", timeout=30,
                             headers={"Authorization": f"Bearer {_token(token)}"})
     except httpx.HTTPError as error:
         _fail(f"enrollment is not reachable at {url}: {error}")

@@ -146,6 +146,11 @@ def _start_all(running: list[RunningService], logs: Path, bootstrap: str, state_
             # A named constancia's QR code opens certification's verification page, wherever it listens.
             "PROBIDAD_CERTIFICATION_PUBLIC_URL":
                 f"http://127.0.0.1:{dict(SERVICES)['certification'] + base_port_offset}",
+            # E-mail on a development machine goes to a local sink (`probidad mail-sink`, port 1025) unless told
+            # otherwise, and its links lead to enrollment where it listens.
+            "PROBIDAD_SMTP_PORT": os.environ.get("PROBIDAD_SMTP_PORT", "1025"),
+            "PROBIDAD_PUBLIC_URL": os.environ.get(
+                "PROBIDAD_PUBLIC_URL", f"http://127.0.0.1:{dict(SERVICES)['enrollment'] + base_port_offset}"),
             **(extra_env or {}),
         }
         env.pop("PROBIDAD_DATABASE_URL", None)
