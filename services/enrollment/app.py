@@ -17,6 +17,8 @@ from services.enrollment.context import EnrollmentContext
 from services.enrollment.enrolments import api as enrolments
 from services.enrollment.http import PROBLEMS
 from services.enrollment.institutions import api as institutions
+from services.enrollment.notifications import api as notices
+from services.enrollment.notifications.scheduler import NoticeScheduler
 from services.enrollment.plans import api as plans
 from services.enrollment.requirements import api as requirements
 from services.enrollment.requirements.subscribers import completion_subscriptions
@@ -29,7 +31,7 @@ from services.enrollment.webhooks.dispatcher import WebhookDispatcher
 
 # In the order their routes were declared before the split: a path matches the first route that fits.
 ROUTERS = [institutions.router, sessions.router, servants.router, enrolments.router, plans.router,
-           requirements.router, constancias.router, webhooks.router]
+           requirements.router, constancias.router, notices.router, webhooks.router]
 
 DESCRIPTION = (
     "Institutions with their headcount, the course catalogue, sessions, servants (the only home of their "
@@ -64,6 +66,11 @@ def create_runtime(settings: EnrollmentSettings | None = None) -> ServiceRuntime
     deliveries = WebhookDispatcher(runtime, settings)  # agencies' webhooks, sent beside the consumers
     runtime.provide(deliveries)
     runtime.run_beside(deliveries.run)
+    # Digests to contacts and reminders to servants: decided each day, sent through the SMTP server.
+    scheduler = NoticeScheduler(runtime, ctx, settings)
+    runtime.provide(scheduler)
+    if settings.notify_scheduler:
+        runtime.run_beside(scheduler.run)
     return runtime
 
 

@@ -19,6 +19,8 @@ from services.enrollment.agency.repository import SqlAgencyRepository
 from services.enrollment.constancias.ports import ConstanciasRepository
 from services.enrollment.enrolments.repository import SqlEnrolmentsRepository
 from services.enrollment.institutions.repository import SqlInstitutionsRepository
+from services.enrollment.notifications.ports import NotificationsRepository
+from services.enrollment.notifications.repository import SqlNotificationsRepository
 from services.enrollment.plans.ports import PlansRepository
 from services.enrollment.plans.repository import SqlPlansRepository
 from services.enrollment.requirements.ports import RequirementsRepository
@@ -35,7 +37,7 @@ ConcurrentChange = IntegrityError
 
 class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, SqlSessionsRepository,
                               SqlServantsRepository, SqlEnrolmentsRepository, SqlAgencyRepository,
-                              SqlRequirementsRepository, SqlWebhooksRepository):
+                              SqlRequirementsRepository, SqlNotificationsRepository, SqlWebhooksRepository):
     """Every sub-area's storage: each satisfies its own area's repository interface."""
 
     @classmethod
@@ -46,4 +48,5 @@ class SqlEnrollmentRepository(SqlInstitutionsRepository, SqlPlansRepository, Sql
 
 # The one SQL class answers every sub-area's interface (read by a type checker; nothing runs here).
 _SATISFIES: tuple[type[AgencyRepository], type[ConstanciasRepository], type[PlansRepository],
-                  type[RequirementsRepository], type[WebhooksRepository]] = (SqlEnrollmentRepository,) * 5
+                  type[RequirementsRepository], type[NotificationsRepository],
+                  type[WebhooksRepository]] = (SqlEnrollmentRepository,) * 6
