@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from standardwebhooks.webhooks import Webhook
 
 from contracts.events import AgencyRequestDecided, CertificateIssued, CertificateRevoked
 from services.enrollment.app import create_app
 from services.enrollment.settings import EnrollmentSettings
+from services.enrollment.webhooks.dispatcher import WebhookDispatcher
 from services.enrollment.webhooks.repository import SqlWebhooksRepository
 from tests.integration.test_enrollment_agency_requests import submitted
-from tests.integration.test_enrollment_api import Platform, register, set_up_programme
+from tests.integration.test_enrollment_api import Platform, curp, register, set_up_programme
 from tests.support.harness import ServiceHarness, written_topics
 from tests.support.webhook_receiver import WebhookReceiver
 
@@ -76,6 +79,10 @@ async def parked(client: httpx.AsyncClient, letters_url: str, count: int, within
         assert asyncio.get_running_loop().time() < deadline, f"expected {count} parked, got {letters}"
         await asyncio.sleep(0.05)
     return letters
+
+
+def delivery_count(outcome: str) -> float:
+    return REGISTRY.get_sample_value("probidad_webhook_deliveries_total", {"outcome": outcome}) or 0.0
 
 
 def verified(secret: str, request) -> dict:
@@ -153,6 +160,7 @@ async def test_a_failing_receiver_is_retried_with_growing_waits_then_parked_and_
         platform, receivers):
     a, _ = receivers
     a.status = 500
+    before = {outcome: delivery_count(outcome) for outcome in ("delivered", "retried", "parked")}
     endpoint_id, secret = await endpoint_of(platform, "in-a", a.url)
     await platform.harness.send(submitted("rq-1"))
     async with platform.client("liaison-a") as c:
@@ -162,6 +170,8 @@ async def test_a_failing_receiver_is_retried_with_growing_waits_then_parked_and_
         assert len(tries) >= 3 and letter["attempts"] == len(tries)
         assert (letter["last_status_code"], letter["event_type"]) == (500, AgencyRequestDecided.type)
         assert {t.headers["webhook-id"] for t in tries} == {letter["delivery_id"]}, "one webhook-id on every attempt"
+        assert delivery_count("retried") - before["retried"] >= len(tries) - 1
+        assert delivery_count("parked") - before["parked"] >= 1
         waits = [later.at - earlier.at for earlier, later in zip(tries, tries[1:], strict=False)]
         for n, wait in enumerate(waits, start=1):  # never sooner than the doubling says
             assert wait >= BASE_S * 2 ** (n - 1) * 0.95, (n, waits)
@@ -172,8 +182,28 @@ async def test_a_failing_receiver_is_retried_with_growing_waits_then_parked_and_
         delivered = (await a.received(len(tries) + 1))[-1]
         assert delivered.answered == 200 and verified(secret, delivered)["request_id"] == "rq-1"
         assert (await c.get(letters_url)).json() == []
+        assert delivery_count("delivered") - before["delivered"] >= 1
         again = await c.post(f"{letters_url}/{letter['delivery_id']}/replay")
         assert again.status_code == 409, "a delivered delivery is not parked"
+
+
+async def test_several_dispatchers_at_once_never_send_one_delivery_twice(platform):
+    """Three more delivery loops on the same database, as three more enrollment instances would run, share
+    the work with the service's own; a slow receiver keeps their passes overlapping."""
+    with WebhookReceiver(delay_s=0.05) as slow:
+        await endpoint_of(platform, "in-a", slow.url)
+        await platform.harness.send(*(submitted(f"rq-{n}", curp_=curp(n), name=f"Persona {n}") for n in range(24)))
+        others = [WebhookDispatcher(platform.runtime, platform.settings) for _ in range(3)]  # type: ignore[arg-type]
+        loops = [asyncio.create_task(other.run()) for other in others]
+        try:
+            await slow.received(24)
+            await send_everything_due(platform)
+        finally:
+            for loop in loops:
+                loop.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+        ids = Counter(r.headers["webhook-id"] for r in slow.taken())
+        assert len(ids) == 24 and set(ids.values()) == {1}, ids
 
 
 async def test_replaying_all_of_an_endpoint_sends_every_parked_delivery(platform, receivers):

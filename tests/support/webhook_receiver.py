@@ -28,8 +28,9 @@ class Received:
 
 
 class WebhookReceiver:
-    def __init__(self, status: int = 200) -> None:
+    def __init__(self, status: int = 200, delay_s: float = 0.0) -> None:
         self.status = status
+        self.delay_s = delay_s  # a slow endpoint: each answer waits this long
         self.requests: list[Received] = []
         self.port = 0
         self._server: ThreadingHTTPServer | None = None
@@ -48,6 +49,8 @@ class WebhookReceiver:
                 length = int(self.headers.get("content-length") or 0)
                 body = self.rfile.read(length)
                 status = receiver.status
+                if receiver.delay_s:
+                    time.sleep(receiver.delay_s)
                 with receiver._lock:
                     receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()},
                                                       body, time.monotonic(), status))
