@@ -326,6 +326,11 @@ async def record_outcome(repo: NotificationsRepository, ctx: EnrollmentContext, 
     return row.status
 
 
+async def work_waiting(repo: NotificationsRepository, *, now: datetime) -> bool:
+    """Whether a round has anything to send (or to settle): the idle scheduler asks only this."""
+    return await repo.work_waiting(now)
+
+
 async def settle_interrupted(repo: NotificationsRepository) -> list[str]:
     """Messages a previous holder of the scheduler's turn left ``sending`` (it died mid-send): ``uncertain``, never
     sent again without an operator (the server may have taken them). Called only by the turn's holder."""

@@ -63,6 +63,10 @@ class NotificationsRepository(RequirementsRepository, ConstanciasRepository, Pro
         """Ids of queued messages whose next attempt is due, oldest decision first."""
         ...
 
+    async def work_waiting(self, now: datetime) -> bool:
+        """Whether a message waits to be sent now, or was left half-sent."""
+        ...
+
     async def messages_in(self, status: str) -> list[MailMessage]:
         ...
 

@@ -96,6 +96,13 @@ class SqlNotificationsRepository(SqlStore):
             .order_by(MailMessage.decided_at, MailMessage.message_id).limit(limit))
         return list(rows.scalars())
 
+    async def work_waiting(self, now: datetime) -> bool:
+        """Whether a message waits to be sent now, or was left half-sent: one indexed query."""
+        due = select(MailMessage.message_id).where(
+            (MailMessage.status == "sending") | ((MailMessage.status == "queued") & (
+                MailMessage.next_attempt_at.is_(None) | (MailMessage.next_attempt_at <= now)))).limit(1)
+        return (await self.db.execute(due)).first() is not None
+
     async def messages_in(self, status: str) -> list[MailMessage]:
         return list((await self.db.execute(select(MailMessage).where(MailMessage.status == status)
                                            .order_by(MailMessage.decided_at))).scalars())

@@ -33,6 +33,7 @@ log = get_logger(__name__)
 
 POLL_S = 1.0  # how often waiting messages are looked at (one indexed query)
 BATCH = 100  # messages taken per look
+WARNING_INTERVAL_S = 60.0  # while rounds keep failing, one warning a minute
 
 
 @dataclass
@@ -64,20 +65,34 @@ class NoticeScheduler:
 
     async def run(self) -> None:
         """Forever, beside the service: decide when it is time, send what waits. A failing round (the database
-        away) is logged and tried again at the next poll."""
+        away) is tried again at the next poll; said once, then once a minute while it lasts."""
+        failing_since: float | None = None
+        warned_at = float("-inf")
         while True:
             try:
                 now = datetime.now(UTC)
                 decide = (time.monotonic() - self._decided_at >= self.settings.notify_interval_s
                           and now.astimezone(zone(self.ctx.programme_timezone)).hour >= self.settings.notify_from_hour)
-                await self.round(decide=decide, now=now)
+                if decide or await self._work_waiting(now):
+                    await self.round(decide=decide, now=now)
                 if decide:
                     self._decided_at = time.monotonic()
+                if failing_since is not None:
+                    log.info("notice rounds recovered", failed_for_s=round(time.monotonic() - failing_since))
+                    failing_since, warned_at = None, float("-inf")
             except asyncio.CancelledError:
                 raise
             except Exception as error:  # noqa: BLE001 — the next poll tries again; nothing was half-done
-                log.warning("notice round failed; trying again", error=repr(error))
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - warned_at >= WARNING_INTERVAL_S:
+                    log.warning("notice round failed; trying again", error=repr(error),
+                                failing_for_s=round(time.monotonic() - failing_since))
+                    warned_at = time.monotonic()
             await asyncio.sleep(POLL_S)
+
+    async def _work_waiting(self, now: datetime) -> bool:
+        async with self.runtime.unit_of_work() as uow:
+            return await handlers.work_waiting(SqlEnrollmentRepository.of(uow), now=now)
 
     async def round(self, *, decide: bool, now: datetime | None = None, today: date | None = None) -> Round:
         """One round: settle what a dead sender left, decide (when asked) for every institution, send what waits."""
