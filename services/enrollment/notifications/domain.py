@@ -14,7 +14,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 
 from contracts.compliance import State
@@ -267,3 +267,44 @@ def unsubscribed_digest(token: str, key: str) -> str | None:
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
     return address_digest if hmac.compare_digest(given, expected) else None
+
+
+# ------------------------------------------------------------------ what an attempt to send comes to
+
+SMTP_OUTCOMES = ("accepted", "transient", "refused", "unknown")
+
+
+@dataclass(frozen=True)
+class RetryTerms:
+    base_s: float  # the wait after the first failure, doubled after each one
+    max_s: float  # never longer than this
+    give_up_after_s: float  # a message not accepted this long after it was decided is given up
+
+
+@dataclass(frozen=True)
+class AfterAttempt:
+    status: str  # sent | bounced | uncertain | queued (to be tried again) | failed (given up)
+    next_attempt_at: datetime | None
+    suppress_address: bool  # a hard bounce: no more mail to this address
+
+
+def after_attempt(outcome: str, *, attempts: int, decided_at: datetime, now: datetime,
+                  retry: RetryTerms) -> AfterAttempt:
+    """What a message becomes after its ``attempts``-th attempt (counting this one) ended in ``outcome``.
+
+    accepted: sent. refused (a 5xx): bounced, and the address is suppressed. unknown (the connection was lost
+    while the server was taking the content): uncertain, never sent again without an operator. transient (the
+    server away, a 4xx): tried again after ``base_s`` doubled per earlier failure, at most ``max_s`` — unless it
+    was decided ``give_up_after_s`` ago or more: failed."""
+    if outcome not in SMTP_OUTCOMES:
+        raise ValueError(f"unknown outcome {outcome!r}")
+    if outcome == "accepted":
+        return AfterAttempt("sent", None, False)
+    if outcome == "refused":
+        return AfterAttempt("bounced", None, True)
+    if outcome == "unknown":
+        return AfterAttempt("uncertain", None, False)
+    if (now - decided_at).total_seconds() >= retry.give_up_after_s:
+        return AfterAttempt("failed", None, False)
+    wait = min(retry.max_s, retry.base_s * 2 ** max(0, attempts - 1))
+    return AfterAttempt("queued", now + timedelta(seconds=wait), False)

@@ -16,7 +16,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from contracts.events import MessageQueued
 from contracts.pseudonyms import email_digest
@@ -25,7 +25,7 @@ from probidad.shared.errors import RuleViolation
 from services.enrollment.context import EnrollmentContext
 from services.enrollment.institutions.handlers import find_institution
 from services.enrollment.notifications import domain
-from services.enrollment.notifications.domain import Expiring, Reminder, Standing
+from services.enrollment.notifications.domain import Expiring, Reminder, RetryTerms, Standing
 from services.enrollment.notifications.ports import (
     InstitutionContact,
     MailMessage,
@@ -249,13 +249,6 @@ class Attempt:
     language: str
 
 
-@dataclass(frozen=True)
-class RetryTerms:
-    base_s: float
-    max_s: float
-    give_up_after_s: float
-
-
 async def attempt(repo: NotificationsRepository, ctx: EnrollmentContext, message_id: str, *,
                   now: datetime) -> Attempt | None:
     """The message if it may still go now; None when it went, or may not go any more (then it is cancelled
@@ -306,23 +299,15 @@ async def record_outcome(repo: NotificationsRepository, ctx: EnrollmentContext, 
         return "gone"
     row.attempts += 1
     row.last_error = None if outcome == "accepted" else detail[:2000]
-    if outcome == "accepted":
-        # Sent: what stays is who, what, when and the content's digest; the text and address go.
-        row.status, row.sent_at, row.next_attempt_at = "sent", now, None
+    after = domain.after_attempt(outcome, attempts=row.attempts, decided_at=row.decided_at, now=now, retry=retry)
+    row.status, row.next_attempt_at = after.status, after.next_attempt_at
+    if after.suppress_address and row.address:
+        await repo.suppress(email_digest(row.address, ctx.digest_key), reason="bounced", detail=detail[:2000], at=now)
+    if after.status == "sent":
+        row.sent_at = now
+    if after.status in ("sent", "bounced"):
+        # What stays is who, what, when and the content's digest; the text and the address go.
         row.address = row.body_text = row.body_html = None
-    elif outcome == "refused":
-        row.status = "bounced"
-        if row.address:
-            await repo.suppress(email_digest(row.address, ctx.digest_key), reason="bounced", detail=detail[:2000],
-                                at=now)
-        row.address = row.body_text = row.body_html = None
-    elif outcome == "unknown":
-        row.status = "uncertain"
-    elif (now - row.decided_at).total_seconds() >= retry.give_up_after_s:
-        row.status, row.next_attempt_at = "failed", None
-    else:
-        wait = min(retry.max_s, retry.base_s * 2 ** (row.attempts - 1))
-        row.status, row.next_attempt_at = "queued", now + timedelta(seconds=wait)
     return row.status
 
 

@@ -23,7 +23,8 @@ from probidad.shared.service import ServiceRuntime
 from services.enrollment.context import EnrollmentContext
 from services.enrollment.metrics import MAIL_DECIDED, MAIL_OUTCOMES, MAIL_RETRY_QUEUE
 from services.enrollment.notifications import domain, handlers
-from services.enrollment.notifications.handlers import MailTerms, RetryTerms
+from services.enrollment.notifications.domain import RetryTerms
+from services.enrollment.notifications.handlers import MailTerms
 from services.enrollment.notifications.repository import scheduler_turn
 from services.enrollment.repository import SqlEnrollmentRepository
 from services.enrollment.sessions.domain import zone
