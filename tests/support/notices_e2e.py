@@ -2,14 +2,18 @@
 
 ``NoticesEnrollment`` runs ``services.enrollment`` on a port of its own with its scheduler on and its mail going to a
 ``SmtpSink``; ``kill()`` is a SIGKILL, ``start()`` brings it back on the same port and database. ``notify(...)`` runs
-``probidad notify run --now`` as an operator would, and ``arrived(...)`` reads what reached the sink.
+``probidad notify run --now`` as an operator would, and ``arrived(...)`` reads what reached the sink. ``SmtpRelay``
+stands between a service and the sink and can hold back the sink's answer to a message it has already taken: the
+moment a crash leaves it unknown whether the message went.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 import sys
+import threading
 from collections import Counter
 from email.message import EmailMessage
 from pathlib import Path
@@ -139,3 +143,71 @@ def text_of(message: EmailMessage) -> str:
 def twice(messages: list[EmailMessage]) -> list[str]:
     """The Message-IDs that arrived more than once."""
     return [mid for mid, n in Counter(message_id(m) for m in messages).items() if n > 1]
+
+
+class SmtpRelay:
+    """A TCP relay to an SMTP server on loopback, in a thread of its own. After ``hold_next()``, the server's answer
+    to the next message's content is never passed on: the server has taken the message, the sender waits to hear
+    so, and ``held`` is set."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream_port = upstream_port
+        self.held = threading.Event()
+        self._armed = threading.Event()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="smtp-relay", daemon=True)
+        self._thread.start()
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._connection, "127.0.0.1", 0), self._loop).result(timeout=10)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    def env(self) -> dict[str, str]:
+        return {"PROBIDAD_SMTP_HOST": "127.0.0.1", "PROBIDAD_SMTP_PORT": str(self.port)}
+
+    def hold_next(self) -> None:
+        self._armed.set()
+
+    def close(self) -> None:
+        async def shut() -> None:
+            self._server.close()
+            for task in asyncio.all_tasks():
+                if task is not asyncio.current_task():
+                    task.cancel()
+
+        asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=10)
+
+    async def _connection(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
+        try:
+            server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        except OSError:
+            client_out.close()
+            return
+        content_sent = asyncio.Event()
+
+        async def to_server() -> None:
+            tail = b""
+            while data := await client_in.read(65536):
+                # Dot-stuffing leaves CRLF.CRLF only at the end of a message's content.
+                if b"\r\n.\r\n" in tail + data:
+                    content_sent.set()  # before it leaves: the answer cannot come first
+                tail = (tail + data)[-4:]
+                server_out.write(data)
+                await server_out.drain()
+
+        async def to_client() -> None:
+            while data := await server_in.read(65536):
+                if content_sent.is_set() and self._armed.is_set() and not self.held.is_set():
+                    self.held.set()
+                    await asyncio.Event().wait()  # held for good: the sender is killed meanwhile
+                client_out.write(data)
+                await client_out.drain()
+
+        try:
+            await asyncio.gather(to_server(), to_client())
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            client_out.close()
+            server_out.close()
