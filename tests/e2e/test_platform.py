@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from probidad.ops.demo import (
+    demo_contacts,
     DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token, programme_for, request_id,
 )
 from probidad.ops.localhost import eventually, port_answers, port_free
@@ -30,6 +31,7 @@ from probidad.ops.programme import (
 )
 from probidad.ops.programme import demo_programme as plan
 from tests.support.browser import rendered_dom
+from tests.support.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
 
 # Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
@@ -376,7 +378,8 @@ def _new_years_day() -> str:
 
 @pytest.mark.parametrize("today", [None, _new_years_day()], ids=["on-the-clock", "on-new-years-day"])
 def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ctrl_c(
-        kafka_bootstrap: str, topic_prefix: str, tmp_path, today: str | None) -> None:
+        kafka_bootstrap: str, topic_prefix: str, tmp_path, today: str | None,
+        smtp_sink: SmtpSink) -> None:  # noqa: F811 (the fixture)
     offset = _free_port_offset(topic_prefix)
     output = tmp_path / "up.out"
     state_dir = tmp_path / "state"
@@ -385,7 +388,8 @@ def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ct
                *(["--demo-today", today] if today else [])]
     urls = {name: f"http://127.0.0.1:{port + offset}" for name, port in SERVICES}
     with open(output, "wb") as sink:
-        up = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env={**os.environ, "COLUMNS": "200"})
+        up = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT,
+                              env={**os.environ, "COLUMNS": "200", **smtp_sink.env()})
         try:
             deadline = time.monotonic() + 240
             while "demo loaded" not in output.read_text() and up.poll() is None and time.monotonic() < deadline:
@@ -417,6 +421,16 @@ def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ct
             page = httpx.get(f"{urls['reporting']}/dashboard", timeout=10)
             assert page.status_code == 200
             assert f"Programa de integridad {programme.months[-1][0]}" in page.text
+
+            # The demo names its institutions' contacts: `probidad notify run --now` sends each its digest.
+            notify = subprocess.run([*_probidad_command(), "notify", "run", "--now"], capture_output=True, text=True,
+                                    timeout=120, env={**os.environ, "PROBIDAD_STATE_DIR": str(state_dir)})
+            assert notify.returncode == 0, notify.stdout + notify.stderr
+            contacts = {c["email"] for n, i in enumerate(programme.institutions)
+                        for c in demo_contacts(i.institution_id, n)}
+            digests = [m for m in smtp_sink.messages() if str(m["Subject"]).startswith("Resumen de cumplimiento")]
+            assert sorted(str(m["To"]) for m in digests) == sorted(contacts), notify.stdout
+            assert f"sent {len(smtp_sink.messages())}" in notify.stdout
         finally:
             up.send_signal(signal.SIGINT)  # Ctrl-C
             up.wait(timeout=90)
