@@ -76,7 +76,9 @@ async def enrollment(kafka_bootstrap: str, postgres_admin_url: str, sink: SmtpSi
             # The scheduler sends what waits every second; it decides once, when it starts, at any hour (the
             # tests' rounds decide the rest).
             "PROBIDAD_NOTIFY_SCHEDULER": "true", "PROBIDAD_NOTIFY_INTERVAL_S": "86400",
-            "PROBIDAD_NOTIFY_FROM_HOUR": "0", "PROBIDAD_RELAY_INTERVAL_MS": "20"})
+            "PROBIDAD_NOTIFY_FROM_HOUR": "0", "PROBIDAD_RELAY_INTERVAL_MS": "20",
+            # Static membership: started again (after a kill too), it takes its partitions back at once.
+            "PROBIDAD_KAFKA_INSTANCE_ID": f"notices-{prefix}"})
         await service.start()
         try:
             async with service.client() as c:

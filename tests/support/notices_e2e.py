@@ -170,13 +170,15 @@ class SmtpRelay:
     def close(self) -> None:
         async def shut() -> None:
             self._server.close()
-            for task in asyncio.all_tasks():
-                if task is not asyncio.current_task():
-                    task.cancel()
+            relaying = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in relaying:
+                task.cancel()
+            await asyncio.gather(*relaying, return_exceptions=True)
 
         asyncio.run_coroutine_threadsafe(shut(), self._loop).result(timeout=10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
+        self._loop.close()
 
     async def _connection(self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter) -> None:
         try:
