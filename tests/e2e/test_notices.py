@@ -15,7 +15,7 @@ import subprocess
 import unicodedata
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -394,7 +394,9 @@ async def test_a_redelivered_certificate_decides_no_new_message_and_sends_nothin
     await produce_again(kafka_bootstrap, topic, [hers])  # the same record: the same ce_id
     await eventually(_at_least(enrollment, "probidad_events_consumed_total", seen + 1, **duplicates),
                      timeout_s=60, what="the redelivered certificate judged a duplicate")
-    # Then as after a restart reading from the start: every record of the topic again, to a fresh process.
+    # Then as after a restart reading from the start: every record of the topic again, to a fresh process. (Its
+    # consumer group's offsets are not rewound instead: that needs the group empty, and enrollments elsewhere on
+    # the shared broker are members of the same group.)
     enrollment.stop()
     await enrollment.start()
     again = await read_topic(kafka_bootstrap, topic, timeout_s=10)
@@ -411,7 +413,8 @@ async def test_a_redelivered_certificate_decides_no_new_message_and_sends_nothin
     assert not twice(sink.messages())
 
 
-def _at_least(enrollment: NoticesEnrollment, name: str, value: float, **labels: str):
+def _at_least(enrollment: NoticesEnrollment, name: str, value: float,
+              **labels: str) -> Callable[[], Awaitable[bool]]:
     async def check() -> bool:
         return await enrollment.metric(name, **labels) >= value
 

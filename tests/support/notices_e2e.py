@@ -72,7 +72,8 @@ class NoticesEnrollment:
             self.process.stop()
 
     def client(self, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.url, headers=headers or COMPTROLLER, timeout=120)
+        """A client bearing a comptroller's token, or ``headers`` (``{}``: anyone, no token)."""
+        return httpx.AsyncClient(base_url=self.url, headers=COMPTROLLER if headers is None else headers, timeout=120)
 
     def notify_command(self, *args: str) -> list[str]:
         return [*CLI, "notify", "run", "--now", "--url", self.url, *args]
