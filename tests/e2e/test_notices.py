@@ -439,27 +439,33 @@ async def test_while_the_smtp_server_is_stopped_messages_wait_and_the_service_de
         enrollment: NoticesEnrollment, sink: SmtpSink, day: date) -> None:
     y, domain = "in-retry", "retry.example.gob.mx"
     await institutions(enrollment, y)
-    for n in range(3):
-        await register(enrollment, y, f"Persona Y{n}", day - timedelta(days=70), f"y{n}@{domain}")
+    ids = [await register(enrollment, y, f"Persona Y{n}", day - timedelta(days=70), f"y{n}@{domain}")
+           for n in range(4)]
     sink.stop()
     try:
         done = enrollment.notify("--on", day.isoformat())
-        assert (done["decided"], done["sent"], done["retrying"]) == (3, 0, 3), done
+        assert (done["decided"], done["sent"], done["retrying"]) == (4, 0, 4), done
         waiting = await enrollment.messages(y)
-        assert [m["status"] for m in waiting] == ["queued"] * 3
+        assert [m["status"] for m in waiting] == ["queued"] * 4
         assert all(m["attempts"] >= 1 and m["last_error"] and m["next_attempt_at"] for m in waiting), waiting
-        assert await enrollment.metric("probidad_mail_retry_queue") == 3
+        assert await enrollment.metric("probidad_mail_retry_queue") == 4
+        # Meanwhile the last one's data are erased: her waiting message must not go.
+        async with enrollment.client() as c:
+            assert (await c.delete(f"/servants/{ids[3]}/personal-data")).status_code == 200
     finally:
         sink.start()
 
     # No round is asked for: the service's own loop tries again and delivers.
-    async def delivered() -> bool:
-        return len(arrived(sink, domain)) >= 3
+    async def settled() -> list[dict]:
+        decided = await enrollment.messages(y)
+        return decided if all(m["status"] in ("sent", "cancelled") for m in decided) else []
 
-    await eventually(delivered, timeout_s=60, what="the three reminders delivered")
+    decided = await eventually(settled, timeout_s=60, what="the reminders delivered or cancelled")
     assert sorted(str(m["To"]) for m in arrived(sink, domain)) == [f"y{n}@{domain}" for n in range(3)]
     assert not twice(sink.messages())
-    assert all(m["status"] == "sent" and m["attempts"] >= 2 for m in await enrollment.messages(y))
+    assert all(m["attempts"] >= 2 for m in decided if m["status"] == "sent")
+    assert [(m["recipient_id"], "erased" in m["last_error"]) for m in decided if m["status"] == "cancelled"] == [
+        (ids[3], True)]
 
     async def queue_empty() -> bool:
         return await enrollment.metric("probidad_mail_retry_queue") == 0
