@@ -156,10 +156,11 @@ class ServiceRuntime:
         self.consumers.append((consumer, names))
         return consumer
 
-    def unit_of_work(self, *, correlation_id: str | None = None) -> AbstractAsyncContextManager[UnitOfWork]:
+    def unit_of_work(self, *, correlation_id: str | None = None,
+                     traced: bool = True) -> AbstractAsyncContextManager[UnitOfWork]:
         """``async with runtime.unit_of_work() as uow:`` — one transaction that also publishes what
-        ``uow.record`` was given (see ``probidad.shared.unit_of_work``)."""
-        return unit_of_work(self.database, self.outbox, correlation_id=correlation_id)
+        ``uow.record`` was given (see ``probidad.shared.unit_of_work``); ``traced=False`` for a loop's idle poll."""
+        return unit_of_work(self.database, self.outbox, correlation_id=correlation_id, traced=traced)
 
     def asyncapi(self) -> AsyncAPI:
         return AsyncAPI(self.broker, title=f"Probidad {self.name}", version="1.0.0",

@@ -21,7 +21,7 @@ instance applied first, the health check) and to reporting's generation pointer.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 from sqlalchemy import insert
@@ -92,11 +92,12 @@ class UnitOfWork:
 
 
 @asynccontextmanager
-async def unit_of_work(database: Database, outbox: Outbox, *,
-                       correlation_id: str | None = None) -> AsyncIterator[UnitOfWork]:
-    """A unit of work in one transaction: commits what it was handed on success, nothing on error."""
+async def unit_of_work(database: Database, outbox: Outbox, *, correlation_id: str | None = None,
+                       traced: bool = True) -> AsyncIterator[UnitOfWork]:
+    """A unit of work in one transaction: commits what it was handed on success, nothing on error.
+    ``traced=False``: no span (a background loop's poll, which would otherwise start a trace every second)."""
     # With tracing on, one span from the transaction's start to its commit (see probidad.shared.tracing).
-    with tracing.span("unit_of_work") as span:
+    with tracing.span("unit_of_work") if traced else nullcontext() as span:
         async with database.transaction() as session:
             uow = UnitOfWork(session, outbox, correlation_id=correlation_id)
             yield uow

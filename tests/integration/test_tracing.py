@@ -91,8 +91,9 @@ async def test_an_http_request_with_a_traceparent_writes_its_event_in_the_caller
     request_spans = {format(s.context.span_id, "016x") for s in spans.get_finished_spans()
                      if hex_trace(s) == caller_trace}
     assert stored["traceparent"].split("-")[2] in request_spans
-    (unit,) = named(spans, "unit_of_work")
-    assert hex_trace(unit) == caller_trace and unit.attributes["probidad.events_recorded"] == 1
+    # (Enrollment's scheduler may run a round of its own meanwhile, in a trace of its own.)
+    (unit,) = [s for s in named(spans, "unit_of_work") if hex_trace(s) == caller_trace]
+    assert unit.attributes["probidad.events_recorded"] == 1
     # The relay sends it on in the same trace, from a publish span that is the stored context's child.
     (publish,) = named(spans, "publish ")
     assert publish.kind == SpanKind.PRODUCER and hex_trace(publish) == caller_trace

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
+from probidad.shared import tracing
 from probidad.shared.logs import get_logger
 from probidad.shared.mail import Outgoing, SmtpServer, send
 from probidad.shared.service import ServiceRuntime
@@ -92,7 +93,7 @@ class NoticeScheduler:
             await asyncio.sleep(POLL_S)
 
     async def _work_waiting(self, now: datetime) -> bool:
-        async with self.runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work(traced=False) as uow:  # every second: no trace of its own
             return await handlers.work_waiting(SqlEnrollmentRepository.of(uow), now=now)
 
     async def round(self, *, decide: bool, now: datetime | None = None, today: date | None = None) -> Round:
@@ -104,17 +105,22 @@ class NoticeScheduler:
             if not mine:
                 done.held_turn = False
                 return done
-            async with self.runtime.unit_of_work() as uow:
-                done.interrupted = await handlers.settle_interrupted(SqlEnrollmentRepository.of(uow))
-            for message_id in done.interrupted:
-                MAIL_OUTCOMES.labels("uncertain").inc()
-                log.warning("message interrupted mid-send: not sent again without an operator", message_id=message_id)
-            if decide:
-                done.decided = await self._decide(today, now)
-            await self._send_waiting(done)
-            async with self.runtime.unit_of_work() as uow:
-                MAIL_RETRY_QUEUE.set(await SqlEnrollmentRepository.of(uow).retry_queue())
+            # One trace per round that does something, its units of work inside it.
+            with tracing.span("notice round", attributes={"probidad.decide": decide}):
+                await self._round(done, decide=decide, today=today, now=now)
         return done
+
+    async def _round(self, done: Round, *, decide: bool, today: date, now: datetime) -> None:
+        async with self.runtime.unit_of_work() as uow:
+            done.interrupted = await handlers.settle_interrupted(SqlEnrollmentRepository.of(uow))
+        for message_id in done.interrupted:
+            MAIL_OUTCOMES.labels("uncertain").inc()
+            log.warning("message interrupted mid-send: not sent again without an operator", message_id=message_id)
+        if decide:
+            done.decided = await self._decide(today, now)
+        await self._send_waiting(done)
+        async with self.runtime.unit_of_work() as uow:
+            MAIL_RETRY_QUEUE.set(await SqlEnrollmentRepository.of(uow).retry_queue())
 
     async def _decide(self, today: date, now: datetime) -> int:
         async with self.runtime.unit_of_work() as uow:

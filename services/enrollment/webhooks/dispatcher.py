@@ -27,6 +27,7 @@ from services.enrollment.webhooks.repository import SqlWebhooksRepository
 
 log = get_logger(__name__)
 
+WARNING_INTERVAL_S = 60.0  # while passes keep failing (the database away), one warning a minute
 POLL_S = 1.0  # the longest sleep between two passes
 BATCH = 20  # deliveries claimed (and sent at once) per pass
 LEASE_MARGIN_S = 30.0  # a claim outlives the longest pass (one endpoint's whole batch timing out) by this much
@@ -48,21 +49,31 @@ class WebhookDispatcher:
 
     async def run(self) -> None:
         """Pass after pass until cancelled; a failing pass (the database away) is logged and tried again."""
+        failing_since: float | None = None
+        warned_at = float("-inf")
+        loop = asyncio.get_running_loop()
         async with httpx.AsyncClient(headers={"user-agent": webhooks.USER_AGENT}) as client:
             while True:
                 try:
                     pause = await self.pass_once(client)
+                    if failing_since is not None:
+                        log.info("webhook delivery passes recovered", failed_for_s=round(loop.time() - failing_since))
+                        failing_since, warned_at = None, float("-inf")
                 except asyncio.CancelledError:
                     raise
-                except Exception as error:
-                    log.warning("webhook delivery pass failed; trying again", error=repr(error))
+                except Exception as error:  # said once, then once a minute while it lasts
+                    failing_since = failing_since or loop.time()
+                    if loop.time() - warned_at >= WARNING_INTERVAL_S:
+                        log.warning("webhook delivery pass failed; trying again", error=repr(error),
+                                    failing_for_s=round(loop.time() - failing_since))
+                        warned_at = loop.time()
                     pause = self.poll_s
                 await asyncio.sleep(pause)
 
     async def pass_once(self, client: httpx.AsyncClient) -> float:
         """Send what is due now; the seconds until the next delivery falls due (at most the poll interval)."""
         now = self.clock()
-        async with self.runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work(traced=False) as uow:  # every pass: no trace of its own
             due = await SqlWebhooksRepository(uow).claim_due(
                 now=now, lease_until=now + timedelta(seconds=self.timeout_s * BATCH + LEASE_MARGIN_S), limit=BATCH)
         if due:
@@ -75,7 +86,7 @@ class WebhookDispatcher:
                 repo = SqlWebhooksRepository(uow)
                 for delivery, answer in (pair for pairs in answered for pair in pairs):
                     await self._record(repo, delivery, answer)
-        async with self.runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work(traced=False) as uow:
             repo = SqlWebhooksRepository(uow)
             WEBHOOK_RETRY_QUEUE.set(await repo.retry_queue())
             next_due = await repo.next_due()
