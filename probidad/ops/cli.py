@@ -16,6 +16,7 @@ def _register_subcommands() -> None:
         ("probidad.ops.pgctl", "postgres"),
         ("probidad.ops.jaegerctl", "jaeger"),
         ("probidad.ops.hydractl", "hydra"),
+        ("probidad.ops.ralphctl", "ralph"),
         ("probidad.ops.tokens", "token"),
         ("probidad.ops.agencies", "agency"),
         ("services.enrollment.cli", "enrollment"),

@@ -15,9 +15,14 @@ from services.reporting.settings import ReportingSettings
 from services.reporting.subscribers import subscriptions
 from services.reporting.tables import TABLES
 from services.reporting.views import ProjectionReader
+from services.reporting.xapi import api as xapi_api
+from services.reporting.xapi import subscribers as xapi_subscribers
+from services.reporting.xapi.dispatcher import LrsDispatcher
+from services.reporting.xapi.domain import Platform
 
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
 GROUP = "probidad-reporting"
+XAPI_GROUP = "probidad-reporting-xapi"
 
 
 def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
@@ -39,10 +44,17 @@ def create_runtime(settings: ReportingSettings) -> ServiceRuntime:
                               memory_mb=settings.reporting_memory_mb)
     runtime.provide(reader)
     runtime.on_stop(reader.close)
+    if settings.lrs_url:  # xAPI to a Learning Record Store: nothing of it runs unless one is named
+        platform = Platform(settings.xapi_base, settings.programme_language, ctx.zone)
+        runtime.consume(TOPICS, xapi_subscribers.subscriptions(platform), group=XAPI_GROUP, member="xapi",
+                        description="Learning facts become xAPI statements queued for the Learning Record Store.")
+        dispatcher = LrsDispatcher(runtime, settings)
+        runtime.provide(dispatcher)
+        runtime.run_beside(dispatcher.run)
     return runtime
 
 
 def create_app(settings: ReportingSettings | None = None) -> FastAPI:
     settings = settings or ReportingSettings()
-    return create_http_app(create_runtime(settings), [router], title="Probidad reporting",
+    return create_http_app(create_runtime(settings), [router, xapi_api.router], title="Probidad reporting",
                            description="Figures for the comptroller and oversight bodies, open data, dashboard.")

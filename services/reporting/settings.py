@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 
 from probidad.shared.settings import ServiceSettings, public_https_problem
 
@@ -41,11 +41,32 @@ class ReportingSettings(ServiceSettings):
         "", description="The columnar engine's DuckDB file, one per reporting instance: kept across restarts, "
         "rebuilt from the store when missing. Empty: a scratch file removed when the service stops.")
     rebuild_batch_size: int = Field(20_000, ge=100, le=500_000, description="Facts per bulk insert during a rebuild.")
+    # xAPI to a Learning Record Store (services/reporting/xapi): off unless lrs_url is set.
+    lrs_url: str = Field("", description="The Learning Record Store's xAPI base, without /xAPI/statements (e.g. "
+                         "https://lrs.example.gob.mx for Ralph): statements go to <url>/xAPI/statements. Empty: no "
+                         "xAPI projection at all (no consumer group, no sending loop).")
+    lrs_username: str = Field("", description="Basic-auth user the LRS knows Probidad by; empty: no credentials.")
+    lrs_password: SecretStr | None = Field(None, description="Its password.")
+    xapi_public_url: str = Field("", description="The platform's public base URL: the actor's account homePage and "
+                                 "the base of every activity, verb and extension IRI (keep it: the IRIs are ids). "
+                                 "Empty: PROBIDAD_REPORTING_PUBLIC_URL (or the service's own address).")
+    lrs_batch_size: int = Field(50, ge=1, le=1000, description="Statements per POST to the LRS.")
+    lrs_timeout_s: float = Field(10.0, gt=0, le=300, description="How long one POST may take.")
+    lrs_retry_base_s: float = Field(5.0, gt=0, description="The wait after a first failed attempt, doubled after "
+                                    "each further one.")
+    lrs_retry_max_s: float = Field(600.0, gt=0, description="The longest wait between two attempts.")
+    lrs_retry_for_s: float = Field(86_400.0, gt=0, description="How long a statement is tried before it is parked "
+                                   "in the dead-letter list (GET /xapi/dead-letters).")
 
     @property
     def public_url(self) -> str:
         """The base of every link the bulletin prints, without a trailing slash."""
         return (self.reporting_public_url or self.base_url).rstrip("/")
+
+    @property
+    def xapi_base(self) -> str:
+        """The base of the xAPI IRIs and of the actor's homePage, without a trailing slash."""
+        return (self.xapi_public_url or self.public_url).rstrip("/")
 
     @model_validator(mode="after")
     def _published_bulletin_in_production(self) -> "ReportingSettings":
