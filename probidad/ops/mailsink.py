@@ -160,8 +160,9 @@ async def serve(host: str, port: int, handler: SinkHandler, *, tls: ssl.SSLConte
         loop.add_signal_handler(signum, stop.set)
 
     def protocol() -> SMTP:
+        # SMTPUTF8, as mail servers offer today: an address with an accent (josé@…) can be delivered.
         return SMTP(handler, hostname="probidad-mail-sink", ident="Probidad mail sink", loop=loop,
-                    tls_context=tls, authenticator=auth, auth_required=auth is not None)
+                    tls_context=tls, authenticator=auth, auth_required=auth is not None, enable_SMTPUTF8=True)
 
     server = await loop.create_server(protocol, host, port)
     if announce:

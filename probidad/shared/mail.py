@@ -154,7 +154,9 @@ async def _open(client: aiosmtplib.SMTP, server: SmtpServer, steps: list[str]) -
 async def send(server: SmtpServer, outgoing: Outgoing, *,
                before_data: Callable[[], Awaitable[None]] | None = None) -> SendOutcome:
     """Hand ``outgoing`` to ``server``; see the module's docstring for what each outcome promises."""
-    content = build_message(outgoing).as_bytes(policy=email.policy.SMTP)
+    international = not (_address(outgoing.sender).isascii() and _address(outgoing.to).isascii())
+    # An address with an accent (josé@…) travels as UTF-8 (RFC 6531), which the server must offer: see _deliver.
+    content = build_message(outgoing).as_bytes(policy=email.policy.SMTPUTF8 if international else email.policy.SMTP)
     client = aiosmtplib.SMTP(hostname=server.host, port=server.port, timeout=server.timeout_s, start_tls=False)
     try:
         return await _deliver(client, server, outgoing, content, before_data)
@@ -172,10 +174,17 @@ async def _deliver(client: aiosmtplib.SMTP, server: SmtpServer, outgoing: Outgoi
         not_ready = await _open(client, server, steps)
         if not_ready is not None:
             return not_ready
+        sender, recipient = _address(outgoing.sender), _address(outgoing.to)
+        international = not (sender.isascii() and recipient.isascii())
+        if international and not client.supports_extension("smtputf8"):
+            return SendOutcome("refused", None, (
+                f"{recipient} is an internationalised address and {server.host}:{server.port} does not offer "
+                "SMTPUTF8, so it cannot take it"))
+        encoding = "utf-8" if international else "ascii"
         steps.append("MAIL FROM")
-        await client.mail(_address(outgoing.sender))
+        await client.mail(sender, options=["SMTPUTF8"] if international else None, encoding=encoding)
         steps.append("RCPT TO")
-        await client.rcpt(_address(outgoing.to))
+        await client.rcpt(recipient, encoding=encoding)
     except aiosmtplib.SMTPResponseException as error:
         return _response_fault(error, steps[-1], final_on_5xx=steps[-1] in ("MAIL FROM", "RCPT TO"))
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:

@@ -177,6 +177,24 @@ async def test_a_certificate_the_client_does_not_trust_is_transient_and_nothing_
     assert sink.messages() == []
 
 
+async def test_an_address_with_an_accent_is_delivered_as_utf8_to_a_server_that_offers_smtputf8(smtp_sink):
+    result = await send(server_of(smtp_sink), outgoing(to="José Núñez <josé.núñez@sfp.example>"))
+
+    assert result.outcome == "accepted"
+    [message] = await smtp_sink.wait_for(1)
+    assert message["To"] == "José Núñez <josé.núñez@sfp.example>"
+
+
+async def test_an_address_with_an_accent_is_refused_not_raised_by_a_server_without_smtputf8():
+    calls = Calls()
+    async with scripted_server(end_of_content="250 OK") as server:  # it offers 8BITMIME only
+        result = await send(server, outgoing(to="josé@sfp.example"), before_data=calls)
+
+    assert result.outcome == "refused"
+    assert "SMTPUTF8" in result.detail and "josé@sfp.example" in result.detail
+    assert calls.count == 0
+
+
 @asynccontextmanager
 async def scripted_server(end_of_content: str | None):
     """A bare SMTP server on loopback that accepts everything up to the content, then answers
