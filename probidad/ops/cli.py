@@ -23,6 +23,7 @@ def _register_subcommands() -> None:
         ("services.attendance.cli", "attendance"),
         ("services.certification.cli", "certification"),
         ("services.reporting.cli", "reporting"),
+        ("services.reporting.xapi.cli", "xapi"),
         ("probidad.ops.platform", "platform"),
         ("probidad.ops.migrate", "migrate"),
         ("probidad.ops.asyncapi", "asyncapi"),

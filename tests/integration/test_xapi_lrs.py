@@ -6,7 +6,6 @@ it runs."""
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date, timedelta
 
 import pytest
@@ -14,14 +13,15 @@ import pytest
 from contracts.envelope import seal
 from contracts.events import (
     AssessmentGraded, AttendanceCorrected, AttendanceRecorded, CertificateIssued, CertificateRevoked,
-    CoursePublished, EnrolmentConfirmed, SessionScheduled,
+    EnrolmentConfirmed,
 )
 from probidad.ops.localhost import eventually
 from probidad.ops.programme import generate, small_plan
 from services.reporting.app import XAPI_GROUP, create_app
 from services.reporting.settings import ReportingSettings
 from tests.support.harness import serving
-from tests.support.ralph import ralph, ralph_later  # noqa: F401 (fixtures)
+from tests.support.ralph import ralph_fixture, ralph_later_fixture  # noqa: F401 (fixtures `ralph`, `ralph_later`)
+from tests.support.xapi_counts import counted, expected_counts, verb
 
 PROGRAMME = generate(small_plan())
 
@@ -30,49 +30,6 @@ def fresh(envelopes) -> list:
     """The programme under event ids of its own: statement ids derive from event ids, and the LRS a module
     shares must not hold another test's statements under them."""
     return [seal(e.event, time=e.time) for e in envelopes]
-ADL = "http://adlnet.gov/expapi/verbs/"
-VERB = {ADL + v: v for v in ("registered", "attended", "scored", "failed", "completed", "passed", "voided")}
-VERB["http://id.tincanapi.com/verb/earned"] = "earned"
-
-
-def verb(statement: dict) -> str:
-    return VERB.get(statement["verb"]["id"]) or statement["verb"]["id"].rsplit("/", 1)[-1]
-
-
-def expected_counts(envelopes) -> Counter:
-    """Statements per (verb, course, month), from the facts themselves."""
-    events = [e.event for e in envelopes]
-    course_of = {e.session_id: e.course_id for e in events if isinstance(e, SessionScheduled)}
-    passing = {e.course_id: e.passing_score for e in events if isinstance(e, CoursePublished)}
-    out: Counter = Counter()
-    for envelope in envelopes:
-        event, month = envelope.event, envelope.time.strftime("%Y-%m")
-        course = course_of.get(getattr(event, "session_id", ""))
-        if isinstance(event, EnrolmentConfirmed):
-            out["registered", course, month] += 1
-        elif isinstance(event, AttendanceRecorded):
-            out["attended", course, month] += 1
-        elif isinstance(event, AssessmentGraded):
-            out["scored", course, month] += 1
-            if passing[course] is not None and event.score < passing[course]:
-                out["failed", course, month] += 1
-        elif isinstance(event, CertificateIssued):
-            for v in ("completed", "passed", "earned"):
-                out[v, course, month] += 1
-    return out
-
-
-def counted(statements: list[dict], base: str) -> Counter:
-    out: Counter = Counter()
-    for s in statements:
-        if verb(s) == "voided":
-            continue
-        activities = [s["object"]["id"], *(a["id"] for a in s["context"]["contextActivities"].get("parent", []))]
-        course = next(a.rsplit("/", 1)[1] for a in activities if a.startswith(f"{base}/xapi/activities/course/"))
-        out[verb(s), course, s["timestamp"][:7]] += 1
-    return out
-
-
 async def settled(reporting) -> dict:
     """Wait until nothing is left to send (all sent or parked); the status then."""
     async def done():
@@ -170,6 +127,7 @@ async def test_a_correction_voids_the_attended_statement_and_replaces_it_and_rev
         revoked = [s for s in stored if verb(s) == "revoked"]
         assert [s["object"]["id"].rsplit("/", 1)[1] for s in revoked] == [issued[1].certificate_id]
         assert len(voided) == 4
+        assert counted(stored, reporting.base) == expected_counts([*small, correction, void, from_date])
 
         await reporting.hear([correction, void, from_date])  # redelivered: nothing more
         await settled(reporting)

@@ -48,8 +48,8 @@ class Lrs:
         return [s for s in await self.statements() if s["actor"].get("account", {}).get("homePage") == base]
 
 
-@pytest.fixture(scope="module")
-def ralph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lrs]:
+@pytest.fixture(scope="module", name="ralph")
+def ralph_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lrs]:
     """One Ralph for a test module (each test keeps to its own base URL)."""
     state = tmp_path_factory.mktemp("ralph")
     server = start_ralph(state, port=free_port())
@@ -82,8 +82,8 @@ class LaterLrs:
                 "xapi_public_url": f"https://probidad.test/{uuid.uuid4().hex[:12]}", **changes}
 
 
-@pytest.fixture
-def ralph_later(tmp_path: Path) -> Iterator[LaterLrs]:
+@pytest.fixture(name="ralph_later")
+def ralph_later_fixture(tmp_path: Path) -> Iterator[LaterLrs]:
     later = LaterLrs(tmp_path / "later-ralph")
     try:
         yield later
