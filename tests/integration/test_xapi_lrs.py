@@ -6,6 +6,7 @@ it runs."""
 
 from __future__ import annotations
 
+import json
 from datetime import date, timedelta
 
 import pytest
@@ -21,6 +22,7 @@ from services.reporting.app import XAPI_GROUP, create_app
 from services.reporting.settings import ReportingSettings
 from tests.support.harness import serving
 from tests.support.ralph import ralph_fixture, ralph_later_fixture  # noqa: F401 (fixtures `ralph`, `ralph_later`)
+from tests.support.webhook_receiver import WebhookReceiver
 from tests.support.xapi_counts import counted, expected_counts, verb
 
 PROGRAMME = generate(small_plan())
@@ -204,3 +206,22 @@ async def test_facts_naming_what_is_not_known_yet_wait_and_are_sent_once_it_is(d
         assert status["held"] == 0
         assert counted(await ralph.of(reporting.base), reporting.base) == expected_counts(small)
 
+
+
+@pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
+async def test_several_reporting_instances_on_one_database_never_send_a_statement_twice(database_url, tmp_path):
+    small = fresh(PROGRAMME.envelopes)
+    # An LRS that takes its time answering, so the instances' passes overlap; it records every statement posted.
+    with WebhookReceiver(status=200, delay_s=0.05) as receiver:
+        lrs = {"lrs_url": f"http://127.0.0.1:{receiver.port}", "lrs_batch_size": 5,
+               "xapi_public_url": "https://probidad.test/instances"}
+        async with reporting_with(database_url, tmp_path / "a", **lrs) as first, \
+                reporting_with(database_url, tmp_path / "b", **lrs) as second, \
+                reporting_with(database_url, tmp_path / "c", **lrs):
+            await first.deliver(*small)
+            status = await settled(Reporting(second))
+        posted = [s["id"] for r in receiver.taken() for s in json.loads(r.body)]
+    assert status["sent"] == len(posted) > 100
+    assert len(set(posted)) == len(posted), "no statement was sent by two instances"
+    assert {r.path for r in receiver.taken()} == {"/xAPI/statements"}
+    assert {r.headers["x-experience-api-version"] for r in receiver.taken()} == {"1.0.3"}
