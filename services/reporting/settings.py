@@ -86,4 +86,7 @@ class ReportingSettings(ServiceSettings):
         if missing:
             raise ValueError(f"{', '.join(f'PROBIDAD_{n.upper()}' for n in missing)} must be set in production: "
                              "the bulletin's issuer block names who signs it")
+        problem = self.lrs_url and self.xapi_public_url and public_https_problem(self.xapi_public_url)
+        if problem:  # every IRI sent to the LRS is under it, and the LRS keeps them for good
+            raise ValueError(f"PROBIDAD_XAPI_PUBLIC_URL {problem}: the xAPI activities and actors are named under it")
         return self
