@@ -225,3 +225,24 @@ async def test_several_reporting_instances_on_one_database_never_send_a_statemen
     assert len(set(posted)) == len(posted), "no statement was sent by two instances"
     assert {r.path for r in receiver.taken()} == {"/xAPI/statements"}
     assert {r.headers["x-experience-api-version"] for r in receiver.taken()} == {"1.0.3"}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+async def test_an_id_the_lrs_holds_for_a_different_statement_is_counted_sent_and_never_sent_again(
+        database_url, tmp_path, ralph):
+    small = fresh(PROGRAMME.envelopes)[:120]
+    async with reporting_with(database_url.replace("service.db", "first.db"), tmp_path / "first",
+                              **ralph.settings()) as harness:
+        first = Reporting(harness)
+        await first.hear(small)
+        sent = await settled(first)
+    # Another platform (another base URL) makes different statements under the same ids: the LRS refuses each
+    # batch whole (409), then each statement alone; it keeps its own, and nothing is retried or parked.
+    async with reporting_with(database_url.replace("service.db", "second.db"), tmp_path / "second",
+                              **ralph.settings()) as harness:
+        second = Reporting(harness)
+        await second.hear(small)
+        status = await settled(second)
+        assert status["sent"] == sent["sent"] and status["parked"] == 0 and status["retrying"] == 0
+        assert await ralph.of(second.base) == []
+        assert len(await ralph.of(first.base)) == sent["sent"]
