@@ -34,6 +34,7 @@ log = get_logger(__name__)
 
 POLL_S = 1.0
 LEASE_MARGIN_S = 30.0
+WARNING_INTERVAL_S = 60.0
 
 
 def _utcnow() -> datetime:
@@ -59,15 +60,26 @@ class LrsDispatcher:
         self.clock = _utcnow
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; a failing pass (the database away) is logged and tried again."""
+        """Pass after pass until cancelled; a failing pass (the database away) is said once, then once a minute
+        while it lasts, and tried again."""
+        loop = asyncio.get_running_loop()
+        failing_since: float | None = None
+        warned_at = float("-inf")
         async with self.client() as client:
             while True:
                 try:
                     pause = await self.pass_once(client)
+                    if failing_since is not None:
+                        log.info("xAPI sending passes recovered", failed_for_s=round(loop.time() - failing_since))
+                        failing_since, warned_at = None, float("-inf")
                 except asyncio.CancelledError:
                     raise
                 except Exception as error:
-                    log.warning("xAPI sending pass failed; trying again", error=repr(error))
+                    failing_since = failing_since or loop.time()
+                    if loop.time() - warned_at >= WARNING_INTERVAL_S:
+                        log.warning("xAPI sending pass failed; trying again", error=repr(error),
+                                    failing_for_s=round(loop.time() - failing_since))
+                        warned_at = loop.time()
                     pause = self.poll_s
                 await asyncio.sleep(pause)
 
@@ -78,7 +90,7 @@ class LrsDispatcher:
     async def pass_once(self, client: httpx.AsyncClient) -> float:
         """Send one batch due now; the seconds until the next pass (0 when more may be waiting)."""
         now = self.clock()
-        async with self.runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work(traced=False) as uow:  # every pass: no trace of its own
             due = await SqlXapiRepository(uow).claim_due(
                 now=now, lease_until=now + timedelta(seconds=self.timeout_s * 2 + LEASE_MARGIN_S), limit=self.batch)
         if due:
@@ -87,7 +99,7 @@ class LrsDispatcher:
                 repo = SqlXapiRepository(uow)
                 for statements, answer in answers:
                     await self._record(repo, statements, answer)
-        async with self.runtime.unit_of_work() as uow:
+        async with self.runtime.unit_of_work(traced=False) as uow:
             repo = SqlXapiRepository(uow)
             counts = await repo.counts()
             next_due = await repo.next_due()
