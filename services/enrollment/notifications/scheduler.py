@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 
 from probidad.shared import tracing
 from probidad.shared.logs import get_logger
+from probidad.shared.loops import keep_running
 from probidad.shared.mail import Outgoing, SmtpServer, send
 from probidad.shared.service import ServiceRuntime
 
@@ -35,7 +36,6 @@ log = get_logger(__name__)
 
 POLL_S = 1.0  # how often waiting messages are looked at (one indexed query)
 BATCH = 100  # messages taken per look
-WARNING_INTERVAL_S = 60.0  # while rounds keep failing, one warning a minute
 
 
 @dataclass
@@ -66,31 +66,19 @@ class NoticeScheduler:
         self._decided_at = float("-inf")
 
     async def run(self) -> None:
-        """Forever, beside the service: decide when it is time, send what waits. A failing round (the database
-        away) is tried again at the next poll; said once, then once a minute while it lasts."""
-        failing_since: float | None = None
-        warned_at = float("-inf")
-        while True:
-            try:
-                now = datetime.now(UTC)
-                decide = (time.monotonic() - self._decided_at >= self.settings.notify_interval_s
-                          and now.astimezone(zone(self.ctx.programme_timezone)).hour >= self.settings.notify_from_hour)
-                if decide or await self._work_waiting(now):
-                    await self.round(decide=decide, now=now)
-                if decide:
-                    self._decided_at = time.monotonic()
-                if failing_since is not None:
-                    log.info("notice rounds recovered", failed_for_s=round(time.monotonic() - failing_since))
-                    failing_since, warned_at = None, float("-inf")
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:  # noqa: BLE001 — the next poll tries again; nothing was half-done
-                failing_since = failing_since or time.monotonic()
-                if time.monotonic() - warned_at >= WARNING_INTERVAL_S:
-                    log.warning("notice round failed; trying again", error=repr(error),
-                                failing_for_s=round(time.monotonic() - failing_since))
-                    warned_at = time.monotonic()
-            await asyncio.sleep(POLL_S)
+        """Forever, beside the service: decide when it is time, send what waits (a failing round is tried again at
+        the next poll: probidad.shared.loops)."""
+        await keep_running(self._tick, what="notice round", retry_in_s=POLL_S)
+
+    async def _tick(self) -> float:
+        now = datetime.now(UTC)
+        decide = (time.monotonic() - self._decided_at >= self.settings.notify_interval_s
+                  and now.astimezone(zone(self.ctx.programme_timezone)).hour >= self.settings.notify_from_hour)
+        if decide or await self._work_waiting(now):
+            await self.round(decide=decide, now=now)
+        if decide:
+            self._decided_at = time.monotonic()
+        return POLL_S
 
     async def _work_waiting(self, now: datetime) -> bool:
         async with self.runtime.unit_of_work(traced=False) as uow:  # every second: no trace of its own

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from probidad.shared import webhooks
 from probidad.shared.logs import get_logger
+from probidad.shared.loops import keep_running
 from probidad.shared.service import ServiceRuntime
 
 from services.enrollment.metrics import WEBHOOK_DELIVERIES, WEBHOOK_RETRY_QUEUE
@@ -27,7 +28,6 @@ from services.enrollment.webhooks.repository import SqlWebhooksRepository
 
 log = get_logger(__name__)
 
-WARNING_INTERVAL_S = 60.0  # while passes keep failing (the database away), one warning a minute
 POLL_S = 1.0  # the longest sleep between two passes
 BATCH = 20  # deliveries claimed (and sent at once) per pass
 LEASE_MARGIN_S = 30.0  # a claim outlives the longest pass (one endpoint's whole batch timing out) by this much
@@ -48,27 +48,9 @@ class WebhookDispatcher:
         self.clock = _utcnow
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; a failing pass (the database away) is logged and tried again."""
-        failing_since: float | None = None
-        warned_at = float("-inf")
-        loop = asyncio.get_running_loop()
+        """Pass after pass until cancelled; a failing pass (the database away) is tried again (shared.loops)."""
         async with httpx.AsyncClient(headers={"user-agent": webhooks.USER_AGENT}) as client:
-            while True:
-                try:
-                    pause = await self.pass_once(client)
-                    if failing_since is not None:
-                        log.info("webhook delivery passes recovered", failed_for_s=round(loop.time() - failing_since))
-                        failing_since, warned_at = None, float("-inf")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:  # said once, then once a minute while it lasts
-                    failing_since = failing_since or loop.time()
-                    if loop.time() - warned_at >= WARNING_INTERVAL_S:
-                        log.warning("webhook delivery pass failed; trying again", error=repr(error),
-                                    failing_for_s=round(loop.time() - failing_since))
-                        warned_at = loop.time()
-                    pause = self.poll_s
-                await asyncio.sleep(pause)
+            await keep_running(lambda: self.pass_once(client), what="webhook delivery pass", retry_in_s=self.poll_s)
 
     async def pass_once(self, client: httpx.AsyncClient) -> float:
         """Send what is due now; the seconds until the next delivery falls due (at most the poll interval)."""

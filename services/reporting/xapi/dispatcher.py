@@ -14,7 +14,6 @@ out: the statements are sent again under the same ids, and the LRS keeps one of 
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 
 from probidad.shared.logs import get_logger
+from probidad.shared.loops import keep_running
 from probidad.shared.service import ServiceRuntime
 from services.reporting.settings import ReportingSettings
 from services.reporting.xapi.domain import XAPI_VERSION, RetryPolicy, answer_outcome, next_attempt
@@ -34,7 +34,6 @@ log = get_logger(__name__)
 
 POLL_S = 1.0
 LEASE_MARGIN_S = 30.0
-WARNING_INTERVAL_S = 60.0
 
 
 def _utcnow() -> datetime:
@@ -60,28 +59,9 @@ class LrsDispatcher:
         self.clock = _utcnow
 
     async def run(self) -> None:
-        """Pass after pass until cancelled; a failing pass (the database away) is said once, then once a minute
-        while it lasts, and tried again."""
-        loop = asyncio.get_running_loop()
-        failing_since: float | None = None
-        warned_at = float("-inf")
+        """Pass after pass until cancelled; a failing pass (the database away) is tried again (shared.loops)."""
         async with self.client() as client:
-            while True:
-                try:
-                    pause = await self.pass_once(client)
-                    if failing_since is not None:
-                        log.info("xAPI sending passes recovered", failed_for_s=round(loop.time() - failing_since))
-                        failing_since, warned_at = None, float("-inf")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as error:
-                    failing_since = failing_since or loop.time()
-                    if loop.time() - warned_at >= WARNING_INTERVAL_S:
-                        log.warning("xAPI sending pass failed; trying again", error=repr(error),
-                                    failing_for_s=round(loop.time() - failing_since))
-                        warned_at = loop.time()
-                    pause = self.poll_s
-                await asyncio.sleep(pause)
+            await keep_running(lambda: self.pass_once(client), what="xAPI sending pass", retry_in_s=self.poll_s)
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(auth=self.auth, timeout=self.timeout_s, headers={
