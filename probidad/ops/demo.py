@@ -401,11 +401,12 @@ def request_id(session: Session, key: str) -> str:
     return f"hr-{uuid.uuid5(uuid.NAMESPACE_URL, session.session_id + key)}"
 
 
-def comptroller_token() -> str:
+def comptroller_token(subject: str = "demo-loader") -> str:
+    """A comptroller's token signed with the platform's secret (development); ``subject`` shows in audit logs."""
     from probidad.shared.auth import issue_token
     from probidad.shared.settings import ServiceSettings
 
-    return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject="demo-loader")
+    return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject=subject)
 
 
 DEMO_RECORD = "demo.json"

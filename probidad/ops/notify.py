@@ -7,34 +7,39 @@ scheduler's lock, with the service's SMTP settings and database. The token is th
 
 from __future__ import annotations
 
-import os
 from datetime import date
+from typing import Any, NoReturn
 
 import httpx
 import typer
 
 app = typer.Typer(help="E-mail digests and reminders: run the scheduler now, resend a message.", no_args_is_help=True)
 
+URL = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", help=(
+    "Enrollment's address (default: that of the platform `probidad up` runs, else http://127.0.0.1:8001)."))
+TOKEN = typer.Option(None, envvar="PROBIDAD_TOKEN", help="A comptroller's bearer token (default: one signed with "
+                     "PROBIDAD_JWT_SECRET).")
 
 
-def enrollment_url(given: str | None) -> str:
-    from probidad.ops.platform import service_url
-
-    return service_url("enrollment", given)[0]
-
-
-def _token(given: str | None) -> str:
-    if given or os.environ.get("PROBIDAD_TOKEN"):
-        return given or os.environ["PROBIDAD_TOKEN"]
-    from probidad.shared.auth import issue_token
-    from probidad.shared.settings import ServiceSettings
-
-    return issue_token(ServiceSettings().jwt_secret.get_secret_value(), "comptroller", subject="probidad-notify")
-
-
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
+
+
+def _post(path: str, *, url: str | None, token: str | None, timeout_s: float, **options: Any) -> dict:
+    """POST to enrollment (found as ``service_url`` says) as the comptroller; its answer, or a clear exit."""
+    from probidad.ops.demo import comptroller_token
+    from probidad.ops.platform import service_url
+
+    address = service_url("enrollment", url)[0]
+    try:
+        answer = httpx.post(f"{address}{path}", timeout=timeout_s, **options,
+                            headers={"Authorization": f"Bearer {token or comptroller_token('probidad-notify')}"})
+    except httpx.HTTPError as error:
+        _fail(f"enrollment is not reachable at {address}: {error}")
+    if answer.status_code != 200:
+        _fail(f"enrollment answered {answer.status_code}: {answer.text}")
+    return answer.json()
 
 
 @app.command()
@@ -42,9 +47,8 @@ def run(
     now: bool = typer.Option(False, "--now", help="Run at once (the only way this command runs; kept explicit)."),
     on: str | None = typer.Option(None, help="The programme day to decide for, YYYY-MM-DD (default: today)."),
     send_only: bool = typer.Option(False, "--send-only", help="Only send what waits; decide nothing new."),
-    url: str | None = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", help=(
-        "Enrollment's address (default: that of the platform `probidad up` runs, else http://127.0.0.1:8001).")),
-    token: str | None = typer.Option(None, help="A comptroller's bearer token."),
+    url: str | None = URL,
+    token: str | None = TOKEN,
 ) -> None:
     """Decide the digests and reminders due now and send every message that waits, then print what happened."""
     if not now:
@@ -55,16 +59,7 @@ def run(
             params["on"] = date.fromisoformat(on).isoformat()
         except ValueError:
             _fail(f"--on: {on!r} is not a date (YYYY-MM-DD)")
-    try:
-        url = enrollment_url(url)
-        answer = httpx.post(f"{url}/notifications/run", params=params, timeout=600,
-                            headers={"Authorization": f"Bearer {_token(token)}"})
-    except httpx.HTTPError as error:
-        _fail(f"enrollment is not reachable at {url}: {error}")
-        return
-    if answer.status_code != 200:
-        _fail(f"enrollment answered {answer.status_code}: {answer.text}")
-    done = answer.json()
+    done = _post("/notifications/run", url=url, token=token, timeout_s=600, params=params)
     if not done["held_turn"]:
         typer.echo("another instance is running a round now; nothing was done here (try again in a moment)")
         return
@@ -77,18 +72,9 @@ def run(
 def resend(
     message_id: str = typer.Argument(help="The message's id (its Message-ID, as GET /institutions/<id>/messages "
                                      "lists it)."),
-    url: str | None = typer.Option(None, envvar="PROBIDAD_ENROLLMENT_URL", help=(
-        "Enrollment's address (default: that of the platform `probidad up` runs, else http://127.0.0.1:8001).")),
-    token: str | None = typer.Option(None, help="A comptroller's bearer token."),
+    url: str | None = URL,
+    token: str | None = TOKEN,
 ) -> None:
     """Queue an uncertain or failed message again, once you have checked it did not arrive."""
-    try:
-        url = enrollment_url(url)
-        answer = httpx.post(f"{url}/mail/messages/{message_id}/resend", timeout=30,
-                            headers={"Authorization": f"Bearer {_token(token)}"})
-    except httpx.HTTPError as error:
-        _fail(f"enrollment is not reachable at {url}: {error}")
-        return
-    if answer.status_code != 200:
-        _fail(f"enrollment answered {answer.status_code}: {answer.text}")
+    _post(f"/mail/messages/{message_id}/resend", url=url, token=token, timeout_s=30)
     typer.echo(f"queued again: {message_id} (it goes with the scheduler's next round, or `probidad notify run --now`)")
