@@ -37,6 +37,15 @@ class SqlStore:
         """Read ``row`` again (after the lock that makes what it says final was taken)."""
         await self.db.refresh(row)
 
+    async def _present(self, column: Any, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` found in ``column`` (a key column), a query per bounded IN list."""
+        found: set[str] = set()
+        wanted = sorted(set(keys))
+        for start in range(0, len(wanted), IN_LIST):
+            rows = await self.db.execute(select(column).where(column.in_(wanted[start:start + IN_LIST])))
+            found.update(rows.scalars())
+        return found
+
     async def _per_servant(self, model: type[LifeEvent | ExemptionRow | CompletionRow], servant_ids: Sequence[str],
                            *where: ColumnElement[bool],
                            order_by: Sequence[Any] = ()) -> dict[str, list[Any]]:

@@ -53,12 +53,7 @@ class SqlInstitutionsRepository(SqlStore):
 
     async def known_institutions(self, institution_ids: Sequence[str]) -> set[str]:
         """Those of ``institution_ids`` that are registered, a query per bounded IN list."""
-        found: set[str] = set()
-        for start in range(0, len(institution_ids), IN_LIST):
-            rows = await self.db.execute(select(Institution.institution_id).where(
-                Institution.institution_id.in_(institution_ids[start:start + IN_LIST])))
-            found.update(rows.scalars())
-        return found
+        return await self._present(Institution.institution_id, institution_ids)
 
     # -------------------------------------------------------------- courses
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from probidad.shared.database import Database
 from sqlalchemy import func, select, text, update
 
-from services.enrollment.base_repository import IN_LIST, SqlStore
+from services.enrollment.base_repository import SqlStore
 from services.enrollment.tables import InstitutionContact, MailMessage, MailSuppression, NoticeSettings, TrainingSession
 
 WAITING = ("queued", "sending")
@@ -52,13 +52,7 @@ class SqlNotificationsRepository(SqlStore):
     # -------------------------------------------------------------- suppressed addresses
 
     async def suppressed(self, address_digests: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        wanted = sorted(set(address_digests))
-        for start in range(0, len(wanted), IN_LIST):
-            rows = await self.db.execute(select(MailSuppression.address_digest).where(
-                MailSuppression.address_digest.in_(wanted[start:start + IN_LIST])))
-            found.update(rows.scalars())
-        return found
+        return await self._present(MailSuppression.address_digest, address_digests)
 
     async def suppress(self, address_digest: str, *, reason: str, detail: str | None, at: datetime) -> bool:
         if await self.db.get(MailSuppression, address_digest) is not None:
@@ -76,13 +70,7 @@ class SqlNotificationsRepository(SqlStore):
         return await self.db.get(MailMessage, message_id, populate_existing=lock)
 
     async def known_messages(self, message_ids: Sequence[str]) -> set[str]:
-        found: set[str] = set()
-        wanted = sorted(set(message_ids))
-        for start in range(0, len(wanted), IN_LIST):
-            rows = await self.db.execute(select(MailMessage.message_id).where(
-                MailMessage.message_id.in_(wanted[start:start + IN_LIST])))
-            found.update(rows.scalars())
-        return found
+        return await self._present(MailMessage.message_id, message_ids)
 
     async def queue_message(self, message: MailMessage) -> None:
         self.db.add(message)
