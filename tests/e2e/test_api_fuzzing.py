@@ -15,7 +15,7 @@ import pytest
 
 from probidad.ops.demo import comptroller_token
 from probidad.ops.platform import SERVICES, start_services, stop_services
-from tests.e2e.test_platform import _free_port_offset
+from tests.support.processes import free_port_offset
 
 # A fixed seed keeps CI repeatable; PROBIDAD_FUZZ_SEED explores elsewhere (the seed is printed on failure).
 SEED = os.environ.get("PROBIDAD_FUZZ_SEED", "2026")
@@ -27,7 +27,7 @@ def running(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory):
     prefix = "tfuzz-api."
     state = tmp_path_factory.mktemp("fuzz-state")
     services = start_services(state, kafka_bootstrap, topic_prefix=prefix,
-                              base_port_offset=_free_port_offset(str(state)))
+                              base_port_offset=free_port_offset(str(state)))
     yield {s.name: s for s in services}
     stop_services(services)
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -24,7 +23,7 @@ from probidad.ops.demo import (
     demo_contacts,
     DemoAlreadyLoaded, DemoIncomplete, Loader, comptroller_token, programme_for, request_id,
 )
-from probidad.ops.localhost import eventually, port_answers, port_free
+from probidad.ops.localhost import eventually, port_answers
 from probidad.ops.platform import SERVICES, start_services, stop_services
 from probidad.ops.programme import (
     completes, expected_bulletin, expected_compliance, expected_figures, expected_plan,
@@ -32,26 +31,15 @@ from probidad.ops.programme import (
 from probidad.ops.programme import demo_programme as plan
 from tests.support.browser import rendered_dom
 from tests.support.smtp import SmtpSink, smtp_sink  # noqa: F401 (fixture)
+from tests.support.processes import free_port_offset
 
 # Planned as on 2 May 2026: the twelve months May 2025 to April 2026, all long over.
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
 
 
-def _free_port_offset(seed: str, instances: int = 1) -> int:
-    """An offset for the services' ports (8001–8004, and +100 for each extra instance) at which every one
-    of them is free, below the kernel's ephemeral range (32768 and up by default): outgoing connections
-    take their local ports there, and one of them can hold a port a service is about to listen on."""
-    chosen = random.Random(seed)
-    for _attempt in range(100):
-        offset = chosen.randrange(10000, 24000, 10)
-        if all(port_free(port + offset + 100 * k) for _name, port in SERVICES for k in range(instances)):
-            return offset
-    raise AssertionError("no free ports for the services below 32768")
-
-
 @pytest.fixture
 def platform(kafka_bootstrap: str, topic_prefix: str, tmp_path):
-    offset = _free_port_offset(topic_prefix)
+    offset = free_port_offset(topic_prefix)
     running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix, base_port_offset=offset)
     yield {s.name: s.url for s in running} | {"logs": tmp_path / "logs"}
     stop_services(running)
@@ -343,7 +331,7 @@ async def test_two_certification_instances_start_on_one_postgresql_database_and_
         await _admin_execute(postgres_admin_url, f'CREATE DATABASE "{name}"')
     namespace = topic_prefix.strip(".").replace("-", "_")
     template = f"{postgres_admin_url.rsplit('/', 1)[0]}/probidad_t_{namespace}_{{service}}"
-    offset = _free_port_offset(topic_prefix, instances=2)
+    offset = free_port_offset(topic_prefix, instances=2)
     running = []
     try:
         running = await asyncio.to_thread(start_services, tmp_path, kafka_bootstrap, topic_prefix=topic_prefix,
@@ -380,7 +368,7 @@ def _new_years_day() -> str:
 def test_probidad_up_runs_the_platform_loads_the_demo_and_stops_everything_on_ctrl_c(
         kafka_bootstrap: str, topic_prefix: str, tmp_path, today: str | None,
         smtp_sink: SmtpSink) -> None:  # noqa: F811 (the fixture)
-    offset = _free_port_offset(topic_prefix)
+    offset = free_port_offset(topic_prefix)
     output = tmp_path / "up.out"
     state_dir = tmp_path / "state"
     command = [*_probidad_command(), "up", "--demo", "--demo-scale", "0.02", "--bootstrap", kafka_bootstrap,

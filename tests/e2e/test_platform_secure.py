@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from probidad.ops.localhost import port_answers
-from tests.e2e.test_platform import _free_port_offset
+from tests.support.processes import free_port_offset
 from tests.e2e.test_platform_stop import Up, nothing_left, started  # noqa: F401 — `started` is a fixture
 from tests.e2e.test_secure_kafka import _free_block
 
@@ -22,7 +22,7 @@ def test_probidad_up_secure_serves_every_service_on_its_own_secure_broker_and_ct
         tmp_path: Path, started) -> None:  # noqa: F811
     kafka_port = _free_block(3)  # the services' listener, the controller's, the agencies'
     up = started(Up(tmp_path, "--secure", "--kafka-port", str(kafka_port),
-                    offset=_free_port_offset(f"secure-{tmp_path.name}")))
+                    offset=free_port_offset(f"secure-{tmp_path.name}")))
     up.wait_until_up()
     shown = up.shown()
     assert f"Kafka answers at 127.0.0.1:{kafka_port}" in shown, shown[-3000:]

@@ -18,7 +18,8 @@ import pytest
 
 from probidad.ops.localhost import alive, port_answers, port_free
 from probidad.ops.platform import RUN_RECORD, SERVICES
-from tests.e2e.test_platform import _free_port_offset, _probidad_command
+from tests.e2e.test_platform import _probidad_command
+from tests.support.processes import free_port_offset
 
 UP_TIMEOUT_S = 120
 
@@ -98,7 +99,7 @@ def nothing_left(up: Up, pids: list[int], other_ports: tuple[int, ...] = ()) -> 
 def test_probidad_up_stops_every_service_on_sigterm_and_on_sighup(
         kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, sig: signal.Signals, started) -> None:
     up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix)))
+            offset=free_port_offset(topic_prefix)))
     up.wait_until_up()
     pids = up.service_pids()
     up.process.send_signal(sig)
@@ -111,7 +112,7 @@ def test_probidad_up_stops_every_service_on_sigterm_and_on_sighup(
 def test_probidad_up_whose_output_is_closed_stops_by_itself(kafka_bootstrap: str, topic_prefix: str,
                                                             tmp_path: Path, started) -> None:
     up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix), pipe=True))
+            offset=free_port_offset(topic_prefix), pipe=True))
     up.read_pipe_until_up()
     pids = up.service_pids()
     up.process.stdout.close()  # the reader went away: nobody will see another line
@@ -122,7 +123,7 @@ def test_probidad_up_whose_output_is_closed_stops_by_itself(kafka_bootstrap: str
 def test_ctrl_c_of_probidad_up_piped_into_tee_stops_everything_though_the_pipe_is_closed(
         kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, started) -> None:
     up = started(Up(tmp_path, "--bootstrap", kafka_bootstrap, "--topic-prefix", topic_prefix,
-            offset=_free_port_offset(topic_prefix), pipe=True))
+            offset=free_port_offset(topic_prefix), pipe=True))
     up.read_pipe_until_up()
     pids = up.service_pids()
     # Ctrl-C reaches tee and probidad up alike: tee ends first, so "stopping…" goes to a closed pipe.
@@ -144,7 +145,7 @@ def _free_kafka_port(seed: str) -> int:
 def test_after_sigkill_of_probidad_up_its_services_stop_by_themselves_and_the_next_up_reuses_then_stops_its_broker(
         topic_prefix: str, tmp_path: Path, started) -> None:
     kafka_port = _free_kafka_port(topic_prefix)
-    offset = _free_port_offset(topic_prefix)
+    offset = free_port_offset(topic_prefix)
     first = started(Up(tmp_path, "--kafka-port", str(kafka_port), offset=offset, name="first"))
     try:
         first.wait_until_up()

@@ -28,7 +28,7 @@ from probidad.ops.demo import Loader, comptroller_token
 from probidad.ops.platform import SERVICES, RunningService, start_services, stop_services
 from probidad.ops.programme import demo_programme
 from tests.conftest import _admin_execute
-from tests.e2e.test_platform import _free_port_offset
+from tests.support.processes import free_port_offset
 from tests.support.outages import OwnKafka
 
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
@@ -215,7 +215,7 @@ async def test_a_platform_restored_from_a_backup_taken_under_traffic_gives_every
     kafka_bootstrap = own_kafka
     programme = demo_programme(seed=29, scale=0.01, now=PLANNED_ON)
     token = comptroller_token()
-    offset = _free_port_offset(topic_prefix)
+    offset = free_port_offset(topic_prefix)
     state = tmp_path / "state"
     key_file = state / "certification-signing-key.pem"
     operator = {"PROBIDAD_STATE_DIR": str(state)}

@@ -5,7 +5,6 @@ leads to form one trace, found through Jaeger's query API, with spans from every
 
 from __future__ import annotations
 
-import random
 import secrets
 import time
 from datetime import date, datetime, timedelta
@@ -21,9 +20,10 @@ from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT
 from probidad.ops.curp import curp_for
 from probidad.ops.demo import comptroller_token
 from probidad.ops.jaegerctl import otel_environment
-from probidad.ops.localhost import eventually, port_free
+from probidad.ops.localhost import eventually
 from probidad.ops.platform import SERVICES, start_services, stop_services
 from tests.support.jaeger import JaegerServer, jaeger_fixture, jaeger_trace  # noqa: F401 (fixture `jaeger`)
+from tests.support.processes import free_port_offset
 
 pytestmark = pytest.mark.go_program("jaeger")
 
@@ -34,22 +34,12 @@ CURP = curp_for(given_names="Lucía", first_surname="Canul", second_surname="Pec
                 sex="female", state="QR")
 
 
-def _free_port_offset(seed: str) -> int:
-    """An offset for the services' ports (8001–8004) at which all four are free, below the ephemeral range."""
-    chosen = random.Random(seed)
-    for _attempt in range(100):
-        offset = chosen.randrange(10000, 24000, 10)
-        if all(port_free(port + offset) for _name, port in SERVICES):
-            return offset
-    raise AssertionError("no free ports for the services below 32768")
-
-
 @pytest.fixture
 def traced_platform(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, jaeger: JaegerServer):
     # Spans leave each process in batches; a short delay keeps the test from waiting on the default 5 s.
     env = {**otel_environment(jaeger), "OTEL_BSP_SCHEDULE_DELAY": "200", "PROBIDAD_RELAY_INTERVAL_MS": "20"}
     running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix,
-                             base_port_offset=_free_port_offset(topic_prefix), extra_env=env)
+                             base_port_offset=free_port_offset(topic_prefix), extra_env=env)
     yield {s.name: s.url for s in running}
     stop_services(running)
 

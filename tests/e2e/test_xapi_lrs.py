@@ -22,27 +22,17 @@ from contracts.envelope import Envelope, open_envelope
 from contracts.events import AttendanceRecorded, CertificateIssued
 from contracts.topics import ATTENDANCE_EVENTS, CERTIFICATION_EVENTS, ENROLLMENT_EVENTS
 from probidad.ops.demo import Loader, comptroller_token
-from probidad.ops.localhost import eventually, port_free
-from probidad.ops.platform import SERVICES, start_services, stop_services
+from probidad.ops.localhost import eventually
+from probidad.ops.platform import start_services, stop_services
 from probidad.ops.programme import demo_programme as plan
 from probidad.ops.programme import expected_figures
 from services.reporting.rebuild.source import KafkaSnapshot
 from tests.support.ralph import Lrs, ralph_fixture  # noqa: F401 (fixture `ralph`)
 from tests.support.xapi_counts import counted, expected_counts, verb
+from tests.support.processes import free_port_offset
 
 PLANNED_ON = datetime(2026, 5, 2, 9, 0, tzinfo=ZoneInfo("America/Mexico_City"))
 TOPICS = (ENROLLMENT_EVENTS, ATTENDANCE_EVENTS, CERTIFICATION_EVENTS)
-
-
-def _offset(seed: str) -> int:
-    import random
-
-    chosen = random.Random(seed)
-    for _attempt in range(100):
-        offset = chosen.randrange(10000, 24000, 10)
-        if all(port_free(port + offset) for _name, port in SERVICES):
-            return offset
-    raise AssertionError("no free ports for the services below 32768")
 
 
 @pytest.fixture
@@ -51,7 +41,7 @@ def lrs_platform(kafka_bootstrap: str, topic_prefix: str, tmp_path: Path, ralph:
     env = {**ralph.server.environment(), "PROBIDAD_XAPI_PUBLIC_URL": base, "PROBIDAD_LRS_RETRY_BASE_S": "0.5",
            "PROBIDAD_RELAY_INTERVAL_MS": "50"}
     running = start_services(tmp_path, kafka_bootstrap, topic_prefix=topic_prefix,
-                             base_port_offset=_offset(topic_prefix), extra_env=env)
+                             base_port_offset=free_port_offset(topic_prefix), extra_env=env)
     yield {"running": running, "urls": {s.name: s.url for s in running}, "base": base, "env": env}
     stop_services(running)
 

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import os
+import random
 from pathlib import Path
 
-from probidad.ops.localhost import free_port, tail
-from probidad.ops.platform import ROOT, RunningService, kill_service, launch, stop_services, wait_until_healthy
+from probidad.ops.localhost import free_port, port_free, tail
+from probidad.ops.platform import (
+    ROOT,
+    SERVICES,
+    RunningService,
+    kill_service,
+    launch,
+    stop_services,
+    wait_until_healthy,
+)
 
 __all__ = ["ROOT", "ServiceProcess", "free_port"]
 
@@ -38,3 +47,15 @@ class ServiceProcess:
     def kill(self) -> None:
         if self.running:
             kill_service(self.running)
+
+
+def free_port_offset(seed: str, instances: int = 1) -> int:
+    """An offset for the services' ports (8001–8004, and +100 for each extra instance) at which every one
+    of them is free, below the kernel's ephemeral range (32768 and up by default): outgoing connections
+    take their local ports there, and one of them can hold a port a service is about to listen on."""
+    chosen = random.Random(seed)
+    for _attempt in range(100):
+        offset = chosen.randrange(10000, 24000, 10)
+        if all(port_free(port + offset + 100 * k) for _name, port in SERVICES for k in range(instances)):
+            return offset
+    raise AssertionError("no free ports for the services below 32768")
