@@ -220,8 +220,9 @@ def test_no_service_imports_another_service() -> None:
     refuse(offences, "a service imports another service; it may only read their events")
 
 
-# The shared modules a domain may use: pure, as the domains are (the one error, the one upload reader).
-PURE_SHARED = ("probidad.shared.errors", "probidad.shared.uploads")
+# The shared modules a domain may use: pure, as the domains are (the one error, the one upload reader, the one
+# retry rule).
+PURE_SHARED = ("probidad.shared.errors", "probidad.shared.uploads", "probidad.shared.retries")
 
 
 def test_domain_modules_import_only_the_standard_library_contracts_and_the_shared_pure_modules() -> None:

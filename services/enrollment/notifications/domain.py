@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from email.utils import parseaddr
 
 from contracts.compliance import State
+from probidad.shared.retries import doubling_wait_s
 
 DIGEST_SECTIONS = ("compliance", "expiring")  # what a contact may want: counts+named lists, constancias expiring
 CADENCES = ("daily", "weekly", "monthly", "off")
@@ -306,5 +307,5 @@ def after_attempt(outcome: str, *, attempts: int, decided_at: datetime, now: dat
         return AfterAttempt("uncertain", None, False)
     if (now - decided_at).total_seconds() >= retry.give_up_after_s:
         return AfterAttempt("failed", None, False)
-    wait = min(retry.max_s, retry.base_s * 2 ** max(0, attempts - 1))
+    wait = doubling_wait_s(retry.base_s, retry.max_s, attempts)
     return AfterAttempt("queued", now + timedelta(seconds=wait), False)

@@ -7,11 +7,12 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from contracts.events import AgencyRequestDecided, CertificateIssued, CertificateRevoked
 from probidad.shared.errors import RuleViolation
+from probidad.shared.retries import RetryPolicy
 
 # What an agency may hear of: its requests' outcomes and its servants' certificates. Nothing else of the
 # platform's leaves on a webhook (the events carry pseudonymous ids only).
@@ -77,21 +78,6 @@ def check_event_types(asked: Sequence[str] | None) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class RetryPolicy:
-    base_s: float  # the wait after the first failure, doubled on each further one
-    max_s: float  # the longest wait between two attempts
-    retry_for_s: float  # how long after its creation a delivery is still tried
-    jitter: float = 0.1  # at most this share of a wait is added at random, so endpoints that failed together
-    # are not all tried again in the same instant
-
-    def wait(self, failures: int, spread: float = 0.0) -> timedelta:
-        """The wait after the ``failures``-th failure in a row (1: the first); ``spread`` in [0, 1) picks the
-        jitter, so the wait is never shorter than the doubling says."""
-        seconds = min(self.base_s * 2 ** max(failures - 1, 0), self.max_s)
-        return timedelta(seconds=seconds * (1 + self.jitter * min(max(spread, 0.0), 1.0)))
-
-
-@dataclass(frozen=True)
 class AfterFailure:
     """A failed attempt's consequence: tried again at ``retry_at``, or parked (``retry_at`` None)."""
 
@@ -108,10 +94,7 @@ def decide_after_failure(policy: RetryPolicy, *, created_at: datetime, attempts:
     """``attempts`` counts the attempt that just failed. The next attempt waits its backoff; one that would
     come later than ``retry_for_s`` after the delivery was created is not made: the delivery is parked, for
     the liaison to replay. A replayed delivery keeps its creation and attempts, so failing again parks it."""
-    retry_at = now + policy.wait(attempts, spread)
-    if retry_at > created_at + timedelta(seconds=policy.retry_for_s):
-        return AfterFailure(attempts, None)
-    return AfterFailure(attempts, retry_at)
+    return AfterFailure(attempts, policy.retry_at(created_at=created_at, attempts=attempts, now=now, spread=spread))
 
 
 def is_delivered(status_code: int | None) -> bool:

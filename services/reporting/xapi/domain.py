@@ -28,7 +28,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -38,6 +38,7 @@ from contracts.events import (
     CoursePublished, EnrolmentConfirmed, InstitutionRegistered, ServantRegistered, ServantTransferred,
     ServantUpdated, SessionRescheduled, SessionScheduled,
 )
+from probidad.shared.retries import RetryPolicy
 
 # Fixed for good: every id ever sent derives from it.
 NAMESPACE = uuid.UUID("5b0c8a52-94a3-4f4e-9d55-3c1f2f7a0e61")
@@ -337,24 +338,11 @@ def revokes_from_start(event: CertificateRevoked) -> bool:
 # ------------------------------------------------------------------ sending
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    base_s: float  # the wait after the first failure, doubled after each further one
-    max_s: float  # the longest wait between two attempts
-    retry_for_s: float  # how long after it was queued a statement is still tried
-    jitter: float = 0.1
-
-    def wait(self, failures: int, spread: float = 0.0) -> timedelta:
-        seconds = min(self.base_s * 2 ** max(failures - 1, 0), self.max_s)
-        return timedelta(seconds=seconds * (1 + self.jitter * min(max(spread, 0.0), 1.0)))
-
-
 def next_attempt(policy: RetryPolicy, *, created_at: datetime, attempts: int, now: datetime,
                  spread: float = 0.0) -> datetime | None:
     """After the ``attempts``-th failed attempt: when to try again, or None to park the statement in the
     dead-letter list (the next try would come later than ``retry_for_s`` after it was queued)."""
-    retry_at = now + policy.wait(attempts, spread)
-    return None if retry_at > created_at + timedelta(seconds=policy.retry_for_s) else retry_at
+    return policy.retry_at(created_at=created_at, attempts=attempts, now=now, spread=spread)
 
 
 def answer_outcome(status_code: int | None) -> str:
