@@ -6,9 +6,17 @@ from collections.abc import Sequence
 from typing import Any
 
 from probidad.shared.unit_of_work import UnitOfWork
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import ColumnElement, select, text, update
 
-from services.enrollment.tables import CompletionRow, Enrolment, ExemptionRow, LifeEvent, Servant, TrainingSession
+from services.enrollment.tables import (
+    CompletionRow,
+    Enrolment,
+    ExemptionRow,
+    LifeEvent,
+    MailMessage,
+    Servant,
+    TrainingSession,
+)
 
 ACTIVE = ("confirmed", "waitlisted")
 IN_LIST = 500  # ids per IN (…) list, so none grows without bound
@@ -45,6 +53,18 @@ class SqlStore:
             rows = await self.db.execute(select(column).where(column.in_(wanted[start:start + IN_LIST])))
             found.update(rows.scalars())
         return found
+
+    async def _forget_messages_to(self, recipient_kind: str, recipient_id: str, *, reason: str,
+                                  subject_too: bool) -> None:
+        """The e-mails to someone whose personal data go (an erased servant, a removed contact): those still
+        waiting are cancelled with ``reason``, and no address or text of any is kept (nor its subject, if asked)."""
+        mine = (MailMessage.recipient_kind == recipient_kind) & (MailMessage.recipient_id == recipient_id)
+        await self.db.execute(update(MailMessage).where(mine, MailMessage.status == "queued")
+                              .values(status="cancelled", last_error=reason))
+        blanked: dict[str, None] = {"address": None, "body_text": None, "body_html": None}
+        if subject_too:
+            blanked["subject"] = None
+        await self.db.execute(update(MailMessage).where(mine).values(**blanked))
 
     async def _per_servant(self, model: type[LifeEvent | ExemptionRow | CompletionRow], servant_ids: Sequence[str],
                            *where: ColumnElement[bool],

@@ -125,6 +125,7 @@ class Situation:
     standings: list[Standing]
     held: list[Expiring]
     servants: dict[str, tuple[str | None, str | None]]  # servant id -> (name, e-mail) of those serving there
+    course_titles: dict[str, str]
 
 
 async def situation(repo: NotificationsRepository, institution_id: str, today: date) -> Situation:
@@ -142,7 +143,7 @@ async def situation(repo: NotificationsRepository, institution_id: str, today: d
                      titles.get(row.course_id or "", row.course_id or ""), row.valid_until)
             for servant_id, rows in certificates.items() for row in rows
             if row.valid_until is not None and row.completed_on is not None and row.revoked_on is None]
-    return Situation(standings, held, {s.servant_id: (s.name, s.email) for s in serving})
+    return Situation(standings, held, {s.servant_id: (s.name, s.email) for s in serving}, titles)
 
 
 def _message(*, message_id: str, institution_id: str, recipient_kind: str, recipient_id: str, kind: str,
@@ -158,12 +159,11 @@ def _message(*, message_id: str, institution_id: str, recipient_kind: str, recip
     return row, event
 
 
-async def _open_sessions(repo: NotificationsRepository, reminders: Sequence[Reminder],
+async def _open_sessions(repo: NotificationsRepository, reminders: Sequence[Reminder], titles: dict[str, str],
                          now: datetime) -> dict[str, list[OpenSession]]:
     courses = sorted({r.course_id for r in reminders if r.course_id})
     sessions = await repo.open_sessions(courses, starting_after=now)
     taken = await repo.seat_counts([s.session_id for s in sessions])
-    titles = {c.course_id: c.title for c in await repo.courses()}
     by_course: dict[str, list[OpenSession]] = defaultdict(list)
     for s in sessions:
         if len(by_course[s.course_id]) < OPEN_SESSIONS_SHOWN:
@@ -205,7 +205,8 @@ async def decide_messages(repo: NotificationsRepository, ctx: EnrollmentContext,
     waiting = [c for c in candidates if c[0] not in known and email_digest(c[1], ctx.digest_key) not in barred]
     if not waiting:
         return []
-    sessions = await _open_sessions(repo, [c[3] for c in waiting if isinstance(c[3], Reminder)], now)
+    sessions = await _open_sessions(repo, [c[3] for c in waiting if isinstance(c[3], Reminder)], seen.course_titles,
+                                    now)
     events: list[MessageQueued] = []
     for message_id, address, recipient_id, what in waiting:
         unsubscribe = terms.unsubscribe_url(address, ctx.digest_key)

@@ -74,10 +74,6 @@ class NotificationsRepository(RequirementsRepository, ConstanciasRepository, Pro
                           offset: int) -> list[MailMessage]:
         ...
 
-    async def forget_messages_to(self, recipient_kind: str, recipient_id: str, *, at: datetime) -> int:
-        """Blank the address and text of every message to the recipient; those still waiting are cancelled."""
-        ...
-
     async def retry_queue(self) -> int:
         """Queued messages that failed at least once and wait for another attempt."""
         ...

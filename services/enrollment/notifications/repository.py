@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from probidad.shared.database import Database
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, text
 
 from services.enrollment.base_repository import SqlStore
 from services.enrollment.tables import InstitutionContact, MailMessage, MailSuppression, NoticeSettings, TrainingSession
@@ -37,7 +37,8 @@ class SqlNotificationsRepository(SqlStore):
         await self.db.flush()
 
     async def remove_contact(self, contact: InstitutionContact) -> None:
-        await self.forget_messages_to("contact", contact.contact_id, at=contact.added_at)
+        await self._forget_messages_to("contact", contact.contact_id, subject_too=False,
+                                       reason="the recipient's personal data were erased")
         await self.db.delete(contact)
         await self.db.flush()
 
@@ -102,14 +103,6 @@ class SqlNotificationsRepository(SqlStore):
         if status is not None:
             query = query.where(MailMessage.status == status)
         return list((await self.db.execute(query)).scalars())
-
-    async def forget_messages_to(self, recipient_kind: str, recipient_id: str, *, at: datetime) -> int:
-        mine = (MailMessage.recipient_kind == recipient_kind) & (MailMessage.recipient_id == recipient_id)
-        cancelled = await self.db.execute(
-            update(MailMessage).where(mine, MailMessage.status == "queued")
-            .values(status="cancelled", last_error="the recipient's personal data were erased"))
-        await self.db.execute(update(MailMessage).where(mine).values(address=None, body_text=None, body_html=None))
-        return int(getattr(cancelled, "rowcount", 0) or 0)
 
     async def retry_queue(self) -> int:
         return int((await self.db.execute(select(func.count()).select_from(MailMessage).where(

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, update
 
 from services.enrollment.base_repository import SqlStore, _servants
 from services.enrollment.servants.domain import ServantRecord, TransferTerms
-from services.enrollment.tables import LifeEvent, MailMessage, Servant, Transfer
+from services.enrollment.tables import LifeEvent, Servant, Transfer
 
 _LOCK_SERVANT = (update(_servants).where(_servants.c.servant_id == bindparam("the_servant"))
                  .values(revision=_servants.c.revision + 1).returning(_servants.c.servant_id))
@@ -52,11 +52,8 @@ class SqlServantsRepository(SqlStore):
         servant.holder_salt = None  # no constancia can bind this person again
         servant.erased_at = at
         # The e-mails decided for them go with it: those waiting are cancelled, and no address or text is kept.
-        mine = (MailMessage.recipient_kind == "servant") & (MailMessage.recipient_id == servant.servant_id)
-        await self.db.execute(update(MailMessage).where(mine, MailMessage.status == "queued")
-                              .values(status="cancelled", last_error="the servant's personal data were erased"))
-        await self.db.execute(update(MailMessage).where(mine).values(address=None, subject=None, body_text=None,
-                                                                     body_html=None))
+        await self._forget_messages_to("servant", servant.servant_id, subject_too=True,
+                                       reason="the servant's personal data were erased")
         await self.db.flush()
 
     async def lock_servant(self, servant_id: str) -> bool:
